@@ -1,0 +1,30 @@
+# sshaudit — build, record, test. Everything a fresh Debian/Ubuntu machine lacks is installed here.
+SWIFT   ?= swift
+DB      ?= /var/lib/sshaudit/sshaudit.db
+# Build: libbpf and friends, pkg-config to find them. Tests: a real sshd, ssh and sshpass clients.
+APT_PACKAGES := pkg-config libbpf-dev libelf-dev zlib1g-dev libsqlite3-dev \
+                openssh-server openssh-client sshpass procps
+
+.PHONY: deps build run test clean
+
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build -c release --product sshaudit
+
+run: build
+	.build/release/sshaudit record --db $(DB)
+
+# Unit and integration tests (integration needs root: real BPF, a real sshd on 127.0.0.1).
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --parallel --num-workers 2
+
+clean:
+	rm -rf .build

@@ -1,0 +1,50 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "sshaudit",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "sshaudit", targets: ["sshaudit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        // libbpf from the system (Debian: libbpf-dev).
+        .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
+        // Compiles bpf/*.bpf.c with clang -target bpf and embeds the object in the loader.
+        .plugin(name: "BPFObjectPlugin", capability: .buildTool()),
+        // Embeds schema/*.sql in the store, so the binary carries its own migrations.
+        .plugin(name: "SchemaPlugin", capability: .buildTool()),
+
+        // Pure Swift: event model, decoder, correlator. No C imports: testable without a kernel.
+        .target(name: "SSHAuditCore"),
+        // Loads and attaches the kernel programs; ring buffer records → decoder.
+        .target(
+            name: "SSHAuditBPF",
+            dependencies: ["CLibBPF", "SSHAuditCore"],
+            plugins: ["BPFObjectPlugin"]
+        ),
+        // SQLite: migrations from schema/, batched writes, queries.
+        .target(
+            name: "SSHAuditStore",
+            dependencies: ["SSHAuditCore", .product(name: "GRDB", package: "GRDB.swift")],
+            plugins: ["SchemaPlugin"]
+        ),
+        .executableTarget(
+            name: "sshaudit",
+            dependencies: [
+                "SSHAuditCore", "SSHAuditBPF", "SSHAuditStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "SSHAuditCoreTests", dependencies: ["SSHAuditCore"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SSHAuditStoreTests", dependencies: ["SSHAuditStore", "SSHAuditCore"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["SSHAuditCore"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,291 @@
+/// Builds SSH sessions and their commands from the ordered event stream of sshd's process tree.
+///
+/// The model (DESIGN.md §1): a listener accepts a connection and forks the per-connection monitor
+/// (one session). The monitor's children are told apart by what they do:
+/// - chroot → the pre-authentication child (sshd's own, never user commands);
+/// - setresuid to one uid for all three ids, without chroot or exec → the post-auth user child: the
+///   session is authenticated as that uid, and everything it starts is the user's;
+/// - setsid without exec first → the session's shell (also how root logins on OpenSSH ≤ 9.7 show,
+///   where the monitor itself becomes the session);
+/// - exec without any of the above → a helper (PAM's motd scripts, unix_chkpwd, sshd-auth): not user
+///   commands.
+/// Each exec by a user process is one command; a process that execs again ends its previous command.
+///
+/// Deterministic and pure: the same events give the same records, so recorded streams replay in tests.
+public final class Correlator {
+    public enum Role: Equatable, Sendable {
+        case listener
+        case monitor
+        /// A child of the monitor not yet told apart.
+        case monitorChild
+        case preauth
+        case helper
+        /// sshd's post-authentication child, running as the user.
+        case userChild
+        /// The user's shell and everything below it.
+        case user
+        /// Seen without its history (started before the recorder, or not an SSH process).
+        case unknown
+    }
+
+    struct Proc {
+        var role: Role
+        var parent: ProcessKey?
+        var session: Int64?
+        var command: Int64?
+        /// The current command of the nearest ancestor at fork time: the parent in the command tree.
+        var ancestorCommand: Int64?
+        var execed = false
+        var chrooted = false
+        var path: String?
+    }
+
+    struct OpenSession {
+        var record: SessionRecord
+        var shell: ProcessKey?
+        var liveProcesses = 0
+        var monitorExited = false
+    }
+
+    private let bootToWallNs: Int64
+    private let userName: (UInt32) -> String?
+    private let sink: (CorrelatorOutput) -> Void
+    private var nextSessionID: Int64
+    private var nextCommandID: Int64
+    private var procs: [ProcessKey: Proc] = [:]
+    private var sessions: [Int64: OpenSession] = [:]
+    private var openCommands: [Int64: CommandRecord] = [:]
+    private var pendingAccept: [ProcessKey: (local: Endpoint, remote: Endpoint)] = [:]
+    private var userNames: [UInt32: String?] = [:]
+    private var seededListeners: [UInt32: String?] = [:]
+
+    /// - Parameters:
+    ///   - bootToWallNs: add to a CLOCK_BOOTTIME timestamp to get Unix-epoch nanoseconds.
+    ///   - firstSessionID, firstCommandID: ids continue those already in the database.
+    ///   - userName: resolves a uid to a login name at the time of the session.
+    ///   - sink: receives every new or changed row, in order.
+    public init(bootToWallNs: Int64, firstSessionID: Int64 = 1, firstCommandID: Int64 = 1,
+                userName: @escaping (UInt32) -> String?, sink: @escaping (CorrelatorOutput) -> Void) {
+        self.bootToWallNs = bootToWallNs
+        self.nextSessionID = firstSessionID
+        self.nextCommandID = firstCommandID
+        self.userName = userName
+        self.sink = sink
+    }
+
+    public var openSessionCount: Int { sessions.count }
+    public var trackedProcessCount: Int { procs.count }
+
+    public func role(of key: ProcessKey) -> Role? { procs[key]?.role }
+
+    /// Declares a listener found before recording started (the /proc scan). /proc gives no start
+    /// time at kernel precision, so the listener is adopted by pid at its first event.
+    public func seedListener(pid: UInt32, path: String?) {
+        seededListeners[pid] = path
+    }
+
+    /// The process's state, adopting a seeded listener on its first event.
+    private func lookup(_ key: ProcessKey) -> Proc? {
+        if let proc = procs[key] { return proc }
+        guard let path = seededListeners.removeValue(forKey: key.tgid) else { return nil }
+        let proc = Proc(role: .listener, path: path)
+        procs[key] = proc
+        return proc
+    }
+
+    public func handle(_ event: Event) {
+        let key = event.process
+        let wallNs = Int64(bitPattern: event.timestampNs) &+ bootToWallNs
+        switch event.kind {
+        case let .fork(child):
+            handleFork(parentKey: key, child: child, ppid: event.ppid, wallNs: wallNs)
+        case let .exec(info):
+            handleExec(key, event: event, info: info, wallNs: wallNs)
+        case let .exit(status):
+            handleExit(key, status: status, wallNs: wallNs)
+        case let .accept(local, remote):
+            // An sshd process outside any session that accepts a connection is a listener (started
+            // before the recorder, or just exec'd).
+            if (lookup(key)?.role ?? .unknown) == .unknown, event.comm.hasPrefix("sshd") {
+                procs[key, default: Proc(role: .listener)].role = .listener
+            }
+            if procs[key]?.role == .listener {
+                pendingAccept[key] = (local, remote)
+            }
+        case let .cred(ruid, euid, suid):
+            handleCred(key, ruid: ruid, euid: euid, suid: suid, wallNs: wallNs)
+        case .chroot:
+            if let role = procs[key]?.role, role == .monitorChild || role == .helper {
+                procs[key]?.role = .preauth
+                procs[key]?.chrooted = true
+            }
+        case .setsid:
+            handleSetsid(key, uid: event.uid, wallNs: wallNs)
+        }
+    }
+
+    // MARK: - Events
+
+    private func handleFork(parentKey: ProcessKey, child: ProcessKey, ppid: UInt32, wallNs: Int64) {
+        let parent = lookup(parentKey) ?? Proc(role: .unknown)
+        if procs[parentKey] == nil { procs[parentKey] = parent }
+        var proc = Proc(role: .unknown, parent: parentKey, session: parent.session,
+                        ancestorCommand: parent.command ?? parent.ancestorCommand, path: parent.path)
+        switch parent.role {
+        case .listener:
+            proc.role = .monitor
+            proc.session = startSession(monitor: child, listener: parentKey, path: parent.path, wallNs: wallNs)
+        case .monitor:
+            proc.role = .monitorChild
+        case .userChild, .user:
+            proc.role = .user
+        case .monitorChild, .helper, .preauth, .unknown:
+            proc.role = parent.role
+        }
+        procs[child] = proc
+        if let id = proc.session { sessions[id]?.liveProcesses += 1 }
+    }
+
+    private func startSession(monitor: ProcessKey, listener: ProcessKey, path: String?, wallNs: Int64) -> Int64 {
+        let id = nextSessionID
+        nextSessionID += 1
+        var record = SessionRecord(id: id, sshdPid: monitor.tgid, sshdStartNs: monitor.startNs, startedAtNs: wallNs)
+        record.listenerPid = listener.tgid
+        record.sshdPath = path
+        // sshd accepts and forks in one step of its loop: the last accept is this connection's.
+        if let conn = pendingAccept.removeValue(forKey: listener) {
+            record.local = conn.local
+            record.remote = conn.remote
+        }
+        sessions[id] = OpenSession(record: record)
+        sink(.session(record))
+        return id
+    }
+
+    private func handleExec(_ key: ProcessKey, event: Event, info: ExecInfo, wallNs: Int64) {
+        // A newly started sshd is a listener only once it accepts: `sshd -t` or `sshd -V` never do.
+        var proc = lookup(key) ?? Proc(role: .unknown)
+        proc.path = info.filename
+        switch proc.role {
+        case .user:
+            closeCommand(of: &proc, wallNs: wallNs, status: nil)
+            if let sessionID = proc.session {
+                let id = nextCommandID
+                nextCommandID += 1
+                let record = CommandRecord(
+                    id: id, sessionID: sessionID, parentID: proc.ancestorCommand, pid: key.tgid,
+                    ppid: event.ppid, uid: event.uid, filename: info.filename, argv: info.argv,
+                    argvTruncated: info.argvTruncated, startedAtNs: wallNs)
+                openCommands[id] = record
+                proc.command = id
+                sink(.command(record))
+                updateSession(sessionID) { $0.commandCount += 1 }
+            }
+        case .monitorChild:
+            proc.role = .helper
+        case .monitor:
+            // The monitor re-execs itself (sshd -R, sshd-session): that binary serves the session.
+            if let id = proc.session { updateSession(id) { $0.sshdPath = info.filename } }
+        default:
+            break
+        }
+        proc.execed = true
+        procs[key] = proc
+    }
+
+    private func handleCred(_ key: ProcessKey, ruid: UInt32, euid: UInt32, suid: UInt32, wallNs: Int64) {
+        guard var proc = procs[key], proc.role == .monitorChild, !proc.execed, !proc.chrooted,
+              ruid == euid, euid == suid, let sessionID = proc.session else { return }
+        // The monitor's brief euid switches (reading authorized_keys) happen in the monitor itself
+        // and never set all three ids: only the post-auth child does.
+        proc.role = .userChild
+        procs[key] = proc
+        authenticate(sessionID, uid: ruid, wallNs: wallNs)
+    }
+
+    private func handleSetsid(_ key: ProcessKey, uid: UInt32, wallNs: Int64) {
+        guard var proc = procs[key], let sessionID = proc.session else { return }
+        switch proc.role {
+        case .monitorChild where !proc.execed && !proc.chrooted:
+            // Root logins on OpenSSH ≤ 9.7: no user child, the monitor forks the shell directly.
+            proc.role = .user
+            authenticate(sessionID, uid: uid, wallNs: wallNs)
+        case .user:
+            break
+        default:
+            return
+        }
+        procs[key] = proc
+        if sessions[sessionID]?.shell == nil { sessions[sessionID]?.shell = key }
+    }
+
+    private func authenticate(_ sessionID: Int64, uid: UInt32, wallNs: Int64) {
+        let name = resolve(uid)
+        updateSession(sessionID) {
+            guard $0.authenticatedAtNs == nil else { return }
+            $0.uid = uid
+            $0.user = name
+            $0.authenticatedAtNs = wallNs
+        }
+    }
+
+    private func handleExit(_ key: ProcessKey, status: UInt32, wallNs: Int64) {
+        guard var proc = procs.removeValue(forKey: key) else { return }
+        pendingAccept.removeValue(forKey: key)
+        closeCommand(of: &proc, wallNs: wallNs, status: status)
+        guard let sessionID = proc.session, var open = sessions[sessionID] else { return }
+        let before = open.record
+        if open.shell == key {
+            let ws = WaitStatus(status)
+            open.record.exitCode = ws.code ?? (128 + (ws.signal ?? 0))  // as a shell reports a killed child
+        }
+        if proc.role == .monitor {
+            open.monitorExited = true
+            open.record.endedAtNs = wallNs
+        } else {
+            open.liveProcesses -= 1
+        }
+        sessions[sessionID] = open
+        if open.record != before { sink(.session(open.record)) }
+        // Keep the session while any of its processes lives: a process left running after logout
+        // still reports into it.
+        if open.monitorExited && open.liveProcesses <= 0 { sessions.removeValue(forKey: sessionID) }
+    }
+
+    private func closeCommand(of proc: inout Proc, wallNs: Int64, status: UInt32?) {
+        guard let id = proc.command, var record = openCommands.removeValue(forKey: id) else { return }
+        record.endedAtNs = wallNs
+        if let status {
+            let ws = WaitStatus(status)
+            record.exitCode = ws.code
+            record.signal = ws.signal
+        }
+        proc.command = nil
+        sink(.command(record))
+    }
+
+    private func updateSession(_ id: Int64, _ change: (inout SessionRecord) -> Void) {
+        guard var open = sessions[id] else { return }
+        let before = open.record
+        change(&open.record)
+        guard open.record != before else { return }
+        sessions[id] = open
+        sink(.session(open.record))
+    }
+
+    private func resolve(_ uid: UInt32) -> String? {
+        if let cached = userNames[uid] { return cached }
+        let name = userName(uid)
+        userNames[uid] = name
+        return name
+    }
+}
+
+/// The kernel's wait status: (exit code << 8) for a normal exit, the signal number (| 0x80 for a
+/// core dump) for a killed process.
+public struct WaitStatus: Equatable, Sendable {
+    public let raw: UInt32
+    public init(_ raw: UInt32) { self.raw = raw }
+    public var signal: Int32? { raw & 0x7f == 0 ? nil : Int32(raw & 0x7f) }
+    public var code: Int32? { raw & 0x7f == 0 ? Int32((raw >> 8) & 0xff) : nil }
+}

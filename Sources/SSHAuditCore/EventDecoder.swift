@@ -1,0 +1,148 @@
+/// Turns the kernel's ring-buffer records (layout: bpf/events.h) into `Event`s.
+///
+/// Offsets are those pinned by the header's _Static_asserts. A record that is too short or of an
+/// unknown type is rejected with an error, never guessed at.
+public enum EventDecoder {
+    public enum DecodeError: Error, Equatable, CustomStringConvertible {
+        case truncated(type: UInt32, size: Int)
+        case unknownType(UInt32)
+        public var description: String {
+            switch self {
+            case let .truncated(type, size): return "record of type \(type) is too short (\(size) bytes)"
+            case let .unknownType(type): return "unknown record type \(type)"
+            }
+        }
+    }
+
+    static let headerSize = 48
+    static let filenameOffset = 64
+    static let filenameMax = 512
+    static let argvOffset = filenameOffset + filenameMax
+    static let afInet: UInt16 = 2
+    static let afInet6: UInt16 = 10
+
+    public static func decode(_ bytes: UnsafeRawBufferPointer) throws -> Event {
+        let r = Reader(bytes: bytes)
+        guard bytes.count >= headerSize else { throw DecodeError.truncated(type: 0, size: bytes.count) }
+        let type = r.u32(0)
+        func need(_ n: Int) throws {
+            if bytes.count < n { throw DecodeError.truncated(type: type, size: bytes.count) }
+        }
+        let kind: EventKind
+        switch type {
+        case 1:
+            try need(64)
+            kind = .fork(child: ProcessKey(tgid: r.u32(48), startNs: r.u64(56)))
+        case 2:
+            try need(argvOffset)
+            let filenameLen = min(Int(r.u32(48)), filenameMax)
+            let argvLen = Int(r.u32(52))
+            let flags = r.u32(60)
+            try need(argvOffset + argvLen)
+            kind = .exec(ExecInfo(
+                filename: r.string(filenameOffset, filenameLen),
+                argv: r.nulSeparated(argvOffset, argvLen),
+                argvTruncated: flags & 1 != 0,
+                newRoot: flags & 4 != 0
+            ))
+        case 3:
+            try need(56)
+            kind = .exit(status: r.u32(48))
+        case 4:
+            try need(96)
+            let family = r.u16(52)
+            let local = Endpoint(address: r.ipAddress(64, family: family), port: r.u16(54))
+            let remote = Endpoint(address: r.ipAddress(80, family: family), port: r.u16(56))
+            kind = .accept(local: local, remote: remote)
+        case 5:
+            try need(64)
+            kind = .cred(ruid: r.u32(48), euid: r.u32(52), suid: r.u32(56))
+        case 6:
+            kind = .chroot
+        case 7:
+            kind = .setsid
+        default:
+            throw DecodeError.unknownType(type)
+        }
+        return Event(
+            process: ProcessKey(tgid: r.u32(4), startNs: r.u64(24)),
+            ppid: r.u32(8),
+            uid: r.u32(12),
+            timestampNs: r.u64(16),
+            comm: r.cString(32, 16),
+            kind: kind
+        )
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> Event {
+        try bytes.withUnsafeBytes { try decode($0) }
+    }
+}
+
+/// Little-endian reads at fixed offsets; callers check the size first.
+private struct Reader {
+    let bytes: UnsafeRawBufferPointer
+
+    func u16(_ at: Int) -> UInt16 { UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt16.self)) }
+    func u32(_ at: Int) -> UInt32 { UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self)) }
+    func u64(_ at: Int) -> UInt64 { UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt64.self)) }
+
+    func string(_ at: Int, _ count: Int) -> String {
+        String(decoding: UnsafeRawBufferPointer(rebasing: bytes[at..<at + count]), as: UTF8.self)
+    }
+
+    /// A NUL-terminated string in a fixed-size field.
+    func cString(_ at: Int, _ max: Int) -> String {
+        let field = bytes[at..<at + max]
+        let end = field.firstIndex(of: 0) ?? field.endIndex
+        return string(at, end - at)
+    }
+
+    /// argv as the kernel laid it out: strings each ending in NUL. A last string cut short by the
+    /// bound has no NUL and is kept as it is.
+    func nulSeparated(_ at: Int, _ count: Int) -> [String] {
+        var result: [String] = []
+        var start = at
+        let end = at + count
+        for i in at..<end where bytes[i] == 0 {
+            result.append(string(start, i - start))
+            start = i + 1
+        }
+        if start < end { result.append(string(start, end - start)) }
+        return result
+    }
+
+    func ipAddress(_ at: Int, family: UInt16) -> String {
+        if family == EventDecoder.afInet {
+            return (0..<4).map { String(bytes[at + $0]) }.joined(separator: ".")
+        }
+        return IPv6.format(Array(bytes[at..<at + 16]))
+    }
+}
+
+enum IPv6 {
+    /// RFC 5952 text form: lower-case hex, the longest run of two or more zero groups as "::",
+    /// IPv4-mapped addresses as ::ffff:a.b.c.d.
+    static func format(_ b: [UInt8]) -> String {
+        let groups = (0..<8).map { UInt16(b[2 * $0]) << 8 | UInt16(b[2 * $0 + 1]) }
+        if groups[0..<5].allSatisfy({ $0 == 0 }) && groups[5] == 0xffff {
+            return "::ffff:" + b[12..<16].map(String.init).joined(separator: ".")
+        }
+        var bestStart = -1, bestLen = 0, i = 0
+        while i < 8 {
+            if groups[i] == 0 {
+                var j = i
+                while j < 8 && groups[j] == 0 { j += 1 }
+                if j - i > bestLen && j - i >= 2 { bestStart = i; bestLen = j - i }
+                i = j
+            } else {
+                i += 1
+            }
+        }
+        let hex = groups.map { String($0, radix: 16) }
+        if bestStart < 0 { return hex.joined(separator: ":") }
+        let head = hex[0..<bestStart].joined(separator: ":")
+        let tail = hex[(bestStart + bestLen)...].joined(separator: ":")
+        return head + "::" + tail
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+
+/// A recorded event stream: what `sshaudit record --events FILE` writes and what tests and benchmarks
+/// replay. Layout: one JSON header line, then each kernel record as [u32 little-endian length][bytes].
+/// The header carries what replay needs to be deterministic: the boot-to-wall clock offset and the
+/// uid → name map of the machine's users at the time.
+public struct EventLogHeader: Codable, Equatable, Sendable {
+    public var format = "sshaudit-events"
+    public var version = 1
+    public var bootToWallNs: Int64
+    public var users: [String: String]
+
+    public init(bootToWallNs: Int64, users: [String: String] = [:]) {
+        self.bootToWallNs = bootToWallNs
+        self.users = users
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case format, version, users
+        case bootToWallNs = "boot_to_wall_ns"
+    }
+}
+
+public enum EventLogError: Error, CustomStringConvertible {
+    case notAnEventLog(String)
+    case truncatedRecord(offset: Int)
+    public var description: String {
+        switch self {
+        case let .notAnEventLog(why): return "not an sshaudit event log: \(why)"
+        case let .truncatedRecord(offset): return "event log ends inside a record at byte \(offset)"
+        }
+    }
+}
+
+public final class EventLogWriter {
+    private let handle: FileHandle
+    private var buffer = Data()
+
+    public init(path: String, header: EventLogHeader) throws {
+        guard FileManager.default.createFile(atPath: path, contents: nil) else {
+            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
+        }
+        handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        buffer.append(try encoder.encode(header))
+        buffer.append(0x0A)
+    }
+
+    public func append(_ record: UnsafeRawBufferPointer) {
+        var len = UInt32(record.count).littleEndian
+        withUnsafeBytes(of: &len) { buffer.append(contentsOf: $0) }
+        buffer.append(contentsOf: record)
+        if buffer.count > 1 << 20 { flush() }
+    }
+
+    public func close() throws {
+        flush()
+        try handle.close()
+    }
+
+    public func flush() {
+        handle.write(buffer)
+        buffer.removeAll(keepingCapacity: true)
+    }
+}
+
+public struct EventLog {
+    public var header: EventLogHeader
+    /// Raw kernel records, in order.
+    public var records: [[UInt8]]
+
+    public init(contentsOf url: URL) throws {
+        let data = try Data(contentsOf: url)
+        guard let newline = data.firstIndex(of: 0x0A) else { throw EventLogError.notAnEventLog("no header line") }
+        do {
+            header = try JSONDecoder().decode(EventLogHeader.self, from: data[data.startIndex..<newline])
+        } catch {
+            throw EventLogError.notAnEventLog("bad header")
+        }
+        guard header.format == "sshaudit-events", header.version == 1 else {
+            throw EventLogError.notAnEventLog("format \(header.format) version \(header.version)")
+        }
+        var records: [[UInt8]] = []
+        var at = newline + 1
+        while at < data.endIndex {
+            guard at + 4 <= data.endIndex else { throw EventLogError.truncatedRecord(offset: at) }
+            let len = Int(data[at]) | Int(data[at + 1]) << 8 | Int(data[at + 2]) << 16 | Int(data[at + 3]) << 24
+            guard at + 4 + len <= data.endIndex else { throw EventLogError.truncatedRecord(offset: at) }
+            records.append([UInt8](data[(at + 4)..<(at + 4 + len)]))
+            at += 4 + len
+        }
+        self.records = records
+    }
+
+    public func events() throws -> [Event] {
+        try records.map { try EventDecoder.decode($0) }
+    }
+}

@@ -1,0 +1,74 @@
+/// What the correlator hands to the store: whole rows, written as upserts by id, so a row can be
+/// sent again whenever it changes (start, authentication, end) and the last version wins.
+
+public struct SessionRecord: Equatable, Sendable {
+    public var id: Int64
+    /// The per-connection sshd process (the privileged monitor) and its start time: the identity.
+    public var sshdPid: UInt32
+    public var sshdStartNs: UInt64
+    public var listenerPid: UInt32?
+    /// The sshd binary that served the connection (e.g. /usr/sbin/sshd, /usr/lib/openssh/sshd-session).
+    public var sshdPath: String?
+    public var user: String?
+    public var uid: UInt32?
+    public var remote: Endpoint?
+    public var local: Endpoint?
+    /// Wall-clock nanoseconds since the Unix epoch.
+    public var startedAtNs: Int64
+    public var authenticatedAtNs: Int64?
+    public var endedAtNs: Int64?
+    /// Exit status of the session's shell or command (what the client's `ssh` returns).
+    public var exitCode: Int32?
+    public var commandCount: Int
+    /// The session began before the recorder started: its earliest events were not seen.
+    public var recovered: Bool
+
+    public init(id: Int64, sshdPid: UInt32, sshdStartNs: UInt64, startedAtNs: Int64) {
+        self.id = id
+        self.sshdPid = sshdPid
+        self.sshdStartNs = sshdStartNs
+        self.startedAtNs = startedAtNs
+        self.commandCount = 0
+        self.recovered = false
+    }
+}
+
+public struct CommandRecord: Equatable, Sendable {
+    public var id: Int64
+    public var sessionID: Int64
+    /// The command of the nearest ancestor process (for the command tree), if any.
+    public var parentID: Int64?
+    public var pid: UInt32
+    public var ppid: UInt32
+    public var uid: UInt32
+    public var filename: String
+    public var argv: [String]
+    public var argvTruncated: Bool
+    public var startedAtNs: Int64
+    public var endedAtNs: Int64?
+    /// Set when the process exited normally; nil while running or when replaced by another exec.
+    public var exitCode: Int32?
+    /// Set when the process was killed by a signal.
+    public var signal: Int32?
+
+    public init(id: Int64, sessionID: Int64, parentID: Int64?, pid: UInt32, ppid: UInt32, uid: UInt32,
+                filename: String, argv: [String], argvTruncated: Bool, startedAtNs: Int64) {
+        self.id = id
+        self.sessionID = sessionID
+        self.parentID = parentID
+        self.pid = pid
+        self.ppid = ppid
+        self.uid = uid
+        self.filename = filename
+        self.argv = argv
+        self.argvTruncated = argvTruncated
+        self.startedAtNs = startedAtNs
+    }
+
+    public var durationMs: Int64? { endedAtNs.map { ($0 - startedAtNs) / 1_000_000 } }
+}
+
+public enum CorrelatorOutput: Equatable, Sendable {
+    case session(SessionRecord)
+    case command(CommandRecord)
+}

@@ -1,0 +1,171 @@
+import Foundation
+import GRDB
+import SSHAuditCore
+
+public enum StoreError: Error, CustomStringConvertible {
+    case cannotCreateDirectory(String, String)
+    case notADatabase(String)
+    case missing(String)
+    case readOnlyViolation(String)
+    public var description: String {
+        switch self {
+        case let .cannotCreateDirectory(path, why): return "cannot create database directory \(path): \(why)"
+        case let .notADatabase(path): return "\(path) is not an sshaudit database (or is corrupt)"
+        case let .missing(path): return "no database at \(path) (run `sshaudit record` first, or give --db)"
+        case let .readOnlyViolation(why): return "only read-only statements are allowed: \(why)"
+        }
+    }
+}
+
+/// The SQLite database: schema migrations from schema/, batched upserts of correlator rows, and
+/// the recorder-run ledger. Writes go through one connection; readers open their own.
+public final class AuditStore {
+    public static let defaultPath = "/var/lib/sshaudit/sshaudit.db"
+
+    let writer: DatabaseQueue
+
+    private init(writer: DatabaseQueue) {
+        self.writer = writer
+    }
+
+    /// Opens (creating if needed) the database for recording: directory 0700, file 0600, WAL.
+    public static func openForRecording(path: String) throws -> AuditStore {
+        let dir = (path as NSString).deletingLastPathComponent
+        if !dir.isEmpty, !FileManager.default.fileExists(atPath: dir) {
+            do {
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: 0o700])
+            } catch {
+                throw StoreError.cannotCreateDirectory(dir, (error as NSError).localizedDescription)
+            }
+        }
+        let existed = FileManager.default.fileExists(atPath: path)
+        let oldMask = umask(0o077)
+        defer { umask(oldMask) }
+        var config = Configuration()
+        config.foreignKeysEnabled = true
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+        }
+        let queue: DatabaseQueue
+        do {
+            queue = try DatabaseQueue(path: path, configuration: config)
+            try migrator.migrate(queue)
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_NOTADB || error.resultCode == .SQLITE_CORRUPT {
+            throw StoreError.notADatabase(path)
+        }
+        if !existed { chmod(path, 0o600) }
+        return AuditStore(writer: queue)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        for migration in embeddedMigrations {
+            migrator.registerMigration(migration.name) { db in try db.execute(sql: migration.sql) }
+        }
+        return migrator
+    }
+
+    /// Ids continue after those already stored, so a restarted recorder never reuses one.
+    public func nextIDs() throws -> (session: Int64, command: Int64) {
+        try writer.read { db in
+            let s = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) + 1 FROM sessions") ?? 1
+            let c = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) + 1 FROM commands") ?? 1
+            return (s, c)
+        }
+    }
+
+    /// Writes one batch in one transaction. Rows are whole: for each id only the last version in
+    /// the batch is written. Sessions go first, so every command's session row exists.
+    public func write(_ batch: [CorrelatorOutput]) throws {
+        var sessions: [Int64: SessionRecord] = [:]
+        var sessionOrder: [Int64] = []
+        var commands: [Int64: CommandRecord] = [:]
+        var commandOrder: [Int64] = []
+        for output in batch {
+            switch output {
+            case let .session(s):
+                if sessions.updateValue(s, forKey: s.id) == nil { sessionOrder.append(s.id) }
+            case let .command(c):
+                if commands.updateValue(c, forKey: c.id) == nil { commandOrder.append(c.id) }
+            }
+        }
+        try writer.inTransaction { db in
+            let upsertSession = try db.cachedStatement(sql: """
+                INSERT INTO sessions (id, sshd_pid, sshd_start_ns, listener_pid, sshd_path, user, uid,
+                    remote_addr, remote_port, local_addr, local_port, started_at, authenticated_at,
+                    ended_at, exit_code, command_count, recovered)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET sshd_path = excluded.sshd_path, user = excluded.user,
+                    uid = excluded.uid, remote_addr = excluded.remote_addr, remote_port = excluded.remote_port,
+                    local_addr = excluded.local_addr, local_port = excluded.local_port,
+                    authenticated_at = excluded.authenticated_at, ended_at = excluded.ended_at,
+                    exit_code = excluded.exit_code, command_count = excluded.command_count,
+                    recovered = excluded.recovered
+                """)
+            for id in sessionOrder {
+                let s = sessions[id]!
+                try upsertSession.execute(arguments: [
+                    s.id, Int64(s.sshdPid), Int64(bitPattern: s.sshdStartNs), s.listenerPid.map { Int64($0) },
+                    s.sshdPath, s.user, s.uid.map { Int64($0) }, s.remote?.address, s.remote.map { Int64($0.port) },
+                    s.local?.address, s.local.map { Int64($0.port) }, Timestamp.iso(ns: s.startedAtNs),
+                    s.authenticatedAtNs.map(Timestamp.iso(ns:)), s.endedAtNs.map(Timestamp.iso(ns:)),
+                    s.exitCode.map { Int64($0) }, s.commandCount, s.recovered,
+                ])
+            }
+            let upsertCommand = try db.cachedStatement(sql: """
+                INSERT INTO commands (id, session_id, parent_id, pid, ppid, uid, filename, argv, argv_truncated,
+                    started_at, ended_at, duration_ms, exit_code, signal)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET ended_at = excluded.ended_at, duration_ms = excluded.duration_ms,
+                    exit_code = excluded.exit_code, signal = excluded.signal
+                """)
+            for id in commandOrder {
+                let c = commands[id]!
+                try upsertCommand.execute(arguments: [
+                    c.id, c.sessionID, c.parentID, Int64(c.pid), Int64(c.ppid), Int64(c.uid), c.filename,
+                    JSONText.array(c.argv), c.argvTruncated, Timestamp.iso(ns: c.startedAtNs),
+                    c.endedAtNs.map(Timestamp.iso(ns:)), c.durationMs, c.exitCode.map { Int64($0) },
+                    c.signal.map { Int64($0) },
+                ])
+            }
+            return .commit
+        }
+    }
+
+    // MARK: - Recorder runs
+
+    public struct RunCounters: Sendable {
+        public var ringDrops: UInt64 = 0
+        public var trackFailures: UInt64 = 0
+        public var decodeErrors: UInt64 = 0
+        public var events: UInt64 = 0
+        public init() {}
+    }
+
+    public func startRun(atNs: Int64) throws -> Int64 {
+        try writer.write { db in
+            try db.execute(sql: "INSERT INTO recorder_runs (started_at) VALUES (?)", arguments: [Timestamp.iso(ns: atNs)])
+            return db.lastInsertedRowID
+        }
+    }
+
+    public func updateRun(_ id: Int64, counters: RunCounters, stoppedAtNs: Int64?, clean: Bool) throws {
+        try writer.write { db in
+            try db.execute(sql: """
+                UPDATE recorder_runs SET stopped_at = ?, clean_exit = ?, ring_drops = ?, track_failures = ?,
+                    decode_errors = ?, events = ? WHERE id = ?
+                """, arguments: [stoppedAtNs.map(Timestamp.iso(ns:)), clean, Int64(counters.ringDrops),
+                                 Int64(counters.trackFailures), Int64(counters.decodeErrors),
+                                 Int64(counters.events), id])
+        }
+    }
+}
+
+/// JSON text of a string array, for the argv column (compact, stable).
+enum JSONText {
+    static func array(_ strings: [String]) -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: strings, options: [.withoutEscapingSlashes])) ?? Data("[]".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+}

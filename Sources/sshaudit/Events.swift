@@ -1,0 +1,48 @@
+import ArgumentParser
+import Foundation
+import SSHAuditCore
+
+/// Prints a recorded event stream, one decoded event per line: for looking at what sshd did.
+struct Events: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "events", abstract: "Print the events of a file written by `record --events`.")
+
+    @Argument(help: "Event log file.")
+    var file: String
+
+    func run() throws {
+        let log: EventLog
+        do {
+            log = try EventLog(contentsOf: URL(fileURLWithPath: file))
+        } catch let error as EventLogError {
+            throw CLIError("\(file): \(error)")
+        } catch {
+            throw CLIError("cannot read \(file): \((error as NSError).localizedDescription)")
+        }
+        var out = ""
+        for (i, record) in log.records.enumerated() {
+            let line: String
+            do {
+                let e = try EventDecoder.decode(record)
+                let wall = Timestamp.iso(ns: Int64(e.timestampNs) + log.header.bootToWallNs)
+                line = "\(wall) \(e.process.tgid) ppid=\(e.ppid) uid=\(e.uid) [\(e.comm)] \(describe(e.kind))"
+            } catch {
+                line = "record \(i): \(error)"
+            }
+            out += line + "\n"
+        }
+        FileHandle.standardOutput.write(Data(out.utf8))
+    }
+
+    private func describe(_ kind: EventKind) -> String {
+        switch kind {
+        case let .fork(child): return "fork → \(child.tgid)"
+        case let .exec(info): return "exec \(info.filename) \(info.argv)\(info.argvTruncated ? " (truncated)" : "")\(info.newRoot ? " (new root)" : "")"
+        case let .exit(status): return "exit status=0x\(String(status, radix: 16))"
+        case let .accept(local, remote): return "accept \(remote.address):\(remote.port) → \(local.address):\(local.port)"
+        case let .cred(r, e, s): return "cred ruid=\(r) euid=\(e) suid=\(s)"
+        case .chroot: return "chroot"
+        case .setsid: return "setsid"
+        }
+    }
+}

@@ -1,0 +1,116 @@
+import ArgumentParser
+import Foundation
+import SSHAuditStore
+
+struct Query: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Answer questions from the recorded database.",
+        subcommands: [Sessions.self, Commands.self]
+    )
+}
+
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case table, json
+}
+
+struct QueryOptions: ParsableArguments {
+    @Option(help: "Database file.")
+    var db: String = AuditStore.defaultPath
+
+    @Option(help: "Output format: table or json.")
+    var format: OutputFormat = .table
+
+    @Option(help: "Only this session.")
+    var session: Int64?
+
+    @Option(help: "Only sessions of this user.")
+    var user: String?
+
+    @Option(help: "At most N rows.")
+    var limit: Int?
+
+    func validate() throws {
+        if let limit, limit < 1 { throw ValidationError("--limit must be a positive number") }
+    }
+
+    var filter: QueryFilter { QueryFilter(sessionID: session, user: user, limit: limit) }
+
+    func open() throws -> AuditReader {
+        let reader = try AuditReader(path: db)
+        if let session, try !reader.sessionExists(session) {
+            throw CLIError("no session \(session) in \(db)")
+        }
+        return reader
+    }
+}
+
+extension Query {
+    struct Sessions: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Sessions: who, from where, when.")
+        @OptionGroup var options: QueryOptions
+
+        func run() throws {
+            let rows = try options.open().sessions(options.filter)
+            switch options.format {
+            case .json: try printJSON(rows)
+            case .table:
+                printTable(
+                    header: ["ID", "USER", "FROM", "STARTED", "ENDED", "CMDS", "EXIT"],
+                    rows: rows.map { s in [
+                        String(s.id), s.user ?? "-",
+                        s.remoteAddr.map { "\($0):\(s.remotePort ?? 0)" } ?? "-",
+                        s.startedAt, s.endedAt ?? "(open)", String(s.commandCount),
+                        s.exitCode.map(String.init) ?? "-",
+                    ] })
+            }
+        }
+    }
+
+    struct Commands: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Commands run in sessions: argv, exit code, duration.")
+        @OptionGroup var options: QueryOptions
+
+        func run() throws {
+            let rows = try options.open().commands(options.filter)
+            switch options.format {
+            case .json: try printJSON(rows)
+            case .table:
+                printTable(
+                    header: ["ID", "SESSION", "PID", "STARTED", "MS", "EXIT", "COMMAND"],
+                    rows: rows.map { c in [
+                        String(c.id), String(c.sessionID), String(c.pid), c.startedAt,
+                        c.durationMs.map(String.init) ?? "-",
+                        c.exitCode.map(String.init) ?? c.signal.map { "sig\($0)" } ?? "-",
+                        c.argv.joined(separator: " "),
+                    ] })
+            }
+        }
+    }
+}
+
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes]
+    FileHandle.standardOutput.write(try encoder.encode(value))
+    FileHandle.standardOutput.write(Data("\n".utf8))
+}
+
+/// Aligned columns; the last column is cut to keep lines within 100 characters.
+func printTable(header: [String], rows: [[String]], width: Int = 100) {
+    let all = [header] + rows
+    var widths = header.indices.map { i in all.map { $0[i].count }.max() ?? 0 }
+    let fixed = widths.dropLast().reduce(0, +) + 2 * (widths.count - 1)
+    widths[widths.count - 1] = max(10, min(widths.last!, width - fixed))
+    var out = ""
+    for row in all {
+        var line = ""
+        for (i, cell) in row.enumerated() {
+            let isLast = i == row.count - 1
+            var text = cell.replacingOccurrences(of: "\n", with: "\\n")
+            if isLast && text.count > widths[i] { text = String(text.prefix(widths[i] - 1)) + "…" }
+            line += isLast ? text : text.padding(toLength: widths[i], withPad: " ", startingAt: 0) + "  "
+        }
+        out += line + "\n"
+    }
+    FileHandle.standardOutput.write(Data(out.utf8))
+}

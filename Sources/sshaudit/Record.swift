@@ -1,0 +1,181 @@
+import ArgumentParser
+import Foundation
+import SSHAuditBPF
+import SSHAuditCore
+import SSHAuditStore
+
+extension TracerError: RuntimeFailure {}
+
+struct Record: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Attach to the kernel and record SSH sessions until SIGINT or SIGTERM.")
+
+    @Option(help: "Database file.")
+    var db: String = AuditStore.defaultPath
+
+    @Option(help: ArgumentHelp("Also write every raw kernel record to FILE (for replay and test fixtures).",
+                               valueName: "FILE"))
+    var events: String?
+
+    func run() throws {
+        let store = try AuditStore.openForRecording(path: db)
+        let tracer = try BPFTracer()
+        let ids = try store.nextIDs()
+        let bootToWall = Clock.bootToWallNs()
+        let runID = try store.startRun(atNs: Clock.wallNs())
+
+        let writer = BatchWriter(store: store) { error in
+            warn("database write failed, will retry: \(error)")
+        }
+        let correlator = Correlator(
+            bootToWallNs: bootToWall, firstSessionID: ids.session, firstCommandID: ids.command,
+            userName: Users.name(of:), sink: writer.enqueue)
+        let eventLog = try events.map {
+            try EventLogWriter(path: $0, header: EventLogHeader(bootToWallNs: bootToWall, users: Users.all()))
+        }
+        var counters = AuditStore.RunCounters()
+        try tracer.setHandler { bytes in
+            counters.events += 1
+            eventLog?.append(bytes)
+            do {
+                correlator.handle(try EventDecoder.decode(bytes))
+            } catch {
+                counters.decodeErrors += 1
+            }
+        }
+
+        // Attach first, then scan: a process started in between is seen by both, never by neither.
+        let tree = ProcScan.sshdTree(ProcScan.processes())
+        for listener in tree.listeners {
+            try tracer.track(pid: listener.pid)
+            correlator.seedListener(pid: listener.pid, path: listener.exe)
+        }
+        for process in tree.descendants { try tracer.track(pid: process.pid) }
+
+        let stop = StopSignal()
+        FileHandle.standardError.write(Data(
+            "sshaudit: recording to \(db) (\(tree.listeners.count) sshd listener(s) found)\n".utf8))
+        SystemdNotify.ready()
+
+        var lastReport = Date()
+        while !stop.requested {
+            tracer.poll(timeoutMs: 100)
+            if Date().timeIntervalSince(lastReport) > 5 {
+                lastReport = Date()
+                fill(&counters, tracer.losses())
+                try? store.updateRun(runID, counters: counters, stoppedAtNs: nil, clean: false)
+            }
+        }
+        tracer.drain()
+        fill(&counters, tracer.losses())
+        tracer.close()
+        writer.close()
+        try? eventLog?.close()
+        try store.updateRun(runID, counters: counters, stoppedAtNs: Clock.wallNs(), clean: true)
+        FileHandle.standardError.write(Data((
+            "sshaudit: stopped; \(counters.events) events, \(counters.ringDrops) lost in the kernel, "
+            + "\(counters.trackFailures) processes not followed, \(counters.decodeErrors) undecodable\n").utf8))
+    }
+
+    private func fill(_ counters: inout AuditStore.RunCounters, _ losses: (ringFull: UInt64, mapFull: UInt64)) {
+        counters.ringDrops = losses.ringFull
+        counters.trackFailures = losses.mapFull
+    }
+}
+
+func warn(_ message: String) {
+    FileHandle.standardError.write(Data("sshaudit: \(message)\n".utf8))
+}
+
+/// SIGINT/SIGTERM ask the recorder to flush and stop; the flag is read between ring-buffer polls.
+final class StopSignal: @unchecked Sendable {
+    private let lock = NSLock()
+    private var flag = false
+    private var sources: [DispatchSourceSignal] = []
+
+    init() {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { [weak self] in
+                guard let self else { return }
+                self.lock.lock()
+                self.flag = true
+                self.lock.unlock()
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    var requested: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return flag
+    }
+}
+
+enum Clock {
+    static func ns(_ clock: clockid_t) -> Int64 {
+        var ts = timespec()
+        clock_gettime(clock, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+
+    static func wallNs() -> Int64 { ns(CLOCK_REALTIME) }
+
+    /// Offset from the kernel's CLOCK_BOOTTIME timestamps to wall-clock time, taken once.
+    static func bootToWallNs() -> Int64 {
+        let before = ns(CLOCK_BOOTTIME)
+        let wall = ns(CLOCK_REALTIME)
+        let after = ns(CLOCK_BOOTTIME)
+        return wall - (before + (after - before) / 2)
+    }
+}
+
+enum Users {
+    static func name(of uid: UInt32) -> String? {
+        var pwd = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard getpwuid_r(uid, &pwd, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
+        return String(cString: pwd.pw_name)
+    }
+
+    /// uid → name for every local user (written into event logs so replays resolve names alike).
+    static func all() -> [String: String] {
+        var map: [String: String] = [:]
+        setpwent()
+        while let entry = getpwent() {
+            map[String(entry.pointee.pw_uid)] = String(cString: entry.pointee.pw_name)
+        }
+        endpwent()
+        return map
+    }
+}
+
+/// Tells systemd (Type=notify) that recording has started, when run under it.
+enum SystemdNotify {
+    static func ready() {
+        guard var path = ProcessInfo.processInfo.environment["NOTIFY_SOCKET"], !path.isEmpty else { return }
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let abstract = path.hasPrefix("@")
+        if abstract { path.removeFirst() }
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { return }
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            raw.copyBytes(from: (abstract ? [0] : []) + bytes)
+        }
+        let len = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + (abstract ? 1 : 0))
+        let message = Array("READY=1".utf8)
+        _ = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                sendto(fd, message, message.count, 0, $0, len)
+            }
+        }
+    }
+}

@@ -1,0 +1,47 @@
+import ArgumentParser
+import Foundation
+import SSHAuditStore
+
+/// A failure the user can act on: printed as one line, exit status 1.
+struct CLIError: RuntimeFailure {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+@main
+struct SSHAudit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sshaudit",
+        abstract: "Audit OpenSSH's sshd from the outside with eBPF: sessions, commands, authentication.",
+        subcommands: [Record.self, Query.self, Events.self]
+    )
+
+    /// Usage errors exit 2 and runtime errors exit 1, each with one line on stderr, never a trace.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as RuntimeFailure {
+            fail(error.description, code: 1)
+        } catch {
+            let code = exitCode(for: error)
+            let message = fullMessage(for: error)
+            if code == .success {
+                print(message)
+                Foundation.exit(0)
+            }
+            // ArgumentParser's usage errors (64) become 2, like other Unix tools; its first line says it.
+            let firstLine = message.split(separator: "\n").first.map(String.init) ?? message
+            fail(firstLine, code: code == .validationFailure ? 2 : code.rawValue)
+        }
+    }
+
+    static func fail(_ message: String, code: Int32) -> Never {
+        FileHandle.standardError.write(Data("sshaudit: \(message)\n".utf8))
+        Foundation.exit(code)
+    }
+}
+
+/// Errors from lower modules that already carry a user-facing sentence.
+protocol RuntimeFailure: Error, CustomStringConvertible {}
+extension StoreError: RuntimeFailure {}

@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# Integration-test harness: a throw-away OpenSSH sshd on loopback plus real clients.
+#
+#   sshd-harness.sh setup   DIR
+#   sshd-harness.sh start   DIR PORT [file|syslog] [-- -o Key=Value ...]   -> prints listener PID
+#   sshd-harness.sh stop    DIR PORT
+#   sshd-harness.sh ssh     DIR PORT USER [ssh args...]                  (key auth, exit = ssh's)
+#   sshd-harness.sh sshpass DIR PORT USER PASSWORD [ssh args...]         (password auth, exit = sshpass/ssh's)
+#
+# Must run as root. Test users: sa_alice / Alice-Pw-7q, sa_bob / Bob-Pw-9z; key DIR/id_<user minus "sa_">.
+# Files per listener: DIR/sshd_config_PORT, DIR/sshd_PORT.pid, DIR/sshd_PORT.log (LOGMODE file), DIR/sshd_PORT.out.
+# LOGMODE syslog: sshd logs via syslog(3) to /dev/log; the caller must provide a listener there
+# (without one the messages are silently dropped).
+# Environment: SSHD_HARNESS_IPV6=1 also listens on [::1]; SSHD_HARNESS_HOST (default 127.0.0.1) is
+# the address the clients connect to.
+set -euo pipefail
+
+die() { echo "sshd-harness: $*" >&2; exit 1; }
+usage() { sed -n '4,8s/^#  *//p' "$0" >&2; exit 2; }
+
+SSHD=/usr/sbin/sshd   # absolute path: sshd refuses to re-exec itself otherwise
+declare -A PASSWORDS=([sa_alice]='Alice-Pw-7q' [sa_bob]='Bob-Pw-9z')
+HOST=${SSHD_HARNESS_HOST:-127.0.0.1}
+
+need_dir() {
+  [[ -n ${1:-} ]] || usage
+  [[ $1 != *[[:space:]%]* ]] || die "DIR must not contain whitespace or '%' (sshd config tokens): $1"
+  DIR=$(realpath -m -- "$1")
+}
+# shellcheck disable=SC2015  # "A && B || die" is intended: die if either check fails
+need_port() {
+  [[ ${1:-} =~ ^[1-9][0-9]{0,4}$ ]] && (( $1 < 65536 )) || die "invalid PORT: ${1:-<missing>}"
+  PORT=$1
+}
+need_root() { (( EUID == 0 )) || die "must run as root"; }
+
+# StrictModes checks the keys file and *every* ancestor directory: each must be owned by root
+# (or the user) and not group/world writable. A DIR under /tmp (1777) can never pass, so then
+# the keys go to the users' ~/.ssh instead of weakening StrictModes.
+dir_keys_ok() {
+  local p=$DIR
+  while :; do
+    [[ $(stat -c '%u' "$p") == 0 ]] && (( ( 0$(stat -c '%a' "$p") & 022 ) == 0 )) || return 1
+    [[ $p == / ]] && return 0
+    p=$(dirname "$p")
+  done
+}
+
+# Is anything LISTENing on PORT (any address)? Read /proc instead of probing with connect():
+# a probe connection would show up as a spurious connection in sshd's log / in audit traces.
+listening() {
+  local hex; hex=$(printf '%04X' "$1")
+  awk -v h="$hex" '$4 == "0A" && $2 ~ (":" h "$") { f = 1 } END { exit !f }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+ensure_privsep() { install -d -o root -g root -m 0755 /run/sshd; }   # /run is tmpfs: recreate each time
+
+cmd_setup() {
+  need_root; need_dir "${1:-}"
+  command -v sshpass >/dev/null || die "sshpass not installed (apt-get install -y sshpass)"
+  install -d -o root -g root -m 0755 "$DIR" "$DIR/authorized_keys"
+  [[ -f $DIR/ssh_host_ed25519_key ]] || ssh-keygen -q -t ed25519 -N '' -C harness-host -f "$DIR/ssh_host_ed25519_key"
+  chmod 0600 "$DIR/ssh_host_ed25519_key"
+  local u short home
+  for u in sa_alice sa_bob; do
+    short=${u#sa_}
+    id -u "$u" >/dev/null 2>&1 || useradd -m -s /bin/bash "$u"
+    [[ $(getent passwd "$u" | cut -d: -f7) == /bin/bash ]] || usermod -s /bin/bash "$u"
+    echo "$u:${PASSWORDS[$u]}" | chpasswd
+    usermod -U "$u" 2>/dev/null || true   # chpasswd already clears a '!' lock; keep as belt and braces
+    chage -E -1 -M -1 "$u"                # no account/password expiry
+    [[ -f $DIR/id_$short ]] || ssh-keygen -q -t ed25519 -N '' -C "$u@harness" -f "$DIR/id_$short"
+    # The client runs as the key's owner; ssh rejects private keys readable by others.
+    chown "$u:" "$DIR/id_$short" "$DIR/id_$short.pub"
+    chmod 0600 "$DIR/id_$short"; chmod 0644 "$DIR/id_$short.pub"
+    install -o root -g root -m 0644 "$DIR/id_$short.pub" "$DIR/authorized_keys/$u"
+    if ! dir_keys_ok; then
+      home=$(getent passwd "$u" | cut -d: -f6)
+      install -d -o "$u" -g "$(id -gn "$u")" -m 0755 "$home"
+      install -d -o "$u" -g "$(id -gn "$u")" -m 0700 "$home/.ssh"
+      touch "$home/.ssh/authorized_keys"
+      grep -qxF -f "$DIR/id_$short.pub" "$home/.ssh/authorized_keys" || cat "$DIR/id_$short.pub" >> "$home/.ssh/authorized_keys"
+      chown "$u:" "$home/.ssh/authorized_keys"; chmod 0600 "$home/.ssh/authorized_keys"
+    fi
+  done
+  dir_keys_ok || echo "sshd-harness: note: $DIR has a group/world-writable or non-root ancestor; StrictModes would reject keys there, installed them in ~/.ssh/authorized_keys instead" >&2
+  ensure_privsep
+}
+
+# TERM all PIDs at once, wait (bounded) until each is gone, then SIGKILL survivors.
+# A zombie counts as gone: kill -0 succeeds on it until its (sshd) parent reaps it.
+alive() {
+  local st; st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  st=${st##*) }; [[ ${st%% *} != Z ]]   # state field follows "(comm) "
+}
+kill_wait() {
+  local i p left
+  kill -TERM "$@" 2>/dev/null || true
+  for ((i = 0; i < 70; i++)); do
+    left=(); for p in "$@"; do alive "$p" && left+=("$p"); done
+    (( ${#left[@]} )) || return 0
+    (( i == 50 )) && kill -KILL "${left[@]}" 2>/dev/null
+    sleep 0.1
+  done
+  die "could not kill pid(s) ${left[*]}"
+}
+
+descendants() {   # transitive children of $1
+  ps -e -o pid=,ppid= | awk -v root="$1" '{ p[$1] = $2 } END {
+    for (c in p) { x = c; while (x in p && x != root && x > 1) x = p[x]; if (x == root && c != root) print c } }'
+}
+
+cmd_stop() {
+  need_root; need_dir "${1:-}"; need_port "${2:-}"
+  local pidf=$DIR/sshd_$PORT.pid pid all p k
+  [[ -f $pidf ]] || return 0
+  pid=$(<"$pidf")
+  # Guard against a recycled PID: only kill it if it really is our sshd for this config.
+  if [[ $pid =~ ^[0-9]+$ && $(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null) == *"-f $DIR/sshd_config_$PORT "* ]]; then
+    # Per-connection sshd children call setsid() and would outlive the listener, so kill the
+    # whole tree at once (one by one is slow: an interactive bash ignores SIGTERM and only
+    # dies of SIGHUP when its sshd closes the pty).
+    # shellcheck disable=SC2207
+    all=("$pid" $(descendants "$pid"))
+    kill_wait "${all[@]}"
+    # Orphaned zombies are reaped by PID 1 a bit later; wait (bounded) so "pgrep sshd" is clean.
+    for ((k = 0; k < 50; k++)); do
+      for p in "${all[@]}"; do [[ -e /proc/$p ]] && { sleep 0.1; continue 2; }; done
+      break
+    done
+  fi
+  rm -f "$pidf"
+}
+
+cmd_start() {
+  need_root; need_dir "${1:-}"; need_port "${2:-}"; shift 2
+  local logmode=file
+  if [[ $# -gt 0 && $1 != -- ]]; then logmode=$1; shift; fi
+  [[ $logmode == file || $logmode == syslog ]] || die "LOGMODE must be 'file' or 'syslog', got '$logmode'"
+  if [[ $# -gt 0 ]]; then [[ $1 == -- ]] || die "unexpected argument '$1' (extra sshd options go after --)"; shift; fi
+  local extra=("$@")
+
+  [[ -f $DIR/ssh_host_ed25519_key ]] || die "$DIR not set up (run: $0 setup $DIR)"
+  ensure_privsep
+  cmd_stop "$DIR" "$PORT"   # idempotent: restart a listener we started earlier on this port
+  listening "$PORT" && die "port $PORT is already in use by another process"
+
+  local cfg=$DIR/sshd_config_$PORT pidf=$DIR/sshd_$PORT.pid log=$DIR/sshd_$PORT.log out=$DIR/sshd_$PORT.out akf
+  if dir_keys_ok; then akf="$DIR/authorized_keys/%u"; else akf=".ssh/authorized_keys"; fi
+  {
+    echo "ListenAddress 127.0.0.1"
+    [[ ${SSHD_HARNESS_IPV6:-0} == 1 ]] && echo "ListenAddress ::1"
+    cat <<EOF
+Port $PORT
+HostKey $DIR/ssh_host_ed25519_key
+PidFile $pidf
+UsePAM yes
+PasswordAuthentication yes
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+PermitRootLogin no
+StrictModes yes
+AuthorizedKeysFile $akf
+LogLevel VERBOSE
+# Default 10:30:100 randomly drops parallel unauthenticated connections.
+MaxStartups 100:30:200
+MaxSessions 50
+EOF
+  } > "$cfg"
+  chmod 0644 "$cfg"
+  local err
+  err=$("$SSHD" -t -f "$cfg" "${extra[@]}" 2>&1) || die "sshd -t rejected $cfg: $(head -n1 <<<"$err")"
+  # OpenSSH >= 9.8 would refuse loopback connections after repeated auth failures (tests do that
+  # on purpose). No "grep -q": its early exit SIGPIPEs sshd and pipefail would turn a match into false.
+  if "$SSHD" -T -f "$cfg" 2>/dev/null | grep '^persourcepenalties ' >/dev/null; then echo "PerSourcePenalties no" >> "$cfg"; fi
+
+  rm -f "$pidf" "$log"; : > "$out"
+  local logargs=()
+  if [[ $logmode == file ]]; then logargs=(-E "$log"); fi   # sshd appends; log was removed above -> fresh per start
+  # Fully detached: own session, no inherited stdin/stdout, so "$(harness start ...)" returns.
+  setsid "$SSHD" -D -f "$cfg" "${logargs[@]}" "${extra[@]}" < /dev/null >> "$out" 2>&1 &
+  local spid=$! i
+  for ((i = 0; i < 100; i++)); do
+    if ! kill -0 "$spid" 2>/dev/null; then
+      die "sshd exited during startup: $(cat "$out" ${logargs[1]:+"$log"} 2>/dev/null | grep . | tail -n1)"
+    fi
+    if [[ -s $pidf ]] && listening "$PORT"; then echo "$(<"$pidf")"; return 0; fi
+    sleep 0.1
+  done
+  kill_wait "$spid"
+  die "sshd did not listen on port $PORT within 10s (see $out${logargs[1]:+ and $log})"
+}
+
+# Run the client as the local account USER when it exists (realistic client uid), else as the caller.
+run_as() {
+  local u=$1; shift
+  if [[ $u != root ]] && id -u "$u" >/dev/null 2>&1 && (( EUID == 0 )); then
+    exec setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups --reset-env -- "$@"
+  fi
+  exec "$@"
+}
+
+COMMON_OPTS=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR)
+
+cmd_ssh() {
+  need_dir "${1:-}"; need_port "${2:-}"; [[ -n ${3:-} ]] || usage
+  local user=$3; shift 3
+  local key=$DIR/id_${user#sa_}
+  [[ -f $key ]] || die "no key $key for user $user"
+  # IdentitiesOnly: don't also offer agent/default keys -> exactly one publickey attempt in the log.
+  run_as "$(stat -c %U "$key")" ssh -i "$key" -p "$PORT" "${COMMON_OPTS[@]}" -o BatchMode=yes \
+    -o IdentitiesOnly=yes "$user@$HOST" "$@"
+}
+
+cmd_sshpass() {
+  need_dir "${1:-}"; need_port "${2:-}"; [[ -n ${3:-} && $# -ge 4 ]] || usage
+  local user=$3 pw=$4; shift 4
+  run_as "$user" sshpass -p "$pw" ssh -p "$PORT" "${COMMON_OPTS[@]}" -o PubkeyAuthentication=no \
+    -o PreferredAuthentications=password,keyboard-interactive "$user@$HOST" "$@"
+}
+
+sub=${1:-}; shift || true
+case $sub in
+  setup)   cmd_setup "$@" ;;
+  start)   cmd_start "$@" ;;
+  stop)    cmd_stop "$@" ;;
+  ssh)     cmd_ssh "$@" ;;
+  sshpass) cmd_sshpass "$@" ;;
+  *)       usage ;;
+esac

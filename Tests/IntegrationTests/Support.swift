@@ -1,0 +1,177 @@
+import Foundation
+import XCTest
+
+/// Real processes for the integration tests: an sshd on 127.0.0.1 (through Tests/Integration/
+/// sshd-harness.sh), the `sshaudit` binary recording with real BPF, and real ssh clients.
+enum Paths {
+    static let packageRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let harness = packageRoot.appending(path: "Tests/Integration/sshd-harness.sh").path
+
+    /// The sshaudit binary built next to the test bundle (SSHAUDIT_BIN overrides).
+    static var sshaudit: String {
+        if let bin = ProcessInfo.processInfo.environment["SSHAUDIT_BIN"] { return bin }
+        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [dir, dir.deletingLastPathComponent()] {
+            let path = candidate.appending(path: "sshaudit").path
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return packageRoot.appending(path: ".build/debug/sshaudit").path
+    }
+}
+
+struct ProcessResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs a program to completion, feeding `input` on stdin.
+@discardableResult
+func run(_ executable: String, _ args: [String], input: String? = nil, timeout: TimeInterval = 60) throws -> ProcessResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = args
+    let out = Pipe(), err = Pipe(), inp = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = inp
+    try process.run()
+    if let input { inp.fileHandleForWriting.write(Data(input.utf8)) }
+    try? inp.fileHandleForWriting.close()
+    // Read both pipes concurrently so neither can fill up and block the child.
+    var stdoutData = Data(), stderrData = Data()
+    let group = DispatchGroup()
+    group.enter()
+    DispatchQueue.global().async { stdoutData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    group.enter()
+    DispatchQueue.global().async { stderrData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    if group.wait(timeout: .now() + timeout) == .timedOut {
+        process.terminate()
+        throw TestFailure("\(executable) \(args) did not finish within \(Int(timeout)) s")
+    }
+    process.waitUntilExit()
+    return ProcessResult(status: process.terminationStatus,
+                         stdout: String(decoding: stdoutData, as: UTF8.self),
+                         stderr: String(decoding: stderrData, as: UTF8.self))
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Integration tests need root and a kernel with BPF: they fail loudly, never skip.
+func requireRoot() throws {
+    guard geteuid() == 0 else { throw TestFailure("integration tests must run as root (real BPF, real sshd)") }
+}
+
+/// A real sshd listening on 127.0.0.1:port with its own config, host key and test users.
+final class SSHDServer {
+    let dir: String
+    let port: Int
+
+    init(name: String, port: Int, extraOptions: [String] = []) throws {
+        try requireRoot()
+        dir = "/run/sshaudit-test/\(name)"
+        self.port = port
+        // Users are shared by all tests: create them one test at a time.
+        let setup = try run("/usr/bin/flock", ["/run/sshaudit-test.lock", "bash", Paths.harness, "setup", dir])
+        guard setup.status == 0 else { throw TestFailure("harness setup failed: \(setup.stderr)") }
+        var args = [Paths.harness, "start", dir, String(port), "file"]
+        if !extraOptions.isEmpty { args += ["--"] + extraOptions }
+        let start = try run("/bin/bash", args)
+        guard start.status == 0 else { throw TestFailure("sshd did not start: \(start.stderr)") }
+    }
+
+    /// `ssh -i key user@127.0.0.1 args…` as the test user.
+    func ssh(_ user: String, _ args: [String], input: String? = nil) throws -> ProcessResult {
+        try run("/bin/bash", [Paths.harness, "ssh", dir, String(port), user] + args, input: input)
+    }
+
+    func stop() {
+        _ = try? run("/bin/bash", [Paths.harness, "stop", dir, String(port)])
+    }
+}
+
+/// `sshaudit record` running against a fresh database, stopped with SIGINT.
+final class Recorder {
+    let db: String
+    let eventsFile: String
+    private let process = Process()
+    private let stderrPipe = Pipe()
+    private var stderrText = ""
+    private let lock = NSLock()
+
+    init(name: String) throws {
+        try requireRoot()
+        let dir = "/run/sshaudit-test/\(name)-rec"
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        db = dir + "/audit.db"
+        eventsFile = dir + "/events.bin"
+        process.executableURL = URL(fileURLWithPath: Paths.sshaudit)
+        process.arguments = ["record", "--db", db, "--events", eventsFile]
+        process.standardError = stderrPipe
+        process.standardOutput = FileHandle.nullDevice
+        stderrPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self, !data.isEmpty else { return }
+            self.lock.lock()
+            self.stderrText += String(decoding: data, as: UTF8.self)
+            self.lock.unlock()
+        }
+        try process.run()
+        let deadline = Date().addingTimeInterval(30)
+        while !stderr.contains("recording") {
+            if !process.isRunning { throw TestFailure("sshaudit record exited early: \(stderr)") }
+            if Date() > deadline { throw TestFailure("sshaudit record never said 'recording': \(stderr)") }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+    }
+
+    var stderr: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return stderrText
+    }
+
+    /// SIGINT, then wait for the flush; returns the exit status.
+    func stop() throws -> Int32 {
+        // Let the last exits reach the ring buffer before asking to stop.
+        Thread.sleep(forTimeInterval: 0.5)
+        process.interrupt()
+        let deadline = Date().addingTimeInterval(30)
+        while process.isRunning {
+            if Date() > deadline {
+                process.terminate()
+                throw TestFailure("sshaudit record did not stop on SIGINT")
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        stderrPipe.fileHandleForReading.readabilityHandler = nil
+        return process.terminationStatus
+    }
+
+    /// `sshaudit query KIND --format json`, parsed.
+    func query(_ kind: String, _ extra: [String] = []) throws -> [[String: Any]] {
+        let result = try run(Paths.sshaudit, ["query", kind, "--db", db, "--format", "json"] + extra)
+        guard result.status == 0 else { throw TestFailure("query \(kind) failed: \(result.stderr)") }
+        guard let rows = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]] else {
+            throw TestFailure("query \(kind) did not print a JSON array: \(result.stdout)")
+        }
+        return rows
+    }
+}
+
+/// The remote port as sshd saw it, from `$SSH_CLIENT` ("ADDR PORT LOCALPORT") printed in the session.
+func clientPort(fromSSHClientLine line: String) -> Int? {
+    let parts = line.split(separator: " ")
+    return parts.count == 3 ? Int(parts[1]) : nil
+}
+
+extension Dictionary where Key == String, Value == Any {
+    func int(_ key: String) -> Int? { self[key] as? Int }
+    func string(_ key: String) -> String? { self[key] as? String }
+    var argv: [String] { self["argv"] as? [String] ?? [] }
+}

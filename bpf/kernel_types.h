@@ -1,0 +1,68 @@
+/* The few kernel structures the programs read, declared by hand instead of a generated vmlinux.h.
+ *
+ * preserve_access_index makes every field access a CO-RE relocation: libbpf matches these fields by
+ * name against the running kernel's BTF (/sys/kernel/btf/vmlinux) at load time, so the offsets
+ * below do not matter and one object runs on any kernel with BTF. Only fields we read are listed.
+ */
+#ifndef SSHAUDIT_KERNEL_TYPES_H
+#define SSHAUDIT_KERNEL_TYPES_H
+
+typedef unsigned char u8;
+typedef unsigned short u16;
+typedef unsigned int u32;
+typedef int s32;
+typedef unsigned long long u64;
+typedef long long s64;
+typedef int pid_t;
+typedef _Bool bool;
+#define true 1
+#define false 0
+
+#define __CORE __attribute__((preserve_access_index))
+
+typedef struct { int counter; } __CORE atomic_t;
+typedef struct { u32 val; } __CORE kuid_t;
+
+struct cred { kuid_t uid; kuid_t euid; kuid_t suid; } __CORE;
+struct signal_struct { atomic_t live; } __CORE;
+struct mm_struct { unsigned long arg_start; unsigned long arg_end; } __CORE;
+struct linux_binprm { const char *filename; } __CORE;
+
+struct in6_addr { u8 in6_u[16]; } __CORE;
+struct sock_common {
+    u32 skc_daddr;
+    u32 skc_rcv_saddr;
+    u16 skc_dport;     /* network order */
+    u16 skc_num;       /* host order */
+    u16 skc_family;
+    struct in6_addr skc_v6_daddr;
+    struct in6_addr skc_v6_rcv_saddr;
+} __CORE;
+struct sock { struct sock_common __sk_common; } __CORE;
+struct socket { struct sock *sk; } __CORE;
+struct file { void *private_data; } __CORE;
+struct fdtable { unsigned int max_fds; struct file **fd; } __CORE;
+struct files_struct { struct fdtable *fdt; } __CORE;
+
+struct task_struct {
+    int pid;
+    int tgid;
+    int exit_code;
+    u64 start_boottime;
+    struct task_struct *real_parent;
+    struct task_struct *group_leader;
+    struct signal_struct *signal;
+    struct mm_struct *mm;
+    struct cred *cred;
+    struct files_struct *files;
+    char comm[16];
+} __CORE;
+
+/* Context of the syscalls:sys_enter_* and sys_exit_* tracepoints (see their format files). */
+struct syscall_exit_ctx {
+    u64 common;
+    int syscall_nr;
+    long ret;
+};
+
+#endif
