@@ -74,7 +74,7 @@ public final class Correlator {
     }
 
     public var openSessionCount: Int { sessions.count }
-    public var trackedProcessCount: Int { procs.count }
+    public var trackedProcesses: [ProcessKey] { Array(procs.keys) }
 
     public func role(of key: ProcessKey) -> Role? { procs[key]?.role }
 
@@ -239,11 +239,10 @@ public final class Correlator {
             let ws = WaitStatus(status)
             open.record.exitCode = ws.code ?? (128 + (ws.signal ?? 0))  // as a shell reports a killed child
         }
+        open.liveProcesses -= 1
         if proc.role == .monitor {
             open.monitorExited = true
             open.record.endedAtNs = wallNs
-        } else {
-            open.liveProcesses -= 1
         }
         sessions[sessionID] = open
         if open.record != before { sink(.session(open.record)) }

@@ -9,14 +9,17 @@ public struct EventLogHeader: Codable, Equatable, Sendable {
     public var version = 1
     public var bootToWallNs: Int64
     public var users: [String: String]
+    /// sshd listeners found by the start-up scan (pid → executable), seeded before the first event.
+    public var listeners: [String: String]
 
-    public init(bootToWallNs: Int64, users: [String: String] = [:]) {
+    public init(bootToWallNs: Int64, users: [String: String] = [:], listeners: [String: String] = [:]) {
         self.bootToWallNs = bootToWallNs
         self.users = users
+        self.listeners = listeners
     }
 
     enum CodingKeys: String, CodingKey {
-        case format, version, users
+        case format, version, users, listeners
         case bootToWallNs = "boot_to_wall_ns"
     }
 }
@@ -95,5 +98,20 @@ public struct EventLog {
 
     public func events() throws -> [Event] {
         try records.map { try EventDecoder.decode($0) }
+    }
+}
+
+extension Correlator {
+    /// A correlator set up as the recorder was when it wrote `log`: same clock offset, same user
+    /// names, same seeded listeners.
+    public static func replaying(_ log: EventLog, firstSessionID: Int64 = 1, firstCommandID: Int64 = 1,
+                                 sink: @escaping (CorrelatorOutput) -> Void) -> Correlator {
+        let users = log.header.users
+        let correlator = Correlator(bootToWallNs: log.header.bootToWallNs, firstSessionID: firstSessionID,
+                                    firstCommandID: firstCommandID, userName: { users[String($0)] }, sink: sink)
+        for (pid, path) in log.header.listeners {
+            if let pid = UInt32(pid) { correlator.seedListener(pid: pid, path: path.isEmpty ? nil : path) }
+        }
+        return correlator
     }
 }

@@ -11,14 +11,7 @@ struct Events: ParsableCommand {
     var file: String
 
     func run() throws {
-        let log: EventLog
-        do {
-            log = try EventLog(contentsOf: URL(fileURLWithPath: file))
-        } catch let error as EventLogError {
-            throw CLIError("\(file): \(error)")
-        } catch {
-            throw CLIError("cannot read \(file): \((error as NSError).localizedDescription)")
-        }
+        let log = try EventLog.open(file)
         var out = ""
         for (i, record) in log.records.enumerated() {
             let line: String

@@ -30,9 +30,20 @@ struct Record: ParsableCommand {
         let correlator = Correlator(
             bootToWallNs: bootToWall, firstSessionID: ids.session, firstCommandID: ids.command,
             userName: Users.name(of:), sink: writer.enqueue)
-        let eventLog = try events.map {
-            try EventLogWriter(path: $0, header: EventLogHeader(bootToWallNs: bootToWall, users: Users.all()))
+        // The programs are attached (events wait in the ring buffer until polled); now scan: a process
+        // started in between is seen by both, never by neither.
+        let tree = ProcScan.sshdTree(ProcScan.processes())
+        for listener in tree.listeners {
+            try tracer.track(pid: listener.pid)
+            correlator.seedListener(pid: listener.pid, path: listener.exe)
         }
+        for process in tree.descendants { try tracer.track(pid: process.pid) }
+        let eventLog = try events.map {
+            try EventLogWriter(path: $0, header: EventLogHeader(
+                bootToWallNs: bootToWall, users: Users.all(),
+                listeners: Dictionary(tree.listeners.map { (String($0.pid), $0.exe ?? "") }, uniquingKeysWith: { a, _ in a })))
+        }
+
         var counters = AuditStore.RunCounters()
         try tracer.setHandler { bytes in
             counters.events += 1
@@ -43,14 +54,6 @@ struct Record: ParsableCommand {
                 counters.decodeErrors += 1
             }
         }
-
-        // Attach first, then scan: a process started in between is seen by both, never by neither.
-        let tree = ProcScan.sshdTree(ProcScan.processes())
-        for listener in tree.listeners {
-            try tracer.track(pid: listener.pid)
-            correlator.seedListener(pid: listener.pid, path: listener.exe)
-        }
-        for process in tree.descendants { try tracer.track(pid: process.pid) }
 
         let stop = StopSignal()
         FileHandle.standardError.write(Data(

@@ -40,20 +40,25 @@ func run(_ executable: String, _ args: [String], input: String? = nil, timeout: 
     if let input { inp.fileHandleForWriting.write(Data(input.utf8)) }
     try? inp.fileHandleForWriting.close()
     // Read both pipes concurrently so neither can fill up and block the child.
-    var stdoutData = Data(), stderrData = Data()
+    let stdoutData = DataBox(), stderrData = DataBox()
     let group = DispatchGroup()
-    group.enter()
-    DispatchQueue.global().async { stdoutData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-    group.enter()
-    DispatchQueue.global().async { stderrData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    for (pipe, box) in [(out, stdoutData), (err, stderrData)] {
+        group.enter()
+        DispatchQueue.global().async { box.data = pipe.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    }
     if group.wait(timeout: .now() + timeout) == .timedOut {
         process.terminate()
         throw TestFailure("\(executable) \(args) did not finish within \(Int(timeout)) s")
     }
     process.waitUntilExit()
     return ProcessResult(status: process.terminationStatus,
-                         stdout: String(decoding: stdoutData, as: UTF8.self),
-                         stderr: String(decoding: stderrData, as: UTF8.self))
+                         stdout: String(decoding: stdoutData.data, as: UTF8.self),
+                         stderr: String(decoding: stderrData.data, as: UTF8.self))
+}
+
+/// Written by one reader thread, read after the group wait.
+final class DataBox: @unchecked Sendable {
+    var data = Data()
 }
 
 struct TestFailure: Error, CustomStringConvertible {

@@ -1,0 +1,52 @@
+import ArgumentParser
+import Foundation
+import SSHAuditCore
+import SSHAuditStore
+
+/// Runs a recorded event stream through decoder, correlator and store, as `record` would have:
+/// for fixtures, benchmarks and re-analysis without a kernel.
+struct Replay: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Store the sessions of a file written by `record --events` into a database.")
+
+    @Argument(help: "Event log file.")
+    var file: String
+
+    @Option(help: "Database file.")
+    var db: String = AuditStore.defaultPath
+
+    func run() throws {
+        let log = try EventLog.open(file)
+        let store = try AuditStore.openForRecording(path: db)
+        let ids = try store.nextIDs()
+        var failure: Error?
+        let writer = BatchWriter(store: store) { failure = $0 }
+        let correlator = Correlator.replaying(log, firstSessionID: ids.session, firstCommandID: ids.command,
+                                              sink: writer.enqueue)
+        var undecodable = 0
+        for record in log.records {
+            do {
+                correlator.handle(try EventDecoder.decode(record))
+            } catch {
+                undecodable += 1
+            }
+        }
+        writer.close()
+        if let failure { throw CLIError("database write failed: \(failure)") }
+        FileHandle.standardError.write(Data(
+            "sshaudit: replayed \(log.records.count) events (\(undecodable) undecodable) into \(db)\n".utf8))
+    }
+}
+
+extension EventLog {
+    /// Reads an event log, with errors a user can act on.
+    static func open(_ path: String) throws -> EventLog {
+        do {
+            return try EventLog(contentsOf: URL(fileURLWithPath: path))
+        } catch let error as EventLogError {
+            throw CLIError("\(path): \(error)")
+        } catch {
+            throw CLIError("cannot read \(path): \((error as NSError).localizedDescription)")
+        }
+    }
+}

@@ -1,0 +1,147 @@
+import Foundation
+import XCTest
+@testable import SSHAuditCore
+
+/// Event streams recorded from a real OpenSSH 9.2 sshd with `sshaudit record --events`
+/// (Fixtures/record-fixtures.sh), replayed through the correlator.
+enum Fixture {
+    static let names = ["exec_command", "interactive_tty", "parallel_10", "failed_password"]
+
+    static func load(_ name: String) throws -> EventLog {
+        let url = try XCTUnwrap(Bundle.module.url(forResource: name, withExtension: "events", subdirectory: "Fixtures"))
+        return try EventLog(contentsOf: url)
+    }
+
+    /// The final version of every row, in first-seen order.
+    static func replay(_ name: String) throws -> (sessions: [SessionRecord], commands: [CommandRecord], outputs: [CorrelatorOutput]) {
+        let log = try load(name)
+        var outputs: [CorrelatorOutput] = []
+        let correlator = Correlator.replaying(log) { outputs.append($0) }
+        for event in try log.events() { correlator.handle(event) }
+        var sessions: [Int64: SessionRecord] = [:], commands: [Int64: CommandRecord] = [:]
+        var sessionOrder: [Int64] = [], commandOrder: [Int64] = []
+        for output in outputs {
+            switch output {
+            case let .session(s): if sessions.updateValue(s, forKey: s.id) == nil { sessionOrder.append(s.id) }
+            case let .command(c): if commands.updateValue(c, forKey: c.id) == nil { commandOrder.append(c.id) }
+            }
+        }
+        return (sessionOrder.map { sessions[$0]! }, commandOrder.map { commands[$0]! }, outputs)
+    }
+}
+
+final class CorrelatorTests: XCTestCase {
+    func testExecCommandSession() throws {
+        let (sessions, commands, _) = try Fixture.replay("exec_command")
+        XCTAssertEqual(sessions.count, 1)
+        let s = try XCTUnwrap(sessions.first)
+        XCTAssertEqual(s.user, "sa_alice")
+        XCTAssertNotNil(s.uid)
+        XCTAssertEqual(s.remote?.address, "127.0.0.1")
+        XCTAssertEqual(s.local, Endpoint(address: "127.0.0.1", port: 22390))
+        XCTAssertEqual(s.sshdPath, "/usr/sbin/sshd")
+        XCTAssertEqual(s.exitCode, 3)
+        XCTAssertEqual(s.commandCount, 2)
+        let authenticated = try XCTUnwrap(s.authenticatedAtNs), ended = try XCTUnwrap(s.endedAtNs)
+        XCTAssertLessThan(s.startedAtNs, authenticated)
+        XCTAssertLessThan(authenticated, ended)
+
+        XCTAssertEqual(commands.map(\.argv), [["bash", "-c", "echo hello; /bin/ls / >/dev/null; exit 3"], ["/bin/ls", "/"]])
+        XCTAssertEqual(commands.map(\.exitCode), [3, 0])
+        XCTAssertEqual(commands.map(\.sessionID), [s.id, s.id])
+        XCTAssertEqual(commands[1].parentID, commands[0].id)
+        XCTAssertEqual(commands[1].ppid, commands[0].pid)
+        XCTAssertTrue(commands.allSatisfy { $0.uid == s.uid && $0.endedAtNs != nil })
+    }
+
+    func testInteractiveSessionLeavesOutMotdScripts() throws {
+        let (sessions, commands, _) = try Fixture.replay("interactive_tty")
+        XCTAssertEqual(sessions.count, 1)
+        XCTAssertEqual(sessions[0].user, "sa_alice")
+        XCTAssertEqual(sessions[0].exitCode, 0)
+        // Login shell, its profile (id -u, dircolors), the typed `id -u`, then .bash_logout.
+        XCTAssertEqual(commands.map(\.argv), [["-bash"], ["id", "-u"], ["dircolors", "-b"], ["id", "-u"],
+                                              ["/usr/bin/clear_console", "-q"]])
+        XCTAssertEqual(commands.map(\.exitCode), [0, 0, 0, 0, 1])
+        let shell = commands[0]
+        XCTAssertTrue(commands.dropFirst().allSatisfy { $0.parentID == shell.id && $0.ppid == shell.pid })
+        XCTAssertEqual(sessions[0].commandCount, 5)
+    }
+
+    func testTenParallelSessionsEachWithItsCommand() throws {
+        let (sessions, commands, _) = try Fixture.replay("parallel_10")
+        XCTAssertEqual(sessions.count, 10)
+        XCTAssertEqual(Set(sessions.compactMap { $0.remote?.port }).count, 10, "each its own client port")
+        XCTAssertTrue(sessions.allSatisfy { $0.user == "sa_bob" && $0.exitCode == 0 && $0.endedAtNs != nil })
+        var seen: [String] = []
+        for s in sessions {
+            let own = commands.filter { $0.sessionID == s.id }
+            // bash -c with one simple command execs it in place: two commands, one pid.
+            XCTAssertEqual(own.count, 2, "\(own)")
+            XCTAssertEqual(own.first?.argv.prefix(2), ["bash", "-c"])
+            XCTAssertEqual(own.first?.pid, own.last?.pid)
+            XCTAssertNil(own.first?.exitCode, "replaced by exec: no exit status of its own")
+            XCTAssertEqual(own.first?.endedAtNs, own.last?.startedAtNs)
+            XCTAssertEqual(own.last?.exitCode, 0)
+            seen.append(own.last?.argv.joined(separator: " ") ?? "")
+        }
+        XCTAssertEqual(seen.sorted(), (0..<10).map { "/bin/echo par-\($0)" })
+    }
+
+    func testFailedPasswordIsASessionWithoutUserOrCommands() throws {
+        let (sessions, commands, _) = try Fixture.replay("failed_password")
+        XCTAssertEqual(sessions.count, 1)
+        let s = sessions[0]
+        XCTAssertNil(s.user)
+        XCTAssertNil(s.uid)
+        XCTAssertNil(s.authenticatedAtNs)
+        XCTAssertNotNil(s.endedAtNs)
+        XCTAssertEqual(s.remote?.address, "127.0.0.1")
+        XCTAssertTrue(commands.isEmpty)
+    }
+
+    func testReplayIsDeterministicAndIDsContinue() throws {
+        let first = try Fixture.replay("parallel_10").outputs
+        XCTAssertEqual(first, try Fixture.replay("parallel_10").outputs)
+
+        let log = try Fixture.load("exec_command")
+        var outputs: [CorrelatorOutput] = []
+        let correlator = Correlator.replaying(log, firstSessionID: 500, firstCommandID: 9000) { outputs.append($0) }
+        for event in try log.events() { correlator.handle(event) }
+        let sessionIDs = Set(outputs.compactMap { if case let .session(s) = $0 { return s.id } else { return nil } })
+        let commandIDs = Set(outputs.compactMap { if case let .command(c) = $0 { return c.id } else { return nil } })
+        XCTAssertEqual(sessionIDs, [500])
+        XCTAssertEqual(commandIDs, [9000, 9001])
+    }
+
+    func testProcessesLeaveStateWhenTheyExit() throws {
+        let log = try Fixture.load("exec_command")
+        let correlator = Correlator.replaying(log) { _ in }
+        for event in try log.events() { correlator.handle(event) }
+        XCTAssertEqual(correlator.openSessionCount, 0)
+        XCTAssertEqual(correlator.trackedProcesses, [], "the listener exited at the end of the recording too")
+    }
+
+    // Synthetic: a recycled pid with another start time never joins the old session.
+    func testRecycledPidIsANewProcess() {
+        var outputs: [CorrelatorOutput] = []
+        let c = Correlator(bootToWallNs: 0, userName: { _ in "u" }) { outputs.append($0) }
+        let listener = ProcessKey(tgid: 10, startNs: 1)
+        func ev(_ key: ProcessKey, _ kind: EventKind, uid: UInt32 = 0, comm: String = "sshd") -> Event {
+            Event(process: key, ppid: 1, uid: uid, timestampNs: 100, comm: comm, kind: kind)
+        }
+        let monitor = ProcessKey(tgid: 20, startNs: 2), child = ProcessKey(tgid: 21, startNs: 3)
+        let shell = ProcessKey(tgid: 22, startNs: 4)
+        c.handle(ev(listener, .accept(local: Endpoint(address: "127.0.0.1", port: 22), remote: Endpoint(address: "127.0.0.9", port: 5))))
+        c.handle(ev(listener, .fork(child: monitor)))
+        c.handle(ev(monitor, .fork(child: child)))
+        c.handle(ev(child, .cred(ruid: 1000, euid: 1000, suid: 1000)))
+        c.handle(ev(child, .fork(child: shell)))
+        c.handle(ev(shell, .exec(ExecInfo(filename: "/bin/sh", argv: ["sh"])), uid: 1000, comm: "sh"))
+        // pid 22 again, but a different process (another start time): unknown, not the user's.
+        c.handle(ev(ProcessKey(tgid: 22, startNs: 99), .exec(ExecInfo(filename: "/bin/evil", argv: ["evil"])), comm: "evil"))
+        let commands = outputs.compactMap { if case let .command(c) = $0 { return c } else { return nil } }
+        XCTAssertEqual(commands.map(\.argv), [["sh"]])
+        XCTAssertEqual(c.role(of: ProcessKey(tgid: 22, startNs: 99)), .unknown)
+    }
+}

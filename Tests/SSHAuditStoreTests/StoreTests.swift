@@ -1,0 +1,124 @@
+import Foundation
+import GRDB
+import SSHAuditCore
+import XCTest
+@testable import SSHAuditStore
+
+final class StoreTests: XCTestCase {
+    var dir: String!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appending(path: "store-\(UUID().uuidString)").path
+    }
+
+    override func tearDown() {
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    func session(_ id: Int64) -> SessionRecord {
+        var s = SessionRecord(id: id, sshdPid: 4000 + UInt32(id), sshdStartNs: 77, startedAtNs: 1_795_917_299_123_000_000)
+        s.remote = Endpoint(address: "127.0.0.1", port: 40_000)
+        s.local = Endpoint(address: "127.0.0.1", port: 22)
+        return s
+    }
+
+    func command(_ id: Int64, session: Int64, argv: [String]) -> CommandRecord {
+        CommandRecord(id: id, sessionID: session, parentID: nil, pid: 10, ppid: 9, uid: 1000, filename: "/bin/x",
+                      argv: argv, argvTruncated: false, startedAtNs: 1_795_917_300_000_000_000)
+    }
+
+    func testCreatesAPrivateDatabaseAndKeepsTheLastVersionOfEachRow() throws {
+        let path = dir + "/sub/audit.db"
+        let store = try AuditStore.openForRecording(path: path)
+        var s = session(1)
+        var c = command(1, session: 1, argv: ["echo", "a \"quoted\" /path", "ünïcode"])
+        try store.write([.session(s), .command(c)])
+        s.user = "alice"; s.uid = 1000; s.endedAtNs = s.startedAtNs + 2_500_000_000; s.exitCode = 3; s.commandCount = 1
+        c.endedAtNs = c.startedAtNs + 1_234_000_000; c.exitCode = 3
+        try store.write([.session(s), .command(c), .session(s)])
+
+        let dirMode = try FileManager.default.attributesOfItem(atPath: dir + "/sub")[.posixPermissions] as? Int
+        let fileMode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+        XCTAssertEqual(dirMode, 0o700)
+        XCTAssertEqual(fileMode, 0o600)
+
+        let reader = try AuditReader(path: path)
+        let sessions = try reader.sessions(QueryFilter())
+        XCTAssertEqual(sessions.count, 1)
+        XCTAssertEqual(sessions[0].user, "alice")
+        XCTAssertEqual(sessions[0].startedAt, "2026-11-29T01:54:59.123Z")
+        XCTAssertEqual(sessions[0].endedAt, "2026-11-29T01:55:01.623Z")
+        XCTAssertEqual(sessions[0].exitCode, 3)
+        let commands = try reader.commands(QueryFilter(sessionID: 1))
+        XCTAssertEqual(commands.map(\.argv), [["echo", "a \"quoted\" /path", "ünïcode"]])
+        XCTAssertEqual(commands[0].durationMs, 1234)
+        XCTAssertEqual(commands[0].exitCode, 3)
+        XCTAssertEqual(try store.nextIDs().session, 2)
+        XCTAssertEqual(try store.nextIDs().command, 2)
+    }
+
+    func testJSONHasEveryContractKeyWithNullForAbsentValues() throws {
+        let path = dir + "/audit.db"
+        let store = try AuditStore.openForRecording(path: path)
+        try store.write([.session(session(1)), .command(command(1, session: 1, argv: ["ls"]))])
+        let reader = try AuditReader(path: path)
+        let encoder = JSONEncoder()
+        let sessionJSON = try JSONSerialization.jsonObject(with: encoder.encode(reader.sessions(QueryFilter()))) as! [[String: Any]]
+        for key in ["id", "sshd_pid", "user", "uid", "remote_addr", "remote_port", "local_addr", "local_port",
+                    "auth_method", "key_fingerprint", "tty", "started_at", "authenticated_at", "ended_at",
+                    "command_count", "bytes_in", "bytes_out"] {
+            XCTAssertTrue(sessionJSON[0].keys.contains(key), key)
+        }
+        XCTAssertTrue(sessionJSON[0]["user"] is NSNull)
+        XCTAssertTrue(sessionJSON[0]["ended_at"] is NSNull)
+        let commandJSON = try JSONSerialization.jsonObject(with: encoder.encode(reader.commands(QueryFilter()))) as! [[String: Any]]
+        for key in ["id", "session_id", "pid", "ppid", "uid", "filename", "argv", "cwd", "started_at", "ended_at",
+                    "duration_ms", "exit_code", "signal"] {
+            XCTAssertTrue(commandJSON[0].keys.contains(key), key)
+        }
+        XCTAssertEqual(commandJSON[0]["argv"] as? [String], ["ls"])
+        XCTAssertTrue(commandJSON[0]["exit_code"] is NSNull)
+    }
+
+    func testFiltersBySessionAndUserAndLimit() throws {
+        let path = dir + "/audit.db"
+        let store = try AuditStore.openForRecording(path: path)
+        var a = session(1), b = session(2)
+        a.user = "alice"; b.user = "bob"
+        try store.write([.session(a), .session(b), .command(command(1, session: 1, argv: ["a1"])),
+                         .command(command(2, session: 2, argv: ["b1"])), .command(command(3, session: 2, argv: ["b2"]))])
+        let reader = try AuditReader(path: path)
+        XCTAssertEqual(try reader.sessions(QueryFilter(user: "bob")).map(\.id), [2])
+        XCTAssertEqual(try reader.commands(QueryFilter(user: "bob")).map(\.argv), [["b1"], ["b2"]])
+        XCTAssertEqual(try reader.commands(QueryFilter(sessionID: 1)).map(\.argv), [["a1"]])
+        XCTAssertEqual(try reader.commands(QueryFilter(limit: 1)).map(\.id), [1])
+        XCTAssertTrue(try reader.sessionExists(2))
+        XCTAssertFalse(try reader.sessionExists(3))
+    }
+
+    func testReaderRefusesMissingAndForeignFiles() throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        XCTAssertThrowsError(try AuditReader(path: dir + "/none.db")) {
+            XCTAssertTrue("\($0)".contains("no database at"), "\($0)")
+        }
+        let junk = dir + "/junk.db"
+        try Data(repeating: 0x41, count: 4096).write(to: URL(fileURLWithPath: junk))
+        XCTAssertThrowsError(try AuditReader(path: junk)) {
+            XCTAssertTrue("\($0)".contains("not an sshaudit database"), "\($0)")
+        }
+        XCTAssertThrowsError(try AuditStore.openForRecording(path: junk)) {
+            XCTAssertTrue("\($0)".contains("not an sshaudit database"), "\($0)")
+        }
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: junk)), Data(repeating: 0x41, count: 4096), "never overwritten")
+    }
+
+    func testBatchWriterWritesEverythingBeforeClose() throws {
+        let path = dir + "/audit.db"
+        let store = try AuditStore.openForRecording(path: path)
+        let writer = BatchWriter(store: store, interval: 10, batchSize: 1000) { XCTFail("\($0)") }
+        writer.enqueue(.session(session(1)))
+        for i in 1...2500 { writer.enqueue(.command(command(Int64(i), session: 1, argv: ["c\(i)"]))) }
+        writer.close()
+        XCTAssertEqual(try AuditReader(path: path).commands(QueryFilter()).count, 2500)
+    }
+}
