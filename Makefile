@@ -22,9 +22,17 @@ run: build
 	.build/release/sshaudit record --db $(DB)
 
 # Unit and integration tests (integration needs root: real BPF, a real sshd on 127.0.0.1).
+# Tests run in parallel (each integration test has its own sshd port and database); the last line
+# is the count from the xUnit report: "N passed, N failed".
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --parallel --num-workers 2
+	@rm -f .build/xunit.xml; status=0; \
+	$(SWIFT) test --skip-build --parallel --num-workers 2 --disable-swift-testing \
+		--xunit-output .build/xunit.xml || status=$$?; \
+	total=$$(grep -o '<testcase ' .build/xunit.xml 2>/dev/null | wc -l); \
+	failed=$$(grep -o '<failure' .build/xunit.xml 2>/dev/null | wc -l); \
+	echo "tests: $$((total - failed)) passed, $$failed failed"; \
+	[ "$$total" -gt 0 ] && exit $$status || exit 1
 
 clean:
 	rm -rf .build
