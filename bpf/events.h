@@ -20,7 +20,14 @@ enum sa_event_type {
     SA_EV_CRED = 5,    /* setuid/setreuid/setresuid succeeded: the uids after the call */
     SA_EV_CHROOT = 6,  /* chroot succeeded (sshd's pre-authentication child does this) */
     SA_EV_SETSID = 7,  /* setsid succeeded (sshd's session child does this before the shell) */
+    SA_EV_LOG = 8,     /* a log line written by an sshd listener or monitor (see sa_log) */
 };
+
+/* Roles the kernel keeps per tracked process, to decide whose log writes may be read. */
+#define SA_PROC_LISTENER 1u  /* an sshd binary started outside any tracked tree */
+#define SA_PROC_MONITOR 2u   /* a child of a listener: the per-connection privileged monitor */
+
+#define SA_LOG_MAX 512        /* bytes of one log line kept */
 
 /* exec flags */
 #define SA_EXEC_ARGV_TRUNCATED 1u
@@ -86,5 +93,18 @@ struct sa_cred {
     unsigned int syscall;       /* 105 setuid, 113 setreuid, 117 setresuid (x86_64 numbers) */
 };
 _Static_assert(sizeof(struct sa_cred) == 64, "cred size");
+
+/* sshd's own log output, never session data: only from listeners and monitors, only write() to a
+ * regular file (sshd -E) or write()/sendto() of a syslog datagram ("<PRI>..."). The monitor's
+ * channel to its children is a socket whose messages start with a binary length, so it never passes. */
+#define SA_LOG_FILE 1u
+#define SA_LOG_SYSLOG 2u
+struct sa_log {
+    struct sa_header h;
+    unsigned int len;           /* bytes in data */
+    unsigned int source;        /* SA_LOG_FILE or SA_LOG_SYSLOG */
+    char data[SA_LOG_MAX];
+};
+_Static_assert(__builtin_offsetof(struct sa_log, data) == 56, "log data offset");
 
 #endif

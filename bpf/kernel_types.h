@@ -40,7 +40,8 @@ struct sock_common {
 } __CORE;
 struct sock { struct sock_common __sk_common; } __CORE;
 struct socket { struct sock *sk; } __CORE;
-struct file { void *private_data; } __CORE;
+struct inode { unsigned short i_mode; } __CORE;
+struct file { void *private_data; struct inode *f_inode; } __CORE;
 struct fdtable { unsigned int max_fds; struct file **fd; } __CORE;
 struct files_struct { struct fdtable *fdt; } __CORE;
 
@@ -59,6 +60,11 @@ struct task_struct {
 } __CORE;
 
 /* Context of the syscalls:sys_enter_* and sys_exit_* tracepoints (see their format files). */
+struct syscall_enter_ctx {
+    u64 common;
+    int syscall_nr;
+    unsigned long args[6];
+};
 struct syscall_exit_ctx {
     u64 common;
     int syscall_nr;

@@ -16,6 +16,8 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+#define S_IFMT 00170000
+#define S_IFREG 0100000
 #define AF_INET 2
 #define AF_INET6 10
 #define MAX_TRACKED 65536
@@ -26,6 +28,8 @@ char LICENSE[] SEC("license") = "GPL";
 
 struct tracked_proc {
     u64 start_ns;  /* start_boottime: a recycled pid with another start time is not tracked */
+    u32 flags;     /* SA_PROC_* */
+    u32 _pad;
 };
 
 struct {
@@ -68,16 +72,23 @@ static __always_inline u64 process_start(struct task_struct *task)
     return BPF_CORE_READ(task, group_leader, start_boottime);
 }
 
-static __always_inline bool is_tracked(struct task_struct *task, u32 tgid)
+static __always_inline struct tracked_proc *tracked_entry(struct task_struct *task, u32 tgid)
 {
     struct tracked_proc *p = bpf_map_lookup_elem(&tracked, &tgid);
     /* start_ns 0: entered by the start-up scan, which cannot read the start time at kernel precision. */
-    return p && (p->start_ns == 0 || p->start_ns == process_start(task));
+    if (p && (p->start_ns == 0 || p->start_ns == process_start(task)))
+        return p;
+    return NULL;
 }
 
-static __always_inline void track(u32 tgid, u64 start_ns)
+static __always_inline bool is_tracked(struct task_struct *task, u32 tgid)
 {
-    struct tracked_proc p = { .start_ns = start_ns };
+    return tracked_entry(task, tgid) != NULL;
+}
+
+static __always_inline void track(u32 tgid, u64 start_ns, u32 flags)
+{
+    struct tracked_proc p = { .start_ns = start_ns, .flags = flags };
     if (bpf_map_update_elem(&tracked, &tgid, &p, BPF_ANY) != 0)
         count_loss(1);
 }
@@ -115,8 +126,11 @@ SEC("tp_btf/sched_process_fork")
 int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 {
     u32 ptgid = BPF_CORE_READ(parent, tgid);
-    if (!is_tracked(parent, ptgid))
+    struct tracked_proc *tp = tracked_entry(parent, ptgid);
+    if (!tp)
         return 0;
+    /* A listener's child is a connection's monitor; roles are not inherited further. */
+    u32 child_flags = (tp->flags & SA_PROC_LISTENER) ? SA_PROC_MONITOR : 0;
     /* A new thread shares the process: only new processes matter. */
     if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
         return 0;
@@ -124,7 +138,7 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
     fill_header(&ev.h, SA_EV_FORK, parent);
     ev.child_tgid = BPF_CORE_READ(child, tgid);
     ev.child_start_ns = BPF_CORE_READ(child, start_boottime);
-    track(ev.child_tgid, ev.child_start_ns);
+    track(ev.child_tgid, ev.child_start_ns, child_flags);
     emit(&ev, sizeof(ev));
     return 0;
 }
@@ -138,7 +152,7 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
         if (!comm_is_sshd(task))
             return 0;
         /* An sshd binary started outside any tracked tree: a new listener (or sshd -t, -V: harmless). */
-        track(tgid, process_start(task));
+        track(tgid, process_start(task), SA_PROC_LISTENER);
         flags |= SA_EXEC_NEW_ROOT;
     }
     u32 zero = 0;
@@ -290,3 +304,62 @@ int on_chroot(struct syscall_exit_ctx *ctx) { return emit_header_only(ctx, SA_EV
 
 SEC("tracepoint/syscalls/sys_exit_setsid")
 int on_setsid(struct syscall_exit_ctx *ctx) { return emit_header_only(ctx, SA_EV_SETSID, ctx->ret >= 0); }
+
+/* sshd's log lines carry what the process tree cannot: method, key fingerprint, the user name as
+ * typed, failed attempts. Only listeners' and monitors' writes are looked at, and only those that are
+ * log output by construction (see events.h); user space keeps what it recognises and stores no line. */
+static __always_inline int capture_log(u32 fd, const char *buf, u64 count, bool is_write)
+{
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    struct tracked_proc *p = bpf_map_lookup_elem(&tracked, &tgid);
+    if (!p || !(p->flags & (SA_PROC_LISTENER | SA_PROC_MONITOR)) || count == 0)
+        return 0;
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    if (p->start_ns != 0 && p->start_ns != process_start(task))
+        return 0;
+
+    u32 source = 0;
+    if (is_write) {
+        struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+        struct file **fds = BPF_CORE_READ(fdt, fd);
+        struct file *file = NULL;
+        bpf_probe_read_kernel(&file, sizeof(file), &fds[fd & 0xfffff]);
+        if (!file)
+            return 0;
+        if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) == S_IFREG)
+            source = SA_LOG_FILE;
+    }
+    if (source == 0) {
+        char first = 0;
+        bpf_probe_read_user(&first, 1, buf);
+        if (first != '<')
+            return 0;
+        source = SA_LOG_SYSLOG;
+    }
+
+    struct sa_log *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+    if (!ev) {
+        count_loss(0);
+        return 0;
+    }
+    fill_header(&ev->h, SA_EV_LOG, task);
+    u64 len = count > SA_LOG_MAX ? SA_LOG_MAX : count;
+    if (bpf_probe_read_user(ev->data, len, buf) != 0)
+        len = 0;
+    ev->len = len;
+    ev->source = source;
+    bpf_ringbuf_submit(ev, 0);
+    return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_write")
+int on_write(struct syscall_enter_ctx *ctx)
+{
+    return capture_log(ctx->args[0], (const char *)ctx->args[1], ctx->args[2], true);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int on_sendto(struct syscall_enter_ctx *ctx)
+{
+    return capture_log(ctx->args[0], (const char *)ctx->args[1], ctx->args[2], false);
+}

@@ -31,6 +31,14 @@ func errnoText(_ err: Int32) -> String {
     return String(cString: strerror(code)) + " (errno \(code))"
 }
 
+/// What the kernel side knows of a process it follows (SA_PROC_* in bpf/events.h): listeners' and
+/// monitors' log writes are the only ones it reads.
+public enum TrackedRole: UInt32 {
+    case other = 0
+    case listener = 1
+    case monitor = 2
+}
+
 /// Collects libbpf's warnings (verifier log included) so a load failure can say why.
 private nonisolated(unsafe) var libbpfLog = ""
 
@@ -115,9 +123,10 @@ public final class BPFTracer {
     /// Follows a process that was running before the programs were attached (the /proc scan).
     /// Its start time is unknown at kernel precision, so the entry matches any start time until the
     /// process exits and the entry goes.
-    public func track(pid: UInt32) throws {
+    public func track(pid: UInt32, role: TrackedRole = .other) throws {
         var key = pid
-        var value: UInt64 = 0
+        // struct tracked_proc: u64 start_ns (0 = any), u32 flags, u32 padding.
+        var value: (UInt64, UInt32, UInt32) = (0, role.rawValue, 0)
         if bpf_map_update_elem(trackedFD, &key, &value, UInt64(BPF_NOEXIST)) != 0, errno != EEXIST {
             throw TracerError.mapUpdate(errno)
         }

@@ -45,13 +45,16 @@ public final class Correlator {
         var shell: ProcessKey?
         var liveProcesses = 0
         var monitorExited = false
+        /// Authentication rows so far, and whether sshd logged the accepted one.
+        var authRows = 0
+        var acceptLogged = false
+        var disconnectLogged = false
     }
 
     private let bootToWallNs: Int64
     private let userName: (UInt32) -> String?
     private let sink: (CorrelatorOutput) -> Void
-    private var nextSessionID: Int64
-    private var nextCommandID: Int64
+    private var nextIDs: RowIDs
     private var procs: [ProcessKey: Proc] = [:]
     private var sessions: [Int64: OpenSession] = [:]
     private var openCommands: [Int64: CommandRecord] = [:]
@@ -61,14 +64,13 @@ public final class Correlator {
 
     /// - Parameters:
     ///   - bootToWallNs: add to a CLOCK_BOOTTIME timestamp to get Unix-epoch nanoseconds.
-    ///   - firstSessionID, firstCommandID: ids continue those already in the database.
+    ///   - firstIDs: ids continue those already in the database.
     ///   - userName: resolves a uid to a login name at the time of the session.
     ///   - sink: receives every new or changed row, in order.
-    public init(bootToWallNs: Int64, firstSessionID: Int64 = 1, firstCommandID: Int64 = 1,
+    public init(bootToWallNs: Int64, firstIDs: RowIDs = RowIDs(),
                 userName: @escaping (UInt32) -> String?, sink: @escaping (CorrelatorOutput) -> Void) {
         self.bootToWallNs = bootToWallNs
-        self.nextSessionID = firstSessionID
-        self.nextCommandID = firstCommandID
+        self.nextIDs = firstIDs
         self.userName = userName
         self.sink = sink
     }
@@ -121,6 +123,8 @@ public final class Correlator {
             }
         case .setsid:
             handleSetsid(key, uid: event.uid, wallNs: wallNs)
+        case let .log(_, text):
+            handleLog(key, text: text, wallNs: wallNs)
         }
     }
 
@@ -147,8 +151,8 @@ public final class Correlator {
     }
 
     private func startSession(monitor: ProcessKey, listener: ProcessKey, path: String?, wallNs: Int64) -> Int64 {
-        let id = nextSessionID
-        nextSessionID += 1
+        let id = nextIDs.session
+        nextIDs.session += 1
         var record = SessionRecord(id: id, sshdPid: monitor.tgid, sshdStartNs: monitor.startNs, startedAtNs: wallNs)
         record.listenerPid = listener.tgid
         record.sshdPath = path
@@ -170,8 +174,8 @@ public final class Correlator {
         case .user:
             closeCommand(of: &proc, wallNs: wallNs, status: nil)
             if let sessionID = proc.session {
-                let id = nextCommandID
-                nextCommandID += 1
+                let id = nextIDs.command
+                nextIDs.command += 1
                 let record = CommandRecord(
                     id: id, sessionID: sessionID, parentID: proc.ancestorCommand, pid: key.tgid,
                     ppid: event.ppid, uid: event.uid, filename: info.filename, argv: info.argv,
@@ -220,13 +224,48 @@ public final class Correlator {
     }
 
     private func authenticate(_ sessionID: Int64, uid: UInt32, wallNs: Int64) {
+        guard let open = sessions[sessionID], open.record.authenticatedAtNs == nil else { return }
         let name = resolve(uid)
         updateSession(sessionID) {
-            guard $0.authenticatedAtNs == nil else { return }
             $0.uid = uid
             $0.user = name
             $0.authenticatedAtNs = wallNs
         }
+        // sshd logged nothing usable (LogLevel QUIET, or the line came before the recorder): the
+        // process tree still shows the success; the method stays unknown.
+        if !open.acceptLogged {
+            emitAuth(sessionID, atNs: wallNs, user: name, remote: open.record.remote, method: nil, result: .accepted)
+        }
+    }
+
+    private func handleLog(_ key: ProcessKey, text: String, wallNs: Int64) {
+        guard let proc = procs[key], proc.role == .monitor, let sessionID = proc.session,
+              let open = sessions[sessionID], let line = AuthLogParser.parse(text) else { return }
+        switch line.result {
+        case .disconnected:
+            // One end per connection, and only for connections that never authenticated.
+            guard open.record.authenticatedAtNs == nil, !open.acceptLogged, !open.disconnectLogged else { return }
+            sessions[sessionID]?.disconnectLogged = true
+        case .accepted:
+            sessions[sessionID]?.acceptLogged = true
+            updateSession(sessionID) {
+                $0.authMethod = line.method
+                $0.keyFingerprint = line.keyFingerprint
+            }
+        case .failed, .invalidUser:
+            break
+        }
+        emitAuth(sessionID, atNs: wallNs, user: line.user, remote: line.remote ?? open.record.remote,
+                 method: line.method, result: line.result, keyType: line.keyType, keyFingerprint: line.keyFingerprint)
+    }
+
+    private func emitAuth(_ sessionID: Int64, atNs: Int64, user: String?, remote: Endpoint?, method: String?,
+                          result: AuthLine.Result, keyType: String? = nil, keyFingerprint: String? = nil) {
+        let id = nextIDs.auth
+        nextIDs.auth += 1
+        sessions[sessionID]?.authRows += 1
+        sink(.auth(AuthRecord(id: id, sessionID: sessionID, atNs: atNs, user: user, remote: remote, method: method,
+                              result: result, keyType: keyType, keyFingerprint: keyFingerprint)))
     }
 
     private func handleExit(_ key: ProcessKey, status: UInt32, wallNs: Int64) {
@@ -246,6 +285,10 @@ public final class Correlator {
         }
         sessions[sessionID] = open
         if open.record != before { sink(.session(open.record)) }
+        if proc.role == .monitor, open.record.authenticatedAtNs == nil, open.authRows == 0 {
+            // Nothing logged and never authenticated: the connection ended before any success.
+            emitAuth(sessionID, atNs: wallNs, user: nil, remote: open.record.remote, method: nil, result: .disconnected)
+        }
         // Keep the session while any of its processes lives: a process left running after logout
         // still reports into it.
         if open.monitorExited && open.liveProcesses <= 0 { sessions.removeValue(forKey: sessionID) }

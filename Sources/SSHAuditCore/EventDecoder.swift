@@ -61,6 +61,11 @@ public enum EventDecoder {
             kind = .chroot
         case 7:
             kind = .setsid
+        case 8:
+            try need(56)
+            let len = min(Int(r.u32(48)), bytes.count - 56)
+            guard let source = LogSource(rawValue: r.u32(52)) else { throw DecodeError.unknownType(type) }
+            kind = .log(source: source, text: r.string(56, len))
         default:
             throw DecodeError.unknownType(type)
         }

@@ -104,11 +104,11 @@ public struct EventLog {
 extension Correlator {
     /// A correlator set up as the recorder was when it wrote `log`: same clock offset, same user
     /// names, same seeded listeners.
-    public static func replaying(_ log: EventLog, firstSessionID: Int64 = 1, firstCommandID: Int64 = 1,
+    public static func replaying(_ log: EventLog, firstIDs: RowIDs = RowIDs(),
                                  sink: @escaping (CorrelatorOutput) -> Void) -> Correlator {
         let users = log.header.users
-        let correlator = Correlator(bootToWallNs: log.header.bootToWallNs, firstSessionID: firstSessionID,
-                                    firstCommandID: firstCommandID, userName: { users[String($0)] }, sink: sink)
+        let correlator = Correlator(bootToWallNs: log.header.bootToWallNs, firstIDs: firstIDs,
+                                    userName: { users[String($0)] }, sink: sink)
         for (pid, path) in log.header.listeners {
             if let pid = UInt32(pid) { correlator.seedListener(pid: pid, path: path.isEmpty ? nil : path) }
         }

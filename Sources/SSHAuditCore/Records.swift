@@ -22,6 +22,9 @@ public struct SessionRecord: Equatable, Sendable {
     public var commandCount: Int
     /// The session began before the recorder started: its earliest events were not seen.
     public var recovered: Bool
+    /// Method and key of the accepted authentication (nil method: not logged, e.g. LogLevel QUIET).
+    public var authMethod: String?
+    public var keyFingerprint: String?
 
     public init(id: Int64, sshdPid: UInt32, sshdStartNs: UInt64, startedAtNs: Int64) {
         self.id = id
@@ -68,7 +71,47 @@ public struct CommandRecord: Equatable, Sendable {
     public var durationMs: Int64? { endedAtNs.map { ($0 - startedAtNs) / 1_000_000 } }
 }
 
+/// One authentication attempt (or the end of one connection that never authenticated).
+public struct AuthRecord: Equatable, Sendable {
+    public var id: Int64
+    public var sessionID: Int64
+    public var atNs: Int64
+    /// The user name as the client typed it (also for invalid users).
+    public var user: String?
+    public var remote: Endpoint?
+    public var method: String?
+    public var result: AuthLine.Result
+    public var keyType: String?
+    public var keyFingerprint: String?
+
+    public init(id: Int64, sessionID: Int64, atNs: Int64, user: String?, remote: Endpoint?, method: String?,
+                result: AuthLine.Result, keyType: String?, keyFingerprint: String?) {
+        self.id = id
+        self.sessionID = sessionID
+        self.atNs = atNs
+        self.user = user
+        self.remote = remote
+        self.method = method
+        self.result = result
+        self.keyType = keyType
+        self.keyFingerprint = keyFingerprint
+    }
+}
+
+/// Where a correlator's row ids start: after those already in the database.
+public struct RowIDs: Equatable, Sendable {
+    public var session: Int64
+    public var command: Int64
+    public var auth: Int64
+    public init(session: Int64 = 1, command: Int64 = 1, auth: Int64 = 1) {
+        self.session = session
+        self.command = command
+        self.auth = auth
+    }
+}
+
 public enum CorrelatorOutput: Equatable, Sendable {
     case session(SessionRecord)
     case command(CommandRecord)
+    case auth(AuthRecord)
 }

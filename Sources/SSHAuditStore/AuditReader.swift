@@ -146,14 +146,64 @@ public struct CommandRow: Encodable, Equatable, Sendable {
     }
 }
 
+/// An authentication attempt as `query auth` shows it (keys: DESIGN.md §3, plus key_type).
+public struct AuthRow: Encodable, Equatable, Sendable {
+    public var id: Int64
+    public var sessionID: Int64
+    public var at: String
+    public var user: String?
+    public var remoteAddr: String?
+    public var remotePort: Int64?
+    public var method: String?
+    public var result: String
+    public var keyType: String?
+    public var keyFingerprint: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id, at, user, method, result
+        case sessionID = "session_id", remoteAddr = "remote_addr", remotePort = "remote_port"
+        case keyType = "key_type", keyFingerprint = "key_fingerprint"
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(sessionID, forKey: .sessionID)
+        try c.encode(at, forKey: .at)
+        try c.encode(user, forKey: .user)
+        try c.encode(remoteAddr, forKey: .remoteAddr)
+        try c.encode(remotePort, forKey: .remotePort)
+        try c.encode(method, forKey: .method)
+        try c.encode(result, forKey: .result)
+        try c.encode(keyType, forKey: .keyType)
+        try c.encode(keyFingerprint, forKey: .keyFingerprint)
+    }
+
+    init(row: Row) {
+        id = row["id"]
+        sessionID = row["session_id"]
+        at = row["at"]
+        user = row["user"]
+        remoteAddr = row["remote_addr"]
+        remotePort = row["remote_port"]
+        method = row["method"]
+        result = row["result"]
+        keyType = row["key_type"]
+        keyFingerprint = row["key_fingerprint"]
+    }
+}
+
 public struct QueryFilter: Sendable {
     public var sessionID: Int64?
     public var user: String?
     public var limit: Int?
-    public init(sessionID: Int64? = nil, user: String? = nil, limit: Int? = nil) {
+    /// Authentication attempts that did not succeed.
+    public var failedOnly: Bool
+    public init(sessionID: Int64? = nil, user: String? = nil, limit: Int? = nil, failedOnly: Bool = false) {
         self.sessionID = sessionID
         self.user = user
         self.limit = limit
+        self.failedOnly = failedOnly
     }
 }
 
@@ -168,7 +218,7 @@ public final class AuditReader {
         do {
             reader = try DatabaseQueue(path: path, configuration: config)
             // Touch the schema: a file that is not SQLite, or not ours, fails here with a clear error.
-            let ours = try reader.read { db in try db.tableExists("sessions") && db.tableExists("commands") }
+            let ours = try reader.read { db in try db.tableExists("sessions") && db.tableExists("commands") && db.tableExists("auth_attempts") }
             if !ours { throw StoreError.notADatabase(path) }
         } catch let error as DatabaseError {
             if error.resultCode == .SQLITE_CANTOPEN || error.resultCode == .SQLITE_PERM || error.resultCode == .SQLITE_AUTH {
@@ -198,6 +248,18 @@ public final class AuditReader {
             + Self.whereClause(clauses) + " ORDER BY c.id" + Self.limitClause(filter.limit)
         return try reader.read { db in
             try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map(CommandRow.init(row:))
+        }
+    }
+
+    public func authAttempts(_ filter: QueryFilter) throws -> [AuthRow] {
+        var clauses: [String] = []
+        var args: [DatabaseValueConvertible?] = []
+        if let id = filter.sessionID { clauses.append("session_id = ?"); args.append(id) }
+        if let user = filter.user { clauses.append("user = ?"); args.append(user) }
+        if filter.failedOnly { clauses.append("result <> 'accepted'") }
+        let sql = "SELECT * FROM auth_attempts" + Self.whereClause(clauses) + " ORDER BY id" + Self.limitClause(filter.limit)
+        return try reader.read { db in
+            try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map(AuthRow.init(row:))
         }
     }
 

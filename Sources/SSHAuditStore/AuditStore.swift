@@ -67,11 +67,12 @@ public final class AuditStore {
     }
 
     /// Ids continue after those already stored, so a restarted recorder never reuses one.
-    public func nextIDs() throws -> (session: Int64, command: Int64) {
+    public func nextIDs() throws -> RowIDs {
         try writer.read { db in
-            let s = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) + 1 FROM sessions") ?? 1
-            let c = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) + 1 FROM commands") ?? 1
-            return (s, c)
+            func next(_ table: String) throws -> Int64 {
+                try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) + 1 FROM \(table)") ?? 1
+            }
+            return RowIDs(session: try next("sessions"), command: try next("commands"), auth: try next("auth_attempts"))
         }
     }
 
@@ -82,26 +83,30 @@ public final class AuditStore {
         var sessionOrder: [Int64] = []
         var commands: [Int64: CommandRecord] = [:]
         var commandOrder: [Int64] = []
+        var auths: [AuthRecord] = []
         for output in batch {
             switch output {
             case let .session(s):
                 if sessions.updateValue(s, forKey: s.id) == nil { sessionOrder.append(s.id) }
             case let .command(c):
                 if commands.updateValue(c, forKey: c.id) == nil { commandOrder.append(c.id) }
+            case let .auth(a):
+                auths.append(a)  // written once, never changed
             }
         }
         try writer.inTransaction { db in
             let upsertSession = try db.cachedStatement(sql: """
                 INSERT INTO sessions (id, sshd_pid, sshd_start_ns, listener_pid, sshd_path, user, uid,
                     remote_addr, remote_port, local_addr, local_port, started_at, authenticated_at,
-                    ended_at, exit_code, command_count, recovered)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ended_at, exit_code, command_count, recovered, auth_method, key_fingerprint)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (id) DO UPDATE SET sshd_path = excluded.sshd_path, user = excluded.user,
                     uid = excluded.uid, remote_addr = excluded.remote_addr, remote_port = excluded.remote_port,
                     local_addr = excluded.local_addr, local_port = excluded.local_port,
                     authenticated_at = excluded.authenticated_at, ended_at = excluded.ended_at,
                     exit_code = excluded.exit_code, command_count = excluded.command_count,
-                    recovered = excluded.recovered
+                    recovered = excluded.recovered, auth_method = excluded.auth_method,
+                    key_fingerprint = excluded.key_fingerprint
                 """)
             for id in sessionOrder {
                 let s = sessions[id]!
@@ -110,7 +115,7 @@ public final class AuditStore {
                     s.sshdPath, s.user, s.uid.map { Int64($0) }, s.remote?.address, s.remote.map { Int64($0.port) },
                     s.local?.address, s.local.map { Int64($0.port) }, Timestamp.iso(ns: s.startedAtNs),
                     s.authenticatedAtNs.map(Timestamp.iso(ns:)), s.endedAtNs.map(Timestamp.iso(ns:)),
-                    s.exitCode.map { Int64($0) }, s.commandCount, s.recovered,
+                    s.exitCode.map { Int64($0) }, s.commandCount, s.recovered, s.authMethod, s.keyFingerprint,
                 ])
             }
             let upsertCommand = try db.cachedStatement(sql: """
@@ -127,6 +132,17 @@ public final class AuditStore {
                     JSONText.array(c.argv), c.argvTruncated, Timestamp.iso(ns: c.startedAtNs),
                     c.endedAtNs.map(Timestamp.iso(ns:)), c.durationMs, c.exitCode.map { Int64($0) },
                     c.signal.map { Int64($0) },
+                ])
+            }
+            let insertAuth = try db.cachedStatement(sql: """
+                INSERT OR REPLACE INTO auth_attempts (id, session_id, at, user, remote_addr, remote_port, method,
+                    result, key_type, key_fingerprint)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            for a in auths {
+                try insertAuth.execute(arguments: [
+                    a.id, a.sessionID, Timestamp.iso(ns: a.atNs), a.user, a.remote?.address,
+                    a.remote.map { Int64($0.port) }, a.method, a.result.rawValue, a.keyType, a.keyFingerprint,
                 ])
             }
             return .commit

@@ -36,6 +36,7 @@ struct Events: ParsableCommand {
         case let .cred(r, e, s): return "cred ruid=\(r) euid=\(e) suid=\(s)"
         case .chroot: return "chroot"
         case .setsid: return "setsid"
+        case let .log(source, text): return "log(\(source)) \(text.debugDescription)"
         }
     }
 }

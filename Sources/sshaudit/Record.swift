@@ -28,16 +28,19 @@ struct Record: ParsableCommand {
             warn("database write failed, will retry: \(error)")
         }
         let correlator = Correlator(
-            bootToWallNs: bootToWall, firstSessionID: ids.session, firstCommandID: ids.command,
+            bootToWallNs: bootToWall, firstIDs: ids,
             userName: Users.name(of:), sink: writer.enqueue)
         // The programs are attached (events wait in the ring buffer until polled); now scan: a process
         // started in between is seen by both, never by neither.
         let tree = ProcScan.sshdTree(ProcScan.processes())
         for listener in tree.listeners {
-            try tracer.track(pid: listener.pid)
+            try tracer.track(pid: listener.pid, role: .listener)
             correlator.seedListener(pid: listener.pid, path: listener.exe)
         }
-        for process in tree.descendants { try tracer.track(pid: process.pid) }
+        let listenerPids = Set(tree.listeners.map(\.pid))
+        for process in tree.descendants {
+            try tracer.track(pid: process.pid, role: listenerPids.contains(process.ppid) ? .monitor : .other)
+        }
         let eventLog = try events.map {
             try EventLogWriter(path: $0, header: EventLogHeader(
                 bootToWallNs: bootToWall, users: Users.all(),

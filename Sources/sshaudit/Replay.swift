@@ -21,8 +21,7 @@ struct Replay: ParsableCommand {
         let ids = try store.nextIDs()
         var failure: Error?
         let writer = BatchWriter(store: store) { failure = $0 }
-        let correlator = Correlator.replaying(log, firstSessionID: ids.session, firstCommandID: ids.command,
-                                              sink: writer.enqueue)
+        let correlator = Correlator.replaying(log, firstIDs: ids, sink: writer.enqueue)
         var undecodable = 0
         for record in log.records {
             do {

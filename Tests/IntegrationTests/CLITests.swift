@@ -4,7 +4,7 @@ import XCTest
 /// The binary's answers to bad input: one line on stderr, exit 2 for usage, 1 for runtime errors.
 final class CLITests: XCTestCase {
     func sshaudit(_ args: [String]) throws -> ProcessResult {
-        try IntegrationTests.run(Paths.sshaudit, args)
+        try runProcess(Paths.sshaudit, args)
     }
 
     func assertOneLineError(_ r: ProcessResult, status: Int32, contains text: String,

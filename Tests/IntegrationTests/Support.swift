@@ -28,7 +28,7 @@ struct ProcessResult {
 
 /// Runs a program to completion, feeding `input` on stdin.
 @discardableResult
-func run(_ executable: String, _ args: [String], input: String? = nil, timeout: TimeInterval = 60) throws -> ProcessResult {
+func runProcess(_ executable: String, _ args: [String], input: String? = nil, timeout: TimeInterval = 60) throws -> ProcessResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = args
@@ -76,26 +76,104 @@ final class SSHDServer {
     let dir: String
     let port: Int
 
-    init(name: String, port: Int, extraOptions: [String] = []) throws {
+    init(name: String, port: Int, logMode: String = "file", extraOptions: [String] = []) throws {
         try requireRoot()
         dir = "/run/sshaudit-test/\(name)"
         self.port = port
         // Users are shared by all tests: create them one test at a time.
-        let setup = try run("/usr/bin/flock", ["/run/sshaudit-test.lock", "bash", Paths.harness, "setup", dir])
+        let setup = try runProcess("/usr/bin/flock", ["/run/sshaudit-test.lock", "bash", Paths.harness, "setup", dir])
         guard setup.status == 0 else { throw TestFailure("harness setup failed: \(setup.stderr)") }
-        var args = [Paths.harness, "start", dir, String(port), "file"]
+        var args = [Paths.harness, "start", dir, String(port), logMode]
         if !extraOptions.isEmpty { args += ["--"] + extraOptions }
-        let start = try run("/bin/bash", args)
+        let start = try runProcess("/bin/bash", args)
         guard start.status == 0 else { throw TestFailure("sshd did not start: \(start.stderr)") }
     }
 
     /// `ssh -i key user@127.0.0.1 args…` as the test user.
     func ssh(_ user: String, _ args: [String], input: String? = nil) throws -> ProcessResult {
-        try run("/bin/bash", [Paths.harness, "ssh", dir, String(port), user] + args, input: input)
+        try runProcess("/bin/bash", [Paths.harness, "ssh", dir, String(port), user] + args, input: input)
+    }
+
+    /// A password login with the real client, answering its prompts with `passwords` in turn (through
+    /// SSH_ASKPASS, so that several tries happen in one connection).
+    func sshWithPasswords(_ user: String, _ passwords: [String], command: String = "true") throws -> ProcessResult {
+        let base = "\(dir)/askpass-\(UUID().uuidString)"
+        let list = passwords.joined(separator: "\n") + "\n"
+        try list.write(toFile: base + ".list", atomically: true, encoding: .utf8)
+        try """
+            #!/bin/sh
+            n=$(cat '\(base).count' 2>/dev/null || echo 0)
+            echo $((n + 1)) > '\(base).count'
+            sed -n "$((n + 1))p" '\(base).list'
+            """.write(toFile: base + ".sh", atomically: true, encoding: .utf8)
+        chmod(base + ".sh", 0o700)
+        defer { for ext in [".list", ".sh", ".count"] { try? FileManager.default.removeItem(atPath: base + ext) } }
+        return try runProcess("/usr/bin/env", [
+            "SSH_ASKPASS=\(base).sh", "SSH_ASKPASS_REQUIRE=force", "DISPLAY=none",
+            "/usr/bin/setsid", "-w", "/usr/bin/ssh", "-p", String(port), "-F", "/dev/null",
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+            "-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password",
+            "-o", "NumberOfPasswordPrompts=\(passwords.count)", "\(user)@127.0.0.1", command,
+        ])
+    }
+
+    /// Connects and reads sshd's banner, then closes without authenticating.
+    func connectAndClose() throws {
+        let r = try runProcess("/bin/bash", ["-c", "exec 3<>/dev/tcp/127.0.0.1/\(port); head -1 <&3; exec 3>&-"])
+        guard r.stdout.hasPrefix("SSH-2.0-") else { throw TestFailure("no SSH banner: \(r.stdout)") }
     }
 
     func stop() {
-        _ = try? run("/bin/bash", [Paths.harness, "stop", dir, String(port)])
+        _ = try? runProcess("/bin/bash", [Paths.harness, "stop", dir, String(port)])
+    }
+}
+
+/// A syslog daemon's socket at /dev/log for the syslog route (this machine has none). Keeps what it
+/// receives; removed at close if it was created here.
+final class SyslogSink: @unchecked Sendable {
+    private let fd: Int32
+    private var created = false
+    private var lines: [String] = []
+    private let lock = NSLock()
+
+    init() throws {
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket: \(errno)") }
+        if FileManager.default.fileExists(atPath: "/dev/log") {
+            created = false  // a real syslog daemon is there: sshd logs to it
+            return
+        }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: Array("/dev/log".utf8) + [0]) }
+        let ok = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard ok == 0 else { throw TestFailure("cannot bind /dev/log: errno \(errno)") }
+        created = true
+        let thread = Thread { [self] in
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = recv(fd, &buffer, buffer.count, 0)
+                if n <= 0 { return }
+                lock.lock()
+                lines.append(String(decoding: buffer[0..<n], as: UTF8.self))
+                lock.unlock()
+            }
+        }
+        thread.start()
+    }
+
+    var received: [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return lines
+    }
+
+    func close() {
+        if created { unlink("/dev/log") }
+        shutdown(fd, Int32(SHUT_RDWR))
+        Glibc.close(fd)
     }
 }
 
@@ -160,7 +238,7 @@ final class Recorder {
 
     /// `sshaudit query KIND --format json`, parsed.
     func query(_ kind: String, _ extra: [String] = []) throws -> [[String: Any]] {
-        let result = try run(Paths.sshaudit, ["query", kind, "--db", db, "--format", "json"] + extra)
+        let result = try runProcess(Paths.sshaudit, ["query", kind, "--db", db, "--format", "json"] + extra)
         guard result.status == 0 else { throw TestFailure("query \(kind) failed: \(result.stderr)") }
         guard let rows = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]] else {
             throw TestFailure("query \(kind) did not print a JSON array: \(result.stdout)")

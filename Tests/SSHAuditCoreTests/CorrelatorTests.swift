@@ -13,6 +13,10 @@ enum Fixture {
     }
 
     /// The final version of every row, in first-seen order.
+    static func auth(_ outputs: [CorrelatorOutput]) -> [AuthRecord] {
+        outputs.compactMap { if case let .auth(a) = $0 { return a } else { return nil } }
+    }
+
     static func replay(_ name: String) throws -> (sessions: [SessionRecord], commands: [CommandRecord], outputs: [CorrelatorOutput]) {
         let log = try load(name)
         var outputs: [CorrelatorOutput] = []
@@ -24,6 +28,7 @@ enum Fixture {
             switch output {
             case let .session(s): if sessions.updateValue(s, forKey: s.id) == nil { sessionOrder.append(s.id) }
             case let .command(c): if commands.updateValue(c, forKey: c.id) == nil { commandOrder.append(c.id) }
+            case .auth: break
             }
         }
         return (sessionOrder.map { sessions[$0]! }, commandOrder.map { commands[$0]! }, outputs)
@@ -32,10 +37,17 @@ enum Fixture {
 
 final class CorrelatorTests: XCTestCase {
     func testExecCommandSession() throws {
-        let (sessions, commands, _) = try Fixture.replay("exec_command")
+        let (sessions, commands, outputs) = try Fixture.replay("exec_command")
         XCTAssertEqual(sessions.count, 1)
         let s = try XCTUnwrap(sessions.first)
         XCTAssertEqual(s.user, "sa_alice")
+        XCTAssertEqual(s.authMethod, "publickey")
+        XCTAssertEqual(s.keyFingerprint?.hasPrefix("SHA256:"), true)
+        let auth = Fixture.auth(outputs)
+        XCTAssertEqual(auth.map(\.result), [.accepted])
+        XCTAssertEqual(auth.first?.keyType, "ED25519")
+        XCTAssertEqual(auth.first?.keyFingerprint, s.keyFingerprint)
+        XCTAssertEqual(auth.first?.remote, s.remote)
         XCTAssertNotNil(s.uid)
         XCTAssertEqual(s.remote?.address, "127.0.0.1")
         XCTAssertEqual(s.local, Endpoint(address: "127.0.0.1", port: 22390))
@@ -69,10 +81,12 @@ final class CorrelatorTests: XCTestCase {
     }
 
     func testTenParallelSessionsEachWithItsCommand() throws {
-        let (sessions, commands, _) = try Fixture.replay("parallel_10")
+        let (sessions, commands, outputs) = try Fixture.replay("parallel_10")
         XCTAssertEqual(sessions.count, 10)
         XCTAssertEqual(Set(sessions.compactMap { $0.remote?.port }).count, 10, "each its own client port")
         XCTAssertTrue(sessions.allSatisfy { $0.user == "sa_bob" && $0.exitCode == 0 && $0.endedAtNs != nil })
+        XCTAssertEqual(Fixture.auth(outputs).map(\.result), Array(repeating: .accepted, count: 10))
+        XCTAssertEqual(Set(Fixture.auth(outputs).map(\.sessionID)), Set(sessions.map(\.id)))
         var seen: [String] = []
         for s in sessions {
             let own = commands.filter { $0.sessionID == s.id }
@@ -89,8 +103,13 @@ final class CorrelatorTests: XCTestCase {
     }
 
     func testFailedPasswordIsASessionWithoutUserOrCommands() throws {
-        let (sessions, commands, _) = try Fixture.replay("failed_password")
+        let (sessions, commands, outputs) = try Fixture.replay("failed_password")
         XCTAssertEqual(sessions.count, 1)
+        let auth = Fixture.auth(outputs)
+        XCTAssertEqual(auth.map(\.result), [.failed, .disconnected])
+        XCTAssertEqual(auth.map(\.user), ["sa_bob", "sa_bob"])
+        XCTAssertEqual(auth.map(\.method), ["password", nil])
+        XCTAssertTrue(auth.allSatisfy { $0.sessionID == sessions[0].id && $0.remote == sessions[0].remote })
         let s = sessions[0]
         XCTAssertNil(s.user)
         XCTAssertNil(s.uid)
@@ -106,12 +125,13 @@ final class CorrelatorTests: XCTestCase {
 
         let log = try Fixture.load("exec_command")
         var outputs: [CorrelatorOutput] = []
-        let correlator = Correlator.replaying(log, firstSessionID: 500, firstCommandID: 9000) { outputs.append($0) }
+        let correlator = Correlator.replaying(log, firstIDs: RowIDs(session: 500, command: 9000, auth: 70)) { outputs.append($0) }
         for event in try log.events() { correlator.handle(event) }
         let sessionIDs = Set(outputs.compactMap { if case let .session(s) = $0 { return s.id } else { return nil } })
         let commandIDs = Set(outputs.compactMap { if case let .command(c) = $0 { return c.id } else { return nil } })
         XCTAssertEqual(sessionIDs, [500])
         XCTAssertEqual(commandIDs, [9000, 9001])
+        XCTAssertEqual(Fixture.auth(outputs).map(\.id), [70])
     }
 
     func testProcessesLeaveStateWhenTheyExit() throws {

@@ -80,6 +80,18 @@ final class DecoderTests: XCTestCase {
         XCTAssertEqual(try EventDecoder.decode(RecordBuilder(type: 7).bytes).kind, .setsid)
     }
 
+    func testLogLine() throws {
+        var b = RecordBuilder(type: 8)
+        let text = Array("Failed password for bob from 127.0.0.1 port 5 ssh2\r\n".utf8)
+        b.u32(UInt32(text.count)); b.u32(1)
+        b.raw(text, padTo: 512)
+        XCTAssertEqual(try EventDecoder.decode(b.bytes).kind,
+                       .log(source: .file, text: "Failed password for bob from 127.0.0.1 port 5 ssh2\r\n"))
+        var bad = RecordBuilder(type: 8)
+        bad.u32(0); bad.u32(9)
+        XCTAssertThrowsError(try EventDecoder.decode(bad.bytes))
+    }
+
     func testRejectsShortAndUnknownRecords() {
         XCTAssertThrowsError(try EventDecoder.decode([UInt8](repeating: 0, count: 20))) {
             XCTAssertEqual($0 as? EventDecoder.DecodeError, .truncated(type: 0, size: 20))

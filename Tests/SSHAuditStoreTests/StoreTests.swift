@@ -96,6 +96,28 @@ final class StoreTests: XCTestCase {
         XCTAssertFalse(try reader.sessionExists(3))
     }
 
+    func testAuthAttemptsAndFailedFilter() throws {
+        let path = dir + "/audit.db"
+        let store = try AuditStore.openForRecording(path: path)
+        var s = session(1)
+        s.authMethod = "publickey"; s.keyFingerprint = "SHA256:abc"
+        let remote = Endpoint(address: "::1", port: 5)
+        try store.write([
+            .session(s),
+            .auth(AuthRecord(id: 1, sessionID: 1, atNs: 1_000_000, user: "mallory", remote: remote, method: nil,
+                             result: .invalidUser, keyType: nil, keyFingerprint: nil)),
+            .auth(AuthRecord(id: 2, sessionID: 1, atNs: 2_000_000, user: "alice", remote: remote, method: "publickey",
+                             result: .accepted, keyType: "ED25519", keyFingerprint: "SHA256:abc")),
+        ])
+        let reader = try AuditReader(path: path)
+        XCTAssertEqual(try reader.authAttempts(QueryFilter()).map(\.result), ["invalid_user", "accepted"])
+        XCTAssertEqual(try reader.authAttempts(QueryFilter(failedOnly: true)).map(\.user), ["mallory"])
+        XCTAssertEqual(try reader.authAttempts(QueryFilter(user: "alice")).first?.keyFingerprint, "SHA256:abc")
+        XCTAssertEqual(try reader.authAttempts(QueryFilter()).first?.at, "1970-01-01T00:00:00.001Z")
+        XCTAssertEqual(try reader.sessions(QueryFilter()).first?.authMethod, "publickey")
+        XCTAssertEqual(try store.nextIDs(), RowIDs(session: 2, command: 1, auth: 3))
+    }
+
     func testReaderRefusesMissingAndForeignFiles() throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         XCTAssertThrowsError(try AuditReader(path: dir + "/none.db")) {
