@@ -53,6 +53,7 @@ public final class Correlator {
 
     private let bootToWallNs: Int64
     private let userName: (UInt32) -> String?
+    private let binaryVersion: (UInt32, String) -> String?
     private let sink: (CorrelatorOutput) -> Void
     private var nextIDs: RowIDs
     private var procs: [ProcessKey: Proc] = [:]
@@ -60,18 +61,24 @@ public final class Correlator {
     private var openCommands: [Int64: CommandRecord] = [:]
     private var pendingAccept: [ProcessKey: (local: Endpoint, remote: Endpoint)] = [:]
     private var userNames: [UInt32: String?] = [:]
-    private var seededListeners: [UInt32: String?] = [:]
+    /// Processes found by the start-up scan, adopted by pid at their first event (/proc gives no
+    /// start time at kernel precision).
+    private var seeded: [UInt32: Proc] = [:]
 
     /// - Parameters:
     ///   - bootToWallNs: add to a CLOCK_BOOTTIME timestamp to get Unix-epoch nanoseconds.
     ///   - firstIDs: ids continue those already in the database.
     ///   - userName: resolves a uid to a login name at the time of the session.
+    ///   - binaryVersion: the OpenSSH release of a running sshd (pid, path), if it can be read.
     ///   - sink: receives every new or changed row, in order.
     public init(bootToWallNs: Int64, firstIDs: RowIDs = RowIDs(),
-                userName: @escaping (UInt32) -> String?, sink: @escaping (CorrelatorOutput) -> Void) {
+                userName: @escaping (UInt32) -> String?,
+                binaryVersion: @escaping (UInt32, String) -> String? = { _, _ in nil },
+                sink: @escaping (CorrelatorOutput) -> Void) {
         self.bootToWallNs = bootToWallNs
         self.nextIDs = firstIDs
         self.userName = userName
+        self.binaryVersion = binaryVersion
         self.sink = sink
     }
 
@@ -80,18 +87,74 @@ public final class Correlator {
 
     public func role(of key: ProcessKey) -> Role? { procs[key]?.role }
 
-    /// Declares a listener found before recording started (the /proc scan). /proc gives no start
-    /// time at kernel precision, so the listener is adopted by pid at its first event.
+    /// Declares a listener found before recording started (the /proc scan).
     public func seedListener(pid: UInt32, path: String?) {
-        seededListeners[pid] = path
+        seeded[pid] = Proc(role: .listener, path: path)
     }
 
-    /// The process's state, adopting a seeded listener on its first event.
+    /// Rebuilds a session that was open before recording started: its row (marked recovered) and a
+    /// command for each of the user's processes running now, with argv as /proc shows it.
+    public func seedSession(_ seed: SessionSeed) {
+        let id = nextIDs.session
+        nextIDs.session += 1
+        var record = SessionRecord(id: id, sshdPid: seed.monitor.pid, sshdStartNs: 0, startedAtNs: seed.monitor.startedAtNs)
+        record.listenerPid = seed.listenerPid
+        record.sshdPath = seed.monitor.exe
+        record.sshdVersion = seed.monitor.exe.flatMap { binaryVersion(seed.monitor.pid, $0) }
+        record.local = seed.local?.endpoint
+        record.remote = seed.remote?.endpoint
+        record.uid = seed.uid
+        record.user = seed.uid.flatMap(resolve)
+        record.authenticatedAtNs = seed.authenticatedAtNs
+        record.recovered = true
+        var open = OpenSession(record: record)
+        open.liveProcesses = 1 + seed.processes.count
+        open.acceptLogged = seed.authenticatedAtNs != nil  // the attempt happened before: nothing to add
+        seeded[seed.monitor.pid] = Proc(role: .monitor, session: id, path: seed.monitor.exe)
+
+        var commandOf: [UInt32: Int64] = [:]
+        var outputs: [CommandRecord] = []
+        for p in seed.processes {
+            let role: Role
+            switch p.role {
+            case .listener, .monitor: role = .unknown
+            case .preauth: role = .preauth
+            case .helper: role = .helper
+            case .userChild: role = .userChild
+            case .user: role = .user
+            }
+            var proc = Proc(role: role, session: id, ancestorCommand: commandOf[p.ppid], path: p.exe)
+            proc.execed = true
+            if role == .user {
+                let cid = nextIDs.command
+                nextIDs.command += 1
+                var command = CommandRecord(
+                    id: cid, sessionID: id, parentID: proc.ancestorCommand, pid: p.pid, ppid: p.ppid, uid: p.uid,
+                    filename: p.exe ?? p.argv.first ?? "", argv: p.argv, argvTruncated: false, startedAtNs: p.startedAtNs)
+                command.recovered = true
+                openCommands[cid] = command
+                proc.command = cid
+                commandOf[p.pid] = cid
+                outputs.append(command)
+                record.commandCount += 1
+                if open.shell == nil { open.shell = ProcessKey(tgid: p.pid, startNs: 0) }
+            } else if let inherited = commandOf[p.ppid] {
+                commandOf[p.pid] = inherited
+            }
+            seeded[p.pid] = proc
+        }
+        open.record = record
+        sessions[id] = open
+        sink(.session(record))
+        for command in outputs { sink(.command(command)) }
+    }
+
+    /// The process's state, adopting a seeded process on its first event.
     private func lookup(_ key: ProcessKey) -> Proc? {
         if let proc = procs[key] { return proc }
-        guard let path = seededListeners.removeValue(forKey: key.tgid) else { return nil }
-        let proc = Proc(role: .listener, path: path)
+        guard let proc = seeded.removeValue(forKey: key.tgid) else { return nil }
         procs[key] = proc
+        if let id = proc.session, sessions[id]?.shell?.tgid == key.tgid { sessions[id]?.shell = key }
         return proc
     }
 
@@ -117,7 +180,7 @@ public final class Correlator {
         case let .cred(ruid, euid, suid):
             handleCred(key, ruid: ruid, euid: euid, suid: suid, wallNs: wallNs)
         case .chroot:
-            if let role = procs[key]?.role, role == .monitorChild || role == .helper {
+            if let role = lookup(key)?.role, role == .monitorChild || role == .helper {
                 procs[key]?.role = .preauth
                 procs[key]?.chrooted = true
             }
@@ -156,6 +219,7 @@ public final class Correlator {
         var record = SessionRecord(id: id, sshdPid: monitor.tgid, sshdStartNs: monitor.startNs, startedAtNs: wallNs)
         record.listenerPid = listener.tgid
         record.sshdPath = path
+        record.sshdVersion = path.flatMap { binaryVersion(listener.tgid, $0) }
         // sshd accepts and forks in one step of its loop: the last accept is this connection's.
         if let conn = pendingAccept.removeValue(forKey: listener) {
             record.local = conn.local
@@ -189,7 +253,13 @@ public final class Correlator {
             proc.role = .helper
         case .monitor:
             // The monitor re-execs itself (sshd -R, sshd-session): that binary serves the session.
-            if let id = proc.session { updateSession(id) { $0.sshdPath = info.filename } }
+            if let id = proc.session {
+                let version = binaryVersion(key.tgid, info.filename)
+                updateSession(id) {
+                    $0.sshdPath = info.filename
+                    if let version { $0.sshdVersion = version }
+                }
+            }
         default:
             break
         }
@@ -198,7 +268,7 @@ public final class Correlator {
     }
 
     private func handleCred(_ key: ProcessKey, ruid: UInt32, euid: UInt32, suid: UInt32, wallNs: Int64) {
-        guard var proc = procs[key], proc.role == .monitorChild, !proc.execed, !proc.chrooted,
+        guard var proc = lookup(key), proc.role == .monitorChild, !proc.execed, !proc.chrooted,
               ruid == euid, euid == suid, let sessionID = proc.session else { return }
         // The monitor's brief euid switches (reading authorized_keys) happen in the monitor itself
         // and never set all three ids: only the post-auth child does.
@@ -208,7 +278,7 @@ public final class Correlator {
     }
 
     private func handleSetsid(_ key: ProcessKey, uid: UInt32, wallNs: Int64) {
-        guard var proc = procs[key], let sessionID = proc.session else { return }
+        guard var proc = lookup(key), let sessionID = proc.session else { return }
         switch proc.role {
         case .monitorChild where !proc.execed && !proc.chrooted:
             // Root logins on OpenSSH ≤ 9.7: no user child, the monitor forks the shell directly.
@@ -239,7 +309,7 @@ public final class Correlator {
     }
 
     private func handleLog(_ key: ProcessKey, text: String, wallNs: Int64) {
-        guard let proc = procs[key], proc.role == .monitor, let sessionID = proc.session,
+        guard let proc = lookup(key), proc.role == .monitor, let sessionID = proc.session,
               let open = sessions[sessionID], let line = AuthLogParser.parse(text) else { return }
         switch line.result {
         case .disconnected:
@@ -269,7 +339,7 @@ public final class Correlator {
     }
 
     private func handleExit(_ key: ProcessKey, status: UInt32, wallNs: Int64) {
-        guard var proc = procs.removeValue(forKey: key) else { return }
+        guard lookup(key) != nil, var proc = procs.removeValue(forKey: key) else { return }
         pendingAccept.removeValue(forKey: key)
         closeCommand(of: &proc, wallNs: wallNs, status: status)
         guard let sessionID = proc.session, var open = sessions[sessionID] else { return }

@@ -11,15 +11,29 @@ public struct EventLogHeader: Codable, Equatable, Sendable {
     public var users: [String: String]
     /// sshd listeners found by the start-up scan (pid → executable), seeded before the first event.
     public var listeners: [String: String]
+    /// Sessions that were open at the start (the scan), seeded before the first event.
+    public var sessions: [SessionSeed]
 
-    public init(bootToWallNs: Int64, users: [String: String] = [:], listeners: [String: String] = [:]) {
+    public init(bootToWallNs: Int64, users: [String: String] = [:], listeners: [String: String] = [:],
+                sessions: [SessionSeed] = []) {
         self.bootToWallNs = bootToWallNs
         self.users = users
         self.listeners = listeners
+        self.sessions = sessions
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        format = try c.decode(String.self, forKey: .format)
+        version = try c.decode(Int.self, forKey: .version)
+        bootToWallNs = try c.decode(Int64.self, forKey: .bootToWallNs)
+        users = try c.decodeIfPresent([String: String].self, forKey: .users) ?? [:]
+        listeners = try c.decodeIfPresent([String: String].self, forKey: .listeners) ?? [:]
+        sessions = try c.decodeIfPresent([SessionSeed].self, forKey: .sessions) ?? []
     }
 
     enum CodingKeys: String, CodingKey {
-        case format, version, users, listeners
+        case format, version, users, listeners, sessions
         case bootToWallNs = "boot_to_wall_ns"
     }
 }
@@ -109,9 +123,10 @@ extension Correlator {
         let users = log.header.users
         let correlator = Correlator(bootToWallNs: log.header.bootToWallNs, firstIDs: firstIDs,
                                     userName: { users[String($0)] }, sink: sink)
-        for (pid, path) in log.header.listeners {
+        for (pid, path) in log.header.listeners.sorted(by: { $0.key < $1.key }) {
             if let pid = UInt32(pid) { correlator.seedListener(pid: pid, path: path.isEmpty ? nil : path) }
         }
+        for session in log.header.sessions { correlator.seedSession(session) }
         return correlator
     }
 }

@@ -8,7 +8,28 @@ public struct ProcEntry: Equatable, Sendable {
     public var comm: String
     /// /proc/PID/cmdline with NULs as spaces (sshd rewrites it to its process title).
     public var cmdline: String
+    /// argv as /proc/PID/cmdline gives it now (a process may have rewritten it since exec).
+    public var argv: [String]
     public var exe: String?
+    /// Real uid.
+    public var uid: UInt32
+    /// Start time in clock ticks since boot (/proc/PID/stat field 22).
+    public var startTicks: UInt64
+    /// Inodes of the sockets the process holds open.
+    public var socketInodes: [UInt64]
+
+    public init(pid: UInt32, ppid: UInt32, comm: String, cmdline: String = "", argv: [String] = [], exe: String? = nil,
+                uid: UInt32 = 0, startTicks: UInt64 = 0, socketInodes: [UInt64] = []) {
+        self.pid = pid
+        self.ppid = ppid
+        self.comm = comm
+        self.cmdline = cmdline
+        self.argv = argv
+        self.exe = exe
+        self.uid = uid
+        self.startTicks = startTicks
+        self.socketInodes = socketInodes
+    }
 }
 
 public enum ProcScan {
@@ -23,16 +44,33 @@ public enum ProcScan {
 
     static func entry(pid: UInt32, root: String) -> ProcEntry? {
         let dir = "\(root)/\(pid)"
-        guard let stat = try? String(contentsOfFile: "\(dir)/stat", encoding: .utf8),
+        guard let stat = readText("\(dir)/stat"),
               let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { return nil }
         let comm = String(stat[stat.index(after: open)..<close])
+        // After "(comm)": state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime
+        // stime cutime cstime priority nice num_threads itrealvalue starttime …
         let fields = stat[stat.index(after: close)...].split(separator: " ")
-        guard fields.count > 2, let ppid = UInt32(fields[1]) else { return nil }
-        let raw = (try? Data(contentsOf: URL(fileURLWithPath: "\(dir)/cmdline"))) ?? Data()
-        let cmdline = String(decoding: raw.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
-            .trimmingCharacters(in: .whitespaces)
+        guard fields.count > 19, let ppid = UInt32(fields[1]) else { return nil }
+        let raw = read("\(dir)/cmdline") ?? Data()
+        var argv = raw.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+        // A rewritten process title (sshd's) is padded with NULs: drop the empty tail.
+        while argv.last == "" { argv.removeLast() }
+        let cmdline = argv.joined(separator: " ").trimmingCharacters(in: .whitespaces)
         let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(dir)/exe")
-        return ProcEntry(pid: pid, ppid: ppid, comm: comm, cmdline: cmdline, exe: exe)
+        var uid: UInt32 = 0
+        if let status = readText("\(dir)/status"),
+           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") }) {
+            uid = UInt32(line.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().first ?? "") ?? 0
+        }
+        var sockets: [UInt64] = []
+        for fd in (try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/fd")) ?? [] {
+            if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(dir)/fd/\(fd)"),
+               target.hasPrefix("socket:["), let inode = UInt64(target.dropFirst(8).dropLast()) {
+                sockets.append(inode)
+            }
+        }
+        return ProcEntry(pid: pid, ppid: ppid, comm: comm, cmdline: cmdline, argv: argv, exe: exe, uid: uid,
+                         startTicks: UInt64(fields[19]) ?? 0, socketInodes: sockets.sorted())
     }
 
     public struct SSHDTree: Equatable, Sendable {
@@ -54,11 +92,52 @@ public enum ProcScan {
         var descendants: [ProcEntry] = []
         var stack = listeners.map(\.pid)
         while let pid = stack.popLast() {
-            for child in children[pid] ?? [] {
+            for child in (children[pid] ?? []).sorted(by: { $0.pid < $1.pid }) {
                 descendants.append(child)
                 stack.append(child.pid)
             }
         }
         return SSHDTree(listeners: listeners, descendants: descendants)
+    }
+
+    /// Established TCP connections by socket inode, from /proc/net/tcp and tcp6.
+    public static func tcpConnections(root: String = "/proc") -> [UInt64: (local: Endpoint, remote: Endpoint)] {
+        var result: [UInt64: (local: Endpoint, remote: Endpoint)] = [:]
+        for file in ["net/tcp", "net/tcp6"] {
+            guard let text = readText("\(root)/\(file)") else { continue }
+            for line in text.split(separator: "\n").dropFirst() {
+                let f = line.split(separator: " ")
+                guard f.count > 9, f[3] == "01", let inode = UInt64(f[9]),
+                      let local = endpoint(hex: f[1]), let remote = endpoint(hex: f[2]) else { continue }
+                result[inode] = (local, remote)
+            }
+        }
+        return result
+    }
+
+    /// Reads a /proc file whole: they report size 0, and a sized read would stop at the first page.
+    static func read(_ path: String) -> Data? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        return try? handle.readToEnd() ?? Data()
+    }
+
+    static func readText(_ path: String) -> String? {
+        read(path).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// "0100007F:0016" (IPv4) or 32 hex digits (IPv6) ":PORT": each 32-bit word in host (little-endian) order.
+    static func endpoint(hex: Substring) -> Endpoint? {
+        let parts = hex.split(separator: ":")
+        guard parts.count == 2, let port = UInt16(parts[1], radix: 16) else { return nil }
+        let addrHex = Array(parts[0])
+        guard addrHex.count == 8 || addrHex.count == 32 else { return nil }
+        var bytes: [UInt8] = []
+        for word in stride(from: 0, to: addrHex.count, by: 8) {
+            guard let v = UInt32(String(addrHex[word..<word + 8]), radix: 16) else { return nil }
+            bytes += [UInt8(v & 0xff), UInt8(v >> 8 & 0xff), UInt8(v >> 16 & 0xff), UInt8(v >> 24)]
+        }
+        let address = bytes.count == 4 ? bytes.map(String.init).joined(separator: ".") : IPv6.format(bytes)
+        return Endpoint(address: address, port: port)
     }
 }

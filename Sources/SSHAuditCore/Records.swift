@@ -9,6 +9,8 @@ public struct SessionRecord: Equatable, Sendable {
     public var listenerPid: UInt32?
     /// The sshd binary that served the connection (e.g. /usr/sbin/sshd, /usr/lib/openssh/sshd-session).
     public var sshdPath: String?
+    /// Its OpenSSH release, e.g. "OpenSSH_9.2p1 Debian-2+deb12u10".
+    public var sshdVersion: String?
     public var user: String?
     public var uid: UInt32?
     public var remote: Endpoint?
@@ -53,6 +55,8 @@ public struct CommandRecord: Equatable, Sendable {
     public var exitCode: Int32?
     /// Set when the process was killed by a signal.
     public var signal: Int32?
+    /// Running when the recorder started: argv is what /proc showed then (it may have been rewritten).
+    public var recovered = false
 
     public init(id: Int64, sessionID: Int64, parentID: Int64?, pid: UInt32, ppid: UInt32, uid: UInt32,
                 filename: String, argv: [String], argvTruncated: Bool, startedAtNs: Int64) {

@@ -23,6 +23,7 @@ public struct SessionRow: Encodable, Equatable, Sendable {
     public var bytesOut: Int64?
     public var exitCode: Int64?
     public var sshdPath: String?
+    public var sshdVersion: String?
     public var recovered: Bool
 
     enum CodingKeys: String, CodingKey {
@@ -32,6 +33,7 @@ public struct SessionRow: Encodable, Equatable, Sendable {
         case keyFingerprint = "key_fingerprint", startedAt = "started_at"
         case authenticatedAt = "authenticated_at", endedAt = "ended_at", commandCount = "command_count"
         case bytesIn = "bytes_in", bytesOut = "bytes_out", exitCode = "exit_code", sshdPath = "sshd_path"
+        case sshdVersion = "sshd_version"
     }
 
     // Written by hand so that absent values are `null`, never missing keys, in a fixed order.
@@ -56,6 +58,7 @@ public struct SessionRow: Encodable, Equatable, Sendable {
         try c.encode(bytesOut, forKey: .bytesOut)
         try c.encode(exitCode, forKey: .exitCode)
         try c.encode(sshdPath, forKey: .sshdPath)
+        try c.encode(sshdVersion, forKey: .sshdVersion)
         try c.encode(recovered, forKey: .recovered)
     }
 
@@ -79,6 +82,7 @@ public struct SessionRow: Encodable, Equatable, Sendable {
         bytesOut = row["bytes_out"]
         exitCode = row["exit_code"]
         sshdPath = row["sshd_path"]
+        sshdVersion = row["sshd_version"]
         recovered = row["recovered"]
     }
 }
@@ -100,9 +104,10 @@ public struct CommandRow: Encodable, Equatable, Sendable {
     public var durationMs: Int64?
     public var exitCode: Int64?
     public var signal: Int64?
+    public var recovered: Bool
 
     enum CodingKeys: String, CodingKey {
-        case id, pid, ppid, uid, filename, argv, cwd, signal
+        case id, pid, ppid, uid, filename, argv, cwd, signal, recovered
         case sessionID = "session_id", parentID = "parent_id", argvTruncated = "argv_truncated"
         case startedAt = "started_at", endedAt = "ended_at", durationMs = "duration_ms", exitCode = "exit_code"
     }
@@ -124,6 +129,7 @@ public struct CommandRow: Encodable, Equatable, Sendable {
         try c.encode(signal, forKey: .signal)
         try c.encode(parentID, forKey: .parentID)
         try c.encode(argvTruncated, forKey: .argvTruncated)
+        try c.encode(recovered, forKey: .recovered)
     }
 
     init(row: Row) {
@@ -143,6 +149,7 @@ public struct CommandRow: Encodable, Equatable, Sendable {
         durationMs = row["duration_ms"]
         exitCode = row["exit_code"]
         signal = row["signal"]
+        recovered = row["recovered"]
     }
 }
 

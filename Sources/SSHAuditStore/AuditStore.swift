@@ -98,15 +98,15 @@ public final class AuditStore {
             let upsertSession = try db.cachedStatement(sql: """
                 INSERT INTO sessions (id, sshd_pid, sshd_start_ns, listener_pid, sshd_path, user, uid,
                     remote_addr, remote_port, local_addr, local_port, started_at, authenticated_at,
-                    ended_at, exit_code, command_count, recovered, auth_method, key_fingerprint)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ended_at, exit_code, command_count, recovered, auth_method, key_fingerprint, sshd_version)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (id) DO UPDATE SET sshd_path = excluded.sshd_path, user = excluded.user,
                     uid = excluded.uid, remote_addr = excluded.remote_addr, remote_port = excluded.remote_port,
                     local_addr = excluded.local_addr, local_port = excluded.local_port,
                     authenticated_at = excluded.authenticated_at, ended_at = excluded.ended_at,
                     exit_code = excluded.exit_code, command_count = excluded.command_count,
                     recovered = excluded.recovered, auth_method = excluded.auth_method,
-                    key_fingerprint = excluded.key_fingerprint
+                    key_fingerprint = excluded.key_fingerprint, sshd_version = excluded.sshd_version
                 """)
             for id in sessionOrder {
                 let s = sessions[id]!
@@ -116,12 +116,13 @@ public final class AuditStore {
                     s.local?.address, s.local.map { Int64($0.port) }, Timestamp.iso(ns: s.startedAtNs),
                     s.authenticatedAtNs.map(Timestamp.iso(ns:)), s.endedAtNs.map(Timestamp.iso(ns:)),
                     s.exitCode.map { Int64($0) }, s.commandCount, s.recovered, s.authMethod, s.keyFingerprint,
+                    s.sshdVersion,
                 ])
             }
             let upsertCommand = try db.cachedStatement(sql: """
                 INSERT INTO commands (id, session_id, parent_id, pid, ppid, uid, filename, argv, argv_truncated,
-                    started_at, ended_at, duration_ms, exit_code, signal)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    started_at, ended_at, duration_ms, exit_code, signal, recovered)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (id) DO UPDATE SET ended_at = excluded.ended_at, duration_ms = excluded.duration_ms,
                     exit_code = excluded.exit_code, signal = excluded.signal
                 """)
@@ -131,7 +132,7 @@ public final class AuditStore {
                     c.id, c.sessionID, c.parentID, Int64(c.pid), Int64(c.ppid), Int64(c.uid), c.filename,
                     JSONText.array(c.argv), c.argvTruncated, Timestamp.iso(ns: c.startedAtNs),
                     c.endedAtNs.map(Timestamp.iso(ns:)), c.durationMs, c.exitCode.map { Int64($0) },
-                    c.signal.map { Int64($0) },
+                    c.signal.map { Int64($0) }, c.recovered,
                 ])
             }
             let insertAuth = try db.cachedStatement(sql: """

@@ -28,23 +28,30 @@ struct Record: ParsableCommand {
             warn("database write failed, will retry: \(error)")
         }
         let correlator = Correlator(
-            bootToWallNs: bootToWall, firstIDs: ids,
-            userName: Users.name(of:), sink: writer.enqueue)
+            bootToWallNs: bootToWall, firstIDs: ids, userName: Users.name(of:),
+            binaryVersion: SSHDVersion.shared.of(pid:path:), sink: writer.enqueue)
         // The programs are attached (events wait in the ring buffer until polled); now scan: a process
         // started in between is seen by both, never by neither.
-        let tree = ProcScan.sshdTree(ProcScan.processes())
+        let processes = ProcScan.processes()
+        let tree = ProcScan.sshdTree(processes)
+        let ticks = UInt64(sysconf(Int32(_SC_CLK_TCK)))
+        let recovered = SessionRecovery.sessions(
+            in: tree, connections: ProcScan.tcpConnections(),
+            ticksToWallNs: { Int64($0 * 1_000_000_000 / ticks) + bootToWall })
         for listener in tree.listeners {
             try tracer.track(pid: listener.pid, role: .listener)
             correlator.seedListener(pid: listener.pid, path: listener.exe)
         }
-        let listenerPids = Set(tree.listeners.map(\.pid))
-        for process in tree.descendants {
-            try tracer.track(pid: process.pid, role: listenerPids.contains(process.ppid) ? .monitor : .other)
+        for session in recovered {
+            try tracer.track(pid: session.monitor.pid, role: .monitor)
+            for process in session.processes { try tracer.track(pid: process.pid) }
+            correlator.seedSession(session)
         }
         let eventLog = try events.map {
             try EventLogWriter(path: $0, header: EventLogHeader(
                 bootToWallNs: bootToWall, users: Users.all(),
-                listeners: Dictionary(tree.listeners.map { (String($0.pid), $0.exe ?? "") }, uniquingKeysWith: { a, _ in a })))
+                listeners: Dictionary(tree.listeners.map { (String($0.pid), $0.exe ?? "") }, uniquingKeysWith: { a, _ in a }),
+                sessions: recovered))
         }
 
         var counters = AuditStore.RunCounters()
@@ -60,7 +67,7 @@ struct Record: ParsableCommand {
 
         let stop = StopSignal()
         FileHandle.standardError.write(Data(
-            "sshaudit: recording to \(db) (\(tree.listeners.count) sshd listener(s) found)\n".utf8))
+            "sshaudit: recording to \(db) (\(tree.listeners.count) sshd listener(s), \(recovered.count) open session(s) found)\n".utf8))
         SystemdNotify.ready()
 
         var lastReport = Date()
@@ -183,5 +190,43 @@ enum SystemdNotify {
                 sendto(fd, message, message.count, 0, $0, len)
             }
         }
+    }
+}
+
+/// The OpenSSH release compiled into a running sshd binary ("OpenSSH_9.2p1 Debian-2+deb12u10"), read
+/// from /proc/PID/exe (which also reaches binaries inside a chroot); nothing is executed. Cached per file.
+final class SSHDVersion: @unchecked Sendable {
+    static let shared = SSHDVersion()
+    private var cache: [String: String?] = [:]
+
+    func of(pid: UInt32, path: String) -> String? {
+        let exe = "/proc/\(pid)/exe"
+        var st = stat()
+        guard stat(exe, &st) == 0 else { return nil }
+        let key = "\(st.st_dev):\(st.st_ino):\(st.st_mtim.tv_sec)"
+        if let known = cache[key] { return known }
+        let version = (try? Data(contentsOf: URL(fileURLWithPath: exe))).flatMap(Self.find)
+        cache[key] = version
+        return version
+    }
+
+    static func find(in binary: Data) -> String? {
+        let marker = Data("OpenSSH_".utf8)
+        var from = binary.startIndex
+        var fallback: String?
+        while let r = binary.range(of: marker, in: from..<binary.endIndex) {
+            var end = r.upperBound
+            while end < binary.endIndex, binary[end] >= 0x20, binary[end] < 0x7f, end - r.lowerBound < 80 { end += 1 }
+            let text = String(decoding: binary[r.lowerBound..<end], as: UTF8.self)
+            from = r.upperBound
+            // The release string is "OpenSSH_" + digits and dots + "p" + digits (+ a distribution's
+            // suffix); "OpenSSH_9.2" alone is the protocol version, and the rest are compat patterns.
+            let version = text.dropFirst(8)
+            guard let first = version.first, first.isNumber, !text.contains("*"), !text.contains("%") else { continue }
+            let number = version.prefix { $0.isNumber || $0 == "." }
+            if version.dropFirst(number.count).first == "p" { return text }
+            fallback = fallback ?? text
+        }
+        return fallback
     }
 }

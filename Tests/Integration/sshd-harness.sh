@@ -13,6 +13,12 @@
 # (without one the messages are silently dropped).
 # Environment: SSHD_HARNESS_IPV6=1 also listens on [::1]; SSHD_HARNESS_HOST (default 127.0.0.1) is
 # the address the clients connect to.
+# SSHD_HARNESS_ROOT=ROOT runs sshd inside the root tree ROOT instead (chroot ROOT /usr/sbin/sshd, e.g.
+# OpenSSH 10.x from trixie-root.sh ensure ROOT): setup creates the users inside ROOT (same uid/gid as
+# the host's accounts of that name when free there) and bind-mounts /proc, /dev, /dev/pts into ROOT
+# if needed. DIR is then a path as sshd sees it, kept at ROOT/DIR on the host (a DIR already under ROOT
+# is taken as is); the files above live there. The clients stay the host's ssh/sshpass; the PIDs
+# printed and in the pid file are the host's.
 set -euo pipefail
 
 die() { echo "sshd-harness: $*" >&2; exit 1; }
@@ -22,10 +28,28 @@ SSHD=/usr/sbin/sshd   # absolute path: sshd refuses to re-exec itself otherwise
 declare -A PASSWORDS=([sa_alice]='Alice-Pw-7q' [sa_bob]='Bob-Pw-9z')
 HOST=${SSHD_HARNESS_HOST:-127.0.0.1}
 
+# RROOT: the root tree sshd runs in ("" = the host's /). Host paths of files sshd uses are "$RROOT$path".
+RROOT=
+if [[ -n ${SSHD_HARNESS_ROOT:-} ]]; then
+  [[ $SSHD_HARNESS_ROOT == /* && $SSHD_HARNESS_ROOT != *[[:space:]%]* ]] ||
+    die "SSHD_HARNESS_ROOT must be an absolute path without whitespace or '%': $SSHD_HARNESS_ROOT"
+  RROOT=$(realpath -m -- "$SSHD_HARNESS_ROOT")
+  [[ $RROOT != / ]] || RROOT=
+fi
+# Run a command with the tree's files and accounts (passwd, PAM, sshd binary): chroot when RROOT is set.
+in_root() {
+  if [[ -n $RROOT ]]; then chroot "$RROOT" "$@"; else "$@"; fi
+}
+
+# DIR: the directory on the host; SDIR: the same directory as sshd sees it (equal without RROOT).
 need_dir() {
   [[ -n ${1:-} ]] || usage
   [[ $1 != *[[:space:]%]* ]] || die "DIR must not contain whitespace or '%' (sshd config tokens): $1"
   DIR=$(realpath -m -- "$1")
+  SDIR=$DIR
+  if [[ -n $RROOT ]]; then
+    if [[ $DIR == "$RROOT"/* ]]; then SDIR=${DIR#"$RROOT"}; else DIR=$RROOT$SDIR; fi
+  fi
 }
 # shellcheck disable=SC2015  # "A && B || die" is intended: die if either check fails
 need_port() {
@@ -38,9 +62,9 @@ need_root() { (( EUID == 0 )) || die "must run as root"; }
 # (or the user) and not group/world writable. A DIR under /tmp (1777) can never pass, so then
 # the keys go to the users' ~/.ssh instead of weakening StrictModes.
 dir_keys_ok() {
-  local p=$DIR
+  local p=$SDIR   # sshd checks the ancestors it sees: up to ROOT (its "/") in a root tree
   while :; do
-    [[ $(stat -c '%u' "$p") == 0 ]] && (( ( 0$(stat -c '%a' "$p") & 022 ) == 0 )) || return 1
+    [[ $(stat -c '%u' "$RROOT$p") == 0 ]] && (( ( 0$(stat -c '%a' "$RROOT$p") & 022 ) == 0 )) || return 1
     [[ $p == / ]] && return 0
     p=$(dirname "$p")
   done
@@ -53,34 +77,68 @@ listening() {
   awk -v h="$hex" '$4 == "0A" && $2 ~ (":" h "$") { f = 1 } END { exit !f }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
 }
 
-ensure_privsep() { install -d -o root -g root -m 0755 /run/sshd; }   # /run is tmpfs: recreate each time
+ensure_privsep() {   # /run is tmpfs: recreate each time
+  install -d -o root -g root -m 0755 "$RROOT/run/sshd"
+  [[ -n $RROOT ]] || return 0
+  # sshd in a root tree needs /dev (null, ptys) and /proc; the bind mounts do not survive a reboot.
+  [[ -x $RROOT$SSHD ]] || die "no $SSHD in $RROOT (build the tree first, e.g. trixie-root.sh ensure $RROOT)"
+  local m
+  for m in proc dev dev/pts; do
+    mountpoint -q "$RROOT/$m" && continue
+    install -d -m 0755 "$RROOT/$m"
+    mount --bind "/$m" "$RROOT/$m" || die "could not bind-mount /$m on $RROOT/$m"
+    mount --make-rslave "$RROOT/$m" 2>/dev/null || true
+  done
+}
+
+# Create USER inside the root tree; reuse the host account's uid/gid when the host has USER and the
+# tree has those ids free, so that both sides (and a tracer resolving uids on the host) agree.
+add_user_in_root() {
+  local u=$1 uid gid
+  if uid=$(id -u "$u" 2>/dev/null) && gid=$(id -g "$u" 2>/dev/null) && ! in_root getent passwd "$uid" >/dev/null; then
+    if ! in_root getent group "$u" >/dev/null; then
+      if in_root getent group "$gid" >/dev/null; then in_root groupadd "$u"; else in_root groupadd -g "$gid" "$u"; fi
+    fi
+    in_root useradd -m -s /bin/bash -u "$uid" -g "$u" "$u"
+  else
+    in_root useradd -m -s /bin/bash "$u"
+  fi
+}
 
 cmd_setup() {
   need_root; need_dir "${1:-}"
   command -v sshpass >/dev/null || die "sshpass not installed (apt-get install -y sshpass)"
+  ensure_privsep   # in a root tree: checks it and mounts /proc, /dev first
   install -d -o root -g root -m 0755 "$DIR" "$DIR/authorized_keys"
   [[ -f $DIR/ssh_host_ed25519_key ]] || ssh-keygen -q -t ed25519 -N '' -C harness-host -f "$DIR/ssh_host_ed25519_key"
   chmod 0600 "$DIR/ssh_host_ed25519_key"
-  local u short home
+  local u short home uid gid
   for u in sa_alice sa_bob; do
     short=${u#sa_}
-    id -u "$u" >/dev/null 2>&1 || useradd -m -s /bin/bash "$u"
-    [[ $(getent passwd "$u" | cut -d: -f7) == /bin/bash ]] || usermod -s /bin/bash "$u"
-    echo "$u:${PASSWORDS[$u]}" | chpasswd
-    usermod -U "$u" 2>/dev/null || true   # chpasswd already clears a '!' lock; keep as belt and braces
-    chage -E -1 -M -1 "$u"                # no account/password expiry
+    if [[ -n $RROOT ]]; then
+      in_root id -u "$u" >/dev/null 2>&1 || add_user_in_root "$u"
+    else
+      id -u "$u" >/dev/null 2>&1 || useradd -m -s /bin/bash "$u"
+    fi
+    [[ $(in_root getent passwd "$u" | cut -d: -f7) == /bin/bash ]] || in_root usermod -s /bin/bash "$u"
+    echo "$u:${PASSWORDS[$u]}" | in_root chpasswd
+    in_root usermod -U "$u" 2>/dev/null || true   # chpasswd already clears a '!' lock; keep as belt and braces
+    in_root chage -E -1 -M -1 "$u"                # no account/password expiry
     [[ -f $DIR/id_$short ]] || ssh-keygen -q -t ed25519 -N '' -C "$u@harness" -f "$DIR/id_$short"
-    # The client runs as the key's owner; ssh rejects private keys readable by others.
-    chown "$u:" "$DIR/id_$short" "$DIR/id_$short.pub"
+    # The client runs as the key's owner; ssh rejects private keys readable by others. (The client
+    # is the host's: with a root tree and no such host account, the key stays root's.)
+    if [[ -z $RROOT ]] || id -u "$u" >/dev/null 2>&1; then chown "$u:" "$DIR/id_$short" "$DIR/id_$short.pub"; fi
     chmod 0600 "$DIR/id_$short"; chmod 0644 "$DIR/id_$short.pub"
     install -o root -g root -m 0644 "$DIR/id_$short.pub" "$DIR/authorized_keys/$u"
     if ! dir_keys_ok; then
-      home=$(getent passwd "$u" | cut -d: -f6)
-      install -d -o "$u" -g "$(id -gn "$u")" -m 0755 "$home"
-      install -d -o "$u" -g "$(id -gn "$u")" -m 0700 "$home/.ssh"
+      # The account as sshd sees it (numeric ids: the host may have other ids for the name).
+      home=$RROOT$(in_root getent passwd "$u" | cut -d: -f6)
+      uid=$(in_root id -u "$u"); gid=$(in_root id -g "$u")
+      install -d -o "$uid" -g "$gid" -m 0755 "$home"
+      install -d -o "$uid" -g "$gid" -m 0700 "$home/.ssh"
       touch "$home/.ssh/authorized_keys"
       grep -qxF -f "$DIR/id_$short.pub" "$home/.ssh/authorized_keys" || cat "$DIR/id_$short.pub" >> "$home/.ssh/authorized_keys"
-      chown "$u:" "$home/.ssh/authorized_keys"; chmod 0600 "$home/.ssh/authorized_keys"
+      chown "$uid:$gid" "$home/.ssh/authorized_keys"; chmod 0600 "$home/.ssh/authorized_keys"
     fi
   done
   dir_keys_ok || echo "sshd-harness: note: $DIR has a group/world-writable or non-root ancestor; StrictModes would reject keys there, installed them in ~/.ssh/authorized_keys instead" >&2
@@ -115,8 +173,9 @@ cmd_stop() {
   local pidf=$DIR/sshd_$PORT.pid pid all p k
   [[ -f $pidf ]] || return 0
   pid=$(<"$pidf")
-  # Guard against a recycled PID: only kill it if it really is our sshd for this config.
-  if [[ $pid =~ ^[0-9]+$ && $(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null) == *"-f $DIR/sshd_config_$PORT "* ]]; then
+  # Guard against a recycled PID: only kill it if it really is our sshd for this config (and root tree).
+  if [[ $pid =~ ^[0-9]+$ && $(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null) == *"-f $SDIR/sshd_config_$PORT "* &&
+        ( -z $RROOT || $(readlink "/proc/$pid/root" 2>/dev/null) == "$RROOT" ) ]]; then
     # Per-connection sshd children call setsid() and would outlive the listener, so kill the
     # whole tree at once (one by one is slow: an interactive bash ignores SIGTERM and only
     # dies of SIGHUP when its sshd closes the pty).
@@ -146,14 +205,16 @@ cmd_start() {
   listening "$PORT" && die "port $PORT is already in use by another process"
 
   local cfg=$DIR/sshd_config_$PORT pidf=$DIR/sshd_$PORT.pid log=$DIR/sshd_$PORT.log out=$DIR/sshd_$PORT.out akf
-  if dir_keys_ok; then akf="$DIR/authorized_keys/%u"; else akf=".ssh/authorized_keys"; fi
+  # As sshd sees them (the same paths without a root tree):
+  local scfg=$SDIR/sshd_config_$PORT spidf=$SDIR/sshd_$PORT.pid slog=$SDIR/sshd_$PORT.log
+  if dir_keys_ok; then akf="$SDIR/authorized_keys/%u"; else akf=".ssh/authorized_keys"; fi
   {
     echo "ListenAddress 127.0.0.1"
     [[ ${SSHD_HARNESS_IPV6:-0} == 1 ]] && echo "ListenAddress ::1"
     cat <<EOF
 Port $PORT
-HostKey $DIR/ssh_host_ed25519_key
-PidFile $pidf
+HostKey $SDIR/ssh_host_ed25519_key
+PidFile $spidf
 UsePAM yes
 PasswordAuthentication yes
 KbdInteractiveAuthentication no
@@ -169,16 +230,18 @@ EOF
   } > "$cfg"
   chmod 0644 "$cfg"
   local err
-  err=$("$SSHD" -t -f "$cfg" "${extra[@]}" 2>&1) || die "sshd -t rejected $cfg: $(head -n1 <<<"$err")"
+  err=$(in_root "$SSHD" -t -f "$scfg" "${extra[@]}" 2>&1) || die "sshd -t rejected $cfg: $(head -n1 <<<"$err")"
   # OpenSSH >= 9.8 would refuse loopback connections after repeated auth failures (tests do that
   # on purpose). No "grep -q": its early exit SIGPIPEs sshd and pipefail would turn a match into false.
-  if "$SSHD" -T -f "$cfg" 2>/dev/null | grep '^persourcepenalties ' >/dev/null; then echo "PerSourcePenalties no" >> "$cfg"; fi
+  if in_root "$SSHD" -T -f "$scfg" 2>/dev/null | grep '^persourcepenalties ' >/dev/null; then echo "PerSourcePenalties no" >> "$cfg"; fi
 
   rm -f "$pidf" "$log"; : > "$out"
   local logargs=()
-  if [[ $logmode == file ]]; then logargs=(-E "$log"); fi   # sshd appends; log was removed above -> fresh per start
+  if [[ $logmode == file ]]; then logargs=(-E "$slog"); fi   # sshd appends; log was removed above -> fresh per start
+  local launch=()
+  if [[ -n $RROOT ]]; then launch=(chroot "$RROOT"); fi   # chroot execs sshd in place: same PID
   # Fully detached: own session, no inherited stdin/stdout, so "$(harness start ...)" returns.
-  setsid "$SSHD" -D -f "$cfg" "${logargs[@]}" "${extra[@]}" < /dev/null >> "$out" 2>&1 &
+  setsid "${launch[@]}" "$SSHD" -D -f "$scfg" "${logargs[@]}" "${extra[@]}" < /dev/null >> "$out" 2>&1 &
   local spid=$! i
   for ((i = 0; i < 100; i++)); do
     if ! kill -0 "$spid" 2>/dev/null; then

@@ -258,3 +258,67 @@ extension Dictionary where Key == String, Value == Any {
     func string(_ key: String) -> String? { self[key] as? String }
     var argv: [String] { self["argv"] as? [String] ?? [] }
 }
+
+/// A long-lived `ssh -tt` whose input is typed line by line and whose output is watched.
+final class InteractiveSSH: @unchecked Sendable {
+    private let process = Process()
+    private let input = Pipe()
+    private let output = Pipe()
+    private var text = ""
+    private let lock = NSLock()
+
+    init(server: SSHDServer, user: String) throws {
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [Paths.harness, "ssh", server.dir, String(server.port), user, "-tt"]
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = output
+        output.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self, !data.isEmpty else { return }
+            self.lock.lock()
+            self.text += String(decoding: data, as: UTF8.self)
+            self.lock.unlock()
+        }
+        try process.run()
+    }
+
+    var transcript: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return text
+    }
+
+    func type(_ line: String) {
+        input.fileHandleForWriting.write(Data((line + "\n").utf8))
+    }
+
+    /// Waits until the output matches, returning the first capture of `pattern`.
+    @discardableResult
+    func waitFor(_ pattern: String, timeout: TimeInterval = 20) throws -> String {
+        let regex = try NSRegularExpression(pattern: pattern)
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            // NSString ranges: a match may end inside "\r\n", which is one Character in a String.
+            let t = transcript as NSString
+            if let m = regex.firstMatch(in: t as String, range: NSRange(location: 0, length: t.length)) {
+                return t.substring(with: m.numberOfRanges > 1 ? m.range(at: 1) : m.range)
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw TestFailure("timed out waiting for /\(pattern)/ in: \(transcript)")
+    }
+
+    func waitForExit(timeout: TimeInterval = 20) throws -> Int32 {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning {
+            if Date() > deadline {
+                process.terminate()
+                throw TestFailure("ssh -tt did not exit: \(transcript)")
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        output.fileHandleForReading.readabilityHandler = nil
+        return process.terminationStatus
+    }
+}

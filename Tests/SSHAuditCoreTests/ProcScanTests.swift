@@ -3,8 +3,64 @@ import XCTest
 @testable import SSHAuditCore
 
 final class ProcScanTests: XCTestCase {
-    func entry(_ pid: UInt32, _ ppid: UInt32, _ comm: String, _ cmdline: String = "") -> ProcEntry {
-        ProcEntry(pid: pid, ppid: ppid, comm: comm, cmdline: cmdline, exe: nil)
+    func entry(_ pid: UInt32, _ ppid: UInt32, _ comm: String, _ cmdline: String = "", uid: UInt32 = 0,
+               ticks: UInt64 = 0, sockets: [UInt64] = []) -> ProcEntry {
+        ProcEntry(pid: pid, ppid: ppid, comm: comm, cmdline: cmdline, argv: cmdline.isEmpty ? [comm] : [cmdline],
+                  exe: "/usr/bin/\(comm)", uid: uid, startTicks: ticks, socketInodes: sockets)
+    }
+
+    func testRebuildsOpenSessionsFromTitlesUidsAndSockets() {
+        let all = [
+            entry(100, 1, "sshd", "sshd: /usr/sbin/sshd -D [listener] 1 of 10-100 startups", ticks: 10),
+            entry(200, 100, "sshd", "sshd: alice [priv]", ticks: 500, sockets: [7, 9]),
+            entry(201, 200, "sshd", "sshd: alice@pts/0", uid: 1000, ticks: 520, sockets: [9]),
+            entry(202, 201, "bash", uid: 1000, ticks: 521),
+            entry(203, 202, "vim", uid: 1000, ticks: 600),
+            entry(204, 200, "sh", "sh -c run-parts /etc/update-motd.d", ticks: 510),
+            entry(300, 100, "sshd-session", "sshd-session: unknown [priv]", ticks: 700, sockets: [11]),
+            entry(301, 300, "sshd-auth", "sshd-auth: unknown [net]", uid: 101, ticks: 701),
+        ]
+        let connections: [UInt64: (local: Endpoint, remote: Endpoint)] = [
+            9: (Endpoint(address: "127.0.0.1", port: 22), Endpoint(address: "10.0.0.5", port: 50_000)),
+            11: (Endpoint(address: "::1", port: 22), Endpoint(address: "::1", port: 40_000)),
+        ]
+        let seeds = SessionRecovery.sessions(in: ProcScan.sshdTree(all), connections: connections,
+                                             ticksToWallNs: { Int64($0) * 10_000_000 })
+        XCTAssertEqual(seeds.count, 2)
+        let alice = seeds[0]
+        XCTAssertEqual(alice.monitor.pid, 200)
+        XCTAssertEqual(alice.uid, 1000)
+        XCTAssertEqual(alice.remote, EndpointSeed(Endpoint(address: "10.0.0.5", port: 50_000)))
+        XCTAssertEqual(alice.authenticatedAtNs, 5_200_000_000)
+        XCTAssertEqual(alice.processes.map(\.pid), [204, 201, 202, 203])
+        XCTAssertEqual(alice.processes.map(\.role), [.helper, .userChild, .user, .user])
+        let unauthenticated = seeds[1]
+        XCTAssertNil(unauthenticated.uid)
+        XCTAssertEqual(unauthenticated.processes.map(\.role), [.preauth])
+        XCTAssertEqual(unauthenticated.remote?.port, 40_000)
+
+        // Seeded into the correlator: the session, its running commands, adopted at their first events.
+        var outputs: [CorrelatorOutput] = []
+        let c = Correlator(bootToWallNs: 0, userName: { $0 == 1000 ? "alice" : nil }) { outputs.append($0) }
+        for seed in seeds { c.seedSession(seed) }
+        let vimKey = ProcessKey(tgid: 203, startNs: 6_000_000_000)
+        c.handle(Event(process: vimKey, ppid: 202, uid: 1000, timestampNs: 9_000_000_000, comm: "vim", kind: .exit(status: 0)))
+        let commands = outputs.compactMap { if case let .command(x) = $0 { return x } else { return nil } }
+        XCTAssertEqual(commands.map(\.argv), [["bash"], ["vim"], ["vim"]])
+        XCTAssertTrue(commands.allSatisfy(\.recovered))
+        XCTAssertEqual(commands[1].parentID, commands[0].id)
+        XCTAssertEqual(commands.last?.endedAtNs, 9_000_000_000)
+        XCTAssertEqual(commands.last?.exitCode, 0)
+        let sessions = outputs.compactMap { if case let .session(x) = $0 { return x } else { return nil } }
+        XCTAssertEqual(sessions.first?.user, "alice")
+        XCTAssertEqual(sessions.first?.recovered, true)
+        XCTAssertEqual(sessions.first?.commandCount, 2)
+    }
+
+    func testReadsTCPTable() {
+        XCTAssertEqual(ProcScan.endpoint(hex: "0100007F:0016"), Endpoint(address: "127.0.0.1", port: 22))
+        XCTAssertEqual(ProcScan.endpoint(hex: "00000000000000000000000001000000:D431"), Endpoint(address: "::1", port: 54321))
+        XCTAssertNil(ProcScan.endpoint(hex: "zz:1"))
     }
 
     func testFindsListenersAndEverythingBelowThem() {
@@ -33,6 +89,7 @@ final class ProcScanTests: XCTestCase {
         try Data("sshd: /usr/sbin/sshd -D [listener]\0\0\0".utf8).write(to: URL(fileURLWithPath: "\(root)/77/cmdline"))
         try FileManager.default.createDirectory(atPath: "\(root)/self", withIntermediateDirectories: true)
         XCTAssertEqual(ProcScan.processes(root: root),
-                       [ProcEntry(pid: 77, ppid: 1, comm: "sshd", cmdline: "sshd: /usr/sbin/sshd -D [listener]", exe: nil)])
+                       [ProcEntry(pid: 77, ppid: 1, comm: "sshd", cmdline: "sshd: /usr/sbin/sshd -D [listener]",
+                                  argv: ["sshd: /usr/sbin/sshd -D [listener]"], startTicks: 12345)])
     }
 }
