@@ -21,11 +21,16 @@ enum sa_event_type {
     SA_EV_CHROOT = 6,  /* chroot succeeded (sshd's pre-authentication child does this) */
     SA_EV_SETSID = 7,  /* setsid succeeded (sshd's session child does this before the shell) */
     SA_EV_LOG = 8,     /* a log line written by an sshd listener or monitor (see sa_log) */
+    SA_EV_CONN_CLOSE = 9,   /* an accepted connection reached TCP_CLOSE: its byte counters */
+    SA_EV_FILE_OPEN = 10,   /* a transfer server (sftp-server, scp, rsync) opened a regular file */
+    SA_EV_FILE_CLOSE = 11,  /* … and closed it */
+    SA_EV_SOCKET = 12,      /* an sshd session process connected or bound a socket (forwarding) */
 };
 
 /* Roles the kernel keeps per tracked process, to decide whose log writes may be read. */
 #define SA_PROC_LISTENER 1u  /* an sshd binary started outside any tracked tree */
 #define SA_PROC_MONITOR 2u   /* a child of a listener: the per-connection privileged monitor */
+#define SA_PROC_TRANSFER 4u  /* exec'd sftp-server, scp or rsync: its file opens are reported */
 
 #define SA_LOG_MAX 512        /* bytes of one log line kept */
 
@@ -33,6 +38,10 @@ enum sa_event_type {
 #define SA_EXEC_ARGV_TRUNCATED 1u
 #define SA_EXEC_FILENAME_TRUNCATED 2u
 #define SA_EXEC_NEW_ROOT 4u  /* not a descendant of a tracked process: an sshd binary started */
+#define SA_EXEC_CWD_TRUNCATED 8u  /* deeper or longer than the bounds below: leading part missing */
+
+#define SA_CWD_MAX 512        /* bytes of the working directory kept */
+#define SA_CWD_DEPTH 32       /* path components walked */
 
 struct sa_header {
     unsigned int type;
@@ -59,11 +68,19 @@ struct sa_exec {
     unsigned int argv_len;      /* bytes in argv kept */
     unsigned int argv_total;    /* bytes of argv in the process (arg_end - arg_start) */
     unsigned int flags;         /* SA_EXEC_* */
+    unsigned int cwd_len;       /* bytes in cwd */
+    unsigned int _pad;
+    char tty[16];               /* controlling terminal, e.g. "pts/0"; empty if none */
+    /* Working directory as path components from the leaf up, each followed by '/':
+     * "tmp/" is /tmp, "b/a/" is /a/b, "" is the root. */
+    char cwd[SA_CWD_MAX];
     char filename[SA_FILENAME_MAX];
     char argv[SA_ARGV_MAX];     /* only argv_len bytes are sent */
 };
-_Static_assert(__builtin_offsetof(struct sa_exec, filename) == 64, "exec filename offset");
-_Static_assert(__builtin_offsetof(struct sa_exec, argv) == 64 + SA_FILENAME_MAX, "exec argv offset");
+_Static_assert(__builtin_offsetof(struct sa_exec, tty) == 72, "exec tty offset");
+_Static_assert(__builtin_offsetof(struct sa_exec, cwd) == 88, "exec cwd offset");
+_Static_assert(__builtin_offsetof(struct sa_exec, filename) == 88 + SA_CWD_MAX, "exec filename offset");
+_Static_assert(__builtin_offsetof(struct sa_exec, argv) == 88 + SA_CWD_MAX + SA_FILENAME_MAX, "exec argv offset");
 
 struct sa_exit {
     struct sa_header h;
@@ -82,8 +99,51 @@ struct sa_accept {
     unsigned int _pad2;
     unsigned char local_addr[16];  /* IPv4 in the first 4 bytes */
     unsigned char remote_addr[16];
+    unsigned long long sock_id;    /* the socket's kernel address: matches sa_conn_close */
 };
-_Static_assert(sizeof(struct sa_accept) == 96, "accept size");
+_Static_assert(sizeof(struct sa_accept) == 104, "accept size");
+
+/* Sent from the TCP stack (any context): only type and ts_ns of the header are meaningful. */
+struct sa_conn_close {
+    struct sa_header h;
+    unsigned long long sock_id;
+    unsigned long long bytes_received;  /* payload bytes from the client (tcp_sock.bytes_received) */
+    unsigned long long bytes_acked;     /* payload bytes to the client, acknowledged by it */
+};
+_Static_assert(sizeof(struct sa_conn_close) == 72, "conn close size");
+
+#define SA_PATH_MAX 256
+struct sa_file_open {
+    struct sa_header h;
+    int fd;
+    unsigned int flags;         /* open(2) flags */
+    unsigned int path_len;
+    unsigned int _pad;
+    char path[SA_PATH_MAX];     /* as passed to openat (relative to cwd if not absolute) */
+};
+_Static_assert(__builtin_offsetof(struct sa_file_open, path) == 64, "file open path offset");
+
+struct sa_file_close {
+    struct sa_header h;
+    int fd;
+    unsigned int _pad;
+    unsigned long long position;  /* file offset at close: bytes read (or written) sequentially */
+    unsigned long long size;      /* file size at close */
+};
+_Static_assert(sizeof(struct sa_file_close) == 72, "file close size");
+
+#define SA_SOCK_CONNECT 1u
+#define SA_SOCK_BIND 2u
+struct sa_socket {
+    struct sa_header h;
+    unsigned int op;            /* SA_SOCK_CONNECT or SA_SOCK_BIND */
+    unsigned short family;      /* AF_INET, AF_INET6, AF_UNIX */
+    unsigned short port;        /* host order */
+    unsigned char addr[16];
+    char unix_path[108];
+    unsigned int _pad;
+};
+_Static_assert(sizeof(struct sa_socket) == 184, "socket size");
 
 struct sa_cred {
     struct sa_header h;

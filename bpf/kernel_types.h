@@ -24,7 +24,8 @@ typedef struct { int counter; } __CORE atomic_t;
 typedef struct { u32 val; } __CORE kuid_t;
 
 struct cred { kuid_t uid; kuid_t euid; kuid_t suid; } __CORE;
-struct signal_struct { atomic_t live; } __CORE;
+struct tty_struct { char name[64]; } __CORE;
+struct signal_struct { atomic_t live; struct tty_struct *tty; } __CORE;
 struct mm_struct { unsigned long arg_start; unsigned long arg_end; } __CORE;
 struct linux_binprm { const char *filename; } __CORE;
 
@@ -39,9 +40,17 @@ struct sock_common {
     struct in6_addr skc_v6_rcv_saddr;
 } __CORE;
 struct sock { struct sock_common __sk_common; } __CORE;
-struct socket { struct sock *sk; } __CORE;
-struct inode { unsigned short i_mode; } __CORE;
-struct file { void *private_data; struct inode *f_inode; } __CORE;
+struct socket { short type; struct sock *sk; } __CORE;
+struct inode { unsigned short i_mode; s64 i_size; } __CORE;
+struct file { void *private_data; struct inode *f_inode; s64 f_pos; unsigned int f_flags; } __CORE;
+
+struct qstr { const unsigned char *name; } __CORE;
+struct dentry { struct dentry *d_parent; struct qstr d_name; } __CORE;
+struct vfsmount { struct dentry *mnt_root; } __CORE;
+struct mount { struct mount *mnt_parent; struct dentry *mnt_mountpoint; struct vfsmount mnt; } __CORE;
+struct path { struct vfsmount *mnt; struct dentry *dentry; } __CORE;
+struct fs_struct { struct path root; struct path pwd; } __CORE;
+struct tcp_sock { u64 bytes_received; u64 bytes_acked; } __CORE;
 struct fdtable { unsigned int max_fds; struct file **fd; } __CORE;
 struct files_struct { struct fdtable *fdt; } __CORE;
 
@@ -56,6 +65,7 @@ struct task_struct {
     struct mm_struct *mm;
     struct cred *cred;
     struct files_struct *files;
+    struct fs_struct *fs;
     char comm[16];
 } __CORE;
 

@@ -39,6 +39,27 @@ struct {
     __type(value, struct tracked_proc);
 } tracked SEC(".maps");
 
+/* Accepted connections, to report their byte counters when they close. */
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 16384);
+    __type(key, u64);   /* struct sock address */
+    __type(value, u8);
+} connections SEC(".maps");
+
+/* openat's arguments between enter and exit, for transfer servers only. */
+struct open_args {
+    u64 path;   /* user pointer */
+    u32 flags;
+    u32 _pad;
+};
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 4096);
+    __type(key, u64);   /* pid_tgid */
+    __type(value, struct open_args);
+} pending_open SEC(".maps");
+
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
     __uint(max_entries, 16 * 1024 * 1024);
@@ -59,6 +80,13 @@ struct {
     __type(key, u32);
     __type(value, struct sa_exec);
 } exec_scratch SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, u32);
+    __type(value, struct sa_file_open);
+} open_scratch SEC(".maps");
 
 static __always_inline void count_loss(u32 which)
 {
@@ -110,6 +138,67 @@ static __always_inline void emit(void *rec, u64 size)
         count_loss(0);
 }
 
+static __always_inline struct file *file_of(struct task_struct *task, u32 fd)
+{
+    struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+    struct file **fds = BPF_CORE_READ(fdt, fd);
+    struct file *file = NULL;
+    bpf_probe_read_kernel(&file, sizeof(file), &fds[fd & 0xfffff]);
+    return file;
+}
+
+static __always_inline bool comm_is(const char *comm, const char *want, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (comm[i] != want[i])
+            return false;
+    return true;
+}
+
+/* Working directory, leaf first ("b/a/" for /a/b), relative to the process's root, crossing mounts. */
+static __always_inline u32 read_cwd(struct task_struct *task, char *buf, u32 *flags)
+{
+    struct fs_struct *fs = BPF_CORE_READ(task, fs);
+    struct dentry *dentry = BPF_CORE_READ(fs, pwd.dentry);
+    struct vfsmount *vfsmnt = BPF_CORE_READ(fs, pwd.mnt);
+    struct dentry *root_dentry = BPF_CORE_READ(fs, root.dentry);
+    struct vfsmount *root_mnt = BPF_CORE_READ(fs, root.mnt);
+    u64 mnt_offset = bpf_core_field_offset(struct mount, mnt);
+    struct mount *mnt = (struct mount *)((char *)vfsmnt - mnt_offset);
+    u32 off = 0;
+    int i;
+    for (i = 0; i < SA_CWD_DEPTH; i++) {
+        if (dentry == root_dentry && vfsmnt == root_mnt)
+            break;
+        if (dentry == BPF_CORE_READ(vfsmnt, mnt_root)) {
+            struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
+            if (parent == mnt)
+                break;  /* the global root */
+            dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+            mnt = parent;
+            vfsmnt = (struct vfsmount *)((char *)parent + mnt_offset);
+            continue;
+        }
+        struct dentry *up = BPF_CORE_READ(dentry, d_parent);
+        if (up == dentry)
+            break;
+        if (off > SA_CWD_MAX - 128) {
+            *flags |= SA_EXEC_CWD_TRUNCATED;
+            break;
+        }
+        long n = bpf_probe_read_kernel_str(buf + (off & (SA_CWD_MAX - 1)), 128, BPF_CORE_READ(dentry, d_name.name));
+        if (n <= 1)
+            break;
+        off += n - 1;
+        buf[off & (SA_CWD_MAX - 1)] = '/';
+        off += 1;
+        dentry = up;
+    }
+    if (i == SA_CWD_DEPTH)
+        *flags |= SA_EXEC_CWD_TRUNCATED;
+    return off;
+}
+
 static __always_inline bool comm_is_sshd(struct task_struct *task)
 {
     char comm[16] = {};
@@ -120,6 +209,13 @@ static __always_inline bool comm_is_sshd(struct task_struct *task)
         if (comm[i] != want[i])
             return false;
     return true;
+}
+
+static __always_inline bool comm_is_sshd_prefix(struct task_struct *task)
+{
+    char comm[16] = {};
+    BPF_CORE_READ_STR_INTO(&comm, task, comm);
+    return comm_is(comm, "sshd", 4);
 }
 
 SEC("tp_btf/sched_process_fork")
@@ -148,12 +244,21 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 {
     u32 tgid = BPF_CORE_READ(task, tgid);
     u32 flags = 0;
-    if (!is_tracked(task, tgid)) {
+    struct tracked_proc *tp = tracked_entry(task, tgid);
+    if (!tp) {
         if (!comm_is_sshd(task))
             return 0;
         /* An sshd binary started outside any tracked tree: a new listener (or sshd -t, -V: harmless). */
         track(tgid, process_start(task), SA_PROC_LISTENER);
         flags |= SA_EXEC_NEW_ROOT;
+    } else {
+        /* Transfer servers: their file opens become file_transfers rows. */
+        char comm[16] = {};
+        BPF_CORE_READ_STR_INTO(&comm, task, comm);
+        if (comm_is(comm, "sftp-server", 12) || comm_is(comm, "scp", 4) || comm_is(comm, "rsync", 6))
+            tp->flags |= SA_PROC_TRANSFER;
+        else
+            tp->flags &= ~SA_PROC_TRANSFER;
     }
     u32 zero = 0;
     struct sa_exec *ev = bpf_map_lookup_elem(&exec_scratch, &zero);
@@ -180,6 +285,11 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
         len = 0;
     ev->argv_len = len;
     ev->argv_total = total > 0xffffffffULL ? 0xffffffffU : total;
+    ev->tty[0] = 0;
+    struct tty_struct *tty = BPF_CORE_READ(task, signal, tty);
+    if (tty)
+        BPF_CORE_READ_STR_INTO(&ev->tty, tty, name);
+    ev->cwd_len = read_cwd(task, ev->cwd, &flags);
     ev->flags = flags;
 
     u64 size = __builtin_offsetof(struct sa_exec, argv) + len;
@@ -248,6 +358,31 @@ static __always_inline int on_accept_exit(struct syscall_exit_ctx *ctx)
     } else {
         return 0;  /* a unix socket: not a client connection */
     }
+    ev.sock_id = (u64)sk;
+    u8 one = 1;
+    bpf_map_update_elem(&connections, &ev.sock_id, &one, BPF_ANY);
+    emit(&ev, sizeof(ev));
+    return 0;
+}
+
+/* The TCP stack's own counters, when an accepted connection is gone: bytes that really crossed it,
+ * payloads never read. This runs in any context (often softirq), so no process is involved. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_tcp_state, struct sock *sk, int oldstate, int newstate)
+{
+    if (newstate != 7 /* TCP_CLOSE */)
+        return 0;
+    u64 id = (u64)sk;
+    if (!bpf_map_lookup_elem(&connections, &id))
+        return 0;
+    bpf_map_delete_elem(&connections, &id);
+    struct sa_conn_close ev = {};
+    ev.h.type = SA_EV_CONN_CLOSE;
+    ev.h.ts_ns = bpf_ktime_get_boot_ns();
+    ev.sock_id = id;
+    struct tcp_sock *tp = (struct tcp_sock *)sk;
+    ev.bytes_received = BPF_CORE_READ(tp, bytes_received);
+    ev.bytes_acked = BPF_CORE_READ(tp, bytes_acked);
     emit(&ev, sizeof(ev));
     return 0;
 }
@@ -362,4 +497,134 @@ SEC("tracepoint/syscalls/sys_enter_sendto")
 int on_sendto(struct syscall_enter_ctx *ctx)
 {
     return capture_log(ctx->args[0], (const char *)ctx->args[1], ctx->args[2], false);
+}
+
+/* File transfers: what sftp-server, scp and rsync open, and how far they read or wrote it. */
+static __always_inline struct task_struct *transfer_current(void)
+{
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    struct tracked_proc *p = bpf_map_lookup_elem(&tracked, &tgid);
+    if (!p || !(p->flags & SA_PROC_TRANSFER))
+        return NULL;
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    if (p->start_ns != 0 && p->start_ns != process_start(task))
+        return NULL;
+    return task;
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat")
+int on_openat_enter(struct syscall_enter_ctx *ctx)
+{
+    if (!transfer_current())
+        return 0;
+    /* The dynamic loader's and libc's own opens (libraries, passwd) are close-on-exec; the files a
+     * transfer server is asked for are not. */
+    u32 flags = ctx->args[2];
+    if (flags & 02000000 /* O_CLOEXEC */)
+        return 0;
+    u64 id = bpf_get_current_pid_tgid();
+    struct open_args args = { .path = ctx->args[1], .flags = flags };
+    bpf_map_update_elem(&pending_open, &id, &args, BPF_ANY);
+    return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat")
+int on_openat_exit(struct syscall_exit_ctx *ctx)
+{
+    u64 id = bpf_get_current_pid_tgid();
+    struct open_args *args = bpf_map_lookup_elem(&pending_open, &id);
+    if (!args)
+        return 0;
+    u64 user_path = args->path;
+    u32 open_flags = args->flags;
+    bpf_map_delete_elem(&pending_open, &id);
+    struct task_struct *task = transfer_current();
+    if (!task || ctx->ret < 0)
+        return 0;
+    struct file *file = file_of(task, ctx->ret);
+    if (!file || (BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFREG)
+        return 0;
+    u32 zero = 0;
+    struct sa_file_open *ev = bpf_map_lookup_elem(&open_scratch, &zero);
+    if (!ev)
+        return 0;
+    fill_header(&ev->h, SA_EV_FILE_OPEN, task);
+    ev->fd = ctx->ret;
+    ev->flags = open_flags;
+    long n = bpf_probe_read_user_str(ev->path, sizeof(ev->path), (void *)user_path);
+    ev->path_len = n > 0 ? n - 1 : 0;
+    emit(ev, sizeof(*ev));
+    return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int on_close(struct syscall_enter_ctx *ctx)
+{
+    struct task_struct *task = transfer_current();
+    if (!task)
+        return 0;
+    u32 fd = ctx->args[0];
+    struct file *file = file_of(task, fd);
+    if (!file || (BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFREG)
+        return 0;
+    struct sa_file_close ev = {};
+    fill_header(&ev.h, SA_EV_FILE_CLOSE, task);
+    ev.fd = fd;
+    ev.position = BPF_CORE_READ(file, f_pos);
+    ev.size = BPF_CORE_READ(file, f_inode, i_size);
+    emit(&ev, sizeof(ev));
+    return 0;
+}
+
+/* Forwarding: sshd's session processes (not listeners or monitors) connecting (-L, -D) or binding
+ * (-R, agent socket). The users' own programs are not looked at. */
+static __always_inline int on_socket_call(u32 op, u32 fd, const void *uaddr, u32 addrlen)
+{
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    struct tracked_proc *p = bpf_map_lookup_elem(&tracked, &tgid);
+    if (!p || (p->flags & (SA_PROC_LISTENER | SA_PROC_MONITOR)))
+        return 0;
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    if (!comm_is_sshd_prefix(task))
+        return 0;
+    if (p->start_ns != 0 && p->start_ns != process_start(task))
+        return 0;
+    /* Stream sockets only: glibc's getaddrinfo connects UDP sockets just to sort addresses. */
+    struct file *file = file_of(task, fd);
+    struct socket *sock = file ? BPF_CORE_READ(file, private_data) : NULL;
+    if (!sock || BPF_CORE_READ(sock, type) != 1 /* SOCK_STREAM */)
+        return 0;
+    struct sa_socket ev = {};
+    fill_header(&ev.h, SA_EV_SOCKET, task);
+    ev.op = op;
+    bpf_probe_read_user(&ev.family, 2, uaddr);
+    if (ev.family == AF_INET) {
+        u16 port = 0;
+        bpf_probe_read_user(&port, 2, (char *)uaddr + 2);
+        ev.port = __builtin_bswap16(port);
+        bpf_probe_read_user(ev.addr, 4, (char *)uaddr + 4);
+    } else if (ev.family == AF_INET6) {
+        u16 port = 0;
+        bpf_probe_read_user(&port, 2, (char *)uaddr + 2);
+        ev.port = __builtin_bswap16(port);
+        bpf_probe_read_user(ev.addr, 16, (char *)uaddr + 8);
+    } else if (ev.family == 1 /* AF_UNIX */) {
+        bpf_probe_read_user_str(ev.unix_path, sizeof(ev.unix_path), (char *)uaddr + 2);
+    } else {
+        return 0;
+    }
+    emit(&ev, sizeof(ev));
+    return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int on_connect(struct syscall_enter_ctx *ctx)
+{
+    return on_socket_call(SA_SOCK_CONNECT, ctx->args[0], (const void *)ctx->args[1], ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_bind")
+int on_bind(struct syscall_enter_ctx *ctx)
+{
+    return on_socket_call(SA_SOCK_BIND, ctx->args[0], (const void *)ctx->args[1], ctx->args[2]);
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Builds SSH sessions and their commands from the ordered event stream of sshd's process tree.
 ///
 /// The model (DESIGN.md §1): a listener accepts a connection and forks the per-connection monitor
@@ -38,6 +40,12 @@ public final class Correlator {
         var execed = false
         var chrooted = false
         var path: String?
+        var cwd: String?
+    }
+
+    struct FileKey: Hashable {
+        var tgid: UInt32
+        var fd: Int32
     }
 
     struct OpenSession {
@@ -49,6 +57,8 @@ public final class Correlator {
         var authRows = 0
         var acceptLogged = false
         var disconnectLogged = false
+        /// The accepted TCP connection, until the kernel reports its byte counters.
+        var socket: UInt64?
     }
 
     private let bootToWallNs: Int64
@@ -59,7 +69,11 @@ public final class Correlator {
     private var procs: [ProcessKey: Proc] = [:]
     private var sessions: [Int64: OpenSession] = [:]
     private var openCommands: [Int64: CommandRecord] = [:]
-    private var pendingAccept: [ProcessKey: (local: Endpoint, remote: Endpoint)] = [:]
+    private var pendingAccept: [ProcessKey: (local: Endpoint, remote: Endpoint, socket: UInt64)] = [:]
+    private var sessionBySocket: [UInt64: Int64] = [:]
+    /// Sessions whose processes are all gone but whose connection has not reported its bytes yet.
+    private var awaitingBytes: [UInt64: SessionRecord] = [:]
+    private var openTransfers: [FileKey: TransferRecord] = [:]
     private var userNames: [UInt32: String?] = [:]
     /// Processes found by the start-up scan, adopted by pid at their first event (/proc gives no
     /// start time at kernel precision).
@@ -168,14 +182,14 @@ public final class Correlator {
             handleExec(key, event: event, info: info, wallNs: wallNs)
         case let .exit(status):
             handleExit(key, status: status, wallNs: wallNs)
-        case let .accept(local, remote):
+        case let .accept(local, remote, socket):
             // An sshd process outside any session that accepts a connection is a listener (started
             // before the recorder, or just exec'd).
             if (lookup(key)?.role ?? .unknown) == .unknown, event.comm.hasPrefix("sshd") {
                 procs[key, default: Proc(role: .listener)].role = .listener
             }
             if procs[key]?.role == .listener {
-                pendingAccept[key] = (local, remote)
+                pendingAccept[key] = (local, remote, socket)
             }
         case let .cred(ruid, euid, suid):
             handleCred(key, ruid: ruid, euid: euid, suid: suid, wallNs: wallNs)
@@ -188,6 +202,18 @@ public final class Correlator {
             handleSetsid(key, uid: event.uid, wallNs: wallNs)
         case let .log(_, text):
             handleLog(key, text: text, wallNs: wallNs)
+        case let .connectionClosed(socket, bytesIn, bytesOut):
+            handleConnectionClosed(socket: socket, bytesIn: Int64(bytesIn), bytesOut: Int64(bytesOut))
+        case let .fileOpened(fd, flags, path):
+            handleFileOpened(key, fd: fd, flags: flags, path: path, wallNs: wallNs)
+        case let .fileClosed(fd, position, _):
+            guard var transfer = openTransfers.removeValue(forKey: FileKey(tgid: key.tgid, fd: fd)) else { return }
+            transfer.closedAtNs = wallNs
+            // Transfers read or write sequentially: the offset at close is how far they got.
+            if transfer.mode == .read { transfer.bytesRead = Int64(position) } else { transfer.bytesWritten = Int64(position) }
+            sink(.transfer(transfer))
+        case let .socket(call):
+            handleSocket(key, call: call, wallNs: wallNs)
         }
     }
 
@@ -221,11 +247,15 @@ public final class Correlator {
         record.sshdPath = path
         record.sshdVersion = path.flatMap { binaryVersion(listener.tgid, $0) }
         // sshd accepts and forks in one step of its loop: the last accept is this connection's.
+        var open = OpenSession(record: record)
         if let conn = pendingAccept.removeValue(forKey: listener) {
-            record.local = conn.local
-            record.remote = conn.remote
+            open.record.local = conn.local
+            open.record.remote = conn.remote
+            open.socket = conn.socket
+            sessionBySocket[conn.socket] = id
         }
-        sessions[id] = OpenSession(record: record)
+        record = open.record
+        sessions[id] = open
         sink(.session(record))
         return id
     }
@@ -234,20 +264,25 @@ public final class Correlator {
         // A newly started sshd is a listener only once it accepts: `sshd -t` or `sshd -V` never do.
         var proc = lookup(key) ?? Proc(role: .unknown)
         proc.path = info.filename
+        proc.cwd = info.cwd
         switch proc.role {
         case .user:
             closeCommand(of: &proc, wallNs: wallNs, status: nil)
             if let sessionID = proc.session {
                 let id = nextIDs.command
                 nextIDs.command += 1
-                let record = CommandRecord(
+                var record = CommandRecord(
                     id: id, sessionID: sessionID, parentID: proc.ancestorCommand, pid: key.tgid,
                     ppid: event.ppid, uid: event.uid, filename: info.filename, argv: info.argv,
                     argvTruncated: info.argvTruncated, startedAtNs: wallNs)
+                record.cwd = info.cwd
                 openCommands[id] = record
                 proc.command = id
                 sink(.command(record))
-                updateSession(sessionID) { $0.commandCount += 1 }
+                updateSession(sessionID) {
+                    $0.commandCount += 1
+                    if $0.tty == nil, let tty = info.tty { $0.tty = tty }
+                }
             }
         case .monitorChild:
             proc.role = .helper
@@ -361,7 +396,62 @@ public final class Correlator {
         }
         // Keep the session while any of its processes lives: a process left running after logout
         // still reports into it.
-        if open.monitorExited && open.liveProcesses <= 0 { sessions.removeValue(forKey: sessionID) }
+        if open.monitorExited && open.liveProcesses <= 0 {
+            sessions.removeValue(forKey: sessionID)
+            if let socket = open.socket { awaitingBytes[socket] = open.record }
+        }
+    }
+
+    private func handleConnectionClosed(socket: UInt64, bytesIn: Int64, bytesOut: Int64) {
+        guard let id = sessionBySocket.removeValue(forKey: socket) else { return }
+        if sessions[id] != nil {
+            sessions[id]?.socket = nil
+            updateSession(id) {
+                $0.bytesIn = bytesIn
+                $0.bytesOut = bytesOut
+            }
+        } else if var record = awaitingBytes.removeValue(forKey: socket) {
+            record.bytesIn = bytesIn
+            record.bytesOut = bytesOut
+            sink(.session(record))
+        }
+    }
+
+    private func handleFileOpened(_ key: ProcessKey, fd: Int32, flags: UInt32, path: String, wallNs: Int64) {
+        guard let proc = lookup(key), proc.role == .user, let sessionID = proc.session else { return }
+        let name = proc.path.map { String($0.split(separator: "/").last ?? "") } ?? ""
+        let proto = name.hasPrefix("sftp-server") ? "sftp" : name.hasPrefix("rsync") ? "rsync" : "scp"
+        let absolute = path.hasPrefix("/") ? path : ((proc.cwd ?? "/") as NSString).appendingPathComponent(path)
+        let mode: TransferRecord.Mode
+        switch flags & 3 {  // O_ACCMODE
+        case 0: mode = .read
+        case 1: mode = .write
+        default: mode = .readwrite
+        }
+        let id = nextIDs.transfer
+        nextIDs.transfer += 1
+        let transfer = TransferRecord(id: id, sessionID: sessionID, commandID: proc.command, proto: proto,
+                                      path: absolute, mode: mode, openedAtNs: wallNs)
+        openTransfers[FileKey(tgid: key.tgid, fd: fd)] = transfer
+        sink(.transfer(transfer))
+    }
+
+    /// sshd's post-auth child opens forwarded connections and listeners for the client: -L/-D
+    /// connect, -R and agent forwarding bind.
+    private func handleSocket(_ key: ProcessKey, call: SocketCall, wallNs: Int64) {
+        guard let proc = lookup(key), proc.role == .userChild, let sessionID = proc.session else { return }
+        let kind: SessionEventRecord.Kind
+        switch (call.operation, call.endpoint, call.unixPath) {
+        case (.connect, .some, _): kind = .localForward
+        case (.bind, .some, _): kind = .remoteForward
+        case (.bind, nil, .some): kind = .agentForward
+        default: return
+        }
+        let id = nextIDs.event
+        nextIDs.event += 1
+        sink(.sessionEvent(SessionEventRecord(id: id, sessionID: sessionID, atNs: wallNs, kind: kind,
+                                              targetHost: call.endpoint?.address, targetPort: call.endpoint?.port,
+                                              detail: call.unixPath)))
     }
 
     private func closeCommand(of proc: inout Proc, wallNs: Int64, status: UInt32?) {

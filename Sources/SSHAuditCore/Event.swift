@@ -27,11 +27,18 @@ public struct ExecInfo: Equatable, Sendable {
     public var argvTruncated: Bool
     /// An sshd binary started outside every tracked tree (a new listener).
     public var newRoot: Bool
-    public init(filename: String, argv: [String], argvTruncated: Bool = false, newRoot: Bool = false) {
+    /// Controlling terminal ("pts/0"), nil if none.
+    public var tty: String?
+    /// Working directory at exec (relative to the process's root); nil if it could not be read whole.
+    public var cwd: String?
+    public init(filename: String, argv: [String], argvTruncated: Bool = false, newRoot: Bool = false,
+                tty: String? = nil, cwd: String? = nil) {
         self.filename = filename
         self.argv = argv
         self.argvTruncated = argvTruncated
         self.newRoot = newRoot
+        self.tty = tty
+        self.cwd = cwd
     }
 }
 
@@ -41,7 +48,16 @@ public enum EventKind: Equatable, Sendable {
     case exec(ExecInfo)
     /// Wait status as the kernel keeps it: (code << 8) | signal.
     case exit(status: UInt32)
-    case accept(local: Endpoint, remote: Endpoint)
+    /// `socket` identifies the connection until its `connectionClosed`.
+    case accept(local: Endpoint, remote: Endpoint, socket: UInt64)
+    /// The TCP stack's counters of an accepted connection when it closed (payload bytes).
+    case connectionClosed(socket: UInt64, bytesIn: UInt64, bytesOut: UInt64)
+    /// A transfer server (sftp-server, scp, rsync) opened a regular file.
+    case fileOpened(fd: Int32, flags: UInt32, path: String)
+    /// … and closed it at this offset, the file being this large.
+    case fileClosed(fd: Int32, position: UInt64, size: UInt64)
+    /// An sshd session process connected or bound a socket (forwarding).
+    case socket(SocketCall)
     case cred(ruid: UInt32, euid: UInt32, suid: UInt32)
     case chroot
     case setsid
@@ -72,5 +88,21 @@ public struct Event: Equatable, Sendable {
         self.timestampNs = timestampNs
         self.comm = comm
         self.kind = kind
+    }
+}
+
+public struct SocketCall: Equatable, Sendable {
+    public enum Operation: UInt32, Sendable {
+        case connect = 1
+        case bind = 2
+    }
+    public var operation: Operation
+    /// An IP endpoint, or nil for a unix socket.
+    public var endpoint: Endpoint?
+    public var unixPath: String?
+    public init(operation: Operation, endpoint: Endpoint?, unixPath: String?) {
+        self.operation = operation
+        self.endpoint = endpoint
+        self.unixPath = unixPath
     }
 }

@@ -15,7 +15,10 @@ public enum EventDecoder {
     }
 
     static let headerSize = 48
-    static let filenameOffset = 64
+    static let ttyOffset = 72
+    static let cwdOffset = 88
+    static let cwdMax = 512
+    static let filenameOffset = cwdOffset + cwdMax
     static let filenameMax = 512
     static let argvOffset = filenameOffset + filenameMax
     static let afInet: UInt16 = 2
@@ -38,22 +41,26 @@ public enum EventDecoder {
             let filenameLen = min(Int(r.u32(48)), filenameMax)
             let argvLen = Int(r.u32(52))
             let flags = r.u32(60)
+            let cwdLen = min(Int(r.u32(64)), cwdMax)
             try need(argvOffset + argvLen)
+            let tty = Self.ttyName(r.cString(ttyOffset, 16))
             kind = .exec(ExecInfo(
                 filename: r.string(filenameOffset, filenameLen),
                 argv: r.nulSeparated(argvOffset, argvLen),
                 argvTruncated: flags & 1 != 0,
-                newRoot: flags & 4 != 0
+                newRoot: flags & 4 != 0,
+                tty: tty.isEmpty ? nil : tty,
+                cwd: flags & 8 != 0 ? nil : Self.cwd(leafFirst: r.string(cwdOffset, cwdLen))
             ))
         case 3:
             try need(56)
             kind = .exit(status: r.u32(48))
         case 4:
-            try need(96)
+            try need(104)
             let family = r.u16(52)
             let local = Endpoint(address: r.ipAddress(64, family: family), port: r.u16(54))
             let remote = Endpoint(address: r.ipAddress(80, family: family), port: r.u16(56))
-            kind = .accept(local: local, remote: remote)
+            kind = .accept(local: local, remote: remote, socket: r.u64(96))
         case 5:
             try need(64)
             kind = .cred(ruid: r.u32(48), euid: r.u32(52), suid: r.u32(56))
@@ -66,6 +73,28 @@ public enum EventDecoder {
             let len = min(Int(r.u32(48)), bytes.count - 56)
             guard let source = LogSource(rawValue: r.u32(52)) else { throw DecodeError.unknownType(type) }
             kind = .log(source: source, text: r.string(56, len))
+        case 9:
+            try need(72)
+            kind = .connectionClosed(socket: r.u64(48), bytesIn: r.u64(56), bytesOut: r.u64(64))
+        case 10:
+            try need(64)
+            let len = min(Int(r.u32(56)), bytes.count - 64, 255)
+            kind = .fileOpened(fd: Int32(bitPattern: r.u32(48)), flags: r.u32(52), path: r.string(64, len))
+        case 11:
+            try need(72)
+            kind = .fileClosed(fd: Int32(bitPattern: r.u32(48)), position: r.u64(56), size: r.u64(64))
+        case 12:
+            try need(184)
+            guard let op = SocketCall.Operation(rawValue: r.u32(48)) else { throw DecodeError.unknownType(type) }
+            let family = r.u16(52)
+            let call: SocketCall
+            switch family {
+            case afInet, afInet6:
+                call = SocketCall(operation: op, endpoint: Endpoint(address: r.ipAddress(56, family: family), port: r.u16(54)), unixPath: nil)
+            default:
+                call = SocketCall(operation: op, endpoint: nil, unixPath: r.cString(72, 108))
+            }
+            kind = .socket(call)
         default:
             throw DecodeError.unknownType(type)
         }
@@ -77,6 +106,19 @@ public enum EventDecoder {
             comm: r.cString(32, 16),
             kind: kind
         )
+    }
+
+    /// The kernel names pty slaves "pts0"; users know them as pts/0 (/dev/pts/0).
+    static func ttyName(_ kernelName: String) -> String {
+        if kernelName.hasPrefix("pts"), kernelName.count > 3, kernelName.dropFirst(3).allSatisfy(\.isNumber) {
+            return "pts/" + kernelName.dropFirst(3)
+        }
+        return kernelName
+    }
+
+    /// "b/a/" (leaf first, as the kernel walks it) → "/a/b".
+    static func cwd(leafFirst: String) -> String {
+        "/" + leafFirst.split(separator: "/").reversed().joined(separator: "/")
     }
 
     public static func decode(_ bytes: [UInt8]) throws -> Event {

@@ -24,6 +24,11 @@ public struct SessionRecord: Equatable, Sendable {
     public var commandCount: Int
     /// The session began before the recorder started: its earliest events were not seen.
     public var recovered: Bool
+    /// Controlling terminal of the session's shell ("pts/0"); nil for commands without a pty.
+    public var tty: String?
+    /// Payload bytes on the client's TCP connection, from the kernel's counters when it closed.
+    public var bytesIn: Int64?
+    public var bytesOut: Int64?
     /// Method and key of the accepted authentication (nil method: not logged, e.g. LogLevel QUIET).
     public var authMethod: String?
     public var keyFingerprint: String?
@@ -57,6 +62,8 @@ public struct CommandRecord: Equatable, Sendable {
     public var signal: Int32?
     /// Running when the recorder started: argv is what /proc showed then (it may have been rewritten).
     public var recovered = false
+    /// Working directory at exec.
+    public var cwd: String?
 
     public init(id: Int64, sessionID: Int64, parentID: Int64?, pid: UInt32, ppid: UInt32, uid: UInt32,
                 filename: String, argv: [String], argvTruncated: Bool, startedAtNs: Int64) {
@@ -102,15 +109,49 @@ public struct AuthRecord: Equatable, Sendable {
     }
 }
 
+/// A file a transfer server opened for the client.
+public struct TransferRecord: Equatable, Sendable {
+    public enum Mode: String, Sendable { case read, write, readwrite }
+    public var id: Int64
+    public var sessionID: Int64
+    public var commandID: Int64?
+    /// sftp, scp or rsync.
+    public var proto: String
+    public var path: String
+    public var mode: Mode
+    public var openedAtNs: Int64
+    public var closedAtNs: Int64?
+    public var bytesRead: Int64 = 0
+    public var bytesWritten: Int64 = 0
+}
+
+/// Port or agent forwarding by a session.
+public struct SessionEventRecord: Equatable, Sendable {
+    public enum Kind: String, Sendable {
+        case localForward = "local_forward", remoteForward = "remote_forward", agentForward = "agent_forward"
+    }
+    public var id: Int64
+    public var sessionID: Int64
+    public var atNs: Int64
+    public var kind: Kind
+    public var targetHost: String?
+    public var targetPort: UInt16?
+    public var detail: String?
+}
+
 /// Where a correlator's row ids start: after those already in the database.
 public struct RowIDs: Equatable, Sendable {
     public var session: Int64
     public var command: Int64
     public var auth: Int64
-    public init(session: Int64 = 1, command: Int64 = 1, auth: Int64 = 1) {
+    public var transfer: Int64
+    public var event: Int64
+    public init(session: Int64 = 1, command: Int64 = 1, auth: Int64 = 1, transfer: Int64 = 1, event: Int64 = 1) {
         self.session = session
         self.command = command
         self.auth = auth
+        self.transfer = transfer
+        self.event = event
     }
 }
 
@@ -118,4 +159,6 @@ public enum CorrelatorOutput: Equatable, Sendable {
     case session(SessionRecord)
     case command(CommandRecord)
     case auth(AuthRecord)
+    case transfer(TransferRecord)
+    case sessionEvent(SessionEventRecord)
 }

@@ -72,7 +72,8 @@ public final class AuditStore {
             func next(_ table: String) throws -> Int64 {
                 try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) + 1 FROM \(table)") ?? 1
             }
-            return RowIDs(session: try next("sessions"), command: try next("commands"), auth: try next("auth_attempts"))
+            return RowIDs(session: try next("sessions"), command: try next("commands"), auth: try next("auth_attempts"),
+                          transfer: try next("file_transfers"), event: try next("session_events"))
         }
     }
 
@@ -84,6 +85,9 @@ public final class AuditStore {
         var commands: [Int64: CommandRecord] = [:]
         var commandOrder: [Int64] = []
         var auths: [AuthRecord] = []
+        var transfers: [Int64: TransferRecord] = [:]
+        var transferOrder: [Int64] = []
+        var events: [SessionEventRecord] = []
         for output in batch {
             switch output {
             case let .session(s):
@@ -92,21 +96,27 @@ public final class AuditStore {
                 if commands.updateValue(c, forKey: c.id) == nil { commandOrder.append(c.id) }
             case let .auth(a):
                 auths.append(a)  // written once, never changed
+            case let .transfer(t):
+                if transfers.updateValue(t, forKey: t.id) == nil { transferOrder.append(t.id) }
+            case let .sessionEvent(e):
+                events.append(e)
             }
         }
         try writer.inTransaction { db in
             let upsertSession = try db.cachedStatement(sql: """
                 INSERT INTO sessions (id, sshd_pid, sshd_start_ns, listener_pid, sshd_path, user, uid,
                     remote_addr, remote_port, local_addr, local_port, started_at, authenticated_at,
-                    ended_at, exit_code, command_count, recovered, auth_method, key_fingerprint, sshd_version)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ended_at, exit_code, command_count, recovered, auth_method, key_fingerprint, sshd_version,
+                    tty, bytes_in, bytes_out)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (id) DO UPDATE SET sshd_path = excluded.sshd_path, user = excluded.user,
                     uid = excluded.uid, remote_addr = excluded.remote_addr, remote_port = excluded.remote_port,
                     local_addr = excluded.local_addr, local_port = excluded.local_port,
                     authenticated_at = excluded.authenticated_at, ended_at = excluded.ended_at,
                     exit_code = excluded.exit_code, command_count = excluded.command_count,
                     recovered = excluded.recovered, auth_method = excluded.auth_method,
-                    key_fingerprint = excluded.key_fingerprint, sshd_version = excluded.sshd_version
+                    key_fingerprint = excluded.key_fingerprint, sshd_version = excluded.sshd_version,
+                    tty = excluded.tty, bytes_in = excluded.bytes_in, bytes_out = excluded.bytes_out
                 """)
             for id in sessionOrder {
                 let s = sessions[id]!
@@ -116,13 +126,13 @@ public final class AuditStore {
                     s.local?.address, s.local.map { Int64($0.port) }, Timestamp.iso(ns: s.startedAtNs),
                     s.authenticatedAtNs.map(Timestamp.iso(ns:)), s.endedAtNs.map(Timestamp.iso(ns:)),
                     s.exitCode.map { Int64($0) }, s.commandCount, s.recovered, s.authMethod, s.keyFingerprint,
-                    s.sshdVersion,
+                    s.sshdVersion, s.tty, s.bytesIn, s.bytesOut,
                 ])
             }
             let upsertCommand = try db.cachedStatement(sql: """
                 INSERT INTO commands (id, session_id, parent_id, pid, ppid, uid, filename, argv, argv_truncated,
-                    started_at, ended_at, duration_ms, exit_code, signal, recovered)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    started_at, ended_at, duration_ms, exit_code, signal, recovered, cwd)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (id) DO UPDATE SET ended_at = excluded.ended_at, duration_ms = excluded.duration_ms,
                     exit_code = excluded.exit_code, signal = excluded.signal
                 """)
@@ -132,7 +142,7 @@ public final class AuditStore {
                     c.id, c.sessionID, c.parentID, Int64(c.pid), Int64(c.ppid), Int64(c.uid), c.filename,
                     JSONText.array(c.argv), c.argvTruncated, Timestamp.iso(ns: c.startedAtNs),
                     c.endedAtNs.map(Timestamp.iso(ns:)), c.durationMs, c.exitCode.map { Int64($0) },
-                    c.signal.map { Int64($0) }, c.recovered,
+                    c.signal.map { Int64($0) }, c.recovered, c.cwd,
                 ])
             }
             let insertAuth = try db.cachedStatement(sql: """
@@ -144,6 +154,30 @@ public final class AuditStore {
                 try insertAuth.execute(arguments: [
                     a.id, a.sessionID, Timestamp.iso(ns: a.atNs), a.user, a.remote?.address,
                     a.remote.map { Int64($0.port) }, a.method, a.result.rawValue, a.keyType, a.keyFingerprint,
+                ])
+            }
+            let upsertTransfer = try db.cachedStatement(sql: """
+                INSERT INTO file_transfers (id, session_id, command_id, protocol, path, mode, opened_at, closed_at,
+                    bytes_read, bytes_written)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET closed_at = excluded.closed_at, bytes_read = excluded.bytes_read,
+                    bytes_written = excluded.bytes_written
+                """)
+            for id in transferOrder {
+                let t = transfers[id]!
+                try upsertTransfer.execute(arguments: [
+                    t.id, t.sessionID, t.commandID, t.proto, t.path, t.mode.rawValue, Timestamp.iso(ns: t.openedAtNs),
+                    t.closedAtNs.map(Timestamp.iso(ns:)), t.bytesRead, t.bytesWritten,
+                ])
+            }
+            let insertEvent = try db.cachedStatement(sql: """
+                INSERT OR REPLACE INTO session_events (id, session_id, at, kind, target_host, target_port, detail)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """)
+            for e in events {
+                try insertEvent.execute(arguments: [
+                    e.id, e.sessionID, Timestamp.iso(ns: e.atNs), e.kind.rawValue, e.targetHost,
+                    e.targetPort.map { Int64($0) }, e.detail,
                 ])
             }
             return .commit

@@ -18,7 +18,9 @@ struct Events: ParsableCommand {
             do {
                 let e = try EventDecoder.decode(record)
                 let wall = Timestamp.iso(ns: Int64(e.timestampNs) + log.header.bootToWallNs)
-                line = "\(wall) \(e.process.tgid) ppid=\(e.ppid) uid=\(e.uid) [\(e.comm)] \(describe(e.kind))"
+                var line2 = "\(wall) \(e.process.tgid) ppid=\(e.ppid) uid=\(e.uid) [\(e.comm)] \(describe(e.kind))"
+                if case let .exec(info) = e.kind { line2 += " cwd=\(info.cwd ?? "?") tty=\(info.tty ?? "-")" }
+                line = line2
             } catch {
                 line = "record \(i): \(error)"
             }
@@ -32,7 +34,11 @@ struct Events: ParsableCommand {
         case let .fork(child): return "fork → \(child.tgid)"
         case let .exec(info): return "exec \(info.filename) \(info.argv)\(info.argvTruncated ? " (truncated)" : "")\(info.newRoot ? " (new root)" : "")"
         case let .exit(status): return "exit status=0x\(String(status, radix: 16))"
-        case let .accept(local, remote): return "accept \(remote.address):\(remote.port) → \(local.address):\(local.port)"
+        case let .accept(local, remote, socket): return "accept \(remote.address):\(remote.port) → \(local.address):\(local.port) socket=\(String(socket, radix: 16))"
+        case let .connectionClosed(socket, bytesIn, bytesOut): return "connection closed socket=\(String(socket, radix: 16)) in=\(bytesIn) out=\(bytesOut)"
+        case let .fileOpened(fd, flags, path): return "open fd=\(fd) flags=0o\(String(flags, radix: 8)) \(path)"
+        case let .fileClosed(fd, position, size): return "close fd=\(fd) position=\(position) size=\(size)"
+        case let .socket(call): return "\(call.operation) \(call.endpoint.map { "\($0.address):\($0.port)" } ?? call.unixPath ?? "?")"
         case let .cred(r, e, s): return "cred ruid=\(r) euid=\(e) suid=\(s)"
         case .chroot: return "chroot"
         case .setsid: return "setsid"

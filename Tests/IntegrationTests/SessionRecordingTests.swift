@@ -54,6 +54,9 @@ final class SessionRecordingTests: XCTestCase {
         XCTAssertEqual(s.string("local_addr"), "127.0.0.1")
         XCTAssertEqual(s.int("exit_code"), 3)
         XCTAssertEqual(s.int("command_count"), 2)
+        XCTAssertTrue(s["tty"] is NSNull, "ssh host cmd has no terminal")
+        XCTAssertGreaterThan(try XCTUnwrap(s.int("bytes_in")), 1000, "the key exchange alone is more")
+        XCTAssertGreaterThan(try XCTUnwrap(s.int("bytes_out")), 1000)
         let started = try XCTUnwrap(s.string("started_at")), ended = try XCTUnwrap(s.string("ended_at"))
         let authenticated = try XCTUnwrap(s.string("authenticated_at"))
         XCTAssertLessThan(started, authenticated)
@@ -75,8 +78,9 @@ final class SessionRecordingTests: XCTestCase {
     // (b) ssh -tt typing cd /tmp, id -u, exit: the login shell and the typed command, no motd scripts.
     func testInteractiveSession() throws {
         try start("tty", port: 22302)
-        let result = try server.ssh("sa_alice", ["-tt"], input: "cd /tmp\nid -u\nexit\n")
+        let result = try server.ssh("sa_alice", ["-tt"], input: "cd /tmp\nid -u\ntty\nexit\n")
         XCTAssertEqual(result.status, 0, result.stderr)
+        let tty = try XCTUnwrap(result.stdout.range(of: #"/dev/pts/\d+"#, options: .regularExpression).map { result.stdout[$0] })
         XCTAssertTrue(result.stdout.contains("\(uid(of: "sa_alice"))"), result.stdout)
         try stopRecorder()
 
@@ -87,6 +91,7 @@ final class SessionRecordingTests: XCTestCase {
         XCTAssertEqual(s.int("uid"), uid(of: "sa_alice"))
         XCTAssertEqual(s.int("exit_code"), 0)
         XCTAssertNotNil(s.string("ended_at"))
+        XCTAssertEqual(s.string("tty").map { "/dev/" + $0 }, String(tty), "the terminal `tty` printed")
 
         let commands = try recorder.query("commands", ["--session", String(try XCTUnwrap(s.int("id")))])
         let shell = try XCTUnwrap(commands.first)
@@ -97,8 +102,11 @@ final class SessionRecordingTests: XCTestCase {
         // it only ~/.bash_logout's clear_console.
         let typed = try XCTUnwrap(commands.last { $0.argv == ["id", "-u"] })
         XCTAssertEqual(commands.last?.argv, ["/usr/bin/clear_console", "-q"])
+        XCTAssertTrue(commands.contains { $0.argv == ["tty"] && $0.string("cwd") == "/tmp" })
         XCTAssertEqual(typed.int("exit_code"), 0)
         XCTAssertEqual(typed.int("ppid"), shell.int("pid"))
+        XCTAssertEqual(typed.string("cwd"), "/tmp", "typed after cd /tmp")
+        XCTAssertEqual(shell.string("cwd"), "/home/sa_alice")
         XCTAssertEqual(s.int("command_count"), commands.count)
         for c in commands {
             XCTAssertEqual(c.int("uid"), uid(of: "sa_alice"), "only the user's processes: \(c)")

@@ -28,7 +28,7 @@ enum Fixture {
             switch output {
             case let .session(s): if sessions.updateValue(s, forKey: s.id) == nil { sessionOrder.append(s.id) }
             case let .command(c): if commands.updateValue(c, forKey: c.id) == nil { commandOrder.append(c.id) }
-            case .auth: break
+            case .auth, .transfer, .sessionEvent: break
             }
         }
         return (sessionOrder.map { sessions[$0]! }, commandOrder.map { commands[$0]! }, outputs)
@@ -63,7 +63,10 @@ final class CorrelatorTests: XCTestCase {
         XCTAssertEqual(commands.map(\.sessionID), [s.id, s.id])
         XCTAssertEqual(commands[1].parentID, commands[0].id)
         XCTAssertEqual(commands[1].ppid, commands[0].pid)
-        XCTAssertTrue(commands.allSatisfy { $0.uid == s.uid && $0.endedAtNs != nil })
+        XCTAssertTrue(commands.allSatisfy { $0.uid == s.uid && $0.endedAtNs != nil && $0.cwd == "/home/sa_alice" })
+        XCTAssertNil(s.tty)
+        XCTAssertGreaterThan(s.bytesIn ?? 0, 1000)
+        XCTAssertGreaterThan(s.bytesOut ?? 0, 1000)
     }
 
     func testInteractiveSessionLeavesOutMotdScripts() throws {
@@ -71,6 +74,8 @@ final class CorrelatorTests: XCTestCase {
         XCTAssertEqual(sessions.count, 1)
         XCTAssertEqual(sessions[0].user, "sa_alice")
         XCTAssertEqual(sessions[0].exitCode, 0)
+        XCTAssertEqual(sessions[0].tty?.hasPrefix("pts/"), true)
+        XCTAssertNotNil(sessions[0].bytesIn)
         // Login shell, its profile (id -u, dircolors), the typed `id -u`, then .bash_logout.
         XCTAssertEqual(commands.map(\.argv), [["-bash"], ["id", "-u"], ["dircolors", "-b"], ["id", "-u"],
                                               ["/usr/bin/clear_console", "-q"]])
@@ -152,7 +157,7 @@ final class CorrelatorTests: XCTestCase {
         }
         let monitor = ProcessKey(tgid: 20, startNs: 2), child = ProcessKey(tgid: 21, startNs: 3)
         let shell = ProcessKey(tgid: 22, startNs: 4)
-        c.handle(ev(listener, .accept(local: Endpoint(address: "127.0.0.1", port: 22), remote: Endpoint(address: "127.0.0.9", port: 5))))
+        c.handle(ev(listener, .accept(local: Endpoint(address: "127.0.0.1", port: 22), remote: Endpoint(address: "127.0.0.9", port: 5), socket: 1)))
         c.handle(ev(listener, .fork(child: monitor)))
         c.handle(ev(monitor, .fork(child: child)))
         c.handle(ev(child, .cred(ruid: 1000, euid: 1000, suid: 1000)))

@@ -32,26 +32,61 @@ final class DecoderTests: XCTestCase {
                                 kind: .fork(child: ProcessKey(tgid: 4243, startNs: 777))))
     }
 
-    func testExecSplitsArgvAndKeepsTheCutLastArgument() throws {
+    /// exec: lengths and flags, cwd length, tty, cwd (leaf first), filename, argv.
+    func execRecord(filename: [UInt8], filenameLen: Int? = nil, argv: [UInt8], total: Int, flags: UInt32,
+                    tty: String = "", cwdLeafFirst: String = "") -> [UInt8] {
         var b = RecordBuilder(type: 2, comm: "bash")
-        let filename = Array("/bin/bash".utf8)
-        let argv = Array("bash\0-c\0echo hi; exit 3\0tail-cut".utf8)
-        b.u32(UInt32(filename.count)); b.u32(UInt32(argv.count)); b.u32(9000); b.u32(1)  // truncated
+        b.u32(UInt32(filenameLen ?? filename.count)); b.u32(UInt32(argv.count)); b.u32(UInt32(total)); b.u32(flags)
+        b.u32(UInt32(cwdLeafFirst.utf8.count)); b.u32(0)
+        b.raw(Array(tty.utf8), padTo: 16)
+        b.raw(Array(cwdLeafFirst.utf8), padTo: 512)
         b.raw(filename, padTo: 512)
         b.raw(argv)
-        let e = try EventDecoder.decode(b.bytes)
-        XCTAssertEqual(e.kind, .exec(ExecInfo(filename: "/bin/bash", argv: ["bash", "-c", "echo hi; exit 3", "tail-cut"],
-                                              argvTruncated: true, newRoot: false)))
+        return b.bytes
+    }
+
+    func testExecSplitsArgvAndKeepsTheCutLastArgument() throws {
+        let bytes = execRecord(filename: Array("/bin/bash".utf8), argv: Array("bash\0-c\0echo hi; exit 3\0tail-cut".utf8),
+                               total: 9000, flags: 1, tty: "pts3", cwdLeafFirst: "b/a/")
+        XCTAssertEqual(try EventDecoder.decode(bytes).kind, .exec(ExecInfo(
+            filename: "/bin/bash", argv: ["bash", "-c", "echo hi; exit 3", "tail-cut"], argvTruncated: true,
+            newRoot: false, tty: "pts/3", cwd: "/a/b")))
     }
 
     func testExecWithEmptyArgumentsAndNewRoot() throws {
-        var b = RecordBuilder(type: 2)
         let argv = Array("sshd\0\0-D\0".utf8)
-        b.u32(10); b.u32(UInt32(argv.count)); b.u32(UInt32(argv.count)); b.u32(4)
-        b.raw(Array("/usr/sbin/sshd".utf8.prefix(10)), padTo: 512)
-        b.raw(argv)
-        let e = try EventDecoder.decode(b.bytes)
-        XCTAssertEqual(e.kind, .exec(ExecInfo(filename: "/usr/sbin/", argv: ["sshd", "", "-D"], newRoot: true)))
+        let bytes = execRecord(filename: Array("/usr/sbin/sshd".utf8.prefix(10)), argv: argv, total: argv.count, flags: 4)
+        XCTAssertEqual(try EventDecoder.decode(bytes).kind,
+                       .exec(ExecInfo(filename: "/usr/sbin/", argv: ["sshd", "", "-D"], newRoot: true, cwd: "/")))
+        // A working directory too deep to walk whole is unknown, not wrong.
+        let deep = execRecord(filename: [0x78], argv: [0x78, 0], total: 2, flags: 8, tty: "tty1", cwdLeafFirst: "z/y/")
+        XCTAssertEqual(try EventDecoder.decode(deep).kind, .exec(ExecInfo(filename: "x", argv: ["x"], tty: "tty1", cwd: nil)))
+    }
+
+    func testConnectionFileAndSocketRecords() throws {
+        var close = RecordBuilder(type: 9)
+        close.u64(0xffff_8880_1234_5678); close.u64(5_253_526); close.u64(8962)
+        XCTAssertEqual(try EventDecoder.decode(close.bytes).kind,
+                       .connectionClosed(socket: 0xffff_8880_1234_5678, bytesIn: 5_253_526, bytesOut: 8962))
+
+        var open = RecordBuilder(type: 10, comm: "sftp-server")
+        open.u32(5); open.u32(0o1101); open.u32(15); open.u32(0)
+        open.raw(Array("/tmp/up-sftp.bin".utf8.prefix(15)), padTo: 256)
+        XCTAssertEqual(try EventDecoder.decode(open.bytes).kind, .fileOpened(fd: 5, flags: 0o1101, path: "/tmp/up-sftp.bi"))
+
+        var fileClose = RecordBuilder(type: 11)
+        fileClose.u32(5); fileClose.u32(0); fileClose.u64(5_242_880); fileClose.u64(5_242_880)
+        XCTAssertEqual(try EventDecoder.decode(fileClose.bytes).kind, .fileClosed(fd: 5, position: 5_242_880, size: 5_242_880))
+
+        var connect = RecordBuilder(type: 12)
+        connect.u32(1); connect.u16(2); connect.u16(8080); connect.raw([10, 0, 0, 9], padTo: 16); connect.raw([], padTo: 112)
+        XCTAssertEqual(try EventDecoder.decode(connect.bytes).kind,
+                       .socket(SocketCall(operation: .connect, endpoint: Endpoint(address: "10.0.0.9", port: 8080), unixPath: nil)))
+        var bind = RecordBuilder(type: 12)
+        bind.u32(2); bind.u16(1); bind.u16(0); bind.raw([], padTo: 16)
+        bind.raw(Array("/tmp/ssh-x/agent.1".utf8), padTo: 108); bind.u32(0)
+        XCTAssertEqual(try EventDecoder.decode(bind.bytes).kind,
+                       .socket(SocketCall(operation: .bind, endpoint: nil, unixPath: "/tmp/ssh-x/agent.1")))
     }
 
     func testExitAcceptCredAndBareEvents() throws {
@@ -61,16 +96,16 @@ final class DecoderTests: XCTestCase {
 
         var v4 = RecordBuilder(type: 4)
         v4.u32(5); v4.u16(2); v4.u16(22); v4.u16(40_000); v4.u16(0); v4.u32(0)
-        v4.raw([127, 0, 0, 1], padTo: 16); v4.raw([127, 0, 0, 2], padTo: 16)
+        v4.raw([127, 0, 0, 1], padTo: 16); v4.raw([127, 0, 0, 2], padTo: 16); v4.u64(77)
         XCTAssertEqual(try EventDecoder.decode(v4.bytes).kind,
-                       .accept(local: Endpoint(address: "127.0.0.1", port: 22), remote: Endpoint(address: "127.0.0.2", port: 40_000)))
+                       .accept(local: Endpoint(address: "127.0.0.1", port: 22), remote: Endpoint(address: "127.0.0.2", port: 40_000), socket: 77))
 
         var v6 = RecordBuilder(type: 4)
         v6.u32(5); v6.u16(10); v6.u16(2222); v6.u16(50_001); v6.u16(0); v6.u32(0)
         v6.raw([UInt8](repeating: 0, count: 15) + [1])
-        v6.raw([0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 10) + [0x12, 0x34])
+        v6.raw([0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 10) + [0x12, 0x34]); v6.u64(78)
         XCTAssertEqual(try EventDecoder.decode(v6.bytes).kind,
-                       .accept(local: Endpoint(address: "::1", port: 2222), remote: Endpoint(address: "2001:db8::1234", port: 50_001)))
+                       .accept(local: Endpoint(address: "::1", port: 2222), remote: Endpoint(address: "2001:db8::1234", port: 50_001), socket: 78))
 
         var cred = RecordBuilder(type: 5)
         cred.u32(1001); cred.u32(1001); cred.u32(1001); cred.u32(117)
@@ -104,12 +139,10 @@ final class DecoderTests: XCTestCase {
         XCTAssertThrowsError(try EventDecoder.decode(fork.bytes)) {
             XCTAssertEqual($0 as? EventDecoder.DecodeError, .truncated(type: 1, size: 52))
         }
-        var exec = RecordBuilder(type: 2)
-        exec.u32(3); exec.u32(100); exec.u32(100); exec.u32(0)
-        exec.raw([], padTo: 512)
-        exec.raw([0x61, 0])  // argv_len says 100
-        XCTAssertThrowsError(try EventDecoder.decode(exec.bytes)) {
-            XCTAssertEqual($0 as? EventDecoder.DecodeError, .truncated(type: 2, size: 578))
+        var exec = execRecord(filename: [0x61], argv: [0x61, 0], total: 100, flags: 0)
+        exec[52] = 100  // argv_len says 100, only 2 bytes follow
+        XCTAssertThrowsError(try EventDecoder.decode(exec)) {
+            XCTAssertEqual($0 as? EventDecoder.DecodeError, .truncated(type: 2, size: 1114))
         }
     }
 
