@@ -200,85 +200,196 @@ public struct AuthRow: Encodable, Equatable, Sendable {
     }
 }
 
+/// What `sshaudit query` filters on. Times are the database's ISO 8601 text (see `QueryTime`).
 public struct QueryFilter: Sendable {
     public var sessionID: Int64?
+    /// sessions: the logged-in user; commands, transfers: their session's user; auth: the user as typed.
     public var user: String?
     public var limit: Int?
-    /// Authentication attempts that did not succeed.
+    /// sessions: never authenticated; commands: exit code other than 0, or killed by a signal;
+    /// auth: attempts that did not succeed (failed, invalid_user, disconnected).
     public var failedOnly: Bool
-    public init(sessionID: Int64? = nil, user: String? = nil, limit: Int? = nil, failedOnly: Bool = false) {
+    /// The client's address lies in this network (its session's address, for commands and transfers).
+    public var from: IPNetwork?
+    /// Time of the row (sessions and commands: start, auth: attempt, transfers: open) ≥ since, < until.
+    public var since: String?
+    public var until: String?
+    /// Commands whose command line (argv joined by spaces) contains this text, case-sensitively;
+    /// sessions that ran such a command.
+    public var grep: String?
+
+    public init(sessionID: Int64? = nil, user: String? = nil, limit: Int? = nil, failedOnly: Bool = false,
+                from: IPNetwork? = nil, since: String? = nil, until: String? = nil, grep: String? = nil) {
         self.sessionID = sessionID
         self.user = user
         self.limit = limit
         self.failedOnly = failedOnly
+        self.from = from
+        self.since = since
+        self.until = until
+        self.grep = grep
     }
 }
 
 /// Read-only access for the CLI's queries: never writes, never creates the database.
 public final class AuditReader {
     let reader: DatabaseQueue
+    public let path: String
+    /// Names of the tables and indexes present (an older database may lack those of later migrations).
+    let schema: Set<String>
+    /// Strategy thresholds of the query planner (tests lower them).
+    var limits = PlanLimits()
 
     public init(path: String) throws {
-        guard FileManager.default.fileExists(atPath: path) else { throw StoreError.missing(path) }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw StoreError.missing(path) }
+        if isDirectory.boolValue { throw QueryError.unreadable(path, "is a directory") }
+        self.path = path
         var config = Configuration()
         config.readonly = true
+        config.prepareDatabase { db in
+            // Map the file instead of copying its pages: the queries touch few pages, once.
+            try db.execute(sql: "PRAGMA mmap_size = 4294967296")
+            db.add(function: ArgvSearch.function)
+            if ProcessInfo.processInfo.environment["SSHAUDIT_TRACE_SQL"] != nil { AuditReader.trace(db) }
+        }
         do {
             reader = try DatabaseQueue(path: path, configuration: config)
             // Touch the schema: a file that is not SQLite, or not ours, fails here with a clear error.
-            let ours = try reader.read { db in try db.tableExists("sessions") && db.tableExists("commands") && db.tableExists("auth_attempts") }
-            if !ours { throw StoreError.notADatabase(path) }
+            let names = try reader.read { db in
+                try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")
+            }
+            schema = Set(names)
+            if !schema.isSuperset(of: ["sessions", "commands", "auth_attempts"]) { throw StoreError.notADatabase(path) }
         } catch let error as DatabaseError {
             if error.resultCode == .SQLITE_CANTOPEN || error.resultCode == .SQLITE_PERM || error.resultCode == .SQLITE_AUTH {
-                throw StoreError.missing(path)
+                throw QueryError.unreadable(path, error.message ?? "\(error.resultCode)")
             }
             throw StoreError.notADatabase(path)
         }
     }
 
-    public func sessions(_ filter: QueryFilter) throws -> [SessionRow] {
-        var clauses: [String] = []
-        var args: [DatabaseValueConvertible?] = []
-        if let id = filter.sessionID { clauses.append("id = ?"); args.append(id) }
-        if let user = filter.user { clauses.append("user = ?"); args.append(user) }
-        let sql = "SELECT * FROM sessions" + Self.whereClause(clauses) + " ORDER BY id" + Self.limitClause(filter.limit)
-        return try reader.read { db in
-            try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map(SessionRow.init(row:))
+    /// SSHAUDIT_TRACE_SQL=1: each statement and its time on stderr (to see which plan a query took).
+    static func trace(_ db: Database) {
+        db.trace(options: .profile) { event in
+            if case let .profile(statement, duration) = event {
+                let line = String(format: "sql %.2f ms: %@\n", duration * 1000, statement.sql.replacingOccurrences(of: "\n", with: " "))
+                FileHandle.standardError.write(Data(line.utf8))
+            }
         }
+    }
+
+    func read<T>(_ body: (Database) throws -> T) throws -> T {
+        try reader.read(body)
+    }
+
+    func planner(_ kind: QueryPlanner.Kind, _ filter: QueryFilter, _ db: Database) -> QueryPlanner {
+        QueryPlanner(db: db, kind: kind, filter: filter, schema: schema, limits: limits)
+    }
+
+    public func sessions(_ filter: QueryFilter) throws -> [SessionRow] {
+        try reader.read { db in try planner(.sessions, filter, db).rows().map(SessionRow.init(row:)) }
     }
 
     public func commands(_ filter: QueryFilter) throws -> [CommandRow] {
-        var clauses: [String] = []
-        var args: [DatabaseValueConvertible?] = []
-        if let id = filter.sessionID { clauses.append("c.session_id = ?"); args.append(id) }
-        if let user = filter.user { clauses.append("s.user = ?"); args.append(user) }
-        let sql = "SELECT c.* FROM commands c JOIN sessions s ON s.id = c.session_id"
-            + Self.whereClause(clauses) + " ORDER BY c.id" + Self.limitClause(filter.limit)
-        return try reader.read { db in
-            try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map(CommandRow.init(row:))
-        }
+        try reader.read { db in try planner(.commands, filter, db).rows().map(CommandRow.init(row:)) }
     }
 
     public func authAttempts(_ filter: QueryFilter) throws -> [AuthRow] {
-        var clauses: [String] = []
-        var args: [DatabaseValueConvertible?] = []
-        if let id = filter.sessionID { clauses.append("session_id = ?"); args.append(id) }
-        if let user = filter.user { clauses.append("user = ?"); args.append(user) }
-        if filter.failedOnly { clauses.append("result <> 'accepted'") }
-        let sql = "SELECT * FROM auth_attempts" + Self.whereClause(clauses) + " ORDER BY id" + Self.limitClause(filter.limit)
-        return try reader.read { db in
-            try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map(AuthRow.init(row:))
-        }
+        try reader.read { db in try planner(.auth, filter, db).rows().map(AuthRow.init(row:)) }
+    }
+
+    /// File transfers (empty on a database without the table).
+    public func transfers(_ filter: QueryFilter) throws -> [TransferRow] {
+        guard schema.contains("file_transfers") else { return [] }
+        return try reader.read { db in try planner(.transfers, filter, db).rows().map(TransferRow.init(row:)) }
     }
 
     public func sessionExists(_ id: Int64) throws -> Bool {
         try reader.read { db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?)", arguments: [id]) ?? false }
     }
+}
 
-    static func whereClause(_ clauses: [String]) -> String {
-        clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ")
+/// A file read or written by a session's transfer server (table file_transfers).
+public struct TransferRow: Encodable, Equatable, Sendable {
+    public var id: Int64
+    public var sessionID: Int64
+    public var commandID: Int64?
+    public var transferProtocol: String
+    public var path: String
+    public var mode: String
+    public var openedAt: String
+    public var closedAt: String?
+    public var bytesRead: Int64
+    public var bytesWritten: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case id, path, mode
+        case sessionID = "session_id", commandID = "command_id", transferProtocol = "protocol"
+        case openedAt = "opened_at", closedAt = "closed_at", bytesRead = "bytes_read", bytesWritten = "bytes_written"
     }
 
-    static func limitClause(_ limit: Int?) -> String {
-        limit.map { " LIMIT \($0)" } ?? ""
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(sessionID, forKey: .sessionID)
+        try c.encode(commandID, forKey: .commandID)
+        try c.encode(transferProtocol, forKey: .transferProtocol)
+        try c.encode(path, forKey: .path)
+        try c.encode(mode, forKey: .mode)
+        try c.encode(openedAt, forKey: .openedAt)
+        try c.encode(closedAt, forKey: .closedAt)
+        try c.encode(bytesRead, forKey: .bytesRead)
+        try c.encode(bytesWritten, forKey: .bytesWritten)
+    }
+
+    init(row: Row) {
+        id = row["id"]
+        sessionID = row["session_id"]
+        commandID = row["command_id"]
+        transferProtocol = row["protocol"]
+        path = row["path"]
+        mode = row["mode"]
+        openedAt = row["opened_at"]
+        closedAt = row["closed_at"]
+        bytesRead = row["bytes_read"]
+        bytesWritten = row["bytes_written"]
+    }
+}
+
+/// Something a session did besides commands: port or agent forwarding (table session_events).
+public struct SessionEventRow: Encodable, Equatable, Sendable {
+    public var id: Int64
+    public var sessionID: Int64
+    public var at: String
+    public var kind: String
+    public var targetHost: String?
+    public var targetPort: Int64?
+    public var detail: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id, at, kind, detail
+        case sessionID = "session_id", targetHost = "target_host", targetPort = "target_port"
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(sessionID, forKey: .sessionID)
+        try c.encode(at, forKey: .at)
+        try c.encode(kind, forKey: .kind)
+        try c.encode(targetHost, forKey: .targetHost)
+        try c.encode(targetPort, forKey: .targetPort)
+        try c.encode(detail, forKey: .detail)
+    }
+
+    init(row: Row) {
+        id = row["id"]
+        sessionID = row["session_id"]
+        at = row["at"]
+        kind = row["kind"]
+        targetHost = row["target_host"]
+        targetPort = row["target_port"]
+        detail = row["detail"]
     }
 }

@@ -1,0 +1,466 @@
+import Foundation
+import GRDB
+
+/// Failures of the read side that the user can act on (one line each).
+public enum QueryError: Error, CustomStringConvertible {
+    case unreadable(String, String)
+    case sql(String)
+    case notReadOnly(String)
+    case noSession(Int64, String)
+
+    public var description: String {
+        switch self {
+        case let .unreadable(path, why): return "cannot read \(path): \(why)"
+        case let .sql(message): return "SQL error: \(message)"
+        case let .notReadOnly(statement): return "refused: only read-only statements are allowed (\(statement))"
+        case let .noSession(id, path): return "no session \(id) in \(path)"
+        }
+    }
+}
+
+/// The filtered listings of `sshaudit query`. Every filter is exact; how the rows are reached is chosen
+/// per query so that the answer costs about what it prints:
+///
+/// 1. A selective filter (one session, a user, an address or network, a --grep pattern, failed
+///    connections) is first asked for at most `candidateCap` matching rows through its own index. The
+///    smallest such set that fits is fetched by id, filtered by everything else, sorted and cut.
+/// 2. Otherwise every filter matches many rows, so the first rows in time order are soon found: an
+///    index in time order (the user's, the address's, or the time index itself) is walked from
+///    --since and stops at --limit.
+///
+/// Rows come oldest first (time, then id).
+struct QueryPlanner {
+    enum Kind { case sessions, commands, auth, transfers }
+
+    let db: Database
+    let kind: Kind
+    let filter: QueryFilter
+    let schema: Set<String>
+    var limits = PlanLimits()
+
+    // MARK: - Per-kind shape
+
+    var table: String {
+        switch kind {
+        case .sessions: return "sessions"
+        case .commands: return "commands"
+        case .auth: return "auth_attempts"
+        case .transfers: return "file_transfers"
+        }
+    }
+
+    var alias: String {
+        switch kind {
+        case .sessions: return "s"
+        case .commands: return "c"
+        case .auth: return "a"
+        case .transfers: return "f"
+        }
+    }
+
+    var timeColumn: String {
+        switch kind {
+        case .sessions, .commands: return "started_at"
+        case .auth: return "at"
+        case .transfers: return "opened_at"
+        }
+    }
+
+    var timeIndex: String {
+        switch kind {
+        case .sessions: return "sessions_started_at"
+        case .commands: return "commands_started_at"
+        case .auth: return "auth_attempts_at"
+        case .transfers: return "file_transfers_opened_at"
+        }
+    }
+
+    /// Index on (session_id, …) of the kind's table.
+    var sessionIndex: String? {
+        switch kind {
+        case .sessions: return nil
+        case .commands: return "commands_session"
+        case .auth: return "auth_attempts_session"
+        case .transfers: return "file_transfers_session"
+        }
+    }
+
+    /// The user and the address live in the row itself (sessions, auth) or in its session.
+    var ownsUserAndAddress: Bool { kind == .sessions || kind == .auth }
+    var userColumn: String { ownsUserAndAddress ? "\(alias).user" : "s.user" }
+    var addressColumn: String { ownsUserAndAddress ? "\(alias).remote_addr" : "s.remote_addr" }
+    var needsSessionJoin: Bool { !ownsUserAndAddress && (filter.user != nil || filter.from != nil) }
+
+    func has(_ name: String) -> Bool { schema.contains(name) }
+    func hint(_ index: String?) -> String {
+        guard let index, has(index) else { return "" }
+        return " INDEXED BY \(index)"
+    }
+
+    // MARK: - Running
+
+    func rows() throws -> [Row] {
+        var predicates: [Clause] = []
+        if let id = filter.sessionID {
+            predicates.append(Clause(kind == .sessions ? "s.id = ?" : "\(alias).session_id = ?", [id]))
+        }
+        if let user = filter.user { predicates.append(Clause("\(userColumn) = ?", [user])) }
+        var addresses: [String]?
+        if let network = filter.from {
+            switch try AddressResolver(db: db, schema: schema, inAuth: kind == .auth, distinctCap: limits.distinctCap).resolve(network) {
+            case .none: return []
+            case let .list(list):
+                addresses = list
+                predicates.append(Clause("\(addressColumn) IN (SELECT value FROM json_each(?))", [jsonArray(list)]))
+            case .function:
+                try AddressResolver.register(network, in: db)
+                predicates.append(Clause("sshaudit_from(\(addressColumn))", []))
+            }
+        }
+        predicates += timeClauses(column: "\(alias).\(timeColumn)")
+        if filter.failedOnly {
+            switch kind {
+            case .sessions: predicates.append(Clause("s.authenticated_at IS NULL", []))
+            case .commands: predicates.append(Clause("(c.exit_code <> 0 OR c.signal IS NOT NULL)", []))
+            case .auth: predicates.append(Clause("a.result <> 'accepted'", []))
+            case .transfers: break
+            }
+        }
+
+        let access = try chooseAccess(addresses: addresses)
+        if case let .ids(ids, _) = access, ids.isEmpty { return [] }
+        if let pattern = filter.grep {
+            let exact: Bool
+            if case let .ids(_, fromSearch) = access { exact = fromSearch } else { exact = false }
+            if !exact {
+                switch kind {
+                case .commands:
+                    predicates.append(Clause("sshaudit_argv_contains(c.argv, ?)", [pattern]))
+                case .sessions:
+                    predicates.append(Clause("""
+                        EXISTS (SELECT 1 FROM commands g\(hint("commands_session")) WHERE g.session_id = s.id
+                            AND sshaudit_argv_contains(g.argv, ?))
+                        """, [pattern]))
+                case .auth, .transfers: break
+                }
+            }
+        }
+
+        var sql = "SELECT \(alias).* FROM \(table) \(alias)"
+        switch access {
+        case let .ids(ids, _):
+            sql += " NOT INDEXED"
+            predicates.insert(Clause("\(alias).id IN (SELECT value FROM json_each(?))", [jsonArray(ids)]), at: 0)
+        case let .index(name):
+            sql += hint(name)
+        }
+        if needsSessionJoin { sql += " CROSS JOIN sessions s ON s.id = \(alias).session_id" }
+        let arguments = predicates.flatMap(\.arguments)
+        if !predicates.isEmpty { sql += " WHERE " + predicates.map(\.sql).joined(separator: " AND ") }
+        sql += " ORDER BY \(alias).\(timeColumn), \(alias).id"
+        if let limit = filter.limit { sql += " LIMIT \(limit)" }
+        return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments))
+    }
+
+    enum Access {
+        /// Rows fetched by id (then sorted); `fromSearch` when the ids are exactly the --grep matches.
+        case ids([Int64], fromSearch: Bool)
+        /// Rows walked through this index (in time order, where it is).
+        case index(String?)
+    }
+
+    /// An index that holds exactly the rows of one filter value, in time order (after --since).
+    func orderedIndex(user: Bool = false, addresses: [String]? = nil, failed: Bool = false) -> String? {
+        switch kind {
+        case .sessions:
+            if user { return "sessions_user" }
+            if let addresses, addresses.count == 1 { return "sessions_remote" }
+            if failed { return "sessions_unauthenticated" }
+        case .auth:
+            if user { return "auth_attempts_user" }
+            if let addresses, addresses.count == 1 { return "auth_attempts_remote" }
+        case .commands, .transfers:
+            break
+        }
+        return nil
+    }
+
+    func chooseAccess(addresses: [String]?) throws -> Access {
+        if let id = filter.sessionID {
+            return kind == .sessions ? .ids([id], fromSearch: false) : .index(sessionIndex)
+        }
+        let searching = filter.grep != nil && (kind == .commands || kind == .sessions)
+        let failedIndexed = filter.failedOnly && kind == .sessions
+        let selective = [searching, filter.user != nil, addresses != nil, failedIndexed].filter { $0 }.count
+        if selective == 0 { return .index(timeIndex) }
+        // One filter with an index of its own in time order: walk it, no sort, stop at --limit.
+        if selective == 1, !searching,
+           let index = orderedIndex(user: filter.user != nil, addresses: addresses, failed: failedIndexed), has(index) {
+            return .index(index)
+        }
+        // Several filters: the smallest set that one of them picks (if any is small) is fetched by id.
+        var best: (ids: [Int64], fromSearch: Bool)?
+        func consider(_ ids: [Int64]?, fromSearch: Bool = false) {
+            guard let ids else { return }
+            if best == nil || ids.count < best!.ids.count { best = (ids, fromSearch) }
+        }
+        if let pattern = filter.grep, searching {
+            consider(try searchCandidates(pattern), fromSearch: true)
+        }
+        if let user = filter.user {
+            consider(try candidates(where: Clause("user = ?", [user]), index: kind == .auth ? "auth_attempts_user" : "sessions_user"))
+        }
+        if let addresses {
+            consider(try candidates(where: Clause("remote_addr IN (SELECT value FROM json_each(?))", [jsonArray(addresses)]),
+                                    index: kind == .auth ? "auth_attempts_remote" : "sessions_remote"))
+        }
+        if failedIndexed, has("sessions_unauthenticated") {
+            consider(try candidates(where: Clause("authenticated_at IS NULL", []), index: "sessions_unauthenticated"))
+        }
+        if let best { return .ids(best.ids, fromSearch: best.fromSearch) }
+        // Every filter matches many rows, so matching rows are dense: walk in time order.
+        if let index = orderedIndex(user: filter.user != nil, addresses: addresses, failed: failedIndexed), has(index) {
+            return .index(index)
+        }
+        return .index(timeIndex)
+    }
+
+    /// Ids of this kind's rows whose own row (sessions, auth) or session (commands, transfers) matches
+    /// `clause`, within --since/--until; nil when there are more than the cap.
+    func candidates(where clause: Clause, index: String) throws -> [Int64]? {
+        let cap = limits.candidateCap
+        if ownsUserAndAddress {
+            let time = timeClauses(column: timeColumn)
+            let all = [clause] + time
+            let sql = "SELECT id FROM \(table)\(hint(index)) WHERE " + all.map(\.sql).joined(separator: " AND ")
+                + " LIMIT \(cap + 1)"
+            let ids = try Int64.fetchAll(db, sql: sql, arguments: StatementArguments(all.flatMap(\.arguments)))
+            return ids.count > cap ? nil : ids
+        }
+        // Sessions first (a session starts before its commands and transfers: --until bounds them too).
+        var sessionClauses = [clause]
+        if let until = filter.until { sessionClauses.append(Clause("started_at < ?", [until])) }
+        let sessionSQL = "SELECT id FROM sessions\(hint(index)) WHERE "
+            + sessionClauses.map(\.sql).joined(separator: " AND ") + " LIMIT \(cap + 1)"
+        let sessions = try Int64.fetchAll(db, sql: sessionSQL, arguments: StatementArguments(sessionClauses.flatMap(\.arguments)))
+        if sessions.count > cap { return nil }
+        if sessions.isEmpty { return [] }
+        let rows = [Clause("session_id IN (SELECT value FROM json_each(?))", [jsonArray(sessions)])]
+            + timeClauses(column: timeColumn)
+        let sql = "SELECT id FROM \(table)\(hint(sessionIndex)) WHERE " + rows.map(\.sql).joined(separator: " AND ")
+            + " LIMIT \(cap + 1)"
+        let ids = try Int64.fetchAll(db, sql: sql, arguments: StatementArguments(rows.flatMap(\.arguments)))
+        return ids.count > cap ? nil : ids
+    }
+
+    /// The commands (or their sessions) whose command line contains `pattern`, from the trigram index;
+    /// nil when the index cannot answer (no index, pattern under 3 characters) or matches too many.
+    func searchCandidates(_ pattern: String) throws -> [Int64]? {
+        guard has("commands_argv"), pattern.unicodeScalars.count >= 3 else { return nil }
+        let cap = limits.candidateCap
+        let phrase = "\"" + pattern.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        let commandIDs = try Int64.fetchAll(db, sql: "SELECT rowid FROM commands_argv WHERE commands_argv MATCH ? LIMIT \(cap + 1)",
+                                            arguments: [phrase])
+        if commandIDs.count > cap { return nil }
+        if kind == .commands { return commandIDs }
+        if commandIDs.isEmpty { return [] }
+        return try Int64.fetchAll(db, sql: "SELECT DISTINCT session_id FROM commands WHERE id IN (SELECT value FROM json_each(?))",
+                                  arguments: [jsonArray(commandIDs)])
+    }
+
+    func timeClauses(column: String) -> [Clause] {
+        var clauses: [Clause] = []
+        if let since = filter.since { clauses.append(Clause("\(column) >= ?", [since])) }
+        if let until = filter.until { clauses.append(Clause("\(column) < ?", [until])) }
+        return clauses
+    }
+}
+
+/// Where the planner switches strategy (smaller in tests, to reach every path on little data).
+struct PlanLimits: Sendable {
+    /// A filter that matches at most this many rows has them fetched by id.
+    var candidateCap = 10_000
+    /// A network whose text ranges hold more distinct addresses than this is checked row by row.
+    var distinctCap = 10_000
+}
+
+struct Clause {
+    var sql: String
+    var arguments: [DatabaseValueConvertible?]
+    init(_ sql: String, _ arguments: [DatabaseValueConvertible?]) {
+        self.sql = sql
+        self.arguments = arguments
+    }
+}
+
+func jsonArray(_ ids: [Int64]) -> String {
+    "[" + ids.map(String.init).joined(separator: ",") + "]"
+}
+
+func jsonArray(_ strings: [String]) -> String {
+    let data = (try? JSONSerialization.data(withJSONObject: strings, options: [.withoutEscapingSlashes])) ?? Data("[]".utf8)
+    return String(decoding: data, as: UTF8.self)
+}
+
+/// Which stored addresses a network covers. The distinct addresses in the network's text ranges are
+/// read from the address index by skip-scan (one index seek per distinct address, however many rows
+/// each has), then checked one by one; past `distinctCap` of them, a SQL function checks each row.
+struct AddressResolver {
+    enum Match { case none, list([String]), function }
+
+    let db: Database
+    let schema: Set<String>
+    let inAuth: Bool
+    let distinctCap: Int
+
+    func resolve(_ network: IPNetwork) throws -> Match {
+        let table = inAuth ? "auth_attempts" : "sessions"
+        let index = inAuth ? "auth_attempts_remote" : "sessions_remote"
+        guard schema.contains(index), let ranges = network.textRanges else { return .function }
+        let sql = """
+            WITH RECURSIVE d(addr, n) AS (
+                SELECT (SELECT min(remote_addr) FROM \(table) INDEXED BY \(index) WHERE remote_addr >= ?1 AND remote_addr < ?2), 1
+                UNION ALL
+                SELECT (SELECT min(remote_addr) FROM \(table) INDEXED BY \(index) WHERE remote_addr > d.addr AND remote_addr < ?2), n + 1
+                FROM d WHERE d.addr IS NOT NULL AND n <= ?3
+            )
+            SELECT addr FROM d WHERE addr IS NOT NULL
+            """
+        let statement = try db.cachedStatement(sql: sql)
+        var seen = 0
+        var matches: [String] = []
+        for range in ranges {
+            let found = try String.fetchAll(statement, arguments: [range.lower, range.upper, distinctCap - seen])
+            seen += found.count
+            if seen > distinctCap { return .function }
+            matches += found.filter(network.contains(text:))
+        }
+        return matches.isEmpty ? .none : .list(matches)
+    }
+
+    /// `sshaudit_from(addr)`: whether the address text lies in `network` (memoized per address).
+    static func register(_ network: IPNetwork, in db: Database) throws {
+        let memo = Memo()
+        db.add(function: DatabaseFunction("sshaudit_from", argumentCount: 1, pure: true) { values in
+            guard let text = String.fromDatabaseValue(values[0]) else { return false }
+            if let known = memo.values[text] { return known }
+            let inside = network.contains(text: text)
+            if memo.values.count < 100_000 { memo.values[text] = inside }
+            return inside
+        })
+    }
+
+    final class Memo: @unchecked Sendable {
+        var values: [String: Bool] = [:]
+    }
+}
+
+/// `sshaudit_argv_contains(argv, pattern)`: whether the command line (argv joined by spaces, as the
+/// commands_argv index holds it) contains `pattern`, case-sensitively. Used where the index is not.
+enum ArgvSearch {
+    static let function = DatabaseFunction("sshaudit_argv_contains", argumentCount: 2, pure: true) { values in
+        guard let argv = String.fromDatabaseValue(values[0]), let pattern = String.fromDatabaseValue(values[1]) else {
+            return false
+        }
+        return contains(argv: argv, pattern: pattern)
+    }
+
+    static func contains(argv: String, pattern: String) -> Bool {
+        let needle = Array(pattern.utf8)
+        if needle.isEmpty { return true }
+        let line = commandLine(argvJSON: argv)
+        return line.withUnsafeBufferPointer { hay in
+            guard hay.count >= needle.count else { return false }
+            let first = needle[0]
+            var i = 0
+            let last = hay.count - needle.count
+            while i <= last {
+                if hay[i] == first {
+                    var j = 1
+                    while j < needle.count && hay[i + j] == needle[j] { j += 1 }
+                    if j == needle.count { return true }
+                }
+                i += 1
+            }
+            return false
+        }
+    }
+
+    /// UTF-8 of the argv strings joined by single spaces; the text itself when it is not a JSON array
+    /// of strings (as the index's trigger does).
+    static func commandLine(argvJSON: String) -> [UInt8] {
+        let bytes = Array(argvJSON.utf8)
+        return decodeStringArray(bytes) ?? bytes
+    }
+
+    static func decodeStringArray(_ b: [UInt8]) -> [UInt8]? {
+        var out: [UInt8] = []
+        out.reserveCapacity(b.count)
+        var i = 0
+        func skipSpace() { while i < b.count, b[i] == 0x20 || b[i] == 0x0a || b[i] == 0x0d || b[i] == 0x09 { i += 1 } }
+        func hex4() -> UInt32? {
+            guard i + 4 <= b.count else { return nil }
+            var v: UInt32 = 0
+            for k in 0..<4 {
+                let c = b[i + k]
+                let d: UInt32
+                switch c {
+                case 0x30...0x39: d = UInt32(c - 0x30)
+                case 0x41...0x46: d = UInt32(c - 0x41 + 10)
+                case 0x61...0x66: d = UInt32(c - 0x61 + 10)
+                default: return nil
+                }
+                v = v << 4 | d
+            }
+            i += 4
+            return v
+        }
+        skipSpace()
+        guard i < b.count, b[i] == 0x5b else { return nil }  // [
+        i += 1
+        skipSpace()
+        if i < b.count, b[i] == 0x5d { i += 1; skipSpace(); return i == b.count ? [] : nil }
+        var first = true
+        while true {
+            skipSpace()
+            guard i < b.count, b[i] == 0x22 else { return nil }  // "
+            i += 1
+            if !first { out.append(0x20) }
+            first = false
+            while true {
+                guard i < b.count else { return nil }
+                let c = b[i]
+                i += 1
+                if c == 0x22 { break }
+                if c != 0x5c { out.append(c); continue }
+                guard i < b.count else { return nil }
+                let e = b[i]
+                i += 1
+                switch e {
+                case 0x22, 0x5c, 0x2f: out.append(e)
+                case 0x62: out.append(0x08)
+                case 0x66: out.append(0x0c)
+                case 0x6e: out.append(0x0a)
+                case 0x72: out.append(0x0d)
+                case 0x74: out.append(0x09)
+                case 0x75:
+                    guard var scalar = hex4() else { return nil }
+                    if (0xd800..<0xdc00).contains(scalar), i + 6 <= b.count, b[i] == 0x5c, b[i + 1] == 0x75 {
+                        i += 2
+                        guard let low = hex4(), (0xdc00..<0xe000).contains(low) else { return nil }
+                        scalar = 0x10000 + ((scalar - 0xd800) << 10) + (low - 0xdc00)
+                    }
+                    out += Array(String(Unicode.Scalar(scalar).map(Character.init) ?? "\u{fffd}").utf8)
+                default: return nil
+                }
+            }
+            skipSpace()
+            guard i < b.count else { return nil }
+            if b[i] == 0x2c { i += 1; continue }  // ,
+            if b[i] == 0x5d { i += 1; break }  // ]
+            return nil
+        }
+        skipSpace()
+        return i == b.count ? out : nil
+    }
+}

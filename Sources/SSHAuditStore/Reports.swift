@@ -1,0 +1,307 @@
+import Foundation
+import GRDB
+
+/// The numbers behind `sshaudit report`, for the period [since, until). Each part reads only the rows
+/// of the period, through an index in time order; the commands (the most rows) are counted on a
+/// second connection while the rest is read, so the two halves use both cores.
+public struct AuditReport: Encodable, Sendable {
+    public struct Totals: Encodable, Sendable {
+        public var connections = 0
+        public var logins = 0
+        public var unauthenticated = 0
+        public var users = 0
+        public var sourceAddresses = 0
+        public var authAttempts = 0
+        public var failedAttempts = 0
+        public var commands = 0
+        public var privilegedCommands = 0
+        public var openSessions = 0
+
+        enum CodingKeys: String, CodingKey {
+            case connections, logins, unauthenticated, users, commands
+            case sourceAddresses = "source_addresses", authAttempts = "auth_attempts"
+            case failedAttempts = "failed_attempts", privilegedCommands = "privileged_commands"
+            case openSessions = "open_sessions"
+        }
+    }
+
+    public struct UserLogins: Encodable, Sendable, Equatable {
+        public var user: String
+        public var logins: Int
+        public var sources: Int
+        public var first: String
+        public var last: String
+    }
+
+    public struct Day: Encodable, Sendable, Equatable {
+        public var day: String
+        public var logins: Int
+        public var unauthenticated: Int
+        public var failedAttempts: Int
+
+        enum CodingKeys: String, CodingKey {
+            case day, logins, unauthenticated
+            case failedAttempts = "failed_attempts"
+        }
+    }
+
+    public struct Source: Encodable, Sendable, Equatable {
+        public var address: String
+        public var failedAttempts: Int
+        public var invalidUsers: Int
+        public var usersTried: Int
+        public var first: String
+        public var last: String
+
+        enum CodingKeys: String, CodingKey {
+            case address, first, last
+            case failedAttempts = "failed_attempts", invalidUsers = "invalid_users", usersTried = "users_tried"
+        }
+    }
+
+    public struct Program: Encodable, Sendable, Equatable {
+        public var program: String
+        public var runs: Int
+    }
+
+    public struct Privileged: Encodable, Sendable, Equatable {
+        public var commandID: Int64
+        public var sessionID: Int64
+        public var user: String?
+        public var at: String
+        public var exitCode: Int64?
+        public var signal: Int64?
+        public var argv: [String]
+
+        enum CodingKeys: String, CodingKey {
+            case user, at, argv, signal
+            case commandID = "command_id", sessionID = "session_id", exitCode = "exit_code"
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(commandID, forKey: .commandID)
+            try c.encode(sessionID, forKey: .sessionID)
+            try c.encode(user, forKey: .user)
+            try c.encode(at, forKey: .at)
+            try c.encode(exitCode, forKey: .exitCode)
+            try c.encode(signal, forKey: .signal)
+            try c.encode(argv, forKey: .argv)
+        }
+    }
+
+    public struct UserCount: Encodable, Sendable, Equatable {
+        public var user: String
+        public var count: Int
+    }
+
+    public var since: String
+    public var until: String
+    public var generatedAt: String
+    public var totals = Totals()
+    public var loginsPerUser: [UserLogins] = []
+    public var days: [Day] = []
+    public var failedBySource: [Source] = []
+    public var topPrograms: [Program] = []
+    public var privilegedByUser: [UserCount] = []
+    /// The latest privileged commands of the period, newest first.
+    public var privileged: [Privileged] = []
+    /// Sessions without an end, whenever they started (not only in the period), oldest first.
+    public var openSessions: [SessionRow] = []
+
+    enum CodingKeys: String, CodingKey {
+        case since, until, totals, days, privileged
+        case generatedAt = "generated_at", loginsPerUser = "logins_per_user", failedBySource = "failed_by_source"
+        case topPrograms = "top_programs", privilegedByUser = "privileged_by_user", openSessions = "open_sessions"
+    }
+}
+
+/// The partial index commands_privileged (0005) holds exactly the rows of this condition; a query
+/// must repeat it word for word for SQLite to use that index.
+let privilegedCondition = "filename GLOB '*/sudo' OR filename GLOB '*/su' OR filename GLOB '*/sudoedit' OR filename GLOB '*/doas'"
+
+extension AuditReader {
+    /// Another read-only connection to the same file (for reading in parallel).
+    func secondConnection() throws -> DatabaseQueue {
+        var config = Configuration()
+        config.readonly = true
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA mmap_size = 4294967296") }
+        return try DatabaseQueue(path: path, configuration: config)
+    }
+
+    /// `top` bounds each list (users, sources, programs, privileged commands, open sessions).
+    public func report(since: String, until: String, top: Int = 15, generatedAt: String) throws -> AuditReport {
+        var report = AuditReport(since: since, until: until, generatedAt: generatedAt)
+        let commandCounter = try secondConnection()
+        let group = DispatchGroup()
+        let programs = ResultBox<(count: Int, programs: [AuditReport.Program])>()
+        DispatchQueue.global().async(group: group) {
+            programs.set(Result { try commandCounter.read { db in try Self.countPrograms(db, since: since, until: until, top: top) } })
+        }
+        try read { db in
+            try sessionPart(db, &report, top: top)
+            try authPart(db, &report, top: top)
+            try privilegedPart(db, &report, top: top)
+            report.openSessions = try Row.fetchAll(db, sql: """
+                SELECT * FROM sessions\(has("sessions_open") ? " INDEXED BY sessions_open" : "") WHERE ended_at IS NULL
+                ORDER BY started_at, id LIMIT \(top)
+                """).map(SessionRow.init(row:))
+            report.totals.openSessions = try Int.fetchOne(db, sql: "SELECT count(*) FROM sessions WHERE ended_at IS NULL") ?? 0
+        }
+        group.wait()
+        let counted = try programs.get()
+        report.totals.commands = counted.count
+        report.topPrograms = counted.programs
+        report.days.sort { $0.day < $1.day }
+        return report
+    }
+
+    func has(_ name: String) -> Bool { schema.contains(name) }
+
+    private func sessionPart(_ db: Database, _ report: inout AuditReport, top: Int) throws {
+        struct PerUser { var logins = 0; var sources = Set<String>(); var first = ""; var last = "" }
+        var users: [String: PerUser] = [:]
+        var days: [String: AuditReport.Day] = [:]
+        var sources = Set<String>()
+        let cursor = try Row.fetchCursor(db, sql: """
+            SELECT user, remote_addr, started_at, authenticated_at IS NOT NULL FROM sessions INDEXED BY sessions_started_at
+            WHERE started_at >= ? AND started_at < ? ORDER BY started_at
+            """, arguments: [report.since, report.until])
+        while let row = try cursor.next() {
+            let user: String? = row[0]
+            let address: String? = row[1]
+            let started: String = row[2]
+            let authenticated: Bool = row[3]
+            let day = String(started.prefix(10))
+            report.totals.connections += 1
+            if let address { sources.insert(address) }
+            if authenticated {
+                report.totals.logins += 1
+                days[day, default: AuditReport.Day(day: day, logins: 0, unauthenticated: 0, failedAttempts: 0)].logins += 1
+                let name = user ?? "(unknown)"
+                var u = users[name] ?? PerUser(first: started)
+                u.logins += 1
+                if let address { u.sources.insert(address) }
+                u.last = started
+                users[name] = u
+            } else {
+                report.totals.unauthenticated += 1
+                days[day, default: AuditReport.Day(day: day, logins: 0, unauthenticated: 0, failedAttempts: 0)].unauthenticated += 1
+            }
+        }
+        report.totals.users = users.count
+        report.totals.sourceAddresses = sources.count
+        report.loginsPerUser = users.map { AuditReport.UserLogins(user: $0.key, logins: $0.value.logins, sources: $0.value.sources.count,
+                                                                  first: $0.value.first, last: $0.value.last) }
+            .sorted { ($0.logins, $1.user) > ($1.logins, $0.user) }
+            .prefix(top).map { $0 }
+        report.days = Array(days.values)
+    }
+
+    private func authPart(_ db: Database, _ report: inout AuditReport, top: Int) throws {
+        struct PerSource { var attempts = 0; var invalid = 0; var users = Set<String>(); var first = ""; var last = "" }
+        var sources: [String: PerSource] = [:]
+        var days: [String: Int] = [:]
+        let index = has("auth_attempts_failed") ? " INDEXED BY auth_attempts_failed" : ""
+        let cursor = try Row.fetchCursor(db, sql: """
+            SELECT remote_addr, result, user, at FROM auth_attempts\(index)
+            WHERE result <> 'accepted' AND at >= ? AND at < ? ORDER BY at
+            """, arguments: [report.since, report.until])
+        while let row = try cursor.next() {
+            let address: String = row[0] ?? "(unknown)"
+            let result: String = row[1]
+            let user: String? = row[2]
+            let at: String = row[3]
+            report.totals.failedAttempts += 1
+            days[String(at.prefix(10)), default: 0] += 1
+            var s = sources[address] ?? PerSource(first: at)
+            s.attempts += 1
+            if result == "invalid_user" { s.invalid += 1 }
+            if let user { s.users.insert(user) }
+            s.last = at
+            sources[address] = s
+        }
+        report.totals.authAttempts = report.totals.failedAttempts + (try Int.fetchOne(db, sql: """
+            SELECT count(*) FROM auth_attempts INDEXED BY auth_attempts_at WHERE at >= ? AND at < ? AND result = 'accepted'
+            """, arguments: [report.since, report.until]) ?? 0)
+        report.failedBySource = sources.map {
+            AuditReport.Source(address: $0.key, failedAttempts: $0.value.attempts, invalidUsers: $0.value.invalid,
+                               usersTried: $0.value.users.count, first: $0.value.first, last: $0.value.last)
+        }
+        .sorted { ($0.failedAttempts, $1.address) > ($1.failedAttempts, $0.address) }
+        .prefix(top).map { $0 }
+        var byDay = Dictionary(uniqueKeysWithValues: report.days.map { ($0.day, $0) })
+        for (day, count) in days {
+            byDay[day, default: AuditReport.Day(day: day, logins: 0, unauthenticated: 0, failedAttempts: 0)].failedAttempts = count
+        }
+        report.days = Array(byDay.values)
+    }
+
+    private func privilegedPart(_ db: Database, _ report: inout AuditReport, top: Int) throws {
+        let index = has("commands_privileged") ? " INDEXED BY commands_privileged" : ""
+        var byUser: [String: Int] = [:]
+        let cursor = try Row.fetchCursor(db, sql: """
+            SELECT s.user FROM commands c\(index) JOIN sessions s ON s.id = c.session_id
+            WHERE (\(privilegedCondition)) AND c.started_at >= ? AND c.started_at < ?
+            """, arguments: [report.since, report.until])
+        while let row = try cursor.next() {
+            let user: String = row[0] ?? "(unknown)"
+            byUser[user, default: 0] += 1
+            report.totals.privilegedCommands += 1
+        }
+        report.privilegedByUser = byUser.map { AuditReport.UserCount(user: $0.key, count: $0.value) }
+            .sorted { ($0.count, $1.user) > ($1.count, $0.user) }
+            .prefix(top).map { $0 }
+        report.privileged = try Row.fetchAll(db, sql: """
+            SELECT c.id, c.session_id, s.user, c.started_at, c.exit_code, c.signal, c.argv
+            FROM commands c\(index) JOIN sessions s ON s.id = c.session_id
+            WHERE (\(privilegedCondition)) AND c.started_at >= ? AND c.started_at < ?
+            ORDER BY c.started_at DESC, c.id DESC LIMIT \(top)
+            """, arguments: [report.since, report.until]).map { row in
+            AuditReport.Privileged(commandID: row[0], sessionID: row[1], user: row[2], at: row[3], exitCode: row[4],
+                                   signal: row[5], argv: decodeArgv(row[6]))
+        }
+    }
+
+    /// Runs per program (the basename of the executed file), counted in Swift from the raw bytes.
+    static func countPrograms(_ db: Database, since: String, until: String, top: Int) throws
+        -> (count: Int, programs: [AuditReport.Program]) {
+        var counts: [Data: Int] = [:]
+        var total = 0
+        let cursor = try Row.fetchCursor(db, sql: """
+            SELECT filename FROM commands INDEXED BY commands_started_at WHERE started_at >= ? AND started_at < ?
+            """, arguments: [since, until])
+        while let row = try cursor.next() {
+            total += 1
+            try row.withUnsafeData(atIndex: 0) { data in
+                guard let data else { return }
+                if let n = counts[data] { counts[data] = n + 1 } else { counts[Data(data)] = 1 }
+            }
+        }
+        var programs: [String: Int] = [:]
+        for (data, n) in counts {
+            let path = String(decoding: data, as: UTF8.self)
+            let name = path.split(separator: "/").last.map(String.init) ?? path
+            programs[name, default: 0] += n
+        }
+        let top = programs.map { AuditReport.Program(program: $0.key, runs: $0.value) }
+            .sorted { ($0.runs, $1.program) > ($1.runs, $0.program) }
+            .prefix(top).map { $0 }
+        return (total, top)
+    }
+}
+
+func decodeArgv(_ text: String?) -> [String] {
+    guard let text else { return [] }
+    return (try? JSONDecoder().decode([String].self, from: Data(text.utf8))) ?? [text]
+}
+
+/// A value handed from a worker thread to the waiting one (read after DispatchGroup.wait).
+final class ResultBox<T>: @unchecked Sendable {
+    private var result: Result<T, Error>?
+    func set(_ result: Result<T, Error>) { self.result = result }
+    func get() throws -> T {
+        guard let result else { throw QueryError.sql("internal: no result") }
+        return try result.get()
+    }
+}
