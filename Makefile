@@ -1,9 +1,10 @@
 # sshaudit — build, record, test. Everything a fresh Debian/Ubuntu machine lacks is installed here.
 SWIFT   ?= swift
 DB      ?= /var/lib/sshaudit/sshaudit.db
-# Build: libbpf and friends, pkg-config to find them. Tests: a real sshd, ssh and sshpass clients.
+# Build: libbpf and friends, pkg-config to find them. Tests: a real sshd, ssh and sshpass clients;
+# chromium renders the HTML report for the screenshot test.
 APT_PACKAGES := pkg-config libbpf-dev libelf-dev zlib1g-dev libsqlite3-dev \
-                openssh-server openssh-client sshpass procps
+                openssh-server openssh-client sshpass procps chromium
 
 .PHONY: deps build run test clean
 

@@ -5,35 +5,79 @@ import SSHAuditStore
 struct Query: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Answer questions from the recorded database.",
-        subcommands: [Sessions.self, Commands.self, Auth.self]
+        discussion: """
+            Rows come oldest first. Filters combine (all must hold). Times are ISO 8601 UTC with milliseconds.
+            Examples:
+              sshaudit query sessions --from 203.0.113.0/24 --since 7d --failed
+              sshaudit query commands --user alice --grep 'authorized_keys' --format json
+              sshaudit query auth --failed --since 2026-11-28T00:00 --until 2026-11-29 --format csv
+            """,
+        subcommands: [Sessions.self, Commands.self, Auth.self, Transfers.self, SQL.self]
     )
 }
 
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
-    case table, json, csv
+    case table, json, csv, jsonl
 }
 
+/// `now` once per run, so that --since 2h and --until 1h measure from the same instant.
+let processNowNs = QueryTime.currentNs()
+
 struct QueryOptions: ParsableArguments {
-    @Option(help: "Database file.")
+    @Option(help: "Database file.", completion: .file(extensions: ["db"]))
     var db: String = AuditStore.defaultPath
 
-    @Option(help: "Output format: table, json or csv.")
+    @Option(help: "Output format: table, json (one array), csv or jsonl (one object per line).")
     var format: OutputFormat = .table
 
     @Option(help: "Only this session.")
     var session: Int64?
 
-    @Option(help: "Only sessions of this user.")
+    @Option(help: "Only sessions of this user (auth: the user name as the client typed it).")
     var user: String?
+
+    @Option(name: .customLong("from"), help: ArgumentHelp(
+        "Only clients from this IP address or CIDR network, IPv4 or IPv6 (10.0.0.0/8, 2001:db8::/32).",
+        valueName: "IP|CIDR"))
+    var source: String?
+
+    @Option(help: ArgumentHelp("Only rows at or after T: \(QueryTime.help).", valueName: "T"))
+    var since: String?
+
+    @Option(help: ArgumentHelp("Only rows before T.", valueName: "T"))
+    var until: String?
 
     @Option(help: "At most N rows.")
     var limit: Int?
 
     func validate() throws {
         if let limit, limit < 1 { throw ValidationError("--limit must be a positive number") }
+        _ = try parsedFilter()
     }
 
-    var filter: QueryFilter { QueryFilter(sessionID: session, user: user, limit: limit) }
+    /// The filter, or a usage error naming the option and the bad value.
+    func parsedFilter() throws -> QueryFilter {
+        var filter = QueryFilter(sessionID: session, user: user, limit: limit)
+        if let source {
+            guard let network = IPNetwork(source) else {
+                throw ValidationError("--from: '\(source)' is not an IP address or CIDR network (e.g. 192.0.2.7, 10.0.0.0/8, 2001:db8::/32)")
+            }
+            filter.from = network
+        }
+        filter.since = try since.map { try Self.time($0, option: "--since") }
+        filter.until = try until.map { try Self.time($0, option: "--until") }
+        if let since = filter.since, let until = filter.until, since >= until {
+            throw ValidationError("--since (\(since)) must be before --until (\(until))")
+        }
+        return filter
+    }
+
+    static func time(_ text: String, option: String) throws -> String {
+        guard let time = QueryTime.parse(text, nowNs: processNowNs) else {
+            throw ValidationError("\(option): '\(text)' is not a time (\(QueryTime.help))")
+        }
+        return time
+    }
 
     func open() throws -> AuditReader {
         let reader = try AuditReader(path: db)
@@ -42,55 +86,69 @@ struct QueryOptions: ParsableArguments {
         }
         return reader
     }
+
+    func print<T: Encodable>(_ rows: [T], header: [String], cells: (T) -> [String]) throws {
+        switch format {
+        case .json: try printJSON(rows)
+        case .jsonl: try printJSONLines(rows)
+        case .csv: try printCSV(rows)
+        case .table: printTable(header: header, rows: rows.map(cells))
+        }
+    }
+}
+
+/// --grep, for the listings where it means something (commands, and the sessions that ran them).
+struct GrepOption: ParsableArguments {
+    // Unconditional: the pattern may start with a dash (--grep -rf).
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Only commands whose command line (argv joined by spaces) contains PATTERN, case-sensitively (sessions: that ran one).",
+        valueName: "PATTERN"))
+    var grep: String?
+
+    func validate() throws {
+        if let grep, grep.isEmpty { throw ValidationError("--grep needs a non-empty PATTERN") }
+    }
 }
 
 extension Query {
     struct Sessions: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Sessions: who, from where, when.")
         @OptionGroup var options: QueryOptions
+        @OptionGroup var search: GrepOption
+        @Flag(help: "Only connections that never authenticated.")
+        var failed = false
 
         func run() throws {
-            let rows = try options.open().sessions(options.filter)
-            switch options.format {
-            case .json: try printJSON(rows)
-            case .csv: try printCSV(rows)
-            case .table:
-                printTable(
-                    header: ["ID", "USER", "FROM", "STARTED", "ENDED", "CMDS", "EXIT"],
-                    rows: rows.map { s in [
-                        String(s.id), s.user ?? "-",
-                        s.remoteAddr.map { "\($0):\(s.remotePort ?? 0)" } ?? "-",
-                        s.startedAt, s.endedAt ?? "(open)", String(s.commandCount),
-                        s.exitCode.map(String.init) ?? "-",
-                    ] })
-            }
+            var filter = try options.parsedFilter()
+            filter.failedOnly = failed
+            filter.grep = search.grep
+            let rows = try options.open().sessions(filter)
+            try options.print(rows, header: ["ID", "USER", "FROM", "STARTED", "ENDED", "CMDS", "EXIT"]) { s in [
+                String(s.id), s.user ?? "-", endpoint(s.remoteAddr, s.remotePort),
+                s.startedAt, s.endedAt ?? "(open)", String(s.commandCount), s.exitCode.map(String.init) ?? "-",
+            ] }
         }
     }
 
     struct Commands: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Commands run in sessions: argv, exit code, duration.")
         @OptionGroup var options: QueryOptions
+        @OptionGroup var search: GrepOption
+        @Flag(help: "Only commands that exited with a status other than 0 or were killed by a signal.")
+        var failed = false
 
         func run() throws {
-            let rows = try options.open().commands(options.filter)
-            switch options.format {
-            case .json: try printJSON(rows)
-            case .csv: try printCSV(rows)
-            case .table:
-                printTable(
-                    header: ["ID", "SESSION", "PID", "STARTED", "MS", "EXIT", "COMMAND"],
-                    rows: rows.map { c in [
-                        String(c.id), String(c.sessionID), String(c.pid), c.startedAt,
-                        c.durationMs.map(String.init) ?? "-",
-                        c.exitCode.map(String.init) ?? c.signal.map { "sig\($0)" } ?? "-",
-                        c.argv.joined(separator: " "),
-                    ] })
-            }
+            var filter = try options.parsedFilter()
+            filter.failedOnly = failed
+            filter.grep = search.grep
+            let rows = try options.open().commands(filter)
+            try options.print(rows, header: ["ID", "SESSION", "PID", "STARTED", "MS", "EXIT", "COMMAND"]) { c in [
+                String(c.id), String(c.sessionID), String(c.pid), c.startedAt,
+                c.durationMs.map(String.init) ?? "-", exitText(c.exitCode, c.signal), c.argv.joined(separator: " "),
+            ] }
         }
     }
-}
 
-extension Query {
     struct Auth: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Authentication attempts: user as typed, source, method, result, key fingerprint.")
@@ -100,23 +158,43 @@ extension Query {
         var failed = false
 
         func run() throws {
-            var filter = options.filter
+            var filter = try options.parsedFilter()
             filter.failedOnly = failed
             let rows = try options.open().authAttempts(filter)
-            switch options.format {
-            case .json: try printJSON(rows)
-            case .csv: try printCSV(rows)
-            case .table:
-                printTable(
-                    header: ["ID", "SESSION", "AT", "RESULT", "METHOD", "USER", "FROM", "KEY"],
-                    rows: rows.map { a in [
-                        String(a.id), String(a.sessionID), a.at, a.result, a.method ?? "-", a.user ?? "-",
-                        a.remoteAddr.map { "\($0):\(a.remotePort ?? 0)" } ?? "-",
-                        a.keyFingerprint.map { "\(a.keyType ?? "") \($0)" } ?? "-",
-                    ] })
-            }
+            try options.print(rows, header: ["ID", "SESSION", "AT", "RESULT", "METHOD", "USER", "FROM", "KEY"]) { a in [
+                String(a.id), String(a.sessionID), a.at, a.result, a.method ?? "-", a.user ?? "-",
+                endpoint(a.remoteAddr, a.remotePort), a.keyFingerprint.map { "\(a.keyType ?? "") \($0)" } ?? "-",
+            ] }
         }
     }
+
+    struct Transfers: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Files read or written by sessions' transfer servers (sftp, scp, rsync).")
+        @OptionGroup var options: QueryOptions
+
+        func run() throws {
+            let rows = try options.open().transfers(options.parsedFilter())
+            try options.print(rows, header: ["ID", "SESSION", "OPENED", "PROTO", "MODE", "BYTES", "PATH"]) { t in [
+                String(t.id), String(t.sessionID), t.openedAt, t.transferProtocol, t.mode,
+                String(t.bytesRead + t.bytesWritten), t.path,
+            ] }
+        }
+    }
+}
+
+func endpoint(_ address: String?, _ port: Int64?) -> String {
+    guard let address else { return "-" }
+    let host = address.contains(":") && !address.hasPrefix("::ffff:") ? "[\(address)]" : address
+    return port.map { "\(host):\($0)" } ?? host
+}
+
+func exitText(_ code: Int64?, _ signal: Int64?) -> String {
+    code.map(String.init) ?? signal.map { "sig\($0)" } ?? "-"
+}
+
+func writeOut(_ text: String) {
+    FileHandle.standardOutput.write(Data(text.utf8))
 }
 
 func printJSON<T: Encodable>(_ value: T) throws {
@@ -124,6 +202,18 @@ func printJSON<T: Encodable>(_ value: T) throws {
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     FileHandle.standardOutput.write(try encoder.encode(value))
     FileHandle.standardOutput.write(Data("\n".utf8))
+}
+
+/// One compact JSON object per line (keys sorted, as in `json`).
+func printJSONLines<T: Encodable>(_ rows: [T]) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    var out = Data()
+    for row in rows {
+        out.append(try encoder.encode(row))
+        out.append(0x0a)
+    }
+    FileHandle.standardOutput.write(out)
 }
 
 /// RFC 4180 CSV with the JSON keys as header (same names, same order); arrays as JSON text,
@@ -134,41 +224,49 @@ func printCSV<T: Encodable>(_ rows: [T]) throws {
     let objects = try JSONSerialization.jsonObject(with: encoder.encode(rows)) as? [[String: Any]] ?? []
     guard let keys = objects.first?.keys.sorted() else { return }
     func field(_ value: Any?) throws -> String {
-        let text: String
         switch value {
         case nil, is NSNull: return ""
-        case let s as String: text = s
+        case let s as String: return csvField(s)
         case let n as NSNumber:  // JSON booleans come back as NSNumbers of ObjC type "c"
-            text = String(cString: n.objCType) == "c" ? (n.boolValue ? "true" : "false") : n.stringValue
+            return String(cString: n.objCType) == "c" ? (n.boolValue ? "true" : "false") : n.stringValue
         case let other?:
-            text = String(decoding: try JSONSerialization.data(withJSONObject: other, options: [.withoutEscapingSlashes]), as: UTF8.self)
+            return csvField(String(decoding: try JSONSerialization.data(withJSONObject: other, options: [.withoutEscapingSlashes]), as: UTF8.self))
         }
-        let needsQuotes = text.contains { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }
-        return needsQuotes ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
     }
     var out = keys.joined(separator: ",") + "\r\n"
     for object in objects {
         out += try keys.map { try field(object[$0]) }.joined(separator: ",") + "\r\n"
     }
-    FileHandle.standardOutput.write(Data(out.utf8))
+    writeOut(out)
 }
 
-/// Aligned columns; the last column is cut to keep lines within 100 characters.
+func csvField(_ text: String) -> String {
+    let needsQuotes = text.contains { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }
+    return needsQuotes ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
+}
+
+/// Aligned columns within `width` characters: while the line is too long, the widest column is cut
+/// (cells end in "…"); newlines in cells are shown as \n.
 func printTable(header: [String], rows: [[String]], width: Int = 100) {
-    let all = [header] + rows
+    writeOut(formatTable(header: header, rows: rows, width: width))
+}
+
+func formatTable(header: [String], rows: [[String]], width: Int = 100) -> String {
+    let all = [header] + rows.map { $0.map { $0.replacingOccurrences(of: "\n", with: "\\n").replacingOccurrences(of: "\r", with: "\\r") } }
     var widths = header.indices.map { i in all.map { $0[i].count }.max() ?? 0 }
-    let fixed = widths.dropLast().reduce(0, +) + 2 * (widths.count - 1)
-    widths[widths.count - 1] = max(10, min(widths.last!, width - fixed))
+    let gaps = 2 * (widths.count - 1)
+    while widths.reduce(0, +) + gaps > width {
+        guard let widest = widths.indices.max(by: { widths[$0] < widths[$1] }), widths[widest] > 8 else { break }
+        widths[widest] -= min(widths[widest] - 8, widths.reduce(0, +) + gaps - width)
+    }
     var out = ""
     for row in all {
         var line = ""
         for (i, cell) in row.enumerated() {
-            let isLast = i == row.count - 1
-            var text = cell.replacingOccurrences(of: "\n", with: "\\n")
-            if isLast && text.count > widths[i] { text = String(text.prefix(widths[i] - 1)) + "…" }
-            line += isLast ? text : text.padding(toLength: widths[i], withPad: " ", startingAt: 0) + "  "
+            let text = cell.count > widths[i] ? String(cell.prefix(widths[i] - 1)) + "…" : cell
+            line += i == row.count - 1 ? text : text.padding(toLength: widths[i], withPad: " ", startingAt: 0) + "  "
         }
         out += line + "\n"
     }
-    FileHandle.standardOutput.write(Data(out.utf8))
+    return out
 }

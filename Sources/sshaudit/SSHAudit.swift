@@ -13,7 +13,7 @@ struct SSHAudit: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sshaudit",
         abstract: "Audit OpenSSH's sshd from the outside with eBPF: sessions, commands, authentication.",
-        subcommands: [Record.self, Query.self, Replay.self, Events.self]
+        subcommands: [Record.self, Query.self, Show.self, Report.self, Replay.self, Events.self, Completions.self]
     )
 
     /// Usage errors exit 2 and runtime errors exit 1, each with one line on stderr, never a trace.
@@ -45,3 +45,4 @@ struct SSHAudit: ParsableCommand {
 /// Errors from lower modules that already carry a user-facing sentence.
 protocol RuntimeFailure: Error, CustomStringConvertible {}
 extension StoreError: RuntimeFailure {}
+extension QueryError: RuntimeFailure {}

@@ -1,0 +1,159 @@
+import ArgumentParser
+import Foundation
+import SSHAuditCore
+import SSHAuditStore
+
+/// An audit report for a period: logins per user and per day, failed attempts by source address,
+/// top commands, privileged commands (sudo, su), sessions still open.
+struct Report: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write an audit report for a period (default: the last 7 days) as Markdown, HTML or JSON.",
+        discussion: """
+            The HTML report is one self-contained file with inline SVG charts (it fetches nothing):
+              sshaudit report --since 30d --format html > report.html
+            """)
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case markdown, html, json }
+
+    @Option(help: "Database file.", completion: .file(extensions: ["db"]))
+    var db: String = AuditStore.defaultPath
+
+    @Option(help: ArgumentHelp("Start of the period: \(QueryTime.help).", valueName: "T"))
+    var since: String = "7d"
+
+    @Option(help: ArgumentHelp("End of the period (exclusive; default: now).", valueName: "T"))
+    var until: String?
+
+    @Option(help: "Output format: markdown, html or json.")
+    var format: Format = .markdown
+
+    @Option(help: "Rows per list (users, source addresses, programs, privileged commands, open sessions).")
+    var top: Int = 15
+
+    func validate() throws {
+        if top < 1 || top > 1000 { throw ValidationError("--top must be between 1 and 1000") }
+        _ = try period()
+    }
+
+    func period() throws -> (since: String, until: String) {
+        let end = try until.map { try QueryOptions.time($0, option: "--until") } ?? Timestamp.iso(ns: processNowNs)
+        let start = try QueryOptions.time(since, option: "--since")
+        if start >= end { throw ValidationError("--since (\(start)) must be before --until (\(end))") }
+        return (start, end)
+    }
+
+    func run() throws {
+        let (start, end) = try period()
+        let report = try AuditReader(path: db).report(since: start, until: end, top: top,
+                                                      generatedAt: Timestamp.iso(ns: processNowNs))
+        switch format {
+        case .json: try printJSON(report)
+        case .markdown: writeOut(ReportMarkdown.render(report, database: db))
+        case .html: writeOut(ReportHTML.render(report, database: db))
+        }
+    }
+}
+
+/// 12345 → "12,345".
+func grouped(_ n: Int) -> String {
+    let digits = String(n.magnitude)
+    var out = ""
+    for (i, ch) in digits.enumerated() {
+        if i > 0 && (digits.count - i) % 3 == 0 { out += "," }
+        out.append(ch)
+    }
+    return (n < 0 ? "-" : "") + out
+}
+
+func percent(_ part: Int, of whole: Int) -> String {
+    whole == 0 ? "-" : String(format: "%.1f%%", Double(part) * 100 / Double(whole))
+}
+
+/// Time between two stored times, or "?".
+func age(from start: String, to end: String) -> String { duration(from: start, to: end) }
+
+enum ReportMarkdown {
+    static func render(_ r: AuditReport, database: String) -> String {
+        var md = "# SSH audit report\n\n"
+        md += "Period: \(r.since) to \(r.until) (UTC, end excluded). Generated \(r.generatedAt) from `\(database)`.\n\n"
+        let t = r.totals
+        md += "## Summary\n\n| | |\n|---|--:|\n"
+        for (label, value) in [
+            ("Connections", grouped(t.connections)), ("Logins", grouped(t.logins)),
+            ("Connections that never authenticated", grouped(t.unauthenticated)), ("Users who logged in", grouped(t.users)),
+            ("Source addresses", grouped(t.sourceAddresses)),
+            ("Authentication attempts", grouped(t.authAttempts)), ("Failed attempts", grouped(t.failedAttempts)),
+            ("Commands", grouped(t.commands)), ("Privileged commands (sudo, su)", grouped(t.privilegedCommands)),
+            ("Sessions still open (now)", grouped(t.openSessions)),
+        ] { md += "| \(label) | \(value) |\n" }
+
+        md += "\n## Logins per day\n\n"
+        if r.days.isEmpty { md += "No connections in this period.\n" } else {
+            let peak = max(1, r.days.map(\.logins).max() ?? 1)
+            md += "| Day | Logins | | Failed attempts | Never authenticated |\n|---|--:|---|--:|--:|\n"
+            for d in r.days {
+                md += "| \(d.day) | \(grouped(d.logins)) | \(bar(d.logins, of: peak)) | \(grouped(d.failedAttempts)) | \(grouped(d.unauthenticated)) |\n"
+            }
+        }
+
+        md += "\n## Logins per user\n\n"
+        if r.loginsPerUser.isEmpty { md += "No logins in this period.\n" } else {
+            md += "| User | Logins | Source addresses | First | Last |\n|---|--:|--:|---|---|\n"
+            for u in r.loginsPerUser {
+                md += "| \(cell(u.user)) | \(grouped(u.logins)) | \(grouped(u.sources)) | \(u.first) | \(u.last) |\n"
+            }
+            if t.users > r.loginsPerUser.count { md += "\n… and \(t.users - r.loginsPerUser.count) more users.\n" }
+        }
+
+        md += "\n## Failed attempts by source address\n\n"
+        if r.failedBySource.isEmpty { md += "No failed attempts in this period.\n" } else {
+            md += "| Address | Failed attempts | Invalid users | Users tried | First | Last |\n|---|--:|--:|--:|---|---|\n"
+            for s in r.failedBySource {
+                md += "| \(cell(s.address)) | \(grouped(s.failedAttempts)) | \(grouped(s.invalidUsers)) | \(grouped(s.usersTried)) | \(s.first) | \(s.last) |\n"
+            }
+        }
+
+        md += "\n## Top commands\n\n"
+        if r.topPrograms.isEmpty { md += "No commands in this period.\n" } else {
+            md += "| Program | Runs | Share |\n|---|--:|--:|\n"
+            for p in r.topPrograms { md += "| \(cell(p.program)) | \(grouped(p.runs)) | \(percent(p.runs, of: t.commands)) |\n" }
+        }
+
+        md += "\n## Privileged commands (sudo, su)\n\n"
+        if r.privileged.isEmpty { md += "No sudo, su, sudoedit or doas in this period.\n" } else {
+            md += "| User | Privileged commands |\n|---|--:|\n"
+            for u in r.privilegedByUser { md += "| \(cell(u.user)) | \(grouped(u.count)) |\n" }
+            md += "\nLatest \(r.privileged.count) of \(grouped(t.privilegedCommands)):\n\n"
+            md += "| Time | Session | User | Exit | Command |\n|---|--:|---|--:|---|\n"
+            for p in r.privileged {
+                md += "| \(p.at) | \(p.sessionID) | \(cell(p.user ?? "-")) | \(exitText(p.exitCode, p.signal)) | `\(code(p.argv.joined(separator: " ")))` |\n"
+            }
+        }
+
+        md += "\n## Sessions still open\n\n"
+        if r.openSessions.isEmpty { md += "None.\n" } else {
+            md += "| Session | User | From | Started | Open for |\n|--:|---|---|---|---|\n"
+            for s in r.openSessions {
+                md += "| \(s.id) | \(cell(s.user ?? "-")) | \(cell(endpoint(s.remoteAddr, s.remotePort))) | \(s.startedAt) | \(age(from: s.startedAt, to: r.generatedAt)) |\n"
+            }
+            if t.openSessions > r.openSessions.count { md += "\n… and \(t.openSessions - r.openSessions.count) more.\n" }
+        }
+        return md
+    }
+
+    static func bar(_ value: Int, of peak: Int) -> String {
+        let n = value == 0 ? 0 : max(1, value * 20 / peak)
+        return String(repeating: "█", count: n)
+    }
+
+    /// A table cell: | would end it, newlines would end the row.
+    static func cell(_ text: String) -> String {
+        text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
+    }
+
+    /// Inside `code`: backticks cannot be escaped, so they become ʼ; | still ends a cell.
+    static func code(_ text: String) -> String {
+        let short = text.count > 120 ? String(text.prefix(119)) + "…" : text
+        return cell(short.replacingOccurrences(of: "`", with: "ʼ"))
+    }
+}

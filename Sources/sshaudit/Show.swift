@@ -1,0 +1,111 @@
+import ArgumentParser
+import Foundation
+import SSHAuditCore
+import SSHAuditStore
+
+/// One session as a timeline: the connection and its authentication, then the command tree, the
+/// files it transferred and its forwardings.
+struct Show: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show one session as a timeline: connection, authentication, command tree, transfers, events.")
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
+
+    @Argument(help: "Session id (the ID column of `sshaudit query sessions`).")
+    var sessionID: Int64
+
+    @Option(help: "Database file.", completion: .file(extensions: ["db"]))
+    var db: String = AuditStore.defaultPath
+
+    @Option(help: "Output format: text or json (one object; commands nested under \"children\").")
+    var format: Format = .text
+
+    func run() throws {
+        let timeline = try AuditReader(path: db).timeline(session: sessionID)
+        switch format {
+        case .json: try printJSON(timeline)
+        case .text: writeOut(Self.render(timeline))
+        }
+    }
+
+    static func render(_ t: SessionTimeline) -> String {
+        let s = t.session
+        var out = "Session \(s.id)"
+        if let user = s.user { out += " · \(user)" + (s.uid.map { " (uid \($0))" } ?? "") }
+        out += " · from \(endpoint(s.remoteAddr, s.remotePort)) to \(endpoint(s.localAddr, s.localPort))\n"
+        var facts: [String] = []
+        if let path = s.sshdPath { facts.append("sshd \(path)" + (s.sshdVersion.map { " (\($0))" } ?? "")) }
+        if let tty = s.tty { facts.append("tty \(tty)") }
+        if let method = s.authMethod { facts.append("auth \(method)" + (s.keyFingerprint.map { " \($0)" } ?? "")) }
+        if s.bytesIn != nil || s.bytesOut != nil {
+            facts.append("in \(s.bytesIn.map(String.init) ?? "?") B, out \(s.bytesOut.map(String.init) ?? "?") B")
+        }
+        if s.recovered { facts.append("recovered (began before the recorder)") }
+        // Facts joined by " · ", wrapped to stay within 100 columns.
+        var line = ""
+        for fact in facts {
+            if !line.isEmpty && line.count + 3 + fact.count > 98 { out += "  " + line + "\n"; line = "" }
+            line += line.isEmpty ? fact : " · " + fact
+        }
+        if !line.isEmpty { out += "  " + line + "\n" }
+
+        // The connection's life, in time order.
+        var events: [(String, Int, String)] = [(s.startedAt, 0, "connected from \(endpoint(s.remoteAddr, s.remotePort))")]
+        for a in t.auth {
+            var text = "auth \(a.result)"
+            if let method = a.method { text += " \(method)" }
+            if let user = a.user { text += " for \(user)" }
+            if let fingerprint = a.keyFingerprint { text += " \(a.keyType.map { "\($0) " } ?? "")\(fingerprint)" }
+            events.append((a.at, 1, text))
+        }
+        if let at = s.authenticatedAt {
+            events.append((at, 2, "authenticated as \(s.user ?? "?")" + (s.uid.map { " (uid \($0))" } ?? "")))
+        }
+        if let end = s.endedAt {
+            var text = "ended after \(duration(from: s.startedAt, to: end))"
+            if let code = s.exitCode { text += ", exit \(code)" }
+            events.append((end, 3, text))
+        }
+        events.sort { ($0.0, $0.1) < ($1.0, $1.1) }
+        out += "\n" + formatTable(header: ["TIME", "EVENT"], rows: events.map { [$0.0, $0.2] })
+        if s.endedAt == nil { out += "(still open)\n" }
+
+        let commands = t.flattenedCommands
+        out += "\nCommands (\(commands.count))\n"
+        if !commands.isEmpty {
+            out += formatTable(header: ["STARTED", "DURATION", "EXIT", "COMMAND"], rows: commands.map { depth, c in [
+                c.startedAt, c.durationMs.map(durationText(ms:)) ?? (c.endedAt == nil ? "running" : "-"),
+                exitText(c.exitCode, c.signal),
+                String(repeating: "  ", count: min(depth, 20)) + (c.argv.isEmpty ? c.filename : c.argv.joined(separator: " ")),
+            ] })
+        }
+        if !t.transfers.isEmpty {
+            out += "\nFile transfers (\(t.transfers.count))\n"
+            out += formatTable(header: ["OPENED", "PROTO", "MODE", "BYTES", "PATH"], rows: t.transfers.map { f in [
+                f.openedAt, f.transferProtocol, f.mode, String(f.bytesRead + f.bytesWritten), f.path,
+            ] })
+        }
+        if !t.events.isEmpty {
+            out += "\nSession events (\(t.events.count))\n"
+            out += formatTable(header: ["AT", "KIND", "TARGET", "DETAIL"], rows: t.events.map { e in [
+                e.at, e.kind, e.targetHost.map { host in e.targetPort.map { "\(host):\($0)" } ?? host } ?? "-", e.detail ?? "-",
+            ] })
+        }
+        return out
+    }
+}
+
+func duration(from start: String, to end: String) -> String {
+    guard let a = Timestamp.parse(start), let b = Timestamp.parse(end) else { return "?" }
+    return durationText(ms: (b - a) / 1_000_000)
+}
+
+/// 850ms, 4.2s, 3m07s, 2h05m, 3d04h.
+func durationText(ms: Int64) -> String {
+    if ms < 1000 { return "\(ms)ms" }
+    if ms < 60_000 { return String(format: "%.1fs", Double(ms) / 1000) }
+    let s = ms / 1000
+    if s < 3600 { return String(format: "%dm%02ds", s / 60, s % 60) }
+    if s < 86_400 { return String(format: "%dh%02dm", s / 3600, s % 3600 / 60) }
+    return String(format: "%dd%02dh", s / 86_400, s % 86_400 / 3600)
+}
