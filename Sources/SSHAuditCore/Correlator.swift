@@ -41,6 +41,9 @@ public final class Correlator {
         var chrooted = false
         var path: String?
         var cwd: String?
+        /// A monitor child that set all three uids: the user child if it goes on to fork, setsid or
+        /// exit without exec — PAM's unix_chkpwd (OpenSSH 10.x) also sets them, then execs.
+        var pendingUID: (uid: UInt32, atNs: Int64)?
     }
 
     struct FileKey: Hashable {
@@ -108,19 +111,30 @@ public final class Correlator {
 
     /// Rebuilds a session that was open before recording started: its row (marked recovered) and a
     /// command for each of the user's processes running now, with argv as /proc shows it.
-    public func seedSession(_ seed: SessionSeed) {
-        let id = nextIDs.session
-        nextIDs.session += 1
-        var record = SessionRecord(id: id, sshdPid: seed.monitor.pid, sshdStartNs: 0, startedAtNs: seed.monitor.startedAtNs)
-        record.listenerPid = seed.listenerPid
-        record.sshdPath = seed.monitor.exe
-        record.sshdVersion = seed.monitor.exe.flatMap { binaryVersion(seed.monitor.pid, $0) }
-        record.local = seed.local?.endpoint
-        record.remote = seed.remote?.endpoint
-        record.uid = seed.uid
-        record.user = seed.uid.flatMap(resolve)
-        record.authenticatedAtNs = seed.authenticatedAtNs
-        record.recovered = true
+    ///
+    /// With `resuming`, the session is one the database already has (this recorder's previous run
+    /// saw it and stopped): it keeps its row and id, and still-running commands keep theirs.
+    public func seedSession(_ seed: SessionSeed, resuming: (session: SessionRecord, openCommands: [CommandRecord])? = nil) {
+        var record: SessionRecord
+        var reusable: [UInt32: CommandRecord] = [:]
+        if let resuming {
+            record = resuming.session
+            for c in resuming.openCommands { reusable[c.pid] = c }
+        } else {
+            record = SessionRecord(id: nextIDs.session, sshdPid: seed.monitor.pid, sshdStartNs: 0,
+                                   startedAtNs: seed.monitor.startedAtNs)
+            nextIDs.session += 1
+            record.listenerPid = seed.listenerPid
+            record.sshdPath = seed.monitor.exe
+            record.sshdVersion = seed.monitor.exe.flatMap { binaryVersion(seed.monitor.pid, $0) }
+            record.local = seed.local?.endpoint
+            record.remote = seed.remote?.endpoint
+            record.uid = seed.uid
+            record.user = seed.uid.flatMap(resolve)
+            record.authenticatedAtNs = seed.authenticatedAtNs
+            record.recovered = true
+        }
+        let id = record.id
         var open = OpenSession(record: record)
         open.liveProcesses = 1 + seed.processes.count
         open.acceptLogged = seed.authenticatedAtNs != nil  // the attempt happened before: nothing to add
@@ -139,7 +153,13 @@ public final class Correlator {
             }
             var proc = Proc(role: role, session: id, ancestorCommand: commandOf[p.ppid], path: p.exe)
             proc.execed = true
-            if role == .user {
+            if role == .user, let known = reusable[p.pid] {
+                // Seen by the previous run and still running: the same command continues.
+                openCommands[known.id] = known
+                proc.command = known.id
+                commandOf[p.pid] = known.id
+                if open.shell == nil { open.shell = ProcessKey(tgid: p.pid, startNs: 0) }
+            } else if role == .user {
                 let cid = nextIDs.command
                 nextIDs.command += 1
                 var command = CommandRecord(
@@ -220,8 +240,9 @@ public final class Correlator {
     // MARK: - Events
 
     private func handleFork(parentKey: ProcessKey, child: ProcessKey, ppid: UInt32, wallNs: Int64) {
-        let parent = lookup(parentKey) ?? Proc(role: .unknown)
-        if procs[parentKey] == nil { procs[parentKey] = parent }
+        if procs[parentKey] == nil { procs[parentKey] = lookup(parentKey) ?? Proc(role: .unknown) }
+        confirmUserChild(parentKey)
+        let parent = procs[parentKey]!
         var proc = Proc(role: .unknown, parent: parentKey, session: parent.session,
                         ancestorCommand: parent.command ?? parent.ancestorCommand, path: parent.path)
         switch parent.role {
@@ -286,6 +307,7 @@ public final class Correlator {
             }
         case .monitorChild:
             proc.role = .helper
+            proc.pendingUID = nil
         case .monitor:
             // The monitor re-execs itself (sshd -R, sshd-session): that binary serves the session.
             if let id = proc.session {
@@ -304,16 +326,27 @@ public final class Correlator {
 
     private func handleCred(_ key: ProcessKey, ruid: UInt32, euid: UInt32, suid: UInt32, wallNs: Int64) {
         guard var proc = lookup(key), proc.role == .monitorChild, !proc.execed, !proc.chrooted,
-              ruid == euid, euid == suid, let sessionID = proc.session else { return }
+              ruid == euid, euid == suid, proc.session != nil else { return }
         // The monitor's brief euid switches (reading authorized_keys) happen in the monitor itself
-        // and never set all three ids: only the post-auth child does.
-        proc.role = .userChild
+        // and never set all three ids. Which child this is shows by what it does next.
+        proc.pendingUID = (ruid, wallNs)
         procs[key] = proc
-        authenticate(sessionID, uid: ruid, wallNs: wallNs)
+    }
+
+    /// The monitor child that set the user's uids did something only the post-auth child does.
+    private func confirmUserChild(_ key: ProcessKey) {
+        guard var proc = procs[key], proc.role == .monitorChild, let pending = proc.pendingUID,
+              let sessionID = proc.session else { return }
+        proc.role = .userChild
+        proc.pendingUID = nil
+        procs[key] = proc
+        authenticate(sessionID, uid: pending.uid, wallNs: pending.atNs)
     }
 
     private func handleSetsid(_ key: ProcessKey, uid: UInt32, wallNs: Int64) {
-        guard var proc = lookup(key), let sessionID = proc.session else { return }
+        guard lookup(key) != nil else { return }
+        confirmUserChild(key)
+        guard var proc = procs[key], let sessionID = proc.session else { return }
         switch proc.role {
         case .monitorChild where !proc.execed && !proc.chrooted:
             // Root logins on OpenSSH ≤ 9.7: no user child, the monitor forks the shell directly.
@@ -374,7 +407,9 @@ public final class Correlator {
     }
 
     private func handleExit(_ key: ProcessKey, status: UInt32, wallNs: Int64) {
-        guard lookup(key) != nil, var proc = procs.removeValue(forKey: key) else { return }
+        guard lookup(key) != nil else { return }
+        confirmUserChild(key)  // internal-sftp: the user child serves the session itself, then exits
+        guard var proc = procs.removeValue(forKey: key) else { return }
         pendingAccept.removeValue(forKey: key)
         closeCommand(of: &proc, wallNs: wallNs, status: status)
         guard let sessionID = proc.session, var open = sessions[sessionID] else { return }
@@ -439,7 +474,9 @@ public final class Correlator {
     /// sshd's post-auth child opens forwarded connections and listeners for the client: -L/-D
     /// connect, -R and agent forwarding bind.
     private func handleSocket(_ key: ProcessKey, call: SocketCall, wallNs: Int64) {
-        guard let proc = lookup(key), proc.role == .userChild, let sessionID = proc.session else { return }
+        guard lookup(key) != nil else { return }
+        confirmUserChild(key)
+        guard let proc = procs[key], proc.role == .userChild, let sessionID = proc.session else { return }
         let kind: SessionEventRecord.Kind
         switch (call.operation, call.endpoint, call.unixPath) {
         case (.connect, .some, _): kind = .localForward

@@ -42,6 +42,13 @@ public enum ProcScan {
         }
     }
 
+    /// Running (not gone, not a zombie).
+    public static func isAlive(pid: UInt32, root: String = "/proc") -> Bool {
+        guard let stat = readText("\(root)/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return false }
+        let state = stat[stat.index(after: close)...].split(separator: " ").first
+        return state != nil && state != "Z" && state != "X"
+    }
+
     static func entry(pid: UInt32, root: String) -> ProcEntry? {
         let dir = "\(root)/\(pid)"
         guard let stat = readText("\(dir)/stat"),
@@ -50,7 +57,8 @@ public enum ProcScan {
         // After "(comm)": state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime
         // stime cutime cstime priority nice num_threads itrealvalue starttime …
         let fields = stat[stat.index(after: close)...].split(separator: " ")
-        guard fields.count > 19, let ppid = UInt32(fields[1]) else { return nil }
+        // A zombie has exited already (its exit may predate the recorder): nothing left to follow.
+        guard fields.count > 19, let ppid = UInt32(fields[1]), fields[0] != "Z", fields[0] != "X" else { return nil }
         let raw = read("\(dir)/cmdline") ?? Data()
         var argv = raw.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
         // A rewritten process title (sshd's) is padded with NULs: drop the empty tail.

@@ -42,16 +42,30 @@ struct Record: ParsableCommand {
             try tracer.track(pid: listener.pid, role: .listener)
             correlator.seedListener(pid: listener.pid, path: listener.exe)
         }
+        // Sessions the previous run left open: continued if their monitor still runs (same row, no
+        // duplicate), otherwise closed as ended while nobody watched.
+        var leftOpen = try store.openSessions()
         for session in recovered {
             try tracer.track(pid: session.monitor.pid, role: .monitor)
             for process in session.processes { try tracer.track(pid: process.pid) }
-            correlator.seedSession(session)
         }
+        // A monitor that exited between the /proc read and being tracked sent no exit event: only
+        // sessions still alive now are continued.
+        let alive = recovered.filter { ProcScan.isAlive(pid: $0.monitor.pid) }
+        for session in alive {
+            let match = leftOpen.firstIndex {
+                $0.session.sshdPid == session.monitor.pid
+                    && abs($0.session.startedAtNs - session.monitor.startedAtNs) < 50_000_000  // /proc: 10 ms ticks
+            }
+            let resuming = match.map { leftOpen.remove(at: $0) }
+            correlator.seedSession(session, resuming: resuming.map { ($0.session, $0.openCommands) })
+        }
+        try store.markEndedUnobserved(leftOpen.map(\.session.id))
         let eventLog = try events.map {
             try EventLogWriter(path: $0, header: EventLogHeader(
                 bootToWallNs: bootToWall, users: Users.all(),
                 listeners: Dictionary(tree.listeners.map { (String($0.pid), $0.exe ?? "") }, uniquingKeysWith: { a, _ in a }),
-                sessions: recovered))
+                sessions: alive))
         }
 
         var counters = AuditStore.RunCounters()
@@ -67,7 +81,7 @@ struct Record: ParsableCommand {
 
         let stop = StopSignal()
         FileHandle.standardError.write(Data(
-            "sshaudit: recording to \(db) (\(tree.listeners.count) sshd listener(s), \(recovered.count) open session(s) found)\n".utf8))
+            "sshaudit: recording to \(db) (\(tree.listeners.count) sshd listener(s), \(alive.count) open session(s) found)\n".utf8))
         SystemdNotify.ready()
 
         var lastReport = Date()

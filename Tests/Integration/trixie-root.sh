@@ -88,6 +88,10 @@ cleanup_tmp() { [[ -z $TMP ]] || remove_tree "$TMP" || true; }
 build_tree() {
   local parent base log
   parent=$(dirname "$ROOT"); base=$(basename "$ROOT")
+  # Never replace something else: only a missing ROOT or an empty directory is built over.
+  if [[ -e $ROOT || -L $ROOT ]]; then
+    [[ -d $ROOT && ! -L $ROOT && -z $(ls -A -- "$ROOT") ]] || die "$ROOT exists and is not a trixie tree (remove it first)"
+  fi
   need_debootstrap
   # Leftovers of a build that was killed (we hold the lock: nobody else is building).
   local old

@@ -42,9 +42,11 @@ func runProcess(_ executable: String, _ args: [String], input: String? = nil, ti
     // Read both pipes concurrently so neither can fill up and block the child.
     let stdoutData = DataBox(), stderrData = DataBox()
     let group = DispatchGroup()
+    // Blocking reads on threads of their own: parked on GCD's pool, many parallel clients would
+    // starve it, and Foundation's Process needs that pool to notice its children exit.
     for (pipe, box) in [(out, stdoutData), (err, stderrData)] {
         group.enter()
-        DispatchQueue.global().async { box.data = pipe.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        Thread.detachNewThread { box.data = pipe.fileHandleForReading.readDataToEndOfFile(); group.leave() }
     }
     if group.wait(timeout: .now() + timeout) == .timedOut {
         process.terminate()
@@ -186,13 +188,14 @@ final class Recorder {
     private var stderrText = ""
     private let lock = NSLock()
 
-    init(name: String) throws {
+    /// - Parameter fresh: false keeps the database of an earlier recorder with the same name (a restart).
+    init(name: String, fresh: Bool = true) throws {
         try requireRoot()
         let dir = "/run/sshaudit-test/\(name)-rec"
-        try? FileManager.default.removeItem(atPath: dir)
+        if fresh { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         db = dir + "/audit.db"
-        eventsFile = dir + "/events.bin"
+        eventsFile = dir + "/events-\(UUID().uuidString.prefix(8)).bin"
         process.executableURL = URL(fileURLWithPath: Paths.sshaudit)
         process.arguments = ["record", "--db", db, "--events", eventsFile]
         process.standardError = stderrPipe
@@ -219,11 +222,25 @@ final class Recorder {
         return stderrText
     }
 
-    /// SIGINT, then wait for the flush; returns the exit status.
-    func stop() throws -> Int32 {
+    /// SIGKILL: the recorder dies wherever it is.
+    func kill() {
+        let pid = process.processIdentifier
+        Glibc.kill(pid, SIGKILL)
+        // Dead once gone or a zombie (Foundation reaps it on its own schedule).
+        for _ in 0..<200 {
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            if stat.isEmpty || stat.contains(") Z ") { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        stderrPipe.fileHandleForReading.readabilityHandler = nil
+    }
+
+    /// SIGINT (or `signal`), then wait for the flush; returns the exit status.
+    func stop(signal: Int32 = SIGINT) throws -> Int32 {
+        guard process.isRunning else { return process.terminationStatus }
         // Let the last exits reach the ring buffer before asking to stop.
         Thread.sleep(forTimeInterval: 0.5)
-        process.interrupt()
+        Glibc.kill(process.processIdentifier, signal)
         let deadline = Date().addingTimeInterval(30)
         while process.isRunning {
             if Date() > deadline {

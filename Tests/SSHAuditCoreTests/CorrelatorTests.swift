@@ -5,7 +5,8 @@ import XCTest
 /// Event streams recorded from a real OpenSSH 9.2 sshd with `sshaudit record --events`
 /// (Fixtures/record-fixtures.sh), replayed through the correlator.
 enum Fixture {
-    static let names = ["exec_command", "interactive_tty", "parallel_10", "failed_password"]
+    static let names = ["exec_command", "interactive_tty", "parallel_10", "failed_password",
+                        "openssh10_exec_command", "openssh10_interactive_tty", "openssh10_failed_password"]
 
     static func load(_ name: String) throws -> EventLog {
         let url = try XCTUnwrap(Bundle.module.url(forResource: name, withExtension: "events", subdirectory: "Fixtures"))
@@ -122,6 +123,38 @@ final class CorrelatorTests: XCTestCase {
         XCTAssertNotNil(s.endedAtNs)
         XCTAssertEqual(s.remote?.address, "127.0.0.1")
         XCTAssertTrue(commands.isEmpty)
+    }
+
+    // OpenSSH 10.0 (Debian 13): sshd-session and sshd-auth binaries, and PAM's unix_chkpwd forked by
+    // the monitor after setting all three uids to 0 — not the user child, which shows when it execs.
+    func testOpenSSH10ExecCommand() throws {
+        let (sessions, commands, outputs) = try Fixture.replay("openssh10_exec_command")
+        XCTAssertEqual(sessions.count, 1)
+        let s = sessions[0]
+        XCTAssertEqual(s.user, "sa_alice")
+        XCTAssertEqual(s.sshdPath, "/usr/lib/openssh/sshd-session")
+        XCTAssertEqual(s.exitCode, 3)
+        XCTAssertEqual(Fixture.auth(outputs).map(\.result), [.accepted])
+        XCTAssertEqual(Fixture.auth(outputs).first?.method, "publickey")
+        XCTAssertLessThan(Fixture.auth(outputs)[0].atNs, try XCTUnwrap(s.authenticatedAtNs), "accepted, then the user child")
+        XCTAssertEqual(commands.map(\.argv), [["bash", "-c", "echo hello; /bin/ls / >/dev/null; exit 3"], ["/bin/ls", "/"]])
+        XCTAssertFalse(commands.contains { $0.filename.contains("unix_chkpwd") || $0.filename.contains("sshd-auth") })
+    }
+
+    func testOpenSSH10InteractiveAndFailedPassword() throws {
+        let tty = try Fixture.replay("openssh10_interactive_tty")
+        XCTAssertEqual(tty.sessions.map(\.user), ["sa_alice"])
+        XCTAssertEqual(tty.sessions[0].tty?.hasPrefix("pts/"), true)
+        XCTAssertEqual(tty.commands.first?.argv, ["-bash"])
+        XCTAssertEqual(tty.commands.last?.argv, ["/usr/bin/clear_console", "-q"])
+        XCTAssertEqual(tty.commands.filter { $0.argv == ["id", "-u"] }.last?.cwd, "/tmp")
+
+        let failed = try Fixture.replay("openssh10_failed_password")
+        XCTAssertEqual(failed.sessions.count, 1)
+        XCTAssertNil(failed.sessions[0].user, "unix_chkpwd ran as root, nobody logged in")
+        XCTAssertNil(failed.sessions[0].authenticatedAtNs)
+        XCTAssertEqual(Fixture.auth(failed.outputs).map(\.result), [.failed, .disconnected])
+        XCTAssertTrue(failed.commands.isEmpty)
     }
 
     func testReplayIsDeterministicAndIDsContinue() throws {

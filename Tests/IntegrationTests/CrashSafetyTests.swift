@@ -1,0 +1,111 @@
+import Foundation
+import GRDB
+import XCTest
+
+/// kill -9 of the recorder at a bad moment, then a restart: a consistent database, no duplicated
+/// session, sessions that ended meanwhile closed as unobserved.
+final class CrashSafetyTests: XCTestCase {
+    var server: SSHDServer!
+    var recorders: [Recorder] = []
+
+    override func tearDown() {
+        server?.stop()
+        for r in recorders { _ = try? r.stop() }
+        super.tearDown()
+    }
+
+    func rows(_ db: String, _ sql: String) throws -> [Row] {
+        var config = Configuration()
+        config.readonly = true
+        return try DatabaseQueue(path: db, configuration: config).read { try Row.fetchAll($0, sql: sql) }
+    }
+
+    func testKillDuringABurstThenRestart() throws {
+        server = try SSHDServer(name: "crash", port: 22341)
+        let first = try Recorder(name: "crash")
+        recorders.append(first)
+        let go = "/tmp/sshaudit-crash-go-\(getpid())"
+        try? FileManager.default.removeItem(atPath: go)
+        defer { try? FileManager.default.removeItem(atPath: go) }
+        // 20 sessions, 100 ms apart: each polls for the go file (a burst of sleeps), then runs 5 commands.
+        let group = DispatchGroup()
+        let lock = NSLock()
+        var ports: [Int] = []
+        var failures: [String] = []
+        for n in 0..<20 {
+            group.enter()
+            Thread.detachNewThread { [server] in
+                Thread.sleep(forTimeInterval: 0.1 * Double(n))
+                let script = #"echo "$SSH_CLIENT"; while [ ! -e "# + go + #" ]; do sleep 0.1; done; "#
+                    + #"for i in 1 2 3 4 5; do /bin/echo s"# + String(n) + #"-c$i; done"#
+                do {
+                    let r = try server!.ssh("sa_bob", [script])
+                    let port = clientPort(fromSSHClientLine: String(r.stdout.split(separator: "\n").first ?? ""))
+                    lock.lock(); port.map { ports.append($0) }; if port == nil { failures.append("\(r)") }; lock.unlock()
+                } catch {
+                    lock.lock(); failures.append("\(error)"); lock.unlock()
+                }
+                group.leave()
+            }
+        }
+        Thread.sleep(forTimeInterval: 2.5)
+        first.kill()  // in the middle of the sessions' polling: a steady stream of events
+        let second = try Recorder(name: "crash", fresh: false)
+        recorders.append(second)
+        XCTAssertTrue(FileManager.default.createFile(atPath: go, contents: Data()), "go file \(go)")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: go))
+        XCTAssertEqual(group.wait(timeout: .now() + 60), .success)
+        XCTAssertEqual(try second.stop(signal: SIGTERM), 0, "SIGTERM flushes and exits 0: \(second.stderr)")
+        XCTAssertEqual(ports.count, 20, "all 20 clients succeeded: \(failures.prefix(2))")
+
+        XCTAssertEqual(try rows(second.db, "PRAGMA integrity_check").first?[0] as String?, "ok")
+        let sessions = try rows(second.db, "SELECT * FROM sessions WHERE local_port = \(server.port)")
+        XCTAssertEqual(sessions.count, 20, "no duplicated session")
+        for port in ports {
+            let row = sessions.first { $0["remote_port"] == port }
+            XCTAssertNotNil(row, "a row for the connection from port \(port)")
+            XCTAssertNotNil(row?["ended_at"] as String?, "seen to end by the second recorder")
+            XCTAssertEqual(row?["user"] as String?, "sa_bob")
+        }
+        // Every command the sessions ran after the restart is there, in its own session.
+        let commands = try rows(second.db, """
+            SELECT c.argv, c.exit_code, s.id AS session FROM commands c JOIN sessions s ON s.id = c.session_id
+            WHERE s.local_port = \(server.port) AND c.argv LIKE '["/bin/echo","s%'
+            """)
+        XCTAssertEqual(commands.count, 100, "5 commands in each of 20 sessions")
+        XCTAssertTrue(commands.allSatisfy { ($0["exit_code"] as Int?) == 0 })
+        XCTAssertEqual(Set(commands.map { $0["session"] as Int }).count, 20)
+        let runs = try rows(second.db, "SELECT * FROM recorder_runs ORDER BY id")
+        XCTAssertEqual(runs.count, 2)
+        XCTAssertEqual(runs[0]["clean_exit"] as Int, 0, "the killed run is not marked clean")
+        XCTAssertEqual(runs[1]["clean_exit"] as Int, 1)
+    }
+
+    func testSessionThatEndedWhileTheRecorderWasDown() throws {
+        server = try SSHDServer(name: "down", port: 22342)
+        let first = try Recorder(name: "down")
+        recorders.append(first)
+        let client = DispatchGroup()
+        client.enter()
+        DispatchQueue.global().async { [server] in _ = try? server!.ssh("sa_alice", ["/bin/sleep 2"]); client.leave() }
+        Thread.sleep(forTimeInterval: 1)
+        first.kill()
+        XCTAssertEqual(client.wait(timeout: .now() + 30), .success)
+        let second = try Recorder(name: "down", fresh: false)
+        recorders.append(second)
+        XCTAssertEqual(try second.stop(), 0)
+        let sessions = try rows(second.db, "SELECT * FROM sessions WHERE local_port = \(server.port)")
+        XCTAssertEqual(sessions.count, 1)
+        XCTAssertEqual(sessions.first?["ended_unobserved"] as Int?, 1)
+        XCTAssertNil(sessions.first?["ended_at"] as String?, "its end was not seen: unknown, not invented")
+        XCTAssertEqual(sessions.first?["user"] as String?, "sa_alice")
+    }
+}
+
+extension ISO8601DateFormatter {
+    static let milliseconds: ISO8601DateFormatter = {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f
+    }()
+}
