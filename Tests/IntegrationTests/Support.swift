@@ -78,28 +78,40 @@ final class SSHDServer {
     let dir: String
     let port: Int
 
-    init(name: String, port: Int, logMode: String = "file", extraOptions: [String] = []) throws {
+    /// A root tree to run sshd in (chroot), e.g. Debian 13's OpenSSH 10; nil for the host's sshd.
+    let root: String?
+
+    init(name: String, port: Int, logMode: String = "file", extraOptions: [String] = [], root: String? = nil) throws {
         try requireRoot()
         dir = "/run/sshaudit-test/\(name)"
         self.port = port
+        self.root = root
         // Users are shared by all tests: create them one test at a time.
-        let setup = try runProcess("/usr/bin/flock", ["/run/sshaudit-test.lock", "bash", Paths.harness, "setup", dir])
+        let setup = try harness(["setup", dir], lock: true)
         guard setup.status == 0 else { throw TestFailure("harness setup failed: \(setup.stderr)") }
-        var args = [Paths.harness, "start", dir, String(port), logMode]
+        var args = ["start", dir, String(port), logMode]
         if !extraOptions.isEmpty { args += ["--"] + extraOptions }
-        let start = try runProcess("/bin/bash", args)
+        let start = try harness(args)
         guard start.status == 0 else { throw TestFailure("sshd did not start: \(start.stderr)") }
+    }
+
+    /// Runs Tests/Integration/sshd-harness.sh, inside `root` when there is one.
+    func harness(_ args: [String], input: String? = nil, lock: Bool = false) throws -> ProcessResult {
+        var command = ["/usr/bin/env"] + (root.map { ["SSHD_HARNESS_ROOT=\($0)"] } ?? [])
+        if lock { command += ["/usr/bin/flock", "/run/sshaudit-test.lock"] }
+        command += ["/bin/bash", Paths.harness] + args
+        return try runProcess(command[0], Array(command.dropFirst()), input: input)
     }
 
     /// `ssh -i key user@127.0.0.1 args…` as the test user.
     func ssh(_ user: String, _ args: [String], input: String? = nil) throws -> ProcessResult {
-        try runProcess("/bin/bash", [Paths.harness, "ssh", dir, String(port), user] + args, input: input)
+        try harness(["ssh", dir, String(port), user] + args, input: input)
     }
 
     /// A password login with the real client, answering its prompts with `passwords` in turn (through
     /// SSH_ASKPASS, so that several tries happen in one connection).
     func sshWithPasswords(_ user: String, _ passwords: [String], command: String = "true") throws -> ProcessResult {
-        let base = "\(dir)/askpass-\(UUID().uuidString)"
+        let base = "/run/sshaudit-test/askpass-\(UUID().uuidString)"  // the client's side, never in a chroot
         let list = passwords.joined(separator: "\n") + "\n"
         try list.write(toFile: base + ".list", atomically: true, encoding: .utf8)
         try """
@@ -126,7 +138,7 @@ final class SSHDServer {
     }
 
     func stop() {
-        _ = try? runProcess("/bin/bash", [Paths.harness, "stop", dir, String(port)])
+        _ = try? harness(["stop", dir, String(port)])
     }
 }
 
@@ -287,6 +299,9 @@ final class InteractiveSSH: @unchecked Sendable {
     init(server: SSHDServer, user: String) throws {
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = [Paths.harness, "ssh", server.dir, String(server.port), user, "-tt"]
+        if let root = server.root {
+            process.environment = ProcessInfo.processInfo.environment.merging(["SSHD_HARNESS_ROOT": root]) { _, new in new }
+        }
         process.standardInput = input
         process.standardOutput = output
         process.standardError = output
