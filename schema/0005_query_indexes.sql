@@ -11,6 +11,9 @@ CREATE INDEX sessions_open ON sessions (started_at) WHERE ended_at IS NULL;
 -- partial index only for a query whose WHERE clause contains the index's).
 CREATE INDEX commands_privileged ON commands (started_at)
     WHERE filename GLOB '*/sudo' OR filename GLOB '*/su' OR filename GLOB '*/sudoedit' OR filename GLOB '*/doas';
+-- The report's top commands: runs per program in a period, counted in the index alone (one range per
+-- distinct program); also --grep-free lookups of one program.
+CREATE INDEX commands_program ON commands (filename, started_at);
 -- The report's failed attempts by source address and day: read from the index alone.
 CREATE INDEX auth_attempts_failed ON auth_attempts (at, remote_addr, result, user) WHERE result <> 'accepted';
 

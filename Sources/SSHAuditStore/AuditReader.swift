@@ -141,7 +141,7 @@ public struct CommandRow: Encodable, Equatable, Sendable {
         uid = row["uid"]
         filename = row["filename"]
         let argvText: String = row["argv"]
-        argv = (try? JSONDecoder().decode([String].self, from: Data(argvText.utf8))) ?? []
+        argv = ArgvSearch.strings(argvJSON: argvText) ?? (try? JSONDecoder().decode([String].self, from: Data(argvText.utf8))) ?? []
         argvTruncated = row["argv_truncated"]
         cwd = row["cwd"]
         startedAt = row["started_at"]
@@ -243,18 +243,11 @@ public final class AuditReader {
     public init(path: String) throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw StoreError.missing(path) }
+        try AuditStore.checkOwnership(path)
         if isDirectory.boolValue { throw QueryError.unreadable(path, "is a directory") }
         self.path = path
-        var config = Configuration()
-        config.readonly = true
-        config.prepareDatabase { db in
-            // Map the file instead of copying its pages: the queries touch few pages, once.
-            try db.execute(sql: "PRAGMA mmap_size = 4294967296")
-            db.add(function: ArgvSearch.function)
-            if ProcessInfo.processInfo.environment["SSHAUDIT_TRACE_SQL"] != nil { AuditReader.trace(db) }
-        }
         do {
-            reader = try DatabaseQueue(path: path, configuration: config)
+            reader = try DatabaseQueue(path: path, configuration: Self.configuration())
             // Touch the schema: a file that is not SQLite, or not ours, fails here with a clear error.
             let names = try reader.read { db in
                 try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")
@@ -267,6 +260,18 @@ public final class AuditReader {
             }
             throw StoreError.notADatabase(path)
         }
+    }
+
+    /// Read-only; the file mapped instead of its pages copied (the queries touch few pages, once).
+    static func configuration() -> Configuration {
+        var config = Configuration()
+        config.readonly = true
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA mmap_size = 4294967296")
+            db.add(function: ArgvSearch.function)
+            if ProcessInfo.processInfo.environment["SSHAUDIT_TRACE_SQL"] != nil { AuditReader.trace(db) }
+        }
+        return config
     }
 
     /// SSHAUDIT_TRACE_SQL=1: each statement and its time on stderr (to see which plan a query took).

@@ -128,10 +128,10 @@ struct QueryPlanner {
         }
 
         let access = try chooseAccess(addresses: addresses)
-        if case let .ids(ids, _) = access, ids.isEmpty { return [] }
+        if case let .ids(ids, _, _) = access, ids.isEmpty { return [] }
         if let pattern = filter.grep {
             let exact: Bool
-            if case let .ids(_, fromSearch) = access { exact = fromSearch } else { exact = false }
+            if case let .ids(_, fromSearch, _) = access { exact = fromSearch } else { exact = false }
             if !exact {
                 switch kind {
                 case .commands:
@@ -146,25 +146,41 @@ struct QueryPlanner {
             }
         }
 
-        var sql = "SELECT \(alias).* FROM \(table) \(alias)"
-        switch access {
-        case let .ids(ids, _):
-            sql += " NOT INDEXED"
-            predicates.insert(Clause("\(alias).id IN (SELECT value FROM json_each(?))", [jsonArray(ids)]), at: 0)
-        case let .index(name):
-            sql += hint(name)
+        func select(_ access: Access, limit: Int?) throws -> [Row] {
+            var sql = "SELECT \(alias).* FROM \(table) \(alias)"
+            var all = predicates
+            switch access {
+            case let .ids(ids, _, _):
+                sql += " NOT INDEXED"
+                all.insert(Clause("\(alias).id IN (SELECT value FROM json_each(?))", [jsonArray(ids)]), at: 0)
+            case let .index(name):
+                sql += hint(name)
+            }
+            if needsSessionJoin { sql += " CROSS JOIN sessions s ON s.id = \(alias).session_id" }
+            if !all.isEmpty { sql += " WHERE " + all.map(\.sql).joined(separator: " AND ") }
+            sql += " ORDER BY \(alias).\(timeColumn), \(alias).id"
+            if let limit { sql += " LIMIT \(limit)" }
+            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(all.flatMap(\.arguments)))
         }
-        if needsSessionJoin { sql += " CROSS JOIN sessions s ON s.id = \(alias).session_id" }
-        let arguments = predicates.flatMap(\.arguments)
-        if !predicates.isEmpty { sql += " WHERE " + predicates.map(\.sql).joined(separator: " AND ") }
-        sql += " ORDER BY \(alias).\(timeColumn), \(alias).id"
-        if let limit = filter.limit { sql += " LIMIT \(limit)" }
-        return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments))
+        guard case let .ids(ids, fromSearch, true) = access else { return try select(access, limit: filter.limit) }
+        // Candidates already in output order: check them chunk by chunk, the first chunks first, and
+        // stop as soon as --limit rows passed.
+        var rows: [Row] = []
+        var start = 0, size = max(filter.limit ?? 1024, 256)
+        while start < ids.count {
+            let chunk = Array(ids[start..<min(ids.count, start + size)])
+            rows += try select(.ids(chunk, fromSearch: fromSearch, sorted: false), limit: nil)
+            if let limit = filter.limit, rows.count >= limit { return Array(rows.prefix(limit)) }
+            start += size
+            size *= 4
+        }
+        return rows
     }
 
     enum Access {
-        /// Rows fetched by id (then sorted); `fromSearch` when the ids are exactly the --grep matches.
-        case ids([Int64], fromSearch: Bool)
+        /// Rows fetched by id; `fromSearch` when the ids are exactly the --grep matches; `sorted` when
+        /// the ids are in output order already (then they are checked in chunks, in that order).
+        case ids([Int64], fromSearch: Bool, sorted: Bool)
         /// Rows walked through this index (in time order, where it is).
         case index(String?)
     }
@@ -187,7 +203,7 @@ struct QueryPlanner {
 
     func chooseAccess(addresses: [String]?) throws -> Access {
         if let id = filter.sessionID {
-            return kind == .sessions ? .ids([id], fromSearch: false) : .index(sessionIndex)
+            return kind == .sessions ? .ids([id], fromSearch: false, sorted: false) : .index(sessionIndex)
         }
         let searching = filter.grep != nil && (kind == .commands || kind == .sessions)
         let failedIndexed = filter.failedOnly && kind == .sessions
@@ -199,13 +215,13 @@ struct QueryPlanner {
             return .index(index)
         }
         // Several filters: the smallest set that one of them picks (if any is small) is fetched by id.
-        var best: (ids: [Int64], fromSearch: Bool)?
-        func consider(_ ids: [Int64]?, fromSearch: Bool = false) {
-            guard let ids else { return }
-            if best == nil || ids.count < best!.ids.count { best = (ids, fromSearch) }
+        var best: (ids: [Int64], fromSearch: Bool, sorted: Bool)?
+        func consider(_ found: (ids: [Int64], sorted: Bool)?, fromSearch: Bool = false) {
+            guard let found else { return }
+            if best == nil || found.ids.count < best!.ids.count { best = (found.ids, fromSearch, found.sorted) }
         }
         if let pattern = filter.grep, searching {
-            consider(try searchCandidates(pattern), fromSearch: true)
+            consider(try searchCandidates(pattern).map { ($0, false) }, fromSearch: true)
         }
         if let user = filter.user {
             consider(try candidates(where: Clause("user = ?", [user]), index: kind == .auth ? "auth_attempts_user" : "sessions_user"))
@@ -217,7 +233,7 @@ struct QueryPlanner {
         if failedIndexed, has("sessions_unauthenticated") {
             consider(try candidates(where: Clause("authenticated_at IS NULL", []), index: "sessions_unauthenticated"))
         }
-        if let best { return .ids(best.ids, fromSearch: best.fromSearch) }
+        if let best { return .ids(best.ids, fromSearch: best.fromSearch, sorted: best.sorted) }
         // Every filter matches many rows, so matching rows are dense: walk in time order.
         if let index = orderedIndex(user: filter.user != nil, addresses: addresses, failed: failedIndexed), has(index) {
             return .index(index)
@@ -226,8 +242,9 @@ struct QueryPlanner {
     }
 
     /// Ids of this kind's rows whose own row (sessions, auth) or session (commands, transfers) matches
-    /// `clause`, within --since/--until; nil when there are more than the cap.
-    func candidates(where clause: Clause, index: String) throws -> [Int64]? {
+    /// `clause`, within --since/--until; nil when there are more than the cap. Commands and transfers
+    /// come in output order: their (time, id) pairs are read from the covering (session_id, time) index.
+    func candidates(where clause: Clause, index: String) throws -> (ids: [Int64], sorted: Bool)? {
         let cap = limits.candidateCap
         if ownsUserAndAddress {
             let time = timeClauses(column: timeColumn)
@@ -235,7 +252,7 @@ struct QueryPlanner {
             let sql = "SELECT id FROM \(table)\(hint(index)) WHERE " + all.map(\.sql).joined(separator: " AND ")
                 + " LIMIT \(cap + 1)"
             let ids = try Int64.fetchAll(db, sql: sql, arguments: StatementArguments(all.flatMap(\.arguments)))
-            return ids.count > cap ? nil : ids
+            return ids.count > cap ? nil : (ids, false)
         }
         // Sessions first (a session starts before its commands and transfers: --until bounds them too).
         var sessionClauses = [clause]
@@ -244,13 +261,20 @@ struct QueryPlanner {
             + sessionClauses.map(\.sql).joined(separator: " AND ") + " LIMIT \(cap + 1)"
         let sessions = try Int64.fetchAll(db, sql: sessionSQL, arguments: StatementArguments(sessionClauses.flatMap(\.arguments)))
         if sessions.count > cap { return nil }
-        if sessions.isEmpty { return [] }
+        if sessions.isEmpty { return ([], false) }
         let rows = [Clause("session_id IN (SELECT value FROM json_each(?))", [jsonArray(sessions)])]
             + timeClauses(column: timeColumn)
-        let sql = "SELECT id FROM \(table)\(hint(sessionIndex)) WHERE " + rows.map(\.sql).joined(separator: " AND ")
-            + " LIMIT \(cap + 1)"
-        let ids = try Int64.fetchAll(db, sql: sql, arguments: StatementArguments(rows.flatMap(\.arguments)))
-        return ids.count > cap ? nil : ids
+        let sortedCap = limits.sortedCap
+        let sql = "SELECT \(timeColumn), id FROM \(table)\(hint(sessionIndex)) WHERE " + rows.map(\.sql).joined(separator: " AND ")
+            + " LIMIT \(sortedCap + 1)"
+        var pairs: [(key: Int64, id: Int64)] = []
+        let cursor = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments(rows.flatMap(\.arguments)))
+        while let row = try cursor.next() {
+            pairs.append((try row.withUnsafeData(atIndex: 0) { timeKey($0) }, row[1]))
+            if pairs.count > sortedCap { return nil }
+        }
+        pairs.sort { ($0.key, $0.id) < ($1.key, $1.id) }
+        return (pairs.map(\.id), true)
     }
 
     /// The commands (or their sessions) whose command line contains `pattern`, from the trigram index;
@@ -282,6 +306,23 @@ struct PlanLimits: Sendable {
     var candidateCap = 10_000
     /// A network whose text ranges hold more distinct addresses than this is checked row by row.
     var distinctCap = 10_000
+    /// Commands or transfers of the matching sessions: up to this many are sorted by time from the
+    /// covering (session_id, time) index, then checked in that order.
+    var sortedCap = 50_000
+}
+
+/// "2026-11-28T23:55:01.123Z" as the integer 20261128235501123, which sorts the same; anything else
+/// (never written by the recorder) sorts last.
+func timeKey(_ data: Data?) -> Int64 {
+    guard let data, data.count == 24 else { return Int64.max }
+    return data.withUnsafeBytes { raw -> Int64 in
+        var key: Int64 = 0
+        for (i, byte) in raw.enumerated() where i < 23 {
+            if byte >= 48 && byte <= 57 { key = key * 10 + Int64(byte - 48) }
+            else if !(i == 4 || i == 7 || i == 10 || i == 13 || i == 16 || i == 19) { return Int64.max }
+        }
+        return key
+    }
 }
 
 struct Clause {
@@ -390,10 +431,22 @@ enum ArgvSearch {
     /// of strings (as the index's trigger does).
     static func commandLine(argvJSON: String) -> [UInt8] {
         let bytes = Array(argvJSON.utf8)
-        return decodeStringArray(bytes) ?? bytes
+        var none: [Int]? = nil
+        return decodeStringArray(bytes, starts: &none) ?? bytes
     }
 
-    static func decodeStringArray(_ b: [UInt8]) -> [UInt8]? {
+    /// The strings of a JSON array of strings (nil if it is not one): the argv column, without the
+    /// cost of a JSONDecoder per row.
+    public static func strings(argvJSON: String) -> [String]? {
+        var starts: [Int]? = []
+        guard let bytes = decodeStringArray(Array(argvJSON.utf8), starts: &starts), let starts else { return nil }
+        return starts.indices.map { i in
+            String(decoding: bytes[starts[i]..<(i + 1 < starts.count ? starts[i + 1] : bytes.count)], as: UTF8.self)
+        }
+    }
+
+    /// Decodes the strings, joined by spaces; with `starts`, not joined, and each one's offset noted.
+    static func decodeStringArray(_ b: [UInt8], starts: inout [Int]?) -> [UInt8]? {
         var out: [UInt8] = []
         out.reserveCapacity(b.count)
         var i = 0
@@ -425,7 +478,7 @@ enum ArgvSearch {
             skipSpace()
             guard i < b.count, b[i] == 0x22 else { return nil }  // "
             i += 1
-            if !first { out.append(0x20) }
+            if starts != nil { starts!.append(out.count) } else if !first { out.append(0x20) }
             first = false
             while true {
                 guard i < b.count else { return nil }

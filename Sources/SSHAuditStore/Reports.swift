@@ -123,25 +123,39 @@ let privilegedCondition = "filename GLOB '*/sudo' OR filename GLOB '*/su' OR fil
 extension AuditReader {
     /// Another read-only connection to the same file (for reading in parallel).
     func secondConnection() throws -> DatabaseQueue {
-        var config = Configuration()
-        config.readonly = true
-        config.prepareDatabase { db in try db.execute(sql: "PRAGMA mmap_size = 4294967296") }
-        return try DatabaseQueue(path: path, configuration: config)
+        try DatabaseQueue(path: path, configuration: Self.configuration())
     }
 
-    /// `top` bounds each list (users, sources, programs, privileged commands, open sessions).
+    /// `top` bounds each list (users, sources, programs, privileged commands, open sessions). The
+    /// parts run at the same time on their own connections.
     public func report(since: String, until: String, top: Int = 15, generatedAt: String) throws -> AuditReport {
         var report = AuditReport(since: since, until: until, generatedAt: generatedAt)
-        let commandCounter = try secondConnection()
+        let schema = self.schema
+        let authPart = ResultBox<AuditReport>()
+        let commandPart = ResultBox<AuditReport>()
+        let authConnection = try secondConnection(), commandConnection = try secondConnection()
         let group = DispatchGroup()
-        let programs = ResultBox<(count: Int, programs: [AuditReport.Program])>()
         DispatchQueue.global().async(group: group) {
-            programs.set(Result { try commandCounter.read { db in try Self.countPrograms(db, since: since, until: until, top: top) } })
+            authPart.set(Result {
+                var r = AuditReport(since: since, until: until, generatedAt: generatedAt)
+                try authConnection.read { db in try Self.authPart(db, schema: schema, &r, top: top) }
+                return r
+            })
+        }
+        DispatchQueue.global().async(group: group) {
+            commandPart.set(Result {
+                var r = AuditReport(since: since, until: until, generatedAt: generatedAt)
+                try commandConnection.read { db in
+                    let counted = try Self.countPrograms(db, schema: schema, since: since, until: until, top: top)
+                    r.totals.commands = counted.count
+                    r.topPrograms = counted.programs
+                    try Self.privilegedPart(db, schema: schema, &r, top: top)
+                }
+                return r
+            })
         }
         try read { db in
-            try sessionPart(db, &report, top: top)
-            try authPart(db, &report, top: top)
-            try privilegedPart(db, &report, top: top)
+            try Self.sessionPart(db, &report, top: top)
             report.openSessions = try Row.fetchAll(db, sql: """
                 SELECT * FROM sessions\(has("sessions_open") ? " INDEXED BY sessions_open" : "") WHERE ended_at IS NULL
                 ORDER BY started_at, id LIMIT \(top)
@@ -149,16 +163,26 @@ extension AuditReader {
             report.totals.openSessions = try Int.fetchOne(db, sql: "SELECT count(*) FROM sessions WHERE ended_at IS NULL") ?? 0
         }
         group.wait()
-        let counted = try programs.get()
-        report.totals.commands = counted.count
-        report.topPrograms = counted.programs
-        report.days.sort { $0.day < $1.day }
+        let auth = try authPart.get(), commands = try commandPart.get()
+        report.totals.authAttempts = auth.totals.authAttempts
+        report.totals.failedAttempts = auth.totals.failedAttempts
+        report.failedBySource = auth.failedBySource
+        var days = Dictionary(uniqueKeysWithValues: report.days.map { ($0.day, $0) })
+        for day in auth.days {
+            days[day.day, default: AuditReport.Day(day: day.day, logins: 0, unauthenticated: 0, failedAttempts: 0)].failedAttempts = day.failedAttempts
+        }
+        report.days = days.values.sorted { $0.day < $1.day }
+        report.totals.commands = commands.totals.commands
+        report.topPrograms = commands.topPrograms
+        report.totals.privilegedCommands = commands.totals.privilegedCommands
+        report.privilegedByUser = commands.privilegedByUser
+        report.privileged = commands.privileged
         return report
     }
 
     func has(_ name: String) -> Bool { schema.contains(name) }
 
-    private func sessionPart(_ db: Database, _ report: inout AuditReport, top: Int) throws {
+    private static func sessionPart(_ db: Database, _ report: inout AuditReport, top: Int) throws {
         struct PerUser { var logins = 0; var sources = Set<String>(); var first = ""; var last = "" }
         var users: [String: PerUser] = [:]
         var days: [String: AuditReport.Day] = [:]
@@ -198,11 +222,11 @@ extension AuditReader {
         report.days = Array(days.values)
     }
 
-    private func authPart(_ db: Database, _ report: inout AuditReport, top: Int) throws {
+    private static func authPart(_ db: Database, schema: Set<String>, _ report: inout AuditReport, top: Int) throws {
         struct PerSource { var attempts = 0; var invalid = 0; var users = Set<String>(); var first = ""; var last = "" }
         var sources: [String: PerSource] = [:]
         var days: [String: Int] = [:]
-        let index = has("auth_attempts_failed") ? " INDEXED BY auth_attempts_failed" : ""
+        let index = schema.contains("auth_attempts_failed") ? " INDEXED BY auth_attempts_failed" : ""
         let cursor = try Row.fetchCursor(db, sql: """
             SELECT remote_addr, result, user, at FROM auth_attempts\(index)
             WHERE result <> 'accepted' AND at >= ? AND at < ? ORDER BY at
@@ -230,15 +254,11 @@ extension AuditReader {
         }
         .sorted { ($0.failedAttempts, $1.address) > ($1.failedAttempts, $0.address) }
         .prefix(top).map { $0 }
-        var byDay = Dictionary(uniqueKeysWithValues: report.days.map { ($0.day, $0) })
-        for (day, count) in days {
-            byDay[day, default: AuditReport.Day(day: day, logins: 0, unauthenticated: 0, failedAttempts: 0)].failedAttempts = count
-        }
-        report.days = Array(byDay.values)
+        report.days = days.map { AuditReport.Day(day: $0.key, logins: 0, unauthenticated: 0, failedAttempts: $0.value) }
     }
 
-    private func privilegedPart(_ db: Database, _ report: inout AuditReport, top: Int) throws {
-        let index = has("commands_privileged") ? " INDEXED BY commands_privileged" : ""
+    private static func privilegedPart(_ db: Database, schema: Set<String>, _ report: inout AuditReport, top: Int) throws {
+        let index = schema.contains("commands_privileged") ? " INDEXED BY commands_privileged" : ""
         var byUser: [String: Int] = [:]
         let cursor = try Row.fetchCursor(db, sql: """
             SELECT s.user FROM commands c\(index) JOIN sessions s ON s.id = c.session_id
@@ -263,37 +283,46 @@ extension AuditReader {
         }
     }
 
-    /// Runs per program (the basename of the executed file), counted in Swift from the raw bytes.
-    static func countPrograms(_ db: Database, since: String, until: String, top: Int) throws
+    /// Runs per program (the basename of the executed file). With the commands_program index: the
+    /// distinct files by skip-scan, then each one's rows in the period counted inside the index.
+    static func countPrograms(_ db: Database, schema: Set<String>, since: String, until: String, top: Int) throws
         -> (count: Int, programs: [AuditReport.Program]) {
-        var counts: [Data: Int] = [:]
-        var total = 0
-        let cursor = try Row.fetchCursor(db, sql: """
-            SELECT filename FROM commands INDEXED BY commands_started_at WHERE started_at >= ? AND started_at < ?
-            """, arguments: [since, until])
-        while let row = try cursor.next() {
-            total += 1
-            try row.withUnsafeData(atIndex: 0) { data in
-                guard let data else { return }
-                if let n = counts[data] { counts[data] = n + 1 } else { counts[Data(data)] = 1 }
+        var counts: [String: Int] = [:]
+        if schema.contains("commands_program") {
+            let next = try db.cachedStatement(sql: """
+                SELECT min(filename) FROM commands INDEXED BY commands_program WHERE filename > ?
+                """)
+            let count = try db.cachedStatement(sql: """
+                SELECT count(*) FROM commands INDEXED BY commands_program WHERE filename = ? AND started_at >= ? AND started_at < ?
+                """)
+            var file = try String.fetchOne(db, sql: "SELECT min(filename) FROM commands INDEXED BY commands_program")
+            while let current = file {
+                let n = try Int.fetchOne(count, arguments: [current, since, until]) ?? 0
+                if n > 0 { counts[current] = n }
+                file = try String.fetchOne(next, arguments: [current])
             }
+        } else {
+            let cursor = try Row.fetchCursor(db, sql: """
+                SELECT filename, count(*) FROM commands INDEXED BY commands_started_at
+                WHERE started_at >= ? AND started_at < ? GROUP BY filename
+                """, arguments: [since, until])
+            while let row = try cursor.next() { counts[row[0], default: 0] += row[1] }
         }
         var programs: [String: Int] = [:]
-        for (data, n) in counts {
-            let path = String(decoding: data, as: UTF8.self)
+        for (path, n) in counts {
             let name = path.split(separator: "/").last.map(String.init) ?? path
             programs[name, default: 0] += n
         }
         let top = programs.map { AuditReport.Program(program: $0.key, runs: $0.value) }
             .sorted { ($0.runs, $1.program) > ($1.runs, $0.program) }
             .prefix(top).map { $0 }
-        return (total, top)
+        return (counts.values.reduce(0, +), top)
     }
 }
 
 func decodeArgv(_ text: String?) -> [String] {
     guard let text else { return [] }
-    return (try? JSONDecoder().decode([String].self, from: Data(text.utf8))) ?? [text]
+    return ArgvSearch.strings(argvJSON: text) ?? (try? JSONDecoder().decode([String].self, from: Data(text.utf8))) ?? [text]
 }
 
 /// A value handed from a worker thread to the waiting one (read after DispatchGroup.wait).

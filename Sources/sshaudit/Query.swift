@@ -252,21 +252,30 @@ func printTable(header: [String], rows: [[String]], width: Int = 100) {
 }
 
 func formatTable(header: [String], rows: [[String]], width: Int = 100) -> String {
-    let all = [header] + rows.map { $0.map { $0.replacingOccurrences(of: "\n", with: "\\n").replacingOccurrences(of: "\r", with: "\\r") } }
-    var widths = header.indices.map { i in all.map { $0[i].count }.max() ?? 0 }
+    // Display width: characters (ASCII, the usual case, without counting grapheme clusters).
+    func length(_ s: String) -> Int { s.utf8.allSatisfy { $0 < 0x80 } ? s.utf8.count : s.count }
+    func clean(_ s: String) -> String {
+        s.utf8.contains { $0 == 0x0a || $0 == 0x0d }
+            ? s.replacingOccurrences(of: "\n", with: "\\n").replacingOccurrences(of: "\r", with: "\\r") : s
+    }
+    let all = [header] + rows.map { $0.map(clean) }
+    let lengths = all.map { $0.map(length) }
+    var widths = header.indices.map { i in lengths.map { $0[i] }.max() ?? 0 }
     let gaps = 2 * (widths.count - 1)
     while widths.reduce(0, +) + gaps > width {
         guard let widest = widths.indices.max(by: { widths[$0] < widths[$1] }), widths[widest] > 8 else { break }
         widths[widest] -= min(widths[widest] - 8, widths.reduce(0, +) + gaps - width)
     }
     var out = ""
-    for row in all {
-        var line = ""
+    out.reserveCapacity(all.count * (width + 1))
+    for (r, row) in all.enumerated() {
         for (i, cell) in row.enumerated() {
-            let text = cell.count > widths[i] ? String(cell.prefix(widths[i] - 1)) + "…" : cell
-            line += i == row.count - 1 ? text : text.padding(toLength: widths[i], withPad: " ", startingAt: 0) + "  "
+            var text = cell, n = lengths[r][i]
+            if n > widths[i] { text = String(cell.prefix(widths[i] - 1)) + "…"; n = widths[i] }
+            out += text
+            if i < row.count - 1 { out += String(repeating: " ", count: widths[i] - n + 2) }
         }
-        out += line + "\n"
+        out += "\n"
     }
     return out
 }

@@ -120,7 +120,7 @@ final class QueryFilterTests: XCTestCase {
     }
 
     func testEveryFilterCombinationWithTinyThresholds() throws {
-        try checkAllCombinations(limits: PlanLimits(candidateCap: 2, distinctCap: 1))
+        try checkAllCombinations(limits: PlanLimits(candidateCap: 2, distinctCap: 1, sortedCap: 3))
     }
 
     func testSessionFilter() throws {

@@ -113,6 +113,10 @@ final class QueryPartsTests: XCTestCase {
         XCTAssertTrue(ArgvSearch.contains(argv: "not json at all", pattern: "json at"), "raw text when not a JSON array")
         XCTAssertEqual(String(decoding: ArgvSearch.commandLine(argvJSON: "[]"), as: UTF8.self), "")
         XCTAssertEqual(String(decoding: ArgvSearch.commandLine(argvJSON: #"[ "a" , "b c" ]"#), as: UTF8.self), "a b c")
+        XCTAssertEqual(ArgvSearch.strings(argvJSON: #"["a","",  "b \"c\"","\u00fc"]"#), ["a", "", "b \"c\"", "ü"])
+        XCTAssertEqual(ArgvSearch.strings(argvJSON: "[]"), [])
+        XCTAssertNil(ArgvSearch.strings(argvJSON: #"["a", 1]"#))
+        XCTAssertNil(ArgvSearch.strings(argvJSON: #"["a""#))
     }
 
     /// The trigram index (through its trigger) and the Swift function agree on what matches.
@@ -129,7 +133,7 @@ final class QueryPartsTests: XCTestCase {
         let reader = try AuditReader(path: path)
         for pattern in ["rm -rf", "-rf /", "\"q\"", "ünï", "😀 s", "a\tb c", "abc", "rf", "no such"] {
             let viaIndex = try reader.commands(QueryFilter(grep: pattern)).map(\.id)
-            reader.limits = PlanLimits(candidateCap: 0, distinctCap: 0)  // never the index
+            reader.limits = PlanLimits(candidateCap: 0, distinctCap: 0, sortedCap: 0)  // never the index
             let viaFunction = try reader.commands(QueryFilter(grep: pattern)).map(\.id)
             reader.limits = PlanLimits()
             let oracle = argvs.enumerated().filter { $0.element.joined(separator: " ").contains(pattern) }.map { Int64($0.offset + 1) }
