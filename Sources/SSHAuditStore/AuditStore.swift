@@ -7,12 +7,14 @@ public enum StoreError: Error, CustomStringConvertible {
     case notADatabase(String)
     case missing(String)
     case readOnlyViolation(String)
+    case unsafePermissions(String, String)
     public var description: String {
         switch self {
         case let .cannotCreateDirectory(path, why): return "cannot create database directory \(path): \(why)"
         case let .notADatabase(path): return "\(path) is not an sshaudit database (or is corrupt)"
         case let .missing(path): return "no database at \(path) (run `sshaudit record` first, or give --db)"
         case let .readOnlyViolation(why): return "only read-only statements are allowed: \(why)"
+        case let .unsafePermissions(path, why): return "refusing to use \(path): \(why)"
         }
     }
 }
@@ -39,7 +41,9 @@ public final class AuditStore {
                 throw StoreError.cannotCreateDirectory(dir, (error as NSError).localizedDescription)
             }
         }
+        try checkOwnership(dir.isEmpty ? "." : dir)
         let existed = FileManager.default.fileExists(atPath: path)
+        if existed { try checkOwnership(path) }
         let oldMask = umask(0o077)
         defer { umask(oldMask) }
         var config = Configuration()
@@ -56,6 +60,23 @@ public final class AuditStore {
         }
         if !existed { chmod(path, 0o600) }
         return AuditStore(writer: queue)
+    }
+
+    /// An audit trail others can write to proves nothing: the database and its directory must belong
+    /// to the user running sshaudit (root) and not be writable by anyone else.
+    static func checkOwnership(_ path: String) throws {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return }
+        if st.st_uid != geteuid() {
+            throw StoreError.unsafePermissions(path, "owned by uid \(st.st_uid), not by uid \(geteuid())")
+        }
+        let isDirectory = st.st_mode & S_IFMT == S_IFDIR
+        // A sticky world-writable directory (/tmp) lets nobody else replace our file; any other
+        // world- or group-writable place does.
+        let othersCanWrite = isDirectory ? st.st_mode & 0o002 != 0 && st.st_mode & 0o1000 == 0 : st.st_mode & 0o022 != 0
+        if othersCanWrite {
+            throw StoreError.unsafePermissions(path, "writable by others (mode \(String(st.st_mode & 0o7777, radix: 8)))")
+        }
     }
 
     static var migrator: DatabaseMigrator {

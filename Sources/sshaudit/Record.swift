@@ -90,7 +90,8 @@ struct Record: ParsableCommand {
             if Date().timeIntervalSince(lastReport) > 5 {
                 lastReport = Date()
                 fill(&counters, tracer.losses())
-                try? store.updateRun(runID, counters: counters, stoppedAtNs: nil, clean: false)
+                // A heartbeat: after a crash, stopped_at says when the recorder was last alive.
+                try? store.updateRun(runID, counters: counters, stoppedAtNs: Clock.wallNs(), clean: false)
             }
         }
         tracer.drain()

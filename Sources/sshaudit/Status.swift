@@ -1,0 +1,43 @@
+import ArgumentParser
+import Foundation
+import SSHAuditStore
+
+/// Whether the audit trail can be trusted: recorder runs, gaps between them, losses.
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Recorder runs, gaps in recording, and everything lost (never silent).")
+
+    @Option(help: "Database file.")
+    var db: String = AuditStore.defaultPath
+
+    @Option(help: "Output format: table or json.")
+    var format: OutputFormat = .table
+
+    func run() throws {
+        let report = try AuditReader(path: db).status()
+        if format == .json {
+            try printJSON(report)
+            return
+        }
+        var out = """
+            sessions: \(report.sessions) (\(report.openSessions) open, \(report.endedUnobserved) ended while not recording)
+            commands: \(report.commands), authentication attempts: \(report.authAttempts)
+            (a crashed run's STOPPED is its last heartbeat, written every 5 s)
+            lost in the kernel: \(report.totalRingDrops) events, \(report.totalTrackFailures) processes not followed
+            runs that did not stop cleanly: \(report.uncleanRuns)
+
+            """
+        FileHandle.standardOutput.write(Data(out.utf8))
+        out = ""
+        var previousStop: String?
+        var rows: [[String]] = []
+        for (i, run) in report.runs.enumerated() {
+            if let previousStop { rows.append(["", "not recording", previousStop, run.startedAt, "", "", ""]) }
+            let last = i == report.runs.count - 1
+            rows.append([String(run.id), run.cleanExit ? "clean" : (last ? "running or crashed" : "crashed"),
+                         run.startedAt, run.stoppedAt ?? "-", String(run.events), String(run.ringDrops), String(run.trackFailures)])
+            previousStop = run.stoppedAt
+        }
+        printTable(header: ["RUN", "STATE", "STARTED", "STOPPED", "EVENTS", "DROPS", "UNTRACKED"], rows: rows)
+    }
+}
