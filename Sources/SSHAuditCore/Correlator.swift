@@ -104,6 +104,14 @@ public final class Correlator {
 
     public func role(of key: ProcessKey) -> Role? { procs[key]?.role }
 
+    /// The rows of everything still open (sessions, then their running commands and open transfers),
+    /// for a new database file to start from.
+    public func openRows() -> [CorrelatorOutput] {
+        sessions.values.sorted { $0.record.id < $1.record.id }.map { .session($0.record) }
+            + openCommands.values.sorted { $0.id < $1.id }.map { .command($0) }
+            + openTransfers.values.sorted { $0.id < $1.id }.map { .transfer($0) }
+    }
+
     /// Declares a listener found before recording started (the /proc scan).
     public func seedListener(pid: UInt32, path: String?) {
         seeded[pid] = Proc(role: .listener, path: path)

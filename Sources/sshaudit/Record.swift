@@ -18,18 +18,20 @@ struct Record: ParsableCommand {
     var events: String?
 
     func run() throws {
-        let store = try AuditStore.openForRecording(path: db)
+        var store = try AuditStore.openForRecording(path: db)
         let tracer = try BPFTracer()
         let ids = try store.nextIDs()
         let bootToWall = Clock.bootToWallNs()
-        let runID = try store.startRun(atNs: Clock.wallNs())
+        var runID = try store.startRun(atNs: Clock.wallNs())
 
-        let writer = BatchWriter(store: store) { error in
-            warn("database write failed, will retry: \(error)")
+        func newWriter(_ store: AuditStore) -> BatchWriter {
+            BatchWriter(store: store) { error in warn("database write failed, will retry: \(error)") }
         }
+        // The correlator writes through this box, so SIGHUP can swap in a writer for a new file.
+        let output = OutputBox(newWriter(store))
         let correlator = Correlator(
             bootToWallNs: bootToWall, firstIDs: ids, userName: Users.name(of:),
-            binaryVersion: SSHDVersion.shared.of(pid:path:), sink: writer.enqueue)
+            binaryVersion: SSHDVersion.shared.of(pid:path:), sink: output.enqueue)
         // The programs are attached (events wait in the ring buffer until polled); now scan: a process
         // started in between is seen by both, never by neither.
         let processes = ProcScan.processes()
@@ -87,6 +89,23 @@ struct Record: ParsableCommand {
         var lastReport = Date()
         while !stop.requested {
             tracer.poll(timeoutMs: 100)
+            if stop.takeReopen() {
+                // Log rotation: finish the old file, continue in a new one at the same path with the
+                // sessions still open (their rows again, so later rows have what they refer to).
+                output.writer.close()
+                fill(&counters, tracer.losses())
+                try? store.updateRun(runID, counters: counters, stoppedAtNs: Clock.wallNs(), clean: true)
+                do {
+                    store = try AuditStore.openForRecording(path: db)
+                    runID = try store.startRun(atNs: Clock.wallNs())
+                    output.writer = newWriter(store)
+                    for row in correlator.openRows() { output.enqueue(row) }
+                    warn("reopened \(db)")
+                } catch {
+                    warn("cannot reopen \(db): \(error); still writing to the old file")
+                    output.writer = newWriter(store)
+                }
+            }
             if Date().timeIntervalSince(lastReport) > 5 {
                 lastReport = Date()
                 fill(&counters, tracer.losses())
@@ -97,7 +116,7 @@ struct Record: ParsableCommand {
         tracer.drain()
         fill(&counters, tracer.losses())
         tracer.close()
-        writer.close()
+        output.writer.close()
         try? eventLog?.close()
         try store.updateRun(runID, counters: counters, stoppedAtNs: Clock.wallNs(), clean: true)
         FileHandle.standardError.write(Data((
@@ -115,25 +134,41 @@ func warn(_ message: String) {
     FileHandle.standardError.write(Data("sshaudit: \(message)\n".utf8))
 }
 
-/// SIGINT/SIGTERM ask the recorder to flush and stop; the flag is read between ring-buffer polls.
+final class OutputBox: @unchecked Sendable {
+    var writer: BatchWriter
+    init(_ writer: BatchWriter) { self.writer = writer }
+    func enqueue(_ row: CorrelatorOutput) { writer.enqueue(row) }
+}
+
+/// SIGINT/SIGTERM ask the recorder to flush and stop, SIGHUP to reopen the database (log
+/// rotation); the flags are read between ring-buffer polls.
 final class StopSignal: @unchecked Sendable {
     private let lock = NSLock()
     private var flag = false
+    private var reopen = false
     private var sources: [DispatchSourceSignal] = []
 
     init() {
-        for sig in [SIGINT, SIGTERM] {
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler { [weak self] in
                 guard let self else { return }
                 self.lock.lock()
-                self.flag = true
+                if sig == SIGHUP { self.reopen = true } else { self.flag = true }
                 self.lock.unlock()
             }
             source.resume()
             sources.append(source)
         }
+    }
+
+    func takeReopen() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        let value = reopen
+        reopen = false
+        return value
     }
 
     var requested: Bool {

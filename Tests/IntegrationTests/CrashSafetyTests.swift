@@ -102,6 +102,35 @@ final class CrashSafetyTests: XCTestCase {
     }
 }
 
+extension CrashSafetyTests {
+    /// Log rotation: the file is moved away, SIGHUP, and recording goes on in a new file at the path.
+    func testSighupReopensTheDatabase() throws {
+        server = try SSHDServer(name: "rotate", port: 22343)
+        let recorder = try Recorder(name: "rotate")
+        recorders.append(recorder)
+        let tty = try InteractiveSSH(server: server, user: "sa_alice")
+        tty.type("/bin/echo before-rotation")
+        try tty.waitFor("before-rotation\\s")
+        Thread.sleep(forTimeInterval: 0.5)
+        for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: recorder.db + suffix) {
+            try FileManager.default.moveItem(atPath: recorder.db + suffix, toPath: recorder.db + ".1" + suffix)
+        }
+        recorder.send(SIGHUP)
+        try recorder.waitForStderr("reopened")
+        tty.type("/bin/echo after-rotation; exit")
+        XCTAssertEqual(try tty.waitForExit(), 0)
+        XCTAssertEqual(try recorder.stop(), 0)
+
+        let old = try rows(recorder.db + ".1", "SELECT argv FROM commands").map { $0["argv"] as String }
+        XCTAssertTrue(old.contains(#"["/bin/echo","before-rotation"]"#), "\(old)")
+        let new = try rows(recorder.db, "SELECT c.argv, s.user, s.ended_at FROM commands c JOIN sessions s ON s.id = c.session_id")
+        let after = try XCTUnwrap(new.first { ($0["argv"] as String) == #"["/bin/echo","after-rotation"]"# }, "\(new)")
+        XCTAssertEqual(after["user"] as String?, "sa_alice", "the open session came along")
+        XCTAssertNotNil(after["ended_at"] as String?)
+        XCTAssertEqual(try rows(recorder.db, "PRAGMA integrity_check").first?[0] as String?, "ok")
+    }
+}
+
 extension ISO8601DateFormatter {
     static let milliseconds: ISO8601DateFormatter = {
         let f = ISO8601DateFormatter()

@@ -234,6 +234,16 @@ final class Recorder {
         return stderrText
     }
 
+    func send(_ signal: Int32) { Glibc.kill(process.processIdentifier, signal) }
+
+    func waitForStderr(_ text: String, timeout: TimeInterval = 20) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while !stderr.contains(text) {
+            if Date() > deadline { throw TestFailure("recorder never said '\(text)': \(stderr)") }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+    }
+
     /// SIGKILL: the recorder dies wherever it is.
     func kill() {
         let pid = process.processIdentifier
