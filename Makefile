@@ -6,7 +6,9 @@ DB      ?= /var/lib/sshaudit/sshaudit.db
 APT_PACKAGES := pkg-config libbpf-dev libelf-dev zlib1g-dev libsqlite3-dev \
                 openssh-server openssh-client sshpass procps chromium
 
-.PHONY: deps build run test clean
+PREFIX  ?= /usr/local
+
+.PHONY: deps build run test install clean
 
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do \
@@ -34,6 +36,15 @@ test: deps
 	failed=$$(grep -o '<failure' .build/xunit.xml 2>/dev/null | wc -l); \
 	echo "tests: $$((total - failed)) passed, $$failed failed"; \
 	[ "$$total" -gt 0 ] && exit $$status || exit 1
+
+# The binary, a systemd unit (Type=notify, restart on failure, hardened) and the docs.
+install: build
+	install -D -m 0755 .build/release/sshaudit $(DESTDIR)$(PREFIX)/sbin/sshaudit
+	install -D -m 0644 dist/sshaudit.service $(DESTDIR)/etc/systemd/system/sshaudit.service
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/sshaudit/README.md
+	install -d -m 0700 $(DESTDIR)/var/lib/sshaudit
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; \
+		echo "installed; start with: systemctl enable --now sshaudit"; fi
 
 clean:
 	rm -rf .build

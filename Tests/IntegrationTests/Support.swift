@@ -201,7 +201,7 @@ final class Recorder {
     private let lock = NSLock()
 
     /// - Parameter fresh: false keeps the database of an earlier recorder with the same name (a restart).
-    init(name: String, fresh: Bool = true) throws {
+    init(name: String, fresh: Bool = true, environment: [String: String] = [:]) throws {
         try requireRoot()
         let dir = "/run/sshaudit-test/\(name)-rec"
         if fresh { try? FileManager.default.removeItem(atPath: dir) }
@@ -210,6 +210,9 @@ final class Recorder {
         eventsFile = dir + "/events-\(UUID().uuidString.prefix(8)).bin"
         process.executableURL = URL(fileURLWithPath: Paths.sshaudit)
         process.arguments = ["record", "--db", db, "--events", eventsFile]
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         process.standardError = stderrPipe
         process.standardOutput = FileHandle.nullDevice
         stderrPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
