@@ -59,12 +59,19 @@ public struct IPNetwork: Equatable, Sendable, CustomStringConvertible {
             let v4 = ipv4Prefixes()
             return (v4 + v4.map { "::ffff:" + $0 }).map(Self.range(ofPrefix:))
         }
-        // IPv6: the first group is written first unless it is zero (then "::" or "0:" start the text).
-        let first = Int(bytes[0]) << 8 | Int(bytes[1])
+        // IPv6: leading groups are written as they are while none is zero ("::" may stand for a zero
+        // group); a zero first group makes the text start with "::" or "0:".
+        let groups = (0..<8).map { Int(bytes[2 * $0]) << 8 | Int(bytes[2 * $0 + 1]) }
+        var fixed = ""
+        for i in 0..<min(prefixLength / 16, 7) {
+            guard groups[i] != 0 else { break }
+            fixed += String(groups[i], radix: 16) + ":"
+        }
+        if !fixed.isEmpty { return [Self.range(ofPrefix: fixed)] }
         let span = prefixLength >= 16 ? 1 : 1 << (16 - prefixLength)
         guard span <= 256 else { return nil }
         var prefixes: [String] = []
-        for group in first..<first + span {
+        for group in groups[0]..<groups[0] + span {
             if group == 0 { prefixes += ["::", "0:"] } else { prefixes.append(String(group, radix: 16) + ":") }
         }
         return prefixes.map(Self.range(ofPrefix:))

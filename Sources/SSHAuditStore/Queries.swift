@@ -304,8 +304,9 @@ struct QueryPlanner {
 struct PlanLimits: Sendable {
     /// A filter that matches at most this many rows has them fetched by id.
     var candidateCap = 10_000
-    /// A network whose text ranges hold more distinct addresses than this is checked row by row.
-    var distinctCap = 10_000
+    /// A network whose text ranges hold more distinct addresses than this is checked row by row
+    /// (each distinct address costs one index seek to find).
+    var distinctCap = 2_000
     /// Commands or transfers of the matching sessions: up to this many are sorted by time from the
     /// covering (session_id, time) index, then checked in that order.
     var sortedCap = 50_000

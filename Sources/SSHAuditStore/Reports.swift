@@ -182,79 +182,54 @@ extension AuditReader {
 
     func has(_ name: String) -> Bool { schema.contains(name) }
 
+    /// Connections, logins per user and per day: aggregated by SQLite over the period's sessions.
     private static func sessionPart(_ db: Database, _ report: inout AuditReport, top: Int) throws {
-        struct PerUser { var logins = 0; var sources = Set<String>(); var first = ""; var last = "" }
-        var users: [String: PerUser] = [:]
-        var days: [String: AuditReport.Day] = [:]
-        var sources = Set<String>()
-        let cursor = try Row.fetchCursor(db, sql: """
-            SELECT user, remote_addr, started_at, authenticated_at IS NOT NULL FROM sessions INDEXED BY sessions_started_at
-            WHERE started_at >= ? AND started_at < ? ORDER BY started_at
-            """, arguments: [report.since, report.until])
-        while let row = try cursor.next() {
-            let user: String? = row[0]
-            let address: String? = row[1]
-            let started: String = row[2]
-            let authenticated: Bool = row[3]
-            let day = String(started.prefix(10))
-            report.totals.connections += 1
-            if let address { sources.insert(address) }
-            if authenticated {
-                report.totals.logins += 1
-                days[day, default: AuditReport.Day(day: day, logins: 0, unauthenticated: 0, failedAttempts: 0)].logins += 1
-                let name = user ?? "(unknown)"
-                var u = users[name] ?? PerUser(first: started)
-                u.logins += 1
-                if let address { u.sources.insert(address) }
-                u.last = started
-                users[name] = u
-            } else {
-                report.totals.unauthenticated += 1
-                days[day, default: AuditReport.Day(day: day, logins: 0, unauthenticated: 0, failedAttempts: 0)].unauthenticated += 1
-            }
+        let window = "FROM sessions INDEXED BY sessions_started_at WHERE started_at >= ? AND started_at < ?"
+        let args: StatementArguments = [report.since, report.until]
+        if let row = try Row.fetchOne(db, sql: """
+            SELECT count(*), count(DISTINCT remote_addr), count(authenticated_at), count(DISTINCT CASE WHEN authenticated_at IS NOT NULL THEN user END) \(window)
+            """, arguments: args) {
+            report.totals.connections = row[0]
+            report.totals.sourceAddresses = row[1]
+            report.totals.logins = row[2]
+            report.totals.unauthenticated = report.totals.connections - report.totals.logins
+            report.totals.users = row[3]
         }
-        report.totals.users = users.count
-        report.totals.sourceAddresses = sources.count
-        report.loginsPerUser = users.map { AuditReport.UserLogins(user: $0.key, logins: $0.value.logins, sources: $0.value.sources.count,
-                                                                  first: $0.value.first, last: $0.value.last) }
-            .sorted { ($0.logins, $1.user) > ($1.logins, $0.user) }
-            .prefix(top).map { $0 }
-        report.days = Array(days.values)
+        report.loginsPerUser = try Row.fetchAll(db, sql: """
+            SELECT coalesce(user, '(unknown)'), count(*) AS n, count(DISTINCT remote_addr), min(started_at), max(started_at)
+            \(window) AND authenticated_at IS NOT NULL GROUP BY 1 ORDER BY n DESC, 1 LIMIT \(top)
+            """, arguments: args).map { AuditReport.UserLogins(user: $0[0], logins: $0[1], sources: $0[2], first: $0[3], last: $0[4]) }
+        report.days = try Row.fetchAll(db, sql: """
+            SELECT substr(started_at, 1, 10), count(authenticated_at), count(*) - count(authenticated_at) \(window) GROUP BY 1
+            """, arguments: args).map { AuditReport.Day(day: $0[0], logins: $0[1], unauthenticated: $0[2], failedAttempts: 0) }
     }
 
+    /// Failed attempts per source address (the top ones) and per day, from the covering index of
+    /// failed attempts; the users each top source tried are counted afterwards, for those only.
     private static func authPart(_ db: Database, schema: Set<String>, _ report: inout AuditReport, top: Int) throws {
-        struct PerSource { var attempts = 0; var invalid = 0; var users = Set<String>(); var first = ""; var last = "" }
-        var sources: [String: PerSource] = [:]
-        var days: [String: Int] = [:]
         let index = schema.contains("auth_attempts_failed") ? " INDEXED BY auth_attempts_failed" : ""
-        let cursor = try Row.fetchCursor(db, sql: """
-            SELECT remote_addr, result, user, at FROM auth_attempts\(index)
-            WHERE result <> 'accepted' AND at >= ? AND at < ? ORDER BY at
-            """, arguments: [report.since, report.until])
-        while let row = try cursor.next() {
-            let address: String = row[0] ?? "(unknown)"
-            let result: String = row[1]
-            let user: String? = row[2]
-            let at: String = row[3]
-            report.totals.failedAttempts += 1
-            days[String(at.prefix(10)), default: 0] += 1
-            var s = sources[address] ?? PerSource(first: at)
-            s.attempts += 1
-            if result == "invalid_user" { s.invalid += 1 }
-            if let user { s.users.insert(user) }
-            s.last = at
-            sources[address] = s
+        let window = "FROM auth_attempts\(index) WHERE result <> 'accepted' AND at >= ? AND at < ?"
+        let args: StatementArguments = [report.since, report.until]
+        var sources = try Row.fetchAll(db, sql: """
+            SELECT coalesce(remote_addr, '(unknown)'), count(*) AS n, count(CASE WHEN result = 'invalid_user' THEN 1 END), min(at), max(at)
+            \(window) GROUP BY 1 ORDER BY n DESC, 1 LIMIT \(top)
+            """, arguments: args).map {
+            AuditReport.Source(address: $0[0], failedAttempts: $0[1], invalidUsers: $0[2], usersTried: 0, first: $0[3], last: $0[4])
         }
+        let users = try db.cachedStatement(sql: """
+            SELECT count(DISTINCT user) FROM auth_attempts\(schema.contains("auth_attempts_remote") ? " INDEXED BY auth_attempts_remote" : "")
+            WHERE remote_addr = ? AND at >= ? AND at < ? AND result <> 'accepted'
+            """)
+        for i in sources.indices {
+            sources[i].usersTried = try Int.fetchOne(users, arguments: [sources[i].address, report.since, report.until]) ?? 0
+        }
+        report.failedBySource = sources
+        report.days = try Row.fetchAll(db, sql: "SELECT substr(at, 1, 10), count(*) \(window) GROUP BY 1", arguments: args)
+            .map { AuditReport.Day(day: $0[0], logins: 0, unauthenticated: 0, failedAttempts: $0[1]) }
+        report.totals.failedAttempts = report.days.map(\.failedAttempts).reduce(0, +)
         report.totals.authAttempts = report.totals.failedAttempts + (try Int.fetchOne(db, sql: """
             SELECT count(*) FROM auth_attempts INDEXED BY auth_attempts_at WHERE at >= ? AND at < ? AND result = 'accepted'
-            """, arguments: [report.since, report.until]) ?? 0)
-        report.failedBySource = sources.map {
-            AuditReport.Source(address: $0.key, failedAttempts: $0.value.attempts, invalidUsers: $0.value.invalid,
-                               usersTried: $0.value.users.count, first: $0.value.first, last: $0.value.last)
-        }
-        .sorted { ($0.failedAttempts, $1.address) > ($1.failedAttempts, $0.address) }
-        .prefix(top).map { $0 }
-        report.days = days.map { AuditReport.Day(day: $0.key, logins: 0, unauthenticated: 0, failedAttempts: $0.value) }
+            """, arguments: args) ?? 0)
     }
 
     private static func privilegedPart(_ db: Database, schema: Set<String>, _ report: inout AuditReport, top: Int) throws {
