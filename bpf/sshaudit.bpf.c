@@ -62,7 +62,7 @@ struct {
 
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
-    __uint(max_entries, 16 * 1024 * 1024);
+    __uint(max_entries, 64 * 1024 * 1024);  /* bursts of thousands of execs (about 1.2 KiB each) while user space catches up */
 } events SEC(".maps");
 
 /* Loss counters, per CPU: [0] ring buffer full, [1] tracked map full. */

@@ -1,0 +1,49 @@
+import Foundation
+import GRDB
+import XCTest
+
+/// 200 concurrent sessions each running 50 commands: nothing dropped in the kernel, every command stored.
+final class LoadTests: XCTestCase {
+    func testTwoHundredConcurrentSessionsOfFiftyCommands() throws {
+        let server = try SSHDServer(name: "load", port: 22371)
+        defer { server.stop() }
+        let recorder = try Recorder(name: "load")
+        let clients = try runProcess("/bin/bash", ["-c", """
+            fail=0
+            # sshd turns away connections past MaxStartups before forking (no session is begun):
+            # such a client tries again, as a person would.
+            for s in $(seq 1 200); do
+                (for try in 1 2 3 4 5 6 7 8; do
+                    bash \(Paths.harness) ssh \(server.dir) \(server.port) sa_bob \\
+                        "for c in \\$(seq 1 50); do /bin/true load-$s-\\$c; done" 2>/dev/null && exit 0
+                    sleep 0.$((RANDOM % 9 + 1))
+                done; exit 1) &
+            done
+            for job in $(jobs -p); do wait $job || fail=$((fail + 1)); done
+            echo "failed=$fail"
+            """], timeout: 600)
+        XCTAssertTrue(clients.stdout.contains("failed=0"), clients.stdout + clients.stderr)
+        XCTAssertEqual(try recorder.stop(), 0, recorder.stderr)
+        XCTAssertTrue(recorder.stderr.contains(" 0 lost in the kernel, 0 processes not followed"), recorder.stderr)
+
+        var config = Configuration()
+        config.readonly = true
+        let db = try DatabaseQueue(path: recorder.db, configuration: config)
+        let (sessions, commands, perSession, drops) = try db.read { db in
+            (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sessions WHERE local_port = ?", arguments: [server.port]) ?? 0,
+             try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM commands c JOIN sessions s ON s.id = c.session_id
+                WHERE s.local_port = ? AND c.filename = '/bin/true' AND c.exit_code = 0
+                """, arguments: [server.port]) ?? 0,
+             try Set(Int.fetchAll(db, sql: """
+                SELECT COUNT(*) FROM commands c JOIN sessions s ON s.id = c.session_id
+                WHERE s.local_port = ? AND c.filename = '/bin/true' GROUP BY s.id
+                """, arguments: [server.port])),
+             try Int.fetchOne(db, sql: "SELECT SUM(ring_drops) + SUM(track_failures) FROM recorder_runs") ?? -1)
+        }
+        XCTAssertEqual(sessions, 200)
+        XCTAssertEqual(commands, 10_000, "every command stored, each with its exit code")
+        XCTAssertEqual(perSession, [50], "50 in every session")
+        XCTAssertEqual(drops, 0, "the run ledger agrees")
+    }
+}
