@@ -11,6 +11,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // libbpf from the system (Debian: libbpf-dev).
@@ -31,7 +32,8 @@ let package = Package(
         // SQLite: migrations from schema/, batched writes, queries.
         .target(
             name: "SSHAuditStore",
-            dependencies: ["SSHAuditCore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["SSHAuditCore", .product(name: "GRDB", package: "GRDB.swift"),
+                           .product(name: "Crypto", package: "swift-crypto")],
             plugins: ["SchemaPlugin"]
         ),
         .executableTarget(

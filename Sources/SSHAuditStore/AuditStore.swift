@@ -82,7 +82,11 @@ public final class AuditStore {
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         for migration in embeddedMigrations {
-            migrator.registerMigration(migration.name) { db in try db.execute(sql: migration.sql) }
+            migrator.registerMigration(migration.name) { db in
+                let before = try Ledger.schema(db)
+                try db.execute(sql: migration.sql)
+                try Ledger.afterMigration(db, before: before)
+            }
         }
         return migrator
     }
@@ -99,7 +103,9 @@ public final class AuditStore {
     }
 
     /// Writes one batch in one transaction. Rows are whole: for each id only the last version in
-    /// the batch is written. Sessions go first, so every command's session row exists.
+    /// the batch is written, and the stored row is then exactly that version. Sessions go first, so
+    /// every command's session row exists. Each row written gets its ledger entry (Ledger.swift) in
+    /// the same transaction, hashed from the very values bound to the statement.
     public func write(_ batch: [CorrelatorOutput]) throws {
         var sessions: [Int64: SessionRecord] = [:]
         var sessionOrder: [Int64] = []
@@ -123,85 +129,122 @@ public final class AuditStore {
                 events.append(e)
             }
         }
-        try writer.inTransaction { db in
-            let upsertSession = try db.cachedStatement(sql: """
-                INSERT INTO sessions (id, sshd_pid, sshd_start_ns, listener_pid, sshd_path, user, uid,
-                    remote_addr, remote_port, local_addr, local_port, started_at, authenticated_at,
-                    ended_at, exit_code, command_count, recovered, auth_method, key_fingerprint, sshd_version,
-                    tty, bytes_in, bytes_out)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (id) DO UPDATE SET sshd_path = excluded.sshd_path, user = excluded.user,
-                    uid = excluded.uid, remote_addr = excluded.remote_addr, remote_port = excluded.remote_port,
-                    local_addr = excluded.local_addr, local_port = excluded.local_port,
-                    authenticated_at = excluded.authenticated_at, ended_at = excluded.ended_at,
-                    exit_code = excluded.exit_code, command_count = excluded.command_count,
-                    recovered = excluded.recovered, auth_method = excluded.auth_method,
-                    key_fingerprint = excluded.key_fingerprint, sshd_version = excluded.sshd_version,
-                    tty = excluded.tty, bytes_in = excluded.bytes_in, bytes_out = excluded.bytes_out
-                """)
+        try writer.inTransaction(.immediate) { db in
+            var ledger = try Ledger.Appender(db)
+            let upsertSession = try Upsert(db, .sessions)
             for id in sessionOrder {
                 let s = sessions[id]!
-                try upsertSession.execute(arguments: [
+                // ended_unobserved: a row the recorder writes is a session it is watching.
+                let values = Upsert.values([
                     s.id, Int64(s.sshdPid), Int64(bitPattern: s.sshdStartNs), s.listenerPid.map { Int64($0) },
                     s.sshdPath, s.user, s.uid.map { Int64($0) }, s.remote?.address, s.remote.map { Int64($0.port) },
-                    s.local?.address, s.local.map { Int64($0.port) }, Timestamp.iso(ns: s.startedAtNs),
-                    s.authenticatedAtNs.map(Timestamp.iso(ns:)), s.endedAtNs.map(Timestamp.iso(ns:)),
-                    s.exitCode.map { Int64($0) }, s.commandCount, s.recovered, s.authMethod, s.keyFingerprint,
-                    s.sshdVersion, s.tty, s.bytesIn, s.bytesOut,
+                    s.local?.address, s.local.map { Int64($0.port) }, s.authMethod, s.keyFingerprint, s.tty,
+                    Timestamp.iso(ns: s.startedAtNs), s.authenticatedAtNs.map(Timestamp.iso(ns:)),
+                    s.endedAtNs.map(Timestamp.iso(ns:)), s.exitCode.map { Int64($0) }, Int64(s.commandCount),
+                    s.bytesIn, s.bytesOut, s.recovered, s.sshdVersion, false,
                 ])
+                try upsertSession.execute(db, values)
+                try ledger.append(.sessions, id: s.id, values: values)
             }
-            let upsertCommand = try db.cachedStatement(sql: """
-                INSERT INTO commands (id, session_id, parent_id, pid, ppid, uid, filename, argv, argv_truncated,
-                    started_at, ended_at, duration_ms, exit_code, signal, recovered, cwd)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (id) DO UPDATE SET ended_at = excluded.ended_at, duration_ms = excluded.duration_ms,
-                    exit_code = excluded.exit_code, signal = excluded.signal
-                """)
+            let upsertCommand = try Upsert(db, .commands)
             for id in commandOrder {
                 let c = commands[id]!
-                try upsertCommand.execute(arguments: [
+                let values = Upsert.values([
                     c.id, c.sessionID, c.parentID, Int64(c.pid), Int64(c.ppid), Int64(c.uid), c.filename,
-                    JSONText.array(c.argv), c.argvTruncated, Timestamp.iso(ns: c.startedAtNs),
+                    JSONText.array(c.argv), c.argvTruncated, c.cwd, Timestamp.iso(ns: c.startedAtNs),
                     c.endedAtNs.map(Timestamp.iso(ns:)), c.durationMs, c.exitCode.map { Int64($0) },
-                    c.signal.map { Int64($0) }, c.recovered, c.cwd,
+                    c.signal.map { Int64($0) }, c.recovered,
                 ])
+                try upsertCommand.execute(db, values)
+                try ledger.append(.commands, id: c.id, values: values)
             }
-            let insertAuth = try db.cachedStatement(sql: """
-                INSERT OR REPLACE INTO auth_attempts (id, session_id, at, user, remote_addr, remote_port, method,
-                    result, key_type, key_fingerprint)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """)
+            let insertAuth = try Upsert(db, .authAttempts)
             for a in auths {
-                try insertAuth.execute(arguments: [
+                let values = Upsert.values([
                     a.id, a.sessionID, Timestamp.iso(ns: a.atNs), a.user, a.remote?.address,
                     a.remote.map { Int64($0.port) }, a.method, a.result.rawValue, a.keyType, a.keyFingerprint,
                 ])
+                try insertAuth.execute(db, values)
+                try ledger.append(.authAttempts, id: a.id, values: values)
             }
-            let upsertTransfer = try db.cachedStatement(sql: """
-                INSERT INTO file_transfers (id, session_id, command_id, protocol, path, mode, opened_at, closed_at,
-                    bytes_read, bytes_written)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (id) DO UPDATE SET closed_at = excluded.closed_at, bytes_read = excluded.bytes_read,
-                    bytes_written = excluded.bytes_written
-                """)
+            let upsertTransfer = try Upsert(db, .fileTransfers)
             for id in transferOrder {
                 let t = transfers[id]!
-                try upsertTransfer.execute(arguments: [
+                let values = Upsert.values([
                     t.id, t.sessionID, t.commandID, t.proto, t.path, t.mode.rawValue, Timestamp.iso(ns: t.openedAtNs),
                     t.closedAtNs.map(Timestamp.iso(ns:)), t.bytesRead, t.bytesWritten,
                 ])
+                try upsertTransfer.execute(db, values)
+                try ledger.append(.fileTransfers, id: t.id, values: values)
             }
-            let insertEvent = try db.cachedStatement(sql: """
-                INSERT OR REPLACE INTO session_events (id, session_id, at, kind, target_host, target_port, detail)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
-                """)
+            let insertEvent = try Upsert(db, .sessionEvents)
             for e in events {
-                try insertEvent.execute(arguments: [
+                let values = Upsert.values([
                     e.id, e.sessionID, Timestamp.iso(ns: e.atNs), e.kind.rawValue, e.targetHost,
                     e.targetPort.map { Int64($0) }, e.detail,
                 ])
+                try insertEvent.execute(db, values)
+                try ledger.append(.sessionEvents, id: e.id, values: values)
             }
             return .commit
+        }
+    }
+
+    /// The statements that write one table's rows whole, with every column in `LedgerTable.columns`
+    /// order. Columns that change as a row progresses are updated on conflict; the others never change
+    /// for an id, and a guard checks that they are indeed equal (cheap: no index or full-text trigger
+    /// fires for them). Should they differ, the whole row is rewritten, so that what is stored is
+    /// always exactly the version written (and hashed).
+    struct Upsert {
+        let table: LedgerTable
+        let insert: Statement
+        let rewrite: Statement?
+
+        /// Columns updated on conflict; nil: INSERT OR REPLACE (rows written once).
+        static func mutableColumns(_ table: LedgerTable) -> [String]? {
+            switch table {
+            case .sessions:
+                return ["sshd_path", "user", "uid", "remote_addr", "remote_port", "local_addr", "local_port", "auth_method",
+                        "key_fingerprint", "tty", "authenticated_at", "ended_at", "exit_code", "command_count",
+                        "bytes_in", "bytes_out", "recovered", "sshd_version"]
+            case .commands: return ["ended_at", "duration_ms", "exit_code", "signal"]
+            case .fileTransfers: return ["closed_at", "bytes_read", "bytes_written"]
+            case .authAttempts, .sessionEvents, .prunes: return nil
+            }
+        }
+
+        init(_ db: Database, _ table: LedgerTable) throws {
+            self.table = table
+            let columns = table.columns
+            let list = columns.map { "\"\($0)\"" }.joined(separator: ", ")
+            let marks = columns.map { _ in "?" }.joined(separator: ", ")
+            guard let mutable = Self.mutableColumns(table) else {
+                insert = try db.cachedStatement(sql: "INSERT OR REPLACE INTO \(table.rawValue) (\(list)) VALUES (\(marks))")
+                rewrite = nil
+                return
+            }
+            let fixed = columns.filter { $0 != "id" && !mutable.contains($0) }
+            insert = try db.cachedStatement(sql: """
+                INSERT INTO \(table.rawValue) (\(list)) VALUES (\(marks))
+                ON CONFLICT (id) DO UPDATE SET \(mutable.map { "\"\($0)\" = excluded.\"\($0)\"" }.joined(separator: ", "))
+                WHERE \(fixed.map { "\(table.rawValue).\"\($0)\" IS excluded.\"\($0)\"" }.joined(separator: " AND "))
+                """)
+            rewrite = try db.cachedStatement(sql: """
+                UPDATE \(table.rawValue) SET \(columns.dropFirst().map { "\"\($0)\" = ?" }.joined(separator: ", ")) WHERE id = ?
+                """)
+        }
+
+        static func values(_ values: [(any DatabaseValueConvertible)?]) -> [DatabaseValue] {
+            values.map { $0?.databaseValue ?? .null }
+        }
+
+        /// `values` in column order, the id first.
+        func execute(_ db: Database, _ values: [DatabaseValue]) throws {
+            try insert.execute(arguments: StatementArguments(values))
+            if let rewrite, db.changesCount == 0 {
+                // The guard failed: a column that never changes did. Rewrite the whole row.
+                try rewrite.execute(arguments: StatementArguments(Array(values.dropFirst()) + [values[0]]))
+            }
         }
     }
 
