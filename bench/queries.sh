@@ -16,7 +16,7 @@ COMMANDS=${COMMANDS:-10000000}
 RUNS=${RUNS:-15}
 SCRATCH=${SCRATCH:-.build}
 CACHE=${CACHE:-/var/tmp/sshaudit-query-bench}
-OUT=BENCHMARKS.md
+OUT=${OUT:-BENCHMARKS.md}
 
 need=()
 command -v hyperfine >/dev/null || need+=(hyperfine)
@@ -95,7 +95,9 @@ for entry in "${queries[@]}" "${extra[@]}"; do
     lines=$(eval "\"$bin\" $args --db \"$db\"" | wc -l)
     rows+=("$lines")
 done
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 hyperfine -N --warmup 2 --runs "$RUNS" --export-csv "$work/times.csv" "${commands[@]}" >&2
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # command,mean,stddev,median,user,system,min,max (seconds)
 mapfile -t medians < <(tail -n +2 "$work/times.csv" | awk -F, '{ printf "%.1f %.1f %.1f\n", $4 * 1000, $7 * 1000, $8 * 1000 }')
@@ -148,6 +150,8 @@ gen=$(cat "$db.seconds" 2>/dev/null || echo "?")
     echo "- A report reads every row of its period (sessions, failed attempts, privileged commands), so its"
     echo "  time grows with the period: the 30-day report is listed to show that, not as a target."
     echo "- The process start-up of \`sshaudit\` (Swift runtime, opening the database) is the \"SELECT 1\" line."
+    echo "- Load average (1, 5, 15 min) before the timing: $load_before; after: $load_after. Other work on"
+    echo "  the machine slows every line alike; compare with the \"SELECT 1\" line."
     echo "<!-- queries:end -->"
 } > "$work/section.md"
 

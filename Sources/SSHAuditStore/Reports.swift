@@ -204,29 +204,48 @@ extension AuditReader {
             """, arguments: args).map { AuditReport.Day(day: $0[0], logins: $0[1], unauthenticated: $0[2], failedAttempts: 0) }
     }
 
-    /// Failed attempts per source address (the top ones) and per day, from the covering index of
-    /// failed attempts; the users each top source tried are counted afterwards, for those only.
+    /// Failed attempts per source address (the top ones) and per day: one pass over the covering
+    /// index of failed attempts, in time order (so days come one after the other, and a source's
+    /// first and last attempts are its first and last rows); the users each top source tried are
+    /// counted afterwards, for those sources only.
     private static func authPart(_ db: Database, schema: Set<String>, _ report: inout AuditReport, top: Int) throws {
         let index = schema.contains("auth_attempts_failed") ? " INDEXED BY auth_attempts_failed" : ""
-        let window = "FROM auth_attempts\(index) WHERE result <> 'accepted' AND at >= ? AND at < ?"
         let args: StatementArguments = [report.since, report.until]
-        var sources = try Row.fetchAll(db, sql: """
-            SELECT coalesce(remote_addr, '(unknown)'), count(*) AS n, count(CASE WHEN result = 'invalid_user' THEN 1 END), min(at), max(at)
-            \(window) GROUP BY 1 ORDER BY n DESC, 1 LIMIT \(top)
-            """, arguments: args).map {
-            AuditReport.Source(address: $0[0], failedAttempts: $0[1], invalidUsers: $0[2], usersTried: 0, first: $0[3], last: $0[4])
+        struct Source { var attempts = 0; var invalid = 0; var first: Int64; var last: Int64 }
+        var sources: [String: Source] = [:]
+        var days: [AuditReport.Day] = []
+        var dayKey: Int64 = -1
+        let cursor = try Row.fetchCursor(db, sql: """
+            SELECT remote_addr, result = 'invalid_user', at FROM auth_attempts\(index)
+            WHERE result <> 'accepted' AND at >= ? AND at < ? ORDER BY at
+            """, arguments: args)
+        while let row = try cursor.next() {
+            let address: String = row[0] ?? "(unknown)"
+            let invalid: Bool = row[1]
+            let at = try row.withUnsafeData(atIndex: 2) { timeKey($0) }
+            let day = at / 1_000_000_000
+            if day != dayKey {
+                dayKey = day
+                days.append(AuditReport.Day(day: String((row[2] as String).prefix(10)), logins: 0, unauthenticated: 0, failedAttempts: 0))
+            }
+            days[days.count - 1].failedAttempts += 1
+            if sources[address] == nil { sources[address] = Source(first: at, last: at) }
+            sources[address]!.attempts += 1
+            if invalid { sources[address]!.invalid += 1 }
+            sources[address]!.last = at
         }
         let users = try db.cachedStatement(sql: """
             SELECT count(DISTINCT user) FROM auth_attempts\(schema.contains("auth_attempts_remote") ? " INDEXED BY auth_attempts_remote" : "")
             WHERE remote_addr = ? AND at >= ? AND at < ? AND result <> 'accepted'
             """)
-        for i in sources.indices {
-            sources[i].usersTried = try Int.fetchOne(users, arguments: [sources[i].address, report.since, report.until]) ?? 0
-        }
-        report.failedBySource = sources
-        report.days = try Row.fetchAll(db, sql: "SELECT substr(at, 1, 10), count(*) \(window) GROUP BY 1", arguments: args)
-            .map { AuditReport.Day(day: $0[0], logins: 0, unauthenticated: 0, failedAttempts: $0[1]) }
-        report.totals.failedAttempts = report.days.map(\.failedAttempts).reduce(0, +)
+        report.failedBySource = try sources.sorted { ($0.value.attempts, $1.key) > ($1.value.attempts, $0.key) }
+            .prefix(top).map { address, s in
+                AuditReport.Source(address: address, failedAttempts: s.attempts, invalidUsers: s.invalid,
+                                   usersTried: try Int.fetchOne(users, arguments: [address, report.since, report.until]) ?? 0,
+                                   first: isoText(timeKey: s.first), last: isoText(timeKey: s.last))
+            }
+        report.days = days
+        report.totals.failedAttempts = days.map(\.failedAttempts).reduce(0, +)
         report.totals.authAttempts = report.totals.failedAttempts + (try Int.fetchOne(db, sql: """
             SELECT count(*) FROM auth_attempts INDEXED BY auth_attempts_at WHERE at >= ? AND at < ? AND result = 'accepted'
             """, arguments: args) ?? 0)
@@ -293,6 +312,15 @@ extension AuditReader {
             .prefix(top).map { $0 }
         return (counts.values.reduce(0, +), top)
     }
+}
+
+/// The stored text back from `timeKey` (20261128235501123 → "2026-11-28T23:55:01.123Z").
+func isoText(timeKey key: Int64) -> String {
+    guard key != Int64.max else { return "?" }
+    let d = String(key)
+    guard d.count == 17 else { return "?" }
+    let c = Array(d)
+    return "\(String(c[0..<4]))-\(String(c[4..<6]))-\(String(c[6..<8]))T\(String(c[8..<10])):\(String(c[10..<12])):\(String(c[12..<14])).\(String(c[14..<17]))Z"
 }
 
 func decodeArgv(_ text: String?) -> [String] {
