@@ -4,7 +4,7 @@ DB      ?= /var/lib/sshaudit/sshaudit.db
 # Build: libbpf and friends, pkg-config to find them. Tests: a real sshd, ssh and sshpass clients;
 # chromium renders the HTML report for the screenshot test.
 APT_PACKAGES := pkg-config libbpf-dev libelf-dev zlib1g-dev libsqlite3-dev \
-                openssh-server openssh-client sshpass procps chromium sqlite3
+                openssh-server openssh-client sshpass procps chromium rsync sqlite3
 
 PREFIX  ?= /usr/local
 

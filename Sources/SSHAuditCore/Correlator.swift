@@ -62,6 +62,23 @@ public final class Correlator {
         var disconnectLogged = false
         /// The accepted TCP connection, until the kernel reports its byte counters.
         var socket: UInt64?
+        /// Transfer servers seen among the session's commands (for its kind).
+        var transfer: String?
+    }
+
+    /// A session's kind from what was observed, the most specific first.
+    static func kind(of open: OpenSession) -> String {
+        let r = open.record
+        if r.authenticatedAtNs == nil { return r.endedAtNs == nil ? "pending" : "auth-failed" }
+        if let transfer = open.transfer { return transfer }
+        if r.tty != nil { return "interactive" }
+        if r.commandCount > 0 { return "exec" }
+        return "forward-only"
+    }
+
+    /// Kernel-side losses happened now: every open session may miss something.
+    public func noteLoss() {
+        for id in sessions.keys { updateSession(id) { $0.drops = true } }
     }
 
     private let bootToWallNs: Int64
@@ -186,6 +203,8 @@ public final class Correlator {
             seeded[p.pid] = proc
         }
         open.record = record
+        open.record.kind = Self.kind(of: open)
+        record = open.record
         sessions[id] = open
         sink(.session(record))
         for command in outputs { sink(.command(command)) }
@@ -283,6 +302,7 @@ public final class Correlator {
             open.socket = conn.socket
             sessionBySocket[conn.socket] = id
         }
+        open.record.kind = Self.kind(of: open)
         record = open.record
         sessions[id] = open
         sink(.session(record))
@@ -308,9 +328,17 @@ public final class Correlator {
                 openCommands[id] = record
                 proc.command = id
                 sink(.command(record))
+                let name = info.filename.split(separator: "/").last.map(String.init) ?? ""
+                if sessions[sessionID]?.transfer == nil {
+                    if name == "sftp-server" { sessions[sessionID]?.transfer = "sftp" }
+                    // scp -t/-f is the legacy protocol's server side; rsync --server is rsync over ssh.
+                    else if name == "scp", info.argv.contains(where: { $0 == "-t" || $0 == "-f" }) { sessions[sessionID]?.transfer = "scp" }
+                    else if name == "rsync", info.argv.contains("--server") { sessions[sessionID]?.transfer = "rsync" }
+                }
                 updateSession(sessionID) {
                     $0.commandCount += 1
                     if $0.tty == nil, let tty = info.tty { $0.tty = tty }
+                    if info.argvTruncated { $0.truncatedArgv = true }
                 }
             }
         case .monitorChild:
@@ -431,6 +459,7 @@ public final class Correlator {
             open.monitorExited = true
             open.record.endedAtNs = wallNs
         }
+        open.record.kind = Self.kind(of: open)
         sessions[sessionID] = open
         if open.record != before { sink(.session(open.record)) }
         if proc.role == .monitor, open.record.authenticatedAtNs == nil, open.authRows == 0 {
@@ -515,6 +544,7 @@ public final class Correlator {
         guard var open = sessions[id] else { return }
         let before = open.record
         change(&open.record)
+        open.record.kind = Self.kind(of: open)
         guard open.record != before else { return }
         sessions[id] = open
         sink(.session(open.record))

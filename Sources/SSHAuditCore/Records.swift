@@ -29,6 +29,14 @@ public struct SessionRecord: Equatable, Sendable {
     /// Payload bytes on the client's TCP connection, from the kernel's counters when it closed.
     public var bytesIn: Int64?
     public var bytesOut: Int64?
+    /// interactive, exec, sftp, scp, rsync, forward-only or auth-failed, from what was observed.
+    public var kind: String?
+    /// The kernel lost events while the session was open: its record may miss something.
+    public var drops = false
+    /// Some command's argv was cut at the kernel's bound.
+    public var truncatedArgv = false
+    /// Open when the recorder stopped, gone when it started again: the end was not seen.
+    public var endedUnobserved = false
     /// Method and key of the accepted authentication (nil method: not logged, e.g. LogLevel QUIET).
     public var authMethod: String?
     public var keyFingerprint: String?

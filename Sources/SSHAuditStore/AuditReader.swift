@@ -25,6 +25,10 @@ public struct SessionRow: Encodable, Equatable, Sendable {
     public var sshdPath: String?
     public var sshdVersion: String?
     public var recovered: Bool
+    public var kind: String?
+    public var drops: Bool
+    public var truncatedArgv: Bool
+    public var endedUnobserved: Bool
 
     enum CodingKeys: String, CodingKey {
         case id, user, uid, tty, recovered
@@ -34,6 +38,8 @@ public struct SessionRow: Encodable, Equatable, Sendable {
         case authenticatedAt = "authenticated_at", endedAt = "ended_at", commandCount = "command_count"
         case bytesIn = "bytes_in", bytesOut = "bytes_out", exitCode = "exit_code", sshdPath = "sshd_path"
         case sshdVersion = "sshd_version"
+        case kind, drops
+        case truncatedArgv = "truncated_argv", endedUnobserved = "ended_unobserved"
     }
 
     // Written by hand so that absent values are `null`, never missing keys, in a fixed order.
@@ -60,6 +66,10 @@ public struct SessionRow: Encodable, Equatable, Sendable {
         try c.encode(sshdPath, forKey: .sshdPath)
         try c.encode(sshdVersion, forKey: .sshdVersion)
         try c.encode(recovered, forKey: .recovered)
+        try c.encode(kind, forKey: .kind)
+        try c.encode(drops, forKey: .drops)
+        try c.encode(truncatedArgv, forKey: .truncatedArgv)
+        try c.encode(endedUnobserved, forKey: .endedUnobserved)
     }
 
     init(row: Row) {
@@ -84,6 +94,10 @@ public struct SessionRow: Encodable, Equatable, Sendable {
         sshdPath = row["sshd_path"]
         sshdVersion = row["sshd_version"]
         recovered = row["recovered"]
+        kind = row["kind"]
+        drops = row["drops"] ?? false
+        truncatedArgv = row["truncated_argv"] ?? false
+        endedUnobserved = row["ended_unobserved"] ?? false
     }
 }
 
@@ -209,6 +223,8 @@ public struct QueryFilter: Sendable {
     /// sessions: never authenticated; commands: exit code other than 0, or killed by a signal;
     /// auth: attempts that did not succeed (failed, invalid_user, disconnected).
     public var failedOnly: Bool
+    /// Sessions whose record may miss something: recovered, kernel drops, cut argv, end not seen.
+    public var incompleteOnly = false
     /// The client's address lies in this network (its session's address, for commands and transfers).
     public var from: IPNetwork?
     /// Time of the row (sessions and commands: start, auth: attempt, transfers: open) ≥ since, < until.

@@ -134,14 +134,13 @@ public final class AuditStore {
             let upsertSession = try Upsert(db, .sessions)
             for id in sessionOrder {
                 let s = sessions[id]!
-                // ended_unobserved: a row the recorder writes is a session it is watching.
                 let values = Upsert.values([
                     s.id, Int64(s.sshdPid), Int64(bitPattern: s.sshdStartNs), s.listenerPid.map { Int64($0) },
                     s.sshdPath, s.user, s.uid.map { Int64($0) }, s.remote?.address, s.remote.map { Int64($0.port) },
                     s.local?.address, s.local.map { Int64($0.port) }, s.authMethod, s.keyFingerprint, s.tty,
                     Timestamp.iso(ns: s.startedAtNs), s.authenticatedAtNs.map(Timestamp.iso(ns:)),
                     s.endedAtNs.map(Timestamp.iso(ns:)), s.exitCode.map { Int64($0) }, Int64(s.commandCount),
-                    s.bytesIn, s.bytesOut, s.recovered, s.sshdVersion, false,
+                    s.bytesIn, s.bytesOut, s.recovered, s.sshdVersion, s.endedUnobserved, s.kind, s.drops, s.truncatedArgv,
                 ])
                 try upsertSession.execute(db, values)
                 try ledger.append(.sessions, id: s.id, values: values)
@@ -206,7 +205,8 @@ public final class AuditStore {
             case .sessions:
                 return ["sshd_path", "user", "uid", "remote_addr", "remote_port", "local_addr", "local_port", "auth_method",
                         "key_fingerprint", "tty", "authenticated_at", "ended_at", "exit_code", "command_count",
-                        "bytes_in", "bytes_out", "recovered", "sshd_version"]
+                        "bytes_in", "bytes_out", "recovered", "sshd_version", "ended_unobserved", "kind", "drops",
+                        "truncated_argv"]
             case .commands: return ["ended_at", "duration_ms", "exit_code", "signal"]
             case .fileTransfers: return ["closed_at", "bytes_read", "bytes_written"]
             case .authAttempts, .sessionEvents, .prunes: return nil

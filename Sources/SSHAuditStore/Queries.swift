@@ -118,6 +118,9 @@ struct QueryPlanner {
             }
         }
         predicates += timeClauses(column: "\(alias).\(timeColumn)")
+        if filter.incompleteOnly, kind == .sessions {
+            predicates.append(Clause("(s.recovered = 1 OR s.drops = 1 OR s.truncated_argv = 1 OR s.ended_unobserved = 1)", []))
+        }
         if filter.failedOnly {
             switch kind {
             case .sessions: predicates.append(Clause("s.authenticated_at IS NULL", []))

@@ -23,13 +23,14 @@ extension AuditStore {
         }
     }
 
-    public func markEndedUnobserved(_ ids: [Int64]) throws {
-        guard !ids.isEmpty else { return }
-        try writer.write { db in
-            for id in ids {
-                try db.execute(sql: "UPDATE sessions SET ended_unobserved = 1 WHERE id = ?", arguments: [id])
-            }
-        }
+    /// Written as new versions of the rows, through the ledger like every other write.
+    public func markEndedUnobserved(_ sessions: [SessionRecord]) throws {
+        guard !sessions.isEmpty else { return }
+        try write(sessions.map { s in
+            var s = s
+            s.endedUnobserved = true
+            return .session(s)
+        })
     }
 
     static func ns(_ text: String?) -> Int64? { text.flatMap(Timestamp.parse) }
@@ -54,6 +55,10 @@ extension AuditStore {
         s.tty = row["tty"]
         s.bytesIn = row["bytes_in"]
         s.bytesOut = row["bytes_out"]
+        s.kind = row["kind"]
+        s.drops = row["drops"]
+        s.truncatedArgv = row["truncated_argv"]
+        s.endedUnobserved = row["ended_unobserved"]
         return s
     }
 

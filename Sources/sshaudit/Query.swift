@@ -117,15 +117,19 @@ extension Query {
         @OptionGroup var search: GrepOption
         @Flag(help: "Only connections that never authenticated.")
         var failed = false
+        @Flag(help: "Only sessions whose record may be incomplete: recovered, kernel drops, cut argv, end not seen.")
+        var incomplete = false
 
         func run() throws {
             var filter = try options.parsedFilter()
             filter.failedOnly = failed
+            filter.incompleteOnly = incomplete
             filter.grep = search.grep
             let rows = try options.open().sessions(filter)
-            try options.print(rows, header: ["ID", "USER", "FROM", "STARTED", "ENDED", "CMDS", "EXIT"]) { s in [
+            try options.print(rows, header: ["ID", "USER", "FROM", "STARTED", "ENDED", "CMDS", "EXIT", "KIND"]) { s in [
                 String(s.id), s.user ?? "-", endpoint(s.remoteAddr, s.remotePort),
-                s.startedAt, s.endedAt ?? "(open)", String(s.commandCount), s.exitCode.map(String.init) ?? "-",
+                s.startedAt, s.endedAt ?? (s.endedUnobserved ? "(unseen)" : "(open)"), String(s.commandCount),
+                s.exitCode.map(String.init) ?? "-", s.kind ?? "-",
             ] }
         }
     }

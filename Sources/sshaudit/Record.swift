@@ -62,7 +62,7 @@ struct Record: ParsableCommand {
             let resuming = match.map { leftOpen.remove(at: $0) }
             correlator.seedSession(session, resuming: resuming.map { ($0.session, $0.openCommands) })
         }
-        try store.markEndedUnobserved(leftOpen.map(\.session.id))
+        try store.markEndedUnobserved(leftOpen.map(\.session))
         let eventLog = try events.map {
             try EventLogWriter(path: $0, header: EventLogHeader(
                 bootToWallNs: bootToWall, users: Users.all(),
@@ -87,8 +87,19 @@ struct Record: ParsableCommand {
         SystemdNotify.ready()
 
         var lastReport = Date()
+        var lastLossCheck = Date()
+        var lossesSeen = (ringFull: UInt64(0), mapFull: UInt64(0))
         while !stop.requested {
             tracer.poll(timeoutMs: 100)
+            if Date().timeIntervalSince(lastLossCheck) >= 1 {
+                // Flag the sessions open while the kernel lost something: their records may be partial.
+                lastLossCheck = Date()
+                let losses = tracer.losses()
+                if losses.ringFull != lossesSeen.ringFull || losses.mapFull != lossesSeen.mapFull {
+                    correlator.noteLoss()
+                    lossesSeen = losses
+                }
+            }
             if stop.takeReopen() {
                 // Log rotation: finish the old file, continue in a new one at the same path with the
                 // sessions still open (their rows again, so later rows have what they refer to).
