@@ -283,15 +283,40 @@ final class LedgerTests: XCTestCase {
             XCTAssertEqual(error as? LedgerProblem, .noLedger(path: path))
         }
 
+        // 0007 enters the two rows; a later migration that adds columns to a table enters its rows
+        // again (their canonical content changed).
         let store = try AuditStore.openForRecording(path: path)
-        XCTAssertEqual(try AuditStore.verify(path: path).entries, 2)
+        let upgraded = try AuditStore.verify(path: path)
+        XCTAssertGreaterThanOrEqual(upgraded.entries, 2)
+        XCTAssertEqual(upgraded.rows["sessions"], 1)
+        XCTAssertEqual(upgraded.rows["commands"], 1)
         try store.write([.session(session(2))])
         let report = try AuditStore.verify(path: path)
-        XCTAssertEqual(report.entries, 3)
+        XCTAssertEqual(report.entries, upgraded.entries + 1)
         XCTAssertEqual(report.rows["sessions"], 2)
         // Opening again enters nothing more: a ledger emptied later is not rebuilt.
         _ = try AuditStore.openForRecording(path: path)
-        XCTAssertEqual(try AuditStore.verify(path: path).entries, 3)
+        XCTAssertEqual(try AuditStore.verify(path: path).entries, upgraded.entries + 1)
+        try tamper("DELETE FROM ledger")
+        _ = try AuditStore.openForRecording(path: path)
+        assertProblem(.rowNotInLedger(table: "commands", id: 1))
+    }
+
+    /// A migration that adds a column to a covered table: its rows are entered again as stored.
+    func testAMigrationThatAddsAColumnEntersTheTablesRowsAgain() throws {
+        let store = try AuditStore.openForRecording(path: path)
+        try store.write([.session(session(1)), .auth(auth(1, session: 1))])
+        let queue = try DatabaseQueue(path: path)
+        let before = try queue.read { db in try Ledger.schema(db) }
+        try queue.write { db in
+            try db.execute(sql: "ALTER TABLE auth_attempts ADD COLUMN note TEXT")
+            try Ledger.afterMigration(db, before: before)
+        }
+        let entries = try queue.read { db in
+            try String.fetchAll(db, sql: "SELECT seq || ' ' || tbl || ' ' || row_id FROM ledger ORDER BY seq")
+        }
+        XCTAssertEqual(entries, ["1 sessions 1", "2 auth_attempts 1", "3 auth_attempts 1"])
+        XCTAssertNoThrow(try AuditStore.verify(path: path))
     }
 
     // MARK: - Retention
