@@ -14,9 +14,9 @@
 # Environment: SSHD_HARNESS_IPV6=1 also listens on [::1]; SSHD_HARNESS_HOST (default 127.0.0.1) is
 # the address the clients connect to.
 # SSHD_HARNESS_ROOT=ROOT runs sshd inside the root tree ROOT instead (chroot ROOT /usr/sbin/sshd, e.g.
-# OpenSSH 10.x from trixie-root.sh ensure ROOT): setup creates the users inside ROOT (same uid/gid as
-# the host's accounts of that name when free there) and bind-mounts /proc, /dev, /dev/pts into ROOT
-# if needed. DIR is then a path as sshd sees it, kept at ROOT/DIR on the host (a DIR already under ROOT
+# OpenSSH 10.x from trixie-root.sh ensure ROOT, 8.x from debian-root.sh ensure bullseye ROOT): setup
+# creates the users inside ROOT (same uid/gid as the host's accounts of that name when free there) and
+# bind-mounts /proc, /dev, /dev/pts into ROOT if needed. DIR is then a path as sshd sees it, kept at ROOT/DIR on the host (a DIR already under ROOT
 # is taken as is); the files above live there. The clients stay the host's ssh/sshpass; the PIDs
 # printed and in the pid file are the host's.
 set -euo pipefail
@@ -231,9 +231,14 @@ EOF
   chmod 0644 "$cfg"
   local err
   err=$(in_root "$SSHD" -t -f "$scfg" "${extra[@]}" 2>&1) || die "sshd -t rejected $cfg: $(head -n1 <<<"$err")"
+  # What this sshd makes of the config (nothing if -T fails: then no line is added below).
+  local eff; eff=$(in_root "$SSHD" -T -f "$scfg" 2>/dev/null) || eff=
   # OpenSSH >= 9.8 would refuse loopback connections after repeated auth failures (tests do that
-  # on purpose). No "grep -q": its early exit SIGPIPEs sshd and pipefail would turn a match into false.
-  if in_root "$SSHD" -T -f "$scfg" 2>/dev/null | grep '^persourcepenalties ' >/dev/null; then echo "PerSourcePenalties no" >> "$cfg"; fi
+  # on purpose).
+  if grep -q '^persourcepenalties ' <<<"$eff"; then echo "PerSourcePenalties no" >> "$cfg"; fi
+  # OpenSSH < 8.7 turns keyboard-interactive back on when ChallengeResponseAuthentication is left at
+  # its default (yes), whatever KbdInteractiveAuthentication says.
+  if grep -q '^challengeresponseauthentication yes' <<<"$eff"; then echo "ChallengeResponseAuthentication no" >> "$cfg"; fi
 
   rm -f "$pidf" "$log"; : > "$out"
   local logargs=()
