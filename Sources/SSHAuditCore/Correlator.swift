@@ -145,6 +145,14 @@ public final class Correlator {
         if let resuming {
             record = resuming.session
             for c in resuming.openCommands { reusable[c.pid] = c }
+            // What happened while nobody watched, as /proc shows it now.
+            if record.authenticatedAtNs == nil, let uid = seed.uid {
+                record.uid = uid
+                record.user = resolve(uid)
+                record.authenticatedAtNs = seed.authenticatedAtNs
+            }
+            if record.remote == nil { record.remote = seed.remote?.endpoint }
+            if record.local == nil { record.local = seed.local?.endpoint }
         } else {
             record = SessionRecord(id: nextIDs.session, sshdPid: seed.monitor.pid, sshdStartNs: 0,
                                    startedAtNs: seed.monitor.startedAtNs)
