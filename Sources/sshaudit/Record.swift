@@ -13,6 +13,10 @@ struct Record: ParsableCommand {
     @Option(help: "Database file.")
     var db: String = AuditStore.defaultPath
 
+    @Option(help: ArgumentHelp("Prune sessions that ended longer ago than this, at start and hourly: "
+                               + RetentionPeriod.help + ".", valueName: "PERIOD"))
+    var retain: RetentionPeriod?
+
     @Option(help: ArgumentHelp("Also write every raw kernel record to FILE (for replay and test fixtures).",
                                valueName: "FILE"))
     var events: String?
@@ -86,11 +90,20 @@ struct Record: ParsableCommand {
             "sshaudit: recording to \(db) (\(tree.listeners.count) sshd listener(s), \(alive.count) open session(s) found)\n".utf8))
         SystemdNotify.ready()
 
+        var lastPrune = Date.distantPast
         var lastReport = Date()
         var lastLossCheck = Date()
         var lossesSeen = (ringFull: UInt64(0), mapFull: UInt64(0))
         while !stop.requested {
             tracer.poll(timeoutMs: 100)
+            if let retain, Date().timeIntervalSince(lastPrune) >= 3600 {
+                lastPrune = Date()
+                do {
+                    try store.prune(retaining: retain)
+                } catch {
+                    warn("pruning failed, will retry in an hour: \(error)")
+                }
+            }
             if Date().timeIntervalSince(lastLossCheck) >= 1 {
                 // Flag the sessions open while the kernel lost something: their records may be partial.
                 lastLossCheck = Date()
