@@ -225,6 +225,9 @@ public struct QueryFilter: Sendable {
     public var failedOnly: Bool
     /// Sessions whose record may miss something: recovered, kernel drops, cut argv, end not seen.
     public var incompleteOnly = false
+    /// A public key's fingerprint (SHA256:…): sessions and attempts with it, commands and transfers of
+    /// sessions authenticated with it.
+    public var key: String?
     /// The client's address lies in this network (its session's address, for commands and transfers).
     public var from: IPNetwork?
     /// Time of the row (sessions and commands: start, auth: attempt, transfers: open) ≥ since, < until.

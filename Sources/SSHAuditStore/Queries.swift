@@ -105,6 +105,11 @@ struct QueryPlanner {
             predicates.append(Clause(kind == .sessions ? "s.id = ?" : "\(alias).session_id = ?", [id]))
         }
         if let user = filter.user { predicates.append(Clause("\(userColumn) = ?", [user])) }
+        if let key = filter.key {
+            predicates.append(ownsUserAndAddress
+                ? Clause("\(alias).key_fingerprint = ?", [key])
+                : Clause("\(alias).session_id IN (SELECT id FROM sessions WHERE key_fingerprint = ?)", [key]))
+        }
         var addresses: [String]?
         if let network = filter.from {
             switch try AddressResolver(db: db, schema: schema, inAuth: kind == .auth, distinctCap: limits.distinctCap).resolve(network) {

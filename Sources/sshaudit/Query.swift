@@ -12,7 +12,7 @@ struct Query: ParsableCommand {
               sshaudit query commands --user alice --grep 'authorized_keys' --format json
               sshaudit query auth --failed --since 2026-11-28T00:00 --until 2026-11-29 --format csv
             """,
-        subcommands: [Sessions.self, Commands.self, Auth.self, Transfers.self, SQL.self]
+        subcommands: [Sessions.self, Commands.self, Auth.self, Keys.self, Sources.self, Transfers.self, SQL.self]
     )
 }
 
@@ -47,6 +47,10 @@ struct QueryOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Only rows before T.", valueName: "T"))
     var until: String?
 
+    @Option(help: ArgumentHelp("Only what was done with this public key (SHA256:… as `ssh-keygen -lf` prints it).",
+                               valueName: "FINGERPRINT"))
+    var key: String?
+
     @Option(help: "At most N rows.")
     var limit: Int?
 
@@ -58,6 +62,12 @@ struct QueryOptions: ParsableArguments {
     /// The filter, or a usage error naming the option and the bad value.
     func parsedFilter() throws -> QueryFilter {
         var filter = QueryFilter(sessionID: session, user: user, limit: limit)
+        if let key {
+            guard key.hasPrefix("SHA256:") || key.hasPrefix("MD5:") else {
+                throw ValidationError("--key: '\(key)' is not a key fingerprint (SHA256:…)")
+            }
+            filter.key = key
+        }
         if let source {
             guard let network = IPNetwork(source) else {
                 throw ValidationError("--from: '\(source)' is not an IP address or CIDR network (e.g. 192.0.2.7, 10.0.0.0/8, 2001:db8::/32)")
@@ -88,12 +98,7 @@ struct QueryOptions: ParsableArguments {
     }
 
     func print<T: Encodable>(_ rows: [T], header: [String], cells: (T) -> [String]) throws {
-        switch format {
-        case .json: try printJSON(rows)
-        case .jsonl: try printJSONLines(rows)
-        case .csv: try printCSV(rows)
-        case .table: printTable(header: header, rows: rows.map(cells))
-        }
+        try printRows(rows, format: format, header: header, cells: cells)
     }
 }
 

@@ -81,11 +81,16 @@ final class SSHDServer {
     /// A root tree to run sshd in (chroot), e.g. Debian 13's OpenSSH 10; nil for the host's sshd.
     let root: String?
 
-    init(name: String, port: Int, logMode: String = "file", extraOptions: [String] = [], root: String? = nil) throws {
+    /// Also listen on [::1].
+    let ipv6: Bool
+
+    init(name: String, port: Int, logMode: String = "file", extraOptions: [String] = [], root: String? = nil,
+         ipv6: Bool = false) throws {
         try requireRoot()
         dir = "/run/sshaudit-test/\(name)"
         self.port = port
         self.root = root
+        self.ipv6 = ipv6
         // Users are shared by all tests: create them one test at a time.
         let setup = try harness(["setup", dir], lock: true)
         guard setup.status == 0 else { throw TestFailure("harness setup failed: \(setup.stderr)") }
@@ -97,7 +102,7 @@ final class SSHDServer {
 
     /// Runs Tests/Integration/sshd-harness.sh, inside `root` when there is one.
     func harness(_ args: [String], input: String? = nil, lock: Bool = false) throws -> ProcessResult {
-        var command = ["/usr/bin/env"] + (root.map { ["SSHD_HARNESS_ROOT=\($0)"] } ?? [])
+        var command = ["/usr/bin/env"] + (root.map { ["SSHD_HARNESS_ROOT=\($0)"] } ?? []) + (ipv6 ? ["SSHD_HARNESS_IPV6=1"] : [])
         if lock { command += ["/usr/bin/flock", "/run/sshaudit-test.lock"] }
         command += ["/bin/bash", Paths.harness] + args
         return try runProcess(command[0], Array(command.dropFirst()), input: input)
@@ -110,7 +115,8 @@ final class SSHDServer {
 
     /// A password login with the real client, answering its prompts with `passwords` in turn (through
     /// SSH_ASKPASS, so that several tries happen in one connection).
-    func sshWithPasswords(_ user: String, _ passwords: [String], command: String = "true") throws -> ProcessResult {
+    func sshWithPasswords(_ user: String, _ passwords: [String], command: String = "true",
+                          source: String? = nil) throws -> ProcessResult {
         let base = "/run/sshaudit-test/askpass-\(UUID().uuidString)"  // the client's side, never in a chroot
         let list = passwords.joined(separator: "\n") + "\n"
         try list.write(toFile: base + ".list", atomically: true, encoding: .utf8)
@@ -127,7 +133,8 @@ final class SSHDServer {
             "/usr/bin/setsid", "-w", "/usr/bin/ssh", "-p", String(port), "-F", "/dev/null",
             "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
             "-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password",
-            "-o", "NumberOfPasswordPrompts=\(passwords.count)", "\(user)@127.0.0.1", command,
+            "-o", "NumberOfPasswordPrompts=\(passwords.count)", "-o", "BindAddress=\(source ?? "127.0.0.1")",
+            "\(user)@127.0.0.1", command,
         ])
     }
 

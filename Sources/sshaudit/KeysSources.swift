@@ -1,0 +1,52 @@
+import ArgumentParser
+import Foundation
+import SSHAuditStore
+
+extension Query {
+    struct Keys: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Every public key seen: first and last use, users, sources, sessions.")
+        @Option(help: "Database file.") var db: String = AuditStore.defaultPath
+        @Option(help: "Output format: table, json, csv or jsonl.") var format: OutputFormat = .table
+        @Option(help: ArgumentHelp("Only keys never seen before T: \(QueryTime.help).", valueName: "T"))
+        var firstSeenSince: String?
+        @Option(help: "At most N rows.") var limit: Int?
+
+        func run() throws {
+            let since = try firstSeenSince.map { try QueryOptions.time($0, option: "--first-seen-since") }
+            let rows = try AuditReader(path: db).keys(firstSeenSince: since, limit: limit)
+            try printRows(rows, format: format, header: ["KEY", "FIRST", "LAST", "USERS", "SESSIONS", "FROM"]) { k in [
+                k.keyFingerprint, k.firstSeen, k.lastSeen, k.users.joined(separator: ","), String(k.sessions),
+                k.sources.joined(separator: ","),
+            ] }
+        }
+    }
+
+    struct Sources: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Every remote address: first seen, attempts by result, users tried, sessions.")
+        @Option(help: "Database file.") var db: String = AuditStore.defaultPath
+        @Option(help: "Output format: table, json, csv or jsonl.") var format: OutputFormat = .table
+        @Option(help: ArgumentHelp("Only addresses never seen before T: \(QueryTime.help).", valueName: "T"))
+        var firstSeenSince: String?
+        @Option(help: "At most N rows.") var limit: Int?
+
+        func run() throws {
+            let since = try firstSeenSince.map { try QueryOptions.time($0, option: "--first-seen-since") }
+            let rows = try AuditReader(path: db).sources(firstSeenSince: since, limit: limit)
+            try printRows(rows, format: format, header: ["FROM", "FIRST", "LAST", "OK", "FAILED", "INVALID", "SESSIONS", "USERS"]) { s in [
+                s.remoteAddr, s.firstSeen, s.lastSeen, String(s.accepted), String(s.failed), String(s.invalidUser),
+                String(s.sessions), s.usersTried.joined(separator: ","),
+            ] }
+        }
+    }
+}
+
+func printRows<T: Encodable>(_ rows: [T], format: OutputFormat, header: [String], cells: (T) -> [String]) throws {
+    switch format {
+    case .json: try printJSON(rows)
+    case .jsonl: try printJSONLines(rows)
+    case .csv: try printCSV(rows)
+    case .table: printTable(header: header, rows: rows.map(cells))
+    }
+}
