@@ -16,9 +16,13 @@ public struct AuditReport: Encodable, Sendable {
         public var commands = 0
         public var privilegedCommands = 0
         public var openSessions = 0
+        /// Sessions of the period whose record may miss something (recovered, kernel drops, cut argv,
+        /// end not seen); connections minus these are complete.
+        public var incompleteSessions = 0
 
         enum CodingKeys: String, CodingKey {
             case connections, logins, unauthenticated, users, commands
+            case incompleteSessions = "incomplete_sessions"
             case sourceAddresses = "source_addresses", authAttempts = "auth_attempts"
             case failedAttempts = "failed_attempts", privilegedCommands = "privileged_commands"
             case openSessions = "open_sessions"
@@ -158,9 +162,15 @@ extension AuditReader {
             try Self.sessionPart(db, &report, top: top)
             report.openSessions = try Row.fetchAll(db, sql: """
                 SELECT * FROM sessions\(has("sessions_open") ? " INDEXED BY sessions_open" : "") WHERE ended_at IS NULL
-                ORDER BY started_at, id LIMIT \(top)
+                AND ended_unobserved = 0 ORDER BY started_at, id LIMIT \(top)
                 """).map(SessionRow.init(row:))
-            report.totals.openSessions = try Int.fetchOne(db, sql: "SELECT count(*) FROM sessions WHERE ended_at IS NULL") ?? 0
+            report.totals.openSessions = try Int.fetchOne(db, sql: """
+                SELECT count(*) FROM sessions WHERE ended_at IS NULL AND ended_unobserved = 0
+                """) ?? 0
+            report.totals.incompleteSessions = try Int.fetchOne(db, sql: """
+                SELECT count(*) FROM sessions WHERE started_at >= ? AND started_at < ?
+                AND (recovered = 1 OR drops = 1 OR truncated_argv = 1 OR ended_unobserved = 1)
+                """, arguments: [report.since, report.until]) ?? 0
         }
         group.wait()
         let auth = try authPart.get(), commands = try commandPart.get()

@@ -79,7 +79,10 @@ enum ReportMarkdown {
         let t = r.totals
         md += "## Summary\n\n| | |\n|---|--:|\n"
         for (label, value) in [
-            ("Connections", grouped(t.connections)), ("Logins", grouped(t.logins)),
+            ("Connections", grouped(t.connections)),
+            ("Complete sessions (none recovered, lost in the kernel, cut or unseen ending)",
+             "\(grouped(t.connections - t.incompleteSessions)) of \(grouped(t.connections))"),
+            ("Logins", grouped(t.logins)),
             ("Connections that never authenticated", grouped(t.unauthenticated)), ("Users who logged in", grouped(t.users)),
             ("Source addresses", grouped(t.sourceAddresses)),
             ("Authentication attempts", grouped(t.authAttempts)), ("Failed attempts", grouped(t.failedAttempts)),

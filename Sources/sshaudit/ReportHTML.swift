@@ -17,7 +17,8 @@ enum ReportHTML {
 
         body += "<section><h2>Summary</h2><div class=\"tiles\">"
         for (label, value) in [
-            ("Connections", t.connections), ("Logins", t.logins), ("Never authenticated", t.unauthenticated),
+            ("Connections", t.connections), ("Complete sessions", t.connections - t.incompleteSessions),
+            ("Logins", t.logins), ("Never authenticated", t.unauthenticated),
             ("Users", t.users), ("Source addresses", t.sourceAddresses), ("Failed attempts", t.failedAttempts),
             ("Commands", t.commands), ("Privileged commands", t.privilegedCommands), ("Open sessions", t.openSessions),
         ] {

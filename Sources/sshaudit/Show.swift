@@ -12,7 +12,18 @@ struct Show: ParsableCommand {
     enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
 
     @Argument(help: "Session id (the ID column of `sshaudit query sessions`).")
-    var sessionID: Int64
+    var sessionID: Int64?
+
+    @Option(help: "Instead of one session: this user's sessions and commands, interleaved by time.")
+    var user: String?
+
+    @Option(help: ArgumentHelp("With --user: from T on (\(QueryTime.help)).", valueName: "T"))
+    var since: String?
+
+    func validate() throws {
+        if (sessionID == nil) == (user == nil) { throw ValidationError("give a session id or --user NAME") }
+        if since != nil && user == nil { throw ValidationError("--since goes with --user") }
+    }
 
     @Option(help: "Database file.", completion: .file(extensions: ["db"]))
     var db: String = AuditStore.defaultPath
@@ -21,6 +32,8 @@ struct Show: ParsableCommand {
     var format: Format = .text
 
     func run() throws {
+        if let user { return try showUser(user) }
+        guard let sessionID else { return }
         let timeline = try AuditReader(path: db).timeline(session: sessionID)
         switch format {
         case .json: try printJSON(timeline)
@@ -40,7 +53,11 @@ struct Show: ParsableCommand {
         if s.bytesIn != nil || s.bytesOut != nil {
             facts.append("in \(s.bytesIn.map(String.init) ?? "?") B, out \(s.bytesOut.map(String.init) ?? "?") B")
         }
+        if let kind = s.kind { facts.append("kind \(kind)") }
         if s.recovered { facts.append("recovered (began before the recorder)") }
+        if s.drops { facts.append("INCOMPLETE: the kernel lost events while it was open") }
+        if s.truncatedArgv { facts.append("some argv cut at 8 KiB") }
+        if s.endedUnobserved { facts.append("ended while the recorder was not running") }
         // Facts joined by " · ", wrapped to stay within 100 columns.
         var line = ""
         for fact in facts {
@@ -108,4 +125,52 @@ func durationText(ms: Int64) -> String {
     if s < 3600 { return String(format: "%dm%02ds", s / 60, s % 60) }
     if s < 86_400 { return String(format: "%dh%02dm", s / 3600, s % 3600 / 60) }
     return String(format: "%dd%02dh", s / 86_400, s % 86_400 / 3600)
+}
+
+/// One user's activity across sessions, in time order: for "what did this account do, everywhere?".
+struct UserTimelineEntry: Encodable {
+    var at: String
+    var type: String  // session_start, command, session_end
+    var sessionID: Int64
+    var text: String
+
+    enum CodingKeys: String, CodingKey {
+        case at, type, text
+        case sessionID = "session_id"
+    }
+}
+
+extension Show {
+    func showUser(_ user: String) throws {
+        let reader = try AuditReader(path: db)
+        var filter = QueryFilter(user: user)
+        filter.since = try since.map { try QueryOptions.time($0, option: "--since") }
+        let sessions = try reader.sessions(filter)
+        let commands = try reader.commands(filter)
+        var entries: [UserTimelineEntry] = []
+        for s in sessions {
+            var start = "session \(s.id) from \(endpoint(s.remoteAddr, s.remotePort))"
+            if let kind = s.kind { start += " (\(kind))" }
+            if let method = s.authMethod { start += " \(method)" + (s.keyFingerprint.map { " \($0)" } ?? "") }
+            entries.append(UserTimelineEntry(at: s.startedAt, type: "session_start", sessionID: s.id, text: start))
+            if let end = s.endedAt {
+                entries.append(UserTimelineEntry(at: end, type: "session_end", sessionID: s.id,
+                                                 text: "session \(s.id) ended" + (s.exitCode.map { " (exit \($0))" } ?? "")))
+            }
+        }
+        for c in commands {
+            var text = c.argv.joined(separator: " ")
+            if let code = c.exitCode { text += "  → \(code)" } else if let sig = c.signal { text += "  → signal \(sig)" }
+            entries.append(UserTimelineEntry(at: c.startedAt, type: "command", sessionID: c.sessionID, text: text))
+        }
+        let order = ["session_start": 0, "command": 1, "session_end": 2]
+        entries.sort { ($0.at, order[$0.type]!, $0.sessionID) < ($1.at, order[$1.type]!, $1.sessionID) }
+        switch format {
+        case .json: try printJSON(entries)
+        case .text:
+            if entries.isEmpty { throw CLIError("nothing recorded for user \(user)") }
+            writeOut(entries.map { "\($0.at)  [\($0.sessionID)] \($0.type == "command" ? "  " : "")\($0.text)" }
+                .joined(separator: "\n") + "\n")
+        }
+    }
 }

@@ -63,4 +63,27 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(table.stdout.split(separator: "\n").count, 21, "header and 20 commands:\n\(table.stdout)")
         XCTAssertTrue(table.stdout.split(separator: "\n").allSatisfy { $0.count <= 100 })
     }
+
+    func testUserTimelineAcrossSessionsAndReportCompleteness() throws {
+        let dir = FileManager.default.temporaryDirectory.appending(path: "timeline-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for f in ["exec_command", "interactive_tty", "failed_password"] {
+            let fixture = Paths.packageRoot.appending(path: "Tests/SSHAuditCoreTests/Fixtures/\(f).events").path
+            XCTAssertEqual(try sshaudit(["replay", fixture, "--db", dir + "/t.db"]).status, 0)
+        }
+        let json = try sshaudit(["show", "--user", "sa_alice", "--db", dir + "/t.db", "--format", "json"])
+        XCTAssertEqual(json.status, 0, json.stderr)
+        let entries = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+        XCTAssertEqual(entries.map { $0["type"] as? String }, ["session_start", "command", "command", "session_end",
+                                                               "session_start"] + Array(repeating: "command", count: 5) + ["session_end"])
+        let times = entries.compactMap { $0["at"] as? String }
+        XCTAssertEqual(times, times.sorted(), "interleaved by time")
+        XCTAssertEqual(Set(entries.compactMap { $0["session_id"] as? Int }), [1, 2], "not the failed login (no user)")
+        XCTAssertEqual(try sshaudit(["show", "--user", "nobody-at-all", "--db", dir + "/t.db"]).status, 1)
+        XCTAssertEqual(try sshaudit(["show", "--db", dir + "/t.db"]).status, 2, "a session id or --user")
+
+        let report = try sshaudit(["report", "--since", "2026-01-01", "--db", dir + "/t.db"])
+        XCTAssertTrue(report.stdout.contains("| Complete sessions (none recovered, lost in the kernel, cut or unseen ending) | 3 of 3 |"),
+                      report.stdout)
+    }
 }
