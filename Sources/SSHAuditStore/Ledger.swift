@@ -149,15 +149,15 @@ enum Ledger {
     }
 
     static func chain(previous: [UInt8], seq: Int64, table: String, rowID: Int64, rowHash: [UInt8]) -> [UInt8] {
-        var entry = [UInt8]()
-        entry.reserveCapacity(previous.count + 8 + table.utf8.count + 1 + 8 + rowHash.count)
-        entry.append(contentsOf: previous)
-        withUnsafeBytes(of: seq.bigEndian) { entry.append(contentsOf: $0) }
-        entry.append(contentsOf: table.utf8)
-        entry.append(0)
-        withUnsafeBytes(of: rowID.bigEndian) { entry.append(contentsOf: $0) }
-        entry.append(contentsOf: rowHash)
-        return Array(SHA256.hash(data: entry))
+        var hasher = SHA256()
+        hasher.update(data: previous)
+        withUnsafeBytes(of: seq.bigEndian) { hasher.update(bufferPointer: $0) }
+        var name = table
+        name.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+        withUnsafeBytes(of: UInt8(0)) { hasher.update(bufferPointer: $0) }
+        withUnsafeBytes(of: rowID.bigEndian) { hasher.update(bufferPointer: $0) }
+        hasher.update(data: rowHash)
+        return Array(hasher.finalize())
     }
 
     static func hex(_ bytes: [UInt8]) -> String {
