@@ -48,6 +48,8 @@ public final class AuditStore {
         defer { umask(oldMask) }
         var config = Configuration()
         config.foreignKeysEnabled = true
+        // `sshaudit prune` beside a running recorder: each waits for the other's transaction.
+        config.busyMode = .timeout(10)
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
         }

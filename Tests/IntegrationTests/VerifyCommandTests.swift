@@ -188,6 +188,7 @@ final class VerifyRecordedTests: XCTestCase {
         let during = try runProcess(Paths.sshaudit, ["verify", "--db", recorder.db])
         XCTAssertEqual(during.status, 0, during.stderr)
         XCTAssertEqual(try recorder.stop(), 0, recorder.stderr)
+        XCTAssertFalse(recorder.stderr.contains("write failed"), recorder.stderr)
 
         let r = try runProcess(Paths.sshaudit, ["verify", "--db", recorder.db])
         XCTAssertEqual(r.status, 0, r.stderr)
@@ -206,5 +207,26 @@ final class VerifyRecordedTests: XCTestCase {
         let after = try runProcess(Paths.sshaudit, ["verify", "--db", recorder.db])
         XCTAssertEqual(after.status, 0, after.stderr)
         XCTAssertTrue(try recorder.query("sessions").filter { $0.int("local_port") == server.port }.isEmpty)
+    }
+
+    /// `sshaudit prune` from another process while the recorder writes: both wait their turn, and the
+    /// chain stays whole.
+    func testPruningBesideARunningRecorder() throws {
+        let server = try SSHDServer(name: "verify-live", port: 22392)
+        defer { server.stop() }
+        let recorder = try Recorder(name: "verify-live")
+        XCTAssertEqual(try server.ssh("sa_alice", ["echo one"]).status, 0)
+        Thread.sleep(forTimeInterval: 1.5)
+        let prune = try runProcess(Paths.sshaudit, ["prune", "--retain", "1s", "--db", recorder.db])
+        XCTAssertEqual(prune.status, 0, prune.stderr)
+        XCTAssertTrue(prune.stdout.contains("removed "), prune.stdout)
+        XCTAssertEqual(try server.ssh("sa_bob", ["echo two; /bin/true"]).status, 0)
+        XCTAssertEqual(try recorder.stop(), 0, recorder.stderr)
+        XCTAssertFalse(recorder.stderr.contains("write failed"), recorder.stderr)
+        let r = try runProcess(Paths.sshaudit, ["verify", "--db", recorder.db])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("1 prune(s)"), r.stdout)
+        let users = try recorder.query("sessions").filter { $0.int("local_port") == server.port }.compactMap { $0.string("user") }
+        XCTAssertEqual(users, ["sa_bob"])
     }
 }
