@@ -11,20 +11,8 @@ public struct RetentionPeriod: Sendable, Equatable, CustomStringConvertible {
 
     public init?(_ text: String) {
         let text = text.trimmingCharacters(in: .whitespaces)
-        guard let unit = text.last, text.count >= 2, text.count <= 12 else { return nil }
-        let digits = text.dropLast()
-        guard digits.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int64(digits), n > 0 else { return nil }
-        let seconds: Int64
-        switch unit {
-        case "s": seconds = 1
-        case "m": seconds = 60
-        case "h": seconds = 3600
-        case "d": seconds = 86_400
-        case "w": seconds = 7 * 86_400
-        default: return nil
-        }
-        let (total, overflow) = n.multipliedReportingOverflow(by: seconds * 1_000_000_000)
-        guard !overflow else { return nil }
+        // The same "90d" / "12h" form as the queries' relative times.
+        guard let total = QueryTime.relativeNs(text), total > 0 else { return nil }
         nanoseconds = total
         description = text
     }
