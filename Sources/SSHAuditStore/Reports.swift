@@ -192,26 +192,48 @@ extension AuditReader {
 
     func has(_ name: String) -> Bool { schema.contains(name) }
 
-    /// Connections, logins per user and per day: aggregated by SQLite over the period's sessions.
+    /// Connections, logins per user and per day: one pass over the period's sessions, in time order.
     private static func sessionPart(_ db: Database, _ report: inout AuditReport, top: Int) throws {
-        let window = "FROM sessions INDEXED BY sessions_started_at WHERE started_at >= ? AND started_at < ?"
-        let args: StatementArguments = [report.since, report.until]
-        if let row = try Row.fetchOne(db, sql: """
-            SELECT count(*), count(DISTINCT remote_addr), count(authenticated_at), count(DISTINCT CASE WHEN authenticated_at IS NOT NULL THEN user END) \(window)
-            """, arguments: args) {
-            report.totals.connections = row[0]
-            report.totals.sourceAddresses = row[1]
-            report.totals.logins = row[2]
-            report.totals.unauthenticated = report.totals.connections - report.totals.logins
-            report.totals.users = row[3]
+        struct PerUser { var name: String; var logins = 0; var sources = Set<String>(); var first: String; var last: String }
+        var userIndex: [String: Int] = [:]
+        var users: [PerUser] = []
+        var sources = Set<String>()
+        var days: [AuditReport.Day] = []
+        let cursor = try Row.fetchCursor(db, sql: """
+            SELECT user, remote_addr, started_at, authenticated_at IS NOT NULL FROM sessions INDEXED BY sessions_started_at
+            WHERE started_at >= ? AND started_at < ? ORDER BY started_at
+            """, arguments: [report.since, report.until])
+        while let row = try cursor.next() {
+            let address: String? = row[1]
+            let started: String = row[2]
+            let authenticated: Bool = row[3]
+            let day = started.prefix(10)
+            if days.last.map({ $0.day != day }) ?? true {
+                days.append(AuditReport.Day(day: String(day), logins: 0, unauthenticated: 0, failedAttempts: 0))
+            }
+            report.totals.connections += 1
+            if let address { sources.insert(address) }
+            guard authenticated else { days[days.count - 1].unauthenticated += 1; continue }
+            days[days.count - 1].logins += 1
+            let name: String = row[0] ?? "(unknown)"
+            let i: Int
+            if let known = userIndex[name] { i = known } else {
+                i = users.count
+                userIndex[name] = i
+                users.append(PerUser(name: name, first: started, last: started))
+            }
+            users[i].logins += 1
+            users[i].last = started
+            if let address { users[i].sources.insert(address) }
         }
-        report.loginsPerUser = try Row.fetchAll(db, sql: """
-            SELECT coalesce(user, '(unknown)'), count(*) AS n, count(DISTINCT remote_addr), min(started_at), max(started_at)
-            \(window) AND authenticated_at IS NOT NULL GROUP BY 1 ORDER BY n DESC, 1 LIMIT \(top)
-            """, arguments: args).map { AuditReport.UserLogins(user: $0[0], logins: $0[1], sources: $0[2], first: $0[3], last: $0[4]) }
-        report.days = try Row.fetchAll(db, sql: """
-            SELECT substr(started_at, 1, 10), count(authenticated_at), count(*) - count(authenticated_at) \(window) GROUP BY 1
-            """, arguments: args).map { AuditReport.Day(day: $0[0], logins: $0[1], unauthenticated: $0[2], failedAttempts: 0) }
+        report.totals.logins = users.map(\.logins).reduce(0, +)
+        report.totals.unauthenticated = report.totals.connections - report.totals.logins
+        report.totals.users = users.count
+        report.totals.sourceAddresses = sources.count
+        report.loginsPerUser = users.sorted { ($0.logins, $1.name) > ($1.logins, $0.name) }.prefix(top).map {
+            AuditReport.UserLogins(user: $0.name, logins: $0.logins, sources: $0.sources.count, first: $0.first, last: $0.last)
+        }
+        report.days = days
     }
 
     /// Failed attempts per source address (the top ones) and per day: one pass over the covering
@@ -221,8 +243,9 @@ extension AuditReader {
     private static func authPart(_ db: Database, schema: Set<String>, _ report: inout AuditReport, top: Int) throws {
         let index = schema.contains("auth_attempts_failed") ? " INDEXED BY auth_attempts_failed" : ""
         let args: StatementArguments = [report.since, report.until]
-        struct Source { var attempts = 0; var invalid = 0; var first: Int64; var last: Int64 }
-        var sources: [String: Source] = [:]
+        struct Source { var address: String; var attempts = 0; var invalid = 0; var first: Int64; var last: Int64 }
+        var sourceIndex: [String: Int] = [:]
+        var sources: [Source] = []
         var days: [AuditReport.Day] = []
         var dayKey: Int64 = -1
         let cursor = try Row.fetchCursor(db, sql: """
@@ -239,19 +262,24 @@ extension AuditReader {
                 days.append(AuditReport.Day(day: String((row[2] as String).prefix(10)), logins: 0, unauthenticated: 0, failedAttempts: 0))
             }
             days[days.count - 1].failedAttempts += 1
-            if sources[address] == nil { sources[address] = Source(first: at, last: at) }
-            sources[address]!.attempts += 1
-            if invalid { sources[address]!.invalid += 1 }
-            sources[address]!.last = at
+            let i: Int
+            if let known = sourceIndex[address] { i = known } else {
+                i = sources.count
+                sourceIndex[address] = i
+                sources.append(Source(address: address, first: at, last: at))
+            }
+            sources[i].attempts += 1
+            if invalid { sources[i].invalid += 1 }
+            sources[i].last = at
         }
         let users = try db.cachedStatement(sql: """
             SELECT count(DISTINCT user) FROM auth_attempts\(schema.contains("auth_attempts_remote") ? " INDEXED BY auth_attempts_remote" : "")
             WHERE remote_addr = ? AND at >= ? AND at < ? AND result <> 'accepted'
             """)
-        report.failedBySource = try sources.sorted { ($0.value.attempts, $1.key) > ($1.value.attempts, $0.key) }
-            .prefix(top).map { address, s in
-                AuditReport.Source(address: address, failedAttempts: s.attempts, invalidUsers: s.invalid,
-                                   usersTried: try Int.fetchOne(users, arguments: [address, report.since, report.until]) ?? 0,
+        report.failedBySource = try sources.sorted { ($0.attempts, $1.address) > ($1.attempts, $0.address) }
+            .prefix(top).map { s in
+                AuditReport.Source(address: s.address, failedAttempts: s.attempts, invalidUsers: s.invalid,
+                                   usersTried: try Int.fetchOne(users, arguments: [s.address, report.since, report.until]) ?? 0,
                                    first: isoText(timeKey: s.first), last: isoText(timeKey: s.last))
             }
         report.days = days
