@@ -8,10 +8,13 @@
  *   -j JOBS     parallel workers, each a forked child doing its share serially (default 1)
  *   PROGRAM     what to exec (default /bin/true)
  *
- * Prints one line: "storm execs=N failed=F seconds=S rate=R late_max_ms=L". Timing covers the execs
- * only (not the ssh connection that may have started the storm). Pacing uses an absolute schedule
- * per worker (clock_nanosleep TIMER_ABSTIME): a worker that falls behind catches up without sleeping,
- * and late_max_ms says how far behind schedule the worst exec started.
+ * Prints one line: "storm execs=N failed=F seconds=S rate=R late_max_ms=L cpu_s=C p50_us=P".
+ * Timing covers the execs only (not the ssh connection that may have started the storm). cpu_s is the
+ * CPU time (user + system) of the storm and everything it waited for. p50_us is the median time of
+ * one fork + exec + wait (with one job only): unlike the total, it hardly moves when other load on
+ * the machine preempts a few execs. Pacing uses an absolute schedule per worker (clock_nanosleep
+ * TIMER_ABSTIME): a worker that falls behind catches up without sleeping, and late_max_ms says how
+ * far behind schedule the worst exec started.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +40,14 @@ struct worker_result {
     double late_max;
 };
 
+static double *latencies;  /* per exec, seconds (one job only) */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
 static void run_worker(long count, double rate, double start, char **argv, struct worker_result *out)
 {
     double interval = rate > 0 ? 1.0 / rate : 0;
@@ -50,6 +62,7 @@ static void run_worker(long count, double rate, double start, char **argv, struc
                 out->late_max = late;
             }
         }
+        double t0 = latencies ? now_s() : 0;
         pid_t pid = fork();
         if (pid == 0) {
             execv(argv[0], argv);
@@ -61,6 +74,8 @@ static void run_worker(long count, double rate, double start, char **argv, struc
         }
         int status;
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        if (latencies)
+            latencies[i] = now_s() - t0;
         if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
             out->done++;
         else
@@ -104,6 +119,7 @@ int main(int argc, char **argv)
     /* A common schedule origin for all workers (paced: slightly ahead, so every worker starts on time). */
     double start = now_s() + (rate > 0 ? 0.01 : 0);
     if (jobs == 1) {
+        latencies = calloc(count, sizeof(double));
         run_worker(count, rate, start, prog, &results[0]);
     } else {
         for (long j = 0; j < jobs; j++) {
@@ -134,7 +150,17 @@ int main(int argc, char **argv)
         if (results[j].late_max > late_max)
             late_max = results[j].late_max;
     }
-    printf("storm execs=%ld failed=%ld seconds=%.6f rate=%.1f late_max_ms=%.1f\n",
-           done, failed, elapsed, done / elapsed, late_max * 1000);
+    struct rusage self, children;
+    getrusage(RUSAGE_SELF, &self);
+    getrusage(RUSAGE_CHILDREN, &children);
+    double cpu = self.ru_utime.tv_sec + self.ru_utime.tv_usec / 1e6 + self.ru_stime.tv_sec + self.ru_stime.tv_usec / 1e6
+               + children.ru_utime.tv_sec + children.ru_utime.tv_usec / 1e6 + children.ru_stime.tv_sec + children.ru_stime.tv_usec / 1e6;
+    double p50 = 0;
+    if (latencies) {
+        qsort(latencies, count, sizeof(double), cmp_double);
+        p50 = count % 2 ? latencies[count / 2] : (latencies[count / 2 - 1] + latencies[count / 2]) / 2;
+    }
+    printf("storm execs=%ld failed=%ld seconds=%.6f rate=%.1f late_max_ms=%.1f cpu_s=%.3f p50_us=%.1f\n",
+           done, failed, elapsed, done / elapsed, late_max * 1000, cpu, p50 * 1e6);
     return failed ? 1 : 0;
 }
