@@ -40,7 +40,16 @@
 #   BENCH_OUT [BENCHMARKS.md at the repository root]
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# Run from a private copy: bash reads a script as it goes, and a checkout or commit rewriting this
+# file during the quarter of an hour the benchmarks take would make it run garbage.
+if [[ -z ${SSHAUDIT_BENCH_ROOT:-} ]]; then
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  copy=$(mktemp /tmp/sshaudit-bench-run.XXXXXX)
+  cp "${BASH_SOURCE[0]}" "$copy"
+  SSHAUDIT_BENCH_ROOT=$root exec bash "$copy" "$@"
+fi
+ROOT=$SSHAUDIT_BENCH_ROOT
+[[ $0 == /tmp/sshaudit-bench-run.* ]] && rm -f -- "$0"   # bash keeps it open; nothing else needs it
 HARNESS=$ROOT/Tests/Integration/sshd-harness.sh
 SCRATCH=$ROOT/.build-bench
 BIN=$SCRATCH/release/sshaudit
