@@ -273,14 +273,7 @@ final class Recorder {
         // Let the last exits reach the ring buffer before asking to stop.
         Thread.sleep(forTimeInterval: 0.5)
         Glibc.kill(process.processIdentifier, signal)
-        let deadline = Date().addingTimeInterval(30)
-        while process.isRunning {
-            if Date() > deadline {
-                process.terminate()
-                throw TestFailure("sshaudit record did not stop on SIGINT")
-            }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
+        try awaitExit(process, timeout: 30, what: "sshaudit record did not stop on signal \(signal)")
         stderrPipe.fileHandleForReading.readabilityHandler = nil
         return process.terminationStatus
     }
@@ -362,15 +355,20 @@ final class InteractiveSSH: @unchecked Sendable {
     }
 
     func waitForExit(timeout: TimeInterval = 20) throws -> Int32 {
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning {
-            if Date() > deadline {
-                process.terminate()
-                throw TestFailure("ssh -tt did not exit: \(transcript)")
-            }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
+        try awaitExit(process, timeout: timeout, what: "ssh -tt did not exit: \(transcript)")
         output.fileHandleForReading.readabilityHandler = nil
         return process.terminationStatus
+    }
+}
+
+/// Polls until `process` exits; past `timeout` it is terminated and the test fails with `what`.
+func awaitExit(_ process: Process, timeout: TimeInterval, what: @autoclosure () -> String) throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while process.isRunning {
+        if Date() > deadline {
+            process.terminate()
+            throw TestFailure(what())
+        }
+        Thread.sleep(forTimeInterval: 0.05)
     }
 }
