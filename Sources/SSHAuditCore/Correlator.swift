@@ -44,6 +44,9 @@ public final class Correlator {
         /// A monitor child that set all three uids: the user child if it goes on to fork, setsid or
         /// exit without exec — PAM's unix_chkpwd (OpenSSH 10.x) also sets them, then execs.
         var pendingUID: (uid: UInt32, atNs: Int64)?
+        /// Its history is lost (first seen mid-life, or a descendant of such a process): whatever it
+        /// does belongs to no known session.
+        var orphan = false
     }
 
     struct FileKey: Hashable {
@@ -79,6 +82,17 @@ public final class Correlator {
     /// Kernel-side losses happened now: every open session may miss something.
     public func noteLoss() {
         for id in sessions.keys { updateSession(id) { $0.drops = true } }
+    }
+
+    /// Events the kernel reported for sshd's process tree that no session could claim.
+    public private(set) var unattributedEvents: UInt64 = 0
+
+    /// The kernel follows only sshd's tree, so an event of a process the correlator never saw forked
+    /// (nor found at start-up), or of its descendants, means history was lost: the event may belong
+    /// to any open session.
+    private func noteUnattributed() {
+        unattributedEvents += 1
+        for id in sessions.keys { updateSession(id) { $0.unattributedEvents = true } }
     }
 
     private let bootToWallNs: Int64
@@ -230,6 +244,10 @@ public final class Correlator {
     public func handle(_ event: Event) {
         let key = event.process
         let wallNs = Int64(bitPattern: event.timestampNs) &+ bootToWallNs
+        if lookup(key) == nil, Self.needsHistory(event.kind) {
+            procs[key] = Proc(role: .unknown, orphan: true)
+        }
+        if procs[key]?.orphan == true { noteUnattributed() }
         switch event.kind {
         case let .fork(child):
             handleFork(parentKey: key, child: child, ppid: event.ppid, wallNs: wallNs)
@@ -272,6 +290,17 @@ public final class Correlator {
         }
     }
 
+    /// Whether an event can only come from a process whose fork (or start-up scan) was seen. A new
+    /// sshd (exec of a new root), an accept (a listener the scan may not have recognised yet) and a
+    /// connection's close (sessions from before the recorder) stand on their own.
+    private static func needsHistory(_ kind: EventKind) -> Bool {
+        switch kind {
+        case let .exec(info): return !info.newRoot
+        case .accept, .connectionClosed: return false
+        case .fork, .exit, .cred, .chroot, .setsid, .log, .fileOpened, .fileClosed, .socket: return true
+        }
+    }
+
     // MARK: - Events
 
     private func handleFork(parentKey: ProcessKey, child: ProcessKey, ppid: UInt32, wallNs: Int64) {
@@ -280,6 +309,7 @@ public final class Correlator {
         let parent = procs[parentKey]!
         var proc = Proc(role: .unknown, parent: parentKey, session: parent.session,
                         ancestorCommand: parent.command ?? parent.ancestorCommand, path: parent.path)
+        proc.orphan = parent.orphan
         switch parent.role {
         case .listener:
             proc.role = .monitor

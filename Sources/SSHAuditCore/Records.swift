@@ -35,6 +35,9 @@ public struct SessionRecord: Equatable, Sendable {
     public var drops = false
     /// Some command's argv was cut at the kernel's bound.
     public var truncatedArgv = false
+    /// Events of sshd's process tree that no session could claim arrived while it was open: one of
+    /// them may have been its own.
+    public var unattributedEvents = false
     /// Open when the recorder stopped, gone when it started again: the end was not seen.
     public var endedUnobserved = false
     /// Method and key of the accepted authentication (nil method: not logged, e.g. LogLevel QUIET).

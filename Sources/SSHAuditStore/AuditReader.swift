@@ -29,6 +29,7 @@ public struct SessionRow: Encodable, Equatable, Sendable {
     public var drops: Bool
     public var truncatedArgv: Bool
     public var endedUnobserved: Bool
+    public var unattributedEvents: Bool
 
     enum CodingKeys: String, CodingKey {
         case id, user, uid, tty, recovered
@@ -40,6 +41,7 @@ public struct SessionRow: Encodable, Equatable, Sendable {
         case sshdVersion = "sshd_version"
         case kind, drops
         case truncatedArgv = "truncated_argv", endedUnobserved = "ended_unobserved"
+        case unattributedEvents = "unattributed_events"
     }
 
     // Written by hand so that absent values are `null`, never missing keys, in a fixed order.
@@ -70,6 +72,7 @@ public struct SessionRow: Encodable, Equatable, Sendable {
         try c.encode(drops, forKey: .drops)
         try c.encode(truncatedArgv, forKey: .truncatedArgv)
         try c.encode(endedUnobserved, forKey: .endedUnobserved)
+        try c.encode(unattributedEvents, forKey: .unattributedEvents)
     }
 
     init(row: Row) {
@@ -98,6 +101,7 @@ public struct SessionRow: Encodable, Equatable, Sendable {
         drops = row["drops"] ?? false
         truncatedArgv = row["truncated_argv"] ?? false
         endedUnobserved = row["ended_unobserved"] ?? false
+        unattributedEvents = row["unattributed_events"] ?? false
     }
 }
 
@@ -223,7 +227,8 @@ public struct QueryFilter: Sendable {
     /// sessions: never authenticated; commands: exit code other than 0, or killed by a signal;
     /// auth: attempts that did not succeed (failed, invalid_user, disconnected).
     public var failedOnly: Bool
-    /// Sessions whose record may miss something: recovered, kernel drops, cut argv, end not seen.
+    /// Sessions whose record may miss something: recovered, kernel drops, cut argv, end not seen,
+    /// unattributed events while open.
     public var incompleteOnly = false
     /// A public key's fingerprint (SHA256:…): sessions and attempts with it, commands and transfers of
     /// sessions authenticated with it.

@@ -143,6 +143,7 @@ public final class AuditStore {
                     Timestamp.iso(ns: s.startedAtNs), s.authenticatedAtNs.map(Timestamp.iso(ns:)),
                     s.endedAtNs.map(Timestamp.iso(ns:)), s.exitCode.map { Int64($0) }, Int64(s.commandCount),
                     s.bytesIn, s.bytesOut, s.recovered, s.sshdVersion, s.endedUnobserved, s.kind, s.drops, s.truncatedArgv,
+                    s.unattributedEvents,
                 ])
                 try upsertSession.execute(db, values)
                 try ledger.append(.sessions, id: s.id, values: values)
@@ -208,7 +209,7 @@ public final class AuditStore {
                 return ["sshd_path", "user", "uid", "remote_addr", "remote_port", "local_addr", "local_port", "auth_method",
                         "key_fingerprint", "tty", "authenticated_at", "ended_at", "exit_code", "command_count",
                         "bytes_in", "bytes_out", "recovered", "sshd_version", "ended_unobserved", "kind", "drops",
-                        "truncated_argv"]
+                        "truncated_argv", "unattributed_events"]
             case .commands: return ["ended_at", "duration_ms", "exit_code", "signal"]
             case .fileTransfers: return ["closed_at", "bytes_read", "bytes_written"]
             case .authAttempts, .sessionEvents, .prunes: return nil
@@ -256,6 +257,8 @@ public final class AuditStore {
         public var ringDrops: UInt64 = 0
         public var trackFailures: UInt64 = 0
         public var decodeErrors: UInt64 = 0
+        /// Events of sshd's process tree that no session could claim.
+        public var unattributedEvents: UInt64 = 0
         public var events: UInt64 = 0
         public init() {}
     }
@@ -271,10 +274,10 @@ public final class AuditStore {
         try writer.write { db in
             try db.execute(sql: """
                 UPDATE recorder_runs SET stopped_at = ?, clean_exit = ?, ring_drops = ?, track_failures = ?,
-                    decode_errors = ?, events = ? WHERE id = ?
+                    decode_errors = ?, events = ?, unattributed_events = ? WHERE id = ?
                 """, arguments: [stoppedAtNs.map(Timestamp.iso(ns:)), clean, Int64(counters.ringDrops),
                                  Int64(counters.trackFailures), Int64(counters.decodeErrors),
-                                 Int64(counters.events), id])
+                                 Int64(counters.events), Int64(counters.unattributedEvents), id])
         }
     }
 }

@@ -28,7 +28,7 @@ enum LedgerTable: String, CaseIterable, Sendable {
             return ["id", "sshd_pid", "sshd_start_ns", "listener_pid", "sshd_path", "user", "uid", "remote_addr",
                     "remote_port", "local_addr", "local_port", "auth_method", "key_fingerprint", "tty", "started_at",
                     "authenticated_at", "ended_at", "exit_code", "command_count", "bytes_in", "bytes_out", "recovered",
-                    "sshd_version", "ended_unobserved", "kind", "drops", "truncated_argv"]
+                    "sshd_version", "ended_unobserved", "kind", "drops", "truncated_argv", "unattributed_events"]
         case .commands:
             return ["id", "session_id", "parent_id", "pid", "ppid", "uid", "filename", "argv", "argv_truncated", "cwd",
                     "started_at", "ended_at", "duration_ms", "exit_code", "signal", "recovered"]

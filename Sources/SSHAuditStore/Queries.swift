@@ -124,7 +124,7 @@ struct QueryPlanner {
         }
         predicates += timeClauses(column: "\(alias).\(timeColumn)")
         if filter.incompleteOnly, kind == .sessions {
-            predicates.append(Clause("(s.recovered = 1 OR s.drops = 1 OR s.truncated_argv = 1 OR s.ended_unobserved = 1)", []))
+            predicates.append(Clause("(s.recovered = 1 OR s.drops = 1 OR s.truncated_argv = 1 OR s.ended_unobserved = 1 OR s.unattributed_events = 1)", []))
         }
         if filter.failedOnly {
             switch kind {

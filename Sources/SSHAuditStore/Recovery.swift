@@ -59,6 +59,7 @@ extension AuditStore {
         s.drops = row["drops"]
         s.truncatedArgv = row["truncated_argv"]
         s.endedUnobserved = row["ended_unobserved"]
+        s.unattributedEvents = row["unattributed_events"]
         return s
     }
 

@@ -17,7 +17,7 @@ public struct AuditReport: Encodable, Sendable {
         public var privilegedCommands = 0
         public var openSessions = 0
         /// Sessions of the period whose record may miss something (recovered, kernel drops, cut argv,
-        /// end not seen); connections minus these are complete.
+        /// end not seen, unattributed events); connections minus these are complete.
         public var incompleteSessions = 0
 
         enum CodingKeys: String, CodingKey {
@@ -169,7 +169,7 @@ extension AuditReader {
                 """) ?? 0
             report.totals.incompleteSessions = try Int.fetchOne(db, sql: """
                 SELECT count(*) FROM sessions WHERE started_at >= ? AND started_at < ?
-                AND (recovered = 1 OR drops = 1 OR truncated_argv = 1 OR ended_unobserved = 1)
+                AND (recovered = 1 OR drops = 1 OR truncated_argv = 1 OR ended_unobserved = 1 OR unattributed_events = 1)
                 """, arguments: [report.since, report.until]) ?? 0
         }
         group.wait()

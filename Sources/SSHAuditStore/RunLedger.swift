@@ -12,12 +12,14 @@ public struct RunRow: Encodable, Sendable {
     public var ringDrops: Int64
     public var trackFailures: Int64
     public var decodeErrors: Int64
+    public var unattributedEvents: Int64
     public var events: Int64
 
     enum CodingKeys: String, CodingKey {
         case id, events
         case startedAt = "started_at", stoppedAt = "stopped_at", cleanExit = "clean_exit", ringDrops = "ring_drops"
         case trackFailures = "track_failures", decodeErrors = "decode_errors"
+        case unattributedEvents = "unattributed_events"
     }
 }
 
@@ -30,12 +32,14 @@ public struct StatusReport: Encodable, Sendable {
     public var authAttempts: Int64
     public var totalRingDrops: Int64
     public var totalTrackFailures: Int64
+    public var totalUnattributedEvents: Int64
     public var uncleanRuns: Int64
 
     enum CodingKeys: String, CodingKey {
         case runs, sessions, commands
         case openSessions = "open_sessions", endedUnobserved = "ended_unobserved", authAttempts = "auth_attempts"
         case totalRingDrops = "total_ring_drops", totalTrackFailures = "total_track_failures", uncleanRuns = "unclean_runs"
+        case totalUnattributedEvents = "total_unattributed_events"
     }
 }
 
@@ -47,7 +51,7 @@ extension AuditReader {
                 .reversed().map { r in
                     RunRow(id: r["id"], startedAt: r["started_at"], stoppedAt: r["stopped_at"], cleanExit: r["clean_exit"],
                            ringDrops: r["ring_drops"], trackFailures: r["track_failures"], decodeErrors: r["decode_errors"],
-                           events: r["events"])
+                           unattributedEvents: r["unattributed_events"], events: r["events"])
                 }
             return StatusReport(
                 runs: Array(runs),
@@ -58,6 +62,7 @@ extension AuditReader {
                 authAttempts: try count("SELECT COUNT(*) FROM auth_attempts"),
                 totalRingDrops: try count("SELECT COALESCE(SUM(ring_drops), 0) FROM recorder_runs"),
                 totalTrackFailures: try count("SELECT COALESCE(SUM(track_failures), 0) FROM recorder_runs"),
+                totalUnattributedEvents: try count("SELECT COALESCE(SUM(unattributed_events), 0) FROM recorder_runs"),
                 uncleanRuns: try count("SELECT COUNT(*) FROM recorder_runs WHERE clean_exit = 0 AND id < (SELECT MAX(id) FROM recorder_runs)"))
         }
     }

@@ -122,7 +122,7 @@ extension Query {
         @OptionGroup var search: GrepOption
         @Flag(help: "Only connections that never authenticated.")
         var failed = false
-        @Flag(help: "Only sessions whose record may be incomplete: recovered, kernel drops, cut argv, end not seen.")
+        @Flag(help: "Only sessions whose record may be incomplete: recovered, kernel drops, cut argv, end not seen, unattributed events.")
         var incomplete = false
 
         func run() throws {

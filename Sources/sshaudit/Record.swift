@@ -117,7 +117,7 @@ struct Record: ParsableCommand {
                 // Log rotation: finish the old file, continue in a new one at the same path with the
                 // sessions still open (their rows again, so later rows have what they refer to).
                 output.writer.close()
-                fill(&counters, tracer.losses())
+                fill(&counters, tracer.losses(), correlator)
                 try? store.updateRun(runID, counters: counters, stoppedAtNs: Clock.wallNs(), clean: true)
                 do {
                     store = try AuditStore.openForRecording(path: db)
@@ -132,25 +132,28 @@ struct Record: ParsableCommand {
             }
             if Date().timeIntervalSince(lastReport) > 5 {
                 lastReport = Date()
-                fill(&counters, tracer.losses())
+                fill(&counters, tracer.losses(), correlator)
                 // A heartbeat: after a crash, stopped_at says when the recorder was last alive.
                 try? store.updateRun(runID, counters: counters, stoppedAtNs: Clock.wallNs(), clean: false)
             }
         }
         tracer.drain()
-        fill(&counters, tracer.losses())
+        fill(&counters, tracer.losses(), correlator)
         tracer.close()
         output.writer.close()
         try? eventLog?.close()
         try store.updateRun(runID, counters: counters, stoppedAtNs: Clock.wallNs(), clean: true)
         FileHandle.standardError.write(Data((
             "sshaudit: stopped; \(counters.events) events, \(counters.ringDrops) lost in the kernel, "
-            + "\(counters.trackFailures) processes not followed, \(counters.decodeErrors) undecodable\n").utf8))
+            + "\(counters.trackFailures) processes not followed, \(counters.unattributedEvents) unattributed, "
+            + "\(counters.decodeErrors) undecodable\n").utf8))
     }
 
-    private func fill(_ counters: inout AuditStore.RunCounters, _ losses: (ringFull: UInt64, mapFull: UInt64)) {
+    private func fill(_ counters: inout AuditStore.RunCounters, _ losses: (ringFull: UInt64, mapFull: UInt64),
+                      _ correlator: Correlator) {
         counters.ringDrops = losses.ringFull
         counters.trackFailures = losses.mapFull
+        counters.unattributedEvents = correlator.unattributedEvents
     }
 }
 

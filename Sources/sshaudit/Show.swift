@@ -57,6 +57,7 @@ struct Show: ParsableCommand {
         if s.recovered { facts.append("recovered (began before the recorder)") }
         if s.drops { facts.append("INCOMPLETE: the kernel lost events while it was open") }
         if s.truncatedArgv { facts.append("some argv cut at 8 KiB") }
+        if s.unattributedEvents { facts.append("INCOMPLETE: events no session could claim arrived while it was open") }
         if s.endedUnobserved { facts.append("ended while the recorder was not running") }
         // Facts joined by " · ", wrapped to stay within 100 columns.
         var line = ""

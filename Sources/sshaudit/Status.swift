@@ -24,6 +24,7 @@ struct Status: ParsableCommand {
             commands: \(report.commands), authentication attempts: \(report.authAttempts)
             (a crashed run's STOPPED is its last heartbeat, written every 5 s)
             lost in the kernel: \(report.totalRingDrops) events, \(report.totalTrackFailures) processes not followed
+            events no session could claim: \(report.totalUnattributedEvents)
             runs that did not stop cleanly: \(report.uncleanRuns)
 
             """
@@ -32,12 +33,13 @@ struct Status: ParsableCommand {
         var previousStop: String?
         var rows: [[String]] = []
         for (i, run) in report.runs.enumerated() {
-            if let previousStop { rows.append(["", "not recording", previousStop, run.startedAt, "", "", ""]) }
+            if let previousStop { rows.append(["", "not recording", previousStop, run.startedAt, "", "", "", ""]) }
             let last = i == report.runs.count - 1
             rows.append([String(run.id), run.cleanExit ? "clean" : (last ? "running or crashed" : "crashed"),
-                         run.startedAt, run.stoppedAt ?? "-", String(run.events), String(run.ringDrops), String(run.trackFailures)])
+                         run.startedAt, run.stoppedAt ?? "-", String(run.events), String(run.ringDrops), String(run.trackFailures),
+                         String(run.unattributedEvents)])
             previousStop = run.stoppedAt
         }
-        printTable(header: ["RUN", "STATE", "STARTED", "STOPPED", "EVENTS", "DROPS", "UNTRACKED"], rows: rows)
+        printTable(header: ["RUN", "STATE", "STARTED", "STOPPED", "EVENTS", "DROPS", "UNTRACKED", "UNATTRIBUTED"], rows: rows)
     }
 }

@@ -24,7 +24,7 @@ final class LoadTests: XCTestCase {
             """], timeout: 600)
         XCTAssertTrue(clients.stdout.contains("failed=0"), clients.stdout + clients.stderr)
         XCTAssertEqual(try recorder.stop(), 0, recorder.stderr)
-        XCTAssertTrue(recorder.stderr.contains(" 0 lost in the kernel, 0 processes not followed"), recorder.stderr)
+        XCTAssertTrue(recorder.stderr.contains(" 0 lost in the kernel, 0 processes not followed, 0 unattributed"), recorder.stderr)
 
         var config = Configuration()
         config.readonly = true
@@ -39,11 +39,18 @@ final class LoadTests: XCTestCase {
                 SELECT COUNT(*) FROM commands c JOIN sessions s ON s.id = c.session_id
                 WHERE s.local_port = ? AND c.filename = '/bin/true' GROUP BY s.id
                 """, arguments: [server.port])),
-             try Int.fetchOne(db, sql: "SELECT SUM(ring_drops) + SUM(track_failures) FROM recorder_runs") ?? -1)
+             try Int.fetchOne(db, sql: "SELECT SUM(ring_drops) + SUM(track_failures) + SUM(unattributed_events) FROM recorder_runs") ?? -1)
         }
         XCTAssertEqual(sessions, 200)
         XCTAssertEqual(commands, 10_000, "every command stored, each with its exit code")
         XCTAssertEqual(perSession, [50], "50 in every session")
         XCTAssertEqual(drops, 0, "the run ledger agrees")
+        let incomplete = try db.read { db in
+            try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM sessions WHERE local_port = ?
+                AND (drops = 1 OR unattributed_events = 1 OR truncated_argv = 1 OR recovered = 1)
+                """, arguments: [server.port]) ?? -1
+        }
+        XCTAssertEqual(incomplete, 0, "every session complete")
     }
 }

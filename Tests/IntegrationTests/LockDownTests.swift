@@ -53,6 +53,7 @@ final class LockDownTests: XCTestCase {
         XCTAssertEqual(json["sessions"] as? Int, 1)
         XCTAssertEqual(json["commands"] as? Int, 2)
         XCTAssertEqual(json["total_ring_drops"] as? Int, 0)
+        XCTAssertEqual(json["total_unattributed_events"] as? Int, 0)
         XCTAssertNotNil(json["runs"] as? [Any])
     }
 }

@@ -180,6 +180,60 @@ final class CorrelatorTests: XCTestCase {
         XCTAssertEqual(correlator.trackedProcesses, [], "the listener exited at the end of the recording too")
     }
 
+    func testRecordedLoginsLeaveNothingUnattributed() throws {
+        for name in Fixture.names {
+            let log = try Fixture.load(name)
+            var sessions: [Int64: SessionRecord] = [:]
+            let correlator = Correlator.replaying(log) { if case let .session(s) = $0 { sessions[s.id] = s } }
+            for event in try log.events() { correlator.handle(event) }
+            XCTAssertEqual(correlator.unattributedEvents, 0, name)
+            XCTAssertFalse(sessions.isEmpty, name)
+            XCTAssertEqual(sessions.values.filter(\.unattributedEvents).map(\.id), [], name)
+        }
+    }
+
+    // A real recording with the fork of one session's shell taken out, as a kernel loss would: the
+    // shell's events belong to no known process. Nothing is invented for them, they are counted, and
+    // exactly the sessions open at that moment are flagged.
+    func testLostForkFlagsTheSessionsOpenAtThatMoment() throws {
+        let log = try Fixture.load("parallel_10")
+        let events = try log.events()
+        let complete = try Fixture.replay("parallel_10")
+        // The last fork whose child goes on to exec as a user (uid != 0): a session's shell.
+        let lost = try XCTUnwrap(events.lastIndex { fork in
+            guard case let .fork(child) = fork.kind else { return false }
+            return events.contains { $0.process == child && $0.uid != 0 && { if case .exec = $0.kind { true } else { false } }($0) }
+        })
+        guard case let .fork(orphan) = events[lost].kind else { return XCTFail() }
+        // The orphan and everything it starts.
+        var lostTree: Set<ProcessKey> = [orphan]
+        for event in events[(lost + 1)...] {
+            if case let .fork(child) = event.kind, lostTree.contains(event.process) { lostTree.insert(child) }
+        }
+        let orphanEvents = events[(lost + 1)...].filter { lostTree.contains($0.process) }
+        let firstOrphanNs = Int64(bitPattern: try XCTUnwrap(orphanEvents.first).timestampNs) &+ log.header.bootToWallNs
+
+        var sessions: [Int64: SessionRecord] = [:]
+        var commands: [Int64: CommandRecord] = [:]
+        let correlator = Correlator.replaying(log) { output in
+            switch output {
+            case let .session(s): sessions[s.id] = s
+            case let .command(c): commands[c.id] = c
+            default: break
+            }
+        }
+        for (i, event) in events.enumerated() where i != lost { correlator.handle(event) }
+
+        XCTAssertEqual(correlator.unattributedEvents, UInt64(orphanEvents.count))
+        XCTAssertFalse(commands.values.contains { c in lostTree.contains { $0.tgid == c.pid } }, "no command invented for the orphans")
+        let openThen = Set(complete.sessions.filter {
+            $0.startedAtNs <= firstOrphanNs && ($0.endedAtNs ?? .max) >= firstOrphanNs
+        }.map(\.id))
+        XCTAssertFalse(openThen.isEmpty)
+        XCTAssertLessThan(openThen.count, complete.sessions.count, "some sessions had ended or not begun: the test tells them apart")
+        XCTAssertEqual(Set(sessions.values.filter(\.unattributedEvents).map(\.id)), openThen)
+    }
+
     // Synthetic: a recycled pid with another start time never joins the old session.
     func testRecycledPidIsANewProcess() {
         var outputs: [CorrelatorOutput] = []

@@ -96,6 +96,35 @@ final class StoreTests: XCTestCase {
         XCTAssertFalse(try reader.sessionExists(3))
     }
 
+    func testEachCompletenessFlagMakesASessionIncompleteAndStatusCountsUnattributedEvents() throws {
+        let path = dir + "/audit.db"
+        let store = try AuditStore.openForRecording(path: path)
+        var rows = (1...6).map { session($0) }
+        for i in rows.indices { rows[i].endedAtNs = rows[i].startedAtNs + 1_000_000_000 }
+        rows[1].recovered = true
+        rows[2].drops = true
+        rows[3].truncatedArgv = true
+        rows[4].endedUnobserved = true
+        rows[5].unattributedEvents = true
+        try store.write(rows.map { .session($0) })
+        let run = try store.startRun(atNs: rows[0].startedAtNs)
+        var counters = AuditStore.RunCounters()
+        counters.unattributedEvents = 3
+        try store.updateRun(run, counters: counters, stoppedAtNs: rows[0].startedAtNs + 5_000_000_000, clean: true)
+
+        let reader = try AuditReader(path: path)
+        var filter = QueryFilter()
+        filter.incompleteOnly = true
+        XCTAssertEqual(try reader.sessions(filter).map(\.id), [2, 3, 4, 5, 6])
+        XCTAssertEqual(try reader.sessions(QueryFilter()).map(\.unattributedEvents), [false, false, false, false, false, true])
+        let report = try reader.report(since: "2026-11-01", until: "2026-12-01", generatedAt: "now")
+        XCTAssertEqual(report.totals.connections, 6)
+        XCTAssertEqual(report.totals.incompleteSessions, 5)
+        let status = try reader.status()
+        XCTAssertEqual(status.totalUnattributedEvents, 3)
+        XCTAssertEqual(status.runs.map(\.unattributedEvents), [3])
+    }
+
     func testAuthAttemptsAndFailedFilter() throws {
         let path = dir + "/audit.db"
         let store = try AuditStore.openForRecording(path: path)

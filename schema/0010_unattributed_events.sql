@@ -1,0 +1,5 @@
+-- Events the kernel reported for sshd's process tree that could not be placed in any session (a
+-- process whose fork was never seen: the kernel lost it, or it escaped tracking). Which session they
+-- belonged to is unknown, so every session open at that moment is flagged; the run counts them.
+ALTER TABLE sessions ADD COLUMN unattributed_events INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE recorder_runs ADD COLUMN unattributed_events INTEGER NOT NULL DEFAULT 0;
