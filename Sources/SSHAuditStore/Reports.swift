@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import SSHAuditCore
 
 /// The numbers behind `sshaudit report`, for the period [since, until). Each part reads only the rows
 /// of the period, through an index in time order; the commands (the most rows) are counted on a
@@ -99,6 +100,31 @@ public struct AuditReport: Encodable, Sendable {
         public var count: Int
     }
 
+    /// Whether the period was watched: the recorder runs that overlap it, the time no run covered,
+    /// and what those runs lost. A report over unwatched time must say so.
+    public struct Coverage: Encodable, Sendable, Equatable {
+        public struct Gap: Encodable, Sendable, Equatable {
+            public var from: String
+            public var to: String
+        }
+        public var runs = 0
+        /// Runs that ended without a clean stop (killed, crashed, machine down).
+        public var uncleanRuns = 0
+        public var ringDrops: Int64 = 0
+        public var trackFailures: Int64 = 0
+        public var unattributedEvents: Int64 = 0
+        /// Seconds of the period (up to the report's generation) that no run covered.
+        public var notRecordingSeconds: Double = 0
+        /// Those stretches, oldest first (at most `top`).
+        public var gaps: [Gap] = []
+
+        enum CodingKeys: String, CodingKey {
+            case runs, gaps
+            case uncleanRuns = "unclean_runs", ringDrops = "ring_drops", trackFailures = "track_failures"
+            case unattributedEvents = "unattributed_events", notRecordingSeconds = "not_recording_seconds"
+        }
+    }
+
     public var since: String
     public var until: String
     public var generatedAt: String
@@ -112,9 +138,10 @@ public struct AuditReport: Encodable, Sendable {
     public var privileged: [Privileged] = []
     /// Sessions without an end, whenever they started (not only in the period), oldest first.
     public var openSessions: [SessionRow] = []
+    public var coverage = Coverage()
 
     enum CodingKeys: String, CodingKey {
-        case since, until, totals, days, privileged
+        case since, until, totals, days, privileged, coverage
         case generatedAt = "generated_at", loginsPerUser = "logins_per_user", failedBySource = "failed_by_source"
         case topPrograms = "top_programs", privilegedByUser = "privileged_by_user", openSessions = "open_sessions"
     }
@@ -171,6 +198,7 @@ extension AuditReader {
                 SELECT count(*) FROM sessions WHERE started_at >= ? AND started_at < ?
                 AND (recovered = 1 OR drops = 1 OR truncated_argv = 1 OR ended_unobserved = 1 OR unattributed_events = 1)
                 """, arguments: [report.since, report.until]) ?? 0
+            report.coverage = try Self.coverage(db, since: since, until: until, now: generatedAt, top: top)
         }
         group.wait()
         let auth = try authPart.get(), commands = try commandPart.get()
@@ -191,6 +219,54 @@ extension AuditReader {
     }
 
     func has(_ name: String) -> Bool { schema.contains(name) }
+
+    /// How a live recorder shows in recorder_runs: not stopped cleanly, its last heartbeat (every 5 s)
+    /// recent. It covers the time up to now.
+    static let liveHeartbeatNs: Int64 = 30_000_000_000
+
+    /// The runs overlapping [since, until) and the stretches of it (up to `now`) that none covered.
+    static func coverage(_ db: Database, since: String, until: String, now: String, top: Int) throws -> AuditReport.Coverage {
+        var coverage = AuditReport.Coverage()
+        guard let startNs = Timestamp.parse(since), let untilNs = Timestamp.parse(until),
+              let nowNs = Timestamp.parse(now) else { return coverage }
+        let endNs = min(untilNs, nowNs)
+        let lastRun = try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM recorder_runs")
+        // A run is [started_at, stopped_at]; a crashed run's stopped_at is its last heartbeat.
+        let rows = try Row.fetchAll(db, sql: """
+            SELECT * FROM recorder_runs WHERE started_at < ? AND (stopped_at IS NULL OR stopped_at >= ?) ORDER BY started_at
+            """, arguments: [until, since])
+        var covered: [(Int64, Int64)] = []
+        for row in rows {
+            let id: Int64 = row["id"]
+            let clean: Bool = row["clean_exit"]
+            guard let runStart = Timestamp.parse(row["started_at"]) else { continue }
+            var runEnd = (row["stopped_at"] as String?).flatMap(Timestamp.parse) ?? runStart
+            if id == lastRun, !clean, nowNs - runEnd <= liveHeartbeatNs { runEnd = nowNs }
+            coverage.runs += 1
+            if !clean, !(id == lastRun && runEnd == nowNs) { coverage.uncleanRuns += 1 }
+            coverage.ringDrops += row["ring_drops"]
+            coverage.trackFailures += row["track_failures"]
+            coverage.unattributedEvents += row["unattributed_events"] ?? 0
+            covered.append((runStart, runEnd))
+        }
+        // Walk the period in time order: whatever lies before the next run's start is a gap.
+        var cursor = startNs
+        var gapNs: Int64 = 0
+        func gap(to end: Int64) {
+            guard end > cursor else { return }
+            gapNs += end - cursor
+            if coverage.gaps.count < top {
+                coverage.gaps.append(.init(from: Timestamp.iso(ns: cursor), to: Timestamp.iso(ns: end)))
+            }
+        }
+        for (runStart, runEnd) in covered.sorted(by: { $0.0 < $1.0 }) where runStart < endNs {
+            gap(to: runStart)
+            cursor = max(cursor, runEnd)
+        }
+        gap(to: endNs)
+        coverage.notRecordingSeconds = Double(gapNs) / 1e9
+        return coverage
+    }
 
     /// Connections, logins per user and per day: one pass over the period's sessions, in time order.
     private static func sessionPart(_ db: Database, _ report: inout AuditReport, top: Int) throws {

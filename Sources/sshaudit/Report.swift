@@ -90,6 +90,9 @@ enum ReportMarkdown {
             ("Sessions still open (now)", grouped(t.openSessions)),
         ] { md += "| \(label) | \(value) |\n" }
 
+        md += "\n## Recording coverage\n\n"
+        for line in ReportCoverage.lines(r.coverage) { md += "- \(line)\n" }
+
         md += "\n## Logins per day\n\n"
         if r.days.isEmpty { md += "No connections in this period.\n" } else {
             let peak = max(1, r.days.map(\.logins).max() ?? 1)
@@ -158,5 +161,23 @@ enum ReportMarkdown {
     static func code(_ text: String) -> String {
         let short = text.count > 120 ? String(text.prefix(119)) + "…" : text
         return cell(short.replacingOccurrences(of: "`", with: "ʼ"))
+    }
+}
+
+/// The coverage part of a report in words, the same in every format.
+enum ReportCoverage {
+    static func lines(_ c: AuditReport.Coverage) -> [String] {
+        guard c.runs > 0 else { return ["NOT WATCHED: no recorder ran in this period; nothing in it was recorded."] }
+        var lines = ["Recorder runs in the period: \(c.runs)"
+            + (c.uncleanRuns > 0 ? " (\(c.uncleanRuns) did not stop cleanly: crashed or killed)" : ", all stopped cleanly or still running")]
+        if c.gaps.isEmpty {
+            lines.append("Recording covered the whole period.")
+        } else {
+            lines.append("NOT RECORDING for \(durationText(ms: Int64(c.notRecordingSeconds * 1000))) of the period: "
+                + c.gaps.map { "\($0.from) to \($0.to)" }.joined(separator: "; "))
+        }
+        lines.append("Lost in the kernel: \(c.ringDrops) events, \(c.trackFailures) processes not followed; "
+            + "events no session could claim: \(c.unattributedEvents).")
+        return lines
     }
 }

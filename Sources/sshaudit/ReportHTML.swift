@@ -26,6 +26,10 @@ enum ReportHTML {
         }
         body += "</div></section>\n"
 
+        body += "<section><h2>Recording coverage</h2><ul>"
+        for line in ReportCoverage.lines(r.coverage) { body += "<li>\(esc(line))</li>" }
+        body += "</ul></section>\n"
+
         body += "<section><h2>Logins per day</h2>\n"
         body += columnChart(r.days.map { ($0.day, $0.logins) }, color: loginColor, id: "chart-logins-per-day")
         body += "<h3>Failed authentication attempts per day</h3>\n"

@@ -262,7 +262,9 @@ final class QueryCommandTests: XCTestCase {
         for text in ["# SSH audit report", "## Summary", "| Connections | 5 |", "| Logins | 3 |", "## Logins per day",
                      "| 2025-03-10 | 2 |", "## Logins per user", "| alice | 2 | 2 |", "## Failed attempts by source address",
                      "| 203.0.113.7 | 3 | 1 | 2 |", "## Top commands", "| bash | 3 |", "## Privileged commands (sudo, su)",
-                     "`sudo systemctl restart nginx`", "`su -`", "## Sessions still open", "| 5 | alice |"] {
+                     "`sudo systemctl restart nginx`", "`su -`", "## Sessions still open", "| 5 | alice |",
+                     // This database was written without a recorder: the report must not pass it off as watched.
+                     "## Recording coverage", "NOT WATCHED: no recorder ran in this period"] {
             XCTAssertTrue(md.contains(text), "missing \(text):\n\(md)")
         }
         let recent = try run(["report", "--db", Self.db]).stdout  // the last 7 days
@@ -292,6 +294,9 @@ final class QueryCommandTests: XCTestCase {
         XCTAssertEqual(totals["failed_attempts"] as? Int, 5)
         XCTAssertEqual(totals["privileged_commands"] as? Int, 2)
         XCTAssertEqual((object["open_sessions"] as? [[String: Any]])?.map { $0["id"] as? Int }, [5])
+        let coverage = try XCTUnwrap(object["coverage"] as? [String: Any])
+        XCTAssertEqual(coverage["runs"] as? Int, 0)
+        XCTAssertEqual(coverage["not_recording_seconds"] as? Double, 12 * 86_400)
     }
 
     // MARK: - Completion scripts

@@ -125,6 +125,46 @@ final class StoreTests: XCTestCase {
         XCTAssertEqual(status.runs.map(\.unattributedEvents), [3])
     }
 
+    func testReportCoverageShowsRunsGapsAndLosses() throws {
+        let path = dir + "/audit.db"
+        let store = try AuditStore.openForRecording(path: path)
+        func ns(_ t: String) throws -> Int64 { try XCTUnwrap(Timestamp.parse("2026-11-20T" + t + "Z")) }
+        var counters = AuditStore.RunCounters()
+        // A clean run, a run that crashed (its stop is the last heartbeat), and a live one (heartbeat 5 s ago).
+        let clean = try store.startRun(atNs: try ns("10:00:00"))
+        counters.ringDrops = 4
+        try store.updateRun(clean, counters: counters, stoppedAtNs: try ns("11:00:00"), clean: true)
+        let crashed = try store.startRun(atNs: try ns("11:30:00"))
+        counters.ringDrops = 0; counters.unattributedEvents = 2; counters.trackFailures = 1
+        try store.updateRun(crashed, counters: counters, stoppedAtNs: try ns("12:00:00"), clean: false)
+        let live = try store.startRun(atNs: try ns("13:00:00"))
+        try store.updateRun(live, counters: AuditStore.RunCounters(), stoppedAtNs: try ns("13:29:55"), clean: false)
+
+        let reader = try AuditReader(path: path)
+        let c = try reader.report(since: "2026-11-20T09:00:00.000Z", until: "2026-11-20T14:00:00.000Z",
+                                  generatedAt: "2026-11-20T13:30:00.000Z").coverage
+        XCTAssertEqual(c.runs, 3)
+        XCTAssertEqual(c.uncleanRuns, 1, "the live run is not counted as crashed")
+        XCTAssertEqual(c.ringDrops, 4)
+        XCTAssertEqual(c.trackFailures, 1)
+        XCTAssertEqual(c.unattributedEvents, 2)
+        XCTAssertEqual(c.gaps.map { "\($0.from)-\($0.to)" }, [
+            "2026-11-20T09:00:00.000Z-2026-11-20T10:00:00.000Z", "2026-11-20T11:00:00.000Z-2026-11-20T11:30:00.000Z",
+            "2026-11-20T12:00:00.000Z-2026-11-20T13:00:00.000Z"])
+        XCTAssertEqual(c.notRecordingSeconds, 9000, accuracy: 0.001)
+
+        // The same database read later: the third run's heartbeat is old, so it crashed too.
+        let later = try reader.report(since: "2026-11-20T09:00:00.000Z", until: "2026-11-20T14:00:00.000Z",
+                                      generatedAt: "2026-11-21T00:00:00.000Z").coverage
+        XCTAssertEqual(later.uncleanRuns, 2)
+        XCTAssertEqual(later.gaps.last?.from, "2026-11-20T13:29:55.000Z")
+        XCTAssertEqual(later.gaps.last?.to, "2026-11-20T14:00:00.000Z")
+        let empty = try reader.report(since: "2026-11-01T00:00:00.000Z", until: "2026-11-02T00:00:00.000Z",
+                                      generatedAt: "2026-11-21T00:00:00.000Z").coverage
+        XCTAssertEqual(empty.runs, 0)
+        XCTAssertEqual(empty.notRecordingSeconds, 86_400, accuracy: 0.001)
+    }
+
     func testAuthAttemptsAndFailedFilter() throws {
         let path = dir + "/audit.db"
         let store = try AuditStore.openForRecording(path: path)
