@@ -3,3 +3,5 @@
 -- belonged to is unknown, so every session open at that moment is flagged; the run counts them.
 ALTER TABLE sessions ADD COLUMN unattributed_events INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE recorder_runs ADD COLUMN unattributed_events INTEGER NOT NULL DEFAULT 0;
+-- From this version on, recorder_runs rows are chained in the ledger like the audit tables (a crash,
+-- a gap or a loss must not be editable away); this migration enters the existing runs as stored.

@@ -212,7 +212,7 @@ public final class AuditStore {
                         "truncated_argv", "unattributed_events"]
             case .commands: return ["ended_at", "duration_ms", "exit_code", "signal"]
             case .fileTransfers: return ["closed_at", "bytes_read", "bytes_written"]
-            case .authAttempts, .sessionEvents, .prunes: return nil
+            case .authAttempts, .sessionEvents, .prunes, .recorderRuns: return nil
             }
         }
 
@@ -266,7 +266,9 @@ public final class AuditStore {
     public func startRun(atNs: Int64) throws -> Int64 {
         try writer.write { db in
             try db.execute(sql: "INSERT INTO recorder_runs (started_at) VALUES (?)", arguments: [Timestamp.iso(ns: atNs)])
-            return db.lastInsertedRowID
+            let id = db.lastInsertedRowID
+            try Self.ledgerStoredRows(db, table: LedgerTable.recorderRuns.rawValue, ids: [id])
+            return id
         }
     }
 
@@ -278,6 +280,7 @@ public final class AuditStore {
                 """, arguments: [stoppedAtNs.map(Timestamp.iso(ns:)), clean, Int64(counters.ringDrops),
                                  Int64(counters.trackFailures), Int64(counters.decodeErrors),
                                  Int64(counters.events), Int64(counters.unattributedEvents), id])
+            try Self.ledgerStoredRows(db, table: LedgerTable.recorderRuns.rawValue, ids: [id])
         }
     }
 }

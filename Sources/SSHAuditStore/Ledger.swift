@@ -19,6 +19,8 @@ enum LedgerTable: String, CaseIterable, Sendable {
     case fileTransfers = "file_transfers"
     case sessionEvents = "session_events"
     case prunes = "ledger_prunes"
+    /// The loss accounting itself: a deleted crash or a zeroed drop count must show.
+    case recorderRuns = "recorder_runs"
 
     /// Every column of the table, in canonical order. A migration that adds a column must add it here
     /// (LedgerTests compares these lists with the schema).
@@ -42,6 +44,9 @@ enum LedgerTable: String, CaseIterable, Sendable {
             return ["id", "session_id", "at", "kind", "target_host", "target_port", "detail"]
         case .prunes:
             return ["id", "at", "cutoff", "removed", "dropped"]
+        case .recorderRuns:
+            return ["id", "started_at", "stopped_at", "clean_exit", "ring_drops", "track_failures", "decode_errors",
+                    "events", "unattributed_events"]
         }
     }
 

@@ -105,7 +105,7 @@ final class LedgerTests: XCTestCase {
         XCTAssertEqual(report.entries, versions, "one entry per row version written")
         XCTAssertEqual(report.headSeq, Int64(versions))
         XCTAssertEqual(report.rows, ["sessions": 2, "commands": 2, "auth_attempts": 2, "file_transfers": 2,
-                                     "session_events": 2, "ledger_prunes": 0])
+                                     "session_events": 2, "ledger_prunes": 0, "recorder_runs": 0])
         XCTAssertEqual(report.head.count, 64)
         XCTAssertEqual(report.prunes, 0)
         // The chain head is the last entry's chain value, as stored.
@@ -193,6 +193,29 @@ final class LedgerTests: XCTestCase {
         assertProblem(.rowMissing(table: "session_events", id: 1, seq: 6))
     }
 
+    func testTheRecorderRunsAreChainedToo() throws {
+        let store = try AuditStore.openForRecording(path: path)
+        let run = try store.startRun(atNs: Self.t0)
+        try writeSession(store, id: 1, ids: (1, 1, 1, 1))
+        var counters = AuditStore.RunCounters()
+        counters.ringDrops = 12
+        try store.updateRun(run, counters: counters, stoppedAtNs: Self.t0 + 5_000_000_000, clean: false)
+        let crashed = try store.startRun(atNs: Self.t0 + Self.day)
+        XCTAssertNoThrow(try AuditStore.verify(path: path))
+        let pristine = try snapshot()
+        func reset() throws { try pristine.backup(to: DatabaseQueue(path: path)) }
+
+        // Hiding the losses, a crash, or a run altogether.
+        try tamper("UPDATE recorder_runs SET ring_drops = 0 WHERE id = \(run)")
+        assertProblem(.rowChanged(table: "recorder_runs", id: run, seq: 11))
+        try reset()
+        try tamper("UPDATE recorder_runs SET clean_exit = 1 WHERE id = \(crashed)")
+        assertProblem(.rowChanged(table: "recorder_runs", id: crashed, seq: 12))
+        try reset()
+        try tamper("DELETE FROM recorder_runs WHERE id = \(crashed)")
+        assertProblem(.rowMissing(table: "recorder_runs", id: crashed, seq: 12))
+    }
+
     func testAlteredOrRemovedLedgerEntriesBreakTheChain() throws {
         let store = try AuditStore.openForRecording(path: path)
         try writeSession(store, id: 1, ids: (1, 1, 1, 1))
@@ -212,8 +235,8 @@ final class LedgerTests: XCTestCase {
         try tamper("DELETE FROM ledger WHERE seq = 1")
         assertProblem(.entriesMissing(first: 1, last: 1))
         try reset()
-        try tamper("UPDATE ledger SET tbl = 'recorder_runs' WHERE seq = 2")
-        assertProblem(.unknownTable(seq: 2, table: "recorder_runs"))
+        try tamper("UPDATE ledger SET tbl = 'sqlite_master' WHERE seq = 2")
+        assertProblem(.unknownTable(seq: 2, table: "sqlite_master"))
         try reset()
         // Cutting the tail takes the last version of the session row with it.
         try tamper("DELETE FROM ledger WHERE seq = 9")
