@@ -15,7 +15,7 @@ import Foundation
 ///
 /// Deterministic and pure: the same events give the same records, so recorded streams replay in tests.
 public final class Correlator {
-    public enum Role: Equatable, Sendable {
+    public enum Role: String, Equatable, Sendable, Codable {
         case listener
         case monitor
         /// A child of the monitor not yet told apart.
@@ -30,7 +30,7 @@ public final class Correlator {
         case unknown
     }
 
-    struct Proc {
+    struct Proc: Codable {
         var role: Role
         var parent: ProcessKey?
         var session: Int64?
@@ -43,18 +43,30 @@ public final class Correlator {
         var cwd: String?
         /// A monitor child that set all three uids: the user child if it goes on to fork, setsid or
         /// exit without exec — PAM's unix_chkpwd (OpenSSH 10.x) also sets them, then execs.
-        var pendingUID: (uid: UInt32, atNs: Int64)?
+        var pendingUID: PendingUID?
         /// Its history is lost (first seen mid-life, or a descendant of such a process): whatever it
         /// does belongs to no known session.
         var orphan = false
     }
 
-    struct FileKey: Hashable {
+    struct PendingUID: Codable {
+        var uid: UInt32
+        var atNs: Int64
+    }
+
+    /// A listener's accepted connection, until its fork shows which monitor serves it.
+    struct PendingAccept: Codable {
+        var local: Endpoint
+        var remote: Endpoint
+        var socket: UInt64
+    }
+
+    struct FileKey: Hashable, Codable {
         var tgid: UInt32
         var fd: Int32
     }
 
-    struct OpenSession {
+    struct OpenSession: Codable {
         var record: SessionRecord
         var shell: ProcessKey?
         var liveProcesses = 0
@@ -95,7 +107,7 @@ public final class Correlator {
         for id in sessions.keys { updateSession(id) { $0.unattributedEvents = true } }
     }
 
-    private let bootToWallNs: Int64
+    private var bootToWallNs: Int64
     private let userName: (UInt32) -> String?
     private let binaryVersion: (UInt32, String) -> String?
     private let sink: (CorrelatorOutput) -> Void
@@ -103,7 +115,7 @@ public final class Correlator {
     private var procs: [ProcessKey: Proc] = [:]
     private var sessions: [Int64: OpenSession] = [:]
     private var openCommands: [Int64: CommandRecord] = [:]
-    private var pendingAccept: [ProcessKey: (local: Endpoint, remote: Endpoint, socket: UInt64)] = [:]
+    private var pendingAccept: [ProcessKey: PendingAccept] = [:]
     private var sessionBySocket: [UInt64: Int64] = [:]
     /// Sessions whose processes are all gone but whose connection has not reported its bytes yet.
     private var awaitingBytes: [UInt64: SessionRecord] = [:]
@@ -262,7 +274,7 @@ public final class Correlator {
                 procs[key, default: Proc(role: .listener)].role = .listener
             }
             if procs[key]?.role == .listener {
-                pendingAccept[key] = (local, remote, socket)
+                pendingAccept[key] = PendingAccept(local: local, remote: remote, socket: socket)
             }
         case let .cred(ruid, euid, suid):
             handleCred(key, ruid: ruid, euid: euid, suid: suid, wallNs: wallNs)
@@ -403,7 +415,7 @@ public final class Correlator {
               ruid == euid, euid == suid, proc.session != nil else { return }
         // The monitor's brief euid switches (reading authorized_keys) happen in the monitor itself
         // and never set all three ids. Which child this is shows by what it does next.
-        proc.pendingUID = (ruid, wallNs)
+        proc.pendingUID = PendingUID(uid: ruid, atNs: wallNs)
         procs[key] = proc
     }
 
@@ -586,6 +598,51 @@ public final class Correlator {
         guard open.record != before else { return }
         sessions[id] = open
         sink(.session(open.record))
+    }
+
+    // MARK: - Checkpoints
+
+    /// Everything the correlator knows, so that a restarted recorder goes on exactly where this one
+    /// was: fed the same events from here, it emits the same rows with the same ids.
+    struct State: Codable {
+        var bootToWallNs: Int64
+        var nextIDs: RowIDs
+        var procs: [ProcessKey: Proc]
+        var sessions: [Int64: OpenSession]
+        var openCommands: [Int64: CommandRecord]
+        var pendingAccept: [ProcessKey: PendingAccept]
+        var sessionBySocket: [UInt64: Int64]
+        var awaitingBytes: [UInt64: SessionRecord]
+        var openTransfers: [FileKey: TransferRecord]
+        var userNames: [UInt32: String?]
+        var seeded: [UInt32: Proc]
+        var unattributedEvents: UInt64
+    }
+
+    /// The state as bytes (JSON), for the recorder's checkpoint.
+    public func checkpoint() throws -> Data {
+        let state = State(bootToWallNs: bootToWallNs, nextIDs: nextIDs, procs: procs, sessions: sessions,
+                          openCommands: openCommands, pendingAccept: pendingAccept, sessionBySocket: sessionBySocket,
+                          awaitingBytes: awaitingBytes, openTransfers: openTransfers, userNames: userNames,
+                          seeded: seeded, unattributedEvents: unattributedEvents)
+        return try JSONEncoder().encode(state)
+    }
+
+    /// Replaces the state with a checkpoint's (same build of sshaudit: the layout is not versioned).
+    public func restore(_ checkpoint: Data) throws {
+        let state = try JSONDecoder().decode(State.self, from: checkpoint)
+        bootToWallNs = state.bootToWallNs
+        nextIDs = state.nextIDs
+        procs = state.procs
+        sessions = state.sessions
+        openCommands = state.openCommands
+        pendingAccept = state.pendingAccept
+        sessionBySocket = state.sessionBySocket
+        awaitingBytes = state.awaitingBytes
+        openTransfers = state.openTransfers
+        userNames = state.userNames
+        seeded = state.seeded
+        unattributedEvents = state.unattributedEvents
     }
 
     private func resolve(_ uid: UInt32) -> String? {

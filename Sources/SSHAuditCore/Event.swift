@@ -1,6 +1,6 @@
 /// A process is identified by its tgid and its start time (boot-relative ns): pids are reused,
 /// the pair is not.
-public struct ProcessKey: Hashable, Sendable, CustomStringConvertible {
+public struct ProcessKey: Hashable, Sendable, Codable, CustomStringConvertible {
     public var tgid: UInt32
     public var startNs: UInt64
     public init(tgid: UInt32, startNs: UInt64) {
@@ -11,7 +11,7 @@ public struct ProcessKey: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// One end of a TCP connection, as text ("127.0.0.1", "::1") and port.
-public struct Endpoint: Equatable, Sendable {
+public struct Endpoint: Equatable, Sendable, Codable {
     public var address: String
     public var port: UInt16
     public init(address: String, port: UInt16) {

@@ -1,7 +1,7 @@
 /// What the correlator hands to the store: whole rows, written as upserts by id, so a row can be
 /// sent again whenever it changes (start, authentication, end) and the last version wins.
 
-public struct SessionRecord: Equatable, Sendable {
+public struct SessionRecord: Equatable, Sendable, Codable {
     public var id: Int64
     /// The per-connection sshd process (the privileged monitor) and its start time: the identity.
     public var sshdPid: UInt32
@@ -54,7 +54,7 @@ public struct SessionRecord: Equatable, Sendable {
     }
 }
 
-public struct CommandRecord: Equatable, Sendable {
+public struct CommandRecord: Equatable, Sendable, Codable {
     public var id: Int64
     public var sessionID: Int64
     /// The command of the nearest ancestor process (for the command tree), if any.
@@ -121,8 +121,8 @@ public struct AuthRecord: Equatable, Sendable {
 }
 
 /// A file a transfer server opened for the client.
-public struct TransferRecord: Equatable, Sendable {
-    public enum Mode: String, Sendable { case read, write, readwrite }
+public struct TransferRecord: Equatable, Sendable, Codable {
+    public enum Mode: String, Sendable, Codable { case read, write, readwrite }
     public var id: Int64
     public var sessionID: Int64
     public var commandID: Int64?
@@ -151,7 +151,7 @@ public struct SessionEventRecord: Equatable, Sendable {
 }
 
 /// Where a correlator's row ids start: after those already in the database.
-public struct RowIDs: Equatable, Sendable {
+public struct RowIDs: Equatable, Sendable, Codable {
     public var session: Int64
     public var command: Int64
     public var auth: Int64

@@ -234,6 +234,36 @@ final class CorrelatorTests: XCTestCase {
         XCTAssertEqual(Set(sessions.values.filter(\.unattributedEvents).map(\.id)), openThen)
     }
 
+    // A recorder killed anywhere and restarted from its last checkpoint: a correlator restored from
+    // the checkpoint and fed the rest of the stream emits exactly what the uninterrupted one did.
+    func testACheckpointAnywhereContinuesExactly() throws {
+        for name in Fixture.names {
+            let log = try Fixture.load(name)
+            let events = try log.events()
+            var whole: [CorrelatorOutput] = []
+            let reference = Correlator.replaying(log) { whole.append($0) }
+            var emittedBefore: [Int] = []
+            for event in events {
+                emittedBefore.append(whole.count)
+                reference.handle(event)
+            }
+            for cut in stride(from: 0, through: events.count, by: max(1, events.count / 23)) {
+                let first = Correlator.replaying(log) { _ in }
+                for event in events[..<cut] { first.handle(event) }
+                let saved = try first.checkpoint()
+                var rest: [CorrelatorOutput] = []
+                let users = log.header.users
+                let restored = Correlator(bootToWallNs: 0, userName: { users[String($0)] }) { rest.append($0) }
+                try restored.restore(saved)
+                for event in events[cut...] { restored.handle(event) }
+                let expected = cut < events.count ? Array(whole[emittedBefore[cut]...]) : []
+                XCTAssertTrue(rest == expected, "\(name) cut at event \(cut): \(rest.count) rows, expected \(expected.count)")
+                XCTAssertEqual(restored.openSessionCount, reference.openSessionCount)
+                XCTAssertEqual(restored.unattributedEvents, reference.unattributedEvents)
+            }
+        }
+    }
+
     // Synthetic: a recycled pid with another start time never joins the old session.
     func testRecycledPidIsANewProcess() {
         var outputs: [CorrelatorOutput] = []
