@@ -16,6 +16,8 @@ let package = Package(
     targets: [
         // libbpf from the system (Debian: libbpf-dev).
         .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
+        // Acquire/release access to the ring buffer's shared positions.
+        .target(name: "CRingBuffer"),
         // Compiles bpf/*.bpf.c with clang -target bpf and embeds the object in the loader.
         .plugin(name: "BPFObjectPlugin", capability: .buildTool()),
         // Embeds schema/*.sql in the store, so the binary carries its own migrations.
@@ -26,7 +28,7 @@ let package = Package(
         // Loads and attaches the kernel programs; ring buffer records → decoder.
         .target(
             name: "SSHAuditBPF",
-            dependencies: ["CLibBPF", "SSHAuditCore"],
+            dependencies: ["CLibBPF", "CRingBuffer", "SSHAuditCore"],
             plugins: ["BPFObjectPlugin"]
         ),
         // SQLite: migrations from schema/, batched writes, queries.

@@ -11,6 +11,7 @@ public enum TracerError: Error, CustomStringConvertible {
     case attach(String, Int32)
     case ringBuffer(Int32)
     case mapUpdate(Int32)
+    case pinned(String, Int32)
 
     public var description: String {
         switch self {
@@ -22,6 +23,7 @@ public enum TracerError: Error, CustomStringConvertible {
         case let .attach(name, err): return "cannot attach \(name): \(errnoText(err))"
         case let .ringBuffer(err): return "cannot set up the ring buffer: \(errnoText(err))"
         case let .mapUpdate(err): return "cannot update the tracked-process map: \(errnoText(err))"
+        case let .pinned(path, err): return "cannot use the kernel state pinned at \(path): \(errnoText(err))"
         }
     }
 }
@@ -44,20 +46,94 @@ private nonisolated(unsafe) var libbpfLog = ""
 
 /// Loads the kernel programs (embedded at build time), attaches them and delivers each ring-buffer
 /// record to a handler, on the calling thread.
+///
+/// The programs, their links and the maps the recorder reads can be pinned in the BPF filesystem
+/// (`pinDirectory`): then they outlive the recorder. If it is killed, the kernel goes on tracing into
+/// the ring buffer, and the next run (`init(resuming:)`) continues from the records it had not yet
+/// released (see RingReader). A clean stop removes the pins, which detaches the programs.
 public final class BPFTracer {
-    private let object: OpaquePointer
+    private let object: OpaquePointer?
     private var links: [OpaquePointer] = []
-    private var ring: OpaquePointer?
+    /// Pinned links reopened by a resumed tracer: they keep the programs attached while it runs.
+    private var linkFDs: [Int32] = []
+    private var mapFDs: [Int32] = []
+    private var ring: RingReader?
+    private let eventsFD: Int32
     private let trackedFD: Int32
     private let lossesFD: Int32
-    private var handlerBox: Unmanaged<HandlerBox>?
+    private var handler: ((UnsafeRawBufferPointer) -> Void)?
+    /// Where the kernel state is pinned, if it is.
+    public private(set) var pinDirectory: String?
+    /// The ring buffer map's id: which kernel state a checkpoint belongs to (ids are not reused
+    /// before a reboot).
+    public let ringMapID: UInt32
+    private let ringSize: UInt64
 
-    final class HandlerBox {
-        let handler: (UnsafeRawBufferPointer) -> Void
-        init(_ handler: @escaping (UnsafeRawBufferPointer) -> Void) { self.handler = handler }
+    /// Where the kernel state of the recorder writing to `database` is pinned. One per database, so
+    /// recorders writing to different files never share a ring buffer. (The BPF filesystem refuses
+    /// names with a dot: the path is hashed.)
+    public static func pinDirectory(forDatabase database: String) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a, 64 bits
+        for byte in database.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        return "/sys/fs/bpf/sshaudit/db-" + String(hash, radix: 16)
     }
 
-    public init() throws {
+    /// A fingerprint of the embedded kernel programs: a checkpoint is only valid with the programs
+    /// (and record layouts) that wrote its ring buffer.
+    public static let programsFingerprint: String = {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in embeddedBPFObjectBase64.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        return String(hash, radix: 16)
+    }()
+
+    /// Removes pinned kernel state: once no process holds it either, the programs detach.
+    public static func removePins(_ directory: String) {
+        if let names = try? FileManager.default.contentsOfDirectory(atPath: directory) {
+            for name in names { unlink(directory + "/" + name) }
+        }
+        rmdir(directory)
+    }
+
+    /// Reopens the kernel state a killed recorder left pinned at `directory`.
+    public init(resuming directory: String) throws {
+        guard geteuid() == 0 else { throw TracerError.notRoot }
+        object = nil
+        func open(_ name: String) throws -> Int32 {
+            let fd = bpf_obj_get(directory + "/" + name)
+            guard fd >= 0 else { throw TracerError.pinned(directory + "/" + name, errno) }
+            return fd
+        }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        var fds: [Int32] = []
+        do {
+            for name in names.sorted() where name.hasPrefix("link_") { linkFDs.append(try open(name)) }
+            guard !linkFDs.isEmpty else { throw TracerError.pinned(directory, ENOENT) }
+            eventsFD = try open("events"); fds.append(eventsFD)
+            trackedFD = try open("tracked"); fds.append(trackedFD)
+            lossesFD = try open("losses"); fds.append(lossesFD)
+        } catch {
+            for fd in linkFDs + fds { Glibc.close(fd) }
+            linkFDs = []
+            throw error
+        }
+        mapFDs = fds
+        var info = bpf_map_info()
+        var length = UInt32(MemoryLayout<bpf_map_info>.size)
+        guard bpf_obj_get_info_by_fd(eventsFD, &info, &length) == 0 else { throw TracerError.pinned(directory, errno) }
+        ringMapID = info.id
+        ringSize = UInt64(info.max_entries)
+        pinDirectory = directory
+    }
+
+    /// Loads and attaches the programs; with `pinDirectory`, pins them (a directory left by an
+    /// earlier run is replaced; a failure to pin is reported in `pinFailure`).
+    public init(pinDirectory directory: String? = nil) throws {
         guard geteuid() == 0 else { throw TracerError.notRoot }
         guard FileManager.default.fileExists(atPath: "/sys/kernel/btf/vmlinux") else { throw TracerError.noBTF }
         try Self.ensureTracefs()
@@ -87,25 +163,65 @@ public final class BPFTracer {
             bpf_object__close(obj)
             throw TracerError.load(err, String(log.suffix(4000)))
         }
+        eventsFD = bpf_object__find_map_fd_by_name(obj, "events")
         trackedFD = bpf_object__find_map_fd_by_name(obj, "tracked")
         lossesFD = bpf_object__find_map_fd_by_name(obj, "losses")
+        var info = bpf_map_info()
+        var length = UInt32(MemoryLayout<bpf_map_info>.size)
+        _ = bpf_obj_get_info_by_fd(eventsFD, &info, &length)
+        ringMapID = info.id
+        ringSize = UInt64(info.max_entries)
 
         var prog = bpf_object__next_program(obj, nil)
         while let p = prog {
             guard let link = bpf_program__attach(p), libbpf_get_error(UnsafeRawPointer(link)) == 0 else {
                 let name = String(cString: bpf_program__section_name(p))
                 let e = errno
-                close()
+                close(detach: true)
                 throw TracerError.attach(name, e)
             }
             links.append(link)
             prog = bpf_object__next_program(obj, p)
         }
+        if let directory {
+            do {
+                try pin(at: directory)
+            } catch {
+                pinFailure = error as? TracerError
+            }
+        }
+    }
+
+    /// Why the state could not be pinned (then it lives only as long as this process).
+    public private(set) var pinFailure: TracerError?
+
+    /// Pins the links and the maps the recorder reads. A failure leaves nothing pinned.
+    private func pin(at directory: String) throws {
+        guard let object else { return }
+        Self.removePins(directory)
+        mkdir("/sys/fs/bpf/sshaudit", 0o700)
+        guard mkdir(directory, 0o700) == 0 else { throw TracerError.pinned(directory, errno) }
+        do {
+            for (i, link) in links.enumerated() {
+                guard bpf_link__pin(link, directory + "/link_" + String(format: "%02d", i)) == 0 else {
+                    throw TracerError.pinned(directory, errno)
+                }
+            }
+            for name in ["events", "tracked", "losses"] {
+                guard let map = bpf_object__find_map_by_name(object, name),
+                      bpf_map__pin(map, directory + "/" + name) == 0 else { throw TracerError.pinned(directory, errno) }
+            }
+        } catch {
+            for link in links { bpf_link__unpin(link) }
+            Self.removePins(directory)
+            throw error
+        }
+        pinDirectory = directory
     }
 
     deinit {
-        close()
-        bpf_object__close(object)
+        close(detach: pinDirectory == nil)
+        if let object { bpf_object__close(object) }
     }
 
     /// Mounts tracefs if nothing has (syscall tracepoints are attached by their tracefs id).
@@ -147,39 +263,52 @@ public final class BPFTracer {
     }
 
     /// Sets the function that receives every raw record; records are only valid during the call.
+    /// Reading starts at the first record not yet released (for a resumed tracer: the first record
+    /// the killed recorder had not stored).
     public func setHandler(_ handler: @escaping (UnsafeRawBufferPointer) -> Void) throws {
-        let box = Unmanaged.passRetained(HandlerBox(handler))
-        handlerBox = box
-        let fd = bpf_object__find_map_fd_by_name(object, "events")
-        let rb = ring_buffer__new(fd, { ctx, data, size in
-            let box = Unmanaged<HandlerBox>.fromOpaque(ctx!).takeUnretainedValue()
-            box.handler(UnsafeRawBufferPointer(start: data, count: Int(size)))
-            return 0
-        }, box.toOpaque(), nil)
-        guard let rb, libbpf_get_error(UnsafeRawPointer(rb)) == 0 else { throw TracerError.ringBuffer(errno) }
-        ring = rb
+        self.handler = handler
+        ring = try RingReader(mapFD: eventsFD, size: ringSize)
     }
 
-    /// Waits up to `timeoutMs` for records and delivers them; returns how many were handled.
+    /// Delivers the records waiting, or waits up to `timeoutMs` first if there are none; returns how
+    /// many were handled. (Time-based: the kernel side does not wake the reader for each record.)
     @discardableResult
-    public func poll(timeoutMs: Int32) -> Int32 {
-        guard let ring else { return 0 }
-        return ring_buffer__poll(ring, timeoutMs)
+    public func poll(timeoutMs: Int32) -> Int {
+        guard let ring, let handler else { return 0 }
+        if !ring.hasRecords { usleep(useconds_t(timeoutMs) * 1000) }
+        return ring.read(handler)
     }
 
     /// Delivers whatever is in the ring buffer now, without waiting.
     @discardableResult
-    public func drain() -> Int32 {
-        guard let ring else { return 0 }
-        return ring_buffer__consume(ring)
+    public func drain() -> Int {
+        guard let ring, let handler else { return 0 }
+        return ring.read(handler)
     }
 
-    public func close() {
-        for link in links { bpf_link__destroy(link) }
+    /// The position after the last record delivered (a checkpoint's position).
+    public var readPosition: UInt64 { ring?.readPosition ?? 0 }
+
+    /// Starts reading at `position` instead (a resumed checkpoint's).
+    public func skip(to position: UInt64) { ring?.skip(to: position) }
+
+    /// The kernel may reuse the ring buffer up to `position`: everything before it is stored.
+    public func release(upTo position: UInt64) { ring?.release(upTo: position) }
+
+    /// Stops reading. `detach`: remove the pins too, so the programs detach (a clean stop); without,
+    /// pinned programs go on tracing for the next run.
+    public func close(detach: Bool) {
+        if detach, let pinDirectory { Self.removePins(pinDirectory) }
+        for link in links {
+            if !detach { bpf_link__disconnect(link) }
+            bpf_link__destroy(link)
+        }
         links.removeAll()
-        if let ring { ring_buffer__free(ring) }
+        for fd in linkFDs + mapFDs { Glibc.close(fd) }
+        linkFDs.removeAll()
+        mapFDs.removeAll()
         ring = nil
-        handlerBox?.release()
-        handlerBox = nil
+        handler = nil
+        if detach { pinDirectory = nil }
     }
 }

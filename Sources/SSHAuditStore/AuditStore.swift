@@ -108,7 +108,7 @@ public final class AuditStore {
     /// the batch is written, and the stored row is then exactly that version. Sessions go first, so
     /// every command's session row exists. Each row written gets its ledger entry (Ledger.swift) in
     /// the same transaction, hashed from the very values bound to the statement.
-    public func write(_ batch: [CorrelatorOutput]) throws {
+    public func write(_ batch: [CorrelatorOutput], checkpoint: Checkpoint? = nil) throws {
         var sessions: [Int64: SessionRecord] = [:]
         var sessionOrder: [Int64] = []
         var commands: [Int64: CommandRecord] = [:]
@@ -188,6 +188,7 @@ public final class AuditStore {
                 try insertEvent.execute(db, values)
                 try ledger.append(.sessionEvents, id: e.id, values: values)
             }
+            if let checkpoint { try Self.saveCheckpoint(checkpoint, in: db) }
             return .commit
         }
     }
@@ -263,9 +264,11 @@ public final class AuditStore {
         public init() {}
     }
 
-    public func startRun(atNs: Int64) throws -> Int64 {
+    /// - Parameter resumedFrom: the killed run whose kernel state this one continues.
+    public func startRun(atNs: Int64, resumedFrom: Int64? = nil) throws -> Int64 {
         try writer.write { db in
-            try db.execute(sql: "INSERT INTO recorder_runs (started_at) VALUES (?)", arguments: [Timestamp.iso(ns: atNs)])
+            try db.execute(sql: "INSERT INTO recorder_runs (started_at, resumed_from) VALUES (?, ?)",
+                           arguments: [Timestamp.iso(ns: atNs), resumedFrom])
             let id = db.lastInsertedRowID
             try Self.ledgerStoredRows(db, table: LedgerTable.recorderRuns.rawValue, ids: [id])
             return id
@@ -290,5 +293,65 @@ enum JSONText {
     static func array(_ strings: [String]) -> String {
         let data = (try? JSONSerialization.data(withJSONObject: strings, options: [.withoutEscapingSlashes])) ?? Data("[]".utf8)
         return String(decoding: data, as: UTF8.self)
+    }
+}
+
+// MARK: - Checkpoints
+
+/// The recorder's position in the kernel's ring buffer and the correlator's state there
+/// (schema/0011_checkpoints.sql), written in the same transaction as the rows it covers.
+public struct Checkpoint: Sendable {
+    public var runID: Int64
+    public var atNs: Int64
+    public var programs: String
+    public var ringMapID: UInt32
+    public var position: UInt64
+    public var kernelRingFull: UInt64
+    public var kernelMapFull: UInt64
+    public var events: UInt64
+    public var decodeErrors: UInt64
+    public var state: Data
+
+    public init(runID: Int64, atNs: Int64, programs: String, ringMapID: UInt32, position: UInt64,
+                kernelRingFull: UInt64, kernelMapFull: UInt64, events: UInt64, decodeErrors: UInt64, state: Data) {
+        self.runID = runID
+        self.atNs = atNs
+        self.programs = programs
+        self.ringMapID = ringMapID
+        self.position = position
+        self.kernelRingFull = kernelRingFull
+        self.kernelMapFull = kernelMapFull
+        self.events = events
+        self.decodeErrors = decodeErrors
+        self.state = state
+    }
+}
+
+extension AuditStore {
+    static func saveCheckpoint(_ c: Checkpoint, in db: Database) throws {
+        try db.execute(sql: """
+            INSERT OR REPLACE INTO recorder_checkpoint (id, run_id, at, programs, ring_map_id, position, kernel_ring_full,
+                kernel_map_full, events, decode_errors, state) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [c.runID, Timestamp.iso(ns: c.atNs), c.programs, Int64(c.ringMapID), Int64(bitPattern: c.position),
+                             Int64(bitPattern: c.kernelRingFull), Int64(bitPattern: c.kernelMapFull),
+                             Int64(bitPattern: c.events), Int64(bitPattern: c.decodeErrors), c.state])
+    }
+
+    /// The latest checkpoint, if a recorder left one.
+    public func checkpoint() throws -> Checkpoint? {
+        try writer.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM recorder_checkpoint WHERE id = 1") else { return nil }
+            return Checkpoint(
+                runID: row["run_id"], atNs: Timestamp.parse(row["at"]) ?? 0, programs: row["programs"],
+                ringMapID: UInt32(truncatingIfNeeded: row["ring_map_id"] as Int64),
+                position: UInt64(bitPattern: row["position"]), kernelRingFull: UInt64(bitPattern: row["kernel_ring_full"]),
+                kernelMapFull: UInt64(bitPattern: row["kernel_map_full"]), events: UInt64(bitPattern: row["events"]),
+                decodeErrors: UInt64(bitPattern: row["decode_errors"]), state: row["state"])
+        }
+    }
+
+    /// After a clean stop there is nothing to continue.
+    public func clearCheckpoint() throws {
+        try writer.write { db in try db.execute(sql: "DELETE FROM recorder_checkpoint") }
     }
 }

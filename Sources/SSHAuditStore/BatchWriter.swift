@@ -10,6 +10,11 @@ public final class BatchWriter: @unchecked Sendable {
     private let onError: (Error) -> Void
     private let condition = NSCondition()
     private var pending: [CorrelatorOutput] = []
+    /// The latest checkpoint enqueued: it covers every row enqueued before it, so it goes into the
+    /// transaction of the batch that holds it (or a later one).
+    private var pendingCheckpoint: Checkpoint?
+    private var committed: UInt64?
+    private var gaveUp = false
     private var stopping = false
     private var finished = false
     private var thread: Thread?
@@ -34,6 +39,29 @@ public final class BatchWriter: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Stores `checkpoint` with the rows enqueued so far, in their transaction.
+    public func enqueue(checkpoint: Checkpoint) {
+        condition.lock()
+        pendingCheckpoint = checkpoint
+        condition.unlock()
+    }
+
+    /// The ring position of the latest checkpoint committed, if any: the kernel may reuse the ring
+    /// buffer up to there.
+    public var committedPosition: UInt64? {
+        condition.lock()
+        defer { condition.unlock() }
+        return committed
+    }
+
+    /// A batch could not be written even after retries: the recorder should stop, so that a restart
+    /// reads the records again from the last stored checkpoint.
+    public var failed: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return gaveUp
+    }
+
     /// Writes everything enqueued so far and stops the thread.
     public func close() {
         condition.lock()
@@ -50,11 +78,16 @@ public final class BatchWriter: @unchecked Sendable {
                 _ = condition.wait(until: Date(timeIntervalSinceNow: interval))
             }
             let batch = pending
+            let checkpoint = pendingCheckpoint
             pending.removeAll(keepingCapacity: true)
+            pendingCheckpoint = nil
             let done = stopping
             condition.unlock()
-            if !batch.isEmpty { writeRetrying(batch) }
+            // After a batch was given up, no later checkpoint may be stored: it would skip its rows.
+            let written = (!batch.isEmpty || checkpoint != nil) && writeRetrying(batch, gaveUp ? nil : checkpoint)
             condition.lock()
+            if !written && (!batch.isEmpty || checkpoint != nil) { gaveUp = true }
+            if written, !gaveUp, let checkpoint { committed = checkpoint.position }
             if done && pending.isEmpty { break }
         }
         finished = true
@@ -63,16 +96,18 @@ public final class BatchWriter: @unchecked Sendable {
     }
 
     /// A failed write (disk full, locked database) is retried; rows stay in memory until written.
-    private func writeRetrying(_ batch: [CorrelatorOutput]) {
+    private func writeRetrying(_ batch: [CorrelatorOutput], _ checkpoint: Checkpoint?) -> Bool {
         var attempt = 0
         while true {
             do {
-                try store.write(batch)
-                return
+                try store.write(batch, checkpoint: checkpoint)
+                return true
             } catch {
                 attempt += 1
                 onError(error)
-                if attempt >= 50 { return }
+                // Given up: the ring buffer is not released past the last stored checkpoint, so a
+                // restarted recorder reads these records again.
+                if attempt >= 50 { return false }
                 Thread.sleep(forTimeInterval: min(0.1 * Double(attempt), 2))
             }
         }

@@ -236,6 +236,7 @@ extension AuditReader {
             SELECT * FROM recorder_runs WHERE started_at < ? AND (stopped_at IS NULL OR stopped_at >= ?) ORDER BY started_at
             """, arguments: [until, since])
         var covered: [(Int64, Int64)] = []
+        var endOfRun: [Int64: Int64] = [:]
         for row in rows {
             let id: Int64 = row["id"]
             let clean: Bool = row["clean_exit"]
@@ -247,6 +248,11 @@ extension AuditReader {
             coverage.ringDrops += row["ring_drops"]
             coverage.trackFailures += row["track_failures"]
             coverage.unattributedEvents += row["unattributed_events"] ?? 0
+            endOfRun[id] = runEnd
+            // Resumed from a killed run: the kernel recorded the time between them.
+            if let previous = row["resumed_from"] as Int64?, let previousEnd = endOfRun[previous], previousEnd < runStart {
+                covered.append((previousEnd, runStart))
+            }
             covered.append((runStart, runEnd))
         }
         // Walk the period in time order: whatever lies before the next run's start is a gap.

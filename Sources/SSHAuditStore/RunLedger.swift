@@ -14,12 +14,14 @@ public struct RunRow: Encodable, Sendable {
     public var decodeErrors: Int64
     public var unattributedEvents: Int64
     public var events: Int64
+    /// The killed run whose kernel state this run continued (no gap between them).
+    public var resumedFrom: Int64?
 
     enum CodingKeys: String, CodingKey {
         case id, events
         case startedAt = "started_at", stoppedAt = "stopped_at", cleanExit = "clean_exit", ringDrops = "ring_drops"
         case trackFailures = "track_failures", decodeErrors = "decode_errors"
-        case unattributedEvents = "unattributed_events"
+        case unattributedEvents = "unattributed_events", resumedFrom = "resumed_from"
     }
 }
 
@@ -51,7 +53,8 @@ extension AuditReader {
                 .reversed().map { r in
                     RunRow(id: r["id"], startedAt: r["started_at"], stoppedAt: r["stopped_at"], cleanExit: r["clean_exit"],
                            ringDrops: r["ring_drops"], trackFailures: r["track_failures"], decodeErrors: r["decode_errors"],
-                           unattributedEvents: r["unattributed_events"], events: r["events"])
+                           unattributedEvents: r["unattributed_events"], events: r["events"],
+                           resumedFrom: r["resumed_from"])
                 }
             return StatusReport(
                 runs: Array(runs),

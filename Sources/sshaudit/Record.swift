@@ -22,11 +22,32 @@ struct Record: ParsableCommand {
     var events: String?
 
     func run() throws {
+        let path = URL(fileURLWithPath: db).standardizedFileURL.path
         var store = try AuditStore.openForRecording(path: db)
-        let tracer = try BPFTracer()
+        var lock = try RecorderLock(database: db)
+        let pins = BPFTracer.pinDirectory(forDatabase: path)
+
+        // A recorder killed earlier left its kernel state pinned, still tracing: continue it from the
+        // last checkpoint stored, if both belong together. Otherwise start afresh.
+        let saved = try store.checkpoint()
+        var resumed: (tracer: BPFTracer, checkpoint: Checkpoint)?
+        if let saved, saved.programs == BPFTracer.programsFingerprint, FileManager.default.fileExists(atPath: pins),
+           let tracer = try? BPFTracer(resuming: pins), tracer.ringMapID == saved.ringMapID {
+            resumed = (tracer, saved)
+        }
+        let tracer: BPFTracer
+        if let resumed {
+            tracer = resumed.tracer
+        } else {
+            BPFTracer.removePins(pins)  // another build's or another file's: detach it
+            tracer = try BPFTracer(pinDirectory: pins)
+            if let failure = tracer.pinFailure {
+                warn("\(failure); a crash of the recorder will lose the records not yet stored")
+            }
+        }
         let ids = try store.nextIDs()
         let bootToWall = Clock.bootToWallNs()
-        var runID = try store.startRun(atNs: Clock.wallNs())
+        var runID = try store.startRun(atNs: Clock.wallNs(), resumedFrom: resumed?.checkpoint.runID)
 
         func newWriter(_ store: AuditStore) -> BatchWriter {
             BatchWriter(store: store) { error in warn("database write failed, will retry: \(error)") }
@@ -36,8 +57,157 @@ struct Record: ParsableCommand {
         let correlator = Correlator(
             bootToWallNs: bootToWall, firstIDs: ids, userName: Users.name(of:),
             binaryVersion: SSHDVersion.shared.of(pid:path:), sink: output.enqueue)
-        // The programs are attached (events wait in the ring buffer until polled); now scan: a process
-        // started in between is seen by both, never by neither.
+        var counters = AuditStore.RunCounters()
+        // The kernel's loss counters live as long as its maps: each run counts from where it took over.
+        var kernelBaseline = (ringFull: UInt64(0), mapFull: UInt64(0))
+        var found = (listeners: [ProcEntry](), sessions: [SessionSeed]())
+
+        if let (_, checkpoint) = resumed {
+            try correlator.restore(checkpoint.state)
+                kernelBaseline = (checkpoint.kernelRingFull, checkpoint.kernelMapFull)
+        } else {
+            found = try seed(tracer: tracer, correlator: correlator, store: store, bootToWall: bootToWall)
+        }
+        let eventLog = try events.map {
+            try EventLogWriter(path: $0, header: EventLogHeader(
+                bootToWallNs: bootToWall, users: Users.all(),
+                listeners: Dictionary(found.listeners.map { (String($0.pid), $0.exe ?? "") }, uniquingKeysWith: { a, _ in a }),
+                sessions: found.sessions))
+        }
+
+        try tracer.setHandler { bytes in
+            counters.events += 1
+            eventLog?.append(bytes)
+            do {
+                correlator.handle(try EventDecoder.decode(bytes))
+            } catch {
+                counters.decodeErrors += 1
+            }
+        }
+        if let (_, checkpoint) = resumed { tracer.skip(to: checkpoint.position) }
+
+        func fillCounters() {
+            let losses = tracer.losses()
+            counters.ringDrops = losses.ringFull &- kernelBaseline.ringFull
+            counters.trackFailures = losses.mapFull &- kernelBaseline.mapFull
+            counters.unattributedEvents = correlator.unattributedEvents
+        }
+        /// Everything read so far, for the next run should this one be killed.
+        var lastCheckpoint: UInt64?
+        // About once a second; less often when the state is large, so that saving it costs at most
+        // about 5% of a core.
+        var checkpointInterval: TimeInterval = 1
+        func checkpoint(force: Bool = false) {
+            let position = tracer.readPosition
+            guard force || position != lastCheckpoint, tracer.pinDirectory != nil else { return }
+            let started = Date()
+            defer { checkpointInterval = max(1, 20 * Date().timeIntervalSince(started)) }
+            do {
+                let losses = tracer.losses()
+                output.writer.enqueue(checkpoint: Checkpoint(
+                    runID: runID, atNs: Clock.wallNs(), programs: BPFTracer.programsFingerprint,
+                    ringMapID: tracer.ringMapID, position: position, kernelRingFull: losses.ringFull,
+                    kernelMapFull: losses.mapFull, events: counters.events, decodeErrors: counters.decodeErrors,
+                    state: try correlator.checkpoint()))
+                lastCheckpoint = position
+            } catch {
+                warn("cannot save the correlator's state: \(error)")
+            }
+        }
+        checkpoint(force: true)
+
+        let stop = StopSignal()
+        if let (_, checkpoint) = resumed {
+            FileHandle.standardError.write(Data((
+                "sshaudit: recording to \(db) (resumed the kernel state of run \(checkpoint.runID): "
+                + "\(correlator.openSessionCount) open session(s))\n").utf8))
+        } else {
+            FileHandle.standardError.write(Data(
+                "sshaudit: recording to \(db) (\(found.listeners.count) sshd listener(s), \(found.sessions.count) open session(s) found)\n".utf8))
+        }
+        SystemdNotify.ready()
+
+        var lastPrune = Date.distantPast
+        var lastReport = Date()
+        var lastLossCheck = Date()
+        var lastCheckpointAt = Date()
+        var lossesSeen = kernelBaseline
+        while !stop.requested {
+            tracer.poll(timeoutMs: 50)
+            if let committed = output.writer.committedPosition { tracer.release(upTo: committed) }
+            if output.writer.failed {
+                // Exit without releasing: a restart reads the records again from the last checkpoint.
+                throw RecorderFailure("database writes keep failing; stopping so that a restart continues from the last stored checkpoint")
+            }
+            if Date().timeIntervalSince(lastCheckpointAt) >= checkpointInterval {
+                lastCheckpointAt = Date()
+                checkpoint()
+            }
+            if let retain, Date().timeIntervalSince(lastPrune) >= 3600 {
+                lastPrune = Date()
+                do {
+                    try store.prune(retaining: retain)
+                } catch {
+                    warn("pruning failed, will retry in an hour: \(error)")
+                }
+            }
+            if Date().timeIntervalSince(lastLossCheck) >= 1 {
+                // Flag the sessions open while the kernel lost something: their records may be partial.
+                lastLossCheck = Date()
+                let losses = tracer.losses()
+                if losses.ringFull != lossesSeen.ringFull || losses.mapFull != lossesSeen.mapFull {
+                    correlator.noteLoss()
+                    lossesSeen = losses
+                }
+            }
+            if stop.takeReopen() {
+                // Log rotation: finish the old file, continue in a new one at the same path with the
+                // sessions still open (their rows again, so later rows have what they refer to).
+                checkpoint(force: true)
+                output.writer.close()
+                fillCounters()
+                try? store.updateRun(runID, counters: counters, stoppedAtNs: Clock.wallNs(), clean: true)
+                do {
+                    store = try AuditStore.openForRecording(path: db)
+                    lock = try RecorderLock(database: db)
+                    runID = try store.startRun(atNs: Clock.wallNs())
+                    output.writer = newWriter(store)
+                    for row in correlator.openRows() { output.enqueue(row) }
+                    checkpoint(force: true)
+                    warn("reopened \(db)")
+                } catch {
+                    warn("cannot reopen \(db): \(error); still writing to the old file")
+                    output.writer = newWriter(store)
+                    checkpoint(force: true)
+                }
+            }
+            if Date().timeIntervalSince(lastReport) > 5 {
+                lastReport = Date()
+                fillCounters()
+                // A heartbeat: after a crash, stopped_at says when the recorder was last alive.
+                try? store.updateRun(runID, counters: counters, stoppedAtNs: Clock.wallNs(), clean: false)
+            }
+        }
+        // A clean stop ends tracing: detach the programs, store everything, and leave no checkpoint.
+        tracer.drain()
+        fillCounters()
+        tracer.close(detach: true)
+        output.writer.close()
+        try? eventLog?.close()
+        try store.clearCheckpoint()
+        try store.updateRun(runID, counters: counters, stoppedAtNs: Clock.wallNs(), clean: true)
+        withExtendedLifetime(lock) {}
+        FileHandle.standardError.write(Data((
+            "sshaudit: stopped; \(counters.events) events, \(counters.ringDrops) lost in the kernel, "
+            + "\(counters.trackFailures) processes not followed, \(counters.unattributedEvents) unattributed, "
+            + "\(counters.decodeErrors) undecodable\n").utf8))
+    }
+
+    /// A fresh start: the sshd processes running now, from /proc. The programs are attached (events
+    /// wait in the ring buffer until read), so a process started in between is seen by both, never by
+    /// neither.
+    private func seed(tracer: BPFTracer, correlator: Correlator, store: AuditStore,
+                      bootToWall: Int64) throws -> (listeners: [ProcEntry], sessions: [SessionSeed]) {
         let processes = ProcScan.processes()
         let tree = ProcScan.sshdTree(processes)
         let ticks = UInt64(sysconf(Int32(_SC_CLK_TCK)))
@@ -67,94 +237,9 @@ struct Record: ParsableCommand {
             correlator.seedSession(session, resuming: resuming.map { ($0.session, $0.openCommands) })
         }
         try store.markEndedUnobserved(leftOpen.map(\.session))
-        let eventLog = try events.map {
-            try EventLogWriter(path: $0, header: EventLogHeader(
-                bootToWallNs: bootToWall, users: Users.all(),
-                listeners: Dictionary(tree.listeners.map { (String($0.pid), $0.exe ?? "") }, uniquingKeysWith: { a, _ in a }),
-                sessions: alive))
-        }
-
-        var counters = AuditStore.RunCounters()
-        try tracer.setHandler { bytes in
-            counters.events += 1
-            eventLog?.append(bytes)
-            do {
-                correlator.handle(try EventDecoder.decode(bytes))
-            } catch {
-                counters.decodeErrors += 1
-            }
-        }
-
-        let stop = StopSignal()
-        FileHandle.standardError.write(Data(
-            "sshaudit: recording to \(db) (\(tree.listeners.count) sshd listener(s), \(alive.count) open session(s) found)\n".utf8))
-        SystemdNotify.ready()
-
-        var lastPrune = Date.distantPast
-        var lastReport = Date()
-        var lastLossCheck = Date()
-        var lossesSeen = (ringFull: UInt64(0), mapFull: UInt64(0))
-        while !stop.requested {
-            tracer.poll(timeoutMs: 100)
-            if let retain, Date().timeIntervalSince(lastPrune) >= 3600 {
-                lastPrune = Date()
-                do {
-                    try store.prune(retaining: retain)
-                } catch {
-                    warn("pruning failed, will retry in an hour: \(error)")
-                }
-            }
-            if Date().timeIntervalSince(lastLossCheck) >= 1 {
-                // Flag the sessions open while the kernel lost something: their records may be partial.
-                lastLossCheck = Date()
-                let losses = tracer.losses()
-                if losses.ringFull != lossesSeen.ringFull || losses.mapFull != lossesSeen.mapFull {
-                    correlator.noteLoss()
-                    lossesSeen = losses
-                }
-            }
-            if stop.takeReopen() {
-                // Log rotation: finish the old file, continue in a new one at the same path with the
-                // sessions still open (their rows again, so later rows have what they refer to).
-                output.writer.close()
-                fill(&counters, tracer.losses(), correlator)
-                try? store.updateRun(runID, counters: counters, stoppedAtNs: Clock.wallNs(), clean: true)
-                do {
-                    store = try AuditStore.openForRecording(path: db)
-                    runID = try store.startRun(atNs: Clock.wallNs())
-                    output.writer = newWriter(store)
-                    for row in correlator.openRows() { output.enqueue(row) }
-                    warn("reopened \(db)")
-                } catch {
-                    warn("cannot reopen \(db): \(error); still writing to the old file")
-                    output.writer = newWriter(store)
-                }
-            }
-            if Date().timeIntervalSince(lastReport) > 5 {
-                lastReport = Date()
-                fill(&counters, tracer.losses(), correlator)
-                // A heartbeat: after a crash, stopped_at says when the recorder was last alive.
-                try? store.updateRun(runID, counters: counters, stoppedAtNs: Clock.wallNs(), clean: false)
-            }
-        }
-        tracer.drain()
-        fill(&counters, tracer.losses(), correlator)
-        tracer.close()
-        output.writer.close()
-        try? eventLog?.close()
-        try store.updateRun(runID, counters: counters, stoppedAtNs: Clock.wallNs(), clean: true)
-        FileHandle.standardError.write(Data((
-            "sshaudit: stopped; \(counters.events) events, \(counters.ringDrops) lost in the kernel, "
-            + "\(counters.trackFailures) processes not followed, \(counters.unattributedEvents) unattributed, "
-            + "\(counters.decodeErrors) undecodable\n").utf8))
+        return (tree.listeners, alive)
     }
 
-    private func fill(_ counters: inout AuditStore.RunCounters, _ losses: (ringFull: UInt64, mapFull: UInt64),
-                      _ correlator: Correlator) {
-        counters.ringDrops = losses.ringFull
-        counters.trackFailures = losses.mapFull
-        counters.unattributedEvents = correlator.unattributedEvents
-    }
 }
 
 func warn(_ message: String) {
@@ -306,4 +391,24 @@ final class SSHDVersion: @unchecked Sendable {
         }
         return fallback
     }
+}
+
+/// One recorder per database: a second one would read the same pinned ring buffer. An advisory lock
+/// on the database file, held while the process lives (never closed before exit: closing any
+/// descriptor of the file would drop SQLite's own locks).
+final class RecorderLock {
+    let fd: Int32
+
+    init(database: String) throws {
+        fd = open(database, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw RecorderFailure("cannot open \(database): \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            throw RecorderFailure("another sshaudit record is already writing to \(database)")
+        }
+    }
+}
+
+struct RecorderFailure: Error, CustomStringConvertible, RuntimeFailure {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

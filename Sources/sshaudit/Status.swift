@@ -33,7 +33,11 @@ struct Status: ParsableCommand {
         var previousStop: String?
         var rows: [[String]] = []
         for (i, run) in report.runs.enumerated() {
-            if let previousStop { rows.append(["", "not recording", previousStop, run.startedAt, "", "", "", ""]) }
+            if let previousStop {
+                // A run that resumed the killed one's kernel state read what happened in between.
+                let gap = run.resumedFrom == nil ? "not recording" : "kernel kept recording"
+                rows.append(["", gap, previousStop, run.startedAt, "", "", "", ""])
+            }
             let last = i == report.runs.count - 1
             rows.append([String(run.id), run.cleanExit ? "clean" : (last ? "running or crashed" : "crashed"),
                          run.startedAt, run.stoppedAt ?? "-", String(run.events), String(run.ringDrops), String(run.trackFailures),

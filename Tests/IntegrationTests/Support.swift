@@ -215,6 +215,7 @@ final class Recorder {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         db = dir + "/audit.db"
         eventsFile = dir + "/events-\(UUID().uuidString.prefix(8)).bin"
+        if fresh { removeKernelState() }
         process.executableURL = URL(fileURLWithPath: Paths.sshaudit)
         process.arguments = ["record", "--db", db, "--events", eventsFile]
         if !environment.isEmpty {
@@ -252,6 +253,24 @@ final class Recorder {
             if Date() > deadline { throw TestFailure("recorder never said '\(text)': \(stderr)") }
             Thread.sleep(forTimeInterval: 0.05)
         }
+    }
+
+    /// Where the recorder pins its kernel state (README: one directory per database, named by the
+    /// FNV-1a hash of its path). A killed recorder leaves it; a clean stop removes it.
+    var pinDirectory: String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in db.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        return "/sys/fs/bpf/sshaudit/db-" + String(hash, radix: 16)
+    }
+
+    /// Removes the pinned kernel state (as a reboot would): its programs detach.
+    func removeKernelState() {
+        let dir = pinDirectory
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] { unlink(dir + "/" + name) }
+        rmdir(dir)
     }
 
     /// SIGKILL: the recorder dies wherever it is.

@@ -162,6 +162,17 @@ final class StoreTests: XCTestCase {
         let empty = try reader.report(since: "2026-11-01T00:00:00.000Z", until: "2026-11-02T00:00:00.000Z",
                                       generatedAt: "2026-11-21T00:00:00.000Z").coverage
         XCTAssertEqual(empty.runs, 0)
+
+        // A run that resumed the crashed one's kernel state: the time between them was recorded.
+        let resumed = try store.startRun(atNs: try ns("12:10:00"), resumedFrom: crashed)
+        try store.updateRun(resumed, counters: AuditStore.RunCounters(), stoppedAtNs: try ns("12:20:00"), clean: true)
+        let after = try reader.report(since: "2026-11-20T09:00:00.000Z", until: "2026-11-20T14:00:00.000Z",
+                                      generatedAt: "2026-11-20T13:30:00.000Z").coverage
+        XCTAssertEqual(after.gaps.map { "\($0.from)-\($0.to)" }, [
+            "2026-11-20T09:00:00.000Z-2026-11-20T10:00:00.000Z", "2026-11-20T11:00:00.000Z-2026-11-20T11:30:00.000Z",
+            "2026-11-20T12:20:00.000Z-2026-11-20T13:00:00.000Z",
+            // (written after it, the third run is no longer the latest: its old heartbeat ends it)
+            "2026-11-20T13:29:55.000Z-2026-11-20T13:30:00.000Z"])
         XCTAssertEqual(empty.notRecordingSeconds, 86_400, accuracy: 0.001)
     }
 
