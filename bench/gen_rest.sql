@@ -63,3 +63,9 @@ FROM (SELECT value AS e, (k / 3) * 10 + (k % 3) * 3 + 1 AS sid
             FROM gen_params, gen_logins, generate_series(1, (SELECT n / 10 FROM gen_params))))
 JOIN sessions s ON s.id = sid
 ORDER BY e;
+
+-- The command-line index, as the recorder fills it after storing rows (schema/0012).
+INSERT INTO commands_argv (rowid, argv)
+    SELECT id, CASE WHEN json_valid(argv) THEN (SELECT group_concat(value, ' ') FROM json_each(commands.argv)) ELSE argv END
+    FROM commands WHERE id > (SELECT indexed_upto FROM commands_argv_progress) ORDER BY id;
+UPDATE commands_argv_progress SET indexed_upto = (SELECT COALESCE(MAX(id), 0) FROM commands);

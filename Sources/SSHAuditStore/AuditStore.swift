@@ -288,11 +288,36 @@ public final class AuditStore {
     }
 }
 
-/// JSON text of a string array, for the argv column (compact, stable).
+/// JSON text of a string array, for the argv column (compact, stable). Written by hand: it runs for
+/// every command stored, and a general JSON writer costs several times more.
 enum JSONText {
     static func array(_ strings: [String]) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: strings, options: [.withoutEscapingSlashes])) ?? Data("[]".utf8)
-        return String(decoding: data, as: UTF8.self)
+        var out: [UInt8] = []
+        out.reserveCapacity(strings.reduce(2) { $0 + $1.utf8.count + 3 })
+        out.append(UInt8(ascii: "["))
+        for (i, string) in strings.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(UInt8(ascii: "\""))
+            for byte in string.utf8 {
+                switch byte {
+                case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+                case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+                case 0x08: out += [UInt8(ascii: "\\"), UInt8(ascii: "b")]
+                case 0x0c: out += [UInt8(ascii: "\\"), UInt8(ascii: "f")]
+                case 0x0a: out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+                case 0x0d: out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+                case 0x09: out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+                case 0..<0x20:
+                    let hex = Array("0123456789abcdef".utf8)
+                    out += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
+                            hex[Int(byte >> 4)], hex[Int(byte & 15)]]
+                default: out.append(byte)
+                }
+            }
+            out.append(UInt8(ascii: "\""))
+        }
+        out.append(UInt8(ascii: "]"))
+        return String(decoding: out, as: UTF8.self)
     }
 }
 
@@ -353,5 +378,28 @@ extension AuditStore {
     /// After a clean stop there is nothing to continue.
     public func clearCheckpoint() throws {
         try writer.write { db in try db.execute(sql: "DELETE FROM recorder_checkpoint") }
+    }
+}
+
+// MARK: - Command-line index
+
+extension AuditStore {
+    /// Adds up to `limit` stored command lines, in id order, to the trigram index that --grep uses
+    /// (schema/0012); returns how many. The recorder calls it when it has time.
+    @discardableResult
+    public func indexCommandLines(limit: Int = 1000) throws -> Int {
+        try writer.write { db in
+            guard let upto = try Int64.fetchOne(db, sql: "SELECT indexed_upto FROM commands_argv_progress") else { return 0 }
+            let ids = try Int64.fetchAll(db, sql: "SELECT id FROM commands WHERE id > ? ORDER BY id LIMIT ?",
+                                         arguments: [upto, limit])
+            guard let last = ids.last else { return 0 }
+            try db.execute(sql: """
+                INSERT INTO commands_argv (rowid, argv)
+                SELECT id, CASE WHEN json_valid(argv) THEN (SELECT group_concat(value, ' ') FROM json_each(commands.argv)) ELSE argv END
+                FROM commands WHERE id > ? AND id <= ? ORDER BY id
+                """, arguments: [upto, last])
+            try db.execute(sql: "UPDATE commands_argv_progress SET indexed_upto = ?", arguments: [last])
+            return ids.count
+        }
     }
 }

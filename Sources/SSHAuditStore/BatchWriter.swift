@@ -85,6 +85,8 @@ public final class BatchWriter: @unchecked Sendable {
             condition.unlock()
             // After a batch was given up, no later checkpoint may be stored: it would skip its rows.
             let written = (!batch.isEmpty || checkpoint != nil) && writeRetrying(batch, gaveUp ? nil : checkpoint)
+            // Spare time goes to the command-line index (it trails the rows; queries cover the rest).
+            if batch.count < batchSize / 2 { _ = try? store.indexCommandLines(limit: 500) }
             condition.lock()
             if !written && (!batch.isEmpty || checkpoint != nil) { gaveUp = true }
             if written, !gaveUp, let checkpoint { committed = checkpoint.position }

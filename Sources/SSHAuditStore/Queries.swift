@@ -291,9 +291,17 @@ struct QueryPlanner {
         guard has("commands_argv"), pattern.unicodeScalars.count >= 3 else { return nil }
         let cap = limits.candidateCap
         let phrase = "\"" + pattern.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-        let commandIDs = try Int64.fetchAll(db, sql: "SELECT rowid FROM commands_argv WHERE commands_argv MATCH ? LIMIT \(cap + 1)",
+        var commandIDs = try Int64.fetchAll(db, sql: "SELECT rowid FROM commands_argv WHERE commands_argv MATCH ? LIMIT \(cap + 1)",
                                             arguments: [phrase])
         if commandIDs.count > cap { return nil }
+        // Rows stored since the index was last filled (schema/0012): few, read directly.
+        if has("commands_argv_progress") {
+            commandIDs += try Int64.fetchAll(db, sql: """
+                SELECT id FROM commands WHERE id > (SELECT indexed_upto FROM commands_argv_progress)
+                AND sshaudit_argv_contains(argv, ?) ORDER BY id LIMIT \(cap + 1)
+                """, arguments: [pattern])
+            if commandIDs.count > cap { return nil }
+        }
         if kind == .commands { return commandIDs }
         if commandIDs.isEmpty { return [] }
         return try Int64.fetchAll(db, sql: "SELECT DISTINCT session_id FROM commands WHERE id IN (SELECT value FROM json_each(?))",

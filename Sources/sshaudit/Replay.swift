@@ -23,6 +23,7 @@ struct Replay: ParsableCommand {
         let writer = BatchWriter(store: store) { failure = $0 }
         let correlator = Correlator.replaying(log, firstIDs: ids, sink: writer.enqueue)
         var undecodable = 0
+        let start = Date()
         for record in log.records {
             do {
                 correlator.handle(try EventDecoder.decode(record))
@@ -32,8 +33,15 @@ struct Replay: ParsableCommand {
         }
         writer.close()
         if let failure { throw CLIError("database write failed: \(failure)") }
-        FileHandle.standardError.write(Data(
-            "sshaudit: replayed \(log.records.count) events (\(undecodable) undecodable) into \(db)\n".utf8))
+        let stored = Date()
+        // Then the command-line index, which the recorder fills in its spare time.
+        var indexed = 0
+        while case let n = try store.indexCommandLines(limit: 5000), n > 0 { indexed += n }
+        let done = Date()
+        FileHandle.standardError.write(Data((
+            "sshaudit: replayed \(log.records.count) events (\(undecodable) undecodable) into \(db) in "
+            + String(format: "%.3f s; indexed %d command lines in %.3f s\n", stored.timeIntervalSince(start),
+                     indexed, done.timeIntervalSince(stored))).utf8))
     }
 }
 

@@ -176,6 +176,20 @@ final class StoreTests: XCTestCase {
         XCTAssertEqual(empty.notRecordingSeconds, 86_400, accuracy: 0.001)
     }
 
+    func testArgvJSONIsWhatAJSONWriterWritesAndReadsBack() throws {
+        let cases: [[String]] = [
+            [], [""], ["ls", "-la", "/tmp"], ["a \"quoted\" \\ back/slash"], ["tab\tnew\nline\rcr\u{8}\u{c}"],
+            ["\u{0}\u{1}\u{1f}\u{7f}"], ["ünïcode", "日本語", "🙂", "\u{2028}\u{2029}"], ["{", "}", "[", "]", ",", ":"],
+        ]
+        for argv in cases {
+            let text = JSONText.array(argv)
+            XCTAssertEqual(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String], argv, text)
+            let reference = String(decoding: try JSONSerialization.data(withJSONObject: argv, options: [.withoutEscapingSlashes]),
+                                   as: UTF8.self)
+            XCTAssertEqual(text, reference, "same text as before the hand-written encoder")
+        }
+    }
+
     func testAuthAttemptsAndFailedFilter() throws {
         let path = dir + "/audit.db"
         let store = try AuditStore.openForRecording(path: path)
