@@ -51,7 +51,9 @@ public final class AuditStore {
         // `sshaudit prune` beside a running recorder: each waits for the other's transaction.
         config.busyMode = .timeout(10)
         config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+            // FULL: each batch is on disk when its transaction ends (the ring buffer is released
+            // after that, so a power cut must not take back what was committed). One fsync per batch.
+            try db.execute(sql: "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
         }
         let queue: DatabaseQueue
         do {
