@@ -132,9 +132,22 @@ static __always_inline void fill_header(struct sa_header *h, u32 type, struct ta
     BPF_CORE_READ_STR_INTO(&h->comm, task, comm);
 }
 
+/* By default the ring buffer wakes its reader for a record written when the reader had caught up:
+ * with a fast reader, nearly every record. Each wakeup is IRQ work, a self-IPI (a trap to the
+ * hypervisor in a VM) on the traced process's CPU. Records are written without a wakeup instead and
+ * the reader collects them on a short timer; a reader blocked on the ring buffer's descriptor is
+ * still woken each time the unread backlog grows past a multiple of WAKEUP_BYTES. */
+#define WAKEUP_BYTES (1024 * 1024)
+
+static __always_inline u64 wakeup_flags(u64 size)
+{
+    u64 waiting = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+    return waiting / WAKEUP_BYTES != (waiting + size) / WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline void emit(void *rec, u64 size)
 {
-    if (bpf_ringbuf_output(&events, rec, size, 0) != 0)
+    if (bpf_ringbuf_output(&events, rec, size, wakeup_flags(size)) != 0)
         count_loss(0);
 }
 
@@ -472,6 +485,7 @@ static __always_inline int capture_log(u32 fd, const char *buf, u64 count, bool 
         source = SA_LOG_SYSLOG;
     }
 
+    u64 wakeup = wakeup_flags(sizeof(struct sa_log));  /* before the reservation counts as waiting data */
     struct sa_log *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
     if (!ev) {
         count_loss(0);
@@ -483,7 +497,7 @@ static __always_inline int capture_log(u32 fd, const char *buf, u64 count, bool 
         len = 0;
     ev->len = len;
     ev->source = source;
-    bpf_ringbuf_submit(ev, 0);
+    bpf_ringbuf_submit(ev, wakeup);
     return 0;
 }
 
