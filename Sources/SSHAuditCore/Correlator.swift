@@ -30,28 +30,36 @@ public final class Correlator {
         case unknown
     }
 
+    /// Fields ordered largest first: thousands of these are held at once.
     struct Proc: Codable {
-        var role: Role
-        var parent: ProcessKey?
+        var path: String?
+        var cwd: String?
         var session: Int64?
         var command: Int64?
         /// The current command of the nearest ancestor at fork time: the parent in the command tree.
         var ancestorCommand: Int64?
-        var execed = false
-        var chrooted = false
-        var path: String?
-        var cwd: String?
         /// A monitor child that set all three uids: the user child if it goes on to fork, setsid or
         /// exit without exec — PAM's unix_chkpwd (OpenSSH 10.x) also sets them, then execs.
         var pendingUID: PendingUID?
+        var role: Role
+        var execed = false
+        var chrooted = false
         /// Its history is lost (first seen mid-life, or a descendant of such a process): whatever it
         /// does belongs to no known session.
         var orphan = false
+
+        init(role: Role, session: Int64? = nil, ancestorCommand: Int64? = nil, path: String? = nil, orphan: Bool = false) {
+            self.role = role
+            self.session = session
+            self.ancestorCommand = ancestorCommand
+            self.path = path
+            self.orphan = orphan
+        }
     }
 
     struct PendingUID: Codable {
-        var uid: UInt32
         var atNs: Int64
+        var uid: UInt32
     }
 
     /// A listener's accepted connection, until its fork shows which monitor serves it.
@@ -66,7 +74,9 @@ public final class Correlator {
         var fd: Int32
     }
 
-    struct OpenSession: Codable {
+    /// A class, not a struct: thousands can be open, and a dictionary of references grows without
+    /// copying or reserving room for these large values.
+    final class OpenSession: Codable {
         var record: SessionRecord
         var shell: ProcessKey?
         var liveProcesses = 0
@@ -79,6 +89,8 @@ public final class Correlator {
         var socket: UInt64?
         /// Transfer servers seen among the session's commands (for its kind).
         var transfer: String?
+
+        init(record: SessionRecord) { self.record = record }
     }
 
     /// A session's kind from what was observed, the most specific first.
@@ -194,7 +206,7 @@ public final class Correlator {
             record.recovered = true
         }
         let id = record.id
-        var open = OpenSession(record: record)
+        let open = OpenSession(record: record)
         open.liveProcesses = 1 + seed.processes.count
         open.acceptLogged = seed.authenticatedAtNs != nil  // the attempt happened before: nothing to add
         seeded[seed.monitor.pid] = Proc(role: .monitor, session: id, path: seed.monitor.exe)
@@ -319,7 +331,7 @@ public final class Correlator {
         if procs[parentKey] == nil { procs[parentKey] = lookup(parentKey) ?? Proc(role: .unknown) }
         confirmUserChild(parentKey)
         let parent = procs[parentKey]!
-        var proc = Proc(role: .unknown, parent: parentKey, session: parent.session,
+        var proc = Proc(role: .unknown, session: parent.session,
                         ancestorCommand: parent.command ?? parent.ancestorCommand, path: parent.path)
         proc.orphan = parent.orphan
         switch parent.role {
@@ -345,7 +357,7 @@ public final class Correlator {
         record.sshdPath = path
         record.sshdVersion = path.flatMap { binaryVersion(listener.tgid, $0) }
         // sshd accepts and forks in one step of its loop: the last accept is this connection's.
-        var open = OpenSession(record: record)
+        let open = OpenSession(record: record)
         if let conn = pendingAccept.removeValue(forKey: listener) {
             open.record.local = conn.local
             open.record.remote = conn.remote
@@ -415,7 +427,7 @@ public final class Correlator {
               ruid == euid, euid == suid, proc.session != nil else { return }
         // The monitor's brief euid switches (reading authorized_keys) happen in the monitor itself
         // and never set all three ids. Which child this is shows by what it does next.
-        proc.pendingUID = PendingUID(uid: ruid, atNs: wallNs)
+        proc.pendingUID = PendingUID(atNs: wallNs, uid: ruid)
         procs[key] = proc
     }
 
@@ -498,7 +510,7 @@ public final class Correlator {
         guard var proc = procs.removeValue(forKey: key) else { return }
         pendingAccept.removeValue(forKey: key)
         closeCommand(of: &proc, wallNs: wallNs, status: status)
-        guard let sessionID = proc.session, var open = sessions[sessionID] else { return }
+        guard let sessionID = proc.session, let open = sessions[sessionID] else { return }
         let before = open.record
         if open.shell == key {
             let ws = WaitStatus(status)
@@ -591,7 +603,7 @@ public final class Correlator {
     }
 
     private func updateSession(_ id: Int64, _ change: (inout SessionRecord) -> Void) {
-        guard var open = sessions[id] else { return }
+        guard let open = sessions[id] else { return }
         let before = open.record
         change(&open.record)
         open.record.kind = Self.kind(of: open)

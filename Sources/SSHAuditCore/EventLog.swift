@@ -120,13 +120,81 @@ extension Correlator {
     /// names, same seeded listeners.
     public static func replaying(_ log: EventLog, firstIDs: RowIDs = RowIDs(),
                                  sink: @escaping (CorrelatorOutput) -> Void) -> Correlator {
-        let users = log.header.users
-        let correlator = Correlator(bootToWallNs: log.header.bootToWallNs, firstIDs: firstIDs,
+        replaying(log.header, firstIDs: firstIDs, sink: sink)
+    }
+
+    public static func replaying(_ header: EventLogHeader, firstIDs: RowIDs = RowIDs(),
+                                 sink: @escaping (CorrelatorOutput) -> Void) -> Correlator {
+        let users = header.users
+        let correlator = Correlator(bootToWallNs: header.bootToWallNs, firstIDs: firstIDs,
                                     userName: { users[String($0)] }, sink: sink)
-        for (pid, path) in log.header.listeners.sorted(by: { $0.key < $1.key }) {
+        for (pid, path) in header.listeners.sorted(by: { $0.key < $1.key }) {
             if let pid = UInt32(pid) { correlator.seedListener(pid: pid, path: path.isEmpty ? nil : path) }
         }
-        for session in log.header.sessions { correlator.seedSession(session) }
+        for session in header.sessions { correlator.seedSession(session) }
         return correlator
+    }
+}
+
+/// An event log read front to back with a quarter MiB of it in memory at a time (replaying a large log
+/// must not cost its size in memory).
+public final class EventLogStream {
+    public let header: EventLogHeader
+    private let handle: FileHandle
+    private var buffer: [UInt8] = []
+    private var at = 0
+    private var offset = 0
+    private static let chunk = 256 << 10
+
+    public init(path: String) throws {
+        handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+        var line: [UInt8] = []
+        while true {
+            guard let data = try handle.read(upToCount: 64 << 10), !data.isEmpty else {
+                throw EventLogError.notAnEventLog("no header line")
+            }
+            if let newline = data.firstIndex(of: 0x0A) {
+                line += data[data.startIndex..<newline]
+                buffer = [UInt8](data[(newline + 1)...])
+                offset = line.count + 1
+                break
+            }
+            line += data
+            if line.count > 64 << 20 { throw EventLogError.notAnEventLog("no header line") }
+        }
+        do {
+            header = try JSONDecoder().decode(EventLogHeader.self, from: Data(line))
+        } catch {
+            throw EventLogError.notAnEventLog("bad header")
+        }
+        guard header.format == "sshaudit-events", header.version == 1 else {
+            throw EventLogError.notAnEventLog("format \(header.format) version \(header.version)")
+        }
+    }
+
+    /// Hands each record to `body` in order (valid only during the call); returns how many.
+    @discardableResult
+    public func forEach(_ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+        var count = 0
+        while true {
+            while buffer.count - at >= 4 {
+                let len = Int(buffer[at]) | Int(buffer[at + 1]) << 8 | Int(buffer[at + 2]) << 16 | Int(buffer[at + 3]) << 24
+                guard buffer.count - at - 4 >= len else { break }
+                try buffer.withUnsafeBytes { raw in
+                    try body(UnsafeRawBufferPointer(rebasing: raw[(at + 4)..<(at + 4 + len)]))
+                }
+                at += 4 + len
+                count += 1
+            }
+            // Keep the partial record, then read more.
+            offset += at
+            buffer.removeFirst(at)
+            at = 0
+            guard let data = try handle.read(upToCount: Self.chunk), !data.isEmpty else { break }
+            buffer += data
+        }
+        if !buffer.isEmpty { throw EventLogError.truncatedRecord(offset: offset) }
+        try handle.close()
+        return count
     }
 }

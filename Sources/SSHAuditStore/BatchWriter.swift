@@ -19,7 +19,7 @@ public final class BatchWriter: @unchecked Sendable {
     private var finished = false
     private var thread: Thread?
 
-    public init(store: AuditStore, interval: TimeInterval = 0.2, batchSize: Int = 2000,
+    public init(store: AuditStore, interval: TimeInterval = 0.2, batchSize: Int = 1000,
                 onError: @escaping (Error) -> Void) {
         self.store = store
         self.interval = interval
@@ -34,6 +34,9 @@ public final class BatchWriter: @unchecked Sendable {
 
     public func enqueue(_ output: CorrelatorOutput) {
         condition.lock()
+        // Bounded: a producer faster than the disk waits (memory stays flat; the recorder's ring
+        // buffer holds the kernel's records meanwhile) instead of queueing without limit.
+        while pending.count >= 2 * batchSize && !finished { condition.wait() }
         pending.append(output)
         if pending.count >= batchSize { condition.signal() }
         condition.unlock()
@@ -77,9 +80,10 @@ public final class BatchWriter: @unchecked Sendable {
             if pending.count < batchSize && !stopping {
                 _ = condition.wait(until: Date(timeIntervalSinceNow: interval))
             }
-            let batch = pending
+            var batch: [CorrelatorOutput] = []
+            swap(&batch, &pending)  // no second buffer of the same size
             let checkpoint = pendingCheckpoint
-            pending.removeAll(keepingCapacity: true)
+            condition.broadcast()  // a producer waiting for room
             pendingCheckpoint = nil
             let done = stopping
             condition.unlock()

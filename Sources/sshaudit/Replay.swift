@@ -16,20 +16,28 @@ struct Replay: ParsableCommand {
     var db: String = AuditStore.defaultPath
 
     func run() throws {
-        let log = try EventLog.open(file)
+        let log = try EventLogStream.open(file)
         let store = try AuditStore.openForRecording(path: db)
         let ids = try store.nextIDs()
         var failure: Error?
         let writer = BatchWriter(store: store) { failure = $0 }
-        let correlator = Correlator.replaying(log, firstIDs: ids, sink: writer.enqueue)
+        let correlator = Correlator.replaying(log.header, firstIDs: ids, sink: writer.enqueue)
         var undecodable = 0
+        var peakOpen = 0
         let start = Date()
-        for record in log.records {
-            do {
-                correlator.handle(try EventDecoder.decode(record))
-            } catch {
-                undecodable += 1
+        let count: Int
+        do {
+            count = try log.forEach { record in
+                do {
+                    correlator.handle(try EventDecoder.decode(record))
+                } catch {
+                    undecodable += 1
+                }
+                peakOpen = max(peakOpen, correlator.openSessionCount)
             }
+        } catch let error as EventLogError {
+            writer.close()
+            throw CLIError("\(file): \(error)")
         }
         writer.close()
         if let failure { throw CLIError("database write failed: \(failure)") }
@@ -39,9 +47,22 @@ struct Replay: ParsableCommand {
         while case let n = try store.indexCommandLines(limit: 5000), n > 0 { indexed += n }
         let done = Date()
         FileHandle.standardError.write(Data((
-            "sshaudit: replayed \(log.records.count) events (\(undecodable) undecodable) into \(db) in "
-            + String(format: "%.3f s; indexed %d command lines in %.3f s\n", stored.timeIntervalSince(start),
-                     indexed, done.timeIntervalSince(stored))).utf8))
+            "sshaudit: replayed \(count) events (\(undecodable) undecodable) into \(db) in "
+            + String(format: "%.3f s (at most %d sessions open at once); indexed %d command lines in %.3f s\n",
+                     stored.timeIntervalSince(start), peakOpen, indexed, done.timeIntervalSince(stored))).utf8))
+    }
+}
+
+extension EventLogStream {
+    /// Opens an event log, with errors a user can act on.
+    static func open(_ path: String) throws -> EventLogStream {
+        do {
+            return try EventLogStream(path: path)
+        } catch let error as EventLogError {
+            throw CLIError("\(path): \(error)")
+        } catch {
+            throw CLIError("cannot read \(path): \((error as NSError).localizedDescription)")
+        }
     }
 }
 
