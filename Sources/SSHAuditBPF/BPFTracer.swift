@@ -199,6 +199,7 @@ public final class BPFTracer {
     private func pin(at directory: String) throws {
         guard let object else { return }
         Self.removePins(directory)
+        try Self.ensureBPFFS()
         mkdir("/sys/fs/bpf/sshaudit", 0o700)
         guard mkdir(directory, 0o700) == 0 else { throw TracerError.pinned(directory, errno) }
         do {
@@ -222,6 +223,17 @@ public final class BPFTracer {
     deinit {
         close(detach: pinDirectory == nil)
         if let object { bpf_object__close(object) }
+    }
+
+    /// Mounts the BPF filesystem at /sys/fs/bpf if nothing has (pins live there).
+    static func ensureBPFFS() throws {
+        let mounts = (try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? ""
+        if mounts.split(separator: "\n").contains(where: { $0.split(separator: " ").dropFirst().prefix(2) == ["/sys/fs/bpf", "bpf"] }) {
+            return
+        }
+        if mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") != 0 {
+            throw TracerError.pinned("/sys/fs/bpf", errno)
+        }
     }
 
     /// Mounts tracefs if nothing has (syscall tracepoints are attached by their tracefs id).
