@@ -62,9 +62,11 @@ struct Record: ParsableCommand {
         var kernelBaseline = (ringFull: UInt64(0), mapFull: UInt64(0))
         var found = (listeners: [ProcEntry](), sessions: [SessionSeed]())
 
+        var unattributedBaseline: UInt64 = 0
         if let (_, checkpoint) = resumed {
             try correlator.restore(checkpoint.state)
-                kernelBaseline = (checkpoint.kernelRingFull, checkpoint.kernelMapFull)
+            kernelBaseline = (checkpoint.kernelRingFull, checkpoint.kernelMapFull)
+            unattributedBaseline = correlator.unattributedEvents  // the killed run counted those
         } else {
             found = try seed(tracer: tracer, correlator: correlator, store: store, bootToWall: bootToWall)
         }
@@ -90,7 +92,7 @@ struct Record: ParsableCommand {
             let losses = tracer.losses()
             counters.ringDrops = losses.ringFull &- kernelBaseline.ringFull
             counters.trackFailures = losses.mapFull &- kernelBaseline.mapFull
-            counters.unattributedEvents = correlator.unattributedEvents
+            counters.unattributedEvents = correlator.unattributedEvents - unattributedBaseline
         }
         /// Everything read so far, for the next run should this one be killed.
         var lastCheckpoint: UInt64?
