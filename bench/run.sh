@@ -673,6 +673,11 @@ write_report() {
     echo "| RSS ≤ 64 MiB with $OPEN_SESSIONS open sessions | $open_rss KiB peak | | $v6 |"
     echo "| Zero drops at ${DROP_TARGET} execs/s for ${DROP_SECS} s in a session | $(cut -f3 <<<"$long") execs/s achieved, $(cut -f7 <<<"$long") lost | | $v5 |"
     echo
+    if awk -v a="$sa_s" -v b="$sa_h" 'BEGIN { exit !(a < 1 || b < 1) }'; then
+      echo "> **Note:** a ratio below 1 means that the recorder's cost is smaller than the run-to-run noise"
+      echo "> of this machine (about ±1% between medians), not that recording makes execs faster."
+      echo
+    fi
     local dist; dist=$(disturbed_runs)
     if (( dist > 0 )); then
       echo "> **Note:** $dist of $(wc -l < "$WORK/overhead.tsv") overhead storms ran while other processes used more than"
