@@ -39,10 +39,12 @@ struct Status: ParsableCommand {
                 rows.append(["", gap, previousStop, run.startedAt, "", "", "", ""])
             }
             let last = i == report.runs.count - 1
-            rows.append([String(run.id), run.cleanExit ? "clean" : (last ? "running or crashed" : "crashed"),
+            // A killed run whose kernel state a later run continued lost nothing.
+            let resumedBy = report.runs.first { $0.resumedFrom == run.id }.map { "killed, resumed by \($0.id)" }
+            rows.append([String(run.id), run.cleanExit ? "clean" : resumedBy ?? (last ? "running or crashed" : "crashed"),
                          run.startedAt, run.stoppedAt ?? "-", String(run.events), String(run.ringDrops), String(run.trackFailures),
                          String(run.unattributedEvents)])
-            previousStop = run.stoppedAt
+            previousStop = run.stoppedAt ?? run.startedAt  // killed before its first heartbeat
         }
         printTable(header: ["RUN", "STATE", "STARTED", "STOPPED", "EVENTS", "DROPS", "UNTRACKED", "UNATTRIBUTED"], rows: rows)
     }

@@ -126,6 +126,9 @@ final class CrashSafetyTests: XCTestCase {
         XCTAssertEqual(runs.map { $0["clean_exit"] as Int }, [0, 1])
         let verify = try runProcess(Paths.sshaudit, ["verify", "--db", second.db])
         XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
+        let status = try runProcess(Paths.sshaudit, ["status", "--db", second.db])
+        XCTAssertTrue(status.stdout.contains("killed, resumed by 2"), status.stdout)
+        XCTAssertTrue(status.stdout.contains("kernel kept recording"), status.stdout)
     }
 
     /// When the kernel state is gone too (a reboot, or removed by hand), what happened meanwhile is
