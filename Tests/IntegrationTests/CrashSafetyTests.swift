@@ -131,6 +131,53 @@ final class CrashSafetyTests: XCTestCase {
         XCTAssertTrue(status.stdout.contains("kernel kept recording"), status.stdout)
     }
 
+    /// kill -9 again and again while sessions run commands: each run resumes the last one's kernel
+    /// state, and in the end every command is there exactly once.
+    func testRepeatedKillsLoseNothing() throws {
+        server = try SSHDServer(name: "kills", port: 22345)
+        var current = try Recorder(name: "kills")
+        recorders.append(current)
+        let group = DispatchGroup()
+        let lock = NSLock()
+        var statuses: [Int32] = []
+        for n in 0..<10 {
+            group.enter()
+            Thread.detachNewThread { [server] in
+                Thread.sleep(forTimeInterval: 0.2 * Double(n))
+                let script = "for i in $(seq 1 40); do /bin/echo k\(n)-$i; /bin/sleep 0.05; done"
+                let status = (try? server!.ssh("sa_bob", [script]).status) ?? -1
+                lock.lock(); statuses.append(status); lock.unlock()
+                group.leave()
+            }
+        }
+        for _ in 0..<4 {
+            Thread.sleep(forTimeInterval: 0.8)
+            current.kill()
+            current = try Recorder(name: "kills", fresh: false)
+            recorders.append(current)
+        }
+        XCTAssertEqual(group.wait(timeout: .now() + 120), .success)
+        XCTAssertEqual(try current.stop(signal: SIGTERM), 0, current.stderr)
+        XCTAssertEqual(statuses.sorted(), Array(repeating: 0, count: 10))
+
+        let echoes = try rows(current.db, """
+            SELECT c.argv, c.exit_code FROM commands c JOIN sessions s ON s.id = c.session_id
+            WHERE s.local_port = \(server.port) AND c.filename = '/bin/echo'
+            """)
+        let argv = echoes.map { $0["argv"] as String }
+        XCTAssertEqual(argv.count, 400, "10 sessions × 40 commands")
+        XCTAssertEqual(Set(argv).count, 400, "each exactly once")
+        XCTAssertTrue(echoes.allSatisfy { ($0["exit_code"] as Int?) == 0 })
+        let sessions = try rows(current.db, "SELECT * FROM sessions WHERE local_port = \(server.port)")
+        XCTAssertEqual(sessions.count, 10)
+        XCTAssertTrue(sessions.allSatisfy { ($0["ended_at"] as String?) != nil && ($0["ended_unobserved"] as Int) == 0 })
+        let runs = try rows(current.db, "SELECT * FROM recorder_runs ORDER BY id")
+        XCTAssertEqual(runs.map { $0["resumed_from"] as Int? }, [nil, 1, 2, 3, 4])
+        XCTAssertEqual(try rows(current.db, "SELECT SUM(ring_drops) FROM recorder_runs").first?[0] as Int?, 0)
+        let verify = try runProcess(Paths.sshaudit, ["verify", "--db", current.db])
+        XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
+    }
+
     /// When the kernel state is gone too (a reboot, or removed by hand), what happened meanwhile is
     /// unknown: the open session is closed as ended while unobserved, its end not invented.
     func testSessionThatEndedWhileTheKernelStateWasLost() throws {
