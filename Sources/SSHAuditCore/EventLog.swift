@@ -82,31 +82,17 @@ public final class EventLogWriter {
     }
 }
 
+/// A whole event log in memory (tests, fixtures); `EventLogStream` reads one without holding it.
 public struct EventLog {
     public var header: EventLogHeader
     /// Raw kernel records, in order.
     public var records: [[UInt8]]
 
     public init(contentsOf url: URL) throws {
-        let data = try Data(contentsOf: url)
-        guard let newline = data.firstIndex(of: 0x0A) else { throw EventLogError.notAnEventLog("no header line") }
-        do {
-            header = try JSONDecoder().decode(EventLogHeader.self, from: data[data.startIndex..<newline])
-        } catch {
-            throw EventLogError.notAnEventLog("bad header")
-        }
-        guard header.format == "sshaudit-events", header.version == 1 else {
-            throw EventLogError.notAnEventLog("format \(header.format) version \(header.version)")
-        }
+        let stream = try EventLogStream(path: url.path)
         var records: [[UInt8]] = []
-        var at = newline + 1
-        while at < data.endIndex {
-            guard at + 4 <= data.endIndex else { throw EventLogError.truncatedRecord(offset: at) }
-            let len = Int(data[at]) | Int(data[at + 1]) << 8 | Int(data[at + 2]) << 16 | Int(data[at + 3]) << 24
-            guard at + 4 + len <= data.endIndex else { throw EventLogError.truncatedRecord(offset: at) }
-            records.append([UInt8](data[(at + 4)..<(at + 4 + len)]))
-            at += 4 + len
-        }
+        try stream.forEach { records.append([UInt8]($0)) }
+        header = stream.header
         self.records = records
     }
 

@@ -11,20 +11,29 @@ struct Events: ParsableCommand {
     var file: String
 
     func run() throws {
-        let log = try EventLog.open(file)
+        let log = try EventLogStream.open(file)
         var out = ""
-        for (i, record) in log.records.enumerated() {
-            let line: String
-            do {
-                let e = try EventDecoder.decode(record)
-                let wall = Timestamp.iso(ns: Int64(e.timestampNs) + log.header.bootToWallNs)
-                var line2 = "\(wall) \(e.process.tgid) ppid=\(e.ppid) uid=\(e.uid) [\(e.comm)] \(describe(e.kind))"
-                if case let .exec(info) = e.kind { line2 += " cwd=\(info.cwd ?? "?") tty=\(info.tty ?? "-")" }
-                line = line2
-            } catch {
-                line = "record \(i): \(error)"
+        var i = 0
+        do {
+            try log.forEach { record in
+                do {
+                    let e = try EventDecoder.decode(record)
+                    let wall = Timestamp.iso(ns: Int64(e.timestampNs) + log.header.bootToWallNs)
+                    out += "\(wall) \(e.process.tgid) ppid=\(e.ppid) uid=\(e.uid) [\(e.comm)] \(describe(e.kind))"
+                    if case let .exec(info) = e.kind { out += " cwd=\(info.cwd ?? "?") tty=\(info.tty ?? "-")" }
+                } catch {
+                    out += "record \(i): \(error)"
+                }
+                out += "\n"
+                i += 1
+                if out.utf8.count > 1 << 16 {
+                    FileHandle.standardOutput.write(Data(out.utf8))
+                    out = ""
+                }
             }
-            out += line + "\n"
+        } catch let error as EventLogError {
+            FileHandle.standardOutput.write(Data(out.utf8))
+            throw CLIError("\(file): \(error)")
         }
         FileHandle.standardOutput.write(Data(out.utf8))
     }

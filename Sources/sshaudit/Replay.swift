@@ -65,16 +65,3 @@ extension EventLogStream {
         }
     }
 }
-
-extension EventLog {
-    /// Reads an event log, with errors a user can act on.
-    static func open(_ path: String) throws -> EventLog {
-        do {
-            return try EventLog(contentsOf: URL(fileURLWithPath: path))
-        } catch let error as EventLogError {
-            throw CLIError("\(path): \(error)")
-        } catch {
-            throw CLIError("cannot read \(path): \((error as NSError).localizedDescription)")
-        }
-    }
-}
