@@ -73,24 +73,30 @@ public final class BPFTracer {
     /// recorders writing to different files never share a ring buffer. (The BPF filesystem refuses
     /// names with a dot: the path is hashed.)
     public static func pinDirectory(forDatabase database: String) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a, 64 bits
-        for byte in database.utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x0000_0100_0000_01b3
-        }
-        return "/sys/fs/bpf/sshaudit/db-" + String(hash, radix: 16)
+        "/sys/fs/bpf/sshaudit/db-" + fnv1a(database)
     }
 
     /// A fingerprint of the embedded kernel programs: a checkpoint is only valid with the programs
     /// (and record layouts) that wrote its ring buffer.
-    public static let programsFingerprint: String = {
+    public static let programsFingerprint = fnv1a(embeddedBPFObjectBase64)
+
+    /// FNV-1a, 64 bits, in hex: a short stable name, not a security measure.
+    static func fnv1a(_ text: String) -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in embeddedBPFObjectBase64.utf8 {
+        for byte in text.utf8 {
             hash ^= UInt64(byte)
             hash = hash &* 0x0000_0100_0000_01b3
         }
         return String(hash, radix: 16)
-    }()
+    }
+
+    /// The ring buffer map's id and size.
+    private static func ringInfo(_ fd: Int32) -> (id: UInt32, size: UInt64)? {
+        var info = bpf_map_info()
+        var length = UInt32(MemoryLayout<bpf_map_info>.size)
+        guard bpf_obj_get_info_by_fd(fd, &info, &length) == 0 else { return nil }
+        return (info.id, UInt64(info.max_entries))
+    }
 
     /// Removes pinned kernel state: once no process holds it either, the programs detach.
     public static func removePins(_ directory: String) {
@@ -122,12 +128,13 @@ public final class BPFTracer {
             linkFDs = []
             throw error
         }
+        guard let ring = Self.ringInfo(eventsFD) else {
+            let e = errno
+            for fd in linkFDs + fds { Glibc.close(fd) }
+            throw TracerError.pinned(directory, e)
+        }
         mapFDs = fds
-        var info = bpf_map_info()
-        var length = UInt32(MemoryLayout<bpf_map_info>.size)
-        guard bpf_obj_get_info_by_fd(eventsFD, &info, &length) == 0 else { throw TracerError.pinned(directory, errno) }
-        ringMapID = info.id
-        ringSize = UInt64(info.max_entries)
+        (ringMapID, ringSize) = ring
         pinDirectory = directory
     }
 
@@ -166,11 +173,12 @@ public final class BPFTracer {
         eventsFD = bpf_object__find_map_fd_by_name(obj, "events")
         trackedFD = bpf_object__find_map_fd_by_name(obj, "tracked")
         lossesFD = bpf_object__find_map_fd_by_name(obj, "losses")
-        var info = bpf_map_info()
-        var length = UInt32(MemoryLayout<bpf_map_info>.size)
-        _ = bpf_obj_get_info_by_fd(eventsFD, &info, &length)
-        ringMapID = info.id
-        ringSize = UInt64(info.max_entries)
+        guard let ring = Self.ringInfo(eventsFD) else {
+            let e = errno
+            bpf_object__close(obj)
+            throw TracerError.ringBuffer(e)
+        }
+        (ringMapID, ringSize) = ring
 
         var prog = bpf_object__next_program(obj, nil)
         while let p = prog {
