@@ -268,10 +268,12 @@ public final class Correlator {
     public func handle(_ event: Event) {
         let key = event.process
         let wallNs = Int64(bitPattern: event.timestampNs) &+ bootToWallNs
-        if lookup(key) == nil, Self.needsHistory(event.kind) {
+        if let known = lookup(key) {
+            if known.orphan { noteUnattributed() }
+        } else if Self.needsHistory(event.kind) {
             procs[key] = Proc(role: .unknown, orphan: true)
+            noteUnattributed()
         }
-        if procs[key]?.orphan == true { noteUnattributed() }
         switch event.kind {
         case let .fork(child):
             handleFork(parentKey: key, child: child, ppid: event.ppid, wallNs: wallNs)
