@@ -75,6 +75,8 @@ public final class BatchWriter: @unchecked Sendable {
     }
 
     private func run() {
+        // Command lines not yet in the --grep index (a new file may hold some from an earlier run).
+        var indexBehind = true
         condition.lock()
         while true {
             if pending.count < batchSize && !stopping {
@@ -83,14 +85,18 @@ public final class BatchWriter: @unchecked Sendable {
             var batch: [CorrelatorOutput] = []
             swap(&batch, &pending)  // no second buffer of the same size
             let checkpoint = pendingCheckpoint
-            condition.broadcast()  // a producer waiting for room
             pendingCheckpoint = nil
+            condition.broadcast()  // a producer waiting for room
             let done = stopping
             condition.unlock()
             // After a batch was given up, no later checkpoint may be stored: it would skip its rows.
             let written = (!batch.isEmpty || checkpoint != nil) && writeRetrying(batch, gaveUp ? nil : checkpoint)
             // Spare time goes to the command-line index (it trails the rows; queries cover the rest).
-            if batch.count < batchSize / 2 { _ = try? store.indexCommandLines(limit: 500) }
+            if written, batch.contains(where: { if case .command = $0 { true } else { false } }) { indexBehind = true }
+            if indexBehind, batch.count < batchSize / 2 {
+                let limit = 500
+                if let indexed = try? store.indexCommandLines(limit: limit) { indexBehind = indexed == limit }
+            }
             condition.lock()
             if !written && (!batch.isEmpty || checkpoint != nil) { gaveUp = true }
             if written, !gaveUp, let checkpoint { committed = checkpoint.position }

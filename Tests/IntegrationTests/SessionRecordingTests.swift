@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import XCTest
 
 /// End to end: a real sshd on 127.0.0.1, `sshaudit record` with real BPF programs, real ssh clients,
@@ -73,6 +74,15 @@ final class SessionRecordingTests: XCTestCase {
             XCTAssertNotNil(c.int("duration_ms"))
             XCTAssertLessThanOrEqual(try XCTUnwrap(c.string("started_at")), try XCTUnwrap(c.string("ended_at")))
         }
+        // The recorder filled the --grep index in its spare time, after storing the rows.
+        var config = Configuration()
+        config.readonly = true
+        let (upto, hits) = try DatabaseQueue(path: recorder.db, configuration: config).read { db in
+            (try Int.fetchOne(db, sql: "SELECT indexed_upto FROM commands_argv_progress"),
+             try Int.fetchAll(db, sql: #"SELECT rowid FROM commands_argv WHERE commands_argv MATCH '"/bin/ls /"'"#))
+        }
+        XCTAssertEqual(upto, commands.last?.int("id"))
+        XCTAssertEqual(hits, commands.compactMap { $0.int("id") }, "bash -c's line holds it too")
     }
 
     // (b) ssh -tt typing cd /tmp, id -u, exit: the login shell and the typed command, no motd scripts.
