@@ -292,34 +292,49 @@ public final class AuditStore {
 
 /// JSON text of a string array, for the argv column (compact, stable). Written by hand: it runs for
 /// every command stored, and a general JSON writer costs several times more.
-enum JSONText {
-    static func array(_ strings: [String]) -> String {
+public enum JSONText {
+    public static func array(_ strings: [String]) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(strings.reduce(2) { $0 + $1.utf8.count + 3 })
         out.append(UInt8(ascii: "["))
         for (i, string) in strings.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
-            out.append(UInt8(ascii: "\""))
-            for byte in string.utf8 {
-                switch byte {
-                case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
-                case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
-                case 0x08: out += [UInt8(ascii: "\\"), UInt8(ascii: "b")]
-                case 0x0c: out += [UInt8(ascii: "\\"), UInt8(ascii: "f")]
-                case 0x0a: out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
-                case 0x0d: out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
-                case 0x09: out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
-                case 0..<0x20:
-                    let hex = Array("0123456789abcdef".utf8)
-                    out += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
-                            hex[Int(byte >> 4)], hex[Int(byte & 15)]]
-                default: out.append(byte)
-                }
-            }
-            out.append(UInt8(ascii: "\""))
+            appendQuoted(string, to: &out)
         }
         out.append(UInt8(ascii: "]"))
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// One JSON string literal, quotes included.
+    public static func string(_ text: String) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count + 2)
+        appendQuoted(text, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static let hex = Array("0123456789abcdef".utf8)
+
+    private static func appendQuoted(_ text: String, to out: inout [UInt8]) {
+        let backslash = UInt8(ascii: "\\")
+        out.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""), backslash: out.append(backslash); out.append(byte)
+            case 0x08: out.append(backslash); out.append(UInt8(ascii: "b"))
+            case 0x0c: out.append(backslash); out.append(UInt8(ascii: "f"))
+            case 0x0a: out.append(backslash); out.append(UInt8(ascii: "n"))
+            case 0x0d: out.append(backslash); out.append(UInt8(ascii: "r"))
+            case 0x09: out.append(backslash); out.append(UInt8(ascii: "t"))
+            case 0..<0x20:
+                out.append(backslash)
+                out.append(contentsOf: "u00".utf8)
+                out.append(hex[Int(byte >> 4)])
+                out.append(hex[Int(byte & 15)])
+            default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
     }
 }
 

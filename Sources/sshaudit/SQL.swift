@@ -40,7 +40,7 @@ extension Query {
                 for row in result.rows { out += row.map(\.csvText).joined(separator: ",") + "\r\n" }
                 writeOut(out)
             case .json, .jsonl:
-                let keys = uniqueKeys(result.columns).map(jsonString)
+                let keys = uniqueKeys(result.columns).map(JSONText.string)
                 let objects = result.rows.map { row in
                     "{" + zip(keys, row).map { "\($0): \($1.jsonText)" }.joined(separator: ", ") + "}"
                 }
@@ -88,24 +88,8 @@ extension SQLValue {
         case .null: return "null"
         case let .integer(v): return String(v)
         case let .real(v): return v.isFinite ? String(v) : "null"
-        case let .text(v): return jsonString(v)
-        case let .blob(v): return jsonString(v.base64EncodedString())
+        case let .text(v): return JSONText.string(v)
+        case let .blob(v): return JSONText.string(v.base64EncodedString())
         }
     }
-}
-
-func jsonString(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + "\""
 }
