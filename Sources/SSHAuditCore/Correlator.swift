@@ -116,8 +116,14 @@ public final class Correlator {
     /// to any open session.
     private func noteUnattributed() {
         unattributedEvents += 1
+        // Once every open session carries the flag, more orphan events change nothing until one opens.
+        guard !openSessionsFlagged else { return }
         for id in sessions.keys { updateSession(id) { $0.unattributedEvents = true } }
+        openSessionsFlagged = true
     }
+
+    /// Whether every open session is flagged `unattributedEvents` already.
+    private var openSessionsFlagged = false
 
     private var bootToWallNs: Int64
     private let userName: (UInt32) -> String?
@@ -252,6 +258,7 @@ public final class Correlator {
         open.record.kind = Self.kind(of: open)
         record = open.record
         sessions[id] = open
+        openSessionsFlagged = false
         sink(.session(record))
         for command in outputs { sink(.command(command)) }
     }
@@ -369,6 +376,7 @@ public final class Correlator {
         open.record.kind = Self.kind(of: open)
         record = open.record
         sessions[id] = open
+        openSessionsFlagged = false
         sink(.session(record))
         return id
     }
@@ -657,6 +665,7 @@ public final class Correlator {
         userNames = state.userNames
         seeded = state.seeded
         unattributedEvents = state.unattributedEvents
+        openSessionsFlagged = false
     }
 
     private func resolve(_ uid: UInt32) -> String? {
