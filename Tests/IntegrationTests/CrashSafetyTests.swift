@@ -20,6 +20,21 @@ final class CrashSafetyTests: XCTestCase {
         return try DatabaseQueue(path: db, configuration: config).read { try Row.fetchAll($0, sql: sql) }
     }
 
+    /// An sshd and a recorder named `name`, and sa_alice running `command` in a session (the group
+    /// is left when the client exits).
+    func recordingWithClient(_ name: String, port: Int, command: String) throws -> (Recorder, DispatchGroup) {
+        server = try SSHDServer(name: name, port: port)
+        let recorder = try Recorder(name: name)
+        recorders.append(recorder)
+        let client = DispatchGroup()
+        client.enter()
+        DispatchQueue.global().async { [server] in
+            _ = try? server!.ssh("sa_alice", [command])
+            client.leave()
+        }
+        return (recorder, client)
+    }
+
     func testKillDuringABurstThenRestart() throws {
         server = try SSHDServer(name: "crash", port: 22341)
         let first = try Recorder(name: "crash")
@@ -87,15 +102,8 @@ final class CrashSafetyTests: XCTestCase {
     /// The kernel state outlives a killed recorder (pinned): sessions that begin, run commands and end
     /// while no recorder runs are read from the ring buffer by the next run, whole.
     func testSessionsWhileTheRecorderWasDownAreRecordedWhole() throws {
-        server = try SSHDServer(name: "down", port: 22342)
-        let first = try Recorder(name: "down")
-        recorders.append(first)
-        let client = DispatchGroup()
-        client.enter()
-        DispatchQueue.global().async { [server] in
-            _ = try? server!.ssh("sa_alice", ["/bin/echo open-at-kill; /bin/sleep 2; /bin/echo ended-while-down"])
-            client.leave()
-        }
+        let (first, client) = try recordingWithClient(
+            "down", port: 22342, command: "/bin/echo open-at-kill; /bin/sleep 2; /bin/echo ended-while-down")
         Thread.sleep(forTimeInterval: 1)
         first.kill()
         XCTAssertTrue(FileManager.default.fileExists(atPath: first.pinDirectory), "the kernel state stays pinned")
@@ -181,12 +189,7 @@ final class CrashSafetyTests: XCTestCase {
     /// When the kernel state is gone too (a reboot, or removed by hand), what happened meanwhile is
     /// unknown: the open session is closed as ended while unobserved, its end not invented.
     func testSessionThatEndedWhileTheKernelStateWasLost() throws {
-        server = try SSHDServer(name: "lost", port: 22344)
-        let first = try Recorder(name: "lost")
-        recorders.append(first)
-        let client = DispatchGroup()
-        client.enter()
-        DispatchQueue.global().async { [server] in _ = try? server!.ssh("sa_alice", ["/bin/sleep 2"]); client.leave() }
+        let (first, client) = try recordingWithClient("lost", port: 22344, command: "/bin/sleep 2")
         Thread.sleep(forTimeInterval: 1)
         first.kill()
         first.removeKernelState()
