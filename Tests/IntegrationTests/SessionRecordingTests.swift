@@ -81,8 +81,9 @@ final class SessionRecordingTests: XCTestCase {
             (try Int.fetchOne(db, sql: "SELECT indexed_upto FROM commands_argv_progress"),
              try Int.fetchAll(db, sql: #"SELECT rowid FROM commands_argv WHERE commands_argv MATCH '"/bin/ls /"'"#))
         }
-        XCTAssertEqual(upto, commands.last?.int("id"))
-        XCTAssertEqual(hits, commands.compactMap { $0.int("id") }, "bash -c's line holds it too")
+        // (The recorder sees every sshd on the machine: tests running alongside add commands too.)
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(upto), try XCTUnwrap(commands.last?.int("id")))
+        XCTAssertTrue(Set(hits).isSuperset(of: commands.compactMap { $0.int("id") }), "bash -c's line holds it too: \(hits)")
     }
 
     // (b) ssh -tt typing cd /tmp, id -u, exit: the login shell and the typed command, no motd scripts.
