@@ -3,14 +3,34 @@
 public enum Timestamp {
     /// "2026-11-28T23:55:01.123Z" for Unix-epoch nanoseconds.
     public static func iso(ns: Int64) -> String {
-        let ms = ns >= 0 ? ns / 1_000_000 : (ns - 999_999) / 1_000_000
+        var bytes: [UInt8] = []
+        appendISO(ns: ns, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends the text of `iso(ns:)` as UTF-8: the store binds it without making a String first (it
+    /// runs several times for every row written).
+    public static func appendISO(ns: Int64, to out: inout [UInt8]) {
+        let ms = ns / 1_000_000 - (ns % 1_000_000 < 0 ? 1 : 0)  // floor, without overflow at Int64.min
         var secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000
         let milli = Int(ms - secs * 1000)
         let days = secs >= 0 ? secs / 86_400 : (secs - 86_399) / 86_400
         secs -= days * 86_400
         let (y, m, d) = civil(fromDays: days)
         let h = Int(secs / 3600), mi = Int(secs % 3600 / 60), s = Int(secs % 60)
-        return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(h, 2)):\(pad(mi, 2)):\(pad(s, 2)).\(pad(milli, 3))Z"
+        // Int64 nanoseconds span the years 1677 to 2262: four digits always do.
+        func digits(_ v: Int, _ width: Int) {
+            var divisor = 1
+            for _ in 1..<width { divisor *= 10 }
+            while divisor > 0 {
+                out.append(UInt8(ascii: "0") + UInt8(v / divisor % 10))
+                divisor /= 10
+            }
+        }
+        digits(y, 4); out.append(UInt8(ascii: "-")); digits(m, 2); out.append(UInt8(ascii: "-")); digits(d, 2)
+        out.append(UInt8(ascii: "T")); digits(h, 2); out.append(UInt8(ascii: ":")); digits(mi, 2)
+        out.append(UInt8(ascii: ":")); digits(s, 2); out.append(UInt8(ascii: ".")); digits(milli, 3)
+        out.append(UInt8(ascii: "Z"))
     }
 
     /// Parses "YYYY-MM-DD", "YYYY-MM-DDTHH:MM[:SS[.fff]]" with an optional "Z" or "±HH:MM" (local
@@ -88,10 +108,5 @@ public enum Timestamp {
         let d = doy - (153 * mp + 2) / 5 + 1
         let m = mp < 10 ? mp + 3 : mp - 9
         return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
-    }
-
-    private static func pad(_ v: Int, _ width: Int) -> String {
-        let s = String(v)
-        return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
     }
 }
