@@ -400,7 +400,7 @@ public final class Correlator {
                 openCommands[id] = record
                 proc.command = id
                 sink(.command(record))
-                let name = info.filename.split(separator: "/").last.map(String.init) ?? ""
+                let name = baseName(info.filename)
                 if sessions[sessionID]?.transfer == nil {
                     if name == "sftp-server" { sessions[sessionID]?.transfer = "sftp" }
                     // scp -t/-f is the legacy protocol's server side; rsync --server is rsync over ssh.
@@ -563,7 +563,7 @@ public final class Correlator {
 
     private func handleFileOpened(_ key: ProcessKey, fd: Int32, flags: UInt32, path: String, wallNs: Int64) {
         guard let proc = lookup(key), proc.role == .user, let sessionID = proc.session else { return }
-        let name = proc.path.map { String($0.split(separator: "/").last ?? "") } ?? ""
+        let name = proc.path.map(baseName) ?? ""
         let proto = name.hasPrefix("sftp-server") ? "sftp" : name.hasPrefix("rsync") ? "rsync" : "scp"
         let absolute = path.hasPrefix("/") ? path : ((proc.cwd ?? "/") as NSString).appendingPathComponent(path)
         let mode: TransferRecord.Mode
@@ -683,4 +683,14 @@ public struct WaitStatus: Equatable, Sendable {
     public init(_ raw: UInt32) { self.raw = raw }
     public var signal: Int32? { raw & 0x7f == 0 ? nil : Int32(raw & 0x7f) }
     public var code: Int32? { raw & 0x7f == 0 ? Int32((raw >> 8) & 0xff) : nil }
+}
+
+/// The last component of a path ("/usr/bin/rsync" → "rsync"), on bytes: it runs for every exec.
+func baseName(_ path: String) -> Substring {
+    let utf8 = path.utf8
+    var end = utf8.endIndex
+    while end > utf8.startIndex, utf8[utf8.index(before: end)] == UInt8(ascii: "/") { end = utf8.index(before: end) }
+    var start = end
+    while start > utf8.startIndex, utf8[utf8.index(before: start)] != UInt8(ascii: "/") { start = utf8.index(before: start) }
+    return path[start..<end]
 }

@@ -50,7 +50,7 @@ public enum EventDecoder {
                 argvTruncated: flags & 1 != 0,
                 newRoot: flags & 4 != 0,
                 tty: tty.isEmpty ? nil : tty,
-                cwd: flags & 8 != 0 ? nil : Self.cwd(leafFirst: r.string(cwdOffset, cwdLen))
+                cwd: flags & 8 != 0 ? nil : Self.cwd(leafFirst: UnsafeRawBufferPointer(rebasing: bytes[cwdOffset..<cwdOffset + cwdLen]))
             ))
         case 3:
             try need(56)
@@ -110,15 +110,35 @@ public enum EventDecoder {
 
     /// The kernel names pty slaves "pts0"; users know them as pts/0 (/dev/pts/0).
     static func ttyName(_ kernelName: String) -> String {
-        if kernelName.hasPrefix("pts"), kernelName.count > 3, kernelName.dropFirst(3).allSatisfy(\.isNumber) {
+        let utf8 = kernelName.utf8
+        if utf8.count > 3, kernelName.hasPrefix("pts"), utf8.dropFirst(3).allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
             return "pts/" + kernelName.dropFirst(3)
         }
         return kernelName
     }
 
-    /// "b/a/" (leaf first, as the kernel walks it) → "/a/b".
+    /// "b/a/" (leaf first, as the kernel walks it) → "/a/b". On bytes: it runs for every exec.
     static func cwd(leafFirst: String) -> String {
-        "/" + leafFirst.split(separator: "/").reversed().joined(separator: "/")
+        var text = leafFirst
+        return text.withUTF8 { cwd(leafFirst: UnsafeRawBufferPointer($0)) }
+    }
+
+    static func cwd(leafFirst bytes: UnsafeRawBufferPointer) -> String {
+        let slash = UInt8(ascii: "/")
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count + 1)
+        var end = bytes.count
+        while end > 0 {
+            var start = end
+            while start > 0 && bytes[start - 1] != slash { start -= 1 }
+            if start < end {
+                out.append(slash)
+                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
+            }
+            end = start - 1
+        }
+        if out.isEmpty { out.append(slash) }
+        return String(decoding: out, as: UTF8.self)
     }
 
     public static func decode(_ bytes: [UInt8]) throws -> Event {

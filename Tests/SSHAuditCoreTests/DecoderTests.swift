@@ -154,6 +154,25 @@ final class DecoderTests: XCTestCase {
         XCTAssertEqual(text([0, 1, 0, 0, 0, 2, 0, 3, 0, 4, 0, 5, 0, 6, 0, 7]), "1:0:2:3:4:5:6:7")
     }
 
+    /// The byte-level path helpers that run for every exec.
+    func testWorkingDirectoryTTYAndBaseName() {
+        XCTAssertEqual(EventDecoder.cwd(leafFirst: "b/a/"), "/a/b")
+        XCTAssertEqual(EventDecoder.cwd(leafFirst: "home/"), "/home")
+        XCTAssertEqual(EventDecoder.cwd(leafFirst: ""), "/")
+        XCTAssertEqual(EventDecoder.cwd(leafFirst: "//"), "/")
+        XCTAssertEqual(EventDecoder.cwd(leafFirst: "dïr ü/x y/"), "/x y/dïr ü")
+        XCTAssertEqual(EventDecoder.ttyName("pts12"), "pts/12")
+        XCTAssertEqual(EventDecoder.ttyName("pts"), "pts")
+        XCTAssertEqual(EventDecoder.ttyName("ptsx"), "ptsx")
+        XCTAssertEqual(EventDecoder.ttyName("pts٣"), "pts٣")  // a digit, but not an ASCII one
+        XCTAssertEqual(EventDecoder.ttyName("tty1"), "tty1")
+        XCTAssertEqual(baseName("/usr/lib/openssh/sftp-server"), "sftp-server")
+        XCTAssertEqual(baseName("rsync"), "rsync")
+        XCTAssertEqual(baseName("/usr/bin/"), "bin")
+        XCTAssertEqual(baseName("/"), "")
+        XCTAssertEqual(baseName(""), "")
+    }
+
     func testEveryRecordedFixtureDecodes() throws {
         for name in Fixture.names {
             let log = try Fixture.load(name)
