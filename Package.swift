@@ -35,6 +35,7 @@ let package = Package(
         .target(
             name: "SSHAuditStore",
             dependencies: ["SSHAuditCore", .product(name: "GRDB", package: "GRDB.swift"),
+                           .product(name: "GRDBSQLite", package: "GRDB.swift"),
                            .product(name: "Crypto", package: "swift-crypto")],
             plugins: ["SchemaPlugin"]
         ),

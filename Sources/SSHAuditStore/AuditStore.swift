@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import SSHAuditCore
 
 public enum StoreError: Error, CustomStringConvertible {
@@ -135,60 +136,54 @@ public final class AuditStore {
         }
         try writer.inTransaction(.immediate) { db in
             var ledger = try Ledger.Appender(db)
+            var row = RowBinder()
+            // Each closure binds every column of `LedgerTable.columns`, in that order.
             let upsertSession = try Upsert(db, .sessions)
             for id in sessionOrder {
                 let s = sessions[id]!
-                let values = Upsert.values([
-                    s.id, Int64(s.sshdPid), Int64(bitPattern: s.sshdStartNs), s.listenerPid.map { Int64($0) },
-                    s.sshdPath, s.user, s.uid.map { Int64($0) }, s.remote?.address, s.remote.map { Int64($0.port) },
-                    s.local?.address, s.local.map { Int64($0.port) }, s.authMethod, s.keyFingerprint, s.tty,
-                    Timestamp.iso(ns: s.startedAtNs), s.authenticatedAtNs.map(Timestamp.iso(ns:)),
-                    s.endedAtNs.map(Timestamp.iso(ns:)), s.exitCode.map { Int64($0) }, Int64(s.commandCount),
-                    s.bytesIn, s.bytesOut, s.recovered, s.sshdVersion, s.endedUnobserved, s.kind, s.drops, s.truncatedArgv,
-                    s.unattributedEvents,
-                ])
-                try upsertSession.execute(db, values)
-                try ledger.append(.sessions, id: s.id, values: values)
+                try upsertSession.put(db, id: id, &row, &ledger) { r in
+                    r.int(s.id); r.int(s.sshdPid); r.int(Int64(bitPattern: s.sshdStartNs)); r.int(s.listenerPid)
+                    r.text(s.sshdPath); r.text(s.user); r.int(s.uid); r.text(s.remote?.address); r.int(s.remote?.port)
+                    r.text(s.local?.address); r.int(s.local?.port); r.text(s.authMethod); r.text(s.keyFingerprint)
+                    r.text(s.tty); r.time(s.startedAtNs); r.time(s.authenticatedAtNs); r.time(s.endedAtNs)
+                    r.int(s.exitCode); r.int(s.commandCount); r.int(s.bytesIn); r.int(s.bytesOut); r.bool(s.recovered)
+                    r.text(s.sshdVersion); r.bool(s.endedUnobserved); r.text(s.kind); r.bool(s.drops)
+                    r.bool(s.truncatedArgv); r.bool(s.unattributedEvents)
+                }
             }
             let upsertCommand = try Upsert(db, .commands)
             for id in commandOrder {
                 let c = commands[id]!
-                let values = Upsert.values([
-                    c.id, c.sessionID, c.parentID, Int64(c.pid), Int64(c.ppid), Int64(c.uid), c.filename,
-                    JSONText.array(c.argv), c.argvTruncated, c.cwd, Timestamp.iso(ns: c.startedAtNs),
-                    c.endedAtNs.map(Timestamp.iso(ns:)), c.durationMs, c.exitCode.map { Int64($0) },
-                    c.signal.map { Int64($0) }, c.recovered,
-                ])
-                try upsertCommand.execute(db, values)
-                try ledger.append(.commands, id: c.id, values: values)
+                try upsertCommand.put(db, id: id, &row, &ledger) { r in
+                    r.int(c.id); r.int(c.sessionID); r.int(c.parentID); r.int(c.pid); r.int(c.ppid); r.int(c.uid)
+                    r.text(c.filename); r.jsonArray(c.argv); r.bool(c.argvTruncated); r.text(c.cwd)
+                    r.time(c.startedAtNs); r.time(c.endedAtNs); r.int(c.durationMs); r.int(c.exitCode)
+                    r.int(c.signal); r.bool(c.recovered)
+                }
             }
             let insertAuth = try Upsert(db, .authAttempts)
             for a in auths {
-                let values = Upsert.values([
-                    a.id, a.sessionID, Timestamp.iso(ns: a.atNs), a.user, a.remote?.address,
-                    a.remote.map { Int64($0.port) }, a.method, a.result.rawValue, a.keyType, a.keyFingerprint,
-                ])
-                try insertAuth.execute(db, values)
-                try ledger.append(.authAttempts, id: a.id, values: values)
+                try insertAuth.put(db, id: a.id, &row, &ledger) { r in
+                    r.int(a.id); r.int(a.sessionID); r.time(a.atNs); r.text(a.user); r.text(a.remote?.address)
+                    r.int(a.remote?.port); r.text(a.method); r.text(a.result.rawValue); r.text(a.keyType)
+                    r.text(a.keyFingerprint)
+                }
             }
             let upsertTransfer = try Upsert(db, .fileTransfers)
             for id in transferOrder {
                 let t = transfers[id]!
-                let values = Upsert.values([
-                    t.id, t.sessionID, t.commandID, t.proto, t.path, t.mode.rawValue, Timestamp.iso(ns: t.openedAtNs),
-                    t.closedAtNs.map(Timestamp.iso(ns:)), t.bytesRead, t.bytesWritten,
-                ])
-                try upsertTransfer.execute(db, values)
-                try ledger.append(.fileTransfers, id: t.id, values: values)
+                try upsertTransfer.put(db, id: id, &row, &ledger) { r in
+                    r.int(t.id); r.int(t.sessionID); r.int(t.commandID); r.text(t.proto); r.text(t.path)
+                    r.text(t.mode.rawValue); r.time(t.openedAtNs); r.time(t.closedAtNs); r.int(t.bytesRead)
+                    r.int(t.bytesWritten)
+                }
             }
             let insertEvent = try Upsert(db, .sessionEvents)
             for e in events {
-                let values = Upsert.values([
-                    e.id, e.sessionID, Timestamp.iso(ns: e.atNs), e.kind.rawValue, e.targetHost,
-                    e.targetPort.map { Int64($0) }, e.detail,
-                ])
-                try insertEvent.execute(db, values)
-                try ledger.append(.sessionEvents, id: e.id, values: values)
+                try insertEvent.put(db, id: e.id, &row, &ledger) { r in
+                    r.int(e.id); r.int(e.sessionID); r.time(e.atNs); r.text(e.kind.rawValue); r.text(e.targetHost)
+                    r.int(e.targetPort); r.text(e.detail)
+                }
             }
             if let checkpoint { try Self.saveCheckpoint(checkpoint, in: db) }
             return .commit
@@ -235,22 +230,27 @@ public final class AuditStore {
                 ON CONFLICT (id) DO UPDATE SET \(mutable.map { "\"\($0)\" = excluded.\"\($0)\"" }.joined(separator: ", "))
                 WHERE \(fixed.map { "\(table.rawValue).\"\($0)\" IS excluded.\"\($0)\"" }.joined(separator: " AND "))
                 """)
+            // Numbered parameters in the insert's order, so the same binding serves both.
+            let assignments = columns.enumerated().dropFirst().map { "\"\($1)\" = ?\($0 + 1)" }
             rewrite = try db.cachedStatement(sql: """
-                UPDATE \(table.rawValue) SET \(columns.dropFirst().map { "\"\($0)\" = ?" }.joined(separator: ", ")) WHERE id = ?
+                UPDATE \(table.rawValue) SET \(assignments.joined(separator: ", ")) WHERE id = ?1
                 """)
         }
 
-        static func values(_ values: [(any DatabaseValueConvertible)?]) -> [DatabaseValue] {
-            values.map { $0?.databaseValue ?? .null }
-        }
-
-        /// `values` in column order, the id first.
-        func execute(_ db: Database, _ values: [DatabaseValue]) throws {
-            try insert.execute(arguments: StatementArguments(values))
-            if let rewrite, db.changesCount == 0 {
+        /// Binds the row with `bind` (every column, in `LedgerTable.columns` order) and writes it,
+        /// rewriting it whole if the guard failed, then adds the ledger entry of exactly those values.
+        func put(_ db: Database, id: Int64, _ row: inout RowBinder, _ ledger: inout Ledger.Appender,
+                 _ bind: (inout RowBinder) -> Void) throws {
+            row.start(table, insert.sqliteStatement)
+            bind(&row)
+            try row.step(db)
+            if let rewrite, sqlite3_changes(db.sqliteConnection) == 0 {
                 // The guard failed: a column that never changes did. Rewrite the whole row.
-                try rewrite.execute(arguments: StatementArguments(Array(values.dropFirst()) + [values[0]]))
+                row.start(table, rewrite.sqliteStatement)
+                bind(&row)
+                try row.step(db)
             }
+            try ledger.append(table, id: id, rowHash: row.rowHash, db)
         }
     }
 
@@ -296,13 +296,18 @@ public enum JSONText {
     public static func array(_ strings: [String]) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(strings.reduce(2) { $0 + $1.utf8.count + 3 })
+        appendArray(strings, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The UTF-8 of `array(strings)`, appended to `out`.
+    public static func appendArray(_ strings: [String], to out: inout [UInt8]) {
         out.append(UInt8(ascii: "["))
         for (i, string) in strings.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
             appendQuoted(string, to: &out)
         }
         out.append(UInt8(ascii: "]"))
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// One JSON string literal, quotes included.

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// Tamper evidence (schema/0007_ledger.sql): every row version written to the audit tables is
 /// appended, in the same transaction, to a hash-chained ledger.
@@ -103,6 +104,13 @@ enum Ledger {
             bytes.append(contentsOf: utf8[..<end])
         }
 
+        /// Text already cut at its first NUL byte, as bound.
+        mutating func text(_ utf8: UnsafeBufferPointer<UInt8>) {
+            bytes.append(3)
+            int(Int64(utf8.count))
+            bytes.append(contentsOf: utf8)
+        }
+
         mutating func textBytes(_ value: Data) {
             bytes.append(3)
             int(Int64(value.count))
@@ -126,14 +134,14 @@ enum Ledger {
             }
         }
 
-        var digest: [UInt8] { Array(SHA256.hash(data: bytes)) }
+        var digest: SHA256.Digest { SHA256.hash(data: bytes) }
     }
 
     /// row_hash of the values being written (hot path: no re-read; the statement binds these values).
     static func rowHash(_ table: LedgerTable, _ values: [DatabaseValue], using encoder: inout Encoder) -> [UInt8] {
         encoder.start(table)
         for value in values { encoder.bound(value) }
-        return encoder.digest
+        return Array(encoder.digest)
     }
 
     /// row_hash of a row read with `storedRowsSQL`.
@@ -150,10 +158,10 @@ enum Ledger {
             case let .blob(v): if isText { encoder.textBytes(v) } else { encoder.blob(v) }
             }
         }
-        return encoder.digest
+        return Array(encoder.digest)
     }
 
-    static func chain(previous: [UInt8], seq: Int64, table: String, rowID: Int64, rowHash: [UInt8]) -> [UInt8] {
+    static func chain<Hash: ContiguousBytes>(previous: [UInt8], seq: Int64, table: String, rowID: Int64, rowHash: Hash) -> [UInt8] {
         var hasher = SHA256()
         hasher.update(data: previous)
         withUnsafeBytes(of: seq.bigEndian) { hasher.update(bufferPointer: $0) }
@@ -161,7 +169,7 @@ enum Ledger {
         name.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
         withUnsafeBytes(of: UInt8(0)) { hasher.update(bufferPointer: $0) }
         withUnsafeBytes(of: rowID.bigEndian) { hasher.update(bufferPointer: $0) }
-        hasher.update(data: rowHash)
+        rowHash.withUnsafeBytes { hasher.update(bufferPointer: $0) }
         return Array(hasher.finalize())
     }
 
@@ -224,6 +232,26 @@ enum Ledger {
             let next = seq + 1
             let chain = Ledger.chain(previous: head, seq: next, table: table.rawValue, rowID: id, rowHash: rowHash)
             try insert.execute(arguments: [next, table.rawValue, id, Data(rowHash), Data(chain)])
+            seq = next
+            head = chain
+        }
+
+        /// The same entry, bound with SQLite's C API (the recorder's hot path: one per row written).
+        mutating func append(_ table: LedgerTable, id: Int64, rowHash: SHA256.Digest, _ db: Database) throws {
+            let next = seq + 1
+            let chain = Ledger.chain(previous: head, seq: next, table: table.rawValue, rowID: id, rowHash: rowHash)
+            let statement = insert.sqliteStatement
+            sqlite3_reset(statement)
+            sqlite3_bind_int64(statement, 1, next)
+            sqlite3_bind_text(statement, 2, table.rawValue, -1, SQLITE_TRANSIENT)
+            sqlite3_bind_int64(statement, 3, id)
+            rowHash.withUnsafeBytes { _ = sqlite3_bind_blob(statement, 4, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT) }
+            chain.withUnsafeBytes { _ = sqlite3_bind_blob(statement, 5, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT) }
+            let code = sqlite3_step(statement)
+            guard code == SQLITE_DONE else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: code),
+                                    message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+            }
             seq = next
             head = chain
         }

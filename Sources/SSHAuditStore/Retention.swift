@@ -119,9 +119,10 @@ extension AuditStore {
             let id = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) + 1 FROM ledger_prunes") ?? 1
             let removedText = "{" + removed.keys.sorted().map { "\"\($0)\":\"\(Self.ranges(removed[$0]!))\"" }
                 .joined(separator: ",") + "}"
-            let values = Upsert.values([id, Timestamp.iso(ns: nowNs), cutoff, removedText, DroppedRun.format(runs)])
-            try Upsert(db, .prunes).execute(db, values)
-            try ledger.append(.prunes, id: id, values: values)
+            var row = RowBinder()
+            try Upsert(db, .prunes).put(db, id: id, &row, &ledger) { r in
+                r.int(id); r.time(nowNs); r.text(cutoff); r.text(removedText); r.text(DroppedRun.format(runs))
+            }
             result.pruneID = id
             return .commit
         }

@@ -1,0 +1,95 @@
+import Crypto
+import GRDB
+import GRDBSQLite
+import SSHAuditCore
+
+/// The recorder's write path: binds one row's values straight to a prepared statement with SQLite's
+/// C API and, in the same pass, encodes them for the ledger (`Ledger.Encoder`), so that the hash is of
+/// the very bytes bound. Every command stored goes through here: no boxed values, no argument arrays,
+/// no String for a timestamp or an argv.
+struct RowBinder {
+    private(set) var encoder = Ledger.Encoder()
+    private var statement: SQLiteStatement?
+    private var index: Int32 = 0
+    /// Text built for one value (timestamp, argv JSON), reused.
+    private var scratch: [UInt8] = []
+
+    init() { scratch.reserveCapacity(4096) }
+
+    /// Starts a row of `table` on `statement` (reset; every parameter is bound again).
+    mutating func start(_ table: LedgerTable, _ statement: SQLiteStatement) {
+        sqlite3_reset(statement)
+        self.statement = statement
+        index = 0
+        encoder.start(table)
+    }
+
+    mutating func null() {
+        index += 1
+        sqlite3_bind_null(statement, index)
+        encoder.null()
+    }
+
+    mutating func int(_ value: Int64) {
+        index += 1
+        sqlite3_bind_int64(statement, index, value)
+        encoder.integer(value)
+    }
+
+    mutating func int(_ value: Int64?) { if let value { int(value) } else { null() } }
+    mutating func int<I: BinaryInteger>(_ value: I?) { if let value { int(Int64(value)) } else { null() } }
+    mutating func bool(_ value: Bool) { int(value ? 1 : 0) }
+
+    mutating func text(_ value: String?) {
+        guard var value else { return null() }
+        value.withUTF8 { bindText($0) }
+    }
+
+    mutating func time(_ ns: Int64?) {
+        guard let ns else { return null() }
+        scratch.removeAll(keepingCapacity: true)
+        Timestamp.appendISO(ns: ns, to: &scratch)
+        bindScratch()
+    }
+
+    mutating func jsonArray(_ strings: [String]) {
+        scratch.removeAll(keepingCapacity: true)
+        JSONText.appendArray(strings, to: &scratch)
+        bindScratch()
+    }
+
+    private mutating func bindScratch() {
+        let copy = scratch  // shares storage: no copy is made while nothing writes to it
+        copy.withUnsafeBufferPointer { bindText($0) }
+    }
+
+    /// Text as it was always stored (GRDB binds C strings): a NUL byte ends it.
+    private mutating func bindText(_ utf8: UnsafeBufferPointer<UInt8>) {
+        let end = utf8.firstIndex(of: 0) ?? utf8.endIndex
+        let text = UnsafeBufferPointer(rebasing: utf8[..<end])
+        index += 1
+        if let base = text.baseAddress {
+            UnsafeRawPointer(base).withMemoryRebound(to: CChar.self, capacity: text.count) {
+                _ = sqlite3_bind_text(statement, index, $0, Int32(text.count), SQLITE_TRANSIENT)
+            }
+        } else {
+            sqlite3_bind_text(statement, index, "", 0, SQLITE_TRANSIENT)
+        }
+        encoder.text(text)
+    }
+
+    /// Runs the statement once; throws what SQLite reported.
+    func step(_ db: Database) throws {
+        let code = sqlite3_step(statement)
+        guard code == SQLITE_DONE else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: code),
+                                message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
+                                sql: sqlite3_sql(statement).map { String(cString: $0) })
+        }
+    }
+
+    var rowHash: SHA256.Digest { encoder.digest }
+}
+
+/// SQLite copies the value during the call.
+let SQLITE_TRANSIENT = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
