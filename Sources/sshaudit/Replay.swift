@@ -15,7 +15,11 @@ struct Replay: ParsableCommand {
     @Option(help: "Database file.")
     var db: String = AuditStore.defaultPath
 
+    @Flag(help: "Decode and correlate only: count what would be stored, and write nothing.")
+    var dryRun = false
+
     func run() throws {
+        if dryRun { return try count() }
         let log = try EventLogStream.open(file)
         let store = try AuditStore.openForRecording(path: db)
         let ids = try store.nextIDs()
@@ -50,6 +54,42 @@ struct Replay: ParsableCommand {
             "sshaudit: replayed \(count) events (\(undecodable) undecodable) into \(db) in "
             + String(format: "%.3f s (at most %d sessions open at once); indexed %d command lines in %.3f s\n",
                      stored.timeIntervalSince(start), peakOpen, indexed, done.timeIntervalSince(stored))).utf8))
+    }
+}
+
+extension Replay {
+    /// `--dry-run`: the rows a replay would write, by table (a row written again as it changes counts
+    /// once). No database is opened.
+    func count() throws {
+        let log = try EventLogStream.open(file)
+        var sessions = Set<Int64>(), commands = Set<Int64>(), auths = 0, transfers = Set<Int64>(), events = 0
+        let correlator = Correlator.replaying(log.header, firstIDs: RowIDs()) { output in
+            switch output {
+            case let .session(s): sessions.insert(s.id)
+            case let .command(c): commands.insert(c.id)
+            case .auth: auths += 1
+            case let .transfer(t): transfers.insert(t.id)
+            case .sessionEvent: events += 1
+            }
+        }
+        var undecodable = 0
+        let start = Date()
+        let count: Int
+        do {
+            count = try log.forEach { record in
+                do {
+                    correlator.handle(try EventDecoder.decode(record))
+                } catch {
+                    undecodable += 1
+                }
+            }
+        } catch let error as EventLogError {
+            throw CLIError("\(file): \(error)")
+        }
+        FileHandle.standardError.write(Data((
+            "sshaudit: dry run: \(count) events (\(undecodable) undecodable) give \(sessions.count) sessions, "
+            + "\(commands.count) commands, \(auths) authentication attempts, \(transfers.count) file transfers and "
+            + "\(events) session events; " + String(format: "decoded and correlated in %.3f s\n", Date().timeIntervalSince(start))).utf8))
     }
 }
 

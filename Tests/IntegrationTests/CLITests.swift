@@ -62,6 +62,12 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(table.status, 0)
         XCTAssertEqual(table.stdout.split(separator: "\n").count, 21, "header and 20 commands:\n\(table.stdout)")
         XCTAssertTrue(table.stdout.split(separator: "\n").allSatisfy { $0.count <= 100 })
+
+        // --dry-run counts the same rows and writes nothing, not even a database file.
+        let dry = try sshaudit(["replay", fixture, "--dry-run", "--db", dir + "/dry.db"])
+        XCTAssertEqual(dry.status, 0, dry.stderr)
+        XCTAssertTrue(dry.stderr.contains(" give 10 sessions, 20 commands, "), dry.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/dry.db"))
     }
 
     func testUserTimelineAcrossSessionsAndReportCompleteness() throws {
