@@ -58,17 +58,18 @@ struct Replay: ParsableCommand {
 }
 
 extension Replay {
-    /// `--dry-run`: the rows a replay would write, by table (a row written again as it changes counts
-    /// once). No database is opened.
+    /// `--dry-run`: the rows a replay would write, by table. No database is opened.
     func count() throws {
         let log = try EventLogStream.open(file)
-        var sessions = Set<Int64>(), commands = Set<Int64>(), auths = 0, transfers = Set<Int64>(), events = 0
+        // Ids start at 1 and each is handed out with the row's first version, so the highest id seen is
+        // the number of rows of a table whose rows are sent again as they change.
+        var sessions: Int64 = 0, commands: Int64 = 0, auths = 0, transfers: Int64 = 0, events = 0
         let correlator = Correlator.replaying(log.header, firstIDs: RowIDs()) { output in
             switch output {
-            case let .session(s): sessions.insert(s.id)
-            case let .command(c): commands.insert(c.id)
+            case let .session(s): sessions = max(sessions, s.id)
+            case let .command(c): commands = max(commands, c.id)
             case .auth: auths += 1
-            case let .transfer(t): transfers.insert(t.id)
+            case let .transfer(t): transfers = max(transfers, t.id)
             case .sessionEvent: events += 1
             }
         }
@@ -87,8 +88,8 @@ extension Replay {
             throw CLIError("\(file): \(error)")
         }
         FileHandle.standardError.write(Data((
-            "sshaudit: dry run: \(count) events (\(undecodable) undecodable) give \(sessions.count) sessions, "
-            + "\(commands.count) commands, \(auths) authentication attempts, \(transfers.count) file transfers and "
+            "sshaudit: dry run: \(count) events (\(undecodable) undecodable) give \(sessions) sessions, "
+            + "\(commands) commands, \(auths) authentication attempts, \(transfers) file transfers and "
             + "\(events) session events; " + String(format: "decoded and correlated in %.3f s\n", Date().timeIntervalSince(start))).utf8))
     }
 }
