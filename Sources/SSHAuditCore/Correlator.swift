@@ -618,7 +618,6 @@ public final class Correlator {
         change(&open.record)
         open.record.kind = Self.kind(of: open)
         guard open.record != before else { return }
-        sessions[id] = open
         sink(.session(open.record))
     }
 
