@@ -10,6 +10,10 @@ public final class BatchWriter: @unchecked Sendable {
     private let onError: (Error) -> Void
     private let condition = NSCondition()
     private var pending: [CorrelatorOutput] = []
+    /// Where in `pending` the waiting version of each row is: a newer version takes its place, so a
+    /// row that changes while it waits (a command's exec and exit, a session's command count) costs
+    /// one slot and one write. The batch then holds rows, not versions: fewer, fuller transactions.
+    private var pendingIndex: [PendingRow: Int] = [:]
     /// The latest checkpoint enqueued: it covers every row enqueued before it, so it goes into the
     /// transaction of the batch that holds it (or a later one).
     private var pendingCheckpoint: Checkpoint?
@@ -33,13 +37,29 @@ public final class BatchWriter: @unchecked Sendable {
     }
 
     public func enqueue(_ output: CorrelatorOutput) {
+        let row = PendingRow(output)
         condition.lock()
-        // Bounded: a producer faster than the disk waits (memory stays flat; the recorder's ring
-        // buffer holds the kernel's records meanwhile) instead of queueing without limit.
-        while pending.count >= 2 * batchSize && !finished { condition.wait() }
+        defer { condition.unlock() }
+        while true {
+            if let row, let index = pendingIndex[row] {
+                pending[index] = output  // the last version wins, as it would in the batch
+                return
+            }
+            // Bounded: a producer faster than the disk waits (memory stays flat; the recorder's ring
+            // buffer holds the kernel's records meanwhile) instead of queueing without limit.
+            if pending.count < 2 * batchSize || finished { break }
+            condition.wait()
+        }
+        if let row { pendingIndex[row] = pending.count }
         pending.append(output)
         if pending.count >= batchSize { condition.signal() }
-        condition.unlock()
+    }
+
+    /// Outputs waiting to be written (for tests).
+    var pendingCount: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return pending.count
     }
 
     /// Stores `checkpoint` with the rows enqueued so far, in their transaction.
@@ -84,6 +104,7 @@ public final class BatchWriter: @unchecked Sendable {
             }
             var batch: [CorrelatorOutput] = []
             swap(&batch, &pending)  // no second buffer of the same size
+            pendingIndex.removeAll(keepingCapacity: true)
             let checkpoint = pendingCheckpoint
             pendingCheckpoint = nil
             condition.broadcast()  // a producer waiting for room
@@ -122,6 +143,20 @@ public final class BatchWriter: @unchecked Sendable {
                 if attempt >= 50 { return false }
                 Thread.sleep(forTimeInterval: min(0.1 * Double(attempt), 2))
             }
+        }
+    }
+}
+
+/// A row that is written again as it changes (authentication rows and session events are written once).
+private enum PendingRow: Hashable {
+    case session(Int64), command(Int64), transfer(Int64)
+
+    init?(_ output: CorrelatorOutput) {
+        switch output {
+        case let .session(s): self = .session(s.id)
+        case let .command(c): self = .command(c.id)
+        case let .transfer(t): self = .transfer(t.id)
+        case .auth, .sessionEvent: return nil
         }
     }
 }

@@ -237,4 +237,33 @@ final class StoreTests: XCTestCase {
         writer.close()
         XCTAssertEqual(try AuditReader(path: path).commands(QueryFilter()).count, 2500)
     }
+
+    /// A row's versions that wait together take one place in the queue (and one write); rows written
+    /// once (authentication attempts) each keep theirs.
+    func testBatchWriterKeepsOneWaitingVersionPerRow() throws {
+        let path = dir + "/audit.db"
+        let store = try AuditStore.openForRecording(path: path)
+        let writer = BatchWriter(store: store, interval: 600, batchSize: 1000) { XCTFail("\($0)") }
+        var s = session(1)
+        var c = command(1, session: 1, argv: ["make"])
+        for n in 1...50 {
+            s.commandCount = n
+            writer.enqueue(.session(s))
+            c.endedAtNs = c.startedAtNs + Int64(n) * 1_000_000
+            writer.enqueue(.command(c))
+        }
+        for id in Int64(1)...3 {
+            writer.enqueue(.auth(AuthRecord(id: id, sessionID: 1, atNs: s.startedAtNs, user: "alice", remote: nil,
+                                            method: "password", result: .failed, keyType: nil, keyFingerprint: nil)))
+        }
+        XCTAssertEqual(writer.pendingCount, 5)
+        writer.close()
+        let db = try DatabaseQueue(path: path)
+        try db.read { db in
+            XCTAssertEqual(try Int.fetchOne(db, sql: "SELECT command_count FROM sessions WHERE id = 1"), 50)
+            XCTAssertEqual(try Int.fetchOne(db, sql: "SELECT duration_ms FROM commands WHERE id = 1"), 50)
+            XCTAssertEqual(try Int.fetchOne(db, sql: "SELECT count(*) FROM auth_attempts"), 3)
+            XCTAssertEqual(try Int.fetchOne(db, sql: "SELECT count(*) FROM ledger WHERE tbl IN ('sessions', 'commands')"), 2)
+        }
+    }
 }
