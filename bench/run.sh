@@ -13,7 +13,8 @@
 # Then rewrites BENCHMARKS.md with the results and the machine description.
 #
 # Environment (defaults in brackets):
-#   BENCH_REPS [10]             alternating repetitions of each overhead configuration
+#   BENCH_REPS [16]             alternating repetitions of each overhead configuration (on a noisy
+#                               shared machine, medians of fewer runs moved by several percent)
 #   BENCH_EXECS [5000]          execs per overhead storm (the example size is 20000: more
 #                               and shorter alternating runs give steadier medians on a shared machine)
 #   BENCH_PROG [/bin/true]      program the overhead storm execs
@@ -59,7 +60,7 @@ DIR=${BENCH_DIR:-/run/sshaudit-bench-$PORT}
 WORK=${BENCH_WORK:-/var/tmp/sshaudit-bench-$PORT}
 OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
 
-REPS=${BENCH_REPS:-10}
+REPS=${BENCH_REPS:-16}
 EXECS=${BENCH_EXECS:-5000}
 PROG=${BENCH_PROG:-/bin/true}
 REPLAY_SESSIONS=${BENCH_REPLAY_SESSIONS:-10}
