@@ -30,30 +30,96 @@ public final class Correlator {
         case unknown
     }
 
-    /// Fields ordered largest first: thousands of these are held at once.
+    /// Tens of thousands of these can be held at once (one per live process of every open session),
+    /// so the storage is packed: ids use 0 for none (ids start at 1), the pending uid uses UInt32.max
+    /// (never a real uid: setresuid takes -1 as "unchanged"), and the flags share a byte. 72 bytes
+    /// instead of 104 with optionals. The coded form (checkpoints) is that of the plain fields.
     struct Proc: Codable {
         var path: String?
         var cwd: String?
-        var session: Int64?
-        var command: Int64?
+        private var sessionID: Int64 = 0
+        private var commandID: Int64 = 0
+        private var ancestorCommandID: Int64 = 0
+        private var pendingAtNs: Int64 = 0
+        private var pendingUIDValue = UInt32.max
+        var role: Role
+        private var flags: UInt8 = 0
+
+        var session: Int64? {
+            get { sessionID == 0 ? nil : sessionID }
+            set { sessionID = newValue ?? 0 }
+        }
+        var command: Int64? {
+            get { commandID == 0 ? nil : commandID }
+            set { commandID = newValue ?? 0 }
+        }
         /// The current command of the nearest ancestor at fork time: the parent in the command tree.
-        var ancestorCommand: Int64?
+        var ancestorCommand: Int64? {
+            get { ancestorCommandID == 0 ? nil : ancestorCommandID }
+            set { ancestorCommandID = newValue ?? 0 }
+        }
         /// A monitor child that set all three uids: the user child if it goes on to fork, setsid or
         /// exit without exec — PAM's unix_chkpwd (OpenSSH 10.x) also sets them, then execs.
-        var pendingUID: PendingUID?
-        var role: Role
-        var execed = false
-        var chrooted = false
+        var pendingUID: PendingUID? {
+            get { pendingUIDValue == .max ? nil : PendingUID(atNs: pendingAtNs, uid: pendingUIDValue) }
+            set {
+                pendingAtNs = newValue?.atNs ?? 0
+                pendingUIDValue = newValue?.uid ?? .max
+            }
+        }
+        var execed: Bool {
+            get { flags & 1 != 0 }
+            set { flags = newValue ? flags | 1 : flags & ~1 }
+        }
+        var chrooted: Bool {
+            get { flags & 2 != 0 }
+            set { flags = newValue ? flags | 2 : flags & ~2 }
+        }
         /// Its history is lost (first seen mid-life, or a descendant of such a process): whatever it
         /// does belongs to no known session.
-        var orphan = false
+        var orphan: Bool {
+            get { flags & 4 != 0 }
+            set { flags = newValue ? flags | 4 : flags & ~4 }
+        }
 
         init(role: Role, session: Int64? = nil, ancestorCommand: Int64? = nil, path: String? = nil, orphan: Bool = false) {
             self.role = role
+            self.path = path
             self.session = session
             self.ancestorCommand = ancestorCommand
-            self.path = path
             self.orphan = orphan
+        }
+
+        private enum CodingKeys: String, CodingKey {
+            case path, cwd, session, command, ancestorCommand, pendingUID, role, execed, chrooted, orphan
+        }
+
+        init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            role = try c.decode(Role.self, forKey: .role)
+            path = try c.decodeIfPresent(String.self, forKey: .path)
+            cwd = try c.decodeIfPresent(String.self, forKey: .cwd)
+            session = try c.decodeIfPresent(Int64.self, forKey: .session)
+            command = try c.decodeIfPresent(Int64.self, forKey: .command)
+            ancestorCommand = try c.decodeIfPresent(Int64.self, forKey: .ancestorCommand)
+            pendingUID = try c.decodeIfPresent(PendingUID.self, forKey: .pendingUID)
+            execed = try c.decode(Bool.self, forKey: .execed)
+            chrooted = try c.decode(Bool.self, forKey: .chrooted)
+            orphan = try c.decode(Bool.self, forKey: .orphan)
+        }
+
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(role, forKey: .role)
+            try c.encodeIfPresent(path, forKey: .path)
+            try c.encodeIfPresent(cwd, forKey: .cwd)
+            try c.encodeIfPresent(session, forKey: .session)
+            try c.encodeIfPresent(command, forKey: .command)
+            try c.encodeIfPresent(ancestorCommand, forKey: .ancestorCommand)
+            try c.encodeIfPresent(pendingUID, forKey: .pendingUID)
+            try c.encode(execed, forKey: .execed)
+            try c.encode(chrooted, forKey: .chrooted)
+            try c.encode(orphan, forKey: .orphan)
         }
     }
 

@@ -286,4 +286,38 @@ final class CorrelatorTests: XCTestCase {
         XCTAssertEqual(commands.map(\.argv), [["sh"]])
         XCTAssertEqual(c.role(of: ProcessKey(tgid: 22, startNs: 99)), .unknown)
     }
+
+    /// Process state is packed (tens of thousands are held at once) but codes as the plain fields
+    /// did, so a checkpoint written before the packing still restores.
+    func testPackedProcessStateKeepsItsCodedForm() throws {
+        XCTAssertLessThanOrEqual(MemoryLayout<Correlator.Proc>.stride, 72)
+        let old = #"{"path":"/usr/sbin/sshd","session":7,"ancestorCommand":3,"pendingUID":{"atNs":123,"uid":1000},"role":"monitorChild","execed":false,"chrooted":true,"orphan":false}"#
+        let proc = try JSONDecoder().decode(Correlator.Proc.self, from: Data(old.utf8))
+        XCTAssertEqual(proc.path, "/usr/sbin/sshd")
+        XCTAssertNil(proc.cwd)
+        XCTAssertEqual(proc.session, 7)
+        XCTAssertNil(proc.command)
+        XCTAssertEqual(proc.ancestorCommand, 3)
+        XCTAssertEqual(proc.pendingUID?.atNs, 123)
+        XCTAssertEqual(proc.pendingUID?.uid, 1000)
+        XCTAssertEqual(proc.role, .monitorChild)
+        XCTAssertEqual([proc.execed, proc.chrooted, proc.orphan], [false, true, false])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let again = try JSONSerialization.jsonObject(with: encoder.encode(proc)) as? NSDictionary
+        XCTAssertEqual(again, try JSONSerialization.jsonObject(with: Data(old.utf8)) as? NSDictionary)
+
+        var fresh = Correlator.Proc(role: .user)
+        XCTAssertNil(fresh.session)
+        XCTAssertNil(fresh.pendingUID)
+        fresh.pendingUID = Correlator.PendingUID(atNs: 0, uid: 0)  // root, at time zero: still pending
+        fresh.execed = true
+        fresh.orphan = true
+        XCTAssertEqual(fresh.pendingUID?.uid, 0)
+        XCTAssertEqual([fresh.execed, fresh.chrooted, fresh.orphan], [true, false, true])
+        fresh.execed = false
+        fresh.pendingUID = nil
+        XCTAssertNil(fresh.pendingUID)
+        XCTAssertEqual([fresh.execed, fresh.chrooted, fresh.orphan], [false, false, true])
+    }
 }
