@@ -6,11 +6,14 @@ import SSHAuditCore
 /// The recorder's write path: binds one row's values straight to a prepared statement with SQLite's
 /// C API and, in the same pass, encodes them for the ledger (`Ledger.Encoder`), so that the hash is of
 /// the very bytes bound. Every command stored goes through here: no boxed values, no argument arrays,
-/// no String for a timestamp or an argv.
+/// no String for a timestamp or an argv. (Statements stepped here bypass GRDB's execution hooks; the
+/// writer's connection has no transaction observers.)
 struct RowBinder {
     private(set) var encoder = Ledger.Encoder()
     private var statement: SQLiteStatement?
     private var index: Int32 = 0
+    /// The first binding SQLite refused in this row: the row is then not written (and not hashed).
+    private var bindError = SQLITE_OK
     /// Text built for one value (timestamp, argv JSON), reused.
     private var scratch: [UInt8] = []
 
@@ -21,18 +24,19 @@ struct RowBinder {
         sqlite3_reset(statement)
         self.statement = statement
         index = 0
+        bindError = SQLITE_OK
         encoder.start(table)
     }
 
     mutating func null() {
         index += 1
-        sqlite3_bind_null(statement, index)
+        check(sqlite3_bind_null(statement, index))
         encoder.null()
     }
 
     mutating func int(_ value: Int64) {
         index += 1
-        sqlite3_bind_int64(statement, index, value)
+        check(sqlite3_bind_int64(statement, index, value))
         encoder.integer(value)
     }
 
@@ -69,17 +73,26 @@ struct RowBinder {
         let text = UnsafeBufferPointer(rebasing: utf8[..<end])
         index += 1
         if let base = text.baseAddress {
-            UnsafeRawPointer(base).withMemoryRebound(to: CChar.self, capacity: text.count) {
-                _ = sqlite3_bind_text(statement, index, $0, Int32(text.count), SQLITE_TRANSIENT)
+            let code = UnsafeRawPointer(base).withMemoryRebound(to: CChar.self, capacity: text.count) {
+                sqlite3_bind_text(statement, index, $0, Int32(text.count), SQLITE_TRANSIENT)
             }
+            check(code)
         } else {
-            sqlite3_bind_text(statement, index, "", 0, SQLITE_TRANSIENT)
+            check(sqlite3_bind_text(statement, index, "", 0, SQLITE_TRANSIENT))
         }
         encoder.text(text)
     }
 
-    /// Runs the statement once; throws what SQLite reported.
+    private mutating func check(_ code: Int32) {
+        if code != SQLITE_OK && bindError == SQLITE_OK { bindError = code }
+    }
+
+    /// Runs the statement once; throws what SQLite reported (or a refused binding).
     func step(_ db: Database) throws {
+        guard bindError == SQLITE_OK else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: bindError), message: "SQLite refused a value of this row",
+                                sql: sqlite3_sql(statement).map { String(cString: $0) })
+        }
         let code = sqlite3_step(statement)
         guard code == SQLITE_DONE else {
             throw DatabaseError(resultCode: ResultCode(rawValue: code),
