@@ -338,6 +338,15 @@ public final class Correlator {
         return proc
     }
 
+    /// Decodes one kernel record (bpf/events.h) and handles it. Returns false for a record that does
+    /// not decode: callers count those, and nothing is guessed from it.
+    @discardableResult
+    public func handle(record: UnsafeRawBufferPointer) -> Bool {
+        guard let event = try? EventDecoder.decode(record) else { return false }
+        handle(event)
+        return true
+    }
+
     public func handle(_ event: Event) {
         let key = event.process
         let wallNs = Int64(bitPattern: event.timestampNs) &+ bootToWallNs

@@ -80,11 +80,7 @@ struct Record: ParsableCommand {
         try tracer.setHandler { bytes in
             counters.events += 1
             eventLog?.append(bytes)
-            do {
-                correlator.handle(try EventDecoder.decode(bytes))
-            } catch {
-                counters.decodeErrors += 1
-            }
+            if !correlator.handle(record: bytes) { counters.decodeErrors += 1 }
         }
         if let (_, checkpoint) = resumed { tracer.skip(to: checkpoint.position) }
 

@@ -26,22 +26,14 @@ struct Replay: ParsableCommand {
         var failure: Error?
         let writer = BatchWriter(store: store) { failure = $0 }
         let correlator = Correlator.replaying(log.header, firstIDs: ids, sink: writer.enqueue)
-        var undecodable = 0
         var peakOpen = 0
         let start = Date()
-        let count: Int
+        let fed: (events: Int, undecodable: Int)
         do {
-            count = try log.forEach { record in
-                do {
-                    correlator.handle(try EventDecoder.decode(record))
-                } catch {
-                    undecodable += 1
-                }
-                peakOpen = max(peakOpen, correlator.openSessionCount)
-            }
-        } catch let error as EventLogError {
+            fed = try feed(log, to: correlator) { peakOpen = max(peakOpen, correlator.openSessionCount) }
+        } catch {
             writer.close()
-            throw CLIError("\(file): \(error)")
+            throw error
         }
         writer.close()
         if let failure { throw CLIError("database write failed: \(failure)") }
@@ -52,7 +44,7 @@ struct Replay: ParsableCommand {
         while case let n = try store.indexCommandLines(limit: 20_000), n > 0 { indexed += n }
         let done = Date()
         FileHandle.standardError.write(Data((
-            "sshaudit: replayed \(count) events (\(undecodable) undecodable) into \(db) in "
+            "sshaudit: replayed \(fed.events) events (\(fed.undecodable) undecodable) into \(db) in "
             + String(format: "%.3f s (at most %d sessions open at once); indexed %d command lines in %.3f s\n",
                      stored.timeIntervalSince(start), peakOpen, indexed, done.timeIntervalSince(stored))).utf8))
     }
@@ -74,24 +66,30 @@ extension Replay {
             case .sessionEvent: events += 1
             }
         }
-        var undecodable = 0
         let start = Date()
-        let count: Int
+        let fed = try feed(log, to: correlator)
+        FileHandle.standardError.write(Data((
+            "sshaudit: dry run: \(fed.events) events (\(fed.undecodable) undecodable) give \(sessions) sessions, "
+            + "\(commands) commands, \(auths) authentication attempts, \(transfers) file transfers and "
+            + "\(events) session events; " + String(format: "decoded and correlated in %.3f s\n", Date().timeIntervalSince(start))).utf8))
+    }
+}
+
+extension Replay {
+    /// Every record of `log` through `correlator`, `after` each one; the counts of records read and
+    /// of those that did not decode.
+    func feed(_ log: EventLogStream, to correlator: Correlator,
+              after: () -> Void = {}) throws -> (events: Int, undecodable: Int) {
+        var undecodable = 0
         do {
-            count = try log.forEach { record in
-                do {
-                    correlator.handle(try EventDecoder.decode(record))
-                } catch {
-                    undecodable += 1
-                }
+            let events = try log.forEach { record in
+                if !correlator.handle(record: record) { undecodable += 1 }
+                after()
             }
+            return (events, undecodable)
         } catch let error as EventLogError {
             throw CLIError("\(file): \(error)")
         }
-        FileHandle.standardError.write(Data((
-            "sshaudit: dry run: \(count) events (\(undecodable) undecodable) give \(sessions) sessions, "
-            + "\(commands) commands, \(auths) authentication attempts, \(transfers) file transfers and "
-            + "\(events) session events; " + String(format: "decoded and correlated in %.3f s\n", Date().timeIntervalSince(start))).utf8))
     }
 }
 
