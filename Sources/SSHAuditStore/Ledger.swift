@@ -123,25 +123,7 @@ enum Ledger {
             bytes.append(contentsOf: value)
         }
 
-        /// A value about to be bound to a statement.
-        mutating func bound(_ value: DatabaseValue) {
-            switch value.storage {
-            case .null: null()
-            case let .int64(v): integer(v)
-            case let .double(v): real(v)
-            case let .string(v): text(v)
-            case let .blob(v): blob(v)
-            }
-        }
-
         var digest: SHA256.Digest { SHA256.hash(data: bytes) }
-    }
-
-    /// row_hash of the values being written (hot path: no re-read; the statement binds these values).
-    static func rowHash(_ table: LedgerTable, _ values: [DatabaseValue], using encoder: inout Encoder) -> [UInt8] {
-        encoder.start(table)
-        for value in values { encoder.bound(value) }
-        return Array(encoder.digest)
     }
 
     /// row_hash of a row read with `storedRowsSQL`.
@@ -222,22 +204,9 @@ enum Ledger {
             insert = try db.cachedStatement(sql: "INSERT INTO ledger (seq, tbl, row_id, row_hash, chain) VALUES (?, ?, ?, ?, ?)")
         }
 
-        /// The entry for a row version whose values (in `table.columns` order) were just written.
-        mutating func append(_ table: LedgerTable, id: Int64, values: [DatabaseValue]) throws {
-            let rowHash = Ledger.rowHash(table, values, using: &encoder)
-            try append(table, id: id, rowHash: rowHash)
-        }
-
-        mutating func append(_ table: LedgerTable, id: Int64, rowHash: [UInt8]) throws {
-            let next = seq + 1
-            let chain = Ledger.chain(previous: head, seq: next, table: table.rawValue, rowID: id, rowHash: rowHash)
-            try insert.execute(arguments: [next, table.rawValue, id, Data(rowHash), Data(chain)])
-            seq = next
-            head = chain
-        }
-
-        /// The same entry, bound with SQLite's C API (the recorder's hot path: one per row written).
-        mutating func append(_ table: LedgerTable, id: Int64, rowHash: SHA256.Digest, _ db: Database) throws {
+        /// The entry for a row version just written (`rowHash` of the values bound to it). Bound with
+        /// SQLite's C API: on the recorder's hot path, this runs once per row.
+        mutating func append<Hash: ContiguousBytes>(_ table: LedgerTable, id: Int64, rowHash: Hash, _ db: Database) throws {
             let next = seq + 1
             let chain = Ledger.chain(previous: head, seq: next, table: table.rawValue, rowID: id, rowHash: rowHash)
             let statement = insert.sqliteStatement
@@ -247,11 +216,7 @@ enum Ledger {
             sqlite3_bind_int64(statement, 3, id)
             rowHash.withUnsafeBytes { _ = sqlite3_bind_blob(statement, 4, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT) }
             chain.withUnsafeBytes { _ = sqlite3_bind_blob(statement, 5, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT) }
-            let code = sqlite3_step(statement)
-            guard code == SQLITE_DONE else {
-                throw DatabaseError(resultCode: ResultCode(rawValue: code),
-                                    message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
-            }
+            try SQLiteCall.step(statement, in: db)
             seq = next
             head = chain
         }
@@ -267,7 +232,7 @@ enum Ledger {
         func append(_ rows: RowCursor) throws {
             while let row = try rows.next() {
                 let hash = Ledger.storedRowHash(table, row, columnCount: columns.count, using: &appender.encoder)
-                try appender.append(table, id: row[2 * columns.count], rowHash: hash)
+                try appender.append(table, id: row[2 * columns.count], rowHash: hash, db)
             }
         }
         guard let ids else {

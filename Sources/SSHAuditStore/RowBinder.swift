@@ -89,19 +89,26 @@ struct RowBinder {
 
     /// Runs the statement once; throws what SQLite reported (or a refused binding).
     func step(_ db: Database) throws {
-        guard bindError == SQLITE_OK else {
-            throw DatabaseError(resultCode: ResultCode(rawValue: bindError), message: "SQLite refused a value of this row",
-                                sql: sqlite3_sql(statement).map { String(cString: $0) })
+        try SQLiteCall.step(statement, in: db, refused: bindError)
+    }
+
+    var rowHash: SHA256.Digest { encoder.digest }
+}
+
+enum SQLiteCall {
+    /// Runs an insert or update once; throws what SQLite reported, or `refused`: the code of a binding
+    /// it refused before (the statement then does not run).
+    static func step(_ statement: SQLiteStatement?, in db: Database, refused: Int32 = SQLITE_OK) throws {
+        let sql = { sqlite3_sql(statement).map { String(cString: $0) } }
+        guard refused == SQLITE_OK else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: refused), message: "SQLite refused a value of this row", sql: sql())
         }
         let code = sqlite3_step(statement)
         guard code == SQLITE_DONE else {
             throw DatabaseError(resultCode: ResultCode(rawValue: code),
-                                message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
-                                sql: sqlite3_sql(statement).map { String(cString: $0) })
+                                message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: sql())
         }
     }
-
-    var rowHash: SHA256.Digest { encoder.digest }
 }
 
 /// SQLite copies the value during the call.
