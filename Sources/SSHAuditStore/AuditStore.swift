@@ -108,40 +108,21 @@ public final class AuditStore {
     }
 
     /// Writes one batch in one transaction. Rows are whole: for each id only the last version in
-    /// the batch is written, and the stored row is then exactly that version. Sessions go first, so
-    /// every command's session row exists. Each row written gets its ledger entry (Ledger.swift) in
-    /// the same transaction, hashed from the very values bound to the statement.
+    /// the batch is written (`RowBatch`), and the stored row is then exactly that version. Sessions go
+    /// first, so every command's session row exists. Each row written gets its ledger entry
+    /// (Ledger.swift) in the same transaction, hashed from the very values bound to the statement.
     public func write(_ batch: [CorrelatorOutput], checkpoint: Checkpoint? = nil) throws {
-        var sessions: [Int64: SessionRecord] = [:]
-        var sessionOrder: [Int64] = []
-        var commands: [Int64: CommandRecord] = [:]
-        var commandOrder: [Int64] = []
-        var auths: [AuthRecord] = []
-        var transfers: [Int64: TransferRecord] = [:]
-        var transferOrder: [Int64] = []
-        var events: [SessionEventRecord] = []
-        for output in batch {
-            switch output {
-            case let .session(s):
-                if sessions.updateValue(s, forKey: s.id) == nil { sessionOrder.append(s.id) }
-            case let .command(c):
-                if commands.updateValue(c, forKey: c.id) == nil { commandOrder.append(c.id) }
-            case let .auth(a):
-                auths.append(a)  // written once, never changed
-            case let .transfer(t):
-                if transfers.updateValue(t, forKey: t.id) == nil { transferOrder.append(t.id) }
-            case let .sessionEvent(e):
-                events.append(e)
-            }
-        }
+        try write(RowBatch(batch), checkpoint: checkpoint)
+    }
+
+    public func write(_ batch: RowBatch, checkpoint: Checkpoint? = nil) throws {
         try writer.inTransaction(.immediate) { db in
             var ledger = try Ledger.Appender(db)
             var row = RowBinder()
             // Each closure binds every column of `LedgerTable.columns`, in that order.
             let upsertSession = try Upsert(db, .sessions)
-            for id in sessionOrder {
-                let s = sessions[id]!
-                try upsertSession.put(db, id: id, &row, &ledger) { r in
+            for case let .session(s) in batch.outputs {
+                try upsertSession.put(db, id: s.id, &row, &ledger) { r in
                     r.int(s.id); r.int(s.sshdPid); r.int(Int64(bitPattern: s.sshdStartNs)); r.int(s.listenerPid)
                     r.text(s.sshdPath); r.text(s.user); r.int(s.uid); r.text(s.remote?.address); r.int(s.remote?.port)
                     r.text(s.local?.address); r.int(s.local?.port); r.text(s.authMethod); r.text(s.keyFingerprint)
@@ -152,9 +133,8 @@ public final class AuditStore {
                 }
             }
             let upsertCommand = try Upsert(db, .commands)
-            for id in commandOrder {
-                let c = commands[id]!
-                try upsertCommand.put(db, id: id, &row, &ledger) { r in
+            for case let .command(c) in batch.outputs {
+                try upsertCommand.put(db, id: c.id, &row, &ledger) { r in
                     r.int(c.id); r.int(c.sessionID); r.int(c.parentID); r.int(c.pid); r.int(c.ppid); r.int(c.uid)
                     r.text(c.filename); r.jsonArray(c.argv); r.bool(c.argvTruncated); r.text(c.cwd)
                     r.time(c.startedAtNs); r.time(c.endedAtNs); r.int(c.durationMs); r.int(c.exitCode)
@@ -162,7 +142,7 @@ public final class AuditStore {
                 }
             }
             let insertAuth = try Upsert(db, .authAttempts)
-            for a in auths {
+            for case let .auth(a) in batch.outputs {
                 try insertAuth.put(db, id: a.id, &row, &ledger) { r in
                     r.int(a.id); r.int(a.sessionID); r.time(a.atNs); r.text(a.user); r.text(a.remote?.address)
                     r.int(a.remote?.port); r.text(a.method); r.text(a.result.rawValue); r.text(a.keyType)
@@ -170,16 +150,15 @@ public final class AuditStore {
                 }
             }
             let upsertTransfer = try Upsert(db, .fileTransfers)
-            for id in transferOrder {
-                let t = transfers[id]!
-                try upsertTransfer.put(db, id: id, &row, &ledger) { r in
+            for case let .transfer(t) in batch.outputs {
+                try upsertTransfer.put(db, id: t.id, &row, &ledger) { r in
                     r.int(t.id); r.int(t.sessionID); r.int(t.commandID); r.text(t.proto); r.text(t.path)
                     r.text(t.mode.rawValue); r.time(t.openedAtNs); r.time(t.closedAtNs); r.int(t.bytesRead)
                     r.int(t.bytesWritten)
                 }
             }
             let insertEvent = try Upsert(db, .sessionEvents)
-            for e in events {
+            for case let .sessionEvent(e) in batch.outputs {
                 try insertEvent.put(db, id: e.id, &row, &ledger) { r in
                     r.int(e.id); r.int(e.sessionID); r.time(e.atNs); r.text(e.kind.rawValue); r.text(e.targetHost)
                     r.int(e.targetPort); r.text(e.detail)

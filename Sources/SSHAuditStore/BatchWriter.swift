@@ -9,11 +9,9 @@ public final class BatchWriter: @unchecked Sendable {
     private let batchSize: Int
     private let onError: (Error) -> Void
     private let condition = NSCondition()
-    private var pending: [CorrelatorOutput] = []
-    /// Where in `pending` the waiting version of each row is: a newer version takes its place, so a
-    /// row that changes while it waits (a command's exec and exit, a session's command count) costs
-    /// one slot and one write. The batch then holds rows, not versions: fewer, fuller transactions.
-    private var pendingIndex: [PendingRow: Int] = [:]
+    /// Rows, not versions: a row that changes while it waits takes one slot and one write, so
+    /// transactions are fewer and fuller.
+    private var pending = RowBatch()
     /// The latest checkpoint enqueued: it covers every row enqueued before it, so it goes into the
     /// transaction of the batch that holds it (or a later one).
     private var pendingCheckpoint: Checkpoint?
@@ -29,7 +27,6 @@ public final class BatchWriter: @unchecked Sendable {
         self.interval = interval
         self.batchSize = batchSize
         self.onError = onError
-        pending.reserveCapacity(batchSize)
         let thread = Thread { [unowned self] in self.run() }
         thread.name = "sshaudit-writer"
         self.thread = thread
@@ -37,21 +34,17 @@ public final class BatchWriter: @unchecked Sendable {
     }
 
     public func enqueue(_ output: CorrelatorOutput) {
-        let row = PendingRow(output)
         condition.lock()
         defer { condition.unlock() }
-        while true {
-            if let row, let index = pendingIndex[row] {
-                pending[index] = output  // the last version wins, as it would in the batch
-                return
-            }
+        while !pending.replaceWaiting(output) {
             // Bounded: a producer faster than the disk waits (memory stays flat; the recorder's ring
             // buffer holds the kernel's records meanwhile) instead of queueing without limit.
-            if pending.count < 2 * batchSize || finished { break }
+            if pending.count < 2 * batchSize || finished {
+                pending.append(output)
+                break
+            }
             condition.wait()
         }
-        if let row { pendingIndex[row] = pending.count }
-        pending.append(output)
         if pending.count >= batchSize { condition.signal() }
     }
 
@@ -102,9 +95,8 @@ public final class BatchWriter: @unchecked Sendable {
             if pending.count < batchSize && !stopping {
                 _ = condition.wait(until: Date(timeIntervalSinceNow: interval))
             }
-            var batch: [CorrelatorOutput] = []
+            var batch = RowBatch()
             swap(&batch, &pending)  // no second buffer of the same size
-            pendingIndex.removeAll(keepingCapacity: true)
             let checkpoint = pendingCheckpoint
             pendingCheckpoint = nil
             condition.broadcast()  // a producer waiting for room
@@ -113,7 +105,7 @@ public final class BatchWriter: @unchecked Sendable {
             // After a batch was given up, no later checkpoint may be stored: it would skip its rows.
             let written = (!batch.isEmpty || checkpoint != nil) && writeRetrying(batch, gaveUp ? nil : checkpoint)
             // Spare time goes to the command-line index (it trails the rows; queries cover the rest).
-            if written, batch.contains(where: { if case .command = $0 { true } else { false } }) { indexBehind = true }
+            if written, batch.outputs.contains(where: { if case .command = $0 { true } else { false } }) { indexBehind = true }
             if indexBehind, batch.count < batchSize / 2 {
                 let limit = 500
                 if let indexed = try? store.indexCommandLines(limit: limit) { indexBehind = indexed == limit }
@@ -129,7 +121,7 @@ public final class BatchWriter: @unchecked Sendable {
     }
 
     /// A failed write (disk full, locked database) is retried; rows stay in memory until written.
-    private func writeRetrying(_ batch: [CorrelatorOutput], _ checkpoint: Checkpoint?) -> Bool {
+    private func writeRetrying(_ batch: RowBatch, _ checkpoint: Checkpoint?) -> Bool {
         var attempt = 0
         while true {
             do {
@@ -143,20 +135,6 @@ public final class BatchWriter: @unchecked Sendable {
                 if attempt >= 50 { return false }
                 Thread.sleep(forTimeInterval: min(0.1 * Double(attempt), 2))
             }
-        }
-    }
-}
-
-/// A row that is written again as it changes (authentication rows and session events are written once).
-private enum PendingRow: Hashable {
-    case session(Int64), command(Int64), transfer(Int64)
-
-    init?(_ output: CorrelatorOutput) {
-        switch output {
-        case let .session(s): self = .session(s.id)
-        case let .command(c): self = .command(c.id)
-        case let .transfer(t): self = .transfer(t.id)
-        case .auth, .sessionEvent: return nil
         }
     }
 }
