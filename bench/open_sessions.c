@@ -3,7 +3,7 @@
  *
  *   open_sessions N FILE
  *
- * Each session is the process tree sshd 9.x produces (DESIGN.md §1), with the kernel's own record
+ * Each session is the process tree sshd 9.x produces (docs/ARCHITECTURE.md §3), with the kernel's own record
  * layouts (bpf/events.h): the listener accepts and forks the monitor; the monitor logs the accepted
  * key and forks the post-auth child, which sets the user's uids and forks the shell; the shell calls
  * setsid, execs bash on a pty and starts one long command. All N sessions open first; then each

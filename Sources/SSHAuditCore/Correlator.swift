@@ -2,7 +2,7 @@ import Foundation
 
 /// Builds SSH sessions and their commands from the ordered event stream of sshd's process tree.
 ///
-/// The model (DESIGN.md §1): a listener accepts a connection and forks the per-connection monitor
+/// The model (docs/ARCHITECTURE.md §3): a listener accepts a connection and forks the per-connection monitor
 /// (one session). The monitor's children are told apart by what they do:
 /// - chroot → the pre-authentication child (sshd's own, never user commands);
 /// - setresuid to one uid for all three ids, without chroot or exec → the post-auth user child: the

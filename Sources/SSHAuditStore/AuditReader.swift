@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import SSHAuditCore
 
-/// A session as `query sessions` shows it (keys: DESIGN.md §3, plus exit_code, sshd_path, recovered).
+/// A session as `query sessions` shows it (keys: docs/ARCHITECTURE.md §4).
 public struct SessionRow: Encodable, Equatable, Sendable {
     public var id: Int64
     public var sshdPid: Int64
@@ -105,7 +105,7 @@ public struct SessionRow: Encodable, Equatable, Sendable {
     }
 }
 
-/// A command as `query commands` shows it (keys: DESIGN.md §3, plus parent_id, argv_truncated).
+/// A command as `query commands` shows it (keys: docs/ARCHITECTURE.md §4).
 public struct CommandRow: Encodable, Equatable, Sendable {
     public var id: Int64
     public var sessionID: Int64
@@ -171,7 +171,7 @@ public struct CommandRow: Encodable, Equatable, Sendable {
     }
 }
 
-/// An authentication attempt as `query auth` shows it (keys: DESIGN.md §3, plus key_type).
+/// An authentication attempt as `query auth` shows it (keys: docs/ARCHITECTURE.md §4).
 public struct AuthRow: Encodable, Equatable, Sendable {
     public var id: Int64
     public var sessionID: Int64
