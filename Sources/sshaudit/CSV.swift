@@ -36,12 +36,13 @@ enum CSV {
 
         init(from decoder: Decoder) throws {
             let c = try decoder.singleValueContainer()
+            // Most likely first: every miss costs a thrown error.
             if c.decodeNil() { self = .null }
-            else if let v = try? c.decode(Bool.self) { self = .bool(v) }
-            else if let v = try? c.decode(Int64.self) { self = .integer(v) }
-            else if let v = try? c.decode(Double.self) { self = .real(v) }
             else if let v = try? c.decode(String.self) { self = .string(v) }
+            else if let v = try? c.decode(Int64.self) { self = .integer(v) }
+            else if let v = try? c.decode(Bool.self) { self = .bool(v) }
             else if let v = try? c.decode([Cell].self) { self = .array(v) }
+            else if let v = try? c.decode(Double.self) { self = .real(v) }
             else { self = .object(try c.decode([String: Cell].self)) }
         }
 
