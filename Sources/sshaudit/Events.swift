@@ -19,8 +19,8 @@ struct Events: ParsableCommand {
                 do {
                     let e = try EventDecoder.decode(record)
                     let wall = Timestamp.iso(ns: Int64(e.timestampNs) + log.header.bootToWallNs)
-                    out += "\(wall) \(e.process.tgid) ppid=\(e.ppid) uid=\(e.uid) [\(e.comm)] \(describe(e.kind))"
-                    if case let .exec(info) = e.kind { out += " cwd=\(info.cwd ?? "?") tty=\(info.tty ?? "-")" }
+                    out += "\(wall) \(e.process.tgid) ppid=\(e.ppid) uid=\(e.uid) [\(v(e.comm))] \(describe(e.kind))"
+                    if case let .exec(info) = e.kind { out += " cwd=\(v(info.cwd ?? "?")) tty=\(v(info.tty ?? "-"))" }
                 } catch {
                     out += "record \(i): \(error)"
                 }
@@ -38,20 +38,26 @@ struct Events: ParsableCommand {
         FileHandle.standardOutput.write(Data(out.utf8))
     }
 
+    /// Recorded text, shown through VisibleText.
+    private func v(_ text: String) -> String { VisibleText.render(text) }
+
+    /// Recorded text in double quotes (a quote inside as \").
+    private func quoted(_ text: String) -> String { "\"" + v(text).replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
+
     private func describe(_ kind: EventKind) -> String {
         switch kind {
         case let .fork(child): return "fork → \(child.tgid)"
-        case let .exec(info): return "exec \(info.filename) \(info.argv)\(info.argvTruncated ? " (truncated)" : "")\(info.newRoot ? " (new root)" : "")"
+        case let .exec(info): return "exec \(v(info.filename)) [\(info.argv.map(quoted).joined(separator: ", "))]\(info.argvTruncated ? " (truncated)" : "")\(info.newRoot ? " (new root)" : "")"
         case let .exit(status): return "exit status=0x\(String(status, radix: 16))"
         case let .accept(local, remote, socket): return "accept \(remote.address):\(remote.port) → \(local.address):\(local.port) socket=\(String(socket, radix: 16))"
         case let .connectionClosed(socket, bytesIn, bytesOut): return "connection closed socket=\(String(socket, radix: 16)) in=\(bytesIn) out=\(bytesOut)"
-        case let .fileOpened(fd, flags, path): return "open fd=\(fd) flags=0o\(String(flags, radix: 8)) \(path)"
+        case let .fileOpened(fd, flags, path): return "open fd=\(fd) flags=0o\(String(flags, radix: 8)) \(v(path))"
         case let .fileClosed(fd, position, size): return "close fd=\(fd) position=\(position) size=\(size)"
-        case let .socket(call): return "\(call.operation) \(call.endpoint.map { "\($0.address):\($0.port)" } ?? call.unixPath ?? "?")"
+        case let .socket(call): return "\(call.operation) \(call.endpoint.map { "\($0.address):\($0.port)" } ?? v(call.unixPath ?? "?"))"
         case let .cred(r, e, s): return "cred ruid=\(r) euid=\(e) suid=\(s)"
         case .chroot: return "chroot"
         case .setsid: return "setsid"
-        case let .log(source, text): return "log(\(source)) \(text.debugDescription)"
+        case let .log(source, text): return "log(\(source)) \(quoted(text))"
         }
     }
 }

@@ -46,7 +46,7 @@ func printRows<T: Encodable>(_ rows: [T], format: OutputFormat, header: [String]
     switch format {
     case .json: try printJSON(rows)
     case .jsonl: try printJSONLines(rows)
-    case .csv: try printCSV(rows)
+    case .csv: writeOut(try CSV.rows(rows))
     case .table: printTable(header: header, rows: rows.map(cells))
     }
 }

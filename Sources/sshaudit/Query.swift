@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SSHAuditCore
 import SSHAuditStore
 
 struct Query: ParsableCommand {
@@ -225,50 +226,17 @@ func printJSONLines<T: Encodable>(_ rows: [T]) throws {
     FileHandle.standardOutput.write(out)
 }
 
-/// RFC 4180 CSV with the JSON keys as header (same names, same order); arrays as JSON text,
-/// null as an empty field.
-func printCSV<T: Encodable>(_ rows: [T]) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    let objects = try JSONSerialization.jsonObject(with: encoder.encode(rows)) as? [[String: Any]] ?? []
-    guard let keys = objects.first?.keys.sorted() else { return }
-    func field(_ value: Any?) throws -> String {
-        switch value {
-        case nil, is NSNull: return ""
-        case let s as String: return csvField(s)
-        case let n as NSNumber:  // JSON booleans come back as NSNumbers of ObjC type "c"
-            return String(cString: n.objCType) == "c" ? (n.boolValue ? "true" : "false") : n.stringValue
-        case let other?:
-            return csvField(String(decoding: try JSONSerialization.data(withJSONObject: other, options: [.withoutEscapingSlashes]), as: UTF8.self))
-        }
-    }
-    var out = keys.joined(separator: ",") + "\r\n"
-    for object in objects {
-        out += try keys.map { try field(object[$0]) }.joined(separator: ",") + "\r\n"
-    }
-    writeOut(out)
-}
-
-func csvField(_ text: String) -> String {
-    let needsQuotes = text.contains { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }
-    return needsQuotes ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
-}
-
-/// Aligned columns within `width` characters: while the line is too long, the widest column is cut
-/// (cells end in "…"); newlines in cells are shown as \n.
+/// Aligned columns within `width` terminal columns. Every cell is shown through VisibleText (controls
+/// as escapes, so a cell is always one line); while the line is too long, the widest column is cut
+/// (cells end in "…"). Widths count the rendered form.
 func printTable(header: [String], rows: [[String]], width: Int = 100) {
     writeOut(formatTable(header: header, rows: rows, width: width))
 }
 
 func formatTable(header: [String], rows: [[String]], width: Int = 100) -> String {
-    // Display width: characters (ASCII, the usual case, without counting grapheme clusters).
-    func length(_ s: String) -> Int { s.utf8.allSatisfy { $0 < 0x80 } ? s.utf8.count : s.count }
-    func clean(_ s: String) -> String {
-        s.utf8.contains { $0 == 0x0a || $0 == 0x0d }
-            ? s.replacingOccurrences(of: "\n", with: "\\n").replacingOccurrences(of: "\r", with: "\\r") : s
-    }
-    let all = [header] + rows.map { $0.map(clean) }
-    let lengths = all.map { $0.map(length) }
+    let raw = [header] + rows
+    let all = raw.map { $0.map(VisibleText.render) }
+    let lengths = all.map { $0.map(VisibleText.width) }
     var widths = header.indices.map { i in lengths.map { $0[i] }.max() ?? 0 }
     let gaps = 2 * (widths.count - 1)
     while widths.reduce(0, +) + gaps > width {
@@ -280,7 +248,10 @@ func formatTable(header: [String], rows: [[String]], width: Int = 100) -> String
     for (r, row) in all.enumerated() {
         for (i, cell) in row.enumerated() {
             var text = cell, n = lengths[r][i]
-            if n > widths[i] { text = String(cell.prefix(widths[i] - 1)) + "…"; n = widths[i] }
+            if n > widths[i] {
+                text = VisibleText.fit(raw[r][i], columns: widths[i])
+                n = VisibleText.width(text)
+            }
             out += text
             if i < row.count - 1 { out += String(repeating: " ", count: widths[i] - n + 2) }
         }

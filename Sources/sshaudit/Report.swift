@@ -75,7 +75,7 @@ func age(from start: String, to end: String) -> String { duration(from: start, t
 enum ReportMarkdown {
     static func render(_ r: AuditReport, database: String) -> String {
         var md = "# SSH audit report\n\n"
-        md += "Period: \(r.since) to \(r.until) (UTC, end excluded). Generated \(r.generatedAt) from `\(database)`.\n\n"
+        md += "Period: \(cell(r.since)) to \(cell(r.until)) (UTC, end excluded). Generated \(cell(r.generatedAt)) from \(code(database)).\n\n"
         let t = r.totals
         md += "## Summary\n\n| | |\n|---|--:|\n"
         for (label, value) in [
@@ -91,14 +91,14 @@ enum ReportMarkdown {
         ] { md += "| \(label) | \(value) |\n" }
 
         md += "\n## Recording coverage\n\n"
-        for line in ReportCoverage.lines(r.coverage) { md += "- \(line)\n" }
+        for line in ReportCoverage.lines(r.coverage) { md += "- \(cell(line))\n" }
 
         md += "\n## Logins per day\n\n"
         if r.days.isEmpty { md += "No connections in this period.\n" } else {
             let peak = max(1, r.days.map(\.logins).max() ?? 1)
             md += "| Day | Logins | | Failed attempts | Never authenticated |\n|---|--:|---|--:|--:|\n"
             for d in r.days {
-                md += "| \(d.day) | \(grouped(d.logins)) | \(bar(d.logins, of: peak)) | \(grouped(d.failedAttempts)) | \(grouped(d.unauthenticated)) |\n"
+                md += "| \(cell(d.day)) | \(grouped(d.logins)) | \(bar(d.logins, of: peak)) | \(grouped(d.failedAttempts)) | \(grouped(d.unauthenticated)) |\n"
             }
         }
 
@@ -106,7 +106,7 @@ enum ReportMarkdown {
         if r.loginsPerUser.isEmpty { md += "No logins in this period.\n" } else {
             md += "| User | Logins | Source addresses | First | Last |\n|---|--:|--:|---|---|\n"
             for u in r.loginsPerUser {
-                md += "| \(cell(u.user)) | \(grouped(u.logins)) | \(grouped(u.sources)) | \(u.first) | \(u.last) |\n"
+                md += "| \(cell(u.user)) | \(grouped(u.logins)) | \(grouped(u.sources)) | \(cell(u.first)) | \(cell(u.last)) |\n"
             }
             if t.users > r.loginsPerUser.count { md += "\n… and \(t.users - r.loginsPerUser.count) more users.\n" }
         }
@@ -115,7 +115,7 @@ enum ReportMarkdown {
         if r.failedBySource.isEmpty { md += "No failed attempts in this period.\n" } else {
             md += "| Address | Failed attempts | Invalid users | Users tried | First | Last |\n|---|--:|--:|--:|---|---|\n"
             for s in r.failedBySource {
-                md += "| \(cell(s.address)) | \(grouped(s.failedAttempts)) | \(grouped(s.invalidUsers)) | \(grouped(s.usersTried)) | \(s.first) | \(s.last) |\n"
+                md += "| \(cell(s.address)) | \(grouped(s.failedAttempts)) | \(grouped(s.invalidUsers)) | \(grouped(s.usersTried)) | \(cell(s.first)) | \(cell(s.last)) |\n"
             }
         }
 
@@ -132,7 +132,7 @@ enum ReportMarkdown {
             md += "\nLatest \(r.privileged.count) of \(grouped(t.privilegedCommands)):\n\n"
             md += "| Time | Session | User | Exit | Command |\n|---|--:|---|--:|---|\n"
             for p in r.privileged {
-                md += "| \(p.at) | \(p.sessionID) | \(cell(p.user ?? "-")) | \(exitText(p.exitCode, p.signal)) | `\(code(p.argv.joined(separator: " ")))` |\n"
+                md += "| \(cell(p.at)) | \(p.sessionID) | \(cell(p.user ?? "-")) | \(exitText(p.exitCode, p.signal)) | \(code(p.argv.joined(separator: " "), columns: 120)) |\n"
             }
         }
 
@@ -140,7 +140,7 @@ enum ReportMarkdown {
         if r.openSessions.isEmpty { md += "None.\n" } else {
             md += "| Session | User | From | Started | Open for |\n|--:|---|---|---|---|\n"
             for s in r.openSessions {
-                md += "| \(s.id) | \(cell(s.user ?? "-")) | \(cell(endpoint(s.remoteAddr, s.remotePort))) | \(s.startedAt) | \(age(from: s.startedAt, to: r.generatedAt)) |\n"
+                md += "| \(s.id) | \(cell(s.user ?? "-")) | \(cell(endpoint(s.remoteAddr, s.remotePort))) | \(cell(s.startedAt)) | \(age(from: s.startedAt, to: r.generatedAt)) |\n"
             }
             if t.openSessions > r.openSessions.count { md += "\n… and \(t.openSessions - r.openSessions.count) more.\n" }
         }
@@ -152,15 +152,40 @@ enum ReportMarkdown {
         return String(repeating: "█", count: n)
     }
 
-    /// A table cell: | would end it, newlines would end the row.
+    /// Recorded text (a table cell or a line) as Markdown that shows exactly its VisibleText form:
+    /// HTML's `<`, `>`, `&` as entities; `\`, `|` (which would end the cell), `` ` ``, `*`, `[`, `]`, `~`
+    /// backslash-escaped, and `_` too unless it is inside a word (sa_alice), where it cannot emphasise.
     static func cell(_ text: String) -> String {
-        text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
+        let scalars = Array(VisibleText.render(text).unicodeScalars)
+        func alphanumeric(_ i: Int) -> Bool {
+            scalars.indices.contains(i) && (scalars[i].properties.isAlphabetic || scalars[i].properties.numericType != nil)
+        }
+        func inWord(_ i: Int) -> Bool { alphanumeric(i - 1) && alphanumeric(i + 1) }
+        var out = ""
+        for (i, ch) in scalars.enumerated() {
+            switch ch {
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "&": out += "&amp;"
+            case "_" where inWord(i): out += "_"
+            case "\\", "|", "`", "*", "_", "[", "]", "~": out += "\\"; out.unicodeScalars.append(ch)
+            default: out.unicodeScalars.append(ch)
+            }
+        }
+        return out
     }
 
-    /// Inside `code`: backticks cannot be escaped, so they become ʼ; | still ends a cell.
-    static func code(_ text: String) -> String {
-        let short = text.count > 120 ? String(text.prefix(119)) + "…" : text
-        return cell(short.replacingOccurrences(of: "`", with: "ʼ"))
+    /// Recorded text as a code span, cut to `columns`: its content is literal in Markdown (no HTML, no
+    /// escapes), so it shows the VisibleText form as is. The fence is one backtick longer than any run
+    /// of backticks inside; only `|` is escaped, which GFM reads before the span, in a table cell.
+    static func code(_ text: String, columns: Int = .max) -> String {
+        let shown = VisibleText.fit(text, columns: columns).replacingOccurrences(of: "|", with: "\\|")
+        var longest = 0, run = 0
+        for ch in shown.unicodeScalars { run = ch == "`" ? run + 1 : 0; longest = max(longest, run) }
+        let fence = String(repeating: "`", count: longest + 1)
+        // A space inside each end when the text begins or ends with a backtick or a space: Markdown strips one.
+        let pad = shown.hasPrefix("`") || shown.hasSuffix("`") || shown.hasPrefix(" ") || shown.hasSuffix(" ") ? " " : ""
+        return fence + pad + shown + pad + fence
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import SSHAuditCore
 import SSHAuditStore
 
 /// The report as one self-contained HTML page: inline CSS and SVG charts, no script, nothing fetched.
@@ -114,9 +115,14 @@ enum ReportHTML {
             """
     }
 
-    static func esc(_ text: String) -> String {
+    /// Text for the page: its VisibleText form (no control or bidi character reaches the browser), with
+    /// HTML's special characters as entities.
+    static func esc(_ text: String) -> String { entities(VisibleText.render(text)) }
+
+    /// HTML's special characters as entities.
+    static func entities(_ text: String) -> String {
         var out = ""
-        out.reserveCapacity(text.count)
+        out.reserveCapacity(text.utf8.count)
         for ch in text {
             switch ch {
             case "&": out += "&amp;"
@@ -185,8 +191,8 @@ enum ReportHTML {
         for (i, row) in rows.enumerated() {
             let y = 4 + i * rowHeight
             let w = max(1.0, plotWidth * Double(row.1) / Double(peak))
-            let name = row.0.count > 32 ? String(row.0.prefix(31)) + "…" : row.0
-            svg += "<text x=\"\(label - 8)\" y=\(quote(y + 14)) text-anchor=\"end\">\(esc(name))</text>"
+            let name = VisibleText.fit(row.0, columns: 32)  // rendered already: only HTML's characters remain
+            svg += "<text x=\"\(label - 8)\" y=\(quote(y + 14)) text-anchor=\"end\">\(entities(name))</text>"
             svg += String(format: "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%@\"/>", label, y + 2, w, rowHeight - 5, color)
             svg += String(format: "<text x=\"%.1f\" y=\"%d\">%@</text>", Double(label) + w + 6, y + 14, grouped(row.1))
         }

@@ -36,9 +36,7 @@ extension Query {
             case .table:
                 printTable(header: result.columns, rows: result.rows.map { $0.map(\.tableText) })
             case .csv:
-                var out = result.columns.map(csvField).joined(separator: ",") + "\r\n"
-                for row in result.rows { out += row.map(\.csvText).joined(separator: ",") + "\r\n" }
-                writeOut(out)
+                writeOut(CSV.line(result.columns.map(CSV.text)) + result.rows.map { CSV.line($0.map(\.csvText)) }.joined())
             case .json, .jsonl:
                 let keys = uniqueKeys(result.columns).map(JSONText.string)
                 let objects = result.rows.map { row in
@@ -77,7 +75,7 @@ extension SQLValue {
     var csvText: String {
         switch self {
         case .null: return ""
-        case .text: return csvField(tableText)
+        case let .text(v): return CSV.text(v)
         default: return tableText
         }
     }

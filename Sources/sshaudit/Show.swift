@@ -41,11 +41,14 @@ struct Show: ParsableCommand {
         }
     }
 
+    /// Recorded text goes through VisibleText: the header and each fact here, the rest through
+    /// formatTable.
     static func render(_ t: SessionTimeline) -> String {
         let s = t.session
-        var out = "Session \(s.id)"
-        if let user = s.user { out += " · \(user)" + (s.uid.map { " (uid \($0))" } ?? "") }
-        out += " · from \(endpoint(s.remoteAddr, s.remotePort)) to \(endpoint(s.localAddr, s.localPort))\n"
+        var title = "Session \(s.id)"
+        if let user = s.user { title += " · \(user)" + (s.uid.map { " (uid \($0))" } ?? "") }
+        title += " · from \(endpoint(s.remoteAddr, s.remotePort)) to \(endpoint(s.localAddr, s.localPort))"
+        var out = VisibleText.render(title) + "\n"
         var facts: [String] = []
         if let path = s.sshdPath { facts.append("sshd \(path)" + (s.sshdVersion.map { " (\($0))" } ?? "")) }
         if let tty = s.tty { facts.append("tty \(tty)") }
@@ -61,8 +64,8 @@ struct Show: ParsableCommand {
         if s.endedUnobserved { facts.append("ended while the recorder was not running") }
         // Facts joined by " · ", wrapped to stay within 100 columns.
         var line = ""
-        for fact in facts {
-            if !line.isEmpty && line.count + 3 + fact.count > 98 { out += "  " + line + "\n"; line = "" }
+        for fact in facts.map(VisibleText.render) {
+            if !line.isEmpty && VisibleText.width(line) + 3 + VisibleText.width(fact) > 98 { out += "  " + line + "\n"; line = "" }
             line += line.isEmpty ? fact : " · " + fact
         }
         if !line.isEmpty { out += "  " + line + "\n" }
@@ -170,7 +173,7 @@ extension Show {
         case .json: try printJSON(entries)
         case .text:
             if entries.isEmpty { throw CLIError("nothing recorded for user \(user)") }
-            writeOut(entries.map { "\($0.at)  [\($0.sessionID)] \($0.type == "command" ? "  " : "")\($0.text)" }
+            writeOut(entries.map { VisibleText.render("\($0.at)  [\($0.sessionID)] \($0.type == "command" ? "  " : "")\($0.text)") }
                 .joined(separator: "\n") + "\n")
         }
     }
