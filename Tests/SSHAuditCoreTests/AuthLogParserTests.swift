@@ -91,7 +91,9 @@ final class AuthLogParserTests: XCTestCase {
                                 keyFingerprint: nil, addrMismatch: true))
     }
 
-    /// The client typed the user name (up to 100 bytes, spaces kept); it precedes the address.
+    /// The client typed the user name (up to 100 bytes, spaces kept); it precedes the address. sshd
+    /// cuts a typed name at its first ':' (the BSD auth style), so a real one never holds ": KEY"; the
+    /// parser does not rely on that.
     func testUserNameCannotShiftTheFields() {
         XCTAssertEqual(line("Failed password for invalid user x from 10.9.8.7 port 22 from 127.0.0.1 port 5555 ssh2"),
                        AuthLine(result: .failed, user: "x from 10.9.8.7 port 22", method: "password"))

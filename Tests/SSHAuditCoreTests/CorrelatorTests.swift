@@ -287,6 +287,21 @@ final class CorrelatorTests: XCTestCase {
         XCTAssertEqual(c.role(of: ProcessKey(tgid: 22, startNs: 99)), .unknown)
     }
 
+    /// Every line a real sshd (9.2 and 10.0) wrote names its own connection exactly where sshd
+    /// writes it: nothing recorded is flagged, and every row has its session's address.
+    func testRecordedAuthLinesMatchTheirConnections() throws {
+        for name in Fixture.names {
+            let (sessions, _, outputs) = try Fixture.replay(name)
+            let auth = Fixture.auth(outputs)
+            XCTAssertFalse(auth.isEmpty, name)
+            for a in auth {
+                XCTAssertFalse(a.addrMismatch, "\(name): \(a)")
+                XCTAssertEqual(a.remote, sessions.first { $0.id == a.sessionID }?.remote, name)
+                XCTAssertNotNil(a.remote, name)
+            }
+        }
+    }
+
     // Synthetic: an auth row's address is the connection's as the kernel saw it accepted, whatever
     // sshd's line says (a CA's key ID, a typed user name, a forged line).
     func testAuthRowsTakeTheConnectionsAddress() {
