@@ -1,6 +1,13 @@
+import Foundation
+
 /// Reads sshd's authentication log lines: their wording has been stable for two decades (fail2ban
 /// depends on it) and they are the only syscall-level source of the method, the key fingerprint, the
 /// user name as typed and the failed attempts. Lines not recognised here are dropped, never stored.
+///
+/// Parts of a line are chosen by the client (the user name: up to 100 bytes, spaces kept) or by a
+/// certificate's CA (the key ID), and can imitate the rest of the line. So a line is read against the
+/// connection the kernel saw accepted: sshd's address and port must be exactly that connection's, and
+/// what follows them must be what sshd writes there. The address of a row is never taken from a line.
 public struct AuthLine: Equatable, Sendable {
     public enum Result: String, Sendable {
         case accepted, failed
@@ -10,12 +17,26 @@ public struct AuthLine: Equatable, Sendable {
     }
 
     public var result: Result
+    /// The user name as typed; nil when the line states none, or when its readings disagree.
     public var user: String?
     /// publickey, password, keyboard-interactive, hostbased, gssapi-with-mic; nil when not stated.
     public var method: String?
-    public var remote: Endpoint?
     public var keyType: String?
     public var keyFingerprint: String?
+    /// The line does not name the connection's address and port exactly once where sshd writes them:
+    /// it names another endpoint, or text chosen by the client or a CA imitates that part so that the
+    /// line reads more than one way (fields the readings disagree on are nil), or it is not whole.
+    public var addrMismatch: Bool
+
+    public init(result: Result, user: String? = nil, method: String? = nil, keyType: String? = nil,
+                keyFingerprint: String? = nil, addrMismatch: Bool = false) {
+        self.result = result
+        self.user = user
+        self.method = method
+        self.keyType = keyType
+        self.keyFingerprint = keyFingerprint
+        self.addrMismatch = addrMismatch
+    }
 }
 
 public enum AuthLogParser {
@@ -35,70 +56,202 @@ public enum AuthLogParser {
         return s
     }
 
-    public static func parse(_ text: String) -> AuthLine? {
+    /// - Parameter connection: the client's end of the connection as the kernel saw it accepted; nil
+    ///   when unknown (then any address reads, and only a line that reads several ways is flagged).
+    public static func parse(_ text: String, connection: Endpoint?) -> AuthLine? {
         var msg = message(text[...])
-        if msg.hasSuffix(" [preauth]") { msg = msg.dropLast(" [preauth]".count) }
+        // What the unprivileged pre-auth child logs reaches the log through the monitor, marked so.
+        let preauth = msg.hasSuffix(" [preauth]")
+        if preauth { msg = msg.dropLast(" [preauth]".count) }
+        let peer = connection.map(LoggedPeer.init)
 
-        if let rest = msg.dropPrefix("Accepted ") { return attempt(.accepted, rest) }
-        if let rest = msg.dropPrefix("Failed ") { return attempt(.failed, rest) }
+        if let rest = msg.dropPrefix("Accepted ") {
+            // Only the monitor decides a success: a pre-auth child claiming one is lying.
+            return preauth ? nil : attempt(.accepted, rest, peer)
+        }
+        if let rest = msg.dropPrefix("Failed ") { return attempt(.failed, rest, peer) }
         if let rest = msg.dropPrefix("Invalid user ") {
             // "Invalid user NAME from ADDR port PORT"
-            guard let from = rest.range(of: " from ", options: .backwards) else { return nil }
-            return AuthLine(result: .invalidUser, user: String(rest[..<from.lowerBound]), method: nil,
-                            remote: endpoint(rest[from.upperBound...]))
+            guard let end = EndOfLine(rest), let name = end.head?.dropSuffix(" from") else { return nil }
+            return AuthLine(result: .invalidUser, user: String(name), addrMismatch: end.mismatch(peer))
         }
         if let rest = msg.dropPrefix("Timeout before authentication for ") {
-            return AuthLine(result: .disconnected, remote: endpoint(rest))
+            guard let end = EndOfLine(rest), end.head == nil else { return nil }
+            return AuthLine(result: .disconnected, addrMismatch: end.mismatch(peer))
         }
         // Only before authentication: the correlator ignores these once a session is authenticated.
-        // "Connection closed by [authenticating user|invalid user NAME ]ADDR port PORT [preauth]",
-        // "Disconnected from [authenticating user|invalid user NAME ]ADDR port PORT [preauth]"
-        guard let rest = msg.dropPrefix("Connection closed by ") ?? msg.dropPrefix("Disconnected from ") else { return nil }
-        var who = rest
+        // "Connection closed by [authenticating user NAME |invalid user NAME ]ADDR port PORT [preauth]",
+        // "Disconnected from …" alike (packet.c: the log preamble, then the connection).
+        guard let rest = msg.dropPrefix("Connection closed by ") ?? msg.dropPrefix("Disconnected from "),
+              let end = EndOfLine(rest) else { return nil }
         var user: String?
-        if let r = who.dropPrefix("authenticating user ") ?? who.dropPrefix("invalid user ") {
-            // NAME may contain spaces: the address and port are the last three words.
-            let words = r.split(separator: " ", omittingEmptySubsequences: false)
-            guard words.count >= 4 else { return nil }
-            user = words.dropLast(3).joined(separator: " ")
-            who = r[words[words.count - 3].startIndex...]
+        if let head = end.head {
+            guard let name = head.dropPrefix("authenticating user ") ?? head.dropPrefix("invalid user ")
+                    ?? head.dropPrefix("user ") else { return nil }
+            user = String(name)
         }
-        return AuthLine(result: .disconnected, user: user, method: nil, remote: endpoint(who))
+        return AuthLine(result: .disconnected, user: user, addrMismatch: end.mismatch(peer))
     }
 
-    /// "METHOD for [invalid user ]NAME from ADDR port PORT ssh2[: KEYTYPE SHA256:…]"
-    private static func attempt(_ result: AuthLine.Result, _ rest: Substring) -> AuthLine? {
+    /// "… ADDR port PORT" ending a line: an address has no spaces, so the end of the line fixes it
+    /// whatever the text before holds.
+    private struct EndOfLine {
+        /// The text before " ADDR", nil when the address starts the line.
+        var head: Substring?
+        var address: Substring
+        var port: Substring
+
+        init?(_ s: Substring) {
+            guard let portWord = s.range(of: " port ", options: .backwards) else { return nil }
+            port = s[portWord.upperBound...]
+            guard AuthLogParser.isPort(port) else { return nil }
+            let before = s[..<portWord.lowerBound]
+            if let space = before.lastIndex(of: " ") {
+                head = before[..<space]
+                address = before[before.index(after: space)...]
+            } else {
+                address = before
+            }
+            guard !address.isEmpty else { return nil }
+        }
+
+        func mismatch(_ peer: LoggedPeer?) -> Bool {
+            peer.map { !$0.matches(address: address, port: port) } ?? false
+        }
+    }
+
+    /// One way to split "NAME from ADDR port PORT ssh2[: EXTRA]".
+    private struct Reading {
+        var user: String
+        var keyType: String?
+        var keyFingerprint: String?
+    }
+
+    /// "METHOD[/SUBMETHOD] for [invalid user ]NAME from ADDR port PORT ssh2[: EXTRA]" (auth.c auth_log).
+    private static func attempt(_ result: AuthLine.Result, _ rest: Substring, _ peer: LoggedPeer?) -> AuthLine? {
         guard let forRange = rest.range(of: " for ") else { return nil }
-        var method = String(rest[..<forRange.lowerBound])
+        let word = rest[..<forRange.lowerBound]  // sshd's own, one word
+        guard !word.isEmpty, !word.contains(" ") else { return nil }
+        let method = String(word.prefix { $0 != "/" })  // keyboard-interactive/pam
         if method == "none" { return nil }  // every client's first probe, not an attempt
-        if let slash = method.firstIndex(of: "/") { method = String(method[..<slash]) }  // keyboard-interactive/pam
         var tail = rest[forRange.upperBound...]
         if let t = tail.dropPrefix("invalid user ") { tail = t }
-        guard let from = tail.range(of: " from ", options: .backwards) else { return nil }
-        var line = AuthLine(result: result, user: String(tail[..<from.lowerBound]), method: method,
-                            remote: endpoint(tail[from.upperBound...]))
-        if let colon = tail.range(of: " ssh2: ", options: .backwards) {
-            let key = tail[colon.upperBound...].split(separator: " ")
-            if key.count >= 2, key[1].hasPrefix("SHA256:") || key[1].hasPrefix("MD5:") {
-                line.keyType = String(key[0])
-                line.keyFingerprint = String(key[1])
-            }
+
+        // This connection's endpoint followed by what sshd writes there. Failing that (a line cut at the
+        // capture bound, a wording not known here, another endpoint), the line as it stands, flagged.
+        let connection: (Substring, Substring) -> Bool = { peer?.matches(address: $0, port: $1) ?? true }
+        let anyAddress: (Substring, Substring) -> Bool = { _, _ in true }
+        var passes = [(strict: true, accepts: connection), (strict: false, accepts: connection)]
+        if peer != nil { passes += [(true, anyAddress), (false, anyAddress)] }
+        var found: [Reading] = [], clean = false
+        for (i, pass) in passes.enumerated() {
+            found = readings(tail, method, strict: pass.strict, pass.accepts)
+            clean = i == 0 && found.count == 1
+            if !found.isEmpty { break }
         }
-        return line
+        guard let first = found.first else { return nil }
+        func agreed(_ field: (Reading) -> String?) -> String? {
+            let value = field(first)
+            return found.allSatisfy { field($0) == value } ? value : nil
+        }
+        return AuthLine(result: result, user: agreed(\.user), method: method, keyType: agreed(\.keyType),
+                        keyFingerprint: agreed(\.keyFingerprint), addrMismatch: !clean)
     }
 
-    /// "ADDR port PORT…"
-    private static func endpoint(_ text: Substring) -> Endpoint? {
-        let words = text.split(separator: " ")
-        guard words.count >= 3, words[1] == "port" else { return nil }
-        let portText = words[2].prefix { $0.isNumber }
-        guard let port = UInt16(portText) else { return nil }
-        return Endpoint(address: String(words[0]), port: port)
+    /// Every " from ADDR port PORT ssh2" in `tail` whose endpoint `accepts` takes and after which comes
+    /// what sshd writes there for `method` (anything after ": " when not `strict`).
+    private static func readings(_ tail: Substring, _ method: String, strict: Bool,
+                                 _ accepts: (Substring, Substring) -> Bool) -> [Reading] {
+        var found: [Reading] = []
+        var next = tail.startIndex
+        while let from = tail.range(of: " from ", range: next..<tail.endIndex) {
+            next = tail.index(after: from.lowerBound)
+            let s = tail[from.upperBound...]
+            guard let space = s.firstIndex(of: " "), let afterPort = s[space...].dropPrefix(" port ") else { continue }
+            let address = s[..<space]
+            let port = afterPort.prefix { $0.isASCII && $0.isNumber }
+            guard !address.isEmpty, isPort(port), let after = afterPort[port.endIndex...].dropPrefix(" ssh2"),
+                  accepts(address, port), let key = extra(after, method: method, strict: strict) else { continue }
+            found.append(Reading(user: String(tail[..<from.lowerBound]), keyType: key.type, keyFingerprint: key.fingerprint))
+        }
+        return found
+    }
+
+    /// What follows "ssh2" (auth.c format_method_key, auth_method_info): nothing, or ": " and for
+    /// publickey and hostbased the key, "TYPE FINGERPRINT[, INFO]", for a certificate "TYPE FINGERPRINT
+    /// ID KEYID (serial N) CA TYPE FINGERPRINT[, INFO]"; password and keyboard-interactive add nothing;
+    /// other methods free text (gssapi-with-mic's principal). nil: sshd writes no such thing there.
+    private static func extra(_ s: Substring, method: String, strict: Bool) -> (type: String?, fingerprint: String?)? {
+        if s.isEmpty { return (nil, nil) }
+        guard let text = s.dropPrefix(": ") else { return nil }
+        switch method {
+        case "publickey", "hostbased":
+            guard let k = key(text) else { return strict ? nil : (nil, nil) }
+            if strict {
+                let whole = k.type.hasSuffix("-CERT") ? k.rest.dropPrefix(" ID ").map(isCertificateTail) ?? false
+                                                      : isInfo(k.rest)
+                guard whole else { return nil }
+            }
+            return (String(k.type), k.fingerprint == "(null)" ? nil : String(k.fingerprint))
+        case "password", "keyboard-interactive":
+            return strict ? nil : (nil, nil)
+        default:
+            return (nil, nil)
+        }
+    }
+
+    /// "TYPE FINGERPRINT" at the start of `s`, and what follows.
+    private static func key(_ s: Substring) -> (type: Substring, fingerprint: Substring, rest: Substring)? {
+        guard let space = s.firstIndex(of: " ") else { return nil }
+        let type = s[..<space]
+        let after = s[s.index(after: space)...]
+        let end = after.firstIndex { $0 == " " || $0 == "," } ?? after.endIndex
+        let fingerprint = after[..<end]
+        guard !type.isEmpty, type.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }),
+              isFingerprint(fingerprint) else { return nil }
+        return (type, fingerprint, after[end...])
+    }
+
+    /// sshkey_fingerprint() whole (so a line cut inside one never yields a shorter one): SHA256 as 43
+    /// unpadded base64 characters, MD5 as 16 hex pairs, or "(null)".
+    private static func isFingerprint(_ s: Substring) -> Bool {
+        if s == "(null)" { return true }
+        if let b64 = s.dropPrefix("SHA256:") {
+            return b64.count == 43 && b64.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "+" || $0 == "/") }
+        }
+        if let hex = s.dropPrefix("MD5:") {
+            return hex.count == 47 && hex.allSatisfy { $0 == ":" || $0.isHexDigit }
+        }
+        return false
+    }
+
+    /// The end, or ", INFO" (a security key's signature count, hostbased's client user and host).
+    private static func isInfo(_ s: Substring) -> Bool { s.isEmpty || s.hasPrefix(", ") }
+
+    /// "KEYID (serial N) CA TYPE FINGERPRINT[, INFO]": the key ID is the CA's free text, so any
+    /// " (serial " in it may be where it ends.
+    private static func isCertificateTail(_ s: Substring) -> Bool {
+        var next = s.startIndex
+        while let serial = s.range(of: " (serial ", range: next..<s.endIndex) {
+            next = s.index(after: serial.lowerBound)
+            let after = s[serial.upperBound...]
+            let digits = after.prefix { $0.isASCII && $0.isNumber }
+            if !digits.isEmpty, let ca = after[digits.endIndex...].dropPrefix(") CA "), let caKey = key(ca),
+               !caKey.type.hasSuffix("-CERT"), isInfo(caKey.rest) {
+                return true
+            }
+        }
+        return false
+    }
+
+    /// Decimal, as sshd prints a port (%d).
+    fileprivate static func isPort(_ s: Substring) -> Bool {
+        !s.isEmpty && s.allSatisfy { $0.isASCII && $0.isNumber } && UInt16(s) != nil
     }
 }
 
 extension Substring {
-    func dropPrefix(_ prefix: String) -> Substring? {
-        hasPrefix(prefix) ? dropFirst(prefix.count) : nil
+    func dropSuffix(_ suffix: String) -> Substring? {
+        hasSuffix(suffix) ? dropLast(suffix.count) : nil
     }
 }

@@ -561,7 +561,8 @@ public final class Correlator {
 
     private func handleLog(_ key: ProcessKey, text: String, wallNs: Int64) {
         guard let proc = lookup(key), proc.role == .monitor, let sessionID = proc.session,
-              let open = sessions[sessionID], let line = AuthLogParser.parse(text) else { return }
+              let open = sessions[sessionID],
+              let line = AuthLogParser.parse(text, connection: open.record.remote) else { return }
         switch line.result {
         case .disconnected:
             // One end per connection, and only for connections that never authenticated.
@@ -576,17 +577,21 @@ public final class Correlator {
         case .failed, .invalidUser:
             break
         }
-        emitAuth(sessionID, atNs: wallNs, user: line.user, remote: line.remote ?? open.record.remote,
-                 method: line.method, result: line.result, keyType: line.keyType, keyFingerprint: line.keyFingerprint)
+        // The address is the connection's as the kernel saw it accepted, never the line's.
+        emitAuth(sessionID, atNs: wallNs, user: line.user, remote: open.record.remote, method: line.method,
+                 result: line.result, keyType: line.keyType, keyFingerprint: line.keyFingerprint,
+                 addrMismatch: line.addrMismatch)
     }
 
     private func emitAuth(_ sessionID: Int64, atNs: Int64, user: String?, remote: Endpoint?, method: String?,
-                          result: AuthLine.Result, keyType: String? = nil, keyFingerprint: String? = nil) {
+                          result: AuthLine.Result, keyType: String? = nil, keyFingerprint: String? = nil,
+                          addrMismatch: Bool = false) {
         let id = nextIDs.auth
         nextIDs.auth += 1
         sessions[sessionID]?.authRows += 1
         sink(.auth(AuthRecord(id: id, sessionID: sessionID, atNs: atNs, user: user, remote: remote, method: method,
-                              result: result, keyType: keyType, keyFingerprint: keyFingerprint)))
+                              result: result, keyType: keyType, keyFingerprint: keyFingerprint,
+                              addrMismatch: addrMismatch)))
     }
 
     private func handleExit(_ key: ProcessKey, status: UInt32, wallNs: Int64) {

@@ -100,14 +100,18 @@ public struct AuthRecord: Equatable, Sendable {
     public var atNs: Int64
     /// The user name as the client typed it (also for invalid users).
     public var user: String?
+    /// The client's end of the connection as the kernel saw it accepted (never read from a log line).
     public var remote: Endpoint?
     public var method: String?
     public var result: AuthLine.Result
     public var keyType: String?
     public var keyFingerprint: String?
+    /// sshd's line did not name this connection's address and port exactly once where sshd writes
+    /// them (`AuthLine.addrMismatch`); `remote` is still the connection's.
+    public var addrMismatch: Bool
 
     public init(id: Int64, sessionID: Int64, atNs: Int64, user: String?, remote: Endpoint?, method: String?,
-                result: AuthLine.Result, keyType: String?, keyFingerprint: String?) {
+                result: AuthLine.Result, keyType: String?, keyFingerprint: String?, addrMismatch: Bool = false) {
         self.id = id
         self.sessionID = sessionID
         self.atNs = atNs
@@ -117,6 +121,7 @@ public struct AuthRecord: Equatable, Sendable {
         self.result = result
         self.keyType = keyType
         self.keyFingerprint = keyFingerprint
+        self.addrMismatch = addrMismatch
     }
 }
 

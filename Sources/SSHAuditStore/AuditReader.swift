@@ -183,11 +183,14 @@ public struct AuthRow: Encodable, Equatable, Sendable {
     public var result: String
     public var keyType: String?
     public var keyFingerprint: String?
+    /// sshd's line did not name the connection's address and port exactly once (the row's are the
+    /// connection's all the same).
+    public var addrMismatch: Bool
 
     enum CodingKeys: String, CodingKey {
         case id, at, user, method, result
         case sessionID = "session_id", remoteAddr = "remote_addr", remotePort = "remote_port"
-        case keyType = "key_type", keyFingerprint = "key_fingerprint"
+        case keyType = "key_type", keyFingerprint = "key_fingerprint", addrMismatch = "addr_mismatch"
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -202,6 +205,7 @@ public struct AuthRow: Encodable, Equatable, Sendable {
         try c.encode(result, forKey: .result)
         try c.encode(keyType, forKey: .keyType)
         try c.encode(keyFingerprint, forKey: .keyFingerprint)
+        try c.encode(addrMismatch, forKey: .addrMismatch)
     }
 
     init(row: Row) {
@@ -215,6 +219,7 @@ public struct AuthRow: Encodable, Equatable, Sendable {
         result = row["result"]
         keyType = row["key_type"]
         keyFingerprint = row["key_fingerprint"]
+        addrMismatch = row["addr_mismatch"] ?? false
     }
 }
 

@@ -146,7 +146,7 @@ public final class AuditStore {
                 try insertAuth.put(db, id: a.id, &row, &ledger) { r in
                     r.int(a.id); r.int(a.sessionID); r.time(a.atNs); r.text(a.user); r.text(a.remote?.address)
                     r.int(a.remote?.port); r.text(a.method); r.text(a.result.rawValue); r.text(a.keyType)
-                    r.text(a.keyFingerprint)
+                    r.text(a.keyFingerprint); r.bool(a.addrMismatch)
                 }
             }
             let upsertTransfer = try Upsert(db, .fileTransfers)

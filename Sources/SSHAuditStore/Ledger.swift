@@ -37,7 +37,7 @@ enum LedgerTable: String, CaseIterable, Sendable {
                     "started_at", "ended_at", "duration_ms", "exit_code", "signal", "recovered"]
         case .authAttempts:
             return ["id", "session_id", "at", "user", "remote_addr", "remote_port", "method", "result", "key_type",
-                    "key_fingerprint"]
+                    "key_fingerprint", "addr_mismatch"]
         case .fileTransfers:
             return ["id", "session_id", "command_id", "protocol", "path", "mode", "opened_at", "closed_at", "bytes_read",
                     "bytes_written"]

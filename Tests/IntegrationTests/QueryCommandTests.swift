@@ -177,6 +177,10 @@ final class QueryCommandTests: XCTestCase {
         XCTAssertTrue(lines[2].hasPrefix(#""[""echo"",""hello, \""world\""""]",false,,10,"#), lines[2])
         let sessions = try run(["query", "sessions", "--db", Self.db, "--format", "csv", "--session", "3"]).stdout
         XCTAssertTrue(sessions.contains(",203.0.113.7,"), sessions)
+        let auth = try run(["query", "auth", "--db", Self.db, "--format", "csv", "--session", "3"]).stdout
+        XCTAssertEqual(auth.components(separatedBy: "\r\n").first,
+                       "addr_mismatch,at,id,key_fingerprint,key_type,method,remote_addr,remote_port,result,session_id,user")
+        XCTAssertTrue(auth.contains("\r\nfalse,2025-03-11T08:00:01.000Z,4,"), auth)
     }
 
     // MARK: - SQL

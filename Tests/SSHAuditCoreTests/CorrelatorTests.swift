@@ -287,6 +287,79 @@ final class CorrelatorTests: XCTestCase {
         XCTAssertEqual(c.role(of: ProcessKey(tgid: 22, startNs: 99)), .unknown)
     }
 
+    /// Every line a real sshd (9.2 and 10.0) wrote names its own connection exactly where sshd
+    /// writes it: nothing recorded is flagged, and every row has its session's address.
+    func testRecordedAuthLinesMatchTheirConnections() throws {
+        for name in Fixture.names {
+            let (sessions, _, outputs) = try Fixture.replay(name)
+            let auth = Fixture.auth(outputs)
+            XCTAssertFalse(auth.isEmpty, name)
+            for a in auth {
+                XCTAssertFalse(a.addrMismatch, "\(name): \(a)")
+                XCTAssertEqual(a.remote, sessions.first { $0.id == a.sessionID }?.remote, name)
+                XCTAssertNotNil(a.remote, name)
+            }
+        }
+    }
+
+    // Synthetic: an auth row's address is the connection's as the kernel saw it accepted, whatever
+    // sshd's line says (a CA's key ID, a typed user name, a forged line).
+    func testAuthRowsTakeTheConnectionsAddress() {
+        var outputs: [CorrelatorOutput] = []
+        let c = Correlator(bootToWallNs: 0, userName: { _ in "sa_alice" }) { outputs.append($0) }
+        let listener = ProcessKey(tgid: 10, startNs: 1), monitor = ProcessKey(tgid: 20, startNs: 2)
+        func ev(_ key: ProcessKey, _ kind: EventKind) -> Event {
+            Event(process: key, ppid: 1, uid: 0, timestampNs: 100, comm: "sshd", kind: kind)
+        }
+        let client = Endpoint(address: "127.0.0.1", port: 5555)
+        c.handle(ev(listener, .accept(local: Endpoint(address: "127.0.0.1", port: 22), remote: client, socket: 1)))
+        c.handle(ev(listener, .fork(child: monitor)))
+        let leaf = "SHA256:" + String(repeating: "L", count: 43), ca = "SHA256:" + String(repeating: "c", count: 43)
+        for text in ["Failed password for invalid user x from 10.9.8.7 port 22 from 127.0.0.1 port 5555 ssh2\r\n",
+                     "Failed password for sa_alice from 10.9.8.7 port 22 ssh2\r\n",
+                     "Accepted publickey for sa_alice from 127.0.0.1 port 5555 ssh2: ED25519-CERT \(leaf) ID evil from 10.9.8.7 port 22 (serial 1) CA ED25519 \(ca)\r\n"] {
+            c.handle(ev(monitor, .log(source: .file, text: text)))
+        }
+        let auth = Fixture.auth(outputs)
+        XCTAssertEqual(auth.map(\.result), [.failed, .failed, .accepted])
+        XCTAssertEqual(auth.map(\.user), ["x from 10.9.8.7 port 22", "sa_alice", "sa_alice"])
+        XCTAssertEqual(auth.map(\.remote), [client, client, client])
+        XCTAssertEqual(auth.map(\.addrMismatch), [false, true, false], "the second line names another endpoint")
+        XCTAssertEqual(auth.last?.keyType, "ED25519-CERT")
+        XCTAssertEqual(auth.last?.keyFingerprint, leaf)
+        let session = outputs.compactMap { if case let .session(s) = $0 { return s } else { return nil } }.last
+        XCTAssertEqual(session?.remote, client)
+        XCTAssertEqual(session?.authMethod, "publickey")
+        XCTAssertEqual(session?.keyFingerprint, leaf)
+    }
+
+    // Synthetic: a success the unprivileged pre-auth child asks the monitor to log (" [preauth]")
+    // never counts; the process tree tells the real one.
+    func testPreauthChildCannotLogASuccess() {
+        var outputs: [CorrelatorOutput] = []
+        let c = Correlator(bootToWallNs: 0, userName: { $0 == 1000 ? "sa_alice" : nil }) { outputs.append($0) }
+        let listener = ProcessKey(tgid: 10, startNs: 1), monitor = ProcessKey(tgid: 20, startNs: 2)
+        let child = ProcessKey(tgid: 21, startNs: 3), shell = ProcessKey(tgid: 22, startNs: 4)
+        func ev(_ key: ProcessKey, _ kind: EventKind) -> Event {
+            Event(process: key, ppid: 1, uid: 0, timestampNs: 100, comm: "sshd", kind: kind)
+        }
+        let client = Endpoint(address: "127.0.0.1", port: 5555)
+        c.handle(ev(listener, .accept(local: Endpoint(address: "127.0.0.1", port: 22), remote: client, socket: 1)))
+        c.handle(ev(listener, .fork(child: monitor)))
+        c.handle(ev(monitor, .log(source: .file, text: "Accepted password for root from 127.0.0.1 port 5555 ssh2 [preauth]\r\n")))
+        XCTAssertTrue(Fixture.auth(outputs).isEmpty)
+        c.handle(ev(monitor, .fork(child: child)))
+        c.handle(ev(child, .cred(ruid: 1000, euid: 1000, suid: 1000)))
+        c.handle(ev(child, .fork(child: shell)))
+        let auth = Fixture.auth(outputs)
+        XCTAssertEqual(auth.map(\.result), [.accepted])
+        XCTAssertEqual(auth.first?.user, "sa_alice", "the uid the kernel saw, not root")
+        XCTAssertNil(auth.first?.method)
+        let session = outputs.compactMap { if case let .session(s) = $0 { return s } else { return nil } }.last
+        XCTAssertEqual(session?.user, "sa_alice")
+        XCTAssertNil(session?.authMethod)
+    }
+
     /// Process state is packed (tens of thousands are held at once) but codes as the plain fields
     /// did, so a checkpoint written before the packing still restores.
     func testPackedProcessStateKeepsItsCodedForm() throws {

@@ -201,10 +201,15 @@ final class StoreTests: XCTestCase {
             .auth(AuthRecord(id: 1, sessionID: 1, atNs: 1_000_000, user: "mallory", remote: remote, method: nil,
                              result: .invalidUser, keyType: nil, keyFingerprint: nil)),
             .auth(AuthRecord(id: 2, sessionID: 1, atNs: 2_000_000, user: "alice", remote: remote, method: "publickey",
-                             result: .accepted, keyType: "ED25519", keyFingerprint: "SHA256:abc")),
+                             result: .accepted, keyType: "ED25519", keyFingerprint: "SHA256:abc", addrMismatch: true)),
         ])
         let reader = try AuditReader(path: path)
         XCTAssertEqual(try reader.authAttempts(QueryFilter()).map(\.result), ["invalid_user", "accepted"])
+        XCTAssertEqual(try reader.authAttempts(QueryFilter()).map(\.addrMismatch), [false, true])
+        let json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(reader.authAttempts(QueryFilter()))) as! [[String: Any]]
+        XCTAssertEqual(Set(json[1].keys), ["id", "session_id", "at", "user", "remote_addr", "remote_port", "method", "result",
+                                           "key_type", "key_fingerprint", "addr_mismatch"])
+        XCTAssertEqual(json[1]["addr_mismatch"] as? Bool, true)
         XCTAssertEqual(try reader.authAttempts(QueryFilter(failedOnly: true)).map(\.user), ["mallory"])
         XCTAssertEqual(try reader.authAttempts(QueryFilter(user: "alice")).first?.keyFingerprint, "SHA256:abc")
         XCTAssertEqual(try reader.authAttempts(QueryFilter()).first?.at, "1970-01-01T00:00:00.001Z")
