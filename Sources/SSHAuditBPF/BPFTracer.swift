@@ -42,12 +42,15 @@ public enum TrackedRole {
     /// A running listener: its children are connections' monitors (SA_PROC_ACCEPTED).
     case listener
     case monitor
+    /// A monitor that serves its session itself (a root login on OpenSSH <= 9.7): not read.
+    case sessionMonitor
 
     var flags: UInt32 {
         switch self {
         case .other: return 0
         case .listener: return 1 | 16
         case .monitor: return 2
+        case .sessionMonitor: return 2 | 64
         }
     }
 }

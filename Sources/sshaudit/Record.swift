@@ -275,7 +275,10 @@ struct Record: ParsableCommand {
         var leftOpen = try store.openSessions()
         for session in recovered {
             let toStderr = session.listenerPid.map(stderrListeners.contains) ?? false
-            try tracer.track(pid: session.monitor.pid, role: .monitor, logsToStderr: toStderr)
+            // Authenticated without a user child: a root login on OpenSSH <= 9.7, whose monitor
+            // carries the session's data.
+            let serves = session.uid != nil && !session.processes.contains { $0.role == .userChild }
+            try tracer.track(pid: session.monitor.pid, role: serves ? .sessionMonitor : .monitor, logsToStderr: toStderr)
             for process in session.processes { try tracer.track(pid: process.pid) }
         }
         // A monitor that exited between the /proc read and being tracked sent no exit event: only

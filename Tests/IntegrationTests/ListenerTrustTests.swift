@@ -138,6 +138,28 @@ final class ListenerTrustTests: XCTestCase {
         }
     }
 
+    /// sshd without -D forks into the background after the recorder saw it start: the child it leaves
+    /// listening is the listener (trusted as its parent was), and the monitors' lines in the -E file,
+    /// which the child holds open, are read.
+    func testSSHDInTheBackground() throws {
+        let server = try server("trust-daemon", port: 22407)
+        server.stop()  // the harness runs sshd -D: the same configuration, started without it below
+        let recorder = try recorder("trust-daemon")
+        let pidFile = server.dir + "/sshd_22407.pid"
+        let started = try runProcess("/usr/sbin/sshd", ["-f", server.dir + "/sshd_config_22407", "-E", server.dir + "/sshd_22407.log"])
+        XCTAssertEqual(started.status, 0, started.stderr)
+        let deadline = Date().addingTimeInterval(10)
+        while ((try? String(contentsOfFile: pidFile, encoding: .utf8)) ?? "").isEmpty, Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        let r = try server.ssh("sa_alice", ["true"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try recorder.stop(), 0, recorder.stderr)
+        let (sessions, auth) = try rows(recorder, port: server.port)
+        XCTAssertEqual(sessions.map { $0.string("user") }, ["sa_alice"])
+        XCTAssertEqual(summary(auth), ["accepted publickey sa_alice"])
+    }
+
     /// sshd -e logs to its standard error: read there, and only because of -e.
     func testStandardErrorIsReadWithDashE() throws {
         let server = try server("trust-stderr", port: 22406, logMode: "syslog", options: ["-e"])
