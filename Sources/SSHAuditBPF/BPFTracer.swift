@@ -68,6 +68,30 @@ public struct KernelFileID: Hashable, Sendable {
     public init(_ file: FileIdentity) {
         self.init(device: file.kernelDevice, inode: file.inode)
     }
+
+    /// The file open as descriptor `fd` of `process` (a pid, or "self"), whose stat identity is
+    /// `file`: its superblock's device comes from the mount it is reached through (MountTable), as
+    /// the kernel reads it; without /proc's word on that, stat's device, re-encoded.
+    public static func of(descriptor fd: String, process: String, file: FileIdentity) -> KernelFileID {
+        let proc = "/proc/" + process
+        if let fdinfo = try? String(contentsOfFile: "\(proc)/fdinfo/\(fd)", encoding: .utf8),
+           let mount = MountTable.mountID(fdinfo: fdinfo),
+           let mountinfo = try? String(contentsOfFile: proc + "/mountinfo", encoding: .utf8),
+           let device = MountTable.device(ofMount: mount, mountinfo: mountinfo) {
+            return KernelFileID(device: device, inode: file.inode)
+        }
+        return KernelFileID(file)
+    }
+
+    /// The file at `path` (following symbolic links), or nil with errno set.
+    public static func of(path: String) -> KernelFileID? {
+        let oPath: Int32 = 0o10000000  // O_PATH (not exported to Swift): names the file, needs no read access
+        let fd = open(path, oPath | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        guard let file = FileStatus.of(path: "/proc/self/fd/\(fd)") else { return nil }
+        return of(descriptor: String(fd), process: "self", file: file.identity)
+    }
 }
 
 /// Collects libbpf's warnings (verifier log included) so a load failure can say why.
@@ -178,7 +202,7 @@ public final class BPFTracer {
     /// Loads and attaches the programs; with `pinDirectory`, pins them (a directory left by an
     /// earlier run is replaced; a failure to pin is reported in `pinFailure`). With `sshdBinaries`
     /// (record --sshd), a listener must run one of those files; it is set before anything is attached.
-    public init(pinDirectory directory: String? = nil, sshdBinaries: Set<FileIdentity>? = nil) throws {
+    public init(pinDirectory directory: String? = nil, sshdBinaries: Set<KernelFileID>? = nil) throws {
         guard geteuid() == 0 else { throw TracerError.notRoot }
         guard FileManager.default.fileExists(atPath: "/sys/kernel/btf/vmlinux") else { throw TracerError.noBTF }
         try Self.ensureTracefs()
@@ -324,9 +348,9 @@ public final class BPFTracer {
     // MARK: - What the kernel programs trust and read (bpf/events.h)
 
     /// record --sshd: only these executables may be listeners (config's SA_CONFIG_PIN_BINARIES).
-    private func pinBinaries(_ files: Set<FileIdentity>) throws {
+    private func pinBinaries(_ files: Set<KernelFileID>) throws {
         for file in files {
-            var key = KernelFileID(file)
+            var key = file
             var one: UInt8 = 1
             guard bpf_map_update_elem(sshdBinariesFD, &key, &one, UInt64(BPF_ANY)) == 0 else {
                 throw TracerError.config("which sshd binaries to trust", errno)

@@ -130,7 +130,7 @@ public final class LogChannels {
         }
         guard let file = FileStatus.of(path: target), file.mode & 0o170000 == 0o100000 else { return nil }
         let fds = (try? FileManager.default.contentsOfDirectory(atPath: proc + "/fd")) ?? []
-        guard fds.contains(where: { FileStatus.of(path: proc + "/fd/" + $0)?.identity == file.identity }) else { return nil }
-        return KernelFileID(file.identity)
+        guard let fd = fds.first(where: { FileStatus.of(path: proc + "/fd/" + $0)?.identity == file.identity }) else { return nil }
+        return KernelFileID.of(descriptor: fd, process: String(pid), file: file.identity)
     }
 }

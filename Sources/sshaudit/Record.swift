@@ -33,24 +33,27 @@ struct Record: ParsableCommand {
         _ = try listenerTrust()
     }
 
-    /// Which sshd listeners count (--sshd); a path that cannot be the trusted sshd is a usage error.
-    func listenerTrust() throws -> ListenerTrust {
-        guard !sshdPaths.isEmpty else { return ListenerTrust() }
+    /// Which sshd listeners count (--sshd): for the start-up scan, and the same files as the kernel
+    /// programs name them (nil: no --sshd). A path that cannot be the trusted sshd is a usage error.
+    func listenerTrust() throws -> (scan: ListenerTrust, kernel: Set<KernelFileID>?) {
+        guard !sshdPaths.isEmpty else { return (ListenerTrust(), nil) }
         var files: Set<FileIdentity> = []
+        var kernel: Set<KernelFileID> = []
         for path in sshdPaths {
-            guard let file = FileStatus.of(path: path) else {
+            guard let file = FileStatus.of(path: path), let id = KernelFileID.of(path: path) else {
                 throw ValidationError("--sshd \(path): \(String(cString: strerror(errno)))")
             }
             if let why = file.whyNotRootControlled {
                 throw ValidationError("--sshd \(path): \(why), so it cannot be the trusted sshd")
             }
             files.insert(file.identity)
+            kernel.insert(id)
         }
-        return ListenerTrust(binaries: files)
+        return (ListenerTrust(binaries: files), kernel)
     }
 
     func run() throws {
-        let trust = try listenerTrust()
+        let (trust, kernelBinaries) = try listenerTrust()
         let path = URL(fileURLWithPath: db).standardizedFileURL.path
         var store = try AuditStore.openForRecording(path: db)
         var lock = try RecorderLock(database: db)
@@ -63,7 +66,7 @@ struct Record: ParsableCommand {
         var resumed: (tracer: BPFTracer, checkpoint: Checkpoint)?
         if let saved, saved.programs == BPFTracer.programsFingerprint, FileManager.default.fileExists(atPath: pins),
            let tracer = try? BPFTracer(resuming: pins), tracer.ringMapID == saved.ringMapID {
-            if tracer.pinnedBinaries() == trust.binaries.map({ Set($0.map(KernelFileID.init)) }) {
+            if tracer.pinnedBinaries() == kernelBinaries {
                 resumed = (tracer, saved)
             } else {
                 warn("the kernel state left by the previous run trusts other sshd binaries: starting afresh")
@@ -74,7 +77,7 @@ struct Record: ParsableCommand {
             tracer = resumed.tracer
         } else {
             BPFTracer.removePins(pins)  // another build's or another file's: detach it
-            tracer = try BPFTracer(pinDirectory: pins, sshdBinaries: trust.binaries)
+            tracer = try BPFTracer(pinDirectory: pins, sshdBinaries: kernelBinaries)
             if let failure = tracer.pinFailure {
                 warn("\(failure); a crash of the recorder will lose the records not yet stored")
             }

@@ -160,6 +160,22 @@ final class ListenerTrustTests: XCTestCase {
         XCTAssertEqual(summary(auth), ["accepted publickey sa_alice"])
     }
 
+    /// OpenSSH 10 chrooted in a Debian 13 tree, started while recording (and pinned with --sshd by its
+    /// path on the host): its -E path is resolved inside its root, so its attempts are read.
+    func testChrootedSSHDStartedWhileRecording() throws {
+        let tree = OpenSSHTreeSuite(suite: "trixie", root: "/var/lib/sshaudit-test/trixie", versionPrefix: "OpenSSH_10.",
+                                    sshdPath: "/usr/lib/openssh/sshd-session", name: "trust-ossh10", basePort: 22408)
+        try tree.ensureTree()
+        let recorder = try recorder("trust-chroot", arguments: ["--sshd", tree.root + "/usr/sbin/sshd"])
+        let server = try SSHDServer(name: "trust-chroot", port: 22408, root: tree.root)
+        servers.append(server)
+        XCTAssertEqual(try server.sshWithPasswords("sa_alice", ["Wrong-Pw-1", "Alice-Pw-7q"]).status, 0)
+        XCTAssertEqual(try recorder.stop(), 0, recorder.stderr)
+        let (sessions, auth) = try rows(recorder, port: server.port)
+        XCTAssertEqual(sessions.map { $0.string("user") }, ["sa_alice"])
+        XCTAssertEqual(summary(auth), ["failed password sa_alice", "accepted password sa_alice"])
+    }
+
     /// sshd -e logs to its standard error: read there, and only because of -e.
     func testStandardErrorIsReadWithDashE() throws {
         let server = try server("trust-stderr", port: 22406, logMode: "syslog", options: ["-e"])

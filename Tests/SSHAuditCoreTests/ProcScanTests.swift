@@ -120,6 +120,20 @@ final class ProcScanTests: XCTestCase {
         XCTAssertEqual(FileIdentity(device: dev, inode: 1).kernelDevice, 0x123 << 20 | 0x1234)
     }
 
+    /// On btrfs, stat's st_dev names the subvolume: the superblock's device comes from the mount table.
+    func testSuperblockDeviceFromTheMountTable() {
+        XCTAssertEqual(MountTable.mountID(fdinfo: "pos:\t0\nflags:\t0100000\nmnt_id:\t31\nino:\t258\n"), 31)
+        XCTAssertNil(MountTable.mountID(fdinfo: "pos:\t0\n"))
+        let mountinfo = """
+            22 27 0:21 / /proc rw,relatime - proc proc rw
+            27 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
+            31 27 0:35 /@home /home rw,relatime shared:5 - btrfs /dev/vdb rw,subvol=/@home
+            """
+        XCTAssertEqual(MountTable.device(ofMount: 27, mountinfo: mountinfo), 254 << 20)
+        XCTAssertEqual(MountTable.device(ofMount: 31, mountinfo: mountinfo), 35)
+        XCTAssertNil(MountTable.device(ofMount: 99, mountinfo: mountinfo))
+    }
+
     func testReadsAProcDirectory() throws {
         let root = FileManager.default.temporaryDirectory.appending(path: "procscan-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: root) }
