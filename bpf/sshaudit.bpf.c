@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Kernel side of sshaudit: follow sshd listeners and every descendant, and report the few things
- * that place a process in an SSH session (fork, exec, exit, accept, uid changes, chroot, setsid).
+/* Kernel side of sshaudit: follow the real sshd's listeners (trusted_sshd) and every descendant, and
+ * report the few things that place a process in an SSH session (fork, exec, exit, accept, uid
+ * changes, chroot, setsid), and sshd's own log lines on its log channels (capture_log).
  *
  * Filtering happens here: a process that is not in `tracked` returns at once, so the rest of the
  * machine pays one hash lookup on the hooked syscalls and nothing else.

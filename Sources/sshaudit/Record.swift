@@ -37,6 +37,7 @@ struct Record: ParsableCommand {
     /// programs name them (nil: no --sshd). A path that cannot be the trusted sshd is a usage error.
     func listenerTrust() throws -> (scan: ListenerTrust, kernel: Set<KernelFileID>?) {
         guard !sshdPaths.isEmpty else { return (ListenerTrust(), nil) }
+        guard sshdPaths.count <= 64 else { throw ValidationError("--sshd: at most 64 executables") }  // sshd_binaries' size
         var files: Set<FileIdentity> = []
         var kernel: Set<KernelFileID> = []
         for path in sshdPaths {
