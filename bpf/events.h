@@ -14,7 +14,7 @@
 
 enum sa_event_type {
     SA_EV_FORK = 1,    /* a tracked process forked a new process (threads are ignored) */
-    SA_EV_EXEC = 2,    /* a tracked process exec'd (or an sshd binary was exec'd: a new root) */
+    SA_EV_EXEC = 2,    /* a tracked process exec'd (or a trusted sshd was exec'd: a new listener) */
     SA_EV_EXIT = 3,    /* the last thread of a tracked process exited */
     SA_EV_ACCEPT = 4,  /* accept/accept4 returned a connected TCP socket */
     SA_EV_CRED = 5,    /* setuid/setreuid/setresuid succeeded: the uids after the call */
@@ -27,17 +27,30 @@ enum sa_event_type {
     SA_EV_SOCKET = 12,      /* an sshd session process connected or bound a socket (forwarding) */
 };
 
-/* Roles the kernel keeps per tracked process, to decide whose log writes may be read. */
-#define SA_PROC_LISTENER 1u  /* an sshd binary started outside any tracked tree */
-#define SA_PROC_MONITOR 2u   /* a child of a listener: the per-connection privileged monitor */
+/* Roles the kernel keeps per tracked process, to decide whose log writes may be read.
+ *
+ * A listener is only ever the real login service: a process named sshd, started outside any tracked
+ * tree, running as root (real and effective uid 0) from an executable owned by root that neither its
+ * group nor others may write; with `record --sshd`, also one of the (device, inode) pairs in the
+ * sshd_binaries map. Anything else named sshd is not followed at all: no sessions, no attempts. */
+#define SA_PROC_LISTENER 1u  /* a trusted sshd started outside any tracked tree (see above) */
+#define SA_PROC_MONITOR 2u   /* a child of a listener that accepted: the per-connection privileged monitor */
 #define SA_PROC_TRANSFER 4u  /* exec'd sftp-server, scp or rsync: its file opens are reported */
+#define SA_PROC_EXECED 8u    /* exec'd since it was followed (a fork that has not runs its parent's code) */
+#define SA_PROC_ACCEPTED 16u /* a listener that accepted a connection: from then on its children are
+                              * monitors; before, a child is the listener going on (sshd without -D
+                              * forks into the background) */
+#define SA_PROC_LOG_STDERR 32u  /* sshd -e: its standard error (fd 2) is a log channel */
+#define SA_PROC_SESSION 64u  /* a monitor that became the session's process (a root login on OpenSSH
+                              * <= 9.7: a child it forked without exec called setsid, i.e. the shell):
+                              * it now carries session data, so its writes are no longer read */
 
 #define SA_LOG_MAX 512        /* bytes of one log line kept */
 
 /* exec flags */
 #define SA_EXEC_ARGV_TRUNCATED 1u
 #define SA_EXEC_FILENAME_TRUNCATED 2u
-#define SA_EXEC_NEW_ROOT 4u  /* not a descendant of a tracked process: an sshd binary started */
+#define SA_EXEC_NEW_ROOT 4u  /* not a descendant of a tracked process: a trusted sshd started */
 #define SA_EXEC_CWD_TRUNCATED 8u  /* deeper or longer than the bounds below: leading part missing */
 
 #define SA_CWD_MAX 512        /* bytes of the working directory kept */
@@ -154,17 +167,41 @@ struct sa_cred {
 };
 _Static_assert(sizeof(struct sa_cred) == 64, "cred size");
 
-/* sshd's own log output, never session data: only from listeners and monitors, only write() to a
- * regular file (sshd -E) or write()/sendto() of a syslog datagram ("<PRI>..."). The monitor's
- * channel to its children is a socket whose messages start with a binary length, so it never passes. */
+/* sshd's own log output, never session data. Only listeners and monitors (not those that became a
+ * session's process, SA_PROC_SESSION) are read, and only on sshd's log channels:
+ * - SA_LOG_FILE: write() to the regular file sshd opened for -E, whose inode user space registered in
+ *   the log_files map (resolved from the listener's argv inside its root). Other regular files
+ *   (utmp, wtmp, lastlog, /proc/self/loginuid …) are never read;
+ * - SA_LOG_STDERR: write() to fd 2 when sshd runs with -e (SA_PROC_LOG_STDERR, or the listener in
+ *   the stderr_listeners map);
+ * - SA_LOG_SYSLOG: write()/sendto() on an AF_UNIX SOCK_DGRAM socket (syslog's /dev/log) whose first
+ *   byte is '<'.
+ * Ptys, pipes, TCP sockets and the monitor's SOCK_STREAM socketpair to its children never pass. */
 #define SA_LOG_FILE 1u
 #define SA_LOG_SYSLOG 2u
+#define SA_LOG_STDERR 3u
 struct sa_log {
     struct sa_header h;
     unsigned int len;           /* bytes in data */
-    unsigned int source;        /* SA_LOG_FILE or SA_LOG_SYSLOG */
+    unsigned int source;        /* SA_LOG_* */
     char data[SA_LOG_MAX];
 };
 _Static_assert(__builtin_offsetof(struct sa_log, data) == 56, "log data offset");
+
+/* Maps that user space fills (Sources/SSHAuditBPF/BPFTracer.swift writes the same layouts). */
+
+/* A file as the kernel names it: the superblock's dev_t, encoded (major << 20) | minor (not stat's
+ * st_dev encoding), and the inode number. Key of sshd_binaries and log_files. */
+struct sa_file_id {
+    unsigned long long dev;
+    unsigned long long ino;
+};
+_Static_assert(sizeof(struct sa_file_id) == 16, "file id size");
+
+/* config[0]: settings of this recording. */
+#define SA_CONFIG_PIN_BINARIES 1u  /* record --sshd: a listener's executable must be in sshd_binaries */
+struct sa_config {
+    unsigned int flags;
+};
 
 #endif

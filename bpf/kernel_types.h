@@ -27,7 +27,7 @@ struct cred { kuid_t uid; kuid_t euid; kuid_t suid; } __CORE;
 struct tty_struct { char name[64]; } __CORE;
 struct signal_struct { atomic_t live; struct tty_struct *tty; } __CORE;
 struct mm_struct { unsigned long arg_start; unsigned long arg_end; } __CORE;
-struct linux_binprm { const char *filename; } __CORE;
+struct linux_binprm { struct file *file; const char *filename; } __CORE;
 
 struct in6_addr { u8 in6_u[16]; } __CORE;
 struct sock_common {
@@ -36,12 +36,14 @@ struct sock_common {
     u16 skc_dport;     /* network order */
     u16 skc_num;       /* host order */
     u16 skc_family;
+    volatile u8 skc_state;
     struct in6_addr skc_v6_daddr;
     struct in6_addr skc_v6_rcv_saddr;
 } __CORE;
 struct sock { struct sock_common __sk_common; } __CORE;
 struct socket { short type; struct sock *sk; } __CORE;
-struct inode { unsigned short i_mode; s64 i_size; } __CORE;
+struct super_block { u32 s_dev; } __CORE;  /* dev_t: (major << 20) | minor */
+struct inode { unsigned short i_mode; kuid_t i_uid; unsigned long i_ino; struct super_block *i_sb; s64 i_size; } __CORE;
 struct file { void *private_data; struct inode *f_inode; s64 f_pos; unsigned int f_flags; } __CORE;
 
 struct qstr { const unsigned char *name; } __CORE;

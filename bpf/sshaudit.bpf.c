@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Kernel side of sshaudit: follow sshd listeners and every descendant, and report the few things
- * that place a process in an SSH session (fork, exec, exit, accept, uid changes, chroot, setsid).
+/* Kernel side of sshaudit: follow the real sshd's listeners (trusted_sshd) and every descendant, and
+ * report the few things that place a process in an SSH session (fork, exec, exit, accept, uid
+ * changes, chroot, setsid), and sshd's own log lines on its log channels (capture_log).
  *
  * Filtering happens here: a process that is not in `tracked` returns at once, so the rest of the
  * machine pays one hash lookup on the hooked syscalls and nothing else.
@@ -18,12 +19,17 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define S_IFMT 00170000
 #define S_IFREG 0100000
+#define S_IFSOCK 0140000
+#define AF_UNIX 1
 #define AF_INET 2
 #define AF_INET6 10
+#define SOCK_DGRAM 2
+#define TCP_CLOSE 7
 #define MAX_TRACKED 65536
 
 /* The listener binary's comm. OpenSSH 9.8+ re-execs sshd-session / sshd-auth for each connection,
- * but those only ever run under a listener, which is followed with all its descendants. */
+ * but those only ever run under a listener, which is followed with all its descendants. The name
+ * alone proves nothing (anyone can call a program sshd): see trusted_sshd(). */
 #define SSHD_COMM "sshd"
 
 struct tracked_proc {
@@ -39,20 +45,58 @@ struct {
     __type(value, struct tracked_proc);
 } tracked SEC(".maps");
 
-/* Accepted connections, to report their byte counters when they close. */
+/* Accepted connections, to report their byte counters when they close. A plain hash, not an LRU:
+ * an eviction would silently drop a live connection's counters (someone opening many connections
+ * could push out another's). Full, an accept is counted as a loss instead. Entries cannot leak: one
+ * that closed before it was added is reported and removed at once (on_accept_exit). */
 struct {
-    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, 16384);
     __type(key, u64);   /* struct sock address */
     __type(value, u8);
 } connections SEC(".maps");
+
+/* record --sshd: the executables a listener may run (struct sa_file_id), if config says so. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 64);
+    __type(key, struct sa_file_id);
+    __type(value, u8);
+} sshd_binaries SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, u32);
+    __type(value, struct sa_config);
+} config SEC(".maps");
+
+/* The regular files sshd opened for -E (struct sa_file_id), registered by user space. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 256);
+    __type(key, struct sa_file_id);
+    __type(value, u8);
+} log_files SEC(".maps");
+
+/* Listeners started with -e (tgid → start_ns, 0 = any), registered by user space. A map of its own
+ * rather than a flag in `tracked`: the kernel changes a listener's entry (SA_PROC_ACCEPTED) while user
+ * space would rewrite it whole. Monitors get SA_PROC_LOG_STDERR at fork; the entry goes at exit. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 256);
+    __type(key, u32);
+    __type(value, u64);
+} stderr_listeners SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
     __uint(max_entries, 64 * 1024 * 1024);  /* bursts of thousands of execs (about 1.2 KiB each) while user space catches up */
 } events SEC(".maps");
 
-/* Loss counters, per CPU: [0] ring buffer full, [1] tracked map full. */
+/* Loss counters, per CPU: [0] ring buffer full, [1] a table full: a process not followed (`tracked`)
+ * or a connection whose byte counters are not reported (`connections`). The maps user space fills
+ * report their failures to it directly. */
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __uint(max_entries, 2);
@@ -141,10 +185,57 @@ static __always_inline void emit(void *rec, u64 size)
 static __always_inline struct file *file_of(struct task_struct *task, u32 fd)
 {
     struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+    if (fd >= BPF_CORE_READ(fdt, max_fds))
+        return NULL;
     struct file **fds = BPF_CORE_READ(fdt, fd);
     struct file *file = NULL;
     bpf_probe_read_kernel(&file, sizeof(file), &fds[fd & 0xfffff]);
     return file;
+}
+
+static __always_inline struct sa_file_id file_id(struct inode *inode)
+{
+    struct sa_file_id id = {
+        .dev = BPF_CORE_READ(inode, i_sb, s_dev),
+        .ino = BPF_CORE_READ(inode, i_ino),
+    };
+    return id;
+}
+
+/* The real login service, not merely something named sshd: root (real and effective uid 0) running
+ * an executable owned by root that neither group nor others may write, so that no one but root chose
+ * its code; with record --sshd, one of those executables. bprm->file is the binary being run (for a
+ * script, its interpreter), the same file /proc/PID/exe shows the start-up scan, which applies the
+ * same rule (ProcScan.swift). */
+static __always_inline bool trusted_sshd(struct task_struct *task, struct linux_binprm *bprm)
+{
+    if (BPF_CORE_READ(task, cred, uid.val) != 0 || BPF_CORE_READ(task, cred, euid.val) != 0)
+        return false;
+    struct inode *inode = BPF_CORE_READ(bprm, file, f_inode);
+    if (!inode || BPF_CORE_READ(inode, i_uid.val) != 0)
+        return false;
+    u16 mode = BPF_CORE_READ(inode, i_mode);
+    if ((mode & S_IFMT) != S_IFREG || (mode & 0022))
+        return false;
+    u32 zero = 0;
+    struct sa_config *cfg = bpf_map_lookup_elem(&config, &zero);
+    if (cfg && (cfg->flags & SA_CONFIG_PIN_BINARIES)) {
+        struct sa_file_id id = file_id(inode);
+        if (!bpf_map_lookup_elem(&sshd_binaries, &id))
+            return false;
+    }
+    return true;
+}
+
+/* Whether fd 2 of this listener or monitor is sshd's log (sshd -e). */
+static __always_inline bool logs_to_stderr(struct tracked_proc *p, struct task_struct *task, u32 tgid)
+{
+    if (p->flags & SA_PROC_LOG_STDERR)
+        return true;
+    if (!(p->flags & SA_PROC_LISTENER))
+        return false;
+    u64 *start = bpf_map_lookup_elem(&stderr_listeners, &tgid);
+    return start && (*start == 0 || *start == process_start(task));
 }
 
 static __always_inline bool comm_is(const char *comm, const char *want, int n)
@@ -227,11 +318,17 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
     struct tracked_proc *tp = tracked_entry(parent, ptgid);
     if (!tp)
         return 0;
-    /* A listener's child is a connection's monitor; roles are not inherited further. */
-    u32 child_flags = (tp->flags & SA_PROC_LISTENER) ? SA_PROC_MONITOR : 0;
     /* A new thread shares the process: only new processes matter. */
     if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
         return 0;
+    /* A listener's child is a connection's monitor (before its first accept: the listener itself,
+     * going into the background); roles are not inherited further. */
+    u32 child_flags = 0;
+    if (tp->flags & SA_PROC_LISTENER) {
+        child_flags = (tp->flags & SA_PROC_ACCEPTED) ? SA_PROC_MONITOR : SA_PROC_LISTENER;
+        if (logs_to_stderr(tp, parent, ptgid))
+            child_flags |= SA_PROC_LOG_STDERR;
+    }
     struct sa_fork ev = {};
     fill_header(&ev.h, SA_EV_FORK, parent);
     ev.child_tgid = BPF_CORE_READ(child, tgid);
@@ -248,19 +345,21 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
     u32 flags = 0;
     struct tracked_proc *tp = tracked_entry(task, tgid);
     if (!tp) {
-        if (!comm_is_sshd(task))
+        if (!comm_is_sshd(task) || !trusted_sshd(task, bprm))
             return 0;
-        /* An sshd binary started outside any tracked tree: a new listener (or sshd -t, -V: harmless). */
+        /* The real sshd started outside any tracked tree: a new listener (or sshd -t, -V: harmless). */
         track(tgid, process_start(task), SA_PROC_LISTENER);
         flags |= SA_EXEC_NEW_ROOT;
     } else {
         /* Transfer servers: their file opens become file_transfers rows. */
         char comm[16] = {};
         BPF_CORE_READ_STR_INTO(&comm, task, comm);
+        u32 role = tp->flags | SA_PROC_EXECED;
         if (comm_is(comm, "sftp-server", 12) || comm_is(comm, "scp", 4) || comm_is(comm, "rsync", 6))
-            tp->flags |= SA_PROC_TRANSFER;
+            role |= SA_PROC_TRANSFER;
         else
-            tp->flags &= ~SA_PROC_TRANSFER;
+            role &= ~SA_PROC_TRANSFER;
+        tp->flags = role;
     }
     u32 zero = 0;
     struct sa_exec *ev = bpf_map_lookup_elem(&exec_scratch, &zero);
@@ -308,8 +407,11 @@ int BPF_PROG(on_exit, struct task_struct *task)
     if (task->signal->live.counter != 0)
         return 0;
     u32 tgid = task->tgid;
-    if (!is_tracked(task, tgid))
+    struct tracked_proc *tp = tracked_entry(task, tgid);
+    if (!tp)
         return 0;
+    if (tp->flags & SA_PROC_LISTENER)
+        bpf_map_delete_elem(&stderr_listeners, &tgid);
     struct sa_exit ev = {};
     fill_header(&ev.h, SA_EV_EXIT, task);
     ev.exit_code = BPF_CORE_READ(task, exit_code);
@@ -325,18 +427,29 @@ static __always_inline struct task_struct *tracked_current(void)
     return is_tracked(task, tgid) ? task : NULL;
 }
 
+static __always_inline void emit_conn_close(struct sock *sk)
+{
+    struct sa_conn_close ev = {};
+    ev.h.type = SA_EV_CONN_CLOSE;
+    ev.h.ts_ns = bpf_ktime_get_boot_ns();
+    ev.sock_id = (u64)sk;
+    struct tcp_sock *tp = (struct tcp_sock *)sk;
+    ev.bytes_received = BPF_CORE_READ(tp, bytes_received);
+    ev.bytes_acked = BPF_CORE_READ(tp, bytes_acked);
+    emit(&ev, sizeof(ev));
+}
+
 static __always_inline int on_accept_exit(struct syscall_exit_ctx *ctx)
 {
     if (ctx->ret < 0)
         return 0;
-    struct task_struct *task = tracked_current();
-    if (!task)
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    struct tracked_proc *tp = tracked_entry(task, tgid);
+    if (!tp)
         return 0;
     /* Addresses come from the socket itself, not from the caller's buffer (which may be NULL). */
-    struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-    struct file **fds = BPF_CORE_READ(fdt, fd);
-    struct file *file = NULL;
-    bpf_probe_read_kernel(&file, sizeof(file), &fds[ctx->ret & 0xfffff]);
+    struct file *file = file_of(task, ctx->ret);
     if (!file)
         return 0;
     struct socket *sock = BPF_CORE_READ(file, private_data);
@@ -361,9 +474,18 @@ static __always_inline int on_accept_exit(struct syscall_exit_ctx *ctx)
         return 0;  /* a unix socket: not a client connection */
     }
     ev.sock_id = (u64)sk;
-    u8 one = 1;
-    bpf_map_update_elem(&connections, &ev.sock_id, &one, BPF_ANY);
+    if (tp->flags & SA_PROC_LISTENER)
+        __sync_fetch_and_or(&tp->flags, SA_PROC_ACCEPTED);
     emit(&ev, sizeof(ev));
+    u8 one = 1;
+    if (bpf_map_update_elem(&connections, &ev.sock_id, &one, BPF_ANY) != 0) {
+        count_loss(1);
+        return 0;
+    }
+    /* A connection that closed before it was in the map (a client that reset at once) is reported
+     * now. Whoever removes the entry reports the close, so it is reported exactly once. */
+    if (BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_CLOSE && bpf_map_delete_elem(&connections, &ev.sock_id) == 0)
+        emit_conn_close(sk);
     return 0;
 }
 
@@ -372,20 +494,13 @@ static __always_inline int on_accept_exit(struct syscall_exit_ctx *ctx)
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_tcp_state, struct sock *sk, int oldstate, int newstate)
 {
-    if (newstate != 7 /* TCP_CLOSE */)
+    if (newstate != TCP_CLOSE)
         return 0;
     u64 id = (u64)sk;
-    if (!bpf_map_lookup_elem(&connections, &id))
+    /* The lookup first: it takes no lock, and nearly every socket on the machine misses. */
+    if (!bpf_map_lookup_elem(&connections, &id) || bpf_map_delete_elem(&connections, &id) != 0)
         return 0;
-    bpf_map_delete_elem(&connections, &id);
-    struct sa_conn_close ev = {};
-    ev.h.type = SA_EV_CONN_CLOSE;
-    ev.h.ts_ns = bpf_ktime_get_boot_ns();
-    ev.sock_id = id;
-    struct tcp_sock *tp = (struct tcp_sock *)sk;
-    ev.bytes_received = BPF_CORE_READ(tp, bytes_received);
-    ev.bytes_acked = BPF_CORE_READ(tp, bytes_acked);
-    emit(&ev, sizeof(ev));
+    emit_conn_close(sk);
     return 0;
 }
 
@@ -439,39 +554,80 @@ static __always_inline int emit_header_only(struct syscall_exit_ctx *ctx, u32 ty
 SEC("tracepoint/syscalls/sys_exit_chroot")
 int on_chroot(struct syscall_exit_ctx *ctx) { return emit_header_only(ctx, SA_EV_CHROOT, ctx->ret == 0); }
 
+/* A child that has not exec'd (it runs sshd's code) starting a session of its own is the shell of
+ * a session its parent serves: if the parent is a monitor, the monitor has become the session's
+ * process (a root login on OpenSSH <= 9.7) and from now on writes the client's data. sshd forks a
+ * session's processes only after authentication, so the monitor has logged its Accepted line by then,
+ * and there is no later attempt in that connection. A child that execs first (PAM's helpers,
+ * sshd-auth) never counts; the pre-authentication child and the post-auth child never call setsid. */
+static __always_inline void note_session_server(struct task_struct *parent)
+{
+    u32 ptgid = BPF_CORE_READ(parent, tgid);
+    struct tracked_proc *pp = tracked_entry(parent, ptgid);
+    if (pp && (pp->flags & SA_PROC_MONITOR))
+        __sync_fetch_and_or(&pp->flags, SA_PROC_SESSION);
+}
+
 SEC("tracepoint/syscalls/sys_exit_setsid")
-int on_setsid(struct syscall_exit_ctx *ctx) { return emit_header_only(ctx, SA_EV_SETSID, ctx->ret >= 0); }
+int on_setsid(struct syscall_exit_ctx *ctx)
+{
+    if (ctx->ret < 0)
+        return 0;
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    struct tracked_proc *tp = tracked_entry(task, tgid);
+    if (!tp)
+        return 0;
+    if (!(tp->flags & SA_PROC_EXECED))
+        note_session_server(BPF_CORE_READ(task, real_parent));
+    struct sa_header ev = {};
+    fill_header(&ev, SA_EV_SETSID, task);
+    emit(&ev, sizeof(ev));
+    return 0;
+}
+
+static __always_inline bool is_syslog_socket(struct file *file)
+{
+    struct socket *sock = BPF_CORE_READ(file, private_data);
+    if (!sock || BPF_CORE_READ(sock, type) != SOCK_DGRAM)
+        return false;
+    return BPF_CORE_READ(sock, sk, __sk_common.skc_family) == AF_UNIX;
+}
 
 /* sshd's log lines carry what the process tree cannot: method, key fingerprint, the user name as
- * typed, failed attempts. Only listeners' and monitors' writes are looked at, and only those that are
- * log output by construction (see events.h); user space keeps what it recognises and stores no line. */
+ * typed, failed attempts. Only listeners' and monitors' writes are looked at, and only on sshd's log
+ * channels (see events.h); user space keeps what it recognises and stores no line. */
 static __always_inline int capture_log(u32 fd, const char *buf, u64 count, bool is_write)
 {
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
     struct tracked_proc *p = bpf_map_lookup_elem(&tracked, &tgid);
-    if (!p || !(p->flags & (SA_PROC_LISTENER | SA_PROC_MONITOR)) || count == 0)
+    if (!p || !(p->flags & (SA_PROC_LISTENER | SA_PROC_MONITOR)) || (p->flags & SA_PROC_SESSION) || count == 0)
         return 0;
     struct task_struct *task = (struct task_struct *)bpf_get_current_task();
     if (p->start_ns != 0 && p->start_ns != process_start(task))
         return 0;
 
-    u32 source = 0;
-    if (is_write) {
-        struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-        struct file **fds = BPF_CORE_READ(fdt, fd);
-        struct file *file = NULL;
-        bpf_probe_read_kernel(&file, sizeof(file), &fds[fd & 0xfffff]);
-        if (!file)
+    struct file *file = file_of(task, fd);
+    if (!file)
+        return 0;
+    struct inode *inode = BPF_CORE_READ(file, f_inode);
+    u32 mode = BPF_CORE_READ(inode, i_mode) & S_IFMT;
+    u32 source;
+    if (is_write && fd == 2 && logs_to_stderr(p, task, tgid)) {
+        source = SA_LOG_STDERR;
+    } else if (is_write && mode == S_IFREG) {
+        struct sa_file_id id = file_id(inode);
+        if (!bpf_map_lookup_elem(&log_files, &id))
             return 0;
-        if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) == S_IFREG)
-            source = SA_LOG_FILE;
-    }
-    if (source == 0) {
+        source = SA_LOG_FILE;
+    } else if (mode == S_IFSOCK && is_syslog_socket(file)) {
         char first = 0;
         bpf_probe_read_user(&first, 1, buf);
         if (first != '<')
             return 0;
         source = SA_LOG_SYSLOG;
+    } else {
+        return 0;
     }
 
     u64 wakeup = wakeup_flags(sizeof(struct sa_log));  /* before the reservation counts as waiting data */

@@ -12,6 +12,7 @@ public enum TracerError: Error, CustomStringConvertible {
     case ringBuffer(Int32)
     case mapUpdate(Int32)
     case pinned(String, Int32)
+    case config(String, Int32)
 
     public var description: String {
         switch self {
@@ -24,6 +25,7 @@ public enum TracerError: Error, CustomStringConvertible {
         case let .ringBuffer(err): return "cannot set up the ring buffer: \(errnoText(err))"
         case let .mapUpdate(err): return "cannot update the tracked-process map: \(errnoText(err))"
         case let .pinned(path, err): return "cannot use the kernel state pinned at \(path): \(errnoText(err))"
+        case let .config(what, err): return "cannot tell the kernel programs \(what): \(errnoText(err))"
         }
     }
 }
@@ -35,10 +37,61 @@ func errnoText(_ err: Int32) -> String {
 
 /// What the kernel side knows of a process it follows (SA_PROC_* in bpf/events.h): listeners' and
 /// monitors' log writes are the only ones it reads.
-public enum TrackedRole: UInt32 {
-    case other = 0
-    case listener = 1
-    case monitor = 2
+public enum TrackedRole {
+    case other
+    /// A running listener: its children are connections' monitors (SA_PROC_ACCEPTED).
+    case listener
+    case monitor
+    /// A monitor that serves its session itself (a root login on OpenSSH <= 9.7): not read.
+    case sessionMonitor
+
+    var flags: UInt32 {
+        switch self {
+        case .other: return 0
+        case .listener: return 1 | 16
+        case .monitor: return 2
+        case .sessionMonitor: return 2 | 64
+        }
+    }
+}
+
+/// A file as the kernel programs name it (struct sa_file_id in bpf/events.h).
+public struct KernelFileID: Hashable, Sendable {
+    public var device: UInt64
+    public var inode: UInt64
+
+    public init(device: UInt64, inode: UInt64) {
+        self.device = device
+        self.inode = inode
+    }
+
+    public init(_ file: FileIdentity) {
+        self.init(device: file.kernelDevice, inode: file.inode)
+    }
+
+    /// The file open as descriptor `fd` of `process` (a pid, or "self"), whose stat identity is
+    /// `file`: its superblock's device comes from the mount it is reached through (MountTable), as
+    /// the kernel reads it; without /proc's word on that, stat's device, re-encoded.
+    public static func of(descriptor fd: String, process: String, file: FileIdentity) -> KernelFileID {
+        let proc = "/proc/" + process
+        if let fdinfo = try? String(contentsOfFile: "\(proc)/fdinfo/\(fd)", encoding: .utf8),
+           let mount = MountTable.mountID(fdinfo: fdinfo),
+           let mountinfo = try? String(contentsOfFile: proc + "/mountinfo", encoding: .utf8),
+           let device = MountTable.device(ofMount: mount, mountinfo: mountinfo) {
+            return KernelFileID(device: device, inode: file.inode)
+        }
+        return KernelFileID(file)
+    }
+
+    /// The file at `path` (following symbolic links), or nil with errno set.
+    public static func of(path: String) -> KernelFileID? {
+        let oPath: Int32 = 0o10000000  // O_PATH (not exported to Swift): names the file, needs no read access
+        let fd = open(path, oPath | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        guard let file = FileStatus.of(path: "/proc/self/fd/\(fd)") else { return nil }
+        return of(descriptor: String(fd), process: "self", file: file.identity)
+    }
 }
 
 /// Collects libbpf's warnings (verifier log included) so a load failure can say why.
@@ -61,6 +114,10 @@ public final class BPFTracer {
     private let eventsFD: Int32
     private let trackedFD: Int32
     private let lossesFD: Int32
+    private let configFD: Int32
+    private let sshdBinariesFD: Int32
+    private let logFilesFD: Int32
+    private let stderrListenersFD: Int32
     private var handler: ((UnsafeRawBufferPointer) -> Void)?
     /// Where the kernel state is pinned, if it is.
     public private(set) var pinDirectory: String?
@@ -123,6 +180,10 @@ public final class BPFTracer {
             eventsFD = try open("events"); fds.append(eventsFD)
             trackedFD = try open("tracked"); fds.append(trackedFD)
             lossesFD = try open("losses"); fds.append(lossesFD)
+            configFD = try open("config"); fds.append(configFD)
+            sshdBinariesFD = try open("sshd_binaries"); fds.append(sshdBinariesFD)
+            logFilesFD = try open("log_files"); fds.append(logFilesFD)
+            stderrListenersFD = try open("stderr_listeners"); fds.append(stderrListenersFD)
         } catch {
             for fd in linkFDs + fds { Glibc.close(fd) }
             linkFDs = []
@@ -139,8 +200,9 @@ public final class BPFTracer {
     }
 
     /// Loads and attaches the programs; with `pinDirectory`, pins them (a directory left by an
-    /// earlier run is replaced; a failure to pin is reported in `pinFailure`).
-    public init(pinDirectory directory: String? = nil) throws {
+    /// earlier run is replaced; a failure to pin is reported in `pinFailure`). With `sshdBinaries`
+    /// (record --sshd), a listener must run one of those files; it is set before anything is attached.
+    public init(pinDirectory directory: String? = nil, sshdBinaries: Set<KernelFileID>? = nil) throws {
         guard geteuid() == 0 else { throw TracerError.notRoot }
         guard FileManager.default.fileExists(atPath: "/sys/kernel/btf/vmlinux") else { throw TracerError.noBTF }
         try Self.ensureTracefs()
@@ -173,12 +235,24 @@ public final class BPFTracer {
         eventsFD = bpf_object__find_map_fd_by_name(obj, "events")
         trackedFD = bpf_object__find_map_fd_by_name(obj, "tracked")
         lossesFD = bpf_object__find_map_fd_by_name(obj, "losses")
+        configFD = bpf_object__find_map_fd_by_name(obj, "config")
+        sshdBinariesFD = bpf_object__find_map_fd_by_name(obj, "sshd_binaries")
+        logFilesFD = bpf_object__find_map_fd_by_name(obj, "log_files")
+        stderrListenersFD = bpf_object__find_map_fd_by_name(obj, "stderr_listeners")
         guard let ring = Self.ringInfo(eventsFD) else {
             let e = errno
             bpf_object__close(obj)
             throw TracerError.ringBuffer(e)
         }
         (ringMapID, ringSize) = ring
+        if let sshdBinaries {
+            do {
+                try pinBinaries(sshdBinaries)
+            } catch {
+                bpf_object__close(obj)
+                throw error
+            }
+        }
 
         var prog = bpf_object__next_program(obj, nil)
         while let p = prog {
@@ -203,6 +277,9 @@ public final class BPFTracer {
     /// Why the state could not be pinned (then it lives only as long as this process).
     public private(set) var pinFailure: TracerError?
 
+    /// The maps a resumed recorder reads or fills.
+    static let pinnedMaps = ["events", "tracked", "losses", "config", "sshd_binaries", "log_files", "stderr_listeners"]
+
     /// Pins the links and the maps the recorder reads. A failure leaves nothing pinned.
     private func pin(at directory: String) throws {
         guard let object else { return }
@@ -216,7 +293,7 @@ public final class BPFTracer {
                     throw TracerError.pinned(directory, errno)
                 }
             }
-            for name in ["events", "tracked", "losses"] {
+            for name in Self.pinnedMaps {
                 guard let map = bpf_object__find_map_by_name(object, name),
                       bpf_map__pin(map, directory + "/" + name) == 0 else { throw TracerError.pinned(directory, errno) }
             }
@@ -258,18 +335,85 @@ public final class BPFTracer {
 
     /// Follows a process that was running before the programs were attached (the /proc scan).
     /// Its start time is unknown at kernel precision, so the entry matches any start time until the
-    /// process exits and the entry goes.
-    public func track(pid: UInt32, role: TrackedRole = .other) throws {
+    /// process exits and the entry goes. `logsToStderr`: a monitor of an sshd started with -e.
+    public func track(pid: UInt32, role: TrackedRole = .other, logsToStderr: Bool = false) throws {
         var key = pid
         // struct tracked_proc: u64 start_ns (0 = any), u32 flags, u32 padding.
-        var value: (UInt64, UInt32, UInt32) = (0, role.rawValue, 0)
+        var value: (UInt64, UInt32, UInt32) = (0, role.flags | (logsToStderr ? 32 : 0), 0)
         if bpf_map_update_elem(trackedFD, &key, &value, UInt64(BPF_NOEXIST)) != 0, errno != EEXIST {
             throw TracerError.mapUpdate(errno)
         }
     }
 
-    /// Kernel-side losses so far: records dropped because the ring buffer was full, and processes
-    /// not followed because the tracked map was full.
+    // MARK: - What the kernel programs trust and read (bpf/events.h)
+
+    /// record --sshd: only these executables may be listeners (config's SA_CONFIG_PIN_BINARIES).
+    private func pinBinaries(_ files: Set<KernelFileID>) throws {
+        for file in files {
+            var key = file
+            var one: UInt8 = 1
+            guard bpf_map_update_elem(sshdBinariesFD, &key, &one, UInt64(BPF_ANY)) == 0 else {
+                throw TracerError.config("which sshd binaries to trust", errno)
+            }
+        }
+        var zero: UInt32 = 0
+        var flags: UInt32 = 1
+        guard bpf_map_update_elem(configFD, &zero, &flags, UInt64(BPF_ANY)) == 0 else {
+            throw TracerError.config("which sshd binaries to trust", errno)
+        }
+    }
+
+    /// The executables the kernel programs trust as listeners, nil for any that only root controls.
+    public func pinnedBinaries() -> Set<KernelFileID>? {
+        var zero: UInt32 = 0
+        var flags: UInt32 = 0
+        guard bpf_map_lookup_elem(configFD, &zero, &flags) == 0, flags & 1 != 0 else { return nil }
+        return Set(keys(of: sshdBinariesFD))
+    }
+
+    /// Every key of a map of struct sa_file_id.
+    private func keys(of fd: Int32) -> [KernelFileID] {
+        var result: [KernelFileID] = []
+        var key = KernelFileID(device: 0, inode: 0)
+        var next = KernelFileID(device: 0, inode: 0)
+        var more = bpf_map_get_next_key(fd, nil, &next) == 0
+        while more {
+            result.append(next)
+            key = next
+            more = bpf_map_get_next_key(fd, &key, &next) == 0
+        }
+        return result
+    }
+
+    /// Reads sshd's writes to this file (the one it opened for -E) as its log.
+    public func watchLogFile(_ file: KernelFileID) throws {
+        var key = file
+        var one: UInt8 = 1
+        guard bpf_map_update_elem(logFilesFD, &key, &one, UInt64(BPF_ANY)) == 0 else {
+            throw TracerError.config("sshd's log file", errno)
+        }
+    }
+
+    public func unwatchLogFile(_ file: KernelFileID) {
+        var key = file
+        bpf_map_delete_elem(logFilesFD, &key)
+    }
+
+    /// The log files the kernel programs read (also those a killed recorder registered).
+    public func watchedLogFiles() -> [KernelFileID] { keys(of: logFilesFD) }
+
+    /// This listener (sshd -e) logs to its standard error: its fd 2, and that of the monitors it
+    /// forks from now on, is read. `startNs` 0 matches any start time (a listener found by the scan).
+    public func logToStderr(pid: UInt32, startNs: UInt64) throws {
+        var key = pid
+        var value = startNs
+        guard bpf_map_update_elem(stderrListenersFD, &key, &value, UInt64(BPF_ANY)) == 0 else {
+            throw TracerError.config("that an sshd logs to its standard error", errno)
+        }
+    }
+
+    /// Kernel-side losses so far: records dropped because the ring buffer was full, and a table of
+    /// the kernel programs full (a process not followed, or a connection's byte counters lost).
     public func losses() -> (ringFull: UInt64, mapFull: UInt64) {
         let cpus = Int(libbpf_num_possible_cpus())
         guard cpus > 0 else { return (0, 0) }

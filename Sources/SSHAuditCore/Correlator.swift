@@ -364,10 +364,13 @@ public final class Correlator {
         case let .exit(status):
             handleExit(key, status: status, wallNs: wallNs)
         case let .accept(local, remote, socket):
-            // An sshd process outside any session that accepts a connection is a listener (started
-            // before the recorder, or just exec'd).
-            if (lookup(key)?.role ?? .unknown) == .unknown, event.comm.hasPrefix("sshd") {
-                procs[key, default: Proc(role: .listener)].role = .listener
+            // An sshd outside any session that accepts a connection is a listener: one whose start the
+            // kernel reported (it reports only the real sshd, see ListenerTrust), or its child before
+            // any connection (sshd without -D going into the background). The start-up scan's
+            // listeners are seeded as such. A process first seen at its accept, or whose history was
+            // lost, is not made one: nothing vouches that it is sshd.
+            if let proc = lookup(key), proc.role == .unknown, !proc.orphan, event.comm.hasPrefix("sshd") {
+                procs[key]?.role = .listener
             }
             if procs[key]?.role == .listener {
                 pendingAccept[key] = PendingAccept(local: local, remote: remote, socket: socket)

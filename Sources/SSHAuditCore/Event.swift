@@ -61,13 +61,15 @@ public enum EventKind: Equatable, Sendable {
     case cred(ruid: UInt32, euid: UInt32, suid: UInt32)
     case chroot
     case setsid
-    /// A line sshd logged (to a file with -E, or a syslog datagram); never session data.
+    /// A line sshd logged (to its -E file, a syslog datagram, or its standard error with -e); never
+    /// session data.
     case log(source: LogSource, text: String)
 }
 
 public enum LogSource: UInt32, Equatable, Sendable {
     case file = 1
     case syslog = 2
+    case stderr = 3
 }
 
 public struct Event: Equatable, Sendable {

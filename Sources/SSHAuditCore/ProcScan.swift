@@ -13,13 +13,18 @@ public struct ProcEntry: Equatable, Sendable {
     public var exe: String?
     /// Real uid.
     public var uid: UInt32
+    /// Effective uid; nil if /proc did not say.
+    public var euid: UInt32?
+    /// stat of /proc/PID/exe: the running binary, also inside a chroot or deleted since.
+    public var executable: FileStatus?
     /// Start time in clock ticks since boot (/proc/PID/stat field 22).
     public var startTicks: UInt64
     /// Inodes of the sockets the process holds open.
     public var socketInodes: [UInt64]
 
     public init(pid: UInt32, ppid: UInt32, comm: String, cmdline: String = "", argv: [String] = [], exe: String? = nil,
-                uid: UInt32 = 0, startTicks: UInt64 = 0, socketInodes: [UInt64] = []) {
+                uid: UInt32 = 0, euid: UInt32? = nil, executable: FileStatus? = nil, startTicks: UInt64 = 0,
+                socketInodes: [UInt64] = []) {
         self.pid = pid
         self.ppid = ppid
         self.comm = comm
@@ -27,6 +32,8 @@ public struct ProcEntry: Equatable, Sendable {
         self.argv = argv
         self.exe = exe
         self.uid = uid
+        self.euid = euid
+        self.executable = executable
         self.startTicks = startTicks
         self.socketInodes = socketInodes
     }
@@ -65,10 +72,14 @@ public enum ProcScan {
         while argv.last == "" { argv.removeLast() }
         let cmdline = argv.joined(separator: " ").trimmingCharacters(in: .whitespaces)
         let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(dir)/exe")
+        // "Uid:\treal\teffective\tsaved\tfilesystem"
         var uid: UInt32 = 0
+        var euid: UInt32?
         if let status = readText("\(dir)/status"),
            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") }) {
-            uid = UInt32(line.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().first ?? "") ?? 0
+            let ids = line.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().map { UInt32($0) }
+            uid = ids.first.flatMap { $0 } ?? 0
+            euid = ids.dropFirst().first.flatMap { $0 }
         }
         var sockets: [UInt64] = []
         for fd in (try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/fd")) ?? [] {
@@ -77,8 +88,9 @@ public enum ProcScan {
                 sockets.append(inode)
             }
         }
-        return ProcEntry(pid: pid, ppid: ppid, comm: comm, cmdline: cmdline, argv: argv, exe: exe, uid: uid,
-                         startTicks: UInt64(fields[19]) ?? 0, socketInodes: sockets.sorted())
+        return ProcEntry(pid: pid, ppid: ppid, comm: comm, cmdline: cmdline, argv: argv, exe: exe, uid: uid, euid: euid,
+                         executable: FileStatus.of(path: "\(dir)/exe"), startTicks: UInt64(fields[19]) ?? 0,
+                         socketInodes: sockets.sorted())
     }
 
     public struct SSHDTree: Equatable, Sendable {
@@ -88,12 +100,14 @@ public enum ProcScan {
         public var descendants: [ProcEntry]
     }
 
-    /// Finds sshd listeners (a process named sshd whose parent is not, e.g. `sshd -D` started by
-    /// systemd or by hand) and everything below them.
-    public static func sshdTree(_ all: [ProcEntry], listenerComm: String = "sshd") -> SSHDTree {
+    /// Finds sshd listeners (the real sshd, as `trust` decides, whose parent is not one, e.g. `sshd -D`
+    /// started by systemd or by hand) and everything below them. A process merely named sshd is
+    /// ignored with everything it started.
+    public static func sshdTree(_ all: [ProcEntry], trust: ListenerTrust = ListenerTrust(), listenerComm: String = "sshd") -> SSHDTree {
         let byPid = Dictionary(all.map { ($0.pid, $0) }, uniquingKeysWith: { a, _ in a })
+        func isSSHD(_ p: ProcEntry) -> Bool { p.comm == listenerComm && trust.admits(p) }
         let listeners = all.filter { p in
-            p.comm == listenerComm && byPid[p.ppid]?.comm != listenerComm
+            isSSHD(p) && !(byPid[p.ppid].map(isSSHD) ?? false)
         }
         var children: [UInt32: [ProcEntry]] = [:]
         for p in all { children[p.ppid, default: []].append(p) }

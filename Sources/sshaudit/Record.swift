@@ -21,26 +21,64 @@ struct Record: ParsableCommand {
                                valueName: "FILE"))
     var events: String?
 
+    @Option(name: .customLong("sshd"), parsing: .upToNextOption, help: ArgumentHelp(
+        "Trust only sshd listeners that run one of these executables (repeatable). Without it, a listener "
+        + "is any process named sshd that runs as root (real and effective uid) from a file owned by root "
+        + "that neither its group nor others may write; nothing else named sshd is followed. The files "
+        + "are pinned by device and inode: restart the recorder after replacing one (an upgrade).",
+        valueName: "PATH"))
+    var sshdPaths: [String] = []
+
+    func validate() throws {
+        _ = try listenerTrust()
+    }
+
+    /// Which sshd listeners count (--sshd): for the start-up scan, and the same files as the kernel
+    /// programs name them (nil: no --sshd). A path that cannot be the trusted sshd is a usage error.
+    func listenerTrust() throws -> (scan: ListenerTrust, kernel: Set<KernelFileID>?) {
+        guard !sshdPaths.isEmpty else { return (ListenerTrust(), nil) }
+        guard sshdPaths.count <= 64 else { throw ValidationError("--sshd: at most 64 executables") }  // sshd_binaries' size
+        var files: Set<FileIdentity> = []
+        var kernel: Set<KernelFileID> = []
+        for path in sshdPaths {
+            guard let file = FileStatus.of(path: path), let id = KernelFileID.of(path: path) else {
+                throw ValidationError("--sshd \(path): \(String(cString: strerror(errno)))")
+            }
+            if let why = file.whyNotRootControlled {
+                throw ValidationError("--sshd \(path): \(why), so it cannot be the trusted sshd")
+            }
+            files.insert(file.identity)
+            kernel.insert(id)
+        }
+        return (ListenerTrust(binaries: files), kernel)
+    }
+
     func run() throws {
+        let (trust, kernelBinaries) = try listenerTrust()
         let path = URL(fileURLWithPath: db).standardizedFileURL.path
         var store = try AuditStore.openForRecording(path: db)
         var lock = try RecorderLock(database: db)
         let pins = BPFTracer.pinDirectory(forDatabase: path)
 
         // A recorder killed earlier left its kernel state pinned, still tracing: continue it from the
-        // last checkpoint stored, if both belong together. Otherwise start afresh.
+        // last checkpoint stored, if both belong together (and trust the same sshd binaries).
+        // Otherwise start afresh.
         let saved = try store.checkpoint()
         var resumed: (tracer: BPFTracer, checkpoint: Checkpoint)?
         if let saved, saved.programs == BPFTracer.programsFingerprint, FileManager.default.fileExists(atPath: pins),
            let tracer = try? BPFTracer(resuming: pins), tracer.ringMapID == saved.ringMapID {
-            resumed = (tracer, saved)
+            if tracer.pinnedBinaries() == kernelBinaries {
+                resumed = (tracer, saved)
+            } else {
+                warn("the kernel state left by the previous run trusts other sshd binaries: starting afresh")
+            }
         }
         let tracer: BPFTracer
         if let resumed {
             tracer = resumed.tracer
         } else {
             BPFTracer.removePins(pins)  // another build's or another file's: detach it
-            tracer = try BPFTracer(pinDirectory: pins)
+            tracer = try BPFTracer(pinDirectory: pins, sshdBinaries: kernelBinaries)
             if let failure = tracer.pinFailure {
                 warn("\(failure); a crash of the recorder will lose the records not yet stored")
             }
@@ -63,13 +101,20 @@ struct Record: ParsableCommand {
         var found = (listeners: [ProcEntry](), sessions: [SessionSeed]())
 
         var unattributedBaseline: UInt64 = 0
+        let logChannels = LogChannels(tracer: tracer, warn: warn)
         if let (_, checkpoint) = resumed {
             try correlator.restore(checkpoint.state)
             kernelBaseline = (checkpoint.kernelRingFull, checkpoint.kernelMapFull)
             unattributedBaseline = correlator.unattributedEvents  // the killed run counted those
+            // The kernel still follows the listeners; only where they log must be learnt again.
+            for listener in ProcScan.sshdTree(ProcScan.processes(), trust: trust).listeners {
+                logChannels.seed(pid: listener.pid, argv: listener.argv)
+            }
         } else {
-            found = try seed(tracer: tracer, correlator: correlator, store: store, bootToWall: bootToWall)
+            found = try seed(tracer: tracer, correlator: correlator, store: store, bootToWall: bootToWall,
+                             trust: trust, logChannels: logChannels)
         }
+        logChannels.dropStale()
         let eventLog = try events.map {
             try EventLogWriter(path: $0, header: EventLogHeader(
                 bootToWallNs: bootToWall, users: Users.all(),
@@ -80,14 +125,19 @@ struct Record: ParsableCommand {
         try tracer.setHandler { bytes in
             counters.events += 1
             eventLog?.append(bytes)
-            if !correlator.handle(record: bytes) { counters.decodeErrors += 1 }
+            guard let event = try? EventDecoder.decode(bytes) else {
+                counters.decodeErrors += 1
+                return
+            }
+            logChannels.observe(event)
+            correlator.handle(event)
         }
         if let (_, checkpoint) = resumed { tracer.skip(to: checkpoint.position) }
 
         func fillCounters() {
             let losses = tracer.losses()
             counters.ringDrops = losses.ringFull &- kernelBaseline.ringFull
-            counters.trackFailures = losses.mapFull &- kernelBaseline.mapFull
+            counters.trackFailures = (losses.mapFull &- kernelBaseline.mapFull) &+ logChannels.failures
             counters.unattributedEvents = correlator.unattributedEvents - unattributedBaseline
         }
         /// Everything read so far, for the next run should this one be killed.
@@ -130,8 +180,10 @@ struct Record: ParsableCommand {
         var lastLossCheck = Date()
         var lastCheckpointAt = Date()
         var lossesSeen = kernelBaseline
+        var logChannelFailuresSeen = logChannels.failures
         while !stop.requested {
             tracer.poll(timeoutMs: 50)
+            logChannels.retry()
             if let committed = output.writer.committedPosition { tracer.release(upTo: committed) }
             if output.writer.failed {
                 // Exit without releasing: a restart reads the records again from the last checkpoint.
@@ -153,9 +205,11 @@ struct Record: ParsableCommand {
                 // Flag the sessions open while the kernel lost something: their records may be partial.
                 lastLossCheck = Date()
                 let losses = tracer.losses()
-                if losses.ringFull != lossesSeen.ringFull || losses.mapFull != lossesSeen.mapFull {
+                if losses.ringFull != lossesSeen.ringFull || losses.mapFull != lossesSeen.mapFull
+                    || logChannels.failures != logChannelFailuresSeen {
                     correlator.noteLoss()
                     lossesSeen = losses
+                    logChannelFailuresSeen = logChannels.failures
                 }
             }
             if stop.takeReopen() {
@@ -204,23 +258,31 @@ struct Record: ParsableCommand {
     /// A fresh start: the sshd processes running now, from /proc. The programs are attached (events
     /// wait in the ring buffer until read), so a process started in between is seen by both, never by
     /// neither.
-    private func seed(tracer: BPFTracer, correlator: Correlator, store: AuditStore,
-                      bootToWall: Int64) throws -> (listeners: [ProcEntry], sessions: [SessionSeed]) {
+    private func seed(tracer: BPFTracer, correlator: Correlator, store: AuditStore, bootToWall: Int64,
+                      trust: ListenerTrust, logChannels: LogChannels) throws -> (listeners: [ProcEntry], sessions: [SessionSeed]) {
         let processes = ProcScan.processes()
-        let tree = ProcScan.sshdTree(processes)
+        let tree = ProcScan.sshdTree(processes, trust: trust)
         let ticks = UInt64(sysconf(Int32(_SC_CLK_TCK)))
         let recovered = SessionRecovery.sessions(
             in: tree, connections: ProcScan.tcpConnections(),
             ticksToWallNs: { Int64($0 * 1_000_000_000 / ticks) + bootToWall })
         for listener in tree.listeners {
             try tracer.track(pid: listener.pid, role: .listener)
+            logChannels.seed(pid: listener.pid, argv: listener.argv)
             correlator.seedListener(pid: listener.pid, path: listener.exe)
         }
+        let stderrListeners = Set(tree.listeners.filter {
+            SSHDLogOptions(arguments: SSHDLogOptions.argv(fromTitle: $0.argv)).stderr
+        }.map(\.pid))
         // Sessions the previous run left open: continued if their monitor still runs (same row, no
         // duplicate), otherwise closed as ended while nobody watched.
         var leftOpen = try store.openSessions()
         for session in recovered {
-            try tracer.track(pid: session.monitor.pid, role: .monitor)
+            let toStderr = session.listenerPid.map(stderrListeners.contains) ?? false
+            // Authenticated without a user child: a root login on OpenSSH <= 9.7, whose monitor
+            // carries the session's data.
+            let serves = session.uid != nil && !session.processes.contains { $0.role == .userChild }
+            try tracer.track(pid: session.monitor.pid, role: serves ? .sessionMonitor : .monitor, logsToStderr: toStderr)
             for process in session.processes { try tracer.track(pid: process.pid) }
         }
         // A monitor that exited between the /proc read and being tracked sent no exit event: only

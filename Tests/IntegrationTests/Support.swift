@@ -207,8 +207,10 @@ final class Recorder {
     private var stderrText = ""
     private let lock = NSLock()
 
-    /// - Parameter fresh: false keeps the database of an earlier recorder with the same name (a restart).
-    init(name: String, fresh: Bool = true, environment: [String: String] = [:]) throws {
+    /// - Parameters:
+    ///   - fresh: false keeps the database of an earlier recorder with the same name (a restart).
+    ///   - arguments: more options for `record`.
+    init(name: String, fresh: Bool = true, environment: [String: String] = [:], arguments: [String] = []) throws {
         try requireRoot()
         let dir = "/run/sshaudit-test/\(name)-rec"
         if fresh { try? FileManager.default.removeItem(atPath: dir) }
@@ -217,7 +219,7 @@ final class Recorder {
         eventsFile = dir + "/events-\(UUID().uuidString.prefix(8)).bin"
         if fresh { removeKernelState() }
         process.executableURL = URL(fileURLWithPath: Paths.sshaudit)
-        process.arguments = ["record", "--db", db, "--events", eventsFile]
+        process.arguments = ["record", "--db", db, "--events", eventsFile] + arguments
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         }

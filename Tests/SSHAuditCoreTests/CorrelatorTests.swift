@@ -274,6 +274,7 @@ final class CorrelatorTests: XCTestCase {
         }
         let monitor = ProcessKey(tgid: 20, startNs: 2), child = ProcessKey(tgid: 21, startNs: 3)
         let shell = ProcessKey(tgid: 22, startNs: 4)
+        c.handle(ev(listener, .exec(ExecInfo(filename: "/usr/sbin/sshd", argv: ["/usr/sbin/sshd", "-D"], newRoot: true))))
         c.handle(ev(listener, .accept(local: Endpoint(address: "127.0.0.1", port: 22), remote: Endpoint(address: "127.0.0.9", port: 5), socket: 1)))
         c.handle(ev(listener, .fork(child: monitor)))
         c.handle(ev(monitor, .fork(child: child)))
@@ -312,6 +313,7 @@ final class CorrelatorTests: XCTestCase {
             Event(process: key, ppid: 1, uid: 0, timestampNs: 100, comm: "sshd", kind: kind)
         }
         let client = Endpoint(address: "127.0.0.1", port: 5555)
+        c.handle(ev(listener, .exec(ExecInfo(filename: "/usr/sbin/sshd", argv: ["/usr/sbin/sshd"], newRoot: true))))
         c.handle(ev(listener, .accept(local: Endpoint(address: "127.0.0.1", port: 22), remote: client, socket: 1)))
         c.handle(ev(listener, .fork(child: monitor)))
         let leaf = "SHA256:" + String(repeating: "L", count: 43), ca = "SHA256:" + String(repeating: "c", count: 43)
@@ -344,6 +346,7 @@ final class CorrelatorTests: XCTestCase {
             Event(process: key, ppid: 1, uid: 0, timestampNs: 100, comm: "sshd", kind: kind)
         }
         let client = Endpoint(address: "127.0.0.1", port: 5555)
+        c.handle(ev(listener, .exec(ExecInfo(filename: "/usr/sbin/sshd", argv: ["/usr/sbin/sshd"], newRoot: true))))
         c.handle(ev(listener, .accept(local: Endpoint(address: "127.0.0.1", port: 22), remote: client, socket: 1)))
         c.handle(ev(listener, .fork(child: monitor)))
         c.handle(ev(monitor, .log(source: .file, text: "Accepted password for root from 127.0.0.1 port 5555 ssh2 [preauth]\r\n")))
@@ -358,6 +361,36 @@ final class CorrelatorTests: XCTestCase {
         let session = outputs.compactMap { if case let .session(s) = $0 { return s } else { return nil } }.last
         XCTAssertEqual(session?.user, "sa_alice")
         XCTAssertNil(session?.authMethod)
+    }
+
+    /// Only a process the kernel reported starting as sshd (or the start-up scan found) becomes a
+    /// listener when it accepts: not one first seen at its accept, nor one whose history was lost.
+    func testOnlyAKnownSSHDBecomesAListener() {
+        var outputs: [CorrelatorOutput] = []
+        let c = Correlator(bootToWallNs: 0, userName: { _ in "u" }) { outputs.append($0) }
+        func ev(_ key: ProcessKey, _ kind: EventKind) -> Event {
+            Event(process: key, ppid: 1, uid: 65534, timestampNs: 100, comm: "sshd", kind: kind)
+        }
+        let accept = EventKind.accept(local: Endpoint(address: "127.0.0.1", port: 2222),
+                                      remote: Endpoint(address: "127.0.0.1", port: 5), socket: 1)
+        let unseen = ProcessKey(tgid: 30, startNs: 1), orphan = ProcessKey(tgid: 40, startNs: 1)
+        c.handle(ev(unseen, accept))
+        c.handle(ev(unseen, .fork(child: ProcessKey(tgid: 31, startNs: 2))))
+        c.handle(ev(orphan, .setsid))  // first seen mid-life: history lost
+        c.handle(ev(orphan, accept))
+        c.handle(ev(orphan, .fork(child: ProcessKey(tgid: 41, startNs: 2))))
+        XCTAssertFalse(outputs.contains { if case .session = $0 { return true } else { return false } }, "\(outputs)")
+        XCTAssertNotEqual(c.role(of: unseen), .listener)
+        XCTAssertNotEqual(c.role(of: orphan), .listener)
+
+        // sshd without -D: the started process forks, and its child accepts.
+        let started = ProcessKey(tgid: 50, startNs: 1), daemon = ProcessKey(tgid: 51, startNs: 2)
+        c.handle(ev(started, .exec(ExecInfo(filename: "/usr/sbin/sshd", argv: ["/usr/sbin/sshd"], newRoot: true))))
+        c.handle(ev(started, .fork(child: daemon)))
+        c.handle(ev(daemon, accept))
+        c.handle(ev(daemon, .fork(child: ProcessKey(tgid: 52, startNs: 3))))
+        XCTAssertEqual(c.role(of: daemon), .listener)
+        XCTAssertEqual(c.openSessionCount, 1)
     }
 
     /// Process state is packed (tens of thousands are held at once) but codes as the plain fields

@@ -122,6 +122,10 @@ final class DecoderTests: XCTestCase {
         b.raw(text, padTo: 512)
         XCTAssertEqual(try EventDecoder.decode(b.bytes).kind,
                        .log(source: .file, text: "Failed password for bob from 127.0.0.1 port 5 ssh2\r\n"))
+        var stderr = RecordBuilder(type: 8)
+        stderr.u32(2); stderr.u32(3)
+        stderr.raw(Array("ok".utf8), padTo: 512)
+        XCTAssertEqual(try EventDecoder.decode(stderr.bytes).kind, .log(source: .stderr, text: "ok"))
         var bad = RecordBuilder(type: 8)
         bad.u32(0); bad.u32(9)
         XCTAssertThrowsError(try EventDecoder.decode(bad.bytes))

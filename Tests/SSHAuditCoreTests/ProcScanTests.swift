@@ -3,10 +3,15 @@ import XCTest
 @testable import SSHAuditCore
 
 final class ProcScanTests: XCTestCase {
+    /// The real sshd's binary as stat shows it: owned by root, mode 0755.
+    static let sshdBinary = FileStatus(identity: FileIdentity(device: 0xfe00, inode: 42), ownerUID: 0, mode: 0o100755)
+
     func entry(_ pid: UInt32, _ ppid: UInt32, _ comm: String, _ cmdline: String = "", uid: UInt32 = 0,
+               euid: UInt32? = nil, executable: FileStatus? = ProcScanTests.sshdBinary,
                ticks: UInt64 = 0, sockets: [UInt64] = []) -> ProcEntry {
         ProcEntry(pid: pid, ppid: ppid, comm: comm, cmdline: cmdline, argv: cmdline.isEmpty ? [comm] : [cmdline],
-                  exe: "/usr/bin/\(comm)", uid: uid, startTicks: ticks, socketInodes: sockets)
+                  exe: "/usr/bin/\(comm)", uid: uid, euid: euid ?? uid, executable: executable, startTicks: ticks,
+                  socketInodes: sockets)
     }
 
     func testRebuildsOpenSessionsFromTitlesUidsAndSockets() {
@@ -78,6 +83,55 @@ final class ProcScanTests: XCTestCase {
         let tree = ProcScan.sshdTree(all)
         XCTAssertEqual(tree.listeners.map(\.pid).sorted(), [100, 500])
         XCTAssertEqual(tree.descendants.map(\.pid).sorted(), [200, 201, 202, 203])
+    }
+
+    /// Only root running a file only root controls is sshd: a program named sshd proves nothing.
+    func testOnlyTheRealSSHDIsAListener() {
+        let mine = FileStatus(identity: FileIdentity(device: 0xfe00, inode: 77), ownerUID: 65534, mode: 0o100755)
+        let groupWritable = FileStatus(identity: FileIdentity(device: 0xfe00, inode: 78), ownerUID: 0, mode: 0o100775)
+        let otherWritable = FileStatus(identity: FileIdentity(device: 0xfe00, inode: 79), ownerUID: 0, mode: 0o100757)
+        let otherBinary = FileStatus(identity: FileIdentity(device: 0xfe00, inode: 80), ownerUID: 0, mode: 0o100755)
+        let all = [
+            entry(1, 0, "init"),
+            entry(100, 1, "sshd", "sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups"),
+            entry(101, 100, "sshd", "sshd: alice [priv]"),
+            entry(200, 1, "sshd", uid: 65534, executable: mine),           // a user's own program
+            entry(201, 200, "sshd", uid: 65534, executable: mine),         // … and its "monitor"
+            entry(300, 1, "sshd", uid: 65534, executable: ProcScanTests.sshdBinary),  // the real binary, not root
+            entry(400, 1, "sshd", uid: 1000, euid: 0, executable: ProcScanTests.sshdBinary),  // setuid: real uid not 0
+            entry(500, 1, "sshd", executable: groupWritable),
+            entry(600, 1, "sshd", executable: otherWritable),
+            entry(700, 1, "sshd", executable: nil),                         // exe not readable
+            { var unreadable = entry(800, 1, "sshd"); unreadable.euid = nil; return unreadable }(),  // uids not readable
+            entry(900, 1, "sshd", executable: otherBinary),
+        ]
+        var any = ProcScan.sshdTree(all)
+        XCTAssertEqual(any.listeners.map(\.pid).sorted(), [100, 900])
+        XCTAssertEqual(any.descendants.map(\.pid), [101])
+        any = ProcScan.sshdTree(all, trust: ListenerTrust(binaries: [ProcScanTests.sshdBinary.identity]))
+        XCTAssertEqual(any.listeners.map(\.pid), [100], "--sshd pins the binary")
+    }
+
+    func testKernelDeviceEncoding() {
+        // 254:0 (st_dev 0xfe00) is 254 << 20 in the kernel; large majors and minors keep their bits.
+        XCTAssertEqual(FileIdentity(device: 0xfe00, inode: 1).kernelDevice, 254 << 20)
+        XCTAssertEqual(FileIdentity(device: 0x0803, inode: 1).kernelDevice, 8 << 20 | 3)
+        let dev: UInt64 = (0x123 & 0xfff) << 8 | (0x1234 & 0xff) | (0x1234 & ~0xff) << 12  // makedev(0x123, 0x1234)
+        XCTAssertEqual(FileIdentity(device: dev, inode: 1).kernelDevice, 0x123 << 20 | 0x1234)
+    }
+
+    /// On btrfs, stat's st_dev names the subvolume: the superblock's device comes from the mount table.
+    func testSuperblockDeviceFromTheMountTable() {
+        XCTAssertEqual(MountTable.mountID(fdinfo: "pos:\t0\nflags:\t0100000\nmnt_id:\t31\nino:\t258\n"), 31)
+        XCTAssertNil(MountTable.mountID(fdinfo: "pos:\t0\n"))
+        let mountinfo = """
+            22 27 0:21 / /proc rw,relatime - proc proc rw
+            27 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
+            31 27 0:35 /@home /home rw,relatime shared:5 - btrfs /dev/vdb rw,subvol=/@home
+            """
+        XCTAssertEqual(MountTable.device(ofMount: 27, mountinfo: mountinfo), 254 << 20)
+        XCTAssertEqual(MountTable.device(ofMount: 31, mountinfo: mountinfo), 35)
+        XCTAssertNil(MountTable.device(ofMount: 99, mountinfo: mountinfo))
     }
 
     func testReadsAProcDirectory() throws {
