@@ -36,7 +36,7 @@ struct Replay: ParsableCommand {
             throw error
         }
         writer.close()
-        if let failure { throw CLIError("database write failed: \(failure)") }
+        if let failure { throw CLIError("database write failed: \(StoreError.reason(failure))") }
         let stored = Date()
         // Then the command-line index, which the recorder fills in its spare time. Here in large steps:
         // each transaction adds a segment to the full-text index, and fewer segments mean less merging.
@@ -85,6 +85,10 @@ extension Replay {
             let events = try log.forEach { record in
                 if !correlator.handle(record: record) { undecodable += 1 }
                 after()
+            }
+            if log.recordsNotLogged > 0 {
+                warn("\(file): \(log.recordsNotLogged) record(s) were not logged (the recorder could not write the file); "
+                     + "the sessions open then may be incomplete")
             }
             return (events, undecodable)
         } catch let error as EventLogError {
