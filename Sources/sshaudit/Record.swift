@@ -153,7 +153,7 @@ struct Record: ParsableCommand {
                 do {
                     try store.prune(retaining: retain)
                 } catch {
-                    warn("pruning failed, will retry in an hour: \(error)")
+                    warn("pruning failed, will retry in an hour: \(StoreError.reason(error))")
                 }
             }
             if Date().timeIntervalSince(lastLossCheck) >= 1 {
@@ -205,7 +205,7 @@ struct Record: ParsableCommand {
                     checkpoint(force: true)
                     warn("reopened \(db)")
                 } catch {
-                    warn("cannot reopen \(db): \(error); still writing to the old file")
+                    warn("cannot reopen \(db): \(StoreError.reason(error)); still writing to the old file")
                     output.writer = newWriter(store)
                     checkpoint(force: true)
                 }
