@@ -43,10 +43,10 @@ struct Replay: ParsableCommand {
         var indexed = 0
         while case let n = try store.indexCommandLines(limit: 20_000), n > 0 { indexed += n }
         let done = Date()
-        FileHandle.standardError.write(Data((
+        Stderr.line(
             "sshaudit: replayed \(fed.events) events (\(fed.undecodable) undecodable) into \(db) in "
-            + String(format: "%.3f s (at most %d sessions open at once); indexed %d command lines in %.3f s\n",
-                     stored.timeIntervalSince(start), peakOpen, indexed, done.timeIntervalSince(stored))).utf8))
+            + String(format: "%.3f s (at most %d sessions open at once); indexed %d command lines in %.3f s",
+                     stored.timeIntervalSince(start), peakOpen, indexed, done.timeIntervalSince(stored)))
     }
 }
 
@@ -68,10 +68,10 @@ extension Replay {
         }
         let start = Date()
         let fed = try feed(log, to: correlator)
-        FileHandle.standardError.write(Data((
+        Stderr.line(
             "sshaudit: dry run: \(fed.events) events (\(fed.undecodable) undecodable) give \(sessions) sessions, "
             + "\(commands) commands, \(auths) authentication attempts, \(transfers) file transfers and "
-            + "\(events) session events; " + String(format: "decoded and correlated in %.3f s\n", Date().timeIntervalSince(start))).utf8))
+            + "\(events) session events; " + String(format: "decoded and correlated in %.3f s", Date().timeIntervalSince(start)))
     }
 }
 

@@ -148,8 +148,8 @@ final class DiskFullTests: XCTestCase {
         XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
     }
 
-    /// A disk too full (or read-only) to create or migrate the database: one line, exit 1, no trap,
-    /// and an existing database is left as it was.
+    /// A disk too full (or read-only) to create or migrate the database: one line, exit 1, no trap
+    /// (not even when stderr is on that disk), and an existing database is left as it was.
     func testStartOnAFullOrReadOnlyFileSystem() throws {
         let tmpfs = try disk("disk-start", size: "1m")
         // A database of the first schema only: opening it for recording migrates it. Held open here in
@@ -162,7 +162,14 @@ final class DiskFullTests: XCTestCase {
             try db.execute(sql: initSQL)
             try db.execute(sql: "CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY); INSERT INTO grdb_migrations VALUES ('0001_init')")
         }
+        let stderrFile = tmpfs.path + "/stderr.log"
+        XCTAssertTrue(FileManager.default.createFile(atPath: stderrFile, contents: nil))
         try tmpfs.fill()
+        // stderr a file on the same full disk: the line cannot be written, and that must not trap
+        // (FileHandle.write did: SIGILL, with an empty stderr).
+        let unwritable = try runProcess("/bin/bash", ["-c", #""$0" record --db "$1" 2>>"$2""#,
+                                                      Paths.sshaudit, tmpfs.path + "/quiet.db", stderrFile], timeout: 30)
+        XCTAssertEqual(unwritable.status, 1, "exit 1, not a signal")
         for db in [tmpfs.path + "/new.db", old] {
             let r = try runProcess(Paths.sshaudit, ["record", "--db", db, "--events", tmpfs.path + "/events.bin"], timeout: 30)
             assertOneLineError(r, "cannot create or migrate the database \(db): database or disk is full")
