@@ -41,44 +41,187 @@ public struct EventLogHeader: Codable, Equatable, Sendable {
 public enum EventLogError: Error, CustomStringConvertible {
     case notAnEventLog(String)
     case truncatedRecord(offset: Int)
+    case cannotOpen(String, String)
+    case unsafe(String, String)
     public var description: String {
         switch self {
         case let .notAnEventLog(why): return "not an sshaudit event log: \(why)"
         case let .truncatedRecord(offset): return "event log ends inside a record at byte \(offset)"
+        case let .cannotOpen(path, why): return "cannot open the events log \(path): \(why)"
+        case let .unsafe(path, why): return "refusing to use \(path): \(why)"
         }
     }
 }
 
-public final class EventLogWriter {
-    private let handle: FileHandle
-    private var buffer = Data()
+/// Where records were lost: in place of a length, `gapMarker`, then the number of records not logged
+/// (u64 little-endian). A kernel record is never that long.
+let gapMarker: UInt32 = 0xFFFF_FFFF
 
-    public init(path: String, header: EventLogHeader) throws {
-        guard FileManager.default.createFile(atPath: path, contents: nil) else {
-            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
-        }
-        handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        buffer.append(try encoder.encode(header))
-        buffer.append(0x0A)
+/// Writes an event log for `record --events`. The file is 0600 and only its owner may change it, like
+/// the database (an existing one that others could read or write is refused, not loosened or fixed:
+/// what it held may already have been read, and a descriptor opened earlier stays open).
+///
+/// The log is a by-product: the database is the record. A failed write (disk full) never stops the
+/// recorder and never leaves half a record: the file is cut back to its last whole record, the
+/// records are dropped and counted, and once the file can be written again a gap marker says how
+/// many are missing there. `report` receives one line when writing fails and when it works again.
+/// Plain write(2) calls: Foundation's FileHandle.write traps on an I/O error.
+public final class EventLogWriter {
+    public let path: String
+    private var fd: Int32
+    private var identity: FileIdentity
+    /// The first line of the file (nil until `begin`).
+    private var header: [UInt8]?
+    /// Bytes of whole records (and the header) in the file: the next write goes there.
+    private var offset = 0
+    private var buffer: [UInt8] = []
+    private var bufferedRecords: UInt64 = 0
+    private var notLogged: UInt64 = 0
+    /// Why writing fails, while it does (reported once).
+    private var failure: String?
+    private let report: (String) -> Void
+
+    /// Opens the file (checked, created 0600); nothing is written before `begin`.
+    public init(path: String, report: @escaping (String) -> Void) throws {
+        self.path = path
+        self.report = report
+        (fd, identity) = try Self.open(path)
     }
+
+    /// Replaces what the file held (a log of an earlier run) with `header`, at once: the file is a
+    /// valid log from the start.
+    public func begin(header: EventLogHeader) {
+        self.header = Self.encode(header)
+        ftruncate(fd, 0)
+        offset = 0
+        flush()
+    }
+
+    deinit { Glibc.close(fd) }
 
     public func append(_ record: UnsafeRawBufferPointer) {
         var len = UInt32(record.count).littleEndian
         withUnsafeBytes(of: &len) { buffer.append(contentsOf: $0) }
         buffer.append(contentsOf: record)
+        bufferedRecords += 1
         if buffer.count > 1 << 20 { flush() }
     }
 
-    public func close() throws {
-        flush()
-        try handle.close()
+    /// Writes what is buffered (and the header or a gap marker still owed).
+    public func flush() {
+        guard let header, offset == 0 || notLogged > 0 || !buffer.isEmpty else { return }
+        var out: [UInt8] = []
+        if offset == 0 { out += header }
+        if notLogged > 0 {
+            var marker = gapMarker.littleEndian
+            var count = notLogged.littleEndian
+            withUnsafeBytes(of: &marker) { out.append(contentsOf: $0) }
+            withUnsafeBytes(of: &count) { out.append(contentsOf: $0) }
+        }
+        out += buffer
+        if let error = write(out) {
+            ftruncate(fd, off_t(offset))  // no partial record stays behind
+            notLogged += bufferedRecords
+            if failure == nil {
+                report("cannot write the events log \(path): \(error); recording to the database goes on (the database "
+                       + "is the record); the records not logged are counted and marked in the log once it can be written again")
+            }
+            failure = error
+        } else {
+            offset += out.count
+            if failure != nil {
+                report("writing the events log \(path) again; \(notLogged) record(s) were not logged, marked there as a gap")
+            }
+            failure = nil
+            notLogged = 0
+        }
+        buffer.removeAll(keepingCapacity: true)
+        bufferedRecords = 0
     }
 
-    public func flush() {
-        handle.write(buffer)
-        buffer.removeAll(keepingCapacity: true)
+    /// Log rotation (SIGHUP). If the path names another file now (this one was moved away), the log
+    /// goes on in a file there, starting with `header`. If it still names this file, nothing changes,
+    /// unless the file was cut short (copytruncate): then it starts again with `header`.
+    public func reopen(header: EventLogHeader) throws {
+        flush()
+        let (newFD, newIdentity) = try Self.open(path)
+        if newIdentity == identity {
+            Glibc.close(newFD)
+            var st = stat()
+            guard fstat(fd, &st) == 0, Int(st.st_size) < offset else { return }
+        } else {
+            ftruncate(newFD, 0)
+            Glibc.close(fd)
+            (fd, identity) = (newFD, newIdentity)
+        }
+        self.header = Self.encode(header)
+        offset = 0
+        flush()
+    }
+
+    public func close() {
+        flush()
+        Glibc.close(fd)
+        fd = -1
+    }
+
+    /// Writes all of `bytes` at `offset`; the error, if that fails.
+    private func write(_ bytes: [UInt8]) -> String? {
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, bytes.count - done, off_t(offset + done)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return String(cString: strerror(errno))
+            }
+            done += n
+        }
+        return nil
+    }
+
+    static func encode(_ header: EventLogHeader) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        // Strings and integers only: encoding cannot fail.
+        return Array((try? encoder.encode(header)) ?? Data("{}".utf8)) + [0x0A]
+    }
+
+    /// Opens (creating 0600) the file at `path` for writing: never through a symbolic link, only a
+    /// regular file, and only one that `PathSafety` finds private, in a directory it finds safe.
+    static func open(_ path: String) throws -> (Int32, FileIdentity) {
+        let dir = (path as NSString).deletingLastPathComponent
+        if let why = PathSafety.problem(dir.isEmpty ? "." : dir) { throw EventLogError.unsafe(dir.isEmpty ? "." : dir, why) }
+        var st = stat()
+        if lstat(path, &st) == 0, st.st_mode & S_IFMT != S_IFREG {
+            throw EventLogError.unsafe(path, st.st_mode & S_IFMT == S_IFLNK ? "is a symbolic link" : "not a regular file")
+        }
+        // O_NONBLOCK: a FIFO put there in between must not block the open (it is refused below).
+        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw EventLogError.cannotOpen(path, errno == ELOOP ? "is a symbolic link" : String(cString: strerror(errno)))
+        }
+        guard fstat(fd, &st) == 0 else {
+            let why = String(cString: strerror(errno))
+            Glibc.close(fd)
+            throw EventLogError.cannotOpen(path, why)
+        }
+        if let why = st.st_mode & S_IFMT != S_IFREG ? "not a regular file" : PathSafety.problem(of: st, private: true) {
+            Glibc.close(fd)
+            throw EventLogError.unsafe(path, why)
+        }
+        return (fd, FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino)))
+    }
+}
+
+/// Which file a path names (device and inode): after log rotation, another one.
+public struct FileIdentity: Equatable, Sendable {
+    var device: UInt64
+    var inode: UInt64
+
+    public static func of(_ path: String) -> FileIdentity? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
     }
 }
 
@@ -158,13 +301,26 @@ public final class EventLogStream {
         }
     }
 
-    /// Hands each record to `body` in order (valid only during the call); returns how many.
+    /// Records the recorder could not write into this file (a full disk), by gap markers.
+    public private(set) var recordsNotLogged: UInt64 = 0
+
+    /// Hands each record to `body` in order (valid only during the call), and the number of records
+    /// missing at each gap to `gap`; returns how many records were handed.
     @discardableResult
-    public func forEach(_ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+    public func forEach(_ body: (UnsafeRawBufferPointer) throws -> Void,
+                        gap: (UInt64) -> Void = { _ in }) throws -> Int {
         var count = 0
         while true {
             while buffer.count - at >= 4 {
                 let len = Int(buffer[at]) | Int(buffer[at + 1]) << 8 | Int(buffer[at + 2]) << 16 | Int(buffer[at + 3]) << 24
+                if len == Int(gapMarker) {
+                    guard buffer.count - at - 4 >= 8 else { break }
+                    let missing = (0..<8).reduce(UInt64(0)) { $0 | UInt64(buffer[at + 4 + $1]) << (8 * UInt64($1)) }
+                    recordsNotLogged += missing
+                    gap(missing)
+                    at += 12
+                    continue
+                }
                 guard buffer.count - at - 4 >= len else { break }
                 try buffer.withUnsafeBytes { raw in
                     try body(UnsafeRawBufferPointer(rebasing: raw[(at + 4)..<(at + 4 + len)]))

@@ -9,6 +9,7 @@ public enum StoreError: Error, CustomStringConvertible {
     case missing(String)
     case readOnlyViolation(String)
     case unsafePermissions(String, String)
+    case cannotOpen(String, String)
     public var description: String {
         switch self {
         case let .cannotCreateDirectory(path, why): return "cannot create database directory \(path): \(why)"
@@ -16,7 +17,18 @@ public enum StoreError: Error, CustomStringConvertible {
         case let .missing(path): return "no database at \(path) (run `sshaudit record` first, or give --db)"
         case let .readOnlyViolation(why): return "only read-only statements are allowed: \(why)"
         case let .unsafePermissions(path, why): return "refusing to use \(path): \(why)"
+        case let .cannotOpen(path, why): return "cannot create or migrate the database \(path): \(why)"
         }
+    }
+
+    public static func isDatabaseError(_ error: Error) -> Bool { error is DatabaseError }
+
+    /// What went wrong, in one line: SQLite's message and code, without the statement (which may span
+    /// lines and says nothing to the user).
+    public static func reason(_ error: Error) -> String {
+        if let error = error as? StoreError { return error.description }
+        guard let error = error as? DatabaseError else { return "\(error)" }
+        return "\(error.message ?? "SQLite error") (SQLite error \(error.extendedResultCode.rawValue))"
     }
 }
 
@@ -62,26 +74,19 @@ public final class AuditStore {
             try migrator.migrate(queue)
         } catch let error as DatabaseError where error.resultCode == .SQLITE_NOTADB || error.resultCode == .SQLITE_CORRUPT {
             throw StoreError.notADatabase(path)
+        } catch {
+            // A full disk, a read-only file system, …: said in one line, nothing half-done stays
+            // (each migration is one transaction).
+            throw StoreError.cannotOpen(path, StoreError.reason(error))
         }
         if !existed { chmod(path, 0o600) }
         return AuditStore(writer: queue)
     }
 
     /// An audit trail others can write to proves nothing: the database and its directory must belong
-    /// to the user running sshaudit (root) and not be writable by anyone else.
+    /// to the user running sshaudit (root) and not be writable by anyone else (`PathSafety`).
     static func checkOwnership(_ path: String) throws {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return }
-        if st.st_uid != geteuid() {
-            throw StoreError.unsafePermissions(path, "owned by uid \(st.st_uid), not by uid \(geteuid())")
-        }
-        let isDirectory = st.st_mode & S_IFMT == S_IFDIR
-        // A sticky world-writable directory (/tmp) lets nobody else replace our file; any other
-        // world- or group-writable place does.
-        let othersCanWrite = isDirectory ? st.st_mode & 0o002 != 0 && st.st_mode & 0o1000 == 0 : st.st_mode & 0o022 != 0
-        if othersCanWrite {
-            throw StoreError.unsafePermissions(path, "writable by others (mode \(String(st.st_mode & 0o7777, radix: 8)))")
-        }
+        if let why = PathSafety.problem(path) { throw StoreError.unsafePermissions(path, why) }
     }
 
     static var migrator: DatabaseMigrator {

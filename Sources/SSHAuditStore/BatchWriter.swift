@@ -17,6 +17,8 @@ public final class BatchWriter: @unchecked Sendable {
     private var pendingCheckpoint: Checkpoint?
     private var committed: UInt64?
     private var gaveUp = false
+    private var failureStart: Date?
+    private var latestError: Error?
     private var stopping = false
     private var finished = false
     private var thread: Thread?
@@ -78,13 +80,29 @@ public final class BatchWriter: @unchecked Sendable {
         return gaveUp
     }
 
-    /// Writes everything enqueued so far and stops the thread.
-    public func close() {
+    /// Since when writes have been failing, if the latest attempt failed (nil once one succeeds).
+    public var failingSince: Date? {
         condition.lock()
+        defer { condition.unlock() }
+        return failureStart
+    }
+
+    /// The latest write error (kept after a later success, for the message of a failure).
+    public var lastError: Error? {
+        condition.lock()
+        defer { condition.unlock() }
+        return latestError
+    }
+
+    /// Writes everything enqueued so far and stops the thread; true if everything was written.
+    @discardableResult
+    public func close() -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
         stopping = true
         condition.signal()
         while !finished { condition.wait() }
-        condition.unlock()
+        return !gaveUp
     }
 
     private func run() {
@@ -102,11 +120,13 @@ public final class BatchWriter: @unchecked Sendable {
             condition.broadcast()  // a producer waiting for room
             let done = stopping
             condition.unlock()
-            // After a batch was given up, no later checkpoint may be stored: it would skip its rows.
-            let written = (!batch.isEmpty || checkpoint != nil) && writeRetrying(batch, gaveUp ? nil : checkpoint)
+            // After a batch was given up, nothing later is written: no checkpoint may be stored (it would
+            // skip that batch's rows), and the recorder stops so that a restart reads the records of
+            // all of them again from the ring buffer.
+            let written = (!batch.isEmpty || checkpoint != nil) && !gaveUp && writeRetrying(batch, checkpoint)
             // Spare time goes to the command-line index (it trails the rows; queries cover the rest).
             if written, batch.outputs.contains(where: { if case .command = $0 { true } else { false } }) { indexBehind = true }
-            if indexBehind, batch.count < batchSize / 2 {
+            if indexBehind, !gaveUp, batch.count < batchSize / 2 {
                 let limit = 500
                 if let indexed = try? store.indexCommandLines(limit: limit) { indexBehind = indexed == limit }
             }
@@ -126,9 +146,16 @@ public final class BatchWriter: @unchecked Sendable {
         while true {
             do {
                 try store.write(batch, checkpoint: checkpoint)
+                condition.lock()
+                failureStart = nil
+                condition.unlock()
                 return true
             } catch {
                 attempt += 1
+                condition.lock()
+                if failureStart == nil { failureStart = Date() }
+                latestError = error
+                condition.unlock()
                 onError(error)
                 // Given up: the ring buffer is not released past the last stored checkpoint, so a
                 // restarted recorder reads these records again.

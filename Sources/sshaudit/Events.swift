@@ -30,6 +30,8 @@ struct Events: ParsableCommand {
                     FileHandle.standardOutput.write(Data(out.utf8))
                     out = ""
                 }
+            } gap: { missing in
+                out += "gap: \(missing) record(s) here were not logged (the recorder could not write the file)\n"
             }
         } catch let error as EventLogError {
             FileHandle.standardOutput.write(Data(out.utf8))

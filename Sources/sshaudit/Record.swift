@@ -58,6 +58,9 @@ struct Record: ParsableCommand {
         let path = URL(fileURLWithPath: db).standardizedFileURL.path
         var store = try AuditStore.openForRecording(path: db)
         var lock = try RecorderLock(database: db)
+        var databaseFile = FileIdentity.of(db)
+        // Checked (and created 0600) before anything is attached; written from the first record on.
+        let eventLog = try events.map { try EventLogWriter(path: $0, report: warn) }
         let pins = BPFTracer.pinDirectory(forDatabase: path)
 
         // A recorder killed earlier left its kernel state pinned, still tracing: continue it from the
@@ -88,7 +91,7 @@ struct Record: ParsableCommand {
         var runID = try store.startRun(atNs: Clock.wallNs(), resumedFrom: resumed?.checkpoint.runID)
 
         func newWriter(_ store: AuditStore) -> BatchWriter {
-            BatchWriter(store: store) { error in warn("database write failed, will retry: \(error)") }
+            BatchWriter(store: store) { error in warn("database write failed, will retry: \(StoreError.reason(error))") }
         }
         // The correlator writes through this box, so SIGHUP can swap in a writer for a new file.
         let output = OutputBox(newWriter(store))
@@ -115,12 +118,13 @@ struct Record: ParsableCommand {
                              trust: trust, logChannels: logChannels)
         }
         logChannels.dropStale()
-        let eventLog = try events.map {
-            try EventLogWriter(path: $0, header: EventLogHeader(
-                bootToWallNs: bootToWall, users: Users.all(),
-                listeners: Dictionary(found.listeners.map { (String($0.pid), $0.exe ?? "") }, uniquingKeysWith: { a, _ in a }),
-                sessions: found.sessions))
+        /// What replaying an event log needs to start as this recorder did.
+        func eventLogHeader(listeners: [ProcEntry], sessions: [SessionSeed]) -> EventLogHeader {
+            EventLogHeader(bootToWallNs: bootToWall, users: Users.all(),
+                           listeners: Dictionary(listeners.map { (String($0.pid), $0.exe ?? "") }, uniquingKeysWith: { a, _ in a }),
+                           sessions: sessions)
         }
+        eventLog?.begin(header: eventLogHeader(listeners: found.listeners, sessions: found.sessions))
 
         try tracer.setHandler { bytes in
             counters.events += 1
@@ -164,14 +168,15 @@ struct Record: ParsableCommand {
         }
         checkpoint(force: true)
 
-        let stop = StopSignal()
+        let pinned = tracer.pinDirectory
+        let stop = StopSignal {
+            StopWatchdog.start(writer: { output.sharedWriter }, message: { writesFailing($0, pins: pinned) })
+        }
         if let (_, checkpoint) = resumed {
-            FileHandle.standardError.write(Data((
-                "sshaudit: recording to \(db) (resumed the kernel state of run \(checkpoint.runID): "
-                + "\(correlator.openSessionCount) open session(s))\n").utf8))
+            Stderr.line("sshaudit: recording to \(db) (resumed the kernel state of run \(checkpoint.runID): "
+                        + "\(correlator.openSessionCount) open session(s))")
         } else {
-            FileHandle.standardError.write(Data(
-                "sshaudit: recording to \(db) (\(found.listeners.count) sshd listener(s), \(found.sessions.count) open session(s) found)\n".utf8))
+            Stderr.line("sshaudit: recording to \(db) (\(found.listeners.count) sshd listener(s), \(found.sessions.count) open session(s) found)")
         }
         SystemdNotify.ready()
 
@@ -181,13 +186,15 @@ struct Record: ParsableCommand {
         var lastCheckpointAt = Date()
         var lossesSeen = kernelBaseline
         var logChannelFailuresSeen = logChannels.failures
+        var reopenDatabase = false
         while !stop.requested {
             tracer.poll(timeoutMs: 50)
             logChannels.retry()
             if let committed = output.writer.committedPosition { tracer.release(upTo: committed) }
             if output.writer.failed {
                 // Exit without releasing: a restart reads the records again from the last checkpoint.
-                throw RecorderFailure("database writes keep failing; stopping so that a restart continues from the last stored checkpoint")
+                guard StopWatchdog.claimFailure() else { StopWatchdog.park() }
+                throw RecorderFailure(writesFailing(output.writer, pins: tracer.pinDirectory))
             }
             if Date().timeIntervalSince(lastCheckpointAt) >= checkpointInterval {
                 lastCheckpointAt = Date()
@@ -198,7 +205,7 @@ struct Record: ParsableCommand {
                 do {
                     try store.prune(retaining: retain)
                 } catch {
-                    warn("pruning failed, will retry in an hour: \(error)")
+                    warn("pruning failed, will retry in an hour: \(StoreError.reason(error))")
                 }
             }
             if Date().timeIntervalSince(lastLossCheck) >= 1 {
@@ -211,24 +218,48 @@ struct Record: ParsableCommand {
                     lossesSeen = losses
                     logChannelFailuresSeen = logChannels.failures
                 }
+                eventLog?.flush()  // the log trails by about a second at most
             }
             if stop.takeReopen() {
+                if let eventLog {
+                    // A rotated events log starts with the listeners running now; the sessions open
+                    // at rotation continue in it without their beginning.
+                    do {
+                        try eventLog.reopen(header: eventLogHeader(listeners: ProcScan.sshdTree(ProcScan.processes(), trust: trust).listeners,
+                                                                   sessions: []))
+                    } catch {
+                        warn("cannot reopen the events log: \(error); still writing to the old file")
+                    }
+                }
+                // Only a database moved away is replaced (SIGHUP may be for the events log alone).
+                reopenDatabase = FileIdentity.of(db) != databaseFile
+                if reopenDatabase, output.writer.failingSince != nil {
+                    warn("reopening \(db) waits until database writes succeed again")
+                }
+            }
+            if reopenDatabase, output.writer.failingSince == nil {
                 // Log rotation: finish the old file, continue in a new one at the same path with the
                 // sessions still open (their rows again, so later rows have what they refer to).
+                reopenDatabase = false
                 checkpoint(force: true)
-                output.writer.close()
+                // A batch given up must not be skipped by the new writer's checkpoints: stop instead.
+                guard output.writer.close() else {
+                    guard StopWatchdog.claimFailure() else { StopWatchdog.park() }
+                    throw RecorderFailure(writesFailing(output.writer, pins: tracer.pinDirectory))
+                }
                 fillCounters()
                 try? store.updateRun(runID, counters: counters, stoppedAtNs: Clock.wallNs(), clean: true)
                 do {
                     store = try AuditStore.openForRecording(path: db)
                     lock = try RecorderLock(database: db)
+                    databaseFile = FileIdentity.of(db)
                     runID = try store.startRun(atNs: Clock.wallNs())
                     output.writer = newWriter(store)
                     for row in correlator.openRows() { output.enqueue(row) }
                     checkpoint(force: true)
                     warn("reopened \(db)")
                 } catch {
-                    warn("cannot reopen \(db): \(error); still writing to the old file")
+                    warn("cannot reopen \(db): \(StoreError.reason(error)); still writing to the old file")
                     output.writer = newWriter(store)
                     checkpoint(force: true)
                 }
@@ -240,19 +271,44 @@ struct Record: ParsableCommand {
                 try? store.updateRun(runID, counters: counters, stoppedAtNs: Clock.wallNs(), clean: false)
             }
         }
-        // A clean stop ends tracing: detach the programs, store everything, and leave no checkpoint.
+        // A clean stop ends tracing, which drops what the kernel still holds: only once the database
+        // holds everything read. Until then nothing is detached, released or cleared, and while writes
+        // fail, StopWatchdog ends the process after a grace period, as a kill would.
         tracer.drain()
+        checkpoint(force: true)
+        let stored = output.writer.close()
+        guard stored, StopWatchdog.claimCleanStop() else {
+            guard StopWatchdog.claimFailure() else { StopWatchdog.park() }
+            throw RecorderFailure(writesFailing(output.writer, pins: tracer.pinDirectory))
+        }
         fillCounters()
         tracer.close(detach: true)
-        output.writer.close()
-        try? eventLog?.close()
-        try store.clearCheckpoint()
-        try store.updateRun(runID, counters: counters, stoppedAtNs: Clock.wallNs(), clean: true)
+        eventLog?.close()
+        do {
+            try store.clearCheckpoint()
+            try store.updateRun(runID, counters: counters, stoppedAtNs: Clock.wallNs(), clean: true)
+        } catch {
+            throw RecorderFailure("stopped with every record stored and tracing ended, but the end of the run could not be "
+                                  + "written: \(StoreError.reason(error))")
+        }
         withExtendedLifetime(lock) {}
-        FileHandle.standardError.write(Data((
+        Stderr.line(
             "sshaudit: stopped; \(counters.events) events, \(counters.ringDrops) lost in the kernel, "
             + "\(counters.trackFailures) processes not followed, \(counters.unattributedEvents) unattributed, "
-            + "\(counters.decodeErrors) undecodable\n").utf8))
+            + "\(counters.decodeErrors) undecodable")
+    }
+
+    /// Why the recorder exits when database writes keep failing. It exits without detaching,
+    /// releasing ring-buffer space or clearing its checkpoint, as if killed, so that the next start
+    /// resumes from the checkpoint.
+    private func writesFailing(_ writer: BatchWriter, pins: String?) -> String {
+        let cause = writer.lastError.map(StoreError.reason) ?? "gave up"
+        guard let pins else {
+            return "database writes are failing (\(cause)); stopped, and the records not yet stored are lost "
+                + "(the kernel state could not be pinned)"
+        }
+        return "database writes are failing (\(cause)); stopped with the kernel state kept pinned at \(pins): "
+            + "the next start on this database resumes from its last stored checkpoint"
     }
 
     /// A fresh start: the sshd processes running now, from /proc. The programs are attached (events
@@ -303,32 +359,54 @@ struct Record: ParsableCommand {
 }
 
 func warn(_ message: String) {
-    FileHandle.standardError.write(Data("sshaudit: \(message)\n".utf8))
+    Stderr.line("sshaudit: \(message)")
 }
 
 final class OutputBox: @unchecked Sendable {
-    var writer: BatchWriter
-    init(_ writer: BatchWriter) { self.writer = writer }
-    func enqueue(_ row: CorrelatorOutput) { writer.enqueue(row) }
+    private let lock = NSLock()
+    private var current: BatchWriter
+    init(_ writer: BatchWriter) { current = writer }
+
+    /// For the recording thread, which alone replaces it.
+    var writer: BatchWriter {
+        get { current }
+        set {
+            lock.lock()
+            current = newValue
+            lock.unlock()
+        }
+    }
+
+    /// For other threads (the stop watchdog).
+    var sharedWriter: BatchWriter {
+        lock.lock()
+        defer { lock.unlock() }
+        return current
+    }
+
+    func enqueue(_ row: CorrelatorOutput) { current.enqueue(row) }
 }
 
-/// SIGINT/SIGTERM ask the recorder to flush and stop, SIGHUP to reopen the database (log
-/// rotation); the flags are read between ring-buffer polls.
+/// SIGINT/SIGTERM ask the recorder to flush and stop, SIGHUP to reopen the database and the events
+/// log (log rotation); the flags are read between ring-buffer polls. `onStop` runs at the first stop
+/// request, on another thread (the recording thread may be waiting on the disk).
 final class StopSignal: @unchecked Sendable {
     private let lock = NSLock()
     private var flag = false
     private var reopen = false
     private var sources: [DispatchSourceSignal] = []
 
-    init() {
+    init(onStop: @escaping () -> Void) {
         for sig in [SIGINT, SIGTERM, SIGHUP] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler { [weak self] in
                 guard let self else { return }
                 self.lock.lock()
+                let first = sig != SIGHUP && !self.flag
                 if sig == SIGHUP { self.reopen = true } else { self.flag = true }
                 self.lock.unlock()
+                if first { onStop() }
             }
             source.resume()
             sources.append(source)

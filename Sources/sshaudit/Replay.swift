@@ -36,17 +36,17 @@ struct Replay: ParsableCommand {
             throw error
         }
         writer.close()
-        if let failure { throw CLIError("database write failed: \(failure)") }
+        if let failure { throw CLIError("database write failed: \(StoreError.reason(failure))") }
         let stored = Date()
         // Then the command-line index, which the recorder fills in its spare time. Here in large steps:
         // each transaction adds a segment to the full-text index, and fewer segments mean less merging.
         var indexed = 0
         while case let n = try store.indexCommandLines(limit: 20_000), n > 0 { indexed += n }
         let done = Date()
-        FileHandle.standardError.write(Data((
+        Stderr.line(
             "sshaudit: replayed \(fed.events) events (\(fed.undecodable) undecodable) into \(db) in "
-            + String(format: "%.3f s (at most %d sessions open at once); indexed %d command lines in %.3f s\n",
-                     stored.timeIntervalSince(start), peakOpen, indexed, done.timeIntervalSince(stored))).utf8))
+            + String(format: "%.3f s (at most %d sessions open at once); indexed %d command lines in %.3f s",
+                     stored.timeIntervalSince(start), peakOpen, indexed, done.timeIntervalSince(stored)))
     }
 }
 
@@ -68,10 +68,10 @@ extension Replay {
         }
         let start = Date()
         let fed = try feed(log, to: correlator)
-        FileHandle.standardError.write(Data((
+        Stderr.line(
             "sshaudit: dry run: \(fed.events) events (\(fed.undecodable) undecodable) give \(sessions) sessions, "
             + "\(commands) commands, \(auths) authentication attempts, \(transfers) file transfers and "
-            + "\(events) session events; " + String(format: "decoded and correlated in %.3f s\n", Date().timeIntervalSince(start))).utf8))
+            + "\(events) session events; " + String(format: "decoded and correlated in %.3f s", Date().timeIntervalSince(start)))
     }
 }
 
@@ -85,6 +85,10 @@ extension Replay {
             let events = try log.forEach { record in
                 if !correlator.handle(record: record) { undecodable += 1 }
                 after()
+            }
+            if log.recordsNotLogged > 0 {
+                warn("\(file): \(log.recordsNotLogged) record(s) were not logged (the recorder could not write the file); "
+                     + "the sessions open then may be incomplete")
             }
             return (events, undecodable)
         } catch let error as EventLogError {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SSHAuditCore
 import SSHAuditStore
 
 /// A failure the user can act on: printed as one line, exit status 1.
@@ -24,6 +25,7 @@ struct SSHAudit: ParsableCommand {
         } catch let error as RuntimeFailure {
             fail(error.description, code: 1)
         } catch {
+            if StoreError.isDatabaseError(error) { fail("database error: \(StoreError.reason(error))", code: 1) }
             let code = exitCode(for: error)
             let message = fullMessage(for: error)
             if code == .success {
@@ -37,8 +39,23 @@ struct SSHAudit: ParsableCommand {
     }
 
     static func fail(_ message: String, code: Int32) -> Never {
-        FileHandle.standardError.write(Data("sshaudit: \(message)\n".utf8))
+        Stderr.line("sshaudit: \(message)")
         Foundation.exit(code)
+    }
+}
+
+/// Lines on stderr with plain write(2): FileHandle.write traps when the write fails (stderr may be a
+/// file on the disk that just filled up), and a message must never crash the recorder.
+enum Stderr {
+    static func line(_ text: String) {
+        let bytes = Array((text + "\n").utf8)
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { write(2, $0.baseAddress! + done, bytes.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return }
+            done += n
+        }
     }
 }
 
@@ -46,3 +63,4 @@ struct SSHAudit: ParsableCommand {
 protocol RuntimeFailure: Error, CustomStringConvertible {}
 extension StoreError: RuntimeFailure {}
 extension QueryError: RuntimeFailure {}
+extension EventLogError: RuntimeFailure {}

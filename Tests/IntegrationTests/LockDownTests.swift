@@ -46,6 +46,22 @@ final class LockDownTests: XCTestCase {
         XCTAssertEqual(try runProcess(Paths.sshaudit, ["status", "--db", db]).status, 0, "fine again once fixed")
     }
 
+    /// A directory its group can write is as open as one anybody can: they could replace the database.
+    /// Only a sticky one is fine (nobody else can rename or remove a file of ours there).
+    func testRefusesADirectoryItsGroupCanWrite() throws {
+        let db = dir + "/a.db"
+        let fixture = Paths.packageRoot.appending(path: "Tests/SSHAuditCoreTests/Fixtures/exec_command.events").path
+        for mode: mode_t in [0o770, 0o775] {
+            chmod(dir, mode)
+            let text = "\(dir!): writable by its group (mode \(String(mode, radix: 8)))"
+            try expectRefusal(["replay", fixture, "--db", db], text)
+            try expectRefusal(["record", "--db", db], text)
+        }
+        chmod(dir, 0o1775)
+        XCTAssertEqual(try runProcess(Paths.sshaudit, ["replay", fixture, "--db", dir + "/b.db"]).status, 0, "sticky: allowed")
+        chmod(dir, 0o755)
+    }
+
     func testStatusShowsRunsAndLosses() throws {
         let r = try runProcess(Paths.sshaudit, ["status", "--db", dir + "/a.db", "--format", "json"])
         XCTAssertEqual(r.status, 0, r.stderr)

@@ -210,13 +210,16 @@ final class Recorder {
     /// - Parameters:
     ///   - fresh: false keeps the database of an earlier recorder with the same name (a restart).
     ///   - arguments: more options for `record`.
-    init(name: String, fresh: Bool = true, environment: [String: String] = [:], arguments: [String] = []) throws {
+    ///   - directory: where the database (and by default the events log) go, if not a directory of
+    ///     the recorder's own (that one is emptied when `fresh`).
+    init(name: String, fresh: Bool = true, environment: [String: String] = [:], arguments: [String] = [],
+         directory: String? = nil, eventsFile events: String? = nil) throws {
         try requireRoot()
-        let dir = "/run/sshaudit-test/\(name)-rec"
-        if fresh { try? FileManager.default.removeItem(atPath: dir) }
+        let dir = directory ?? "/run/sshaudit-test/\(name)-rec"
+        if fresh, directory == nil { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         db = dir + "/audit.db"
-        eventsFile = dir + "/events-\(UUID().uuidString.prefix(8)).bin"
+        eventsFile = events ?? dir + "/events-\(UUID().uuidString.prefix(8)).bin"
         if fresh { removeKernelState() }
         process.executableURL = URL(fileURLWithPath: Paths.sshaudit)
         process.arguments = ["record", "--db", db, "--events", eventsFile] + arguments
@@ -248,6 +251,14 @@ final class Recorder {
     }
 
     func send(_ signal: Int32) { Glibc.kill(process.processIdentifier, signal) }
+
+    /// Sends `signal` and waits up to `timeout` for the exit: its status, or nil if still running.
+    func signalAndWait(_ signal: Int32, timeout: TimeInterval) -> Int32? {
+        Glibc.kill(process.processIdentifier, signal)
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
 
     func waitForStderr(_ text: String, timeout: TimeInterval = 20) throws {
         let deadline = Date().addingTimeInterval(timeout)
