@@ -213,18 +213,6 @@ public final class EventLogWriter {
     }
 }
 
-/// Which file a path names (device and inode): after log rotation, another one.
-public struct FileIdentity: Equatable, Sendable {
-    var device: UInt64
-    var inode: UInt64
-
-    public static func of(_ path: String) -> FileIdentity? {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
-        return FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
-    }
-}
-
 /// A whole event log in memory (tests, fixtures); `EventLogStream` reads one without holding it.
 public struct EventLog {
     public var header: EventLogHeader

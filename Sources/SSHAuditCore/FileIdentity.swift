@@ -10,6 +10,13 @@ public struct FileIdentity: Hashable, Codable, Sendable {
         self.inode = inode
     }
 
+    /// Which file `path` names now (after log rotation, another one), following symbolic links.
+    public static func of(_ path: String) -> FileIdentity? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
+    }
+
     /// The device in the kernel's encoding (major << 20 | minor, as in a superblock's s_dev), which
     /// is what the kernel programs read from an inode; stat's st_dev packs major and minor otherwise.
     /// (On btrfs, st_dev is a subvolume's number and not the superblock's at all: see MountTable.)
