@@ -27,17 +27,17 @@ struct Events: ParsableCommand {
                 out += "\n"
                 i += 1
                 if out.utf8.count > 1 << 16 {
-                    FileHandle.standardOutput.write(Data(out.utf8))
+                    Stdout.write(Data(out.utf8))
                     out = ""
                 }
             } gap: { missing in
                 out += "gap: \(missing) record(s) here were not logged (the recorder could not write the file)\n"
             }
         } catch let error as EventLogError {
-            FileHandle.standardOutput.write(Data(out.utf8))
+            Stdout.write(Data(out.utf8))
             throw CLIError("\(file): \(error)")
         }
-        FileHandle.standardOutput.write(Data(out.utf8))
+        Stdout.write(Data(out.utf8))
     }
 
     /// Recorded text, shown through VisibleText.

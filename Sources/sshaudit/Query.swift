@@ -204,14 +204,14 @@ func exitText(_ code: Int64?, _ signal: Int64?) -> String {
 }
 
 func writeOut(_ text: String) {
-    FileHandle.standardOutput.write(Data(text.utf8))
+    Stdout.write(Data(text.utf8))
 }
 
 func printJSON<T: Encodable>(_ value: T) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    FileHandle.standardOutput.write(try encoder.encode(value))
-    FileHandle.standardOutput.write(Data("\n".utf8))
+    Stdout.write(try encoder.encode(value))
+    Stdout.write(Data("\n".utf8))
 }
 
 /// One compact JSON object per line (keys sorted, as in `json`).
@@ -223,7 +223,7 @@ func printJSONLines<T: Encodable>(_ rows: [T]) throws {
         out.append(try encoder.encode(row))
         out.append(0x0a)
     }
-    FileHandle.standardOutput.write(out)
+    Stdout.write(out)
 }
 
 /// Aligned columns within `width` terminal columns. Every cell is shown through VisibleText (controls

@@ -39,24 +39,41 @@ struct SSHAudit: ParsableCommand {
     }
 
     static func fail(_ message: String, code: Int32) -> Never {
-        Stderr.line("sshaudit: \(message)")
+        // Messages can quote recorded text (a table name from a tampered ledger, a path): one visible line.
+        Stderr.line("sshaudit: " + VisibleText.render(message))
         Foundation.exit(code)
     }
 }
 
-/// Lines on stderr with plain write(2): FileHandle.write traps when the write fails (stderr may be a
+/// Output with plain write(2): FileHandle.write traps when the write fails (stdout or stderr may be a
 /// file on the disk that just filled up), and a message must never crash the recorder.
 enum Stderr {
+    /// Callers render recorded text themselves; error messages go through `SSHAudit.fail`.
     static func line(_ text: String) {
-        let bytes = Array((text + "\n").utf8)
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { write(2, $0.baseAddress! + done, bytes.count - done) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return }
-            done += n
+        _ = writeAll(2, Array((text + "\n").utf8))
+    }
+}
+
+/// Everything printed on stdout: a failed write (a full disk, a closed pipe) is one line and exit 1.
+enum Stdout {
+    static func write(_ data: Data) {
+        if let errno = writeAll(1, [UInt8](data)) {
+            SSHAudit.fail("cannot write the output: \(String(cString: strerror(errno)))", code: 1)
         }
     }
+}
+
+/// Writes all of `bytes` to `fd`; the errno of a failed write, or nil.
+private func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Int32? {
+    var done = 0
+    while done < bytes.count {
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
+        if n < 0 && errno == EINTR { continue }
+        if n < 0 { return errno }
+        if n == 0 { return EIO }
+        done += n
+    }
+    return nil
 }
 
 /// Errors from lower modules that already carry a user-facing sentence.

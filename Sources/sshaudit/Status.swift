@@ -28,7 +28,7 @@ struct Status: ParsableCommand {
             runs that did not stop cleanly: \(report.uncleanRuns)
 
             """
-        FileHandle.standardOutput.write(Data(out.utf8))
+        Stdout.write(Data(out.utf8))
         out = ""
         var previousStop: String?
         var rows: [[String]] = []

@@ -29,6 +29,12 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), "hello, not sqlite")
     }
 
+    /// Output to a full disk (/dev/full answers every write with ENOSPC): one line, exit 1, no trap.
+    func testOutputToAFullDisk() throws {
+        let r = try runProcess("/bin/bash", ["-c", "exec \"$0\" completions bash >/dev/full", Paths.sshaudit])
+        assertOneLineError(r, status: 1, contains: "cannot write the output: No space left on device")
+    }
+
     func testUsageErrors() throws {
         assertOneLineError(try sshaudit(["query", "sessions", "--format", "xml"]), status: 2, contains: "xml")
         assertOneLineError(try sshaudit(["query", "sessions", "--limit", "0"]), status: 2, contains: "--limit")
