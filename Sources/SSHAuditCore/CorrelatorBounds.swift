@@ -1,0 +1,51 @@
+/// How much state the correlator holds at most (README, "What is recorded, and the bounds").
+///
+/// The people recorded can fork, exec and connect as fast as they like, so every table has a bound.
+/// Two rules decide what happens at a bound:
+/// - Processes follow the kernel: its `tracked` map (MAX_TRACKED in bpf/sshaudit.bpf.c) holds
+///   65,536 processes and refuses new ones when full, so the correlator holds as many and refuses
+///   the same way. A process not followed is never guessed at later.
+/// - A table of rows already stored (open sessions, running commands, open files, connections
+///   awaiting their byte counts) gives up its oldest entries (smallest ids: ids grow with time).
+///   Only the later updates of those rows are lost: an end, an exit code, byte counts.
+/// Either way the loss is counted (`Correlator.overflows`, per run in `recorder_runs`) and the
+/// session concerned is flagged `drops`, like a loss in the kernel.
+public struct CorrelatorBounds: Equatable, Sendable {
+    /// Processes followed at once, including those found at start-up (the kernel's MAX_TRACKED).
+    public var processes = 65_536
+    /// Sessions open at once.
+    public var sessions = 16_384
+    /// Commands running at once …
+    public var commands = 65_536
+    /// … and what their argv, path and cwd may take (`CommandRecord.heldBytes`). An argv of 8 KiB
+    /// costs up to about 200 KiB in memory (thousands of empty arguments), so the count alone is no
+    /// bound.
+    public var commandBytes = 32 << 20
+    /// Connections whose byte counters are awaited: as many as the kernel's `connections` map holds.
+    public var connections = 16_384
+    /// Files open by transfer servers.
+    public var transfers = 2_048
+    /// Connections accepted by a listener and not yet handed to a monitor (one per listener).
+    public var pendingAccepts = 1_024
+    /// The uid → name cache (a cache: emptied when full, nothing is lost).
+    public var userNames = 4_096
+
+    public init() {}
+
+    /// How many entries a full table gives up at once: a sixteenth, so that finding the oldest (a
+    /// sort) is paid once per many insertions.
+    static func slack(_ bound: Int) -> Int { max(1, bound / 16) }
+}
+
+extension CommandRecord {
+    /// An upper bound on what a running command holds, in memory and in the checkpoint's JSON: each
+    /// string costs its 16-byte inline form plus six bytes per byte (JSON writes a control character
+    /// as \u00XX; memory holds a long string once, with a 32-byte header).
+    var heldBytes: Int {
+        var n = 256 + Self.held(filename) + (cwd.map(Self.held) ?? 0)
+        for arg in argv { n += Self.held(arg) }
+        return n
+    }
+
+    static func held(_ s: String) -> Int { 16 + 6 * s.utf8.count }
+}
