@@ -262,6 +262,10 @@ public final class Correlator {
 
     public var openSessionCount: Int { sessions.count }
     public var trackedProcesses: [ProcessKey] { Array(procs.keys) }
+    /// Every process followed, those found at start-up and not seen since with start time 0 (for `sweep`).
+    public var followedProcesses: [ProcessKey] {
+        Array(procs.keys) + seeded.keys.map { ProcessKey(tgid: $0, startNs: 0) }
+    }
 
     /// How many entries each table holds now (for tests and the bounds' documentation).
     public var tableSizes: [String: Int] {
