@@ -271,7 +271,8 @@ public final class Correlator {
     public var tableSizes: [String: Int] {
         ["procs": procs.count, "seeded": seeded.count, "sessions": sessions.count, "openCommands": openCommands.count,
          "commandBytes": commandBytes, "pendingAccept": pendingAccept.count, "sessionBySocket": sessionBySocket.count,
-         "awaitingBytes": awaitingBytes.count, "openTransfers": openTransfers.count, "userNames": userNames.count]
+         "awaitingBytes": awaitingBytes.count, "openTransfers": openTransfers.count, "userNames": userNames.count,
+         "pathHolders": pathHolders]
     }
 
     public func role(of key: ProcessKey) -> Role? { procs[key]?.role }
@@ -290,7 +291,9 @@ public final class Correlator {
             overflows += 1
             return
         }
-        seeded[pid] = Proc(role: .listener, path: path)
+        var proc = Proc(role: .listener)
+        proc.path = heldPath(path, for: proc, replacing: seeded[pid]?.path)
+        seeded[pid] = proc
     }
 
     /// Rebuilds a session that was open before recording started: its row (marked recovered) and a
@@ -336,6 +339,7 @@ public final class Correlator {
                 record.drops = true
                 return false
             }
+            if seeded[pid]?.path != nil { pathHolders -= 1 }
             seeded[pid] = proc
             open.liveProcesses += 1
             return true
@@ -503,7 +507,6 @@ public final class Correlator {
         case .monitorChild, .helper, .preauth, .unknown:
             proc.role = parent.role
         }
-        if Self.holdsPath(proc, parent.path) { proc.path = parent.path }
         guard procs[child] != nil || hasRoomForProcess else {
             // The kernel's map, as large, does not follow it either: counted, its session flagged. A
             // listener's child not followed is a connection without a session, counted all the same.
@@ -511,6 +514,7 @@ public final class Correlator {
             if let id = proc.session { updateSession(id) { $0.drops = true } }
             return
         }
+        proc.path = heldPath(parent.path, for: proc, replacing: procs[child]?.path)
         if parent.role == .listener {
             proc.session = startSession(monitor: child, listener: parentKey, path: parent.path, wallNs: wallNs)
         }
@@ -592,7 +596,7 @@ public final class Correlator {
         default:
             break
         }
-        proc.path = Self.holdsPath(proc, info.filename) ? info.filename : nil
+        proc.path = heldPath(info.filename, for: proc, replacing: proc.path)
         proc.transferServer = TransferServer(running: info.filename)
         proc.execed = true
         procs[key] = proc
@@ -690,6 +694,7 @@ public final class Correlator {
     /// A process is gone: its exit was seen (`status`), or `sweep` found it gone without one (nil).
     private func ended(_ key: ProcessKey, _ gone: Proc, atNs wallNs: Int64, status: UInt32?) {
         var proc = gone
+        if proc.path != nil { pathHolders -= 1 }
         pendingAccept.removeValue(forKey: key)
         // The kernel reports close calls only: the files it left open were closed by its end.
         if proc.opensFiles { openTransfers = openTransfers.filter { $0.key.tgid != key.tgid } }
@@ -717,7 +722,15 @@ public final class Correlator {
         // still reports into it.
         if open.monitorExited && open.liveProcesses <= 0 {
             sessions.removeValue(forKey: sessionID)
-            if let socket = open.socket { awaitingBytes[socket] = open.record }
+            if let socket = open.socket {
+                if awaitingBytes.count >= bounds.awaitingBytes {
+                    let keep = bounds.awaitingBytes - CorrelatorBounds.slack(bounds.awaitingBytes)
+                    for (old, r) in awaitingBytes.sorted(by: { $0.value.id < $1.value.id }) where awaitingBytes.count > keep {
+                        forgetSocket(old, of: r.id)
+                    }
+                }
+                awaitingBytes[socket] = open.record
+            }
         }
     }
 
@@ -839,6 +852,21 @@ public final class Correlator {
     }
 
     private var hasRoomForProcess: Bool { procs.count + seeded.count < bounds.processes }
+
+    /// Processes holding a path, against `bounds.listenerPaths`.
+    private var pathHolders = 0
+
+    /// What `proc` holds of `path` in place of `old`: nothing unless it may become a listener, and
+    /// nothing new once `bounds.listenerPaths` processes hold one (counted).
+    private func heldPath(_ path: String?, for proc: Proc, replacing old: String?) -> String? {
+        let wanted = Self.holdsPath(proc, path) ? path : nil
+        if wanted != nil, old == nil, pathHolders >= bounds.listenerPaths {
+            overflows += 1
+            return nil
+        }
+        pathHolders += (wanted == nil ? 0 : 1) - (old == nil ? 0 : 1)
+        return wanted
+    }
 
     /// Only a process that is or may become a listener needs its path (a new session's sshd_path);
     /// a user's processes need only the name of a transfer server (`transferServer`). Paths are what
@@ -962,6 +990,7 @@ public final class Correlator {
         openTransfers = state.openTransfers
         userNames = state.userNames
         seeded = state.seeded
+        pathHolders = procs.values.filter { $0.path != nil }.count + seeded.values.filter { $0.path != nil }.count
         unattributedEvents = state.unattributedEvents
         overflows = state.overflows ?? 0
         unobservedExits = state.unobservedExits ?? 0

@@ -21,12 +21,18 @@ public struct CorrelatorBounds: Equatable, Sendable {
     /// costs up to about 200 KiB in memory (thousands of empty arguments), so the count alone is no
     /// bound.
     public var commandBytes = 32 << 20
-    /// Connections whose byte counters are awaited: as many as the kernel's `connections` map holds.
+    /// Connections whose byte counters are awaited: as many as the kernel's `connections` map holds …
     public var connections = 16_384
+    /// … of which those whose session has ended (its processes are gone; the TCP close may take a
+    /// while): each holds the session's row.
+    public var awaitingBytes = 4_096
     /// Files open by transfer servers.
     public var transfers = 2_048
     /// Connections accepted by a listener and not yet handed to a monitor (one per listener).
     public var pendingAccepts = 1_024
+    /// Processes holding their path: listeners, and sshd binaries started outside any session (which
+    /// may become one). Beyond it a new one holds none: its sessions have no sshd_path.
+    public var listenerPaths = 1_024
     /// The uid → name cache (a cache: emptied when full, nothing is lost).
     public var userNames = 4_096
 
