@@ -247,6 +247,8 @@ final class Recorder {
 
     func send(_ signal: Int32) { Glibc.kill(process.processIdentifier, signal) }
 
+    var pid: Int32 { process.processIdentifier }
+
     func waitForStderr(_ text: String, timeout: TimeInterval = 20) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while !stderr.contains(text) {
