@@ -966,13 +966,65 @@ public final class Correlator {
     }
 
     /// The state as bytes (JSON), for the recorder's checkpoint.
+    ///
+    /// The JSON of `State`, written a table at a time and each table a chunk of entries at a time:
+    /// JSONEncoder's intermediate form takes several times the text it writes, so encoding a large
+    /// state whole would cost several times its size at once (README: the bounds).
     public func checkpoint() throws -> Data {
-        let state = State(bootToWallNs: bootToWallNs, nextIDs: nextIDs, procs: procs, sessions: sessions,
-                          openCommands: openCommands, pendingAccept: pendingAccept, sessionBySocket: sessionBySocket,
-                          awaitingBytes: awaitingBytes, openTransfers: openTransfers, userNames: userNames,
-                          seeded: seeded, unattributedEvents: unattributedEvents, overflows: overflows,
-                          unobservedExits: unobservedExits)
-        return try JSONEncoder().encode(state)
+        var out = Data()
+        out.reserveCapacity(lastCheckpointSize + lastCheckpointSize / 8)
+        let encoder = JSONEncoder()
+        func field(_ name: String, _ first: Bool = false) { out.append(contentsOf: Array(((first ? "{" : ",") + "\"\(name)\":").utf8)) }
+        field("bootToWallNs", true); out.append(try encoder.encode(bootToWallNs))
+        field("nextIDs"); out.append(try encoder.encode(nextIDs))
+        field("procs"); try Self.appendJSON(procs, to: &out)
+        field("sessions"); try Self.appendJSON(sessions, to: &out)
+        field("openCommands"); try Self.appendJSON(openCommands, to: &out)
+        field("pendingAccept"); try Self.appendJSON(pendingAccept, to: &out)
+        field("sessionBySocket"); try Self.appendJSON(sessionBySocket, to: &out)
+        field("awaitingBytes"); try Self.appendJSON(awaitingBytes, to: &out)
+        field("openTransfers"); try Self.appendJSON(openTransfers, to: &out)
+        field("userNames"); try Self.appendJSON(userNames, to: &out)
+        field("seeded"); try Self.appendJSON(seeded, to: &out)
+        field("unattributedEvents"); out.append(try encoder.encode(unattributedEvents))
+        field("overflows"); out.append(try encoder.encode(overflows))
+        field("unobservedExits"); out.append(try encoder.encode(unobservedExits))
+        out.append(UInt8(ascii: "}"))
+        lastCheckpointSize = out.count
+        return out
+    }
+
+    /// The size of the last checkpoint: room for the next one is reserved at once.
+    private var lastCheckpointSize = 0
+
+    /// Appends `table` as JSONEncoder writes a dictionary (an object, or an array of alternating keys
+    /// and values), encoding `chunk` entries at a time.
+    static func appendJSON<K: Hashable & Encodable, V: Encodable>(_ table: [K: V], to out: inout Data, chunk: Int = 1024) throws {
+        let encoder = JSONEncoder()
+        guard table.count > chunk else { return out.append(try encoder.encode(table)) }
+        var part: [K: V] = [:]
+        part.reserveCapacity(chunk)
+        var close: UInt8 = 0
+        var empty = true
+        func flush() throws {
+            let text = try encoder.encode(part)  // "{…}" or "[…]"
+            part.removeAll(keepingCapacity: true)
+            if close == 0 {
+                out.append(text[text.startIndex])
+                close = text[text.index(before: text.endIndex)]
+            }
+            let inner = text.dropFirst().dropLast()
+            guard !inner.isEmpty else { return }
+            if !empty { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: inner)
+            empty = false
+        }
+        for (key, value) in table {
+            part[key] = value
+            if part.count == chunk { try flush() }
+        }
+        if !part.isEmpty { try flush() }
+        out.append(close)
     }
 
     /// Replaces the state with a checkpoint's (same build of sshaudit: the layout is not versioned).

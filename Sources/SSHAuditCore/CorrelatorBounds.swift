@@ -18,16 +18,17 @@ public struct CorrelatorBounds: Equatable, Sendable {
     /// Commands running at once …
     public var commands = 65_536
     /// … and what their argv, path and cwd may take (`CommandRecord.heldBytes`). An argv of 8 KiB
-    /// costs up to about 200 KiB in memory (thousands of empty arguments), so the count alone is no
-    /// bound.
-    public var commandBytes = 32 << 20
+    /// costs up to about 130 KiB in memory (thousands of empty arguments) and up to 48 KiB in the
+    /// checkpoint (control characters), so the count alone is no bound. Ordinary commands cost a few
+    /// hundred bytes: the count is reached long before.
+    public var commandBytes = 16 << 20
     /// Connections whose byte counters are awaited: as many as the kernel's `connections` map holds …
     public var connections = 16_384
     /// … of which those whose session has ended (its processes are gone; the TCP close may take a
     /// while): each holds the session's row.
     public var awaitingBytes = 4_096
     /// Files open by transfer servers.
-    public var transfers = 2_048
+    public var transfers = 1_024
     /// Connections accepted by a listener and not yet handed to a monitor (one per listener).
     public var pendingAccepts = 1_024
     /// Processes holding their path: listeners, and sshd binaries started outside any session (which
@@ -43,15 +44,39 @@ public struct CorrelatorBounds: Equatable, Sendable {
     static func slack(_ bound: Int) -> Int { max(1, bound / 16) }
 }
 
+extension CorrelatorOutput {
+    /// An upper bound on what the row holds in memory (for the writer's queue): commands are what a
+    /// user makes large (`CommandRecord.heldBytes`); the other rows are small, their strings short.
+    public var heldBytes: Int {
+        switch self {
+        case let .command(c): return c.heldBytes
+        case let .transfer(t): return 256 + CommandRecord.held(t.path)
+        case .session, .auth, .sessionEvent: return 1_024
+        }
+    }
+}
+
 extension CommandRecord {
-    /// An upper bound on what a running command holds, in memory and in the checkpoint's JSON: each
-    /// string costs its 16-byte inline form plus six bytes per byte (JSON writes a control character
-    /// as \u00XX; memory holds a long string once, with a 32-byte header).
+    /// An upper bound on what a running command holds, in memory and in the checkpoint's JSON.
     var heldBytes: Int {
-        var n = 256 + Self.held(filename) + (cwd.map(Self.held) ?? 0)
+        var n = 384 + Self.held(filename) + (cwd.map(Self.held) ?? 0)  // 384: the record's fields and numbers
         for arg in argv { n += Self.held(arg) }
         return n
     }
 
-    static func held(_ s: String) -> Int { 16 + 6 * s.utf8.count }
+    /// A string's cost: the larger of its memory (16 bytes inline, or its bytes and a 32-byte header
+    /// past 15) and its JSON (quotes and a comma; a control character takes six bytes, \u00XX; a
+    /// quote, a backslash or a slash two).
+    static func held(_ s: String) -> Int {
+        var json = 3
+        for byte in s.utf8 {
+            switch byte {
+            case 0..<0x20: json += 6
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): json += 2
+            default: json += 1
+            }
+        }
+        let n = s.utf8.count
+        return max(16 + (n > 15 ? n + 32 : 0), json)
+    }
 }

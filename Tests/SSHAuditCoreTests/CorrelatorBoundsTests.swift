@@ -348,3 +348,93 @@ extension CorrelatorTests {
         }
     }
 }
+
+/// The correlator filled to every bound with the largest entries the recorded can make (argv, cwd and
+/// file names of control characters, which JSON writes six bytes each), at a sixteenth of the default
+/// bounds: what it holds and its checkpoint stay within the README's figures (divided alike).
+final class CorrelatorFullStateTests: XCTestCase {
+    /// README: a checkpoint of a full state takes at most 64 MiB.
+    static let checkpointBound = 64 << 20
+
+    func testAFullStateAndItsCheckpointAreBounded() throws {
+        let scale = 16
+        var b = CorrelatorBounds()
+        b.processes /= scale; b.sessions /= scale; b.commands /= scale; b.commandBytes /= scale
+        b.connections /= scale; b.awaitingBytes /= scale; b.transfers /= scale; b.listenerPaths /= scale
+        b.userNames /= scale
+        let c = Correlator(bootToWallNs: 0, bounds: b, userName: { "user-\($0)" }) { _ in }
+        let ctl = { (n: Int) in String(repeating: "\u{1}", count: n) }
+        c.seedListener(pid: 1, path: "/usr/sbin/sshd")
+        let listener = ProcessKey(tgid: 1, startNs: 0)
+        var t: UInt64 = 1, pid: UInt32 = 100
+        func ev(_ key: ProcessKey, _ kind: EventKind, uid: UInt32 = 0) -> Event {
+            t += 1
+            return Event(process: key, ppid: 1, uid: uid, timestampNs: t, comm: "sshd", kind: kind)
+        }
+        func next() -> ProcessKey { pid += 1; return ProcessKey(tgid: pid, startNs: UInt64(pid)) }
+        var shells: [ProcessKey] = []
+        // Sessions (more than fit, and more than fit while their bytes are awaited), each with a
+        // running command of the largest cwd, many arguments, and files open by transfer servers.
+        for s in 0..<(b.sessions + b.awaitingBytes + b.sessions / 8) {
+            let m = next(), child = next(), shell = next()
+            c.handle(ev(listener, .accept(local: Endpoint(address: "127.0.0.1", port: 22),
+                                          remote: Endpoint(address: "203.0.113.\(s % 250)", port: UInt16(s % 60000)), socket: UInt64(s + 1))))
+            c.handle(ev(listener, .fork(child: m)))
+            c.handle(ev(m, .log(source: .file, text: "Accepted publickey for user-\(s) from 203.0.113.9 port 4242 ssh2: ED25519 SHA256:ipg4kuTASAQnH1GTrTfC2oZbsGYuUwvfRNsJd3a7Mss\r\n")))
+            c.handle(ev(m, .fork(child: child)))
+            let uid = UInt32(1000 + s % (2 * b.userNames))
+            c.handle(ev(child, .cred(ruid: uid, euid: uid, suid: uid), uid: uid))
+            c.handle(ev(child, .fork(child: shell), uid: uid))
+            let sftp = s % 4 == 0
+            let argv = ["sh"] + (0..<40).map { _ in ctl(10) }
+            c.handle(ev(shell, .exec(ExecInfo(filename: sftp ? "/usr/lib/openssh/sftp-server" : "/bin/" + ctl(100), argv: argv,
+                                              tty: "pts/\(s)", cwd: "/" + ctl(510))), uid: uid))
+            if sftp { c.handle(ev(shell, .fileOpened(fd: 3, flags: 0, path: ctl(255)), uid: uid)) }
+            if s % 3 == 0 {
+                for k in [shell, child, m] { c.handle(ev(k, .exit(status: 0), uid: uid)) }
+            } else {
+                shells.append(shell)
+            }
+        }
+        var i = 0
+        while c.tableSizes["procs"]! + c.tableSizes["seeded"]! < b.processes {
+            c.handle(ev(shells[i % shells.count], .fork(child: next()), uid: 1000))
+            i += 1
+        }
+        let sizes = c.tableSizes
+        let limits = ["procs": b.processes, "sessions": b.sessions, "openCommands": b.commands, "commandBytes": b.commandBytes,
+                      "sessionBySocket": b.connections, "awaitingBytes": b.awaitingBytes, "openTransfers": b.transfers,
+                      "pathHolders": b.listenerPaths, "userNames": b.userNames, "pendingAccept": b.pendingAccepts]
+        for (table, limit) in limits { XCTAssertLessThanOrEqual(sizes[table]!, limit, table) }
+        XCTAssertEqual(sizes["procs"], b.processes)
+        XCTAssertGreaterThanOrEqual(sizes["sessionBySocket"]!, b.connections - CorrelatorBounds.slack(b.connections))
+        XCTAssertGreaterThan(sizes["commandBytes"]!, b.commandBytes * 3 / 4, "the running commands reached their budget")
+        XCTAssertGreaterThan(c.overflows, 0)
+
+        let checkpoint = try c.checkpoint()
+        print("a full state at 1/\(scale) of the bounds: \(sizes), checkpoint \(checkpoint.count) bytes")
+        XCTAssertLessThanOrEqual(checkpoint.count, Self.checkpointBound / scale)
+        let restored = Correlator(bootToWallNs: 0, bounds: b, userName: { _ in nil }) { _ in }
+        try restored.restore(checkpoint)
+        XCTAssertEqual(restored.tableSizes, sizes)
+        XCTAssertEqual(try restored.checkpoint().count, checkpoint.count)
+    }
+
+    // The checkpoint writes large tables a chunk at a time: what it writes reads back as the table.
+    func testChunkedTablesReadBackWhole() throws {
+        var procs: [ProcessKey: Int] = [:], names: [Int64: String?] = [:]
+        for i in 0..<3_500 {
+            procs[ProcessKey(tgid: UInt32(i), startNs: UInt64(i) * 7)] = i
+            names[Int64(i)] = i % 5 == 0 ? nil : "n\(i)"
+        }
+        var out = Data()
+        try Correlator.appendJSON(procs, to: &out, chunk: 1_000)
+        XCTAssertEqual(try JSONDecoder().decode([ProcessKey: Int].self, from: out), procs)
+        out = Data()
+        try Correlator.appendJSON(names, to: &out, chunk: 1_000)
+        XCTAssertEqual(try JSONDecoder().decode([Int64: String?].self, from: out), names)
+        out = Data()
+        try Correlator.appendJSON([ProcessKey: Int](), to: &out, chunk: 1)
+        XCTAssertEqual(try JSONDecoder().decode([ProcessKey: Int].self, from: out), [:])
+    }
+}
