@@ -6,8 +6,9 @@ import XCTest
 /// connects as fast as MaxStartups allows. The recorder stays alive, under its memory bound (README,
 /// "What is recorded, and the bounds"), counts what it loses, and records what comes after.
 final class BoundsTests: XCTestCase {
-    /// The documented bound on the recorder's resident memory (VmHWM), the ring buffer's mapping included.
-    static let rssBoundKiB = 320 * 1024
+    /// The documented bound on the recorder's resident memory (VmHWM), the ring buffer's mapping
+    /// included (README, "Memory").
+    static let rssBoundKiB = 448 * 1024
 
     var server: SSHDServer?
     var recorder: Recorder?
@@ -169,6 +170,20 @@ final class BoundsTests: XCTestCase {
         let rows = try Self.rows(recorder.db, "SELECT sshd_path, sshd_version FROM sessions WHERE local_port = \(server.port)")
         XCTAssertEqual(rows.map { $0["sshd_path"] as String? }, [big])
         XCTAssertEqual(rows.first?["sshd_version"] as String?, "OpenSSH_9.2p1 Debian-2+deb12u10" , "found in the first bytes")
+    }
+
+    // The systemd unit lets the recorder reach its documented bound, and no further by much.
+    func testServiceLimitsMatchTheBound() throws {
+        let unit = try String(contentsOf: Paths.packageRoot.appending(path: "dist/sshaudit.service"), encoding: .utf8)
+        func value(_ key: String) -> String? {
+            unit.split(separator: "\n").first { $0.hasPrefix(key + "=") }.map { String($0.dropFirst(key.count + 1)) }
+        }
+        let memory = try XCTUnwrap(value("MemoryMax"))
+        XCTAssertTrue(memory.hasSuffix("M"), memory)
+        let mib = try XCTUnwrap(Int(memory.dropLast()))
+        XCTAssertGreaterThanOrEqual(mib * 1024, Self.rssBoundKiB)
+        XCTAssertLessThanOrEqual(mib * 1024, 2 * Self.rssBoundKiB)
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(Int(value("TasksMax") ?? "")), 8)
     }
 
     // MARK: - Helpers
