@@ -9,14 +9,13 @@ import SSHAuditStore
 ///
 /// A round first asks /proc which followed processes are gone, then waits until every record the
 /// kernel had written by then has been handled: a gone process's exit, if the kernel wrote it, has
-/// then been seen, and whatever is still followed had its exit lost. Rounds start every 10 s, less
+/// then been seen, and whatever is still followed had its exit lost. Rounds start every 5 s, less
 /// often when a round is slow (it costs at most about 5% of a core).
 final class ProcessSweep {
     private let correlator: Correlator
     /// The correlator's counts when this run took over (a resumed run's state carries the killed run's).
     private let baseline: (overflows: UInt64, unobservedExits: UInt64)
-    private var nextRound = Date().addingTimeInterval(10)
-    private var interval: TimeInterval = 10
+    private var nextRound = Date().addingTimeInterval(5)
     /// A round's gone processes, when it looked, and the kernel's write position then.
     private var round: (gone: Set<ProcessKey>, atNs: Int64, position: UInt64)?
     /// /proc of another pid namespace would show none of the kernel's pids: no sweeping there.
@@ -41,8 +40,7 @@ final class ProcessSweep {
         let started = Date()
         let gone = Set(correlator.followedProcesses.filter { !Liveness.isAlive($0) })
         round = (gone, Clock.wallNs(), tracer.writePosition)
-        interval = max(10, 20 * Date().timeIntervalSince(started))
-        nextRound = Date().addingTimeInterval(interval)
+        nextRound = Date().addingTimeInterval(max(5, 20 * Date().timeIntervalSince(started)))
     }
 
     /// This run's counts of what the correlator's bounds and sweeps lost.

@@ -40,15 +40,20 @@ final class BoundsTests: XCTestCase {
             result.data = Data(((r?.stdout ?? "") + (r?.stderr ?? "")).utf8)
             client.leave()
         }
+        let t0 = Date()
+        func elapsed() -> String { String(format: "%.1f s", Date().timeIntervalSince(t0)) }
         try Self.waitForFile(work + "/held", timeout: 60)
+        print("fork storm: 500 held at \(elapsed())")
         recorder.send(SIGSTOP)  // a reader that falls behind: the ring buffer overflows meanwhile
         XCTAssertTrue(FileManager.default.createFile(atPath: work + "/go1", contents: nil))
         try Self.waitForFile(work + "/released", timeout: 90)
+        print("fork storm: 7,500 execs done, the 500 released at \(elapsed())")
         recorder.send(SIGCONT)
         XCTAssertTrue(FileManager.default.createFile(atPath: work + "/go2", contents: nil))
         XCTAssertEqual(client.wait(timeout: .now() + 120), .success, "the storm finished")
         let output = String(decoding: result.data, as: UTF8.self)
         XCTAssertTrue(output.contains("forks=100000"), output)
+        print("fork storm: 100,000 forks done at \(elapsed())")
 
         // The exits the kernel lost are found by the recorder's sweep: no command stays running.
         let port = server.port
@@ -63,6 +68,7 @@ final class BoundsTests: XCTestCase {
             if unended == 0 && ended > 0 { break }
             Thread.sleep(forTimeInterval: 1)
         }
+        print("fork storm: every command ended at \(elapsed())")
         XCTAssertTrue(memory.alive, "the recorder is alive")
         let after = try server.ssh("sa_bob", ["/bin/echo after-the-storm"])
         XCTAssertEqual(after.status, 0, after.stderr)
