@@ -37,17 +37,16 @@ struct Status: ParsableCommand {
             if let previousStop {
                 // A run that resumed the killed one's kernel state read what happened in between.
                 let gap = run.resumedFrom == nil ? "not recording" : "kernel kept recording"
-                rows.append(["", gap, previousStop, run.startedAt, "", "", "", "", "", ""])
+                rows.append(["", gap, previousStop, run.startedAt, "", "", "", ""])
             }
             let last = i == report.runs.count - 1
             // A killed run whose kernel state a later run continued lost nothing.
             let resumedBy = report.runs.first { $0.resumedFrom == run.id }.map { "killed, resumed by \($0.id)" }
             rows.append([String(run.id), run.cleanExit ? "clean" : resumedBy ?? (last ? "running or crashed" : "crashed"),
                          run.startedAt, run.stoppedAt ?? "-", String(run.events), String(run.ringDrops), String(run.trackFailures),
-                         String(run.unattributedEvents), String(run.overflows), String(run.unobservedExits)])
+                         String(run.unattributedEvents)])
             previousStop = run.stoppedAt ?? run.startedAt  // killed before its first heartbeat
         }
-        printTable(header: ["RUN", "STATE", "STARTED", "STOPPED", "EVENTS", "DROPS", "UNTRACKED", "UNATTRIBUTED",
-                            "OVERFLOWS", "EXITS UNSEEN"], rows: rows)
+        printTable(header: ["RUN", "STATE", "STARTED", "STOPPED", "EVENTS", "DROPS", "UNTRACKED", "UNATTRIBUTED"], rows: rows)
     }
 }
