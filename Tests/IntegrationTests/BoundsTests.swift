@@ -178,6 +178,34 @@ final class BoundsTests: XCTestCase {
         XCTAssertEqual(rows.first?["sshd_version"] as String?, "OpenSSH_9.2p1 Debian-2+deb12u10" , "found in the first bytes")
     }
 
+    // The sweep asks /proc whether a process is gone. A process whose first thread has exited shows
+    // as a zombie there while its other threads run: it is not gone, and what it execs later is still
+    // its session's command (were it taken for gone, the exec would belong to no session).
+    func testAProcessWhoseMainThreadExitedIsNotTakenForGone() throws {
+        let server = try SSHDServer(name: "bounds-threads", port: 22464)
+        self.server = server
+        let program = try Self.compile(#"""
+            /* The main thread exits; another thread execs /bin/echo 12 s later (after sweeps). */
+            #include <pthread.h>
+            #include <unistd.h>
+            static void *late(void *arg) { sleep(12); execl("/bin/echo", "echo", "late-exec", (char *)0); return arg; }
+            int main(void) { pthread_t t; pthread_create(&t, 0, late, 0); pthread_exit(0); }
+            """#, named: "zombieleader", in: server.dir, libraries: ["-lpthread"])
+        let recorder = try Recorder(name: "bounds-threads")
+        self.recorder = recorder
+        let r = try server.ssh("sa_alice", [program])
+        XCTAssertEqual(r.stdout, "late-exec\n", r.stderr)
+        XCTAssertEqual(try recorder.stop(), 0, recorder.stderr)
+        let rows = try Self.rows(recorder.db, """
+            SELECT c.exit_code FROM commands c JOIN sessions s ON s.id = c.session_id
+            WHERE s.local_port = \(server.port) AND c.filename = '/bin/echo'
+            """)
+        XCTAssertEqual(rows.map { $0["exit_code"] as Int? }, [0], "the late exec is the session's command")
+        let status = try Self.status(recorder.db)
+        XCTAssertEqual(status["total_unobserved_exits"] as? Int, 0, "\(status)")
+        XCTAssertEqual(status["total_unattributed_events"] as? Int, 0, "\(status)")
+    }
+
     // The systemd unit lets the recorder reach its documented bound, and no further by much.
     func testServiceLimitsMatchTheBound() throws {
         let unit = try String(contentsOf: Paths.packageRoot.appending(path: "dist/sshaudit.service"), encoding: .utf8)
