@@ -832,6 +832,10 @@ public final class Correlator {
     /// signal, its session is flagged `drops`, and a session whose monitor is gone is
     /// `ended_unobserved` (its `ended_at` stays unknown).
     ///
+    /// A session that ended more than 15 minutes before `atNs` no longer awaits its connection's
+    /// byte counts: TCP gives up on an unacknowledged close by then, so the close was lost (counted,
+    /// flagged).
+    ///
     /// For a live recorder only, and only once every record the kernel wrote before `isAlive` looked
     /// has been handled: an exit still on its way must not be taken for a lost one. A replay has no
     /// live system to ask and never sweeps, so it stays deterministic.
@@ -839,6 +843,11 @@ public final class Correlator {
     /// - Returns: how many processes were found gone.
     @discardableResult
     public func sweep(atNs: Int64, isAlive: (ProcessKey) -> Bool) -> Int {
+        let closeTimeoutNs: Int64 = 15 * 60 * 1_000_000_000
+        for (socket, record) in awaitingBytes.sorted(by: { $0.value.id < $1.value.id })
+        where atNs - (record.endedAtNs ?? record.startedAtNs) > closeTimeoutNs {
+            forgetSocket(socket, of: record.id)
+        }
         var gone: [(ProcessKey, Proc)] = []
         for key in procs.keys.sorted(by: { ($0.startNs, $0.tgid) < ($1.startNs, $1.tgid) }) where !isAlive(key) {
             gone.append((key, procs.removeValue(forKey: key)!))

@@ -244,6 +244,26 @@ extension CorrelatorTests {
         XCTAssertEqual(c.unobservedExits, 1)
     }
 
+    // A connection's close that never comes (lost in the kernel): the ended session waits for its
+    // byte counts no longer than TCP could take to close, then gives them up (counted, flagged).
+    func testAnEndedSessionWaitsForItsLostCloseNoLongerThanTCP() throws {
+        let log = try Fixture.load("exec_command")
+        let events = try log.events().filter { if case .connectionClosed = $0.kind { false } else { true } }
+        var sessions: [Int64: SessionRecord] = [:]
+        let c = Correlator.replaying(log) { if case let .session(s) = $0 { sessions[s.id] = s } }
+        for e in events { c.handle(e) }
+        XCTAssertEqual(c.tableSizes["awaitingBytes"], 1)
+        let ended = try XCTUnwrap(sessions.values.first?.endedAtNs)
+        c.sweep(atNs: ended + 60_000_000_000) { _ in true }
+        XCTAssertEqual(c.tableSizes["awaitingBytes"], 1, "a minute: the close may still come")
+        c.sweep(atNs: ended + 16 * 60_000_000_000) { _ in true }
+        XCTAssertEqual(c.tableSizes["awaitingBytes"], 0)
+        XCTAssertEqual(c.tableSizes["sessionBySocket"], 0)
+        XCTAssertEqual(c.overflows, 1)
+        XCTAssertEqual(sessions.values.first?.drops, true)
+        XCTAssertNil(sessions.values.first?.bytesIn)
+    }
+
     /// sshd's tree up to a user process that execs `program` in `cwd` (a logged-in session), as events.
     static func session(user: ProcessKey, program: String, cwd: String) -> [Event] {
         func ev(_ key: ProcessKey, _ kind: EventKind, uid: UInt32 = 0) -> Event {
