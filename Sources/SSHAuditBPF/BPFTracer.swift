@@ -453,6 +453,10 @@ public final class BPFTracer {
     /// The position after the last record delivered (a checkpoint's position).
     public var readPosition: UInt64 { ring?.readPosition ?? 0 }
 
+    /// The position after the last record the kernel has written so far: once `readPosition` reaches
+    /// it, every record written before now has been delivered.
+    public var writePosition: UInt64 { ring?.writePosition ?? 0 }
+
     /// Starts reading at `position` instead (a resumed checkpoint's).
     public func skip(to position: UInt64) { ring?.skip(to: position) }
 

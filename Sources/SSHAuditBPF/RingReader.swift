@@ -48,6 +48,9 @@ final class RingReader {
     /// Whether records are waiting to be read.
     var hasRecords: Bool { readPosition < sa_ring_load_u64(producerArea) }
 
+    /// The position after the last record the kernel has reserved so far.
+    var writePosition: UInt64 { sa_ring_load_u64(producerArea) }
+
     /// Hands every complete record written so far to `handler` (valid only during the call), in order;
     /// returns how many.
     @discardableResult

@@ -35,8 +35,8 @@ public final class Correlator {
     /// (never a real uid: setresuid takes -1 as "unchanged"), and the flags share a byte. 72 bytes
     /// instead of 104 with optionals. The coded form (checkpoints) is that of the plain fields.
     struct Proc: Codable {
+        /// Held only by a process that is or may become a listener (`holdsPath`): a session's sshd_path.
         var path: String?
-        var cwd: String?
         private var sessionID: Int64 = 0
         private var commandID: Int64 = 0
         private var ancestorCommandID: Int64 = 0
@@ -81,6 +81,16 @@ public final class Correlator {
             get { flags & 4 != 0 }
             set { flags = newValue ? flags | 4 : flags & ~4 }
         }
+        /// The transfer server it runs (or was forked from): what its file opens are.
+        var transferServer: TransferServer? {
+            get { flags & 8 != 0 ? .sftp : flags & 16 != 0 ? .rsync : nil }
+            set { flags = (flags & ~24) | (newValue == .sftp ? 8 : newValue == .rsync ? 16 : 0) }
+        }
+        /// It opened a file for a transfer: its exit closes those the kernel saw no close of.
+        var opensFiles: Bool {
+            get { flags & 32 != 0 }
+            set { flags = newValue ? flags | 32 : flags & ~32 }
+        }
 
         init(role: Role, session: Int64? = nil, ancestorCommand: Int64? = nil, path: String? = nil, orphan: Bool = false) {
             self.role = role
@@ -91,14 +101,13 @@ public final class Correlator {
         }
 
         private enum CodingKeys: String, CodingKey {
-            case path, cwd, session, command, ancestorCommand, pendingUID, role, execed, chrooted, orphan
+            case path, session, command, ancestorCommand, pendingUID, role, execed, chrooted, orphan, transfer, opensFiles
         }
 
         init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             role = try c.decode(Role.self, forKey: .role)
             path = try c.decodeIfPresent(String.self, forKey: .path)
-            cwd = try c.decodeIfPresent(String.self, forKey: .cwd)
             session = try c.decodeIfPresent(Int64.self, forKey: .session)
             command = try c.decodeIfPresent(Int64.self, forKey: .command)
             ancestorCommand = try c.decodeIfPresent(Int64.self, forKey: .ancestorCommand)
@@ -106,13 +115,14 @@ public final class Correlator {
             execed = try c.decode(Bool.self, forKey: .execed)
             chrooted = try c.decode(Bool.self, forKey: .chrooted)
             orphan = try c.decode(Bool.self, forKey: .orphan)
+            transferServer = try c.decodeIfPresent(TransferServer.self, forKey: .transfer)
+            opensFiles = try c.decodeIfPresent(Bool.self, forKey: .opensFiles) ?? false
         }
 
         func encode(to encoder: Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(role, forKey: .role)
             try c.encodeIfPresent(path, forKey: .path)
-            try c.encodeIfPresent(cwd, forKey: .cwd)
             try c.encodeIfPresent(session, forKey: .session)
             try c.encodeIfPresent(command, forKey: .command)
             try c.encodeIfPresent(ancestorCommand, forKey: .ancestorCommand)
@@ -120,6 +130,19 @@ public final class Correlator {
             try c.encode(execed, forKey: .execed)
             try c.encode(chrooted, forKey: .chrooted)
             try c.encode(orphan, forKey: .orphan)
+            // Only when set: the coded form of other processes stays what it was.
+            try c.encodeIfPresent(transferServer, forKey: .transfer)
+            if opensFiles { try c.encode(true, forKey: .opensFiles) }
+        }
+    }
+
+    /// Transfer servers whose file opens the kernel reports (scp is the rest: sftp-server, scp, rsync).
+    enum TransferServer: String, Codable {
+        case sftp, rsync
+
+        init?(running path: String) {
+            let name = baseName(path)
+            if name.hasPrefix("sftp-server") { self = .sftp } else if name.hasPrefix("rsync") { self = .rsync } else { return nil }
         }
     }
 
@@ -162,7 +185,7 @@ public final class Correlator {
     /// A session's kind from what was observed, the most specific first.
     static func kind(of open: OpenSession) -> String {
         let r = open.record
-        if r.authenticatedAtNs == nil { return r.endedAtNs == nil ? "pending" : "auth-failed" }
+        if r.authenticatedAtNs == nil { return r.endedAtNs == nil && !r.endedUnobserved ? "pending" : "auth-failed" }
         if let transfer = open.transfer { return transfer }
         if r.tty != nil { return "interactive" }
         if r.commandCount > 0 { return "exec" }
@@ -176,6 +199,12 @@ public final class Correlator {
 
     /// Events the kernel reported for sshd's process tree that no session could claim.
     public private(set) var unattributedEvents: UInt64 = 0
+
+    /// Entries refused or given up at a bound (`CorrelatorBounds`): each a loss, its session flagged.
+    public private(set) var overflows: UInt64 = 0
+
+    /// Processes found gone by `sweep` whose exit event never came.
+    public private(set) var unobservedExits: UInt64 = 0
 
     /// The kernel follows only sshd's tree, so an event of a process the correlator never saw forked
     /// (nor found at start-up), or of its descendants, means history was lost: the event may belong
@@ -192,6 +221,7 @@ public final class Correlator {
     private var openSessionsFlagged = false
 
     private var bootToWallNs: Int64
+    private let bounds: CorrelatorBounds
     private let userName: (UInt32) -> String?
     private let binaryVersion: (UInt32, String) -> String?
     private let sink: (CorrelatorOutput) -> Void
@@ -199,6 +229,8 @@ public final class Correlator {
     private var procs: [ProcessKey: Proc] = [:]
     private var sessions: [Int64: OpenSession] = [:]
     private var openCommands: [Int64: CommandRecord] = [:]
+    /// What the running commands hold (`CommandRecord.heldBytes`), against `bounds.commandBytes`.
+    private var commandBytes = 0
     private var pendingAccept: [ProcessKey: PendingAccept] = [:]
     private var sessionBySocket: [UInt64: Int64] = [:]
     /// Sessions whose processes are all gone but whose connection has not reported its bytes yet.
@@ -214,12 +246,14 @@ public final class Correlator {
     ///   - firstIDs: ids continue those already in the database.
     ///   - userName: resolves a uid to a login name at the time of the session.
     ///   - binaryVersion: the OpenSSH release of a running sshd (pid, path), if it can be read.
+    ///   - bounds: how much state to hold at most.
     ///   - sink: receives every new or changed row, in order.
-    public init(bootToWallNs: Int64, firstIDs: RowIDs = RowIDs(),
+    public init(bootToWallNs: Int64, firstIDs: RowIDs = RowIDs(), bounds: CorrelatorBounds = CorrelatorBounds(),
                 userName: @escaping (UInt32) -> String?,
                 binaryVersion: @escaping (UInt32, String) -> String? = { _, _ in nil },
                 sink: @escaping (CorrelatorOutput) -> Void) {
         self.bootToWallNs = bootToWallNs
+        self.bounds = bounds
         self.nextIDs = firstIDs
         self.userName = userName
         self.binaryVersion = binaryVersion
@@ -228,6 +262,18 @@ public final class Correlator {
 
     public var openSessionCount: Int { sessions.count }
     public var trackedProcesses: [ProcessKey] { Array(procs.keys) }
+    /// Every process followed, those found at start-up and not seen since with start time 0 (for `sweep`).
+    public var followedProcesses: [ProcessKey] {
+        Array(procs.keys) + seeded.keys.map { ProcessKey(tgid: $0, startNs: 0) }
+    }
+
+    /// How many entries each table holds now (for tests and the bounds' documentation).
+    public var tableSizes: [String: Int] {
+        ["procs": procs.count, "seeded": seeded.count, "sessions": sessions.count, "openCommands": openCommands.count,
+         "commandBytes": commandBytes, "pendingAccept": pendingAccept.count, "sessionBySocket": sessionBySocket.count,
+         "awaitingBytes": awaitingBytes.count, "openTransfers": openTransfers.count, "userNames": userNames.count,
+         "pathHolders": pathHolders]
+    }
 
     public func role(of key: ProcessKey) -> Role? { procs[key]?.role }
 
@@ -241,7 +287,13 @@ public final class Correlator {
 
     /// Declares a listener found before recording started (the /proc scan).
     public func seedListener(pid: UInt32, path: String?) {
-        seeded[pid] = Proc(role: .listener, path: path)
+        guard seeded[pid] != nil || hasRoomForProcess else {
+            overflows += 1
+            return
+        }
+        var proc = Proc(role: .listener)
+        proc.path = heldPath(path, for: proc, replacing: seeded[pid]?.path)
+        seeded[pid] = proc
     }
 
     /// Rebuilds a session that was open before recording started: its row (marked recovered) and a
@@ -279,9 +331,20 @@ public final class Correlator {
         }
         let id = record.id
         let open = OpenSession(record: record)
-        open.liveProcesses = 1 + seed.processes.count
         open.acceptLogged = seed.authenticatedAtNs != nil  // the attempt happened before: nothing to add
-        seeded[seed.monitor.pid] = Proc(role: .monitor, session: id, path: seed.monitor.exe)
+        // Each process followed, within the bound on processes; the others are lost (counted, flagged).
+        func follow(_ pid: UInt32, _ proc: Proc) -> Bool {
+            guard seeded[pid] != nil || hasRoomForProcess else {
+                overflows += 1
+                record.drops = true
+                return false
+            }
+            if seeded[pid]?.path != nil { pathHolders -= 1 }
+            seeded[pid] = proc
+            open.liveProcesses += 1
+            return true
+        }
+        _ = follow(seed.monitor.pid, Proc(role: .monitor, session: id))
 
         var commandOf: [UInt32: Int64] = [:]
         var outputs: [CommandRecord] = []
@@ -294,11 +357,13 @@ public final class Correlator {
             case .userChild: role = .userChild
             case .user: role = .user
             }
-            var proc = Proc(role: role, session: id, ancestorCommand: commandOf[p.ppid], path: p.exe)
+            var proc = Proc(role: role, session: id, ancestorCommand: commandOf[p.ppid])
             proc.execed = true
+            proc.transferServer = p.exe.flatMap(TransferServer.init(running:))
+            guard follow(p.pid, proc) else { continue }
             if role == .user, let known = reusable[p.pid] {
                 // Seen by the previous run and still running: the same command continues.
-                openCommands[known.id] = known
+                hold(known)
                 proc.command = known.id
                 commandOf[p.pid] = known.id
                 if open.shell == nil { open.shell = ProcessKey(tgid: p.pid, startNs: 0) }
@@ -309,7 +374,7 @@ public final class Correlator {
                     id: cid, sessionID: id, parentID: proc.ancestorCommand, pid: p.pid, ppid: p.ppid, uid: p.uid,
                     filename: p.exe ?? p.argv.first ?? "", argv: p.argv, argvTruncated: false, startedAtNs: p.startedAtNs)
                 command.recovered = true
-                openCommands[cid] = command
+                hold(command)
                 proc.command = cid
                 commandOf[p.pid] = cid
                 outputs.append(command)
@@ -323,6 +388,7 @@ public final class Correlator {
         open.record = record
         open.record.kind = Self.kind(of: open)
         record = open.record
+        makeRoomForSession()
         sessions[id] = open
         openSessionsFlagged = false
         sink(.session(record))
@@ -353,7 +419,8 @@ public final class Correlator {
         if let known = lookup(key) {
             if known.orphan { noteUnattributed() }
         } else if Self.needsHistory(event.kind) {
-            procs[key] = Proc(role: .unknown, orphan: true)
+            // Without room it stays unknown: each of its events is counted here all the same.
+            if hasRoomForProcess { procs[key] = Proc(role: .unknown, orphan: true) }
             noteUnattributed()
         }
         switch event.kind {
@@ -373,7 +440,11 @@ public final class Correlator {
                 procs[key]?.role = .listener
             }
             if procs[key]?.role == .listener {
-                pendingAccept[key] = PendingAccept(local: local, remote: remote, socket: socket)
+                if pendingAccept[key] != nil || pendingAccept.count < bounds.pendingAccepts {
+                    pendingAccept[key] = PendingAccept(local: local, remote: remote, socket: socket)
+                } else {
+                    overflows += 1  // the connection's session will have no addresses
+                }
             }
         case let .cred(ruid, euid, suid):
             handleCred(key, ruid: ruid, euid: euid, suid: suid, wallNs: wallNs)
@@ -415,22 +486,34 @@ public final class Correlator {
     // MARK: - Events
 
     private func handleFork(parentKey: ProcessKey, child: ProcessKey, ppid: UInt32, wallNs: Int64) {
-        if procs[parentKey] == nil { procs[parentKey] = lookup(parentKey) ?? Proc(role: .unknown) }
+        // A parent not followed (no room when it appeared, like its record in the kernel): nor is its child.
+        guard procs[parentKey] != nil else { return }
         confirmUserChild(parentKey)
         let parent = procs[parentKey]!
         var proc = Proc(role: .unknown, session: parent.session,
-                        ancestorCommand: parent.command ?? parent.ancestorCommand, path: parent.path)
+                        ancestorCommand: parent.command ?? parent.ancestorCommand)
         proc.orphan = parent.orphan
+        proc.transferServer = parent.transferServer
         switch parent.role {
         case .listener:
             proc.role = .monitor
-            proc.session = startSession(monitor: child, listener: parentKey, path: parent.path, wallNs: wallNs)
         case .monitor:
             proc.role = .monitorChild
         case .userChild, .user:
             proc.role = .user
         case .monitorChild, .helper, .preauth, .unknown:
             proc.role = parent.role
+        }
+        guard procs[child] != nil || hasRoomForProcess else {
+            // The kernel's map, as large, does not follow it either: counted, its session flagged. A
+            // listener's child not followed is a connection without a session, counted all the same.
+            overflows += 1
+            if let id = proc.session { updateSession(id) { $0.drops = true } }
+            return
+        }
+        proc.path = heldPath(parent.path, for: proc, replacing: procs[child]?.path)
+        if parent.role == .listener {
+            proc.session = startSession(monitor: child, listener: parentKey, path: parent.path, wallNs: wallNs)
         }
         procs[child] = proc
         if let id = proc.session { sessions[id]?.liveProcesses += 1 }
@@ -449,10 +532,11 @@ public final class Correlator {
             open.record.local = conn.local
             open.record.remote = conn.remote
             open.socket = conn.socket
-            sessionBySocket[conn.socket] = id
+            followSocket(conn.socket, for: id)
         }
         open.record.kind = Self.kind(of: open)
         record = open.record
+        makeRoomForSession()
         sessions[id] = open
         openSessionsFlagged = false
         sink(.session(record))
@@ -461,9 +545,12 @@ public final class Correlator {
 
     private func handleExec(_ key: ProcessKey, event: Event, info: ExecInfo, wallNs: Int64) {
         // A newly started sshd is a listener only once it accepts: `sshd -t` or `sshd -V` never do.
-        var proc = lookup(key) ?? Proc(role: .unknown)
-        proc.path = info.filename
-        proc.cwd = info.cwd
+        // Any other process without a record has none because there was no room (see `handle`).
+        guard var proc = lookup(key) ?? (info.newRoot ? Proc(role: .unknown) : nil) else { return }
+        guard procs[key] != nil || hasRoomForProcess else {
+            overflows += 1  // a new sshd not followed, as the kernel's full map does not follow it
+            return
+        }
         switch proc.role {
         case .user:
             closeCommand(of: &proc, wallNs: wallNs, status: nil)
@@ -475,7 +562,7 @@ public final class Correlator {
                     ppid: event.ppid, uid: event.uid, filename: info.filename, argv: info.argv,
                     argvTruncated: info.argvTruncated, startedAtNs: wallNs)
                 record.cwd = info.cwd
-                openCommands[id] = record
+                hold(record)
                 proc.command = id
                 sink(.command(record))
                 let name = baseName(info.filename)
@@ -506,6 +593,8 @@ public final class Correlator {
         default:
             break
         }
+        proc.path = heldPath(info.filename, for: proc, replacing: proc.path)
+        proc.transferServer = TransferServer(running: info.filename)
         proc.execed = true
         procs[key] = proc
     }
@@ -600,24 +689,34 @@ public final class Correlator {
     private func handleExit(_ key: ProcessKey, status: UInt32, wallNs: Int64) {
         guard lookup(key) != nil else { return }
         confirmUserChild(key)  // internal-sftp: the user child serves the session itself, then exits
-        guard var proc = procs.removeValue(forKey: key) else { return }
+        guard let proc = procs.removeValue(forKey: key) else { return }
+        ended(key, proc, atNs: wallNs, status: status)
+    }
+
+    /// A process is gone: its exit was seen (`status`), or `sweep` found it gone without one (nil).
+    private func ended(_ key: ProcessKey, _ gone: Proc, atNs wallNs: Int64, status: UInt32?) {
+        var proc = gone
+        if proc.path != nil { pathHolders -= 1 }
         pendingAccept.removeValue(forKey: key)
+        // The kernel reports close calls only: the files it left open were closed by its end.
+        if proc.opensFiles { openTransfers = openTransfers.filter { $0.key.tgid != key.tgid } }
         closeCommand(of: &proc, wallNs: wallNs, status: status)
         guard let sessionID = proc.session, let open = sessions[sessionID] else { return }
         let before = open.record
-        if open.shell == key {
+        if let status, open.shell == key {
             let ws = WaitStatus(status)
             open.record.exitCode = ws.code ?? (128 + (ws.signal ?? 0))  // as a shell reports a killed child
         }
+        if status == nil { open.record.drops = true }
         open.liveProcesses -= 1
         if proc.role == .monitor {
             open.monitorExited = true
-            open.record.endedAtNs = wallNs
+            if status == nil { open.record.endedUnobserved = true } else { open.record.endedAtNs = wallNs }
         }
         open.record.kind = Self.kind(of: open)
         sessions[sessionID] = open
         if open.record != before { sink(.session(open.record)) }
-        if proc.role == .monitor, open.record.authenticatedAtNs == nil, open.authRows == 0 {
+        if proc.role == .monitor, status != nil, open.record.authenticatedAtNs == nil, open.authRows == 0 {
             // Nothing logged and never authenticated: the connection ended before any success.
             emitAuth(sessionID, atNs: wallNs, user: nil, remote: open.record.remote, method: nil, result: .disconnected)
         }
@@ -625,7 +724,15 @@ public final class Correlator {
         // still reports into it.
         if open.monitorExited && open.liveProcesses <= 0 {
             sessions.removeValue(forKey: sessionID)
-            if let socket = open.socket { awaitingBytes[socket] = open.record }
+            if let socket = open.socket {
+                if awaitingBytes.count >= bounds.awaitingBytes {
+                    let keep = bounds.awaitingBytes - CorrelatorBounds.slack(bounds.awaitingBytes)
+                    for (old, r) in awaitingBytes.sorted(by: { $0.value.id < $1.value.id }) where awaitingBytes.count > keep {
+                        forgetSocket(old, of: r.id)
+                    }
+                }
+                awaitingBytes[socket] = open.record
+            }
         }
     }
 
@@ -645,10 +752,11 @@ public final class Correlator {
     }
 
     private func handleFileOpened(_ key: ProcessKey, fd: Int32, flags: UInt32, path: String, wallNs: Int64) {
-        guard let proc = lookup(key), proc.role == .user, let sessionID = proc.session else { return }
-        let name = proc.path.map(baseName) ?? ""
-        let proto = name.hasPrefix("sftp-server") ? "sftp" : name.hasPrefix("rsync") ? "rsync" : "scp"
-        let absolute = path.hasPrefix("/") ? path : ((proc.cwd ?? "/") as NSString).appendingPathComponent(path)
+        guard var proc = lookup(key), proc.role == .user, let sessionID = proc.session else { return }
+        let proto = proc.transferServer?.rawValue ?? "scp"
+        // The working directory of its exec, which its command holds (a forked child has none).
+        let cwd = proc.command.flatMap { openCommands[$0]?.cwd }
+        let absolute = path.hasPrefix("/") ? path : ((cwd ?? "/") as NSString).appendingPathComponent(path)
         let mode: TransferRecord.Mode
         switch flags & 3 {  // O_ACCMODE
         case 0: mode = .read
@@ -659,7 +767,21 @@ public final class Correlator {
         nextIDs.transfer += 1
         let transfer = TransferRecord(id: id, sessionID: sessionID, commandID: proc.command, proto: proto,
                                       path: absolute, mode: mode, openedAtNs: wallNs)
-        openTransfers[FileKey(tgid: key.tgid, fd: fd)] = transfer
+        let file = FileKey(tgid: key.tgid, fd: fd)
+        if openTransfers[file] == nil, openTransfers.count >= bounds.transfers {
+            // The oldest open files give up their close (bytes moved): counted, sessions flagged.
+            let keep = bounds.transfers - CorrelatorBounds.slack(bounds.transfers)
+            for (old, t) in openTransfers.sorted(by: { $0.value.id < $1.value.id }) where openTransfers.count > keep {
+                openTransfers.removeValue(forKey: old)
+                overflows += 1
+                updateSession(t.sessionID) { $0.drops = true }
+            }
+        }
+        openTransfers[file] = transfer
+        if !proc.opensFiles {
+            proc.opensFiles = true
+            procs[key] = proc
+        }
         sink(.transfer(transfer))
     }
 
@@ -684,7 +806,7 @@ public final class Correlator {
     }
 
     private func closeCommand(of proc: inout Proc, wallNs: Int64, status: UInt32?) {
-        guard let id = proc.command, var record = openCommands.removeValue(forKey: id) else { return }
+        guard let id = proc.command, var record = release(id) else { return }
         record.endedAtNs = wallNs
         if let status {
             let ws = WaitStatus(status)
@@ -704,6 +826,135 @@ public final class Correlator {
         sink(.session(open.record))
     }
 
+    // MARK: - Bounds and lost exits
+
+    /// Ends the processes that are gone although their exit was never reported: the kernel's ring
+    /// buffer dropped it, or its full map did not follow a child whose fork it reported. Each is taken
+    /// as an exit not seen: its command ends at `atNs` (when it was found gone) without exit code or
+    /// signal, its session is flagged `drops`, and a session whose monitor is gone is
+    /// `ended_unobserved` (its `ended_at` stays unknown).
+    ///
+    /// A session that ended more than 15 minutes before `atNs` no longer awaits its connection's
+    /// byte counts: TCP gives up on an unacknowledged close by then, so the close was lost (counted,
+    /// flagged).
+    ///
+    /// For a live recorder only, and only once every record the kernel wrote before `isAlive` looked
+    /// has been handled: an exit still on its way must not be taken for a lost one. A replay has no
+    /// live system to ask and never sweeps, so it stays deterministic.
+    /// - Parameter isAlive: whether that process still runs (start time 0: whichever has the pid).
+    /// - Returns: how many processes were found gone.
+    @discardableResult
+    public func sweep(atNs: Int64, isAlive: (ProcessKey) -> Bool) -> Int {
+        let closeTimeoutNs: Int64 = 15 * 60 * 1_000_000_000
+        for (socket, record) in awaitingBytes.sorted(by: { $0.value.id < $1.value.id })
+        where atNs - (record.endedAtNs ?? record.startedAtNs) > closeTimeoutNs {
+            forgetSocket(socket, of: record.id)
+        }
+        var gone: [(ProcessKey, Proc)] = []
+        for key in procs.keys.sorted(by: { ($0.startNs, $0.tgid) < ($1.startNs, $1.tgid) }) where !isAlive(key) {
+            gone.append((key, procs.removeValue(forKey: key)!))
+        }
+        for pid in seeded.keys.sorted() where !isAlive(ProcessKey(tgid: pid, startNs: 0)) {
+            gone.append((ProcessKey(tgid: pid, startNs: 0), seeded.removeValue(forKey: pid)!))
+        }
+        for (key, proc) in gone { ended(key, proc, atNs: atNs, status: nil) }
+        unobservedExits += UInt64(gone.count)
+        return gone.count
+    }
+
+    private var hasRoomForProcess: Bool { procs.count + seeded.count < bounds.processes }
+
+    /// Processes holding a path, against `bounds.listenerPaths`.
+    private var pathHolders = 0
+
+    /// What `proc` holds of `path` in place of `old`: nothing unless it may become a listener, and
+    /// nothing new once `bounds.listenerPaths` processes hold one (counted).
+    private func heldPath(_ path: String?, for proc: Proc, replacing old: String?) -> String? {
+        let wanted = Self.holdsPath(proc, path) ? path : nil
+        if wanted != nil, old == nil, pathHolders >= bounds.listenerPaths {
+            overflows += 1
+            return nil
+        }
+        pathHolders += (wanted == nil ? 0 : 1) - (old == nil ? 0 : 1)
+        return wanted
+    }
+
+    /// Only a process that is or may become a listener needs its path (a new session's sshd_path);
+    /// a user's processes need only the name of a transfer server (`transferServer`). Paths are what
+    /// a user can make long, so no more are held than that.
+    private static func holdsPath(_ proc: Proc, _ path: String?) -> Bool {
+        switch proc.role {
+        case .listener: return true
+        case .unknown: return !proc.orphan && path.map { baseName($0).hasPrefix("sshd") } == true
+        default: return false
+        }
+    }
+
+    /// Holds a running command, within `bounds.commands` and `bounds.commandBytes`: the oldest
+    /// running commands give up their end (their rows stay as stored; their sessions are flagged).
+    private func hold(_ command: CommandRecord) {
+        let cost = command.heldBytes
+        if openCommands.count >= bounds.commands || commandBytes + cost > bounds.commandBytes {
+            let count = bounds.commands - CorrelatorBounds.slack(bounds.commands)
+            let bytes = bounds.commandBytes - CorrelatorBounds.slack(bounds.commandBytes) - cost
+            for id in openCommands.keys.sorted() where openCommands.count > count || commandBytes > bytes {
+                guard let evicted = release(id) else { continue }
+                overflows += 1
+                updateSession(evicted.sessionID) { $0.drops = true }
+            }
+        }
+        openCommands[command.id] = command
+        commandBytes += cost
+    }
+
+    private func release(_ id: Int64) -> CommandRecord? {
+        guard let record = openCommands.removeValue(forKey: id) else { return nil }
+        commandBytes -= record.heldBytes
+        return record
+    }
+
+    /// Room for one more open session: the oldest give up their later updates (an end, an exit
+    /// code). Their processes still report into them: commands keep their session.
+    private func makeRoomForSession() {
+        guard sessions.count >= bounds.sessions else { return }
+        let keep = bounds.sessions - CorrelatorBounds.slack(bounds.sessions)
+        for id in sessions.keys.sorted() where sessions.count > keep {
+            updateSession(id) { $0.drops = true }
+            guard let open = sessions.removeValue(forKey: id) else { continue }
+            overflows += 1
+            if let socket = open.socket, sessionBySocket[socket] == id { sessionBySocket.removeValue(forKey: socket) }
+        }
+    }
+
+    /// Awaits the byte counters of `socket` for session `id`, within `bounds.connections` (the
+    /// kernel's `connections` map is as large, and forgets its oldest entries too).
+    private func followSocket(_ socket: UInt64, for id: Int64) {
+        if let stale = sessionBySocket[socket] {
+            // The kernel reused the socket: the close of the connection that had it was never reported.
+            forgetSocket(socket, of: stale)
+        } else if sessionBySocket.count >= bounds.connections {
+            let keep = bounds.connections - CorrelatorBounds.slack(bounds.connections)
+            for (old, sid) in sessionBySocket.sorted(by: { $0.value < $1.value }) where sessionBySocket.count > keep {
+                forgetSocket(old, of: sid)
+            }
+        }
+        sessionBySocket[socket] = id
+    }
+
+    /// Gives up a connection's byte counters: counted, its session flagged. (`awaitingBytes` only
+    /// holds sockets still in `sessionBySocket`, so this bounds both.)
+    private func forgetSocket(_ socket: UInt64, of id: Int64) {
+        sessionBySocket.removeValue(forKey: socket)
+        overflows += 1
+        if sessions[id] != nil {
+            sessions[id]?.socket = nil
+            updateSession(id) { $0.drops = true }
+        } else if var record = awaitingBytes.removeValue(forKey: socket) {
+            record.drops = true
+            sink(.session(record))
+        }
+    }
+
     // MARK: - Checkpoints
 
     /// Everything the correlator knows, so that a restarted recorder goes on exactly where this one
@@ -721,15 +972,70 @@ public final class Correlator {
         var userNames: [UInt32: String?]
         var seeded: [UInt32: Proc]
         var unattributedEvents: UInt64
+        var overflows: UInt64?
+        var unobservedExits: UInt64?
     }
 
     /// The state as bytes (JSON), for the recorder's checkpoint.
+    ///
+    /// The JSON of `State`, written a table at a time and each table a chunk of entries at a time:
+    /// JSONEncoder's intermediate form takes several times the text it writes, so encoding a large
+    /// state whole would cost several times its size at once (README: the bounds).
     public func checkpoint() throws -> Data {
-        let state = State(bootToWallNs: bootToWallNs, nextIDs: nextIDs, procs: procs, sessions: sessions,
-                          openCommands: openCommands, pendingAccept: pendingAccept, sessionBySocket: sessionBySocket,
-                          awaitingBytes: awaitingBytes, openTransfers: openTransfers, userNames: userNames,
-                          seeded: seeded, unattributedEvents: unattributedEvents)
-        return try JSONEncoder().encode(state)
+        var out = Data()
+        out.reserveCapacity(lastCheckpointSize + lastCheckpointSize / 8)
+        let encoder = JSONEncoder()
+        func field(_ name: String, _ first: Bool = false) { out.append(contentsOf: Array(((first ? "{" : ",") + "\"\(name)\":").utf8)) }
+        field("bootToWallNs", true); out.append(try encoder.encode(bootToWallNs))
+        field("nextIDs"); out.append(try encoder.encode(nextIDs))
+        field("procs"); try Self.appendJSON(procs, to: &out)
+        field("sessions"); try Self.appendJSON(sessions, to: &out)
+        field("openCommands"); try Self.appendJSON(openCommands, to: &out)
+        field("pendingAccept"); try Self.appendJSON(pendingAccept, to: &out)
+        field("sessionBySocket"); try Self.appendJSON(sessionBySocket, to: &out)
+        field("awaitingBytes"); try Self.appendJSON(awaitingBytes, to: &out)
+        field("openTransfers"); try Self.appendJSON(openTransfers, to: &out)
+        field("userNames"); try Self.appendJSON(userNames, to: &out)
+        field("seeded"); try Self.appendJSON(seeded, to: &out)
+        field("unattributedEvents"); out.append(try encoder.encode(unattributedEvents))
+        field("overflows"); out.append(try encoder.encode(overflows))
+        field("unobservedExits"); out.append(try encoder.encode(unobservedExits))
+        out.append(UInt8(ascii: "}"))
+        lastCheckpointSize = out.count
+        return out
+    }
+
+    /// The size of the last checkpoint: room for the next one is reserved at once.
+    private var lastCheckpointSize = 0
+
+    /// Appends `table` as JSONEncoder writes a dictionary (an object, or an array of alternating keys
+    /// and values), encoding `chunk` entries at a time.
+    static func appendJSON<K: Hashable & Encodable, V: Encodable>(_ table: [K: V], to out: inout Data, chunk: Int = 1024) throws {
+        let encoder = JSONEncoder()
+        guard table.count > chunk else { return out.append(try encoder.encode(table)) }
+        var part: [K: V] = [:]
+        part.reserveCapacity(chunk)
+        var close: UInt8 = 0
+        var empty = true
+        func flush() throws {
+            let text = try encoder.encode(part)  // "{…}" or "[…]"
+            part.removeAll(keepingCapacity: true)
+            if close == 0 {
+                out.append(text[text.startIndex])
+                close = text[text.index(before: text.endIndex)]
+            }
+            let inner = text.dropFirst().dropLast()
+            guard !inner.isEmpty else { return }
+            if !empty { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: inner)
+            empty = false
+        }
+        for (key, value) in table {
+            part[key] = value
+            if part.count == chunk { try flush() }
+        }
+        if !part.isEmpty { try flush() }
+        out.append(close)
     }
 
     /// Replaces the state with a checkpoint's (same build of sshaudit: the layout is not versioned).
@@ -740,18 +1046,23 @@ public final class Correlator {
         procs = state.procs
         sessions = state.sessions
         openCommands = state.openCommands
+        commandBytes = openCommands.values.reduce(0) { $0 + $1.heldBytes }
         pendingAccept = state.pendingAccept
         sessionBySocket = state.sessionBySocket
         awaitingBytes = state.awaitingBytes
         openTransfers = state.openTransfers
         userNames = state.userNames
         seeded = state.seeded
+        pathHolders = procs.values.filter { $0.path != nil }.count + seeded.values.filter { $0.path != nil }.count
         unattributedEvents = state.unattributedEvents
+        overflows = state.overflows ?? 0
+        unobservedExits = state.unobservedExits ?? 0
         openSessionsFlagged = false
     }
 
     private func resolve(_ uid: UInt32) -> String? {
         if let cached = userNames[uid] { return cached }
+        if userNames.count >= bounds.userNames { userNames.removeAll() }  // a cache: nothing is lost
         let name = userName(uid)
         userNames[uid] = name
         return name

@@ -235,15 +235,16 @@ public struct EventLog {
 extension Correlator {
     /// A correlator set up as the recorder was when it wrote `log`: same clock offset, same user
     /// names, same seeded listeners.
-    public static func replaying(_ log: EventLog, firstIDs: RowIDs = RowIDs(),
+    public static func replaying(_ log: EventLog, firstIDs: RowIDs = RowIDs(), bounds: CorrelatorBounds = CorrelatorBounds(),
                                  sink: @escaping (CorrelatorOutput) -> Void) -> Correlator {
-        replaying(log.header, firstIDs: firstIDs, sink: sink)
+        replaying(log.header, firstIDs: firstIDs, bounds: bounds, sink: sink)
     }
 
     public static func replaying(_ header: EventLogHeader, firstIDs: RowIDs = RowIDs(),
+                                 bounds: CorrelatorBounds = CorrelatorBounds(),
                                  sink: @escaping (CorrelatorOutput) -> Void) -> Correlator {
         let users = header.users
-        let correlator = Correlator(bootToWallNs: header.bootToWallNs, firstIDs: firstIDs,
+        let correlator = Correlator(bootToWallNs: header.bootToWallNs, firstIDs: firstIDs, bounds: bounds,
                                     userName: { users[String($0)] }, sink: sink)
         for (pid, path) in header.listeners.sorted(by: { $0.key < $1.key }) {
             if let pid = UInt32(pid) { correlator.seedListener(pid: pid, path: path.isEmpty ? nil : path) }

@@ -31,7 +31,8 @@ public struct SessionRecord: Equatable, Sendable, Codable {
     public var bytesOut: Int64?
     /// interactive, exec, sftp, scp, rsync, forward-only or auth-failed, from what was observed.
     public var kind: String?
-    /// The kernel lost events while the session was open: its record may miss something.
+    /// Events were lost while the session was open (the kernel's ring buffer or process map, the
+    /// correlator's bounds, an exit never reported): its record may miss something.
     public var drops = false
     /// Some command's argv was cut at the kernel's bound.
     public var truncatedArgv = false

@@ -246,6 +246,9 @@ public final class AuditStore {
         public var decodeErrors: UInt64 = 0
         /// Events of sshd's process tree that no session could claim.
         public var unattributedEvents: UInt64 = 0
+        /// Entries the correlator's bounds refused or gave up, and processes found gone without an exit.
+        public var overflows: UInt64 = 0
+        public var unobservedExits: UInt64 = 0
         public var events: UInt64 = 0
         public init() {}
     }
@@ -265,10 +268,11 @@ public final class AuditStore {
         try writer.write { db in
             try db.execute(sql: """
                 UPDATE recorder_runs SET stopped_at = ?, clean_exit = ?, ring_drops = ?, track_failures = ?,
-                    decode_errors = ?, events = ?, unattributed_events = ? WHERE id = ?
+                    decode_errors = ?, events = ?, unattributed_events = ?, overflows = ?, unobserved_exits = ? WHERE id = ?
                 """, arguments: [stoppedAtNs.map(Timestamp.iso(ns:)), clean, Int64(counters.ringDrops),
                                  Int64(counters.trackFailures), Int64(counters.decodeErrors),
-                                 Int64(counters.events), Int64(counters.unattributedEvents), id])
+                                 Int64(counters.events), Int64(counters.unattributedEvents),
+                                 Int64(counters.overflows), Int64(counters.unobservedExits), id])
             try Self.ledgerStoredRows(db, table: LedgerTable.recorderRuns.rawValue, ids: [id])
         }
     }

@@ -7,6 +7,9 @@ public final class BatchWriter: @unchecked Sendable {
     private let store: AuditStore
     private let interval: TimeInterval
     private let batchSize: Int
+    /// Rows waiting may hold this much at most (one row more when it is the only one): a user's
+    /// commands can each carry 8 KiB of argv, which takes up to about 200 KiB in memory.
+    private let queueBytes = 16 << 20
     private let onError: (Error) -> Void
     private let condition = NSCondition()
     /// Rows, not versions: a row that changes while it waits takes one slot and one write, so
@@ -41,7 +44,7 @@ public final class BatchWriter: @unchecked Sendable {
         while !pending.replaceWaiting(output) {
             // Bounded: a producer faster than the disk waits (memory stays flat; the recorder's ring
             // buffer holds the kernel's records meanwhile) instead of queueing without limit.
-            if pending.count < 2 * batchSize || finished {
+            if (pending.count < 2 * batchSize && (pending.isEmpty || pending.heldBytes < queueBytes)) || finished {
                 pending.append(output)
                 break
             }

@@ -47,7 +47,7 @@ enum LedgerTable: String, CaseIterable, Sendable {
             return ["id", "at", "cutoff", "removed", "dropped"]
         case .recorderRuns:
             return ["id", "started_at", "stopped_at", "clean_exit", "ring_drops", "track_failures", "decode_errors",
-                    "events", "unattributed_events", "resumed_from"]
+                    "events", "unattributed_events", "resumed_from", "overflows", "unobserved_exits"]
         }
     }
 

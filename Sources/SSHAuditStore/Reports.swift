@@ -113,6 +113,9 @@ public struct AuditReport: Encodable, Sendable {
         public var ringDrops: Int64 = 0
         public var trackFailures: Int64 = 0
         public var unattributedEvents: Int64 = 0
+        /// Lost at the recorder's own bounds; processes found gone without an exit event.
+        public var overflows: Int64 = 0
+        public var unobservedExits: Int64 = 0
         /// Seconds of the period (up to the report's generation) that no run covered.
         public var notRecordingSeconds: Double = 0
         /// Those stretches, oldest first (at most `top`).
@@ -122,6 +125,7 @@ public struct AuditReport: Encodable, Sendable {
             case runs, gaps
             case uncleanRuns = "unclean_runs", ringDrops = "ring_drops", trackFailures = "track_failures"
             case unattributedEvents = "unattributed_events", notRecordingSeconds = "not_recording_seconds"
+            case overflows, unobservedExits = "unobserved_exits"
         }
     }
 
@@ -248,6 +252,8 @@ extension AuditReader {
             coverage.ringDrops += row["ring_drops"]
             coverage.trackFailures += row["track_failures"]
             coverage.unattributedEvents += row["unattributed_events"] ?? 0
+            coverage.overflows += row["overflows"] ?? 0
+            coverage.unobservedExits += row["unobserved_exits"] ?? 0
             endOfRun[id] = runEnd
             // Resumed from a killed run: the kernel recorded the time between them.
             if let previous = row["resumed_from"] as Int64?, let previousEnd = endOfRun[previous], previousEnd < runStart {

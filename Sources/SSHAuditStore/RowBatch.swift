@@ -15,11 +15,14 @@ public struct RowBatch {
     }
 
     public var count: Int { outputs.count }
+    /// What the rows hold (`CorrelatorOutput.heldBytes`): a queue of rows is bounded by it too.
+    public private(set) var heldBytes = 0
     public var isEmpty: Bool { outputs.isEmpty }
 
     /// Puts `output` in the place of the waiting version of its row, if there is one.
     public mutating func replaceWaiting(_ output: CorrelatorOutput) -> Bool {
         guard let key = RowKey(output), let index = position[key] else { return false }
+        heldBytes += output.heldBytes - outputs[index].heldBytes
         outputs[index] = output
         return true
     }
@@ -27,6 +30,7 @@ public struct RowBatch {
     /// Adds `output` at the end (after `replaceWaiting` found no version of its row).
     public mutating func append(_ output: CorrelatorOutput) {
         if let key = RowKey(output) { position[key] = outputs.count }
+        heldBytes += output.heldBytes
         outputs.append(output)
     }
 }

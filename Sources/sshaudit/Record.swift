@@ -117,6 +117,7 @@ struct Record: ParsableCommand {
             found = try seed(tracer: tracer, correlator: correlator, store: store, bootToWall: bootToWall,
                              trust: trust, logChannels: logChannels)
         }
+        let sweep = ProcessSweep(correlator: correlator)
         logChannels.dropStale()
         /// What replaying an event log needs to start as this recorder did.
         func eventLogHeader(listeners: [ProcEntry], sessions: [SessionSeed]) -> EventLogHeader {
@@ -143,6 +144,7 @@ struct Record: ParsableCommand {
             counters.ringDrops = losses.ringFull &- kernelBaseline.ringFull
             counters.trackFailures = (losses.mapFull &- kernelBaseline.mapFull) &+ logChannels.failures
             counters.unattributedEvents = correlator.unattributedEvents - unattributedBaseline
+            sweep.count(into: &counters)
         }
         /// Everything read so far, for the next run should this one be killed.
         var lastCheckpoint: UInt64?
@@ -190,6 +192,7 @@ struct Record: ParsableCommand {
         while !stop.requested {
             tracer.poll(timeoutMs: 50)
             logChannels.retry()
+            sweep.tick(tracer: tracer)
             if let committed = output.writer.committedPosition { tracer.release(upTo: committed) }
             if output.writer.failed {
                 // Exit without releasing: a restart reads the records again from the last checkpoint.
@@ -490,44 +493,6 @@ enum SystemdNotify {
                 sendto(fd, message, message.count, 0, $0, len)
             }
         }
-    }
-}
-
-/// The OpenSSH release compiled into a running sshd binary ("OpenSSH_9.2p1 Debian-2+deb12u10"), read
-/// from /proc/PID/exe (which also reaches binaries inside a chroot); nothing is executed. Cached per file.
-final class SSHDVersion: @unchecked Sendable {
-    static let shared = SSHDVersion()
-    private var cache: [String: String?] = [:]
-
-    func of(pid: UInt32, path: String) -> String? {
-        let exe = "/proc/\(pid)/exe"
-        var st = stat()
-        guard stat(exe, &st) == 0 else { return nil }
-        let key = "\(st.st_dev):\(st.st_ino):\(st.st_mtim.tv_sec)"
-        if let known = cache[key] { return known }
-        let version = (try? Data(contentsOf: URL(fileURLWithPath: exe))).flatMap(Self.find)
-        cache[key] = version
-        return version
-    }
-
-    static func find(in binary: Data) -> String? {
-        let marker = Data("OpenSSH_".utf8)
-        var from = binary.startIndex
-        var fallback: String?
-        while let r = binary.range(of: marker, in: from..<binary.endIndex) {
-            var end = r.upperBound
-            while end < binary.endIndex, binary[end] >= 0x20, binary[end] < 0x7f, end - r.lowerBound < 80 { end += 1 }
-            let text = String(decoding: binary[r.lowerBound..<end], as: UTF8.self)
-            from = r.upperBound
-            // The release string is "OpenSSH_" + digits and dots + "p" + digits (+ a distribution's
-            // suffix); "OpenSSH_9.2" alone is the protocol version, and the rest are compat patterns.
-            let version = text.dropFirst(8)
-            guard let first = version.first, first.isNumber, !text.contains("*"), !text.contains("%") else { continue }
-            let number = version.prefix { $0.isNumber || $0 == "." }
-            if version.dropFirst(number.count).first == "p" { return text }
-            fallback = fallback ?? text
-        }
-        return fallback
     }
 }
 

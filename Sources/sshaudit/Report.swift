@@ -202,7 +202,8 @@ enum ReportCoverage {
                 + c.gaps.map { "\($0.from) to \($0.to)" }.joined(separator: "; "))
         }
         lines.append("Lost in the kernel: \(c.ringDrops) events, \(c.trackFailures) processes not followed; "
-            + "events no session could claim: \(c.unattributedEvents).")
+            + "events no session could claim: \(c.unattributedEvents); lost at the recorder's bounds: \(c.overflows); "
+            + "processes gone without an exit event: \(c.unobservedExits).")
         return lines
     }
 }

@@ -58,7 +58,7 @@ struct Show: ParsableCommand {
         }
         if let kind = s.kind { facts.append("kind \(kind)") }
         if s.recovered { facts.append("recovered (began before the recorder)") }
-        if s.drops { facts.append("INCOMPLETE: the kernel lost events while it was open") }
+        if s.drops { facts.append("INCOMPLETE: events were lost while it was open (the kernel's or the recorder's bounds)") }
         if s.truncatedArgv { facts.append("some argv cut at 8 KiB") }
         if s.unattributedEvents { facts.append("INCOMPLETE: events no session could claim arrived while it was open") }
         if s.endedUnobserved { facts.append("ended while the recorder was not running") }

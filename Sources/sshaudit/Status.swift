@@ -25,6 +25,7 @@ struct Status: ParsableCommand {
             (a crashed run's STOPPED is its last heartbeat, written every 5 s)
             lost in the kernel: \(report.totalRingDrops) events, \(report.totalTrackFailures) processes not followed
             events no session could claim: \(report.totalUnattributedEvents)
+            lost at the recorder's own bounds: \(report.totalOverflows) entries; processes gone without an exit event: \(report.totalUnobservedExits)
             runs that did not stop cleanly: \(report.uncleanRuns)
 
             """

@@ -260,6 +260,8 @@ final class Recorder {
         return process.isRunning ? nil : process.terminationStatus
     }
 
+    var pid: Int32 { process.processIdentifier }
+
     func waitForStderr(_ text: String, timeout: TimeInterval = 20) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while !stderr.contains(text) {

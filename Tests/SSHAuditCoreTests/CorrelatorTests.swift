@@ -400,7 +400,6 @@ final class CorrelatorTests: XCTestCase {
         let old = #"{"path":"/usr/sbin/sshd","session":7,"ancestorCommand":3,"pendingUID":{"atNs":123,"uid":1000},"role":"monitorChild","execed":false,"chrooted":true,"orphan":false}"#
         let proc = try JSONDecoder().decode(Correlator.Proc.self, from: Data(old.utf8))
         XCTAssertEqual(proc.path, "/usr/sbin/sshd")
-        XCTAssertNil(proc.cwd)
         XCTAssertEqual(proc.session, 7)
         XCTAssertNil(proc.command)
         XCTAssertEqual(proc.ancestorCommand, 3)

@@ -1,0 +1,82 @@
+/// How much state the correlator holds at most (README, "What is recorded, and the bounds").
+///
+/// The people recorded can fork, exec and connect as fast as they like, so every table has a bound.
+/// Two rules decide what happens at a bound:
+/// - Processes follow the kernel: its `tracked` map (MAX_TRACKED in bpf/sshaudit.bpf.c) holds
+///   65,536 processes and refuses new ones when full, so the correlator holds as many and refuses
+///   the same way. A process not followed is never guessed at later.
+/// - A table of rows already stored (open sessions, running commands, open files, connections
+///   awaiting their byte counts) gives up its oldest entries (smallest ids: ids grow with time).
+///   Only the later updates of those rows are lost: an end, an exit code, byte counts.
+/// Either way the loss is counted (`Correlator.overflows`, per run in `recorder_runs`) and the
+/// session concerned is flagged `drops`, like a loss in the kernel.
+public struct CorrelatorBounds: Equatable, Sendable {
+    /// Processes followed at once, including those found at start-up (the kernel's MAX_TRACKED).
+    public var processes = 65_536
+    /// Sessions open at once.
+    public var sessions = 16_384
+    /// Commands running at once …
+    public var commands = 65_536
+    /// … and what their argv, path and cwd may take (`CommandRecord.heldBytes`). An argv of 8 KiB
+    /// costs up to about 130 KiB in memory (thousands of empty arguments) and up to 48 KiB in the
+    /// checkpoint (control characters), so the count alone is no bound. Ordinary commands cost a few
+    /// hundred bytes: the count is reached long before.
+    public var commandBytes = 16 << 20
+    /// Connections whose byte counters are awaited: as many as the kernel's `connections` map holds …
+    public var connections = 16_384
+    /// … of which those whose session has ended (its processes are gone; the TCP close may take a
+    /// while): each holds the session's row.
+    public var awaitingBytes = 4_096
+    /// Files open by transfer servers.
+    public var transfers = 1_024
+    /// Connections accepted by a listener and not yet handed to a monitor (one per listener).
+    public var pendingAccepts = 1_024
+    /// Processes holding their path: listeners, and sshd binaries started outside any session (which
+    /// may become one). Beyond it a new one holds none: its sessions have no sshd_path.
+    public var listenerPaths = 1_024
+    /// The uid → name cache (a cache: emptied when full, nothing is lost).
+    public var userNames = 4_096
+
+    public init() {}
+
+    /// How many entries a full table gives up at once: a sixteenth, so that finding the oldest (a
+    /// sort) is paid once per many insertions.
+    static func slack(_ bound: Int) -> Int { max(1, bound / 16) }
+}
+
+extension CorrelatorOutput {
+    /// An upper bound on what the row holds in memory (for the writer's queue): commands are what a
+    /// user makes large (`CommandRecord.heldBytes`); the other rows are small, their strings short.
+    public var heldBytes: Int {
+        switch self {
+        case let .command(c): return c.heldBytes
+        case let .transfer(t): return 256 + CommandRecord.held(t.path)
+        case .session, .auth, .sessionEvent: return 1_024
+        }
+    }
+}
+
+extension CommandRecord {
+    /// An upper bound on what a running command holds, in memory and in the checkpoint's JSON.
+    var heldBytes: Int {
+        var n = 384 + Self.held(filename) + (cwd.map(Self.held) ?? 0)  // 384: the record's fields and numbers
+        for arg in argv { n += Self.held(arg) }
+        return n
+    }
+
+    /// A string's cost: the larger of its memory (16 bytes inline, or its bytes and a 32-byte header
+    /// past 15) and its JSON (quotes and a comma; a control character takes six bytes, \u00XX; a
+    /// quote, a backslash or a slash two).
+    static func held(_ s: String) -> Int {
+        var json = 3
+        for byte in s.utf8 {
+            switch byte {
+            case 0..<0x20: json += 6
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): json += 2
+            default: json += 1
+            }
+        }
+        let n = s.utf8.count
+        return max(16 + (n > 15 ? n + 32 : 0), json)
+    }
+}
