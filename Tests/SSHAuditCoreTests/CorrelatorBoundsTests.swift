@@ -272,6 +272,8 @@ extension CorrelatorTests {
         let listener = ProcessKey(tgid: 10, startNs: 1), monitor = ProcessKey(tgid: 20, startNs: 2)
         let child = ProcessKey(tgid: 21, startNs: 3)
         return [
+            // Only a started sshd (the kernel reports only the real one) becomes a listener.
+            ev(listener, .exec(ExecInfo(filename: "/usr/sbin/sshd", argv: ["/usr/sbin/sshd"], newRoot: true))),
             ev(listener, .accept(local: Endpoint(address: "127.0.0.1", port: 22), remote: Endpoint(address: "127.0.0.9", port: 5), socket: 1)),
             ev(listener, .fork(child: monitor)), ev(monitor, .fork(child: child)),
             ev(child, .cred(ruid: 1000, euid: 1000, suid: 1000)), ev(child, .fork(child: user)),
