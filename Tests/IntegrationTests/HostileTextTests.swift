@@ -148,7 +148,9 @@ final class HostileTextTests: XCTestCase {
                            "\(name): a header, one line per row, and the final line end:\n\(text[name] ?? "")")
         }
         // The escapes are there to read, in place of the controls.
-        XCTAssertTrue(text["commands"]!.contains(#"/bin/echo \x1b[2K\x1b[1A \x1b]0;owned\x07 …"#), text["commands"]!)
+        // (Where the table cuts the line depends on the other columns' widths: other tests' sessions
+        // recorded alongside make them wider.)
+        XCTAssertTrue(text["commands"]!.contains(#"/bin/echo \x1b[2K\x1b[1A"#), text["commands"]!)
         XCTAssertTrue(text["show"]!.contains(#"/bin/echo \x1b[2K\x1b[1A"#), text["show"]!)
         XCTAssertTrue(text["show --user"]!.contains(
             #"/bin/echo \x1b[2K\x1b[1A \x1b]0;owned\x07 \u202egnp.exe del\x7fx csi\u009b31m a\tb c\nFAKE ROW \\x1b <script>alert(1)</script>  → 0"#),
