@@ -3,7 +3,7 @@ import Foundation
 import GRDB
 import GRDBSQLite
 
-/// Tamper evidence (schema/0007_ledger.sql): every row version written to the audit tables is
+/// Tamper evidence (schema/0007_ledger.sql, 0015): every row version written to the audit tables is
 /// appended, in the same transaction, to a hash-chained ledger.
 ///
 /// Byte layouts (all integers 8 bytes, big-endian, two's complement):
@@ -11,8 +11,21 @@ import GRDBSQLite
 ///   `LedgerTable.columns` in that order: NULL → 0x00; INTEGER → 0x01 + value; REAL → 0x02 + IEEE-754
 ///   bits; TEXT → 0x03 + byte count + UTF-8 bytes; BLOB → 0x04 + byte count + bytes.
 ///   `row_hash` = SHA-256(canonical content).
-/// - Entry: seq, the table's name in UTF-8, a 0 byte, row id, row_hash.
+/// - Immutable content (0015): the table's name, a 0 byte, a 0xFF byte, then each column of
+///   `LedgerTable.fixedColumns` and `setOnceColumns` in `columns` order, encoded as above (a set-once
+///   column that is NULL in this version is NULL). `fixed_hash` = SHA-256(immutable content); `once_set` has bit i set
+///   when the i-th of `setOnceColumns` is not NULL; `final` is 1 for the row's last version
+///   (`CorrelatorOutput.isFinal`); `layout` is how many of `columns` the row_hash covers.
+/// - Entry: seq, the table's name in UTF-8, a 0 byte, row id, row_hash; from 0015 on, then
+///   fixed_hash, final (one byte), once_set, layout.
 ///   `chain` = SHA-256(chain of the previous entry || entry); before the first entry, 32 zero bytes.
+///
+/// Why the extra fields: whoever can write the file can also append entries, so a row changed and
+/// entered again would match its latest entry. Each entry therefore also says what of the row can
+/// never change and whether the row was finished; `verify` checks every version of a row against the
+/// stored row (LedgerVerify.swift), so appending cannot rewrite what earlier entries recorded. Only
+/// rewriting those entries can, and that changes the chain from there on: a head kept elsewhere
+/// (`verify --expect-head`) shows it.
 enum LedgerTable: String, CaseIterable, Sendable {
     case sessions
     case commands
@@ -22,6 +35,8 @@ enum LedgerTable: String, CaseIterable, Sendable {
     case prunes = "ledger_prunes"
     /// The loss accounting itself: a deleted crash or a zeroed drop count must show.
     case recorderRuns = "recorder_runs"
+    /// Rows the recorder found changed outside sshaudit before writing their next version.
+    case findings = "ledger_findings"
 
     /// Every column of the table, in canonical order. A migration that adds a column must add it here
     /// (LedgerTests compares these lists with the schema).
@@ -48,15 +63,78 @@ enum LedgerTable: String, CaseIterable, Sendable {
         case .recorderRuns:
             return ["id", "started_at", "stopped_at", "clean_exit", "ring_drops", "track_failures", "decode_errors",
                     "events", "unattributed_events", "resumed_from"]
+        case .findings:
+            return ["id", "at", "tbl", "row_id", "seq", "what"]
+        }
+    }
+
+    /// Columns written with a row's first version and never changed.
+    var fixedColumns: [String] {
+        switch self {
+        case .sessions: return ["id", "sshd_pid", "sshd_start_ns", "listener_pid", "started_at"]
+        case .commands:
+            return ["id", "session_id", "parent_id", "pid", "ppid", "uid", "filename", "argv", "argv_truncated", "cwd",
+                    "started_at", "recovered"]
+        case .fileTransfers: return ["id", "session_id", "command_id", "protocol", "path", "mode", "opened_at"]
+        case .recorderRuns: return ["id", "started_at", "resumed_from"]
+        case .authAttempts, .sessionEvents, .prunes, .findings: return columns
+        }
+    }
+
+    /// Columns NULL until set once, then never changed: a session's connection (its accept may be
+    /// learnt late, from /proc) and its user (at authentication).
+    var setOnceColumns: [String] {
+        switch self {
+        case .sessions: return ["user", "uid", "remote_addr", "remote_port", "local_addr", "local_port"]
+        default: return []
+        }
+    }
+
+    enum ColumnRole: Equatable {
+        case mutable, fixed
+        /// Set once; its bit in `once_set`.
+        case setOnce(Int64)
+    }
+
+    /// The role of each of `columns`, in order.
+    var roles: [ColumnRole] {
+        let fixed = Set(fixedColumns)
+        return columns.map { name in
+            if fixed.contains(name) { return .fixed }
+            if let i = setOnceColumns.firstIndex(of: name) { return .setOnce(1 << Int64(i)) }
+            return .mutable
+        }
+    }
+
+    /// Whether a stored row is in its final version, as far as its columns tell (a session's end is
+    /// known only to the recorder: from the columns, only one that ended while unobserved).
+    func isFinal(stored row: Row, columns: [String]) -> Bool {
+        func value(_ name: String) -> DatabaseValue {
+            guard let i = columns.firstIndex(of: name) else { return .null }
+            return row[2 * i]
+        }
+        switch self {
+        case .sessions: return Int64.fromDatabaseValue(value("ended_unobserved")) == 1
+        case .commands: return !value("ended_at").isNull
+        case .fileTransfers: return !value("closed_at").isNull
+        case .recorderRuns: return Int64.fromDatabaseValue(value("clean_exit")) == 1
+        case .authAttempts, .sessionEvents, .prunes, .findings: return true
         }
     }
 
     /// The rows as stored, for hashing: each column as its value and whether it is TEXT (TEXT comes
     /// back as its exact bytes, so that nothing past a NUL byte can hide), then the id again (at
-    /// index 2 × column count). Append a WHERE clause and/or ORDER BY.
-    func storedRowsSQL(_ columns: [String]) -> String {
-        let parts = columns.map { "CASE WHEN typeof(\"\($0)\") = 'text' THEN CAST(\"\($0)\" AS BLOB) ELSE \"\($0)\" END, typeof(\"\($0)\") = 'text'" }
-        return "SELECT \(parts.joined(separator: ", ")), id FROM \(rawValue)"
+    /// index 2 × column count), then `extra` if given. Append a WHERE clause and/or ORDER BY.
+    func storedRowsSQL(_ columns: [String], extra: String? = nil) -> String {
+        "SELECT \(storedColumnsSQL(columns, alias: rawValue)), \(rawValue).id\(extra.map { ", " + $0 } ?? "") FROM \(rawValue)"
+    }
+
+    /// The columns of `storedRowsSQL`, of the table named `alias` in the query.
+    func storedColumnsSQL(_ columns: [String], alias: String) -> String {
+        columns.map { c in
+            let column = "\(alias).\"\(c)\""
+            return "CASE WHEN typeof(\(column)) = 'text' THEN CAST(\(column) AS BLOB) ELSE \(column) END, typeof(\(column)) = 'text'"
+        }.joined(separator: ", ")
     }
 
     var storedRowsSQL: String { storedRowsSQL(columns) }
@@ -77,6 +155,12 @@ enum Ledger {
             bytes.removeAll(keepingCapacity: true)
             bytes.append(contentsOf: table.rawValue.utf8)
             bytes.append(0)
+        }
+
+        /// The immutable content of a row of `table` (never equal to a canonical content).
+        mutating func startImmutable(_ table: LedgerTable) {
+            start(table)
+            bytes.append(0xFF)
         }
 
         mutating func int(_ value: Int64) {
@@ -123,27 +207,82 @@ enum Ledger {
             bytes.append(contentsOf: value)
         }
 
-        var digest: SHA256.Digest { SHA256.hash(data: bytes) }
-    }
-
-    /// row_hash of a row read with `storedRowsSQL`.
-    static func storedRowHash(_ table: LedgerTable, _ row: Row, columnCount: Int? = nil, using encoder: inout Encoder) -> [UInt8] {
-        encoder.start(table)
-        for i in 0..<(columnCount ?? table.columns.count) {
+        /// Column `i` of a row read with `storedRowsSQL`.
+        mutating func stored(_ row: Row, _ i: Int) {
             let value: DatabaseValue = row[2 * i]
             let isText: Bool = row[2 * i + 1] ?? false
             switch value.storage {
-            case .null: encoder.null()
-            case let .int64(v): encoder.integer(v)
-            case let .double(v): encoder.real(v)
-            case let .string(v): encoder.text(v)  // not reached: TEXT is read as a BLOB
-            case let .blob(v): if isText { encoder.textBytes(v) } else { encoder.blob(v) }
+            case .null: null()
+            case let .int64(v): integer(v)
+            case let .double(v): real(v)
+            case let .string(v): text(v)  // not reached: TEXT is read as a BLOB
+            case let .blob(v): if isText { textBytes(v) } else { blob(v) }
             }
         }
+
+        var digest: SHA256.Digest { SHA256.hash(data: bytes) }
+    }
+
+    /// row_hash of a row read with `storedRowsSQL` (of its first `columnCount` columns).
+    static func storedRowHash(_ table: LedgerTable, _ row: Row, columnCount: Int? = nil, using encoder: inout Encoder) -> [UInt8] {
+        encoder.start(table)
+        for i in 0..<(columnCount ?? table.columns.count) { encoder.stored(row, i) }
         return Array(encoder.digest)
     }
 
-    static func chain<Hash: ContiguousBytes>(previous: [UInt8], seq: Int64, table: String, rowID: Int64, rowHash: Hash) -> [UInt8] {
+    /// Where the immutable columns are in rows read with `storedRowsSQL(columns)`.
+    struct ImmutableLayout {
+        let table: LedgerTable
+        /// Index in the row read, and the column's `once_set` bit (nil: fixed).
+        let positions: [(index: Int, bit: Int64?)]
+
+        /// nil when an immutable column is not among `columns` (during an old migration).
+        init?(_ table: LedgerTable, columns: [String]? = nil) {
+            let columns = columns ?? table.columns
+            var positions: [(Int, Int64?)] = []
+            for (name, role) in zip(table.columns, table.roles) {
+                let bit: Int64?
+                switch role {
+                case .mutable: continue
+                case .fixed: bit = nil
+                case let .setOnce(b): bit = b
+                }
+                guard let index = columns.firstIndex(of: name) else { return nil }
+                positions.append((index, bit))
+            }
+            self.table = table
+            self.positions = positions
+        }
+    }
+
+    /// fixed_hash of a stored row with the set-once columns of `mask` (nil: all that are set), and its
+    /// once_set (all that are set).
+    static func storedImmutable(_ layout: ImmutableLayout, _ row: Row, mask: Int64? = nil,
+                                using encoder: inout Encoder) -> (hash: [UInt8], onceSet: Int64) {
+        encoder.startImmutable(layout.table)
+        var onceSet: Int64 = 0
+        for (index, bit) in layout.positions {
+            guard let bit else {
+                encoder.stored(row, index)
+                continue
+            }
+            let isSet = !(row[2 * index] as DatabaseValue).isNull
+            if isSet { onceSet |= bit }
+            if isSet && (mask ?? bit) & bit != 0 { encoder.stored(row, index) } else { encoder.null() }
+        }
+        return (Array(encoder.digest), onceSet)
+    }
+
+    /// What an entry records of a version besides its row_hash (schema/0015).
+    struct EntryState: Equatable {
+        var fixedHash: [UInt8]
+        var final: Bool
+        var onceSet: Int64
+        var layout: Int64
+    }
+
+    static func chain<Hash: ContiguousBytes>(previous: [UInt8], seq: Int64, table: String, rowID: Int64, rowHash: Hash,
+                                             state: EntryState?) -> [UInt8] {
         var hasher = SHA256()
         hasher.update(data: previous)
         withUnsafeBytes(of: seq.bigEndian) { hasher.update(bufferPointer: $0) }
@@ -152,6 +291,12 @@ enum Ledger {
         withUnsafeBytes(of: UInt8(0)) { hasher.update(bufferPointer: $0) }
         withUnsafeBytes(of: rowID.bigEndian) { hasher.update(bufferPointer: $0) }
         rowHash.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        if let state {
+            hasher.update(data: state.fixedHash)
+            withUnsafeBytes(of: UInt8(state.final ? 1 : 0)) { hasher.update(bufferPointer: $0) }
+            withUnsafeBytes(of: state.onceSet.bigEndian) { hasher.update(bufferPointer: $0) }
+            withUnsafeBytes(of: state.layout.bigEndian) { hasher.update(bufferPointer: $0) }
+        }
         return Array(hasher.finalize())
     }
 
@@ -194,6 +339,9 @@ enum Ledger {
     struct Appender {
         private(set) var seq: Int64
         private(set) var head: [UInt8]
+        /// The ledger has the columns of 0015 (not yet during the migrations before it): entries
+        /// carry their state.
+        let recordsState: Bool
         private let insert: Statement
         var encoder = Encoder()
 
@@ -201,14 +349,23 @@ enum Ledger {
             let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, chain FROM ledger ORDER BY seq DESC LIMIT 1"))
             seq = row?["seq"] ?? 0
             head = (row?["chain"] as Data?).map { [UInt8]($0) } ?? Ledger.genesis
-            insert = try db.cachedStatement(sql: "INSERT INTO ledger (seq, tbl, row_id, row_hash, chain) VALUES (?, ?, ?, ?, ?)")
+            recordsState = try db.columns(in: "ledger").contains { $0.name == "fixed_hash" }
+            insert = try db.cachedStatement(sql: recordsState
+                ? "INSERT INTO ledger (seq, tbl, row_id, row_hash, chain, fixed_hash, final, once_set, layout) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                : "INSERT INTO ledger (seq, tbl, row_id, row_hash, chain) VALUES (?, ?, ?, ?, ?)")
         }
 
-        /// The entry for a row version just written (`rowHash` of the values bound to it). Bound with
-        /// SQLite's C API: on the recorder's hot path, this runs once per row.
-        mutating func append<Hash: ContiguousBytes>(_ table: LedgerTable, id: Int64, rowHash: Hash, _ db: Database) throws {
+        /// The entry for a row version just written (`rowHash` of the values bound to it, `state`
+        /// of the same values). Bound with SQLite's C API: on the recorder's hot path, this runs
+        /// once per row.
+        mutating func append<Hash: ContiguousBytes>(_ table: LedgerTable, id: Int64, rowHash: Hash, state: EntryState?,
+                                                    _ db: Database) throws {
+            let state = recordsState ? state : nil
+            if recordsState && state == nil {
+                throw DatabaseError(message: "a ledger entry for \(table.rawValue) row \(id) without its state")
+            }
             let next = seq + 1
-            let chain = Ledger.chain(previous: head, seq: next, table: table.rawValue, rowID: id, rowHash: rowHash)
+            let chain = Ledger.chain(previous: head, seq: next, table: table.rawValue, rowID: id, rowHash: rowHash, state: state)
             let statement = insert.sqliteStatement
             sqlite3_reset(statement)
             sqlite3_bind_int64(statement, 1, next)
@@ -216,6 +373,12 @@ enum Ledger {
             sqlite3_bind_int64(statement, 3, id)
             rowHash.withUnsafeBytes { _ = sqlite3_bind_blob(statement, 4, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT) }
             chain.withUnsafeBytes { _ = sqlite3_bind_blob(statement, 5, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT) }
+            if let state {
+                state.fixedHash.withUnsafeBytes { _ = sqlite3_bind_blob(statement, 6, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT) }
+                sqlite3_bind_int64(statement, 7, state.final ? 1 : 0)
+                sqlite3_bind_int64(statement, 8, state.onceSet)
+                sqlite3_bind_int64(statement, 9, state.layout)
+            }
             try SQLiteCall.step(statement, in: db)
             seq = next
             head = chain
@@ -224,15 +387,25 @@ enum Ledger {
 
     /// Entries for rows already in the tables, hashed as they are stored: after a migration (below),
     /// and for rows changed by a statement of their own, off the hot path (`AuditStore.ledgerStoredRows`).
-    /// `columns`: those of `table.columns` that exist yet (during migrations).
+    /// `columns`: those of `table.columns` that exist yet (during migrations). A row whose latest entry
+    /// was final stays final.
     static func appendStored(_ db: Database, _ table: LedgerTable, ids: [Int64]? = nil, columns: [String]? = nil) throws {
         var appender = try Appender(db)
         let columns = columns ?? table.columns
-        let select = table.storedRowsSQL(columns)
+        let layout = ImmutableLayout(table, columns: columns)
+        let wasFinal = "(SELECT final FROM ledger WHERE tbl = '\(table.rawValue)' AND row_id = \(table.rawValue).id ORDER BY seq DESC LIMIT 1)"
+        let select = table.storedRowsSQL(columns, extra: appender.recordsState ? wasFinal : nil)
         func append(_ rows: RowCursor) throws {
             while let row = try rows.next() {
                 let hash = Ledger.storedRowHash(table, row, columnCount: columns.count, using: &appender.encoder)
-                try appender.append(table, id: row[2 * columns.count], rowHash: hash, db)
+                var state: EntryState?
+                if appender.recordsState, let layout {
+                    let immutable = Ledger.storedImmutable(layout, row, using: &appender.encoder)
+                    let final = (row[2 * columns.count + 1] as Int64?) == 1 || table.isFinal(stored: row, columns: columns)
+                    state = EntryState(fixedHash: immutable.hash, final: final, onceSet: immutable.onceSet,
+                                       layout: Int64(columns.count))
+                }
+                try appender.append(table, id: row[2 * columns.count], rowHash: hash, state: state, db)
             }
         }
         guard let ids else {
@@ -250,6 +423,8 @@ enum Ledger {
     /// The covered tables' columns, before a migration.
     struct Schema: Equatable {
         var hasLedger: Bool
+        /// The ledger's entries carry their state (0015).
+        var recordsState: Bool
         var columns: [LedgerTable: [String]]
     }
 
@@ -258,18 +433,23 @@ enum Ledger {
         for table in LedgerTable.allCases where try db.tableExists(table.rawValue) {
             columns[table] = try db.columns(in: table.rawValue).map(\.name)
         }
-        return Schema(hasLedger: try db.tableExists("ledger"), columns: columns)
+        let hasLedger = try db.tableExists("ledger")
+        let recordsState = try hasLedger && db.columns(in: "ledger").contains { $0.name == "fixed_hash" }
+        return Schema(hasLedger: hasLedger, recordsState: recordsState, columns: columns)
     }
 
     /// In a migration's transaction: when the ledger is created (0007) in a database that has rows,
-    /// and whenever a migration changes the columns of a covered table (and so their canonical
-    /// content), the rows are entered as they are then stored. Nothing can vouch for rows from before
-    /// the ledger; run `verify` before upgrading.
+    /// when its entries start to carry their state (0015), and whenever a migration changes the
+    /// columns of a covered table (and so their canonical content), the rows are entered as they are
+    /// then stored. Nothing can vouch for rows from before the ledger; run `verify` before upgrading.
+    /// A migration that adds columns must add them after the others (`layout` counts a prefix).
     static func afterMigration(_ db: Database, before: Schema) throws {
         let after = try schema(db)
         guard after.hasLedger else { return }
+        let stateAdded = after.recordsState && !before.recordsState
         for table in LedgerTable.allCases {
-            guard let columns = after.columns[table], !before.hasLedger || before.columns[table] != columns else { continue }
+            guard let columns = after.columns[table],
+                  !before.hasLedger || stateAdded || before.columns[table] != columns else { continue }
             try appendStored(db, table, columns: table.columns.filter(columns.contains))
         }
     }

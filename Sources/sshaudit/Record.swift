@@ -199,6 +199,7 @@ struct Record: ParsableCommand {
             "sshaudit: stopped; \(counters.events) events, \(counters.ringDrops) lost in the kernel, "
             + "\(counters.trackFailures) processes not followed, \(counters.unattributedEvents) unattributed, "
             + "\(counters.decodeErrors) undecodable\n").utf8))
+        if let note = store.integrity.summary { warn(note) }
     }
 
     /// A fresh start: the sshd processes running now, from /proc. The programs are attached (events

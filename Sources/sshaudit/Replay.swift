@@ -47,6 +47,7 @@ struct Replay: ParsableCommand {
             "sshaudit: replayed \(fed.events) events (\(fed.undecodable) undecodable) into \(db) in "
             + String(format: "%.3f s (at most %d sessions open at once); indexed %d command lines in %.3f s\n",
                      stored.timeIntervalSince(start), peakOpen, indexed, done.timeIntervalSince(stored))).utf8))
+        if let note = store.integrity.summary { FileHandle.standardError.write(Data("sshaudit: \(note)\n".utf8)) }
     }
 }
 
