@@ -207,6 +207,23 @@ enum Ledger {
             bytes.append(contentsOf: value)
         }
 
+        /// Column `i` of the row `statement` is on, as stored (TEXT as its exact bytes): the same
+        /// encoding as `stored(_:_:)`, without GRDB's rows, for the write path.
+        mutating func column(_ statement: SQLiteStatement, _ i: Int32) {
+            switch sqlite3_column_type(statement, i) {
+            case SQLITE_INTEGER: integer(sqlite3_column_int64(statement, i))
+            case SQLITE_FLOAT: real(sqlite3_column_double(statement, i))
+            case SQLITE_TEXT, SQLITE_BLOB:
+                let isText = sqlite3_column_type(statement, i) == SQLITE_TEXT
+                let base = sqlite3_column_blob(statement, i)
+                let count = Int(sqlite3_column_bytes(statement, i))
+                bytes.append(isText ? 3 : 4)
+                int(Int64(count))
+                if let base { bytes.append(contentsOf: UnsafeRawBufferPointer(start: base, count: count)) }
+            default: null()
+            }
+        }
+
         /// Column `i` of a row read with `storedRowsSQL`.
         mutating func stored(_ row: Row, _ i: Int) {
             let value: DatabaseValue = row[2 * i]

@@ -128,8 +128,9 @@ struct RowBinder {
     }
 
     var rowHash: SHA256.Digest { encoder.digest }
-    /// fixed_hash of the row (Ledger.swift).
-    var immutableHash: [UInt8] { Array(immutable.digest) }
+    /// fixed_hash of the row (Ledger.swift), and the bytes it hashes.
+    var immutableHash: SHA256.Digest { immutable.digest }
+    var immutableBytes: [UInt8] { immutable.bytes }
 }
 
 enum SQLiteCall {

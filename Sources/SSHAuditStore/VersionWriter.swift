@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import GRDB
 import GRDBSQLite
@@ -41,6 +42,7 @@ struct WriteContext {
     var row = RowBinder()
     /// For hashing stored rows.
     var encoder = Ledger.Encoder()
+    var immutable = Ledger.Encoder()
     var integrity = WriteIntegrity()
     private var findings: [(table: LedgerTable, id: Int64, seq: Int64?, what: String)] = []
 
@@ -73,16 +75,22 @@ struct WriteContext {
 /// with its ledger entry. A row stored before must still be the version its latest ledger entry
 /// records, and agree with the new version in the columns that never change; if not, the recorder
 /// does not bless the change by writing over it: it records a finding (ledger_findings, chained) and
-/// then writes its own version. A row whose latest version is final gets no other version (it is
-/// counted as refused). Rows with ids above any stored or entered before (most: a command's exec and
-/// exit usually share a batch) are inserted without a read; a row written before costs one read of it
-/// and of its latest entry.
+/// then writes its own version whole. A row whose latest version is final gets no other version (it
+/// is counted as refused). Rows with ids above any stored or entered before (most: a command's exec
+/// and exit usually share a batch) are inserted without a read; a row written before costs one read
+/// of it and of its latest entry (by the ledger_row index), hashed straight from SQLite's buffers.
 struct VersionWriter {
     let table: LedgerTable
     private let insert: Statement
-    private let update: Statement
+    /// Updates only the columns that change as a row progresses (with the set-once ones, when one
+    /// of those changes): the others are equal (checked), and assigning them would make SQLite
+    /// rewrite their index entries and fire the command-line index's trigger for nothing.
+    private let upsert: Statement
+    private let upsertSetOnce: Statement
+    /// Every column: when the stored row is not what was written last.
+    private let rewrite: Statement
     private let prior: Statement
-    private let layout: Ledger.ImmutableLayout
+    private let roles: [LedgerTable.ColumnRole]
     /// No row nor ledger entry of this table has an id above this.
     private var highWater: Int64
 
@@ -92,22 +100,28 @@ struct VersionWriter {
         self.table = table
         let name = table.rawValue
         let columns = table.columns
+        roles = table.roles
         let list = columns.map { "\"\($0)\"" }.joined(separator: ", ")
         let marks = columns.map { _ in "?" }.joined(separator: ", ")
-        insert = try db.cachedStatement(sql: "INSERT INTO \(name) (\(list)) VALUES (\(marks))")
-        // Numbered parameters in the insert's order, so that the same binding serves both.
+        let insertSQL = "INSERT INTO \(name) (\(list)) VALUES (\(marks))"
+        insert = try db.cachedStatement(sql: insertSQL)
+        func upsertSQL(_ assigned: [String]) -> String {
+            guard !assigned.isEmpty else { return insertSQL }  // rows written once
+            return insertSQL + " ON CONFLICT (id) DO UPDATE SET "
+                + assigned.map { "\"\($0)\" = excluded.\"\($0)\"" }.joined(separator: ", ")
+        }
+        let mutable = zip(columns, roles).filter { $0.1 == .mutable }.map(\.0)
+        upsert = try db.cachedStatement(sql: upsertSQL(mutable))
+        upsertSetOnce = try db.cachedStatement(sql: upsertSQL(mutable + table.setOnceColumns))
+        // Numbered parameters in the insert's order, so that the same binding serves all.
         let assignments = columns.enumerated().dropFirst().map { "\"\($1)\" = ?\($0 + 1)" }
-        update = try db.cachedStatement(sql: "UPDATE \(name) SET \(assignments.joined(separator: ", ")) WHERE id = ?1")
+        rewrite = try db.cachedStatement(sql: "UPDATE \(name) SET \(assignments.joined(separator: ", ")) WHERE id = ?1")
         prior = try db.cachedStatement(sql: """
-            SELECT \(table.storedColumnsSQL(columns, alias: "t")), t.id, l.seq, l.row_hash, l.final
+            SELECT \(columns.map { "t.\"\($0)\"" }.joined(separator: ", ")), t.id, l.seq, l.row_hash, l.final
             FROM (SELECT ?1 AS id) AS k
             LEFT JOIN \(name) AS t ON t.id = k.id
             LEFT JOIN ledger AS l ON l.seq = (SELECT seq FROM ledger WHERE tbl = '\(name)' AND row_id = k.id ORDER BY seq DESC LIMIT 1)
             """)
-        guard let layout = Ledger.ImmutableLayout(table) else {
-            throw DatabaseError(message: "\(name) lacks a column of LedgerTable.columns")
-        }
-        self.layout = layout
         highWater = try Int64.fetchOne(db, sql: """
             SELECT MAX(COALESCE((SELECT MAX(id) FROM \(name)), 0), COALESCE((SELECT MAX(row_id) FROM ledger WHERE tbl = ?), 0))
             """, arguments: [name]) ?? 0
@@ -122,59 +136,94 @@ struct VersionWriter {
             bind(&tx.row)
             try tx.row.step(db)
             highWater = id
-            try tx.ledger.append(table, id: id, rowHash: tx.row.rowHash, state: state(tx.row, final: final), db)
+            try tx.ledger.append(table, id: id, rowHash: tx.row.rowHash, state: state(tx.row, tx.row.immutableHash, final), db)
             return
         }
-        let before = try examine(db, id, &tx)
-        let stored = before.stored
-        tx.row.start(table, (stored == nil ? insert : update).sqliteStatement)
+        // Bound for the usual case (stored, and progressing), then compared with what is stored.
+        tx.row.start(table, upsert.sqliteStatement)
         bind(&tx.row)
         let hash = tx.row.rowHash
-        if let stored, before.final {
-            // Finished: the same version again (a resumed run) changes nothing; any other is refused.
-            if before.clean, hash.elementsEqual(stored.hash) { return }
-            tx.integrity.refusedVersions += 1
-            return
+        let before = try examine(db, id, comparing: tx.row.onceSet, &tx)
+        if let stored = before.stored {
+            if before.final {
+                // Finished: the same version again (a resumed run) changes nothing; any other is refused.
+                if !(before.clean && hash == stored.hash) { tx.integrity.refusedVersions += 1 }
+                return
+            }
+            if before.clean, hash == stored.hash, !final { return }  // unchanged
+            var other: Statement?
+            if !before.clean {
+                other = rewrite
+            } else if !sameImmutables(stored, tx, bind) {
+                tx.found(table, id, seq: before.seq, "differed in columns that never change from the version the recorder wrote next")
+                other = rewrite
+            } else if tx.row.onceSet != stored.onceSet {
+                other = upsertSetOnce
+            }
+            if let other {
+                tx.row.start(table, other.sqliteStatement)
+                bind(&tx.row)
+            }
         }
-        if let stored, before.clean, hash.elementsEqual(stored.hash), !final { return }  // unchanged
-        if let stored, before.clean, !sameImmutables(stored, tx.row, bind) {
-            tx.found(table, id, seq: before.seq, "differed in columns that never change from the version the recorder wrote next")
-        }
+        // Not stored: deleted (found above) or pruned with its entries, and the upsert inserts it.
         try tx.row.step(db)
-        try tx.ledger.append(table, id: id, rowHash: hash, state: state(tx.row, final: final), db)
+        try tx.ledger.append(table, id: id, rowHash: hash, state: state(tx.row, tx.row.immutableHash, final), db)
     }
 
     /// For a change made with a statement of its own (a recorder run's counters): before it, the row
     /// must still be the version of its latest ledger entry, or the finding is recorded.
     mutating func check(_ db: Database, id: Int64, _ tx: inout WriteContext) throws {
-        _ = try examine(db, id, &tx)
+        _ = try examine(db, id, comparing: -1, &tx)
     }
 
-    private func state(_ row: RowBinder, final: Bool) -> Ledger.EntryState {
-        Ledger.EntryState(fixedHash: row.immutableHash, final: final, onceSet: row.onceSet, layout: Int64(table.columns.count))
+    private func state(_ row: RowBinder, _ immutable: SHA256.Digest, _ final: Bool) -> Ledger.EntryState {
+        Ledger.EntryState(fixedHash: Array(immutable), final: final, onceSet: row.onceSet, layout: Int64(table.columns.count))
     }
 
+    /// A stored row's row_hash, and which set-once columns are set in it and in the version compared
+    /// with (its immutable content, with those, is left in `WriteContext.immutable`).
     struct Stored {
-        var row: Row
-        var hash: [UInt8]
-        var immutable: [UInt8]
+        var hash: SHA256.Digest
         var onceSet: Int64
+        var comparedMask: Int64
     }
 
     /// The row as stored and its latest ledger entry; a finding when they disagree.
-    private func examine(_ db: Database, _ id: Int64, _ tx: inout WriteContext) throws
+    private func examine(_ db: Database, _ id: Int64, comparing mask: Int64, _ tx: inout WriteContext) throws
         -> (stored: Stored?, seq: Int64?, final: Bool, clean: Bool) {
-        guard let found = try Row.fetchOne(prior, arguments: [id]) else { return (nil, nil, false, true) }
-        let n = table.columns.count
-        var stored: Stored?
-        if !(found[2 * n] as DatabaseValue).isNull {
-            let hash = Ledger.storedRowHash(table, found, using: &tx.encoder)
-            let immutable = Ledger.storedImmutable(layout, found, using: &tx.encoder)
-            stored = Stored(row: found, hash: hash, immutable: immutable.hash, onceSet: immutable.onceSet)
+        let handle = prior.sqliteStatement
+        sqlite3_reset(handle)
+        sqlite3_bind_int64(handle, 1, id)
+        defer { sqlite3_reset(handle) }
+        let code = sqlite3_step(handle)
+        guard code == SQLITE_ROW else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
         }
-        let seq: Int64? = found[2 * n + 1]
-        let entryHash: Data? = found[2 * n + 2]
-        let final = (found[2 * n + 3] as Int64?) == 1
+        let n = Int32(table.columns.count)
+        var stored: Stored?
+        if sqlite3_column_type(handle, n) != SQLITE_NULL {
+            tx.encoder.start(table)
+            tx.immutable.startImmutable(table)
+            var onceSet: Int64 = 0
+            for i in 0..<n {
+                tx.encoder.column(handle, i)
+                switch roles[Int(i)] {
+                case .mutable: break
+                case .fixed: tx.immutable.column(handle, i)
+                case let .setOnce(bit):
+                    let isSet = sqlite3_column_type(handle, i) != SQLITE_NULL
+                    if isSet { onceSet |= bit }
+                    if isSet && mask & bit != 0 { tx.immutable.column(handle, i) } else { tx.immutable.null() }
+                }
+            }
+            stored = Stored(hash: tx.encoder.digest, onceSet: onceSet,
+                            comparedMask: mask & onceSet)
+        }
+        let seq: Int64? = sqlite3_column_type(handle, n + 1) == SQLITE_NULL ? nil : sqlite3_column_int64(handle, n + 1)
+        let entryHash: [UInt8]? = sqlite3_column_blob(handle, n + 2).map {
+            Array(UnsafeRawBufferPointer(start: $0, count: Int(sqlite3_column_bytes(handle, n + 2))))
+        }
+        let final = sqlite3_column_int64(handle, n + 3) == 1
         let what: String?
         switch (stored, entryHash) {
         case (nil, nil): what = nil  // pruned (its entries went with it), or never written
@@ -186,15 +235,15 @@ struct VersionWriter {
         return (stored, seq, final, what == nil)
     }
 
-    /// Whether the new version bound in `row` has the stored row's immutable columns; a set-once
-    /// column counts where both have it set (an older version may come again after a resumed run).
-    private func sameImmutables(_ stored: Stored, _ row: RowBinder, _ bind: (inout RowBinder) -> Void) -> Bool {
-        if row.onceSet == stored.onceSet { return row.immutableHash == stored.immutable }
-        let shared = row.onceSet & stored.onceSet
+    /// Whether the new version bound in `tx.row` has the stored row's immutable columns (compared as
+    /// encoded, no hash needed); a set-once column counts where both have it set (an older version
+    /// may come again after a resumed run).
+    private func sameImmutables(_ stored: Stored, _ tx: WriteContext, _ bind: (inout RowBinder) -> Void) -> Bool {
+        if tx.row.onceSet == stored.comparedMask { return tx.row.immutableBytes == tx.immutable.bytes }
+        // The row sets a column the stored one lacks (a session's user, at authentication).
         var probe = RowBinder()
-        probe.start(table, nil, mask: shared)
+        probe.start(table, nil, mask: stored.comparedMask)
         bind(&probe)
-        var encoder = Ledger.Encoder()
-        return probe.immutableHash == Ledger.storedImmutable(layout, stored.row, mask: shared, using: &encoder).hash
+        return probe.immutableBytes == tx.immutable.bytes
     }
 }
