@@ -23,11 +23,7 @@ enum GrepIndexCheck {
             throw LedgerProblem.grepIndexUnusable("has lost its record of which commands it holds (commands_argv_progress)")
         }
         let upto = try Int64.fetchOne(db, sql: "SELECT indexed_upto FROM commands_argv_progress") ?? 0
-        do {
-            try db.execute(sql: "CREATE VIRTUAL TABLE \(vocabulary) USING fts5vocab(main, commands_argv, instance)")
-        } catch {
-            throw LedgerProblem.grepIndexUnusable("cannot be read (\(error))")
-        }
+        try readable { try db.execute(sql: "CREATE VIRTUAL TABLE \(vocabulary) USING fts5vocab(main, commands_argv, instance)") }
         defer { try? db.execute(sql: "DROP TABLE \(vocabulary)") }
         var sums = Sums(upto: upto)
         let tokenizer = try TrigramTokenizer(db)
@@ -67,7 +63,7 @@ enum GrepIndexCheck {
         /// The lowest id past `indexed_upto` that the index holds.
         var beyond: Int64?
         let perCommand: Set<Int>?
-        let key = (UInt64.random(in: .min ... .max), UInt64.random(in: .min ... .max))
+        let key = UInt64.random(in: .min ... .max)
 
         struct Token: Equatable {
             var sum: UInt64 = 0
@@ -84,13 +80,21 @@ enum GrepIndexCheck {
 
         func range(_ id: Int64) -> Int { Int(id / width) }
 
+        /// SipHash (Swift's `Hasher`, seeded at random per process) of the key and the instance; a
+        /// trigram (at most 12 bytes) goes in as two words, the cheapest way in.
         func hash(_ id: Int64, _ position: Int64, _ token: UnsafeRawBufferPointer) -> UInt64 {
             var hasher = Hasher()
-            hasher.combine(key.0)
-            hasher.combine(key.1)
-            hasher.combine(id)
-            hasher.combine(position)
-            hasher.combine(bytes: token)
+            hasher.combine(key)
+            hasher.combine(UInt64(bitPattern: id))
+            hasher.combine(UInt64(bitPattern: position) | UInt64(token.count) << 56)
+            if token.count <= 16 {
+                var words: (UInt64, UInt64) = (0, 0)
+                withUnsafeMutableBytes(of: &words) { $0.copyMemory(from: token) }
+                hasher.combine(words.0)
+                hasher.combine(words.1)
+            } else {
+                hasher.combine(bytes: token)
+            }
             return UInt64(bitPattern: Int64(hasher.finalize()))
         }
 
@@ -135,12 +139,7 @@ enum GrepIndexCheck {
         mutating func addIndex(_ db: Database, only: Set<Int>?) throws {
             let statement = try db.makeStatement(sql: "SELECT term, doc, offset FROM \(GrepIndexCheck.vocabulary)")
             let handle = statement.sqliteStatement
-            while true {
-                let code = sqlite3_step(handle)
-                if code == SQLITE_DONE { break }
-                guard code == SQLITE_ROW else {
-                    throw LedgerProblem.grepIndexUnusable("cannot be read (\(String(cString: sqlite3_errmsg(db.sqliteConnection))))")
-                }
+            while try readable({ try SQLiteCall.row(handle, in: db) }) {
                 let id = sqlite3_column_int64(handle, 1)
                 if id < 1 || id > upto {
                     beyond = min(beyond ?? id, id)
@@ -152,6 +151,15 @@ enum GrepIndexCheck {
             }
             sqlite3_reset(handle)
         }
+    }
+}
+
+/// A damaged index (its shadow tables edited) is a finding, not an error of sshaudit.
+private func readable<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as DatabaseError {
+        throw LedgerProblem.grepIndexUnusable("cannot be read (\(error.message ?? "\(error.resultCode)"))")
     }
 }
 

@@ -106,39 +106,40 @@ enum LedgerTable: String, CaseIterable, Sendable {
         }
     }
 
-    /// Whether a stored row is in its final version, as far as its columns tell (a session's end is
-    /// known only to the recorder: from the columns, only one that ended while unobserved).
-    func isFinal(stored row: Row, columns: [String]) -> Bool {
-        func value(_ name: String) -> DatabaseValue {
-            guard let i = columns.firstIndex(of: name) else { return .null }
-            return row[2 * i]
+    /// Whether a stored row (on `statement`, `columns` from index 0) is in its final version, as far
+    /// as its columns tell (a session's end is known only to the recorder: from the columns, only one
+    /// that ended while unobserved).
+    func isFinal(stored statement: SQLiteStatement, columns: [String]) -> Bool {
+        func isNull(_ name: String) -> Bool {
+            guard let i = columns.firstIndex(of: name) else { return true }
+            return sqlite3_column_type(statement, Int32(i)) == SQLITE_NULL
+        }
+        func isOne(_ name: String) -> Bool {
+            guard let i = columns.firstIndex(of: name) else { return false }
+            return sqlite3_column_type(statement, Int32(i)) == SQLITE_INTEGER && sqlite3_column_int64(statement, Int32(i)) == 1
         }
         switch self {
-        case .sessions: return Int64.fromDatabaseValue(value("ended_unobserved")) == 1
-        case .commands: return !value("ended_at").isNull
-        case .fileTransfers: return !value("closed_at").isNull
-        case .recorderRuns: return Int64.fromDatabaseValue(value("clean_exit")) == 1
+        case .sessions: return isOne("ended_unobserved")
+        case .commands: return !isNull("ended_at")
+        case .fileTransfers: return !isNull("closed_at")
+        case .recorderRuns: return isOne("clean_exit")
         case .authAttempts, .sessionEvents, .prunes, .findings: return true
         }
     }
 
-    /// The rows as stored, for hashing: each column as its value and whether it is TEXT (TEXT comes
-    /// back as its exact bytes, so that nothing past a NUL byte can hide), then the id again (at
-    /// index 2 × column count), then `extra` if given. Append a WHERE clause and/or ORDER BY.
+    /// The role of each of `names` (columns of this table, e.g. those that exist yet during a migration).
+    func roles(of names: [String]) -> [ColumnRole] {
+        let all = Dictionary(uniqueKeysWithValues: zip(columns, roles))
+        return names.map { all[$0] ?? .mutable }
+    }
+
+    /// The rows as stored: `columns` in that order, then the id again (at index `columns.count`), then
+    /// `extra` if given. Read them with the C API (`Ledger.encodeStored`): TEXT as its exact bytes, so
+    /// that nothing past a NUL byte can hide. Append a WHERE clause and/or ORDER BY.
     func storedRowsSQL(_ columns: [String], extra: String? = nil) -> String {
-        "SELECT \(storedColumnsSQL(columns, alias: rawValue)), \(rawValue).id\(extra.map { ", " + $0 } ?? "") FROM \(rawValue)"
+        let list = columns.map { "\(rawValue).\"\($0)\"" }.joined(separator: ", ")
+        return "SELECT \(list), \(rawValue).id\(extra.map { ", " + $0 } ?? "") FROM \(rawValue)"
     }
-
-    /// The columns of `storedRowsSQL`, of the table named `alias` in the query.
-    func storedColumnsSQL(_ columns: [String], alias: String) -> String {
-        columns.map { c in
-            let column = "\(alias).\"\(c)\""
-            return "CASE WHEN typeof(\(column)) = 'text' THEN CAST(\(column) AS BLOB) ELSE \(column) END, typeof(\(column)) = 'text'"
-        }.joined(separator: ", ")
-    }
-
-    var storedRowsSQL: String { storedRowsSQL(columns) }
-    var storedIDIndex: Int { 2 * columns.count }
 }
 
 enum Ledger {
@@ -179,15 +180,6 @@ enum Ledger {
             int(Int64(bitPattern: value.bitPattern))
         }
 
-        /// Text as SQLite stores it from a binding: GRDB binds C strings, so a NUL byte ends it.
-        mutating func text(_ value: String) {
-            let utf8 = value.utf8
-            let end = utf8.firstIndex(of: 0) ?? utf8.endIndex
-            bytes.append(3)
-            int(Int64(utf8.distance(from: utf8.startIndex, to: end)))
-            bytes.append(contentsOf: utf8[..<end])
-        }
-
         /// Text already cut at its first NUL byte, as bound.
         mutating func text(_ utf8: UnsafeBufferPointer<UInt8>) {
             bytes.append(3)
@@ -195,20 +187,8 @@ enum Ledger {
             bytes.append(contentsOf: utf8)
         }
 
-        mutating func textBytes(_ value: Data) {
-            bytes.append(3)
-            int(Int64(value.count))
-            bytes.append(contentsOf: value)
-        }
-
-        mutating func blob(_ value: Data) {
-            bytes.append(4)
-            int(Int64(value.count))
-            bytes.append(contentsOf: value)
-        }
-
-        /// Column `i` of the row `statement` is on, as stored (TEXT as its exact bytes): the same
-        /// encoding as `stored(_:_:)`, without GRDB's rows, for the write path.
+        /// Column `i` of the row `statement` is on, as stored: TEXT as its exact bytes (a NUL byte
+        /// inside shows), BLOB as BLOB.
         mutating func column(_ statement: SQLiteStatement, _ i: Int32) {
             switch sqlite3_column_type(statement, i) {
             case SQLITE_INTEGER: integer(sqlite3_column_int64(statement, i))
@@ -224,70 +204,31 @@ enum Ledger {
             }
         }
 
-        /// Column `i` of a row read with `storedRowsSQL`.
-        mutating func stored(_ row: Row, _ i: Int) {
-            let value: DatabaseValue = row[2 * i]
-            let isText: Bool = row[2 * i + 1] ?? false
-            switch value.storage {
-            case .null: null()
-            case let .int64(v): integer(v)
-            case let .double(v): real(v)
-            case let .string(v): text(v)  // not reached: TEXT is read as a BLOB
-            case let .blob(v): if isText { textBytes(v) } else { blob(v) }
-            }
-        }
-
         var digest: SHA256.Digest { SHA256.hash(data: bytes) }
     }
 
-    /// row_hash of a row read with `storedRowsSQL` (of its first `columnCount` columns).
-    static func storedRowHash(_ table: LedgerTable, _ row: Row, columnCount: Int? = nil, using encoder: inout Encoder) -> [UInt8] {
-        encoder.start(table)
-        for i in 0..<(columnCount ?? table.columns.count) { encoder.stored(row, i) }
-        return Array(encoder.digest)
-    }
-
-    /// Where the immutable columns are in rows read with `storedRowsSQL(columns)`.
-    struct ImmutableLayout {
-        let table: LedgerTable
-        /// Index in the row read, and the column's `once_set` bit (nil: fixed).
-        let positions: [(index: Int, bit: Int64?)]
-
-        /// nil when an immutable column is not among `columns` (during an old migration).
-        init?(_ table: LedgerTable, columns: [String]? = nil) {
-            let columns = columns ?? table.columns
-            var positions: [(Int, Int64?)] = []
-            for (name, role) in zip(table.columns, table.roles) {
-                let bit: Int64?
-                switch role {
-                case .mutable: continue
-                case .fixed: bit = nil
-                case let .setOnce(b): bit = b
-                }
-                guard let index = columns.firstIndex(of: name) else { return nil }
-                positions.append((index, bit))
-            }
-            self.table = table
-            self.positions = positions
-        }
-    }
-
-    /// fixed_hash of a stored row with the set-once columns of `mask` (nil: all that are set), and its
-    /// once_set (all that are set).
-    static func storedImmutable(_ layout: ImmutableLayout, _ row: Row, mask: Int64? = nil,
-                                using encoder: inout Encoder) -> (hash: [UInt8], onceSet: Int64) {
-        encoder.startImmutable(layout.table)
+    /// Encodes the stored row `statement` is on, whose first columns have `roles` (from index 0):
+    /// into `row`, the canonical content of the first `columnCount` of them; into `immutable`, the
+    /// immutable content with the set-once columns of `mask` that are set. Returns which set-once
+    /// columns are set. The one reading of stored rows, for the write path, migrations and `verify`.
+    static func encodeStored(_ table: LedgerTable, _ roles: [LedgerTable.ColumnRole], _ statement: SQLiteStatement,
+                             columnCount: Int, mask: Int64 = -1, row: inout Encoder, immutable: inout Encoder) -> Int64 {
+        row.start(table)
+        immutable.startImmutable(table)
         var onceSet: Int64 = 0
-        for (index, bit) in layout.positions {
-            guard let bit else {
-                encoder.stored(row, index)
-                continue
+        for (i, role) in roles.enumerated() {
+            let column = Int32(i)
+            if i < columnCount { row.column(statement, column) }
+            switch role {
+            case .mutable: break
+            case .fixed: immutable.column(statement, column)
+            case let .setOnce(bit):
+                let isSet = sqlite3_column_type(statement, column) != SQLITE_NULL
+                if isSet { onceSet |= bit }
+                if isSet && mask & bit != 0 { immutable.column(statement, column) } else { immutable.null() }
             }
-            let isSet = !(row[2 * index] as DatabaseValue).isNull
-            if isSet { onceSet |= bit }
-            if isSet && (mask ?? bit) & bit != 0 { encoder.stored(row, index) } else { encoder.null() }
         }
-        return (Array(encoder.digest), onceSet)
+        return onceSet
     }
 
     /// What an entry records of a version besides its row_hash (schema/0015).
@@ -409,31 +350,33 @@ enum Ledger {
     static func appendStored(_ db: Database, _ table: LedgerTable, ids: [Int64]? = nil, columns: [String]? = nil) throws {
         var appender = try Appender(db)
         let columns = columns ?? table.columns
-        let layout = ImmutableLayout(table, columns: columns)
+        let roles = table.roles(of: columns)
+        var immutable = Encoder()
         let wasFinal = "(SELECT final FROM ledger WHERE tbl = '\(table.rawValue)' AND row_id = \(table.rawValue).id ORDER BY seq DESC LIMIT 1)"
         let select = table.storedRowsSQL(columns, extra: appender.recordsState ? wasFinal : nil)
-        func append(_ rows: RowCursor) throws {
-            while let row = try rows.next() {
-                let hash = Ledger.storedRowHash(table, row, columnCount: columns.count, using: &appender.encoder)
+        let n = Int32(columns.count)
+        func append(_ statement: Statement, _ arguments: StatementArguments = StatementArguments()) throws {
+            try statement.setArguments(arguments)
+            let handle = statement.sqliteStatement
+            defer { sqlite3_reset(handle) }
+            while try SQLiteCall.row(handle, in: db) {
+                let onceSet = encodeStored(table, roles, handle, columnCount: columns.count, row: &appender.encoder, immutable: &immutable)
                 var state: EntryState?
-                if appender.recordsState, let layout {
-                    let immutable = Ledger.storedImmutable(layout, row, using: &appender.encoder)
-                    let final = (row[2 * columns.count + 1] as Int64?) == 1 || table.isFinal(stored: row, columns: columns)
-                    state = EntryState(fixedHash: immutable.hash, final: final, onceSet: immutable.onceSet,
-                                       layout: Int64(columns.count))
+                if appender.recordsState {
+                    let final = sqlite3_column_int64(handle, n + 1) == 1 || table.isFinal(stored: handle, columns: columns)
+                    state = EntryState(fixedHash: Array(immutable.digest), final: final, onceSet: onceSet, layout: Int64(n))
                 }
-                try appender.append(table, id: row[2 * columns.count], rowHash: hash, state: state, db)
+                try appender.append(table, id: sqlite3_column_int64(handle, n), rowHash: appender.encoder.digest, state: state, db)
             }
         }
         guard let ids else {
-            try append(Row.fetchCursor(db, sql: select + " ORDER BY id"))
+            try append(db.makeStatement(sql: select + " ORDER BY id"))
             return
         }
         for start in stride(from: 0, to: ids.count, by: 500) {
             let chunk = Array(ids[start..<min(start + 500, ids.count)]).sorted()
             let marks = chunk.map { _ in "?" }.joined(separator: ",")
-            try append(Row.fetchCursor(db, sql: select + " WHERE id IN (\(marks)) ORDER BY id",
-                                       arguments: StatementArguments(chunk)))
+            try append(db.makeStatement(sql: select + " WHERE id IN (\(marks)) ORDER BY id"), StatementArguments(chunk))
         }
     }
 

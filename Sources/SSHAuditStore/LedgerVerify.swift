@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// The first thing `verify` found wrong. Each names what an operator looks at next.
 public enum LedgerProblem: Error, CustomStringConvertible, Equatable, Sendable {
@@ -131,9 +132,9 @@ private struct LedgerVerifier {
     let expectHead: String?
     var report = LedgerReport()
     var encoder = Ledger.Encoder()
+    var immutable = Ledger.Encoder()
     /// The ledger has the columns of 0015.
     var recordsState = false
-    var layouts: [LedgerTable: Ledger.ImmutableLayout] = [:]
 
     init(db: Database, expectHead: String?) {
         self.db = db
@@ -281,27 +282,32 @@ private struct LedgerVerifier {
         var recorded = try nextRow()
         for table in LedgerTable.allCases.sorted(by: { $0.rawValue < $1.rawValue }) {
             guard try db.tableExists(table.rawValue) else { continue }
-            let rows = try Row.fetchCursor(db, sql: table.storedRowsSQL + " ORDER BY id")
-            var row = try rows.next()
+            let roles = table.roles
+            let n = Int32(roles.count)
+            let statement = try db.makeStatement(sql: table.storedRowsSQL(table.columns) + " ORDER BY id")
+            let rows = statement.sqliteStatement
+            func next() throws -> Int64? {
+                try SQLiteCall.row(rows, in: db) ? sqlite3_column_int64(rows, n) : nil
+            }
+            var row = try next()
             var count = 0
             while true {
                 let current = recorded.flatMap { $0.table == table.rawValue ? $0 : nil }
                 switch (row, current) {
                 case (nil, nil):
                     report.rows[table.rawValue] = count
-                case let (stored?, nil):
-                    throw LedgerProblem.rowNotInLedger(table: table.rawValue, id: stored[table.storedIDIndex])
+                case let (id?, nil):
+                    throw LedgerProblem.rowNotInLedger(table: table.rawValue, id: id)
                 case let (nil, recorded?):
                     throw LedgerProblem.rowMissing(table: table.rawValue, id: recorded.id, seq: recorded.entries.last!.seq)
-                case let (stored?, recordedRow?):
-                    let id: Int64 = stored[table.storedIDIndex]
+                case let (id?, recordedRow?):
                     if id < recordedRow.id { throw LedgerProblem.rowNotInLedger(table: table.rawValue, id: id) }
                     if recordedRow.id < id {
                         throw LedgerProblem.rowMissing(table: table.rawValue, id: recordedRow.id, seq: recordedRow.entries.last!.seq)
                     }
-                    try checkRow(table, id, stored, recordedRow.entries)
+                    try checkRow(table, roles, id, rows, recordedRow.entries)
                     count += 1
-                    row = try rows.next()
+                    row = try next()
                     recorded = try nextRow()
                     continue
                 }
@@ -310,24 +316,26 @@ private struct LedgerVerifier {
         }
     }
 
-    mutating func checkRow(_ table: LedgerTable, _ id: Int64, _ stored: Row, _ entries: [Entry]) throws {
+    /// One stored row (on `statement`) against its entries.
+    mutating func checkRow(_ table: LedgerTable, _ roles: [LedgerTable.ColumnRole], _ id: Int64, _ statement: SQLiteStatement,
+                           _ entries: [Entry]) throws {
         let name = table.rawValue
         let latest = entries[entries.count - 1]
-        guard Ledger.storedRowHash(table, stored, using: &encoder).elementsEqual(latest.rowHash) else {
+        let storedOnce = Ledger.encodeStored(table, roles, statement, columnCount: roles.count, row: &encoder, immutable: &immutable)
+        guard encoder.digest.elementsEqual(latest.rowHash) else {
             throw LedgerProblem.rowChanged(table: name, id: id, seq: latest.seq)
         }
-        guard entries.contains(where: { $0.state != nil }) else { return }
-        if layouts[table] == nil { layouts[table] = Ledger.ImmutableLayout(table) }
-        guard let layout = layouts[table] else { return }
-        var byMask: [Int64: [UInt8]] = [:]
-        let storedOnce = Ledger.storedImmutable(layout, stored, using: &encoder).onceSet
+        // Every version: the columns that never change, as the row has them (set-once ones as far as
+        // they were set then).
+        var byMask: [Int64: [UInt8]] = [storedOnce: Array(immutable.digest)]
         for entry in entries {
             guard let state = entry.state else { continue }
-            guard state.layout <= Int64(table.columns.count), state.onceSet & ~storedOnce == 0 else {
+            guard state.layout <= Int64(roles.count), state.onceSet & ~storedOnce == 0 else {
                 throw LedgerProblem.immutableChanged(table: name, id: id, seq: entry.seq)
             }
             if byMask[state.onceSet] == nil {
-                byMask[state.onceSet] = Ledger.storedImmutable(layout, stored, mask: state.onceSet, using: &encoder).hash
+                _ = Ledger.encodeStored(table, roles, statement, columnCount: 0, mask: state.onceSet, row: &encoder, immutable: &immutable)
+                byMask[state.onceSet] = Array(immutable.digest)
             }
             guard byMask[state.onceSet] == state.fixedHash else {
                 throw LedgerProblem.immutableChanged(table: name, id: id, seq: entry.seq)
@@ -346,9 +354,11 @@ private struct LedgerVerifier {
             reentered = true
         }
         // Whose older columns must still be the final version's.
-        if reentered, !Ledger.storedRowHash(table, stored, columnCount: Int(final.state!.layout), using: &encoder)
-            .elementsEqual(final.rowHash) {
-            throw LedgerProblem.versionAfterFinal(table: name, id: id, seq: entries[f + 1].seq)
+        if reentered {
+            _ = Ledger.encodeStored(table, roles, statement, columnCount: Int(final.state!.layout), row: &encoder, immutable: &immutable)
+            if !encoder.digest.elementsEqual(final.rowHash) {
+                throw LedgerProblem.versionAfterFinal(table: name, id: id, seq: entries[f + 1].seq)
+            }
         }
     }
 

@@ -149,5 +149,15 @@ enum SQLiteCall {
     }
 }
 
+extension SQLiteCall {
+    /// Steps a query once: true on a row, false when done; throws what SQLite reported.
+    static func row(_ statement: SQLiteStatement?, in db: Database) throws -> Bool {
+        let code = sqlite3_step(statement)
+        if code == SQLITE_ROW { return true }
+        if code == SQLITE_DONE { return false }
+        throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+    }
+}
+
 /// SQLite copies the value during the call.
 let SQLITE_TRANSIENT = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)

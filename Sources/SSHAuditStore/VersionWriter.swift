@@ -195,29 +195,13 @@ struct VersionWriter {
         sqlite3_reset(handle)
         sqlite3_bind_int64(handle, 1, id)
         defer { sqlite3_reset(handle) }
-        let code = sqlite3_step(handle)
-        guard code == SQLITE_ROW else {
-            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
-        }
+        guard try SQLiteCall.row(handle, in: db) else { throw DatabaseError(message: "no row for \(table.rawValue) \(id)") }
         let n = Int32(table.columns.count)
         var stored: Stored?
         if sqlite3_column_type(handle, n) != SQLITE_NULL {
-            tx.encoder.start(table)
-            tx.immutable.startImmutable(table)
-            var onceSet: Int64 = 0
-            for i in 0..<n {
-                tx.encoder.column(handle, i)
-                switch roles[Int(i)] {
-                case .mutable: break
-                case .fixed: tx.immutable.column(handle, i)
-                case let .setOnce(bit):
-                    let isSet = sqlite3_column_type(handle, i) != SQLITE_NULL
-                    if isSet { onceSet |= bit }
-                    if isSet && mask & bit != 0 { tx.immutable.column(handle, i) } else { tx.immutable.null() }
-                }
-            }
-            stored = Stored(hash: tx.encoder.digest, onceSet: onceSet,
-                            comparedMask: mask & onceSet)
+            let onceSet = Ledger.encodeStored(table, roles, handle, columnCount: Int(n), mask: mask, row: &tx.encoder,
+                                              immutable: &tx.immutable)
+            stored = Stored(hash: tx.encoder.digest, onceSet: onceSet, comparedMask: mask & onceSet)
         }
         let seq: Int64? = sqlite3_column_type(handle, n + 1) == SQLITE_NULL ? nil : sqlite3_column_int64(handle, n + 1)
         let entryHash: [UInt8]? = sqlite3_column_blob(handle, n + 2).map {
