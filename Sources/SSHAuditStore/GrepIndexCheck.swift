@@ -48,7 +48,7 @@ enum GrepIndexCheck {
             }
             throw LedgerProblem.grepIndex(id: id, why: "has an entry in the --grep index that differs from its command line")
         }
-        return checked
+        throw LedgerProblem.grepIndexUnusable("differs from the commands it holds")
     }
 
     /// Sums of keyed token hashes: per range of ids, or per command in the ranges given.

@@ -13,9 +13,10 @@ import GRDBSQLite
 ///   `row_hash` = SHA-256(canonical content).
 /// - Immutable content (0015): the table's name, a 0 byte, a 0xFF byte, then each column of
 ///   `LedgerTable.fixedColumns` and `setOnceColumns` in `columns` order, encoded as above (a set-once
-///   column that is NULL in this version is NULL). `fixed_hash` = SHA-256(immutable content); `once_set` has bit i set
-///   when the i-th of `setOnceColumns` is not NULL; `final` is 1 for the row's last version
-///   (`CorrelatorOutput.isFinal`); `layout` is how many of `columns` the row_hash covers.
+///   column that is NULL in this version is NULL). `fixed_hash` = SHA-256(immutable content);
+///   `once_set` has bit i set when the i-th of `setOnceColumns` is not NULL; `final` is 1 for the
+///   row's last version (`CorrelatorOutput.isFinal`); `layout` is how many of `columns` the row_hash
+///   covers.
 /// - Entry: seq, the table's name in UTF-8, a 0 byte, row id, row_hash; from 0015 on, then
 ///   fixed_hash, final (one byte), once_set, layout.
 ///   `chain` = SHA-256(chain of the previous entry || entry); before the first entry, 32 zero bytes.

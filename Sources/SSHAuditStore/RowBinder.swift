@@ -147,9 +147,7 @@ enum SQLiteCall {
                                 message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: sql())
         }
     }
-}
 
-extension SQLiteCall {
     /// Steps a query once: true on a row, false when done; throws what SQLite reported.
     static func row(_ statement: SQLiteStatement?, in db: Database) throws -> Bool {
         let code = sqlite3_step(statement)

@@ -150,7 +150,11 @@ struct VersionWriter {
                 if !(before.clean && hash == stored.hash) { tx.integrity.refusedVersions += 1 }
                 return
             }
-            if before.clean, hash == stored.hash, !final { return }  // unchanged
+            if before.clean, hash == stored.hash {
+                // Unchanged; or only now known to be final, which only its entry needs to say.
+                if final { try tx.ledger.append(table, id: id, rowHash: hash, state: state(tx.row, tx.row.immutableHash, final), db) }
+                return
+            }
             var other: Statement?
             if !before.clean {
                 other = rewrite

@@ -149,6 +149,24 @@ extension LedgerTests {
         XCTAssertNoThrow(try AuditStore.verify(path: path))
     }
 
+    /// The correlator may learn that a session is closed without anything else changing: the row
+    /// stays as it is, and an entry says that version is its last.
+    func testASessionClosedWithoutOtherChangeGetsAnEntryAndNothingAfter() throws {
+        let store = try AuditStore.openForRecording(path: path)
+        var s = session(1)
+        s.endedAtNs = Self.t0 + 5
+        try store.write([.session(s)])
+        s.closed = true
+        try store.write([.session(s)])
+        try store.write([.session(s)])
+        XCTAssertEqual(try entries(), 2)
+        s.bytesIn = 7
+        try store.write([.session(s)])
+        XCTAssertEqual(store.integrity.refusedVersions, 1)
+        XCTAssertEqual(try entries(), 2)
+        XCTAssertNoThrow(try AuditStore.verify(path: path))
+    }
+
     /// A resumed run reads the records after its last checkpoint again: the same versions, and older
     /// ones of rows written since, change nothing and are not tampering.
     func testVersionsWrittenAgainByAResumedRunAreNotTampering() throws {
