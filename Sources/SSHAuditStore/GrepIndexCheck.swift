@@ -18,11 +18,17 @@ enum GrepIndexCheck {
     /// The commands checked (0 without an index).
     static func run(_ db: Database) throws -> Int {
         guard try db.tableExists("commands_argv") else { return 0 }
-        guard try db.tableExists("commands_argv_progress") else {
+        let upto: Int64
+        if try db.tableExists("commands_argv_progress") {
+            upto = try Int64.fetchOne(db, sql: "SELECT indexed_upto FROM commands_argv_progress") ?? 0
+        } else if try db.tableExists("grdb_migrations"),
+                  try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM grdb_migrations WHERE identifier LIKE '0012%')") == true {
             // Without it, queries would take the index as complete and miss what it lacks.
             throw LedgerProblem.grepIndexUnusable("has lost its record of which commands it holds (commands_argv_progress)")
+        } else {
+            // Before schema 0012, triggers kept the index complete.
+            upto = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM commands") ?? 0
         }
-        let upto = try Int64.fetchOne(db, sql: "SELECT indexed_upto FROM commands_argv_progress") ?? 0
         try readable { try db.execute(sql: "CREATE VIRTUAL TABLE \(vocabulary) USING fts5vocab(main, commands_argv, instance)") }
         defer { try? db.execute(sql: "DROP TABLE \(vocabulary)") }
         var sums = Sums(upto: upto)

@@ -282,6 +282,34 @@ extension LedgerTests {
 
     // MARK: - The --grep index, further
 
+    /// Before schema 0012 triggers kept the index complete, with no record of how far it went.
+    func testTheGrepIndexOfADatabaseFromBeforeItsWatermarkVerifies() throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let old = try DatabaseQueue(path: path)
+        var migrator = DatabaseMigrator()
+        for migration in embeddedMigrations where migration.name < "0012" {
+            migrator.registerMigration(migration.name) { db in
+                let before = try Ledger.schema(db)
+                try db.execute(sql: migration.sql)
+                try Ledger.afterMigration(db, before: before)
+            }
+        }
+        try migrator.migrate(old)
+        try old.write { db in
+            try db.execute(sql: """
+                INSERT INTO sessions (id, sshd_pid, sshd_start_ns, started_at) VALUES (1, 100, 5, '2026-01-01T00:00:00.000Z');
+                INSERT INTO commands (id, session_id, pid, ppid, uid, filename, argv, started_at)
+                    VALUES (1, 1, 101, 100, 1000, '/bin/ls', '["ls","-la"]', '2026-01-01T00:00:01.000Z');
+                """)
+            try Ledger.appendStored(db, .sessions)
+            try Ledger.appendStored(db, .commands)
+        }
+        try old.close()
+        XCTAssertEqual(try AuditStore.verify(path: path).indexedCommands, 1)
+        try tamper("INSERT INTO commands_argv (commands_argv, rowid, argv) VALUES ('delete', 1, 'ls -la')")
+        assertNamed("commands", 1)
+    }
+
     func testTheGrepIndexMustHoldWhatItsWatermarkSays() throws {
         let store = try AuditStore.openForRecording(path: path)
         try writeSession(store, id: 1, ids: (1, 1, 1, 1))
