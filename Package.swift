@@ -49,7 +49,7 @@ let package = Package(
         ),
         .testTarget(name: "SSHAuditCoreTests", dependencies: ["SSHAuditCore"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SSHAuditStoreTests", dependencies: ["SSHAuditStore", "SSHAuditCore"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["SSHAuditCore", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "IntegrationTests", dependencies: ["SSHAuditCore", "SSHAuditStore", .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v5]
 )

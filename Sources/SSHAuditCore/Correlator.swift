@@ -713,6 +713,10 @@ public final class Correlator {
             open.monitorExited = true
             if status == nil { open.record.endedUnobserved = true } else { open.record.endedAtNs = wallNs }
         }
+        // Keep the session while any of its processes lives: a process left running after logout
+        // still reports into it. Once none does, only the connection's byte counts can still come.
+        let done = open.monitorExited && open.liveProcesses <= 0
+        if done && open.socket == nil { open.record.closed = true }
         open.record.kind = Self.kind(of: open)
         sessions[sessionID] = open
         if open.record != before { sink(.session(open.record)) }
@@ -720,9 +724,7 @@ public final class Correlator {
             // Nothing logged and never authenticated: the connection ended before any success.
             emitAuth(sessionID, atNs: wallNs, user: nil, remote: open.record.remote, method: nil, result: .disconnected)
         }
-        // Keep the session while any of its processes lives: a process left running after logout
-        // still reports into it.
-        if open.monitorExited && open.liveProcesses <= 0 {
+        if done {
             sessions.removeValue(forKey: sessionID)
             if let socket = open.socket {
                 if awaitingBytes.count >= bounds.awaitingBytes {
@@ -747,6 +749,7 @@ public final class Correlator {
         } else if var record = awaitingBytes.removeValue(forKey: socket) {
             record.bytesIn = bytesIn
             record.bytesOut = bytesOut
+            record.closed = true
             sink(.session(record))
         }
     }

@@ -44,6 +44,10 @@ public struct SessionRecord: Equatable, Sendable, Codable {
     /// Method and key of the accepted authentication (nil method: not logged, e.g. LogLevel QUIET).
     public var authMethod: String?
     public var keyFingerprint: String?
+    /// The correlator keeps nothing more of the session: all its processes exited and its
+    /// connection's byte counts arrived (or none is awaited), so this version is its last. Not a
+    /// column: the ledger records it with the version (`CorrelatorOutput.isFinal`).
+    public var closed = false
 
     public init(id: Int64, sshdPid: UInt32, sshdStartNs: UInt64, startedAtNs: Int64) {
         self.id = id
@@ -178,4 +182,16 @@ public enum CorrelatorOutput: Equatable, Sendable {
     case auth(AuthRecord)
     case transfer(TransferRecord)
     case sessionEvent(SessionEventRecord)
+
+    /// No later version of this row will come: a session once closed (or ended while unobserved),
+    /// a command or transfer once it ended; authentication attempts and session events are written
+    /// once. The store refuses a version after a final one, and `verify` reports one.
+    public var isFinal: Bool {
+        switch self {
+        case let .session(s): return s.closed || s.endedUnobserved
+        case let .command(c): return c.endedAtNs != nil
+        case let .transfer(t): return t.closedAtNs != nil
+        case .auth, .sessionEvent: return true
+        }
+    }
 }

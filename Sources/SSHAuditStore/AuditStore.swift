@@ -38,6 +38,8 @@ public final class AuditStore {
     public static let defaultPath = "/var/lib/sshaudit/sshaudit.db"
 
     let writer: DatabaseQueue
+    private let integrityLock = NSLock()
+    private var integritySoFar = WriteIntegrity()
 
     private init(writer: DatabaseQueue) {
         self.writer = writer
@@ -115,19 +117,20 @@ public final class AuditStore {
     /// Writes one batch in one transaction. Rows are whole: for each id only the last version in
     /// the batch is written (`RowBatch`), and the stored row is then exactly that version. Sessions go
     /// first, so every command's session row exists. Each row written gets its ledger entry
-    /// (Ledger.swift) in the same transaction, hashed from the very values bound to the statement.
+    /// (Ledger.swift) in the same transaction, hashed from the very values bound to the statement; a
+    /// row written before is checked first (`VersionWriter`).
     public func write(_ batch: [CorrelatorOutput], checkpoint: Checkpoint? = nil) throws {
         try write(RowBatch(batch), checkpoint: checkpoint)
     }
 
     public func write(_ batch: RowBatch, checkpoint: Checkpoint? = nil) throws {
+        var integrity = WriteIntegrity()
         try writer.inTransaction(.immediate) { db in
-            var ledger = try Ledger.Appender(db)
-            var row = RowBinder()
+            var tx = try WriteContext(db)
             // Each closure binds every column of `LedgerTable.columns`, in that order.
-            let upsertSession = try Upsert(db, .sessions)
+            var sessions = try VersionWriter(db, .sessions)
             for case let .session(s) in batch.outputs {
-                try upsertSession.put(db, id: s.id, &row, &ledger) { r in
+                try sessions.put(db, id: s.id, final: CorrelatorOutput.session(s).isFinal, &tx) { r in
                     r.int(s.id); r.int(s.sshdPid); r.int(Int64(bitPattern: s.sshdStartNs)); r.int(s.listenerPid)
                     r.text(s.sshdPath); r.text(s.user); r.int(s.uid); r.text(s.remote?.address); r.int(s.remote?.port)
                     r.text(s.local?.address); r.int(s.local?.port); r.text(s.authMethod); r.text(s.keyFingerprint)
@@ -137,105 +140,57 @@ public final class AuditStore {
                     r.bool(s.truncatedArgv); r.bool(s.unattributedEvents)
                 }
             }
-            let upsertCommand = try Upsert(db, .commands)
+            var commands = try VersionWriter(db, .commands)
             for case let .command(c) in batch.outputs {
-                try upsertCommand.put(db, id: c.id, &row, &ledger) { r in
+                try commands.put(db, id: c.id, final: CorrelatorOutput.command(c).isFinal, &tx) { r in
                     r.int(c.id); r.int(c.sessionID); r.int(c.parentID); r.int(c.pid); r.int(c.ppid); r.int(c.uid)
                     r.text(c.filename); r.jsonArray(c.argv); r.bool(c.argvTruncated); r.text(c.cwd)
                     r.time(c.startedAtNs); r.time(c.endedAtNs); r.int(c.durationMs); r.int(c.exitCode)
                     r.int(c.signal); r.bool(c.recovered)
                 }
             }
-            let insertAuth = try Upsert(db, .authAttempts)
+            var auths = try VersionWriter(db, .authAttempts)
             for case let .auth(a) in batch.outputs {
-                try insertAuth.put(db, id: a.id, &row, &ledger) { r in
+                try auths.put(db, id: a.id, final: true, &tx) { r in
                     r.int(a.id); r.int(a.sessionID); r.time(a.atNs); r.text(a.user); r.text(a.remote?.address)
                     r.int(a.remote?.port); r.text(a.method); r.text(a.result.rawValue); r.text(a.keyType)
                     r.text(a.keyFingerprint); r.bool(a.addrMismatch)
                 }
             }
-            let upsertTransfer = try Upsert(db, .fileTransfers)
+            var transfers = try VersionWriter(db, .fileTransfers)
             for case let .transfer(t) in batch.outputs {
-                try upsertTransfer.put(db, id: t.id, &row, &ledger) { r in
+                try transfers.put(db, id: t.id, final: CorrelatorOutput.transfer(t).isFinal, &tx) { r in
                     r.int(t.id); r.int(t.sessionID); r.int(t.commandID); r.text(t.proto); r.text(t.path)
                     r.text(t.mode.rawValue); r.time(t.openedAtNs); r.time(t.closedAtNs); r.int(t.bytesRead)
                     r.int(t.bytesWritten)
                 }
             }
-            let insertEvent = try Upsert(db, .sessionEvents)
+            var events = try VersionWriter(db, .sessionEvents)
             for case let .sessionEvent(e) in batch.outputs {
-                try insertEvent.put(db, id: e.id, &row, &ledger) { r in
+                try events.put(db, id: e.id, final: true, &tx) { r in
                     r.int(e.id); r.int(e.sessionID); r.time(e.atNs); r.text(e.kind.rawValue); r.text(e.targetHost)
                     r.int(e.targetPort); r.text(e.detail)
                 }
             }
+            try tx.writeFindings(db)
             if let checkpoint { try Self.saveCheckpoint(checkpoint, in: db) }
+            integrity = tx.integrity
             return .commit
         }
+        noteIntegrity(integrity)
     }
 
-    /// The statements that write one table's rows whole, with every column in `LedgerTable.columns`
-    /// order. Columns that change as a row progresses are updated on conflict; the others never change
-    /// for an id, and a guard checks that they are indeed equal (cheap: no index or full-text trigger
-    /// fires for them). Should they differ, the whole row is rewritten, so that what is stored is
-    /// always exactly the version written (and hashed).
-    struct Upsert {
-        let table: LedgerTable
-        let insert: Statement
-        let rewrite: Statement?
+    /// What the write path refused or found since this store was opened.
+    public var integrity: WriteIntegrity {
+        integrityLock.lock()
+        defer { integrityLock.unlock() }
+        return integritySoFar
+    }
 
-        /// Columns updated on conflict; nil: INSERT OR REPLACE (rows written once).
-        static func mutableColumns(_ table: LedgerTable) -> [String]? {
-            switch table {
-            case .sessions:
-                return ["sshd_path", "user", "uid", "remote_addr", "remote_port", "local_addr", "local_port", "auth_method",
-                        "key_fingerprint", "tty", "authenticated_at", "ended_at", "exit_code", "command_count",
-                        "bytes_in", "bytes_out", "recovered", "sshd_version", "ended_unobserved", "kind", "drops",
-                        "truncated_argv", "unattributed_events"]
-            case .commands: return ["ended_at", "duration_ms", "exit_code", "signal"]
-            case .fileTransfers: return ["closed_at", "bytes_read", "bytes_written"]
-            case .authAttempts, .sessionEvents, .prunes, .recorderRuns: return nil
-            }
-        }
-
-        init(_ db: Database, _ table: LedgerTable) throws {
-            self.table = table
-            let columns = table.columns
-            let list = columns.map { "\"\($0)\"" }.joined(separator: ", ")
-            let marks = columns.map { _ in "?" }.joined(separator: ", ")
-            guard let mutable = Self.mutableColumns(table) else {
-                insert = try db.cachedStatement(sql: "INSERT OR REPLACE INTO \(table.rawValue) (\(list)) VALUES (\(marks))")
-                rewrite = nil
-                return
-            }
-            let fixed = columns.filter { $0 != "id" && !mutable.contains($0) }
-            insert = try db.cachedStatement(sql: """
-                INSERT INTO \(table.rawValue) (\(list)) VALUES (\(marks))
-                ON CONFLICT (id) DO UPDATE SET \(mutable.map { "\"\($0)\" = excluded.\"\($0)\"" }.joined(separator: ", "))
-                WHERE \(fixed.map { "\(table.rawValue).\"\($0)\" IS excluded.\"\($0)\"" }.joined(separator: " AND "))
-                """)
-            // Numbered parameters in the insert's order, so the same binding serves both.
-            let assignments = columns.enumerated().dropFirst().map { "\"\($1)\" = ?\($0 + 1)" }
-            rewrite = try db.cachedStatement(sql: """
-                UPDATE \(table.rawValue) SET \(assignments.joined(separator: ", ")) WHERE id = ?1
-                """)
-        }
-
-        /// Binds the row with `bind` (every column, in `LedgerTable.columns` order) and writes it,
-        /// rewriting it whole if the guard failed, then adds the ledger entry of exactly those values.
-        func put(_ db: Database, id: Int64, _ row: inout RowBinder, _ ledger: inout Ledger.Appender,
-                 _ bind: (inout RowBinder) -> Void) throws {
-            row.start(table, insert.sqliteStatement)
-            bind(&row)
-            try row.step(db)
-            if let rewrite, sqlite3_changes(db.sqliteConnection) == 0 {
-                // The guard failed: a column that never changes did. Rewrite the whole row.
-                row.start(table, rewrite.sqliteStatement)
-                bind(&row)
-                try row.step(db)
-            }
-            try ledger.append(table, id: id, rowHash: row.rowHash, db)
-        }
+    func noteIntegrity(_ more: WriteIntegrity) {
+        integrityLock.lock()
+        integritySoFar += more
+        integrityLock.unlock()
     }
 
     // MARK: - Recorder runs
@@ -265,7 +220,12 @@ public final class AuditStore {
     }
 
     public func updateRun(_ id: Int64, counters: RunCounters, stoppedAtNs: Int64?, clean: Bool) throws {
-        try writer.write { db in
+        let integrity = try writer.write { db -> WriteIntegrity in
+            // The row must still be the version of its latest entry before it is entered again.
+            var tx = try WriteContext(db)
+            var runs = try VersionWriter(db, .recorderRuns)
+            try runs.check(db, id: id, &tx)
+            try tx.writeFindings(db)
             try db.execute(sql: """
                 UPDATE recorder_runs SET stopped_at = ?, clean_exit = ?, ring_drops = ?, track_failures = ?,
                     decode_errors = ?, events = ?, unattributed_events = ?, overflows = ?, unobserved_exits = ? WHERE id = ?
@@ -274,7 +234,9 @@ public final class AuditStore {
                                  Int64(counters.events), Int64(counters.unattributedEvents),
                                  Int64(counters.overflows), Int64(counters.unobservedExits), id])
             try Self.ledgerStoredRows(db, table: LedgerTable.recorderRuns.rawValue, ids: [id])
+            return tx.integrity
         }
+        noteIntegrity(integrity)
     }
 }
 

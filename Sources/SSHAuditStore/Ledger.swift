@@ -3,7 +3,7 @@ import Foundation
 import GRDB
 import GRDBSQLite
 
-/// Tamper evidence (schema/0007_ledger.sql): every row version written to the audit tables is
+/// Tamper evidence (schema/0007_ledger.sql, 0015): every row version written to the audit tables is
 /// appended, in the same transaction, to a hash-chained ledger.
 ///
 /// Byte layouts (all integers 8 bytes, big-endian, two's complement):
@@ -11,8 +11,22 @@ import GRDBSQLite
 ///   `LedgerTable.columns` in that order: NULL → 0x00; INTEGER → 0x01 + value; REAL → 0x02 + IEEE-754
 ///   bits; TEXT → 0x03 + byte count + UTF-8 bytes; BLOB → 0x04 + byte count + bytes.
 ///   `row_hash` = SHA-256(canonical content).
-/// - Entry: seq, the table's name in UTF-8, a 0 byte, row id, row_hash.
+/// - Immutable content (0015): the table's name, a 0 byte, a 0xFF byte, then each column of
+///   `LedgerTable.fixedColumns` and `setOnceColumns` in `columns` order, encoded as above (a set-once
+///   column that is NULL in this version is NULL). `fixed_hash` = SHA-256(immutable content);
+///   `once_set` has bit i set when the i-th of `setOnceColumns` is not NULL; `final` is 1 for the
+///   row's last version (`CorrelatorOutput.isFinal`); `layout` is how many of `columns` the row_hash
+///   covers.
+/// - Entry: seq, the table's name in UTF-8, a 0 byte, row id, row_hash; from 0015 on, then
+///   fixed_hash, final (one byte), once_set, layout.
 ///   `chain` = SHA-256(chain of the previous entry || entry); before the first entry, 32 zero bytes.
+///
+/// Why the extra fields: whoever can write the file can also append entries, so a row changed and
+/// entered again would match its latest entry. Each entry therefore also says what of the row can
+/// never change and whether the row was finished; `verify` checks every version of a row against the
+/// stored row (LedgerVerify.swift), so appending cannot rewrite what earlier entries recorded. Only
+/// rewriting those entries can, and that changes the chain from there on: a head kept elsewhere
+/// (`verify --expect-head`) shows it.
 enum LedgerTable: String, CaseIterable, Sendable {
     case sessions
     case commands
@@ -22,6 +36,8 @@ enum LedgerTable: String, CaseIterable, Sendable {
     case prunes = "ledger_prunes"
     /// The loss accounting itself: a deleted crash or a zeroed drop count must show.
     case recorderRuns = "recorder_runs"
+    /// Rows the recorder found changed outside sshaudit before writing their next version.
+    case findings = "ledger_findings"
 
     /// Every column of the table, in canonical order. A migration that adds a column must add it here
     /// (LedgerTests compares these lists with the schema).
@@ -48,19 +64,83 @@ enum LedgerTable: String, CaseIterable, Sendable {
         case .recorderRuns:
             return ["id", "started_at", "stopped_at", "clean_exit", "ring_drops", "track_failures", "decode_errors",
                     "events", "unattributed_events", "resumed_from", "overflows", "unobserved_exits"]
+        case .findings:
+            return ["id", "at", "tbl", "row_id", "seq", "what"]
         }
     }
 
-    /// The rows as stored, for hashing: each column as its value and whether it is TEXT (TEXT comes
-    /// back as its exact bytes, so that nothing past a NUL byte can hide), then the id again (at
-    /// index 2 × column count). Append a WHERE clause and/or ORDER BY.
-    func storedRowsSQL(_ columns: [String]) -> String {
-        let parts = columns.map { "CASE WHEN typeof(\"\($0)\") = 'text' THEN CAST(\"\($0)\" AS BLOB) ELSE \"\($0)\" END, typeof(\"\($0)\") = 'text'" }
-        return "SELECT \(parts.joined(separator: ", ")), id FROM \(rawValue)"
+    /// Columns written with a row's first version and never changed.
+    var fixedColumns: [String] {
+        switch self {
+        case .sessions: return ["id", "sshd_pid", "sshd_start_ns", "listener_pid", "started_at"]
+        case .commands:
+            return ["id", "session_id", "parent_id", "pid", "ppid", "uid", "filename", "argv", "argv_truncated", "cwd",
+                    "started_at", "recovered"]
+        case .fileTransfers: return ["id", "session_id", "command_id", "protocol", "path", "mode", "opened_at"]
+        case .recorderRuns: return ["id", "started_at", "resumed_from"]
+        case .authAttempts, .sessionEvents, .prunes, .findings: return columns
+        }
     }
 
-    var storedRowsSQL: String { storedRowsSQL(columns) }
-    var storedIDIndex: Int { 2 * columns.count }
+    /// Columns NULL until set once, then never changed: a session's connection (its accept may be
+    /// learnt late, from /proc) and its user (at authentication).
+    var setOnceColumns: [String] {
+        switch self {
+        case .sessions: return ["user", "uid", "remote_addr", "remote_port", "local_addr", "local_port"]
+        default: return []
+        }
+    }
+
+    enum ColumnRole: Equatable {
+        case mutable, fixed
+        /// Set once; its bit in `once_set`.
+        case setOnce(Int64)
+    }
+
+    /// The role of each of `columns`, in order.
+    var roles: [ColumnRole] {
+        let fixed = Set(fixedColumns)
+        return columns.map { name in
+            if fixed.contains(name) { return .fixed }
+            if let i = setOnceColumns.firstIndex(of: name) { return .setOnce(1 << Int64(i)) }
+            return .mutable
+        }
+    }
+
+    /// Whether a stored row (on `statement`, `columns` from index 0) is in its final version, as far
+    /// as its columns tell (a session's end is known only to the recorder: from the columns, only one
+    /// that ended while unobserved).
+    func isFinal(stored statement: SQLiteStatement, columns: [String]) -> Bool {
+        func isNull(_ name: String) -> Bool {
+            guard let i = columns.firstIndex(of: name) else { return true }
+            return sqlite3_column_type(statement, Int32(i)) == SQLITE_NULL
+        }
+        func isOne(_ name: String) -> Bool {
+            guard let i = columns.firstIndex(of: name) else { return false }
+            return sqlite3_column_type(statement, Int32(i)) == SQLITE_INTEGER && sqlite3_column_int64(statement, Int32(i)) == 1
+        }
+        switch self {
+        case .sessions: return isOne("ended_unobserved")
+        case .commands: return !isNull("ended_at")
+        case .fileTransfers: return !isNull("closed_at")
+        case .recorderRuns: return isOne("clean_exit")
+        case .authAttempts, .sessionEvents, .prunes, .findings: return true
+        }
+    }
+
+    /// The role of each of `names` (columns of this table, e.g. those that exist yet during a migration).
+    func roles(of names: [String]) -> [ColumnRole] {
+        let all = Dictionary(uniqueKeysWithValues: zip(columns, roles))
+        return names.map { all[$0] ?? .mutable }
+    }
+
+    /// The rows as stored: `columns` in that order, then the id again (at index `columns.count`), then
+    /// `extra` if given. Read them with the C API (`Ledger.encodeStored`): TEXT as its exact bytes, so
+    /// that nothing past a NUL byte can hide. Append a WHERE clause and/or ORDER BY.
+    func storedRowsSQL(_ columns: [String], extra: String? = nil) -> String {
+        let list = columns.map { "\(rawValue).\"\($0)\"" }.joined(separator: ", ")
+        return "SELECT \(list), \(rawValue).id\(extra.map { ", " + $0 } ?? "") FROM \(rawValue)"
+    }
 }
 
 enum Ledger {
@@ -79,6 +159,12 @@ enum Ledger {
             bytes.append(0)
         }
 
+        /// The immutable content of a row of `table` (never equal to a canonical content).
+        mutating func startImmutable(_ table: LedgerTable) {
+            start(table)
+            bytes.append(0xFF)
+        }
+
         mutating func int(_ value: Int64) {
             withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
         }
@@ -95,15 +181,6 @@ enum Ledger {
             int(Int64(bitPattern: value.bitPattern))
         }
 
-        /// Text as SQLite stores it from a binding: GRDB binds C strings, so a NUL byte ends it.
-        mutating func text(_ value: String) {
-            let utf8 = value.utf8
-            let end = utf8.firstIndex(of: 0) ?? utf8.endIndex
-            bytes.append(3)
-            int(Int64(utf8.distance(from: utf8.startIndex, to: end)))
-            bytes.append(contentsOf: utf8[..<end])
-        }
-
         /// Text already cut at its first NUL byte, as bound.
         mutating func text(_ utf8: UnsafeBufferPointer<UInt8>) {
             bytes.append(3)
@@ -111,39 +188,60 @@ enum Ledger {
             bytes.append(contentsOf: utf8)
         }
 
-        mutating func textBytes(_ value: Data) {
-            bytes.append(3)
-            int(Int64(value.count))
-            bytes.append(contentsOf: value)
-        }
-
-        mutating func blob(_ value: Data) {
-            bytes.append(4)
-            int(Int64(value.count))
-            bytes.append(contentsOf: value)
+        /// Column `i` of the row `statement` is on, as stored: TEXT as its exact bytes (a NUL byte
+        /// inside shows), BLOB as BLOB.
+        mutating func column(_ statement: SQLiteStatement, _ i: Int32) {
+            switch sqlite3_column_type(statement, i) {
+            case SQLITE_INTEGER: integer(sqlite3_column_int64(statement, i))
+            case SQLITE_FLOAT: real(sqlite3_column_double(statement, i))
+            case SQLITE_TEXT, SQLITE_BLOB:
+                let isText = sqlite3_column_type(statement, i) == SQLITE_TEXT
+                let base = sqlite3_column_blob(statement, i)
+                let count = Int(sqlite3_column_bytes(statement, i))
+                bytes.append(isText ? 3 : 4)
+                int(Int64(count))
+                if let base { bytes.append(contentsOf: UnsafeRawBufferPointer(start: base, count: count)) }
+            default: null()
+            }
         }
 
         var digest: SHA256.Digest { SHA256.hash(data: bytes) }
     }
 
-    /// row_hash of a row read with `storedRowsSQL`.
-    static func storedRowHash(_ table: LedgerTable, _ row: Row, columnCount: Int? = nil, using encoder: inout Encoder) -> [UInt8] {
-        encoder.start(table)
-        for i in 0..<(columnCount ?? table.columns.count) {
-            let value: DatabaseValue = row[2 * i]
-            let isText: Bool = row[2 * i + 1] ?? false
-            switch value.storage {
-            case .null: encoder.null()
-            case let .int64(v): encoder.integer(v)
-            case let .double(v): encoder.real(v)
-            case let .string(v): encoder.text(v)  // not reached: TEXT is read as a BLOB
-            case let .blob(v): if isText { encoder.textBytes(v) } else { encoder.blob(v) }
+    /// Encodes the stored row `statement` is on, whose first columns have `roles` (from index 0):
+    /// into `row`, the canonical content of the first `columnCount` of them; into `immutable`, the
+    /// immutable content with the set-once columns of `mask` that are set. Returns which set-once
+    /// columns are set. The one reading of stored rows, for the write path, migrations and `verify`.
+    static func encodeStored(_ table: LedgerTable, _ roles: [LedgerTable.ColumnRole], _ statement: SQLiteStatement,
+                             columnCount: Int, mask: Int64 = -1, row: inout Encoder, immutable: inout Encoder) -> Int64 {
+        row.start(table)
+        immutable.startImmutable(table)
+        var onceSet: Int64 = 0
+        for (i, role) in roles.enumerated() {
+            let column = Int32(i)
+            if i < columnCount { row.column(statement, column) }
+            switch role {
+            case .mutable: break
+            case .fixed: immutable.column(statement, column)
+            case let .setOnce(bit):
+                let isSet = sqlite3_column_type(statement, column) != SQLITE_NULL
+                if isSet { onceSet |= bit }
+                if isSet && mask & bit != 0 { immutable.column(statement, column) } else { immutable.null() }
             }
         }
-        return Array(encoder.digest)
+        return onceSet
     }
 
-    static func chain<Hash: ContiguousBytes>(previous: [UInt8], seq: Int64, table: String, rowID: Int64, rowHash: Hash) -> [UInt8] {
+    /// What an entry records of a version besides its row_hash (schema/0015).
+    struct EntryState: Equatable {
+        var fixedHash: [UInt8]
+        var final: Bool
+        var onceSet: Int64
+        var layout: Int64
+    }
+
+    static func chain<Hash: ContiguousBytes>(previous: [UInt8], seq: Int64, table: String, rowID: Int64, rowHash: Hash,
+                                             state: EntryState?) -> [UInt8] {
         var hasher = SHA256()
         hasher.update(data: previous)
         withUnsafeBytes(of: seq.bigEndian) { hasher.update(bufferPointer: $0) }
@@ -152,6 +250,12 @@ enum Ledger {
         withUnsafeBytes(of: UInt8(0)) { hasher.update(bufferPointer: $0) }
         withUnsafeBytes(of: rowID.bigEndian) { hasher.update(bufferPointer: $0) }
         rowHash.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        if let state {
+            hasher.update(data: state.fixedHash)
+            withUnsafeBytes(of: UInt8(state.final ? 1 : 0)) { hasher.update(bufferPointer: $0) }
+            withUnsafeBytes(of: state.onceSet.bigEndian) { hasher.update(bufferPointer: $0) }
+            withUnsafeBytes(of: state.layout.bigEndian) { hasher.update(bufferPointer: $0) }
+        }
         return Array(hasher.finalize())
     }
 
@@ -194,6 +298,9 @@ enum Ledger {
     struct Appender {
         private(set) var seq: Int64
         private(set) var head: [UInt8]
+        /// The ledger has the columns of 0015 (not yet during the migrations before it): entries
+        /// carry their state.
+        let recordsState: Bool
         private let insert: Statement
         var encoder = Encoder()
 
@@ -201,14 +308,23 @@ enum Ledger {
             let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, chain FROM ledger ORDER BY seq DESC LIMIT 1"))
             seq = row?["seq"] ?? 0
             head = (row?["chain"] as Data?).map { [UInt8]($0) } ?? Ledger.genesis
-            insert = try db.cachedStatement(sql: "INSERT INTO ledger (seq, tbl, row_id, row_hash, chain) VALUES (?, ?, ?, ?, ?)")
+            recordsState = try db.columns(in: "ledger").contains { $0.name == "fixed_hash" }
+            insert = try db.cachedStatement(sql: recordsState
+                ? "INSERT INTO ledger (seq, tbl, row_id, row_hash, chain, fixed_hash, final, once_set, layout) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                : "INSERT INTO ledger (seq, tbl, row_id, row_hash, chain) VALUES (?, ?, ?, ?, ?)")
         }
 
-        /// The entry for a row version just written (`rowHash` of the values bound to it). Bound with
-        /// SQLite's C API: on the recorder's hot path, this runs once per row.
-        mutating func append<Hash: ContiguousBytes>(_ table: LedgerTable, id: Int64, rowHash: Hash, _ db: Database) throws {
+        /// The entry for a row version just written (`rowHash` of the values bound to it, `state`
+        /// of the same values). Bound with SQLite's C API: on the recorder's hot path, this runs
+        /// once per row.
+        mutating func append<Hash: ContiguousBytes>(_ table: LedgerTable, id: Int64, rowHash: Hash, state: EntryState?,
+                                                    _ db: Database) throws {
+            let state = recordsState ? state : nil
+            if recordsState && state == nil {
+                throw DatabaseError(message: "a ledger entry for \(table.rawValue) row \(id) without its state")
+            }
             let next = seq + 1
-            let chain = Ledger.chain(previous: head, seq: next, table: table.rawValue, rowID: id, rowHash: rowHash)
+            let chain = Ledger.chain(previous: head, seq: next, table: table.rawValue, rowID: id, rowHash: rowHash, state: state)
             let statement = insert.sqliteStatement
             sqlite3_reset(statement)
             sqlite3_bind_int64(statement, 1, next)
@@ -216,6 +332,12 @@ enum Ledger {
             sqlite3_bind_int64(statement, 3, id)
             rowHash.withUnsafeBytes { _ = sqlite3_bind_blob(statement, 4, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT) }
             chain.withUnsafeBytes { _ = sqlite3_bind_blob(statement, 5, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT) }
+            if let state {
+                state.fixedHash.withUnsafeBytes { _ = sqlite3_bind_blob(statement, 6, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT) }
+                sqlite3_bind_int64(statement, 7, state.final ? 1 : 0)
+                sqlite3_bind_int64(statement, 8, state.onceSet)
+                sqlite3_bind_int64(statement, 9, state.layout)
+            }
             try SQLiteCall.step(statement, in: db)
             seq = next
             head = chain
@@ -224,32 +346,46 @@ enum Ledger {
 
     /// Entries for rows already in the tables, hashed as they are stored: after a migration (below),
     /// and for rows changed by a statement of their own, off the hot path (`AuditStore.ledgerStoredRows`).
-    /// `columns`: those of `table.columns` that exist yet (during migrations).
+    /// `columns`: those of `table.columns` that exist yet (during migrations). A row whose latest entry
+    /// was final stays final.
     static func appendStored(_ db: Database, _ table: LedgerTable, ids: [Int64]? = nil, columns: [String]? = nil) throws {
         var appender = try Appender(db)
         let columns = columns ?? table.columns
-        let select = table.storedRowsSQL(columns)
-        func append(_ rows: RowCursor) throws {
-            while let row = try rows.next() {
-                let hash = Ledger.storedRowHash(table, row, columnCount: columns.count, using: &appender.encoder)
-                try appender.append(table, id: row[2 * columns.count], rowHash: hash, db)
+        let roles = table.roles(of: columns)
+        var immutable = Encoder()
+        let wasFinal = "(SELECT final FROM ledger WHERE tbl = '\(table.rawValue)' AND row_id = \(table.rawValue).id ORDER BY seq DESC LIMIT 1)"
+        let select = table.storedRowsSQL(columns, extra: appender.recordsState ? wasFinal : nil)
+        let n = Int32(columns.count)
+        func append(_ statement: Statement, _ arguments: StatementArguments = StatementArguments()) throws {
+            try statement.setArguments(arguments)
+            let handle = statement.sqliteStatement
+            defer { sqlite3_reset(handle) }
+            while try SQLiteCall.row(handle, in: db) {
+                let onceSet = encodeStored(table, roles, handle, columnCount: columns.count, row: &appender.encoder, immutable: &immutable)
+                var state: EntryState?
+                if appender.recordsState {
+                    let final = sqlite3_column_int64(handle, n + 1) == 1 || table.isFinal(stored: handle, columns: columns)
+                    state = EntryState(fixedHash: Array(immutable.digest), final: final, onceSet: onceSet, layout: Int64(n))
+                }
+                try appender.append(table, id: sqlite3_column_int64(handle, n), rowHash: appender.encoder.digest, state: state, db)
             }
         }
         guard let ids else {
-            try append(Row.fetchCursor(db, sql: select + " ORDER BY id"))
+            try append(db.makeStatement(sql: select + " ORDER BY id"))
             return
         }
         for start in stride(from: 0, to: ids.count, by: 500) {
             let chunk = Array(ids[start..<min(start + 500, ids.count)]).sorted()
             let marks = chunk.map { _ in "?" }.joined(separator: ",")
-            try append(Row.fetchCursor(db, sql: select + " WHERE id IN (\(marks)) ORDER BY id",
-                                       arguments: StatementArguments(chunk)))
+            try append(db.makeStatement(sql: select + " WHERE id IN (\(marks)) ORDER BY id"), StatementArguments(chunk))
         }
     }
 
     /// The covered tables' columns, before a migration.
     struct Schema: Equatable {
         var hasLedger: Bool
+        /// The ledger's entries carry their state (0015).
+        var recordsState: Bool
         var columns: [LedgerTable: [String]]
     }
 
@@ -258,18 +394,23 @@ enum Ledger {
         for table in LedgerTable.allCases where try db.tableExists(table.rawValue) {
             columns[table] = try db.columns(in: table.rawValue).map(\.name)
         }
-        return Schema(hasLedger: try db.tableExists("ledger"), columns: columns)
+        let hasLedger = try db.tableExists("ledger")
+        let recordsState = try hasLedger && db.columns(in: "ledger").contains { $0.name == "fixed_hash" }
+        return Schema(hasLedger: hasLedger, recordsState: recordsState, columns: columns)
     }
 
     /// In a migration's transaction: when the ledger is created (0007) in a database that has rows,
-    /// and whenever a migration changes the columns of a covered table (and so their canonical
-    /// content), the rows are entered as they are then stored. Nothing can vouch for rows from before
-    /// the ledger; run `verify` before upgrading.
+    /// when its entries start to carry their state (0015), and whenever a migration changes the
+    /// columns of a covered table (and so their canonical content), the rows are entered as they are
+    /// then stored. Nothing can vouch for rows from before the ledger; run `verify` before upgrading.
+    /// A migration that adds columns must add them after the others (`layout` counts a prefix).
     static func afterMigration(_ db: Database, before: Schema) throws {
         let after = try schema(db)
         guard after.hasLedger else { return }
+        let stateAdded = after.recordsState && !before.recordsState
         for table in LedgerTable.allCases {
-            guard let columns = after.columns[table], !before.hasLedger || before.columns[table] != columns else { continue }
+            guard let columns = after.columns[table],
+                  !before.hasLedger || stateAdded || before.columns[table] != columns else { continue }
             try appendStored(db, table, columns: table.columns.filter(columns.contains))
         }
     }

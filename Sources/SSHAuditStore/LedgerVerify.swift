@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// The first thing `verify` found wrong. Each names what an operator looks at next.
 public enum LedgerProblem: Error, CustomStringConvertible, Equatable, Sendable {
@@ -12,6 +13,15 @@ public enum LedgerProblem: Error, CustomStringConvertible, Equatable, Sendable {
     case rowNotInLedger(table: String, id: Int64)
     case rowMissing(table: String, id: Int64, seq: Int64)
     case headNotInChain(String)
+    /// A version of the row records other values in columns that never change than the row has now.
+    case immutableChanged(table: String, id: Int64, seq: Int64)
+    /// A version after the row's final one.
+    case versionAfterFinal(table: String, id: Int64, seq: Int64)
+    /// The recorder found the row changed before writing its next version (ledger_findings).
+    case foundByRecorder(table: String, id: Int64, finding: Int64, what: String)
+    /// The --grep index disagrees with a command's line.
+    case grepIndex(id: Int64, why: String)
+    case grepIndexUnusable(String)
 
     public var description: String {
         switch self {
@@ -34,6 +44,16 @@ public enum LedgerProblem: Error, CustomStringConvertible, Equatable, Sendable {
             return "verify failed: \(table) row \(id) is missing, but ledger entry \(seq) records it (deleted outside sshaudit)"
         case let .headNotInChain(hex):
             return "verify failed: chain head \(hex) is not in the ledger's chain (the ledger was rewritten or cut)"
+        case let .immutableChanged(table, id, seq):
+            return "verify failed: \(table) row \(id) differs from ledger entry \(seq) in columns that never change (changed outside sshaudit, and entered again)"
+        case let .versionAfterFinal(table, id, seq):
+            return "verify failed: \(table) row \(id) has ledger entry \(seq) after its final version (changed outside sshaudit, and entered again)"
+        case let .foundByRecorder(table, id, finding, what):
+            return "verify failed: \(table) row \(id) was changed outside sshaudit: when the recorder wrote its next version, it \(what) (ledger_findings row \(finding))"
+        case let .grepIndex(id, why):
+            return "verify failed: commands row \(id) \(why) (the index was changed outside sshaudit)"
+        case let .grepIndexUnusable(why):
+            return "verify failed: the --grep index \(why)"
         }
     }
 }
@@ -47,13 +67,16 @@ public struct LedgerReport: Sendable, Equatable {
     /// The last entry: its seq (0 for an empty ledger) and chain value, to keep elsewhere.
     public var headSeq: Int64 = 0
     public var head = Ledger.hex(Ledger.genesis)
+    /// Commands whose line was checked against the --grep index.
+    public var indexedCommands = 0
     public var totalRows: Int { rows.values.reduce(0, +) }
 }
 
 extension AuditStore {
     /// Recomputes the ledger and every covered row, read-only, in one snapshot (a recorder may be
-    /// writing meanwhile). Throws the first `LedgerProblem` found: first the chain, then the rows.
-    /// With `expectHead` (a head printed by an earlier verify), it must still be a chain value.
+    /// writing meanwhile). Throws the first `LedgerProblem` found: first the chain, then the rows and
+    /// their versions, then what the recorder found, then the --grep index. With `expectHead` (a head
+    /// printed by an earlier verify), it must still be a chain value.
     public static func verify(path: String, expectHead: String? = nil) throws -> LedgerReport {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
@@ -109,6 +132,9 @@ private struct LedgerVerifier {
     let expectHead: String?
     var report = LedgerReport()
     var encoder = Ledger.Encoder()
+    var immutable = Ledger.Encoder()
+    /// The ledger has the columns of 0015.
+    var recordsState = false
 
     init(db: Database, expectHead: String?) {
         self.db = db
@@ -116,9 +142,27 @@ private struct LedgerVerifier {
     }
 
     mutating func run() throws -> LedgerReport {
+        recordsState = try db.columns(in: "ledger").contains { $0.name == "fixed_hash" }
         try walkChain()
         try checkRows()
+        try checkFindings()
+        report.indexedCommands = try GrepIndexCheck.run(db)
         return report
+    }
+
+    var stateColumns: String { recordsState ? "fixed_hash, final, once_set, layout" : "NULL, NULL, NULL, NULL" }
+
+    /// The state of a ledger row read with `stateColumns` at `index`; nil for an entry from before
+    /// 0015. Throws when the state is malformed.
+    static func state(_ row: Row, at index: Int, seq: Int64) throws -> Ledger.EntryState? {
+        let values: [DatabaseValue] = (0..<4).map { row[index + $0] }
+        if values[0].isNull { return nil }
+        guard let fixed = Data.fromDatabaseValue(values[0]), fixed.count == 32,
+              let final = Int64.fromDatabaseValue(values[1]), final == 0 || final == 1,
+              let onceSet = Int64.fromDatabaseValue(values[2]), let layout = Int64.fromDatabaseValue(values[3]), layout > 0 else {
+            throw LedgerProblem.entryAltered(seq: seq)
+        }
+        return Ledger.EntryState(fixedHash: [UInt8](fixed), final: final == 1, onceSet: onceSet, layout: layout)
     }
 
     /// Seq 1 to the head: each entry chains from the one before it, or from the bridge of a run of
@@ -171,17 +215,25 @@ private struct LedgerVerifier {
             }
         }
 
-        let cursor = try Row.fetchCursor(db, sql: "SELECT seq, tbl, row_id, row_hash, chain FROM ledger ORDER BY seq")
+        // Entries carry their state from 0015 on: one without it after one with it was made to look old.
+        var stateSeen = false
+        let cursor = try Row.fetchCursor(db, sql: "SELECT seq, tbl, row_id, row_hash, chain, \(stateColumns) FROM ledger ORDER BY seq")
         while let row = try cursor.next() {
             let seq: Int64 = row[0]
             try bridge(upTo: seq)
-            let table: String = row[1]
-            guard known.contains(table) else { throw LedgerProblem.unknownTable(seq: seq, table: table) }
-            let rowID: Int64 = row[2]
-            guard let rowHash = row[3] as Data?, rowHash.count == 32, let stored = row[4] as Data?, stored.count == 32 else {
+            guard let table = String.fromDatabaseValue(row[1]), let rowID = Int64.fromDatabaseValue(row[2]) else {
                 throw LedgerProblem.entryAltered(seq: seq)
             }
-            let chain = Ledger.chain(previous: previous, seq: seq, table: table, rowID: rowID, rowHash: [UInt8](rowHash))
+            guard known.contains(table) else { throw LedgerProblem.unknownTable(seq: seq, table: table) }
+            guard let rowHash = Data.fromDatabaseValue(row[3]), rowHash.count == 32,
+                  let stored = Data.fromDatabaseValue(row[4]), stored.count == 32 else {
+                throw LedgerProblem.entryAltered(seq: seq)
+            }
+            let state = try Self.state(row, at: 5, seq: seq)
+            if state == nil && stateSeen { throw LedgerProblem.entryAltered(seq: seq) }
+            stateSeen = stateSeen || state != nil
+            let chain = Ledger.chain(previous: previous, seq: seq, table: table, rowID: rowID, rowHash: [UInt8](rowHash),
+                                     state: state)
             guard chain.elementsEqual(stored) else { throw LedgerProblem.entryAltered(seq: seq) }
             previous = chain
             next = seq + 1
@@ -200,41 +252,121 @@ private struct LedgerVerifier {
         if !expectSeen, let expectHead { throw LedgerProblem.headNotInChain(expectHead) }
     }
 
-    /// Every covered row against the latest entry that names it, table by table in id order.
+    struct Entry {
+        var seq: Int64
+        var rowHash: Data
+        var state: Ledger.EntryState?
+    }
+
+    /// Every covered row against all the entries that name it: the latest must hash as the row is
+    /// stored; every one must record the columns that never change as the row has them (set-once
+    /// columns as far as they were set then); none may follow a final one, except a migration's
+    /// entry of the row with more columns (whose older columns must still be the final ones).
     mutating func checkRows() throws {
-        let latest = try Row.fetchCursor(db, sql: """
-            SELECT tbl, row_id, row_hash, MAX(seq) FROM ledger GROUP BY tbl, row_id ORDER BY tbl, row_id
+        let entries = try Row.fetchCursor(db, sql: """
+            SELECT tbl, row_id, seq, row_hash, \(stateColumns) FROM ledger ORDER BY tbl, row_id, seq
             """)
-        var entry = try latest.next()
+        var pending = try entries.next()
+        /// The next row's entries, in seq order.
+        func nextRow() throws -> (table: String, id: Int64, entries: [Entry])? {
+            guard let first = pending else { return nil }
+            let table: String = first[0], id: Int64 = first[1]
+            var group: [Entry] = []
+            while let row = pending, (row[0] as String) == table, (row[1] as Int64) == id {
+                let seq: Int64 = row[2]
+                group.append(Entry(seq: seq, rowHash: Data.fromDatabaseValue(row[3]) ?? Data(), state: try Self.state(row, at: 4, seq: seq)))
+                pending = try entries.next()
+            }
+            return (table, id, group)
+        }
+        var recorded = try nextRow()
         for table in LedgerTable.allCases.sorted(by: { $0.rawValue < $1.rawValue }) {
-            let rows = try Row.fetchCursor(db, sql: table.storedRowsSQL + " ORDER BY id")
-            var row = try rows.next()
+            guard try db.tableExists(table.rawValue) else { continue }
+            let roles = table.roles
+            let n = Int32(roles.count)
+            let statement = try db.makeStatement(sql: table.storedRowsSQL(table.columns) + " ORDER BY id")
+            let rows = statement.sqliteStatement
+            func next() throws -> Int64? {
+                try SQLiteCall.row(rows, in: db) ? sqlite3_column_int64(rows, n) : nil
+            }
+            var row = try next()
             var count = 0
             while true {
-                let current = entry.flatMap { ($0[0] as String) == table.rawValue ? $0 : nil }
+                let current = recorded.flatMap { $0.table == table.rawValue ? $0 : nil }
                 switch (row, current) {
                 case (nil, nil):
                     report.rows[table.rawValue] = count
-                case let (stored?, nil):
-                    throw LedgerProblem.rowNotInLedger(table: table.rawValue, id: stored[table.storedIDIndex])
+                case let (id?, nil):
+                    throw LedgerProblem.rowNotInLedger(table: table.rawValue, id: id)
                 case let (nil, recorded?):
-                    throw LedgerProblem.rowMissing(table: table.rawValue, id: recorded[1], seq: recorded[3])
-                case let (stored?, recorded?):
-                    let id: Int64 = stored[table.storedIDIndex]
-                    let recordedID: Int64 = recorded[1]
-                    if id < recordedID { throw LedgerProblem.rowNotInLedger(table: table.rawValue, id: id) }
-                    if recordedID < id { throw LedgerProblem.rowMissing(table: table.rawValue, id: recordedID, seq: recorded[3]) }
-                    let hash = Ledger.storedRowHash(table, stored, using: &encoder)
-                    guard let recordedHash = recorded[2] as Data?, hash.elementsEqual(recordedHash) else {
-                        throw LedgerProblem.rowChanged(table: table.rawValue, id: id, seq: recorded[3])
+                    throw LedgerProblem.rowMissing(table: table.rawValue, id: recorded.id, seq: recorded.entries.last!.seq)
+                case let (id?, recordedRow?):
+                    if id < recordedRow.id { throw LedgerProblem.rowNotInLedger(table: table.rawValue, id: id) }
+                    if recordedRow.id < id {
+                        throw LedgerProblem.rowMissing(table: table.rawValue, id: recordedRow.id, seq: recordedRow.entries.last!.seq)
                     }
+                    try checkRow(table, roles, id, rows, recordedRow.entries)
                     count += 1
-                    row = try rows.next()
-                    entry = try latest.next()
+                    row = try next()
+                    recorded = try nextRow()
                     continue
                 }
                 break
             }
         }
+    }
+
+    /// One stored row (on `statement`) against its entries.
+    mutating func checkRow(_ table: LedgerTable, _ roles: [LedgerTable.ColumnRole], _ id: Int64, _ statement: SQLiteStatement,
+                           _ entries: [Entry]) throws {
+        let name = table.rawValue
+        let latest = entries[entries.count - 1]
+        let storedOnce = Ledger.encodeStored(table, roles, statement, columnCount: roles.count, row: &encoder, immutable: &immutable)
+        guard encoder.digest.elementsEqual(latest.rowHash) else {
+            throw LedgerProblem.rowChanged(table: name, id: id, seq: latest.seq)
+        }
+        // Every version: the columns that never change, as the row has them (set-once ones as far as
+        // they were set then).
+        var byMask: [Int64: [UInt8]] = [storedOnce: Array(immutable.digest)]
+        for entry in entries {
+            guard let state = entry.state else { continue }
+            guard state.layout <= Int64(roles.count), state.onceSet & ~storedOnce == 0 else {
+                throw LedgerProblem.immutableChanged(table: name, id: id, seq: entry.seq)
+            }
+            if byMask[state.onceSet] == nil {
+                _ = Ledger.encodeStored(table, roles, statement, columnCount: 0, mask: state.onceSet, row: &encoder, immutable: &immutable)
+                byMask[state.onceSet] = Array(immutable.digest)
+            }
+            guard byMask[state.onceSet] == state.fixedHash else {
+                throw LedgerProblem.immutableChanged(table: name, id: id, seq: entry.seq)
+            }
+        }
+        // After the final version: only the same again, or a migration's entry with more columns.
+        guard let f = entries.firstIndex(where: { $0.state?.final == true }), f < entries.count - 1 else { return }
+        let final = entries[f]
+        var layoutSoFar = final.state!.layout
+        var reentered = false
+        for entry in entries[(f + 1)...] where entry.rowHash != final.rowHash || entry.state != final.state {
+            guard let state = entry.state, state.layout > layoutSoFar else {
+                throw LedgerProblem.versionAfterFinal(table: name, id: id, seq: entry.seq)
+            }
+            layoutSoFar = state.layout
+            reentered = true
+        }
+        // Whose older columns must still be the final version's.
+        if reentered {
+            _ = Ledger.encodeStored(table, roles, statement, columnCount: Int(final.state!.layout), row: &encoder, immutable: &immutable)
+            if !encoder.digest.elementsEqual(final.rowHash) {
+                throw LedgerProblem.versionAfterFinal(table: name, id: id, seq: entries[f + 1].seq)
+            }
+        }
+    }
+
+    /// What the recorder found: each finding stays until the database is restored from a copy.
+    mutating func checkFindings() throws {
+        guard try db.tableExists(LedgerTable.findings.rawValue),
+              let row = try Row.fetchOne(db, sql: "SELECT id, tbl, row_id, what FROM ledger_findings ORDER BY id LIMIT 1") else { return }
+        throw LedgerProblem.foundByRecorder(table: String.fromDatabaseValue(row[1]) ?? "?", id: Int64.fromDatabaseValue(row[2]) ?? 0,
+                                            finding: row[0], what: String.fromDatabaseValue(row[3]) ?? "?")
     }
 }

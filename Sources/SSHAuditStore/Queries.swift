@@ -294,6 +294,13 @@ struct QueryPlanner {
         var commandIDs = try Int64.fetchAll(db, sql: "SELECT rowid FROM commands_argv WHERE commands_argv MATCH ? LIMIT \(cap + 1)",
                                             arguments: [phrase])
         if commandIDs.count > cap { return nil }
+        // The index only proposes: each match is checked against the stored command line, so that an
+        // entry added or changed outside sshaudit shows nothing that was not run (`verify` names it).
+        if !commandIDs.isEmpty {
+            commandIDs = try Int64.fetchAll(db, sql: """
+                SELECT id FROM commands WHERE id IN (SELECT value FROM json_each(?)) AND sshaudit_argv_contains(argv, ?) ORDER BY id
+                """, arguments: [jsonArray(commandIDs), pattern])
+        }
         // Rows stored since the index was last filled (schema/0012): few, read directly.
         if has("commands_argv_progress") {
             commandIDs += try Int64.fetchAll(db, sql: """

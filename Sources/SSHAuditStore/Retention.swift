@@ -88,7 +88,7 @@ extension AuditStore {
             result.events = removed["session_events"]?.count ?? 0
 
             // The head before anything is dropped: the prune's own entry follows it.
-            var ledger = try Ledger.Appender(db)
+            var tx = try WriteContext(db)
             var runs: [DroppedRun] = []
             let dropped = try Row.fetchCursor(db, sql: """
                 SELECT seq, chain FROM ledger l
@@ -116,11 +116,11 @@ extension AuditStore {
             for run in runs { try deleteRun.execute(arguments: [run.first, run.last]) }
             try db.execute(sql: "DELETE FROM temp.prune_rows")
 
-            let id = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) + 1 FROM ledger_prunes") ?? 1
+            var prunes = try VersionWriter(db, .prunes)
+            let id = prunes.nextID
             let removedText = "{" + removed.keys.sorted().map { "\"\($0)\":\"\(Self.ranges(removed[$0]!))\"" }
                 .joined(separator: ",") + "}"
-            var row = RowBinder()
-            try Upsert(db, .prunes).put(db, id: id, &row, &ledger) { r in
+            try prunes.put(db, id: id, final: true, &tx) { r in
                 r.int(id); r.time(nowNs); r.text(cutoff); r.text(removedText); r.text(DroppedRun.format(runs))
             }
             result.pruneID = id

@@ -4,12 +4,21 @@ import GRDBSQLite
 import SSHAuditCore
 
 /// The recorder's write path: binds one row's values straight to a prepared statement with SQLite's
-/// C API and, in the same pass, encodes them for the ledger (`Ledger.Encoder`), so that the hash is of
-/// the very bytes bound. Every command stored goes through here: no boxed values, no argument arrays,
-/// no String for a timestamp or an argv. (Statements stepped here bypass GRDB's execution hooks; the
-/// writer's connection has no transaction observers.)
+/// C API and, in the same pass, encodes them for the ledger (`Ledger.Encoder`: the canonical content,
+/// and the immutable content of the columns that never change), so that the hashes are of the very
+/// bytes bound. Every command stored goes through here: no boxed values, no argument arrays, no String
+/// for a timestamp or an argv. (Statements stepped here bypass GRDB's execution hooks; the writer's
+/// connection has no transaction observers.)
 struct RowBinder {
     private(set) var encoder = Ledger.Encoder()
+    private var immutable = Ledger.Encoder()
+    /// Which set-once columns of the row are set.
+    private(set) var onceSet: Int64 = 0
+    /// Set-once columns outside this mask enter the immutable content as NULL (to compare a version
+    /// with an older one).
+    private var mask: Int64 = -1
+    private var roles: [LedgerTable.ColumnRole] = []
+    private var rolesOf: LedgerTable?
     private var statement: SQLiteStatement?
     private var index: Int32 = 0
     /// The first binding SQLite refused in this row: the row is then not written (and not hashed).
@@ -19,25 +28,44 @@ struct RowBinder {
 
     init() { scratch.reserveCapacity(4096) }
 
-    /// Starts a row of `table` on `statement` (reset; every parameter is bound again).
-    mutating func start(_ table: LedgerTable, _ statement: SQLiteStatement) {
-        sqlite3_reset(statement)
+    /// Starts a row of `table` on `statement` (reset; every parameter is bound again), or only hashes
+    /// it when `statement` is nil.
+    mutating func start(_ table: LedgerTable, _ statement: SQLiteStatement?, mask: Int64 = -1) {
+        if let statement { sqlite3_reset(statement) }
         self.statement = statement
         index = 0
         bindError = SQLITE_OK
         encoder.start(table)
+        immutable.startImmutable(table)
+        onceSet = 0
+        self.mask = mask
+        if rolesOf != table {
+            roles = table.roles
+            rolesOf = table
+        }
     }
+
+    /// The role of the column being bound (`index` already counts it).
+    private var role: LedgerTable.ColumnRole { roles[Int(index) - 1] }
 
     mutating func null() {
         index += 1
-        check(sqlite3_bind_null(statement, index))
+        if statement != nil { check(sqlite3_bind_null(statement, index)) }
         encoder.null()
+        if role != .mutable { immutable.null() }
     }
 
     mutating func int(_ value: Int64) {
         index += 1
-        check(sqlite3_bind_int64(statement, index, value))
+        if statement != nil { check(sqlite3_bind_int64(statement, index, value)) }
         encoder.integer(value)
+        switch role {
+        case .mutable: break
+        case .fixed: immutable.integer(value)
+        case let .setOnce(bit):
+            onceSet |= bit
+            if mask & bit != 0 { immutable.integer(value) } else { immutable.null() }
+        }
     }
 
     mutating func int(_ value: Int64?) { if let value { int(value) } else { null() } }
@@ -72,15 +100,22 @@ struct RowBinder {
         let end = utf8.firstIndex(of: 0) ?? utf8.endIndex
         let text = UnsafeBufferPointer(rebasing: utf8[..<end])
         index += 1
-        if let base = text.baseAddress {
+        if statement != nil, let base = text.baseAddress {
             let code = UnsafeRawPointer(base).withMemoryRebound(to: CChar.self, capacity: text.count) {
                 sqlite3_bind_text(statement, index, $0, Int32(text.count), SQLITE_TRANSIENT)
             }
             check(code)
-        } else {
+        } else if statement != nil {
             check(sqlite3_bind_text(statement, index, "", 0, SQLITE_TRANSIENT))
         }
         encoder.text(text)
+        switch role {
+        case .mutable: break
+        case .fixed: immutable.text(text)
+        case let .setOnce(bit):
+            onceSet |= bit
+            if mask & bit != 0 { immutable.text(text) } else { immutable.null() }
+        }
     }
 
     private mutating func check(_ code: Int32) {
@@ -93,6 +128,9 @@ struct RowBinder {
     }
 
     var rowHash: SHA256.Digest { encoder.digest }
+    /// fixed_hash of the row (Ledger.swift), and the bytes it hashes.
+    var immutableHash: SHA256.Digest { immutable.digest }
+    var immutableBytes: [UInt8] { immutable.bytes }
 }
 
 enum SQLiteCall {
@@ -108,6 +146,14 @@ enum SQLiteCall {
             throw DatabaseError(resultCode: ResultCode(rawValue: code),
                                 message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: sql())
         }
+    }
+
+    /// Steps a query once: true on a row, false when done; throws what SQLite reported.
+    static func row(_ statement: SQLiteStatement?, in db: Database) throws -> Bool {
+        let code = sqlite3_step(statement)
+        if code == SQLITE_ROW { return true }
+        if code == SQLITE_DONE { return false }
+        throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
     }
 }
 

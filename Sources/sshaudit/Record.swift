@@ -299,6 +299,7 @@ struct Record: ParsableCommand {
             "sshaudit: stopped; \(counters.events) events, \(counters.ringDrops) lost in the kernel, "
             + "\(counters.trackFailures) processes not followed, \(counters.unattributedEvents) unattributed, "
             + "\(counters.decodeErrors) undecodable")
+        if let note = store.integrity.summary { warn(note) }
     }
 
     /// Why the recorder exits when database writes keep failing. It exits without detaching,

@@ -47,6 +47,7 @@ struct Replay: ParsableCommand {
             "sshaudit: replayed \(fed.events) events (\(fed.undecodable) undecodable) into \(db) in "
             + String(format: "%.3f s (at most %d sessions open at once); indexed %d command lines in %.3f s",
                      stored.timeIntervalSince(start), peakOpen, indexed, done.timeIntervalSince(stored)))
+        if let note = store.integrity.summary { Stderr.line("sshaudit: \(note)") }
     }
 }
 

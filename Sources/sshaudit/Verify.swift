@@ -11,8 +11,9 @@ struct Verify: ParsableCommand {
         discussion: """
             Exits 0 and prints the rows and ledger entries checked and the chain head; keep the head \
             elsewhere and give it later with --expect-head to prove the ledger was only appended to. \
-            Exits 1 naming the first problem: a row changed, inserted or deleted outside sshaudit, or \
-            ledger entries altered or removed.
+            Exits 1 naming the first problem: a row changed, inserted or deleted outside sshaudit (also \
+            when the ledger was extended to match), a version after a row's final one, a row the recorder \
+            found changed, an entry of the --grep index missing or altered, or ledger entries altered or removed.
             """)
 
     @Option(help: "Database file.")
@@ -32,7 +33,8 @@ struct Verify: ParsableCommand {
         let report = try AuditStore.verify(path: db, expectHead: expectHead)
         let tables = report.rows.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
         print("""
-            ok: \(report.totalRows) rows (\(tables)) and \(report.entries) ledger entries checked, \(report.prunes) prune(s)
+            ok: \(report.totalRows) rows (\(tables)) and \(report.entries) ledger entries checked, \(report.prunes) prune(s); \
+            \(report.indexedCommands) command line(s) checked against the --grep index
             chain head: \(report.head) (entry \(report.headSeq))
             """)
     }

@@ -50,8 +50,9 @@ final class VerifyCommandTests: XCTestCase {
     }
 
     /// Exit 1 and one line on stderr that contains every one of `words`.
-    func assertFails(_ db: String, naming words: [String], file: StaticString = #filePath, line: UInt = #line) throws {
-        let r = try verify(db)
+    func assertFails(_ db: String, _ extra: [String] = [], naming words: [String], file: StaticString = #filePath,
+                     line: UInt = #line) throws {
+        let r = try verify(db, extra)
         XCTAssertEqual(r.status, 1, "verify must fail: \(r.stdout) \(r.stderr)", file: file, line: line)
         let lines = r.stderr.split(separator: "\n")
         XCTAssertEqual(lines.count, 1, "one line on stderr: \(r.stderr)", file: file, line: line)
