@@ -954,6 +954,7 @@ public final class Correlator {
             updateSession(id) { $0.drops = true }
         } else if var record = awaitingBytes.removeValue(forKey: socket) {
             record.drops = true
+            record.closed = true  // ended, and its byte counts are given up: nothing more comes
             sink(.session(record))
         }
     }

@@ -188,7 +188,9 @@ public enum CorrelatorOutput: Equatable, Sendable {
     /// once. The store refuses a version after a final one, and `verify` reports one.
     public var isFinal: Bool {
         switch self {
-        case let .session(s): return s.closed || s.endedUnobserved
+        // Not ended_unobserved alone: a monitor found gone by the sweep can leave processes that
+        // still run and report into the session.
+        case let .session(s): return s.closed
         case let .command(c): return c.endedAtNs != nil
         case let .transfer(t): return t.closedAtNs != nil
         case .auth, .sessionEvent: return true

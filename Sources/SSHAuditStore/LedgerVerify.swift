@@ -282,9 +282,13 @@ private struct LedgerVerifier {
         var recorded = try nextRow()
         for table in LedgerTable.allCases.sorted(by: { $0.rawValue < $1.rawValue }) {
             guard try db.tableExists(table.rawValue) else { continue }
-            let roles = table.roles
+            // A database not upgraded yet (verify before upgrading) has a prefix of the columns:
+            // migrations add columns after the others.
+            let existing = Set(try db.columns(in: table.rawValue).map(\.name))
+            let columns = Array(table.columns.prefix { existing.contains($0) })
+            let roles = Array(table.roles.prefix(columns.count))
             let n = Int32(roles.count)
-            let statement = try db.makeStatement(sql: table.storedRowsSQL(table.columns) + " ORDER BY id")
+            let statement = try db.makeStatement(sql: table.storedRowsSQL(columns) + " ORDER BY id")
             let rows = statement.sqliteStatement
             func next() throws -> Int64? {
                 try SQLiteCall.row(rows, in: db) ? sqlite3_column_int64(rows, n) : nil

@@ -29,6 +29,7 @@ extension AuditStore {
         try write(sessions.map { s in
             var s = s
             s.endedUnobserved = true
+            s.closed = true  // its monitor is gone: nothing more can come
             return .session(s)
         })
     }
