@@ -247,13 +247,12 @@ extension LedgerTests {
         assertProblem(.entryAltered(seq: 10))
     }
 
-    /// A database from before 0015: its rows are entered with their state when it is upgraded, so
-    /// its history is protected from then on.
-    func testADatabaseFromBeforeTheStateIsProtectedOnceUpgraded() throws {
+    /// A database as an older sshaudit left it: the migrations before `name` only.
+    func databaseMigrated(before name: String) throws -> DatabaseQueue {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let old = try DatabaseQueue(path: path)
         var migrator = DatabaseMigrator()
-        for migration in embeddedMigrations where migration.name < "0015" {
+        for migration in embeddedMigrations where migration.name < name {
             migrator.registerMigration(migration.name) { db in
                 let before = try Ledger.schema(db)
                 try db.execute(sql: migration.sql)
@@ -261,6 +260,13 @@ extension LedgerTests {
             }
         }
         try migrator.migrate(old)
+        return old
+    }
+
+    /// A database from before 0015: its rows are entered with their state when it is upgraded, so
+    /// its history is protected from then on.
+    func testADatabaseFromBeforeTheStateIsProtectedOnceUpgraded() throws {
+        let old = try databaseMigrated(before: "0015")
         try old.write { db in
             try db.execute(sql: """
                 INSERT INTO sessions (id, sshd_pid, sshd_start_ns, started_at, user) VALUES (1, 100, 5, '2026-01-01T00:00:00.000Z', 'bob');
@@ -284,17 +290,7 @@ extension LedgerTests {
 
     /// Before schema 0012 triggers kept the index complete, with no record of how far it went.
     func testTheGrepIndexOfADatabaseFromBeforeItsWatermarkVerifies() throws {
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let old = try DatabaseQueue(path: path)
-        var migrator = DatabaseMigrator()
-        for migration in embeddedMigrations where migration.name < "0012" {
-            migrator.registerMigration(migration.name) { db in
-                let before = try Ledger.schema(db)
-                try db.execute(sql: migration.sql)
-                try Ledger.afterMigration(db, before: before)
-            }
-        }
-        try migrator.migrate(old)
+        let old = try databaseMigrated(before: "0012")
         try old.write { db in
             try db.execute(sql: """
                 INSERT INTO sessions (id, sshd_pid, sshd_start_ns, started_at) VALUES (1, 100, 5, '2026-01-01T00:00:00.000Z');
