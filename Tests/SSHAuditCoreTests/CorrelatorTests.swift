@@ -303,19 +303,28 @@ final class CorrelatorTests: XCTestCase {
         }
     }
 
+    /// An event of an sshd process (root, comm sshd) in the synthetic tests below.
+    static func sshdEvent(_ key: ProcessKey, _ kind: EventKind) -> Event {
+        Event(process: key, ppid: 1, uid: 0, timestampNs: 100, comm: "sshd", kind: kind)
+    }
+
+    /// A started sshd `listener` accepts a connection from 127.0.0.1:5555 and forks its `monitor`.
+    static func connect(_ c: Correlator, listener: ProcessKey, monitor: ProcessKey) -> Endpoint {
+        let client = Endpoint(address: "127.0.0.1", port: 5555)
+        c.handle(sshdEvent(listener, .exec(ExecInfo(filename: "/usr/sbin/sshd", argv: ["/usr/sbin/sshd"], newRoot: true))))
+        c.handle(sshdEvent(listener, .accept(local: Endpoint(address: "127.0.0.1", port: 22), remote: client, socket: 1)))
+        c.handle(sshdEvent(listener, .fork(child: monitor)))
+        return client
+    }
+
     // Synthetic: an auth row's address is the connection's as the kernel saw it accepted, whatever
     // sshd's line says (a CA's key ID, a typed user name, a forged line).
     func testAuthRowsTakeTheConnectionsAddress() {
         var outputs: [CorrelatorOutput] = []
         let c = Correlator(bootToWallNs: 0, userName: { _ in "sa_alice" }) { outputs.append($0) }
         let listener = ProcessKey(tgid: 10, startNs: 1), monitor = ProcessKey(tgid: 20, startNs: 2)
-        func ev(_ key: ProcessKey, _ kind: EventKind) -> Event {
-            Event(process: key, ppid: 1, uid: 0, timestampNs: 100, comm: "sshd", kind: kind)
-        }
-        let client = Endpoint(address: "127.0.0.1", port: 5555)
-        c.handle(ev(listener, .exec(ExecInfo(filename: "/usr/sbin/sshd", argv: ["/usr/sbin/sshd"], newRoot: true))))
-        c.handle(ev(listener, .accept(local: Endpoint(address: "127.0.0.1", port: 22), remote: client, socket: 1)))
-        c.handle(ev(listener, .fork(child: monitor)))
+        let ev = Self.sshdEvent
+        let client = Self.connect(c, listener: listener, monitor: monitor)
         let leaf = "SHA256:" + String(repeating: "L", count: 43), ca = "SHA256:" + String(repeating: "c", count: 43)
         for text in ["Failed password for invalid user x from 10.9.8.7 port 22 from 127.0.0.1 port 5555 ssh2\r\n",
                      "Failed password for sa_alice from 10.9.8.7 port 22 ssh2\r\n",
@@ -342,13 +351,8 @@ final class CorrelatorTests: XCTestCase {
         let c = Correlator(bootToWallNs: 0, userName: { $0 == 1000 ? "sa_alice" : nil }) { outputs.append($0) }
         let listener = ProcessKey(tgid: 10, startNs: 1), monitor = ProcessKey(tgid: 20, startNs: 2)
         let child = ProcessKey(tgid: 21, startNs: 3), shell = ProcessKey(tgid: 22, startNs: 4)
-        func ev(_ key: ProcessKey, _ kind: EventKind) -> Event {
-            Event(process: key, ppid: 1, uid: 0, timestampNs: 100, comm: "sshd", kind: kind)
-        }
-        let client = Endpoint(address: "127.0.0.1", port: 5555)
-        c.handle(ev(listener, .exec(ExecInfo(filename: "/usr/sbin/sshd", argv: ["/usr/sbin/sshd"], newRoot: true))))
-        c.handle(ev(listener, .accept(local: Endpoint(address: "127.0.0.1", port: 22), remote: client, socket: 1)))
-        c.handle(ev(listener, .fork(child: monitor)))
+        let ev = Self.sshdEvent
+        let client = Self.connect(c, listener: listener, monitor: monitor)
         c.handle(ev(monitor, .log(source: .file, text: "Accepted password for root from 127.0.0.1 port 5555 ssh2 [preauth]\r\n")))
         XCTAssertTrue(Fixture.auth(outputs).isEmpty)
         c.handle(ev(monitor, .fork(child: child)))
