@@ -68,15 +68,16 @@ extension CommandRecord {
     /// past 15) and its JSON (quotes and a comma; a control character takes six bytes, \u00XX; a
     /// quote, a backslash or a slash two).
     static func held(_ s: String) -> Int {
-        var json = 3
-        for byte in s.utf8 {
-            switch byte {
-            case 0..<0x20: json += 6
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): json += 2
-            default: json += 1
+        var s = s
+        // Native strings are contiguous (this never copies for them); the loop is on every exec.
+        let escapes = s.withUTF8 { bytes -> Int in
+            var extra = 0
+            for byte in bytes {
+                if byte < 0x20 { extra += 5 } else if byte == 0x22 || byte == 0x5C || byte == 0x2F { extra += 1 }
             }
+            return extra
         }
         let n = s.utf8.count
-        return max(16 + (n > 15 ? n + 32 : 0), json)
+        return max(16 + (n > 15 ? n + 32 : 0), 3 + n + escapes)
     }
 }

@@ -123,8 +123,14 @@ public final class AuditStore {
         try write(RowBatch(batch), checkpoint: checkpoint)
     }
 
-    public func write(_ batch: RowBatch, checkpoint: Checkpoint? = nil) throws {
+    /// - Parameter indexLimit: also add up to this many stored command lines to the --grep index, in
+    ///   the same transaction (one commit, one sync, instead of two), unless that fails: the index
+    ///   trails the rows and must never keep them from being written.
+    /// - Returns: how many command lines were indexed.
+    @discardableResult
+    public func write(_ batch: RowBatch, checkpoint: Checkpoint? = nil, indexLimit: Int = 0) throws -> Int {
         var integrity = WriteIntegrity()
+        var indexed = 0
         try writer.inTransaction(.immediate) { db in
             var tx = try WriteContext(db)
             // Each closure binds every column of `LedgerTable.columns`, in that order.
@@ -175,9 +181,16 @@ public final class AuditStore {
             try tx.writeFindings(db)
             if let checkpoint { try Self.saveCheckpoint(checkpoint, in: db) }
             integrity = tx.integrity
+            if indexLimit > 0 {
+                try? db.inSavepoint {
+                    indexed = try Self.indexCommandLines(db, limit: indexLimit)
+                    return .commit
+                }
+            }
             return .commit
         }
         noteIntegrity(integrity)
+        return indexed
     }
 
     /// What the write path refused or found since this store was opened.
@@ -360,18 +373,22 @@ extension AuditStore {
     /// (schema/0012); returns how many. The recorder calls it when it has time.
     @discardableResult
     public func indexCommandLines(limit: Int = 1000) throws -> Int {
-        try writer.write { db in
-            guard let upto = try Int64.fetchOne(db, sql: "SELECT indexed_upto FROM commands_argv_progress") else { return 0 }
-            let ids = try Int64.fetchAll(db, sql: "SELECT id FROM commands WHERE id > ? ORDER BY id LIMIT ?",
-                                         arguments: [upto, limit])
-            guard let last = ids.last else { return 0 }
-            try db.execute(sql: """
-                INSERT INTO commands_argv (rowid, argv)
-                SELECT id, CASE WHEN json_valid(argv) THEN (SELECT group_concat(value, ' ') FROM json_each(commands.argv)) ELSE argv END
-                FROM commands WHERE id > ? AND id <= ? ORDER BY id
-                """, arguments: [upto, last])
-            try db.execute(sql: "UPDATE commands_argv_progress SET indexed_upto = ?", arguments: [last])
-            return ids.count
-        }
+        try writer.write { db in try Self.indexCommandLines(db, limit: limit) }
+    }
+
+    static func indexCommandLines(_ db: Database, limit: Int) throws -> Int {
+        // Cached statements: the recorder indexes with every write (several times a second).
+        guard let upto = try Int64.fetchOne(db.cachedStatement(sql: "SELECT indexed_upto FROM commands_argv_progress"))
+        else { return 0 }
+        let ids = try Int64.fetchAll(db.cachedStatement(sql: "SELECT id FROM commands WHERE id > ? ORDER BY id LIMIT ?"),
+                                     arguments: [upto, limit])
+        guard let last = ids.last else { return 0 }
+        try db.cachedStatement(sql: """
+            INSERT INTO commands_argv (rowid, argv)
+            SELECT id, CASE WHEN json_valid(argv) THEN (SELECT group_concat(value, ' ') FROM json_each(commands.argv)) ELSE argv END
+            FROM commands WHERE id > ? AND id <= ? ORDER BY id
+            """).execute(arguments: [upto, last])
+        try db.cachedStatement(sql: "UPDATE commands_argv_progress SET indexed_upto = ?").execute(arguments: [last])
+        return ids.count
     }
 }

@@ -126,12 +126,17 @@ public final class BatchWriter: @unchecked Sendable {
             // After a batch was given up, nothing later is written: no checkpoint may be stored (it would
             // skip that batch's rows), and the recorder stops so that a restart reads the records of
             // all of them again from the ring buffer.
-            let written = (!batch.isEmpty || checkpoint != nil) && !gaveUp && writeRetrying(batch, checkpoint)
-            // Spare time goes to the command-line index (it trails the rows; queries cover the rest).
-            if written, batch.outputs.contains(where: { if case .command = $0 { true } else { false } }) { indexBehind = true }
-            if indexBehind, !gaveUp, batch.count < batchSize / 2 {
-                let limit = 500
-                if let indexed = try? store.indexCommandLines(limit: limit) { indexBehind = indexed == limit }
+            // Spare time goes to the command-line index (it trails the rows; queries cover the rest),
+            // in the batch's own transaction when there is one.
+            let hasCommands = batch.outputs.contains(where: { if case .command = $0 { true } else { false } })
+            let indexLimit = (indexBehind || hasCommands) && batch.count < batchSize / 2 ? 500 : 0
+            let work = (!batch.isEmpty || checkpoint != nil) && !gaveUp
+            let indexed = work ? writeRetrying(batch, checkpoint, indexLimit: indexLimit) : nil
+            let written = indexed != nil
+            if let indexed {
+                indexBehind = indexLimit > 0 ? indexed == indexLimit : indexBehind || hasCommands
+            } else if !work, indexBehind, !gaveUp, let more = try? store.indexCommandLines(limit: 500) {
+                indexBehind = more == 500
             }
             condition.lock()
             if !written && (!batch.isEmpty || checkpoint != nil) { gaveUp = true }
@@ -144,15 +149,16 @@ public final class BatchWriter: @unchecked Sendable {
     }
 
     /// A failed write (disk full, locked database) is retried; rows stay in memory until written.
-    private func writeRetrying(_ batch: RowBatch, _ checkpoint: Checkpoint?) -> Bool {
+    /// Returns how many command lines were indexed with the batch, or nil when it was given up.
+    private func writeRetrying(_ batch: RowBatch, _ checkpoint: Checkpoint?, indexLimit: Int) -> Int? {
         var attempt = 0
         while true {
             do {
-                try store.write(batch, checkpoint: checkpoint)
+                let indexed = try store.write(batch, checkpoint: checkpoint, indexLimit: indexLimit)
                 condition.lock()
                 failureStart = nil
                 condition.unlock()
-                return true
+                return indexed
             } catch {
                 attempt += 1
                 condition.lock()
@@ -162,7 +168,7 @@ public final class BatchWriter: @unchecked Sendable {
                 onError(error)
                 // Given up: the ring buffer is not released past the last stored checkpoint, so a
                 // restarted recorder reads these records again.
-                if attempt >= 50 { return false }
+                if attempt >= 50 { return nil }
                 Thread.sleep(forTimeInterval: min(0.1 * Double(attempt), 2))
             }
         }

@@ -98,34 +98,54 @@ struct VersionWriter {
 
     init(_ db: Database, _ table: LedgerTable) throws {
         self.table = table
-        let name = table.rawValue
-        let columns = table.columns
-        roles = table.roles
-        let list = columns.map { "\"\($0)\"" }.joined(separator: ", ")
-        let marks = columns.map { _ in "?" }.joined(separator: ", ")
-        let insertSQL = "INSERT INTO \(name) (\(list)) VALUES (\(marks))"
-        insert = try db.cachedStatement(sql: insertSQL)
-        func upsertSQL(_ assigned: [String]) -> String {
-            guard !assigned.isEmpty else { return insertSQL }  // rows written once
-            return insertSQL + " ON CONFLICT (id) DO UPDATE SET "
-                + assigned.map { "\"\($0)\" = excluded.\"\($0)\"" }.joined(separator: ", ")
-        }
-        let mutable = zip(columns, roles).filter { $0.1 == .mutable }.map(\.0)
-        upsert = try db.cachedStatement(sql: upsertSQL(mutable))
-        upsertSetOnce = try db.cachedStatement(sql: upsertSQL(mutable + table.setOnceColumns))
-        // Numbered parameters in the insert's order, so that the same binding serves all.
-        let assignments = columns.enumerated().dropFirst().map { "\"\($1)\" = ?\($0 + 1)" }
-        rewrite = try db.cachedStatement(sql: "UPDATE \(name) SET \(assignments.joined(separator: ", ")) WHERE id = ?1")
-        prior = try db.cachedStatement(sql: """
-            SELECT \(columns.map { "t.\"\($0)\"" }.joined(separator: ", ")), t.id, l.seq, l.row_hash, l.final
-            FROM (SELECT ?1 AS id) AS k
-            LEFT JOIN \(name) AS t ON t.id = k.id
-            LEFT JOIN ledger AS l ON l.seq = (SELECT seq FROM ledger WHERE tbl = '\(name)' AND row_id = k.id ORDER BY seq DESC LIMIT 1)
-            """)
-        highWater = try Int64.fetchOne(db, sql: """
-            SELECT MAX(COALESCE((SELECT MAX(id) FROM \(name)), 0), COALESCE((SELECT MAX(row_id) FROM ledger WHERE tbl = ?), 0))
-            """, arguments: [name]) ?? 0
+        let sql = Self.statements[table]!
+        roles = sql.roles
+        insert = try db.cachedStatement(sql: sql.insert)
+        upsert = try db.cachedStatement(sql: sql.upsert)
+        upsertSetOnce = try db.cachedStatement(sql: sql.upsertSetOnce)
+        rewrite = try db.cachedStatement(sql: sql.rewrite)
+        prior = try db.cachedStatement(sql: sql.prior)
+        highWater = try Int64.fetchOne(db.cachedStatement(sql: sql.highWater)) ?? 0
     }
+
+    /// Each table's statements, spelled once per process: a writer is made for every table in every
+    /// write transaction (several a second while recording).
+    private struct Statements {
+        let roles: [LedgerTable.ColumnRole]
+        let insert, upsert, upsertSetOnce, rewrite, prior, highWater: String
+
+        init(_ table: LedgerTable) {
+            let name = table.rawValue
+            let columns = table.columns
+            roles = table.roles
+            let list = columns.map { "\"\($0)\"" }.joined(separator: ", ")
+            let marks = columns.map { _ in "?" }.joined(separator: ", ")
+            let insertSQL = "INSERT INTO \(name) (\(list)) VALUES (\(marks))"
+            func upsertSQL(_ assigned: [String]) -> String {
+                guard !assigned.isEmpty else { return insertSQL }  // rows written once
+                return insertSQL + " ON CONFLICT (id) DO UPDATE SET "
+                    + assigned.map { "\"\($0)\" = excluded.\"\($0)\"" }.joined(separator: ", ")
+            }
+            let mutable = zip(columns, roles).filter { $0.1 == .mutable }.map(\.0)
+            insert = insertSQL
+            upsert = upsertSQL(mutable)
+            upsertSetOnce = upsertSQL(mutable + table.setOnceColumns)
+            // Numbered parameters in the insert's order, so that the same binding serves all.
+            let assignments = columns.enumerated().dropFirst().map { "\"\($1)\" = ?\($0 + 1)" }
+            rewrite = "UPDATE \(name) SET \(assignments.joined(separator: ", ")) WHERE id = ?1"
+            prior = """
+                SELECT \(columns.map { "t.\"\($0)\"" }.joined(separator: ", ")), t.id, l.seq, l.row_hash, l.final
+                FROM (SELECT ?1 AS id) AS k
+                LEFT JOIN \(name) AS t ON t.id = k.id
+                LEFT JOIN ledger AS l ON l.seq = (SELECT seq FROM ledger WHERE tbl = '\(name)' AND row_id = k.id ORDER BY seq DESC LIMIT 1)
+                """
+            highWater = """
+                SELECT MAX(COALESCE((SELECT MAX(id) FROM \(name)), 0), COALESCE((SELECT MAX(row_id) FROM ledger WHERE tbl = '\(name)'), 0))
+                """
+        }
+    }
+
+    private static let statements = Dictionary(uniqueKeysWithValues: LedgerTable.allCases.map { ($0, Statements($0)) })
 
     /// Writes this version of row `id` (`bind` binds every column, in order; `final`: no later
     /// version may follow it), unless the row must not change.
