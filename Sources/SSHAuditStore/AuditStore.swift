@@ -283,7 +283,7 @@ public enum JSONText {
 
     private static let hex = Array("0123456789abcdef".utf8)
 
-    private static func appendQuoted(_ text: String, to out: inout [UInt8]) {
+    static func appendQuoted(_ text: String, to out: inout [UInt8]) {
         let backslash = UInt8(ascii: "\\")
         out.append(UInt8(ascii: "\""))
         for byte in text.utf8 {

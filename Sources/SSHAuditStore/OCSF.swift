@@ -1,0 +1,163 @@
+import Foundation
+import SSHAuditCore
+
+/// Row versions as OCSF 1.8 events (https://schema.ocsf.io), for SIEMs: auth rows as Authentication
+/// (3002), sessions as SSH Activity (4007), commands as Process Activity (1007). What OCSF has no
+/// attribute of the class for, and the ledger entry, go under `unmapped`. Transfers and session
+/// events have no class here yet: `export --format ocsf` leaves them out (jsonl has them).
+public enum OCSF {
+    public static let schemaVersion = "1.8.0"
+
+    /// The event for `version`, or nil when its table has no OCSF class here. `host`: the device.
+    public static func event(_ version: ExportedVersion, host: String) -> JSONObject? {
+        switch version.row {
+        case let .auth(a): return authentication(a, version, host)
+        case let .session(s): return sshActivity(s, version, host)
+        case let .command(c): return processActivity(c, version, host)
+        case .transfer, .event: return nil
+        }
+    }
+
+    /// Category, class and activity (OCSF's type_uid is class_uid * 100 + activity_id), time, metadata.
+    private static func base(category: Int, class classUID: Int, activity: Int, severity: Int, timeNs: Int64?,
+                             _ v: ExportedVersion) -> JSONObject {
+        var e = JSONObject()
+        e["class_uid"] = .int(classUID)
+        e["category_uid"] = .int(category)
+        e["activity_id"] = .int(activity)
+        e["type_uid"] = .int(classUID * 100 + activity)
+        e["severity_id"] = .int(severity)
+        e["time"] = .int(millis(timeNs) ?? 0)
+        e["metadata"] = [
+            "version": .string(schemaVersion),
+            "product": ["name": "sshaudit", "vendor_name": "sshaudit"],
+            "log_name": .string(v.table),
+            "uid": .string("\(v.table)/\(v.rowID)"),
+            "sequence": .int(v.seq),
+        ]
+        return e
+    }
+
+    /// The ledger entry behind the event: a consumer can chain the events as `verify` chains entries.
+    private static func ledger(_ v: ExportedVersion) -> JSONValue {
+        ["seq": .int(v.seq), "row_hash": .string(v.rowHash), "chain": .string(v.chain),
+         "previous_chain": .string(v.previousChain), "altered": .bool(v.altered)]
+    }
+
+    private static func authentication(_ a: AuthRow, _ v: ExportedVersion, _ host: String) -> JSONObject {
+        // accepted → Success; failed → Failure; anything else sshd reports (a partial step) → Other.
+        let status = a.result == "accepted" ? 1 : a.result == "failed" ? 2 : 99
+        var e = base(category: 3, class: 3002, activity: 1, severity: status == 2 ? 2 : 1, timeNs: Timestamp.parse(a.at), v)
+        // OCSF requires a user; sshd does not always say whose the attempt was (type 0: Unknown).
+        e["user"] = a.user.map { ["name": .string($0)] } ?? ["name": "", "type_id": 0]
+        e["status_id"] = .int(status)
+        e["status"] = .string(a.result)
+        e["is_remote"] = true
+        e["logon_type_id"] = 10  // Remote Interactive
+        e["service"] = ["name": "sshd"]
+        e["session"] = ["uid": .string(String(a.sessionID))]
+        e["src_endpoint"] = endpoint(a.remoteAddr, a.remotePort)
+        var unmapped = JSONObject()
+        unmapped["ledger"] = ledger(v)
+        unmapped["device"] = device(host)
+        unmapped["method"] = a.method.json
+        unmapped["key_type"] = a.keyType.json
+        unmapped["key_fingerprint"] = a.keyFingerprint.json
+        unmapped["addr_mismatch"] = .bool(a.addrMismatch)
+        e["unmapped"] = .object(unmapped)
+        return e
+    }
+
+    private static func sshActivity(_ s: SessionRow, _ v: ExportedVersion, _ host: String) -> JSONObject {
+        let ended = s.endedAt != nil || s.endedUnobserved
+        let startNs = Timestamp.parse(s.startedAt)
+        let endNs = s.endedAt.flatMap(Timestamp.parse)
+        var e = base(category: 4, class: 4007, activity: ended ? 2 : 1, severity: 1, timeNs: endNs ?? startNs, v)
+        e["start_time"] = millis(startNs).json
+        e["end_time"] = millis(endNs).json
+        e["src_endpoint"] = endpoint(s.remoteAddr, s.remotePort)
+        e["dst_endpoint"] = endpoint(s.localAddr, s.localPort, hostname: host)
+        e["auth_type_id"] = .int(authType(s.authMethod))
+        if s.bytesIn != nil || s.bytesOut != nil {
+            e["traffic"] = ["bytes_in": .int(s.bytesIn ?? 0), "bytes_out": .int(s.bytesOut ?? 0)]
+        }
+        var unmapped = JSONObject()
+        unmapped["ledger"] = ledger(v)
+        unmapped["device"] = device(host)
+        unmapped["user"] = s.user.json
+        unmapped["uid"] = s.uid.json
+        unmapped["auth_method"] = s.authMethod.json
+        unmapped["key_fingerprint"] = s.keyFingerprint.json
+        unmapped["tty"] = s.tty.json
+        unmapped["authenticated_at"] = s.authenticatedAt.json
+        unmapped["exit_code"] = s.exitCode.json
+        unmapped["command_count"] = .int(s.commandCount)
+        unmapped["kind"] = s.kind.json
+        unmapped["sshd_pid"] = .int(s.sshdPid)
+        unmapped["sshd_path"] = s.sshdPath.json
+        unmapped["sshd_version"] = s.sshdVersion.json
+        unmapped["recovered"] = .bool(s.recovered)
+        unmapped["drops"] = .bool(s.drops)
+        unmapped["truncated_argv"] = .bool(s.truncatedArgv)
+        unmapped["ended_unobserved"] = .bool(s.endedUnobserved)
+        unmapped["unattributed_events"] = .bool(s.unattributedEvents)
+        e["unmapped"] = .object(unmapped)
+        return e
+    }
+
+    private static func processActivity(_ c: CommandRow, _ v: ExportedVersion, _ host: String) -> JSONObject {
+        let startNs = Timestamp.parse(c.startedAt)
+        let endNs = c.endedAt.flatMap(Timestamp.parse)
+        var e = base(category: 1, class: 1007, activity: endNs == nil ? 1 : 2, severity: 1, timeNs: endNs ?? startNs, v)
+        let name = c.filename.split(separator: "/").last.map(String.init) ?? c.filename
+        var process = JSONObject()
+        process["pid"] = .int(c.pid)
+        process["name"] = .string(name)
+        process["cmd_line"] = .string(c.argv.joined(separator: " "))
+        process["file"] = ["name": .string(name), "path": .string(c.filename), "type_id": 1]  // 1: a regular file
+        process["parent_process"] = ["pid": .int(c.ppid)]
+        process["user"] = ["uid": .string(String(c.uid))]
+        process["created_time"] = millis(startNs).json
+        process["terminated_time"] = millis(endNs).json
+        process["working_directory"] = c.cwd.json
+        e["process"] = .object(process)
+        e["actor"] = ["session": ["uid": .string(String(c.sessionID))], "user": ["uid": .string(String(c.uid))]]
+        e["device"] = device(host)
+        e["exit_code"] = c.exitCode.json
+        var unmapped = JSONObject()
+        unmapped["ledger"] = ledger(v)
+        unmapped["argv"] = .array(c.argv.map(JSONValue.string))
+        unmapped["argv_truncated"] = .bool(c.argvTruncated)
+        unmapped["parent_command_id"] = c.parentID.json
+        unmapped["signal"] = c.signal.json
+        unmapped["duration_ms"] = c.durationMs.json
+        unmapped["recovered"] = .bool(c.recovered)
+        e["unmapped"] = .object(unmapped)
+        return e
+    }
+
+    private static func device(_ host: String) -> JSONValue { ["hostname": .string(host), "type_id": 1] }  // 1: Server
+
+    private static func endpoint(_ address: String?, _ port: Int64?, hostname: String? = nil) -> JSONValue? {
+        var e = JSONObject()
+        e["ip"] = address.json
+        e["port"] = port.json
+        e["hostname"] = hostname.json
+        return e == JSONObject() ? nil : .object(e)
+    }
+
+    /// sshd's method names as OCSF's SSH authentication types.
+    private static func authType(_ method: String?) -> Int {
+        switch method?.split(separator: "/").first {
+        case "publickey": return 6
+        case "password": return 5
+        case "keyboard-interactive": return 4
+        case "hostbased": return 3
+        case "gssapi-with-mic", "gssapi-keyex": return 2
+        case nil: return 0
+        default: return 99
+        }
+    }
+
+    private static func millis(_ ns: Int64?) -> Int64? { ns.map { $0 / 1_000_000 } }
+}
