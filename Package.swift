@@ -15,6 +15,8 @@ let package = Package(
     targets: [
         // libbpf from the system (Debian: libbpf-dev).
         .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
+        // PostgreSQL's client library from the system (Debian: libpq-dev), for the central database.
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         // Acquire/release access to the ring buffer's shared positions.
         .target(name: "CRingBuffer"),
         // Compiles bpf/*.bpf.c with clang -target bpf and embeds the object in the loader.
@@ -38,10 +40,12 @@ let package = Package(
                            .product(name: "Crypto", package: "swift-crypto")],
             plugins: ["SchemaPlugin"]
         ),
+        // The fleet: shipping to PostgreSQL and checking what was shipped.
+        .target(name: "SSHAuditCentral", dependencies: ["CLibPQ", "SSHAuditStore", "SSHAuditCore"]),
         .executableTarget(
             name: "sshaudit",
             dependencies: [
-                "SSHAuditCore", "SSHAuditBPF", "SSHAuditStore",
+                "SSHAuditCore", "SSHAuditBPF", "SSHAuditStore", "SSHAuditCentral",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

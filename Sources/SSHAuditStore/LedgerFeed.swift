@@ -33,6 +33,35 @@ public struct ExportedVersion: Sendable {
     public var row: Row
 }
 
+/// One ledger entry as stored (the state columns are nil in a database older than schema/0015).
+public struct LedgerEntry: Sendable {
+    public var seq: Int64
+    public var table: String
+    public var rowID: Int64
+    public var rowHash: [UInt8]
+    public var chain: [UInt8]
+    /// The chain of the entry before it (zeros for the first).
+    public var previousChain: [UInt8]
+    public var fixedHash: [UInt8]?
+    public var final: Bool?
+    public var onceSet: Int64?
+    public var layout: Int64?
+    /// The row, when this is its latest entry and its table is exported.
+    public var version: ExportedVersion?
+
+    public init(seq: Int64, table: String, rowID: Int64, rowHash: [UInt8], chain: [UInt8], previousChain: [UInt8],
+                fixedHash: [UInt8]?, final: Bool?, onceSet: Int64?, layout: Int64?, version: ExportedVersion? = nil) {
+        (self.seq, self.table, self.rowID, self.rowHash, self.chain, self.previousChain) = (seq, table, rowID, rowHash, chain, previousChain)
+        (self.fixedHash, self.final, self.onceSet, self.layout, self.version) = (fixedHash, final, onceSet, layout, version)
+    }
+
+    /// Whether `chain` follows from `previousChain` and the entry's fields, as `verify` computes it.
+    public var chainHolds: Bool {
+        let state = fixedHash.map { Ledger.EntryState(fixedHash: $0, final: final ?? false, onceSet: onceSet ?? 0, layout: layout ?? 0) }
+        return Ledger.chain(previous: previousChain, seq: seq, table: table, rowID: rowID, rowHash: rowHash, state: state) == chain
+    }
+}
+
 extension AuditReader {
     /// The tables whose rows are exported, with how each is read.
     private static let feedTables: [String: LedgerTable] = [
@@ -45,41 +74,52 @@ extension AuditReader {
     /// later one is passed over, and the later one carries the row. Returns the versions and the last
     /// seq read (the cursor to continue from).
     public func versions(after seq: Int64, limit: Int) throws -> (versions: [ExportedVersion], through: Int64) {
-        guard schema.contains("ledger") else { return ([], seq) }
+        let entries = try ledgerEntries(after: seq, limit: limit)
+        return (entries.compactMap(\.version), entries.last?.seq ?? seq)
+    }
+
+    /// Every ledger entry after `seq` (at most `limit`), in order, with the row of each that is its
+    /// row's latest (for the tables rows are exported of).
+    public func ledgerEntries(after seq: Int64, limit: Int) throws -> [LedgerEntry] {
+        guard schema.contains("ledger") else { return [] }
         return try read { db in
             let entries = try Row.fetchAll(db, sql: """
-                SELECT l.seq, l.tbl, l.row_id, l.row_hash, l.chain,
+                SELECT l.*,
                        (SELECT p.chain FROM ledger AS p WHERE p.seq < l.seq ORDER BY p.seq DESC LIMIT 1) AS previous,
                        NOT EXISTS (SELECT 1 FROM ledger AS n WHERE n.tbl = l.tbl AND n.row_id = l.row_id AND n.seq > l.seq) AS latest
                 FROM ledger AS l WHERE l.seq > ? ORDER BY l.seq LIMIT ?
                 """, arguments: [seq, limit])
-            var out: [ExportedVersion] = []
+            var out: [LedgerEntry] = []
             var hasher = StoredRowHasher()
             for entry in entries {
                 let tbl: String = entry["tbl"]
-                guard entry["latest"] as Bool, let table = Self.feedTables[tbl] else { continue }
                 let id: Int64 = entry["row_id"]
-                guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM \(tbl) WHERE id = ?"), arguments: [id]) else {
-                    continue  // pruned since (retention removes rows with their entries)
-                }
-                let rowHash: Data = entry["row_hash"]
-                let stored = try hasher.hash(db, table, id)
-                let content: ExportedVersion.Row
-                switch table {
-                case .sessions: content = .session(SessionRow(row: row))
-                case .commands: content = .command(CommandRow(row: row))
-                case .authAttempts: content = .auth(AuthRow(row: row))
-                case .fileTransfers: content = .transfer(TransferRow(row: row))
-                default: content = .event(SessionEventRow(row: row))
-                }
+                let rowHash = [UInt8](entry["row_hash"] as Data)
                 let previous: Data? = entry["previous"]
-                out.append(ExportedVersion(
-                    seq: entry["seq"], table: tbl, rowID: id, rowHash: Ledger.hex([UInt8](rowHash)),
-                    chain: Ledger.hex([UInt8](entry["chain"] as Data)),
-                    previousChain: Ledger.hex(previous.map { [UInt8]($0) } ?? Ledger.genesis),
-                    altered: stored.map { !$0.elementsEqual(rowHash) } ?? true, row: content))
+                let fixed: Data? = entry["fixed_hash"]
+                var e = LedgerEntry(
+                    seq: entry["seq"], table: tbl, rowID: id, rowHash: rowHash, chain: [UInt8](entry["chain"] as Data),
+                    previousChain: previous.map { [UInt8]($0) } ?? Ledger.genesis, fixedHash: fixed.map { [UInt8]($0) },
+                    final: entry["final"], onceSet: entry["once_set"], layout: entry["layout"], version: nil)
+                if entry["latest"] as Bool, let table = Self.feedTables[tbl],
+                   let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM \(tbl) WHERE id = ?"), arguments: [id]) {
+                    // (A row missing here was pruned since: retention removes rows with their entries.)
+                    let content: ExportedVersion.Row
+                    switch table {
+                    case .sessions: content = .session(SessionRow(row: row))
+                    case .commands: content = .command(CommandRow(row: row))
+                    case .authAttempts: content = .auth(AuthRow(row: row))
+                    case .fileTransfers: content = .transfer(TransferRow(row: row))
+                    default: content = .event(SessionEventRow(row: row))
+                    }
+                    let stored = try hasher.hash(db, table, id)
+                    e.version = ExportedVersion(
+                        seq: e.seq, table: tbl, rowID: id, rowHash: Ledger.hex(rowHash), chain: Ledger.hex(e.chain),
+                        previousChain: Ledger.hex(e.previousChain), altered: stored.map { $0 != rowHash } ?? true, row: content)
+                }
+                out.append(e)
             }
-            return (out, entries.last.map { $0["seq"] } ?? seq)
+            return out
         }
     }
 

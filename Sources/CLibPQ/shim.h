@@ -1,0 +1,2 @@
+/* PostgreSQL's client library, from the system (Debian: libpq-dev). */
+#include <libpq-fe.h>

@@ -1,0 +1,99 @@
+import Foundation
+
+/// The central database's layout (PostgreSQL), created and upgraded by `ship` itself.
+///
+/// Every host's rows live in the same tables, keyed by `host` (a host's identity: its name and
+/// /etc/machine-id unless `ship --host` says otherwise). A row table holds row *versions*: (host, id,
+/// seq) with `seq` the local ledger entry that version was written with, so a version arrives once
+/// whatever happens. The columns the queries filter on are typed; `row` is the row exactly as local
+/// `query --format json` prints it. Row tables are partitioned by month of the row's time (`at`),
+/// created as rows arrive; the layout distributes by `host` (Citus: `create_distributed_table(T,
+/// 'host')` on each table; its primary keys already start with `host`). `ledger` is the hosts'
+/// ledgers, entry for entry, and `hosts.shipped_seq` the cursor, advanced in the transaction that
+/// ships the entries up to it.
+enum CentralSchema {
+    static let version = 1
+
+    /// Row tables: local name, and the typed columns besides host, id, seq, at and row.
+    static let rowTables: [(name: String, columns: String, indexes: [String])] = [
+        ("sessions", #""user" text, remote_addr text, ended_at timestamptz, key_fingerprint text"#,
+         [#"(host, "user", at)"#, "(remote_addr, at)", "(at)"]),
+        ("commands", "session_id bigint NOT NULL, filename text, command_line text",
+         ["(host, session_id)", "(filename, at)", "(at)"]),
+        ("auth_attempts", #"session_id bigint, "user" text, remote_addr text, result text, key_fingerprint text"#,
+         ["(host, session_id)", #"("user", at)"#, "(remote_addr, at)", "(at)"]),
+        ("file_transfers", "session_id bigint NOT NULL, path text", ["(host, session_id)", "(at)"]),
+        ("session_events", "session_id bigint NOT NULL, kind text", ["(host, session_id)", "(at)"]),
+    ]
+
+    static var ddl: String {
+        var sql = """
+            CREATE TABLE IF NOT EXISTS sshaudit_central (version integer NOT NULL);
+            CREATE TABLE IF NOT EXISTS hosts (
+                host             text PRIMARY KEY,
+                hostname         text NOT NULL,
+                machine_id       text,
+                shipped_seq      bigint NOT NULL DEFAULT 0,
+                shipped_chain    bytea,
+                first_shipped_at timestamptz NOT NULL DEFAULT now(),
+                last_shipped_at  timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE TABLE IF NOT EXISTS ledger (
+                host       text NOT NULL,
+                seq        bigint NOT NULL,
+                tbl        text NOT NULL,
+                row_id     bigint NOT NULL,
+                row_hash   bytea NOT NULL,
+                chain      bytea NOT NULL,
+                fixed_hash bytea,
+                final      boolean,
+                once_set   bigint,
+                layout     bigint,
+                PRIMARY KEY (host, seq)
+            );
+            CREATE INDEX IF NOT EXISTS ledger_row ON ledger (host, tbl, row_id, seq);
+
+            """
+        for table in rowTables {
+            sql += """
+                CREATE TABLE IF NOT EXISTS \(table.name) (
+                    host text NOT NULL, id bigint NOT NULL, seq bigint NOT NULL, at timestamptz NOT NULL,
+                    \(table.columns), row jsonb NOT NULL,
+                    PRIMARY KEY (host, id, seq, at)
+                ) PARTITION BY RANGE (at);
+
+                """
+            for (i, index) in table.indexes.enumerated() {
+                sql += "CREATE INDEX IF NOT EXISTS \(table.name)_\(i) ON \(table.name) \(index);\n"
+            }
+        }
+        return sql
+    }
+
+    /// Creates or upgrades the layout; several shippers may start at once (one lock serialises them).
+    static func migrate(_ db: PGConnection) throws {
+        try db.transaction {
+            try db.query("SELECT pg_advisory_xact_lock(hashtext('sshaudit-central-schema'))")
+            try db.execute(ddl)
+            let rows = try db.query("SELECT max(version) FROM sshaudit_central")
+            let found = rows.first?.first.flatMap { $0 }.flatMap { Int($0) }
+            if let found, found > version {
+                throw CentralError("the central database has layout \(found), newer than this sshaudit knows (\(version)): upgrade sshaudit")
+            }
+            if found == nil { try db.query("INSERT INTO sshaudit_central (version) VALUES ($1)", [String(version)]) }
+        }
+    }
+
+    /// The month partition of `table` for `month` (YYYY-MM), created if missing. In the shipping
+    /// transaction, under a lock: two shippers may need the same month at once.
+    static func ensurePartition(_ db: PGConnection, table: String, month: String) throws {
+        let parts = month.split(separator: "-").compactMap { Int($0) }
+        guard parts.count == 2, (1...12).contains(parts[1]) else { throw CentralError("not a month: \(month)") }
+        let next = parts[1] == 12 ? String(format: "%04d-01", parts[0] + 1) : String(format: "%04d-%02d", parts[0], parts[1] + 1)
+        try db.query("SELECT pg_advisory_xact_lock(hashtext('sshaudit-central-partitions'))")
+        try db.execute("""
+            CREATE TABLE IF NOT EXISTS \(table)_\(month.replacingOccurrences(of: "-", with: "_")) PARTITION OF \(table)
+                FOR VALUES FROM ('\(month)-01T00:00:00Z') TO ('\(next)-01T00:00:00Z')
+            """)
+    }
+}
