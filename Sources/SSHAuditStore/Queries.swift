@@ -110,6 +110,12 @@ struct QueryPlanner {
                 ? Clause("\(alias).key_fingerprint = ?", [key])
                 : Clause("\(alias).session_id IN (SELECT id FROM sessions WHERE key_fingerprint = ?)", [key]))
         }
+        for (column, value) in [("cert_id", filter.certID), ("ca_fingerprint", filter.ca)] {
+            guard let value else { continue }
+            predicates.append(ownsUserAndAddress
+                ? Clause("\(alias).\(column) = ?", [value])
+                : Clause("\(alias).session_id IN (SELECT id FROM sessions WHERE \(column) = ?)", [value]))
+        }
         var addresses: [String]?
         if let network = filter.from {
             switch try AddressResolver(db: db, schema: schema, inAuth: kind == .auth, distinctCap: limits.distinctCap).resolve(network) {
@@ -130,7 +136,9 @@ struct QueryPlanner {
             switch kind {
             case .sessions: predicates.append(Clause("s.authenticated_at IS NULL", []))
             case .commands: predicates.append(Clause("(c.exit_code <> 0 OR c.signal IS NOT NULL)", []))
-            case .auth: predicates.append(Clause("a.result <> 'accepted'", []))
+            // A credential refused: one row per sshd "Failed …" line (invalid users and connections
+            // closed before authenticating are session_events, partial steps are not refusals).
+            case .auth: predicates.append(Clause("a.result = 'failed'", []))
             case .transfers: break
             }
         }
