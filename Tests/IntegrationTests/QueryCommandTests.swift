@@ -159,7 +159,7 @@ final class QueryCommandTests: XCTestCase {
         let r = try run(["query", "auth", "--db", Self.db, "--format", "jsonl"])
         XCTAssertEqual(r.status, 0)
         let lines = r.stdout.split(separator: "\n")
-        XCTAssertEqual(lines.count, 10)
+        XCTAssertEqual(lines.count, 8)
         for line in lines {
             let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
             XCTAssertNotNil(object?["result"], String(line))
@@ -179,8 +179,8 @@ final class QueryCommandTests: XCTestCase {
         XCTAssertTrue(sessions.contains(",203.0.113.7,"), sessions)
         let auth = try run(["query", "auth", "--db", Self.db, "--format", "csv", "--session", "3"]).stdout
         XCTAssertEqual(auth.components(separatedBy: "\r\n").first,
-                       "addr_mismatch,at,id,key_fingerprint,key_type,method,remote_addr,remote_port,result,session_id,user")
-        XCTAssertTrue(auth.contains("\r\nfalse,2025-03-11T08:00:01.000Z,4,"), auth)
+                       "addr_mismatch,at,auth_info,ca_fingerprint,ca_key_type,cert_id,cert_serial,id,key_fingerprint,key_type,method,remote_addr,remote_port,result,session_id,submethod,user")
+        XCTAssertTrue(auth.contains("\r\nfalse,2025-03-11T08:00:01.000Z,,,,,,4,"), auth)
     }
 
     // MARK: - SQL
