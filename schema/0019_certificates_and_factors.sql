@@ -51,5 +51,5 @@ ALTER TABLE sessions ADD COLUMN ca_fingerprint TEXT;
 CREATE INDEX auth_attempts_ca ON auth_attempts (ca_fingerprint, cert_id, at) WHERE ca_fingerprint IS NOT NULL;
 CREATE INDEX sessions_ca ON sessions (ca_fingerprint, cert_id, started_at) WHERE ca_fingerprint IS NOT NULL;
 -- Connection outcomes (invalid user, closed before authentication, too many failures) are
--- session_events rows from now on, not auth attempts: found per kind.
-CREATE INDEX session_events_kind ON session_events (kind, session_id);
+-- session_events rows from now on (kinds invalid_user, closed_before_auth, too_many_failures; detail:
+-- the user name as typed), found through their session (session_events_session).

@@ -100,6 +100,8 @@ struct QueryPlanner {
     // MARK: - Running
 
     func rows() throws -> [Row] {
+        // A database not yet upgraded to schema 0019 (read-only here) holds no certificate.
+        if filter.ca != nil || filter.certID != nil, !has("sessions_ca") { return [] }
         var predicates: [Clause] = []
         if let id = filter.sessionID {
             predicates.append(Clause(kind == .sessions ? "s.id = ?" : "\(alias).session_id = ?", [id]))
@@ -223,7 +225,7 @@ struct QueryPlanner {
         }
         let searching = filter.grep != nil && (kind == .commands || kind == .sessions)
         let failedIndexed = filter.failedOnly && kind == .sessions
-        let selective = [searching, filter.user != nil, addresses != nil, failedIndexed].filter { $0 }.count
+        let selective = [searching, filter.user != nil, addresses != nil, failedIndexed, filter.ca != nil].filter { $0 }.count
         if selective == 0 { return .index(timeIndex) }
         // One filter with an index of its own in time order: walk it, no sort, stop at --limit.
         if selective == 1, !searching,
@@ -245,6 +247,11 @@ struct QueryPlanner {
         if let addresses {
             consider(try candidates(where: Clause("remote_addr IN (SELECT value FROM json_each(?))", [jsonArray(addresses)]),
                                     index: kind == .auth ? "auth_attempts_remote" : "sessions_remote"))
+        }
+        if let ca = filter.ca {
+            // Certificates of one CA (and key ID): few rows, through the partial index of certificates.
+            let clause = filter.certID.map { Clause("ca_fingerprint = ? AND cert_id = ?", [ca, $0]) } ?? Clause("ca_fingerprint = ?", [ca])
+            consider(try candidates(where: clause, index: kind == .auth ? "auth_attempts_ca" : "sessions_ca"))
         }
         if failedIndexed, has("sessions_unauthenticated") {
             consider(try candidates(where: Clause("authenticated_at IS NULL", []), index: "sessions_unauthenticated"))
