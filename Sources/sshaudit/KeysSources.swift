@@ -17,10 +17,10 @@ extension Query {
             let since = try firstSeenSince.map { try QueryOptions.time($0, option: "--first-seen-since") }
             let (certID, ca) = try certificate.parsed()
             let rows = try AuditReader(path: db).keys(firstSeenSince: since, certID: certID, ca: ca, limit: limit)
+            // A certificate by what identifies it first (its key ID and CA), then the key it certifies.
             try printRows(rows, format: format, header: ["KEY", "FIRST", "LAST", "USERS", "SESSIONS", "FROM"]) { k in [
-                keyText(type: nil, fingerprint: k.keyFingerprint, certID: k.certID,
-                        serial: k.serials.isEmpty ? nil : k.serials.joined(separator: ","), caType: k.caKeyType,
-                        ca: k.caFingerprint),
+                k.caFingerprint == nil && k.certID == nil ? k.keyFingerprint
+                    : "ID \(k.certID ?? "?") (serial \(k.serials.joined(separator: ","))) CA \(k.caFingerprint ?? "?") key \(k.keyFingerprint)",
                 k.firstSeen, k.lastSeen, k.users.joined(separator: ","), String(k.sessions), k.sources.joined(separator: ","),
             ] }
         }
