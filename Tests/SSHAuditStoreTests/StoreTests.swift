@@ -241,6 +241,8 @@ final class StoreTests: XCTestCase {
         XCTAssertEqual(keys.first?.serials, [certificate.serial])
         XCTAssertEqual(try reader.keys(ca: "SHA256:other").count, 0)
         XCTAssertEqual(try store.nextIDs(), RowIDs(session: 3, command: 1, auth: 4))
+        // A restarted recorder continues the open session with its identity (no version drops it).
+        XCTAssertEqual(try store.openSessions().first { $0.session.id == 1 }?.session, s)
     }
 
     func testReaderRefusesMissingAndForeignFiles() throws {
