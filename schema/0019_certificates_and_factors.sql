@@ -50,6 +50,8 @@ ALTER TABLE sessions ADD COLUMN ca_fingerprint TEXT;
 -- --ca and --cert-id, and `query keys` grouped by CA and key ID.
 CREATE INDEX auth_attempts_ca ON auth_attempts (ca_fingerprint, cert_id, at) WHERE ca_fingerprint IS NOT NULL;
 CREATE INDEX sessions_ca ON sessions (ca_fingerprint, cert_id, started_at) WHERE ca_fingerprint IS NOT NULL;
+CREATE INDEX auth_attempts_cert_id ON auth_attempts (cert_id, at) WHERE cert_id IS NOT NULL;
+CREATE INDEX sessions_cert_id ON sessions (cert_id, started_at) WHERE cert_id IS NOT NULL;
 -- Connection outcomes (invalid user, closed before authentication, too many failures) are
 -- session_events rows from now on (kinds invalid_user, closed_before_auth, too_many_failures; detail:
 -- the user name as typed), found through their session (session_events_session).

@@ -225,7 +225,8 @@ struct QueryPlanner {
         }
         let searching = filter.grep != nil && (kind == .commands || kind == .sessions)
         let failedIndexed = filter.failedOnly && kind == .sessions
-        let selective = [searching, filter.user != nil, addresses != nil, failedIndexed, filter.ca != nil].filter { $0 }.count
+        let certificate = filter.ca != nil || filter.certID != nil
+        let selective = [searching, filter.user != nil, addresses != nil, failedIndexed, certificate].filter { $0 }.count
         if selective == 0 { return .index(timeIndex) }
         // One filter with an index of its own in time order: walk it, no sort, stop at --limit.
         if selective == 1, !searching,
@@ -248,10 +249,12 @@ struct QueryPlanner {
             consider(try candidates(where: Clause("remote_addr IN (SELECT value FROM json_each(?))", [jsonArray(addresses)]),
                                     index: kind == .auth ? "auth_attempts_remote" : "sessions_remote"))
         }
+        // Certificates of one CA (and key ID), or of one key ID: through the partial indexes of certificates.
         if let ca = filter.ca {
-            // Certificates of one CA (and key ID): few rows, through the partial index of certificates.
             let clause = filter.certID.map { Clause("ca_fingerprint = ? AND cert_id = ?", [ca, $0]) } ?? Clause("ca_fingerprint = ?", [ca])
             consider(try candidates(where: clause, index: kind == .auth ? "auth_attempts_ca" : "sessions_ca"))
+        } else if let certID = filter.certID {
+            consider(try candidates(where: Clause("cert_id = ?", [certID]), index: kind == .auth ? "auth_attempts_cert_id" : "sessions_cert_id"))
         }
         if failedIndexed, has("sessions_unauthenticated") {
             consider(try candidates(where: Clause("authenticated_at IS NULL", []), index: "sessions_unauthenticated"))
