@@ -10,10 +10,36 @@ import Foundation
 /// what follows them must be what sshd writes there. The address of a row is never taken from a line.
 public struct AuthLine: Equatable, Sendable {
     public enum Result: String, Sendable {
-        case accepted, failed
+        /// A credential tried: the one that completed authentication, one refused, or one accepted as
+        /// a step of several (`AuthenticationMethods publickey,password`: "Partial publickey …").
+        case accepted, failed, partial
+        /// Facts of the connection, not attempts: the name typed is no account, the client gave up
+        /// (or timed out) before authenticating, sshd cut it off after too many failures.
         case invalidUser = "invalid_user"
-        /// The client gave up (or timed out) before authenticating.
         case disconnected
+        case tooManyFailures = "too_many_failures"
+
+        /// A credential tried (one auth row), as opposed to a fact of the connection.
+        public var isAttempt: Bool { self == .accepted || self == .failed || self == .partial }
+    }
+
+    /// An OpenSSH certificate as sshd logs it ("ID KEYID (serial N) CA TYPE FINGERPRINT"): the key ID
+    /// and serial the CA signed, and the CA's own key. The key ID is the CA's (or its requester's) free
+    /// text, as sshd wrote it (sshd escapes control characters in its log).
+    public struct Certificate: Equatable, Sendable, Codable {
+        public var id: String
+        /// Decimal, as sshd prints it (%llu): up to 2^64 - 1, more than an SQLite integer holds.
+        public var serial: String
+        public var caKeyType: String
+        /// nil when sshd wrote "(null)".
+        public var caFingerprint: String?
+
+        public init(id: String, serial: String, caKeyType: String, caFingerprint: String?) {
+            self.id = id
+            self.serial = serial
+            self.caKeyType = caKeyType
+            self.caFingerprint = caFingerprint
+        }
     }
 
     public var result: Result
@@ -21,21 +47,36 @@ public struct AuthLine: Equatable, Sendable {
     public var user: String?
     /// publickey, password, keyboard-interactive, hostbased, gssapi-with-mic; nil when not stated.
     public var method: String?
+    /// What sshd writes after the method and a "/": keyboard-interactive's device ("pam", "bsdauth").
+    public var submethod: String?
     public var keyType: String?
     public var keyFingerprint: String?
+    public var certificate: Certificate?
+    /// What else sshd logs of the identity: hostbased's `client user "U", client host "H"`,
+    /// gssapi-with-mic's principal, a security key's signature count.
+    public var info: String?
     /// The line does not name the connection's address and port exactly once where sshd writes them:
     /// it names another endpoint, or text chosen by the client or a CA imitates that part so that the
     /// line reads more than one way (fields the readings disagree on are nil), or it is not whole.
     public var addrMismatch: Bool
 
-    public init(result: Result, user: String? = nil, method: String? = nil, keyType: String? = nil,
-                keyFingerprint: String? = nil, addrMismatch: Bool = false) {
+    public init(result: Result, user: String? = nil, method: String? = nil, submethod: String? = nil,
+                keyType: String? = nil, keyFingerprint: String? = nil, certificate: Certificate? = nil,
+                info: String? = nil, addrMismatch: Bool = false) {
         self.result = result
         self.user = user
         self.method = method
+        self.submethod = submethod
         self.keyType = keyType
         self.keyFingerprint = keyFingerprint
+        self.certificate = certificate
+        self.info = info
         self.addrMismatch = addrMismatch
+    }
+
+    /// The method as sshd logs it and `AuthenticationMethods` names it: "keyboard-interactive/pam".
+    public var methodText: String? {
+        method.map { m in submethod.map { "\(m)/\($0)" } ?? m }
     }
 }
 
@@ -70,6 +111,15 @@ public enum AuthLogParser {
             return preauth ? nil : attempt(.accepted, rest, peer)
         }
         if let rest = msg.dropPrefix("Failed ") { return attempt(.failed, rest, peer) }
+        // One factor of several accepted (auth2.c: the methods list is not complete yet).
+        if let rest = msg.dropPrefix("Partial ") { return preauth ? nil : attempt(.partial, rest, peer) }
+        // "Disconnecting authenticating user NAME ADDR port PORT: Too many authentication failures"
+        // (also "invalid user NAME"): packet.c's preamble, then the connection, then the reason.
+        if let rest = msg.dropPrefix("Disconnecting ")?.dropSuffix(": Too many authentication failures") {
+            guard let end = EndOfLine(rest), let head = end.head,
+                  let name = head.dropPrefix("authenticating user ") ?? head.dropPrefix("invalid user ") else { return nil }
+            return AuthLine(result: .tooManyFailures, user: String(name), addrMismatch: end.mismatch(peer))
+        }
         if let rest = msg.dropPrefix("Invalid user ") {
             // "Invalid user NAME from ADDR port PORT"
             guard let end = EndOfLine(rest), let name = end.head?.dropSuffix(" from") else { return nil }
@@ -123,8 +173,15 @@ public enum AuthLogParser {
     /// One way to split "NAME from ADDR port PORT ssh2[: EXTRA]".
     private struct Reading {
         var user: String
-        var keyType: String?
-        var keyFingerprint: String?
+        var key: Extra
+    }
+
+    /// What sshd writes after "ssh2: " for a method, read one way.
+    private struct Extra {
+        var type: String?
+        var fingerprint: String?
+        var certificate: AuthLine.Certificate?
+        var info: String?
     }
 
     /// "METHOD[/SUBMETHOD] for [invalid user ]NAME from ADDR port PORT ssh2[: EXTRA]" (auth.c auth_log).
@@ -133,6 +190,7 @@ public enum AuthLogParser {
         let word = rest[..<forRange.lowerBound]  // sshd's own, one word
         guard !word.isEmpty, !word.contains(" ") else { return nil }
         let method = String(word.prefix { $0 != "/" })  // keyboard-interactive/pam
+        let submethod = word.firstIndex(of: "/").map { String(word[word.index(after: $0)...]) }
         if method == "none" { return nil }  // every client's first probe, not an attempt
         var tail = rest[forRange.upperBound...]
         if let t = tail.dropPrefix("invalid user ") { tail = t }
@@ -154,8 +212,11 @@ public enum AuthLogParser {
             let value = field(first)
             return found.allSatisfy { field($0) == value } ? value : nil
         }
-        return AuthLine(result: result, user: agreed(\.user), method: method, keyType: agreed(\.keyType),
-                        keyFingerprint: agreed(\.keyFingerprint), addrMismatch: !clean)
+        // Certificate fields are kept only together, as one reading has them.
+        let certificate = found.allSatisfy({ $0.key.certificate == first.key.certificate }) ? first.key.certificate : nil
+        return AuthLine(result: result, user: agreed(\.user), method: method, submethod: submethod,
+                        keyType: agreed(\.key.type), keyFingerprint: agreed(\.key.fingerprint), certificate: certificate,
+                        info: agreed(\.key.info), addrMismatch: !clean)
     }
 
     /// Every " from ADDR port PORT ssh2" in `tail` whose endpoint `accepts` takes and after which comes
@@ -171,8 +232,11 @@ public enum AuthLogParser {
             let address = s[..<space]
             let port = afterPort.prefix { $0.isASCII && $0.isNumber }
             guard !address.isEmpty, isPort(port), let after = afterPort[port.endIndex...].dropPrefix(" ssh2"),
-                  accepts(address, port), let key = extra(after, method: method, strict: strict) else { continue }
-            found.append(Reading(user: String(tail[..<from.lowerBound]), keyType: key.type, keyFingerprint: key.fingerprint))
+                  accepts(address, port) else { continue }
+            // A certificate's key ID may read more than one way: each is a reading of its own.
+            for key in extras(after, method: method, strict: strict) {
+                found.append(Reading(user: String(tail[..<from.lowerBound]), key: key))
+            }
         }
         return found
     }
@@ -180,23 +244,30 @@ public enum AuthLogParser {
     /// What follows "ssh2" (auth.c format_method_key, auth_method_info): nothing, or ": " and for
     /// publickey and hostbased the key, "TYPE FINGERPRINT[, INFO]", for a certificate "TYPE FINGERPRINT
     /// ID KEYID (serial N) CA TYPE FINGERPRINT[, INFO]"; password and keyboard-interactive add nothing;
-    /// other methods free text (gssapi-with-mic's principal). nil: sshd writes no such thing there.
-    private static func extra(_ s: Substring, method: String, strict: Bool) -> (type: String?, fingerprint: String?)? {
-        if s.isEmpty { return (nil, nil) }
-        guard let text = s.dropPrefix(": ") else { return nil }
+    /// other methods free text (gssapi-with-mic's principal). Empty: sshd writes no such thing there;
+    /// several: a certificate's key ID that reads more than one way.
+    private static func extras(_ s: Substring, method: String, strict: Bool) -> [Extra] {
+        if s.isEmpty { return [Extra()] }
+        guard let text = s.dropPrefix(": ") else { return [] }
         switch method {
         case "publickey", "hostbased":
-            guard let k = key(text) else { return strict ? nil : (nil, nil) }
-            if strict {
-                let whole = k.type.hasSuffix("-CERT") ? k.rest.dropPrefix(" ID ").map(isCertificateTail) ?? false
-                                                      : isInfo(k.rest)
-                guard whole else { return nil }
+            guard let k = key(text) else { return strict ? [] : [Extra()] }
+            let type = String(k.type), fingerprint = k.fingerprint == "(null)" ? nil : String(k.fingerprint)
+            if k.type.hasSuffix("-CERT"), let tail = k.rest.dropPrefix(" ID ") {
+                let splits = certificateTails(tail)
+                if !splits.isEmpty {
+                    return splits.map { Extra(type: type, fingerprint: fingerprint, certificate: $0.certificate, info: $0.info) }
+                }
+                return strict ? [] : [Extra(type: type, fingerprint: fingerprint)]
             }
-            return (String(k.type), k.fingerprint == "(null)" ? nil : String(k.fingerprint))
+            if let info = k.rest.dropPrefix(", ") {
+                return [Extra(type: type, fingerprint: fingerprint, info: String(info))]
+            }
+            return k.rest.isEmpty || !strict ? [Extra(type: type, fingerprint: fingerprint)] : []
         case "password", "keyboard-interactive":
-            return strict ? nil : (nil, nil)
+            return strict ? [] : [Extra()]
         default:
-            return (nil, nil)
+            return [Extra(info: String(text))]
         }
     }
 
@@ -229,19 +300,22 @@ public enum AuthLogParser {
     private static func isInfo(_ s: Substring) -> Bool { s.isEmpty || s.hasPrefix(", ") }
 
     /// "KEYID (serial N) CA TYPE FINGERPRINT[, INFO]": the key ID is the CA's free text, so any
-    /// " (serial " in it may be where it ends.
-    private static func isCertificateTail(_ s: Substring) -> Bool {
+    /// " (serial " in it may be where it ends. Every split that reads whole.
+    private static func certificateTails(_ s: Substring) -> [(certificate: AuthLine.Certificate, info: String?)] {
+        var found: [(certificate: AuthLine.Certificate, info: String?)] = []
         var next = s.startIndex
         while let serial = s.range(of: " (serial ", range: next..<s.endIndex) {
             next = s.index(after: serial.lowerBound)
             let after = s[serial.upperBound...]
             let digits = after.prefix { $0.isASCII && $0.isNumber }
-            if !digits.isEmpty, let ca = after[digits.endIndex...].dropPrefix(") CA "), let caKey = key(ca),
-               !caKey.type.hasSuffix("-CERT"), isInfo(caKey.rest) {
-                return true
-            }
+            guard !digits.isEmpty, UInt64(digits) != nil, let ca = after[digits.endIndex...].dropPrefix(") CA "),
+                  let caKey = key(ca), !caKey.type.hasSuffix("-CERT"), isInfo(caKey.rest) else { continue }
+            let certificate = AuthLine.Certificate(
+                id: String(s[..<serial.lowerBound]), serial: String(digits), caKeyType: String(caKey.type),
+                caFingerprint: caKey.fingerprint == "(null)" ? nil : String(caKey.fingerprint))
+            found.append((certificate, caKey.rest.dropPrefix(", ").map(String.init)))
         }
-        return false
+        return found
     }
 
     /// Decimal, as sshd prints a port (%d).

@@ -173,7 +173,12 @@ public final class Correlator {
         /// Authentication rows so far, and whether sshd logged the accepted one.
         var authRows = 0
         var acceptLogged = false
+        /// How the unauthenticated connection ended was logged (closed, timed out, too many failures).
         var disconnectLogged = false
+        /// Factors accepted so far ("Partial …"), as sshd logs each method, and the key of the last
+        /// one that had a key. Optional: absent in checkpoints of older versions.
+        var factors: [String]?
+        var factorKey: AuthKey?
         /// The accepted TCP connection, until the kernel reports its byte counters.
         var socket: UInt64?
         /// Transfer servers seen among the session's commands (for its kind).
@@ -655,35 +660,63 @@ public final class Correlator {
         guard let proc = lookup(key), proc.role == .monitor, let sessionID = proc.session,
               let open = sessions[sessionID],
               let line = AuthLogParser.parse(text, connection: open.record.remote) else { return }
+        let unauthenticated = open.record.authenticatedAtNs == nil && !open.acceptLogged
         switch line.result {
-        case .disconnected:
+        case .disconnected, .tooManyFailures:
             // One end per connection, and only for connections that never authenticated.
-            guard open.record.authenticatedAtNs == nil, !open.acceptLogged, !open.disconnectLogged else { return }
-            sessions[sessionID]?.disconnectLogged = true
-        case .accepted:
-            sessions[sessionID]?.acceptLogged = true
-            updateSession(sessionID) {
-                $0.authMethod = line.method
-                $0.keyFingerprint = line.keyFingerprint
+            guard unauthenticated, !open.disconnectLogged else { return }
+            open.disconnectLogged = true
+            emitEvent(sessionID, atNs: wallNs, kind: line.result == .disconnected ? .closedBeforeAuth : .tooManyFailures,
+                      detail: line.user)
+            return
+        case .invalidUser:
+            guard unauthenticated else { return }
+            emitEvent(sessionID, atNs: wallNs, kind: .invalidUser, detail: line.user)
+            return
+        case .partial:
+            if let methodText = line.methodText { open.factors = (open.factors ?? []) + [methodText] }
+            if let fingerprint = line.keyFingerprint {
+                open.factorKey = AuthKey(type: line.keyType, fingerprint: fingerprint, certificate: line.certificate)
             }
-        case .failed, .invalidUser:
+        case .accepted:
+            open.acceptLogged = true
+            // Every factor in order; the key of the last factor that had one (the accepted one's first).
+            let methods = (open.factors ?? []) + (line.methodText.map { [$0] } ?? [])
+            let key = line.keyFingerprint.map { AuthKey(type: line.keyType, fingerprint: $0, certificate: line.certificate) }
+                ?? open.factorKey
+            updateSession(sessionID) {
+                $0.authMethod = methods.isEmpty ? nil : methods.joined(separator: ",")
+                $0.keyFingerprint = key?.fingerprint
+                $0.keyType = key?.type
+                $0.certificate = key?.certificate
+            }
+        case .failed:
             break
         }
         // The address is the connection's as the kernel saw it accepted, never the line's.
         emitAuth(sessionID, atNs: wallNs, user: line.user, remote: open.record.remote, method: line.method,
-                 result: line.result, keyType: line.keyType, keyFingerprint: line.keyFingerprint,
-                 addrMismatch: line.addrMismatch)
+                 result: line.result, line: line)
     }
 
+    /// One credential tried (accepted, failed, partial), or the tree's own finding of a success.
     private func emitAuth(_ sessionID: Int64, atNs: Int64, user: String?, remote: Endpoint?, method: String?,
-                          result: AuthLine.Result, keyType: String? = nil, keyFingerprint: String? = nil,
-                          addrMismatch: Bool = false) {
+                          result: AuthLine.Result, line: AuthLine? = nil) {
         let id = nextIDs.auth
         nextIDs.auth += 1
         sessions[sessionID]?.authRows += 1
         sink(.auth(AuthRecord(id: id, sessionID: sessionID, atNs: atNs, user: user, remote: remote, method: method,
-                              result: result, keyType: keyType, keyFingerprint: keyFingerprint,
-                              addrMismatch: addrMismatch)))
+                              result: result, keyType: line?.keyType, keyFingerprint: line?.keyFingerprint,
+                              addrMismatch: line?.addrMismatch ?? false, submethod: line?.submethod,
+                              certificate: line?.certificate, info: line?.info)))
+    }
+
+    /// A fact of the connection (session_events), such as how one that never authenticated ended.
+    private func emitEvent(_ sessionID: Int64, atNs: Int64, kind: SessionEventRecord.Kind, targetHost: String? = nil,
+                           targetPort: UInt16? = nil, detail: String? = nil) {
+        let id = nextIDs.event
+        nextIDs.event += 1
+        sink(.sessionEvent(SessionEventRecord(id: id, sessionID: sessionID, atNs: atNs, kind: kind,
+                                              targetHost: targetHost, targetPort: targetPort, detail: detail)))
     }
 
     private func handleExit(_ key: ProcessKey, status: UInt32, wallNs: Int64) {
@@ -720,9 +753,11 @@ public final class Correlator {
         open.record.kind = Self.kind(of: open)
         sessions[sessionID] = open
         if open.record != before { sink(.session(open.record)) }
-        if proc.role == .monitor, status != nil, open.record.authenticatedAtNs == nil, open.authRows == 0 {
-            // Nothing logged and never authenticated: the connection ended before any success.
-            emitAuth(sessionID, atNs: wallNs, user: nil, remote: open.record.remote, method: nil, result: .disconnected)
+        if proc.role == .monitor, status != nil, open.record.authenticatedAtNs == nil, !open.acceptLogged,
+           !open.disconnectLogged {
+            // Never authenticated and no end logged: the connection ended before any success.
+            open.disconnectLogged = true
+            emitEvent(sessionID, atNs: wallNs, kind: .closedBeforeAuth)
         }
         if done {
             sessions.removeValue(forKey: sessionID)
@@ -801,11 +836,8 @@ public final class Correlator {
         case (.bind, nil, .some): kind = .agentForward
         default: return
         }
-        let id = nextIDs.event
-        nextIDs.event += 1
-        sink(.sessionEvent(SessionEventRecord(id: id, sessionID: sessionID, atNs: wallNs, kind: kind,
-                                              targetHost: call.endpoint?.address, targetPort: call.endpoint?.port,
-                                              detail: call.unixPath)))
+        emitEvent(sessionID, atNs: wallNs, kind: kind, targetHost: call.endpoint?.address, targetPort: call.endpoint?.port,
+                  detail: call.unixPath)
     }
 
     private func closeCommand(of proc: inout Proc, wallNs: Int64, status: UInt32?) {

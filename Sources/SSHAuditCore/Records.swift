@@ -41,9 +41,14 @@ public struct SessionRecord: Equatable, Sendable, Codable {
     public var unattributedEvents = false
     /// Open when the recorder stopped, gone when it started again: the end was not seen.
     public var endedUnobserved = false
-    /// Method and key of the accepted authentication (nil method: not logged, e.g. LogLevel QUIET).
+    /// Every method of the accepted authentication, in order, as sshd logs each ("publickey",
+    /// "publickey,password", "keyboard-interactive/pam"); nil: not logged (e.g. LogLevel QUIET).
     public var authMethod: String?
+    /// The key of the authentication (of its key factor, when several methods were required).
     public var keyFingerprint: String?
+    public var keyType: String?
+    /// The key's certificate, when it was one.
+    public var certificate: AuthLine.Certificate?
     /// The correlator keeps nothing more of the session: all its processes exited and its
     /// connection's byte counts arrived (or none is awaited), so this version is its last. Not a
     /// column: the ledger records it with the version (`CorrelatorOutput.isFinal`).
@@ -98,6 +103,13 @@ public struct CommandRecord: Equatable, Sendable, Codable {
     public var durationMs: Int64? { endedAtNs.map { ($0 - startedAtNs) / 1_000_000 } }
 }
 
+/// The key a session authenticated with (its key factor's), as sshd logged it.
+public struct AuthKey: Equatable, Sendable, Codable {
+    public var type: String?
+    public var fingerprint: String
+    public var certificate: AuthLine.Certificate?
+}
+
 /// One authentication attempt (or the end of one connection that never authenticated).
 public struct AuthRecord: Equatable, Sendable {
     public var id: Int64
@@ -109,14 +121,20 @@ public struct AuthRecord: Equatable, Sendable {
     public var remote: Endpoint?
     public var method: String?
     public var result: AuthLine.Result
+    /// keyboard-interactive's device ("pam"), as sshd logs it after the method.
+    public var submethod: String?
     public var keyType: String?
     public var keyFingerprint: String?
+    public var certificate: AuthLine.Certificate?
+    /// hostbased's client user and host, gssapi-with-mic's principal (`AuthLine.info`).
+    public var info: String?
     /// sshd's line did not name this connection's address and port exactly once where sshd writes
     /// them (`AuthLine.addrMismatch`); `remote` is still the connection's.
     public var addrMismatch: Bool
 
     public init(id: Int64, sessionID: Int64, atNs: Int64, user: String?, remote: Endpoint?, method: String?,
-                result: AuthLine.Result, keyType: String?, keyFingerprint: String?, addrMismatch: Bool = false) {
+                result: AuthLine.Result, keyType: String?, keyFingerprint: String?, addrMismatch: Bool = false,
+                submethod: String? = nil, certificate: AuthLine.Certificate? = nil, info: String? = nil) {
         self.id = id
         self.sessionID = sessionID
         self.atNs = atNs
@@ -127,6 +145,9 @@ public struct AuthRecord: Equatable, Sendable {
         self.keyType = keyType
         self.keyFingerprint = keyFingerprint
         self.addrMismatch = addrMismatch
+        self.submethod = submethod
+        self.certificate = certificate
+        self.info = info
     }
 }
 
@@ -146,10 +167,15 @@ public struct TransferRecord: Equatable, Sendable, Codable {
     public var bytesWritten: Int64 = 0
 }
 
-/// Port or agent forwarding by a session.
+/// Port or agent forwarding by a session, and how a connection that never authenticated ended.
 public struct SessionEventRecord: Equatable, Sendable {
     public enum Kind: String, Sendable {
         case localForward = "local_forward", remoteForward = "remote_forward", agentForward = "agent_forward"
+        /// Facts of the connection, not attempts (detail: the user name as typed, if sshd logged one):
+        /// the name is no account; the client closed or timed out before authenticating; sshd cut it
+        /// off after too many failures.
+        case invalidUser = "invalid_user", closedBeforeAuth = "closed_before_auth"
+        case tooManyFailures = "too_many_failures"
     }
     public var id: Int64
     public var sessionID: Int64

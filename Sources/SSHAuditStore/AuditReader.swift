@@ -30,8 +30,16 @@ public struct SessionRow: Encodable, Equatable, Sendable {
     public var truncatedArgv: Bool
     public var endedUnobserved: Bool
     public var unattributedEvents: Bool
+    /// The session's key type and its certificate (key ID, serial, CA), when sshd logged one.
+    public var keyType: String?
+    public var certID: String?
+    public var certSerial: String?
+    public var caKeyType: String?
+    public var caFingerprint: String?
 
     enum CodingKeys: String, CodingKey {
+        case keyType = "key_type", certID = "cert_id", certSerial = "cert_serial", caKeyType = "ca_key_type"
+        case caFingerprint = "ca_fingerprint"
         case id, user, uid, tty, recovered
         case sshdPid = "sshd_pid", remoteAddr = "remote_addr", remotePort = "remote_port"
         case localAddr = "local_addr", localPort = "local_port", authMethod = "auth_method"
@@ -73,6 +81,11 @@ public struct SessionRow: Encodable, Equatable, Sendable {
         try c.encode(truncatedArgv, forKey: .truncatedArgv)
         try c.encode(endedUnobserved, forKey: .endedUnobserved)
         try c.encode(unattributedEvents, forKey: .unattributedEvents)
+        try c.encode(keyType, forKey: .keyType)
+        try c.encode(certID, forKey: .certID)
+        try c.encode(certSerial, forKey: .certSerial)
+        try c.encode(caKeyType, forKey: .caKeyType)
+        try c.encode(caFingerprint, forKey: .caFingerprint)
     }
 
     init(row: Row) {
@@ -102,6 +115,11 @@ public struct SessionRow: Encodable, Equatable, Sendable {
         truncatedArgv = row["truncated_argv"] ?? false
         endedUnobserved = row["ended_unobserved"] ?? false
         unattributedEvents = row["unattributed_events"] ?? false
+        keyType = row["key_type"]
+        certID = row["cert_id"]
+        certSerial = row["cert_serial"]
+        caKeyType = row["ca_key_type"]
+        caFingerprint = row["ca_fingerprint"]
     }
 }
 
@@ -186,8 +204,18 @@ public struct AuthRow: Encodable, Equatable, Sendable {
     /// sshd's line did not name the connection's address and port exactly once (the row's are the
     /// connection's all the same).
     public var addrMismatch: Bool
+    /// keyboard-interactive's device ("pam"); the certificate's key ID, serial and CA; what else sshd
+    /// logged of the identity (hostbased's client user and host, gssapi-with-mic's principal).
+    public var submethod: String?
+    public var certID: String?
+    public var certSerial: String?
+    public var caKeyType: String?
+    public var caFingerprint: String?
+    public var authInfo: String?
 
     enum CodingKeys: String, CodingKey {
+        case submethod, certID = "cert_id", certSerial = "cert_serial", caKeyType = "ca_key_type"
+        case caFingerprint = "ca_fingerprint", authInfo = "auth_info"
         case id, at, user, method, result
         case sessionID = "session_id", remoteAddr = "remote_addr", remotePort = "remote_port"
         case keyType = "key_type", keyFingerprint = "key_fingerprint", addrMismatch = "addr_mismatch"
@@ -206,6 +234,12 @@ public struct AuthRow: Encodable, Equatable, Sendable {
         try c.encode(keyType, forKey: .keyType)
         try c.encode(keyFingerprint, forKey: .keyFingerprint)
         try c.encode(addrMismatch, forKey: .addrMismatch)
+        try c.encode(submethod, forKey: .submethod)
+        try c.encode(certID, forKey: .certID)
+        try c.encode(certSerial, forKey: .certSerial)
+        try c.encode(caKeyType, forKey: .caKeyType)
+        try c.encode(caFingerprint, forKey: .caFingerprint)
+        try c.encode(authInfo, forKey: .authInfo)
     }
 
     init(row: Row) {
@@ -220,6 +254,12 @@ public struct AuthRow: Encodable, Equatable, Sendable {
         keyType = row["key_type"]
         keyFingerprint = row["key_fingerprint"]
         addrMismatch = row["addr_mismatch"] ?? false
+        submethod = row["submethod"]
+        certID = row["cert_id"]
+        certSerial = row["cert_serial"]
+        caKeyType = row["ca_key_type"]
+        caFingerprint = row["ca_fingerprint"]
+        authInfo = row["auth_info"]
     }
 }
 
@@ -230,7 +270,7 @@ public struct QueryFilter: Sendable {
     public var user: String?
     public var limit: Int?
     /// sessions: never authenticated; commands: exit code other than 0, or killed by a signal;
-    /// auth: attempts that did not succeed (failed, invalid_user, disconnected).
+    /// auth: credentials refused (result `failed`, one per sshd `Failed …` line).
     public var failedOnly: Bool
     /// Sessions whose record may miss something: recovered, kernel drops, cut argv, end not seen,
     /// unattributed events while open.
@@ -238,6 +278,10 @@ public struct QueryFilter: Sendable {
     /// A public key's fingerprint (SHA256:…): sessions and attempts with it, commands and transfers of
     /// sessions authenticated with it.
     public var key: String?
+    /// A certificate's key ID, exactly; a CA's key fingerprint: sessions and attempts with such a
+    /// certificate, commands and transfers of sessions authenticated with one.
+    public var certID: String?
+    public var ca: String?
     /// The client's address lies in this network (its session's address, for commands and transfers).
     public var from: IPNetwork?
     /// Time of the row (sessions and commands: start, auth: attempt, transfers: open) ≥ since, < until.

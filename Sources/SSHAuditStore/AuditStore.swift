@@ -143,7 +143,9 @@ public final class AuditStore {
                     r.text(s.tty); r.time(s.startedAtNs); r.time(s.authenticatedAtNs); r.time(s.endedAtNs)
                     r.int(s.exitCode); r.int(s.commandCount); r.int(s.bytesIn); r.int(s.bytesOut); r.bool(s.recovered)
                     r.text(s.sshdVersion); r.bool(s.endedUnobserved); r.text(s.kind); r.bool(s.drops)
-                    r.bool(s.truncatedArgv); r.bool(s.unattributedEvents)
+                    r.bool(s.truncatedArgv); r.bool(s.unattributedEvents); r.text(s.keyType)
+                    r.text(s.certificate?.id); r.text(s.certificate?.serial); r.text(s.certificate?.caKeyType)
+                    r.text(s.certificate?.caFingerprint)
                 }
             }
             var commands = try VersionWriter(db, .commands)
@@ -160,7 +162,9 @@ public final class AuditStore {
                 try auths.put(db, id: a.id, final: true, &tx) { r in
                     r.int(a.id); r.int(a.sessionID); r.time(a.atNs); r.text(a.user); r.text(a.remote?.address)
                     r.int(a.remote?.port); r.text(a.method); r.text(a.result.rawValue); r.text(a.keyType)
-                    r.text(a.keyFingerprint); r.bool(a.addrMismatch)
+                    r.text(a.keyFingerprint); r.bool(a.addrMismatch); r.text(a.certificate?.id)
+                    r.text(a.certificate?.serial); r.text(a.certificate?.caKeyType); r.text(a.certificate?.caFingerprint)
+                    r.text(a.submethod); r.text(a.info)
                 }
             }
             var transfers = try VersionWriter(db, .fileTransfers)

@@ -2,9 +2,14 @@ import Foundation
 import GRDB
 
 /// Every public key seen: when first and last used, as which users, from where, in how many sessions.
+/// A certificate is one row per CA, key ID and certified key, with the serials seen.
 public struct KeyRow: Encodable, Sendable {
     public var keyFingerprint: String
     public var keyType: String?
+    public var certID: String?
+    public var caKeyType: String?
+    public var caFingerprint: String?
+    public var serials: [String]
     public var firstSeen: String
     public var lastSeen: String
     public var users: [String]
@@ -16,6 +21,27 @@ public struct KeyRow: Encodable, Sendable {
         case users, sources, sessions
         case keyFingerprint = "key_fingerprint", keyType = "key_type", firstSeen = "first_seen", lastSeen = "last_seen"
         case failedAttempts = "failed_attempts"
+        case certID = "cert_id", caKeyType = "ca_key_type", caFingerprint = "ca_fingerprint", serials
+    }
+
+    // A plain key leaves the certificate keys out (as key_type when unknown), so that its JSON is as
+    // before; a certificate has them all.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(keyFingerprint, forKey: .keyFingerprint)
+        try c.encodeIfPresent(keyType, forKey: .keyType)
+        try c.encode(firstSeen, forKey: .firstSeen)
+        try c.encode(lastSeen, forKey: .lastSeen)
+        try c.encode(users, forKey: .users)
+        try c.encode(sources, forKey: .sources)
+        try c.encode(sessions, forKey: .sessions)
+        try c.encode(failedAttempts, forKey: .failedAttempts)
+        if caFingerprint != nil || certID != nil {
+            try c.encode(certID, forKey: .certID)
+            try c.encode(caKeyType, forKey: .caKeyType)
+            try c.encode(caFingerprint, forKey: .caFingerprint)
+            try c.encode(serials, forKey: .serials)
+        }
     }
 }
 
@@ -39,22 +65,36 @@ public struct SourceRow: Encodable, Sendable {
 
 extension AuditReader {
     /// - Parameter firstSeenSince: only keys never seen before this time (ISO 8601 text).
-    public func keys(firstSeenSince: String? = nil, limit: Int? = nil) throws -> [KeyRow] {
+    /// - Parameters certID, ca: only certificates with this key ID, signed by this CA key.
+    public func keys(firstSeenSince: String? = nil, certID: String? = nil, ca: String? = nil,
+                     limit: Int? = nil) throws -> [KeyRow] {
         try reader.read { db in
+            let certificates = schema.contains("auth_attempts_ca")
+            var conditions = ["a.key_fingerprint IS NOT NULL"]
+            var arguments: [DatabaseValueConvertible?] = []
+            if certID != nil || ca != nil, !certificates { return [] }
+            if let certID { conditions.append("a.cert_id = ?"); arguments.append(certID) }
+            if let ca { conditions.append("a.ca_fingerprint = ?"); arguments.append(ca) }
+            if let firstSeenSince { arguments.append(firstSeenSince) }
+            // Certificates grouped by CA and key ID (and the key certified), plain keys by key.
+            let certColumns = certificates
+                ? "a.ca_fingerprint AS ca, a.cert_id AS cert_id, MAX(a.ca_key_type) AS ca_type, json_group_array(DISTINCT a.cert_serial) AS serials"
+                : "NULL AS ca, NULL AS cert_id, NULL AS ca_type, '[]' AS serials"
             let rows = try Row.fetchAll(db, sql: """
                 SELECT a.key_fingerprint AS fp, MAX(a.key_type) AS type, MIN(a.at) AS first, MAX(a.at) AS last,
                        json_group_array(DISTINCT a.user) AS users, json_group_array(DISTINCT a.remote_addr) AS sources,
                        COUNT(DISTINCT CASE WHEN a.result = 'accepted' THEN a.session_id END) AS sessions,
-                       SUM(a.result <> 'accepted') AS failed
-                FROM auth_attempts a WHERE a.key_fingerprint IS NOT NULL
-                GROUP BY a.key_fingerprint
+                       SUM(a.result = 'failed') AS failed, \(certColumns)
+                FROM auth_attempts a WHERE \(conditions.joined(separator: " AND "))
+                GROUP BY a.key_fingerprint\(certificates ? ", a.ca_fingerprint, a.cert_id" : "")
                 \(firstSeenSince == nil ? "" : "HAVING MIN(a.at) >= ?")
                 ORDER BY first\(limit.map { " LIMIT \($0)" } ?? "")
-                """, arguments: StatementArguments(firstSeenSince.map { [$0] } ?? []))
+                """, arguments: StatementArguments(arguments))
             return rows.map { r in
-                KeyRow(keyFingerprint: r["fp"], keyType: r["type"], firstSeen: r["first"], lastSeen: r["last"],
-                       users: Self.strings(r["users"]), sources: Self.strings(r["sources"]), sessions: r["sessions"],
-                       failedAttempts: r["failed"] ?? 0)
+                KeyRow(keyFingerprint: r["fp"], keyType: r["type"], certID: r["cert_id"], caKeyType: r["ca_type"],
+                       caFingerprint: r["ca"], serials: Self.strings(r["serials"]), firstSeen: r["first"],
+                       lastSeen: r["last"], users: Self.strings(r["users"]), sources: Self.strings(r["sources"]),
+                       sessions: r["sessions"], failedAttempts: r["failed"] ?? 0)
             }
         }
     }
@@ -69,6 +109,11 @@ extension AuditReader {
                     FROM sessions WHERE remote_addr IS NOT NULL
                     UNION ALL
                     SELECT remote_addr, at, result, user, NULL FROM auth_attempts WHERE remote_addr IS NOT NULL
+                    \(schema.contains("session_events") ? """
+                    UNION ALL
+                    SELECT s.remote_addr, e.at, 'invalid_user', e.detail, NULL FROM session_events e
+                    JOIN sessions s ON s.id = e.session_id WHERE e.kind = 'invalid_user' AND s.remote_addr IS NOT NULL
+                    """ : "")
                 )
                 SELECT addr, MIN(at) AS first, MAX(at) AS last,
                        SUM(result = 'accepted') AS accepted, SUM(result = 'failed') AS failed,

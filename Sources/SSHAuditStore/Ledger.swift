@@ -47,13 +47,15 @@ enum LedgerTable: String, CaseIterable, Sendable {
             return ["id", "sshd_pid", "sshd_start_ns", "listener_pid", "sshd_path", "user", "uid", "remote_addr",
                     "remote_port", "local_addr", "local_port", "auth_method", "key_fingerprint", "tty", "started_at",
                     "authenticated_at", "ended_at", "exit_code", "command_count", "bytes_in", "bytes_out", "recovered",
-                    "sshd_version", "ended_unobserved", "kind", "drops", "truncated_argv", "unattributed_events"]
+                    "sshd_version", "ended_unobserved", "kind", "drops", "truncated_argv", "unattributed_events",
+                    "key_type", "cert_id", "cert_serial", "ca_key_type", "ca_fingerprint"]
         case .commands:
             return ["id", "session_id", "parent_id", "pid", "ppid", "uid", "filename", "argv", "argv_truncated", "cwd",
                     "started_at", "ended_at", "duration_ms", "exit_code", "signal", "recovered"]
         case .authAttempts:
             return ["id", "session_id", "at", "user", "remote_addr", "remote_port", "method", "result", "key_type",
-                    "key_fingerprint", "addr_mismatch"]
+                    "key_fingerprint", "addr_mismatch", "cert_id", "cert_serial", "ca_key_type", "ca_fingerprint", "submethod",
+                    "auth_info"]
         case .fileTransfers:
             return ["id", "session_id", "command_id", "protocol", "path", "mode", "opened_at", "closed_at", "bytes_read",
                     "bytes_written"]

@@ -100,6 +100,8 @@ struct QueryPlanner {
     // MARK: - Running
 
     func rows() throws -> [Row] {
+        // A database not yet upgraded to schema 0019 (read-only here) holds no certificate.
+        if filter.ca != nil || filter.certID != nil, !has("sessions_ca") { return [] }
         var predicates: [Clause] = []
         if let id = filter.sessionID {
             predicates.append(Clause(kind == .sessions ? "s.id = ?" : "\(alias).session_id = ?", [id]))
@@ -109,6 +111,12 @@ struct QueryPlanner {
             predicates.append(ownsUserAndAddress
                 ? Clause("\(alias).key_fingerprint = ?", [key])
                 : Clause("\(alias).session_id IN (SELECT id FROM sessions WHERE key_fingerprint = ?)", [key]))
+        }
+        for (column, value) in [("cert_id", filter.certID), ("ca_fingerprint", filter.ca)] {
+            guard let value else { continue }
+            predicates.append(ownsUserAndAddress
+                ? Clause("\(alias).\(column) = ?", [value])
+                : Clause("\(alias).session_id IN (SELECT id FROM sessions WHERE \(column) = ?)", [value]))
         }
         var addresses: [String]?
         if let network = filter.from {
@@ -130,7 +138,9 @@ struct QueryPlanner {
             switch kind {
             case .sessions: predicates.append(Clause("s.authenticated_at IS NULL", []))
             case .commands: predicates.append(Clause("(c.exit_code <> 0 OR c.signal IS NOT NULL)", []))
-            case .auth: predicates.append(Clause("a.result <> 'accepted'", []))
+            // A credential refused: one row per sshd "Failed …" line (invalid users and connections
+            // closed before authenticating are session_events, partial steps are not refusals).
+            case .auth: predicates.append(Clause("a.result = 'failed'", []))
             case .transfers: break
             }
         }
@@ -215,7 +225,8 @@ struct QueryPlanner {
         }
         let searching = filter.grep != nil && (kind == .commands || kind == .sessions)
         let failedIndexed = filter.failedOnly && kind == .sessions
-        let selective = [searching, filter.user != nil, addresses != nil, failedIndexed].filter { $0 }.count
+        let certificate = filter.ca != nil || filter.certID != nil
+        let selective = [searching, filter.user != nil, addresses != nil, failedIndexed, certificate].filter { $0 }.count
         if selective == 0 { return .index(timeIndex) }
         // One filter with an index of its own in time order: walk it, no sort, stop at --limit.
         if selective == 1, !searching,
@@ -237,6 +248,13 @@ struct QueryPlanner {
         if let addresses {
             consider(try candidates(where: Clause("remote_addr IN (SELECT value FROM json_each(?))", [jsonArray(addresses)]),
                                     index: kind == .auth ? "auth_attempts_remote" : "sessions_remote"))
+        }
+        // Certificates of one CA (and key ID), or of one key ID: through the partial indexes of certificates.
+        if let ca = filter.ca {
+            let clause = filter.certID.map { Clause("ca_fingerprint = ? AND cert_id = ?", [ca, $0]) } ?? Clause("ca_fingerprint = ?", [ca])
+            consider(try candidates(where: clause, index: kind == .auth ? "auth_attempts_ca" : "sessions_ca"))
+        } else if let certID = filter.certID {
+            consider(try candidates(where: Clause("cert_id = ?", [certID]), index: kind == .auth ? "auth_attempts_cert_id" : "sessions_cert_id"))
         }
         if failedIndexed, has("sessions_unauthenticated") {
             consider(try candidates(where: Clause("authenticated_at IS NULL", []), index: "sessions_unauthenticated"))

@@ -53,6 +53,11 @@ extension AuditStore {
         s.recovered = row["recovered"]
         s.authMethod = row["auth_method"]
         s.keyFingerprint = row["key_fingerprint"]
+        s.keyType = row["key_type"]
+        if let serial: String = row["cert_serial"], let caType: String = row["ca_key_type"] {
+            s.certificate = AuthLine.Certificate(id: row["cert_id"] ?? "", serial: serial, caKeyType: caType,
+                                                 caFingerprint: row["ca_fingerprint"])
+        }
         s.tty = row["tty"]
         s.bytesIn = row["bytes_in"]
         s.bytesOut = row["bytes_out"]

@@ -64,6 +64,33 @@ public struct AuditReport: Encodable, Sendable {
         }
     }
 
+    /// Logins with an OpenSSH certificate, per CA and key ID (the identity the CA signed).
+    public struct Certificate: Encodable, Sendable, Equatable {
+        public var caFingerprint: String
+        public var caKeyType: String?
+        public var certID: String?
+        public var logins: Int
+        public var users: [String]
+        public var first: String
+        public var last: String
+
+        enum CodingKeys: String, CodingKey {
+            case logins, users, first, last
+            case caFingerprint = "ca_fingerprint", caKeyType = "ca_key_type", certID = "cert_id"
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(caFingerprint, forKey: .caFingerprint)
+            try c.encode(caKeyType, forKey: .caKeyType)
+            try c.encode(certID, forKey: .certID)
+            try c.encode(logins, forKey: .logins)
+            try c.encode(users, forKey: .users)
+            try c.encode(first, forKey: .first)
+            try c.encode(last, forKey: .last)
+        }
+    }
+
     public struct Program: Encodable, Sendable, Equatable {
         public var program: String
         public var runs: Int
@@ -136,6 +163,8 @@ public struct AuditReport: Encodable, Sendable {
     public var loginsPerUser: [UserLogins] = []
     public var days: [Day] = []
     public var failedBySource: [Source] = []
+    /// The CAs and key IDs of the period's logins, most used first (at most `top`).
+    public var certificates: [Certificate] = []
     public var topPrograms: [Program] = []
     public var privilegedByUser: [UserCount] = []
     /// The latest privileged commands of the period, newest first.
@@ -145,7 +174,7 @@ public struct AuditReport: Encodable, Sendable {
     public var coverage = Coverage()
 
     enum CodingKeys: String, CodingKey {
-        case since, until, totals, days, privileged, coverage
+        case since, until, totals, days, privileged, coverage, certificates
         case generatedAt = "generated_at", loginsPerUser = "logins_per_user", failedBySource = "failed_by_source"
         case topPrograms = "top_programs", privilegedByUser = "privileged_by_user", openSessions = "open_sessions"
     }
@@ -209,6 +238,7 @@ extension AuditReader {
         report.totals.authAttempts = auth.totals.authAttempts
         report.totals.failedAttempts = auth.totals.failedAttempts
         report.failedBySource = auth.failedBySource
+        report.certificates = auth.certificates
         var days = Dictionary(uniqueKeysWithValues: report.days.map { ($0.day, $0) })
         for day in auth.days {
             days[day.day, default: AuditReport.Day(day: day.day, logins: 0, unauthenticated: 0, failedAttempts: 0)].failedAttempts = day.failedAttempts
@@ -326,28 +356,30 @@ extension AuditReader {
 
     /// Failed attempts per source address (the top ones) and per day: one pass over the covering
     /// index of failed attempts, in time order (so days come one after the other, and a source's
-    /// first and last attempts are its first and last rows); the users each top source tried are
-    /// counted afterwards, for those sources only.
+    /// first and last attempts are its first and last rows); the users each top source tried and its
+    /// invalid-user connections are counted afterwards, for those sources only. A failed attempt is a
+    /// credential refused, one per sshd `Failed …` line (`result = 'failed'`): invalid users and
+    /// connections closed before authenticating are facts of the connection (session_events).
     private static func authPart(_ db: Database, schema: Set<String>, _ report: inout AuditReport, top: Int) throws {
         let index = schema.contains("auth_attempts_failed") ? " INDEXED BY auth_attempts_failed" : ""
         let args: StatementArguments = [report.since, report.until]
-        struct Source { var address: String; var attempts = 0; var invalid = 0; var first: Int64; var last: Int64 }
+        struct Source { var address: String; var attempts = 0; var first: Int64; var last: Int64 }
         var sourceIndex: [String: Int] = [:]
         var sources: [Source] = []
         var days: [AuditReport.Day] = []
         var dayKey: Int64 = -1
+        // "result <> 'accepted'" repeats the partial index's condition word for word, so SQLite uses it.
         let cursor = try Row.fetchCursor(db, sql: """
-            SELECT remote_addr, result = 'invalid_user', at FROM auth_attempts\(index)
-            WHERE result <> 'accepted' AND at >= ? AND at < ? ORDER BY at
+            SELECT remote_addr, at FROM auth_attempts\(index)
+            WHERE result <> 'accepted' AND result = 'failed' AND at >= ? AND at < ? ORDER BY at
             """, arguments: args)
         while let row = try cursor.next() {
             let address: String = row[0] ?? "(unknown)"
-            let invalid: Bool = row[1]
-            let at = try row.withUnsafeData(atIndex: 2) { timeKey($0) }
+            let at = try row.withUnsafeData(atIndex: 1) { timeKey($0) }
             let day = at / 1_000_000_000
             if day != dayKey {
                 dayKey = day
-                days.append(AuditReport.Day(day: String((row[2] as String).prefix(10)), logins: 0, unauthenticated: 0, failedAttempts: 0))
+                days.append(AuditReport.Day(day: String((row[1] as String).prefix(10)), logins: 0, unauthenticated: 0, failedAttempts: 0))
             }
             days[days.count - 1].failedAttempts += 1
             let i: Int
@@ -357,24 +389,43 @@ extension AuditReader {
                 sources.append(Source(address: address, first: at, last: at))
             }
             sources[i].attempts += 1
-            if invalid { sources[i].invalid += 1 }
             sources[i].last = at
         }
         let users = try db.cachedStatement(sql: """
             SELECT count(DISTINCT user) FROM auth_attempts\(schema.contains("auth_attempts_remote") ? " INDEXED BY auth_attempts_remote" : "")
-            WHERE remote_addr = ? AND at >= ? AND at < ? AND result <> 'accepted'
+            WHERE remote_addr = ? AND at >= ? AND at < ? AND result = 'failed'
             """)
+        let invalid: Statement? = schema.contains("session_events") ? try db.cachedStatement(sql: """
+            SELECT count(*) FROM sessions s\(schema.contains("sessions_remote") ? " INDEXED BY sessions_remote" : "")
+            JOIN session_events e ON e.session_id = s.id
+            WHERE s.remote_addr = ? AND e.kind = 'invalid_user' AND e.at >= ? AND e.at < ?
+            """) : nil
         report.failedBySource = try sources.sorted { ($0.attempts, $1.address) > ($1.attempts, $0.address) }
             .prefix(top).map { s in
-                AuditReport.Source(address: s.address, failedAttempts: s.attempts, invalidUsers: s.invalid,
-                                   usersTried: try Int.fetchOne(users, arguments: [s.address, report.since, report.until]) ?? 0,
-                                   first: isoText(timeKey: s.first), last: isoText(timeKey: s.last))
+                let period: StatementArguments = [s.address, report.since, report.until]
+                return AuditReport.Source(address: s.address, failedAttempts: s.attempts,
+                                          invalidUsers: try invalid.map { try Int.fetchOne($0, arguments: period) ?? 0 } ?? 0,
+                                          usersTried: try Int.fetchOne(users, arguments: period) ?? 0,
+                                          first: isoText(timeKey: s.first), last: isoText(timeKey: s.last))
             }
         report.days = days
         report.totals.failedAttempts = days.map(\.failedAttempts).reduce(0, +)
         report.totals.authAttempts = report.totals.failedAttempts + (try Int.fetchOne(db, sql: """
-            SELECT count(*) FROM auth_attempts INDEXED BY auth_attempts_at WHERE at >= ? AND at < ? AND result = 'accepted'
+            SELECT count(*) FROM auth_attempts INDEXED BY auth_attempts_at WHERE at >= ? AND at < ? AND result IN ('accepted', 'partial')
             """, arguments: args) ?? 0)
+        if schema.contains("sessions_ca") {
+            report.certificates = try Row.fetchAll(db, sql: """
+                SELECT ca_fingerprint, MAX(ca_key_type) AS ca_type, cert_id, count(*) AS logins,
+                       json_group_array(DISTINCT user) AS users, MIN(started_at) AS first, MAX(started_at) AS last
+                FROM sessions INDEXED BY sessions_ca
+                WHERE ca_fingerprint IS NOT NULL AND authenticated_at IS NOT NULL AND started_at >= ? AND started_at < ?
+                GROUP BY ca_fingerprint, cert_id ORDER BY logins DESC, ca_fingerprint, cert_id LIMIT \(top)
+                """, arguments: args).map { r in
+                AuditReport.Certificate(caFingerprint: r["ca_fingerprint"], caKeyType: r["ca_type"], certID: r["cert_id"],
+                                        logins: r["logins"], users: AuditReader.strings(r["users"]), first: r["first"],
+                                        last: r["last"])
+            }
+        }
     }
 
     private static func privilegedPart(_ db: Database, schema: Set<String>, _ report: inout AuditReport, top: Int) throws {

@@ -5,19 +5,23 @@ import SSHAuditStore
 extension Query {
     struct Keys: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Every public key seen: first and last use, users, sources, sessions.")
+            abstract: "Every public key seen (certificates by CA and key ID): first and last use, users, sources, sessions.")
         @Option(help: "Database file.") var db: String = AuditStore.defaultPath
         @Option(help: "Output format: table, json, csv or jsonl.") var format: OutputFormat = .table
         @Option(help: ArgumentHelp("Only keys never seen before T: \(QueryTime.help).", valueName: "T"))
         var firstSeenSince: String?
+        @OptionGroup var certificate: CertificateOptions
         @Option(help: "At most N rows.") var limit: Int?
 
         func run() throws {
             let since = try firstSeenSince.map { try QueryOptions.time($0, option: "--first-seen-since") }
-            let rows = try AuditReader(path: db).keys(firstSeenSince: since, limit: limit)
+            let (certID, ca) = try certificate.parsed()
+            let rows = try AuditReader(path: db).keys(firstSeenSince: since, certID: certID, ca: ca, limit: limit)
+            // A certificate by what identifies it first (its key ID and CA), then the key it certifies.
             try printRows(rows, format: format, header: ["KEY", "FIRST", "LAST", "USERS", "SESSIONS", "FROM"]) { k in [
-                k.keyFingerprint, k.firstSeen, k.lastSeen, k.users.joined(separator: ","), String(k.sessions),
-                k.sources.joined(separator: ","),
+                k.caFingerprint == nil && k.certID == nil ? k.keyFingerprint
+                    : "ID \(k.certID ?? "?") (serial \(k.serials.joined(separator: ","))) CA \(k.caFingerprint ?? "?") key \(k.keyFingerprint)",
+                k.firstSeen, k.lastSeen, k.users.joined(separator: ","), String(k.sessions), k.sources.joined(separator: ","),
             ] }
         }
     }

@@ -52,6 +52,8 @@ struct QueryOptions: ParsableArguments {
                                valueName: "FINGERPRINT"))
     var key: String?
 
+    @OptionGroup var certificate: CertificateOptions
+
     @Option(help: "At most N rows.")
     var limit: Int?
 
@@ -69,6 +71,7 @@ struct QueryOptions: ParsableArguments {
             }
             filter.key = key
         }
+        (filter.certID, filter.ca) = try certificate.parsed()
         if let source {
             guard let network = IPNetwork(source) else {
                 throw ValidationError("--from: '\(source)' is not an IP address or CIDR network (e.g. 192.0.2.7, 10.0.0.0/8, 2001:db8::/32)")
@@ -100,6 +103,26 @@ struct QueryOptions: ParsableArguments {
 
     func print<T: Encodable>(_ rows: [T], header: [String], cells: (T) -> [String]) throws {
         try printRows(rows, format: format, header: header, cells: cells)
+    }
+}
+
+/// --cert-id and --ca: sessions, attempts and keys of OpenSSH certificates.
+struct CertificateOptions: ParsableArguments {
+    @Option(name: .customLong("cert-id"), help: ArgumentHelp(
+        "Only certificates with this key ID, exactly (as `ssh-keygen -L` prints it between the quotes).", valueName: "ID"))
+    var certID: String?
+
+    @Option(help: ArgumentHelp("Only certificates signed by this CA key (SHA256:… as `ssh-keygen -lf CA.pub` prints it).",
+                               valueName: "FINGERPRINT"))
+    var ca: String?
+
+    /// The values, or a usage error naming the option and the bad value.
+    func parsed() throws -> (certID: String?, ca: String?) {
+        if let certID, certID.isEmpty { throw ValidationError("--cert-id needs a non-empty key ID") }
+        if let ca, !(ca.hasPrefix("SHA256:") || ca.hasPrefix("MD5:")) || ca.count < 8 {
+            throw ValidationError("--ca: '\(ca)' is not a key fingerprint (SHA256:…)")
+        }
+        return (certID, ca)
     }
 }
 
@@ -161,10 +184,10 @@ extension Query {
 
     struct Auth: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Authentication attempts: user as typed, source, method, result, key fingerprint.")
+            abstract: "Authentication attempts (accepted, partial, failed): user as typed, source, method, key or certificate.")
         @OptionGroup var options: QueryOptions
 
-        @Flag(help: "Only attempts that did not succeed (failed, invalid_user, disconnected).")
+        @Flag(help: "Only credentials refused (result failed: one per sshd `Failed …` line).")
         var failed = false
 
         func run() throws {
@@ -173,7 +196,7 @@ extension Query {
             let rows = try options.open().authAttempts(filter)
             try options.print(rows, header: ["ID", "SESSION", "AT", "RESULT", "METHOD", "USER", "FROM", "KEY"]) { a in [
                 String(a.id), String(a.sessionID), a.at, a.result, a.method ?? "-", a.user ?? "-",
-                endpoint(a.remoteAddr, a.remotePort), a.keyFingerprint.map { "\(a.keyType ?? "") \($0)" } ?? "-",
+                endpoint(a.remoteAddr, a.remotePort), keyText(a),
             ] }
         }
     }
@@ -191,6 +214,20 @@ extension Query {
             ] }
         }
     }
+}
+
+/// A key as people read it: "TYPE FINGERPRINT", and for a certificate its key ID, serial and CA.
+func keyText(type: String?, fingerprint: String?, certID: String?, serial: String?, caType: String?, ca: String?) -> String {
+    var text = fingerprint.map { "\(type.map { "\($0) " } ?? "")\($0)" } ?? "-"
+    if certID != nil || ca != nil {
+        text += " ID \(certID ?? "?") (serial \(serial ?? "?")) CA \(caType.map { "\($0) " } ?? "")\(ca ?? "?")"
+    }
+    return text
+}
+
+func keyText(_ a: AuthRow) -> String {
+    keyText(type: a.keyType, fingerprint: a.keyFingerprint, certID: a.certID, serial: a.certSerial, caType: a.caKeyType,
+            ca: a.caFingerprint)
 }
 
 func endpoint(_ address: String?, _ port: Int64?) -> String {

@@ -119,6 +119,14 @@ enum ReportMarkdown {
             }
         }
 
+        md += "\n## Certificates (logins per CA and key ID)\n\n"
+        if r.certificates.isEmpty { md += "No certificate logins in this period.\n" } else {
+            md += "| CA | Key ID | Logins | Users | First | Last |\n|---|---|--:|---|---|---|\n"
+            for c in r.certificates {
+                md += "| \(cell((c.caKeyType.map { "\($0) " } ?? "") + c.caFingerprint)) | \(cell(c.certID ?? "-")) | \(grouped(c.logins)) | \(cell(c.users.joined(separator: ", "))) | \(cell(c.first)) | \(cell(c.last)) |\n"
+            }
+        }
+
         md += "\n## Top commands\n\n"
         if r.topPrograms.isEmpty { md += "No commands in this period.\n" } else {
             md += "| Program | Runs | Share |\n|---|--:|--:|\n"

@@ -52,6 +52,14 @@ enum ReportHTML {
                                               grouped($0.usersTried), $0.first, $0.last] })
         body += "</section>\n"
 
+        if !r.certificates.isEmpty {
+            body += "<section><h2>Certificates (logins per CA and key ID)</h2>\n"
+            body += table(["CA", "Key ID", "Logins", "Users", "First", "Last"], numeric: [2],
+                          r.certificates.map { [($0.caKeyType.map { "\($0) " } ?? "") + $0.caFingerprint, $0.certID ?? "-",
+                                                grouped($0.logins), $0.users.joined(separator: ", "), $0.first, $0.last] })
+            body += "</section>\n"
+        }
+
         body += "<section><h2>Top commands</h2>\n"
         body += barChart(r.topPrograms.map { ($0.program, $0.runs) }, color: programColor, id: "chart-top-commands")
         body += table(["Program", "Runs", "Share"], numeric: [1, 2],

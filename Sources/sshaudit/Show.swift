@@ -52,7 +52,11 @@ struct Show: ParsableCommand {
         var facts: [String] = []
         if let path = s.sshdPath { facts.append("sshd \(path)" + (s.sshdVersion.map { " (\($0))" } ?? "")) }
         if let tty = s.tty { facts.append("tty \(tty)") }
-        if let method = s.authMethod { facts.append("auth \(method)" + (s.keyFingerprint.map { " \($0)" } ?? "")) }
+        if let method = s.authMethod {
+            facts.append("auth \(method)" + (s.keyFingerprint == nil ? "" : " " + keyText(
+                type: s.keyType, fingerprint: s.keyFingerprint, certID: s.certID, serial: s.certSerial, caType: s.caKeyType,
+                ca: s.caFingerprint)))
+        }
         if s.bytesIn != nil || s.bytesOut != nil {
             facts.append("in \(s.bytesIn.map(String.init) ?? "?") B, out \(s.bytesOut.map(String.init) ?? "?") B")
         }
@@ -74,9 +78,10 @@ struct Show: ParsableCommand {
         var events: [(String, Int, String)] = [(s.startedAt, 0, "connected from \(endpoint(s.remoteAddr, s.remotePort))")]
         for a in t.auth {
             var text = "auth \(a.result)"
-            if let method = a.method { text += " \(method)" }
+            if let method = a.method { text += " \(method)" + (a.submethod.map { "/\($0)" } ?? "") }
             if let user = a.user { text += " for \(user)" }
-            if let fingerprint = a.keyFingerprint { text += " \(a.keyType.map { "\($0) " } ?? "")\(fingerprint)" }
+            if a.keyFingerprint != nil || a.certID != nil { text += " " + keyText(a) }
+            if let info = a.authInfo { text += " (\(info))" }
             events.append((a.at, 1, text))
         }
         if let at = s.authenticatedAt {
@@ -155,7 +160,9 @@ extension Show {
         for s in sessions {
             var start = "session \(s.id) from \(endpoint(s.remoteAddr, s.remotePort))"
             if let kind = s.kind { start += " (\(kind))" }
-            if let method = s.authMethod { start += " \(method)" + (s.keyFingerprint.map { " \($0)" } ?? "") }
+            if let method = s.authMethod {
+                start += " \(method)" + (s.keyFingerprint.map { " \($0)" } ?? "") + (s.certID.map { " ID \($0)" } ?? "")
+            }
             entries.append(UserTimelineEntry(at: s.startedAt, type: "session_start", sessionID: s.id, text: start))
             if let end = s.endedAt {
                 entries.append(UserTimelineEntry(at: end, type: "session_end", sessionID: s.id,

@@ -87,7 +87,10 @@ final class AuthenticationTests: XCTestCase {
         XCTAssertNotEqual(r.status, 0)
         let conns = try connections()
         XCTAssertEqual(conns.count, 1)
-        XCTAssertEqual(summary(conns[0].auth), ["invalid_user nil mallory", "failed password mallory", "disconnected nil mallory"])
+        // One row per credential tried; the invalid name and the end are facts of the connection.
+        XCTAssertEqual(summary(conns[0].auth), ["failed password mallory"])
+        XCTAssertEqual(try recorder.events(session: conns[0].session.int("id")),
+                       ["invalid_user mallory", "closed_before_auth mallory"])
         XCTAssertNil(conns[0].session.string("user"), "no one logged in")
         XCTAssertEqual(conns[0].session.int("command_count"), 0)
     }
@@ -97,8 +100,9 @@ final class AuthenticationTests: XCTestCase {
         try server.connectAndClose()
         let conns = try connections()
         XCTAssertEqual(conns.count, 1)
-        XCTAssertEqual(summary(conns[0].auth), ["disconnected nil nil"])
-        XCTAssertEqual(conns[0].auth[0].string("remote_addr"), "127.0.0.1")
+        XCTAssertEqual(summary(conns[0].auth), [], "no credential was tried")
+        XCTAssertEqual(try recorder.events(session: conns[0].session.int("id")), ["closed_before_auth nil"])
+        XCTAssertEqual(conns[0].session.string("remote_addr"), "127.0.0.1")
         XCTAssertNotNil(conns[0].session.string("ended_at"))
     }
 
@@ -108,12 +112,12 @@ final class AuthenticationTests: XCTestCase {
         XCTAssertNotEqual(r.status, 0)
         let conns = try connections()
         XCTAssertEqual(conns.count, 1)
-        XCTAssertEqual(summary(conns[0].auth), ["failed password sa_bob", "failed password sa_bob",
-                                                "failed password sa_bob", "disconnected nil sa_bob"])
+        XCTAssertEqual(summary(conns[0].auth), ["failed password sa_bob", "failed password sa_bob", "failed password sa_bob"])
         let failed = try recorder.query("auth", ["--failed", "--user", "sa_bob"]).filter {
             $0.int("session_id") == conns[0].session.int("id")
         }
-        XCTAssertEqual(failed.count, 4)
+        XCTAssertEqual(failed.count, 3, "one per sshd Failed line")
+        XCTAssertEqual(try recorder.events(session: conns[0].session.int("id")).count, 1, "one end of the connection")
     }
 
     func testQuietSshdStillTellsSuccessFromFailure() throws {
@@ -124,7 +128,8 @@ final class AuthenticationTests: XCTestCase {
         XCTAssertEqual(conns.count, 2)
         XCTAssertEqual(summary(conns[0].auth), ["accepted nil sa_alice"], "the process tree shows the login")
         XCTAssertNil(conns[0].session.string("auth_method"))
-        XCTAssertEqual(summary(conns[1].auth), ["disconnected nil nil"], "no success; nothing more is known")
+        XCTAssertEqual(summary(conns[1].auth), [], "no success; nothing more is known")
+        XCTAssertEqual(try recorder.events(session: conns[1].session.int("id")), ["closed_before_auth nil"])
     }
 
     /// The database (and its WAL), and the raw event log, hold none of the passwords typed.
@@ -143,7 +148,7 @@ final class AuthenticationTests: XCTestCase {
         let conns = try connections()
         XCTAssertEqual(conns.map { summary($0.auth) }, [
             ["failed password sa_bob", "failed password sa_bob", "accepted password sa_bob"],
-            ["failed password sa_alice", "disconnected nil sa_alice"],
+            ["failed password sa_alice"],
         ])
         let files = [recorder.db, recorder.db + "-wal", recorder.db + "-shm", recorder.eventsFile]
             .filter { FileManager.default.fileExists(atPath: $0) }

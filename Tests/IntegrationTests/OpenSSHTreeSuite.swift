@@ -86,8 +86,9 @@ struct OpenSSHTreeSuite {
             let auth = try mine(recorder, server, "auth").map {
                 "\($0.string("result") ?? "nil") \($0.string("method") ?? "nil") \($0.string("user") ?? "nil")"
             }
-            XCTAssertEqual(auth, ["failed password sa_alice", "accepted password sa_alice",
-                                  "invalid_user nil mallory", "failed password mallory", "disconnected nil mallory"])
+            XCTAssertEqual(auth, ["failed password sa_alice", "accepted password sa_alice", "failed password mallory"])
+            let invalid = try mine(recorder, server, "sessions").last
+            XCTAssertEqual(try recorder.events(session: invalid?.int("id")), ["invalid_user mallory", "closed_before_auth mallory"])
         }
     }
 }

@@ -10,11 +10,11 @@ import XCTest
 ///
 ///   1 alice  10.1.2.3            2025-03-10T10:00  publickey, 5 commands: -bash → ls, sudo → systemctl, vim (exit 1)
 ///   2 bob    2001:db8::5         2025-03-10T12:00  password after a failed one; -bash → su (1), rm -rf, nc (signal 9)
-///   3 -      203.0.113.7         2025-03-11T08:00  never authenticated: root ×2 failed, admin invalid
-///   4 -      203.0.113.200       2025-03-11T09:00  never authenticated: disconnected
+///   3 -      203.0.113.7         2025-03-11T08:00  never authenticated: root ×2 failed, admin invalid (an event)
+///   4 -      203.0.113.200       2025-03-11T09:00  never authenticated: closed before authenticating (an event)
 ///   5 alice  ::ffff:192.0.2.44   2025-03-12T08:00  still open, its shell still running
 ///   6 carol  198.51.100.9        now - 2h          -bash → echo 'hello, "world"', a long command; sftp read; -L forward
-///   7 -      2001:db8:1::9       now - 30m         never authenticated: oracle invalid
+///   7 -      2001:db8:1::9       now - 30m         never authenticated: oracle invalid, its password failed
 enum QueryFixtureDatabase {
     static func build(in dir: String) throws -> String {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -79,11 +79,9 @@ enum QueryFixtureDatabase {
                 [3, 2, "2025-03-10T12:00:00.400Z", "bob", "2001:db8::5", "password", "accepted", nil, nil],
                 [4, 3, "2025-03-11T08:00:01.000Z", "root", "203.0.113.7", "password", "failed", nil, nil],
                 [5, 3, "2025-03-11T08:00:02.000Z", "root", "203.0.113.7", "password", "failed", nil, nil],
-                [6, 3, "2025-03-11T08:00:03.000Z", "admin", "203.0.113.7", nil, "invalid_user", nil, nil],
-                [7, 4, "2025-03-11T09:00:01.000Z", nil, "203.0.113.200", nil, "disconnected", nil, nil],
                 [8, 5, "2025-03-12T08:00:00.300Z", "alice", "::ffff:192.0.2.44", "publickey", "accepted", "ED25519", "SHA256:alicekey"],
                 [9, 6, ago(7199.7), "carol", "198.51.100.9", "password", "accepted", nil, nil],
-                [10, 7, ago(1799), "oracle", "2001:db8:1::9", nil, "invalid_user", nil, nil],
+                [10, 7, ago(1799), "oracle", "2001:db8:1::9", "password", "failed", nil, nil],
             ]
             for a in auth {
                 try db.execute(sql: """
@@ -99,8 +97,12 @@ enum QueryFixtureDatabase {
             try db.execute(sql: """
                 INSERT INTO session_events (id, session_id, at, kind, target_host, target_port, detail)
                 VALUES (1, 1, '2025-03-10T10:00:02.000Z', 'agent_forward', NULL, NULL, '/tmp/ssh-abc/agent.1'),
-                       (2, 6, ?, 'local_forward', 'db.internal', 5432, NULL)
-                """, arguments: [ago(7195)])
+                       (2, 6, ?, 'local_forward', 'db.internal', 5432, NULL),
+                       (3, 3, '2025-03-11T08:00:03.000Z', 'invalid_user', NULL, NULL, 'admin'),
+                       (4, 3, '2025-03-11T08:00:05.000Z', 'closed_before_auth', NULL, NULL, 'admin'),
+                       (5, 4, '2025-03-11T09:00:01.000Z', 'closed_before_auth', NULL, NULL, NULL),
+                       (6, 7, ?, 'invalid_user', NULL, NULL, 'oracle')
+                """, arguments: [ago(7195), ago(1799.5)])
         }
         try queue.close()
         return path

@@ -323,6 +323,20 @@ final class Recorder {
     }
 }
 
+extension Recorder {
+    /// The facts of a session's connection (session_events, from `show --format json`), each as
+    /// "KIND DETAIL" ("nil" when there is no detail), in order.
+    func events(session id: Int?) throws -> [String] {
+        guard let id else { throw TestFailure("no session id") }
+        let result = try runProcess(Paths.sshaudit, ["show", String(id), "--db", db, "--format", "json"])
+        guard result.status == 0,
+              let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] else {
+            throw TestFailure("show \(id) failed: \(result.stderr)")
+        }
+        return (object["events"] as? [[String: Any]] ?? []).map { "\($0["kind"] as? String ?? "nil") \($0["detail"] as? String ?? "nil")" }
+    }
+}
+
 /// The remote port as sshd saw it, from `$SSH_CLIENT` ("ADDR PORT LOCALPORT") printed in the session.
 func clientPort(fromSSHClientLine line: String) -> Int? {
     let parts = line.split(separator: " ")

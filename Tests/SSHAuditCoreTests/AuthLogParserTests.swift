@@ -22,16 +22,19 @@ final class AuthLogParserTests: XCTestCase {
                             Endpoint(address: "::1", port: 50000)),
                        AuthLine(result: .accepted, user: "bob", method: "password"))
         XCTAssertEqual(line("Accepted keyboard-interactive/pam for carol from 127.0.0.1 port 5555 ssh2"),
-                       AuthLine(result: .accepted, user: "carol", method: "keyboard-interactive"))
+                       AuthLine(result: .accepted, user: "carol", method: "keyboard-interactive", submethod: "pam"))
         let cert = line("Accepted publickey for dave from 127.0.0.1 port 5555 ssh2: ED25519-CERT \(fp("a")) ID dave (serial 1) CA ED25519 \(fp("d"))")
         XCTAssertEqual(cert, AuthLine(result: .accepted, user: "dave", method: "publickey", keyType: "ED25519-CERT",
-                                      keyFingerprint: fp("a")))
+                                      keyFingerprint: fp("a"),
+                                      certificate: .init(id: "dave", serial: "1", caKeyType: "ED25519", caFingerprint: fp("d"))))
         XCTAssertEqual(line("Accepted publickey for erin from 127.0.0.1 port 5555 ssh2: ED25519-SK \(fp("s")), signature count = 3"),
-                       AuthLine(result: .accepted, user: "erin", method: "publickey", keyType: "ED25519-SK", keyFingerprint: fp("s")))
+                       AuthLine(result: .accepted, user: "erin", method: "publickey", keyType: "ED25519-SK", keyFingerprint: fp("s"),
+                                info: "signature count = 3"))
         XCTAssertEqual(line(#"Accepted hostbased for fred from 127.0.0.1 port 5555 ssh2: ED25519 \#(fp("h")), client user "fred", client host "h""#),
-                       AuthLine(result: .accepted, user: "fred", method: "hostbased", keyType: "ED25519", keyFingerprint: fp("h")))
+                       AuthLine(result: .accepted, user: "fred", method: "hostbased", keyType: "ED25519", keyFingerprint: fp("h"),
+                                info: #"client user "fred", client host "h""#))
         XCTAssertEqual(line("Accepted gssapi-with-mic for gina from 127.0.0.1 port 5555 ssh2: gina@EXAMPLE.ORG"),
-                       AuthLine(result: .accepted, user: "gina", method: "gssapi-with-mic"))
+                       AuthLine(result: .accepted, user: "gina", method: "gssapi-with-mic", info: "gina@EXAMPLE.ORG"))
     }
 
     func testFailedAndInvalid() {
@@ -62,7 +65,6 @@ final class AuthLogParserTests: XCTestCase {
         for text in ["Server listening on 127.0.0.1 port 22.\r\n",
                      "Connection from 127.0.0.1 port 5555 on 127.0.0.1 port 22 rdomain \"\"",
                      "Postponed publickey for alice from 127.0.0.1 port 5555 ssh2 [preauth]",
-                     "Partial publickey for alice from 127.0.0.1 port 5555 ssh2: ED25519 \(fp("x"))",
                      "Received disconnect from 127.0.0.1 port 5555:11: disconnected by user",
                      "<86>Nov 29 02:23:11 sshd[1]: pam_unix(sshd:session): session opened for user a(uid=1) by (uid=0)",
                      "Accepted password for alice from 127.0.0.1 port 5555x ssh2",
@@ -82,7 +84,8 @@ final class AuthLogParserTests: XCTestCase {
                       "e from 127.0.0.1 port 5555 ssh2", "e (serial 7) CA RSA \(fp("f"))", "e (serial 7) CA RSA SHA256:short", ""] {
             XCTAssertEqual(line(prefix + keyID + " (serial 1) CA ED25519 \(fp("c"))"),
                            AuthLine(result: .accepted, user: "sa_alice", method: "publickey", keyType: "ED25519-CERT",
-                                    keyFingerprint: fp("L")), keyID)
+                                    keyFingerprint: fp("L"),
+                                    certificate: .init(id: keyID, serial: "1", caKeyType: "ED25519", caFingerprint: fp("c"))), keyID)
         }
         // A key ID that imitates the whole rest of the line, this connection's endpoint included: two
         // readings, both possible. What they disagree on is not stored, and the row is flagged.
@@ -178,5 +181,68 @@ final class AuthLogParserTests: XCTestCase {
                                 keyFingerprint: fp("L"), addrMismatch: true))
         XCTAssertEqual(line("Accepted publickey for sa_alice from 127.0.0.1 port 5555 ssh2: ED25519 SHA256:le"),
                        AuthLine(result: .accepted, user: "sa_alice", method: "publickey", addrMismatch: true))
+    }
+
+    // MARK: - Who logged in: certificates, several factors, connection outcomes
+
+    /// A certificate login as OpenSSH 9.2 logged it (the integration test's CA, key ID and serial):
+    /// the key ID, serial and CA are the identity.
+    func testCertificateIdentity() {
+        let text = "Accepted publickey for sa_alice from 127.0.0.1 port 43756 ssh2: ED25519-CERT SHA256:5eaZedlr0WKBs4D3buLJwmfUwzGGvSDApv1RoShOPDI ID alice@corp.example (serial 4711) CA ED25519 SHA256:+GjYhP0E0heCZw7lF7UhKx2zhY0y82br2/xqhzSwQYk\r\n"
+        XCTAssertEqual(line(text, Endpoint(address: "127.0.0.1", port: 43756)),
+                       AuthLine(result: .accepted, user: "sa_alice", method: "publickey", keyType: "ED25519-CERT",
+                                keyFingerprint: "SHA256:5eaZedlr0WKBs4D3buLJwmfUwzGGvSDApv1RoShOPDI",
+                                certificate: .init(id: "alice@corp.example", serial: "4711", caKeyType: "ED25519",
+                                                   caFingerprint: "SHA256:+GjYhP0E0heCZw7lF7UhKx2zhY0y82br2/xqhzSwQYk")))
+        // Its "Accepted certificate ID … signed by … via FILE" line (VERBOSE) is no attempt.
+        XCTAssertNil(line(#"Accepted certificate ID "alice@corp.example" (serial 4711) signed by ED25519 CA SHA256:+GjYhP0E0heCZw7lF7UhKx2zhY0y82br2/xqhzSwQYk via /run/sshaudit-test/authid-cert/ca.pub"#))
+        // The largest serial (%llu) is kept exactly; a CA sshd could not fingerprint is "(null)".
+        XCTAssertEqual(line("Accepted publickey for u from 127.0.0.1 port 5555 ssh2: RSA-CERT \(fp("r")) ID x (serial 18446744073709551615) CA RSA (null)")?.certificate,
+                       .init(id: "x", serial: "18446744073709551615", caKeyType: "RSA", caFingerprint: nil))
+        XCTAssertEqual(line("Failed publickey for u from 127.0.0.1 port 5555 ssh2: ED25519-CERT \(fp("r")) ID x (serial 2) CA ED25519 \(fp("c"))")?.certificate?.id,
+                       "x", "a refused certificate keeps its identity too")
+    }
+
+    /// The key ID is the requester's text. sshd writes control characters in it as octal escapes;
+    /// a key ID that imitates the certificate's tail is either impossible to read another way (what
+    /// follows must end the line) or reads two ways: then the certificate is not kept, and the row is
+    /// flagged.
+    func testCertificateKeyIDCannotMoveTheSerialOrTheCA() {
+        let prefix = "Accepted publickey for sa_alice from 127.0.0.1 port 5555 ssh2: ED25519-CERT \(fp("L")) ID "
+        // As sshd 9.2 wrote the integration test's key ID (VIS_SAFE | VIS_OCTAL: BEL and TAB stay raw).
+        let escaped = #"\033[2J\033]0;owned"# + "\u{07}" + #"\302\23331m\342\200\256x"# + "\ty"
+        XCTAssertEqual(line(prefix + escaped + " (serial 9) CA ED25519 \(fp("c"))")?.certificate,
+                       .init(id: escaped, serial: "9", caKeyType: "ED25519", caFingerprint: fp("c")))
+        XCTAssertEqual(line(prefix + "x (serial 5) CA ED25519 \(fp("f")) (serial 9) CA ED25519 \(fp("c"))")?.certificate,
+                       .init(id: "x (serial 5) CA ED25519 \(fp("f"))", serial: "9", caKeyType: "ED25519", caFingerprint: fp("c")))
+        let twoWays = line(prefix + "x (serial 5) CA ED25519 \(fp("f")), y (serial 9) CA ED25519 \(fp("c"))")
+        XCTAssertNil(twoWays?.certificate)
+        XCTAssertEqual(twoWays?.keyFingerprint, fp("L"), "what both readings agree on stays")
+        XCTAssertEqual(twoWays?.addrMismatch, true)
+    }
+
+    /// `AuthenticationMethods publickey,password`: sshd logs the first factor as "Partial" (at VERBOSE
+    /// for a key, INFO for a password) and the last as "Accepted".
+    func testPartialFactors() {
+        XCTAssertEqual(line("Partial publickey for sa_alice from 127.0.0.1 port 5555 ssh2: ED25519 \(fp("k"))\r\n"),
+                       AuthLine(result: .partial, user: "sa_alice", method: "publickey", keyType: "ED25519", keyFingerprint: fp("k")))
+        XCTAssertEqual(line("Partial keyboard-interactive/pam for sa_alice from 127.0.0.1 port 5555 ssh2")?.methodText,
+                       "keyboard-interactive/pam")
+        XCTAssertNil(line("Partial publickey for root from 127.0.0.1 port 5555 ssh2: ED25519 \(fp("k")) [preauth]"),
+                     "only the monitor decides a factor")
+        XCTAssertNil(line("Postponed keyboard-interactive/pam for sa_alice from 127.0.0.1 port 5555 ssh2 [preauth]"))
+    }
+
+    /// Facts of the connection, not attempts.
+    func testTooManyFailures() {
+        XCTAssertEqual(line("Disconnecting authenticating user sa_bob 127.0.0.1 port 5555: Too many authentication failures [preauth]\r\n"),
+                       AuthLine(result: .tooManyFailures, user: "sa_bob"))
+        XCTAssertEqual(line("Disconnecting invalid user a b 127.0.0.1 port 5555: Too many authentication failures [preauth]"),
+                       AuthLine(result: .tooManyFailures, user: "a b"))
+        XCTAssertEqual(line("Disconnecting invalid user x 10.9.8.7 port 5555: Too many authentication failures [preauth]"),
+                       AuthLine(result: .tooManyFailures, user: "x", addrMismatch: true))
+        XCTAssertNil(line("Disconnecting 127.0.0.1 port 5555: Too many authentication failures"))
+        for result: AuthLine.Result in [.invalidUser, .disconnected, .tooManyFailures] { XCTAssertFalse(result.isAttempt) }
+        for result: AuthLine.Result in [.accepted, .failed, .partial] { XCTAssertTrue(result.isAttempt) }
     }
 }

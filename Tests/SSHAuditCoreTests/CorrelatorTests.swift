@@ -18,6 +18,10 @@ enum Fixture {
         outputs.compactMap { if case let .auth(a) = $0 { return a } else { return nil } }
     }
 
+    static func events(_ outputs: [CorrelatorOutput]) -> [SessionEventRecord] {
+        outputs.compactMap { if case let .sessionEvent(e) = $0 { return e } else { return nil } }
+    }
+
     static func replay(_ name: String) throws -> (sessions: [SessionRecord], commands: [CommandRecord], outputs: [CorrelatorOutput]) {
         let log = try load(name)
         var outputs: [CorrelatorOutput] = []
@@ -112,10 +116,13 @@ final class CorrelatorTests: XCTestCase {
         let (sessions, commands, outputs) = try Fixture.replay("failed_password")
         XCTAssertEqual(sessions.count, 1)
         let auth = Fixture.auth(outputs)
-        XCTAssertEqual(auth.map(\.result), [.failed, .disconnected])
-        XCTAssertEqual(auth.map(\.user), ["sa_bob", "sa_bob"])
-        XCTAssertEqual(auth.map(\.method), ["password", nil])
+        // One row per credential tried; how the connection ended is a fact of the connection.
+        XCTAssertEqual(auth.map(\.result), [.failed])
+        XCTAssertEqual(auth.map(\.user), ["sa_bob"])
+        XCTAssertEqual(auth.map(\.method), ["password"])
         XCTAssertTrue(auth.allSatisfy { $0.sessionID == sessions[0].id && $0.remote == sessions[0].remote })
+        XCTAssertEqual(Fixture.events(outputs).map { "\($0.kind.rawValue) \($0.detail ?? "-") \($0.sessionID)" },
+                       ["closed_before_auth sa_bob \(sessions[0].id)"])
         let s = sessions[0]
         XCTAssertNil(s.user)
         XCTAssertNil(s.uid)
@@ -153,7 +160,8 @@ final class CorrelatorTests: XCTestCase {
         XCTAssertEqual(failed.sessions.count, 1)
         XCTAssertNil(failed.sessions[0].user, "unix_chkpwd ran as root, nobody logged in")
         XCTAssertNil(failed.sessions[0].authenticatedAtNs)
-        XCTAssertEqual(Fixture.auth(failed.outputs).map(\.result), [.failed, .disconnected])
+        XCTAssertEqual(Fixture.auth(failed.outputs).map(\.result), [.failed])
+        XCTAssertEqual(Fixture.events(failed.outputs).map(\.kind), [.closedBeforeAuth])
         XCTAssertTrue(failed.commands.isEmpty)
     }
 
@@ -338,10 +346,71 @@ final class CorrelatorTests: XCTestCase {
         XCTAssertEqual(auth.map(\.addrMismatch), [false, true, false], "the second line names another endpoint")
         XCTAssertEqual(auth.last?.keyType, "ED25519-CERT")
         XCTAssertEqual(auth.last?.keyFingerprint, leaf)
+        XCTAssertEqual(auth.last?.certificate, AuthLine.Certificate(id: "evil from 10.9.8.7 port 22", serial: "1",
+                                                                    caKeyType: "ED25519", caFingerprint: ca))
         let session = outputs.compactMap { if case let .session(s) = $0 { return s } else { return nil } }.last
         XCTAssertEqual(session?.remote, client)
         XCTAssertEqual(session?.authMethod, "publickey")
         XCTAssertEqual(session?.keyFingerprint, leaf)
+        XCTAssertEqual(session?.keyType, "ED25519-CERT")
+        XCTAssertEqual(session?.certificate, auth.last?.certificate)
+    }
+
+    // Synthetic, with sshd 9.2's own lines (AuthenticationMethods publickey,password): the key factor
+    // is a `partial` row, and the session keeps every method in order and the key factor's key.
+    func testSeveralFactorsKeepEveryMethodAndTheKey() throws {
+        var outputs: [CorrelatorOutput] = []
+        let c = Correlator(bootToWallNs: 0, userName: { _ in "sa_alice" }) { outputs.append($0) }
+        let listener = ProcessKey(tgid: 10, startNs: 1), monitor = ProcessKey(tgid: 20, startNs: 2)
+        let child = ProcessKey(tgid: 21, startNs: 3), shell = ProcessKey(tgid: 22, startNs: 4)
+        let ev = Self.sshdEvent
+        _ = Self.connect(c, listener: listener, monitor: monitor)
+        let key = "SHA256:" + String(repeating: "K", count: 43)
+        for text in ["Failed password for sa_alice from 127.0.0.1 port 5555 ssh2\r\n",
+                     "Partial publickey for sa_alice from 127.0.0.1 port 5555 ssh2: ED25519 \(key)\r\n",
+                     "Accepted password for sa_alice from 127.0.0.1 port 5555 ssh2\r\n"] {
+            c.handle(ev(monitor, .log(source: .file, text: text)))
+        }
+        c.handle(ev(monitor, .fork(child: child)))
+        c.handle(ev(child, .cred(ruid: 1000, euid: 1000, suid: 1000)))
+        c.handle(ev(child, .fork(child: shell)))
+        let auth = Fixture.auth(outputs)
+        XCTAssertEqual(auth.map(\.result), [.failed, .partial, .accepted], "the tree adds no second success")
+        XCTAssertEqual(auth.map(\.method), ["password", "publickey", "password"])
+        XCTAssertEqual(auth[1].keyFingerprint, key)
+        let session = try XCTUnwrap(outputs.compactMap { if case let .session(s) = $0 { return s } else { return nil } }.last)
+        XCTAssertEqual(session.authMethod, "publickey,password")
+        XCTAssertEqual(session.keyFingerprint, key)
+        XCTAssertEqual(session.keyType, "ED25519")
+        XCTAssertEqual(session.user, "sa_alice")
+        XCTAssertTrue(Fixture.events(outputs).isEmpty)
+    }
+
+    // Synthetic, with sshd 9.2's own lines: an invalid user, a too-many-failures cut and a connection
+    // that ended without a word are facts of the connection (session_events), each once; only the
+    // `Failed` lines are attempts.
+    func testConnectionOutcomesAreNotAttempts() {
+        var outputs: [CorrelatorOutput] = []
+        let c = Correlator(bootToWallNs: 0, userName: { _ in nil }) { outputs.append($0) }
+        let ev = Self.sshdEvent
+        let listener = ProcessKey(tgid: 10, startNs: 1)
+        let first = ProcessKey(tgid: 20, startNs: 2), second = ProcessKey(tgid: 30, startNs: 3)
+        _ = Self.connect(c, listener: listener, monitor: first)
+        for text in ["Invalid user admin from 127.0.0.1 port 5555\r\n",
+                     "Failed password for invalid user admin from 127.0.0.1 port 5555 ssh2\r\n",
+                     "Failed password for invalid user admin from 127.0.0.1 port 5555 ssh2\r\n",
+                     "Disconnecting invalid user admin 127.0.0.1 port 5555: Too many authentication failures [preauth]\r\n",
+                     "Connection closed by invalid user admin 127.0.0.1 port 5555 [preauth]\r\n"] {
+            c.handle(ev(first, .log(source: .file, text: text)))
+        }
+        c.handle(ev(first, .exit(status: 0)))
+        c.handle(ev(listener, .accept(local: Endpoint(address: "127.0.0.1", port: 22),
+                                      remote: Endpoint(address: "127.0.0.1", port: 5556), socket: 2)))
+        c.handle(ev(listener, .fork(child: second)))
+        c.handle(ev(second, .exit(status: 0)))
+        XCTAssertEqual(Fixture.auth(outputs).map(\.result), [.failed, .failed])
+        XCTAssertEqual(Fixture.events(outputs).map { "\($0.sessionID) \($0.kind.rawValue) \($0.detail ?? "-")" },
+                       ["1 invalid_user admin", "1 too_many_failures admin", "2 closed_before_auth -"])
     }
 
     // Synthetic: a success the unprivileged pre-auth child asks the monitor to log (" [preauth]")

@@ -247,6 +247,12 @@ extension LedgerTests {
         assertProblem(.entryAltered(seq: 10))
     }
 
+    /// Ledger entries as the sshaudit of an older database wrote them: over the columns it had.
+    func appendAsOlder(_ db: Database, _ table: LedgerTable) throws {
+        let existing = try Ledger.schema(db).columns[table] ?? []
+        try Ledger.appendStored(db, table, columns: table.columns.filter(existing.contains))
+    }
+
     /// A database as an older sshaudit left it: the migrations before `name` only.
     func databaseMigrated(before name: String) throws -> DatabaseQueue {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -273,8 +279,8 @@ extension LedgerTests {
                 INSERT INTO commands (id, session_id, pid, ppid, uid, filename, argv, started_at, ended_at)
                     VALUES (1, 1, 101, 100, 1000, '/bin/ls', '["ls"]', '2026-01-01T00:00:01.000Z', '2026-01-01T00:00:02.000Z');
                 """)
-            try Ledger.appendStored(db, .sessions)
-            try Ledger.appendStored(db, .commands)
+            try appendAsOlder(db, .sessions)
+            try appendAsOlder(db, .commands)
         }
         try old.close()
         XCTAssertNoThrow(try AuditStore.verify(path: path), "entries without state verify as before")
@@ -297,8 +303,8 @@ extension LedgerTests {
                 INSERT INTO commands (id, session_id, pid, ppid, uid, filename, argv, started_at)
                     VALUES (1, 1, 101, 100, 1000, '/bin/ls', '["ls","-la"]', '2026-01-01T00:00:01.000Z');
                 """)
-            try Ledger.appendStored(db, .sessions)
-            try Ledger.appendStored(db, .commands)
+            try appendAsOlder(db, .sessions)
+            try appendAsOlder(db, .commands)
         }
         try old.close()
         XCTAssertEqual(try AuditStore.verify(path: path).indexedCommands, 1)

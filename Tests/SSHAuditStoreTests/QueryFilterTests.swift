@@ -67,7 +67,7 @@ final class QueryFilterTests: XCTestCase {
         let auth = all.auth.filter { a in
             (f.sessionID.map { a.sessionID == $0 } ?? true) && (f.user.map { a.user == $0 } ?? true)
                 && (f.from.map { net in a.remoteAddr.map(net.contains(text:)) ?? false } ?? true)
-                && inTime(a.at, f) && (!f.failedOnly || a.result != "accepted")
+                && inTime(a.at, f) && (!f.failedOnly || a.result == "failed")
         }.map(\.id)
         let transfers = all.transfers.filter { t in
             (f.sessionID.map { t.sessionID == $0 } ?? true) && sessionMatches(t.sessionID) && inTime(t.openedAt, f)

@@ -193,28 +193,56 @@ final class StoreTests: XCTestCase {
     func testAuthAttemptsAndFailedFilter() throws {
         let path = dir + "/audit.db"
         let store = try AuditStore.openForRecording(path: path)
+        let ca = "SHA256:" + String(repeating: "c", count: 43)
+        let certificate = AuthLine.Certificate(id: "alice@corp (serial 9) CA x", serial: "18446744073709551615",
+                                               caKeyType: "ED25519", caFingerprint: ca)
         var s = session(1)
-        s.authMethod = "publickey"; s.keyFingerprint = "SHA256:abc"
+        s.authMethod = "publickey,keyboard-interactive/pam"; s.keyFingerprint = "SHA256:abc"; s.keyType = "ED25519-CERT"
+        s.certificate = certificate
         let remote = Endpoint(address: "::1", port: 5)
         try store.write([
-            .session(s),
-            .auth(AuthRecord(id: 1, sessionID: 1, atNs: 1_000_000, user: "mallory", remote: remote, method: nil,
-                             result: .invalidUser, keyType: nil, keyFingerprint: nil)),
+            .session(s), .session(session(2)),
+            .auth(AuthRecord(id: 1, sessionID: 1, atNs: 1_000_000, user: "mallory", remote: remote, method: "password",
+                             result: .failed, keyType: nil, keyFingerprint: nil)),
             .auth(AuthRecord(id: 2, sessionID: 1, atNs: 2_000_000, user: "alice", remote: remote, method: "publickey",
-                             result: .accepted, keyType: "ED25519", keyFingerprint: "SHA256:abc", addrMismatch: true)),
+                             result: .partial, keyType: "ED25519-CERT", keyFingerprint: "SHA256:abc", addrMismatch: true,
+                             certificate: certificate)),
+            .auth(AuthRecord(id: 3, sessionID: 1, atNs: 3_000_000, user: "alice", remote: remote, method: "keyboard-interactive",
+                             result: .accepted, keyType: nil, keyFingerprint: nil, submethod: "pam")),
         ])
         let reader = try AuditReader(path: path)
-        XCTAssertEqual(try reader.authAttempts(QueryFilter()).map(\.result), ["invalid_user", "accepted"])
-        XCTAssertEqual(try reader.authAttempts(QueryFilter()).map(\.addrMismatch), [false, true])
+        XCTAssertEqual(try reader.authAttempts(QueryFilter()).map(\.result), ["failed", "partial", "accepted"])
+        XCTAssertEqual(try reader.authAttempts(QueryFilter()).map(\.addrMismatch), [false, true, false])
         let json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(reader.authAttempts(QueryFilter()))) as! [[String: Any]]
         XCTAssertEqual(Set(json[1].keys), ["id", "session_id", "at", "user", "remote_addr", "remote_port", "method", "result",
-                                           "key_type", "key_fingerprint", "addr_mismatch"])
+                                           "key_type", "key_fingerprint", "addr_mismatch", "submethod", "cert_id", "cert_serial",
+                                           "ca_key_type", "ca_fingerprint", "auth_info"])
         XCTAssertEqual(json[1]["addr_mismatch"] as? Bool, true)
-        XCTAssertEqual(try reader.authAttempts(QueryFilter(failedOnly: true)).map(\.user), ["mallory"])
+        XCTAssertEqual(json[1]["cert_serial"] as? String, "18446744073709551615", "a serial above Int64.max, exact")
+        XCTAssertEqual(json[2]["submethod"] as? String, "pam")
+        XCTAssertEqual(try reader.authAttempts(QueryFilter(failedOnly: true)).map(\.user), ["mallory"], "refused credentials only")
         XCTAssertEqual(try reader.authAttempts(QueryFilter(user: "alice")).first?.keyFingerprint, "SHA256:abc")
         XCTAssertEqual(try reader.authAttempts(QueryFilter()).first?.at, "1970-01-01T00:00:00.001Z")
-        XCTAssertEqual(try reader.sessions(QueryFilter()).first?.authMethod, "publickey")
-        XCTAssertEqual(try store.nextIDs(), RowIDs(session: 2, command: 1, auth: 3))
+        let sessions = try reader.sessions(QueryFilter())
+        XCTAssertEqual(sessions.first?.authMethod, "publickey,keyboard-interactive/pam")
+        XCTAssertEqual(sessions.first.map { [$0.certID, $0.certSerial, $0.caKeyType, $0.caFingerprint, $0.keyType] },
+                       [certificate.id, certificate.serial, "ED25519", ca, "ED25519-CERT"])
+        // --cert-id and --ca: exact, on sessions and attempts.
+        var byID = QueryFilter(); byID.certID = certificate.id
+        var byCA = QueryFilter(); byCA.ca = ca
+        var other = QueryFilter(); other.certID = "alice@corp"
+        XCTAssertEqual(try reader.sessions(byID).map(\.id), [1])
+        XCTAssertEqual(try reader.sessions(byCA).map(\.id), [1])
+        XCTAssertEqual(try reader.authAttempts(byCA).map(\.id), [2])
+        XCTAssertEqual(try reader.authAttempts(byID).map(\.id), [2])
+        XCTAssertEqual(try reader.sessions(other).map(\.id), [])
+        let keys = try reader.keys()
+        XCTAssertEqual(keys.map { [$0.keyFingerprint, $0.certID, $0.caFingerprint] }, [["SHA256:abc", certificate.id, ca]])
+        XCTAssertEqual(keys.first?.serials, [certificate.serial])
+        XCTAssertEqual(try reader.keys(ca: "SHA256:other").count, 0)
+        XCTAssertEqual(try store.nextIDs(), RowIDs(session: 3, command: 1, auth: 4))
+        // A restarted recorder continues the open session with its identity (no version drops it).
+        XCTAssertEqual(try store.openSessions().first { $0.session.id == 1 }?.session, s)
     }
 
     func testReaderRefusesMissingAndForeignFiles() throws {
