@@ -45,7 +45,7 @@ public enum OCSF {
     }
 
     private static func authentication(_ a: AuthRow, _ v: ExportedVersion, _ host: String) -> JSONObject {
-        // accepted → Success; failed → Failure; anything else sshd reports (a partial step) → Other.
+        // accepted → Success; failed → Failure; a partial step (one factor of several) → Other.
         let status = a.result == "accepted" ? 1 : a.result == "failed" ? 2 : 99
         var e = base(category: 3, class: 3002, activity: 1, severity: status == 2 ? 2 : 1, timeNs: Timestamp.parse(a.at), v)
         // OCSF requires a user; sshd does not always say whose the attempt was (type 0: Unknown).
@@ -63,6 +63,12 @@ public enum OCSF {
         unmapped["method"] = a.method.json
         unmapped["key_type"] = a.keyType.json
         unmapped["key_fingerprint"] = a.keyFingerprint.json
+        unmapped["submethod"] = a.submethod.json
+        unmapped["cert_id"] = a.certID.json
+        unmapped["cert_serial"] = a.certSerial.json
+        unmapped["ca_key_type"] = a.caKeyType.json
+        unmapped["ca_fingerprint"] = a.caFingerprint.json
+        unmapped["auth_info"] = a.authInfo.json
         unmapped["addr_mismatch"] = .bool(a.addrMismatch)
         e["unmapped"] = .object(unmapped)
         return e
@@ -87,7 +93,12 @@ public enum OCSF {
         unmapped["user"] = s.user.json
         unmapped["uid"] = s.uid.json
         unmapped["auth_method"] = s.authMethod.json
+        unmapped["key_type"] = s.keyType.json
         unmapped["key_fingerprint"] = s.keyFingerprint.json
+        unmapped["cert_id"] = s.certID.json
+        unmapped["cert_serial"] = s.certSerial.json
+        unmapped["ca_key_type"] = s.caKeyType.json
+        unmapped["ca_fingerprint"] = s.caFingerprint.json
         unmapped["tty"] = s.tty.json
         unmapped["authenticated_at"] = s.authenticatedAt.json
         unmapped["exit_code"] = s.exitCode.json
@@ -146,8 +157,10 @@ public enum OCSF {
         return e == JSONObject() ? nil : .object(e)
     }
 
-    /// sshd's method names as OCSF's SSH authentication types.
+    /// sshd's method names as OCSF's SSH authentication types; several factors (`publickey,password`)
+    /// are Other (the methods are under `unmapped.auth_method`).
     private static func authType(_ method: String?) -> Int {
+        if method?.contains(",") == true { return 99 }
         switch method?.split(separator: "/").first {
         case "publickey": return 6
         case "password": return 5

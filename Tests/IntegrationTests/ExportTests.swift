@@ -174,7 +174,7 @@ final class ExportTests: XCTestCase {
 }
 
 /// Text that a pipe's handler appends on its own thread.
-private final class LockedText: @unchecked Sendable {
+final class LockedText: @unchecked Sendable {
     private let lock = NSLock()
     private var data = Data()
     func append(_ more: Data) { lock.lock(); data.append(more); lock.unlock() }

@@ -1,0 +1,113 @@
+import Foundation
+import XCTest
+
+/// A throw-away PostgreSQL server for the fleet tests: Debian's binaries (`initdb`, `pg_ctl`, run as
+/// the `postgres` account), a data directory of its own, a free loopback port, password
+/// authentication, and a role and database for `ship`.
+final class PostgresServer {
+    let dir: String
+    let port: Int
+    let user = "shipper"
+    let password = "Ship-Pw-3x"
+    let database = "fleet"
+    private let bin: String
+
+    /// The URL `ship --to` takes (no password in it) and the password file beside it.
+    var url: String { "postgresql://\(user)@127.0.0.1:\(port)/\(database)" }
+    var passwordFile: String { dir + "/password" }
+
+    init(name: String) throws {
+        try requireRoot()
+        guard let bin = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql"))?
+            .compactMap({ Int($0) }).max().map({ "/usr/lib/postgresql/\($0)/bin" }) else {
+            throw TestFailure("no PostgreSQL server installed (Debian: postgresql)")
+        }
+        self.bin = bin
+        dir = "/run/sshaudit-test/\(name)-pg"
+        port = try Self.freePort()
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try "Pg-Admin-1\n".write(toFile: dir + "/admin", atomically: true, encoding: .utf8)
+        try run("/bin/chown", ["-R", "postgres:", dir])
+        try asPostgres("initdb", ["-D", dir + "/data", "-A", "scram-sha-256", "--pwfile", dir + "/admin", "-U", "postgres"])
+        try start()
+        try psql("CREATE ROLE \(user) LOGIN PASSWORD '\(password)'")
+        try psql("CREATE DATABASE \(database) OWNER \(user)")
+        try (password + "\n").write(toFile: passwordFile, atomically: true, encoding: .utf8)
+        chmod(passwordFile, 0o600)
+    }
+
+    /// pg_ctl start, with no pipe of ours: the server it leaves running would hold a pipe open, and
+    /// waiting for its end would wait for the server to stop. What it says goes to DIR/log.
+    func start() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
+        p.arguments = ["-u", "postgres", "--", "\(bin)/pg_ctl", "-D", dir + "/data", "-l", dir + "/log", "-w", "-t", "60", "-o",
+                       "-p \(port) -c listen_addresses=127.0.0.1 -c unix_socket_directories=\(dir) -c fsync=off", "start"]
+        p.standardInput = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        try awaitExit(p, timeout: 90, what: "pg_ctl start")
+        guard p.terminationStatus == 0 else {
+            throw TestFailure("pg_ctl start failed: \((try? String(contentsOfFile: dir + "/log", encoding: .utf8)) ?? "")")
+        }
+    }
+
+    func stop() throws {
+        try asPostgres("pg_ctl", ["-D", dir + "/data", "-w", "-m", "fast", "stop"])
+    }
+
+    /// Stops the server for good (tear-down).
+    func destroy() {
+        _ = try? stop()
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    /// One SQL statement as the owner of the fleet database; the rows, `|`-separated.
+    @discardableResult
+    func query(_ sql: String) throws -> [[String]] {
+        let r = try runProcess("/usr/bin/env", ["PGPASSWORD=\(password)", "\(bin)/psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                                                "-h", "127.0.0.1", "-p", String(port), "-U", user, "-d", database, "-c", sql])
+        guard r.status == 0 else { throw TestFailure("psql \(sql): \(r.stderr)") }
+        return r.stdout.split(separator: "\n").map { $0.split(separator: "|", omittingEmptySubsequences: false).map(String.init) }
+    }
+
+    /// A single number from `sql`.
+    func number(_ sql: String) throws -> Int {
+        guard let n = try query(sql).first?.first.flatMap({ Int($0) }) else { throw TestFailure("no number from \(sql)") }
+        return n
+    }
+
+    private func psql(_ sql: String) throws {
+        let r = try runProcess("/usr/bin/env", ["PGPASSWORD=Pg-Admin-1", "\(bin)/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                                                "-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-c", sql])
+        guard r.status == 0 else { throw TestFailure("psql \(sql): \(r.stderr)") }
+    }
+
+    private func asPostgres(_ tool: String, _ args: [String]) throws {
+        try run("/usr/sbin/runuser", ["-u", "postgres", "--", "\(bin)/\(tool)"] + args)
+    }
+
+    private func run(_ executable: String, _ args: [String]) throws {
+        let r = try runProcess(executable, args, timeout: 120)
+        guard r.status == 0 else { throw TestFailure("\(executable) \(args.joined(separator: " ")): \(r.stdout) \(r.stderr)") }
+    }
+
+    /// A loopback TCP port nobody listens on now.
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket: \(errno)") }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+        }
+        guard bound else { throw TestFailure("bind: \(errno)") }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+}

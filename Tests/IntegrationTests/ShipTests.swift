@@ -1,0 +1,234 @@
+import Foundation
+import GRDB
+@testable import SSHAuditStore
+import XCTest
+
+/// `ship` to a real PostgreSQL (started by the test with initdb) and `verify --central`: several
+/// hosts at once, an outage while sessions run, a shipper killed mid-way, and a host whose local
+/// history was rewritten after shipping, chain and all.
+final class ShipTests: XCTestCase {
+    var server: SSHDServer?
+    var recorder: Recorder?
+    var postgres: PostgresServer?
+    var shippers: [Process] = []
+
+    override func tearDown() {
+        for p in shippers where p.isRunning { p.terminate(); p.waitUntilExit() }
+        server?.stop()
+        if let recorder { _ = try? recorder.stop() }
+        postgres?.destroy()
+        super.tearDown()
+    }
+
+    private func ship(_ db: String, host: String, _ extra: [String] = []) throws -> ProcessResult {
+        let pg = try XCTUnwrap(postgres)
+        return try runProcess(Paths.sshaudit, ["ship", "--db", db, "--to", pg.url, "--password-file", pg.passwordFile,
+                                               "--host", host] + extra, timeout: 120)
+    }
+
+    private func startShipping(_ db: String, host: String, _ extra: [String] = []) throws -> (Process, Pipe) {
+        let pg = try XCTUnwrap(postgres)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Paths.sshaudit)
+        p.arguments = ["ship", "--db", db, "--to", pg.url, "--password-file", pg.passwordFile, "--host", host] + extra
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        shippers.append(p)
+        return (p, err)
+    }
+
+    private func localCount(_ db: String, _ sql: String) throws -> Int {
+        try DatabaseQueue(path: db).read { try Int.fetchOne($0, sql: sql) ?? -1 }
+    }
+
+    /// Each central table holds exactly the host's local entries and one row version per exported one.
+    private func assertShippedExactly(_ db: String, host: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let pg = try XCTUnwrap(postgres)
+        let h = host.replacingOccurrences(of: "'", with: "''")
+        XCTAssertEqual(try pg.number("SELECT count(*) FROM ledger WHERE host = '\(h)'"), try localCount(db, "SELECT count(*) FROM ledger"),
+                       "every ledger entry", file: file, line: line)
+        XCTAssertEqual(try pg.number("SELECT shipped_seq FROM hosts WHERE host = '\(h)'"),
+                       try localCount(db, "SELECT max(seq) FROM ledger"), file: file, line: line)
+        let export = try runProcess(Paths.sshaudit, ["export", "--db", db])
+        let lines = export.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        for table in ["sessions", "commands", "auth_attempts"] {
+            let expected = lines.filter { $0.string("table") == table }.count
+            XCTAssertGreaterThan(expected, 0, table, file: file, line: line)
+            XCTAssertEqual(try pg.number("SELECT count(*) FROM \(table) WHERE host = '\(h)'"), expected, "\(table) versions", file: file, line: line)
+            XCTAssertEqual(try pg.number("SELECT count(DISTINCT (id, seq)) FROM \(table) WHERE host = '\(h)'"), expected,
+                           "\(table): none twice", file: file, line: line)
+        }
+    }
+
+    /// Real logins recorded into a database: `count` sessions of sa_alice, each running `command`.
+    private func recordSessions(_ name: String, port: Int, count: Int, command: String = "/bin/echo shipped") throws -> String {
+        let server = try SSHDServer(name: name, port: port)
+        self.server = server
+        let recorder = try Recorder(name: name)
+        self.recorder = recorder
+        for _ in 0..<count { XCTAssertEqual(try server.ssh("sa_alice", [command]).status, 0) }
+        XCTAssertNotEqual(try server.sshWithPasswords("sa_bob", ["wrong"]).status, 0)
+        XCTAssertEqual(try recorder.stop(), 0)
+        return recorder.db
+    }
+
+    func testThreeHostsShipAtOnceExactlyOnceAndVerifyCentrally() throws {
+        postgres = try PostgresServer(name: "ship-three")
+        let db = try recordSessions("ship-three", port: 22494, count: 3)
+        // Three databases, three identities, shipped at the same moment.
+        let dbs = try (1...3).map { i -> String in
+            let copy = (db as NSString).deletingLastPathComponent + "/host\(i).db"
+            try? FileManager.default.removeItem(atPath: copy)
+            try DatabaseQueue(path: db).backup(to: DatabaseQueue(path: copy))
+            return copy
+        }
+        let group = DispatchGroup()
+        let results = ShipResults()
+        for (i, copy) in dbs.enumerated() {
+            group.enter()
+            DispatchQueue.global().async {
+                results.set(i, Result { try self.ship(copy, host: "host-\(i + 1)", ["--once", "--batch", "7"]) })
+                group.leave()
+            }
+        }
+        XCTAssertEqual(group.wait(timeout: .now() + 120), .success)
+        for i in 0..<3 {
+            let r = try results.get(i).get()
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertEqual(r.stderr, "", "no notice or warning")
+            try assertShippedExactly(dbs[i], host: "host-\(i + 1)")
+        }
+        // Once more: nothing new, nothing twice.
+        XCTAssertEqual(try ship(dbs[0], host: "host-1", ["--once"]).status, 0)
+        try assertShippedExactly(dbs[0], host: "host-1")
+
+        let pg = try XCTUnwrap(postgres)
+        let central = try runProcess(Paths.sshaudit, ["verify", "--central", pg.url, "--password-file", pg.passwordFile, "--central-only"])
+        XCTAssertEqual(central.status, 0, central.stderr)
+        XCTAssertEqual(central.stdout.split(separator: "\n").filter { $0.hasPrefix("central ok: host-") }.count, 3, central.stdout)
+        let local = try runProcess(Paths.sshaudit, ["verify", "--central", pg.url, "--password-file", pg.passwordFile, "--db", dbs[1], "--host", "host-2"])
+        XCTAssertEqual(local.status, 0, local.stderr)
+        XCTAssertTrue(local.stdout.contains("local ok against central"), local.stdout)
+
+        // The row as local `query --format json` prints it, plus the host's identity.
+        let json = try XCTUnwrap(try pg.query("SELECT row::text FROM sessions WHERE host = 'host-3' ORDER BY id, seq").last?.first)
+        let row = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let queried = try XCTUnwrap(try recorder!.query("sessions").first { $0.int("id") == row.int("id") })
+        XCTAssertEqual(row as NSDictionary, queried as NSDictionary)
+    }
+
+    func testAnOutageWhileSessionsRunLosesNothingAndShipsNothingTwice() throws {
+        let pg = try PostgresServer(name: "ship-outage")
+        postgres = pg
+        let server = try SSHDServer(name: "ship-outage", port: 22496)
+        self.server = server
+        let recorder = try Recorder(name: "ship-outage")
+        self.recorder = recorder
+        let (shipper, err) = try startShipping(recorder.db, host: "outage", ["--interval", "0.2"])
+        let errText = LockedText()
+        err.fileHandleForReading.readabilityHandler = { errText.append($0.availableData) }
+        XCTAssertEqual(try server.ssh("sa_alice", ["/bin/echo before-outage"]).status, 0)
+        try waitUntil("the first session shipped") { try pg.number("SELECT count(*) FROM commands WHERE host = 'outage'") > 0 }
+
+        try pg.stop()
+        let outageEnds = Date().addingTimeInterval(30)
+        var during = 0
+        while Date() < outageEnds {
+            XCTAssertEqual(try server.ssh("sa_alice", ["/bin/echo during-outage-\(during)"]).status, 0)
+            during += 1
+            Thread.sleep(forTimeInterval: 2)
+        }
+        XCTAssertTrue(shipper.isRunning, "ship waits for PostgreSQL")
+        try pg.start()
+        XCTAssertEqual(try recorder.stop(), 0)
+        let last = try localCount(recorder.db, "SELECT max(seq) FROM ledger")
+        try waitUntil("everything shipped after the outage", timeout: 60) {
+            try pg.number("SELECT shipped_seq FROM hosts WHERE host = 'outage'") == last
+        }
+        try assertShippedExactly(recorder.db, host: "outage")
+        XCTAssertEqual(try pg.number("SELECT count(*) FROM commands WHERE host = 'outage' AND command_line LIKE '/bin/echo during-outage-%'"), during)
+        XCTAssertTrue(errText.text.contains("retrying"), errText.text)
+        XCTAssertTrue(errText.text.contains("shipping again"), errText.text)
+        XCTAssertLessThan(errText.text.split(separator: "\n").count, 5, "one line per outage, not one per try:\n\(errText.text)")
+    }
+
+    func testAShipperKilledMidwayResumesWithoutDuplicates() throws {
+        postgres = try PostgresServer(name: "ship-kill")
+        let db = try recordSessions("ship-kill", port: 22497, count: 1, command: "for i in $(seq 1500); do /bin/true; done")
+        XCTAssertGreaterThan(try localCount(db, "SELECT count(*) FROM commands"), 1_500)
+        let (shipper, _) = try startShipping(db, host: "killed", ["--once", "--batch", "20"])
+        let pg = try XCTUnwrap(postgres)
+        try waitUntil("part shipped") { (try? pg.number("SELECT shipped_seq FROM hosts WHERE host = 'killed'")) ?? 0 > 200 }
+        kill(shipper.processIdentifier, SIGKILL)
+        shipper.waitUntilExit()
+        let part = try pg.number("SELECT shipped_seq FROM hosts WHERE host = 'killed'")
+        XCTAssertLessThan(part, try localCount(db, "SELECT max(seq) FROM ledger"), "killed before the end")
+        XCTAssertEqual(try pg.number("SELECT count(*) FROM ledger WHERE host = 'killed'"), part, "what was shipped is exactly up to the cursor")
+        let again = try ship(db, host: "killed", ["--once"])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        try assertShippedExactly(db, host: "killed")
+    }
+
+    /// Root on the host rewrites a command and rebuilds the whole local ledger, so that local `verify`
+    /// passes. The copy shipped before tells: `verify --central --db` names the first entry that differs.
+    func testALocalHistoryRewrittenAfterShippingIsCaught() throws {
+        postgres = try PostgresServer(name: "ship-rewrite")
+        let db = try recordSessions("ship-rewrite", port: 22498, count: 2, command: "/bin/echo the-truth")
+        XCTAssertEqual(try ship(db, host: "rewritten", ["--once"]).status, 0)
+        let pg = try XCTUnwrap(postgres)
+
+        try DatabaseQueue(path: db).write { db in
+            try db.execute(sql: #"UPDATE commands SET argv = '["bash","-c","/bin/echo nothing-to-see"]' WHERE argv LIKE '%the-truth%'"#)
+            try db.execute(sql: "DELETE FROM ledger")
+            try db.execute(sql: "DELETE FROM ledger_findings")
+            for table in LedgerTable.allCases where try db.tableExists(table.rawValue) { try Ledger.appendStored(db, table) }
+        }
+        let local = try runProcess(Paths.sshaudit, ["verify", "--db", db])
+        XCTAssertEqual(local.status, 0, "the rebuilt ledger fools a local verify without a kept head: \(local.stderr)")
+
+        let central = try runProcess(Paths.sshaudit, ["verify", "--central", pg.url, "--password-file", pg.passwordFile, "--db", db, "--host", "rewritten"])
+        XCTAssertEqual(central.status, 1, central.stdout)
+        XCTAssertTrue(central.stderr.contains("differs from the copy shipped for rewritten: rewritten after shipping"), central.stderr)
+        XCTAssertEqual(central.stderr.split(separator: "\n").count, 1)
+
+        // And shipping from the rewritten database refuses to continue the host's history.
+        let refused = try ship(db, host: "rewritten", ["--once"])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.stderr.contains("the database was replaced or rewritten"), refused.stderr)
+    }
+
+    func testPasswordsStayOffTheCommandLine() throws {
+        let r = try runProcess(Paths.sshaudit, ["ship", "--to", "postgresql://shipper:secret@127.0.0.1:1/fleet", "--once"])
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.stderr.contains("no password in --to"), r.stderr)
+        let loose = "/run/sshaudit-test/ship-password-loose"
+        try "pw\n".write(toFile: loose, atomically: true, encoding: .utf8)
+        chmod(loose, 0o644)
+        defer { try? FileManager.default.removeItem(atPath: loose) }
+        let refused = try runProcess(Paths.sshaudit, ["ship", "--to", "postgresql://shipper@127.0.0.1:1/fleet", "--password-file", loose, "--once"])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.stderr.contains("others may read it"), refused.stderr)
+    }
+
+    private func waitUntil(_ what: String, timeout: TimeInterval = 30, _ condition: () throws -> Bool) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if (try? condition()) == true { return }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        throw TestFailure("timed out waiting for: \(what)")
+    }
+}
+
+private final class ShipResults: @unchecked Sendable {
+    private let lock = NSLock()
+    private var results: [Int: Result<ProcessResult, Error>] = [:]
+    func set(_ i: Int, _ r: Result<ProcessResult, Error>) { lock.lock(); results[i] = r; lock.unlock() }
+    func get(_ i: Int) throws -> Result<ProcessResult, Error> {
+        lock.lock(); defer { lock.unlock() }
+        guard let r = results[i] else { throw TestFailure("no result \(i)") }
+        return r
+    }
+}
