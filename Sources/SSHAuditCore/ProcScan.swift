@@ -21,10 +21,13 @@ public struct ProcEntry: Equatable, Sendable {
     public var startTicks: UInt64
     /// Inodes of the sockets the process holds open.
     public var socketInodes: [UInt64]
+    /// The inode of the socket on its standard input, if fd 0 is one (a program a socket manager
+    /// started for one connection).
+    public var stdinSocket: UInt64?
 
     public init(pid: UInt32, ppid: UInt32, comm: String, cmdline: String = "", argv: [String] = [], exe: String? = nil,
                 uid: UInt32 = 0, euid: UInt32? = nil, executable: FileStatus? = nil, startTicks: UInt64 = 0,
-                socketInodes: [UInt64] = []) {
+                socketInodes: [UInt64] = [], stdinSocket: UInt64? = nil) {
         self.pid = pid
         self.ppid = ppid
         self.comm = comm
@@ -36,6 +39,7 @@ public struct ProcEntry: Equatable, Sendable {
         self.executable = executable
         self.startTicks = startTicks
         self.socketInodes = socketInodes
+        self.stdinSocket = stdinSocket
     }
 }
 
@@ -82,44 +86,65 @@ public enum ProcScan {
             euid = ids.dropFirst().first.flatMap { $0 }
         }
         var sockets: [UInt64] = []
+        var stdinSocket: UInt64?
         for fd in (try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/fd")) ?? [] {
             if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(dir)/fd/\(fd)"),
                target.hasPrefix("socket:["), let inode = UInt64(target.dropFirst(8).dropLast()) {
                 sockets.append(inode)
+                if fd == "0" { stdinSocket = inode }
             }
         }
         return ProcEntry(pid: pid, ppid: ppid, comm: comm, cmdline: cmdline, argv: argv, exe: exe, uid: uid, euid: euid,
                          executable: FileStatus.of(path: "\(dir)/exe"), startTicks: UInt64(fields[19]) ?? 0,
-                         socketInodes: sockets.sorted())
+                         socketInodes: sockets.sorted(), stdinSocket: stdinSocket)
     }
 
     public struct SSHDTree: Equatable, Sendable {
         /// sshd processes that accept connections.
         public var listeners: [ProcEntry]
-        /// Every process below an sshd listener (connections, their children, users' processes).
+        /// sshd processes started for one connection (sshd -i under inetd or a socket manager): each
+        /// is that connection's monitor, with no listener.
+        public var perConnection: [ProcEntry] = []
+        /// Every process below an sshd listener or per-connection sshd (connections, their children,
+        /// users' processes).
         public var descendants: [ProcEntry]
     }
 
     /// Finds sshd listeners (the real sshd, as `trust` decides, whose parent is not one, e.g. `sshd -D`
-    /// started by systemd or by hand) and everything below them. A process merely named sshd is
-    /// ignored with everything it started.
-    public static func sshdTree(_ all: [ProcEntry], trust: ListenerTrust = ListenerTrust(), listenerComm: String = "sshd") -> SSHDTree {
+    /// started by systemd or by hand), sshd processes serving one connection that a socket manager
+    /// handed them (the real sshd whose parent is not one, with a connection of `connections` on its
+    /// standard input), and everything below them. A process merely named sshd is ignored with
+    /// everything it started.
+    ///
+    /// A per-connection sshd from OpenSSH 9.8 on has exec'd `sshd-session` (comm and executable): with
+    /// `record --sshd`, that executable must be named too for the scan to find it.
+    public static func sshdTree(_ all: [ProcEntry], trust: ListenerTrust = ListenerTrust(), listenerComm: String = "sshd",
+                                connections: [UInt64: (local: Endpoint, remote: Endpoint)] = [:]) -> SSHDTree {
         let byPid = Dictionary(all.map { ($0.pid, $0) }, uniquingKeysWith: { a, _ in a })
         func isSSHD(_ p: ProcEntry) -> Bool { p.comm == listenerComm && trust.admits(p) }
+        func isServing(_ p: ProcEntry) -> Bool {
+            (p.comm == listenerComm || p.comm == listenerComm + "-session") && trust.admits(p)
+        }
+        // A monitor forked by a listener (9.2 re-executes it with the connection on stdin) has a
+        // listener for parent; a socket manager is not sshd.
+        let perConnection = all.filter { p in
+            p.stdinSocket.map { connections[$0] != nil } == true && isServing(p) && !(byPid[p.ppid].map(isServing) ?? false)
+        }
+        let served = Set(perConnection.map(\.pid))
         let listeners = all.filter { p in
-            isSSHD(p) && !(byPid[p.ppid].map(isSSHD) ?? false)
+            isSSHD(p) && !served.contains(p.pid) && !(byPid[p.ppid].map(isSSHD) ?? false)
         }
         var children: [UInt32: [ProcEntry]] = [:]
         for p in all { children[p.ppid, default: []].append(p) }
         var descendants: [ProcEntry] = []
-        var stack = listeners.map(\.pid)
+        var stack = (listeners + perConnection).map(\.pid)
         while let pid = stack.popLast() {
             for child in (children[pid] ?? []).sorted(by: { $0.pid < $1.pid }) {
                 descendants.append(child)
                 stack.append(child.pid)
             }
         }
-        return SSHDTree(listeners: listeners, descendants: descendants)
+        return SSHDTree(listeners: listeners, perConnection: perConnection, descendants: descendants)
     }
 
     /// Established TCP connections by socket inode, from /proc/net/tcp and tcp6.
