@@ -21,13 +21,10 @@ public struct ProcEntry: Equatable, Sendable {
     public var startTicks: UInt64
     /// Inodes of the sockets the process holds open.
     public var socketInodes: [UInt64]
-    /// The inode of the socket on its standard input, if fd 0 is one (a program a socket manager
-    /// started for one connection).
-    public var stdinSocket: UInt64?
 
     public init(pid: UInt32, ppid: UInt32, comm: String, cmdline: String = "", argv: [String] = [], exe: String? = nil,
                 uid: UInt32 = 0, euid: UInt32? = nil, executable: FileStatus? = nil, startTicks: UInt64 = 0,
-                socketInodes: [UInt64] = [], stdinSocket: UInt64? = nil) {
+                socketInodes: [UInt64] = []) {
         self.pid = pid
         self.ppid = ppid
         self.comm = comm
@@ -39,7 +36,6 @@ public struct ProcEntry: Equatable, Sendable {
         self.executable = executable
         self.startTicks = startTicks
         self.socketInodes = socketInodes
-        self.stdinSocket = stdinSocket
     }
 }
 
@@ -86,17 +82,15 @@ public enum ProcScan {
             euid = ids.dropFirst().first.flatMap { $0 }
         }
         var sockets: [UInt64] = []
-        var stdinSocket: UInt64?
         for fd in (try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/fd")) ?? [] {
             if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(dir)/fd/\(fd)"),
                target.hasPrefix("socket:["), let inode = UInt64(target.dropFirst(8).dropLast()) {
                 sockets.append(inode)
-                if fd == "0" { stdinSocket = inode }
             }
         }
         return ProcEntry(pid: pid, ppid: ppid, comm: comm, cmdline: cmdline, argv: argv, exe: exe, uid: uid, euid: euid,
                          executable: FileStatus.of(path: "\(dir)/exe"), startTicks: UInt64(fields[19]) ?? 0,
-                         socketInodes: sockets.sorted(), stdinSocket: stdinSocket)
+                         socketInodes: sockets.sorted())
     }
 
     public struct SSHDTree: Equatable, Sendable {
@@ -112,8 +106,9 @@ public enum ProcScan {
 
     /// Finds sshd listeners (the real sshd, as `trust` decides, whose parent is not one, e.g. `sshd -D`
     /// started by systemd or by hand), sshd processes serving one connection that a socket manager
-    /// handed them (the real sshd whose parent is not one, with a connection of `connections` on its
-    /// standard input), and everything below them. A process merely named sshd is ignored with
+    /// handed them (the real sshd whose parent is not one, holding a connection of `connections`:
+    /// sshd -i moves it off its standard input, and a listener holds none once it has forked), and
+    /// everything below them. A process merely named sshd is ignored with
     /// everything it started.
     ///
     /// A per-connection sshd from OpenSSH 9.8 on has exec'd `sshd-session` (comm and executable): with
@@ -128,7 +123,7 @@ public enum ProcScan {
         // A monitor forked by a listener (9.2 re-executes it with the connection on stdin) has a
         // listener for parent; a socket manager is not sshd.
         let perConnection = all.filter { p in
-            p.stdinSocket.map { connections[$0] != nil } == true && isServing(p) && !(byPid[p.ppid].map(isServing) ?? false)
+            p.socketInodes.contains { connections[$0] != nil } && isServing(p) && !(byPid[p.ppid].map(isServing) ?? false)
         }
         let served = Set(perConnection.map(\.pid))
         let listeners = all.filter { p in
