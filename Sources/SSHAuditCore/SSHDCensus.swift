@@ -15,12 +15,14 @@ public struct SSHDCensus: Equatable, Sendable, Encodable {
         self.init(listeners: tree.listeners.count, perConnection: tree.perConnection.count)
     }
 
+    public var isEmpty: Bool { listeners == 0 && perConnection == 0 }
+
     /// One phrase for people: the counts, or that none was found.
     public var summary: String {
-        guard listeners > 0 || perConnection > 0 else {
-            return "no sshd found running: neither a listener nor a per-connection sshd (sshd -i); those started from now on are followed"
+        guard !isEmpty else {
+            return "no sshd running: neither a listener nor a per-connection sshd (sshd -i)"
         }
-        return "sshd found: \(listeners) listener(s), \(perConnection) per-connection (sshd -i)"
+        return "\(listeners) listener(s), \(perConnection) per-connection (sshd -i)"
     }
 
     enum CodingKeys: String, CodingKey {

@@ -178,7 +178,8 @@ struct Record: ParsableCommand {
             Stderr.line("sshaudit: recording to \(db) (resumed the kernel state of run \(checkpoint.runID): "
                         + "\(correlator.openSessionCount) open session(s))")
         } else {
-            Stderr.line("sshaudit: recording to \(db) (\(SSHDCensus(listeners: found.listeners.count, perConnection: found.perConnection.count).summary); "
+            let census = SSHDCensus(listeners: found.listeners.count, perConnection: found.perConnection.count)
+            Stderr.line("sshaudit: recording to \(db) (\(census.isEmpty ? census.summary + ", any started from now on is followed" : "sshd found: " + census.summary); "
                         + "\(found.sessions.count) open session(s) found)")
         }
         SystemdNotify.ready()

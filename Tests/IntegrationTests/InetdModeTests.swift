@@ -118,6 +118,11 @@ final class InetdModeTests: XCTestCase {
         // The start-up line counts it (other tests' sshds may run too).
         let found = try XCTUnwrap(recorder.stderr.range(of: #"[0-9]+ per-connection"#, options: .regularExpression))
         XCTAssertGreaterThanOrEqual(Int(recorder.stderr[found].prefix { $0.isNumber }) ?? 0, 1, recorder.stderr)
+        // So does `status`, from /proc now.
+        let status = try runProcess(Paths.sshaudit, ["status", "--db", recorder.db, "--format", "json"])
+        let running = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])?["sshd_running"] as? [String: Int],
+                                    status.stdout + status.stderr)
+        XCTAssertGreaterThanOrEqual(running["per_connection"] ?? 0, 1, "\(running)")
         ssh.type("/bin/echo after-start")
         try ssh.waitFor("after-start\\r?\\n")
         ssh.type("exit")

@@ -47,7 +47,7 @@ final class ProcScanTests: XCTestCase {
         XCTAssertEqual(seeds[1].processes.map(\.role), [.userChild, .user])
         // Without the connection table nothing is taken for per-connection (as before).
         XCTAssertEqual(ProcScan.sshdTree(all).perConnection, [])
-        XCTAssertEqual(SSHDCensus(listeners: 0, perConnection: 0).summary.hasPrefix("no sshd found running"), true)
+        XCTAssertEqual(SSHDCensus(listeners: 0, perConnection: 0).summary.hasPrefix("no sshd running"), true)
     }
 
     func testRebuildsOpenSessionsFromTitlesUidsAndSockets() {
