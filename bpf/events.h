@@ -16,7 +16,8 @@ enum sa_event_type {
     SA_EV_FORK = 1,    /* a tracked process forked a new process (threads are ignored) */
     SA_EV_EXEC = 2,    /* a tracked process exec'd (or a trusted sshd was exec'd: a new listener) */
     SA_EV_EXIT = 3,    /* the last thread of a tracked process exited */
-    SA_EV_ACCEPT = 4,  /* accept/accept4 returned a connected TCP socket */
+    SA_EV_ACCEPT = 4,  /* accept/accept4 returned a connected TCP socket (or a per-connection sshd
+                        * started with one on fd 0: SA_EXEC_CONNECTION) */
     SA_EV_CRED = 5,    /* setuid/setreuid/setresuid succeeded: the uids after the call */
     SA_EV_CHROOT = 6,  /* chroot succeeded (sshd's pre-authentication child does this) */
     SA_EV_SETSID = 7,  /* setsid succeeded (sshd's session child does this before the shell) */
@@ -34,7 +35,8 @@ enum sa_event_type {
  * group nor others may write; with `record --sshd`, also one of the (device, inode) pairs in the
  * sshd_binaries map. Anything else named sshd is not followed at all: no sessions, no attempts. */
 #define SA_PROC_LISTENER 1u  /* a trusted sshd started outside any tracked tree (see above) */
-#define SA_PROC_MONITOR 2u   /* a child of a listener that accepted: the per-connection privileged monitor */
+#define SA_PROC_MONITOR 2u   /* a child of a listener that accepted: the per-connection privileged monitor;
+                              * or a trusted sshd started for one connection (SA_EXEC_CONNECTION) */
 #define SA_PROC_TRANSFER 4u  /* exec'd sftp-server, scp or rsync: its file opens are reported */
 #define SA_PROC_EXECED 8u    /* exec'd since it was followed (a fork that has not runs its parent's code) */
 #define SA_PROC_ACCEPTED 16u /* a listener that accepted a connection: from then on its children are
@@ -52,6 +54,10 @@ enum sa_event_type {
 #define SA_EXEC_FILENAME_TRUNCATED 2u
 #define SA_EXEC_NEW_ROOT 4u  /* not a descendant of a tracked process: a trusted sshd started */
 #define SA_EXEC_CWD_TRUNCATED 8u  /* deeper or longer than the bounds below: leading part missing */
+#define SA_EXEC_CONNECTION 16u  /* with SA_EXEC_NEW_ROOT: a trusted sshd started with a connected TCP
+                                 * socket on its standard input (sshd -i under inetd or a socket
+                                 * manager): that connection's monitor. An accept record with fd 0,
+                                 * its endpoints read from that socket, follows the exec record. */
 
 #define SA_CWD_MAX 512        /* bytes of the working directory kept */
 #define SA_CWD_DEPTH 32       /* path components walked */

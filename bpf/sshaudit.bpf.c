@@ -23,7 +23,10 @@ char LICENSE[] SEC("license") = "GPL";
 #define AF_UNIX 1
 #define AF_INET 2
 #define AF_INET6 10
+#define SOCK_STREAM 1
 #define SOCK_DGRAM 2
+#define TCP_ESTABLISHED 1
+#define TCP_CLOSE_WAIT 8
 #define TCP_CLOSE 7
 #define MAX_TRACKED 65536
 
@@ -227,12 +230,13 @@ static __always_inline bool trusted_sshd(struct task_struct *task, struct linux_
     return true;
 }
 
-/* Whether fd 2 of this listener or monitor is sshd's log (sshd -e). */
+/* Whether fd 2 of this listener or monitor is sshd's log (sshd -e). User space enters listeners and
+ * per-connection sshds (sshd -i -e) in stderr_listeners; monitors forked by a listener get the flag. */
 static __always_inline bool logs_to_stderr(struct tracked_proc *p, struct task_struct *task, u32 tgid)
 {
     if (p->flags & SA_PROC_LOG_STDERR)
         return true;
-    if (!(p->flags & SA_PROC_LISTENER))
+    if (!(p->flags & (SA_PROC_LISTENER | SA_PROC_MONITOR)))
         return false;
     u64 *start = bpf_map_lookup_elem(&stderr_listeners, &tgid);
     return start && (*start == 0 || *start == process_start(task));
@@ -338,18 +342,44 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
     return 0;
 }
 
+/* The connection a socket manager (inetd, xinetd, systemd's Accept=yes sockets,
+ * systemd-socket-activate) hands a program it starts: a connected TCP socket on fd 0. The manager
+ * accepted it, so no tracked process does: sshd -i serves it from its standard input. */
+static __always_inline struct sock *stdin_connection(struct task_struct *task)
+{
+    struct file *file = file_of(task, 0);
+    if (!file || (BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+        return NULL;
+    struct socket *sock = BPF_CORE_READ(file, private_data);
+    if (!sock || BPF_CORE_READ(sock, type) != SOCK_STREAM)
+        return NULL;
+    struct sock *sk = BPF_CORE_READ(sock, sk);
+    if (!sk)
+        return NULL;
+    u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+    u8 state = BPF_CORE_READ(sk, __sk_common.skc_state);
+    if ((family != AF_INET && family != AF_INET6) || (state != TCP_ESTABLISHED && state != TCP_CLOSE_WAIT))
+        return NULL;
+    return sk;
+}
+
+static __always_inline void report_connection(struct task_struct *task, struct tracked_proc *tp, int fd, struct sock *sk);
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
     u32 tgid = task->tgid;
     u32 flags = 0;
+    struct sock *conn = NULL;
     struct tracked_proc *tp = tracked_entry(task, tgid);
     if (!tp) {
         if (!comm_is_sshd(task) || !trusted_sshd(task, bprm))
             return 0;
-        /* The real sshd started outside any tracked tree: a new listener (or sshd -t, -V: harmless). */
-        track(tgid, process_start(task), SA_PROC_LISTENER);
-        flags |= SA_EXEC_NEW_ROOT;
+        /* The real sshd started outside any tracked tree: a new listener (or sshd -t, -V: harmless),
+         * or, with a connection on its standard input, that connection's monitor (sshd -i). */
+        conn = stdin_connection(task);
+        track(tgid, process_start(task), conn ? SA_PROC_MONITOR : SA_PROC_LISTENER);
+        flags |= SA_EXEC_NEW_ROOT | (conn ? SA_EXEC_CONNECTION : 0);
     } else {
         /* Transfer servers: their file opens become file_transfers rows. */
         char comm[16] = {};
@@ -397,6 +427,12 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
     if (size > sizeof(*ev))
         size = sizeof(*ev);
     emit(ev, size);
+    if (conn) {
+        /* After the exec record: the correlator has the monitor's session to give it to. */
+        struct tracked_proc *mp = tracked_entry(task, tgid);
+        if (mp)
+            report_connection(task, mp, 0, conn);
+    }
     return 0;
 }
 
@@ -410,7 +446,7 @@ int BPF_PROG(on_exit, struct task_struct *task)
     struct tracked_proc *tp = tracked_entry(task, tgid);
     if (!tp)
         return 0;
-    if (tp->flags & SA_PROC_LISTENER)
+    if (tp->flags & (SA_PROC_LISTENER | SA_PROC_MONITOR))
         bpf_map_delete_elem(&stderr_listeners, &tgid);
     struct sa_exit ev = {};
     fill_header(&ev.h, SA_EV_EXIT, task);
@@ -439,6 +475,43 @@ static __always_inline void emit_conn_close(struct sock *sk)
     emit(&ev, sizeof(ev));
 }
 
+/* A client's connection, accepted by a tracked process (fd: what accept returned) or handed to a
+ * per-connection sshd on fd 0: both endpoints as the kernel keeps them, and the socket entered in
+ * `connections` so that its byte counters are reported when it closes. */
+static __always_inline void report_connection(struct task_struct *task, struct tracked_proc *tp, int fd, struct sock *sk)
+{
+    struct sa_accept ev = {};
+    fill_header(&ev.h, SA_EV_ACCEPT, task);
+    ev.fd = fd;
+    ev.family = BPF_CORE_READ(sk, __sk_common.skc_family);
+    ev.local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+    ev.remote_port = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+    if (ev.family == AF_INET) {
+        u32 l = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+        u32 r = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+        __builtin_memcpy(ev.local_addr, &l, 4);
+        __builtin_memcpy(ev.remote_addr, &r, 4);
+    } else if (ev.family == AF_INET6) {
+        BPF_CORE_READ_INTO(&ev.local_addr, sk, __sk_common.skc_v6_rcv_saddr);
+        BPF_CORE_READ_INTO(&ev.remote_addr, sk, __sk_common.skc_v6_daddr);
+    } else {
+        return;  /* a unix socket: not a client connection */
+    }
+    ev.sock_id = (u64)sk;
+    if (tp->flags & SA_PROC_LISTENER)
+        __sync_fetch_and_or(&tp->flags, SA_PROC_ACCEPTED);
+    emit(&ev, sizeof(ev));
+    u8 one = 1;
+    if (bpf_map_update_elem(&connections, &ev.sock_id, &one, BPF_ANY) != 0) {
+        count_loss(1);
+        return;
+    }
+    /* A connection that closed before it was in the map (a client that reset at once) is reported
+     * now. Whoever removes the entry reports the close, so it is reported exactly once. */
+    if (BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_CLOSE && bpf_map_delete_elem(&connections, &ev.sock_id) == 0)
+        emit_conn_close(sk);
+}
+
 static __always_inline int on_accept_exit(struct syscall_exit_ctx *ctx)
 {
     if (ctx->ret < 0)
@@ -456,36 +529,7 @@ static __always_inline int on_accept_exit(struct syscall_exit_ctx *ctx)
     struct sock *sk = BPF_CORE_READ(sock, sk);
     if (!sk)
         return 0;
-    struct sa_accept ev = {};
-    fill_header(&ev.h, SA_EV_ACCEPT, task);
-    ev.fd = ctx->ret;
-    ev.family = BPF_CORE_READ(sk, __sk_common.skc_family);
-    ev.local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
-    ev.remote_port = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
-    if (ev.family == AF_INET) {
-        u32 l = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-        u32 r = BPF_CORE_READ(sk, __sk_common.skc_daddr);
-        __builtin_memcpy(ev.local_addr, &l, 4);
-        __builtin_memcpy(ev.remote_addr, &r, 4);
-    } else if (ev.family == AF_INET6) {
-        BPF_CORE_READ_INTO(&ev.local_addr, sk, __sk_common.skc_v6_rcv_saddr);
-        BPF_CORE_READ_INTO(&ev.remote_addr, sk, __sk_common.skc_v6_daddr);
-    } else {
-        return 0;  /* a unix socket: not a client connection */
-    }
-    ev.sock_id = (u64)sk;
-    if (tp->flags & SA_PROC_LISTENER)
-        __sync_fetch_and_or(&tp->flags, SA_PROC_ACCEPTED);
-    emit(&ev, sizeof(ev));
-    u8 one = 1;
-    if (bpf_map_update_elem(&connections, &ev.sock_id, &one, BPF_ANY) != 0) {
-        count_loss(1);
-        return 0;
-    }
-    /* A connection that closed before it was in the map (a client that reset at once) is reported
-     * now. Whoever removes the entry reports the close, so it is reported exactly once. */
-    if (BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_CLOSE && bpf_map_delete_elem(&connections, &ev.sock_id) == 0)
-        emit_conn_close(sk);
+    report_connection(task, tp, ctx->ret, sk);
     return 0;
 }
 

@@ -7,7 +7,8 @@ import SSHAuditCore
 ///
 /// It follows the listeners the kernel trusts: those the start-up scan found and those the kernel
 /// reports starting (exec records flagged as a new root), with their children until they accept a
-/// connection (sshd without -D goes on in a child). The -E path is resolved inside the listener's
+/// connection (sshd without -D goes on in a child). An sshd started for one connection (sshd -i,
+/// flagged `connection`) is followed the same way: it has no listener, and it is its own monitor. The -E path is resolved inside the listener's
 /// root and working directory at start (/proc/PID/root: sshd may run chrooted in another tree), and
 /// the file is registered only once the listener holds it open: sshd opens it just after exec, so a
 /// listener whose file is not there yet is tried again on each `retry()` and on its accepts.
@@ -51,8 +52,10 @@ public final class LogChannels {
         switch event.kind {
         case let .exec(info) where info.newRoot || listeners[pid] != nil:
             // A new listener, or one re-executing itself (SIGHUP): its options and file may be new.
+            // A per-connection sshd forks only its connection's processes: none of them goes on listening.
             add(pid: pid, startNs: event.process.startNs,
-                Listener(options: SSHDLogOptions(arguments: info.argv), cwd: info.cwd, accepted: listeners[pid]?.accepted ?? false))
+                Listener(options: SSHDLogOptions(arguments: info.argv), cwd: info.cwd,
+                         accepted: info.connection || (listeners[pid]?.accepted ?? false)))
         case let .fork(child):
             guard let parent = listeners[pid], !parent.accepted else { return }
             add(pid: child.tgid, startNs: child.startNs, parent)

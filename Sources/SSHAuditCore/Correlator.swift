@@ -183,6 +183,9 @@ public final class Correlator {
         var socket: UInt64?
         /// Transfer servers seen among the session's commands (for its kind).
         var transfer: String?
+        /// A per-connection sshd's session (sshd -i): its connection is the accept record the kernel
+        /// sends right after the exec, for the socket on the monitor's standard input.
+        var awaitsConnection: Bool?
 
         init(record: SessionRecord) { self.record = record }
     }
@@ -444,7 +447,17 @@ public final class Correlator {
             if let proc = lookup(key), proc.role == .unknown, !proc.orphan, event.comm.hasPrefix("sshd") {
                 procs[key]?.role = .listener
             }
-            if procs[key]?.role == .listener {
+            if let proc = procs[key], proc.role == .monitor, let id = proc.session, let open = sessions[id],
+               open.awaitsConnection == true {
+                // sshd -i: the connection its socket manager accepted and handed it on stdin.
+                open.awaitsConnection = nil
+                open.socket = socket
+                followSocket(socket, for: id)
+                updateSession(id) {
+                    $0.local = local
+                    $0.remote = remote
+                }
+            } else if procs[key]?.role == .listener {
                 if pendingAccept[key] != nil || pendingAccept.count < bounds.pendingAccepts {
                     pendingAccept[key] = PendingAccept(local: local, remote: remote, socket: socket)
                 } else {
@@ -524,16 +537,19 @@ public final class Correlator {
         if let id = proc.session { sessions[id]?.liveProcesses += 1 }
     }
 
-    private func startSession(monitor: ProcessKey, listener: ProcessKey, path: String?, wallNs: Int64) -> Int64 {
+    /// A session served by `monitor`: forked by `listener`, or (nil) started for one connection by a
+    /// socket manager (sshd -i), whose connection comes in the accept record after its exec.
+    private func startSession(monitor: ProcessKey, listener: ProcessKey?, path: String?, wallNs: Int64) -> Int64 {
         let id = nextIDs.session
         nextIDs.session += 1
         var record = SessionRecord(id: id, sshdPid: monitor.tgid, sshdStartNs: monitor.startNs, startedAtNs: wallNs)
-        record.listenerPid = listener.tgid
+        record.listenerPid = listener?.tgid
         record.sshdPath = path
-        record.sshdVersion = path.flatMap { binaryVersion(listener.tgid, $0) }
+        record.sshdVersion = path.flatMap { binaryVersion(listener?.tgid ?? monitor.tgid, $0) }
         // sshd accepts and forks in one step of its loop: the last accept is this connection's.
         let open = OpenSession(record: record)
-        if let conn = pendingAccept.removeValue(forKey: listener) {
+        open.awaitsConnection = listener == nil ? true : nil
+        if let listener, let conn = pendingAccept.removeValue(forKey: listener) {
             open.record.local = conn.local
             open.record.remote = conn.remote
             open.socket = conn.socket
@@ -551,10 +567,19 @@ public final class Correlator {
     private func handleExec(_ key: ProcessKey, event: Event, info: ExecInfo, wallNs: Int64) {
         // A newly started sshd is a listener only once it accepts: `sshd -t` or `sshd -V` never do.
         // Any other process without a record has none because there was no room (see `handle`).
-        guard var proc = lookup(key) ?? (info.newRoot ? Proc(role: .unknown) : nil) else { return }
+        let known = lookup(key)
+        guard var proc = known ?? (info.newRoot ? Proc(role: .unknown) : nil) else { return }
         guard procs[key] != nil || hasRoomForProcess else {
             overflows += 1  // a new sshd not followed, as the kernel's full map does not follow it
             return
+        }
+        if known == nil, info.connection {
+            // sshd -i, started by a socket manager with an accepted connection on its standard input
+            // (the kernel reports only the real sshd): that connection's monitor, with no listener.
+            proc.role = .monitor
+            let id = startSession(monitor: key, listener: nil, path: info.filename, wallNs: wallNs)
+            proc.session = id
+            sessions[id]?.liveProcesses += 1
         }
         switch proc.role {
         case .user:

@@ -27,16 +27,21 @@ public struct ExecInfo: Equatable, Sendable {
     public var argvTruncated: Bool
     /// An sshd binary started outside every tracked tree (a new listener).
     public var newRoot: Bool
+    /// With `newRoot`: started with a connected TCP socket on its standard input (sshd -i under inetd
+    /// or a socket manager), so it is that connection's monitor. The kernel follows the exec record
+    /// with an accept record of this process for that socket.
+    public var connection: Bool
     /// Controlling terminal ("pts/0"), nil if none.
     public var tty: String?
     /// Working directory at exec (relative to the process's root); nil if it could not be read whole.
     public var cwd: String?
     public init(filename: String, argv: [String], argvTruncated: Bool = false, newRoot: Bool = false,
-                tty: String? = nil, cwd: String? = nil) {
+                connection: Bool = false, tty: String? = nil, cwd: String? = nil) {
         self.filename = filename
         self.argv = argv
         self.argvTruncated = argvTruncated
         self.newRoot = newRoot
+        self.connection = connection
         self.tty = tty
         self.cwd = cwd
     }

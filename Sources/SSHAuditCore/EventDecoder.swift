@@ -49,6 +49,7 @@ public enum EventDecoder {
                 argv: r.nulSeparated(argvOffset, argvLen),
                 argvTruncated: flags & 1 != 0,
                 newRoot: flags & 4 != 0,
+                connection: flags & 4 != 0 && flags & 16 != 0,
                 tty: tty.isEmpty ? nil : tty,
                 cwd: flags & 8 != 0 ? nil : Self.cwd(leafFirst: UnsafeRawBufferPointer(rebasing: bytes[cwdOffset..<cwdOffset + cwdLen]))
             ))

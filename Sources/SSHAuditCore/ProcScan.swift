@@ -96,30 +96,50 @@ public enum ProcScan {
     public struct SSHDTree: Equatable, Sendable {
         /// sshd processes that accept connections.
         public var listeners: [ProcEntry]
-        /// Every process below an sshd listener (connections, their children, users' processes).
+        /// sshd processes started for one connection (sshd -i under inetd or a socket manager): each
+        /// is that connection's monitor, with no listener.
+        public var perConnection: [ProcEntry] = []
+        /// Every process below an sshd listener or per-connection sshd (connections, their children,
+        /// users' processes).
         public var descendants: [ProcEntry]
     }
 
     /// Finds sshd listeners (the real sshd, as `trust` decides, whose parent is not one, e.g. `sshd -D`
-    /// started by systemd or by hand) and everything below them. A process merely named sshd is
-    /// ignored with everything it started.
-    public static func sshdTree(_ all: [ProcEntry], trust: ListenerTrust = ListenerTrust(), listenerComm: String = "sshd") -> SSHDTree {
+    /// started by systemd or by hand), sshd processes serving one connection that a socket manager
+    /// handed them (the real sshd whose parent is not one, holding a connection of `connections`:
+    /// sshd -i moves it off its standard input, and a listener holds none once it has forked), and
+    /// everything below them. A process merely named sshd is ignored with
+    /// everything it started.
+    ///
+    /// A per-connection sshd from OpenSSH 9.8 on has exec'd `sshd-session` (comm and executable): with
+    /// `record --sshd`, that executable must be named too for the scan to find it.
+    public static func sshdTree(_ all: [ProcEntry], trust: ListenerTrust = ListenerTrust(), listenerComm: String = "sshd",
+                                connections: [UInt64: (local: Endpoint, remote: Endpoint)] = [:]) -> SSHDTree {
         let byPid = Dictionary(all.map { ($0.pid, $0) }, uniquingKeysWith: { a, _ in a })
         func isSSHD(_ p: ProcEntry) -> Bool { p.comm == listenerComm && trust.admits(p) }
+        func isServing(_ p: ProcEntry) -> Bool {
+            (p.comm == listenerComm || p.comm == listenerComm + "-session") && trust.admits(p)
+        }
+        // A monitor forked by a listener (9.2 re-executes it with the connection on stdin) has a
+        // listener for parent; a socket manager is not sshd.
+        let perConnection = all.filter { p in
+            p.socketInodes.contains { connections[$0] != nil } && isServing(p) && !(byPid[p.ppid].map(isServing) ?? false)
+        }
+        let served = Set(perConnection.map(\.pid))
         let listeners = all.filter { p in
-            isSSHD(p) && !(byPid[p.ppid].map(isSSHD) ?? false)
+            isSSHD(p) && !served.contains(p.pid) && !(byPid[p.ppid].map(isSSHD) ?? false)
         }
         var children: [UInt32: [ProcEntry]] = [:]
         for p in all { children[p.ppid, default: []].append(p) }
         var descendants: [ProcEntry] = []
-        var stack = listeners.map(\.pid)
+        var stack = (listeners + perConnection).map(\.pid)
         while let pid = stack.popLast() {
             for child in (children[pid] ?? []).sorted(by: { $0.pid < $1.pid }) {
                 descendants.append(child)
                 stack.append(child.pid)
             }
         }
-        return SSHDTree(listeners: listeners, descendants: descendants)
+        return SSHDTree(listeners: listeners, perConnection: perConnection, descendants: descendants)
     }
 
     /// Established TCP connections by socket inode, from /proc/net/tcp and tcp6.

@@ -40,7 +40,7 @@ public struct EndpointSeed: Codable, Equatable, Sendable {
 
 public enum SessionRecovery {
     /// - Parameters:
-    ///   - tree: sshd listeners and their descendants (ProcScan.sshdTree).
+    ///   - tree: sshd listeners, per-connection sshds and their descendants (ProcScan.sshdTree).
     ///   - connections: established TCP connections by socket inode.
     ///   - ticksToWallNs: converts /proc start ticks to Unix-epoch ns.
     public static func sessions(in tree: ProcScan.SSHDTree,
@@ -61,7 +61,8 @@ public enum SessionRecovery {
         }
 
         var result: [SessionSeed] = []
-        for monitor in tree.descendants where listenerPids.contains(monitor.ppid) && isSSHD(monitor) {
+        let monitors = tree.descendants.filter { listenerPids.contains($0.ppid) && isSSHD($0) } + tree.perConnection
+        for monitor in monitors {
             var processes: [ProcessSeed] = []
             var userChild: ProcEntry?
             // Root logins on OpenSSH ≤ 9.7: the monitor itself serves the session.
@@ -88,7 +89,7 @@ public enum SessionRecovery {
             walk(monitor, nil)
             let conn = monitor.socketInodes.lazy.compactMap { connections[$0] }.first
             result.append(SessionSeed(
-                monitor: seed(monitor, .monitor), listenerPid: monitor.ppid,
+                monitor: seed(monitor, .monitor), listenerPid: listenerPids.contains(monitor.ppid) ? monitor.ppid : nil,
                 uid: userChild?.uid ?? (monitorServes ? monitor.uid : nil),
                 authenticatedAtNs: userChild.map { ticksToWallNs($0.startTicks) },
                 local: conn.map { EndpointSeed($0.local) }, remote: conn.map { EndpointSeed($0.remote) },

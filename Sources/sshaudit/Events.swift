@@ -49,7 +49,7 @@ struct Events: ParsableCommand {
     private func describe(_ kind: EventKind) -> String {
         switch kind {
         case let .fork(child): return "fork → \(child.tgid)"
-        case let .exec(info): return "exec \(v(info.filename)) [\(info.argv.map(quoted).joined(separator: ", "))]\(info.argvTruncated ? " (truncated)" : "")\(info.newRoot ? " (new root)" : "")"
+        case let .exec(info): return "exec \(v(info.filename)) [\(info.argv.map(quoted).joined(separator: ", "))]\(info.argvTruncated ? " (truncated)" : "")\(info.newRoot ? (info.connection ? " (new root, connection on stdin)" : " (new root)") : "")"
         case let .exit(status): return "exit status=0x\(String(status, radix: 16))"
         case let .accept(local, remote, socket): return "accept \(remote.address):\(remote.port) → \(local.address):\(local.port) socket=\(String(socket, radix: 16))"
         case let .connectionClosed(socket, bytesIn, bytesOut): return "connection closed socket=\(String(socket, radix: 16)) in=\(bytesIn) out=\(bytesOut)"

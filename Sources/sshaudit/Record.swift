@@ -101,7 +101,7 @@ struct Record: ParsableCommand {
         var counters = AuditStore.RunCounters()
         // The kernel's loss counters live as long as its maps: each run counts from where it took over.
         var kernelBaseline = (ringFull: UInt64(0), mapFull: UInt64(0))
-        var found = (listeners: [ProcEntry](), sessions: [SessionSeed]())
+        var found = (listeners: [ProcEntry](), perConnection: [ProcEntry](), sessions: [SessionSeed]())
 
         var unattributedBaseline: UInt64 = 0
         let logChannels = LogChannels(tracer: tracer, warn: warn)
@@ -110,7 +110,7 @@ struct Record: ParsableCommand {
             kernelBaseline = (checkpoint.kernelRingFull, checkpoint.kernelMapFull)
             unattributedBaseline = correlator.unattributedEvents  // the killed run counted those
             // The kernel still follows the listeners; only where they log must be learnt again.
-            for listener in ProcScan.sshdTree(ProcScan.processes(), trust: trust).listeners {
+            for listener in ProcScan.sshdTree(ProcScan.processes(), trust: trust, connections: ProcScan.tcpConnections()).listeners {
                 logChannels.seed(pid: listener.pid, argv: listener.argv)
             }
         } else {
@@ -178,7 +178,9 @@ struct Record: ParsableCommand {
             Stderr.line("sshaudit: recording to \(db) (resumed the kernel state of run \(checkpoint.runID): "
                         + "\(correlator.openSessionCount) open session(s))")
         } else {
-            Stderr.line("sshaudit: recording to \(db) (\(found.listeners.count) sshd listener(s), \(found.sessions.count) open session(s) found)")
+            let census = SSHDCensus(listeners: found.listeners.count, perConnection: found.perConnection.count)
+            Stderr.line("sshaudit: recording to \(db) (\(census.isEmpty ? census.summary + ", any started from now on is followed" : "sshd found: " + census.summary); "
+                        + "\(found.sessions.count) open session(s) found)")
         }
         SystemdNotify.ready()
 
@@ -228,7 +230,8 @@ struct Record: ParsableCommand {
                     // A rotated events log starts with the listeners running now; the sessions open
                     // at rotation continue in it without their beginning.
                     do {
-                        try eventLog.reopen(header: eventLogHeader(listeners: ProcScan.sshdTree(ProcScan.processes(), trust: trust).listeners,
+                        let tree = ProcScan.sshdTree(ProcScan.processes(), trust: trust, connections: ProcScan.tcpConnections())
+                        try eventLog.reopen(header: eventLogHeader(listeners: tree.listeners,
                                                                    sessions: []))
                     } catch {
                         warn("cannot reopen the events log: \(error); still writing to the old file")
@@ -319,12 +322,14 @@ struct Record: ParsableCommand {
     /// wait in the ring buffer until read), so a process started in between is seen by both, never by
     /// neither.
     private func seed(tracer: BPFTracer, correlator: Correlator, store: AuditStore, bootToWall: Int64,
-                      trust: ListenerTrust, logChannels: LogChannels) throws -> (listeners: [ProcEntry], sessions: [SessionSeed]) {
+                      trust: ListenerTrust, logChannels: LogChannels) throws
+        -> (listeners: [ProcEntry], perConnection: [ProcEntry], sessions: [SessionSeed]) {
         let processes = ProcScan.processes()
-        let tree = ProcScan.sshdTree(processes, trust: trust)
+        let connections = ProcScan.tcpConnections()
+        let tree = ProcScan.sshdTree(processes, trust: trust, connections: connections)
         let ticks = UInt64(sysconf(Int32(_SC_CLK_TCK)))
         let recovered = SessionRecovery.sessions(
-            in: tree, connections: ProcScan.tcpConnections(),
+            in: tree, connections: connections,
             ticksToWallNs: { Int64($0 * 1_000_000_000 / ticks) + bootToWall })
         for listener in tree.listeners {
             try tracer.track(pid: listener.pid, role: .listener)
@@ -357,7 +362,7 @@ struct Record: ParsableCommand {
             correlator.seedSession(session, resuming: resuming.map { ($0.session, $0.openCommands) })
         }
         try store.markEndedUnobserved(leftOpen.map(\.session))
-        return (tree.listeners, alive)
+        return (tree.listeners, tree.perConnection, alive)
     }
 
 }

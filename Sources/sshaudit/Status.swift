@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SSHAuditCore
 import SSHAuditStore
 
 /// Whether the audit trail can be trusted: recorder runs, gaps between them, losses.
@@ -15,8 +16,9 @@ struct Status: ParsableCommand {
 
     func run() throws {
         let report = try AuditReader(path: db).status()
+        let running = Self.sshdRunning()
         if format == .json {
-            try printJSON(report)
+            try printJSON(StatusOutput(report: report, sshdRunning: running))
             return
         }
         var out = """
@@ -27,6 +29,7 @@ struct Status: ParsableCommand {
             events no session could claim: \(report.totalUnattributedEvents)
             lost at the recorder's own bounds: \(report.totalOverflows) entries; processes gone without an exit event: \(report.totalUnobservedExits)
             runs that did not stop cleanly: \(report.uncleanRuns)
+            sshd on this host now: \(running?.summary ?? "unknown (reading /proc needs root)")
 
             """
         Stdout.write(Data(out.utf8))
@@ -48,5 +51,31 @@ struct Status: ParsableCommand {
             previousStop = run.stoppedAt ?? run.startedAt  // killed before its first heartbeat
         }
         printTable(header: ["RUN", "STATE", "STARTED", "STOPPED", "EVENTS", "DROPS", "UNTRACKED", "UNATTRIBUTED"], rows: rows)
+    }
+}
+
+extension Status {
+    /// The sshd instances running now, by how they were started, found as the recorder's start-up
+    /// scan finds them (ProcScan); nil without root, to whom /proc does not show other users' binaries.
+    static func sshdRunning() -> SSHDCensus? {
+        guard geteuid() == 0 else { return nil }
+        return SSHDCensus(ProcScan.sshdTree(ProcScan.processes(), connections: ProcScan.tcpConnections()))
+    }
+}
+
+/// `status --format json`: the report's keys, and `sshd_running` (`listeners`, `per_connection`;
+/// null without root).
+struct StatusOutput: Encodable {
+    let report: StatusReport
+    let sshdRunning: SSHDCensus?
+
+    enum CodingKeys: String, CodingKey {
+        case sshdRunning = "sshd_running"
+    }
+
+    func encode(to encoder: Encoder) throws {
+        try report.encode(to: encoder)
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(sshdRunning, forKey: .sshdRunning)
     }
 }

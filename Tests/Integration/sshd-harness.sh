@@ -2,7 +2,7 @@
 # Integration-test harness: a throw-away OpenSSH sshd on loopback plus real clients.
 #
 #   sshd-harness.sh setup   DIR
-#   sshd-harness.sh start   DIR PORT [file|syslog] [-- -o Key=Value ...]   -> prints listener PID
+#   sshd-harness.sh start   DIR PORT [file|syslog] [listener|daemon|inetd] [-- -o Key=Value ...]   -> prints PID
 #   sshd-harness.sh stop    DIR PORT
 #   sshd-harness.sh ssh     DIR PORT USER [ssh args...]                  (key auth, exit = ssh's)
 #   sshd-harness.sh sshpass DIR PORT USER PASSWORD [ssh args...]         (password auth, exit = sshpass/ssh's)
@@ -11,6 +11,9 @@
 # Files per listener: DIR/sshd_config_PORT, DIR/sshd_PORT.pid, DIR/sshd_PORT.log (LOGMODE file), DIR/sshd_PORT.out.
 # LOGMODE syslog: sshd logs via syslog(3) to /dev/log; the caller must provide a listener there
 # (without one the messages are silently dropped).
+# STARTMODE: listener (default) runs sshd -D; daemon runs sshd without -D (it forks into the background;
+# the PID printed is the child left listening); inetd runs sshd -i per connection under
+# systemd-socket-activate --inetd -a (the PID printed and in the pid file is the socket manager's).
 # Environment: SSHD_HARNESS_IPV6=1 also listens on [::1]; SSHD_HARNESS_HOST (default 127.0.0.1) is
 # the address the clients connect to.
 # SSHD_HARNESS_ROOT=ROOT runs sshd inside the root tree ROOT instead (chroot ROOT /usr/sbin/sshd, e.g.
@@ -174,8 +177,10 @@ cmd_stop() {
   [[ -f $pidf ]] || return 0
   pid=$(<"$pidf")
   # Guard against a recycled PID: only kill it if it really is our sshd for this config (and root tree).
-  if [[ $pid =~ ^[0-9]+$ && $(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null) == *"-f $SDIR/sshd_config_$PORT "* &&
-        ( -z $RROOT || $(readlink "/proc/$pid/root" 2>/dev/null) == "$RROOT" ) ]]; then
+  # (In inetd mode the pid is the socket manager's, on the host, which runs "chroot ROOT sshd -i".)
+  local cmd; cmd=$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null) || cmd=
+  if [[ $pid =~ ^[0-9]+$ && $cmd == *"-f $SDIR/sshd_config_$PORT "* &&
+        ( -z $RROOT || $(readlink "/proc/$pid/root" 2>/dev/null) == "$RROOT" || $cmd == *"chroot $RROOT "* ) ]]; then
     # Per-connection sshd children call setsid() and would outlive the listener, so kill the
     # whole tree at once (one by one is slow: an interactive bash ignores SIGTERM and only
     # dies of SIGHUP when its sshd closes the pty).
@@ -196,6 +201,10 @@ cmd_start() {
   local logmode=file
   if [[ $# -gt 0 && $1 != -- ]]; then logmode=$1; shift; fi
   [[ $logmode == file || $logmode == syslog ]] || die "LOGMODE must be 'file' or 'syslog', got '$logmode'"
+  local startmode=listener
+  if [[ $# -gt 0 && $1 != -- ]]; then startmode=$1; shift; fi
+  [[ $startmode == listener || $startmode == daemon || $startmode == inetd ]] ||
+    die "STARTMODE must be 'listener', 'daemon' or 'inetd', got '$startmode'"
   if [[ $# -gt 0 ]]; then [[ $1 == -- ]] || die "unexpected argument '$1' (extra sshd options go after --)"; shift; fi
   local extra=("$@")
 
@@ -246,8 +255,26 @@ EOF
   local launch=()
   if [[ -n $RROOT ]]; then launch=(chroot "$RROOT"); fi   # chroot execs sshd in place: same PID
   # Fully detached: own session, no inherited stdin/stdout, so "$(harness start ...)" returns.
-  setsid "${launch[@]}" "$SSHD" -D -f "$scfg" "${logargs[@]}" "${extra[@]}" < /dev/null >> "$out" 2>&1 &
-  local spid=$! i
+  local spid i
+  case $startmode in
+    listener)
+      setsid "${launch[@]}" "$SSHD" -D -f "$scfg" "${logargs[@]}" "${extra[@]}" < /dev/null >> "$out" 2>&1 &
+      spid=$! ;;
+    daemon)
+      # sshd forks into the background and its child writes the pid file; the parent exits 0.
+      setsid "${launch[@]}" "$SSHD" -f "$scfg" "${logargs[@]}" "${extra[@]}" < /dev/null >> "$out" 2>&1 ||
+        die "sshd failed to start: $(cat "$out" ${logargs[1]:+"$log"} 2>/dev/null | grep . | tail -n1)"
+      for ((i = 0; i < 100; i++)); do [[ -s $pidf ]] && break; sleep 0.1; done
+      [[ -s $pidf ]] || die "sshd wrote no pid file within 10s (see $out)"
+      spid=$(<"$pidf") ;;
+    inetd)
+      # The socket manager accepts; each connection gets its own sshd -i with the socket on stdin/stdout.
+      command -v systemd-socket-activate >/dev/null || die "systemd-socket-activate not installed"
+      setsid systemd-socket-activate --inetd -a -l "$HOST:$PORT" "${launch[@]}" "$SSHD" -i -f "$scfg" "${logargs[@]}" "${extra[@]}" \
+        < /dev/null >> "$out" 2>&1 &
+      spid=$!
+      echo "$spid" > "$pidf" ;;
+  esac
   for ((i = 0; i < 100; i++)); do
     if ! kill -0 "$spid" 2>/dev/null; then
       die "sshd exited during startup: $(cat "$out" ${logargs[1]:+"$log"} 2>/dev/null | grep . | tail -n1)"

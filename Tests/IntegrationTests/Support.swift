@@ -84,8 +84,10 @@ final class SSHDServer {
     /// Also listen on [::1].
     let ipv6: Bool
 
-    init(name: String, port: Int, logMode: String = "file", extraOptions: [String] = [], root: String? = nil,
-         ipv6: Bool = false) throws {
+    /// - Parameter startMode: `listener` (sshd -D), `daemon` (without -D: it goes into the background)
+    ///   or `inetd` (sshd -i per connection under systemd-socket-activate); see sshd-harness.sh.
+    init(name: String, port: Int, logMode: String = "file", startMode: String = "listener", extraOptions: [String] = [],
+         root: String? = nil, ipv6: Bool = false) throws {
         try requireRoot()
         dir = "/run/sshaudit-test/\(name)"
         self.port = port
@@ -94,10 +96,20 @@ final class SSHDServer {
         // Users are shared by all tests: create them one test at a time.
         let setup = try harness(["setup", dir], lock: true)
         guard setup.status == 0 else { throw TestFailure("harness setup failed: \(setup.stderr)") }
-        var args = ["start", dir, String(port), logMode]
+        try start(logMode: logMode, startMode: startMode, extraOptions: extraOptions)
+    }
+
+    /// Starts this sshd (again: the harness stops the one running on this port first).
+    func start(logMode: String = "file", startMode: String = "listener", extraOptions: [String] = []) throws {
+        var args = ["start", dir, String(port), logMode, startMode]
         if !extraOptions.isEmpty { args += ["--"] + extraOptions }
         let start = try harness(args)
         guard start.status == 0 else { throw TestFailure("sshd did not start: \(start.stderr)") }
+    }
+
+    /// The pid in the harness's pid file: the listener's, or in inetd mode the socket manager's.
+    var pid: Int32? {
+        (try? String(contentsOfFile: (root ?? "") + dir + "/sshd_\(port).pid", encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
     }
 
     /// Runs Tests/Integration/sshd-harness.sh, inside `root` when there is one.

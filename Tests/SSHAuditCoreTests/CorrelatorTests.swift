@@ -165,6 +165,30 @@ final class CorrelatorTests: XCTestCase {
         XCTAssertTrue(failed.commands.isEmpty)
     }
 
+    // sshd -i started per connection by systemd-socket-activate --inetd -a (OpenSSH 9.2,
+    // Fixtures/record-fixtures-inetd.sh): no listener. Each sshd's exec (flagged: a connection on
+    // its stdin) opens its session, the accept record after it gives the connection. Other sshds on
+    // the machine were recorded too: only this port's sessions count.
+    func testInetdModeSessionsWithoutAListener() throws {
+        let (all, commands, outputs) = try Fixture.replay("inetd_logins")
+        let sessions = all.filter { $0.local?.port == 22509 }
+        XCTAssertEqual(sessions.map(\.user), ["sa_alice", nil, nil])
+        XCTAssertTrue(sessions.allSatisfy { $0.listenerPid == nil && $0.remote?.address == "127.0.0.1" && $0.sshdPath == "/usr/sbin/sshd" })
+        XCTAssertTrue(sessions.allSatisfy { $0.bytesIn != nil && $0.endedAtNs != nil && $0.closed })
+        XCTAssertEqual(Set(sessions.compactMap { $0.remote?.port }).count, 3)
+        let s = sessions[0]
+        XCTAssertEqual(s.authMethod, "publickey")
+        XCTAssertEqual(s.exitCode, 3)
+        XCTAssertEqual(commands.filter { $0.sessionID == s.id }.map(\.argv),
+                       [["bash", "-c", "echo hello; /bin/ls / >/dev/null; exit 3"], ["/bin/ls", "/"]])
+        let ids = Set(sessions.map(\.id))
+        let auth = Fixture.auth(outputs).filter { ids.contains($0.sessionID) }
+        XCTAssertEqual(auth.map { "\($0.result) \($0.method ?? "-") \($0.user ?? "-")" },
+                       ["accepted publickey sa_alice", "failed password sa_bob", "disconnected - sa_bob",
+                        "invalidUser - mallory", "failed password mallory", "disconnected - mallory"])
+        XCTAssertTrue(auth.allSatisfy { a in !a.addrMismatch && a.remote == sessions.first { $0.id == a.sessionID }?.remote })
+    }
+
     func testReplayIsDeterministicAndIDsContinue() throws {
         let first = try Fixture.replay("parallel_10").outputs
         XCTAssertEqual(first, try Fixture.replay("parallel_10").outputs)

@@ -58,6 +58,12 @@ final class DecoderTests: XCTestCase {
         let bytes = execRecord(filename: Array("/usr/sbin/sshd".utf8.prefix(10)), argv: argv, total: argv.count, flags: 4)
         XCTAssertEqual(try EventDecoder.decode(bytes).kind,
                        .exec(ExecInfo(filename: "/usr/sbin/", argv: ["sshd", "", "-D"], newRoot: true, cwd: "/")))
+        // sshd -i: a new root with a connection on its standard input (flags 4 | 16); 16 alone means nothing.
+        let inetd = execRecord(filename: Array("/usr/sbin/sshd".utf8), argv: Array("sshd\0-i\0".utf8), total: 8, flags: 20)
+        XCTAssertEqual(try EventDecoder.decode(inetd).kind,
+                       .exec(ExecInfo(filename: "/usr/sbin/sshd", argv: ["sshd", "-i"], newRoot: true, connection: true, cwd: "/")))
+        let stray = execRecord(filename: Array("/usr/sbin/sshd".utf8), argv: Array("sshd\0".utf8), total: 5, flags: 16)
+        XCTAssertEqual(try EventDecoder.decode(stray).kind, .exec(ExecInfo(filename: "/usr/sbin/sshd", argv: ["sshd"], cwd: "/")))
         // A working directory too deep to walk whole is unknown, not wrong.
         let deep = execRecord(filename: [0x78], argv: [0x78, 0], total: 2, flags: 8, tty: "tty1", cwdLeafFirst: "z/y/")
         XCTAssertEqual(try EventDecoder.decode(deep).kind, .exec(ExecInfo(filename: "x", argv: ["x"], tty: "tty1", cwd: nil)))

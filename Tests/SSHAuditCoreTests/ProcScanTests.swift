@@ -14,6 +14,42 @@ final class ProcScanTests: XCTestCase {
                   socketInodes: sockets)
     }
 
+    /// sshd -i started by a socket manager (not sshd): the real sshd holding an established
+    /// connection, with no sshd parent, is a per-connection monitor, not a listener. A listener's own
+    /// 9.2 monitor holds its connection too (re-executed with it on stdin), and stays a monitor; one
+    /// not admitted (a user's own "sshd") is nothing.
+    func testPerConnectionSSHDIsAMonitorWithoutListener() {
+        let nobodys = FileStatus(identity: FileIdentity(device: 0xfe00, inode: 77), ownerUID: 65534, mode: 0o100755)
+        let all = [
+            entry(50, 1, "systemd-socket-"),
+            entry(60, 50, "sshd", "sshd: bob [priv]", ticks: 300, sockets: [5, 21]),
+            entry(61, 60, "sshd", "sshd: bob@notty", uid: 1001, ticks: 310, sockets: [21]),
+            entry(62, 61, "bash", uid: 1001, ticks: 311),
+            entry(70, 50, "sshd-session", "sshd-session: unknown [priv]", ticks: 400, sockets: [22]),
+            entry(100, 1, "sshd", "sshd: /usr/sbin/sshd -D [listener] 1 of 10-100 startups", ticks: 10, sockets: [3]),
+            entry(200, 100, "sshd", "sshd: alice [priv]", ticks: 500, sockets: [23]),
+            entry(80, 50, "sshd", "sshd: root [priv]", uid: 65534, executable: nobodys, sockets: [24]),
+            entry(90, 1, "sshd", "sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups", sockets: [4]),
+        ]
+        var connections: [UInt64: (local: Endpoint, remote: Endpoint)] = [:]
+        for (inode, port) in [(21, 50_001), (22, 50_002), (23, 50_003), (24, 50_004)] as [(UInt64, UInt16)] {
+            connections[inode] = (Endpoint(address: "127.0.0.1", port: 22), Endpoint(address: "10.0.0.7", port: port))
+        }
+        let tree = ProcScan.sshdTree(all, connections: connections)
+        XCTAssertEqual(tree.perConnection.map(\.pid), [60, 70])
+        XCTAssertEqual(tree.listeners.map(\.pid), [100, 90])
+        XCTAssertEqual(SSHDCensus(tree), SSHDCensus(listeners: 2, perConnection: 2))
+        let seeds = SessionRecovery.sessions(in: tree, connections: connections, ticksToWallNs: { Int64($0) })
+        XCTAssertEqual(seeds.map(\.monitor.pid), [200, 60, 70])
+        XCTAssertEqual(seeds.map(\.listenerPid), [100, nil, nil])
+        XCTAssertEqual(seeds.map { $0.remote?.port }, [50_003, 50_001, 50_002])
+        XCTAssertEqual(seeds[1].uid, 1001)
+        XCTAssertEqual(seeds[1].processes.map(\.role), [.userChild, .user])
+        // Without the connection table nothing is taken for per-connection (as before).
+        XCTAssertEqual(ProcScan.sshdTree(all).perConnection, [])
+        XCTAssertEqual(SSHDCensus(listeners: 0, perConnection: 0).summary.hasPrefix("no sshd running"), true)
+    }
+
     func testRebuildsOpenSessionsFromTitlesUidsAndSockets() {
         let all = [
             entry(100, 1, "sshd", "sshd: /usr/sbin/sshd -D [listener] 1 of 10-100 startups", ticks: 10),
