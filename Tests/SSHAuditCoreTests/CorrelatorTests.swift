@@ -183,9 +183,11 @@ final class CorrelatorTests: XCTestCase {
                        [["bash", "-c", "echo hello; /bin/ls / >/dev/null; exit 3"], ["/bin/ls", "/"]])
         let ids = Set(sessions.map(\.id))
         let auth = Fixture.auth(outputs).filter { ids.contains($0.sessionID) }
+        // One attempt per credential tried; how the other two connections ended are their events.
         XCTAssertEqual(auth.map { "\($0.result) \($0.method ?? "-") \($0.user ?? "-")" },
-                       ["accepted publickey sa_alice", "failed password sa_bob", "disconnected - sa_bob",
-                        "invalidUser - mallory", "failed password mallory", "disconnected - mallory"])
+                       ["accepted publickey sa_alice", "failed password sa_bob", "failed password mallory"])
+        XCTAssertEqual(Fixture.events(outputs).filter { ids.contains($0.sessionID) }.map { "\($0.kind.rawValue) \($0.detail ?? "-")" },
+                       ["closed_before_auth sa_bob", "invalid_user mallory", "closed_before_auth mallory"])
         XCTAssertTrue(auth.allSatisfy { a in !a.addrMismatch && a.remote == sessions.first { $0.id == a.sessionID }?.remote })
     }
 
