@@ -2,9 +2,10 @@
 SWIFT   ?= swift
 DB      ?= /var/lib/sshaudit/sshaudit.db
 # Build: libbpf and friends, pkg-config to find them. Tests: a real sshd, ssh and sshpass clients;
-# chromium renders the HTML report for the screenshot test.
-APT_PACKAGES := pkg-config libbpf-dev libelf-dev zlib1g-dev libsqlite3-dev \
-                openssh-server openssh-client sshpass procps chromium rsync sqlite3
+# chromium renders the HTML report for the screenshot test; libpq to ship to PostgreSQL, whose
+# server the fleet tests start on their own.
+APT_PACKAGES := pkg-config libbpf-dev libelf-dev zlib1g-dev libsqlite3-dev libpq-dev \
+                openssh-server openssh-client sshpass procps chromium rsync sqlite3 postgresql
 
 PREFIX  ?= /usr/local
 
@@ -46,6 +47,7 @@ test: deps
 install: build
 	install -D -m 0755 .build/release/sshaudit $(DESTDIR)$(PREFIX)/sbin/sshaudit
 	install -D -m 0644 dist/sshaudit.service $(DESTDIR)/etc/systemd/system/sshaudit.service
+	install -D -m 0644 dist/sshaudit-ship.service $(DESTDIR)/etc/systemd/system/sshaudit-ship.service
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/sshaudit/README.md
 	install -d -m 0700 $(DESTDIR)/var/lib/sshaudit
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; \

@@ -28,6 +28,8 @@ public final class Shipper {
     private let central: PGConnection
     public let host: HostIdentity
     private let batch: Int
+    /// The local entry at the host's cursor was found to be the one shipped (checked once).
+    private var anchored = false
     private let encoder: JSONEncoder = {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -54,15 +56,17 @@ public final class Shipper {
                 let shipped = cursor[0].flatMap({ Int64($0) }) else {
                 throw CentralError("host \(host.key) is not registered in the central database")
             }
-            let entries = try reader.ledgerEntries(after: shipped, limit: batch)
-            guard let last = entries.last else { return 0 }
             // The local ledger must go on from where the shipped copy ends: a database replaced or
             // rewritten behind the recorder's back does not continue a host's history silently.
+            if shipped > 0, !anchored {
+                let local = try reader.ledgerEntries(after: shipped - 1, limit: 1).first
+                guard let local, local.seq == shipped, hex(local.chain) == cursor[1] else { throw rewritten(shipped) }
+                anchored = true
+            }
+            let entries = try reader.ledgerEntries(after: shipped, limit: batch)
+            guard let last = entries.last else { return 0 }
             if let shippedChain = cursor[1], let first = entries.first, hex(first.previousChain) != shippedChain {
-                throw CentralError("""
-                    the local ledger before entry \(first.seq) is not the one shipped for \(host.key) up to entry \(shipped): \
-                    the database was replaced or rewritten (sshaudit verify --central … --db … names the entry)
-                    """)
+                throw rewritten(shipped)
             }
             var months: Set<String> = []
             for entry in entries {
@@ -79,6 +83,13 @@ public final class Shipper {
                 """, [host.key, String(last.seq), PGConnection.bytea(last.chain)])
             return entries.count
         }
+    }
+
+    private func rewritten(_ shipped: Int64) -> CentralError {
+        CentralError("""
+            the local ledger up to entry \(shipped) is not the one shipped for \(host.key): the database was replaced or \
+            rewritten (sshaudit verify --central … --db … names the entry)
+            """)
     }
 
     /// One row version, with the columns the queries filter on.

@@ -37,19 +37,26 @@ final class PostgresServer {
         chmod(passwordFile, 0o600)
     }
 
-    /// pg_ctl start, with no pipe of ours: the server it leaves running would hold a pipe open, and
-    /// waiting for its end would wait for the server to stop. What it says goes to DIR/log.
+    /// pg_ctl start, spawned and reaped by hand: the server it leaves running holds whatever it
+    /// inherits, and Foundation's Process did not reap pg_ctl beside that server. What it says goes to DIR/log.
     func start() throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
-        p.arguments = ["-u", "postgres", "--", "\(bin)/pg_ctl", "-D", dir + "/data", "-l", dir + "/log", "-w", "-t", "60", "-o",
-                       "-p \(port) -c listen_addresses=127.0.0.1 -c unix_socket_directories=\(dir) -c fsync=off", "start"]
-        p.standardInput = FileHandle.nullDevice
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        try awaitExit(p, timeout: 90, what: "pg_ctl start")
-        guard p.terminationStatus == 0 else {
+        let args = ["/usr/sbin/runuser", "-u", "postgres", "--", "\(bin)/pg_ctl", "-D", dir + "/data", "-l", dir + "/log", "-w",
+                    "-t", "60", "-o", "-p \(port) -c listen_addresses=127.0.0.1 -c unix_socket_directories=\(dir) -c fsync=off", "start"]
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for fd: Int32 in 0...2 { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0) }
+        var pid: pid_t = 0
+        let argv = args.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        guard posix_spawn(&pid, args[0], &actions, nil, argv, environ) == 0 else { throw TestFailure("cannot spawn pg_ctl") }
+        var status: Int32 = 0
+        let deadline = Date().addingTimeInterval(90)
+        while waitpid(pid, &status, WNOHANG) == 0 {
+            guard Date() < deadline else { kill(pid, SIGKILL); throw TestFailure("pg_ctl start did not finish in 90 s") }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        guard status == 0 else {
             throw TestFailure("pg_ctl start failed: \((try? String(contentsOfFile: dir + "/log", encoding: .utf8)) ?? "")")
         }
     }
