@@ -57,17 +57,9 @@ public enum OCSF {
         e["service"] = ["name": "sshd"]
         e["session"] = ["uid": .string(String(a.sessionID))]
         e["src_endpoint"] = endpoint(a.remoteAddr, a.remotePort)
-        var unmapped = JSONObject()
-        unmapped["ledger"] = ledger(v)
-        unmapped["device"] = device(host)
+        var unmapped = common(v, host, keyType: a.keyType, a.keyFingerprint, a.certID, a.certSerial, a.caKeyType, a.caFingerprint)
         unmapped["method"] = a.method.json
-        unmapped["key_type"] = a.keyType.json
-        unmapped["key_fingerprint"] = a.keyFingerprint.json
         unmapped["submethod"] = a.submethod.json
-        unmapped["cert_id"] = a.certID.json
-        unmapped["cert_serial"] = a.certSerial.json
-        unmapped["ca_key_type"] = a.caKeyType.json
-        unmapped["ca_fingerprint"] = a.caFingerprint.json
         unmapped["auth_info"] = a.authInfo.json
         unmapped["addr_mismatch"] = .bool(a.addrMismatch)
         e["unmapped"] = .object(unmapped)
@@ -87,18 +79,10 @@ public enum OCSF {
         if s.bytesIn != nil || s.bytesOut != nil {
             e["traffic"] = ["bytes_in": .int(s.bytesIn ?? 0), "bytes_out": .int(s.bytesOut ?? 0)]
         }
-        var unmapped = JSONObject()
-        unmapped["ledger"] = ledger(v)
-        unmapped["device"] = device(host)
+        var unmapped = common(v, host, keyType: s.keyType, s.keyFingerprint, s.certID, s.certSerial, s.caKeyType, s.caFingerprint)
         unmapped["user"] = s.user.json
         unmapped["uid"] = s.uid.json
         unmapped["auth_method"] = s.authMethod.json
-        unmapped["key_type"] = s.keyType.json
-        unmapped["key_fingerprint"] = s.keyFingerprint.json
-        unmapped["cert_id"] = s.certID.json
-        unmapped["cert_serial"] = s.certSerial.json
-        unmapped["ca_key_type"] = s.caKeyType.json
-        unmapped["ca_fingerprint"] = s.caFingerprint.json
         unmapped["tty"] = s.tty.json
         unmapped["authenticated_at"] = s.authenticatedAt.json
         unmapped["exit_code"] = s.exitCode.json
@@ -145,6 +129,21 @@ public enum OCSF {
         unmapped["recovered"] = .bool(c.recovered)
         e["unmapped"] = .object(unmapped)
         return e
+    }
+
+    /// `unmapped` of a login's events: the ledger entry, the device, and the key or certificate.
+    private static func common(_ v: ExportedVersion, _ host: String, keyType: String?, _ fingerprint: String?, _ certID: String?,
+                               _ serial: String?, _ caKeyType: String?, _ caFingerprint: String?) -> JSONObject {
+        var o = JSONObject()
+        o["ledger"] = ledger(v)
+        o["device"] = device(host)
+        o["key_type"] = keyType.json
+        o["key_fingerprint"] = fingerprint.json
+        o["cert_id"] = certID.json
+        o["cert_serial"] = serial.json
+        o["ca_key_type"] = caKeyType.json
+        o["ca_fingerprint"] = caFingerprint.json
+        return o
     }
 
     private static func device(_ host: String) -> JSONValue { ["hostname": .string(host), "type_id": 1] }  // 1: Server
