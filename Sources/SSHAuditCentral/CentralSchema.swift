@@ -87,13 +87,18 @@ enum CentralSchema {
     /// The month partition of `table` for `month` (YYYY-MM), created if missing. In the shipping
     /// transaction, under a lock: two shippers may need the same month at once.
     static func ensurePartition(_ db: PGConnection, table: String, month: String) throws {
-        let parts = month.split(separator: "-").compactMap { Int($0) }
-        guard parts.count == 2, (1...12).contains(parts[1]) else { throw CentralError("not a month: \(month)") }
-        let next = parts[1] == 12 ? String(format: "%04d-01", parts[0] + 1) : String(format: "%04d-%02d", parts[0], parts[1] + 1)
+        // The month comes from a stored row: only its digits reach the statement, re-formatted.
+        let parts = month.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts.allSatisfy({ $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }),
+              let year = Int(parts[0]), let number = Int(parts[1]), (1...9998).contains(year), (1...12).contains(number) else {
+            throw CentralError("not a month: \(month)")
+        }
+        let this = String(format: "%04d-%02d", year, number)
+        let next = number == 12 ? String(format: "%04d-01", year + 1) : String(format: "%04d-%02d", year, number + 1)
         try db.query("SELECT pg_advisory_xact_lock(hashtext('sshaudit-central-partitions'))")
         try db.execute("""
-            CREATE TABLE IF NOT EXISTS \(table)_\(month.replacingOccurrences(of: "-", with: "_")) PARTITION OF \(table)
-                FOR VALUES FROM ('\(month)-01T00:00:00Z') TO ('\(next)-01T00:00:00Z')
+            CREATE TABLE IF NOT EXISTS \(table)_\(this.replacingOccurrences(of: "-", with: "_")) PARTITION OF \(table)
+                FOR VALUES FROM ('\(this)-01T00:00:00Z') TO ('\(next)-01T00:00:00Z')
             """)
     }
 }
