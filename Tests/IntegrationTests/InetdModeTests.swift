@@ -218,17 +218,9 @@ final class InetdImpostor {
         """#
 
     init(name: String, ports: [Int]) throws {
-        try requireRoot()
         self.ports = ports
-        dir = "/run/sshaudit-test/\(name)"
-        try? FileManager.default.removeItem(atPath: dir)
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        guard chown(dir, 65534, 65534) == 0 else { throw TestFailure("chown \(dir): errno \(errno)") }
-        try Self.source.write(toFile: dir + "/impostor.c", atomically: true, encoding: .utf8)
-        chmod(dir + "/impostor.c", 0o644)
+        dir = try compileAsNobody(Self.source, name: name)
         let asNobody = "/usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups --reset-env --"
-        let cc = try runProcess("/bin/sh", ["-c", "\(asNobody) /usr/bin/cc -o \(dir)/sshd \(dir)/impostor.c"])
-        guard cc.status == 0 else { throw TestFailure("cc: \(cc.stderr)") }
         for (i, port) in ports.enumerated() {
             // The first as nobody; the second as root, running nobody's binary. Detached, as the
             // harness starts sshd: the socket managers outlive this call.

@@ -264,17 +264,9 @@ final class Impostor {
         """#
 
     init(name: String, port: Int) throws {
-        try requireRoot()
         self.port = port
-        dir = "/run/sshaudit-test/\(name)"
-        try? FileManager.default.removeItem(atPath: dir)
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        guard chown(dir, 65534, 65534) == 0 else { throw TestFailure("chown \(dir): errno \(errno)") }
-        try Self.source.write(toFile: dir + "/impostor.c", atomically: true, encoding: .utf8)
-        chmod(dir + "/impostor.c", 0o644)
+        dir = try compileAsNobody(Self.source, name: name)
         let asNobody = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--reset-env", "--"]
-        let cc = try runProcess(asNobody[0], Array(asNobody.dropFirst()) + ["/usr/bin/cc", "-o", dir + "/sshd", dir + "/impostor.c"])
-        guard cc.status == 0 else { throw TestFailure("cc: \(cc.stderr)") }
 
         process.executableURL = URL(fileURLWithPath: asNobody[0])
         process.arguments = Array(asNobody.dropFirst()) + [dir + "/sshd", String(port), dir + "/sshd.log"]

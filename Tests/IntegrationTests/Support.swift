@@ -432,3 +432,19 @@ func awaitExit(_ process: Process, timeout: TimeInterval, what: @autoclosure () 
         Thread.sleep(forTimeInterval: 0.05)
     }
 }
+
+/// A local user's own program: a fresh /run/sshaudit-test/NAME owned by nobody, with `source`
+/// compiled there by nobody as NAME/sshd. Returns the directory.
+func compileAsNobody(_ source: String, name: String) throws -> String {
+    try requireRoot()
+    let dir = "/run/sshaudit-test/\(name)"
+    try? FileManager.default.removeItem(atPath: dir)
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    guard chown(dir, 65534, 65534) == 0 else { throw TestFailure("chown \(dir): errno \(errno)") }
+    try source.write(toFile: dir + "/impostor.c", atomically: true, encoding: .utf8)
+    chmod(dir + "/impostor.c", 0o644)
+    let asNobody = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--reset-env", "--"]
+    let cc = try runProcess(asNobody[0], Array(asNobody.dropFirst()) + ["/usr/bin/cc", "-o", dir + "/sshd", dir + "/impostor.c"])
+    guard cc.status == 0 else { throw TestFailure("cc: \(cc.stderr)") }
+    return dir
+}
