@@ -11,20 +11,28 @@ import Foundation
 /// 'host')` on each table; its primary keys already start with `host`). `ledger` is the hosts'
 /// ledgers, entry for entry, and `hosts.shipped_seq` the cursor, advanced in the transaction that
 /// ships the entries up to it.
-enum CentralSchema {
-    static let version = 1
+///
+/// `latest` marks a row's newest version (the shipper clears it on the version a newer one replaces,
+/// in the same transaction): fleet queries read only those, through partial indexes. Command lines
+/// get a trigram index when the pg_trgm extension can be created, so that `--grep` is an index scan.
+public enum CentralSchema {
+    static let version = 2
 
-    /// Row tables: local name, and the typed columns besides host, id, seq, at and row.
+    /// Row tables: local name, the typed columns besides host, id, seq, at, latest and row, and
+    /// their indexes (those of layout 2 on the newest versions only).
     static let rowTables: [(name: String, columns: String, indexes: [String])] = [
         ("sessions", #""user" text, remote_addr text, ended_at timestamptz, key_fingerprint text"#,
-         [#"(host, "user", at)"#, "(remote_addr, at)", "(at)"]),
+         [#"(host, "user", at)"#, "(remote_addr, at)", "(at)", #"("user", at) WHERE latest"#,
+          "(key_fingerprint) WHERE latest", "(at, host, id) WHERE latest"]),
         ("commands", "session_id bigint NOT NULL, filename text, command_line text",
-         ["(host, session_id)", "(filename, at)", "(at)"]),
+         ["(host, session_id)", "(filename, at)", "(at)", "(at, host, id) WHERE latest"]),
         ("auth_attempts", #"session_id bigint, "user" text, remote_addr text, result text, key_fingerprint text"#,
          ["(host, session_id)", #"("user", at)"#, "(remote_addr, at)", "(at)"]),
         ("file_transfers", "session_id bigint NOT NULL, path text", ["(host, session_id)", "(at)"]),
         ("session_events", "session_id bigint NOT NULL, kind text", ["(host, session_id)", "(at)"]),
     ]
+
+    public static var tableNames: [String] { rowTables.map(\.name) }
 
     static var ddl: String {
         var sql = """
@@ -58,9 +66,10 @@ enum CentralSchema {
             sql += """
                 CREATE TABLE IF NOT EXISTS \(table.name) (
                     host text NOT NULL, id bigint NOT NULL, seq bigint NOT NULL, at timestamptz NOT NULL,
-                    \(table.columns), row jsonb NOT NULL,
+                    \(table.columns), row jsonb NOT NULL, latest boolean NOT NULL DEFAULT true,
                     PRIMARY KEY (host, id, seq, at)
                 ) PARTITION BY RANGE (at);
+                ALTER TABLE \(table.name) ADD COLUMN IF NOT EXISTS latest boolean NOT NULL DEFAULT true;
 
                 """
             for (i, index) in table.indexes.enumerated() {
@@ -70,18 +79,56 @@ enum CentralSchema {
         return sql
     }
 
+    /// The trigram index of command lines, when pg_trgm is there.
+    static let grepIndex = "CREATE INDEX IF NOT EXISTS commands_grep ON commands USING gin (command_line gin_trgm_ops) WHERE latest"
+
     /// Creates or upgrades the layout; several shippers may start at once (one lock serialises them).
     static func migrate(_ db: PGConnection) throws {
         try db.transaction {
             try db.query("SELECT pg_advisory_xact_lock(hashtext('sshaudit-central-schema'))")
-            try db.execute(ddl)
-            let rows = try db.query("SELECT max(version) FROM sshaudit_central")
-            let found = rows.first?.first.flatMap { $0 }.flatMap { Int($0) }
+            let exists = try db.query("SELECT to_regclass('sshaudit_central') IS NOT NULL").first?.first == "t"
+            let found = exists
+                ? try db.query("SELECT max(version) FROM sshaudit_central").first?.first.flatMap { $0 }.flatMap { Int($0) }
+                : nil
             if let found, found > version {
                 throw CentralError("the central database has layout \(found), newer than this sshaudit knows (\(version)): upgrade sshaudit")
             }
-            if found == nil { try db.query("INSERT INTO sshaudit_central (version) VALUES ($1)", [String(version)]) }
+            try db.execute(ddl)
+            // pg_trgm is a trusted extension (PostgreSQL 13+): the database's owner may create it. If it
+            // cannot be, --grep still answers, by reading every command line.
+            try db.execute("SAVEPOINT trgm")
+            do {
+                try db.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+                try db.execute(grepIndex)
+                try db.execute("RELEASE SAVEPOINT trgm")
+            } catch {
+                try db.execute("ROLLBACK TO SAVEPOINT trgm")
+            }
+            if let found, found < 2 {
+                // Layout 1 had no `latest`: every version got true; keep it on the newest only.
+                for table in tableNames {
+                    try db.execute("""
+                        UPDATE \(table) AS t SET latest = false WHERE latest
+                            AND EXISTS (SELECT 1 FROM \(table) AS n WHERE n.host = t.host AND n.id = t.id AND n.seq > t.seq)
+                        """)
+                }
+            }
+            if found != version {
+                try db.execute("DELETE FROM sshaudit_central")
+                try db.query("INSERT INTO sshaudit_central (version) VALUES ($1)", [String(version)])
+            }
         }
+    }
+
+    /// Clears `latest` on the versions that `rows` (id and seq of versions just shipped) replace.
+    static func supersede(_ db: PGConnection, table: String, host: String, rows: [(id: Int64, seq: Int64)]) throws {
+        guard !rows.isEmpty else { return }
+        try db.query("""
+            UPDATE \(table) AS t SET latest = false
+            FROM unnest($2::bigint[], $3::bigint[]) AS n(id, seq)
+            WHERE t.host = $1 AND t.id = n.id AND t.seq < n.seq AND t.latest
+            """, [host, "{" + rows.map { String($0.id) }.joined(separator: ",") + "}",
+                  "{" + rows.map { String($0.seq) }.joined(separator: ",") + "}"])
     }
 
     /// The month partition of `table` for `month` (YYYY-MM), created if missing. In the shipping

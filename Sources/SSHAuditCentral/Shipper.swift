@@ -69,6 +69,7 @@ public final class Shipper {
                 throw rewritten(shipped)
             }
             var months: Set<String> = []
+            var shippedRows: [String: [(id: Int64, seq: Int64)]] = [:]
             for entry in entries {
                 try central.query("""
                     INSERT INTO ledger (host, seq, tbl, row_id, row_hash, chain, fixed_hash, final, once_set, layout)
@@ -76,8 +77,12 @@ public final class Shipper {
                     """, [host.key, String(entry.seq), entry.table, String(entry.rowID), PGConnection.bytea(entry.rowHash),
                           PGConnection.bytea(entry.chain), entry.fixedHash.map(PGConnection.bytea), entry.final.map { $0 ? "t" : "f" },
                           entry.onceSet.map(String.init), entry.layout.map(String.init)])
-                if let version = entry.version { try insert(version, months: &months) }
+                if let version = entry.version {
+                    try insert(version, months: &months)
+                    shippedRows[version.table, default: []].append((version.rowID, version.seq))
+                }
             }
+            for (table, rows) in shippedRows { try CentralSchema.supersede(central, table: table, host: host.key, rows: rows) }
             try central.query("""
                 UPDATE hosts SET shipped_seq = $2, shipped_chain = $3, last_shipped_at = now() WHERE host = $1
                 """, [host.key, String(last.seq), PGConnection.bytea(last.chain)])

@@ -3,7 +3,7 @@ import GRDB
 import SSHAuditCore
 
 /// A session as `query sessions` shows it (keys: docs/ARCHITECTURE.md §4).
-public struct SessionRow: Encodable, Equatable, Sendable {
+public struct SessionRow: Codable, Equatable, Sendable {
     public var id: Int64
     public var sshdPid: Int64
     public var user: String?
@@ -124,7 +124,7 @@ public struct SessionRow: Encodable, Equatable, Sendable {
 }
 
 /// A command as `query commands` shows it (keys: docs/ARCHITECTURE.md §4).
-public struct CommandRow: Encodable, Equatable, Sendable {
+public struct CommandRow: Codable, Equatable, Sendable {
     public var id: Int64
     public var sessionID: Int64
     public var parentID: Int64?
@@ -190,7 +190,7 @@ public struct CommandRow: Encodable, Equatable, Sendable {
 }
 
 /// An authentication attempt as `query auth` shows it (keys: docs/ARCHITECTURE.md §4).
-public struct AuthRow: Encodable, Equatable, Sendable {
+public struct AuthRow: Codable, Equatable, Sendable {
     public var id: Int64
     public var sessionID: Int64
     public var at: String
@@ -389,7 +389,7 @@ public final class AuditReader {
 }
 
 /// A file read or written by a session's transfer server (table file_transfers).
-public struct TransferRow: Encodable, Equatable, Sendable {
+public struct TransferRow: Codable, Equatable, Sendable {
     public var id: Int64
     public var sessionID: Int64
     public var commandID: Int64?
@@ -436,7 +436,7 @@ public struct TransferRow: Encodable, Equatable, Sendable {
 }
 
 /// Something a session did besides commands: port or agent forwarding (table session_events).
-public struct SessionEventRow: Encodable, Equatable, Sendable {
+public struct SessionEventRow: Codable, Equatable, Sendable {
     public var id: Int64
     public var sessionID: Int64
     public var at: String

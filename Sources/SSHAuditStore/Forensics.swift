@@ -17,6 +17,14 @@ public struct KeyRow: Encodable, Sendable {
     public var sessions: Int64
     public var failedAttempts: Int64
 
+    public init(keyFingerprint: String, keyType: String?, certID: String?, caKeyType: String?, caFingerprint: String?,
+                serials: [String], firstSeen: String, lastSeen: String, users: [String], sources: [String], sessions: Int64,
+                failedAttempts: Int64) {
+        (self.keyFingerprint, self.keyType, self.certID, self.caKeyType, self.caFingerprint) = (keyFingerprint, keyType, certID, caKeyType, caFingerprint)
+        (self.serials, self.firstSeen, self.lastSeen, self.users, self.sources) = (serials, firstSeen, lastSeen, users, sources)
+        (self.sessions, self.failedAttempts) = (sessions, failedAttempts)
+    }
+
     enum CodingKeys: String, CodingKey {
         case users, sources, sessions
         case keyFingerprint = "key_fingerprint", keyType = "key_type", firstSeen = "first_seen", lastSeen = "last_seen"
@@ -55,6 +63,12 @@ public struct SourceRow: Encodable, Sendable {
     public var invalidUser: Int64
     public var usersTried: [String]
     public var sessions: Int64
+
+    public init(remoteAddr: String, firstSeen: String, lastSeen: String, accepted: Int64, failed: Int64, invalidUser: Int64,
+                usersTried: [String], sessions: Int64) {
+        (self.remoteAddr, self.firstSeen, self.lastSeen, self.accepted, self.failed) = (remoteAddr, firstSeen, lastSeen, accepted, failed)
+        (self.invalidUser, self.usersTried, self.sessions) = (invalidUser, usersTried, sessions)
+    }
 
     enum CodingKeys: String, CodingKey {
         case failed, sessions, accepted
@@ -132,7 +146,7 @@ extension AuditReader {
     }
 
     /// A JSON array from json_group_array, without its nulls, sorted.
-    static func strings(_ json: String?) -> [String] {
+    public static func strings(_ json: String?) -> [String] {
         guard let json, let array = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [Any] else { return [] }
         return array.compactMap { $0 as? String }.sorted()
     }

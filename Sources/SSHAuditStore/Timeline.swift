@@ -12,6 +12,10 @@ public struct SessionTimeline: Encodable, Sendable {
     public var transfers: [TransferRow]
     public var events: [SessionEventRow]
 
+    public init(session: SessionRow, auth: [AuthRow], commands: [CommandNode], transfers: [TransferRow], events: [SessionEventRow]) {
+        (self.session, self.auth, self.commands, self.transfers, self.events) = (session, auth, commands, transfers, events)
+    }
+
     /// Every command, parents before children (depth-first, each level oldest first), with its depth.
     public var flattenedCommands: [(depth: Int, command: CommandRow)] {
         var out: [(Int, CommandRow)] = []
@@ -61,7 +65,7 @@ extension AuditReader {
 
     /// Builds the forest from parent_id (a parent outside the session, or missing, makes a root).
     /// `commands` are in time order, so each list of children is too.
-    static func tree(_ commands: [CommandRow]) -> [CommandNode] {
+    public static func tree(_ commands: [CommandRow]) -> [CommandNode] {
         let ids = Set(commands.map(\.id))
         var children: [Int64: [Int]] = [:]
         var roots: [Int] = []

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SSHAuditCentral
 import SSHAuditStore
 
 extension Query {
@@ -12,17 +13,26 @@ extension Query {
         var firstSeenSince: String?
         @OptionGroup var certificate: CertificateOptions
         @Option(help: "At most N rows.") var limit: Int?
+        @OptionGroup var fleet: CentralOptions
 
         func run() throws {
             let since = try firstSeenSince.map { try QueryOptions.time($0, option: "--first-seen-since") }
             let (certID, ca) = try certificate.parsed()
+            let header = ["KEY", "FIRST", "LAST", "USERS", "SESSIONS", "FROM"]
+            if let central = try fleet.reader() {
+                let rows = try central.keys(firstSeenSince: since, certID: certID, ca: ca, limit: limit)
+                return try printHostedRows(rows, format: format, header: header, cells: Self.cells)
+            }
             let rows = try AuditReader(path: db).keys(firstSeenSince: since, certID: certID, ca: ca, limit: limit)
-            // A certificate by what identifies it first (its key ID and CA), then the key it certifies.
-            try printRows(rows, format: format, header: ["KEY", "FIRST", "LAST", "USERS", "SESSIONS", "FROM"]) { k in [
+            try printRows(rows, format: format, header: header, cells: Self.cells)
+        }
+
+        // A certificate by what identifies it first (its key ID and CA), then the key it certifies.
+        static func cells(_ k: KeyRow) -> [String] { [
                 k.caFingerprint == nil && k.certID == nil ? k.keyFingerprint
                     : "ID \(k.certID ?? "?") (serial \(k.serials.joined(separator: ","))) CA \(k.caFingerprint ?? "?") key \(k.keyFingerprint)",
                 k.firstSeen, k.lastSeen, k.users.joined(separator: ","), String(k.sessions), k.sources.joined(separator: ","),
-            ] }
+            ]
         }
     }
 
@@ -34,14 +44,22 @@ extension Query {
         @Option(help: ArgumentHelp("Only addresses never seen before T: \(QueryTime.help).", valueName: "T"))
         var firstSeenSince: String?
         @Option(help: "At most N rows.") var limit: Int?
+        @OptionGroup var fleet: CentralOptions
 
         func run() throws {
             let since = try firstSeenSince.map { try QueryOptions.time($0, option: "--first-seen-since") }
+            let header = ["FROM", "FIRST", "LAST", "OK", "FAILED", "INVALID", "SESSIONS", "USERS"]
+            if let central = try fleet.reader() {
+                let rows = try central.sources(firstSeenSince: since, limit: limit)
+                return try printHostedRows(rows, format: format, header: header, cells: Self.cells)
+            }
             let rows = try AuditReader(path: db).sources(firstSeenSince: since, limit: limit)
-            try printRows(rows, format: format, header: ["FROM", "FIRST", "LAST", "OK", "FAILED", "INVALID", "SESSIONS", "USERS"]) { s in [
-                s.remoteAddr, s.firstSeen, s.lastSeen, String(s.accepted), String(s.failed), String(s.invalidUser),
-                String(s.sessions), s.usersTried.joined(separator: ","),
-            ] }
+            try printRows(rows, format: format, header: header, cells: Self.cells)
+        }
+
+        static func cells(_ s: SourceRow) -> [String] {
+            [s.remoteAddr, s.firstSeen, s.lastSeen, String(s.accepted), String(s.failed), String(s.invalidUser),
+             String(s.sessions), s.usersTried.joined(separator: ",")]
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SSHAuditCentral
 import SSHAuditCore
 import SSHAuditStore
 
@@ -57,6 +58,8 @@ struct QueryOptions: ParsableArguments {
     @Option(help: "At most N rows.")
     var limit: Int?
 
+    @OptionGroup var fleet: CentralOptions
+
     func validate() throws {
         if let limit, limit < 1 { throw ValidationError("--limit must be a positive number") }
         _ = try parsedFilter()
@@ -103,6 +106,17 @@ struct QueryOptions: ParsableArguments {
 
     func print<T: Encodable>(_ rows: [T], header: [String], cells: (T) -> [String]) throws {
         try printRows(rows, format: format, header: header, cells: cells)
+    }
+
+    /// The rows from the local database, or with --central from every shipped host (a HOST column,
+    /// a "host" key).
+    func list<T: Encodable & Sendable>(header: [String], local: (AuditReader) throws -> [T],
+                                       central: (CentralReader) throws -> [Hosted<T>], cells: (T) -> [String]) throws {
+        if let fleet = try fleet.reader() {
+            try printHostedRows(try central(fleet), format: format, header: header, cells: cells)
+        } else {
+            try print(try local(open()), header: header, cells: cells)
+        }
     }
 }
 
@@ -154,8 +168,8 @@ extension Query {
             filter.failedOnly = failed
             filter.incompleteOnly = incomplete
             filter.grep = search.grep
-            let rows = try options.open().sessions(filter)
-            try options.print(rows, header: ["ID", "USER", "FROM", "STARTED", "ENDED", "CMDS", "EXIT", "KIND"]) { s in [
+            try options.list(header: ["ID", "USER", "FROM", "STARTED", "ENDED", "CMDS", "EXIT", "KIND"],
+                             local: { try $0.sessions(filter) }, central: { try $0.sessions(filter) }) { s in [
                 String(s.id), s.user ?? "-", endpoint(s.remoteAddr, s.remotePort),
                 s.startedAt, s.endedAt ?? (s.endedUnobserved ? "(unseen)" : "(open)"), String(s.commandCount),
                 s.exitCode.map(String.init) ?? "-", s.kind ?? "-",
@@ -174,8 +188,8 @@ extension Query {
             var filter = try options.parsedFilter()
             filter.failedOnly = failed
             filter.grep = search.grep
-            let rows = try options.open().commands(filter)
-            try options.print(rows, header: ["ID", "SESSION", "PID", "STARTED", "MS", "EXIT", "COMMAND"]) { c in [
+            try options.list(header: ["ID", "SESSION", "PID", "STARTED", "MS", "EXIT", "COMMAND"],
+                             local: { try $0.commands(filter) }, central: { try $0.commands(filter) }) { c in [
                 String(c.id), String(c.sessionID), String(c.pid), c.startedAt,
                 c.durationMs.map(String.init) ?? "-", exitText(c.exitCode, c.signal), c.argv.joined(separator: " "),
             ] }
@@ -193,8 +207,8 @@ extension Query {
         func run() throws {
             var filter = try options.parsedFilter()
             filter.failedOnly = failed
-            let rows = try options.open().authAttempts(filter)
-            try options.print(rows, header: ["ID", "SESSION", "AT", "RESULT", "METHOD", "USER", "FROM", "KEY"]) { a in [
+            try options.list(header: ["ID", "SESSION", "AT", "RESULT", "METHOD", "USER", "FROM", "KEY"],
+                             local: { try $0.authAttempts(filter) }, central: { try $0.authAttempts(filter) }) { a in [
                 String(a.id), String(a.sessionID), a.at, a.result, a.method ?? "-", a.user ?? "-",
                 endpoint(a.remoteAddr, a.remotePort), keyText(a),
             ] }
@@ -207,8 +221,9 @@ extension Query {
         @OptionGroup var options: QueryOptions
 
         func run() throws {
-            let rows = try options.open().transfers(options.parsedFilter())
-            try options.print(rows, header: ["ID", "SESSION", "OPENED", "PROTO", "MODE", "BYTES", "PATH"]) { t in [
+            let filter = try options.parsedFilter()
+            try options.list(header: ["ID", "SESSION", "OPENED", "PROTO", "MODE", "BYTES", "PATH"],
+                             local: { try $0.transfers(filter) }, central: { try $0.transfers(filter) }) { t in [
                 String(t.id), String(t.sessionID), t.openedAt, t.transferProtocol, t.mode,
                 String(t.bytesRead + t.bytesWritten), t.path,
             ] }

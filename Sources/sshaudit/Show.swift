@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SSHAuditCentral
 import SSHAuditCore
 import SSHAuditStore
 
@@ -31,9 +32,21 @@ struct Show: ParsableCommand {
     @Option(help: "Output format: text or json (one object; commands nested under \"children\").")
     var format: Format = .text
 
+    @OptionGroup var fleet: CentralOptions
+
     func run() throws {
-        if let user { return try showUser(user) }
+        let central = try fleet.reader()
+        if let user { return try showUser(user, central: central) }
         guard let sessionID else { return }
+        if let central {
+            // Session ids are per host: --host names it when several hosts have this id.
+            let found = try central.timeline(session: sessionID)
+            switch format {
+            case .json: try printJSON(found)
+            case .text: writeOut(VisibleText.render("Host \(found.host)") + "\n" + Self.render(found.row))
+            }
+            return
+        }
         let timeline = try AuditReader(path: db).timeline(session: sessionID)
         switch format {
         case .json: try printJSON(timeline)
@@ -142,46 +155,61 @@ struct UserTimelineEntry: Encodable {
     var type: String  // session_start, command, session_end
     var sessionID: Int64
     var text: String
+    /// With --central: the host of the session (nil locally, and then absent from the JSON).
+    var host: String?
 
     enum CodingKeys: String, CodingKey {
-        case at, type, text
+        case at, type, text, host
         case sessionID = "session_id"
     }
 }
 
 extension Show {
-    func showUser(_ user: String) throws {
-        let reader = try AuditReader(path: db)
+    func showUser(_ user: String, central: CentralReader?) throws {
         var filter = QueryFilter(user: user)
         filter.since = try since.map { try QueryOptions.time($0, option: "--since") }
-        let sessions = try reader.sessions(filter)
-        let commands = try reader.commands(filter)
+        let sessions: [Hosted<SessionRow>], commands: [Hosted<CommandRow>]
+        if let central {
+            (sessions, commands) = (try central.sessions(filter), try central.commands(filter))
+        } else {
+            let reader = try AuditReader(path: db)
+            sessions = try reader.sessions(filter).map { Hosted(host: "", row: $0) }
+            commands = try reader.commands(filter).map { Hosted(host: "", row: $0) }
+        }
+        let hostOf: (String) -> String? = { central == nil ? nil : $0 }
         var entries: [UserTimelineEntry] = []
-        for s in sessions {
+        for hosted in sessions {
+            let s = hosted.row
             var start = "session \(s.id) from \(endpoint(s.remoteAddr, s.remotePort))"
             if let kind = s.kind { start += " (\(kind))" }
             if let method = s.authMethod {
                 start += " \(method)" + (s.keyFingerprint.map { " \($0)" } ?? "") + (s.certID.map { " ID \($0)" } ?? "")
             }
-            entries.append(UserTimelineEntry(at: s.startedAt, type: "session_start", sessionID: s.id, text: start))
+            entries.append(UserTimelineEntry(at: s.startedAt, type: "session_start", sessionID: s.id, text: start,
+                                             host: hostOf(hosted.host)))
             if let end = s.endedAt {
                 entries.append(UserTimelineEntry(at: end, type: "session_end", sessionID: s.id,
-                                                 text: "session \(s.id) ended" + (s.exitCode.map { " (exit \($0))" } ?? "")))
+                                                 text: "session \(s.id) ended" + (s.exitCode.map { " (exit \($0))" } ?? ""),
+                                                 host: hostOf(hosted.host)))
             }
         }
-        for c in commands {
+        for hosted in commands {
+            let c = hosted.row
             var text = c.argv.joined(separator: " ")
             if let code = c.exitCode { text += "  → \(code)" } else if let sig = c.signal { text += "  → signal \(sig)" }
-            entries.append(UserTimelineEntry(at: c.startedAt, type: "command", sessionID: c.sessionID, text: text))
+            entries.append(UserTimelineEntry(at: c.startedAt, type: "command", sessionID: c.sessionID, text: text,
+                                             host: hostOf(hosted.host)))
         }
         let order = ["session_start": 0, "command": 1, "session_end": 2]
-        entries.sort { ($0.at, order[$0.type]!, $0.sessionID) < ($1.at, order[$1.type]!, $1.sessionID) }
+        entries.sort { ($0.at, order[$0.type]!, $0.host ?? "", $0.sessionID) < ($1.at, order[$1.type]!, $1.host ?? "", $1.sessionID) }
         switch format {
         case .json: try printJSON(entries)
         case .text:
             if entries.isEmpty { throw CLIError("nothing recorded for user \(user)") }
-            writeOut(entries.map { VisibleText.render("\($0.at)  [\($0.sessionID)] \($0.type == "command" ? "  " : "")\($0.text)") }
-                .joined(separator: "\n") + "\n")
+            writeOut(entries.map {
+                let session = $0.host.map { "\($0) " } ?? ""
+                return VisibleText.render("\($0.at)  [\(session)\($0.sessionID)] \($0.type == "command" ? "  " : "")\($0.text)")
+            }.joined(separator: "\n") + "\n")
         }
     }
 }

@@ -150,6 +150,20 @@ final class ShipTests: XCTestCase {
         }
         try assertShippedExactly(recorder.db, host: "outage")
         XCTAssertEqual(try pg.number("SELECT count(*) FROM commands WHERE host = 'outage' AND command_line LIKE '/bin/echo during-outage-%'"), during)
+        // Shipped while the recorder was still writing them (several versions each): a fleet query
+        // gives every session once, in its final version.
+        let fleet = try runProcess(Paths.sshaudit, ["query", "sessions", "--central", pg.url, "--password-file", pg.passwordFile,
+                                                    "--host", "outage", "--format", "json"])
+        XCTAssertEqual(fleet.status, 0, fleet.stderr)
+        let rows = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(fleet.stdout.utf8)) as? [[String: Any]])
+        let expected = try recorder.query("sessions").map { row -> NSDictionary in
+            var r = row
+            r["host"] = "outage"
+            return r as NSDictionary
+        }
+        XCTAssertEqual(rows.map { $0 as NSDictionary }, expected)
+        XCTAssertGreaterThan(try pg.number("SELECT count(*) FROM sessions WHERE host = 'outage' AND NOT latest"), 0,
+                             "earlier versions were shipped and superseded")
         XCTAssertTrue(errText.text.contains("retrying"), errText.text)
         XCTAssertTrue(errText.text.contains("shipping again"), errText.text)
         XCTAssertLessThan(errText.text.split(separator: "\n").count, 5, "one line per outage, not one per try:\n\(errText.text)")

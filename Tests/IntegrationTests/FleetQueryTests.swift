@@ -1,0 +1,127 @@
+import Foundation
+import XCTest
+
+/// `query … --central`, `show --central`, `query keys|sources --central`: three hosts' real
+/// recordings shipped to a real PostgreSQL answer like each host's own database, plus the host.
+final class FleetQueryTests: XCTestCase {
+    var server: SSHDServer?
+    var postgres: PostgresServer?
+
+    override func tearDown() {
+        server?.stop()
+        postgres?.destroy()
+        super.tearDown()
+    }
+
+    private func sshaudit(_ args: [String]) throws -> ProcessResult {
+        try runProcess(Paths.sshaudit, args, timeout: 120)
+    }
+
+    /// A fleet command's JSON (an array of objects, or one object as `[object]`).
+    private func fleet(_ args: [String], file: StaticString = #filePath, line: UInt = #line) throws -> [[String: Any]] {
+        let pg = try XCTUnwrap(postgres)
+        let r = try sshaudit(args + ["--central", pg.url, "--password-file", pg.passwordFile, "--format", "json"])
+        XCTAssertEqual(r.status, 0, r.stderr, file: file, line: line)
+        let value = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8))
+        if let rows = value as? [[String: Any]] { return rows }
+        return [try XCTUnwrap(value as? [String: Any], file: file, line: line)]
+    }
+
+    private func local(_ args: [String], db: String) throws -> Any {
+        let r = try sshaudit(args + ["--db", db, "--format", "json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        return try JSONSerialization.jsonObject(with: Data(r.stdout.utf8))
+    }
+
+    private func withHost(_ row: Any, _ host: String) throws -> NSDictionary {
+        var object = try XCTUnwrap(row as? [String: Any])
+        object["host"] = host
+        return object as NSDictionary
+    }
+
+    func testFleetQueriesAnswerLikeEachHostWithItsName() throws {
+        let pg = try PostgresServer(name: "fleet-query")
+        postgres = pg
+        let server = try SSHDServer(name: "fleet-query", port: 22499)
+        self.server = server
+        // Three hosts, recorded one after the other: each database has its own sessions.
+        var dbs: [(host: String, db: String)] = []
+        for (host, marker) in [("fleet-a", "alpha"), ("fleet-b", "beta"), ("fleet-c", "gamma")] {
+            let recorder = try Recorder(name: host)
+            XCTAssertEqual(try server.ssh("sa_alice", ["/bin/echo fleet-\(marker)"]).status, 0)
+            if host == "fleet-b" { XCTAssertNotEqual(try server.sshWithPasswords("sa_bob", ["wrong"]).status, 0) }
+            XCTAssertEqual(try recorder.stop(), 0)
+            let shipped = try sshaudit(["ship", "--db", recorder.db, "--to", pg.url, "--password-file", pg.passwordFile,
+                                        "--host", host, "--once"])
+            XCTAssertEqual(shipped.status, 0, shipped.stderr)
+            dbs.append((host, recorder.db))
+        }
+
+        // Every host's rows, each exactly as its own database prints it, plus "host".
+        for kind in ["sessions", "commands", "auth"] {
+            let rows = try fleet(["query", kind])
+            var expected: [NSDictionary] = []
+            for (host, db) in dbs {
+                expected += try XCTUnwrap(try local(["query", kind], db: db) as? [Any]).map { try withHost($0, host) }
+            }
+            XCTAssertFalse(expected.isEmpty, kind)
+            XCTAssertEqual(Set(rows.map { $0 as NSDictionary }), Set(expected), kind)
+            XCTAssertEqual(rows.count, expected.count, "\(kind): each row once")
+        }
+
+        // The local filters, across hosts.
+        let beta = try fleet(["query", "commands", "--grep", "fleet-beta"])
+        // sshd runs the command through the shell: `bash -c '/bin/echo fleet-beta'`, then /bin/echo.
+        XCTAssertEqual(beta.map { $0.string("host") }, ["fleet-b", "fleet-b"])
+        XCTAssertEqual(beta.last?["argv"] as? [String], ["/bin/echo", "fleet-beta"])
+        let gamma = try fleet(["query", "sessions", "--grep", "fleet-gamma"])
+        XCTAssertEqual(gamma.map { $0.string("host") }, ["fleet-c"])
+        XCTAssertEqual(try fleet(["query", "sessions", "--grep", "fleet-%"]).count, 0, "LIKE's wildcards are plain text")
+        XCTAssertEqual(Set(try fleet(["query", "sessions", "--host", "fleet-a"]).map { $0.string("host") }), ["fleet-a"])
+        let failed = try fleet(["query", "auth", "--failed", "--user", "sa_bob"])
+        XCTAssertFalse(failed.isEmpty)
+        XCTAssertEqual(Set(failed.map { $0.string("host") }), ["fleet-b"])
+        XCTAssertEqual(try fleet(["query", "sessions", "--from", "10.0.0.0/8"]).count, 0)
+        let loopback = try fleet(["query", "sessions", "--from", "127.0.0.0/8", "--user", "sa_alice"])
+        XCTAssertEqual(Set(loopback.map { $0.string("host") }), ["fleet-a", "fleet-b", "fleet-c"])
+        XCTAssertEqual(try fleet(["query", "sessions", "--limit", "2"]).count, 2)
+
+        // Keys and sources per host.
+        let keys = try fleet(["query", "keys"])
+        XCTAssertEqual(Set(keys.map { $0.string("host") }), ["fleet-a", "fleet-b", "fleet-c"])
+        for (host, db) in dbs {
+            let mine = keys.filter { $0.string("host") == host }
+            let expected = try XCTUnwrap(try local(["query", "keys"], db: db) as? [Any]).map { try withHost($0, host) }
+            XCTAssertEqual(mine.map { $0 as NSDictionary }, expected, host)
+        }
+        let sources = try fleet(["query", "sources", "--host", "fleet-b"])
+        let expectedSources = try XCTUnwrap(try local(["query", "sources"], db: dbs[1].db) as? [Any]).map { try withHost($0, "fleet-b") }
+        XCTAssertEqual(sources.map { $0 as NSDictionary }, expectedSources)
+
+        // One session: ids are per host, so --host says which.
+        let id = try XCTUnwrap(beta.first?.int("session_id"))
+        let shown = try XCTUnwrap(try fleet(["show", String(id), "--host", "fleet-b"]).first)
+        XCTAssertEqual(shown as NSDictionary, try withHost(try local(["show", String(id)], db: dbs[1].db), "fleet-b"))
+        let ambiguous = try sshaudit(["show", String(id), "--central", pg.url, "--password-file", pg.passwordFile])
+        XCTAssertEqual(ambiguous.status, 1)
+        XCTAssertTrue(ambiguous.stderr.contains("exists on 3 hosts"), ambiguous.stderr)
+        XCTAssertEqual(ambiguous.stderr.split(separator: "\n").count, 1, ambiguous.stderr)
+
+        // A person's activity on every host, in time order.
+        let timeline = try fleet(["show", "--user", "sa_alice"])
+        XCTAssertEqual(Set(timeline.compactMap { $0.string("host") }), ["fleet-a", "fleet-b", "fleet-c"])
+        let echoes = timeline.filter { $0.string("type") == "command" && ($0.string("text") ?? "").hasPrefix("/bin/echo fleet-") }
+        XCTAssertEqual(echoes.compactMap { $0.string("host") }, ["fleet-a", "fleet-b", "fleet-c"])
+
+        // The table names the host first; a host that never shipped is one line and exit 1.
+        let table = try sshaudit(["query", "sessions", "--central", pg.url, "--password-file", pg.passwordFile])
+        XCTAssertEqual(table.status, 0, table.stderr)
+        XCTAssertTrue(table.stdout.hasPrefix("HOST"), table.stdout)
+        let unknown = try sshaudit(["query", "sessions", "--central", pg.url, "--password-file", pg.passwordFile, "--host", "nowhere"])
+        XCTAssertEqual(unknown.status, 1)
+        XCTAssertEqual(unknown.stderr, "sshaudit: no host nowhere in the central database\n")
+        let loose = try sshaudit(["query", "sessions", "--host", "fleet-a"])
+        XCTAssertNotEqual(loose.status, 0)
+        XCTAssertTrue(loose.stderr.contains("--host and --password-file go with --central"), loose.stderr)
+    }
+}
