@@ -10,6 +10,7 @@
 #   2. recorder throughput: a recorded event stream replayed through decoder, correlator and store
 #      (`sshaudit replay`) on one core: events/s and peak RSS;
 #   3. drops: paced exec storms inside a session while recording; kernel losses per rate.
+#   4. shipping (bench/ship.sh): `ship --once` throughput, and the central copy's lag while following.
 # Then rewrites BENCHMARKS.md with the results and the machine description.
 #
 # Environment (defaults in brackets):
@@ -28,6 +29,7 @@
 #   BENCH_DROP_TARGET [5000]    rate of the long drop run
 #   BENCH_DROP_SECS [60]        seconds of the long drop run
 #   BENCH_DROP_JOBS [4]         parallel workers of the paced storm
+#   BENCH_SHIP_SECS [30]        seconds of the storm that `ship` follows (bench/ship.sh)
 #   BENCH_DIAG_EXECS [5000]     execs of the (untimed) diagnostic storms
 #   BENCH_WAIT_FOREIGN [120]    seconds to wait for other running sshaudit recorders to finish
 #   BENCH_QUIET_CPUS [0.25]     before each storm, wait until other load uses less than this many CPUs
@@ -95,7 +97,7 @@ die() { log "error: $*"; exit 1; }
 # ---------------------------------------------------------------------------------------------- setup
 
 APT_PACKAGES=(pkg-config libbpf-dev libelf-dev zlib1g-dev libsqlite3-dev gcc libc6-dev
-              openssh-server openssh-client sshpass procps util-linux time auditd bpftool sqlite3)
+              openssh-server openssh-client sshpass procps util-linux time auditd bpftool sqlite3 postgresql)
 install_deps() {
   local missing=() p
   for p in "${APT_PACKAGES[@]}"; do
@@ -610,6 +612,9 @@ write_report() {
   # bench/queries.sh keeps its own section between markers: carry it over.
   local queries=""
   [ -f "$OUT" ] && queries=$(sed -n '/<!-- queries:begin -->/,/<!-- queries:end -->/p' "$OUT")
+  # … and so does bench/central.sh.
+  local central=""
+  [ -f "$OUT" ] && central=$(sed -n '/<!-- central:begin -->/,/<!-- central:end -->/p' "$OUT")
   local cpu mem kernel ssh_version swift_version libbpf_version virt
   cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
   mem=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
@@ -857,6 +862,8 @@ write_report() {
       echo "(see the achieved rates of the highest targets), not the recorder."
     fi
     echo
+    ship_report
+    echo
     echo "## Configuration of this run"
     echo
     echo '```'
@@ -865,6 +872,7 @@ write_report() {
     echo "BENCH_DROP_RATES=\"$DROP_RATES\" BENCH_DROP_STEP_SECS=$DROP_STEP_SECS BENCH_DROP_TARGET=$DROP_TARGET BENCH_DROP_SECS=$DROP_SECS BENCH_DROP_JOBS=$DROP_JOBS"
     echo '```'
     if [ -n "$queries" ]; then echo; echo "$queries"; fi
+    if [ -n "$central" ]; then echo; echo "$central"; fi
   } > "$OUT"
   log "wrote $OUT"
 }
@@ -881,5 +889,7 @@ run_overhead
 run_diagnostics
 run_replay
 run_drops
+. "$ROOT/bench/ship.sh"
+run_ship
 write_report
 log "done in $(( $(date +%s) - T0 )) s"

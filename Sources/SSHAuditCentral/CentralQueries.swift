@@ -107,10 +107,7 @@ public final class CentralReader {
         if let ca = filter.ca { q.conditions.append("\(who).row->>'ca_fingerprint' = \(q.bind(ca))"); joinSession = true }
         if let network = filter.from {
             // Every address in its IPv6 form, IPv4 as ::ffff:a.b.c.d, as IPNetwork compares them.
-            q.conditions.append("""
-                (CASE WHEN \(who).remote_addr LIKE '%:%' THEN \(who).remote_addr ELSE '::ffff:' || \(who).remote_addr END)::inet \
-                <<= \(q.bind(Self.mappedNetwork(network)))::inet
-                """)
+            q.conditions.append("\(CentralSchema.inet("\(who).remote_addr")) <<= \(q.bind(Self.mappedNetwork(network)))::inet")
             joinSession = true
         }
         if let since = filter.since { q.conditions.append("\(t).at >= \(q.bind(since))::timestamptz") }

@@ -19,18 +19,32 @@ public enum CentralSchema {
     static let version = 2
 
     /// Row tables: local name, the typed columns besides host, id, seq, at, latest and row, and
-    /// their indexes (those of layout 2 on the newest versions only).
-    static let rowTables: [(name: String, columns: String, indexes: [String])] = [
+    /// their indexes by name. The primary key (host, id, seq, at) serves a row's versions and a
+    /// session's rows by host and id; the others cover the filters of `query`, on newest versions only.
+    static let rowTables: [(name: String, columns: String, indexes: [(String, String)])] = [
         ("sessions", #""user" text, remote_addr text, ended_at timestamptz, key_fingerprint text"#,
-         [#"(host, "user", at)"#, "(remote_addr, at)", "(at)", #"("user", at) WHERE latest"#,
-          "(key_fingerprint) WHERE latest", "(at, host, id) WHERE latest"]),
+         [("sessions_by_user", #"("user", at) WHERE latest"#), ("sessions_by_time", "(at, host, id) WHERE latest"),
+          ("sessions_by_addr", "((\(inet("remote_addr")))) WHERE latest"), ("sessions_by_key", "(key_fingerprint) WHERE latest")]),
         ("commands", "session_id bigint NOT NULL, filename text, command_line text",
-         ["(host, session_id)", "(filename, at)", "(at)", "(at, host, id) WHERE latest"]),
+         [("commands_by_session", "(host, session_id) WHERE latest"), ("commands_by_time", "(at, host, id) WHERE latest")]),
         ("auth_attempts", #"session_id bigint, "user" text, remote_addr text, result text, key_fingerprint text"#,
-         ["(host, session_id)", #"("user", at)"#, "(remote_addr, at)", "(at)"]),
-        ("file_transfers", "session_id bigint NOT NULL, path text", ["(host, session_id)", "(at)"]),
-        ("session_events", "session_id bigint NOT NULL, kind text", ["(host, session_id)", "(at)"]),
+         [("auth_attempts_by_session", "(host, session_id) WHERE latest"), ("auth_attempts_by_user", #"("user", at) WHERE latest"#),
+          ("auth_attempts_by_addr", "((\(inet("remote_addr")))) WHERE latest"), ("auth_attempts_by_time", "(at, host, id) WHERE latest")]),
+        ("file_transfers", "session_id bigint NOT NULL, path text",
+         [("file_transfers_by_session", "(host, session_id) WHERE latest"), ("file_transfers_by_time", "(at, host, id) WHERE latest")]),
+        ("session_events", "session_id bigint NOT NULL, kind text",
+         [("session_events_by_session", "(host, session_id) WHERE latest"), ("session_events_by_time", "(at) WHERE latest")]),
     ]
+
+    /// Layout 1's indexes (named TABLE_N), replaced by the ones above.
+    static let layout1Indexes = ["sessions": 4, "commands": 3, "auth_attempts": 4, "file_transfers": 2, "session_events": 2]
+
+    /// A stored address as PostgreSQL's inet in its IPv6 form (IPv4 as ::ffff:a.b.c.d), the way
+    /// `--from` compares addresses (IPNetwork). The queries use this very expression, so that the
+    /// index on it serves them.
+    public static func inet(_ column: String) -> String {
+        "(CASE WHEN \(column) LIKE '%:%' THEN \(column) ELSE '::ffff:' || \(column) END)::inet"
+    }
 
     public static var tableNames: [String] { rowTables.map(\.name) }
 
@@ -72,8 +86,8 @@ public enum CentralSchema {
                 ALTER TABLE \(table.name) ADD COLUMN IF NOT EXISTS latest boolean NOT NULL DEFAULT true;
 
                 """
-            for (i, index) in table.indexes.enumerated() {
-                sql += "CREATE INDEX IF NOT EXISTS \(table.name)_\(i) ON \(table.name) \(index);\n"
+            for (name, index) in table.indexes {
+                sql += "CREATE INDEX IF NOT EXISTS \(name) ON \(table.name) \(index);\n"
             }
         }
         return sql
@@ -106,6 +120,9 @@ public enum CentralSchema {
             }
             if let found, found < 2 {
                 // Layout 1 had no `latest`: every version got true; keep it on the newest only.
+                for (table, count) in layout1Indexes {
+                    for i in 0..<count { try db.execute("DROP INDEX IF EXISTS \(table)_\(i)") }
+                }
                 for table in tableNames {
                     try db.execute("""
                         UPDATE \(table) AS t SET latest = false WHERE latest

@@ -164,6 +164,20 @@ final class ShipTests: XCTestCase {
         XCTAssertEqual(rows.map { $0 as NSDictionary }, expected)
         XCTAssertGreaterThan(try pg.number("SELECT count(*) FROM sessions WHERE host = 'outage' AND NOT latest"), 0,
                              "earlier versions were shipped and superseded")
+
+        // A central database of layout 1 (no `latest`: every version looked current) is upgraded by
+        // the next ship, and answers the same.
+        try pg.query("UPDATE sshaudit_central SET version = 1")
+        for table in ["sessions", "commands", "auth_attempts", "file_transfers", "session_events"] {
+            try pg.query("UPDATE \(table) SET latest = true")
+        }
+        let stale = try runProcess(Paths.sshaudit, ["query", "sessions", "--central", pg.url, "--password-file", pg.passwordFile])
+        XCTAssertEqual(stale.status, 1)
+        XCTAssertTrue(stale.stderr.contains("run this version's sshaudit ship once"), stale.stderr)
+        XCTAssertEqual(try ship(recorder.db, host: "outage", ["--once"]).status, 0)
+        let upgraded = try runProcess(Paths.sshaudit, ["query", "sessions", "--central", pg.url, "--password-file", pg.passwordFile,
+                                                       "--host", "outage", "--format", "json"])
+        XCTAssertEqual(upgraded.stdout, fleet.stdout)
         XCTAssertTrue(errText.text.contains("retrying"), errText.text)
         XCTAssertTrue(errText.text.contains("shipping again"), errText.text)
         XCTAssertLessThan(errText.text.split(separator: "\n").count, 5, "one line per outage, not one per try:\n\(errText.text)")
