@@ -5,7 +5,7 @@ DB      ?= /var/lib/sshaudit/sshaudit.db
 # chromium renders the HTML report for the screenshot test; libpq to ship to PostgreSQL, whose
 # server the fleet tests start on their own.
 APT_PACKAGES := pkg-config libbpf-dev libelf-dev zlib1g-dev libsqlite3-dev libpq-dev \
-                openssh-server openssh-client sshpass procps chromium rsync sqlite3 postgresql
+                openssh-server openssh-client sshpass procps chromium rsync sqlite3 postgresql openssl
 
 PREFIX  ?= /usr/local
 

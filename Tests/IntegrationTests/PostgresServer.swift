@@ -16,7 +16,13 @@ final class PostgresServer {
     var url: String { "postgresql://\(user)@127.0.0.1:\(port)/\(database)" }
     var passwordFile: String { dir + "/password" }
 
-    init(name: String) throws {
+    /// With TLS, the server only accepts TLS connections over TCP, with a certificate for 127.0.0.1
+    /// signed by a CA of its own (`caFile`).
+    let tls: Bool
+    var caFile: String { dir + "/ca.crt" }
+
+    init(name: String, tls: Bool = false) throws {
+        self.tls = tls
         try requireRoot()
         guard let bin = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql"))?
             .compactMap({ Int($0) }).max().map({ "/usr/lib/postgresql/\($0)/bin" }) else {
@@ -30,6 +36,7 @@ final class PostgresServer {
         try "Pg-Admin-1\n".write(toFile: dir + "/admin", atomically: true, encoding: .utf8)
         try run("/bin/chown", ["-R", "postgres:", dir])
         try asPostgres("initdb", ["-D", dir + "/data", "-A", "scram-sha-256", "--pwfile", dir + "/admin", "-U", "postgres"])
+        if tls { try makeCertificates() }
         try start()
         try psql("CREATE ROLE \(user) LOGIN PASSWORD '\(password)'")
         try psql("CREATE DATABASE \(database) OWNER \(user)")
@@ -41,7 +48,8 @@ final class PostgresServer {
     /// inherits, and Foundation's Process did not reap pg_ctl beside that server. What it says goes to DIR/log.
     func start() throws {
         let args = ["/usr/sbin/runuser", "-u", "postgres", "--", "\(bin)/pg_ctl", "-D", dir + "/data", "-l", dir + "/log", "-w",
-                    "-t", "60", "-o", "-p \(port) -c listen_addresses=127.0.0.1 -c unix_socket_directories=\(dir) -c fsync=off", "start"]
+                    "-t", "60", "-o", "-p \(port) -c listen_addresses=127.0.0.1 -c unix_socket_directories=\(dir) -c fsync=off"
+                        + (tls ? " -c ssl=on" : ""), "start"]
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -59,6 +67,24 @@ final class PostgresServer {
         guard status == 0 else {
             throw TestFailure("pg_ctl start failed: \((try? String(contentsOfFile: dir + "/log", encoding: .utf8)) ?? "")")
         }
+    }
+
+    /// A CA, and the server's key and certificate (CN localhost, IP 127.0.0.1) signed by it; TCP
+    /// connections must use TLS (pg_hba: hostssl only).
+    private func makeCertificates() throws {
+        let data = dir + "/data"
+        try run("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=sshaudit test CA",
+                                     "-keyout", dir + "/ca.key", "-out", caFile])
+        try run("/usr/bin/openssl", ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+                                     "-keyout", data + "/server.key", "-out", dir + "/server.csr"])
+        try "subjectAltName=IP:127.0.0.1,DNS:localhost\n".write(toFile: dir + "/san.ext", atomically: true, encoding: .utf8)
+        try run("/usr/bin/openssl", ["x509", "-req", "-in", dir + "/server.csr", "-CA", caFile, "-CAkey", dir + "/ca.key",
+                                     "-CAcreateserial", "-days", "2", "-extfile", dir + "/san.ext", "-out", data + "/server.crt"])
+        try "local all all scram-sha-256\nhostssl all all 127.0.0.1/32 scram-sha-256\n"
+            .write(toFile: data + "/pg_hba.conf", atomically: true, encoding: .utf8)
+        try run("/bin/chown", ["-R", "postgres:", dir])
+        chmod(data + "/server.key", 0o600)
+        chmod(caFile, 0o644)
     }
 
     func stop() throws {

@@ -228,6 +228,43 @@ final class ShipTests: XCTestCase {
         XCTAssertTrue(refused.stderr.contains("the database was replaced or rewritten"), refused.stderr)
     }
 
+    /// `sslmode` in the URL is libpq's: a server that only takes TLS refuses a plain connection, a
+    /// certificate from the expected CA is accepted with verify-full, one from another CA is not.
+    func testTLSIsUsedAndVerifiedWhenTheURLAsks() throws {
+        let pg = try PostgresServer(name: "ship-tls", tls: true)
+        postgres = pg
+        let dir = "/run/sshaudit-test/ship-tls-db"
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let db = dir + "/audit.db"
+        let fixture = Paths.packageRoot.appending(path: "Tests/SSHAuditCoreTests/Fixtures/exec_command.events").path
+        XCTAssertEqual(try runProcess(Paths.sshaudit, ["replay", fixture, "--db", db]).status, 0)
+        func ship(_ query: String) throws -> ProcessResult {
+            try runProcess(Paths.sshaudit, ["ship", "--db", db, "--to", pg.url + query, "--password-file", pg.passwordFile,
+                                            "--host", "tls", "--once"], timeout: 60)
+        }
+        let plain = try ship("?sslmode=disable")
+        XCTAssertEqual(plain.status, 1)
+        XCTAssertTrue(plain.stderr.contains("no encryption"), plain.stderr)
+        XCTAssertEqual(plain.stderr.split(separator: "\n").count, 1, plain.stderr)
+
+        let other = dir + "/other-ca.crt"
+        XCTAssertEqual(try runProcess("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=other",
+                                                           "-keyout", dir + "/other.key", "-out", other]).status, 0)
+        let forged = try ship("?sslmode=verify-full&sslrootcert=\(other)")
+        XCTAssertEqual(forged.status, 1)
+        XCTAssertTrue(forged.stderr.contains("certificate verify failed"), forged.stderr)
+        XCTAssertEqual(try pg.number("SELECT count(*) FROM pg_tables WHERE tablename = 'hosts'"), 0, "nothing reached the server")
+
+        let verified = try ship("?sslmode=verify-full&sslrootcert=\(pg.caFile)")
+        XCTAssertEqual(verified.status, 0, verified.stderr)
+        XCTAssertGreaterThan(try pg.number("SELECT count(*) FROM ledger WHERE host = 'tls'"), 0)
+        let fleet = try runProcess(Paths.sshaudit, ["query", "commands", "--central", pg.url + "?sslmode=verify-full&sslrootcert=\(pg.caFile)",
+                                                    "--password-file", pg.passwordFile, "--format", "json"])
+        XCTAssertEqual(fleet.status, 0, fleet.stderr)
+        XCTAssertTrue(fleet.stdout.contains("\"host\" : \"tls\""), fleet.stdout)
+    }
+
     func testPasswordsStayOffTheCommandLine() throws {
         let r = try runProcess(Paths.sshaudit, ["ship", "--to", "postgresql://shipper:secret@127.0.0.1:1/fleet", "--once"])
         XCTAssertEqual(r.status, 2)
