@@ -23,7 +23,7 @@ public struct Hosted<Row: Encodable & Sendable>: Encodable, Sendable {
 /// the rows are decoded from the JSON the host's own query printed when it was shipped, so a fleet
 /// answer carries exactly the keys and values a local one does. Never writes.
 public final class CentralReader {
-    private let db: PGConnection
+    let db: PGConnection
     /// The host keys `--host` named (its key, HOSTNAME/MACHINE-ID, or its host name); nil: every host.
     public let hosts: [String]?
     private let decoder = JSONDecoder()
@@ -113,8 +113,7 @@ public final class CentralReader {
         if let since = filter.since { q.conditions.append("\(t).at >= \(q.bind(since))::timestamptz") }
         if let until = filter.until { q.conditions.append("\(t).at < \(q.bind(until))::timestamptz") }
         if filter.incompleteOnly, kind == .sessions {
-            q.conditions.append("(" + ["recovered", "drops", "truncated_argv", "ended_unobserved", "unattributed_events"]
-                .map { "s.row->'\($0)' = 'true'::jsonb" }.joined(separator: " OR ") + ")")
+            q.conditions.append(Self.incomplete("s"))
         }
         if filter.failedOnly {
             switch kind {
@@ -153,7 +152,7 @@ public final class CentralReader {
         return try db.query(sql, parameters).map { r in Hosted(host: r[0] ?? "", row: try decode(Row.self, r[1])) }
     }
 
-    private func decode<Row: Decodable>(_ type: Row.Type, _ json: String?) throws -> Row {
+    func decode<Row: Decodable>(_ type: Row.Type, _ json: String?) throws -> Row {
         do {
             return try decoder.decode(Row.self, from: Data((json ?? "null").utf8))
         } catch {

@@ -36,6 +36,10 @@ public struct AuditReport: Encodable, Sendable {
         public var sources: Int
         public var first: String
         public var last: String
+
+        public init(user: String, logins: Int, sources: Int, first: String, last: String) {
+            (self.user, self.logins, self.sources, self.first, self.last) = (user, logins, sources, first, last)
+        }
     }
 
     public struct Day: Encodable, Sendable, Equatable {
@@ -43,6 +47,10 @@ public struct AuditReport: Encodable, Sendable {
         public var logins: Int
         public var unauthenticated: Int
         public var failedAttempts: Int
+
+        public init(day: String, logins: Int, unauthenticated: Int, failedAttempts: Int) {
+            (self.day, self.logins, self.unauthenticated, self.failedAttempts) = (day, logins, unauthenticated, failedAttempts)
+        }
 
         enum CodingKeys: String, CodingKey {
             case day, logins, unauthenticated
@@ -57,6 +65,11 @@ public struct AuditReport: Encodable, Sendable {
         public var usersTried: Int
         public var first: String
         public var last: String
+
+        public init(address: String, failedAttempts: Int, invalidUsers: Int, usersTried: Int, first: String, last: String) {
+            (self.address, self.failedAttempts, self.invalidUsers, self.usersTried) = (address, failedAttempts, invalidUsers, usersTried)
+            (self.first, self.last) = (first, last)
+        }
 
         enum CodingKeys: String, CodingKey {
             case address, first, last
@@ -73,6 +86,11 @@ public struct AuditReport: Encodable, Sendable {
         public var users: [String]
         public var first: String
         public var last: String
+
+        public init(caFingerprint: String, caKeyType: String?, certID: String?, logins: Int, users: [String], first: String, last: String) {
+            (self.caFingerprint, self.caKeyType, self.certID, self.logins) = (caFingerprint, caKeyType, certID, logins)
+            (self.users, self.first, self.last) = (users, first, last)
+        }
 
         enum CodingKeys: String, CodingKey {
             case logins, users, first, last
@@ -94,6 +112,8 @@ public struct AuditReport: Encodable, Sendable {
     public struct Program: Encodable, Sendable, Equatable {
         public var program: String
         public var runs: Int
+
+        public init(program: String, runs: Int) { (self.program, self.runs) = (program, runs) }
     }
 
     public struct Privileged: Encodable, Sendable, Equatable {
@@ -104,9 +124,17 @@ public struct AuditReport: Encodable, Sendable {
         public var exitCode: Int64?
         public var signal: Int64?
         public var argv: [String]
+        /// In a fleet report (`--central`): the host of the session; absent in a host's own report.
+        public var host: String?
+
+        public init(commandID: Int64, sessionID: Int64, user: String?, at: String, exitCode: Int64?, signal: Int64?, argv: [String],
+                    host: String? = nil) {
+            (self.commandID, self.sessionID, self.user, self.at, self.exitCode) = (commandID, sessionID, user, at, exitCode)
+            (self.signal, self.argv, self.host) = (signal, argv, host)
+        }
 
         enum CodingKeys: String, CodingKey {
-            case user, at, argv, signal
+            case user, at, argv, signal, host
             case commandID = "command_id", sessionID = "session_id", exitCode = "exit_code"
         }
 
@@ -119,12 +147,31 @@ public struct AuditReport: Encodable, Sendable {
             try c.encode(exitCode, forKey: .exitCode)
             try c.encode(signal, forKey: .signal)
             try c.encode(argv, forKey: .argv)
+            try c.encodeIfPresent(host, forKey: .host)
         }
     }
 
     public struct UserCount: Encodable, Sendable, Equatable {
         public var user: String
         public var count: Int
+
+        public init(user: String, count: Int) { (self.user, self.count) = (user, count) }
+    }
+
+    /// A session still open; in a fleet report with its host (JSON: the session's keys plus "host").
+    public struct OpenSession: Encodable, Sendable {
+        public var session: SessionRow
+        public var host: String?
+
+        public init(session: SessionRow, host: String? = nil) { (self.session, self.host) = (session, host) }
+
+        enum Keys: String, CodingKey { case host }
+
+        public func encode(to encoder: Encoder) throws {
+            try session.encode(to: encoder)
+            var c = encoder.container(keyedBy: Keys.self)
+            try c.encodeIfPresent(host, forKey: .host)
+        }
     }
 
     /// Whether the period was watched: the recorder runs that overlap it, the time no run covered,
@@ -170,11 +217,19 @@ public struct AuditReport: Encodable, Sendable {
     /// The latest privileged commands of the period, newest first.
     public var privileged: [Privileged] = []
     /// Sessions without an end, whenever they started (not only in the period), oldest first.
-    public var openSessions: [SessionRow] = []
-    public var coverage = Coverage()
+    public var openSessions: [OpenSession] = []
+    /// From the hosts' recorder runs; nil in a fleet report (`--central`): recorder runs are not
+    /// shipped, each host's own `report` and `status` tell its coverage.
+    public var coverage: Coverage? = Coverage()
+    /// In a fleet report: the hosts it covers.
+    public var hosts: [String]?
+
+    public init(since: String, until: String, generatedAt: String) {
+        (self.since, self.until, self.generatedAt) = (since, until, generatedAt)
+    }
 
     enum CodingKeys: String, CodingKey {
-        case since, until, totals, days, privileged, coverage, certificates
+        case since, until, totals, days, privileged, coverage, certificates, hosts
         case generatedAt = "generated_at", loginsPerUser = "logins_per_user", failedBySource = "failed_by_source"
         case topPrograms = "top_programs", privilegedByUser = "privileged_by_user", openSessions = "open_sessions"
     }
@@ -223,7 +278,7 @@ extension AuditReader {
             report.openSessions = try Row.fetchAll(db, sql: """
                 SELECT * FROM sessions\(has("sessions_open") ? " INDEXED BY sessions_open" : "") WHERE ended_at IS NULL
                 AND ended_unobserved = 0 ORDER BY started_at, id LIMIT \(top)
-                """).map(SessionRow.init(row:))
+                """).map { AuditReport.OpenSession(session: SessionRow(row: $0)) }
             report.totals.openSessions = try Int.fetchOne(db, sql: """
                 SELECT count(*) FROM sessions WHERE ended_at IS NULL AND ended_unobserved = 0
                 """) ?? 0
@@ -479,15 +534,19 @@ extension AuditReader {
                 """, arguments: [since, until])
             while let row = try cursor.next() { counts[row[0], default: 0] += row[1] }
         }
+        return (counts.values.reduce(0, +), topPrograms(counts, top: top))
+    }
+
+    /// Runs per program (the basename of the executed file), the most run first, at most `top`.
+    public static func topPrograms(_ runsPerFile: [String: Int], top: Int) -> [AuditReport.Program] {
         var programs: [String: Int] = [:]
-        for (path, n) in counts {
+        for (path, n) in runsPerFile {
             let name = path.split(separator: "/").last.map(String.init) ?? path
             programs[name, default: 0] += n
         }
-        let top = programs.map { AuditReport.Program(program: $0.key, runs: $0.value) }
+        return programs.map { AuditReport.Program(program: $0.key, runs: $0.value) }
             .sorted { ($0.runs, $1.program) > ($1.runs, $0.program) }
             .prefix(top).map { $0 }
-        return (counts.values.reduce(0, +), top)
     }
 }
 

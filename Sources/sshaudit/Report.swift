@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SSHAuditCentral
 import SSHAuditCore
 import SSHAuditStore
 
@@ -42,14 +43,24 @@ struct Report: ParsableCommand {
         return (start, end)
     }
 
+    @OptionGroup var fleet: CentralOptions
+
     func run() throws {
         let (start, end) = try period()
-        let report = try AuditReader(path: db).report(since: start, until: end, top: top,
-                                                      generatedAt: Timestamp.iso(ns: processNowNs))
+        let generated = Timestamp.iso(ns: processNowNs)
+        var source = db
+        let report: AuditReport
+        if let central = try fleet.reader() {
+            report = try central.report(since: start, until: end, top: top, generatedAt: generated)
+            let hosts = report.hosts ?? []
+            source = "the central database (\(hosts.count) host\(hosts.count == 1 ? "" : "s"): \(hosts.joined(separator: ", ")))"
+        } else {
+            report = try AuditReader(path: db).report(since: start, until: end, top: top, generatedAt: generated)
+        }
         switch format {
         case .json: try printJSON(report)
-        case .markdown: writeOut(ReportMarkdown.render(report, database: db))
-        case .html: writeOut(ReportHTML.render(report, database: db))
+        case .markdown: writeOut(ReportMarkdown.render(report, database: source))
+        case .html: writeOut(ReportHTML.render(report, database: source))
         }
     }
 }
@@ -140,15 +151,16 @@ enum ReportMarkdown {
             md += "\nLatest \(r.privileged.count) of \(grouped(t.privilegedCommands)):\n\n"
             md += "| Time | Session | User | Exit | Command |\n|---|--:|---|--:|---|\n"
             for p in r.privileged {
-                md += "| \(cell(p.at)) | \(p.sessionID) | \(cell(p.user ?? "-")) | \(exitText(p.exitCode, p.signal)) | \(code(p.argv.joined(separator: " "), columns: 120)) |\n"
+                md += "| \(cell(p.at)) | \(cell(sessionReference(p.sessionID, host: p.host))) | \(cell(p.user ?? "-")) | \(exitText(p.exitCode, p.signal)) | \(code(p.argv.joined(separator: " "), columns: 120)) |\n"
             }
         }
 
         md += "\n## Sessions still open\n\n"
         if r.openSessions.isEmpty { md += "None.\n" } else {
             md += "| Session | User | From | Started | Open for |\n|--:|---|---|---|---|\n"
-            for s in r.openSessions {
-                md += "| \(s.id) | \(cell(s.user ?? "-")) | \(cell(endpoint(s.remoteAddr, s.remotePort))) | \(cell(s.startedAt)) | \(age(from: s.startedAt, to: r.generatedAt)) |\n"
+            for o in r.openSessions {
+                let s = o.session
+                md += "| \(cell(sessionReference(s.id, host: o.host))) | \(cell(s.user ?? "-")) | \(cell(endpoint(s.remoteAddr, s.remotePort))) | \(cell(s.startedAt)) | \(age(from: s.startedAt, to: r.generatedAt)) |\n"
             }
             if t.openSessions > r.openSessions.count { md += "\n… and \(t.openSessions - r.openSessions.count) more.\n" }
         }
@@ -198,8 +210,17 @@ enum ReportMarkdown {
 }
 
 /// The coverage part of a report in words, the same in every format.
+/// A session as a report names it: its id, in a fleet report "HOST #ID".
+func sessionReference(_ id: Int64, host: String?) -> String {
+    host.map { "\($0) #\(id)" } ?? String(id)
+}
+
 enum ReportCoverage {
-    static func lines(_ c: AuditReport.Coverage) -> [String] {
+    static func lines(_ coverage: AuditReport.Coverage?) -> [String] {
+        guard let c = coverage else {
+            return ["Not in a fleet report: recorder runs are not shipped. Each host's own `sshaudit report` and `status` "
+                + "show its runs, the time it was not recording and what it lost."]
+        }
         guard c.runs > 0 else { return ["NOT WATCHED: no recorder ran in this period; nothing in it was recorded."] }
         var lines = ["Recorder runs in the period: \(c.runs)"
             + (c.uncleanRuns > 0 ? " (\(c.uncleanRuns) did not stop cleanly: crashed or killed)" : ", all stopped cleanly or still running")]

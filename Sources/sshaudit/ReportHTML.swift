@@ -73,7 +73,7 @@ enum ReportHTML {
             body += table(["User", "Privileged commands"], numeric: [1], r.privilegedByUser.map { [$0.user, grouped($0.count)] })
             body += "<p>Latest \(r.privileged.count) of \(grouped(t.privilegedCommands)):</p>\n"
             body += table(["Time", "Session", "User", "Exit", "Command"], numeric: [1, 3],
-                          r.privileged.map { [$0.at, String($0.sessionID), $0.user ?? "-", exitText($0.exitCode, $0.signal),
+                          r.privileged.map { [$0.at, sessionReference($0.sessionID, host: $0.host), $0.user ?? "-", exitText($0.exitCode, $0.signal),
                                               $0.argv.joined(separator: " ")] }, codeColumn: 4)
         }
         body += "</section>\n"
@@ -83,8 +83,8 @@ enum ReportHTML {
             body += "<p class=\"empty\">None.</p>\n"
         } else {
             body += table(["Session", "User", "From", "Started", "Open for"], numeric: [0],
-                          r.openSessions.map { [String($0.id), $0.user ?? "-", endpoint($0.remoteAddr, $0.remotePort),
-                                                $0.startedAt, age(from: $0.startedAt, to: r.generatedAt)] })
+                          r.openSessions.map { o in let s = o.session; return [sessionReference(s.id, host: o.host), s.user ?? "-",
+                                                endpoint(s.remoteAddr, s.remotePort), s.startedAt, age(from: s.startedAt, to: r.generatedAt)] })
             if t.openSessions > r.openSessions.count {
                 body += "<p>… and \(t.openSessions - r.openSessions.count) more.</p>\n"
             }

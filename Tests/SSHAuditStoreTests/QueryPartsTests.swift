@@ -331,7 +331,7 @@ final class QueryPartsTests: XCTestCase {
         XCTAssertEqual(r.topPrograms, [AuditReport.Program(program: "ls", runs: 3), AuditReport.Program(program: "su", runs: 1),
                                        AuditReport.Program(program: "sudo", runs: 1)])
         XCTAssertEqual(r.privileged.map(\.argv), [["su"], ["sudo"]], "newest first")
-        XCTAssertEqual(r.openSessions.map(\.id), [6])
+        XCTAssertEqual(r.openSessions.map(\.session.id), [6])
         // An empty period.
         let empty = try AuditReader(path: path).report(since: "2030-01-01T00:00:00.000Z", until: "2030-01-02T00:00:00.000Z",
                                                        generatedAt: "x")

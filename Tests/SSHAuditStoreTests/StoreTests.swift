@@ -141,8 +141,8 @@ final class StoreTests: XCTestCase {
         try store.updateRun(live, counters: AuditStore.RunCounters(), stoppedAtNs: try ns("13:29:55"), clean: false)
 
         let reader = try AuditReader(path: path)
-        let c = try reader.report(since: "2026-11-20T09:00:00.000Z", until: "2026-11-20T14:00:00.000Z",
-                                  generatedAt: "2026-11-20T13:30:00.000Z").coverage
+        let c = try XCTUnwrap(try reader.report(since: "2026-11-20T09:00:00.000Z", until: "2026-11-20T14:00:00.000Z",
+                                  generatedAt: "2026-11-20T13:30:00.000Z").coverage)
         XCTAssertEqual(c.runs, 3)
         XCTAssertEqual(c.uncleanRuns, 1, "the live run is not counted as crashed")
         XCTAssertEqual(c.ringDrops, 4)
@@ -154,20 +154,20 @@ final class StoreTests: XCTestCase {
         XCTAssertEqual(c.notRecordingSeconds, 9000, accuracy: 0.001)
 
         // The same database read later: the third run's heartbeat is old, so it crashed too.
-        let later = try reader.report(since: "2026-11-20T09:00:00.000Z", until: "2026-11-20T14:00:00.000Z",
-                                      generatedAt: "2026-11-21T00:00:00.000Z").coverage
+        let later = try XCTUnwrap(try reader.report(since: "2026-11-20T09:00:00.000Z", until: "2026-11-20T14:00:00.000Z",
+                                      generatedAt: "2026-11-21T00:00:00.000Z").coverage)
         XCTAssertEqual(later.uncleanRuns, 2)
         XCTAssertEqual(later.gaps.last?.from, "2026-11-20T13:29:55.000Z")
         XCTAssertEqual(later.gaps.last?.to, "2026-11-20T14:00:00.000Z")
-        let empty = try reader.report(since: "2026-11-01T00:00:00.000Z", until: "2026-11-02T00:00:00.000Z",
-                                      generatedAt: "2026-11-21T00:00:00.000Z").coverage
+        let empty = try XCTUnwrap(try reader.report(since: "2026-11-01T00:00:00.000Z", until: "2026-11-02T00:00:00.000Z",
+                                      generatedAt: "2026-11-21T00:00:00.000Z").coverage)
         XCTAssertEqual(empty.runs, 0)
 
         // A run that resumed the crashed one's kernel state: the time between them was recorded.
         let resumed = try store.startRun(atNs: try ns("12:10:00"), resumedFrom: crashed)
         try store.updateRun(resumed, counters: AuditStore.RunCounters(), stoppedAtNs: try ns("12:20:00"), clean: true)
-        let after = try reader.report(since: "2026-11-20T09:00:00.000Z", until: "2026-11-20T14:00:00.000Z",
-                                      generatedAt: "2026-11-20T13:30:00.000Z").coverage
+        let after = try XCTUnwrap(try reader.report(since: "2026-11-20T09:00:00.000Z", until: "2026-11-20T14:00:00.000Z",
+                                      generatedAt: "2026-11-20T13:30:00.000Z").coverage)
         XCTAssertEqual(after.gaps.map { "\($0.from)-\($0.to)" }, [
             "2026-11-20T09:00:00.000Z-2026-11-20T10:00:00.000Z", "2026-11-20T11:00:00.000Z-2026-11-20T11:30:00.000Z",
             "2026-11-20T12:20:00.000Z-2026-11-20T13:00:00.000Z",

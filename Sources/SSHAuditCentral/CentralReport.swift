@@ -1,0 +1,133 @@
+import Foundation
+import SSHAuditStore
+
+/// `report --central`: the numbers of `AuditReader.report` for the period [since, until), over every
+/// shipped host (or those `--host` named), from each row's newest version. The same definitions as a
+/// host's own report (Reports.swift): a login is a session that authenticated, a failed attempt a
+/// row with result `failed`, a privileged command one of sudo, su, sudoedit or doas. User names and
+/// addresses count once across hosts; sessions and commands name their host. Coverage is not known
+/// here (recorder runs are not shipped): `coverage` is absent.
+extension CentralReader {
+    public func report(since: String, until: String, top: Int = 15, generatedAt: String) throws -> AuditReport {
+        var report = AuditReport(since: since, until: until, generatedAt: generatedAt)
+        report.coverage = nil
+        if let hosts { report.hosts = hosts } else { report.hosts = try db.query("SELECT host FROM hosts ORDER BY host").compactMap { $0[0] } }
+        // $1, $2: the period; $3: the hosts (every host when NULL).
+        let period: [String?] = [since, until, hosts.map(Self.textArray)]
+        func inPeriod(_ t: String) -> String {
+            "\(t).latest AND \(t).at >= $1::timestamptz AND \(t).at < $2::timestamptz AND ($3::text[] IS NULL OR \(t).host = ANY($3::text[]))"
+        }
+        func number(_ text: String?) -> Int { text.flatMap { Int($0) } ?? 0 }
+        let day = "to_char(%@.at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+        let authenticated = "s.row->>'authenticated_at' IS NOT NULL"
+
+        // Connections, logins and never-authenticated per day; users and sources of the period.
+        var days: [String: AuditReport.Day] = [:]
+        for r in try db.query("""
+            SELECT \(day.replacingOccurrences(of: "%@", with: "s")), count(*) FILTER (WHERE \(authenticated)),
+                   count(*) FILTER (WHERE NOT (\(authenticated)))
+            FROM sessions AS s WHERE \(inPeriod("s")) GROUP BY 1
+            """, period) {
+            let d = r[0] ?? "?"
+            days[d] = AuditReport.Day(day: d, logins: number(r[1]), unauthenticated: number(r[2]), failedAttempts: 0)
+        }
+        let totals = try db.query("""
+            SELECT count(*), count(*) FILTER (WHERE \(authenticated)),
+                   count(DISTINCT coalesce(s."user", '(unknown)')) FILTER (WHERE \(authenticated)), count(DISTINCT s.remote_addr),
+                   count(*) FILTER (WHERE \(Self.incomplete("s")))
+            FROM sessions AS s WHERE \(inPeriod("s"))
+            """, period).first ?? []
+        report.totals.connections = number(totals.first ?? nil)
+        report.totals.logins = number(totals.dropFirst(1).first ?? nil)
+        report.totals.unauthenticated = report.totals.connections - report.totals.logins
+        report.totals.users = number(totals.dropFirst(2).first ?? nil)
+        report.totals.sourceAddresses = number(totals.dropFirst(3).first ?? nil)
+        report.totals.incompleteSessions = number(totals.dropFirst(4).first ?? nil)
+        report.loginsPerUser = try db.query("""
+            SELECT coalesce(s."user", '(unknown)') AS u, count(*), count(DISTINCT s.remote_addr),
+                   min(s.row->>'started_at'), max(s.row->>'started_at')
+            FROM sessions AS s WHERE \(inPeriod("s")) AND \(authenticated)
+            GROUP BY 1 ORDER BY 2 DESC, coalesce(s."user", '(unknown)') COLLATE "C" LIMIT \(top)
+            """, period).map {
+            AuditReport.UserLogins(user: $0[0] ?? "?", logins: number($0[1]), sources: number($0[2]), first: $0[3] ?? "?", last: $0[4] ?? "?")
+        }
+
+        // Failed attempts per day and per source; attempts in all; certificates.
+        for r in try db.query("""
+            SELECT \(day.replacingOccurrences(of: "%@", with: "a")), count(*) FROM auth_attempts AS a
+            WHERE \(inPeriod("a")) AND a.result = 'failed' GROUP BY 1
+            """, period) {
+            let d = r[0] ?? "?"
+            days[d, default: AuditReport.Day(day: d, logins: 0, unauthenticated: 0, failedAttempts: 0)].failedAttempts = number(r[1])
+        }
+        report.days = days.values.sorted { $0.day < $1.day }
+        report.totals.failedAttempts = report.days.map(\.failedAttempts).reduce(0, +)
+        report.totals.authAttempts = report.totals.failedAttempts + number(try db.query("""
+            SELECT count(*) FROM auth_attempts AS a WHERE \(inPeriod("a")) AND a.result IN ('accepted', 'partial')
+            """, period).first?.first ?? nil)
+        report.failedBySource = try db.query("""
+            SELECT coalesce(a.remote_addr, '(unknown)') AS addr, count(*), count(DISTINCT a."user"),
+                   min(a.row->>'at'), max(a.row->>'at'),
+                   (SELECT count(*) FROM session_events AS e JOIN sessions AS s ON s.latest AND s.host = e.host AND s.id = e.session_id
+                    WHERE \(inPeriod("e")) AND e.kind = 'invalid_user' AND s.remote_addr = a.remote_addr)
+            FROM auth_attempts AS a WHERE \(inPeriod("a")) AND a.result = 'failed'
+            GROUP BY a.remote_addr ORDER BY 2 DESC, coalesce(a.remote_addr, '(unknown)') COLLATE "C" LIMIT \(top)
+            """, period).map {
+            AuditReport.Source(address: $0[0] ?? "?", failedAttempts: number($0[1]), invalidUsers: number($0[5]),
+                               usersTried: number($0[2]), first: $0[3] ?? "?", last: $0[4] ?? "?")
+        }
+        report.certificates = try db.query("""
+            SELECT s.row->>'ca_fingerprint', max(s.row->>'ca_key_type'), s.row->>'cert_id', count(*),
+                   jsonb_agg(DISTINCT s."user")::text, min(s.row->>'started_at'), max(s.row->>'started_at')
+            FROM sessions AS s WHERE \(inPeriod("s")) AND \(authenticated) AND s.row->>'ca_fingerprint' IS NOT NULL
+            GROUP BY 1, 3 ORDER BY 4 DESC, (s.row->>'ca_fingerprint') COLLATE "C", (s.row->>'cert_id') COLLATE "C" LIMIT \(top)
+            """, period).map {
+            AuditReport.Certificate(caFingerprint: $0[0] ?? "?", caKeyType: $0[1], certID: $0[2], logins: number($0[3]),
+                                    users: AuditReader.strings($0[4]), first: $0[5] ?? "?", last: $0[6] ?? "?")
+        }
+
+        // Commands per program; privileged commands (the same programs as Reports.swift's condition).
+        var runsPerFile: [String: Int] = [:]
+        for r in try db.query("SELECT c.filename, count(*) FROM commands AS c WHERE \(inPeriod("c")) GROUP BY 1", period) {
+            runsPerFile[r[0] ?? "?", default: 0] += number(r[1])
+        }
+        report.totals.commands = runsPerFile.values.reduce(0, +)
+        report.topPrograms = AuditReader.topPrograms(runsPerFile, top: top)
+        let privileged = "c.filename ~ '/(sudo|su|sudoedit|doas)$'"
+        var byUser: [String: Int] = [:]
+        for r in try db.query("""
+            SELECT coalesce(s."user", '(unknown)'), count(*) FROM commands AS c
+            JOIN sessions AS s ON s.latest AND s.host = c.host AND s.id = c.session_id
+            WHERE \(inPeriod("c")) AND \(privileged) GROUP BY 1
+            """, period) {
+            byUser[r[0] ?? "?"] = number(r[1])
+        }
+        report.totals.privilegedCommands = byUser.values.reduce(0, +)
+        report.privilegedByUser = byUser.map { AuditReport.UserCount(user: $0.key, count: $0.value) }
+            .sorted { ($0.count, $1.user) > ($1.count, $0.user) }.prefix(top).map { $0 }
+        report.privileged = try db.query("""
+            SELECT c.host, c.row::text, s."user" FROM commands AS c
+            JOIN sessions AS s ON s.latest AND s.host = c.host AND s.id = c.session_id
+            WHERE \(inPeriod("c")) AND \(privileged) ORDER BY c.at DESC, c.host, c.id DESC LIMIT \(top)
+            """, period).map { r in
+            let c = try decode(CommandRow.self, r[1])
+            return AuditReport.Privileged(commandID: c.id, sessionID: c.sessionID, user: r[2], at: c.startedAt, exitCode: c.exitCode,
+                                          signal: c.signal, argv: c.argv, host: r[0])
+        }
+
+        // Sessions without an end, whenever they started.
+        let open = "s.latest AND s.row->>'ended_at' IS NULL AND s.row->'ended_unobserved' = 'false'::jsonb AND ($1::text[] IS NULL OR s.host = ANY($1::text[]))"
+        let hostsOnly: [String?] = [hosts.map(Self.textArray)]
+        report.totals.openSessions = number(try db.query("SELECT count(*) FROM sessions AS s WHERE \(open)", hostsOnly).first?.first ?? nil)
+        report.openSessions = try db.query("""
+            SELECT s.host, s.row::text FROM sessions AS s WHERE \(open) ORDER BY s.at, s.host, s.id LIMIT \(top)
+            """, hostsOnly).map { AuditReport.OpenSession(session: try decode(SessionRow.self, $0[1]), host: $0[0]) }
+        return report
+    }
+
+    /// Sessions whose record may miss something, as `query sessions --incomplete` means it.
+    static func incomplete(_ t: String) -> String {
+        "(" + ["recovered", "drops", "truncated_argv", "ended_unobserved", "unattributed_events"]
+            .map { "\(t).row->'\($0)' = 'true'::jsonb" }.joined(separator: " OR ") + ")"
+    }
+}
