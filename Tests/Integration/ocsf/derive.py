@@ -39,7 +39,7 @@ def merged(kind, name):
 
 categories = load("categories.json")["attributes"]
 out = {"source": "https://github.com/ocsf/ocsf-schema", "version": version, "classes": {}, "objects": {}}
-for cls in ["authentication", "ssh_activity", "process_activity"]:
+for cls in ["authentication", "ssh_activity", "process_activity", "file_activity", "network_activity"]:
     attrs, _, d = merged("events", cls)
     cat = categories[d["category"]]["uid"]
     uid = cat * 1000 + d["uid"]
