@@ -31,7 +31,8 @@ pg_up() {
     PGPASSWORD=Pg-Admin-1 "$bin/psql" -X -q -h 127.0.0.1 -p "$port" -U postgres -c "CREATE ROLE shipper LOGIN PASSWORD 'Ship-Pw-3x'" \
       -c "CREATE DATABASE fleet OWNER shipper" >/dev/null
   fi
-  printf 'Ship-Pw-3x\n' > "$PG_PASSFILE"; chmod 600 "$PG_PASSFILE"
+  # A new file of root's (the data directory was just given to postgres): sshaudit refuses others'.
+  rm -f "$PG_PASSFILE"; (umask 077; printf 'Ship-Pw-3x\n' > "$PG_PASSFILE")
 }
 
 pg_down() {
