@@ -702,6 +702,8 @@ int on_sendto(struct syscall_enter_ctx *ctx)
     return capture_log(ctx->args[0], (const char *)ctx->args[1], ctx->args[2], false);
 }
 
+#include "files.bpf.h"
+
 /* File transfers: what sftp-server, scp and rsync open, and how far they read or wrote it. */
 static __always_inline struct task_struct *transfer_current(void)
 {
@@ -726,8 +728,13 @@ int on_openat_exit(struct syscall_exit_ctx *ctx)
 {
     if (ctx->ret < 0)
         return 0;
-    struct task_struct *task = transfer_current();
-    if (!task)
+    /* One lookup for both uses: a session's file activity (files.bpf.h) and transfer servers. */
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    struct tracked_proc *p = bpf_map_lookup_elem(&tracked, &tgid);
+    if (!p || !(file_actor_flags(p) || (p->flags & SA_PROC_TRANSFER)))
+        return 0;
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    if (p->start_ns != 0 && p->start_ns != process_start(task))
         return 0;
     struct pt_regs___x86 *regs = (struct pt_regs___x86 *)bpf_task_pt_regs(bpf_get_current_task_btf());
     if (!regs)
@@ -736,6 +743,10 @@ int on_openat_exit(struct syscall_exit_ctx *ctx)
      * (libraries, passwd) are close-on-exec; the files a transfer server is asked for are not. */
     u64 user_path = BPF_CORE_READ(regs, si);
     u32 open_flags = BPF_CORE_READ(regs, dx);
+    if (file_actor_flags(p))
+        file_opened(task, ctx->ret, open_flags);
+    if (!(p->flags & SA_PROC_TRANSFER))
+        return 0;
     if (open_flags & 02000000 /* O_CLOEXEC */)
         return 0;
     struct file *file = file_of(task, ctx->ret);
