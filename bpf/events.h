@@ -207,7 +207,8 @@ _Static_assert(__builtin_offsetof(struct sa_log, data) == 56, "log data offset")
 #define SA_FOP_CHOWN 9
 #define SA_FOP_LINK 10      /* path: the existing file, new path: the new name */
 #define SA_FOP_SYMLINK 11   /* path: the link, second name: its target as given (never resolved) */
-#define SA_FILE_TRUNCATED 1u  /* a path was deeper or longer than the bounds below: part of it is missing */
+#define SA_FILE_TRUNCATED 1u       /* a directory was deeper or longer than the bounds below: its leading part is missing */
+#define SA_FILE_NAME_TRUNCATED 2u  /* a name from user memory was longer than SA_FILE_NAME_MAX: its end is missing */
 #define SA_FILE_DIR_MAX 1024  /* bytes of one directory walk kept (components, leaf first) */
 #define SA_FILE_NAME_MAX 512  /* bytes of one name from user memory kept, NUL included */
 #define SA_FILE_DEPTH 32      /* path components walked */

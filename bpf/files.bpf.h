@@ -138,7 +138,7 @@ static __always_inline u64 file_name(struct sa_file_act *ev, const char *user, u
     if (n <= 1)
         return off;
     if (n == SA_FILE_NAME_MAX)
-        ev->flags |= SA_FILE_TRUNCATED;
+        ev->flags |= SA_FILE_NAME_TRUNCATED;
     return off + n - 1;
 }
 

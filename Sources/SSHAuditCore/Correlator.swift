@@ -244,6 +244,8 @@ public final class Correlator {
     /// Sessions whose processes are all gone but whose connection has not reported its bytes yet.
     private var awaitingBytes: [UInt64: SessionRecord] = [:]
     private var openTransfers: [FileKey: TransferRecord] = [:]
+    /// File activity rows of running processes (FileActivity.swift).
+    private var files: FileActivityTable
     private var userNames: [UInt32: String?] = [:]
     /// Processes found by the start-up scan, adopted by pid at their first event (/proc gives no
     /// start time at kernel precision).
@@ -263,6 +265,7 @@ public final class Correlator {
         self.bootToWallNs = bootToWallNs
         self.bounds = bounds
         self.nextIDs = firstIDs
+        self.files = FileActivityTable(nextID: firstIDs.file)
         self.userName = userName
         self.binaryVersion = binaryVersion
         self.sink = sink
@@ -280,7 +283,7 @@ public final class Correlator {
         ["procs": procs.count, "seeded": seeded.count, "sessions": sessions.count, "openCommands": openCommands.count,
          "commandBytes": commandBytes, "pendingAccept": pendingAccept.count, "sessionBySocket": sessionBySocket.count,
          "awaitingBytes": awaitingBytes.count, "openTransfers": openTransfers.count, "userNames": userNames.count,
-         "pathHolders": pathHolders]
+         "pathHolders": pathHolders, "fileActivity": files.count]
     }
 
     public func role(of key: ProcessKey) -> Role? { procs[key]?.role }
@@ -291,6 +294,7 @@ public final class Correlator {
         sessions.values.sorted { $0.record.id < $1.record.id }.map { .session($0.record) }
             + openCommands.values.sorted { $0.id < $1.id }.map { .command($0) }
             + openTransfers.values.sorted { $0.id < $1.id }.map { .transfer($0) }
+            + files.openRows.map { .fileActivity($0) }
     }
 
     /// Declares a listener found before recording started (the /proc scan).
@@ -487,6 +491,8 @@ public final class Correlator {
             sink(.transfer(transfer))
         case let .socket(call):
             handleSocket(key, call: call, wallNs: wallNs)
+        case let .fileChange(change):
+            handleFileChange(key, change, uid: event.uid, wallNs: wallNs)
         }
     }
 
@@ -497,7 +503,7 @@ public final class Correlator {
         switch kind {
         case let .exec(info): return !info.newRoot
         case .accept, .connectionClosed: return false
-        case .fork, .exit, .cred, .chroot, .setsid, .log, .fileOpened, .fileClosed, .socket: return true
+        case .fork, .exit, .cred, .chroot, .setsid, .log, .fileOpened, .fileClosed, .socket, .fileChange: return true
         }
     }
 
@@ -758,6 +764,7 @@ public final class Correlator {
         pendingAccept.removeValue(forKey: key)
         // The kernel reports close calls only: the files it left open were closed by its end.
         if proc.opensFiles { openTransfers = openTransfers.filter { $0.key.tgid != key.tgid } }
+        files.close(process: key, sink: sink)
         closeCommand(of: &proc, wallNs: wallNs, status: status)
         guard let sessionID = proc.session, let open = sessions[sessionID] else { return }
         let before = open.record
@@ -846,6 +853,17 @@ public final class Correlator {
             procs[key] = proc
         }
         sink(.transfer(transfer))
+    }
+
+    /// A change to the file system by the session's user processes or sshd's user-privileged child
+    /// (which serves internal-sftp itself). The pre-authentication child and PAM's helpers are sshd's
+    /// own; the kernel reports nothing of listeners and monitors.
+    private func handleFileChange(_ key: ProcessKey, _ change: FileChange, uid: UInt32, wallNs: Int64) {
+        guard lookup(key) != nil else { return }
+        confirmUserChild(key)
+        guard let proc = procs[key], proc.role == .user || proc.role == .userChild, let sessionID = proc.session else { return }
+        files.record(change, process: key, session: sessionID, command: proc.command ?? proc.ancestorCommand, uid: uid,
+                     atNs: wallNs, bounds: bounds, sink: sink)
     }
 
     /// sshd's post-auth child opens forwarded connections and listeners for the client: -L/-D
@@ -1035,6 +1053,7 @@ public final class Correlator {
         var unattributedEvents: UInt64
         var overflows: UInt64?
         var unobservedExits: UInt64?
+        var fileActivity: FileActivityTable?
     }
 
     /// The state as bytes (JSON), for the recorder's checkpoint.
@@ -1061,6 +1080,7 @@ public final class Correlator {
         field("unattributedEvents"); out.append(try encoder.encode(unattributedEvents))
         field("overflows"); out.append(try encoder.encode(overflows))
         field("unobservedExits"); out.append(try encoder.encode(unobservedExits))
+        field("fileActivity"); out.append(try encoder.encode(files))
         out.append(UInt8(ascii: "}"))
         lastCheckpointSize = out.count
         return out
@@ -1118,6 +1138,7 @@ public final class Correlator {
         unattributedEvents = state.unattributedEvents
         overflows = state.overflows ?? 0
         unobservedExits = state.unobservedExits ?? 0
+        files = state.fileActivity ?? FileActivityTable(nextID: state.nextIDs.file)
         openSessionsFlagged = false
     }
 

@@ -69,6 +69,8 @@ public enum EventKind: Equatable, Sendable {
     /// A line sshd logged (to its -E file, a syslog datagram, or its standard error with -e); never
     /// session data.
     case log(source: LogSource, text: String)
+    /// A session's process changed the file system (created, wrote, renamed, removed … a file).
+    case fileChange(FileChange)
 }
 
 public enum LogSource: UInt32, Equatable, Sendable {
