@@ -172,9 +172,12 @@ public struct AuditReport: Encodable, Sendable {
     /// Sessions without an end, whenever they started (not only in the period), oldest first.
     public var openSessions: [SessionRow] = []
     public var coverage = Coverage()
+    /// Changes to sensitive paths (`SensitivePaths`) in the period, oldest first (at most `top`).
+    public var sensitiveFiles: [FileActivityRow] = []
 
     enum CodingKeys: String, CodingKey {
         case since, until, totals, days, privileged, coverage, certificates
+        case sensitiveFiles = "sensitive_files"
         case generatedAt = "generated_at", loginsPerUser = "logins_per_user", failedBySource = "failed_by_source"
         case topPrograms = "top_programs", privilegedByUser = "privileged_by_user", openSessions = "open_sessions"
     }

@@ -27,8 +27,10 @@ struct Report: ParsableCommand {
     @Option(help: "Output format: markdown, html or json.")
     var format: Format = .markdown
 
-    @Option(help: "Rows per list (users, source addresses, programs, privileged commands, open sessions).")
+    @Option(help: "Rows per list (users, source addresses, programs, privileged commands, sensitive files, open sessions).")
     var top: Int = 15
+
+    @OptionGroup var sensitivePaths: SensitivePathsOption
 
     func validate() throws {
         if top < 1 || top > 1000 { throw ValidationError("--top must be between 1 and 1000") }
@@ -44,8 +46,10 @@ struct Report: ParsableCommand {
 
     func run() throws {
         let (start, end) = try period()
-        let report = try AuditReader(path: db).report(since: start, until: end, top: top,
-                                                      generatedAt: Timestamp.iso(ns: processNowNs))
+        let reader = try AuditReader(path: db)
+        var report = try reader.report(since: start, until: end, top: top, generatedAt: Timestamp.iso(ns: processNowNs))
+        report.sensitiveFiles = try reader.fileActivity(QueryFilter(limit: top, since: start, until: end),
+                                                        FileActivityFilter(sensitive: try sensitivePaths.patterns()))
         switch format {
         case .json: try printJSON(report)
         case .markdown: writeOut(ReportMarkdown.render(report, database: db))
@@ -141,6 +145,14 @@ enum ReportMarkdown {
             md += "| Time | Session | User | Exit | Command |\n|---|--:|---|--:|---|\n"
             for p in r.privileged {
                 md += "| \(cell(p.at)) | \(p.sessionID) | \(cell(p.user ?? "-")) | \(exitText(p.exitCode, p.signal)) | \(code(p.argv.joined(separator: " "), columns: 120)) |\n"
+            }
+        }
+
+        md += "\n## Sensitive files changed\n\n"
+        if r.sensitiveFiles.isEmpty { md += "No change to a sensitive path in this period.\n" } else {
+            md += "| First | Session | PID | UID | Op | Count | Path |\n|---|--:|--:|--:|---|--:|---|\n"
+            for f in r.sensitiveFiles {
+                md += "| \(cell(f.firstAt)) | \(f.sessionID) | \(f.pid) | \(f.uid) | \(f.op) | \(grouped(Int(f.count))) | \(code(fileActivityPath(f), columns: 120)) |\n"
             }
         }
 

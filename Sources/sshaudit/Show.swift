@@ -31,19 +31,21 @@ struct Show: ParsableCommand {
     @Option(help: "Output format: text or json (one object; commands nested under \"children\").")
     var format: Format = .text
 
+    @OptionGroup var sensitivePaths: SensitivePathsOption
+
     func run() throws {
         if let user { return try showUser(user) }
         guard let sessionID else { return }
         let timeline = try AuditReader(path: db).timeline(session: sessionID)
         switch format {
         case .json: try printJSON(timeline)
-        case .text: writeOut(Self.render(timeline))
+        case .text: writeOut(Self.render(timeline, sensitive: try sensitivePaths.patterns()))
         }
     }
 
     /// Recorded text goes through VisibleText: the header and each fact here, the rest through
     /// formatTable.
-    static func render(_ t: SessionTimeline) -> String {
+    static func render(_ t: SessionTimeline, sensitive: [String] = SensitivePaths.defaults) -> String {
         let s = t.session
         var title = "Session \(s.id)"
         if let user = s.user { title += " · \(user)" + (s.uid.map { " (uid \($0))" } ?? "") }
@@ -109,6 +111,16 @@ struct Show: ParsableCommand {
             out += "\nFile transfers (\(t.transfers.count))\n"
             out += formatTable(header: ["OPENED", "PROTO", "MODE", "BYTES", "PATH"], rows: t.transfers.map { f in [
                 f.openedAt, f.transferProtocol, f.mode, String(f.bytesRead + f.bytesWritten), f.path,
+            ] })
+        }
+        if !t.files.isEmpty {
+            // Sensitive paths first, marked "!": what an intruder changes to stay is what to read first.
+            let marked = t.files.map { (SensitivePaths.matches($0, sensitive), $0) }
+            let count = marked.filter(\.0).count
+            out += "\nFile activity (\(t.files.count)\(count > 0 ? ", \(count) sensitive" : ""))\n"
+            out += formatTable(header: ["FIRST", "COUNT", "OP", "S", "PATH"],
+                               rows: (marked.filter(\.0) + marked.filter { !$0.0 }).map { sensitive, f in [
+                f.firstAt, String(f.count), f.op, sensitive ? "!" : "", fileActivityPath(f),
             ] })
         }
         if !t.events.isEmpty {

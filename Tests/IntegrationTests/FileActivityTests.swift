@@ -101,6 +101,23 @@ final class FileActivityTests: XCTestCase {
         XCTAssertEqual(try rows(session: id, ["--op", "rename"]).count, 1)
         XCTAssertEqual(Set(try rows(session: id, ["--path", "*/moved.txt"]).compactMap { $0.string("op") }),
                        ["rename", "chmod", "link", "unlink"])
+        // The list is configurable: a file of globs replaces the built-in one.
+        let list = recorder.db + ".sensitive"
+        try "# only this test's directory\n\(dir)/*\n".write(toFile: list, atomically: true, encoding: .utf8)
+        let custom = try rows(session: id, ["--sensitive", "--sensitive-paths", list])
+        XCTAssertFalse(custom.isEmpty)
+        XCTAssertTrue(custom.allSatisfy { ($0.string("path") ?? "").hasPrefix(dir + "/") || ($0.string("new_path") ?? "").hasPrefix(dir + "/") },
+                      describe(custom).description)
+        // show lists sensitive changes first, marked; report names them.
+        let show = try runProcess(Paths.sshaudit, ["show", String(id), "--db", recorder.db])
+        XCTAssertEqual(show.status, 0, show.stderr)
+        let marked = show.stdout.split(separator: "\n").first { $0.contains("authorized_keys") } ?? ""
+        XCTAssertTrue(marked.contains(" ! "), "show marks the sensitive row: \(show.stdout)")
+        XCTAssertTrue(show.stdout.contains("1 sensitive"), show.stdout)
+        let report = try runProcess(Paths.sshaudit, ["report", "--db", recorder.db, "--format", "json", "--since", "1h"])
+        let object = try JSONSerialization.jsonObject(with: Data(report.stdout.utf8)) as? [String: Any]
+        let reported = (object?["sensitive_files"] as? [[String: Any]] ?? []).compactMap { $0.string("path") }
+        XCTAssertEqual(reported, [home + "/.ssh/authorized_keys"], report.stderr)
         // JSON keys, exactly.
         XCTAssertEqual(Set(try XCTUnwrap(all.first).keys),
                        ["id", "session_id", "command_id", "pid", "uid", "op", "path", "new_path", "first_at", "last_at", "count"])
