@@ -194,8 +194,10 @@ struct sa_log {
 };
 _Static_assert(__builtin_offsetof(struct sa_log, data) == 56, "log data offset");
 
-/* File activity of a session's processes (bpf/files.bpf.h): event type 13; 14 is reserved for it. */
+/* File activity of a session's processes (bpf/files.bpf.h), and the files transfer servers open
+ * (replacing SA_EV_FILE_OPEN, which named a file by the string the caller passed). */
 #define SA_EV_FILE_ACT 13
+#define SA_EV_TRANSFER_OPEN 14  /* struct sa_file_act: the file (dir only), fd and open_flags */
 #define SA_FOP_CREATE 1     /* open created the file (FMODE_CREATED) */
 #define SA_FOP_WRITE 2      /* an existing regular file opened for writing */
 #define SA_FOP_TRUNCATE 3   /* opened with O_TRUNC, truncate, ftruncate */
@@ -220,15 +222,17 @@ _Static_assert(__builtin_offsetof(struct sa_log, data) == 56, "log data offset")
  * back to back; only those bytes are sent. */
 struct sa_file_act {
     struct sa_header h;
-    unsigned int op;              /* SA_FOP_* */
+    unsigned int op;              /* SA_FOP_* (0 for SA_EV_TRANSFER_OPEN) */
     unsigned int flags;           /* SA_FILE_* */
+    int fd;                       /* SA_EV_TRANSFER_OPEN: the descriptor open returned; else -1 */
+    unsigned int open_flags;      /* SA_EV_TRANSFER_OPEN: open(2) flags */
     unsigned short dir_len;
     unsigned short name_len;
     unsigned short dir2_len;
     unsigned short name2_len;
     char data[SA_FILE_DATA];
 };
-_Static_assert(__builtin_offsetof(struct sa_file_act, data) == 64, "file act data offset");
+_Static_assert(__builtin_offsetof(struct sa_file_act, data) == 72, "file act data offset");
 
 /* Maps that user space fills (Sources/SSHAuditBPF/BPFTracer.swift writes the same layouts). */
 

@@ -69,6 +69,8 @@ static __always_inline struct sa_file_act *file_record(struct task_struct *task,
     fill_header(&ev->h, SA_EV_FILE_ACT, task);
     ev->op = op;
     ev->flags = 0;
+    ev->fd = -1;
+    ev->open_flags = 0;
     ev->dir_len = 0;
     ev->name_len = 0;
     ev->dir2_len = 0;
@@ -195,6 +197,24 @@ static __always_inline void file_opened(struct task_struct *task, int fd, u64 op
     struct sa_file_act *ev = file_record(task, op);
     if (!ev)
         return;
+    u64 off = file_walk_file(ev, file, 0);
+    ev->dir_len = off;
+    file_emit(ev, off);
+}
+
+/* A file a transfer server (sftp-server, scp, rsync, or sshd's own child serving internal-sftp)
+ * opened for its client: named as the kernel resolved it, so that a later rename of it matches. */
+static __always_inline void file_transfer_opened(struct task_struct *task, int fd, u32 open_flags)
+{
+    struct file *file = file_of(task, fd);
+    if (!file || (BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFREG)
+        return;
+    struct sa_file_act *ev = file_record(task, 0);
+    if (!ev)
+        return;
+    ev->h.type = SA_EV_TRANSFER_OPEN;
+    ev->fd = fd;
+    ev->open_flags = open_flags;
     u64 off = file_walk_file(ev, file, 0);
     ev->dir_len = off;
     file_emit(ev, off);

@@ -98,6 +98,10 @@ public enum EventDecoder {
             kind = .socket(call)
         case 13:
             kind = .fileChange(try fileChange(bytes, r, type: type))
+        case 14:
+            // A transfer server's open, named by the kernel (an absolute path).
+            let change = try fileChange(bytes, r, type: type, transferOpen: true)
+            kind = .fileOpened(fd: Int32(bitPattern: r.u32(56)), flags: r.u32(60), path: change.path)
         default:
             throw DecodeError.unknownType(type)
         }
@@ -111,14 +115,16 @@ public enum EventDecoder {
         )
     }
 
-    /// struct sa_file_act: op, flags, four lengths, then dir, name, dir2, name2 back to back.
-    private static func fileChange(_ bytes: UnsafeRawBufferPointer, _ r: Reader, type: UInt32) throws -> FileChange {
-        guard bytes.count >= 64 else { throw DecodeError.truncated(type: type, size: bytes.count) }
-        guard let op = FileOperation(code: r.u32(48)) else { throw DecodeError.unknownType(type) }
+    /// struct sa_file_act: op, flags, fd, open flags, four lengths, then dir, name, dir2, name2 back to back.
+    private static func fileChange(_ bytes: UnsafeRawBufferPointer, _ r: Reader, type: UInt32,
+                                   transferOpen: Bool = false) throws -> FileChange {
+        let dataOffset = 72
+        guard bytes.count >= dataOffset else { throw DecodeError.truncated(type: type, size: bytes.count) }
+        guard let op = transferOpen ? .write : FileOperation(code: r.u32(48)) else { throw DecodeError.unknownType(type) }
         let flags = r.u32(52)
-        let lengths = [r.u16(56), r.u16(58), r.u16(60), r.u16(62)].map(Int.init)
-        guard 64 + lengths.reduce(0, +) <= bytes.count else { throw DecodeError.truncated(type: type, size: bytes.count) }
-        var at = 64
+        let lengths = [r.u16(64), r.u16(66), r.u16(68), r.u16(70)].map(Int.init)
+        guard dataOffset + lengths.reduce(0, +) <= bytes.count else { throw DecodeError.truncated(type: type, size: bytes.count) }
+        var at = dataOffset
         func piece(_ n: Int) -> UnsafeRawBufferPointer {
             defer { at += n }
             return UnsafeRawBufferPointer(rebasing: bytes[at..<at + n])

@@ -177,6 +177,50 @@ final class FileActivityTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: dir)
     }
 
+    /// rsync (a temporary file renamed at the end) and internal-sftp (served inside sshd's user child,
+    /// no exec): one transfer row each, under the final name, with the exact size, and nothing else.
+    func testRsyncAndInternalSftpUploads() throws {
+        server = try SSHDServer(name: "files-transfer", port: 22552, extraOptions: ["-o", "Subsystem=sftp internal-sftp"])
+        recorder = try Recorder(name: "files-transfer")
+        let token = UUID().uuidString.prefix(8).lowercased()
+        let source = "/run/sshaudit-test/files-upload-\(token).bin"
+        let size = 300_001
+        try Data((0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7919) }).write(to: URL(fileURLWithPath: source))
+        let viaRsync = "/tmp/files-rsync-\(token).bin", viaSftp = "/tmp/files-sftp-\(token).bin"
+        defer { for f in [source, viaRsync, viaSftp] { try? FileManager.default.removeItem(atPath: f) } }
+        let key = server.dir + "/id_alice_files"
+        if !FileManager.default.fileExists(atPath: key) {
+            try FileManager.default.copyItem(atPath: server.dir + "/id_alice", toPath: key)
+            chmod(key, 0o600)
+        }
+        let ssh = ["-i", key, "-p", String(server.port), "-F", "/dev/null", "-o", "StrictHostKeyChecking=no",
+                   "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes"]
+        let rsync = try runProcess("/usr/bin/rsync", ["-e", "ssh " + ssh.joined(separator: " "), source, "sa_alice@127.0.0.1:\(viaRsync)"])
+        XCTAssertEqual(rsync.status, 0, rsync.stderr)
+        let sftp = try runProcess("/usr/bin/sftp", ["-b", "-", "-P", String(server.port)] + ssh.filter { $0 != "-p" && $0 != String(server.port) }
+                                  + ["sa_alice@127.0.0.1"], input: "put \(source) \(viaSftp)\n")
+        XCTAssertEqual(sftp.status, 0, sftp.stderr)
+        XCTAssertEqual(try runProcess("/usr/bin/cmp", [source, viaSftp]).status, 0, "the upload really happened")
+        // An interactive login's own reads before the shell (/etc/motd) are no internal-sftp transfer.
+        let login = try InteractiveSSH(server: server, user: "sa_alice")
+        _ = try login.waitFor("\\$ ")
+        login.type("exit")
+        _ = try login.waitForExit()
+        XCTAssertEqual(try recorder.stop(), 0)
+
+        // (The recorder follows every sshd on the machine: only this test's rows.)
+        let transfers = try recorder.query("transfers").filter { ($0.string("path") ?? "").contains(token) || $0.string("path") == "/etc/motd" }
+        let seen = transfers.map { "\($0.string("protocol") ?? "?") \($0.string("mode") ?? "?") \($0.string("path") ?? "?") \($0.int("bytes_written") ?? -1)/\($0.int("bytes_read") ?? -1)" }
+        XCTAssertEqual(seen.sorted(), ["rsync readwrite \(viaRsync) \(size)/0", "sftp write \(viaSftp) \(size)/0"],
+                       "exactly the two uploads, final names, exact sizes (rsync writes its mkstemp file O_RDWR)")
+        let sessions = try recorder.query("sessions").filter { $0.int("local_port") == server.port }
+        XCTAssertEqual(Set(sessions.compactMap { $0.string("kind") }), ["rsync", "sftp", "interactive"])
+        // File activity shows rsync's temporary file and its rename, and internal-sftp's write.
+        let files = try recorder.query("files", ["--op", "rename"])
+        XCTAssertTrue(files.contains { $0.string("new_path") == viaRsync }, describe(files).description)
+        XCTAssertTrue(try recorder.query("files", ["--path", viaSftp]).contains { $0.string("op") == "create" })
+    }
+
     func uid(of user: String) -> UInt32? {
         getpwnam(user).map { $0.pointee.pw_uid }
     }
