@@ -882,4 +882,5 @@ run_diagnostics
 run_replay
 run_drops
 write_report
+bash "$ROOT/bench/files.sh" "$BIN" >> "$OUT" || log "bench/files.sh failed"   # its section, appended
 log "done in $(( $(date +%s) - T0 )) s"
