@@ -61,6 +61,28 @@ final class FileActivityReplayTests: XCTestCase {
         XCTAssertEqual(r.transfers.count, 1, "\(r.transfers.values.map(\.path))")
     }
 
+    /// A restarted recorder goes on from a checkpoint taken anywhere: the same rows, the same ids
+    /// (open file rows, held rsync uploads and unconfirmed internal-sftp opens included).
+    func testCheckpointAnywhereContinuesTheSameRows() throws {
+        let log = try Fixture.load("file_activity")
+        let events = try log.events()
+        var whole: [CorrelatorOutput] = []
+        let reference = Correlator.replaying(log) { whole.append($0) }
+        var before: [Int] = []
+        for e in events { before.append(whole.count); reference.handle(e) }
+        for cut in stride(from: 0, to: events.count, by: max(1, events.count / 23)) {
+            let first = Correlator.replaying(log) { _ in }
+            for e in events[..<cut] { first.handle(e) }
+            var rest: [CorrelatorOutput] = []
+            let users = log.header.users
+            let restored = Correlator(bootToWallNs: 0, userName: { users[String($0)] }) { rest.append($0) }
+            try restored.restore(first.checkpoint())
+            XCTAssertEqual(restored.tableSizes, first.tableSizes)
+            for e in events[cut...] { restored.handle(e) }
+            XCTAssertTrue(rest == Array(whole[before[cut]...]), "cut at \(cut)")
+        }
+    }
+
     func testFullTableClosesTheOldestRowsWithoutLosingThem() throws {
         var bounds = CorrelatorBounds()
         bounds.fileRows = 2
