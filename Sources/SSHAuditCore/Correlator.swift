@@ -295,7 +295,8 @@ public final class Correlator {
         ["procs": procs.count, "seeded": seeded.count, "sessions": sessions.count, "openCommands": openCommands.count,
          "commandBytes": commandBytes, "pendingAccept": pendingAccept.count, "sessionBySocket": sessionBySocket.count,
          "awaitingBytes": awaitingBytes.count, "openTransfers": openTransfers.count, "userNames": userNames.count,
-         "pathHolders": pathHolders, "fileActivity": files.count, "heldUploads": heldUploads.count]
+         "pathHolders": pathHolders, "fileActivity": files.count, "heldUploads": heldUploads.count,
+         "unconfirmedSFTP": unconfirmedSFTP.values.reduce(0) { $0 + $1.count }]
     }
 
     public func role(of key: ProcessKey) -> Role? { procs[key]?.role }

@@ -33,7 +33,7 @@ public struct CorrelatorBounds: Equatable, Sendable {
     /// the oldest rows are closed (stored whole already, so nothing is lost; a later change to the same
     /// path starts a new row).
     public var fileRows = 16_384
-    public var fileBytes = 16 << 20
+    public var fileBytes = 8 << 20
     /// Connections accepted by a listener and not yet handed to a monitor (one per listener).
     public var pendingAccepts = 1_024
     /// Processes holding their path: listeners, and sshd binaries started outside any session (which
