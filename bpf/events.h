@@ -37,7 +37,7 @@ enum sa_event_type {
 #define SA_PROC_LISTENER 1u  /* a trusted sshd started outside any tracked tree (see above) */
 #define SA_PROC_MONITOR 2u   /* a child of a listener that accepted: the per-connection privileged monitor;
                               * or a trusted sshd started for one connection (SA_EXEC_CONNECTION) */
-#define SA_PROC_TRANSFER 4u  /* exec'd sftp-server, scp or rsync: its file opens are reported */
+#define SA_PROC_TRANSFER 4u  /* exec'd sftp-server, scp or rsync (inherited at fork: rsync forks its receiver): its file opens are reported */
 #define SA_PROC_EXECED 8u    /* exec'd since it was followed (a fork that has not runs its parent's code) */
 #define SA_PROC_ACCEPTED 16u /* a listener that accepted a connection: from then on its children are
                               * monitors; before, a child is the listener going on (sshd without -D

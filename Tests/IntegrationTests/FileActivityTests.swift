@@ -63,6 +63,7 @@ final class FileActivityTests: XCTestCase {
             mv loop.txt moved.txt
             mkdir sub && chmod 600 ./sub/../moved.txt && rmdir sub
             ln -s moved.txt soft && ln moved.txt hard
+            echo evil > $'evil\\e[2J\\nname' && rm $'evil\\e[2J\\nname'
             rm soft hard moved.txt
             cd / && rmdir \(dir)
             """
@@ -114,6 +115,9 @@ final class FileActivityTests: XCTestCase {
         let marked = show.stdout.split(separator: "\n").first { $0.contains("authorized_keys") } ?? ""
         XCTAssertTrue(marked.contains(" ! "), "show marks the sensitive row: \(show.stdout)")
         XCTAssertTrue(show.stdout.contains("1 sensitive"), show.stdout)
+        // A hostile name reaches the terminal escaped, and JSON exactly.
+        XCTAssertFalse(show.stdout.contains("\u{1b}"), "no raw escape sequence from a file name")
+        XCTAssertNotNil(find(all, "create", dir + "/evil\u{1b}[2J\nname"), "\(seen)")
         let report = try runProcess(Paths.sshaudit, ["report", "--db", recorder.db, "--format", "json", "--since", "1h"])
         let object = try JSONSerialization.jsonObject(with: Data(report.stdout.utf8)) as? [String: Any]
         let reported = (object?["sensitive_files"] as? [[String: Any]] ?? []).compactMap { $0.string("path") }
