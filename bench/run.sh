@@ -892,4 +892,5 @@ run_drops
 . "$ROOT/bench/ship.sh"
 run_ship
 write_report
+bash "$ROOT/bench/files.sh" "$BIN" >> "$OUT" || log "bench/files.sh failed"   # its section, appended
 log "done in $(( $(date +%s) - T0 )) s"

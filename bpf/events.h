@@ -37,7 +37,7 @@ enum sa_event_type {
 #define SA_PROC_LISTENER 1u  /* a trusted sshd started outside any tracked tree (see above) */
 #define SA_PROC_MONITOR 2u   /* a child of a listener that accepted: the per-connection privileged monitor;
                               * or a trusted sshd started for one connection (SA_EXEC_CONNECTION) */
-#define SA_PROC_TRANSFER 4u  /* exec'd sftp-server, scp or rsync: its file opens are reported */
+#define SA_PROC_TRANSFER 4u  /* exec'd sftp-server, scp or rsync (inherited at fork: rsync forks its receiver): its file opens are reported */
 #define SA_PROC_EXECED 8u    /* exec'd since it was followed (a fork that has not runs its parent's code) */
 #define SA_PROC_ACCEPTED 16u /* a listener that accepted a connection: from then on its children are
                               * monitors; before, a child is the listener going on (sshd without -D
@@ -193,6 +193,46 @@ struct sa_log {
     char data[SA_LOG_MAX];
 };
 _Static_assert(__builtin_offsetof(struct sa_log, data) == 56, "log data offset");
+
+/* File activity of a session's processes (bpf/files.bpf.h), and the files transfer servers open
+ * (replacing SA_EV_FILE_OPEN, which named a file by the string the caller passed). */
+#define SA_EV_FILE_ACT 13
+#define SA_EV_TRANSFER_OPEN 14  /* struct sa_file_act: the file (dir only), fd and open_flags */
+#define SA_FOP_CREATE 1     /* open created the file (FMODE_CREATED) */
+#define SA_FOP_WRITE 2      /* an existing regular file opened for writing */
+#define SA_FOP_TRUNCATE 3   /* opened with O_TRUNC, truncate, ftruncate */
+#define SA_FOP_RENAME 4     /* path, new path */
+#define SA_FOP_UNLINK 5
+#define SA_FOP_RMDIR 6
+#define SA_FOP_MKDIR 7
+#define SA_FOP_CHMOD 8
+#define SA_FOP_CHOWN 9
+#define SA_FOP_LINK 10      /* path: the existing file, new path: the new name */
+#define SA_FOP_SYMLINK 11   /* path: the link, second name: its target as given (never resolved) */
+#define SA_FILE_TRUNCATED 1u       /* a directory was deeper or longer than the bounds below: its leading part is missing */
+#define SA_FILE_NAME_TRUNCATED 2u  /* a name from user memory was longer than SA_FILE_NAME_MAX: its end is missing */
+#define SA_FILE_DIR_MAX 1024  /* bytes of one directory walk kept (components, leaf first) */
+#define SA_FILE_NAME_MAX 512  /* bytes of one name from user memory kept, NUL included */
+#define SA_FILE_DEPTH 32      /* path components walked */
+#define SA_FILE_DATA 4608     /* scratch room: 4096 for the masked offsets plus one name */
+/* A path is a directory the kernel resolved (leaf first, each component followed by '/', up to the
+ * global root: a chrooted process's paths are named as outside its chroot) and a name from the
+ * caller (empty when the kernel resolved the file itself: opens and calls on a descriptor). For a
+ * name that starts with '/', the directory is the process's root. data holds dir, name, dir2, name2
+ * back to back; only those bytes are sent. */
+struct sa_file_act {
+    struct sa_header h;
+    unsigned int op;              /* SA_FOP_* (0 for SA_EV_TRANSFER_OPEN) */
+    unsigned int flags;           /* SA_FILE_* */
+    int fd;                       /* SA_EV_TRANSFER_OPEN: the descriptor open returned; else -1 */
+    unsigned int open_flags;      /* SA_EV_TRANSFER_OPEN: open(2) flags */
+    unsigned short dir_len;
+    unsigned short name_len;
+    unsigned short dir2_len;
+    unsigned short name2_len;
+    char data[SA_FILE_DATA];
+};
+_Static_assert(__builtin_offsetof(struct sa_file_act, data) == 72, "file act data offset");
 
 /* Maps that user space fills (Sources/SSHAuditBPF/BPFTracer.swift writes the same layouts). */
 

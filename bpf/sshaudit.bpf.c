@@ -115,13 +115,6 @@ struct {
     __type(value, struct sa_exec);
 } exec_scratch SEC(".maps");
 
-struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, 1);
-    __type(key, u32);
-    __type(value, struct sa_file_open);
-} open_scratch SEC(".maps");
-
 static __always_inline void count_loss(u32 which)
 {
     u64 *n = bpf_map_lookup_elem(&losses, &which);
@@ -333,6 +326,8 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
         if (logs_to_stderr(tp, parent, ptgid))
             child_flags |= SA_PROC_LOG_STDERR;
     }
+    /* rsync forks its receiver, which writes the upload: a transfer server's child serves it too. */
+    child_flags |= tp->flags & SA_PROC_TRANSFER;
     struct sa_fork ev = {};
     fill_header(&ev.h, SA_EV_FORK, parent);
     ev.child_tgid = BPF_CORE_READ(child, tgid);
@@ -702,17 +697,30 @@ int on_sendto(struct syscall_enter_ctx *ctx)
     return capture_log(ctx->args[0], (const char *)ctx->args[1], ctx->args[2], false);
 }
 
-/* File transfers: what sftp-server, scp and rsync open, and how far they read or wrote it. */
+#include "files.bpf.h"
+
+/* File transfers: what sftp-server, scp and rsync open, and how far they read or wrote it; also sshd's
+ * own children that never exec'd: the user-privileged child serves internal-sftp itself (user space
+ * keeps only that one's, by its role). */
+static __always_inline bool serves_transfers(struct tracked_proc *p, struct task_struct *task)
+{
+    if (p->flags & SA_PROC_TRANSFER)
+        return true;
+    if (p->flags & (SA_PROC_LISTENER | SA_PROC_MONITOR | SA_PROC_EXECED))
+        return false;
+    return comm_is_sshd_prefix(task);
+}
+
 static __always_inline struct task_struct *transfer_current(void)
 {
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
     struct tracked_proc *p = bpf_map_lookup_elem(&tracked, &tgid);
-    if (!p || !(p->flags & SA_PROC_TRANSFER))
+    if (!p || (p->flags & (SA_PROC_LISTENER | SA_PROC_MONITOR)))
         return NULL;
     struct task_struct *task = (struct task_struct *)bpf_get_current_task();
     if (p->start_ns != 0 && p->start_ns != process_start(task))
         return NULL;
-    return task;
+    return serves_transfers(p, task) ? task : NULL;
 }
 
 /* The registers saved at syscall entry (x86_64 kernel names; CO-RE ignores the ___x86 suffix). */
@@ -726,31 +734,23 @@ int on_openat_exit(struct syscall_exit_ctx *ctx)
 {
     if (ctx->ret < 0)
         return 0;
-    struct task_struct *task = transfer_current();
-    if (!task)
+    /* One lookup for both uses: a session's file activity (files.bpf.h) and transfer servers. */
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    struct tracked_proc *p = bpf_map_lookup_elem(&tracked, &tgid);
+    if (!p || !file_actor_flags(p))
+        return 0;
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    if (p->start_ns != 0 && p->start_ns != process_start(task))
         return 0;
     struct pt_regs___x86 *regs = (struct pt_regs___x86 *)bpf_task_pt_regs(bpf_get_current_task_btf());
     if (!regs)
         return 0;
     /* openat(dfd, path, flags, mode): rdi, rsi, rdx. The dynamic loader's and libc's own opens
      * (libraries, passwd) are close-on-exec; the files a transfer server is asked for are not. */
-    u64 user_path = BPF_CORE_READ(regs, si);
     u32 open_flags = BPF_CORE_READ(regs, dx);
-    if (open_flags & 02000000 /* O_CLOEXEC */)
-        return 0;
-    struct file *file = file_of(task, ctx->ret);
-    if (!file || (BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFREG)
-        return 0;
-    u32 zero = 0;
-    struct sa_file_open *ev = bpf_map_lookup_elem(&open_scratch, &zero);
-    if (!ev)
-        return 0;
-    fill_header(&ev->h, SA_EV_FILE_OPEN, task);
-    ev->fd = ctx->ret;
-    ev->flags = open_flags;
-    long n = bpf_probe_read_user_str(ev->path, sizeof(ev->path), (void *)user_path);
-    ev->path_len = n > 0 ? n - 1 : 0;
-    emit(ev, sizeof(*ev));
+    file_opened(task, ctx->ret, open_flags);
+    if (!(open_flags & 02000000 /* O_CLOEXEC */) && serves_transfers(p, task))
+        file_transfer_opened(task, ctx->ret, open_flags);
     return 0;
 }
 

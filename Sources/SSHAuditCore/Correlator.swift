@@ -91,6 +91,12 @@ public final class Correlator {
             get { flags & 32 != 0 }
             set { flags = newValue ? flags | 32 : flags & ~32 }
         }
+        /// A transfer server that only receives (rsync --server without --sender, scp -t): what it
+        /// reads (basis files, its libraries' configuration) never goes to the client.
+        var receiver: Bool {
+            get { flags & 64 != 0 }
+            set { flags = newValue ? flags | 64 : flags & ~64 }
+        }
 
         init(role: Role, session: Int64? = nil, ancestorCommand: Int64? = nil, path: String? = nil, orphan: Bool = false) {
             self.role = role
@@ -101,7 +107,7 @@ public final class Correlator {
         }
 
         private enum CodingKeys: String, CodingKey {
-            case path, session, command, ancestorCommand, pendingUID, role, execed, chrooted, orphan, transfer, opensFiles
+            case path, session, command, ancestorCommand, pendingUID, role, execed, chrooted, orphan, transfer, opensFiles, receiver
         }
 
         init(from decoder: Decoder) throws {
@@ -117,6 +123,7 @@ public final class Correlator {
             orphan = try c.decode(Bool.self, forKey: .orphan)
             transferServer = try c.decodeIfPresent(TransferServer.self, forKey: .transfer)
             opensFiles = try c.decodeIfPresent(Bool.self, forKey: .opensFiles) ?? false
+            receiver = try c.decodeIfPresent(Bool.self, forKey: .receiver) ?? false
         }
 
         func encode(to encoder: Encoder) throws {
@@ -133,6 +140,7 @@ public final class Correlator {
             // Only when set: the coded form of other processes stays what it was.
             try c.encodeIfPresent(transferServer, forKey: .transfer)
             if opensFiles { try c.encode(true, forKey: .opensFiles) }
+            if receiver { try c.encode(true, forKey: .receiver) }
         }
     }
 
@@ -244,6 +252,12 @@ public final class Correlator {
     /// Sessions whose processes are all gone but whose connection has not reported its bytes yet.
     private var awaitingBytes: [UInt64: SessionRecord] = [:]
     private var openTransfers: [FileKey: TransferRecord] = [:]
+    /// rsync uploads closed under their temporary name, until the rename to the final one.
+    var heldUploads: [HeldUpload: TransferRecord] = [:]
+    /// Files closed by a process of sshd's own code that has not exec'd, by tgid (see `confirmInternalSFTP`).
+    var unconfirmedSFTP: [UInt32: [TransferRecord]] = [:]
+    /// File activity rows of running processes (FileActivity.swift).
+    private var files: FileActivityTable
     private var userNames: [UInt32: String?] = [:]
     /// Processes found by the start-up scan, adopted by pid at their first event (/proc gives no
     /// start time at kernel precision).
@@ -263,6 +277,7 @@ public final class Correlator {
         self.bootToWallNs = bootToWallNs
         self.bounds = bounds
         self.nextIDs = firstIDs
+        self.files = FileActivityTable(nextID: firstIDs.file)
         self.userName = userName
         self.binaryVersion = binaryVersion
         self.sink = sink
@@ -280,7 +295,8 @@ public final class Correlator {
         ["procs": procs.count, "seeded": seeded.count, "sessions": sessions.count, "openCommands": openCommands.count,
          "commandBytes": commandBytes, "pendingAccept": pendingAccept.count, "sessionBySocket": sessionBySocket.count,
          "awaitingBytes": awaitingBytes.count, "openTransfers": openTransfers.count, "userNames": userNames.count,
-         "pathHolders": pathHolders]
+         "pathHolders": pathHolders, "fileActivity": files.count, "heldUploads": heldUploads.count,
+         "unconfirmedSFTP": unconfirmedSFTP.values.reduce(0) { $0 + $1.count }]
     }
 
     public func role(of key: ProcessKey) -> Role? { procs[key]?.role }
@@ -291,6 +307,8 @@ public final class Correlator {
         sessions.values.sorted { $0.record.id < $1.record.id }.map { .session($0.record) }
             + openCommands.values.sorted { $0.id < $1.id }.map { .command($0) }
             + openTransfers.values.sorted { $0.id < $1.id }.map { .transfer($0) }
+            + heldUploads.values.sorted { $0.id < $1.id }.map { var t = $0; t.closedAtNs = nil; return .transfer(t) }
+            + files.openRows.map { .fileActivity($0) }
     }
 
     /// Declares a listener found before recording started (the /proc scan).
@@ -479,14 +497,18 @@ public final class Correlator {
             handleConnectionClosed(socket: socket, bytesIn: Int64(bytesIn), bytesOut: Int64(bytesOut))
         case let .fileOpened(fd, flags, path):
             handleFileOpened(key, fd: fd, flags: flags, path: path, wallNs: wallNs)
-        case let .fileClosed(fd, position, _):
+        case let .fileClosed(fd, position, size):
             guard var transfer = openTransfers.removeValue(forKey: FileKey(tgid: key.tgid, fd: fd)) else { return }
             transfer.closedAtNs = wallNs
-            // Transfers read or write sequentially: the offset at close is how far they got.
-            if transfer.mode == .read { transfer.bytesRead = Int64(position) } else { transfer.bytesWritten = Int64(position) }
-            sink(.transfer(transfer))
+            // Downloads read sequentially: the offset at close is how far they got. An upload is the
+            // file as it was left: its size (a writer may seek, e.g. rsync's sparse files).
+            if transfer.mode == .read { transfer.bytesRead = Int64(position) } else { transfer.bytesWritten = Int64(size) }
+            closedTransfer(transfer, process: key)
         case let .socket(call):
             handleSocket(key, call: call, wallNs: wallNs)
+        case let .fileChange(change):
+            handleFileChange(key, change, uid: event.uid, wallNs: wallNs)
+            if change.op == .rename, let newPath = change.newPath { renamedUpload(key, from: change.path, to: newPath) }
         }
     }
 
@@ -497,7 +519,7 @@ public final class Correlator {
         switch kind {
         case let .exec(info): return !info.newRoot
         case .accept, .connectionClosed: return false
-        case .fork, .exit, .cred, .chroot, .setsid, .log, .fileOpened, .fileClosed, .socket: return true
+        case .fork, .exit, .cred, .chroot, .setsid, .log, .fileOpened, .fileClosed, .socket, .fileChange: return true
         }
     }
 
@@ -512,6 +534,7 @@ public final class Correlator {
                         ancestorCommand: parent.command ?? parent.ancestorCommand)
         proc.orphan = parent.orphan
         proc.transferServer = parent.transferServer
+        proc.receiver = parent.receiver
         switch parent.role {
         case .listener:
             proc.role = .monitor
@@ -568,6 +591,7 @@ public final class Correlator {
         // A newly started sshd is a listener only once it accepts: `sshd -t` or `sshd -V` never do.
         // Any other process without a record has none because there was no room (see `handle`).
         let known = lookup(key)
+        if known?.opensFiles == true { discardUnconfirmedSFTP(key) }
         guard var proc = known ?? (info.newRoot ? Proc(role: .unknown) : nil) else { return }
         guard procs[key] != nil || hasRoomForProcess else {
             overflows += 1  // a new sshd not followed, as the kernel's full map does not follow it
@@ -625,6 +649,7 @@ public final class Correlator {
         }
         proc.path = heldPath(info.filename, for: proc, replacing: proc.path)
         proc.transferServer = TransferServer(running: info.filename)
+        proc.receiver = Self.onlyReceives(info)
         proc.execed = true
         procs[key] = proc
     }
@@ -757,7 +782,12 @@ public final class Correlator {
         if proc.path != nil { pathHolders -= 1 }
         pendingAccept.removeValue(forKey: key)
         // The kernel reports close calls only: the files it left open were closed by its end.
-        if proc.opensFiles { openTransfers = openTransfers.filter { $0.key.tgid != key.tgid } }
+        if proc.opensFiles {
+            confirmInternalSFTP(key, proc, atNs: wallNs)
+            openTransfers = openTransfers.filter { $0.key.tgid != key.tgid }
+        }
+        files.close(process: key, sink: sink)
+        releaseHeldUploads(of: key)
         closeCommand(of: &proc, wallNs: wallNs, status: status)
         guard let sessionID = proc.session, let open = sessions[sessionID] else { return }
         let before = open.record
@@ -815,8 +845,15 @@ public final class Correlator {
     }
 
     private func handleFileOpened(_ key: ProcessKey, fd: Int32, flags: UInt32, path: String, wallNs: Int64) {
-        guard var proc = lookup(key), proc.role == .user, let sessionID = proc.session else { return }
-        let proto = proc.transferServer?.rawValue ?? "scp"
+        guard lookup(key) != nil else { return }
+        confirmUserChild(key)
+        // sshd's user-privileged child serving internal-sftp, or a transfer server the user's session ran.
+        guard var proc = procs[key], proc.role == .user || proc.role == .userChild, let sessionID = proc.session else { return }
+        if flags & 3 == 0 && proc.receiver { return }  // O_RDONLY by a receiver: nothing goes to the client
+        // A process that never exec'd and runs no transfer server is sshd's own code: internal-sftp
+        // (the kernel reports those only for processes named sshd).
+        let internalSFTP = proc.transferServer == nil && (proc.role == .userChild || !proc.execed)
+        let proto = internalSFTP ? "sftp" : proc.transferServer?.rawValue ?? "scp"
         // The working directory of its exec, which its command holds (a forked child has none).
         let cwd = proc.command.flatMap { openCommands[$0]?.cwd }
         let absolute = path.hasPrefix("/") ? path : ((cwd ?? "/") as NSString).appendingPathComponent(path)
@@ -845,7 +882,105 @@ public final class Correlator {
             proc.opensFiles = true
             procs[key] = proc
         }
+        // sshd's own process reads files before it execs a shell (/etc/motd): its rows wait for its end.
+        if !internalSFTP { sink(.transfer(transfer)) }
+    }
+
+    /// A change to the file system by the session's user processes or sshd's user-privileged child
+    /// (which serves internal-sftp itself). The pre-authentication child and PAM's helpers are sshd's
+    /// own; the kernel reports nothing of listeners and monitors.
+    private func handleFileChange(_ key: ProcessKey, _ change: FileChange, uid: UInt32, wallNs: Int64) {
+        guard lookup(key) != nil else { return }
+        confirmUserChild(key)
+        guard let proc = procs[key], proc.role == .user || proc.role == .userChild, let sessionID = proc.session else { return }
+        files.record(change, process: key, session: sessionID, command: proc.command ?? proc.ancestorCommand, uid: uid,
+                     atNs: wallNs, bounds: bounds, sink: sink)
+    }
+
+    /// rsync writes an upload to ".NAME.XXXXXX" in the destination's directory and renames it to NAME
+    /// once complete: its row waits for that rename to carry the final name (bounded like open files).
+    struct HeldUpload: Hashable, Codable {
+        var tgid: UInt32
+        var path: String
+    }
+
+    /// Whether a transfer row is one of sshd's own process that has not exec'd (internal-sftp, or the
+    /// reads of a session's process before it execs the shell).
+    private func awaitsConfirmation(_ transfer: TransferRecord, _ proc: Proc?) -> Bool {
+        guard let proc else { return false }
+        return transfer.proto == TransferServer.sftp.rawValue && proc.transferServer == nil && !proc.execed
+    }
+
+    private func closedTransfer(_ transfer: TransferRecord, process key: ProcessKey) {
+        if awaitsConfirmation(transfer, procs[key]) {
+            if unconfirmedSFTP.values.reduce(0, { $0 + $1.count }) >= bounds.transfers {
+                overflows += 1  // this one is given up
+                updateSession(transfer.sessionID) { $0.drops = true }
+                return
+            }
+            return unconfirmedSFTP[key.tgid, default: []].append(transfer)
+        }
+        let name = baseName(transfer.path)
+        guard transfer.mode != .read, transfer.proto == TransferServer.rsync.rawValue, name.hasPrefix("."),
+              procs[key]?.transferServer == .rsync else { return sink(.transfer(transfer)) }
+        if heldUploads.count >= bounds.transfers {
+            // The oldest are stored under their temporary name: counted, sessions flagged.
+            let keep = bounds.transfers - CorrelatorBounds.slack(bounds.transfers)
+            for (old, t) in heldUploads.sorted(by: { $0.value.id < $1.value.id }) where heldUploads.count > keep {
+                heldUploads.removeValue(forKey: old)
+                sink(.transfer(t))
+                overflows += 1
+                updateSession(t.sessionID) { $0.drops = true }
+            }
+        }
+        heldUploads[HeldUpload(tgid: key.tgid, path: transfer.path)] = transfer
+    }
+
+    private func renamedUpload(_ key: ProcessKey, from path: String, to newPath: String) {
+        guard var transfer = heldUploads.removeValue(forKey: HeldUpload(tgid: key.tgid, path: path)) else { return }
+        transfer.path = newPath
         sink(.transfer(transfer))
+    }
+
+    /// A process of sshd's own code ended without exec: it served internal-sftp, and what it opened
+    /// for the client is a transfer (files still open close with it).
+    private func confirmInternalSFTP(_ key: ProcessKey, _ proc: Proc, atNs wallNs: Int64) {
+        var rows = unconfirmedSFTP.removeValue(forKey: key.tgid) ?? []
+        for (file, transfer) in openTransfers where file.tgid == key.tgid && awaitsConfirmation(transfer, proc) {
+            var t = transfer
+            t.closedAtNs = wallNs
+            rows.append(t)
+        }
+        guard let first = rows.first else { return }
+        if let open = sessions[first.sessionID], open.transfer == nil {
+            open.transfer = "sftp"
+            updateSession(first.sessionID) { _ in }
+        }
+        for t in rows.sorted(by: { $0.id < $1.id }) { sink(.transfer(t)) }
+    }
+
+    /// It exec'd: what it read before was sshd's, not the client's.
+    private func discardUnconfirmedSFTP(_ key: ProcessKey) {
+        unconfirmedSFTP.removeValue(forKey: key.tgid)
+        let proc = procs[key]
+        openTransfers = openTransfers.filter { !($0.key.tgid == key.tgid && awaitsConfirmation($0.value, proc)) }
+    }
+
+    private func releaseHeldUploads(of key: ProcessKey) {
+        guard !heldUploads.isEmpty else { return }
+        for (held, transfer) in heldUploads.sorted(by: { $0.value.id < $1.value.id }) where held.tgid == key.tgid {
+            heldUploads.removeValue(forKey: held)
+            sink(.transfer(transfer))
+        }
+    }
+
+    /// rsync --server without --sender and scp -t only receive from the client.
+    static func onlyReceives(_ info: ExecInfo) -> Bool {
+        switch baseName(info.filename) {
+        case "rsync": return info.argv.contains("--server") && !info.argv.contains("--sender")
+        case "scp": return info.argv.contains("-t") && !info.argv.contains("-f")
+        default: return false
+        }
     }
 
     /// sshd's post-auth child opens forwarded connections and listeners for the client: -L/-D
@@ -1035,6 +1170,9 @@ public final class Correlator {
         var unattributedEvents: UInt64
         var overflows: UInt64?
         var unobservedExits: UInt64?
+        var fileActivity: FileActivityTable?
+        var heldUploads: [HeldUpload: TransferRecord]?
+        var unconfirmedSFTP: [UInt32: [TransferRecord]]?
     }
 
     /// The state as bytes (JSON), for the recorder's checkpoint.
@@ -1061,6 +1199,9 @@ public final class Correlator {
         field("unattributedEvents"); out.append(try encoder.encode(unattributedEvents))
         field("overflows"); out.append(try encoder.encode(overflows))
         field("unobservedExits"); out.append(try encoder.encode(unobservedExits))
+        field("fileActivity"); out.append(try encoder.encode(files))
+        field("heldUploads"); try Self.appendJSON(heldUploads, to: &out)
+        field("unconfirmedSFTP"); try Self.appendJSON(unconfirmedSFTP, to: &out)
         out.append(UInt8(ascii: "}"))
         lastCheckpointSize = out.count
         return out
@@ -1118,6 +1259,9 @@ public final class Correlator {
         unattributedEvents = state.unattributedEvents
         overflows = state.overflows ?? 0
         unobservedExits = state.unobservedExits ?? 0
+        files = state.fileActivity ?? FileActivityTable(nextID: state.nextIDs.file)
+        heldUploads = state.heldUploads ?? [:]
+        unconfirmedSFTP = state.unconfirmedSFTP ?? [:]
         openSessionsFlagged = false
     }
 

@@ -29,6 +29,11 @@ public struct CorrelatorBounds: Equatable, Sendable {
     public var awaitingBytes = 4_096
     /// Files open by transfer servers.
     public var transfers = 1_024
+    /// File activity rows open at once (their processes run), and what their paths may take: full,
+    /// the oldest rows are closed (stored whole already, so nothing is lost; a later change to the same
+    /// path starts a new row).
+    public var fileRows = 16_384
+    public var fileBytes = 8 << 20
     /// Connections accepted by a listener and not yet handed to a monitor (one per listener).
     public var pendingAccepts = 1_024
     /// Processes holding their path: listeners, and sshd binaries started outside any session (which
@@ -52,6 +57,7 @@ extension CorrelatorOutput {
         case let .command(c): return c.heldBytes
         case let .transfer(t): return 256 + CommandRecord.held(t.path)
         case .session, .auth, .sessionEvent: return 1_024
+        case let .fileActivity(f): return FileActivityTable.held(FileChange(op: f.op, path: f.path, newPath: f.newPath))
         }
     }
 }

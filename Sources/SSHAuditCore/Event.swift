@@ -57,7 +57,8 @@ public enum EventKind: Equatable, Sendable {
     case accept(local: Endpoint, remote: Endpoint, socket: UInt64)
     /// The TCP stack's counters of an accepted connection when it closed (payload bytes).
     case connectionClosed(socket: UInt64, bytesIn: UInt64, bytesOut: UInt64)
-    /// A transfer server (sftp-server, scp, rsync) opened a regular file.
+    /// A transfer server (sftp-server, scp, rsync, sshd serving internal-sftp) opened a regular file: its
+    /// absolute path as the kernel resolved it (in event logs of older versions, the string passed to openat).
     case fileOpened(fd: Int32, flags: UInt32, path: String)
     /// … and closed it at this offset, the file being this large.
     case fileClosed(fd: Int32, position: UInt64, size: UInt64)
@@ -69,6 +70,8 @@ public enum EventKind: Equatable, Sendable {
     /// A line sshd logged (to its -E file, a syslog datagram, or its standard error with -e); never
     /// session data.
     case log(source: LogSource, text: String)
+    /// A session's process changed the file system (created, wrote, renamed, removed … a file).
+    case fileChange(FileChange)
 }
 
 public enum LogSource: UInt32, Equatable, Sendable {

@@ -96,6 +96,12 @@ public enum EventDecoder {
                 call = SocketCall(operation: op, endpoint: nil, unixPath: r.cString(72, 108))
             }
             kind = .socket(call)
+        case 13:
+            kind = .fileChange(try fileChange(bytes, r, type: type))
+        case 14:
+            // A transfer server's open, named by the kernel (an absolute path).
+            let change = try fileChange(bytes, r, type: type, transferOpen: true)
+            kind = .fileOpened(fd: Int32(bitPattern: r.u32(56)), flags: r.u32(60), path: change.path)
         default:
             throw DecodeError.unknownType(type)
         }
@@ -107,6 +113,35 @@ public enum EventDecoder {
             comm: r.cString(32, 16),
             kind: kind
         )
+    }
+
+    /// struct sa_file_act: op, flags, fd, open flags, four lengths, then dir, name, dir2, name2 back to back.
+    private static func fileChange(_ bytes: UnsafeRawBufferPointer, _ r: Reader, type: UInt32,
+                                   transferOpen: Bool = false) throws -> FileChange {
+        let dataOffset = 72
+        guard bytes.count >= dataOffset else { throw DecodeError.truncated(type: type, size: bytes.count) }
+        guard let op = transferOpen ? .write : FileOperation(code: r.u32(48)) else { throw DecodeError.unknownType(type) }
+        let flags = r.u32(52)
+        let lengths = [r.u16(64), r.u16(66), r.u16(68), r.u16(70)].map(Int.init)
+        guard dataOffset + lengths.reduce(0, +) <= bytes.count else { throw DecodeError.truncated(type: type, size: bytes.count) }
+        var at = dataOffset
+        func piece(_ n: Int) -> UnsafeRawBufferPointer {
+            defer { at += n }
+            return UnsafeRawBufferPointer(rebasing: bytes[at..<at + n])
+        }
+        let dir = piece(lengths[0]), name = piece(lengths[1]), dir2 = piece(lengths[2]), name2 = piece(lengths[3])
+        let dirTruncated = flags & 1 != 0, nameTruncated = flags & 2 != 0
+        func path(_ dir: UnsafeRawBufferPointer, _ name: UnsafeRawBufferPointer) -> String {
+            FilePath.join(dirLeafFirst: dir, name: String(decoding: name, as: UTF8.self), dirTruncated: dirTruncated,
+                          nameTruncated: nameTruncated)
+        }
+        let newPath: String?
+        if op == .symlink {
+            newPath = String(decoding: name2, as: UTF8.self) + (nameTruncated ? "…" : "")
+        } else {
+            newPath = lengths[2] + lengths[3] > 0 ? path(dir2, name2) : nil
+        }
+        return FileChange(op: op, path: path(dir, name), newPath: newPath)
     }
 
     /// The kernel names pty slaves "pts0"; users know them as pts/0 (/dev/pts/0).

@@ -193,12 +193,28 @@ public struct RowIDs: Equatable, Sendable, Codable {
     public var auth: Int64
     public var transfer: Int64
     public var event: Int64
-    public init(session: Int64 = 1, command: Int64 = 1, auth: Int64 = 1, transfer: Int64 = 1, event: Int64 = 1) {
+    /// file_activity (absent from checkpoints written before it: then 1, and the store's next id wins).
+    public var file: Int64
+    public init(session: Int64 = 1, command: Int64 = 1, auth: Int64 = 1, transfer: Int64 = 1, event: Int64 = 1,
+                file: Int64 = 1) {
         self.session = session
         self.command = command
         self.auth = auth
         self.transfer = transfer
         self.event = event
+        self.file = file
+    }
+
+    private enum CodingKeys: String, CodingKey { case session, command, auth, transfer, event, file }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        session = try c.decode(Int64.self, forKey: .session)
+        command = try c.decode(Int64.self, forKey: .command)
+        auth = try c.decode(Int64.self, forKey: .auth)
+        transfer = try c.decode(Int64.self, forKey: .transfer)
+        event = try c.decode(Int64.self, forKey: .event)
+        file = try c.decodeIfPresent(Int64.self, forKey: .file) ?? 1
     }
 }
 
@@ -208,6 +224,7 @@ public enum CorrelatorOutput: Equatable, Sendable {
     case auth(AuthRecord)
     case transfer(TransferRecord)
     case sessionEvent(SessionEventRecord)
+    case fileActivity(FileActivityRecord)
 
     /// No later version of this row will come: a session once closed (or ended while unobserved),
     /// a command or transfer once it ended; authentication attempts and session events are written
@@ -220,6 +237,7 @@ public enum CorrelatorOutput: Equatable, Sendable {
         case let .command(c): return c.endedAtNs != nil
         case let .transfer(t): return t.closedAtNs != nil
         case .auth, .sessionEvent: return true
+        case let .fileActivity(f): return f.closed
         }
     }
 }

@@ -110,7 +110,8 @@ public final class AuditStore {
                 try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) + 1 FROM \(table)") ?? 1
             }
             return RowIDs(session: try next("sessions"), command: try next("commands"), auth: try next("auth_attempts"),
-                          transfer: try next("file_transfers"), event: try next("session_events"))
+                          transfer: try next("file_transfers"), event: try next("session_events"),
+                          file: try next("file_activity"))
         }
     }
 
@@ -180,6 +181,13 @@ public final class AuditStore {
                 try events.put(db, id: e.id, final: true, &tx) { r in
                     r.int(e.id); r.int(e.sessionID); r.time(e.atNs); r.text(e.kind.rawValue); r.text(e.targetHost)
                     r.int(e.targetPort); r.text(e.detail)
+                }
+            }
+            var files = try VersionWriter(db, .fileActivity)
+            for case let .fileActivity(f) in batch.outputs {
+                try files.put(db, id: f.id, final: f.closed, &tx) { r in
+                    r.int(f.id); r.int(f.sessionID); r.int(f.commandID); r.int(f.pid); r.int(f.uid); r.text(f.op.rawValue)
+                    r.text(f.path); r.text(f.newPath); r.time(f.firstAtNs); r.time(f.lastAtNs); r.int(f.count)
                 }
             }
             try tx.writeFindings(db)

@@ -38,6 +38,8 @@ enum LedgerTable: String, CaseIterable, Sendable {
     case recorderRuns = "recorder_runs"
     /// Rows the recorder found changed outside sshaudit before writing their next version.
     case findings = "ledger_findings"
+    /// A session's changes to the file system (schema/0020).
+    case fileActivity = "file_activity"
 
     /// Every column of the table, in canonical order. A migration that adds a column must add it here
     /// (LedgerTests compares these lists with the schema).
@@ -68,6 +70,8 @@ enum LedgerTable: String, CaseIterable, Sendable {
                     "events", "unattributed_events", "resumed_from", "overflows", "unobserved_exits"]
         case .findings:
             return ["id", "at", "tbl", "row_id", "seq", "what"]
+        case .fileActivity:
+            return ["id", "session_id", "command_id", "pid", "uid", "op", "path", "new_path", "first_at", "last_at", "count"]
         }
     }
 
@@ -80,6 +84,7 @@ enum LedgerTable: String, CaseIterable, Sendable {
                     "started_at", "recovered"]
         case .fileTransfers: return ["id", "session_id", "command_id", "protocol", "path", "mode", "opened_at"]
         case .recorderRuns: return ["id", "started_at", "resumed_from"]
+        case .fileActivity: return ["id", "session_id", "command_id", "pid", "uid", "op", "path", "new_path", "first_at"]
         case .authAttempts, .sessionEvents, .prunes, .findings: return columns
         }
     }
@@ -126,6 +131,7 @@ enum LedgerTable: String, CaseIterable, Sendable {
         case .commands: return !isNull("ended_at")
         case .fileTransfers: return !isNull("closed_at")
         case .recorderRuns: return isOne("clean_exit")
+        case .fileActivity: return false  // its last version is known to the recorder only (its process exited)
         case .authAttempts, .sessionEvents, .prunes, .findings: return true
         }
     }

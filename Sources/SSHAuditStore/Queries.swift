@@ -30,13 +30,15 @@ public enum QueryError: Error, CustomStringConvertible {
 ///
 /// Rows come oldest first (time, then id).
 struct QueryPlanner {
-    enum Kind { case sessions, commands, auth, transfers }
+    enum Kind { case sessions, commands, auth, transfers, files }
 
     let db: Database
     let kind: Kind
     let filter: QueryFilter
     let schema: Set<String>
     var limits = PlanLimits()
+    /// Conditions of one kind's own options (query files: --path, --op, --sensitive), on its alias.
+    var extra: [Clause] = []
 
     // MARK: - Per-kind shape
 
@@ -46,6 +48,7 @@ struct QueryPlanner {
         case .commands: return "commands"
         case .auth: return "auth_attempts"
         case .transfers: return "file_transfers"
+        case .files: return "file_activity"
         }
     }
 
@@ -55,6 +58,7 @@ struct QueryPlanner {
         case .commands: return "c"
         case .auth: return "a"
         case .transfers: return "f"
+        case .files: return "fa"
         }
     }
 
@@ -63,6 +67,7 @@ struct QueryPlanner {
         case .sessions, .commands: return "started_at"
         case .auth: return "at"
         case .transfers: return "opened_at"
+        case .files: return "first_at"
         }
     }
 
@@ -72,6 +77,7 @@ struct QueryPlanner {
         case .commands: return "commands_started_at"
         case .auth: return "auth_attempts_at"
         case .transfers: return "file_transfers_opened_at"
+        case .files: return "file_activity_first_at"
         }
     }
 
@@ -82,6 +88,7 @@ struct QueryPlanner {
         case .commands: return "commands_session"
         case .auth: return "auth_attempts_session"
         case .transfers: return "file_transfers_session"
+        case .files: return "file_activity_session"
         }
     }
 
@@ -131,6 +138,7 @@ struct QueryPlanner {
             }
         }
         predicates += timeClauses(column: "\(alias).\(timeColumn)")
+        predicates += extra
         if filter.incompleteOnly, kind == .sessions {
             predicates.append(Clause("(s.recovered = 1 OR s.drops = 1 OR s.truncated_argv = 1 OR s.ended_unobserved = 1 OR s.unattributed_events = 1)", []))
         }
@@ -141,7 +149,7 @@ struct QueryPlanner {
             // A credential refused: one row per sshd "Failed …" line (invalid users and connections
             // closed before authenticating are session_events, partial steps are not refusals).
             case .auth: predicates.append(Clause("a.result = 'failed'", []))
-            case .transfers: break
+            case .transfers, .files: break
             }
         }
 
@@ -159,7 +167,7 @@ struct QueryPlanner {
                         EXISTS (SELECT 1 FROM commands g\(hint("commands_session")) WHERE g.session_id = s.id
                             AND sshaudit_argv_contains(g.argv, ?))
                         """, [pattern]))
-                case .auth, .transfers: break
+                case .auth, .transfers, .files: break
                 }
             }
         }
@@ -213,7 +221,7 @@ struct QueryPlanner {
         case .auth:
             if user { return "auth_attempts_user" }
             if let addresses, addresses.count == 1 { return "auth_attempts_remote" }
-        case .commands, .transfers:
+        case .commands, .transfers, .files:
             break
         }
         return nil

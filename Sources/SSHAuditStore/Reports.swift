@@ -223,6 +223,8 @@ public struct AuditReport: Encodable, Sendable {
     public var coverage: Coverage? = Coverage()
     /// In a fleet report: the hosts it covers.
     public var hosts: [String]?
+    /// Changes to sensitive paths (`SensitivePaths`) in the period, oldest first (at most `top`).
+    public var sensitiveFiles: [FileActivityRow] = []
 
     public init(since: String, until: String, generatedAt: String) {
         (self.since, self.until, self.generatedAt) = (since, until, generatedAt)
@@ -230,6 +232,7 @@ public struct AuditReport: Encodable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case since, until, totals, days, privileged, coverage, certificates, hosts
+        case sensitiveFiles = "sensitive_files"
         case generatedAt = "generated_at", loginsPerUser = "logins_per_user", failedBySource = "failed_by_source"
         case topPrograms = "top_programs", privilegedByUser = "privileged_by_user", openSessions = "open_sessions"
     }

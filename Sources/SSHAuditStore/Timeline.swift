@@ -11,9 +11,13 @@ public struct SessionTimeline: Encodable, Sendable {
     public var commands: [CommandNode]
     public var transfers: [TransferRow]
     public var events: [SessionEventRow]
+    /// What its processes changed in the file system (file_activity), oldest first.
+    public var files: [FileActivityRow] = []
 
-    public init(session: SessionRow, auth: [AuthRow], commands: [CommandNode], transfers: [TransferRow], events: [SessionEventRow]) {
+    public init(session: SessionRow, auth: [AuthRow], commands: [CommandNode], transfers: [TransferRow], events: [SessionEventRow],
+                files: [FileActivityRow] = []) {
         (self.session, self.auth, self.commands, self.transfers, self.events) = (session, auth, commands, transfers, events)
+        self.files = files
     }
 
     /// Every command, parents before children (depth-first, each level oldest first), with its depth.
@@ -58,8 +62,11 @@ extension AuditReader {
             let events = has("session_events") ? try Row.fetchAll(db, sql: """
                 SELECT * FROM session_events WHERE session_id = ? ORDER BY at, id
                 """, arguments: [id]).map(SessionEventRow.init(row:)) : []
+            let files = has("file_activity") ? try Row.fetchAll(db, sql: """
+                SELECT * FROM file_activity WHERE session_id = ? ORDER BY first_at, id
+                """, arguments: [id]).map(FileActivityRow.init(row:)) : []
             return SessionTimeline(session: SessionRow(row: row), auth: auth, commands: Self.tree(commands),
-                                   transfers: transfers, events: events)
+                                   transfers: transfers, events: events, files: files)
         }
     }
 

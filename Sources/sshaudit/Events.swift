@@ -60,6 +60,7 @@ struct Events: ParsableCommand {
         case .chroot: return "chroot"
         case .setsid: return "setsid"
         case let .log(source, text): return "log(\(source)) \(quoted(text))"
+        case let .fileChange(f): return "file \(f.op.rawValue) \(quoted(f.path))\(f.newPath.map { " → " + quoted($0) } ?? "")"
         }
     }
 }

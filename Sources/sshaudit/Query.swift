@@ -14,7 +14,7 @@ struct Query: ParsableCommand {
               sshaudit query commands --user alice --grep 'authorized_keys' --format json
               sshaudit query auth --failed --since 2026-11-28T00:00 --until 2026-11-29 --format csv
             """,
-        subcommands: [Sessions.self, Commands.self, Auth.self, Keys.self, Sources.self, Transfers.self, SQL.self]
+        subcommands: [Sessions.self, Commands.self, Auth.self, Keys.self, Sources.self, Transfers.self, Files.self, SQL.self]
     )
 }
 

@@ -28,8 +28,10 @@ struct Report: ParsableCommand {
     @Option(help: "Output format: markdown, html or json.")
     var format: Format = .markdown
 
-    @Option(help: "Rows per list (users, source addresses, programs, privileged commands, open sessions).")
+    @Option(help: "Rows per list (users, source addresses, programs, privileged commands, sensitive files, open sessions).")
     var top: Int = 15
+
+    @OptionGroup var sensitivePaths: SensitivePathsOption
 
     func validate() throws {
         if top < 1 || top > 1000 { throw ValidationError("--top must be between 1 and 1000") }
@@ -49,13 +51,16 @@ struct Report: ParsableCommand {
         let (start, end) = try period()
         let generated = Timestamp.iso(ns: processNowNs)
         var source = db
-        let report: AuditReport
+        var report: AuditReport
         if let central = try fleet.reader() {
             report = try central.report(since: start, until: end, top: top, generatedAt: generated)
             let hosts = report.hosts ?? []
             source = "the central database (\(hosts.count) host\(hosts.count == 1 ? "" : "s"): \(hosts.joined(separator: ", ")))"
         } else {
-            report = try AuditReader(path: db).report(since: start, until: end, top: top, generatedAt: generated)
+            let reader = try AuditReader(path: db)
+            report = try reader.report(since: start, until: end, top: top, generatedAt: generated)
+            report.sensitiveFiles = try reader.fileActivity(QueryFilter(limit: top, since: start, until: end),
+                                                            FileActivityFilter(sensitive: try sensitivePaths.patterns()))
         }
         switch format {
         case .json: try printJSON(report)
@@ -152,6 +157,14 @@ enum ReportMarkdown {
             md += "| Time | Session | User | Exit | Command |\n|---|--:|---|--:|---|\n"
             for p in r.privileged {
                 md += "| \(cell(p.at)) | \(cell(sessionReference(p.sessionID, host: p.host))) | \(cell(p.user ?? "-")) | \(exitText(p.exitCode, p.signal)) | \(code(p.argv.joined(separator: " "), columns: 120)) |\n"
+            }
+        }
+
+        md += "\n## Sensitive files changed\n\n"
+        if r.sensitiveFiles.isEmpty { md += "No change to a sensitive path in this period.\n" } else {
+            md += "| First | Session | PID | UID | Op | Count | Path |\n|---|--:|--:|--:|---|--:|---|\n"
+            for f in r.sensitiveFiles {
+                md += "| \(cell(f.firstAt)) | \(f.sessionID) | \(f.pid) | \(f.uid) | \(f.op) | \(grouped(Int(f.count))) | \(code(fileActivityPath(f), columns: 120)) |\n"
             }
         }
 

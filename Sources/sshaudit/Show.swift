@@ -34,6 +34,8 @@ struct Show: ParsableCommand {
 
     @OptionGroup var fleet: CentralOptions
 
+    @OptionGroup var sensitivePaths: SensitivePathsOption
+
     func run() throws {
         let central = try fleet.reader()
         if let user { return try showUser(user, central: central) }
@@ -43,20 +45,20 @@ struct Show: ParsableCommand {
             let found = try central.timeline(session: sessionID)
             switch format {
             case .json: try printJSON(found)
-            case .text: writeOut(VisibleText.render("Host \(found.host)") + "\n" + Self.render(found.row))
+            case .text: writeOut(VisibleText.render("Host \(found.host)") + "\n" + Self.render(found.row, sensitive: try sensitivePaths.patterns()))
             }
             return
         }
         let timeline = try AuditReader(path: db).timeline(session: sessionID)
         switch format {
         case .json: try printJSON(timeline)
-        case .text: writeOut(Self.render(timeline))
+        case .text: writeOut(Self.render(timeline, sensitive: try sensitivePaths.patterns()))
         }
     }
 
     /// Recorded text goes through VisibleText: the header and each fact here, the rest through
     /// formatTable.
-    static func render(_ t: SessionTimeline) -> String {
+    static func render(_ t: SessionTimeline, sensitive: [String] = SensitivePaths.defaults) -> String {
         let s = t.session
         var title = "Session \(s.id)"
         if let user = s.user { title += " · \(user)" + (s.uid.map { " (uid \($0))" } ?? "") }
@@ -122,6 +124,16 @@ struct Show: ParsableCommand {
             out += "\nFile transfers (\(t.transfers.count))\n"
             out += formatTable(header: ["OPENED", "PROTO", "MODE", "BYTES", "PATH"], rows: t.transfers.map { f in [
                 f.openedAt, f.transferProtocol, f.mode, String(f.bytesRead + f.bytesWritten), f.path,
+            ] })
+        }
+        if !t.files.isEmpty {
+            // Sensitive paths first, marked "!": what an intruder changes to stay is what to read first.
+            let marked = t.files.map { (SensitivePaths.matches($0, sensitive), $0) }
+            let count = marked.filter(\.0).count
+            out += "\nFile activity (\(t.files.count)\(count > 0 ? ", \(count) sensitive" : ""))\n"
+            out += formatTable(header: ["FIRST", "COUNT", "OP", "S", "PATH"],
+                               rows: (marked.filter(\.0) + marked.filter { !$0.0 }).map { sensitive, f in [
+                f.firstAt, String(f.count), f.op, sensitive ? "!" : "", fileActivityPath(f),
             ] })
         }
         if !t.events.isEmpty {

@@ -1,0 +1,173 @@
+/// File activity of a session's processes (bpf/files.bpf.h): what the kernel reports, and the rows
+/// the correlator aggregates from it, one per (process, command, operation, path, new path).
+
+public enum FileOperation: String, Sendable, Codable, CaseIterable {
+    case create, write, truncate, rename, unlink, rmdir, mkdir, chmod, chown, link, symlink
+
+    /// SA_FOP_* (bpf/events.h).
+    init?(code: UInt32) {
+        let all: [FileOperation] = [.create, .write, .truncate, .rename, .unlink, .rmdir, .mkdir, .chmod, .chown, .link, .symlink]
+        guard code >= 1, Int(code) <= all.count else { return nil }
+        self = all[Int(code) - 1]
+    }
+}
+
+/// One change a session's process made, as the kernel saw it succeed.
+public struct FileChange: Equatable, Sendable {
+    public var op: FileOperation
+    /// Absolute: the directory or file as the kernel resolved it, plus the caller's name for calls by
+    /// name ("." and ".." in that name resolved lexically). "…" marks a part beyond the kernel's bounds.
+    public var path: String
+    /// rename and link: the new name (resolved like `path`); symlink: the target exactly as given.
+    public var newPath: String?
+    public init(op: FileOperation, path: String, newPath: String? = nil) {
+        self.op = op
+        self.path = path
+        self.newPath = newPath
+    }
+}
+
+/// A row of file_activity: every change of one kind to one path by one process (and command), with
+/// the first and last time and how many.
+public struct FileActivityRecord: Equatable, Sendable, Codable {
+    public var id: Int64
+    public var sessionID: Int64
+    public var commandID: Int64?
+    public var pid: UInt32
+    public var uid: UInt32
+    public var op: FileOperation
+    public var path: String
+    public var newPath: String?
+    public var firstAtNs: Int64
+    public var lastAtNs: Int64
+    public var count: Int64
+    /// Its process exited (or the row was given up at the bound): no later version comes. Not a column.
+    public var closed = false
+}
+
+/// Paths from the kernel's pieces (bpf/events.h, struct sa_file_act).
+enum FilePath {
+    /// A directory the kernel walked (leaf first, "b/a/" for /a/b) and a name from the caller ("" when
+    /// the kernel resolved the file itself). An absolute name's directory is the process's root: ".."
+    /// stops there, as in the kernel; a relative name may climb above its directory.
+    static func join(dirLeafFirst: UnsafeRawBufferPointer, name: String, dirTruncated: Bool, nameTruncated: Bool) -> String {
+        let dir = EventDecoder.cwd(leafFirst: dirLeafFirst)
+        var parts = dir.split(separator: "/", omittingEmptySubsequences: true)
+        let floor = name.hasPrefix("/") ? parts.count : 0
+        for component in name.split(separator: "/", omittingEmptySubsequences: true) {
+            if component == "." { continue }
+            if component == ".." {
+                if parts.count > floor { parts.removeLast() }
+                continue
+            }
+            parts.append(component)
+        }
+        var path = "/" + parts.joined(separator: "/")
+        if dirTruncated { path = "…" + path }
+        if nameTruncated { path += "…" }
+        return path
+    }
+}
+
+/// The open rows, until their process exits. Every change is sent as the row's new version (the
+/// writer keeps only the last version of a row per batch), so what is stored is current at each batch.
+///
+/// Bounded (`CorrelatorBounds.fileRows`, `fileBytes`): when full, the oldest rows are closed and
+/// dropped. Nothing is lost, as each was stored up to date: a later change of the same kind to the
+/// same path by the same process starts a new row.
+final class FileActivityTable: Codable {
+    struct Key: Hashable, Codable {
+        var process: ProcessKey
+        var command: Int64?
+        var op: FileOperation
+        var path: String
+        var newPath: String?
+    }
+
+    private var rows: [Key: FileActivityRecord] = [:]
+    private var byProcess: [ProcessKey: [Key]] = [:]
+    private(set) var heldBytes = 0
+    var nextID: Int64
+
+    init(nextID: Int64) { self.nextID = nextID }
+
+    var count: Int { rows.count }
+    var openRows: [FileActivityRecord] { rows.values.sorted { $0.id < $1.id } }
+
+    func record(_ change: FileChange, process: ProcessKey, session: Int64, command: Int64?, uid: UInt32, atNs: Int64,
+                bounds: CorrelatorBounds, sink: (CorrelatorOutput) -> Void) {
+        let key = Key(process: process, command: command, op: change.op, path: change.path, newPath: change.newPath)
+        if var row = rows[key] {
+            row.lastAtNs = max(row.lastAtNs, atNs)
+            row.count += 1
+            rows[key] = row
+            sink(.fileActivity(row))
+            return
+        }
+        let cost = Self.held(change)
+        if rows.count >= bounds.fileRows || heldBytes + cost > bounds.fileBytes { giveUpOldest(room: cost, bounds: bounds, sink: sink) }
+        let row = FileActivityRecord(id: nextID, sessionID: session, commandID: command, pid: process.tgid, uid: uid,
+                                     op: change.op, path: change.path, newPath: change.newPath, firstAtNs: atNs,
+                                     lastAtNs: atNs, count: 1)
+        nextID += 1
+        rows[key] = row
+        byProcess[process, default: []].append(key)
+        heldBytes += cost
+        sink(.fileActivity(row))
+    }
+
+    /// The process is gone: its rows get their last version.
+    func close(process: ProcessKey, sink: (CorrelatorOutput) -> Void) {
+        guard let keys = byProcess.removeValue(forKey: process) else { return }
+        for key in keys { close(key, sink: sink) }
+    }
+
+    private func close(_ key: Key, sink: (CorrelatorOutput) -> Void) {
+        guard var row = rows.removeValue(forKey: key) else { return }
+        heldBytes -= Self.held(FileChange(op: row.op, path: row.path, newPath: row.newPath))
+        row.closed = true
+        sink(.fileActivity(row))
+    }
+
+    /// Closes the oldest rows until a sixteenth of the count bound is free and `cost` more fits.
+    private func giveUpOldest(room cost: Int, bounds: CorrelatorBounds, sink: (CorrelatorOutput) -> Void) {
+        let keep = bounds.fileRows - CorrelatorBounds.slack(bounds.fileRows)
+        for (key, _) in rows.sorted(by: { $0.value.id < $1.value.id }) {
+            guard rows.count > keep || heldBytes + cost > bounds.fileBytes else { break }
+            close(key, sink: sink)
+            if var keys = byProcess[key.process] {
+                keys.removeAll { $0 == key }
+                byProcess[key.process] = keys.isEmpty ? nil : keys
+            }
+        }
+    }
+
+    /// What a row holds in memory and in the checkpoint (the record, its key, two copies of each path).
+    static func held(_ change: FileChange) -> Int {
+        256 + 2 * (CommandRecord.held(change.path) + (change.newPath.map(CommandRecord.held) ?? 0))
+    }
+
+    // The checkpoint holds the rows in id order; the per-process index is rebuilt.
+    private struct Entry: Codable {
+        var key: Key
+        var row: FileActivityRecord
+    }
+
+    private enum CodingKeys: String, CodingKey { case nextID, rows }
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        nextID = try c.decode(Int64.self, forKey: .nextID)
+        for entry in try c.decode([Entry].self, forKey: .rows) {
+            rows[entry.key] = entry.row
+            byProcess[entry.key.process, default: []].append(entry.key)
+            heldBytes += Self.held(FileChange(op: entry.row.op, path: entry.row.path, newPath: entry.row.newPath))
+        }
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(nextID, forKey: .nextID)
+        try c.encode(rows.sorted { $0.value.id < $1.value.id }.map { Entry(key: $0.key, row: $0.value) }, forKey: .rows)
+    }
+}

@@ -1,0 +1,138 @@
+import Foundation
+import GRDB
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Paths whose change says most about an intruder (README, "Sensitive paths"): shell-style globs in
+/// which `*` also matches `/` (SQLite's GLOB, fnmatch(3) without flags), matched against a row's path
+/// and new path. The list is configurable: a file of patterns, one a line (`#` starts a comment).
+public enum SensitivePaths {
+    public static let defaults: [String] = [
+        "*/.ssh/authorized_keys*",
+        "/etc/passwd", "/etc/passwd-", "/etc/shadow", "/etc/shadow-", "/etc/group", "/etc/gshadow",
+        "/etc/sudoers", "/etc/sudoers.d", "/etc/sudoers.d/*",
+        "/etc/crontab", "/etc/cron.*", "/etc/cron.*/*", "/var/spool/cron", "/var/spool/cron/*",
+        "/etc/systemd/system/*", "/etc/systemd/user/*", "/usr/lib/systemd/system/*", "/lib/systemd/system/*",
+        "/run/systemd/system/*", "*/.config/systemd/user/*",
+        "/etc/ld.so.preload",
+        "*/.bashrc", "*/.bash_profile", "*/.bash_login", "*/.bash_logout", "*/.profile", "*/.zshrc", "*/.zshenv",
+        "*/.zprofile", "*/.zlogin", "/etc/profile", "/etc/profile.d/*", "/etc/bash.bashrc", "/etc/zsh/*",
+        "/root", "/root/*",
+    ]
+
+    /// Read when no other file is named, if it exists.
+    public static let defaultFile = "/etc/sshaudit/sensitive-paths"
+
+    /// The patterns in effect: those of `file`, else of `defaultFile` if it exists, else `defaults`.
+    public static func load(_ file: String?) throws -> [String] {
+        guard let path = file ?? (FileManager.default.fileExists(atPath: defaultFile) ? defaultFile : nil) else {
+            return defaults
+        }
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw QueryError.unreadable(path, "not a readable UTF-8 file")
+        }
+        let patterns = text.split(whereSeparator: \.isNewline)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty && !$0.hasPrefix("#") }
+        if patterns.isEmpty { throw QueryError.unreadable(path, "no patterns in it") }
+        return patterns
+    }
+
+    public static func matches(_ path: String, _ patterns: [String]) -> Bool {
+        patterns.contains { fnmatch($0, path, 0) == 0 }
+    }
+
+    public static func matches(_ row: FileActivityRow, _ patterns: [String]) -> Bool {
+        matches(row.path, patterns) || (row.newPath.map { matches($0, patterns) } ?? false)
+    }
+
+    /// The same test in SQL, on a query's alias.
+    static func clause(_ alias: String, _ patterns: [String]) -> Clause {
+        let one = "\(alias).path GLOB p.value OR \(alias).new_path GLOB p.value"
+        return Clause("EXISTS (SELECT 1 FROM json_each(?) AS p WHERE \(one))", [jsonArray(patterns)])
+    }
+}
+
+/// What `query files` selects besides the usual filters.
+public struct FileActivityFilter: Sendable {
+    /// A glob on the path or the new path.
+    public var path: String?
+    public var op: String?
+    /// Only rows matching these patterns (`SensitivePaths`).
+    public var sensitive: [String]?
+    public init(path: String? = nil, op: String? = nil, sensitive: [String]? = nil) {
+        self.path = path
+        self.op = op
+        self.sensitive = sensitive
+    }
+}
+
+extension AuditReader {
+    /// File activity of sessions (empty on a database without the table).
+    public func fileActivity(_ filter: QueryFilter, _ files: FileActivityFilter = FileActivityFilter()) throws -> [FileActivityRow] {
+        guard schema.contains("file_activity") else { return [] }
+        return try read { db in
+            var planner = planner(.files, filter, db)
+            if let glob = files.path { planner.extra.append(Clause("(fa.path GLOB ? OR fa.new_path GLOB ?)", [glob, glob])) }
+            if let op = files.op { planner.extra.append(Clause("fa.op = ?", [op])) }
+            if let patterns = files.sensitive { planner.extra.append(SensitivePaths.clause("fa", patterns)) }
+            return try planner.rows().map(FileActivityRow.init(row:))
+        }
+    }
+
+    /// A session's file activity, oldest first (for `show` and `report`).
+    public func fileActivity(session id: Int64) throws -> [FileActivityRow] {
+        try fileActivity(QueryFilter(sessionID: id))
+    }
+}
+
+/// A row of file_activity: changes of one kind to one path by one process.
+public struct FileActivityRow: Encodable, Equatable, Sendable {
+    public var id: Int64
+    public var sessionID: Int64
+    public var commandID: Int64?
+    public var pid: Int64
+    public var uid: Int64
+    public var op: String
+    public var path: String
+    public var newPath: String?
+    public var firstAt: String
+    public var lastAt: String
+    public var count: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case id, pid, uid, op, path, count
+        case sessionID = "session_id", commandID = "command_id", newPath = "new_path", firstAt = "first_at", lastAt = "last_at"
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(sessionID, forKey: .sessionID)
+        try c.encode(commandID, forKey: .commandID)
+        try c.encode(pid, forKey: .pid)
+        try c.encode(uid, forKey: .uid)
+        try c.encode(op, forKey: .op)
+        try c.encode(path, forKey: .path)
+        try c.encode(newPath, forKey: .newPath)
+        try c.encode(firstAt, forKey: .firstAt)
+        try c.encode(lastAt, forKey: .lastAt)
+        try c.encode(count, forKey: .count)
+    }
+
+    init(row: Row) {
+        id = row["id"]
+        sessionID = row["session_id"]
+        commandID = row["command_id"]
+        pid = row["pid"]
+        uid = row["uid"]
+        op = row["op"]
+        path = row["path"]
+        newPath = row["new_path"]
+        firstAt = row["first_at"]
+        lastAt = row["last_at"]
+        count = row["count"]
+    }
+}

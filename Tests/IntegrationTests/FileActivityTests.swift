@@ -1,0 +1,292 @@
+import Foundation
+import XCTest
+
+/// What a session changed in the file system, from a real sshd: shell builtins (no exec), the usual
+/// commands, every legacy syscall a user could call directly, and nothing from outside sessions.
+final class FileActivityTests: XCTestCase {
+    var server: SSHDServer!
+    var recorder: Recorder!
+
+    override func tearDown() {
+        server?.stop()
+        if let recorder { _ = try? recorder.stop() }
+        super.tearDown()
+    }
+
+    /// The session's rows as (op, path, new path) → row.
+    func rows(session: Int, _ extra: [String] = []) throws -> [[String: Any]] {
+        try recorder.query("files", ["--session", String(session)] + extra)
+    }
+
+    func describe(_ rows: [[String: Any]]) -> [String] {
+        rows.map { "\($0.string("op") ?? "?") \($0.string("path") ?? "?")\($0.string("new_path").map { " → " + $0 } ?? "") ×\($0.int("count") ?? 0)" }
+    }
+
+    func find(_ rows: [[String: Any]], _ op: String, _ path: String, new: String? = nil) -> [String: Any]? {
+        rows.first { $0.string("op") == op && $0.string("path") == path && $0.string("new_path") == new }
+    }
+
+    func sessionID() throws -> Int {
+        let sessions = try recorder.query("sessions")
+        return try XCTUnwrap(sessions.last?.int("id"), "a session was recorded")
+    }
+
+    func testBuiltinsCommandsAndNothingOutsideSessions() throws {
+        server = try SSHDServer(name: "files-shell", port: 22550)
+        recorder = try Recorder(name: "files-shell")
+        let token = UUID().uuidString.prefix(8).lowercased()
+        let dir = "/tmp/files-\(token)"
+        // The test user's home is shared with other tests: leave ~/.ssh as it was.
+        let sshDir = String(cString: try XCTUnwrap(getpwnam("sa_alice")).pointee.pw_dir) + "/.ssh"
+        let keysBefore = try? String(contentsOfFile: sshDir + "/authorized_keys", encoding: .utf8)
+        let dirExisted = FileManager.default.fileExists(atPath: sshDir)
+        defer {
+            if let keysBefore {
+                try? keysBefore.write(toFile: sshDir + "/authorized_keys", atomically: false, encoding: .utf8)
+            } else {
+                unlink(sshDir + "/authorized_keys")
+            }
+            if !dirExisted { rmdir(sshDir) }
+        }
+        // Outside any session: root writes, renames, chmods and removes a file while recording.
+        let outside = "/tmp/files-outside-\(token)"
+        try "x".write(toFile: outside, atomically: false, encoding: .utf8)
+        rename(outside, outside + ".moved")
+        chmod(outside + ".moved", 0o600)
+        unlink(outside + ".moved")
+
+        let script = """
+            mkdir -p ~/.ssh
+            echo '# files-\(token)' >> ~/.ssh/authorized_keys
+            mkdir \(dir) && cd \(dir) || exit 9
+            for i in 1 2 3 4 5; do echo x >> loop.txt; done
+            mv loop.txt moved.txt
+            mkdir sub && chmod 600 ./sub/../moved.txt && rmdir sub
+            ln -s moved.txt soft && ln moved.txt hard
+            echo evil > $'evil\\e[2J\\nname' && rm $'evil\\e[2J\\nname'
+            rm soft hard moved.txt
+            cd / && rmdir \(dir)
+            """
+        let r = try server.ssh("sa_alice", [script])  // run by the login shell, bash
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try recorder.stop(), 0)
+
+        let id = try sessionID()
+        let all = try rows(session: id)
+        let seen = describe(all)
+        let home = String(cString: try XCTUnwrap(getpwnam("sa_alice")).pointee.pw_dir)
+        // The builtin append: no exec, seen all the same, as the kernel resolved ~.
+        let keys = all.first { ["write", "create"].contains($0.string("op")) && $0.string("path") == home + "/.ssh/authorized_keys" }
+        XCTAssertNotNil(keys, "echo >> ~/.ssh/authorized_keys: \(seen)")
+        XCTAssertEqual(keys?.int("uid"), Int(try XCTUnwrap(uid(of: "sa_alice"))))
+        // One row per (process, path, op): the loop's first append creates, the next four write.
+        XCTAssertEqual(find(all, "create", dir + "/loop.txt")?.int("count"), 1, "\(seen)")
+        XCTAssertEqual(find(all, "write", dir + "/loop.txt")?.int("count"), 4, "\(seen)")
+        XCTAssertNotNil(find(all, "rename", dir + "/loop.txt", new: dir + "/moved.txt"), "mv: \(seen)")
+        XCTAssertNotNil(find(all, "chmod", dir + "/moved.txt"), "chmod with ./sub/../ in the name: \(seen)")
+        for (op, path) in [("mkdir", dir), ("mkdir", dir + "/sub"), ("rmdir", dir + "/sub"), ("unlink", dir + "/soft"),
+                           ("unlink", dir + "/hard"), ("unlink", dir + "/moved.txt"), ("rmdir", dir)] {
+            XCTAssertNotNil(find(all, op, path), "\(op) \(path): \(seen)")
+        }
+        XCTAssertNotNil(find(all, "symlink", dir + "/soft", new: "moved.txt"), "ln -s: \(seen)")
+        XCTAssertNotNil(find(all, "link", dir + "/moved.txt", new: dir + "/hard"), "ln: \(seen)")
+        // Rows carry their command: mv's rename belongs to the mv command.
+        let commands = try recorder.query("commands", ["--session", String(id)])
+        let mv = commands.first { ($0.string("filename") ?? "").hasSuffix("/mv") }
+        XCTAssertEqual(find(all, "rename", dir + "/loop.txt", new: dir + "/moved.txt")?.int("command_id"), mv?.int("id"))
+
+        // Filters.
+        let sensitive = try rows(session: id, ["--sensitive"])
+        XCTAssertEqual(describe(sensitive).filter { $0.contains(dir) }, [], "a temporary directory is not sensitive")
+        XCTAssertTrue(sensitive.contains { $0.string("path") == home + "/.ssh/authorized_keys" }, describe(sensitive).description)
+        XCTAssertEqual(try rows(session: id, ["--op", "rename"]).count, 1)
+        XCTAssertEqual(Set(try rows(session: id, ["--path", "*/moved.txt"]).compactMap { $0.string("op") }),
+                       ["rename", "chmod", "link", "unlink"])
+        // The list is configurable: a file of globs replaces the built-in one.
+        let list = recorder.db + ".sensitive"
+        try "# only this test's directory\n\(dir)/*\n".write(toFile: list, atomically: true, encoding: .utf8)
+        let custom = try rows(session: id, ["--sensitive", "--sensitive-paths", list])
+        XCTAssertFalse(custom.isEmpty)
+        XCTAssertTrue(custom.allSatisfy { ($0.string("path") ?? "").hasPrefix(dir + "/") || ($0.string("new_path") ?? "").hasPrefix(dir + "/") },
+                      describe(custom).description)
+        // show lists sensitive changes first, marked; report names them.
+        let show = try runProcess(Paths.sshaudit, ["show", String(id), "--db", recorder.db])
+        XCTAssertEqual(show.status, 0, show.stderr)
+        let marked = show.stdout.split(separator: "\n").first { $0.contains("authorized_keys") } ?? ""
+        XCTAssertTrue(marked.contains(" ! "), "show marks the sensitive row: \(show.stdout)")
+        XCTAssertTrue(show.stdout.contains("1 sensitive"), show.stdout)
+        // A hostile name reaches the terminal escaped, and JSON exactly.
+        XCTAssertFalse(show.stdout.contains("\u{1b}"), "no raw escape sequence from a file name")
+        XCTAssertNotNil(find(all, "create", dir + "/evil\u{1b}[2J\nname"), "\(seen)")
+        let report = try runProcess(Paths.sshaudit, ["report", "--db", recorder.db, "--format", "json", "--since", "1h"])
+        let object = try JSONSerialization.jsonObject(with: Data(report.stdout.utf8)) as? [String: Any]
+        let reported = (object?["sensitive_files"] as? [[String: Any]] ?? []).compactMap { $0.string("path") }
+        XCTAssertEqual(reported, [home + "/.ssh/authorized_keys"], report.stderr)
+        // JSON keys, exactly.
+        XCTAssertEqual(Set(try XCTUnwrap(all.first).keys),
+                       ["id", "session_id", "command_id", "pid", "uid", "op", "path", "new_path", "first_at", "last_at", "count"])
+
+        // Nothing from outside sessions, in this session or any.
+        let everything = try recorder.query("files")
+        XCTAssertEqual(describe(everything).filter { $0.contains("files-outside-\(token)") }, [])
+        let bad = try runProcess(Paths.sshaudit, ["query", "files", "--db", recorder.db, "--op", "write-ish"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("write-ish"), "a usage error naming the value: \(bad.stderr)")
+    }
+
+    /// Every call a user could make directly instead of the ones libc picks: each on its own name.
+    func testLegacySyscalls() throws {
+        server = try SSHDServer(name: "files-legacy", port: 22551)
+        recorder = try Recorder(name: "files-legacy")
+        let token = UUID().uuidString.prefix(8).lowercased()
+        let dir = "/tmp/files-legacy-\(token)"
+        let program = try compileLegacyCalls()
+        let r = try server.ssh("sa_alice", [program, dir])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertEqual(try recorder.stop(), 0)
+        let all = try rows(session: try sessionID())
+        let seen = describe(all)
+        let expected: [(String, String, String?)] = [
+            ("mkdir", dir, nil),                                  // mkdir
+            ("mkdir", dir + "/mkdirat", nil),                     // mkdirat with a directory fd
+            ("create", dir + "/open", nil),                       // open(O_CREAT)
+            ("create", dir + "/creat", nil),                      // creat
+            ("create", dir + "/openat2", nil),                    // openat2
+            ("truncate", dir + "/open", nil),                     // open(O_TRUNC) of an existing file, truncate
+            ("write", dir + "/creat", nil),                       // open(O_WRONLY) of an existing file
+            ("truncate", dir + "/creat", nil),                    // ftruncate
+            ("rename", dir + "/open", dir + "/renamed"),          // rename
+            ("rename", dir + "/renamed", dir + "/renamedat"),     // renameat
+            ("rename", dir + "/renamedat", dir + "/renamed2"),    // renameat2
+            ("link", dir + "/creat", dir + "/link"),              // link
+            ("link", dir + "/creat", dir + "/linkat"),            // linkat
+            ("symlink", dir + "/symlink", "creat"),               // symlink
+            ("symlink", dir + "/symlinkat", "/etc/passwd"),       // symlinkat
+            ("chmod", dir + "/creat", nil),                       // chmod, fchmod, fchmodat
+            ("chown", dir + "/creat", nil),                       // chown, fchown, lchown, fchownat
+            ("chown", dir + "/symlink", nil),                     // lchown
+            ("unlink", dir + "/link", nil),                       // unlink
+            ("unlink", dir + "/linkat", nil),                     // unlinkat
+            ("rmdir", dir + "/mkdirat", nil),                     // unlinkat(AT_REMOVEDIR)
+            ("rmdir", dir + "/rmdir", nil),                       // rmdir
+        ]
+        for (op, path, new) in expected {
+            XCTAssertNotNil(find(all, op, path, new: new), "\(op) \(path) \(new ?? ""): \(seen)")
+        }
+        // chmod by name, by descriptor and by directory fd: one row, three times.
+        XCTAssertEqual(find(all, "chmod", dir + "/creat")?.int("count"), 3, "\(seen)")
+        XCTAssertEqual(find(all, "chown", dir + "/creat")?.int("count"), 3, "\(seen)")
+        // The symlink to /etc/passwd is sensitive by its target.
+        XCTAssertTrue(try rows(session: try sessionID(), ["--sensitive"]).contains { $0.string("path") == dir + "/symlinkat" })
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    /// rsync (a temporary file renamed at the end) and internal-sftp (served inside sshd's user child,
+    /// no exec): one transfer row each, under the final name, with the exact size, and nothing else.
+    func testRsyncAndInternalSftpUploads() throws {
+        server = try SSHDServer(name: "files-transfer", port: 22552, extraOptions: ["-o", "Subsystem=sftp internal-sftp"])
+        recorder = try Recorder(name: "files-transfer")
+        let token = UUID().uuidString.prefix(8).lowercased()
+        let source = "/run/sshaudit-test/files-upload-\(token).bin"
+        let size = 300_001
+        try Data((0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7919) }).write(to: URL(fileURLWithPath: source))
+        let viaRsync = "/tmp/files-rsync-\(token).bin", viaSftp = "/tmp/files-sftp-\(token).bin"
+        defer { for f in [source, viaRsync, viaSftp] { try? FileManager.default.removeItem(atPath: f) } }
+        let key = server.dir + "/id_alice_files"
+        if !FileManager.default.fileExists(atPath: key) {
+            try FileManager.default.copyItem(atPath: server.dir + "/id_alice", toPath: key)
+            chmod(key, 0o600)
+        }
+        let ssh = ["-i", key, "-p", String(server.port), "-F", "/dev/null", "-o", "StrictHostKeyChecking=no",
+                   "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes"]
+        let rsync = try runProcess("/usr/bin/rsync", ["-e", "ssh " + ssh.joined(separator: " "), source, "sa_alice@127.0.0.1:\(viaRsync)"])
+        XCTAssertEqual(rsync.status, 0, rsync.stderr)
+        let sftp = try runProcess("/usr/bin/sftp", ["-b", "-", "-P", String(server.port)] + ssh.filter { $0 != "-p" && $0 != String(server.port) }
+                                  + ["sa_alice@127.0.0.1"], input: "put \(source) \(viaSftp)\n")
+        XCTAssertEqual(sftp.status, 0, sftp.stderr)
+        XCTAssertEqual(try runProcess("/usr/bin/cmp", [source, viaSftp]).status, 0, "the upload really happened")
+        // An interactive login's own reads before the shell (/etc/motd) are no internal-sftp transfer.
+        let login = try InteractiveSSH(server: server, user: "sa_alice")
+        _ = try login.waitFor("\\$ ")
+        login.type("exit")
+        _ = try login.waitForExit()
+        XCTAssertEqual(try recorder.stop(), 0)
+
+        // (The recorder follows every sshd on the machine: only this test's rows.)
+        let transfers = try recorder.query("transfers").filter { ($0.string("path") ?? "").contains(token) || $0.string("path") == "/etc/motd" }
+        let seen = transfers.map { "\($0.string("protocol") ?? "?") \($0.string("mode") ?? "?") \($0.string("path") ?? "?") \($0.int("bytes_written") ?? -1)/\($0.int("bytes_read") ?? -1)" }
+        XCTAssertEqual(seen.sorted(), ["rsync readwrite \(viaRsync) \(size)/0", "sftp write \(viaSftp) \(size)/0"],
+                       "exactly the two uploads, final names, exact sizes (rsync writes its mkstemp file O_RDWR)")
+        let sessions = try recorder.query("sessions").filter { $0.int("local_port") == server.port }
+        XCTAssertEqual(Set(sessions.compactMap { $0.string("kind") }), ["rsync", "sftp", "interactive"])
+        // File activity shows rsync's temporary file and its rename, and internal-sftp's write.
+        let files = try recorder.query("files", ["--op", "rename"])
+        XCTAssertTrue(files.contains { $0.string("new_path") == viaRsync }, describe(files).description)
+        XCTAssertTrue(try recorder.query("files", ["--path", viaSftp]).contains { $0.string("op") == "create" })
+    }
+
+    func uid(of user: String) -> UInt32? {
+        getpwnam(user).map { $0.pointee.pw_uid }
+    }
+
+    /// A program calling each syscall by number (libc would pick openat, renameat2 … for most).
+    func compileLegacyCalls() throws -> String {
+        let dir = "/run/sshaudit-test/files-legacy-prog"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let source = #"""
+            #define _GNU_SOURCE
+            #include <fcntl.h>
+            #include <stdio.h>
+            #include <stdlib.h>
+            #include <string.h>
+            #include <sys/syscall.h>
+            #include <unistd.h>
+            #include <linux/openat2.h>
+            static char buf[4096];
+            static const char *at(const char *d, const char *n) { snprintf(buf, sizeof buf, "%s/%s", d, n); return strdup(buf); }
+            #define CHECK(x) do { if ((long)(x) < 0) { perror(#x); return 1; } } while (0)
+            int main(int argc, char **argv) {
+                const char *d = argv[1];
+                uid_t u = getuid(); gid_t g = getgid();
+                CHECK(syscall(SYS_mkdir, d, 0755));
+                int dfd = syscall(SYS_open, d, O_RDONLY | O_DIRECTORY); CHECK(dfd);
+                CHECK(syscall(SYS_mkdirat, dfd, "mkdirat", 0755));
+                int fd = syscall(SYS_open, at(d, "open"), O_CREAT | O_WRONLY, 0644); CHECK(fd); close(fd);
+                fd = syscall(SYS_creat, at(d, "creat"), 0644); CHECK(fd); close(fd);
+                struct open_how how = { .flags = O_CREAT | O_WRONLY, .mode = 0644 };
+                fd = syscall(SYS_openat2, dfd, "openat2", &how, sizeof how); CHECK(fd); close(fd);
+                fd = syscall(SYS_open, at(d, "open"), O_WRONLY | O_TRUNC); CHECK(fd); close(fd);
+                CHECK(syscall(SYS_truncate, at(d, "open"), 0));
+                fd = syscall(SYS_open, at(d, "creat"), O_WRONLY); CHECK(fd);
+                CHECK(syscall(SYS_ftruncate, fd, 0));
+                CHECK(syscall(SYS_fchmod, fd, 0600));
+                CHECK(syscall(SYS_fchown, fd, u, g));
+                close(fd);
+                CHECK(syscall(SYS_rename, at(d, "open"), at(d, "renamed")));
+                CHECK(syscall(SYS_renameat, dfd, "renamed", dfd, "renamedat"));
+                CHECK(syscall(SYS_renameat2, dfd, "renamedat", dfd, "renamed2", 0));
+                CHECK(syscall(SYS_link, at(d, "creat"), at(d, "link")));
+                CHECK(syscall(SYS_linkat, dfd, "creat", dfd, "linkat", 0));
+                CHECK(syscall(SYS_symlink, "creat", at(d, "symlink")));
+                CHECK(syscall(SYS_symlinkat, "/etc/passwd", dfd, "symlinkat"));
+                CHECK(syscall(SYS_chmod, at(d, "creat"), 0644));
+                CHECK(syscall(SYS_fchmodat, dfd, "creat", 0640));
+                CHECK(syscall(SYS_chown, at(d, "creat"), u, g));
+                CHECK(syscall(SYS_fchownat, dfd, "creat", u, g, 0));
+                CHECK(syscall(SYS_lchown, at(d, "symlink"), u, g));
+                CHECK(syscall(SYS_unlink, at(d, "link")));
+                CHECK(syscall(SYS_unlinkat, dfd, "linkat", 0));
+                CHECK(syscall(SYS_unlinkat, dfd, "mkdirat", AT_REMOVEDIR));
+                CHECK(syscall(SYS_mkdir, at(d, "rmdir"), 0755));
+                CHECK(syscall(SYS_rmdir, at(d, "rmdir")));
+                return 0;
+            }
+            """#
+        try source.write(toFile: dir + "/calls.c", atomically: true, encoding: .utf8)
+        let cc = try runProcess("/usr/bin/cc", ["-O1", "-o", dir + "/calls", dir + "/calls.c"])
+        guard cc.status == 0 else { throw TestFailure("cc: \(cc.stderr)") }
+        chmod(dir, 0o755)
+        chmod(dir + "/calls", 0o755)
+        return dir + "/calls"
+    }
+}

@@ -1,0 +1,50 @@
+import XCTest
+@testable import SSHAuditCore
+
+/// struct sa_file_act (bpf/events.h): types 13 (a change) and 14 (a transfer server's open).
+final class FileRecordDecoderTests: XCTestCase {
+    func fileRecord(type: UInt32 = 13, op: UInt32, flags: UInt32 = 0, fd: Int32 = -1, openFlags: UInt32 = 0,
+                    _ pieces: [String]) -> [UInt8] {
+        var b = RecordBuilder(type: type, uid: 1001, comm: "bash")
+        b.u32(op); b.u32(flags); b.u32(UInt32(bitPattern: fd)); b.u32(openFlags)
+        let padded = pieces + [String](repeating: "", count: 4 - pieces.count)
+        for p in padded { b.u16(UInt16(p.utf8.count)) }
+        for p in padded { b.raw(Array(p.utf8)) }
+        return b.bytes
+    }
+
+    func change(_ bytes: [UInt8]) throws -> FileChange? {
+        if case let .fileChange(c) = try EventDecoder.decode(bytes).kind { return c }
+        return nil
+    }
+
+    func testPathsFromTheKernelsDirectoryAndTheCallersName() throws {
+        // A descriptor's file: the kernel's walk alone.
+        XCTAssertEqual(try change(fileRecord(op: 1, ["keys_authorized/.ssh/alice/home/"])),
+                       FileChange(op: .create, path: "/home/alice/.ssh/keys_authorized"))
+        // By name: the working directory plus the name, "." and ".." resolved.
+        XCTAssertEqual(try change(fileRecord(op: 4, ["tmp/", "./a/../loop.txt", "tmp/", "moved.txt"])),
+                       FileChange(op: .rename, path: "/tmp/loop.txt", newPath: "/tmp/moved.txt"))
+        // An absolute name's ".." stops at the process's root (here a chroot at /srv/jail).
+        XCTAssertEqual(try change(fileRecord(op: 5, ["jail/srv/", "/../../etc/passwd"])),
+                       FileChange(op: .unlink, path: "/srv/jail/etc/passwd"))
+        // A relative one may climb above its directory.
+        XCTAssertEqual(try change(fileRecord(op: 8, ["b/a/", "../../etc/shadow"])), FileChange(op: .chmod, path: "/etc/shadow"))
+        // symlink: the target exactly as given.
+        XCTAssertEqual(try change(fileRecord(op: 11, ["tmp/", "soft", "", "../etc/passwd"])),
+                       FileChange(op: .symlink, path: "/tmp/soft", newPath: "../etc/passwd"))
+        // Beyond the bounds: "…" where the part is missing.
+        XCTAssertEqual(try change(fileRecord(op: 2, flags: 1, ["c/b/"]))?.path, "…/b/c")
+        XCTAssertEqual(try change(fileRecord(op: 5, flags: 2, ["tmp/", "abc"]))?.path, "/tmp/abc…")
+    }
+
+    func testTransferOpenAndBadRecords() throws {
+        let open = try EventDecoder.decode(fileRecord(type: 14, op: 0, fd: 5, openFlags: 0o1101, ["x.bin/tmp/"]))
+        XCTAssertEqual(open.kind, .fileOpened(fd: 5, flags: 0o1101, path: "/tmp/x.bin"))
+        XCTAssertThrowsError(try EventDecoder.decode(fileRecord(op: 12, ["tmp/"])), "an unknown operation")
+        var short = fileRecord(op: 1, ["tmp/"])
+        short.removeLast(2)
+        XCTAssertThrowsError(try EventDecoder.decode(short), "lengths beyond the record")
+        XCTAssertThrowsError(try EventDecoder.decode(Array(fileRecord(op: 1, []).prefix(70))))
+    }
+}

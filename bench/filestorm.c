@@ -1,0 +1,75 @@
+/* File-operation storm for the sshaudit benchmarks: create/append, rename and unlink in a loop over
+ * a few names, as fast as possible or paced.
+ *
+ *   filestorm DIR [-n OPS] [-r RATE] [-d SECONDS]
+ *
+ * One iteration is three recorded operations: open(O_WRONLY|O_CREAT|O_APPEND) + write + close (a
+ * create or a write), rename to NAME.r, unlink NAME.r; names cycle over 64 files, so a recorder
+ * aggregates everything into a few rows. -r paces the iterations on an absolute schedule (RATE is in
+ * operations per second); with -d, OPS = RATE * SECONDS.
+ *
+ * Prints one line: "filestorm ops=N failed=F seconds=S rate=R late_max_ms=L".
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: filestorm DIR [-n OPS] [-r RATE] [-d SECONDS]\n");
+        return 2;
+    }
+    const char *dir = argv[1];
+    long ops = 30000;
+    double rate = 0, secs = 0;
+    int opt;
+    optind = 2;
+    while ((opt = getopt(argc, argv, "n:r:d:")) != -1) {
+        if (opt == 'n') ops = atol(optarg);
+        else if (opt == 'r') rate = atof(optarg);
+        else if (opt == 'd') secs = atof(optarg);
+        else return 2;
+    }
+    if (rate > 0 && secs > 0) ops = (long)(rate * secs);
+    long iterations = ops / 3;
+    char path[4096], moved[4100];
+    long failed = 0;
+    double late_max = 0;
+    struct timespec start_ts;
+    clock_gettime(CLOCK_MONOTONIC, &start_ts);
+    double start = now_s();
+    for (long i = 0; i < iterations; i++) {
+        if (rate > 0) {
+            double due = i * 3 / rate;
+            double t = start_ts.tv_sec + start_ts.tv_nsec / 1e9 + due;
+            struct timespec at = { (time_t)t, (long)((t - (time_t)t) * 1e9) };
+            clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL);
+            double late = now_s() - start - due;
+            if (late > late_max) late_max = late;
+        }
+        snprintf(path, sizeof path, "%s/f%ld", dir, i % 64);
+        snprintf(moved, sizeof moved, "%s.r", path);
+        int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (fd < 0) { failed++; continue; }
+        if (write(fd, "x", 1) != 1) failed++;
+        close(fd);
+        if (rename(path, moved) != 0) failed++;
+        if (unlink(moved) != 0) failed++;
+    }
+    double seconds = now_s() - start;
+    printf("filestorm ops=%ld failed=%ld seconds=%.3f rate=%.0f late_max_ms=%.1f\n", iterations * 3, failed, seconds,
+           iterations * 3 / seconds, late_max * 1000);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,347 @@
+/* File activity of a session's processes: what they create, write, truncate, rename, unlink, chmod,
+ * chown, mkdir, rmdir, link and symlink, shell builtins included (no exec needed to be seen).
+ *
+ * Who: every process `tracked` follows that is neither a listener nor a monitor (sshd's own log, pid,
+ * utmp and lastlog writes happen there). User space keeps the session's user processes and sshd's
+ * user-privileged child (which serves internal-sftp itself) and drops the pre-authentication child.
+ *
+ * Cost: the hooks are syscall exits, where success is known. openat, by far the most frequent of
+ * these calls, reuses the transfer hook (on_openat_exit in sshaudit.bpf.c): one hash lookup for a
+ * process outside every session, as before. The others are rare calls; each costs the rest of the
+ * machine its tracepoint's dispatch and one lookup.
+ *
+ * Paths: a file the kernel has open (open's result, a descriptor's call) is named by walking its
+ * dentry chain, so symlinks and ".." are already resolved. A call by name names a directory the
+ * kernel resolved (the dirfd's file, or the working directory, or the root for an absolute name)
+ * plus the name as the caller passed it; user space resolves "." and ".." in that name lexically.
+ */
+#ifndef SSHAUDIT_FILES_BPF_H
+#define SSHAUDIT_FILES_BPF_H
+
+#define SA_FILE_MASK 4095
+#define AT_FDCWD -100
+#define AT_REMOVEDIR 0x200
+#define FMODE_WRITE 0x2
+#define FMODE_CREATED 0x100000
+#define O_TRUNC 01000
+
+/* The fields read here that kernel_types.h does not declare (CO-RE drops the ___sa suffix). */
+struct file___sa { unsigned int f_mode; struct path f_path; } __attribute__((preserve_access_index));
+struct pt_regs___sa { unsigned long di; unsigned long si; unsigned long dx; unsigned long r10; unsigned long r8; }
+    __attribute__((preserve_access_index));
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, u32);
+    __type(value, struct sa_file_act);
+} file_scratch SEC(".maps");
+
+/* Whether a tracked process's file activity is reported (see the top of this file). */
+static __always_inline bool file_actor_flags(struct tracked_proc *p)
+{
+    return !(p->flags & (SA_PROC_LISTENER | SA_PROC_MONITOR));
+}
+
+static __always_inline struct task_struct *file_actor(void)
+{
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    struct tracked_proc *p = bpf_map_lookup_elem(&tracked, &tgid);
+    if (!p || !file_actor_flags(p))
+        return NULL;
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    if (p->start_ns != 0 && p->start_ns != process_start(task))
+        return NULL;
+    return task;
+}
+
+static __always_inline struct pt_regs___sa *file_regs(void)
+{
+    return (struct pt_regs___sa *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
+
+static __always_inline struct sa_file_act *file_record(struct task_struct *task, u32 op)
+{
+    u32 zero = 0;
+    struct sa_file_act *ev = bpf_map_lookup_elem(&file_scratch, &zero);
+    if (!ev)
+        return NULL;
+    fill_header(&ev->h, SA_EV_FILE_ACT, task);
+    ev->op = op;
+    ev->flags = 0;
+    ev->fd = -1;
+    ev->open_flags = 0;
+    ev->dir_len = 0;
+    ev->name_len = 0;
+    ev->dir2_len = 0;
+    ev->name2_len = 0;
+    return ev;
+}
+
+/* (dentry, mount) up to the global root, leaf first, each component followed by '/', written at
+ * data[off…]; returns the new offset. Crosses mounts; the process's root is no stop, so a chrooted
+ * process's files are named as they are outside its chroot. A global function: the verifier checks
+ * its loop once, not once per call site (a rename walks twice, each in one of three ways). */
+__attribute__((noinline)) u64 sa_file_walk(struct sa_file_act *ev, u64 dentry_addr, u64 vfsmnt_addr, u64 off)
+{
+    if (!ev)
+        return off;
+    struct dentry *dentry = (struct dentry *)dentry_addr;
+    struct vfsmount *vfsmnt = (struct vfsmount *)vfsmnt_addr;
+    u64 mnt_offset = bpf_core_field_offset(struct mount, mnt);
+    struct mount *mnt = (struct mount *)((char *)vfsmnt - mnt_offset);
+    u64 start = off;
+    int i;
+    for (i = 0; i < SA_FILE_DEPTH; i++) {
+        if (dentry == BPF_CORE_READ(vfsmnt, mnt_root)) {
+            struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
+            if (parent == mnt)
+                break;
+            dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+            mnt = parent;
+            vfsmnt = (struct vfsmount *)((char *)parent + mnt_offset);
+            continue;
+        }
+        struct dentry *up = BPF_CORE_READ(dentry, d_parent);
+        if (up == dentry)
+            break;
+        if (off - start > SA_FILE_DIR_MAX - 256) {
+            ev->flags |= SA_FILE_TRUNCATED;
+            return off;
+        }
+        long n = bpf_probe_read_kernel_str(ev->data + (off & SA_FILE_MASK), 256, BPF_CORE_READ(dentry, d_name.name));
+        if (n <= 1)
+            break;
+        off += n - 1;
+        ev->data[off & SA_FILE_MASK] = '/';
+        off += 1;
+        dentry = up;
+    }
+    if (i == SA_FILE_DEPTH)
+        ev->flags |= SA_FILE_TRUNCATED;
+    return off;
+}
+
+static __always_inline u64 file_walk(struct sa_file_act *ev, struct dentry *dentry, struct vfsmount *vfsmnt, u64 off)
+{
+    return sa_file_walk(ev, (u64)dentry, (u64)vfsmnt, off);
+}
+
+static __always_inline u64 file_walk_file(struct sa_file_act *ev, struct file *file, u64 off)
+{
+    struct file___sa *f = (struct file___sa *)file;
+    return file_walk(ev, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), off);
+}
+
+/* The name from user memory at data[off…]; returns the new offset. */
+static __always_inline u64 file_name(struct sa_file_act *ev, const char *user, u64 off)
+{
+    long n = bpf_probe_read_user_str(ev->data + (off & SA_FILE_MASK), SA_FILE_NAME_MAX, user);
+    if (n <= 1)
+        return off;
+    if (n == SA_FILE_NAME_MAX)
+        ev->flags |= SA_FILE_NAME_TRUNCATED;
+    return off + n - 1;
+}
+
+/* A name as a call took it: (dirfd, name) → the directory the kernel resolved, then the name. */
+static __always_inline u64 file_at(struct sa_file_act *ev, struct task_struct *task, int dirfd, const char *name,
+                                   u64 off, unsigned short *dir_len, unsigned short *name_len)
+{
+    char first = 0;
+    bpf_probe_read_user(&first, 1, name);
+    u64 start = off;
+    if (first == '/') {
+        struct fs_struct *fs = BPF_CORE_READ(task, fs);
+        off = file_walk(ev, BPF_CORE_READ(fs, root.dentry), BPF_CORE_READ(fs, root.mnt), off);
+    } else if (dirfd == AT_FDCWD) {
+        struct fs_struct *fs = BPF_CORE_READ(task, fs);
+        off = file_walk(ev, BPF_CORE_READ(fs, pwd.dentry), BPF_CORE_READ(fs, pwd.mnt), off);
+    } else {
+        struct file *dir = file_of(task, dirfd);
+        if (dir)
+            off = file_walk_file(ev, dir, off);
+    }
+    *dir_len = off - start;
+    u64 name_start = off;
+    off = file_name(ev, name, off);
+    *name_len = off - name_start;
+    return off;
+}
+
+static __always_inline void file_emit(struct sa_file_act *ev, u64 off)
+{
+    u64 size = __builtin_offsetof(struct sa_file_act, data) + off;
+    if (size > sizeof(*ev))
+        size = sizeof(*ev);
+    emit(ev, size);
+}
+
+/* A file a session's process opened (fd), with the flags it asked for: a write, a creation or a
+ * truncation of a regular file is reported; a read is not. */
+static __always_inline void file_opened(struct task_struct *task, int fd, u64 open_flags)
+{
+    struct file *file = file_of(task, fd);
+    if (!file || (BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFREG)
+        return;
+    u32 fmode = BPF_CORE_READ((struct file___sa *)file, f_mode);
+    u32 op;
+    if (fmode & FMODE_CREATED)
+        op = SA_FOP_CREATE;
+    else if (open_flags & O_TRUNC)
+        op = SA_FOP_TRUNCATE;
+    else if (fmode & FMODE_WRITE)
+        op = SA_FOP_WRITE;
+    else
+        return;
+    struct sa_file_act *ev = file_record(task, op);
+    if (!ev)
+        return;
+    u64 off = file_walk_file(ev, file, 0);
+    ev->dir_len = off;
+    file_emit(ev, off);
+}
+
+/* A file a transfer server (sftp-server, scp, rsync, or sshd's own child serving internal-sftp)
+ * opened for its client: named as the kernel resolved it, so that a later rename of it matches. */
+static __always_inline void file_transfer_opened(struct task_struct *task, int fd, u32 open_flags)
+{
+    struct file *file = file_of(task, fd);
+    if (!file || (BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFREG)
+        return;
+    struct sa_file_act *ev = file_record(task, 0);
+    if (!ev)
+        return;
+    ev->h.type = SA_EV_TRANSFER_OPEN;
+    ev->fd = fd;
+    ev->open_flags = open_flags;
+    u64 off = file_walk_file(ev, file, 0);
+    ev->dir_len = off;
+    file_emit(ev, off);
+}
+
+/* A call on a descriptor (ftruncate, fchmod, fchown) that succeeded. */
+static __always_inline int file_fd_call(struct syscall_exit_ctx *ctx, u32 op)
+{
+    if (ctx->ret != 0)
+        return 0;
+    struct task_struct *task = file_actor();
+    struct pt_regs___sa *regs = task ? file_regs() : NULL;
+    if (!regs)
+        return 0;
+    struct file *file = file_of(task, (u32)BPF_CORE_READ(regs, di));
+    if (!file)
+        return 0;
+    struct sa_file_act *ev = file_record(task, op);
+    if (!ev)
+        return 0;
+    u64 off = file_walk_file(ev, file, 0);
+    ev->dir_len = off;
+    file_emit(ev, off);
+    return 0;
+}
+
+/* A call by name (and a second name: rename, link, symlink) that succeeded. */
+static __always_inline int file_named_call(struct task_struct *task, u32 op, int dirfd, const char *name,
+                                           int dirfd2, const char *name2, bool literal2)
+{
+    struct sa_file_act *ev = file_record(task, op);
+    if (!ev)
+        return 0;
+    u64 off = file_at(ev, task, dirfd, name, 0, &ev->dir_len, &ev->name_len);
+    if (literal2) {
+        u64 start = off;
+        off = file_name(ev, name2, off);
+        ev->name2_len = off - start;
+    } else if (name2) {
+        off = file_at(ev, task, dirfd2, name2, off, &ev->dir2_len, &ev->name2_len);
+    }
+    file_emit(ev, off);
+    return 0;
+}
+
+/* The program bodies: arguments come from the registers saved at syscall entry (x86_64: rdi, rsi,
+ * rdx, r10, r8), so no sys_enter hook is needed. */
+#define FILE_CALL_PROLOGUE                                            \
+    if (ctx->ret < 0)                                                 \
+        return 0;                                                     \
+    struct task_struct *task = file_actor();                          \
+    struct pt_regs___sa *regs = task ? file_regs() : NULL;            \
+    if (!regs)                                                        \
+        return 0;                                                     \
+    u64 a0 = BPF_CORE_READ(regs, di), a1 = BPF_CORE_READ(regs, si);   \
+    u64 a2 = BPF_CORE_READ(regs, dx), a3 = BPF_CORE_READ(regs, r10);  \
+    (void)a0; (void)a1; (void)a2; (void)a3;
+
+#define FILE_NAMED(tp, fn, body)                                      \
+    SEC("tracepoint/syscalls/" tp)                                    \
+    int fn(struct syscall_exit_ctx *ctx)                              \
+    {                                                                 \
+        FILE_CALL_PROLOGUE                                            \
+        body;                                                         \
+    }
+
+FILE_NAMED("sys_exit_mkdir", on_file_mkdir, return file_named_call(task, SA_FOP_MKDIR, AT_FDCWD, (void *)a0, 0, NULL, false))
+FILE_NAMED("sys_exit_mkdirat", on_file_mkdirat, return file_named_call(task, SA_FOP_MKDIR, (int)a0, (void *)a1, 0, NULL, false))
+FILE_NAMED("sys_exit_rmdir", on_file_rmdir, return file_named_call(task, SA_FOP_RMDIR, AT_FDCWD, (void *)a0, 0, NULL, false))
+FILE_NAMED("sys_exit_unlink", on_file_unlink, return file_named_call(task, SA_FOP_UNLINK, AT_FDCWD, (void *)a0, 0, NULL, false))
+FILE_NAMED("sys_exit_unlinkat", on_file_unlinkat,
+           return file_named_call(task, (a2 & AT_REMOVEDIR) ? SA_FOP_RMDIR : SA_FOP_UNLINK, (int)a0, (void *)a1, 0, NULL, false))
+FILE_NAMED("sys_exit_rename", on_file_rename, return file_named_call(task, SA_FOP_RENAME, AT_FDCWD, (void *)a0, AT_FDCWD, (void *)a1, false))
+FILE_NAMED("sys_exit_renameat", on_file_renameat,
+           return file_named_call(task, SA_FOP_RENAME, (int)a0, (void *)a1, (int)a2, (void *)a3, false))
+FILE_NAMED("sys_exit_renameat2", on_file_renameat2,
+           return file_named_call(task, SA_FOP_RENAME, (int)a0, (void *)a1, (int)a2, (void *)a3, false))
+FILE_NAMED("sys_exit_link", on_file_link, return file_named_call(task, SA_FOP_LINK, AT_FDCWD, (void *)a0, AT_FDCWD, (void *)a1, false))
+FILE_NAMED("sys_exit_linkat", on_file_linkat,
+           return file_named_call(task, SA_FOP_LINK, (int)a0, (void *)a1, (int)a2, (void *)a3, false))
+/* symlink(target, linkpath): the link is the path; the target is kept as given. */
+FILE_NAMED("sys_exit_symlink", on_file_symlink, return file_named_call(task, SA_FOP_SYMLINK, AT_FDCWD, (void *)a1, 0, (void *)a0, true))
+FILE_NAMED("sys_exit_symlinkat", on_file_symlinkat,
+           return file_named_call(task, SA_FOP_SYMLINK, (int)a1, (void *)a2, 0, (void *)a0, true))
+FILE_NAMED("sys_exit_chmod", on_file_chmod, return file_named_call(task, SA_FOP_CHMOD, AT_FDCWD, (void *)a0, 0, NULL, false))
+FILE_NAMED("sys_exit_fchmodat", on_file_fchmodat, return file_named_call(task, SA_FOP_CHMOD, (int)a0, (void *)a1, 0, NULL, false))
+FILE_NAMED("sys_exit_fchmodat2", on_file_fchmodat2, return file_named_call(task, SA_FOP_CHMOD, (int)a0, (void *)a1, 0, NULL, false))
+FILE_NAMED("sys_exit_chown", on_file_chown, return file_named_call(task, SA_FOP_CHOWN, AT_FDCWD, (void *)a0, 0, NULL, false))
+FILE_NAMED("sys_exit_lchown", on_file_lchown, return file_named_call(task, SA_FOP_CHOWN, AT_FDCWD, (void *)a0, 0, NULL, false))
+FILE_NAMED("sys_exit_fchownat", on_file_fchownat, return file_named_call(task, SA_FOP_CHOWN, (int)a0, (void *)a1, 0, NULL, false))
+FILE_NAMED("sys_exit_truncate", on_file_truncate, return file_named_call(task, SA_FOP_TRUNCATE, AT_FDCWD, (void *)a0, 0, NULL, false))
+
+SEC("tracepoint/syscalls/sys_exit_ftruncate")
+int on_file_ftruncate(struct syscall_exit_ctx *ctx) { return file_fd_call(ctx, SA_FOP_TRUNCATE); }
+
+SEC("tracepoint/syscalls/sys_exit_fchmod")
+int on_file_fchmod(struct syscall_exit_ctx *ctx) { return file_fd_call(ctx, SA_FOP_CHMOD); }
+
+SEC("tracepoint/syscalls/sys_exit_fchown")
+int on_file_fchown(struct syscall_exit_ctx *ctx) { return file_fd_call(ctx, SA_FOP_CHOWN); }
+
+/* open(path, flags, mode), creat(path, mode), openat2(dfd, path, how, size): the descriptor returned.
+ * openat is handled by on_openat_exit (sshaudit.bpf.c), which calls file_opened. */
+SEC("tracepoint/syscalls/sys_exit_open")
+int on_file_open(struct syscall_exit_ctx *ctx)
+{
+    FILE_CALL_PROLOGUE
+    file_opened(task, ctx->ret, a1);
+    return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_creat")
+int on_file_creat(struct syscall_exit_ctx *ctx)
+{
+    FILE_CALL_PROLOGUE
+    file_opened(task, ctx->ret, O_TRUNC);
+    return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat2")
+int on_file_openat2(struct syscall_exit_ctx *ctx)
+{
+    FILE_CALL_PROLOGUE
+    u64 how_flags = 0;  /* struct open_how starts with its u64 flags */
+    bpf_probe_read_user(&how_flags, sizeof(how_flags), (void *)a2);
+    file_opened(task, ctx->ret, how_flags);
+    return 0;
+}
+
+#endif
