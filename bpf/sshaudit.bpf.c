@@ -814,14 +814,6 @@ static __always_inline int on_socket_call(u32 op, u32 fd, const void *uaddr, u32
     return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_connect")
-int on_connect(struct syscall_enter_ctx *ctx)
-{
-    return on_socket_call(SA_SOCK_CONNECT, ctx->args[0], (const void *)ctx->args[1], ctx->args[2]);
-}
-
-SEC("tracepoint/syscalls/sys_enter_bind")
-int on_bind(struct syscall_enter_ctx *ctx)
-{
-    return on_socket_call(SA_SOCK_BIND, ctx->args[0], (const void *)ctx->args[1], ctx->args[2]);
-}
+/* connect and bind are hooked at their exit, in net.bpf.h: one program each serves forwarding (above)
+ * and the network activity of a session's processes. */
+#include "net.bpf.h"

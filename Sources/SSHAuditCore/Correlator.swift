@@ -244,6 +244,8 @@ public final class Correlator {
     /// Sessions whose processes are all gone but whose connection has not reported its bytes yet.
     private var awaitingBytes: [UInt64: SessionRecord] = [:]
     private var openTransfers: [FileKey: TransferRecord] = [:]
+    /// Network activity of the user's processes, aggregated until each process exits.
+    private let network: NetworkActivity
     private var userNames: [UInt32: String?] = [:]
     /// Processes found by the start-up scan, adopted by pid at their first event (/proc gives no
     /// start time at kernel precision).
@@ -263,6 +265,7 @@ public final class Correlator {
         self.bootToWallNs = bootToWallNs
         self.bounds = bounds
         self.nextIDs = firstIDs
+        self.network = NetworkActivity(bound: bounds.networkRows)
         self.userName = userName
         self.binaryVersion = binaryVersion
         self.sink = sink
@@ -280,7 +283,7 @@ public final class Correlator {
         ["procs": procs.count, "seeded": seeded.count, "sessions": sessions.count, "openCommands": openCommands.count,
          "commandBytes": commandBytes, "pendingAccept": pendingAccept.count, "sessionBySocket": sessionBySocket.count,
          "awaitingBytes": awaitingBytes.count, "openTransfers": openTransfers.count, "userNames": userNames.count,
-         "pathHolders": pathHolders]
+         "pathHolders": pathHolders, "networkRows": network.count]
     }
 
     public func role(of key: ProcessKey) -> Role? { procs[key]?.role }
@@ -291,6 +294,7 @@ public final class Correlator {
         sessions.values.sorted { $0.record.id < $1.record.id }.map { .session($0.record) }
             + openCommands.values.sorted { $0.id < $1.id }.map { .command($0) }
             + openTransfers.values.sorted { $0.id < $1.id }.map { .transfer($0) }
+            + network.openRows.map { .network($0) }
     }
 
     /// Declares a listener found before recording started (the /proc scan).
@@ -463,6 +467,11 @@ public final class Correlator {
                 } else {
                     overflows += 1  // the connection's session will have no addresses
                 }
+            } else if procs[key]?.role == .user {
+                // A user's program accepted a connection: who connected, to which of its ports.
+                let family = remote.address.contains(":") ? "inet6" : "inet"
+                noteNetwork(key, uid: event.uid, wallNs: wallNs, NetworkActivity.Key(
+                    op: .accept, family: family, proto: "tcp", addr: remote.address, port: local.port, path: nil))
             }
         case let .cred(ruid, euid, suid):
             handleCred(key, ruid: ruid, euid: euid, suid: suid, wallNs: wallNs)
@@ -487,6 +496,11 @@ public final class Correlator {
             sink(.transfer(transfer))
         case let .socket(call):
             handleSocket(key, call: call, wallNs: wallNs)
+        case let .network(call):
+            noteNetwork(key, uid: event.uid, wallNs: wallNs, NetworkActivity.Key(
+                op: call.op, family: NetworkCall.familyName(call.family),
+                proto: NetworkCall.protoName(family: call.family, type: call.socketType, proto: call.ipProtocol),
+                addr: call.endpoint?.address, port: call.endpoint?.port, path: call.path))
         }
     }
 
@@ -497,7 +511,7 @@ public final class Correlator {
         switch kind {
         case let .exec(info): return !info.newRoot
         case .accept, .connectionClosed: return false
-        case .fork, .exit, .cred, .chroot, .setsid, .log, .fileOpened, .fileClosed, .socket: return true
+        case .fork, .exit, .cred, .chroot, .setsid, .log, .fileOpened, .fileClosed, .socket, .network: return true
         }
     }
 
@@ -758,6 +772,7 @@ public final class Correlator {
         pendingAccept.removeValue(forKey: key)
         // The kernel reports close calls only: the files it left open were closed by its end.
         if proc.opensFiles { openTransfers = openTransfers.filter { $0.key.tgid != key.tgid } }
+        for row in network.ended(key) { sink(.network(row)) }
         closeCommand(of: &proc, wallNs: wallNs, status: status)
         guard let sessionID = proc.session, let open = sessions[sessionID] else { return }
         let before = open.record
@@ -863,6 +878,28 @@ public final class Correlator {
         }
         emitEvent(sessionID, atNs: wallNs, kind: kind, targetHost: call.endpoint?.address, targetPort: call.endpoint?.port,
                   detail: call.unixPath)
+    }
+
+    /// One network call (or accept) of a user's process: its row for this (process, operation,
+    /// endpoint) counts one more, or a new row starts. sshd's own processes (forwarding: session
+    /// events) and processes outside sessions have none.
+    private func noteNetwork(_ key: ProcessKey, uid: UInt32, wallNs: Int64, _ endpoint: NetworkActivity.Key) {
+        guard let proc = lookup(key), proc.role == .user, let sessionID = proc.session else { return }
+        let commandID = proc.command ?? proc.ancestorCommand
+        let (row, evicted) = network.note(process: key, key: endpoint, atNs: wallNs) { k in
+            let id = nextIDs.network
+            nextIDs.network += 1
+            return NetworkRecord(id: id, sessionID: sessionID, commandID: commandID, pid: key.tgid, uid: uid, op: k.op,
+                                 family: k.family, proto: k.proto, addr: k.addr, port: k.port, path: k.path,
+                                 firstAtNs: wallNs, lastAtNs: wallNs, count: 1)
+        }
+        for old in evicted {
+            // Given up at the bound: its later counts are lost (counted, its session flagged).
+            overflows += 1
+            updateSession(old.sessionID) { $0.drops = true }
+            sink(.network(old))
+        }
+        sink(.network(row))
     }
 
     private func closeCommand(of proc: inout Proc, wallNs: Int64, status: UInt32?) {
@@ -1035,6 +1072,7 @@ public final class Correlator {
         var unattributedEvents: UInt64
         var overflows: UInt64?
         var unobservedExits: UInt64?
+        var network: [NetworkActivity.State]?
     }
 
     /// The state as bytes (JSON), for the recorder's checkpoint.
@@ -1061,6 +1099,7 @@ public final class Correlator {
         field("unattributedEvents"); out.append(try encoder.encode(unattributedEvents))
         field("overflows"); out.append(try encoder.encode(overflows))
         field("unobservedExits"); out.append(try encoder.encode(unobservedExits))
+        field("network"); out.append(try encoder.encode(network.state))
         out.append(UInt8(ascii: "}"))
         lastCheckpointSize = out.count
         return out
@@ -1118,6 +1157,7 @@ public final class Correlator {
         unattributedEvents = state.unattributedEvents
         overflows = state.overflows ?? 0
         unobservedExits = state.unobservedExits ?? 0
+        network.restore(state.network ?? [])
         openSessionsFlagged = false
     }
 

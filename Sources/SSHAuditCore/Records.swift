@@ -193,7 +193,10 @@ public struct RowIDs: Equatable, Sendable, Codable {
     public var auth: Int64
     public var transfer: Int64
     public var event: Int64
-    public init(session: Int64 = 1, command: Int64 = 1, auth: Int64 = 1, transfer: Int64 = 1, event: Int64 = 1) {
+    public var network: Int64 = 1
+    public init(session: Int64 = 1, command: Int64 = 1, auth: Int64 = 1, transfer: Int64 = 1, event: Int64 = 1,
+                network: Int64 = 1) {
+        self.network = network
         self.session = session
         self.command = command
         self.auth = auth
@@ -208,6 +211,7 @@ public enum CorrelatorOutput: Equatable, Sendable {
     case auth(AuthRecord)
     case transfer(TransferRecord)
     case sessionEvent(SessionEventRecord)
+    case network(NetworkRecord)
 
     /// No later version of this row will come: a session once closed (or ended while unobserved),
     /// a command or transfer once it ended; authentication attempts and session events are written
@@ -220,6 +224,7 @@ public enum CorrelatorOutput: Equatable, Sendable {
         case let .command(c): return c.endedAtNs != nil
         case let .transfer(t): return t.closedAtNs != nil
         case .auth, .sessionEvent: return true
+        case let .network(n): return n.final
         }
     }
 }

@@ -110,7 +110,8 @@ public final class AuditStore {
                 try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) + 1 FROM \(table)") ?? 1
             }
             return RowIDs(session: try next("sessions"), command: try next("commands"), auth: try next("auth_attempts"),
-                          transfer: try next("file_transfers"), event: try next("session_events"))
+                          transfer: try next("file_transfers"), event: try next("session_events"),
+                          network: try next("network_activity"))
         }
     }
 
@@ -180,6 +181,14 @@ public final class AuditStore {
                 try events.put(db, id: e.id, final: true, &tx) { r in
                     r.int(e.id); r.int(e.sessionID); r.time(e.atNs); r.text(e.kind.rawValue); r.text(e.targetHost)
                     r.int(e.targetPort); r.text(e.detail)
+                }
+            }
+            var network = try VersionWriter(db, .networkActivity)
+            for case let .network(n) in batch.outputs {
+                try network.put(db, id: n.id, final: n.final, &tx) { r in
+                    r.int(n.id); r.int(n.sessionID); r.int(n.commandID); r.int(n.pid); r.int(n.uid); r.text(n.op.rawValue)
+                    r.text(n.family); r.text(n.proto); r.text(n.addr); r.int(n.port); r.text(n.path)
+                    r.time(n.firstAtNs); r.time(n.lastAtNs); r.int(n.count)
                 }
             }
             try tx.writeFindings(db)

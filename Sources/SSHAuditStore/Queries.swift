@@ -30,7 +30,7 @@ public enum QueryError: Error, CustomStringConvertible {
 ///
 /// Rows come oldest first (time, then id).
 struct QueryPlanner {
-    enum Kind { case sessions, commands, auth, transfers }
+    enum Kind { case sessions, commands, auth, transfers, network }
 
     let db: Database
     let kind: Kind
@@ -46,6 +46,7 @@ struct QueryPlanner {
         case .commands: return "commands"
         case .auth: return "auth_attempts"
         case .transfers: return "file_transfers"
+        case .network: return "network_activity"
         }
     }
 
@@ -55,6 +56,7 @@ struct QueryPlanner {
         case .commands: return "c"
         case .auth: return "a"
         case .transfers: return "f"
+        case .network: return "n"
         }
     }
 
@@ -63,6 +65,7 @@ struct QueryPlanner {
         case .sessions, .commands: return "started_at"
         case .auth: return "at"
         case .transfers: return "opened_at"
+        case .network: return "first_at"
         }
     }
 
@@ -72,6 +75,7 @@ struct QueryPlanner {
         case .commands: return "commands_started_at"
         case .auth: return "auth_attempts_at"
         case .transfers: return "file_transfers_opened_at"
+        case .network: return "network_activity_first_at"
         }
     }
 
@@ -82,6 +86,7 @@ struct QueryPlanner {
         case .commands: return "commands_session"
         case .auth: return "auth_attempts_session"
         case .transfers: return "file_transfers_session"
+        case .network: return "network_activity_session"
         }
     }
 
@@ -142,6 +147,8 @@ struct QueryPlanner {
             // closed before authenticating are session_events, partial steps are not refusals).
             case .auth: predicates.append(Clause("a.result = 'failed'", []))
             case .transfers: break
+            // Connects the kernel refused (a scan shows as many of these).
+            case .network: predicates.append(Clause("n.op = 'connect_failed'", []))
             }
         }
 
@@ -159,7 +166,7 @@ struct QueryPlanner {
                         EXISTS (SELECT 1 FROM commands g\(hint("commands_session")) WHERE g.session_id = s.id
                             AND sshaudit_argv_contains(g.argv, ?))
                         """, [pattern]))
-                case .auth, .transfers: break
+                case .auth, .transfers, .network: break
                 }
             }
         }
@@ -213,7 +220,7 @@ struct QueryPlanner {
         case .auth:
             if user { return "auth_attempts_user" }
             if let addresses, addresses.count == 1 { return "auth_attempts_remote" }
-        case .commands, .transfers:
+        case .commands, .transfers, .network:
             break
         }
         return nil
