@@ -880,12 +880,14 @@ public final class Correlator {
                   detail: call.unixPath)
     }
 
-    /// One network call (or accept) of a user's process: its row for this (process, operation,
-    /// endpoint) counts one more, or a new row starts. sshd's own processes (forwarding: session
+    /// One network call (or accept) of a user's process: its row for this (process, command,
+    /// operation, endpoint) counts one more, or a new row starts. sshd's own processes (forwarding: session
     /// events) and processes outside sessions have none.
-    private func noteNetwork(_ key: ProcessKey, uid: UInt32, wallNs: Int64, _ endpoint: NetworkActivity.Key) {
+    private func noteNetwork(_ key: ProcessKey, uid: UInt32, wallNs: Int64, _ call: NetworkActivity.Key) {
         guard let proc = lookup(key), proc.role == .user, let sessionID = proc.session else { return }
         let commandID = proc.command ?? proc.ancestorCommand
+        var endpoint = call
+        endpoint.command = commandID
         let (row, evicted) = network.note(process: key, key: endpoint, atNs: wallNs) { k in
             let id = nextIDs.network
             nextIDs.network += 1

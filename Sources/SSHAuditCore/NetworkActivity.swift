@@ -1,6 +1,7 @@
 /// Network activity of a session's processes: connect, bind, listen (kernel records SA_EV_NET,
 /// bpf/net.bpf.h) and accept (their SA_EV_ACCEPT records), one row per (process, operation, endpoint)
-/// with first and last time and count.
+/// with first and last time and count (per command of the process: a program it exec'd has rows of its
+/// own).
 
 /// One connect, bind or listen as it returned (bpf/events.h, struct sa_net).
 public struct NetworkCall: Equatable, Sendable {
@@ -111,7 +112,9 @@ public struct NetworkRecord: Equatable, Sendable, Codable {
 /// process exits (its last version is then final) or, at the bound, the oldest rows leave (their
 /// later counts are lost: counted by the caller, sessions flagged).
 final class NetworkActivity {
+    /// Within one process: the command it runs (an exec starts new rows), the operation, the endpoint.
     struct Key: Hashable, Codable {
+        var command: Int64? = nil
         var op: NetworkRecord.Op
         var family: String
         var proto: String
@@ -183,6 +186,6 @@ final class NetworkActivity {
     }
 
     static func key(of row: NetworkRecord) -> Key {
-        Key(op: row.op, family: row.family, proto: row.proto, addr: row.addr, port: row.port, path: row.path)
+        Key(command: row.commandID, op: row.op, family: row.family, proto: row.proto, addr: row.addr, port: row.port, path: row.path)
     }
 }
