@@ -12,6 +12,7 @@
 #define SA_EINPROGRESS 115
 #define SA_EALREADY 114
 #define SA_EISCONN 106
+#define SA_ENOENT 2
 
 /* Fields read here only (CO-RE matches them by name; the ___net suffix is ignored). */
 struct sock___net { u16 sk_protocol; } __CORE;
@@ -106,6 +107,10 @@ static __always_inline void report_net(struct task_struct *task, u32 op, u32 fd,
     if (family != AF_UNIX)
         ev.protocol = BPF_CORE_READ((struct sock___net *)sk, sk_protocol);
     if (ret != 0 && ret != -SA_EINPROGRESS) {
+        /* No socket file there: nothing was reached. glibc tries nscd's socket this way in every
+         * program that looks up a user or host. */
+        if (family == AF_UNIX && ret == -SA_ENOENT)
+            return;
         if (!read_user_addr(&ev, uaddr, addrlen))
             return;
     } else if (family == AF_UNIX) {

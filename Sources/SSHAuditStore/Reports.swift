@@ -171,10 +171,12 @@ public struct AuditReport: Encodable, Sendable {
     public var privileged: [Privileged] = []
     /// Sessions without an end, whenever they started (not only in the period), oldest first.
     public var openSessions: [SessionRow] = []
+    /// Sessions' network activity of the period by endpoint, listeners first (NetworkRows.swift).
+    public var network: [NetworkEndpoint] = []
     public var coverage = Coverage()
 
     enum CodingKeys: String, CodingKey {
-        case since, until, totals, days, privileged, coverage, certificates
+        case since, until, totals, days, privileged, coverage, certificates, network
         case generatedAt = "generated_at", loginsPerUser = "logins_per_user", failedBySource = "failed_by_source"
         case topPrograms = "top_programs", privilegedByUser = "privileged_by_user", openSessions = "open_sessions"
     }
@@ -232,6 +234,7 @@ extension AuditReader {
                 AND (recovered = 1 OR drops = 1 OR truncated_argv = 1 OR ended_unobserved = 1 OR unattributed_events = 1)
                 """, arguments: [report.since, report.until]) ?? 0
             report.coverage = try Self.coverage(db, since: since, until: until, now: generatedAt, top: top)
+            report.network = try Self.networkPart(db, schema: schema, since: since, until: until, top: top)
         }
         group.wait()
         let auth = try authPart.get(), commands = try commandPart.get()

@@ -11,6 +11,8 @@ public struct SessionTimeline: Encodable, Sendable {
     public var commands: [CommandNode]
     public var transfers: [TransferRow]
     public var events: [SessionEventRow]
+    /// Network activity of its processes (network_activity), oldest first.
+    public var network: [NetworkRow] = []
 
     /// Every command, parents before children (depth-first, each level oldest first), with its depth.
     public var flattenedCommands: [(depth: Int, command: CommandRow)] {
@@ -54,8 +56,10 @@ extension AuditReader {
             let events = has("session_events") ? try Row.fetchAll(db, sql: """
                 SELECT * FROM session_events WHERE session_id = ? ORDER BY at, id
                 """, arguments: [id]).map(SessionEventRow.init(row:)) : []
-            return SessionTimeline(session: SessionRow(row: row), auth: auth, commands: Self.tree(commands),
-                                   transfers: transfers, events: events)
+            var timeline = SessionTimeline(session: SessionRow(row: row), auth: auth, commands: Self.tree(commands),
+                                           transfers: transfers, events: events)
+            timeline.network = try networkRows(session: id, db)
+            return timeline
         }
     }
 

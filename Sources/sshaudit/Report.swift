@@ -54,6 +54,12 @@ struct Report: ParsableCommand {
     }
 }
 
+/// A report's endpoint as `networkEndpoint` shows a row's.
+func reportEndpoint(_ n: NetworkEndpoint) -> String {
+    if let path = n.path { return path }
+    return n.family == "unix" ? "(unnamed)" : endpoint(n.addr, n.port)
+}
+
 /// 12345 → "12,345".
 func grouped(_ n: Int) -> String {
     let digits = String(n.magnitude)
@@ -141,6 +147,14 @@ enum ReportMarkdown {
             md += "| Time | Session | User | Exit | Command |\n|---|--:|---|--:|---|\n"
             for p in r.privileged {
                 md += "| \(cell(p.at)) | \(p.sessionID) | \(cell(p.user ?? "-")) | \(exitText(p.exitCode, p.signal)) | \(code(p.argv.joined(separator: " "), columns: 120)) |\n"
+            }
+        }
+
+        md += "\n## Network activity of sessions\n\n"
+        if r.network.isEmpty { md += "No network activity recorded in this period.\n" } else {
+            md += "| Op | Proto | Endpoint | Sessions | Users | Count | First | Last |\n|---|---|---|--:|---|--:|---|---|\n"
+            for n in r.network {
+                md += "| \(n.op) | \(n.family)/\(n.proto) | \(code(reportEndpoint(n), columns: 80)) | \(grouped(n.sessions)) | \(cell(n.users.joined(separator: ", "))) | \(grouped(Int(n.count))) | \(cell(n.first)) | \(cell(n.last)) |\n"
             }
         }
 

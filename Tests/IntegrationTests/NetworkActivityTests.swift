@@ -60,8 +60,9 @@ final class NetworkActivityTests: XCTestCase {
         try startListeners(tcp4: 23570, tcp6: 23571, unixPath: served)
 
         // Outside any session: root's bash connects with the same builtin.
-        let outside = try runProcess("/bin/bash", ["-c", "exec 3<>/dev/tcp/127.0.0.1/23570; exec 3>&-; echo done"])
-        XCTAssertEqual(outside.stdout, "done\n", outside.stderr)
+        let outside = try runProcess("/bin/bash", ["-c", "exec 3<>/dev/tcp/127.0.0.1/23570; exec 3>&-; echo $$"])
+        let outsidePIDs = [Int(outside.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), Int(listeners!.processIdentifier)]
+        XCTAssertNotNil(outsidePIDs[0], outside.stderr)
 
         let python = """
             import errno, os, socket
@@ -87,12 +88,16 @@ final class NetworkActivityTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("python done"), r.stdout + r.stderr)
         XCTAssertEqual(try recorder.stop(), 0)
 
-        let rows = try recorder.query("network")
+        // The recorder follows every sshd on the machine: this test's session is the one on its port.
+        let mine = try recorder.query("sessions").filter { $0.int("local_port") == server.port }
+        XCTAssertEqual(mine.count, 1)
+        let sessionID = try XCTUnwrap(mine.first?.int("id"))
+        let everything = try recorder.query("network")
+        XCTAssertTrue(everything.allSatisfy { !outsidePIDs.contains($0.int("pid")) }, "nothing of processes outside sessions")
+        let rows = everything.filter { $0.int("session_id") == sessionID }
         XCTAssertTrue(rows.allSatisfy { Set($0.keys) == ["id", "session_id", "command_id", "pid", "uid", "op", "family", "proto",
                                                         "addr", "port", "path", "first_at", "last_at", "count"] },
                       "JSON keys: \(rows.first.map { Array($0.keys).sorted() } ?? [])")
-        let sessions = Set(rows.compactMap { $0.int("session_id") })
-        XCTAssertEqual(sessions.count, 1, "every row is the one session's: \(rows)")
         let alice = try XCTUnwrap(Int(runProcess("/usr/bin/id", ["-u", "sa_alice"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
         XCTAssertTrue(rows.allSatisfy { $0.int("uid") == alice && $0.int("command_id") != nil }, "\(rows)")
 
@@ -125,14 +130,32 @@ final class NetworkActivityTests: XCTestCase {
         XCTAssertEqual(found, expected)
 
         // The same rows through the filters of the other queries.
-        XCTAssertEqual(try recorder.query("network", ["--user", "sa_alice"]).count, rows.count)
-        XCTAssertEqual(try recorder.query("network", ["--user", "sa_bob"]).count, 0)
-        XCTAssertEqual(try recorder.query("network", ["--session", String(sessions.first!)]).count, rows.count)
-        XCTAssertEqual(try recorder.query("network", ["--from", "127.0.0.0/8"]).count, rows.count)
-        XCTAssertEqual(try recorder.query("network", ["--from", "192.0.2.0/24"]).count, 0)
-        XCTAssertEqual(try recorder.query("network", ["--since", "1h"]).count, rows.count)
-        XCTAssertEqual(try recorder.query("network", ["--until", "1h"]).count, 0)
-        XCTAssertEqual(try recorder.query("network", ["--failed"]).map(describe), ["connect_failed inet/tcp 127.0.0.1:23574 ×1"])
+        let session = ["--session", String(sessionID)]
+        XCTAssertEqual(try recorder.query("network", session).map(describe), rows.map(describe))
+        XCTAssertEqual(try recorder.query("network", session + ["--user", "sa_alice"]).count, rows.count)
+        XCTAssertEqual(try recorder.query("network", ["--user", "sa_alice"]).count, everything.count)
+        XCTAssertEqual(try recorder.query("network", session + ["--user", "sa_bob"]).count, 0)
+        XCTAssertEqual(try recorder.query("network", session + ["--from", "127.0.0.0/8"]).count, rows.count)
+        XCTAssertEqual(try recorder.query("network", session + ["--from", "192.0.2.0/24"]).count, 0)
+        XCTAssertEqual(try recorder.query("network", session + ["--since", "1h"]).count, rows.count)
+        XCTAssertEqual(try recorder.query("network", session + ["--until", "1h"]).count, 0)
+        XCTAssertEqual(try recorder.query("network", session + ["--failed"]).map(describe), ["connect_failed inet/tcp 127.0.0.1:23574 ×1"])
+
+        // show and report list them.
+        let show = try runProcess(Paths.sshaudit, ["show", String(sessionID), "--db", recorder.db, "--format", "json"])
+        let timeline = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any], show.stderr)
+        XCTAssertEqual((timeline["network"] as? [[String: Any]])?.map(describe).sorted(), rows.map(describe).sorted())
+        let text = try runProcess(Paths.sshaudit, ["show", String(sessionID), "--db", recorder.db]).stdout
+        XCTAssertTrue(text.contains("Network (\(rows.count))") && text.contains("[::1]:23571") && text.contains(served), text)
+        let report = try runProcess(Paths.sshaudit, ["report", "--db", recorder.db, "--format", "json", "--since", "1h"])
+        let reported = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(report.stdout.utf8)) as? [String: Any], report.stderr)
+        let endpoints = try XCTUnwrap(reported["network"] as? [[String: Any]])
+        let ops = endpoints.map { $0.string("op") ?? "" }
+        XCTAssertEqual(Array(ops.prefix(2)), ["listen", "listen"], "listeners first: \(endpoints)")
+        let busiest = endpoints.first { $0.string("op") == "connect" && $0.int("port") == 23570 }
+        XCTAssertGreaterThanOrEqual(busiest?.int("count") ?? 0, 4, "one line per endpoint, all processes: \(endpoints)")
+        let markdown = try runProcess(Paths.sshaudit, ["report", "--db", recorder.db, "--since", "1h"]).stdout
+        XCTAssertTrue(markdown.contains("## Network activity of sessions") && markdown.contains("`127.0.0.1:23574`"), markdown)
 
         // Every row is in the ledger.
         let verify = try runProcess(Paths.sshaudit, ["verify", "--db", recorder.db])
@@ -140,7 +163,7 @@ final class NetworkActivityTests: XCTestCase {
         let entries = try database(recorder).read { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(DISTINCT row_id) FROM ledger WHERE tbl = 'network_activity'")
         }
-        XCTAssertEqual(entries, rows.count)
+        XCTAssertEqual(entries, everything.count)
     }
 
     /// 100,000 connects to distinct endpoints from one session: every endpoint is stored, the
@@ -168,11 +191,13 @@ final class NetworkActivityTests: XCTestCase {
         print("net flood: recorder \(hwm ?? "?")")
 
         let db = try database(recorder)
+        // The recorder follows every sshd on the machine: this test's session is the one on its port.
+        let mine = "session_id IN (SELECT id FROM sessions WHERE local_port = \(server.port))"
         let (rows, total, after, drops, overflows, ringDrops) = try db.read { db in (
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM network_activity")!,
-            try Int.fetchOne(db, sql: "SELECT SUM(count) FROM network_activity")!,
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM network_activity WHERE addr = '127.0.0.9' AND port = 9")!,
-            try Int.fetchOne(db, sql: "SELECT MAX(drops) FROM sessions")!,
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM network_activity WHERE \(mine)")!,
+            try Int.fetchOne(db, sql: "SELECT SUM(count) FROM network_activity WHERE \(mine)")!,
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM network_activity WHERE addr = '127.0.0.9' AND port = 9 AND \(mine)")!,
+            try Int.fetchOne(db, sql: "SELECT MAX(drops) FROM sessions WHERE local_port = \(server.port)")!,
             try Int.fetchOne(db, sql: "SELECT SUM(overflows) FROM recorder_runs")!,
             try Int.fetchOne(db, sql: "SELECT SUM(ring_drops) FROM recorder_runs")!
         ) }
