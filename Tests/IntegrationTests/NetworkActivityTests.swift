@@ -76,6 +76,7 @@ final class NetworkActivityTests: XCTestCase {
             n = socket.socket(); n.setblocking(False)
             assert n.connect_ex(("127.0.0.1", 23570)) == errno.EINPROGRESS
             b = socket.socket(socket.AF_UNIX); b.bind("\(bound)"); b.listen(1); b.close()
+            h = socket.socket(socket.AF_UNIX); h.bind("\\0net-\\x1b[2J-\(token)"); h.close()
             print("python done")
             """
         let script = """
@@ -117,6 +118,7 @@ final class NetworkActivityTests: XCTestCase {
                 "accept inet/tcp 127.0.0.1:23573 ×1",
                 "bind inet/tcp 127.0.0.1:23573 ×1",
                 "bind unix/stream \(bound) ×1",
+                "bind unix/stream @net-\u{1b}[2J-\(token) ×1",  // abstract, with an escape sequence
                 "connect inet/tcp 127.0.0.1:23570 ×1",  // non-blocking: EINPROGRESS
                 "connect inet/tcp 127.0.0.1:23573 ×1",
                 "connect inet/udp 127.0.0.1:23572 ×1",
@@ -140,6 +142,11 @@ final class NetworkActivityTests: XCTestCase {
         XCTAssertEqual(try recorder.query("network", session + ["--since", "1h"]).count, rows.count)
         XCTAssertEqual(try recorder.query("network", session + ["--until", "1h"]).count, 0)
         XCTAssertEqual(try recorder.query("network", session + ["--failed"]).map(describe), ["connect_failed inet/tcp 127.0.0.1:23574 ×1"])
+
+        // Recorded text reaches the terminal only through VisibleText.
+        let table = try runProcess(Paths.sshaudit, ["query", "network", "--db", recorder.db, "--session", String(sessionID)])
+        XCTAssertFalse(table.stdout.contains("\u{1b}"), table.stdout)
+        XCTAssertTrue(table.stdout.contains("@net-"), table.stdout)
 
         // show and report list them.
         let show = try runProcess(Paths.sshaudit, ["show", String(sessionID), "--db", recorder.db, "--format", "json"])
