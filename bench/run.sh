@@ -857,6 +857,7 @@ write_report() {
       echo "(see the achieved rates of the highest targets), not the recorder."
     fi
     echo
+    if [ -s "$WORK/net.md" ]; then cat "$WORK/net.md"; echo; fi
     echo "## Configuration of this run"
     echo
     echo '```'
@@ -881,5 +882,6 @@ run_overhead
 run_diagnostics
 run_replay
 run_drops
+NET_BIN=$BIN bash "$ROOT/bench/net.sh" > "$WORK/net.md" || { log "bench/net.sh failed"; : > "$WORK/net.md"; }
 write_report
 log "done in $(( $(date +%s) - T0 )) s"

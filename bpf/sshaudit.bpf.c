@@ -501,6 +501,10 @@ static __always_inline void report_connection(struct task_struct *task, struct t
     if (tp->flags & SA_PROC_LISTENER)
         __sync_fetch_and_or(&tp->flags, SA_PROC_ACCEPTED);
     emit(&ev, sizeof(ev));
+    /* A session's own programs accept too (their network activity): only sshd's connections await
+     * their byte counters, so a user's server cannot fill the map and cost a login its counters. */
+    if (!(tp->flags & (SA_PROC_LISTENER | SA_PROC_MONITOR)))
+        return;
     u8 one = 1;
     if (bpf_map_update_elem(&connections, &ev.sock_id, &one, BPF_ANY) != 0) {
         count_loss(1);
