@@ -192,12 +192,22 @@ final class NetworkActivityTests: XCTestCase {
             """
         let r = try server.ssh("sa_alice", ["/usr/bin/python3 -c '\(python)'"])
         XCTAssertTrue(r.stdout.contains("flood done"), r.stdout + r.stderr)
+        // The recorder writes 100,000 rows: let it catch up (the last row is stored last) before the stop,
+        // which waits 30 s at most.
+        let db = try database(recorder)
+        let deadline = Date().addingTimeInterval(240)
+        while Date() < deadline, try db.read({ db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM network_activity WHERE addr = '127.0.0.9'") ?? 0
+        }) == 0 {
+            Thread.sleep(forTimeInterval: 1)
+        }
         let hwm = try String(contentsOfFile: "/proc/\(recorder.pid)/status", encoding: .utf8)
             .split(separator: "\n").first { $0.hasPrefix("VmHWM:") }
+        let kib = Int(hwm?.split(separator: " ").dropFirst().first ?? "") ?? .max
+        XCTAssertLessThan(kib, BoundsTests.rssBoundKiB, "the recorder stays within its memory bound: \(hwm ?? "?")")
         XCTAssertEqual(try recorder.stop(), 0)
         print("net flood: recorder \(hwm ?? "?")")
 
-        let db = try database(recorder)
         // The recorder follows every sshd on the machine: this test's session is the one on its port.
         let mine = "session_id IN (SELECT id FROM sessions WHERE local_port = \(server.port))"
         let (rows, total, after, drops, overflows, ringDrops) = try db.read { db in (
