@@ -864,6 +864,7 @@ write_report() {
     echo
     ship_report
     echo
+    if [ -s "$WORK/net.md" ]; then cat "$WORK/net.md"; echo; fi
     echo "## Configuration of this run"
     echo
     echo '```'
@@ -891,6 +892,7 @@ run_replay
 run_drops
 . "$ROOT/bench/ship.sh"
 run_ship
+NET_BIN=$BIN bash "$ROOT/bench/net.sh" > "$WORK/net.md" || { log "bench/net.sh failed"; : > "$WORK/net.md"; }
 write_report
 bash "$ROOT/bench/files.sh" "$BIN" >> "$OUT" || log "bench/files.sh failed"   # its section, appended
 log "done in $(( $(date +%s) - T0 )) s"

@@ -26,6 +26,8 @@ enum sa_event_type {
     SA_EV_FILE_OPEN = 10,   /* a transfer server (sftp-server, scp, rsync) opened a regular file */
     SA_EV_FILE_CLOSE = 11,  /* … and closed it */
     SA_EV_SOCKET = 12,      /* an sshd session process connected or bound a socket (forwarding) */
+    /* Network activity of a session's processes (bpf/net.bpf.h). Their accepts are SA_EV_ACCEPT. */
+    SA_EV_NET = 15,         /* connect (also failed), bind or listen returned: see sa_net */
 };
 
 /* Roles the kernel keeps per tracked process, to decide whose log writes may be read.
@@ -163,6 +165,34 @@ struct sa_socket {
     unsigned int _pad;
 };
 _Static_assert(sizeof(struct sa_socket) == 184, "socket size");
+
+/* Network activity (bpf/net.bpf.h): a session's process (tracked, neither listener nor monitor)
+ * called connect, bind or listen and the call returned. A connect that succeeded or is in progress
+ * (EINPROGRESS) and every bind and listen carry the endpoint as the kernel's socket holds it (the
+ * peer for connect, the local end for bind and listen); a connect the kernel refused carries the
+ * address the caller passed (SA_NET_FROM_USER), since its socket holds none. */
+#define SA_NET_CONNECT 1u
+#define SA_NET_BIND 2u
+#define SA_NET_LISTEN 3u
+#define SA_NET_FROM_USER 1u     /* the endpoint is the caller's argument, not the socket's */
+#define SA_NET_PATH_MAX 108     /* sun_path */
+struct sa_net {
+    struct sa_header h;
+    unsigned int op;            /* SA_NET_* */
+    int result;                 /* the call's return: 0 or -errno */
+    unsigned short family;      /* AF_INET, AF_INET6, AF_UNIX */
+    unsigned short sock_type;   /* SOCK_STREAM, SOCK_DGRAM, … (socket->type) */
+    unsigned short protocol;    /* sk_protocol: IPPROTO_TCP, IPPROTO_UDP, … (0 for unix) */
+    unsigned short port;        /* host order */
+    unsigned char addr[16];     /* IPv4 in the first 4 bytes */
+    unsigned int path_len;      /* bytes of path (an abstract name starts with a NUL byte) */
+    unsigned int flags;         /* SA_NET_FROM_USER */
+    char path[SA_NET_PATH_MAX];
+    unsigned int _pad;
+};
+_Static_assert(__builtin_offsetof(struct sa_net, addr) == 64, "net addr offset");
+_Static_assert(__builtin_offsetof(struct sa_net, path) == 88, "net path offset");
+_Static_assert(sizeof(struct sa_net) == 200, "net size");
 
 struct sa_cred {
     struct sa_header h;

@@ -496,6 +496,10 @@ static __always_inline void report_connection(struct task_struct *task, struct t
     if (tp->flags & SA_PROC_LISTENER)
         __sync_fetch_and_or(&tp->flags, SA_PROC_ACCEPTED);
     emit(&ev, sizeof(ev));
+    /* A session's own programs accept too (their network activity): only sshd's connections await
+     * their byte counters, so a user's server cannot fill the map and cost a login its counters. */
+    if (!(tp->flags & (SA_PROC_LISTENER | SA_PROC_MONITOR)))
+        return;
     u8 one = 1;
     if (bpf_map_update_elem(&connections, &ev.sock_id, &one, BPF_ANY) != 0) {
         count_loss(1);
@@ -814,14 +818,6 @@ static __always_inline int on_socket_call(u32 op, u32 fd, const void *uaddr, u32
     return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_connect")
-int on_connect(struct syscall_enter_ctx *ctx)
-{
-    return on_socket_call(SA_SOCK_CONNECT, ctx->args[0], (const void *)ctx->args[1], ctx->args[2]);
-}
-
-SEC("tracepoint/syscalls/sys_enter_bind")
-int on_bind(struct syscall_enter_ctx *ctx)
-{
-    return on_socket_call(SA_SOCK_BIND, ctx->args[0], (const void *)ctx->args[1], ctx->args[2]);
-}
+/* connect and bind are hooked at their exit, in net.bpf.h: one program each serves forwarding (above)
+ * and the network activity of a session's processes. */
+#include "net.bpf.h"

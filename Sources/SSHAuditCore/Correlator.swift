@@ -258,6 +258,8 @@ public final class Correlator {
     var unconfirmedSFTP: [UInt32: [TransferRecord]] = [:]
     /// File activity rows of running processes (FileActivity.swift).
     private var files: FileActivityTable
+    /// Network activity of the user's processes, aggregated until each process exits.
+    private let network: NetworkActivity
     private var userNames: [UInt32: String?] = [:]
     /// Processes found by the start-up scan, adopted by pid at their first event (/proc gives no
     /// start time at kernel precision).
@@ -278,6 +280,7 @@ public final class Correlator {
         self.bounds = bounds
         self.nextIDs = firstIDs
         self.files = FileActivityTable(nextID: firstIDs.file)
+        self.network = NetworkActivity(bound: bounds.networkRows)
         self.userName = userName
         self.binaryVersion = binaryVersion
         self.sink = sink
@@ -296,7 +299,7 @@ public final class Correlator {
          "commandBytes": commandBytes, "pendingAccept": pendingAccept.count, "sessionBySocket": sessionBySocket.count,
          "awaitingBytes": awaitingBytes.count, "openTransfers": openTransfers.count, "userNames": userNames.count,
          "pathHolders": pathHolders, "fileActivity": files.count, "heldUploads": heldUploads.count,
-         "unconfirmedSFTP": unconfirmedSFTP.values.reduce(0) { $0 + $1.count }]
+         "unconfirmedSFTP": unconfirmedSFTP.values.reduce(0) { $0 + $1.count }, "networkRows": network.count]
     }
 
     public func role(of key: ProcessKey) -> Role? { procs[key]?.role }
@@ -309,6 +312,7 @@ public final class Correlator {
             + openTransfers.values.sorted { $0.id < $1.id }.map { .transfer($0) }
             + heldUploads.values.sorted { $0.id < $1.id }.map { var t = $0; t.closedAtNs = nil; return .transfer(t) }
             + files.openRows.map { .fileActivity($0) }
+            + network.openRows.map { .network($0) }
     }
 
     /// Declares a listener found before recording started (the /proc scan).
@@ -481,6 +485,11 @@ public final class Correlator {
                 } else {
                     overflows += 1  // the connection's session will have no addresses
                 }
+            } else if procs[key]?.role == .user {
+                // A user's program accepted a connection: who connected, to which of its ports.
+                let family = remote.address.contains(":") ? "inet6" : "inet"
+                noteNetwork(key, uid: event.uid, wallNs: wallNs, NetworkActivity.Key(
+                    op: .accept, family: family, proto: "tcp", addr: remote.address, port: local.port, path: nil))
             }
         case let .cred(ruid, euid, suid):
             handleCred(key, ruid: ruid, euid: euid, suid: suid, wallNs: wallNs)
@@ -509,6 +518,11 @@ public final class Correlator {
         case let .fileChange(change):
             handleFileChange(key, change, uid: event.uid, wallNs: wallNs)
             if change.op == .rename, let newPath = change.newPath { renamedUpload(key, from: change.path, to: newPath) }
+        case let .network(call):
+            noteNetwork(key, uid: event.uid, wallNs: wallNs, NetworkActivity.Key(
+                op: call.op, family: NetworkCall.familyName(call.family),
+                proto: NetworkCall.protoName(family: call.family, type: call.socketType, proto: call.ipProtocol),
+                addr: call.endpoint?.address, port: call.endpoint?.port, path: call.path))
         }
     }
 
@@ -519,7 +533,7 @@ public final class Correlator {
         switch kind {
         case let .exec(info): return !info.newRoot
         case .accept, .connectionClosed: return false
-        case .fork, .exit, .cred, .chroot, .setsid, .log, .fileOpened, .fileClosed, .socket, .fileChange: return true
+        case .fork, .exit, .cred, .chroot, .setsid, .log, .fileOpened, .fileClosed, .socket, .fileChange, .network: return true
         }
     }
 
@@ -788,6 +802,8 @@ public final class Correlator {
         }
         files.close(process: key, sink: sink)
         releaseHeldUploads(of: key)
+        if proc.opensFiles { openTransfers = openTransfers.filter { $0.key.tgid != key.tgid } }
+        for row in network.ended(key) { sink(.network(row)) }
         closeCommand(of: &proc, wallNs: wallNs, status: status)
         guard let sessionID = proc.session, let open = sessions[sessionID] else { return }
         let before = open.record
@@ -1000,6 +1016,30 @@ public final class Correlator {
                   detail: call.unixPath)
     }
 
+    /// One network call (or accept) of a user's process: its row for this (process, command,
+    /// operation, endpoint) counts one more, or a new row starts. sshd's own processes (forwarding: session
+    /// events) and processes outside sessions have none.
+    private func noteNetwork(_ key: ProcessKey, uid: UInt32, wallNs: Int64, _ call: NetworkActivity.Key) {
+        guard let proc = lookup(key), proc.role == .user, let sessionID = proc.session else { return }
+        let commandID = proc.command ?? proc.ancestorCommand
+        var endpoint = call
+        endpoint.command = commandID
+        let (row, evicted) = network.note(process: key, key: endpoint, atNs: wallNs) { k in
+            let id = nextIDs.network
+            nextIDs.network += 1
+            return NetworkRecord(id: id, sessionID: sessionID, commandID: commandID, pid: key.tgid, uid: uid, op: k.op,
+                                 family: k.family, proto: k.proto, addr: k.addr, port: k.port, path: k.path,
+                                 firstAtNs: wallNs, lastAtNs: wallNs, count: 1)
+        }
+        for old in evicted {
+            // Given up at the bound: its later counts are lost (counted, its session flagged).
+            overflows += 1
+            updateSession(old.sessionID) { $0.drops = true }
+            sink(.network(old))
+        }
+        sink(.network(row))
+    }
+
     private func closeCommand(of proc: inout Proc, wallNs: Int64, status: UInt32?) {
         guard let id = proc.command, var record = release(id) else { return }
         record.endedAtNs = wallNs
@@ -1173,6 +1213,7 @@ public final class Correlator {
         var fileActivity: FileActivityTable?
         var heldUploads: [HeldUpload: TransferRecord]?
         var unconfirmedSFTP: [UInt32: [TransferRecord]]?
+        var network: [NetworkActivity.State]?
     }
 
     /// The state as bytes (JSON), for the recorder's checkpoint.
@@ -1202,6 +1243,7 @@ public final class Correlator {
         field("fileActivity"); out.append(try encoder.encode(files))
         field("heldUploads"); try Self.appendJSON(heldUploads, to: &out)
         field("unconfirmedSFTP"); try Self.appendJSON(unconfirmedSFTP, to: &out)
+        field("network"); out.append(try encoder.encode(network.state))
         out.append(UInt8(ascii: "}"))
         lastCheckpointSize = out.count
         return out
@@ -1262,6 +1304,7 @@ public final class Correlator {
         files = state.fileActivity ?? FileActivityTable(nextID: state.nextIDs.file)
         heldUploads = state.heldUploads ?? [:]
         unconfirmedSFTP = state.unconfirmedSFTP ?? [:]
+        network.restore(state.network ?? [])
         openSessionsFlagged = false
     }
 

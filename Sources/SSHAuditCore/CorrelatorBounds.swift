@@ -39,6 +39,9 @@ public struct CorrelatorBounds: Equatable, Sendable {
     /// Processes holding their path: listeners, and sshd binaries started outside any session (which
     /// may become one). Beyond it a new one holds none: its sessions have no sshd_path.
     public var listenerPaths = 1_024
+    /// Network activity rows being aggregated (one per process, operation and endpoint) until their
+    /// process exits.
+    public var networkRows = 16_384
     /// The uid → name cache (a cache: emptied when full, nothing is lost).
     public var userNames = 4_096
 
@@ -58,6 +61,7 @@ extension CorrelatorOutput {
         case let .transfer(t): return 256 + CommandRecord.held(t.path)
         case .session, .auth, .sessionEvent: return 1_024
         case let .fileActivity(f): return FileActivityTable.held(FileChange(op: f.op, path: f.path, newPath: f.newPath))
+        case let .network(n): return 512 + (n.path.map(CommandRecord.held) ?? 0)
         }
     }
 }

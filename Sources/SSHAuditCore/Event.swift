@@ -64,6 +64,8 @@ public enum EventKind: Equatable, Sendable {
     case fileClosed(fd: Int32, position: UInt64, size: UInt64)
     /// An sshd session process connected or bound a socket (forwarding).
     case socket(SocketCall)
+    /// A session's process called connect, bind or listen (NetworkActivity.swift).
+    case network(NetworkCall)
     case cred(ruid: UInt32, euid: UInt32, suid: UInt32)
     case chroot
     case setsid

@@ -102,6 +102,8 @@ public enum EventDecoder {
             // A transfer server's open, named by the kernel (an absolute path).
             let change = try fileChange(bytes, r, type: type, transferOpen: true)
             kind = .fileOpened(fd: Int32(bitPattern: r.u32(56)), flags: r.u32(60), path: change.path)
+        case 15:
+            kind = try .network(decodeNetwork(r, size: bytes.count))
         default:
             throw DecodeError.unknownType(type)
         }
@@ -142,6 +144,29 @@ public enum EventDecoder {
             newPath = lengths[2] + lengths[3] > 0 ? path(dir2, name2) : nil
         }
         return FileChange(op: op, path: path(dir, name), newPath: newPath)
+    }
+
+    /// struct sa_net: the endpoint of an IP socket, or a unix socket's name ("@name" if abstract).
+    private static func decodeNetwork(_ r: Reader, size: Int) throws -> NetworkCall {
+        guard size >= 200 else { throw DecodeError.truncated(type: 15, size: size) }
+        guard let op = NetworkCall.Operation(rawValue: r.u32(48)) else { throw DecodeError.unknownType(15) }
+        let family = r.u16(56)
+        var endpoint: Endpoint?
+        var path: String?
+        switch family {
+        case afInet, afInet6:
+            endpoint = Endpoint(address: r.ipAddress(64, family: family), port: r.u16(62))
+        case 1:
+            let len = min(Int(r.u32(80)), 108)
+            if len > 0 {
+                // An abstract name starts with a NUL byte: shown as "@name", as ss(8) does.
+                path = r.bytes[88] == 0 ? "@" + r.string(89, len - 1) : r.string(88, len)
+            }
+        default:
+            throw DecodeError.unknownType(15)
+        }
+        return NetworkCall(operation: op, result: Int32(bitPattern: r.u32(52)), family: family, socketType: r.u16(58),
+                           ipProtocol: r.u16(60), endpoint: endpoint, path: path, fromCaller: r.u32(84) & 1 != 0)
     }
 
     /// The kernel names pty slaves "pts0"; users know them as pts/0 (/dev/pts/0).

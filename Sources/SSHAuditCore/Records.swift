@@ -193,10 +193,13 @@ public struct RowIDs: Equatable, Sendable, Codable {
     public var auth: Int64
     public var transfer: Int64
     public var event: Int64
-    /// file_activity (absent from checkpoints written before it: then 1, and the store's next id wins).
+    /// file_activity and network_activity (absent from checkpoints written before them: then 1, and
+    /// the store's next id wins).
     public var file: Int64
+    public var network: Int64
     public init(session: Int64 = 1, command: Int64 = 1, auth: Int64 = 1, transfer: Int64 = 1, event: Int64 = 1,
-                file: Int64 = 1) {
+                file: Int64 = 1, network: Int64 = 1) {
+        self.network = network
         self.session = session
         self.command = command
         self.auth = auth
@@ -205,7 +208,7 @@ public struct RowIDs: Equatable, Sendable, Codable {
         self.file = file
     }
 
-    private enum CodingKeys: String, CodingKey { case session, command, auth, transfer, event, file }
+    private enum CodingKeys: String, CodingKey { case session, command, auth, transfer, event, file, network }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -215,6 +218,7 @@ public struct RowIDs: Equatable, Sendable, Codable {
         transfer = try c.decode(Int64.self, forKey: .transfer)
         event = try c.decode(Int64.self, forKey: .event)
         file = try c.decodeIfPresent(Int64.self, forKey: .file) ?? 1
+        network = try c.decodeIfPresent(Int64.self, forKey: .network) ?? 1
     }
 }
 
@@ -225,6 +229,7 @@ public enum CorrelatorOutput: Equatable, Sendable {
     case transfer(TransferRecord)
     case sessionEvent(SessionEventRecord)
     case fileActivity(FileActivityRecord)
+    case network(NetworkRecord)
 
     /// No later version of this row will come: a session once closed (or ended while unobserved),
     /// a command or transfer once it ended; authentication attempts and session events are written
@@ -238,6 +243,7 @@ public enum CorrelatorOutput: Equatable, Sendable {
         case let .transfer(t): return t.closedAtNs != nil
         case .auth, .sessionEvent: return true
         case let .fileActivity(f): return f.closed
+        case let .network(n): return n.final
         }
     }
 }

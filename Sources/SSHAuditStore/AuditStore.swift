@@ -111,7 +111,7 @@ public final class AuditStore {
             }
             return RowIDs(session: try next("sessions"), command: try next("commands"), auth: try next("auth_attempts"),
                           transfer: try next("file_transfers"), event: try next("session_events"),
-                          file: try next("file_activity"))
+                          file: try next("file_activity"), network: try next("network_activity"))
         }
     }
 
@@ -188,6 +188,14 @@ public final class AuditStore {
                 try files.put(db, id: f.id, final: f.closed, &tx) { r in
                     r.int(f.id); r.int(f.sessionID); r.int(f.commandID); r.int(f.pid); r.int(f.uid); r.text(f.op.rawValue)
                     r.text(f.path); r.text(f.newPath); r.time(f.firstAtNs); r.time(f.lastAtNs); r.int(f.count)
+                }
+            }
+            var network = try VersionWriter(db, .networkActivity)
+            for case let .network(n) in batch.outputs {
+                try network.put(db, id: n.id, final: n.final, &tx) { r in
+                    r.int(n.id); r.int(n.sessionID); r.int(n.commandID); r.int(n.pid); r.int(n.uid); r.text(n.op.rawValue)
+                    r.text(n.family); r.text(n.proto); r.text(n.addr); r.int(n.port); r.text(n.path)
+                    r.time(n.firstAtNs); r.time(n.lastAtNs); r.int(n.count)
                 }
             }
             try tx.writeFindings(db)

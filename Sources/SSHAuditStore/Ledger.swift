@@ -33,6 +33,7 @@ enum LedgerTable: String, CaseIterable, Sendable {
     case authAttempts = "auth_attempts"
     case fileTransfers = "file_transfers"
     case sessionEvents = "session_events"
+    case networkActivity = "network_activity"
     case prunes = "ledger_prunes"
     /// The loss accounting itself: a deleted crash or a zeroed drop count must show.
     case recorderRuns = "recorder_runs"
@@ -63,6 +64,9 @@ enum LedgerTable: String, CaseIterable, Sendable {
                     "bytes_written"]
         case .sessionEvents:
             return ["id", "session_id", "at", "kind", "target_host", "target_port", "detail"]
+        case .networkActivity:
+            return ["id", "session_id", "command_id", "pid", "uid", "op", "family", "proto", "addr", "port", "path",
+                    "first_at", "last_at", "count"]
         case .prunes:
             return ["id", "at", "cutoff", "removed", "dropped"]
         case .recorderRuns:
@@ -83,6 +87,8 @@ enum LedgerTable: String, CaseIterable, Sendable {
             return ["id", "session_id", "parent_id", "pid", "ppid", "uid", "filename", "argv", "argv_truncated", "cwd",
                     "started_at", "recovered"]
         case .fileTransfers: return ["id", "session_id", "command_id", "protocol", "path", "mode", "opened_at"]
+        case .networkActivity:
+            return ["id", "session_id", "command_id", "pid", "uid", "op", "family", "proto", "addr", "port", "path", "first_at"]
         case .recorderRuns: return ["id", "started_at", "resumed_from"]
         case .fileActivity: return ["id", "session_id", "command_id", "pid", "uid", "op", "path", "new_path", "first_at"]
         case .authAttempts, .sessionEvents, .prunes, .findings: return columns
@@ -130,6 +136,7 @@ enum LedgerTable: String, CaseIterable, Sendable {
         case .sessions: return isOne("ended_unobserved")
         case .commands: return !isNull("ended_at")
         case .fileTransfers: return !isNull("closed_at")
+        case .networkActivity: return false  // its process's exit is known only to the recorder
         case .recorderRuns: return isOne("clean_exit")
         case .fileActivity: return false  // its last version is known to the recorder only (its process exited)
         case .authAttempts, .sessionEvents, .prunes, .findings: return true

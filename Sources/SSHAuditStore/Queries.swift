@@ -30,7 +30,7 @@ public enum QueryError: Error, CustomStringConvertible {
 ///
 /// Rows come oldest first (time, then id).
 struct QueryPlanner {
-    enum Kind { case sessions, commands, auth, transfers, files }
+    enum Kind { case sessions, commands, auth, transfers, files, network }
 
     let db: Database
     let kind: Kind
@@ -49,6 +49,7 @@ struct QueryPlanner {
         case .auth: return "auth_attempts"
         case .transfers: return "file_transfers"
         case .files: return "file_activity"
+        case .network: return "network_activity"
         }
     }
 
@@ -59,6 +60,7 @@ struct QueryPlanner {
         case .auth: return "a"
         case .transfers: return "f"
         case .files: return "fa"
+        case .network: return "n"
         }
     }
 
@@ -68,6 +70,7 @@ struct QueryPlanner {
         case .auth: return "at"
         case .transfers: return "opened_at"
         case .files: return "first_at"
+        case .network: return "first_at"
         }
     }
 
@@ -78,6 +81,7 @@ struct QueryPlanner {
         case .auth: return "auth_attempts_at"
         case .transfers: return "file_transfers_opened_at"
         case .files: return "file_activity_first_at"
+        case .network: return "network_activity_first_at"
         }
     }
 
@@ -89,6 +93,7 @@ struct QueryPlanner {
         case .auth: return "auth_attempts_session"
         case .transfers: return "file_transfers_session"
         case .files: return "file_activity_session"
+        case .network: return "network_activity_session"
         }
     }
 
@@ -150,6 +155,8 @@ struct QueryPlanner {
             // closed before authenticating are session_events, partial steps are not refusals).
             case .auth: predicates.append(Clause("a.result = 'failed'", []))
             case .transfers, .files: break
+            // Connects the kernel refused (a scan shows as many of these).
+            case .network: predicates.append(Clause("n.op = 'connect_failed'", []))
             }
         }
 
@@ -167,7 +174,7 @@ struct QueryPlanner {
                         EXISTS (SELECT 1 FROM commands g\(hint("commands_session")) WHERE g.session_id = s.id
                             AND sshaudit_argv_contains(g.argv, ?))
                         """, [pattern]))
-                case .auth, .transfers, .files: break
+                case .auth, .transfers, .files, .network: break
                 }
             }
         }
@@ -221,7 +228,7 @@ struct QueryPlanner {
         case .auth:
             if user { return "auth_attempts_user" }
             if let addresses, addresses.count == 1 { return "auth_attempts_remote" }
-        case .commands, .transfers, .files:
+        case .commands, .transfers, .files, .network:
             break
         }
         return nil

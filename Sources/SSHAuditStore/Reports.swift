@@ -218,6 +218,8 @@ public struct AuditReport: Encodable, Sendable {
     public var privileged: [Privileged] = []
     /// Sessions without an end, whenever they started (not only in the period), oldest first.
     public var openSessions: [OpenSession] = []
+    /// Sessions' network activity of the period by endpoint, listeners first (NetworkRows.swift).
+    public var network: [NetworkEndpoint] = []
     /// From the hosts' recorder runs; nil in a fleet report (`--central`): recorder runs are not
     /// shipped, each host's own `report` and `status` tell its coverage.
     public var coverage: Coverage? = Coverage()
@@ -231,7 +233,7 @@ public struct AuditReport: Encodable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case since, until, totals, days, privileged, coverage, certificates, hosts
+        case since, until, totals, days, privileged, coverage, certificates, hosts, network
         case sensitiveFiles = "sensitive_files"
         case generatedAt = "generated_at", loginsPerUser = "logins_per_user", failedBySource = "failed_by_source"
         case topPrograms = "top_programs", privilegedByUser = "privileged_by_user", openSessions = "open_sessions"
@@ -290,6 +292,7 @@ extension AuditReader {
                 AND (recovered = 1 OR drops = 1 OR truncated_argv = 1 OR ended_unobserved = 1 OR unattributed_events = 1)
                 """, arguments: [report.since, report.until]) ?? 0
             report.coverage = try Self.coverage(db, since: since, until: until, now: generatedAt, top: top)
+            report.network = try Self.networkPart(db, schema: schema, since: since, until: until, top: top)
         }
         group.wait()
         let auth = try authPart.get(), commands = try commandPart.get()

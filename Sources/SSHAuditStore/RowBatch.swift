@@ -37,7 +37,7 @@ public struct RowBatch {
 
 /// A row that is written again as it changes.
 private enum RowKey: Hashable {
-    case session(Int64), command(Int64), transfer(Int64), file(Int64)
+    case session(Int64), command(Int64), transfer(Int64), file(Int64), network(Int64)
 
     init?(_ output: CorrelatorOutput) {
         switch output {
@@ -45,6 +45,7 @@ private enum RowKey: Hashable {
         case let .command(c): self = .command(c.id)
         case let .transfer(t): self = .transfer(t.id)
         case let .fileActivity(f): self = .file(f.id)
+        case let .network(n): self = .network(n.id)
         case .auth, .sessionEvent: return nil
         }
     }

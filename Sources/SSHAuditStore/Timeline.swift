@@ -19,6 +19,8 @@ public struct SessionTimeline: Encodable, Sendable {
         (self.session, self.auth, self.commands, self.transfers, self.events) = (session, auth, commands, transfers, events)
         self.files = files
     }
+    /// Network activity of its processes (network_activity), oldest first.
+    public var network: [NetworkRow] = []
 
     /// Every command, parents before children (depth-first, each level oldest first), with its depth.
     public var flattenedCommands: [(depth: Int, command: CommandRow)] {
@@ -65,8 +67,10 @@ extension AuditReader {
             let files = has("file_activity") ? try Row.fetchAll(db, sql: """
                 SELECT * FROM file_activity WHERE session_id = ? ORDER BY first_at, id
                 """, arguments: [id]).map(FileActivityRow.init(row:)) : []
-            return SessionTimeline(session: SessionRow(row: row), auth: auth, commands: Self.tree(commands),
-                                   transfers: transfers, events: events, files: files)
+            var timeline = SessionTimeline(session: SessionRow(row: row), auth: auth, commands: Self.tree(commands),
+                                           transfers: transfers, events: events, files: files)
+            timeline.network = try networkRows(session: id, db)
+            return timeline
         }
     }
 

@@ -61,6 +61,10 @@ struct Events: ParsableCommand {
         case .setsid: return "setsid"
         case let .log(source, text): return "log(\(source)) \(quoted(text))"
         case let .fileChange(f): return "file \(f.op.rawValue) \(quoted(f.path))\(f.newPath.map { " → " + quoted($0) } ?? "")"
+        case let .network(call):
+            let target = call.endpoint.map { "\($0.address):\($0.port)" } ?? v(call.path ?? "(unnamed)")
+            return "net \(call.operation) \(target) family=\(call.family) type=\(call.socketType) proto=\(call.ipProtocol) "
+                + "result=\(call.result)\(call.fromCaller ? " (caller's address)" : "")"
         }
     }
 }

@@ -14,7 +14,8 @@ struct Query: ParsableCommand {
               sshaudit query commands --user alice --grep 'authorized_keys' --format json
               sshaudit query auth --failed --since 2026-11-28T00:00 --until 2026-11-29 --format csv
             """,
-        subcommands: [Sessions.self, Commands.self, Auth.self, Keys.self, Sources.self, Transfers.self, Files.self, SQL.self]
+        subcommands: [Sessions.self, Commands.self, Auth.self, Keys.self, Sources.self, Transfers.self, Files.self, Network.self,
+                      SQL.self]
     )
 }
 
@@ -229,6 +230,34 @@ extension Query {
             ] }
         }
     }
+}
+
+extension Query {
+    struct Network: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Network activity of sessions' processes: connect, bind, listen, accept (one row per process, operation and endpoint).",
+            discussion: "--since and --until apply to each row's first time.")
+        @OptionGroup var options: QueryOptions
+
+        @Flag(help: "Only connects the kernel refused (connect_failed).")
+        var failed = false
+
+        func run() throws {
+            var filter = try options.parsedFilter()
+            filter.failedOnly = failed
+            let rows = try options.open().network(filter)
+            try options.print(rows, header: ["ID", "SESSION", "PID", "FIRST", "LAST", "COUNT", "OP", "PROTO", "ENDPOINT"]) { n in [
+                String(n.id), String(n.sessionID), String(n.pid), n.firstAt, n.lastAt, String(n.count), n.op,
+                "\(n.family)/\(n.proto)", networkEndpoint(n),
+            ] }
+        }
+    }
+}
+
+/// Where a network row points: address and port, or a unix socket's name.
+func networkEndpoint(_ n: NetworkRow) -> String {
+    if let path = n.path { return path }
+    return n.family == "unix" ? "(unnamed)" : endpoint(n.addr, n.port)
 }
 
 /// A key as people read it: "TYPE FINGERPRINT", and for a certificate its key ID, serial and CA.

@@ -70,6 +70,12 @@ struct Report: ParsableCommand {
     }
 }
 
+/// A report's endpoint as `networkEndpoint` shows a row's.
+func reportEndpoint(_ n: NetworkEndpoint) -> String {
+    if let path = n.path { return path }
+    return n.family == "unix" ? "(unnamed)" : endpoint(n.addr, n.port)
+}
+
 /// 12345 → "12,345".
 func grouped(_ n: Int) -> String {
     let digits = String(n.magnitude)
@@ -165,6 +171,14 @@ enum ReportMarkdown {
             md += "| First | Session | PID | UID | Op | Count | Path |\n|---|--:|--:|--:|---|--:|---|\n"
             for f in r.sensitiveFiles {
                 md += "| \(cell(f.firstAt)) | \(f.sessionID) | \(f.pid) | \(f.uid) | \(f.op) | \(grouped(Int(f.count))) | \(code(fileActivityPath(f), columns: 120)) |\n"
+            }
+        }
+
+        md += "\n## Network activity of sessions\n\n"
+        if r.network.isEmpty { md += "No network activity recorded in this period.\n" } else {
+            md += "| Op | Proto | Endpoint | Sessions | Users | Count | First | Last |\n|---|---|---|--:|---|--:|---|---|\n"
+            for n in r.network {
+                md += "| \(n.op) | \(n.family)/\(n.proto) | \(code(reportEndpoint(n), columns: 80)) | \(grouped(n.sessions)) | \(cell(n.users.joined(separator: ", "))) | \(grouped(Int(n.count))) | \(cell(n.first)) | \(cell(n.last)) |\n"
             }
         }
 

@@ -88,6 +88,17 @@ enum ReportHTML {
         }
         body += "</section>\n"
 
+        body += "<section><h2>Network activity of sessions</h2>\n"
+        if r.network.isEmpty {
+            body += "<p class=\"empty\">No network activity recorded in this period.</p>\n"
+        } else {
+            body += table(["Op", "Proto", "Endpoint", "Sessions", "Users", "Count", "First", "Last"], numeric: [3, 5],
+                          r.network.map { [$0.op, "\($0.family)/\($0.proto)", reportEndpoint($0), grouped($0.sessions),
+                                           $0.users.joined(separator: ", "), grouped(Int($0.count)), $0.first, $0.last] },
+                          codeColumn: 2)
+        }
+        body += "</section>\n"
+
         body += "<section><h2>Sessions still open</h2>\n"
         if r.openSessions.isEmpty {
             body += "<p class=\"empty\">None.</p>\n"

@@ -8,7 +8,7 @@ import SSHAuditStore
 /// files it transferred and its forwardings.
 struct Show: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show one session as a timeline: connection, authentication, command tree, transfers, events.")
+        abstract: "Show one session as a timeline: connection, authentication, command tree, transfers, events, network.")
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
 
@@ -140,6 +140,12 @@ struct Show: ParsableCommand {
             out += "\nSession events (\(t.events.count))\n"
             out += formatTable(header: ["AT", "KIND", "TARGET", "DETAIL"], rows: t.events.map { e in [
                 e.at, e.kind, e.targetHost.map { host in e.targetPort.map { "\(host):\($0)" } ?? host } ?? "-", e.detail ?? "-",
+            ] })
+        }
+        if !t.network.isEmpty {
+            out += "\nNetwork (\(t.network.count))\n"
+            out += formatTable(header: ["FIRST", "COUNT", "PID", "OP", "PROTO", "ENDPOINT"], rows: t.network.map { n in [
+                n.firstAt, String(n.count), String(n.pid), n.op, "\(n.family)/\(n.proto)", networkEndpoint(n),
             ] })
         }
         return out

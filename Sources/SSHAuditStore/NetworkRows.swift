@@ -1,0 +1,136 @@
+import Foundation
+import GRDB
+
+/// A row of network_activity: what one of a session's processes connected to, bound, listened on or
+/// accepted, aggregated per (process, op, endpoint).
+public struct NetworkRow: Encodable, Equatable, Sendable {
+    public var id: Int64
+    public var sessionID: Int64
+    public var commandID: Int64?
+    public var pid: Int64
+    public var uid: Int64
+    public var op: String
+    public var family: String
+    public var proto: String
+    public var addr: String?
+    public var port: Int64?
+    public var path: String?
+    public var firstAt: String
+    public var lastAt: String
+    public var count: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case id, pid, uid, op, family, proto, addr, port, path, count
+        case sessionID = "session_id", commandID = "command_id", firstAt = "first_at", lastAt = "last_at"
+    }
+
+    /// Every key, null or not (the JSON contract names them all).
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(sessionID, forKey: .sessionID)
+        try c.encode(commandID, forKey: .commandID)
+        try c.encode(pid, forKey: .pid)
+        try c.encode(uid, forKey: .uid)
+        try c.encode(op, forKey: .op)
+        try c.encode(family, forKey: .family)
+        try c.encode(proto, forKey: .proto)
+        try c.encode(addr, forKey: .addr)
+        try c.encode(port, forKey: .port)
+        try c.encode(path, forKey: .path)
+        try c.encode(firstAt, forKey: .firstAt)
+        try c.encode(lastAt, forKey: .lastAt)
+        try c.encode(count, forKey: .count)
+    }
+
+    init(row: Row) {
+        id = row["id"]
+        sessionID = row["session_id"]
+        commandID = row["command_id"]
+        pid = row["pid"]
+        uid = row["uid"]
+        op = row["op"]
+        family = row["family"]
+        proto = row["proto"]
+        addr = row["addr"]
+        port = row["port"]
+        path = row["path"]
+        firstAt = row["first_at"]
+        lastAt = row["last_at"]
+        count = row["count"]
+    }
+}
+
+extension AuditReader {
+    /// Network activity of sessions' processes (empty on a database without the table).
+    public func network(_ filter: QueryFilter) throws -> [NetworkRow] {
+        guard schema.contains("network_activity") else { return [] }
+        return try reader.read { db in try planner(.network, filter, db).rows().map(NetworkRow.init(row:)) }
+    }
+
+    /// One session's network activity, in time order.
+    func networkRows(session id: Int64, _ db: Database) throws -> [NetworkRow] {
+        guard schema.contains("network_activity") else { return [] }
+        return try Row.fetchAll(db, sql: "SELECT * FROM network_activity WHERE session_id = ? ORDER BY first_at, id",
+                                arguments: [id]).map(NetworkRow.init(row:))
+    }
+}
+
+/// One endpoint in a report: what sessions' processes did with it in the period.
+public struct NetworkEndpoint: Encodable, Equatable, Sendable {
+    public var op: String
+    public var family: String
+    public var proto: String
+    public var addr: String?
+    public var port: Int64?
+    public var path: String?
+    public var sessions: Int
+    public var users: [String]
+    public var count: Int64
+    public var first: String
+    public var last: String
+
+    enum CodingKeys: String, CodingKey { case op, family, proto, addr, port, path, sessions, users, count, first, last }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(op, forKey: .op)
+        try c.encode(family, forKey: .family)
+        try c.encode(proto, forKey: .proto)
+        try c.encode(addr, forKey: .addr)
+        try c.encode(port, forKey: .port)
+        try c.encode(path, forKey: .path)
+        try c.encode(sessions, forKey: .sessions)
+        try c.encode(users, forKey: .users)
+        try c.encode(count, forKey: .count)
+        try c.encode(first, forKey: .first)
+        try c.encode(last, forKey: .last)
+    }
+}
+
+extension AuditReader {
+    /// The period's network activity by (op, endpoint): listeners first (a listening port opened from a
+    /// session is what a backdoor looks like), then accepts, binds, refused and other connects, each
+    /// by how often. At most `top`.
+    static func networkPart(_ db: Database, schema: Set<String>, since: String, until: String, top: Int) throws -> [NetworkEndpoint] {
+        guard schema.contains("network_activity") else { return [] }
+        return try Row.fetchAll(db, sql: """
+            SELECT n.op, n.family, n.proto, n.addr, n.port, n.path, COUNT(DISTINCT n.session_id) AS sessions,
+                   json_group_array(DISTINCT s.user) AS users, SUM(n.count) AS total, MIN(n.first_at) AS first,
+                   MAX(n.last_at) AS last
+            FROM network_activity n INDEXED BY network_activity_first_at
+            JOIN sessions s ON s.id = n.session_id
+            WHERE n.first_at >= ? AND n.first_at < ?
+            GROUP BY n.op, n.family, n.proto, n.addr, n.port, n.path
+            ORDER BY CASE n.op WHEN 'listen' THEN 0 WHEN 'accept' THEN 1 WHEN 'bind' THEN 2 WHEN 'connect_failed' THEN 3 ELSE 4 END,
+                     total DESC, first
+            LIMIT ?
+            """, arguments: [since, until, top]).map { row in
+            let usersJSON: String = row["users"] ?? "[]"
+            let users = (try? JSONDecoder().decode([String?].self, from: Data(usersJSON.utf8)))?.compactMap { $0 } ?? []
+            return NetworkEndpoint(op: row["op"], family: row["family"], proto: row["proto"], addr: row["addr"],
+                                   port: row["port"], path: row["path"], sessions: row["sessions"], users: users.sorted(),
+                                   count: row["total"], first: row["first"], last: row["last"])
+        }
+    }
+}

@@ -1,0 +1,230 @@
+import Foundation
+import GRDB
+import XCTest
+
+/// Network activity of a session's processes on real sshd: connect (TCP, UDP, IPv4, IPv6, unix
+/// sockets, bash's /dev/tcp builtin, refused), bind, listen and accept; nothing of processes outside
+/// sessions; and a connect flood that the recorder's bound absorbs.
+final class NetworkActivityTests: XCTestCase {
+    var server: SSHDServer?
+    var recorder: Recorder?
+    var listeners: Process?
+
+    override func tearDown() {
+        listeners?.terminate()
+        server?.stop()
+        if let recorder { _ = try? recorder.stop() }
+        super.tearDown()
+    }
+
+    /// Listeners outside every session (root, not under sshd): TCP on 127.0.0.1 and [::1], and a unix
+    /// socket anyone may connect to. Their own bind, listen and accept must give no rows.
+    func startListeners(tcp4: Int, tcp6: Int, unixPath: String) throws {
+        let script = """
+            import os, socket, threading
+            def serve(s):
+                while True:
+                    c, _ = s.accept(); c.close()
+            a = socket.socket(); a.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); a.bind(("127.0.0.1", \(tcp4))); a.listen(64)
+            b = socket.socket(socket.AF_INET6); b.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); b.bind(("::1", \(tcp6))); b.listen(64)
+            u = socket.socket(socket.AF_UNIX); u.bind("\(unixPath)"); os.chmod("\(unixPath)", 0o777); u.listen(64)
+            for s in (a, b, u): threading.Thread(target=serve, args=(s,), daemon=True).start()
+            print("ready", flush=True)
+            threading.Event().wait()
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = ["-c", script]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        listeners = process
+        let line = out.fileHandleForReading.availableData
+        guard String(decoding: line, as: UTF8.self).hasPrefix("ready") else { throw TestFailure("listeners did not start") }
+    }
+
+    func database(_ recorder: Recorder) throws -> DatabaseQueue {
+        var config = Configuration()
+        config.readonly = true
+        return try DatabaseQueue(path: recorder.db, configuration: config)
+    }
+
+    func testConnectBindListenAcceptOfASession() throws {
+        let token = UUID().uuidString.prefix(8)
+        let served = "/tmp/net-served-\(token).sock", bound = "/tmp/net-bound-\(token).sock"
+        defer { unlink(served); unlink(bound) }
+        let server = try SSHDServer(name: "net-activity", port: 22570)
+        self.server = server
+        let recorder = try Recorder(name: "net-activity")
+        self.recorder = recorder
+        try startListeners(tcp4: 23570, tcp6: 23571, unixPath: served)
+
+        // Outside any session: root's bash connects with the same builtin.
+        let outside = try runProcess("/bin/bash", ["-c", "exec 3<>/dev/tcp/127.0.0.1/23570; exec 3>&-; echo $$"])
+        let outsidePIDs = [Int(outside.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), Int(listeners!.processIdentifier)]
+        XCTAssertNotNil(outsidePIDs[0], outside.stderr)
+
+        let python = """
+            import errno, os, socket
+            s = socket.socket(socket.AF_INET6); s.connect(("::1", 23571)); s.close()
+            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.connect(("127.0.0.1", 23572)); u.close()
+            x = socket.socket(socket.AF_UNIX); x.connect("\(served)"); x.close()
+            l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); l.bind(("127.0.0.1", 23573)); l.listen(4)
+            c = socket.create_connection(("127.0.0.1", 23573)); a, _ = l.accept(); a.close(); c.close(); l.close()
+            f = socket.socket()
+            assert f.connect_ex(("127.0.0.1", 23574)) == errno.ECONNREFUSED
+            n = socket.socket(); n.setblocking(False)
+            assert n.connect_ex(("127.0.0.1", 23570)) == errno.EINPROGRESS
+            b = socket.socket(socket.AF_UNIX); b.bind("\(bound)"); b.listen(1); b.close()
+            h = socket.socket(socket.AF_UNIX); h.bind("\\0net-\\x1b[2J-\(token)"); h.close()
+            print("python done")
+            """
+        let script = """
+            exec 3<>/dev/tcp/127.0.0.1/23570; exec 3>&-
+            exec 3<>/dev/tcp/127.0.0.1/23570; exec 3>&-
+            bash -c 'printf sshd > /proc/$$/comm; exec 3<>/dev/tcp/127.0.0.1/23570'
+            /usr/bin/python3 -c '\(python)'
+            """
+        let r = try server.ssh("sa_alice", [script])
+        XCTAssertTrue(r.stdout.contains("python done"), r.stdout + r.stderr)
+        XCTAssertEqual(try recorder.stop(), 0)
+
+        // The recorder follows every sshd on the machine: this test's session is the one on its port.
+        let mine = try recorder.query("sessions").filter { $0.int("local_port") == server.port }
+        XCTAssertEqual(mine.count, 1)
+        let sessionID = try XCTUnwrap(mine.first?.int("id"))
+        let everything = try recorder.query("network")
+        XCTAssertTrue(everything.allSatisfy { !outsidePIDs.contains($0.int("pid")) }, "nothing of processes outside sessions")
+        let rows = everything.filter { $0.int("session_id") == sessionID }
+        XCTAssertTrue(rows.allSatisfy { Set($0.keys) == ["id", "session_id", "command_id", "pid", "uid", "op", "family", "proto",
+                                                        "addr", "port", "path", "first_at", "last_at", "count"] },
+                      "JSON keys: \(rows.first.map { Array($0.keys).sorted() } ?? [])")
+        let alice = try XCTUnwrap(Int(runProcess("/usr/bin/id", ["-u", "sa_alice"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
+        XCTAssertTrue(rows.allSatisfy { $0.int("uid") == alice && $0.int("command_id") != nil }, "\(rows)")
+
+        func describe(_ row: [String: Any]) -> String {
+            let target = row.string("path") ?? "\(row.string("addr") ?? "-"):\(row.int("port").map(String.init) ?? "-")"
+            return "\(row.string("op")!) \(row.string("family")!)/\(row.string("proto")!) \(target) ×\(row.int("count")!)"
+        }
+        // Grouped per command: the shell, the renamed bash, python (which the shell exec'd in its
+        // own process: its rows are its own all the same).
+        var byCommand: [Int: [String]] = [:]
+        for row in rows { byCommand[row.int("command_id")!, default: []].append(describe(row)) }
+        let found = Set(byCommand.values.map { $0.sorted() })
+        let expected: Set<[String]> = [
+            ["connect inet/tcp 127.0.0.1:23570 ×2"],  // the shell's two /dev/tcp builtins, one row
+            ["connect inet/tcp 127.0.0.1:23570 ×1"],  // named "sshd": still a user's process
+            [
+                "accept inet/tcp 127.0.0.1:23573 ×1",
+                "bind inet/tcp 127.0.0.1:23573 ×1",
+                "bind unix/stream \(bound) ×1",
+                "bind unix/stream @net-\u{1b}[2J-\(token) ×1",  // abstract, with an escape sequence
+                "connect inet/tcp 127.0.0.1:23570 ×1",  // non-blocking: EINPROGRESS
+                "connect inet/tcp 127.0.0.1:23573 ×1",
+                "connect inet/udp 127.0.0.1:23572 ×1",
+                "connect inet6/tcp ::1:23571 ×1",
+                "connect unix/stream \(served) ×1",
+                "connect_failed inet/tcp 127.0.0.1:23574 ×1",
+                "listen inet/tcp 127.0.0.1:23573 ×1",
+                "listen unix/stream \(bound) ×1",
+            ],
+        ]
+        XCTAssertEqual(found, expected)
+
+        // The same rows through the filters of the other queries.
+        let session = ["--session", String(sessionID)]
+        XCTAssertEqual(try recorder.query("network", session).map(describe), rows.map(describe))
+        XCTAssertEqual(try recorder.query("network", session + ["--user", "sa_alice"]).count, rows.count)
+        XCTAssertEqual(try recorder.query("network", ["--user", "sa_alice"]).count, everything.count)
+        XCTAssertEqual(try recorder.query("network", session + ["--user", "sa_bob"]).count, 0)
+        XCTAssertEqual(try recorder.query("network", session + ["--from", "127.0.0.0/8"]).count, rows.count)
+        XCTAssertEqual(try recorder.query("network", session + ["--from", "192.0.2.0/24"]).count, 0)
+        XCTAssertEqual(try recorder.query("network", session + ["--since", "1h"]).count, rows.count)
+        XCTAssertEqual(try recorder.query("network", session + ["--until", "1h"]).count, 0)
+        XCTAssertEqual(try recorder.query("network", session + ["--failed"]).map(describe), ["connect_failed inet/tcp 127.0.0.1:23574 ×1"])
+
+        // Recorded text reaches the terminal only through VisibleText.
+        let table = try runProcess(Paths.sshaudit, ["query", "network", "--db", recorder.db, "--session", String(sessionID)])
+        XCTAssertFalse(table.stdout.contains("\u{1b}"), table.stdout)
+        XCTAssertTrue(table.stdout.contains("@net-"), table.stdout)
+
+        // show and report list them.
+        let show = try runProcess(Paths.sshaudit, ["show", String(sessionID), "--db", recorder.db, "--format", "json"])
+        let timeline = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any], show.stderr)
+        XCTAssertEqual((timeline["network"] as? [[String: Any]])?.map(describe).sorted(), rows.map(describe).sorted())
+        let text = try runProcess(Paths.sshaudit, ["show", String(sessionID), "--db", recorder.db]).stdout
+        XCTAssertTrue(text.contains("Network (\(rows.count))") && text.contains("[::1]:23571") && text.contains(served), text)
+        let report = try runProcess(Paths.sshaudit, ["report", "--db", recorder.db, "--format", "json", "--since", "1h"])
+        let reported = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(report.stdout.utf8)) as? [String: Any], report.stderr)
+        let endpoints = try XCTUnwrap(reported["network"] as? [[String: Any]])
+        let ops = endpoints.map { $0.string("op") ?? "" }
+        XCTAssertEqual(Array(ops.prefix(2)), ["listen", "listen"], "listeners first: \(endpoints)")
+        let busiest = endpoints.first { $0.string("op") == "connect" && $0.int("port") == 23570 }
+        XCTAssertGreaterThanOrEqual(busiest?.int("count") ?? 0, 4, "one line per endpoint, all processes: \(endpoints)")
+        let markdown = try runProcess(Paths.sshaudit, ["report", "--db", recorder.db, "--since", "1h"]).stdout
+        XCTAssertTrue(markdown.contains("## Network activity of sessions") && markdown.contains("`127.0.0.1:23574`"), markdown)
+
+        // Every row is in the ledger.
+        let verify = try runProcess(Paths.sshaudit, ["verify", "--db", recorder.db])
+        XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
+        let entries = try database(recorder).read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(DISTINCT row_id) FROM ledger WHERE tbl = 'network_activity'")
+        }
+        XCTAssertEqual(entries, everything.count)
+    }
+
+    /// 100,000 connects to distinct endpoints from one session: every endpoint is stored, the
+    /// recorder holds at most its bound of rows being counted (the oldest give up their later counts,
+    /// counted as overflows, the session flagged), and what comes after is still recorded.
+    func testConnectFloodIsBounded() throws {
+        let server = try SSHDServer(name: "net-flood", port: 22571)
+        self.server = server
+        let recorder = try Recorder(name: "net-flood")
+        self.recorder = recorder
+        let python = """
+            import socket
+            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            for i in range(100000):
+                u.connect(("127.0.0.%d" % (1 + i // 50000), 1 + i % 50000))
+            u.connect(("127.0.0.1", 1))
+            t = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); t.connect(("127.0.0.9", 9))
+            print("flood done")
+            """
+        let r = try server.ssh("sa_alice", ["/usr/bin/python3 -c '\(python)'"])
+        XCTAssertTrue(r.stdout.contains("flood done"), r.stdout + r.stderr)
+        // The recorder writes 100,000 rows: let it catch up (the last row is stored last) before the stop,
+        // which waits 30 s at most.
+        let db = try database(recorder)
+        let deadline = Date().addingTimeInterval(240)
+        while Date() < deadline, try db.read({ db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM network_activity WHERE addr = '127.0.0.9'") ?? 0
+        }) == 0 {
+            Thread.sleep(forTimeInterval: 1)
+        }
+        let hwm = try String(contentsOfFile: "/proc/\(recorder.pid)/status", encoding: .utf8)
+            .split(separator: "\n").first { $0.hasPrefix("VmHWM:") }
+        let kib = Int(hwm?.split(separator: " ").dropFirst().first ?? "") ?? .max
+        XCTAssertLessThan(kib, BoundsTests.rssBoundKiB, "the recorder stays within its memory bound: \(hwm ?? "?")")
+        XCTAssertEqual(try recorder.stop(), 0)
+        print("net flood: recorder \(hwm ?? "?")")
+
+        // The recorder follows every sshd on the machine: this test's session is the one on its port.
+        let mine = "session_id IN (SELECT id FROM sessions WHERE local_port = \(server.port))"
+        let (rows, total, after, drops, overflows, ringDrops) = try db.read { db in (
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM network_activity WHERE \(mine)")!,
+            try Int.fetchOne(db, sql: "SELECT SUM(count) FROM network_activity WHERE \(mine)")!,
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM network_activity WHERE addr = '127.0.0.9' AND port = 9 AND \(mine)")!,
+            try Int.fetchOne(db, sql: "SELECT MAX(drops) FROM sessions WHERE local_port = \(server.port)")!,
+            try Int.fetchOne(db, sql: "SELECT SUM(overflows) FROM recorder_runs")!,
+            try Int.fetchOne(db, sql: "SELECT SUM(ring_drops) FROM recorder_runs")!
+        ) }
+        XCTAssertEqual(ringDrops, 0, "the ring buffer kept up")
+        // 100,000 distinct endpoints, then 127.0.0.1:1 again, long after its row left the bound (a new
+        // row: nothing is lost silently), then one more.
+        XCTAssertEqual(rows, 100_002, "one row per distinct endpoint, and a new one for an endpoint given up")
+        XCTAssertEqual(total, 100_002)
+        XCTAssertEqual(after, 1, "what came after the flood is recorded")
+        XCTAssertEqual(drops, 1, "the session is flagged")
+        XCTAssertGreaterThanOrEqual(overflows, 100_000 - 16_384, "rows given up at the bound are counted")
+    }
+}
