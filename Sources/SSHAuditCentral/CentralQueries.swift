@@ -177,10 +177,12 @@ public final class CentralReader {
             try db.query("SELECT row::text FROM \(table) WHERE latest AND host = $1 AND session_id = $2::bigint ORDER BY at, id",
                          [host, String(id)]).map { try decode(Row.self, $0[0]) }
         }
-        let timeline = SessionTimeline(
+        var timeline = SessionTimeline(
             session: try decode(SessionRow.self, first[1]), auth: try part("auth_attempts", AuthRow.self),
             commands: AuditReader.tree(try part("commands", CommandRow.self)),
-            transfers: try part("file_transfers", TransferRow.self), events: try part("session_events", SessionEventRow.self))
+            transfers: try part("file_transfers", TransferRow.self), events: try part("session_events", SessionEventRow.self),
+            files: try part("file_activity", FileActivityRow.self))
+        timeline.network = try part("network_activity", NetworkRow.self)
         return Hosted(host: host, row: timeline)
     }
 

@@ -8,7 +8,8 @@ import SSHAuditStore
 /// addresses count once across hosts; sessions and commands name their host. Coverage is not known
 /// here (recorder runs are not shipped): `coverage` is absent.
 extension CentralReader {
-    public func report(since: String, until: String, top: Int = 15, generatedAt: String) throws -> AuditReport {
+    public func report(since: String, until: String, top: Int = 15, generatedAt: String,
+                       sensitive: [String] = SensitivePaths.defaults) throws -> AuditReport {
         var report = AuditReport(since: since, until: until, generatedAt: generatedAt)
         report.coverage = nil
         if let hosts { report.hosts = hosts } else { report.hosts = try db.query("SELECT host FROM hosts ORDER BY host").compactMap { $0[0] } }
@@ -115,6 +116,51 @@ extension CentralReader {
                                           signal: c.signal, argv: c.argv, host: r[0])
         }
 
+        // Changes to sensitive paths: PostgreSQL narrows by regular expressions made from the globs,
+        // SensitivePaths.matches (the local test, fnmatch) decides.
+        let regexes = Self.textArray(sensitive.map(Self.regex(glob:)))
+        var sensitiveRows: [FileActivityRow] = []
+        var after: (at: String, host: String, id: String)? = nil
+        while sensitiveRows.count < top {
+            var parameters = period + [regexes]
+            var page = ""
+            if let after {
+                parameters += [after.at, after.host, after.id]
+                page = " AND (f.at, f.host, f.id) > ($5::timestamptz, $6, $7::bigint)"
+            }
+            let found = try db.query("""
+                SELECT f.host, f.row::text, f.at::text, f.id FROM file_activity AS f
+                WHERE \(inPeriod("f")) AND (f.path ~ ANY($4::text[]) OR f.row->>'new_path' ~ ANY($4::text[]))\(page)
+                ORDER BY f.at, f.host, f.id LIMIT 500
+                """, parameters)
+            for r in found {
+                var row = try decode(FileActivityRow.self, r[1])
+                guard SensitivePaths.matches(row, sensitive) else { continue }
+                row.host = r[0]
+                sensitiveRows.append(row)
+            }
+            guard found.count == 500, let last = found.last else { break }
+            after = (last[2] ?? "", last[0] ?? "", last[3] ?? "")
+        }
+        report.sensitiveFiles = Array(sensitiveRows.prefix(top))
+
+        // Network activity by endpoint over the hosts, listeners first (NetworkRows.swift's order).
+        report.network = try db.query("""
+            SELECT n.row->>'op', n.row->>'family', n.row->>'proto', n.row->>'addr', n.row->'port', n.row->>'path',
+                   count(DISTINCT (n.host, n.session_id)), jsonb_agg(DISTINCT s."user")::text, sum((n.row->>'count')::bigint),
+                   min(n.row->>'first_at'), max(n.row->>'last_at')
+            FROM network_activity AS n JOIN sessions AS s ON s.latest AND s.host = n.host AND s.id = n.session_id
+            WHERE \(inPeriod("n"))
+            GROUP BY 1, 2, 3, 4, 5, 6
+            ORDER BY CASE n.row->>'op' WHEN 'listen' THEN 0 WHEN 'accept' THEN 1 WHEN 'bind' THEN 2 WHEN 'connect_failed' THEN 3 ELSE 4 END,
+                     9 DESC, 10
+            LIMIT \(top)
+            """, period).map {
+            NetworkEndpoint(op: $0[0] ?? "?", family: $0[1] ?? "?", proto: $0[2] ?? "?", addr: $0[3],
+                            port: $0[4].flatMap { Int64($0) }, path: $0[5], sessions: number($0[6]),
+                            users: AuditReader.strings($0[7]), count: Int64($0[8] ?? "") ?? 0, first: $0[9] ?? "?", last: $0[10] ?? "?")
+        }
+
         // Sessions without an end, whenever they started.
         let open = "s.latest AND s.row->>'ended_at' IS NULL AND s.row->'ended_unobserved' = 'false'::jsonb AND ($1::text[] IS NULL OR s.host = ANY($1::text[]))"
         let hostsOnly: [String?] = [hosts.map(Self.textArray)]
@@ -123,6 +169,22 @@ extension CentralReader {
             SELECT s.host, s.row::text FROM sessions AS s WHERE \(open) ORDER BY s.at, s.host, s.id LIMIT \(top)
             """, hostsOnly).map { AuditReport.OpenSession(session: try decode(SessionRow.self, $0[1]), host: $0[0]) }
         return report
+    }
+
+    /// A POSIX regular expression that matches at least what the glob matches (fnmatch without flags:
+    /// `*` and `?` also match `/`); a bracket expression makes it match anything (the glob decides).
+    static func regex(glob: String) -> String {
+        var out = "^"
+        for ch in glob {
+            switch ch {
+            case "*": out += ".*"
+            case "?": out += "."
+            case "\\", "[", "]": return ".*"
+            case ".", "+", "(", ")", "{", "}", "^", "$", "|": out += "\\" + String(ch)
+            default: out.append(ch)
+            }
+        }
+        return out + "$"
     }
 
     /// Sessions whose record may miss something, as `query sessions --incomplete` means it.

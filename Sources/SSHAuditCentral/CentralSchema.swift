@@ -34,6 +34,10 @@ public enum CentralSchema {
          [("file_transfers_by_session", "(host, session_id) WHERE latest"), ("file_transfers_by_time", "(at, host, id) WHERE latest")]),
         ("session_events", "session_id bigint NOT NULL, kind text",
          [("session_events_by_session", "(host, session_id) WHERE latest"), ("session_events_by_time", "(at) WHERE latest")]),
+        ("file_activity", "session_id bigint NOT NULL, op text, path text",
+         [("file_activity_by_session", "(host, session_id) WHERE latest"), ("file_activity_by_time", "(at, host, id) WHERE latest")]),
+        ("network_activity", "session_id bigint NOT NULL, op text, addr text",
+         [("network_activity_by_session", "(host, session_id) WHERE latest"), ("network_activity_by_time", "(at, host, id) WHERE latest")]),
     ]
 
     /// Layout 1's indexes (named TABLE_N), replaced by the ones above.

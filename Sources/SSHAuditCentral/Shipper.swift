@@ -118,6 +118,12 @@ public final class Shipper {
         case let .event(e):
             at = e.at
             typed = [("session_id", String(e.sessionID)), ("kind", e.kind)]
+        case let .file(f):
+            at = f.firstAt
+            typed = [("session_id", String(f.sessionID)), ("op", f.op), ("path", f.path)]
+        case let .network(n):
+            at = n.firstAt
+            typed = [("session_id", String(n.sessionID)), ("op", n.op), ("addr", n.addr)]
         }
         let month = String(at.prefix(7))
         if months.insert(v.table + month).inserted { try CentralSchema.ensurePartition(central, table: v.table, month: month) }

@@ -89,7 +89,7 @@ extension AuditReader {
 }
 
 /// A row of file_activity: changes of one kind to one path by one process.
-public struct FileActivityRow: Encodable, Equatable, Sendable {
+public struct FileActivityRow: Codable, Equatable, Sendable {
     public var id: Int64
     public var sessionID: Int64
     public var commandID: Int64?
@@ -101,9 +101,11 @@ public struct FileActivityRow: Encodable, Equatable, Sendable {
     public var firstAt: String
     public var lastAt: String
     public var count: Int64
+    /// In a fleet report (`report --central`): the host of the row; absent from a host's own output.
+    public var host: String?
 
     enum CodingKeys: String, CodingKey {
-        case id, pid, uid, op, path, count
+        case id, pid, uid, op, path, count, host
         case sessionID = "session_id", commandID = "command_id", newPath = "new_path", firstAt = "first_at", lastAt = "last_at"
     }
 
@@ -120,6 +122,7 @@ public struct FileActivityRow: Encodable, Equatable, Sendable {
         try c.encode(firstAt, forKey: .firstAt)
         try c.encode(lastAt, forKey: .lastAt)
         try c.encode(count, forKey: .count)
+        try c.encodeIfPresent(host, forKey: .host)
     }
 
     init(row: Row) {

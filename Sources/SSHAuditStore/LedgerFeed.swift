@@ -7,6 +7,7 @@ import SSHAuditCore
 public struct ExportedVersion: Sendable {
     public enum Row: Sendable, Encodable {
         case session(SessionRow), command(CommandRow), auth(AuthRow), transfer(TransferRow), event(SessionEventRow)
+        case file(FileActivityRow), network(NetworkRow)
 
         /// As the row itself (the JSON of `query --format json`).
         public func encode(to encoder: Encoder) throws {
@@ -16,6 +17,8 @@ public struct ExportedVersion: Sendable {
             case let .auth(r): try r.encode(to: encoder)
             case let .transfer(r): try r.encode(to: encoder)
             case let .event(r): try r.encode(to: encoder)
+            case let .file(r): try r.encode(to: encoder)
+            case let .network(r): try r.encode(to: encoder)
             }
         }
     }
@@ -66,7 +69,8 @@ extension AuditReader {
     /// The tables whose rows are exported, with how each is read.
     private static let feedTables: [String: LedgerTable] = [
         "sessions": .sessions, "commands": .commands, "auth_attempts": .authAttempts,
-        "file_transfers": .fileTransfers, "session_events": .sessionEvents,
+        "file_transfers": .fileTransfers, "session_events": .sessionEvents, "file_activity": .fileActivity,
+        "network_activity": .networkActivity,
     ]
 
     /// The ledger entries after `seq`, at most `limit` of them, in order; of each row only its latest
@@ -110,6 +114,8 @@ extension AuditReader {
                     case .commands: content = .command(CommandRow(row: row))
                     case .authAttempts: content = .auth(AuthRow(row: row))
                     case .fileTransfers: content = .transfer(TransferRow(row: row))
+                    case .fileActivity: content = .file(FileActivityRow(row: row))
+                    case .networkActivity: content = .network(NetworkRow(row: row))
                     default: content = .event(SessionEventRow(row: row))
                     }
                     let stored = try hasher.hash(db, table, id)

@@ -3,7 +3,7 @@ import GRDB
 
 /// A row of network_activity: what one of a session's processes connected to, bound, listened on or
 /// accepted, aggregated per (process, op, endpoint).
-public struct NetworkRow: Encodable, Equatable, Sendable {
+public struct NetworkRow: Codable, Equatable, Sendable {
     public var id: Int64
     public var sessionID: Int64
     public var commandID: Int64?
@@ -89,6 +89,12 @@ public struct NetworkEndpoint: Encodable, Equatable, Sendable {
     public var count: Int64
     public var first: String
     public var last: String
+
+    public init(op: String, family: String, proto: String, addr: String?, port: Int64?, path: String?, sessions: Int, users: [String],
+                count: Int64, first: String, last: String) {
+        (self.op, self.family, self.proto, self.addr, self.port, self.path) = (op, family, proto, addr, port, path)
+        (self.sessions, self.users, self.count, self.first, self.last) = (sessions, users, count, first, last)
+    }
 
     enum CodingKeys: String, CodingKey { case op, family, proto, addr, port, path, sessions, users, count, first, last }
 

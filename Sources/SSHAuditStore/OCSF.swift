@@ -2,7 +2,8 @@ import Foundation
 import SSHAuditCore
 
 /// Row versions as OCSF 1.8 events (https://schema.ocsf.io), for SIEMs: auth rows as Authentication
-/// (3002), sessions as SSH Activity (4007), commands as Process Activity (1007). What OCSF has no
+/// (3002), sessions as SSH Activity (4007), commands as Process Activity (1007), file activity as
+/// File System Activity (1001), network activity as Network Activity (4001). What OCSF has no
 /// attribute of the class for, and the ledger entry, go under `unmapped`. Transfers and session
 /// events have no class here yet: `export --format ocsf` leaves them out (jsonl has them).
 public enum OCSF {
@@ -14,6 +15,8 @@ public enum OCSF {
         case let .auth(a): return authentication(a, version, host)
         case let .session(s): return sshActivity(s, version, host)
         case let .command(c): return processActivity(c, version, host)
+        case let .file(f): return fileSystemActivity(f, version, host)
+        case let .network(n): return networkActivity(n, version, host)
         case .transfer, .event: return nil
         }
     }
@@ -129,6 +132,92 @@ public enum OCSF {
         unmapped["recovered"] = .bool(c.recovered)
         e["unmapped"] = .object(unmapped)
         return e
+    }
+
+    /// One row per (process, command, operation, path): `count` times between first_at and last_at.
+    private static func fileSystemActivity(_ f: FileActivityRow, _ v: ExportedVersion, _ host: String) -> JSONObject {
+        // Create 1, Update 3, Delete 4, Rename 5, Set Security 7 (permissions and owner).
+        let activity: Int
+        switch f.op {
+        case "create", "mkdir", "link", "symlink": activity = 1
+        case "write", "truncate": activity = 3
+        case "unlink", "rmdir": activity = 4
+        case "rename": activity = 5
+        case "chmod", "chown": activity = 7
+        default: activity = 99
+        }
+        let firstNs = Timestamp.parse(f.firstAt), lastNs = Timestamp.parse(f.lastAt)
+        var e = base(category: 1, class: 1001, activity: activity, severity: 1, timeNs: lastNs ?? firstNs, v)
+        e["file"] = file(f.path, op: f.op)
+        if let newPath = f.newPath { e["file_result"] = file(newPath, op: f.op) }
+        e["actor"] = actor(pid: f.pid, uid: f.uid, session: f.sessionID)
+        e["device"] = device(host)
+        e["count"] = .int(f.count)
+        e["start_time"] = millis(firstNs).json
+        e["end_time"] = millis(lastNs).json
+        var unmapped = JSONObject()
+        unmapped["ledger"] = ledger(v)
+        unmapped["op"] = .string(f.op)
+        unmapped["command_id"] = f.commandID.json
+        e["unmapped"] = .object(unmapped)
+        return e
+    }
+
+    /// A path as OCSF's file: its name and type (1 regular file, 2 folder, 7 symbolic link, 0 unknown).
+    private static func file(_ path: String, op: String) -> JSONValue {
+        let name = path.split(separator: "/").last.map(String.init) ?? path
+        let type: Int
+        switch op {
+        case "create", "write", "truncate": type = 1
+        case "mkdir", "rmdir": type = 2
+        case "symlink": type = 7
+        default: type = 0
+        }
+        return ["name": .string(name), "path": .string(path), "type_id": .int(type)]
+    }
+
+    /// One row per (process, command, operation, endpoint). Connect and accept open a connection
+    /// (1), a refused connect fails (4), bind and listen wait for connections (7, Listen).
+    private static func networkActivity(_ n: NetworkRow, _ v: ExportedVersion, _ host: String) -> JSONObject {
+        let activity: Int
+        switch n.op {
+        case "connect", "accept": activity = 1
+        case "connect_failed": activity = 4
+        case "bind", "listen": activity = 7
+        default: activity = 99
+        }
+        let firstNs = Timestamp.parse(n.firstAt), lastNs = Timestamp.parse(n.lastAt)
+        var e = base(category: 4, class: 4001, activity: activity, severity: activity == 4 ? 2 : 1, timeNs: lastNs ?? firstNs, v)
+        var endpoint = JSONObject()
+        endpoint["ip"] = n.addr.json
+        endpoint["port"] = n.port.json
+        // A unix socket's path (an abstract name starts with @); OCSF wants some name for an endpoint.
+        endpoint["name"] = (n.path ?? (n.addr == nil ? "(unnamed \(n.family) socket)" : nil)).json
+        // Where the process connected to, or where it waits (bind, listen; an accept's peer is its source).
+        e[n.op == "connect" || n.op == "connect_failed" ? "dst_endpoint" : "src_endpoint"] = .object(endpoint)
+        e["connection_info"] = ["protocol_name": .string(n.proto), "direction_id": .int(n.op.hasPrefix("connect") ? 2 : 1)]
+        // The process and the machine come with OCSF's host profile, which the event says it applies.
+        e["actor"] = actor(pid: n.pid, uid: n.uid, session: n.sessionID)
+        e["device"] = device(host)
+        if case var .object(metadata)? = e["metadata"] {
+            metadata["profiles"] = ["host"]
+            e["metadata"] = .object(metadata)
+        }
+        e["count"] = .int(n.count)
+        e["start_time"] = millis(firstNs).json
+        e["end_time"] = millis(lastNs).json
+        var unmapped = JSONObject()
+        unmapped["ledger"] = ledger(v)
+        unmapped["op"] = .string(n.op)
+        unmapped["family"] = .string(n.family)
+        unmapped["command_id"] = n.commandID.json
+        e["unmapped"] = .object(unmapped)
+        return e
+    }
+
+    private static func actor(pid: Int64, uid: Int64, session: Int64) -> JSONValue {
+        ["process": ["pid": .int(pid), "user": ["uid": .string(String(uid))]], "session": ["uid": .string(String(session))],
+         "user": ["uid": .string(String(uid))]]
     }
 
     /// `unmapped` of a login's events: the ledger entry, the device, and the key or certificate.

@@ -53,7 +53,8 @@ struct Report: ParsableCommand {
         var source = db
         var report: AuditReport
         if let central = try fleet.reader() {
-            report = try central.report(since: start, until: end, top: top, generatedAt: generated)
+            report = try central.report(since: start, until: end, top: top, generatedAt: generated,
+                                        sensitive: try sensitivePaths.patterns())
             let hosts = report.hosts ?? []
             source = "the central database (\(hosts.count) host\(hosts.count == 1 ? "" : "s"): \(hosts.joined(separator: ", ")))"
         } else {
@@ -170,7 +171,7 @@ enum ReportMarkdown {
         if r.sensitiveFiles.isEmpty { md += "No change to a sensitive path in this period.\n" } else {
             md += "| First | Session | PID | UID | Op | Count | Path |\n|---|--:|--:|--:|---|--:|---|\n"
             for f in r.sensitiveFiles {
-                md += "| \(cell(f.firstAt)) | \(f.sessionID) | \(f.pid) | \(f.uid) | \(f.op) | \(grouped(Int(f.count))) | \(code(fileActivityPath(f), columns: 120)) |\n"
+                md += "| \(cell(f.firstAt)) | \(cell(sessionReference(f.sessionID, host: f.host))) | \(f.pid) | \(f.uid) | \(f.op) | \(grouped(Int(f.count))) | \(code(fileActivityPath(f), columns: 120)) |\n"
             }
         }
 

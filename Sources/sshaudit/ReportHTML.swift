@@ -83,7 +83,7 @@ enum ReportHTML {
             body += "<p class=\"empty\">No change to a sensitive path in this period.</p>\n"
         } else {
             body += table(["First", "Session", "PID", "UID", "Op", "Count", "Path"], numeric: [1, 2, 3, 5],
-                          r.sensitiveFiles.map { [$0.firstAt, String($0.sessionID), String($0.pid), String($0.uid), $0.op,
+                          r.sensitiveFiles.map { [$0.firstAt, sessionReference($0.sessionID, host: $0.host), String($0.pid), String($0.uid), $0.op,
                                                   grouped(Int($0.count)), fileActivityPath($0)] }, codeColumn: 6)
         }
         body += "</section>\n"

@@ -15,11 +15,16 @@ final class ExportTests: XCTestCase {
         super.tearDown()
     }
 
+    /// Names the file the first session creates (a new one each run).
+    private let runID = UUID().uuidString.prefix(8)
+
     /// A publickey login whose command exits 3, a failed password, a password login; recorded.
     private func record(_ name: String, port: Int) throws {
         server = try SSHDServer(name: name, port: port)
         recorder = try Recorder(name: name)
-        XCTAssertEqual(try server.ssh("sa_alice", ["/bin/echo export-marker; exit 3"]).status, 3)
+        // Also a file written and a connection opened by the shell itself (builtins: no exec).
+        XCTAssertEqual(try server.ssh("sa_alice", ["/bin/echo export-marker; echo x > /tmp/\(name)-\(runID); "
+                                                   + "exec 3<>/dev/tcp/127.0.0.1/\(port); exit 3"]).status, 3)
         XCTAssertNotEqual(try server.sshWithPasswords("sa_bob", ["not-the-password"]).status, 0)
         XCTAssertEqual(try server.sshWithPasswords("sa_bob", ["Bob-Pw-9z"], command: "/bin/true").status, 0)
         XCTAssertEqual(try recorder.stop(), 0)
@@ -54,14 +59,26 @@ final class ExportTests: XCTestCase {
         XCTAssertTrue(auth.allSatisfy { ($0["src_endpoint"] as? [String: Any])?["ip"] as? String == "127.0.0.1" })
 
         let ssh = events.filter { $0.int("class_uid") == 4007 && ($0["dst_endpoint"] as? [String: Any])?["port"] as? Int == server.port }
-        XCTAssertEqual(ssh.count, 3, "one event per connection, in its latest version")
+        XCTAssertEqual(ssh.count, 4, "one event per connection (three logins and the shell's own), in its latest version")
         XCTAssertTrue(ssh.allSatisfy { $0.int("activity_id") == 2 && $0["end_time"] != nil }, "all closed")
-        XCTAssertEqual(Set(ssh.compactMap { $0.int("auth_type_id") }), [6, 5, 0], "publickey, password, none")
+        XCTAssertEqual(Set(ssh.compactMap { $0.int("auth_type_id") }), [6, 5, 0], "publickey, password, none (twice)")
 
         let commands = events.filter { $0.int("class_uid") == 1007 && ofMySessions($0) }
         let shell = try XCTUnwrap(commands.first { (($0["process"] as? [String: Any])?["cmd_line"] as? String)?.contains("export-marker") == true })
         XCTAssertEqual(shell.int("exit_code"), 3)
         XCTAssertEqual(shell.int("type_uid"), 100_702, "Process Activity: Terminate")
+
+        // File System Activity and Network Activity of the shell's builtins.
+        let written = try XCTUnwrap(events.first { $0.int("class_uid") == 1001 && ofMySessions($0)
+            && (($0["file"] as? [String: Any])?["path"] as? String) == "/tmp/export-ocsf-\(runID)" })
+        XCTAssertEqual(written.int("activity_id"), 1, "Create")
+        XCTAssertEqual(((written["actor"] as? [String: Any])?["user"] as? [String: Any])?["uid"] as? String,
+                       String(try XCTUnwrap(shell["actor"] as? [String: Any])["user"].flatMap { ($0 as? [String: Any])?["uid"] as? String } ?? ""))
+        let connected = try XCTUnwrap(events.first { $0.int("class_uid") == 4001 && ofMySessions($0)
+            && (($0["dst_endpoint"] as? [String: Any])?["port"] as? Int) == server.port })
+        XCTAssertEqual(connected.int("activity_id"), 1, "Open")
+        XCTAssertEqual((connected["dst_endpoint"] as? [String: Any])?["ip"] as? String, "127.0.0.1")
+        XCTAssertEqual((connected["connection_info"] as? [String: Any])?["protocol_name"] as? String, "tcp")
 
         // In ledger order, each carrying its entry: the chain before it is the ledger's, entry by entry.
         let ledger = events.compactMap { ($0["unmapped"] as? [String: Any])?["ledger"] as? [String: Any] }
@@ -184,7 +201,7 @@ final class LockedText: @unchecked Sendable {
 /// What OCSF 1.8.0 asks of an event (Tests/Integration/ocsf/ocsf-1.8.0.json).
 struct OCSFSchema {
     struct Rules { var required: [String]; var atLeastOne: [String]; var attributes: Set<String> }
-    var classes: [Int: (category: Int, activities: Set<Int>, rules: Rules)] = [:]
+    var classes: [Int: (category: Int, activities: Set<Int>, rules: Rules, profiles: [String: Set<String>])] = [:]
     var objects: [String: Rules] = [:]
 
     /// Which object type each attribute holding an object is (the attribute dictionary's types).
@@ -192,6 +209,7 @@ struct OCSFSchema {
         "metadata": "metadata", "product": "product", "user": "user", "actor": "actor", "device": "device",
         "process": "process", "parent_process": "process", "file": "file", "src_endpoint": "network_endpoint",
         "dst_endpoint": "network_endpoint", "session": "session", "service": "service", "traffic": "network_traffic",
+        "file_result": "file", "connection_info": "network_connection_info",
     ]
 
     static func load() throws -> OCSFSchema {
@@ -206,7 +224,8 @@ struct OCSFSchema {
         }
         var schema = OCSFSchema()
         for (uid, d) in classes {
-            schema.classes[Int(uid)!] = (d["category_uid"] as! Int, Set(d["activity_ids"] as! [Int]), rules(d))
+            let profiles = (d["profiles"] as? [String: [String]] ?? [:]).mapValues(Set.init)
+            schema.classes[Int(uid)!] = (d["category_uid"] as! Int, Set(d["activity_ids"] as! [Int]), rules(d), profiles)
         }
         for (name, d) in objects { schema.objects[name] = rules(d) }
         return schema
@@ -216,7 +235,13 @@ struct OCSFSchema {
     /// have, an unmet at-least-one constraint, inconsistent ids. Empty when it conforms.
     func problems(_ event: [String: Any]) -> [String] {
         guard let uid = event["class_uid"] as? Int, let cls = classes[uid] else { return ["unknown class_uid \(event["class_uid"] ?? "nil")"] }
-        var out = check(event, cls.rules, at: "event \(uid)")
+        // The profiles the event applies (metadata.profiles) add their attributes to the class's.
+        var rules = cls.rules
+        for profile in ((event["metadata"] as? [String: Any])?["profiles"] as? [String]) ?? [] {
+            guard let added = cls.profiles[profile] else { return ["class \(uid) has no profile \(profile)"] }
+            rules.attributes.formUnion(added)
+        }
+        var out = check(event, rules, at: "event \(uid)")
         if event["category_uid"] as? Int != cls.category { out.append("category_uid is not \(cls.category)") }
         guard let activity = event["activity_id"] as? Int, cls.activities.contains(activity) else { return out + ["bad activity_id"] }
         if event["type_uid"] as? Int != uid * 100 + activity { out.append("type_uid is not class_uid * 100 + activity_id") }

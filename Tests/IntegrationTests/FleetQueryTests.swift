@@ -46,9 +46,14 @@ final class FleetQueryTests: XCTestCase {
         self.server = server
         // Three hosts, recorded one after the other: each database has its own sessions.
         var dbs: [(host: String, db: String)] = []
+        // fleet-b's session also writes a file (a sensitive path here), fleet-c's opens a connection.
+        let run = UUID().uuidString.prefix(8)
+        let sensitiveList = "/run/sshaudit-test/fleet-query-sensitive"
+        try "/tmp/fleet-sensitive-*\n".write(toFile: sensitiveList, atomically: true, encoding: .utf8)
+        let extra = ["fleet-a": "", "fleet-b": "; echo x > /tmp/fleet-sensitive-\(run)", "fleet-c": "; exec 3<>/dev/tcp/127.0.0.1/22499"]
         for (host, marker) in [("fleet-a", "alpha"), ("fleet-b", "beta"), ("fleet-c", "gamma")] {
             let recorder = try Recorder(name: host)
-            XCTAssertEqual(try server.ssh("sa_alice", ["/bin/echo fleet-\(marker)"]).status, 0)
+            XCTAssertEqual(try server.ssh("sa_alice", ["/bin/echo fleet-\(marker)" + extra[host]!]).status, 0)
             if host == "fleet-b" { XCTAssertNotEqual(try server.sshWithPasswords("sa_bob", ["wrong"]).status, 0) }
             XCTAssertEqual(try recorder.stop(), 0)
             let shipped = try sshaudit(["ship", "--db", recorder.db, "--to", pg.url, "--password-file", pg.passwordFile,
@@ -124,17 +129,25 @@ final class FleetQueryTests: XCTestCase {
         }
         var sum: [String: Int] = [:]
         for (host, db) in dbs {
-            let own = try XCTUnwrap(try local(["report", "--until", now], db: db) as? [String: Any])
-            let central = try XCTUnwrap(try fleet(["report", "--host", host, "--until", now]).first)
+            let own = try XCTUnwrap(try local(["report", "--until", now, "--sensitive-paths", sensitiveList], db: db) as? [String: Any])
+            let central = try XCTUnwrap(try fleet(["report", "--host", host, "--until", now, "--sensitive-paths", sensitiveList]).first)
             XCTAssertEqual(totals(central), totals(own), host)
             XCTAssertGreaterThan(totals(own)["connections"] ?? 0, 0)
-            for key in ["days", "logins_per_user", "failed_by_source", "top_programs", "privileged_by_user"] {
+            for key in ["days", "logins_per_user", "failed_by_source", "top_programs", "privileged_by_user", "network"] {
                 XCTAssertEqual((central[key] as? [Any]).map { $0 as NSArray }, (own[key] as? [Any]).map { $0 as NSArray }, "\(host) \(key)")
             }
+            // Sensitive changes name their host in a fleet report.
+            let centralSensitive = ((central["sensitive_files"] as? [[String: Any]]) ?? []).map { $0 as NSDictionary }
+            let ownSensitive = try ((own["sensitive_files"] as? [Any]) ?? []).map { try withHost($0, host) }
+            XCTAssertEqual(centralSensitive, ownSensitive, host)
             XCTAssertNil(central["coverage"], "coverage is each host's own")
             XCTAssertEqual(central["hosts"] as? [String], [host])
             sum.merge(totals(own), uniquingKeysWith: +)
         }
+        XCTAssertEqual(try fleet(["report", "--host", "fleet-b", "--until", now, "--sensitive-paths", sensitiveList]).first?["sensitive_files"]
+            .flatMap { ($0 as? [[String: Any]])?.compactMap { $0["path"] as? String } }, ["/tmp/fleet-sensitive-\(run)"])
+        XCTAssertTrue(((try fleet(["report", "--host", "fleet-c", "--until", now]).first?["network"] as? [[String: Any]]) ?? [])
+            .contains { $0["op"] as? String == "connect" && $0["port"] as? Int == 22499 })
         let whole = try XCTUnwrap(try fleet(["report", "--until", now]).first)
         for key in ["connections", "logins", "unauthenticated", "auth_attempts", "failed_attempts", "commands"] {
             XCTAssertEqual(totals(whole)[key], sum[key], key)
