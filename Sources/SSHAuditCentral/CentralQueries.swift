@@ -52,9 +52,30 @@ public final class CentralReader {
     public func commands(_ filter: QueryFilter) throws -> [Hosted<CommandRow>] { try rows(.commands, filter) }
     public func authAttempts(_ filter: QueryFilter) throws -> [Hosted<AuthRow>] { try rows(.auth, filter) }
     public func transfers(_ filter: QueryFilter) throws -> [Hosted<TransferRow>] { try rows(.transfers, filter) }
+    public func network(_ filter: QueryFilter) throws -> [Hosted<NetworkRow>] { try rows(.network, filter) }
+
+    /// `query files`: with --path and --sensitive matched as the local store matches them (fnmatch):
+    /// PostgreSQL narrows by regular expressions made from the globs, and where one is wider than its
+    /// glob (bracket expressions, escapes) the glob decides here, before --limit.
+    public func files(_ filter: QueryFilter, _ files: FileActivityFilter) throws -> [Hosted<FileActivityRow>] {
+        let globs = [files.path].compactMap { $0 } + (files.sensitive ?? [])
+        let exact = globs.allSatisfy { Self.regex(glob: $0).exact }
+        var unlimited = filter
+        if !exact { unlimited.limit = nil }
+        var found: [Hosted<FileActivityRow>] = try rows(.files(files), unlimited)
+        if !exact {
+            found = found.filter { hosted in
+                (files.path.map { SensitivePaths.matches(hosted.row, [$0]) } ?? true)
+                    && (files.sensitive.map { SensitivePaths.matches(hosted.row, $0) } ?? true)
+            }
+            if let limit = filter.limit { found = Array(found.prefix(limit)) }
+        }
+        return found
+    }
 
     enum Kind {
-        case sessions, commands, auth, transfers
+        case sessions, commands, auth, transfers, network
+        case files(FileActivityFilter)
 
         var table: String {
             switch self {
@@ -62,6 +83,8 @@ public final class CentralReader {
             case .commands: return "commands"
             case .auth: return "auth_attempts"
             case .transfers: return "file_transfers"
+            case .network: return "network_activity"
+            case .files: return "file_activity"
             }
         }
 
@@ -71,11 +94,20 @@ public final class CentralReader {
             case .commands: return "c"
             case .auth: return "a"
             case .transfers: return "f"
+            case .network: return "n"
+            case .files: return "fa"
             }
         }
 
+        var isSessions: Bool { if case .sessions = self { return true } else { return false } }
+
         /// The user, address, key and certificate are the row's own (else its session's).
-        var ownsIdentity: Bool { self == .sessions || self == .auth }
+        var ownsIdentity: Bool {
+            switch self {
+            case .sessions, .auth: return true
+            default: return false
+            }
+        }
     }
 
     /// Parameters of one statement ($1, $2, … in the order bound).
@@ -99,7 +131,7 @@ public final class CentralReader {
         let hostsParameter = hosts.map { q.bind(Self.textArray($0)) }
         if let hostsParameter { q.conditions.append("\(t).host = ANY(\(hostsParameter)::text[])") }
         if let id = filter.sessionID {
-            q.conditions.append("\(kind == .sessions ? "s.id" : "\(t).session_id") = \(q.bind(String(id)))::bigint")
+            q.conditions.append("\(kind.isSessions ? "s.id" : "\(t).session_id") = \(q.bind(String(id)))::bigint")
         }
         if let user = filter.user { q.conditions.append(#"\#(who)."user" = \#(q.bind(user))"#); joinSession = true }
         if let key = filter.key { q.conditions.append("\(who).key_fingerprint = \(q.bind(key))"); joinSession = true }
@@ -112,7 +144,7 @@ public final class CentralReader {
         }
         if let since = filter.since { q.conditions.append("\(t).at >= \(q.bind(since))::timestamptz") }
         if let until = filter.until { q.conditions.append("\(t).at < \(q.bind(until))::timestamptz") }
-        if filter.incompleteOnly, kind == .sessions {
+        if filter.incompleteOnly, kind.isSessions {
             q.conditions.append(Self.incomplete("s"))
         }
         if filter.failedOnly {
@@ -120,7 +152,16 @@ public final class CentralReader {
             case .sessions: q.conditions.append("s.row->>'authenticated_at' IS NULL")
             case .commands: q.conditions.append("((c.row->>'exit_code')::bigint <> 0 OR c.row->>'signal' IS NOT NULL)")
             case .auth: q.conditions.append("a.result = 'failed'")
-            case .transfers: break
+            // Connects the kernel refused.
+            case .network: q.conditions.append("n.op = 'connect_failed'")
+            case .transfers, .files: break
+            }
+        }
+        if case let .files(files) = kind {
+            if let op = files.op { q.conditions.append("fa.op = \(q.bind(op))") }
+            for globs in [files.path.map { [$0] }, files.sensitive].compactMap({ $0 }) {
+                let regexes = q.bind(Self.textArray(globs.map { Self.regex(glob: $0).pattern }))
+                q.conditions.append("(fa.path ~ ANY(\(regexes)::text[]) OR fa.row->>'new_path' ~ ANY(\(regexes)::text[]))")
             }
         }
         if let pattern = filter.grep {
@@ -134,7 +175,7 @@ public final class CentralReader {
                     (s.host, s.id) IN (SELECT g.host, g.session_id FROM commands AS g
                                        WHERE g.latest AND g.command_line LIKE \(like)\(hostCondition))
                     """)
-            case .auth, .transfers: break
+            case .auth, .transfers, .network, .files: break
             }
         }
         var sql = "SELECT \(t).host, \(t).row::text FROM \(kind.table) AS \(t)"
@@ -251,6 +292,23 @@ public final class CentralReader {
     }
 
     // MARK: - Values
+
+    /// A POSIX regular expression for a glob as fnmatch(3) without flags reads it (`*` and `?` also
+    /// match `/`); `exact` when it matches exactly what the glob does. A bracket expression or an
+    /// escape makes it match anything (then the glob itself must decide).
+    static func regex(glob: String) -> (pattern: String, exact: Bool) {
+        var out = "^"
+        for ch in glob {
+            switch ch {
+            case "*": out += ".*"
+            case "?": out += "."
+            case "\\", "[", "]": return (".*", false)
+            case ".", "+", "(", ")", "{", "}", "^", "$", "|": out += "\\" + String(ch)
+            default: out.append(ch)
+            }
+        }
+        return (out + "$", true)
+    }
 
     /// A text[] literal: each element quoted, backslashes and quotes escaped.
     static func textArray(_ values: [String]) -> String {

@@ -118,7 +118,7 @@ extension CentralReader {
 
         // Changes to sensitive paths: PostgreSQL narrows by regular expressions made from the globs,
         // SensitivePaths.matches (the local test, fnmatch) decides.
-        let regexes = Self.textArray(sensitive.map(Self.regex(glob:)))
+        let regexes = Self.textArray(sensitive.map { Self.regex(glob: $0).pattern })
         var sensitiveRows: [FileActivityRow] = []
         var after: (at: String, host: String, id: String)? = nil
         while sensitiveRows.count < top {
@@ -169,22 +169,6 @@ extension CentralReader {
             SELECT s.host, s.row::text FROM sessions AS s WHERE \(open) ORDER BY s.at, s.host, s.id LIMIT \(top)
             """, hostsOnly).map { AuditReport.OpenSession(session: try decode(SessionRow.self, $0[1]), host: $0[0]) }
         return report
-    }
-
-    /// A POSIX regular expression that matches at least what the glob matches (fnmatch without flags:
-    /// `*` and `?` also match `/`); a bracket expression makes it match anything (the glob decides).
-    static func regex(glob: String) -> String {
-        var out = "^"
-        for ch in glob {
-            switch ch {
-            case "*": out += ".*"
-            case "?": out += "."
-            case "\\", "[", "]": return ".*"
-            case ".", "+", "(", ")", "{", "}", "^", "$", "|": out += "\\" + String(ch)
-            default: out.append(ch)
-            }
-        }
-        return out + "$"
     }
 
     /// Sessions whose record may miss something, as `query sessions --incomplete` means it.

@@ -245,8 +245,8 @@ extension Query {
         func run() throws {
             var filter = try options.parsedFilter()
             filter.failedOnly = failed
-            let rows = try options.open().network(filter)
-            try options.print(rows, header: ["ID", "SESSION", "PID", "FIRST", "LAST", "COUNT", "OP", "PROTO", "ENDPOINT"]) { n in [
+            try options.list(header: ["ID", "SESSION", "PID", "FIRST", "LAST", "COUNT", "OP", "PROTO", "ENDPOINT"],
+                             local: { try $0.network(filter) }, central: { try $0.network(filter) }) { n in [
                 String(n.id), String(n.sessionID), String(n.pid), n.firstAt, n.lastAt, String(n.count), n.op,
                 "\(n.family)/\(n.proto)", networkEndpoint(n),
             ] }

@@ -63,7 +63,7 @@ final class FleetQueryTests: XCTestCase {
         }
 
         // Every host's rows, each exactly as its own database prints it, plus "host".
-        for kind in ["sessions", "commands", "auth"] {
+        for kind in ["sessions", "commands", "auth", "files", "network"] {
             let rows = try fleet(["query", kind])
             var expected: [NSDictionary] = []
             for (host, db) in dbs {
@@ -73,6 +73,17 @@ final class FleetQueryTests: XCTestCase {
             XCTAssertEqual(Set(rows.map { $0 as NSDictionary }), Set(expected), kind)
             XCTAssertEqual(rows.count, expected.count, "\(kind): each row once")
         }
+
+        // File activity by glob (made a regular expression; a bracket expression is decided by the glob).
+        for glob in ["/tmp/fleet-sensitive-*", "/tmp/fleet-sensitive-[0-9A-F]*"] {
+            let matched = try fleet(["query", "files", "--path", glob])
+            XCTAssertEqual(matched.map { $0.string("path") }, ["/tmp/fleet-sensitive-\(run)"], glob)
+            XCTAssertEqual(matched.map { $0.string("host") }, ["fleet-b"], glob)
+        }
+        XCTAssertEqual(try fleet(["query", "files", "--path", "/tmp/fleet-sensitive-?"]).count, 0)
+        XCTAssertEqual(try fleet(["query", "files", "--sensitive", "--sensitive-paths", sensitiveList]).map { $0.string("host") }, ["fleet-b"])
+        let connects = try fleet(["query", "network", "--host", "fleet-c"]).filter { $0.int("port") == 22499 }
+        XCTAssertEqual(connects.map { $0.string("op") }, ["connect"])
 
         // The local filters, across hosts.
         let beta = try fleet(["query", "commands", "--grep", "fleet-beta"])
