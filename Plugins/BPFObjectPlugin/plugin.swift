@@ -8,7 +8,7 @@ struct BPFObjectPlugin: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: Target) throws -> [Command] {
         let bpfDir = context.package.directoryURL.appending(path: "bpf")
         let source = bpfDir.appending(path: "sshaudit.bpf.c")
-        let headers = ["events.h", "kernel_types.h"].map { bpfDir.appending(path: $0) }
+        let headers = ["events.h", "kernel_types.h", "tty.bpf.h"].map { bpfDir.appending(path: $0) }
         let script = context.package.directoryURL.appending(path: "Plugins/embed.sh")
         let object = context.pluginWorkDirectoryURL.appending(path: "sshaudit.bpf.o")
         let output = context.pluginWorkDirectoryURL.appending(path: "BPFObject.generated.swift")

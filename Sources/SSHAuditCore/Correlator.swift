@@ -202,6 +202,7 @@ public final class Correlator {
 
     /// Kernel-side losses happened now: every open session may miss something.
     public func noteLoss() {
+        tty.noteLoss()
         for id in sessions.keys { updateSession(id) { $0.drops = true } }
     }
 
@@ -266,7 +267,11 @@ public final class Correlator {
         self.userName = userName
         self.binaryVersion = binaryVersion
         self.sink = sink
+        self.tty = TTYRecorder(firstID: 1) { sink(.ttyChunk($0)) }
     }
+
+    /// Terminal recording (record --tty): chunks of the open sessions' recordings.
+    public let tty: TTYRecorder
 
     public var openSessionCount: Int { sessions.count }
     public var trackedProcesses: [ProcessKey] { Array(procs.keys) }
@@ -487,6 +492,18 @@ public final class Correlator {
             sink(.transfer(transfer))
         case let .socket(call):
             handleSocket(key, call: call, wallNs: wallNs)
+        case let .tty(stream, bytes, cut):
+            if let id = procs[key]?.session, sessions[id] != nil {
+                tty.append(session: id, atNs: wallNs, stream: stream, bytes: bytes, cut: cut)
+            } else {
+                tty.noteOrphan()
+            }
+        case let .ttyWindow(rows, cols):
+            if let id = procs[key]?.session, sessions[id] != nil {
+                tty.window(session: id, atNs: wallNs, rows: rows, cols: cols)
+            } else {
+                tty.noteOrphan()
+            }
         }
     }
 
@@ -497,7 +514,7 @@ public final class Correlator {
         switch kind {
         case let .exec(info): return !info.newRoot
         case .accept, .connectionClosed: return false
-        case .fork, .exit, .cred, .chroot, .setsid, .log, .fileOpened, .fileClosed, .socket: return true
+        case .fork, .exit, .cred, .chroot, .setsid, .log, .fileOpened, .fileClosed, .socket, .tty, .ttyWindow: return true
         }
     }
 
@@ -774,6 +791,7 @@ public final class Correlator {
         // Keep the session while any of its processes lives: a process left running after logout
         // still reports into it. Once none does, only the connection's byte counts can still come.
         let done = open.monitorExited && open.liveProcesses <= 0
+        if done { tty.finish(sessionID) }  // its recording's last chunk before its last row
         if done && open.socket == nil { open.record.closed = true }
         open.record.kind = Self.kind(of: open)
         sessions[sessionID] = open
@@ -981,6 +999,7 @@ public final class Correlator {
         for id in sessions.keys.sorted() where sessions.count > keep {
             updateSession(id) { $0.drops = true }
             guard let open = sessions.removeValue(forKey: id) else { continue }
+            tty.finish(id)
             overflows += 1
             if let socket = open.socket, sessionBySocket[socket] == id { sessionBySocket.removeValue(forKey: socket) }
         }
@@ -1035,6 +1054,7 @@ public final class Correlator {
         var unattributedEvents: UInt64
         var overflows: UInt64?
         var unobservedExits: UInt64?
+        var tty: TTYRecorder.State?
     }
 
     /// The state as bytes (JSON), for the recorder's checkpoint.
@@ -1043,6 +1063,7 @@ public final class Correlator {
     /// JSONEncoder's intermediate form takes several times the text it writes, so encoding a large
     /// state whole would cost several times its size at once (README: the bounds).
     public func checkpoint() throws -> Data {
+        tty.flushAll()  // a checkpoint holds no terminal bytes: they are in rows before it
         var out = Data()
         out.reserveCapacity(lastCheckpointSize + lastCheckpointSize / 8)
         let encoder = JSONEncoder()
@@ -1061,6 +1082,7 @@ public final class Correlator {
         field("unattributedEvents"); out.append(try encoder.encode(unattributedEvents))
         field("overflows"); out.append(try encoder.encode(overflows))
         field("unobservedExits"); out.append(try encoder.encode(unobservedExits))
+        field("tty"); out.append(try encoder.encode(tty.state))
         out.append(UInt8(ascii: "}"))
         lastCheckpointSize = out.count
         return out
@@ -1118,6 +1140,7 @@ public final class Correlator {
         unattributedEvents = state.unattributedEvents
         overflows = state.overflows ?? 0
         unobservedExits = state.unobservedExits ?? 0
+        if let t = state.tty { tty.restore(t) }
         openSessionsFlagged = false
     }
 

@@ -52,6 +52,7 @@ extension CorrelatorOutput {
         case let .command(c): return c.heldBytes
         case let .transfer(t): return 256 + CommandRecord.held(t.path)
         case .session, .auth, .sessionEvent: return 1_024
+        case let .ttyChunk(t): return 256 + t.data.count
         }
     }
 }

@@ -69,6 +69,11 @@ public enum EventKind: Equatable, Sendable {
     /// A line sshd logged (to its -E file, a syslog datagram, or its standard error with -e); never
     /// session data.
     case log(source: LogSource, text: String)
+    /// Terminal recording: bytes the session's sshd read from its pty master or its command's pipes
+    /// (or wrote to them: input); `cut`: the kernel could not record all of that call's bytes.
+    case tty(stream: TTYStream, bytes: [UInt8], cut: Bool)
+    /// Terminal recording: sshd set the session's window size.
+    case ttyWindow(rows: UInt16, cols: UInt16)
 }
 
 public enum LogSource: UInt32, Equatable, Sendable {

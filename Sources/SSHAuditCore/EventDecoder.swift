@@ -96,6 +96,17 @@ public enum EventDecoder {
                 call = SocketCall(operation: op, endpoint: nil, unixPath: r.cString(72, 108))
             }
             kind = .socket(call)
+        case 17:  // struct sa_tty
+            try need(64)
+            let len = Int(r.u32(48))
+            guard let stream = TTYStream(rawValue: UInt8(truncatingIfNeeded: r.u16(52))), r.u16(52) <= 4 else {
+                throw DecodeError.unknownType(type)
+            }
+            try need(64 + len)
+            kind = .tty(stream: stream, bytes: Array(bytes[64..<64 + len]), cut: r.u16(54) & 1 != 0)
+        case 18:  // struct sa_tty_winsize
+            try need(56)
+            kind = .ttyWindow(rows: r.u16(48), cols: r.u16(50))
         default:
             throw DecodeError.unknownType(type)
         }

@@ -38,6 +38,8 @@ enum LedgerTable: String, CaseIterable, Sendable {
     case recorderRuns = "recorder_runs"
     /// Rows the recorder found changed outside sshaudit before writing their next version.
     case findings = "ledger_findings"
+    /// Terminal recordings (0022), written once per chunk.
+    case ttyChunks = "tty_chunks"
 
     /// Every column of the table, in canonical order. A migration that adds a column must add it here
     /// (LedgerTests compares these lists with the schema).
@@ -68,6 +70,8 @@ enum LedgerTable: String, CaseIterable, Sendable {
                     "events", "unattributed_events", "resumed_from", "overflows", "unobserved_exits"]
         case .findings:
             return ["id", "at", "tbl", "row_id", "seq", "what"]
+        case .ttyChunks:
+            return ["id", "session_id", "seq", "at", "first_ns", "last_ns", "bytes", "truncated", "incomplete", "data"]
         }
     }
 
@@ -80,7 +84,7 @@ enum LedgerTable: String, CaseIterable, Sendable {
                     "started_at", "recovered"]
         case .fileTransfers: return ["id", "session_id", "command_id", "protocol", "path", "mode", "opened_at"]
         case .recorderRuns: return ["id", "started_at", "resumed_from"]
-        case .authAttempts, .sessionEvents, .prunes, .findings: return columns
+        case .authAttempts, .sessionEvents, .prunes, .findings, .ttyChunks: return columns
         }
     }
 
@@ -126,7 +130,7 @@ enum LedgerTable: String, CaseIterable, Sendable {
         case .commands: return !isNull("ended_at")
         case .fileTransfers: return !isNull("closed_at")
         case .recorderRuns: return isOne("clean_exit")
-        case .authAttempts, .sessionEvents, .prunes, .findings: return true
+        case .authAttempts, .sessionEvents, .prunes, .findings, .ttyChunks: return true
         }
     }
 
@@ -188,6 +192,12 @@ enum Ledger {
             bytes.append(3)
             int(Int64(utf8.count))
             bytes.append(contentsOf: utf8)
+        }
+
+        mutating func blob(_ data: UnsafeRawBufferPointer) {
+            bytes.append(4)
+            int(Int64(data.count))
+            bytes.append(contentsOf: data)
         }
 
         /// Column `i` of the row `statement` is on, as stored: TEXT as its exact bytes (a NUL byte

@@ -44,7 +44,7 @@ private enum RowKey: Hashable {
         case let .session(s): self = .session(s.id)
         case let .command(c): self = .command(c.id)
         case let .transfer(t): self = .transfer(t.id)
-        case .auth, .sessionEvent: return nil
+        case .auth, .sessionEvent, .ttyChunk: return nil
         }
     }
 }

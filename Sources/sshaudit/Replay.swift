@@ -65,6 +65,7 @@ extension Replay {
             case .auth: auths += 1
             case let .transfer(t): transfers = max(transfers, t.id)
             case .sessionEvent: events += 1
+            case .ttyChunk: break
             }
         }
         let start = Date()
@@ -87,6 +88,7 @@ extension Replay {
                 if !correlator.handle(record: record) { undecodable += 1 }
                 after()
             }
+            correlator.tty.flushAll()  // recordings of sessions still open at the log's end
             if log.recordsNotLogged > 0 {
                 warn("\(file): \(log.recordsNotLogged) record(s) were not logged (the recorder could not write the file); "
                      + "the sessions open then may be incomplete")

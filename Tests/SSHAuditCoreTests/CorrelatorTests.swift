@@ -33,7 +33,7 @@ enum Fixture {
             switch output {
             case let .session(s): if sessions.updateValue(s, forKey: s.id) == nil { sessionOrder.append(s.id) }
             case let .command(c): if commands.updateValue(c, forKey: c.id) == nil { commandOrder.append(c.id) }
-            case .auth, .transfer, .sessionEvent: break
+            case .auth, .transfer, .sessionEvent, .ttyChunk: break
             }
         }
         return (sessionOrder.map { sessions[$0]! }, commandOrder.map { commands[$0]! }, outputs)

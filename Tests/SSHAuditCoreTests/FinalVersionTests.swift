@@ -16,6 +16,7 @@ final class FinalVersionTests: XCTestCase {
                 case let .auth(a): key = "auth \(a.id)"
                 case let .transfer(t): key = "transfer \(t.id)"
                 case let .sessionEvent(e): key = "event \(e.id)"
+                case let .ttyChunk(t): key = "tty \(t.id)"
                 }
                 XCTAssertFalse(finished.contains(key), "\(name): a version of \(key) after its final one")
                 if output.isFinal { finished.insert(key) }
