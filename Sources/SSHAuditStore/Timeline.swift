@@ -11,6 +11,23 @@ public struct SessionTimeline: Encodable, Sendable {
     public var commands: [CommandNode]
     public var transfers: [TransferRow]
     public var events: [SessionEventRow]
+    /// The session's terminal recording (record --tty), nil if none: set by the reader's caller.
+    public var ttyRecording: TTYRecordingSummary?
+
+    enum CodingKeys: String, CodingKey {
+        case session, auth, commands, transfers, events
+        case ttyRecording = "tty_recording"
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(session, forKey: .session)
+        try c.encode(auth, forKey: .auth)
+        try c.encode(commands, forKey: .commands)
+        try c.encode(transfers, forKey: .transfers)
+        try c.encode(events, forKey: .events)
+        try c.encode(ttyRecording, forKey: .ttyRecording)  // null when there is none
+    }
 
     /// Every command, parents before children (depth-first, each level oldest first), with its depth.
     public var flattenedCommands: [(depth: Int, command: CommandRow)] {

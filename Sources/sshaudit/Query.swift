@@ -148,13 +148,31 @@ extension Query {
         var failed = false
         @Flag(help: "Only sessions whose record may be incomplete: recovered, kernel drops, cut argv, end not seen, unattributed events.")
         var incomplete = false
+        // Unconditional: the pattern may start with a dash.
+        @Option(name: .customLong("tty-grep"), parsing: .unconditional, help: ArgumentHelp(
+            "Only sessions whose terminal recording (what was displayed, stdout and stderr; not input) contains "
+            + "PATTERN, case-sensitively. Reads every recording.", valueName: "PATTERN"))
+        var ttyGrep: String?
+
+        func validate() throws {
+            if let ttyGrep, ttyGrep.isEmpty { throw ValidationError("--tty-grep needs a non-empty PATTERN") }
+        }
 
         func run() throws {
             var filter = try options.parsedFilter()
             filter.failedOnly = failed
             filter.incompleteOnly = incomplete
             filter.grep = search.grep
-            let rows = try options.open().sessions(filter)
+            let reader = try options.open()
+            var rows: [SessionRow]
+            if let ttyGrep {
+                let matching = try reader.sessionsWithTTYOutput(containing: ttyGrep)
+                filter.limit = nil
+                rows = try reader.sessions(filter).filter { matching.contains($0.id) }
+                if let limit = options.limit { rows = Array(rows.prefix(limit)) }
+            } else {
+                rows = try reader.sessions(filter)
+            }
             try options.print(rows, header: ["ID", "USER", "FROM", "STARTED", "ENDED", "CMDS", "EXIT", "KIND"]) { s in [
                 String(s.id), s.user ?? "-", endpoint(s.remoteAddr, s.remotePort),
                 s.startedAt, s.endedAt ?? (s.endedUnobserved ? "(unseen)" : "(open)"), String(s.commandCount),
