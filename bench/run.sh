@@ -865,6 +865,7 @@ write_report() {
     echo "BENCH_DROP_RATES=\"$DROP_RATES\" BENCH_DROP_STEP_SECS=$DROP_STEP_SECS BENCH_DROP_TARGET=$DROP_TARGET BENCH_DROP_SECS=$DROP_SECS BENCH_DROP_JOBS=$DROP_JOBS"
     echo '```'
     if [ -n "$queries" ]; then echo; echo "$queries"; fi
+    if [ -s "$WORK/tty.md" ]; then echo; cat "$WORK/tty.md"; fi   # bench/tty.sh
   } > "$OUT"
   log "wrote $OUT"
 }
@@ -881,5 +882,6 @@ run_overhead
 run_diagnostics
 run_replay
 run_drops
+TTY_BENCH_BIN=$BIN bash "$ROOT/bench/tty.sh" > "$WORK/tty.md" || log "bench/tty.sh failed: its section is left out"
 write_report
 log "done in $(( $(date +%s) - T0 )) s"
