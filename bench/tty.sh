@@ -52,7 +52,7 @@ bash "$HARNESS" setup "$DIR" >/dev/null
 bash "$HARNESS" start "$DIR" "$PORT" >/dev/null
 gcc -O2 -Wall -o "$DIR/storm" "$ROOT/bench/storm.c"
 chmod 0755 "$DIR/storm"
-head -c $((MIB << 20)) /dev/urandom | base64 -w 120 | head -c $((MIB << 20)) > "$DIR/big.txt"
+head -c $((MIB * 786432)) /dev/urandom | base64 -w 120 > "$DIR/big.txt"   # about MIB MiB of text
 chmod 0644 "$DIR/big.txt"
 
 # 1. cat to the terminal
