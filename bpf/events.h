@@ -62,6 +62,7 @@ enum sa_event_type {
 #define SA_TTY_STDERR 3u      /* … its stderr pipe */
 #define SA_TTY_INPUT 4u       /* written to the pty master or the command's stdin (record --tty all) */
 #define SA_TTY_FLAG_CUT 1u    /* the read was longer than SA_TTY_READ_MAX or unreadable: bytes missing */
+#define SA_TTY_FLAG_CAPPED 2u /* the session process reached tty_config.max_bytes: nothing more is sent */
 #define SA_TTY_MODE_OUTPUT 1u
 #define SA_TTY_MODE_ALL 2u
 #define SA_LOSS_TTY 7         /* losses[7]: tty bytes not recorded (ring full, cut, unreadable) */
@@ -233,6 +234,8 @@ _Static_assert(sizeof(struct sa_tty_winsize) == 56, "tty winsize size");
 /* tty_config[0]: what record --tty asked for (SA_TTY_MODE_*; 0 = off). */
 struct sa_tty_config {
     unsigned int mode;
+    unsigned int _pad;
+    unsigned long long max_bytes;  /* record --tty-max: bytes per session process the kernel sends */
 };
 
 /* Maps that user space fills (Sources/SSHAuditBPF/BPFTracer.swift writes the same layouts). */

@@ -47,6 +47,16 @@ struct {
     __type(value, struct tty_pipes_val);
 } tty_pipes SEC(".maps");
 
+/* Bytes sent per session process (key: its tgid; entries go at its exit): past tty_config.max_bytes
+ * nothing more enters the ring buffer, so a session flooding its terminal uses at most the cap of the
+ * ring that every session's events share. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 16384);
+    __type(key, u32);
+    __type(value, u64);
+} tty_budget SEC(".maps");
+
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __uint(max_entries, 1);
@@ -106,13 +116,50 @@ static __always_inline void tty_note_exec(struct task_struct *task, u32 tgid, u3
 static __always_inline void tty_forget(u32 tgid)
 {
     bpf_map_delete_elem(&tty_pipes, &tgid);
+    bpf_map_delete_elem(&tty_budget, &tgid);
+}
+
+static __always_inline struct sa_tty_config *tty_settings(void)
+{
+    u32 zero = 0;
+    return bpf_map_lookup_elem(&tty_config, &zero);
 }
 
 static __always_inline u32 tty_mode(void)
 {
-    u32 zero = 0;
-    struct sa_tty_config *c = bpf_map_lookup_elem(&tty_config, &zero);
+    struct sa_tty_config *c = tty_settings();
     return c ? c->mode : 0;
+}
+
+/* How many of n bytes the session process may still send (0 once capped); `capped` when this call
+ * reaches the cap. */
+static __always_inline u64 tty_take_budget(u32 tgid, u64 n, bool *capped)
+{
+    struct sa_tty_config *c = tty_settings();
+    if (!c)
+        return 0;
+    u64 *used = bpf_map_lookup_elem(&tty_budget, &tgid);
+    if (!used) {
+        u64 zero = 0;
+        bpf_map_update_elem(&tty_budget, &tgid, &zero, BPF_NOEXIST);
+        used = bpf_map_lookup_elem(&tty_budget, &tgid);
+        if (!used) {
+            count_loss(SA_LOSS_TTY);  /* the map is full: not recorded, and counted */
+            return 0;
+        }
+    }
+    u64 before = __sync_fetch_and_add(used, n);
+    if (before > c->max_bytes)
+        return 0;
+    if (before == c->max_bytes) {
+        *capped = true;  /* the first call past a cap reached exactly: say so, with no bytes */
+        return 0;
+    }
+    if (before + n > c->max_bytes) {
+        *capped = true;
+        return c->max_bytes - before;
+    }
+    return n;
 }
 
 /* The session process calling now, or NULL. */
@@ -168,6 +215,13 @@ static __always_inline void tty_emit(struct task_struct *task, u32 fd, u32 strea
     ev->fd = fd;
     ev->flags = 0;
     ev->_pad = 0;
+    bool capped = false;
+    u64 want = n;
+    n = tty_take_budget(ev->h.tgid, n, &capped);
+    if (n == 0 && want > 0 && !capped)
+        return;  /* capped before: the capped record went already */
+    if (capped)
+        ev->flags |= SA_TTY_FLAG_CAPPED;
     if (n > SA_TTY_READ_MAX) {
         n = SA_TTY_READ_MAX;
         ev->flags = SA_TTY_FLAG_CUT;
@@ -175,13 +229,13 @@ static __always_inline void tty_emit(struct task_struct *task, u32 fd, u32 strea
     }
     for (int i = 0; i < SA_TTY_READ_MAX / SA_TTY_DATA_MAX; i++) {
         u64 off = (u64)i * SA_TTY_DATA_MAX;
-        if (off >= n)
+        if (off >= n && !(i == 0 && capped))  /* a capped call with no room left still says so */
             break;
         u64 len = n - off;
         if (len > SA_TTY_DATA_MAX)
             len = SA_TTY_DATA_MAX;
         len &= (SA_TTY_DATA_MAX << 1) - 1;  /* for the verifier: bounded */
-        if (len == 0 || len > SA_TTY_DATA_MAX)
+        if (len > SA_TTY_DATA_MAX)
             break;
         if (bpf_probe_read_user(ev->data, len, (void *)(buf + off)) != 0) {
             ev->flags |= SA_TTY_FLAG_CUT;

@@ -209,7 +209,9 @@ public final class BPFTracer {
     /// (record --sshd), a listener must run one of those files; it is set before anything is attached.
     /// `ttyMode` (record --tty: 0 off, 1 output, 2 all): the terminal recording programs are attached
     /// only when it is not off, the input one only for all (events.h, SA_TTY_MODE_*).
-    public init(pinDirectory directory: String? = nil, sshdBinaries: Set<KernelFileID>? = nil, ttyMode: UInt32 = 0) throws {
+    /// `ttyMaxBytes`: what the kernel sends per session process at most (record --tty-max).
+    public init(pinDirectory directory: String? = nil, sshdBinaries: Set<KernelFileID>? = nil, ttyMode: UInt32 = 0,
+                ttyMaxBytes: UInt64 = 16 << 20) throws {
         guard geteuid() == 0 else { throw TracerError.notRoot }
         guard FileManager.default.fileExists(atPath: "/sys/kernel/btf/vmlinux") else { throw TracerError.noBTF }
         try Self.ensureTracefs()
@@ -263,8 +265,8 @@ public final class BPFTracer {
         }
 
         var zero: UInt32 = 0
-        var mode = ttyMode
-        guard bpf_map_update_elem(ttyConfigFD, &zero, &mode, UInt64(BPF_ANY)) == 0 else {
+        var settings = TTYConfig(mode: ttyMode, pad: 0, maxBytes: ttyMaxBytes)  // struct sa_tty_config
+        guard bpf_map_update_elem(ttyConfigFD, &zero, &settings, UInt64(BPF_ANY)) == 0 else {
             let e = errno
             bpf_object__close(obj)
             throw TracerError.config("what to record of terminals", e)
@@ -451,9 +453,24 @@ public final class BPFTracer {
     public func ttyMode() -> UInt32 {
         guard ttyConfigFD >= 0 else { return 0 }
         var zero: UInt32 = 0
-        var mode: UInt32 = 0
-        guard bpf_map_lookup_elem(ttyConfigFD, &zero, &mode) == 0 else { return 0 }
-        return mode
+        var settings = TTYConfig(mode: 0, pad: 0, maxBytes: 0)
+        guard bpf_map_lookup_elem(ttyConfigFD, &zero, &settings) == 0 else { return 0 }
+        return settings.mode
+    }
+
+    /// The kernel's per-session cap, to set a resumed run's own (record --tty-max).
+    public func setTTYMaxBytes(_ max: UInt64) {
+        guard ttyConfigFD >= 0 else { return }
+        var zero: UInt32 = 0
+        var settings = TTYConfig(mode: ttyMode(), pad: 0, maxBytes: max)
+        _ = bpf_map_update_elem(ttyConfigFD, &zero, &settings, UInt64(BPF_ANY))
+    }
+
+    /// struct sa_tty_config (bpf/events.h).
+    private struct TTYConfig {
+        var mode: UInt32
+        var pad: UInt32
+        var maxBytes: UInt64
     }
 
     /// Terminal bytes the kernel could not record (losses[7], SA_LOSS_TTY): the ring buffer was full,

@@ -492,9 +492,9 @@ public final class Correlator {
             sink(.transfer(transfer))
         case let .socket(call):
             handleSocket(key, call: call, wallNs: wallNs)
-        case let .tty(stream, bytes, cut):
+        case let .tty(stream, bytes, cut, capped):
             if let id = procs[key]?.session, sessions[id] != nil {
-                tty.append(session: id, atNs: wallNs, stream: stream, bytes: bytes, cut: cut)
+                tty.append(session: id, atNs: wallNs, stream: stream, bytes: bytes, cut: cut, capped: capped)
             } else {
                 tty.noteOrphan()
             }

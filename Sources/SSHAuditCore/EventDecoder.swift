@@ -103,7 +103,7 @@ public enum EventDecoder {
                 throw DecodeError.unknownType(type)
             }
             try need(64 + len)
-            kind = .tty(stream: stream, bytes: Array(bytes[64..<64 + len]), cut: r.u16(54) & 1 != 0)
+            kind = .tty(stream: stream, bytes: Array(bytes[64..<64 + len]), cut: r.u16(54) & 1 != 0, capped: r.u16(54) & 2 != 0)
         case 18:  // struct sa_tty_winsize
             try need(56)
             kind = .ttyWindow(rows: r.u16(48), cols: r.u16(50))

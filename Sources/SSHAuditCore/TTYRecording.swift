@@ -154,9 +154,10 @@ public final class TTYRecorder {
         for id in open.keys { open[id]?.incomplete = true }
     }
 
-    func append(session id: Int64, atNs: Int64, stream: TTYStream, bytes: [UInt8], cut: Bool) {
+    func append(session id: Int64, atNs: Int64, stream: TTYStream, bytes: [UInt8], cut: Bool, capped: Bool = false) {
         var s = open[id] ?? Open()
         if cut { s.incomplete = true }
+        if capped { s.truncated = true }  // the kernel's own count reached the cap
         var take = bytes[...]
         let room = maxBytesPerSession - s.bytes
         if Int64(take.count) > room {

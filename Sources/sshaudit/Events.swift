@@ -60,8 +60,8 @@ struct Events: ParsableCommand {
         case .chroot: return "chroot"
         case .setsid: return "setsid"
         case let .log(source, text): return "log(\(source)) \(quoted(text))"
-        case let .tty(stream, bytes, cut):
-            return "tty \(stream) \(bytes.count) bytes\(cut ? " (cut)" : "") \(quoted(String(decoding: bytes, as: UTF8.self)))"
+        case let .tty(stream, bytes, cut, capped):
+            return "tty \(stream) \(bytes.count) bytes\(cut ? " (cut)" : "")\(capped ? " (cap reached)" : "") \(quoted(String(decoding: bytes, as: UTF8.self)))"
         case let .ttyWindow(rows, cols): return "tty window \(cols)x\(rows)"
         }
     }

@@ -85,9 +85,11 @@ struct Record: ParsableCommand {
         let tracer: BPFTracer
         if let resumed {
             tracer = resumed.tracer
+            tracer.setTTYMaxBytes(UInt64(tty.max))
         } else {
             BPFTracer.removePins(pins)  // another build's or another file's: detach it
-            tracer = try BPFTracer(pinDirectory: pins, sshdBinaries: kernelBinaries, ttyMode: tty.mode.kernelValue)
+            tracer = try BPFTracer(pinDirectory: pins, sshdBinaries: kernelBinaries, ttyMode: tty.mode.kernelValue,
+                                   ttyMaxBytes: UInt64(tty.max))
             if let failure = tracer.pinFailure {
                 warn("\(failure); a crash of the recorder will lose the records not yet stored")
             }

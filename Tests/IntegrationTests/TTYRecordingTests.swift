@@ -220,6 +220,17 @@ final class TTYRecordingTests: XCTestCase {
         XCTAssertEqual(summary["bytes"] as? Int, 8192, "recorded up to the cap exactly")
         let play = try sshaudit(["play", String(id), "--instant"])
         XCTAssertTrue(play.stderr.contains("cap"), play.stderr)
+        // The kernel stops at the cap too: a session flooding its terminal cannot fill the ring buffer
+        // that every session's events share. Per session process, the raw records hold at most the cap.
+        let raw = try runProcess(Paths.sshaudit, ["events", recorder.eventsFile])
+        var perProcess: [String: Int] = [:]
+        let line = try NSRegularExpression(pattern: #"^\S+ (\d+) .* tty (output|input|stdout|stderr) (\d+) bytes"#, options: [.anchorsMatchLines])
+        let all = raw.stdout as NSString
+        for m in line.matches(in: raw.stdout, range: NSRange(location: 0, length: all.length)) {
+            perProcess[all.substring(with: m.range(at: 1)), default: 0] += Int(all.substring(with: m.range(at: 3)))!
+        }
+        XCTAssertFalse(perProcess.isEmpty, raw.stdout.suffix(2000).description)
+        XCTAssertLessThanOrEqual(perProcess.values.max() ?? 0, 8192, "the kernel sent more than the cap: \(perProcess)")
 
         let verify = try sshaudit(["verify"])
         XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)

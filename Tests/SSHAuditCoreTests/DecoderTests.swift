@@ -143,7 +143,10 @@ final class DecoderTests: XCTestCase {
         let data: [UInt8] = [0x1b, 0x5b, 0x32, 0x4a, 0x00, 0xff, 0x34, 0x32]  // binary, NUL and all
         b.u32(UInt32(data.count)); b.u16(3); b.u16(1); b.u32(7); b.u32(0)
         b.raw(data)
-        XCTAssertEqual(try EventDecoder.decode(b.bytes).kind, .tty(stream: .stderr, bytes: data, cut: true))
+        XCTAssertEqual(try EventDecoder.decode(b.bytes).kind, .tty(stream: .stderr, bytes: data, cut: true, capped: false))
+        var capped = RecordBuilder(type: 17)
+        capped.u32(0); capped.u16(1); capped.u16(2); capped.u32(7); capped.u32(0)
+        XCTAssertEqual(try EventDecoder.decode(capped.bytes).kind, .tty(stream: .output, bytes: [], cut: false, capped: true))
         var short = RecordBuilder(type: 17)
         short.u32(100); short.u16(1); short.u16(0); short.u32(7); short.u32(0)
         short.raw([1, 2, 3])
