@@ -17,6 +17,8 @@ let package = Package(
         .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
         // PostgreSQL's client library from the system (Debian: libpq-dev), for the central database.
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        // zlib from the system (Debian: zlib1g-dev), to compress terminal recordings.
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         // Acquire/release access to the ring buffer's shared positions.
         .target(name: "CRingBuffer"),
         // Compiles bpf/*.bpf.c with clang -target bpf and embeds the object in the loader.
@@ -35,7 +37,7 @@ let package = Package(
         // SQLite: migrations from schema/, batched writes, queries.
         .target(
             name: "SSHAuditStore",
-            dependencies: ["SSHAuditCore", .product(name: "GRDB", package: "GRDB.swift"),
+            dependencies: ["SSHAuditCore", "CZlib", .product(name: "GRDB", package: "GRDB.swift"),
                            .product(name: "GRDBSQLite", package: "GRDB.swift"),
                            .product(name: "Crypto", package: "swift-crypto")],
             plugins: ["SchemaPlugin"]

@@ -874,6 +874,7 @@ write_report() {
     echo '```'
     if [ -n "$queries" ]; then echo; echo "$queries"; fi
     if [ -n "$central" ]; then echo; echo "$central"; fi
+    if [ -s "$WORK/tty.md" ]; then echo; cat "$WORK/tty.md"; fi   # bench/tty.sh
   } > "$OUT"
   log "wrote $OUT"
 }
@@ -893,6 +894,7 @@ run_drops
 . "$ROOT/bench/ship.sh"
 run_ship
 NET_BIN=$BIN bash "$ROOT/bench/net.sh" > "$WORK/net.md" || { log "bench/net.sh failed"; : > "$WORK/net.md"; }
+TTY_BENCH_BIN=$BIN bash "$ROOT/bench/tty.sh" > "$WORK/tty.md" || log "bench/tty.sh failed: its section is left out"
 write_report
 bash "$ROOT/bench/files.sh" "$BIN" >> "$OUT" || log "bench/files.sh failed"   # its section, appended
 log "done in $(( $(date +%s) - T0 )) s"

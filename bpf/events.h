@@ -28,6 +28,10 @@ enum sa_event_type {
     SA_EV_SOCKET = 12,      /* an sshd session process connected or bound a socket (forwarding) */
     /* Network activity of a session's processes (bpf/net.bpf.h). Their accepts are SA_EV_ACCEPT. */
     SA_EV_NET = 15,         /* connect (also failed), bind or listen returned: see sa_net */
+    /* Terminal recording (record --tty), bpf/tty.bpf.h: */
+    SA_EV_TTY = 17,         /* bytes a session's sshd read from its pty master or its command's
+                             * stdout/stderr pipe (what it sends the client), or wrote to them (input) */
+    SA_EV_TTY_WINSIZE = 18, /* the session's sshd set the pty's window size (TIOCSWINSZ) */
 };
 
 /* Roles the kernel keeps per tracked process, to decide whose log writes may be read.
@@ -49,6 +53,21 @@ enum sa_event_type {
                               * <= 9.7: a child it forked without exec called setsid, i.e. the shell):
                               * it now carries session data, so its writes are no longer read */
 
+/* Terminal recording (bpf/tty.bpf.h). */
+#define SA_PROC_TTY 1024u    /* a monitor's child that has not exec'd (the post-authentication child
+                              * serves the session's channels): its pty master and command pipes
+                              * are recorded with record --tty */
+#define SA_TTY_DATA_MAX 4096  /* bytes of one tty record; a longer read is split into several */
+#define SA_TTY_READ_MAX (16 * SA_TTY_DATA_MAX)  /* bytes of one read() recorded; more is a loss */
+#define SA_TTY_OUTPUT 1u      /* read from the pty master: what the client's terminal shows */
+#define SA_TTY_STDOUT 2u      /* read from the command's stdout pipe (session without a pty) */
+#define SA_TTY_STDERR 3u      /* … its stderr pipe */
+#define SA_TTY_INPUT 4u       /* written to the pty master or the command's stdin (record --tty all) */
+#define SA_TTY_FLAG_CUT 1u    /* the read was longer than SA_TTY_READ_MAX or unreadable: bytes missing */
+#define SA_TTY_FLAG_CAPPED 2u /* the session process reached tty_config.max_bytes: nothing more is sent */
+#define SA_TTY_MODE_OUTPUT 1u
+#define SA_TTY_MODE_ALL 2u
+#define SA_LOSS_TTY 7         /* losses[7]: tty bytes not recorded (ring full, cut, unreadable) */
 #define SA_LOG_MAX 512        /* bytes of one log line kept */
 
 /* exec flags */
@@ -263,6 +282,31 @@ struct sa_file_act {
     char data[SA_FILE_DATA];
 };
 _Static_assert(__builtin_offsetof(struct sa_file_act, data) == 72, "file act data offset");
+
+/* Terminal recording records (bpf/tty.bpf.h; constants above, SA_TTY_*). */
+struct sa_tty {
+    struct sa_header h;
+    unsigned int len;           /* bytes in data */
+    unsigned short stream;      /* SA_TTY_OUTPUT … SA_TTY_INPUT */
+    unsigned short flags;       /* SA_TTY_FLAG_* */
+    unsigned int fd;
+    unsigned int _pad;
+    char data[SA_TTY_DATA_MAX]; /* only len bytes are sent */
+};
+_Static_assert(__builtin_offsetof(struct sa_tty, data) == 64, "tty data offset");
+struct sa_tty_winsize {
+    struct sa_header h;
+    unsigned short rows;
+    unsigned short cols;
+    unsigned int _pad;
+};
+_Static_assert(sizeof(struct sa_tty_winsize) == 56, "tty winsize size");
+/* tty_config[0]: what record --tty asked for (SA_TTY_MODE_*; 0 = off). */
+struct sa_tty_config {
+    unsigned int mode;
+    unsigned int _pad;
+    unsigned long long max_bytes;  /* record --tty-max: bytes per session process the kernel sends */
+};
 
 /* Maps that user space fills (Sources/SSHAuditBPF/BPFTracer.swift writes the same layouts). */
 

@@ -102,7 +102,7 @@ struct {
  * report their failures to it directly. */
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, 2);
+    __uint(max_entries, 8);  /* [7]: tty bytes not recorded (events.h, SA_LOSS_TTY) */
     __type(key, u32);
     __type(value, u64);
 } losses SEC(".maps");
@@ -306,6 +306,8 @@ static __always_inline bool comm_is_sshd_prefix(struct task_struct *task)
     return comm_is(comm, "sshd", 4);
 }
 
+#include "tty.bpf.h"  /* terminal recording: after the shared helpers it uses */
+
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 {
@@ -328,6 +330,7 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
     }
     /* rsync forks its receiver, which writes the upload: a transfer server's child serves it too. */
     child_flags |= tp->flags & SA_PROC_TRANSFER;
+    child_flags |= tty_child_flags(tp->flags);
     struct sa_fork ev = {};
     fill_header(&ev.h, SA_EV_FORK, parent);
     ev.child_tgid = BPF_CORE_READ(child, tgid);
@@ -385,6 +388,7 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
         else
             role &= ~SA_PROC_TRANSFER;
         tp->flags = role;
+        tty_note_exec(task, tgid, role);
     }
     u32 zero = 0;
     struct sa_exec *ev = bpf_map_lookup_elem(&exec_scratch, &zero);
@@ -447,6 +451,7 @@ int BPF_PROG(on_exit, struct task_struct *task)
     fill_header(&ev.h, SA_EV_EXIT, task);
     ev.exit_code = BPF_CORE_READ(task, exit_code);
     bpf_map_delete_elem(&tracked, &tgid);
+    tty_forget(tgid);
     emit(&ev, sizeof(ev));
     return 0;
 }

@@ -115,6 +115,7 @@ public final class BPFTracer {
     private let trackedFD: Int32
     private let lossesFD: Int32
     private let configFD: Int32
+    private var ttyConfigFD: Int32 = -1
     private let sshdBinariesFD: Int32
     private let logFilesFD: Int32
     private let stderrListenersFD: Int32
@@ -184,6 +185,10 @@ public final class BPFTracer {
             sshdBinariesFD = try open("sshd_binaries"); fds.append(sshdBinariesFD)
             logFilesFD = try open("log_files"); fds.append(logFilesFD)
             stderrListenersFD = try open("stderr_listeners"); fds.append(stderrListenersFD)
+            // Absent in pins of a build without terminal recording: then it was off.
+            let tty = bpf_obj_get(directory + "/tty_config")
+            ttyConfigFD = tty
+            if tty >= 0 { fds.append(tty) }
         } catch {
             for fd in linkFDs + fds { Glibc.close(fd) }
             linkFDs = []
@@ -202,7 +207,11 @@ public final class BPFTracer {
     /// Loads and attaches the programs; with `pinDirectory`, pins them (a directory left by an
     /// earlier run is replaced; a failure to pin is reported in `pinFailure`). With `sshdBinaries`
     /// (record --sshd), a listener must run one of those files; it is set before anything is attached.
-    public init(pinDirectory directory: String? = nil, sshdBinaries: Set<KernelFileID>? = nil) throws {
+    /// `ttyMode` (record --tty: 0 off, 1 output, 2 all): the terminal recording programs are attached
+    /// only when it is not off, the input one only for all (events.h, SA_TTY_MODE_*).
+    /// `ttyMaxBytes`: what the kernel sends per session process at most (record --tty-max).
+    public init(pinDirectory directory: String? = nil, sshdBinaries: Set<KernelFileID>? = nil, ttyMode: UInt32 = 0,
+                ttyMaxBytes: UInt64 = 16 << 20) throws {
         guard geteuid() == 0 else { throw TracerError.notRoot }
         guard FileManager.default.fileExists(atPath: "/sys/kernel/btf/vmlinux") else { throw TracerError.noBTF }
         try Self.ensureTracefs()
@@ -239,6 +248,7 @@ public final class BPFTracer {
         sshdBinariesFD = bpf_object__find_map_fd_by_name(obj, "sshd_binaries")
         logFilesFD = bpf_object__find_map_fd_by_name(obj, "log_files")
         stderrListenersFD = bpf_object__find_map_fd_by_name(obj, "stderr_listeners")
+        ttyConfigFD = bpf_object__find_map_fd_by_name(obj, "tty_config")
         guard let ring = Self.ringInfo(eventsFD) else {
             let e = errno
             bpf_object__close(obj)
@@ -254,8 +264,21 @@ public final class BPFTracer {
             }
         }
 
+        var zero: UInt32 = 0
+        var settings = TTYConfig(mode: ttyMode, pad: 0, maxBytes: ttyMaxBytes)  // struct sa_tty_config
+        guard bpf_map_update_elem(ttyConfigFD, &zero, &settings, UInt64(BPF_ANY)) == 0 else {
+            let e = errno
+            bpf_object__close(obj)
+            throw TracerError.config("what to record of terminals", e)
+        }
         var prog = bpf_object__next_program(obj, nil)
         while let p = prog {
+            // Terminal recording: read() is among the most frequent calls; unhooked unless asked.
+            let name = String(cString: bpf_program__name(p))
+            if name.hasPrefix("tty_") && (ttyMode == 0 || (name.hasPrefix("tty_input") && ttyMode != 2)) {
+                prog = bpf_object__next_program(obj, p)
+                continue
+            }
             guard let link = bpf_program__attach(p), libbpf_get_error(UnsafeRawPointer(link)) == 0 else {
                 let name = String(cString: bpf_program__section_name(p))
                 let e = errno
@@ -278,7 +301,7 @@ public final class BPFTracer {
     public private(set) var pinFailure: TracerError?
 
     /// The maps a resumed recorder reads or fills.
-    static let pinnedMaps = ["events", "tracked", "losses", "config", "sshd_binaries", "log_files", "stderr_listeners"]
+    static let pinnedMaps = ["events", "tracked", "losses", "config", "sshd_binaries", "log_files", "stderr_listeners", "tty_config"]
 
     /// Pins the links and the maps the recorder reads. A failure leaves nothing pinned.
     private func pin(at directory: String) throws {
@@ -424,6 +447,41 @@ public final class BPFTracer {
             return values.reduce(0, &+)
         }
         return (sum(0), sum(1))
+    }
+
+    /// Terminal recording: what record --tty the kernel programs run with (0 off, 1 output, 2 all).
+    public func ttyMode() -> UInt32 {
+        guard ttyConfigFD >= 0 else { return 0 }
+        var zero: UInt32 = 0
+        var settings = TTYConfig(mode: 0, pad: 0, maxBytes: 0)
+        guard bpf_map_lookup_elem(ttyConfigFD, &zero, &settings) == 0 else { return 0 }
+        return settings.mode
+    }
+
+    /// The kernel's per-session cap, to set a resumed run's own (record --tty-max).
+    public func setTTYMaxBytes(_ max: UInt64) {
+        guard ttyConfigFD >= 0 else { return }
+        var zero: UInt32 = 0
+        var settings = TTYConfig(mode: ttyMode(), pad: 0, maxBytes: max)
+        _ = bpf_map_update_elem(ttyConfigFD, &zero, &settings, UInt64(BPF_ANY))
+    }
+
+    /// struct sa_tty_config (bpf/events.h).
+    private struct TTYConfig {
+        var mode: UInt32
+        var pad: UInt32
+        var maxBytes: UInt64
+    }
+
+    /// Terminal bytes the kernel could not record (losses[7], SA_LOSS_TTY): the ring buffer was full,
+    /// a read was longer than the kernel's bound, or unreadable.
+    public func ttyLosses() -> UInt64 {
+        let cpus = Int(libbpf_num_possible_cpus())
+        guard cpus > 0 else { return 0 }
+        var key: UInt32 = 7
+        var values = [UInt64](repeating: 0, count: cpus)
+        guard bpf_map_lookup_elem(lossesFD, &key, &values) == 0 else { return 0 }
+        return values.reduce(0, &+)
     }
 
     /// Sets the function that receives every raw record; records are only valid during the call.

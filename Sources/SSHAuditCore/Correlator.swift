@@ -210,6 +210,7 @@ public final class Correlator {
 
     /// Kernel-side losses happened now: every open session may miss something.
     public func noteLoss() {
+        tty.noteLoss()
         for id in sessions.keys { updateSession(id) { $0.drops = true } }
     }
 
@@ -284,7 +285,11 @@ public final class Correlator {
         self.userName = userName
         self.binaryVersion = binaryVersion
         self.sink = sink
+        self.tty = TTYRecorder(firstID: 1) { sink(.ttyChunk($0)) }
     }
+
+    /// Terminal recording (record --tty): chunks of the open sessions' recordings.
+    public let tty: TTYRecorder
 
     public var openSessionCount: Int { sessions.count }
     public var trackedProcesses: [ProcessKey] { Array(procs.keys) }
@@ -523,6 +528,18 @@ public final class Correlator {
                 op: call.op, family: NetworkCall.familyName(call.family),
                 proto: NetworkCall.protoName(family: call.family, type: call.socketType, proto: call.ipProtocol),
                 addr: call.endpoint?.address, port: call.endpoint?.port, path: call.path))
+        case let .tty(stream, bytes, cut, capped):
+            if let id = procs[key]?.session, sessions[id] != nil {
+                tty.append(session: id, atNs: wallNs, stream: stream, bytes: bytes, cut: cut, capped: capped)
+            } else {
+                tty.noteOrphan()
+            }
+        case let .ttyWindow(rows, cols):
+            if let id = procs[key]?.session, sessions[id] != nil {
+                tty.window(session: id, atNs: wallNs, rows: rows, cols: cols)
+            } else {
+                tty.noteOrphan()
+            }
         }
     }
 
@@ -533,7 +550,8 @@ public final class Correlator {
         switch kind {
         case let .exec(info): return !info.newRoot
         case .accept, .connectionClosed: return false
-        case .fork, .exit, .cred, .chroot, .setsid, .log, .fileOpened, .fileClosed, .socket, .fileChange, .network: return true
+        case .fork, .exit, .cred, .chroot, .setsid, .log, .fileOpened, .fileClosed, .socket, .fileChange, .network, .tty,
+             .ttyWindow: return true
         }
     }
 
@@ -820,6 +838,7 @@ public final class Correlator {
         // Keep the session while any of its processes lives: a process left running after logout
         // still reports into it. Once none does, only the connection's byte counts can still come.
         let done = open.monitorExited && open.liveProcesses <= 0
+        if done { tty.finish(sessionID) }  // its recording's last chunk before its last row
         if done && open.socket == nil { open.record.closed = true }
         open.record.kind = Self.kind(of: open)
         sessions[sessionID] = open
@@ -1156,6 +1175,7 @@ public final class Correlator {
         for id in sessions.keys.sorted() where sessions.count > keep {
             updateSession(id) { $0.drops = true }
             guard let open = sessions.removeValue(forKey: id) else { continue }
+            tty.finish(id)
             overflows += 1
             if let socket = open.socket, sessionBySocket[socket] == id { sessionBySocket.removeValue(forKey: socket) }
         }
@@ -1214,6 +1234,7 @@ public final class Correlator {
         var heldUploads: [HeldUpload: TransferRecord]?
         var unconfirmedSFTP: [UInt32: [TransferRecord]]?
         var network: [NetworkActivity.State]?
+        var tty: TTYRecorder.State?
     }
 
     /// The state as bytes (JSON), for the recorder's checkpoint.
@@ -1222,6 +1243,7 @@ public final class Correlator {
     /// JSONEncoder's intermediate form takes several times the text it writes, so encoding a large
     /// state whole would cost several times its size at once (README: the bounds).
     public func checkpoint() throws -> Data {
+        tty.flushAll()  // a checkpoint holds no terminal bytes: they are in rows before it
         var out = Data()
         out.reserveCapacity(lastCheckpointSize + lastCheckpointSize / 8)
         let encoder = JSONEncoder()
@@ -1244,6 +1266,7 @@ public final class Correlator {
         field("heldUploads"); try Self.appendJSON(heldUploads, to: &out)
         field("unconfirmedSFTP"); try Self.appendJSON(unconfirmedSFTP, to: &out)
         field("network"); out.append(try encoder.encode(network.state))
+        field("tty"); out.append(try encoder.encode(tty.state))
         out.append(UInt8(ascii: "}"))
         lastCheckpointSize = out.count
         return out
@@ -1305,6 +1328,7 @@ public final class Correlator {
         heldUploads = state.heldUploads ?? [:]
         unconfirmedSFTP = state.unconfirmedSFTP ?? [:]
         network.restore(state.network ?? [])
+        if let t = state.tty { tty.restore(t) }
         openSessionsFlagged = false
     }
 

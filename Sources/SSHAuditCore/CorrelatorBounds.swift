@@ -62,6 +62,7 @@ extension CorrelatorOutput {
         case .session, .auth, .sessionEvent: return 1_024
         case let .fileActivity(f): return FileActivityTable.held(FileChange(op: f.op, path: f.path, newPath: f.newPath))
         case let .network(n): return 512 + (n.path.map(CommandRecord.held) ?? 0)
+        case let .ttyChunk(t): return 256 + t.data.count
         }
     }
 }

@@ -74,6 +74,12 @@ public enum EventKind: Equatable, Sendable {
     case log(source: LogSource, text: String)
     /// A session's process changed the file system (created, wrote, renamed, removed … a file).
     case fileChange(FileChange)
+    /// Terminal recording: bytes the session's sshd read from its pty master or its command's pipes
+    /// (or wrote to them: input); `cut`: the kernel could not record all of that call's bytes;
+    /// `capped`: the session process reached the per-session cap, the kernel sends nothing more.
+    case tty(stream: TTYStream, bytes: [UInt8], cut: Bool, capped: Bool = false)
+    /// Terminal recording: sshd set the session's window size.
+    case ttyWindow(rows: UInt16, cols: UInt16)
 }
 
 public enum LogSource: UInt32, Equatable, Sendable {

@@ -104,6 +104,17 @@ public enum EventDecoder {
             kind = .fileOpened(fd: Int32(bitPattern: r.u32(56)), flags: r.u32(60), path: change.path)
         case 15:
             kind = try .network(decodeNetwork(r, size: bytes.count))
+        case 17:  // struct sa_tty
+            try need(64)
+            let len = Int(r.u32(48))
+            guard let stream = TTYStream(rawValue: UInt8(truncatingIfNeeded: r.u16(52))), r.u16(52) <= 4 else {
+                throw DecodeError.unknownType(type)
+            }
+            try need(64 + len)
+            kind = .tty(stream: stream, bytes: Array(bytes[64..<64 + len]), cut: r.u16(54) & 1 != 0, capped: r.u16(54) & 2 != 0)
+        case 18:  // struct sa_tty_winsize
+            try need(56)
+            kind = .ttyWindow(rows: r.u16(48), cols: r.u16(50))
         default:
             throw DecodeError.unknownType(type)
         }

@@ -230,6 +230,8 @@ public enum CorrelatorOutput: Equatable, Sendable {
     case sessionEvent(SessionEventRecord)
     case fileActivity(FileActivityRecord)
     case network(NetworkRecord)
+    /// Terminal recording: a piece of a session's recording (TTYRecording.swift).
+    case ttyChunk(TTYChunkRecord)
 
     /// No later version of this row will come: a session once closed (or ended while unobserved),
     /// a command or transfer once it ended; authentication attempts and session events are written
@@ -241,7 +243,7 @@ public enum CorrelatorOutput: Equatable, Sendable {
         case let .session(s): return s.closed
         case let .command(c): return c.endedAtNs != nil
         case let .transfer(t): return t.closedAtNs != nil
-        case .auth, .sessionEvent: return true
+        case .auth, .sessionEvent, .ttyChunk: return true
         case let .fileActivity(f): return f.closed
         case let .network(n): return n.final
         }

@@ -115,6 +115,11 @@ public final class AuditStore {
         }
     }
 
+    /// The next terminal recording chunk's id (they continue after those stored).
+    public func nextTTYChunkID() throws -> Int64 {
+        try writer.read { db in try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) + 1 FROM tty_chunks") ?? 1 }
+    }
+
     /// Writes one batch in one transaction. Rows are whole: for each id only the last version in
     /// the batch is written (`RowBatch`), and the stored row is then exactly that version. Sessions go
     /// first, so every command's session row exists. Each row written gets its ledger entry
@@ -135,6 +140,7 @@ public final class AuditStore {
         try writer.inTransaction(.immediate) { db in
             var tx = try WriteContext(db)
             // Each closure binds every column of `LedgerTable.columns`, in that order.
+            try Self.writeTTYChunks(batch, db, &tx)
             var sessions = try VersionWriter(db, .sessions)
             for case let .session(s) in batch.outputs {
                 try sessions.put(db, id: s.id, final: CorrelatorOutput.session(s).isFinal, &tx) { r in

@@ -41,6 +41,8 @@ enum LedgerTable: String, CaseIterable, Sendable {
     case findings = "ledger_findings"
     /// A session's changes to the file system (schema/0020).
     case fileActivity = "file_activity"
+    /// Terminal recordings (0022), written once per chunk.
+    case ttyChunks = "tty_chunks"
 
     /// Every column of the table, in canonical order. A migration that adds a column must add it here
     /// (LedgerTests compares these lists with the schema).
@@ -76,6 +78,8 @@ enum LedgerTable: String, CaseIterable, Sendable {
             return ["id", "at", "tbl", "row_id", "seq", "what"]
         case .fileActivity:
             return ["id", "session_id", "command_id", "pid", "uid", "op", "path", "new_path", "first_at", "last_at", "count"]
+        case .ttyChunks:
+            return ["id", "session_id", "seq", "at", "first_ns", "last_ns", "bytes", "truncated", "incomplete", "data"]
         }
     }
 
@@ -91,7 +95,7 @@ enum LedgerTable: String, CaseIterable, Sendable {
             return ["id", "session_id", "command_id", "pid", "uid", "op", "family", "proto", "addr", "port", "path", "first_at"]
         case .recorderRuns: return ["id", "started_at", "resumed_from"]
         case .fileActivity: return ["id", "session_id", "command_id", "pid", "uid", "op", "path", "new_path", "first_at"]
-        case .authAttempts, .sessionEvents, .prunes, .findings: return columns
+        case .authAttempts, .sessionEvents, .prunes, .findings, .ttyChunks: return columns
         }
     }
 
@@ -139,7 +143,7 @@ enum LedgerTable: String, CaseIterable, Sendable {
         case .networkActivity: return false  // its process's exit is known only to the recorder
         case .recorderRuns: return isOne("clean_exit")
         case .fileActivity: return false  // its last version is known to the recorder only (its process exited)
-        case .authAttempts, .sessionEvents, .prunes, .findings: return true
+        case .authAttempts, .sessionEvents, .prunes, .findings, .ttyChunks: return true
         }
     }
 
@@ -201,6 +205,12 @@ enum Ledger {
             bytes.append(3)
             int(Int64(utf8.count))
             bytes.append(contentsOf: utf8)
+        }
+
+        mutating func blob(_ data: UnsafeRawBufferPointer) {
+            bytes.append(4)
+            int(Int64(data.count))
+            bytes.append(contentsOf: data)
         }
 
         /// Column `i` of the row `statement` is on, as stored: TEXT as its exact bytes (a NUL byte

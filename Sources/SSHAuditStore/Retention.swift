@@ -71,7 +71,8 @@ extension AuditStore {
                                     AND (c.started_at >= :cutoff OR c.ended_at >= :cutoff))
                 """, arguments: ["cutoff": cutoff])
             guard db.changesCount > 0 else { return .rollback }
-            for table in [LedgerTable.commands, .authAttempts, .fileTransfers, .sessionEvents, .fileActivity, .networkActivity] {
+            for table in [LedgerTable.commands, .authAttempts, .fileTransfers, .sessionEvents, .fileActivity, .networkActivity,
+                          .ttyChunks] {
                 try db.execute(sql: """
                     INSERT INTO temp.prune_rows (tbl, id) SELECT '\(table.rawValue)', id FROM \(table.rawValue)
                     WHERE session_id IN (SELECT id FROM temp.prune_rows WHERE tbl = 'sessions')
@@ -107,7 +108,8 @@ extension AuditStore {
                 result.ledgerEntries += 1
             }
 
-            for table in [LedgerTable.commands, .authAttempts, .fileTransfers, .sessionEvents, .fileActivity, .networkActivity, .sessions] {
+            for table in [LedgerTable.commands, .authAttempts, .fileTransfers, .sessionEvents, .fileActivity, .networkActivity,
+                          .ttyChunks, .sessions] {
                 try db.execute(sql: """
                     DELETE FROM \(table.rawValue) WHERE id IN (SELECT id FROM temp.prune_rows WHERE tbl = '\(table.rawValue)')
                     """)

@@ -77,6 +77,18 @@ struct RowBinder {
         value.withUTF8 { bindText($0) }
     }
 
+    /// A BLOB, bound and hashed as its exact bytes (a terminal recording's compressed chunk).
+    mutating func blob(_ data: [UInt8]) {
+        index += 1
+        data.withUnsafeBytes { raw in
+            if statement != nil {
+                check(sqlite3_bind_blob(statement, index, raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(raw.count), SQLITE_TRANSIENT))
+            }
+            encoder.blob(raw)
+            if role != .mutable { immutable.blob(raw) }
+        }
+    }
+
     mutating func time(_ ns: Int64?) {
         guard let ns else { return null() }
         scratch.removeAll(keepingCapacity: true)

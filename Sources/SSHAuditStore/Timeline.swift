@@ -13,14 +13,33 @@ public struct SessionTimeline: Encodable, Sendable {
     public var events: [SessionEventRow]
     /// What its processes changed in the file system (file_activity), oldest first.
     public var files: [FileActivityRow] = []
+    /// Network activity of its processes (network_activity), oldest first.
+    public var network: [NetworkRow] = []
+    /// The session's terminal recording (record --tty), nil if none: set by the reader's caller.
+    public var ttyRecording: TTYRecordingSummary?
 
     public init(session: SessionRow, auth: [AuthRow], commands: [CommandNode], transfers: [TransferRow], events: [SessionEventRow],
                 files: [FileActivityRow] = []) {
         (self.session, self.auth, self.commands, self.transfers, self.events) = (session, auth, commands, transfers, events)
         self.files = files
     }
-    /// Network activity of its processes (network_activity), oldest first.
-    public var network: [NetworkRow] = []
+
+    enum CodingKeys: String, CodingKey {
+        case session, auth, commands, transfers, events, files, network
+        case ttyRecording = "tty_recording"
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(session, forKey: .session)
+        try c.encode(auth, forKey: .auth)
+        try c.encode(commands, forKey: .commands)
+        try c.encode(transfers, forKey: .transfers)
+        try c.encode(events, forKey: .events)
+        try c.encode(files, forKey: .files)
+        try c.encode(network, forKey: .network)
+        try c.encode(ttyRecording, forKey: .ttyRecording)  // null when there is none
+    }
 
     /// Every command, parents before children (depth-first, each level oldest first), with its depth.
     public var flattenedCommands: [(depth: Int, command: CommandRow)] {

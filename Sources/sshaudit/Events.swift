@@ -65,6 +65,9 @@ struct Events: ParsableCommand {
             let target = call.endpoint.map { "\($0.address):\($0.port)" } ?? v(call.path ?? "(unnamed)")
             return "net \(call.operation) \(target) family=\(call.family) type=\(call.socketType) proto=\(call.ipProtocol) "
                 + "result=\(call.result)\(call.fromCaller ? " (caller's address)" : "")"
+        case let .tty(stream, bytes, cut, capped):
+            return "tty \(stream) \(bytes.count) bytes\(cut ? " (cut)" : "")\(capped ? " (cap reached)" : "") \(quoted(String(decoding: bytes, as: UTF8.self)))"
+        case let .ttyWindow(rows, cols): return "tty window \(cols)x\(rows)"
         }
     }
 }

@@ -163,14 +163,34 @@ extension Query {
         var failed = false
         @Flag(help: "Only sessions whose record may be incomplete: recovered, kernel drops, cut argv, end not seen, unattributed events.")
         var incomplete = false
+        // Unconditional: the pattern may start with a dash.
+        @Option(name: .customLong("tty-grep"), parsing: .unconditional, help: ArgumentHelp(
+            "Only sessions whose terminal recording (what was displayed, stdout and stderr; not input) contains "
+            + "PATTERN, case-sensitively. Reads every recording.", valueName: "PATTERN"))
+        var ttyGrep: String?
+
+        func validate() throws {
+            if let ttyGrep, ttyGrep.isEmpty { throw ValidationError("--tty-grep needs a non-empty PATTERN") }
+        }
 
         func run() throws {
             var filter = try options.parsedFilter()
             filter.failedOnly = failed
             filter.incompleteOnly = incomplete
             filter.grep = search.grep
+            // --tty-grep reads the recordings, which stay on the host (they are not shipped).
+            if ttyGrep != nil, options.fleet.central != nil {
+                throw ValidationError("--tty-grep reads this host's recordings: not with --central")
+            }
+            let ttyFilter: ((AuditReader) throws -> [SessionRow])? = ttyGrep.map { pattern in { reader in
+                let matching = try reader.sessionsWithTTYOutput(containing: pattern)
+                var unlimited = filter
+                unlimited.limit = nil
+                let rows = try reader.sessions(unlimited).filter { matching.contains($0.id) }
+                return options.limit.map { Array(rows.prefix($0)) } ?? rows
+            } }
             try options.list(header: ["ID", "USER", "FROM", "STARTED", "ENDED", "CMDS", "EXIT", "KIND"],
-                             local: { try $0.sessions(filter) }, central: { try $0.sessions(filter) }) { s in [
+                             local: { try ttyFilter?($0) ?? $0.sessions(filter) }, central: { try $0.sessions(filter) }) { s in [
                 String(s.id), s.user ?? "-", endpoint(s.remoteAddr, s.remotePort),
                 s.startedAt, s.endedAt ?? (s.endedUnobserved ? "(unseen)" : "(open)"), String(s.commandCount),
                 s.exitCode.map(String.init) ?? "-", s.kind ?? "-",

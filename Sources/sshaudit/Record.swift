@@ -29,8 +29,11 @@ struct Record: ParsableCommand {
         valueName: "PATH"))
     var sshdPaths: [String] = []
 
+    @OptionGroup var ttyOptions: TTYOptions
+
     func validate() throws {
         _ = try listenerTrust()
+        _ = try ttyOptions.resolved()
     }
 
     /// Which sshd listeners count (--sshd): for the start-up scan, and the same files as the kernel
@@ -55,6 +58,7 @@ struct Record: ParsableCommand {
 
     func run() throws {
         let (trust, kernelBinaries) = try listenerTrust()
+        let tty = try ttyOptions.resolved()
         let path = URL(fileURLWithPath: db).standardizedFileURL.path
         var store = try AuditStore.openForRecording(path: db)
         var lock = try RecorderLock(database: db)
@@ -70,7 +74,9 @@ struct Record: ParsableCommand {
         var resumed: (tracer: BPFTracer, checkpoint: Checkpoint)?
         if let saved, saved.programs == BPFTracer.programsFingerprint, FileManager.default.fileExists(atPath: pins),
            let tracer = try? BPFTracer(resuming: pins), tracer.ringMapID == saved.ringMapID {
-            if tracer.pinnedBinaries() == kernelBinaries {
+            if tracer.ttyMode() != tty.mode.kernelValue {
+                warn("the kernel state left by the previous run records terminals otherwise (--tty): starting afresh")
+            } else if tracer.pinnedBinaries() == kernelBinaries {
                 resumed = (tracer, saved)
             } else {
                 warn("the kernel state left by the previous run trusts other sshd binaries: starting afresh")
@@ -79,9 +85,11 @@ struct Record: ParsableCommand {
         let tracer: BPFTracer
         if let resumed {
             tracer = resumed.tracer
+            tracer.setTTYMaxBytes(UInt64(tty.max))
         } else {
             BPFTracer.removePins(pins)  // another build's or another file's: detach it
-            tracer = try BPFTracer(pinDirectory: pins, sshdBinaries: kernelBinaries)
+            tracer = try BPFTracer(pinDirectory: pins, sshdBinaries: kernelBinaries, ttyMode: tty.mode.kernelValue,
+                                   ttyMaxBytes: UInt64(tty.max))
             if let failure = tracer.pinFailure {
                 warn("\(failure); a crash of the recorder will lose the records not yet stored")
             }
@@ -98,6 +106,8 @@ struct Record: ParsableCommand {
         let correlator = Correlator(
             bootToWallNs: bootToWall, firstIDs: ids, userName: Users.name(of:),
             binaryVersion: SSHDVersion.shared.of(pid:path:), sink: output.enqueue)
+        correlator.tty.maxBytesPerSession = tty.max
+        correlator.tty.setFirstID(try store.nextTTYChunkID())
         var counters = AuditStore.RunCounters()
         // The kernel's loss counters live as long as its maps: each run counts from where it took over.
         var kernelBaseline = (ringFull: UInt64(0), mapFull: UInt64(0))
@@ -189,6 +199,7 @@ struct Record: ParsableCommand {
         var lastLossCheck = Date()
         var lastCheckpointAt = Date()
         var lossesSeen = kernelBaseline
+        var ttyLossesSeen = tracer.ttyLosses()
         var logChannelFailuresSeen = logChannels.failures
         var reopenDatabase = false
         while !stop.requested {
@@ -218,10 +229,11 @@ struct Record: ParsableCommand {
                 lastLossCheck = Date()
                 let losses = tracer.losses()
                 if losses.ringFull != lossesSeen.ringFull || losses.mapFull != lossesSeen.mapFull
-                    || logChannels.failures != logChannelFailuresSeen {
+                    || logChannels.failures != logChannelFailuresSeen || tracer.ttyLosses() != ttyLossesSeen {
                     correlator.noteLoss()
                     lossesSeen = losses
                     logChannelFailuresSeen = logChannels.failures
+                    ttyLossesSeen = tracer.ttyLosses()
                 }
                 eventLog?.flush()  // the log trails by about a second at most
             }
@@ -303,6 +315,9 @@ struct Record: ParsableCommand {
             + "\(counters.trackFailures) processes not followed, \(counters.unattributedEvents) unattributed, "
             + "\(counters.decodeErrors) undecodable")
         if let note = store.integrity.summary { warn(note) }
+        if correlator.tty.orphans > 0 {
+            warn("\(correlator.tty.orphans) terminal record(s) of no open session were not stored")
+        }
     }
 
     /// Why the recorder exits when database writes keep failing. It exits without detaching,

@@ -68,6 +68,7 @@ extension Replay {
             case .sessionEvent: events += 1
             case let .fileActivity(f): files = max(files, f.id)
             case let .network(n): network = max(network, n.id)
+            case .ttyChunk: break
             }
         }
         let start = Date()
@@ -91,6 +92,7 @@ extension Replay {
                 if !correlator.handle(record: record) { undecodable += 1 }
                 after()
             }
+            correlator.tty.flushAll()  // recordings of sessions still open at the log's end
             if log.recordsNotLogged > 0 {
                 warn("\(file): \(log.recordsNotLogged) record(s) were not logged (the recorder could not write the file); "
                      + "the sessions open then may be incomplete")

@@ -14,7 +14,7 @@ struct SSHAudit: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sshaudit",
         abstract: "Audit OpenSSH's sshd from the outside with eBPF: sessions, commands, authentication.",
-        subcommands: [Record.self, Query.self, Show.self, Report.self, Status.self, Verify.self, Prune.self, Replay.self, Events.self, Export.self, Ship.self, Completions.self]
+        subcommands: [Record.self, Query.self, Show.self, Report.self, Status.self, Verify.self, Prune.self, Replay.self, Events.self, Export.self, Ship.self, Play.self, Completions.self]
     )
 
     /// Usage errors exit 2 and runtime errors exit 1, each with one line on stderr, never a trace.

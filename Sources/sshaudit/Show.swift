@@ -41,7 +41,8 @@ struct Show: ParsableCommand {
         if let user { return try showUser(user, central: central) }
         guard let sessionID else { return }
         if let central {
-            // Session ids are per host: --host names it when several hosts have this id.
+            // Session ids are per host: --host names it when several hosts have this id. Recordings
+            // stay on their host (not shipped): tty_recording is null here.
             let found = try central.timeline(session: sessionID)
             switch format {
             case .json: try printJSON(found)
@@ -49,7 +50,9 @@ struct Show: ParsableCommand {
             }
             return
         }
-        let timeline = try AuditReader(path: db).timeline(session: sessionID)
+        let reader = try AuditReader(path: db)
+        var timeline = try reader.timeline(session: sessionID)
+        timeline.ttyRecording = try reader.ttySummary(session: sessionID)
         switch format {
         case .json: try printJSON(timeline)
         case .text: writeOut(Self.render(timeline, sensitive: try sensitivePaths.patterns()))
@@ -81,6 +84,7 @@ struct Show: ParsableCommand {
         if s.truncatedArgv { facts.append("some argv cut at 8 KiB") }
         if s.unattributedEvents { facts.append("INCOMPLETE: events no session could claim arrived while it was open") }
         if s.endedUnobserved { facts.append("ended while the recorder was not running") }
+        facts.append(Self.ttyFact(t.ttyRecording))
         // Facts joined by " · ", wrapped to stay within 100 columns.
         var line = ""
         for fact in facts.map(VisibleText.render) {
@@ -229,5 +233,16 @@ extension Show {
                 return VisibleText.render("\($0.at)  [\(session)\($0.sessionID)] \($0.type == "command" ? "  " : "")\($0.text)")
             }.joined(separator: "\n") + "\n")
         }
+    }
+}
+
+extension Show {
+    /// Whether the session has a terminal recording, and how large it is.
+    static func ttyFact(_ r: TTYRecordingSummary?) -> String {
+        guard let r else { return "no terminal recording" }
+        var text = "terminal recording \(r.bytes) B in \(r.chunks) chunk(s)"
+        if r.truncated { text += ", TRUNCATED at the cap (--tty-max)" }
+        if r.incomplete { text += ", INCOMPLETE: bytes were lost" }
+        return text
     }
 }

@@ -137,6 +137,28 @@ final class DecoderTests: XCTestCase {
         XCTAssertThrowsError(try EventDecoder.decode(bad.bytes))
     }
 
+    /// Terminal recording: struct sa_tty (len, stream, flags, fd, data at 64) and sa_tty_winsize.
+    func testTTYRecords() throws {
+        var b = RecordBuilder(type: 17)
+        let data: [UInt8] = [0x1b, 0x5b, 0x32, 0x4a, 0x00, 0xff, 0x34, 0x32]  // binary, NUL and all
+        b.u32(UInt32(data.count)); b.u16(3); b.u16(1); b.u32(7); b.u32(0)
+        b.raw(data)
+        XCTAssertEqual(try EventDecoder.decode(b.bytes).kind, .tty(stream: .stderr, bytes: data, cut: true, capped: false))
+        var capped = RecordBuilder(type: 17)
+        capped.u32(0); capped.u16(1); capped.u16(2); capped.u32(7); capped.u32(0)
+        XCTAssertEqual(try EventDecoder.decode(capped.bytes).kind, .tty(stream: .output, bytes: [], cut: false, capped: true))
+        var short = RecordBuilder(type: 17)
+        short.u32(100); short.u16(1); short.u16(0); short.u32(7); short.u32(0)
+        short.raw([1, 2, 3])
+        XCTAssertThrowsError(try EventDecoder.decode(short.bytes), "len says 100, 3 bytes follow")
+        var unknown = RecordBuilder(type: 17)
+        unknown.u32(0); unknown.u16(9); unknown.u16(0); unknown.u32(7); unknown.u32(0)
+        XCTAssertThrowsError(try EventDecoder.decode(unknown.bytes), "no stream 9")
+        var w = RecordBuilder(type: 18)
+        w.u16(30); w.u16(100); w.u32(0)
+        XCTAssertEqual(try EventDecoder.decode(w.bytes).kind, .ttyWindow(rows: 30, cols: 100))
+    }
+
     func testRejectsShortAndUnknownRecords() {
         XCTAssertThrowsError(try EventDecoder.decode([UInt8](repeating: 0, count: 20))) {
             XCTAssertEqual($0 as? EventDecoder.DecodeError, .truncated(type: 0, size: 20))
