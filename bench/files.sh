@@ -57,7 +57,11 @@ rec_start() {
   until grep -q recording "$WORK/rec.log"; do kill -0 "$REC_PID" || { log "recorder died: $(cat "$WORK/rec.log")"; exit 1; }; sleep 0.05; done
 }
 rec_stop() {
-  kill -INT "$REC_PID"; wait "$REC_PID" || true; REC_PID=
+  local i
+  sleep 0.5   # the last exits reach the ring buffer; and a stop asked at once after start may be missed
+  kill -INT "$REC_PID"
+  for ((i = 0; i < 300; i++)); do kill -0 "$REC_PID" 2>/dev/null || break; sleep 0.1; (( i % 50 == 49 )) && kill -INT "$REC_PID"; done
+  wait "$REC_PID" || true; REC_PID=
   LOST=$(sed -n 's/.* \([0-9]*\) lost in the kernel.*/\1/p' "$WORK/rec.log" | tail -n 1)
 }
 

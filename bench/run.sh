@@ -165,6 +165,7 @@ cleanup() {
   fi
   [[ -n $ORIG_BPF_STATS ]] && sysctl -q -w kernel.bpf_stats_enabled="$ORIG_BPF_STATS" >/dev/null
   (( SSHD_STARTED )) && bash "$HARNESS" stop "$DIR" "$PORT" >/dev/null 2>&1
+  declare -F pg_down >/dev/null && pg_down "$WORK/pg"   # bench/ship.sh's PostgreSQL
   exit $rc
 }
 trap cleanup EXIT

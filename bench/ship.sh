@@ -31,6 +31,8 @@ run_ship() {
   "$BIN" ship --db "$WORK/ship.db" --to "$PG_URL" --password-file "$PG_PASSFILE" --host bench-live --interval 0.2 \
     >/dev/null 2>"$WORK/ship.err" &
   shipper=$!
+  # (A killed benchmark leaves none of these behind.)
+  trap 'kill "$shipper" "${sampler:-}" 2>/dev/null; cleanup' EXIT
   : > "$WORK/ship-lag.tsv"
   ( while :; do printf '%s\t%s\t%s\n' "$(date +%s%N)" "$(ship_seq_local "$WORK/ship.db")" "$(ship_seq_central bench-live)"; sleep 0.5; done ) \
     >> "$WORK/ship-lag.tsv" &
@@ -48,22 +50,23 @@ run_ship() {
   done
   SHIP_CATCHUP=$(awk -v a="$end_ns" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
   kill "$sampler" "$shipper" 2>/dev/null; wait "$sampler" "$shipper" 2>/dev/null || true
+  trap cleanup EXIT
   SHIP_FINAL=$final
   SHIP_CENTRAL=$(ship_seq_central bench-live)
-  # Lag of a sample: how long ago the local ledger reached what is shipped now.
-  read -r SHIP_LAG_MED SHIP_LAG_MAX SHIP_BACKLOG_MAX < <(awk -F'\t' '
+  # Lag of a sample: how long ago the local ledger reached what is shipped now (0 when caught up).
+  awk -F'\t' '
       { t[NR] = $1; l[NR] = $2; c[NR] = $3 }
       END {
-        n = 0; j = 1; bmax = 0
+        j = 1
         for (i = 1; i <= NR; i++) {
-          if (l[i] - c[i] > bmax) bmax = l[i] - c[i]
           if (l[i] == 0) continue
           while (j < i && l[j] < c[i]) j++
-          lag[++n] = (l[i] > c[i] ? (t[i] - t[j]) / 1e9 : 0)
+          printf "%.3f\n", (l[i] > c[i] ? (t[i] - t[j]) / 1e9 : 0)
         }
-        asort(lag); m = n ? (n % 2 ? lag[(n + 1) / 2] : (lag[n / 2] + lag[n / 2 + 1]) / 2) : 0
-        printf "%.1f %.1f %d\n", m, n ? lag[n] : 0, bmax
-      }' "$WORK/ship-lag.tsv")
+      }' "$WORK/ship-lag.tsv" | sort -g > "$WORK/ship-lags.txt"
+  SHIP_LAG_MED=$(median < "$WORK/ship-lags.txt" | awk '{ printf "%.1f", $1 }')
+  SHIP_LAG_MAX=$(tail -n 1 "$WORK/ship-lags.txt" | awk '{ printf "%.1f", $1 }')
+  SHIP_BACKLOG_MAX=$(awk -F'\t' '$2 - $3 > m { m = $2 - $3 } END { print m + 0 }' "$WORK/ship-lag.tsv")
   log "  lag median ${SHIP_LAG_MED}s, max ${SHIP_LAG_MAX}s, backlog max ${SHIP_BACKLOG_MAX} entries; caught up ${SHIP_CATCHUP}s after the storm; $SHIP_CENTRAL of $SHIP_FINAL shipped"
   pg_down "$WORK/pg"
 }

@@ -305,6 +305,9 @@ FILE_NAMED("sys_exit_fchmodat2", on_file_fchmodat2, return file_named_call(task,
 FILE_NAMED("sys_exit_chown", on_file_chown, return file_named_call(task, SA_FOP_CHOWN, AT_FDCWD, (void *)a0, 0, NULL, false))
 FILE_NAMED("sys_exit_lchown", on_file_lchown, return file_named_call(task, SA_FOP_CHOWN, AT_FDCWD, (void *)a0, 0, NULL, false))
 FILE_NAMED("sys_exit_fchownat", on_file_fchownat, return file_named_call(task, SA_FOP_CHOWN, (int)a0, (void *)a1, 0, NULL, false))
+/* mknod(at) makes a regular file, a FIFO or a device node: a creation. */
+FILE_NAMED("sys_exit_mknod", on_file_mknod, return file_named_call(task, SA_FOP_CREATE, AT_FDCWD, (void *)a0, 0, NULL, false))
+FILE_NAMED("sys_exit_mknodat", on_file_mknodat, return file_named_call(task, SA_FOP_CREATE, (int)a0, (void *)a1, 0, NULL, false))
 FILE_NAMED("sys_exit_truncate", on_file_truncate, return file_named_call(task, SA_FOP_TRUNCATE, AT_FDCWD, (void *)a0, 0, NULL, false))
 
 SEC("tracepoint/syscalls/sys_exit_ftruncate")

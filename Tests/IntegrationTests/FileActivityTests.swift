@@ -169,6 +169,8 @@ final class FileActivityTests: XCTestCase {
             ("unlink", dir + "/linkat", nil),                     // unlinkat
             ("rmdir", dir + "/mkdirat", nil),                     // unlinkat(AT_REMOVEDIR)
             ("rmdir", dir + "/rmdir", nil),                       // rmdir
+            ("create", dir + "/mknod", nil),                      // mknod (a FIFO)
+            ("create", dir + "/mknodat", nil),                    // mknodat (a regular file)
         ]
         for (op, path, new) in expected {
             XCTAssertNotNil(find(all, op, path, new: new), "\(op) \(path) \(new ?? ""): \(seen)")
@@ -239,6 +241,7 @@ final class FileActivityTests: XCTestCase {
             #include <stdio.h>
             #include <stdlib.h>
             #include <string.h>
+            #include <sys/stat.h>
             #include <sys/syscall.h>
             #include <unistd.h>
             #include <linux/openat2.h>
@@ -279,6 +282,8 @@ final class FileActivityTests: XCTestCase {
                 CHECK(syscall(SYS_unlinkat, dfd, "mkdirat", AT_REMOVEDIR));
                 CHECK(syscall(SYS_mkdir, at(d, "rmdir"), 0755));
                 CHECK(syscall(SYS_rmdir, at(d, "rmdir")));
+                CHECK(syscall(SYS_mknod, at(d, "mknod"), S_IFIFO | 0600, 0));
+                CHECK(syscall(SYS_mknodat, dfd, "mknodat", S_IFREG | 0600, 0));
                 return 0;
             }
             """#
