@@ -37,23 +37,8 @@ struct {
     __type(value, struct sa_file_act);
 } file_scratch SEC(".maps");
 
-/* Whether a tracked process's file activity is reported (see the top of this file). */
-static __always_inline bool file_actor_flags(struct tracked_proc *p)
-{
-    return !(p->flags & (SA_PROC_LISTENER | SA_PROC_MONITOR));
-}
-
-static __always_inline struct task_struct *file_actor(void)
-{
-    u32 tgid = bpf_get_current_pid_tgid() >> 32;
-    struct tracked_proc *p = bpf_map_lookup_elem(&tracked, &tgid);
-    if (!p || !file_actor_flags(p))
-        return NULL;
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-    if (p->start_ns != 0 && p->start_ns != process_start(task))
-        return NULL;
-    return task;
-}
+/* Whose file activity is reported (see the top of this file): a session's process
+ * (session_process, sshaudit.bpf.c). */
 
 static __always_inline struct pt_regs___sa *file_regs(void)
 {
@@ -225,7 +210,7 @@ static __always_inline int file_fd_call(struct syscall_exit_ctx *ctx, u32 op)
 {
     if (ctx->ret != 0)
         return 0;
-    struct task_struct *task = file_actor();
+    struct task_struct *task = session_process();
     struct pt_regs___sa *regs = task ? file_regs() : NULL;
     if (!regs)
         return 0;
@@ -265,7 +250,7 @@ static __always_inline int file_named_call(struct task_struct *task, u32 op, int
 #define FILE_CALL_PROLOGUE                                            \
     if (ctx->ret < 0)                                                 \
         return 0;                                                     \
-    struct task_struct *task = file_actor();                          \
+    struct task_struct *task = session_process();                          \
     struct pt_regs___sa *regs = task ? file_regs() : NULL;            \
     if (!regs)                                                        \
         return 0;                                                     \

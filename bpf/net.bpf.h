@@ -20,18 +20,7 @@ struct sockaddr_un___net { u16 sun_family; char sun_path[108]; } __CORE;
 struct unix_address___net { int len; struct sockaddr_un___net name[1]; } __CORE;
 struct unix_sock___net { struct unix_address___net *addr; struct sock *peer; } __CORE;
 
-/* The calling process if it is a session's process: tracked, neither listener nor monitor. */
-static __always_inline struct task_struct *session_process(void)
-{
-    u32 tgid = bpf_get_current_pid_tgid() >> 32;
-    struct tracked_proc *p = bpf_map_lookup_elem(&tracked, &tgid);
-    if (!p || (p->flags & (SA_PROC_LISTENER | SA_PROC_MONITOR)))
-        return NULL;
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-    if (p->start_ns != 0 && p->start_ns != process_start(task))
-        return NULL;
-    return task;
-}
+/* A session's process: session_process (sshaudit.bpf.c). */
 
 /* A sun_path into ev->path: a path up to its NUL, or an abstract name (a NUL byte, then the name up to
  * the next NUL). path_len counts the leading NUL of an abstract name. */

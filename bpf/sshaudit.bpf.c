@@ -127,6 +127,28 @@ static __always_inline u64 process_start(struct task_struct *task)
     return BPF_CORE_READ(task, group_leader, start_boottime);
 }
 
+/* The calling process if it is one of a session's: followed (map `tracked`), neither listener nor
+ * monitor, and the process its entry was made for (not a recycled pid). Its entry in *entry. Every
+ * hook on a session's own calls (files, network, transfers, forwarding) starts here. */
+static __always_inline struct task_struct *session_member(struct tracked_proc **entry)
+{
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    struct tracked_proc *p = bpf_map_lookup_elem(&tracked, &tgid);
+    if (!p || (p->flags & (SA_PROC_LISTENER | SA_PROC_MONITOR)))
+        return NULL;
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    if (p->start_ns != 0 && p->start_ns != process_start(task))
+        return NULL;
+    *entry = p;
+    return task;
+}
+
+static __always_inline struct task_struct *session_process(void)
+{
+    struct tracked_proc *p;
+    return session_member(&p);
+}
+
 static __always_inline struct tracked_proc *tracked_entry(struct task_struct *task, u32 tgid)
 {
     struct tracked_proc *p = bpf_map_lookup_elem(&tracked, &tgid);
@@ -722,14 +744,9 @@ static __always_inline bool serves_transfers(struct tracked_proc *p, struct task
 
 static __always_inline struct task_struct *transfer_current(void)
 {
-    u32 tgid = bpf_get_current_pid_tgid() >> 32;
-    struct tracked_proc *p = bpf_map_lookup_elem(&tracked, &tgid);
-    if (!p || (p->flags & (SA_PROC_LISTENER | SA_PROC_MONITOR)))
-        return NULL;
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-    if (p->start_ns != 0 && p->start_ns != process_start(task))
-        return NULL;
-    return serves_transfers(p, task) ? task : NULL;
+    struct tracked_proc *p;
+    struct task_struct *task = session_member(&p);
+    return task && serves_transfers(p, task) ? task : NULL;
 }
 
 /* The registers saved at syscall entry (x86_64 kernel names; CO-RE ignores the ___x86 suffix). */
@@ -744,12 +761,9 @@ int on_openat_exit(struct syscall_exit_ctx *ctx)
     if (ctx->ret < 0)
         return 0;
     /* One lookup for both uses: a session's file activity (files.bpf.h) and transfer servers. */
-    u32 tgid = bpf_get_current_pid_tgid() >> 32;
-    struct tracked_proc *p = bpf_map_lookup_elem(&tracked, &tgid);
-    if (!p || !file_actor_flags(p))
-        return 0;
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-    if (p->start_ns != 0 && p->start_ns != process_start(task))
+    struct tracked_proc *p;
+    struct task_struct *task = session_member(&p);
+    if (!task)
         return 0;
     struct pt_regs___x86 *regs = (struct pt_regs___x86 *)bpf_task_pt_regs(bpf_get_current_task_btf());
     if (!regs)
@@ -786,14 +800,8 @@ int on_close(struct syscall_enter_ctx *ctx)
  * (-R, agent socket). The users' own programs are not looked at. */
 static __always_inline int on_socket_call(u32 op, u32 fd, const void *uaddr, u32 addrlen)
 {
-    u32 tgid = bpf_get_current_pid_tgid() >> 32;
-    struct tracked_proc *p = bpf_map_lookup_elem(&tracked, &tgid);
-    if (!p || (p->flags & (SA_PROC_LISTENER | SA_PROC_MONITOR)))
-        return 0;
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-    if (!comm_is_sshd_prefix(task))
-        return 0;
-    if (p->start_ns != 0 && p->start_ns != process_start(task))
+    struct task_struct *task = session_process();
+    if (!task || !comm_is_sshd_prefix(task))
         return 0;
     /* Stream sockets only: glibc's getaddrinfo connects UDP sockets just to sort addresses. */
     struct file *file = file_of(task, fd);
