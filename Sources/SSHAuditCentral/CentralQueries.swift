@@ -128,7 +128,7 @@ public final class CentralReader {
         let who = kind.ownsIdentity ? t : "s"
         var joinSession = false
         q.conditions.append("\(t).latest")
-        let hostsParameter = hosts.map { q.bind(Self.textArray($0)) }
+        let hostsParameter = hosts.map { q.bind(PGArray.literal($0)) }
         if let hostsParameter { q.conditions.append("\(t).host = ANY(\(hostsParameter)::text[])") }
         if let id = filter.sessionID {
             q.conditions.append("\(kind.isSessions ? "s.id" : "\(t).session_id") = \(q.bind(String(id)))::bigint")
@@ -160,7 +160,7 @@ public final class CentralReader {
         if case let .files(files) = kind {
             if let op = files.op { q.conditions.append("fa.op = \(q.bind(op))") }
             for globs in [files.path.map { [$0] }, files.sensitive].compactMap({ $0 }) {
-                let regexes = q.bind(Self.textArray(globs.map { Self.regex(glob: $0).pattern }))
+                let regexes = q.bind(PGArray.literal(globs.map { Self.regex(glob: $0).pattern }))
                 q.conditions.append("(fa.path ~ ANY(\(regexes)::text[]) OR fa.row->>'new_path' ~ ANY(\(regexes)::text[]))")
             }
         }
@@ -207,7 +207,7 @@ public final class CentralReader {
     public func timeline(session id: Int64) throws -> Hosted<SessionTimeline> {
         var q = Statement()
         var sql = "SELECT host, row::text FROM sessions WHERE latest AND id = \(q.bind(String(id)))::bigint"
-        if let hosts { sql += " AND host = ANY(\(q.bind(Self.textArray(hosts)))::text[])" }
+        if let hosts { sql += " AND host = ANY(\(q.bind(PGArray.literal(hosts)))::text[])" }
         let found = try db.query(sql + " ORDER BY host", q.parameters)
         guard let first = found.first, let host = first[0] else { throw CentralError("no session \(id) in the central database") }
         guard found.count == 1 else {
@@ -233,7 +233,7 @@ public final class CentralReader {
     public func keys(firstSeenSince: String? = nil, certID: String? = nil, ca: String? = nil, limit: Int? = nil) throws -> [Hosted<KeyRow>] {
         var q = Statement()
         q.conditions = ["a.latest", "a.key_fingerprint IS NOT NULL"]
-        if let hosts { q.conditions.append("a.host = ANY(\(q.bind(Self.textArray(hosts)))::text[])") }
+        if let hosts { q.conditions.append("a.host = ANY(\(q.bind(PGArray.literal(hosts)))::text[])") }
         if let certID { q.conditions.append("a.row->>'cert_id' = \(q.bind(certID))") }
         if let ca { q.conditions.append("a.row->>'ca_fingerprint' = \(q.bind(ca))") }
         let having = firstSeenSince.map { "HAVING min(a.row->>'at') >= \(q.bind($0))" } ?? ""
@@ -261,7 +261,7 @@ public final class CentralReader {
     /// As `AuditReader.sources`, for each host.
     public func sources(firstSeenSince: String? = nil, limit: Int? = nil) throws -> [Hosted<SourceRow>] {
         var q = Statement()
-        let only = hosts.map { " AND x.host = ANY(\(q.bind(Self.textArray($0)))::text[])" } ?? ""
+        let only = hosts.map { " AND x.host = ANY(\(q.bind(PGArray.literal($0)))::text[])" } ?? ""
         let having = firstSeenSince.map { "HAVING min(at) >= \(q.bind($0))" } ?? ""
         let rows = try db.query("""
             WITH seen AS (
@@ -308,12 +308,6 @@ public final class CentralReader {
             }
         }
         return (out + "$", true)
-    }
-
-    /// A text[] literal: each element quoted, backslashes and quotes escaped.
-    static func textArray(_ values: [String]) -> String {
-        "{" + values.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
-            .joined(separator: ",") + "}"
     }
 
     /// A LIKE pattern matching text that contains `text` literally (\ % _ escaped; \ is LIKE's escape).

@@ -14,7 +14,7 @@ extension CentralReader {
         report.coverage = nil
         if let hosts { report.hosts = hosts } else { report.hosts = try db.query("SELECT host FROM hosts ORDER BY host").compactMap { $0[0] } }
         // $1, $2: the period; $3: the hosts (every host when NULL).
-        let period: [String?] = [since, until, hosts.map(Self.textArray)]
+        let period: [String?] = [since, until, hosts.map { PGArray.literal($0) }]
         func inPeriod(_ t: String) -> String {
             "\(t).latest AND \(t).at >= $1::timestamptz AND \(t).at < $2::timestamptz AND ($3::text[] IS NULL OR \(t).host = ANY($3::text[]))"
         }
@@ -118,7 +118,7 @@ extension CentralReader {
 
         // Changes to sensitive paths: PostgreSQL narrows by regular expressions made from the globs,
         // SensitivePaths.matches (the local test, fnmatch) decides.
-        let regexes = Self.textArray(sensitive.map { Self.regex(glob: $0).pattern })
+        let regexes = PGArray.literal(sensitive.map { Self.regex(glob: $0).pattern })
         var sensitiveRows: [FileActivityRow] = []
         var after: (at: String, host: String, id: String)? = nil
         while sensitiveRows.count < top {
@@ -163,7 +163,7 @@ extension CentralReader {
 
         // Sessions without an end, whenever they started.
         let open = "s.latest AND s.row->>'ended_at' IS NULL AND s.row->'ended_unobserved' = 'false'::jsonb AND ($1::text[] IS NULL OR s.host = ANY($1::text[]))"
-        let hostsOnly: [String?] = [hosts.map(Self.textArray)]
+        let hostsOnly: [String?] = [hosts.map { PGArray.literal($0) }]
         report.totals.openSessions = number(try db.query("SELECT count(*) FROM sessions AS s WHERE \(open)", hostsOnly).first?.first ?? nil)
         report.openSessions = try db.query("""
             SELECT s.host, s.row::text FROM sessions AS s WHERE \(open) ORDER BY s.at, s.host, s.id LIMIT \(top)

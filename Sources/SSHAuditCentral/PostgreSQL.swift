@@ -117,3 +117,24 @@ private extension Array where Element == String? {
         return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
     }
 }
+
+/// PostgreSQL's text form of an array (for `unnest($n::TYPE[])`): every element quoted, `\` and `"`
+/// escaped, nil as NULL.
+enum PGArray {
+    static func literal(_ values: [String?]) -> String {
+        var out = "{"
+        for (i, value) in values.enumerated() {
+            if i > 0 { out += "," }
+            guard let value else { out += "NULL"; continue }
+            out += "\""
+            for ch in value.unicodeScalars {
+                if ch == "\\" || ch == "\"" { out += "\\" }
+                out.unicodeScalars.append(ch)
+            }
+            out += "\""
+        }
+        return out + "}"
+    }
+
+    static func literal(_ values: [String]) -> String { literal(values.map(Optional.some)) }
+}

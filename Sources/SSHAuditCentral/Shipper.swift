@@ -68,21 +68,32 @@ public final class Shipper {
             if let shippedChain = cursor[1], let first = entries.first, hex(first.previousChain) != shippedChain {
                 throw rewritten(shipped)
             }
+            // One statement for the batch's entries and one per table for its rows (arrays unnested
+            // by PostgreSQL): a round trip per row would cap shipping at about a thousand rows a second.
+            try central.query("""
+                INSERT INTO ledger (host, seq, tbl, row_id, row_hash, chain, fixed_hash, final, once_set, layout)
+                SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::bytea[], $6::bytea[], $7::bytea[],
+                                         $8::boolean[], $9::bigint[], $10::bigint[])
+                """, [host.key, PGArray.literal(entries.map { String($0.seq) }), PGArray.literal(entries.map(\.table)),
+                      PGArray.literal(entries.map { String($0.rowID) }), PGArray.literal(entries.map { PGConnection.bytea($0.rowHash) }),
+                      PGArray.literal(entries.map { PGConnection.bytea($0.chain) }),
+                      PGArray.literal(entries.map { $0.fixedHash.map(PGConnection.bytea) }),
+                      PGArray.literal(entries.map { $0.final.map { $0 ? "t" : "f" } }),
+                      PGArray.literal(entries.map { $0.onceSet.map(String.init) }), PGArray.literal(entries.map { $0.layout.map(String.init) })])
             var months: Set<String> = []
-            var shippedRows: [String: [(id: Int64, seq: Int64)]] = [:]
-            for entry in entries {
-                try central.query("""
-                    INSERT INTO ledger (host, seq, tbl, row_id, row_hash, chain, fixed_hash, final, once_set, layout)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                    """, [host.key, String(entry.seq), entry.table, String(entry.rowID), PGConnection.bytea(entry.rowHash),
-                          PGConnection.bytea(entry.chain), entry.fixedHash.map(PGConnection.bytea), entry.final.map { $0 ? "t" : "f" },
-                          entry.onceSet.map(String.init), entry.layout.map(String.init)])
-                if let version = entry.version {
-                    try insert(version, months: &months)
-                    shippedRows[version.table, default: []].append((version.rowID, version.seq))
+            var byTable: [String: [ShippedRow]] = [:]
+            for version in entries.compactMap(\.version) {
+                let row = try shippedRow(version)
+                let month = String(row.at.prefix(7))
+                if months.insert(version.table + month).inserted {
+                    try CentralSchema.ensurePartition(central, table: version.table, month: month)
                 }
+                byTable[version.table, default: []].append(row)
             }
-            for (table, rows) in shippedRows { try CentralSchema.supersede(central, table: table, host: host.key, rows: rows) }
+            for (table, rows) in byTable.sorted(by: { $0.key < $1.key }) {
+                try insert(rows, into: table)
+                try CentralSchema.supersede(central, table: table, host: host.key, rows: rows.map { ($0.id, $0.seq) })
+            }
             try central.query("""
                 UPDATE hosts SET shipped_seq = $2, shipped_chain = $3, last_shipped_at = now() WHERE host = $1
                 """, [host.key, String(last.seq), PGConnection.bytea(last.chain)])
@@ -97,41 +108,59 @@ public final class Shipper {
             """)
     }
 
-    /// One row version, with the columns the queries filter on.
-    private func insert(_ v: ExportedVersion, months: inout Set<String>) throws {
+    /// A row version as the central row tables hold it: its time, the typed columns queries filter
+    /// on (name, PostgreSQL type, value) and the row as local `query --format json` prints it.
+    struct ShippedRow {
+        var id: Int64, seq: Int64, at: String
+        var typed: [(name: String, type: String, value: String?)]
+        var json: String
+    }
+
+    private func shippedRow(_ v: ExportedVersion) throws -> ShippedRow {
         let at: String
-        var typed: [(String, String?)]
+        var typed: [(name: String, type: String, value: String?)]
         switch v.row {
         case let .session(s):
             at = s.startedAt
-            typed = [("\"user\"", s.user), ("remote_addr", s.remoteAddr), ("ended_at", s.endedAt), ("key_fingerprint", s.keyFingerprint)]
+            typed = [("\"user\"", "text", s.user), ("remote_addr", "text", s.remoteAddr), ("ended_at", "timestamptz", s.endedAt),
+                     ("key_fingerprint", "text", s.keyFingerprint)]
         case let .command(c):
             at = c.startedAt
-            typed = [("session_id", String(c.sessionID)), ("filename", c.filename), ("command_line", c.argv.joined(separator: " "))]
+            typed = [("session_id", "bigint", String(c.sessionID)), ("filename", "text", c.filename),
+                     ("command_line", "text", c.argv.joined(separator: " "))]
         case let .auth(a):
             at = a.at
-            typed = [("session_id", String(a.sessionID)), ("\"user\"", a.user), ("remote_addr", a.remoteAddr),
-                     ("result", a.result), ("key_fingerprint", a.keyFingerprint)]
+            typed = [("session_id", "bigint", String(a.sessionID)), ("\"user\"", "text", a.user), ("remote_addr", "text", a.remoteAddr),
+                     ("result", "text", a.result), ("key_fingerprint", "text", a.keyFingerprint)]
         case let .transfer(t):
             at = t.openedAt
-            typed = [("session_id", String(t.sessionID)), ("path", t.path)]
+            typed = [("session_id", "bigint", String(t.sessionID)), ("path", "text", t.path)]
         case let .event(e):
             at = e.at
-            typed = [("session_id", String(e.sessionID)), ("kind", e.kind)]
+            typed = [("session_id", "bigint", String(e.sessionID)), ("kind", "text", e.kind)]
         case let .file(f):
             at = f.firstAt
-            typed = [("session_id", String(f.sessionID)), ("op", f.op), ("path", f.path)]
+            typed = [("session_id", "bigint", String(f.sessionID)), ("op", "text", f.op), ("path", "text", f.path)]
         case let .network(n):
             at = n.firstAt
-            typed = [("session_id", String(n.sessionID)), ("op", n.op), ("addr", n.addr)]
+            typed = [("session_id", "bigint", String(n.sessionID)), ("op", "text", n.op), ("addr", "text", n.addr)]
         }
-        let month = String(at.prefix(7))
-        if months.insert(v.table + month).inserted { try CentralSchema.ensurePartition(central, table: v.table, month: month) }
-        let row = String(decoding: try encoder.encode(v.row), as: UTF8.self)
-        let columns = ["host", "id", "seq", "at"] + typed.map(\.0) + ["row"]
-        let values: [String?] = [host.key, String(v.rowID), String(v.seq), at] + typed.map(\.1) + [row]
-        let marks = (1...values.count).map { "$\($0)" }.joined(separator: ", ")
-        try central.query("INSERT INTO \(v.table) (\(columns.joined(separator: ", "))) VALUES (\(marks))", values)
+        return ShippedRow(id: v.rowID, seq: v.seq, at: at, typed: typed,
+                          json: String(decoding: try encoder.encode(v.row), as: UTF8.self))
+    }
+
+    /// The versions of one table, in one statement.
+    private func insert(_ rows: [ShippedRow], into table: String) throws {
+        guard let first = rows.first else { return }
+        let typed = first.typed.indices
+        var arrays: [(type: String, values: [String?])] = [("bigint", rows.map { String($0.id) }), ("bigint", rows.map { String($0.seq) }),
+                                                         ("timestamptz", rows.map(\.at))]
+        arrays += typed.map { i in (first.typed[i].type, rows.map { $0.typed[i].value }) }
+        arrays.append(("jsonb", rows.map(\.json)))
+        let columns = ["id", "seq", "at"] + first.typed.map(\.name) + ["row"]
+        let unnest = arrays.enumerated().map { "$\($0.offset + 2)::\($0.element.type)[]" }.joined(separator: ", ")
+        try central.query("INSERT INTO \(table) (host, \(columns.joined(separator: ", "))) SELECT $1, * FROM unnest(\(unnest))",
+                          [host.key] + arrays.map { PGArray.literal($0.values) })
     }
 
     private func hex(_ bytes: [UInt8]) -> String { String(PGConnection.bytea(bytes).dropFirst(2)) }

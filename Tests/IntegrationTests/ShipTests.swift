@@ -187,7 +187,7 @@ final class ShipTests: XCTestCase {
         postgres = try PostgresServer(name: "ship-kill")
         let db = try recordSessions("ship-kill", port: 22497, count: 1, command: "for i in $(seq 1500); do /bin/true; done")
         XCTAssertGreaterThan(try localCount(db, "SELECT count(*) FROM commands"), 1_500)
-        let (shipper, _) = try startShipping(db, host: "killed", ["--once", "--batch", "20"])
+        let (shipper, _) = try startShipping(db, host: "killed", ["--once", "--batch", "5"])
         let pg = try XCTUnwrap(postgres)
         try waitUntil("part shipped") { (try? pg.number("SELECT shipped_seq FROM hosts WHERE host = 'killed'")) ?? 0 > 200 }
         kill(shipper.processIdentifier, SIGKILL)
