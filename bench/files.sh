@@ -10,6 +10,8 @@
 # 2. drops: a storm paced at FILES_RATE operations/s for FILES_SECS seconds in a session while
 #    recording: the kernel's losses, and whether the stored rows count every operation (the sum of
 #    file_activity.count of the storm's process equals the operations it made).
+# 3. both at once in one session: FILES_EXECS execs/s (bench/storm.c, 4 workers) beside the paced
+#    file storm: the kernel's losses, the operations counted, the execs stored as commands.
 # Writes a BENCHMARKS.md section fragment on standard output; progress on standard error.
 #
 # Settings (environment): FILES_REPS [8] repetitions per configuration, FILES_OPS [30000] operations
@@ -25,6 +27,7 @@ REPS=${FILES_REPS:-8}
 OPS=${FILES_OPS:-30000}
 RATE=${FILES_RATE:-20000}
 SECS=${FILES_SECS:-30}
+EXECS=${FILES_EXECS:-5000}
 USER_=sa_alice
 REC_PID=
 
@@ -41,7 +44,9 @@ trap cleanup EXIT
 bash "$HARNESS" setup "$DIR" >/dev/null
 bash "$HARNESS" start "$DIR" "$PORT" >/dev/null
 gcc -O2 -Wall -o "$DIR/filestorm" "$ROOT/bench/filestorm.c"
-chmod 0755 "$DIR" "$DIR/filestorm"
+gcc -O2 -Wall -o "$DIR/storm" "$ROOT/bench/storm.c"
+gcc -O2 -static -nostdlib -o "$DIR/tiny_true" "$ROOT/bench/tiny_true.c"
+chmod 0755 "$DIR" "$DIR/filestorm" "$DIR/storm" "$DIR/tiny_true"
 STORM_DIR=/tmp/sshaudit-files-bench-$PORT
 install -d -o "$USER_" -m 0700 "$STORM_DIR"
 
@@ -90,6 +95,18 @@ log "paced: $paced, lost in the kernel: ${LOST:-?}"
 made=$(sed -n 's/.*filestorm ops=\([0-9]*\).*/\1/p' <<<"$paced")
 stored=$(sqlite3 "$WORK/audit.db" "SELECT COALESCE(SUM(count), 0) FROM file_activity WHERE path GLOB '$STORM_DIR/*'")
 
+# 3. execs and file operations at once, in one session
+rec_start
+both=$(bash "$HARNESS" ssh "$DIR" "$PORT" "$USER_" \
+  "$DIR/storm -r $EXECS -d $SECS -j 4 -- $DIR/tiny_true files-bench-both & $DIR/filestorm $STORM_DIR -r $RATE -d $SECS; wait")
+rec_stop
+both_lost=${LOST:-?}
+log "both: $both, lost in the kernel: $both_lost"
+both_made=$(sed -n 's/.*filestorm ops=\([0-9]*\).*/\1/p' <<<"$both")
+both_stored=$(sqlite3 "$WORK/audit.db" "SELECT COALESCE(SUM(count), 0) FROM file_activity WHERE path GLOB '$STORM_DIR/*'")
+both_execs=$(sed -n 's/.*storm .*execs=\([0-9]*\).*/\1/p' <<<"$both" | head -n 1)
+both_commands=$(sqlite3 "$WORK/audit.db" "SELECT count(*) FROM commands WHERE filename = '$DIR/tiny_true'")
+
 cat <<MD
 ## File-operation storm (bench/files.sh)
 
@@ -103,4 +120,8 @@ by one process as $USER_; medians of the storm's own time.
 
 Paced in a session at $RATE operations/s for $SECS s: \`$paced\`; lost in the kernel: ${LOST:-?};
 operations counted in file_activity: $stored of $made.
+
+Both at once in one session, $EXECS execs/s (\`storm -j 4\`) beside $RATE file operations/s for $SECS s:
+\`$(tr '\n' ' ' <<<"$both")\`; lost in the kernel: $both_lost; file operations counted: $both_stored of
+$both_made; execs stored as commands: $both_commands of ${both_execs:-?}.
 MD
