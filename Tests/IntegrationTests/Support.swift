@@ -304,10 +304,13 @@ final class Recorder {
     func kill() {
         let pid = process.processIdentifier
         Glibc.kill(pid, SIGKILL)
-        // Dead once gone or a zombie (Foundation reaps it on its own schedule).
+        // Dead once gone or a zombie (Foundation reaps it on its own schedule) whose other threads are
+        // gone too: the leader turns zombie first, and the descriptors (the database lock) are
+        // released only when the last thread exits.
         for _ in 0..<200 {
             let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
-            if stat.isEmpty || stat.contains(") Z ") { break }
+            let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task"))?.count ?? 0
+            if stat.isEmpty || (stat.contains(") Z ") && threads <= 1) { break }
             Thread.sleep(forTimeInterval: 0.05)
         }
         stderrPipe.fileHandleForReading.readabilityHandler = nil
