@@ -26,8 +26,9 @@ final class FileActivityTests: XCTestCase {
         rows.first { $0.string("op") == op && $0.string("path") == path && $0.string("new_path") == new }
     }
 
+    /// The last session of this test's own sshd (every recorder also sees the sshds of tests running beside it).
     func sessionID() throws -> Int {
-        let sessions = try recorder.query("sessions")
+        let sessions = try recorder.query("sessions").filter { $0.int("local_port") == server.port }
         return try XCTUnwrap(sessions.last?.int("id"), "a session was recorded")
     }
 
