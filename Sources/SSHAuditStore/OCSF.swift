@@ -150,16 +150,8 @@ public enum OCSF {
         var e = base(category: 1, class: 1001, activity: activity, severity: 1, timeNs: lastNs ?? firstNs, v)
         e["file"] = file(f.path, op: f.op)
         if let newPath = f.newPath { e["file_result"] = file(newPath, op: f.op) }
-        e["actor"] = actor(pid: f.pid, uid: f.uid, session: f.sessionID)
-        e["device"] = device(host)
-        e["count"] = .int(f.count)
-        e["start_time"] = millis(firstNs).json
-        e["end_time"] = millis(lastNs).json
-        var unmapped = JSONObject()
-        unmapped["ledger"] = ledger(v)
-        unmapped["op"] = .string(f.op)
-        unmapped["command_id"] = f.commandID.json
-        e["unmapped"] = .object(unmapped)
+        aggregated(&e, v, host, pid: f.pid, uid: f.uid, session: f.sessionID, command: f.commandID, op: f.op, count: f.count,
+                   firstNs: firstNs, lastNs: lastNs)
         return e
     }
 
@@ -197,22 +189,33 @@ public enum OCSF {
         e[n.op == "connect" || n.op == "connect_failed" ? "dst_endpoint" : "src_endpoint"] = .object(endpoint)
         e["connection_info"] = ["protocol_name": .string(n.proto), "direction_id": .int(n.op.hasPrefix("connect") ? 2 : 1)]
         // The process and the machine come with OCSF's host profile, which the event says it applies.
-        e["actor"] = actor(pid: n.pid, uid: n.uid, session: n.sessionID)
-        e["device"] = device(host)
         if case var .object(metadata)? = e["metadata"] {
             metadata["profiles"] = ["host"]
             e["metadata"] = .object(metadata)
         }
-        e["count"] = .int(n.count)
+        aggregated(&e, v, host, pid: n.pid, uid: n.uid, session: n.sessionID, command: n.commandID, op: n.op, count: n.count,
+                   firstNs: firstNs, lastNs: lastNs)
+        if case var .object(unmapped)? = e["unmapped"] {
+            unmapped["family"] = .string(n.family)
+            e["unmapped"] = .object(unmapped)
+        }
+        return e
+    }
+
+    /// What an aggregated row (file or network activity: one row per process, command, operation and
+    /// target) says besides its target: who, where, how often, when, and its ledger entry.
+    private static func aggregated(_ e: inout JSONObject, _ v: ExportedVersion, _ host: String, pid: Int64, uid: Int64, session: Int64,
+                                   command: Int64?, op: String, count: Int64, firstNs: Int64?, lastNs: Int64?) {
+        e["actor"] = actor(pid: pid, uid: uid, session: session)
+        e["device"] = device(host)
+        e["count"] = .int(count)
         e["start_time"] = millis(firstNs).json
         e["end_time"] = millis(lastNs).json
         var unmapped = JSONObject()
         unmapped["ledger"] = ledger(v)
-        unmapped["op"] = .string(n.op)
-        unmapped["family"] = .string(n.family)
-        unmapped["command_id"] = n.commandID.json
+        unmapped["op"] = .string(op)
+        unmapped["command_id"] = command.json
         e["unmapped"] = .object(unmapped)
-        return e
     }
 
     private static func actor(pid: Int64, uid: Int64, session: Int64) -> JSONValue {
