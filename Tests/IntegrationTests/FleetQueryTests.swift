@@ -178,6 +178,18 @@ final class FleetQueryTests: XCTestCase {
         XCTAssertTrue(markdown.stdout.contains("the central database (3 hosts: fleet-a, fleet-b, fleet-c)"), markdown.stdout)
         XCTAssertTrue(markdown.stdout.contains("recorder runs are not shipped"), markdown.stdout)
 
+        // A host name is text from a host: its controls reach a terminal escaped, in the table and in show.
+        let hostile = "evil\u{1b}[2J\u{202e}host"
+        let shippedHostile = try sshaudit(["ship", "--db", dbs[0].db, "--to", pg.url, "--password-file", pg.passwordFile,
+                                           "--host", hostile, "--once"])
+        XCTAssertEqual(shippedHostile.status, 0, shippedHostile.stderr)
+        for args in [["query", "sessions", "--host", hostile], ["show", "1", "--host", hostile]] {
+            let shown = try sshaudit(args + ["--central", pg.url, "--password-file", pg.passwordFile])
+            XCTAssertEqual(shown.status, 0, shown.stderr)
+            XCTAssertFalse(shown.stdout.contains("\u{1b}") || shown.stdout.contains("\u{202e}"), shown.stdout)
+            XCTAssertTrue(shown.stdout.contains("evil\\x1b[2J\\u202ehost"), shown.stdout)
+        }
+
         // The table names the host first; a host that never shipped is one line and exit 1.
         let table = try sshaudit(["query", "sessions", "--central", pg.url, "--password-file", pg.passwordFile])
         XCTAssertEqual(table.status, 0, table.stderr)
