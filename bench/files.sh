@@ -57,13 +57,14 @@ median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]
 
 rec_start() {
   rm -f "$WORK/audit.db"*
+  : > "$WORK/rec.log"   # else the last run's "recording" line says ready before this one is
   "$BIN" record --db "$WORK/audit.db" 2>"$WORK/rec.log" &
   REC_PID=$!
   until grep -q recording "$WORK/rec.log"; do kill -0 "$REC_PID" || { log "recorder died: $(cat "$WORK/rec.log")"; exit 1; }; sleep 0.05; done
 }
 rec_stop() {
   local i
-  sleep 0.5   # the last exits reach the ring buffer; and a stop asked at once after start may be missed
+  sleep 0.5   # the last exits reach the ring buffer
   kill -INT "$REC_PID"
   for ((i = 0; i < 300; i++)); do kill -0 "$REC_PID" 2>/dev/null || break; sleep 0.1; (( i % 50 == 49 )) && kill -INT "$REC_PID"; done
   wait "$REC_PID" || true; REC_PID=

@@ -41,6 +41,7 @@ cpu_s() { awk '{ print ($14 + $15) / '"$(getconf CLK_TCK)"' }' "/proc/$1/stat" 2
 
 rec_start() {   # record options...
   rm -f "$WORK"/audit.db*
+  : > "$WORK/rec.log"   # else the last run's "recording" line says ready before this one is
   "$BIN" record --db "$WORK/audit.db" "$@" 2>"$WORK/rec.log" &
   REC_PID=$!
   for _ in $(seq 600); do grep -q recording "$WORK/rec.log" && return 0; sleep 0.05; done
