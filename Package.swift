@@ -26,12 +26,15 @@ let package = Package(
         // Embeds schema/*.sql in the store, so the binary carries its own migrations.
         .plugin(name: "SchemaPlugin", capability: .buildTool()),
 
-        // Pure Swift: event model, decoder, correlator. No C imports: testable without a kernel.
-        .target(name: "SSHAuditCore"),
+        // The kernel programs' record layout (bpf/events.h), header only, for the decoder and the loader.
+        .target(name: "CSSHAuditABI"),
+        // Pure Swift: event model, decoder, correlator. Testable without a kernel: its only C import is
+        // the record layout.
+        .target(name: "SSHAuditCore", dependencies: ["CSSHAuditABI"]),
         // Loads and attaches the kernel programs; ring buffer records → decoder.
         .target(
             name: "SSHAuditBPF",
-            dependencies: ["CLibBPF", "CRingBuffer", "SSHAuditCore"],
+            dependencies: ["CLibBPF", "CRingBuffer", "CSSHAuditABI", "SSHAuditCore"],
             plugins: ["BPFObjectPlugin"]
         ),
         // SQLite: migrations from schema/, batched writes, queries.
@@ -51,7 +54,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "SSHAuditCoreTests", dependencies: ["SSHAuditCore"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SSHAuditCoreTests", dependencies: ["SSHAuditCore", "CSSHAuditABI"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SSHAuditStoreTests", dependencies: ["SSHAuditStore", "SSHAuditCore"]),
         .testTarget(name: "IntegrationTests", dependencies: ["SSHAuditCore", "SSHAuditStore", .product(name: "GRDB", package: "GRDB.swift")]),
     ],

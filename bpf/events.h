@@ -1,9 +1,11 @@
 /* Records the kernel programs write to the ring buffer.
  *
- * This header is the one contract between bpf/sshaudit.bpf.c and the Swift decoder
- * (Sources/SSHAuditCore/EventDecoder.swift). Every record starts with the same header; all fields are
- * little-endian and naturally aligned. The _Static_asserts pin the offsets the decoder reads: change
- * both together.
+ * This header is the one definition of the records, their type codes and flags, the roles kept per
+ * process and the loss counters. The kernel programs are compiled with it; Swift reads it through the
+ * CSSHAuditABI module (Sources/CSSHAuditABI), so the decoder (EventDecoder.swift), the loader
+ * (BPFTracer.swift) and the tests' record builder take every offset and code from here. Every record
+ * starts with the same header; all fields are little-endian and naturally aligned. The
+ * _Static_asserts pin the sizes: compiled for the host (CSSHAuditABI/abi.c) and for BPF alike.
  */
 #ifndef SSHAUDIT_EVENTS_H
 #define SSHAUDIT_EVENTS_H
@@ -53,6 +55,24 @@ enum sa_event_type {
                               * <= 9.7: a child it forked without exec called setsid, i.e. the shell):
                               * it now carries session data, so its writes are no longer read */
 
+/* The value of the `tracked` map (key: the tgid). User space enters the processes running when
+ * recording starts (BPFTracer.track). */
+struct sa_tracked_proc {
+    unsigned long long start_ns;  /* start_boottime: a recycled pid with another start time is not
+                                   * tracked; 0 (entered by the start-up scan): any start time */
+    unsigned int flags;           /* SA_PROC_* */
+    unsigned int _pad;
+};
+_Static_assert(sizeof(struct sa_tracked_proc) == 16, "tracked proc size");
+
+/* Loss counters: indices of the per-CPU `losses` array (user space sums the CPUs). The maps user
+ * space fills report their failures to it directly. */
+#define SA_LOSS_RING 0   /* a record dropped: the ring buffer was full */
+#define SA_LOSS_MAP 1    /* a table full: a process not followed (`tracked`), or a connection whose
+                          * byte counters are not reported (`connections`) */
+#define SA_LOSS_TTY 7    /* terminal bytes not recorded (ring full, cut, unreadable) */
+#define SA_LOSS_COUNT 8
+
 /* Terminal recording (bpf/tty.bpf.h). */
 #define SA_PROC_TTY 1024u    /* a monitor's child that has not exec'd (the post-authentication child
                               * serves the session's channels): its pty master and command pipes
@@ -67,7 +87,6 @@ enum sa_event_type {
 #define SA_TTY_FLAG_CAPPED 2u /* the session process reached tty_config.max_bytes: nothing more is sent */
 #define SA_TTY_MODE_OUTPUT 1u
 #define SA_TTY_MODE_ALL 2u
-#define SA_LOSS_TTY 7         /* losses[7]: tty bytes not recorded (ring full, cut, unreadable) */
 #define SA_LOG_MAX 512        /* bytes of one log line kept */
 
 /* exec flags */

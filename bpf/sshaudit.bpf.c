@@ -35,17 +35,11 @@ char LICENSE[] SEC("license") = "GPL";
  * alone proves nothing (anyone can call a program sshd): see trusted_sshd(). */
 #define SSHD_COMM "sshd"
 
-struct tracked_proc {
-    u64 start_ns;  /* start_boottime: a recycled pid with another start time is not tracked */
-    u32 flags;     /* SA_PROC_* */
-    u32 _pad;
-};
-
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, MAX_TRACKED);
     __type(key, u32);  /* tgid */
-    __type(value, struct tracked_proc);
+    __type(value, struct sa_tracked_proc);
 } tracked SEC(".maps");
 
 /* Accepted connections, to report their byte counters when they close. A plain hash, not an LRU:
@@ -97,12 +91,10 @@ struct {
     __uint(max_entries, 64 * 1024 * 1024);  /* bursts of thousands of execs (about 1.2 KiB each) while user space catches up */
 } events SEC(".maps");
 
-/* Loss counters, per CPU: [0] ring buffer full, [1] a table full: a process not followed (`tracked`)
- * or a connection whose byte counters are not reported (`connections`). The maps user space fills
- * report their failures to it directly. */
+/* Loss counters, per CPU (SA_LOSS_* in events.h). */
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, 8);  /* [7]: tty bytes not recorded (events.h, SA_LOSS_TTY) */
+    __uint(max_entries, SA_LOSS_COUNT);
     __type(key, u32);
     __type(value, u64);
 } losses SEC(".maps");
@@ -130,10 +122,10 @@ static __always_inline u64 process_start(struct task_struct *task)
 /* The calling process if it is one of a session's: followed (map `tracked`), neither listener nor
  * monitor, and the process its entry was made for (not a recycled pid). Its entry in *entry. Every
  * hook on a session's own calls (files, network, transfers, forwarding) starts here. */
-static __always_inline struct task_struct *session_member(struct tracked_proc **entry)
+static __always_inline struct task_struct *session_member(struct sa_tracked_proc **entry)
 {
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
-    struct tracked_proc *p = bpf_map_lookup_elem(&tracked, &tgid);
+    struct sa_tracked_proc *p = bpf_map_lookup_elem(&tracked, &tgid);
     if (!p || (p->flags & (SA_PROC_LISTENER | SA_PROC_MONITOR)))
         return NULL;
     struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -145,13 +137,13 @@ static __always_inline struct task_struct *session_member(struct tracked_proc **
 
 static __always_inline struct task_struct *session_process(void)
 {
-    struct tracked_proc *p;
+    struct sa_tracked_proc *p;
     return session_member(&p);
 }
 
-static __always_inline struct tracked_proc *tracked_entry(struct task_struct *task, u32 tgid)
+static __always_inline struct sa_tracked_proc *tracked_entry(struct task_struct *task, u32 tgid)
 {
-    struct tracked_proc *p = bpf_map_lookup_elem(&tracked, &tgid);
+    struct sa_tracked_proc *p = bpf_map_lookup_elem(&tracked, &tgid);
     /* start_ns 0: entered by the start-up scan, which cannot read the start time at kernel precision. */
     if (p && (p->start_ns == 0 || p->start_ns == process_start(task)))
         return p;
@@ -165,9 +157,9 @@ static __always_inline bool is_tracked(struct task_struct *task, u32 tgid)
 
 static __always_inline void track(u32 tgid, u64 start_ns, u32 flags)
 {
-    struct tracked_proc p = { .start_ns = start_ns, .flags = flags };
+    struct sa_tracked_proc p = { .start_ns = start_ns, .flags = flags };
     if (bpf_map_update_elem(&tracked, &tgid, &p, BPF_ANY) != 0)
-        count_loss(1);
+        count_loss(SA_LOSS_MAP);
 }
 
 static __always_inline void fill_header(struct sa_header *h, u32 type, struct task_struct *task)
@@ -197,7 +189,7 @@ static __always_inline u64 wakeup_flags(u64 size)
 static __always_inline void emit(void *rec, u64 size)
 {
     if (bpf_ringbuf_output(&events, rec, size, wakeup_flags(size)) != 0)
-        count_loss(0);
+        count_loss(SA_LOSS_RING);
 }
 
 static __always_inline struct file *file_of(struct task_struct *task, u32 fd)
@@ -247,7 +239,7 @@ static __always_inline bool trusted_sshd(struct task_struct *task, struct linux_
 
 /* Whether fd 2 of this listener or monitor is sshd's log (sshd -e). User space enters listeners and
  * per-connection sshds (sshd -i -e) in stderr_listeners; monitors forked by a listener get the flag. */
-static __always_inline bool logs_to_stderr(struct tracked_proc *p, struct task_struct *task, u32 tgid)
+static __always_inline bool logs_to_stderr(struct sa_tracked_proc *p, struct task_struct *task, u32 tgid)
 {
     if (p->flags & SA_PROC_LOG_STDERR)
         return true;
@@ -336,7 +328,7 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
     /* tp_btf arguments are trusted pointers: the early exits of the hooks that run for every
      * process on the machine read them directly rather than through helper calls. */
     u32 ptgid = parent->tgid;
-    struct tracked_proc *tp = tracked_entry(parent, ptgid);
+    struct sa_tracked_proc *tp = tracked_entry(parent, ptgid);
     if (!tp)
         return 0;
     /* A new thread shares the process: only new processes matter. */
@@ -383,7 +375,7 @@ static __always_inline struct sock *stdin_connection(struct task_struct *task)
     return sk;
 }
 
-static __always_inline void report_connection(struct task_struct *task, struct tracked_proc *tp, int fd, struct sock *sk);
+static __always_inline void report_connection(struct task_struct *task, struct sa_tracked_proc *tp, int fd, struct sock *sk);
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
@@ -391,7 +383,7 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
     u32 tgid = task->tgid;
     u32 flags = 0;
     struct sock *conn = NULL;
-    struct tracked_proc *tp = tracked_entry(task, tgid);
+    struct sa_tracked_proc *tp = tracked_entry(task, tgid);
     if (!tp) {
         if (!comm_is_sshd(task) || !trusted_sshd(task, bprm))
             return 0;
@@ -450,7 +442,7 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
     emit(ev, size);
     if (conn) {
         /* After the exec record: the correlator has the monitor's session to give it to. */
-        struct tracked_proc *mp = tracked_entry(task, tgid);
+        struct sa_tracked_proc *mp = tracked_entry(task, tgid);
         if (mp)
             report_connection(task, mp, 0, conn);
     }
@@ -464,7 +456,7 @@ int BPF_PROG(on_exit, struct task_struct *task)
     if (task->signal->live.counter != 0)
         return 0;
     u32 tgid = task->tgid;
-    struct tracked_proc *tp = tracked_entry(task, tgid);
+    struct sa_tracked_proc *tp = tracked_entry(task, tgid);
     if (!tp)
         return 0;
     if (tp->flags & (SA_PROC_LISTENER | SA_PROC_MONITOR))
@@ -500,7 +492,7 @@ static __always_inline void emit_conn_close(struct sock *sk)
 /* A client's connection, accepted by a tracked process (fd: what accept returned) or handed to a
  * per-connection sshd on fd 0: both endpoints as the kernel keeps them, and the socket entered in
  * `connections` so that its byte counters are reported when it closes. */
-static __always_inline void report_connection(struct task_struct *task, struct tracked_proc *tp, int fd, struct sock *sk)
+static __always_inline void report_connection(struct task_struct *task, struct sa_tracked_proc *tp, int fd, struct sock *sk)
 {
     struct sa_accept ev = {};
     fill_header(&ev.h, SA_EV_ACCEPT, task);
@@ -529,7 +521,7 @@ static __always_inline void report_connection(struct task_struct *task, struct t
         return;
     u8 one = 1;
     if (bpf_map_update_elem(&connections, &ev.sock_id, &one, BPF_ANY) != 0) {
-        count_loss(1);
+        count_loss(SA_LOSS_MAP);
         return;
     }
     /* A connection that closed before it was in the map (a client that reset at once) is reported
@@ -544,7 +536,7 @@ static __always_inline int on_accept_exit(struct syscall_exit_ctx *ctx)
         return 0;
     struct task_struct *task = (struct task_struct *)bpf_get_current_task();
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
-    struct tracked_proc *tp = tracked_entry(task, tgid);
+    struct sa_tracked_proc *tp = tracked_entry(task, tgid);
     if (!tp)
         return 0;
     /* Addresses come from the socket itself, not from the caller's buffer (which may be NULL). */
@@ -633,7 +625,7 @@ int on_chroot(struct syscall_exit_ctx *ctx) { return emit_header_only(ctx, SA_EV
 static __always_inline void note_session_server(struct task_struct *parent)
 {
     u32 ptgid = BPF_CORE_READ(parent, tgid);
-    struct tracked_proc *pp = tracked_entry(parent, ptgid);
+    struct sa_tracked_proc *pp = tracked_entry(parent, ptgid);
     if (pp && (pp->flags & SA_PROC_MONITOR))
         __sync_fetch_and_or(&pp->flags, SA_PROC_SESSION);
 }
@@ -645,7 +637,7 @@ int on_setsid(struct syscall_exit_ctx *ctx)
         return 0;
     struct task_struct *task = (struct task_struct *)bpf_get_current_task();
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
-    struct tracked_proc *tp = tracked_entry(task, tgid);
+    struct sa_tracked_proc *tp = tracked_entry(task, tgid);
     if (!tp)
         return 0;
     if (!(tp->flags & SA_PROC_EXECED))
@@ -670,7 +662,7 @@ static __always_inline bool is_syslog_socket(struct file *file)
 static __always_inline int capture_log(u32 fd, const char *buf, u64 count, bool is_write)
 {
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
-    struct tracked_proc *p = bpf_map_lookup_elem(&tracked, &tgid);
+    struct sa_tracked_proc *p = bpf_map_lookup_elem(&tracked, &tgid);
     if (!p || !(p->flags & (SA_PROC_LISTENER | SA_PROC_MONITOR)) || (p->flags & SA_PROC_SESSION) || count == 0)
         return 0;
     struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -703,7 +695,7 @@ static __always_inline int capture_log(u32 fd, const char *buf, u64 count, bool 
     u64 wakeup = wakeup_flags(sizeof(struct sa_log));  /* before the reservation counts as waiting data */
     struct sa_log *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
     if (!ev) {
-        count_loss(0);
+        count_loss(SA_LOSS_RING);
         return 0;
     }
     fill_header(&ev->h, SA_EV_LOG, task);
@@ -733,7 +725,7 @@ int on_sendto(struct syscall_enter_ctx *ctx)
 /* File transfers: what sftp-server, scp and rsync open, and how far they read or wrote it; also sshd's
  * own children that never exec'd: the user-privileged child serves internal-sftp itself (user space
  * keeps only that one's, by its role). */
-static __always_inline bool serves_transfers(struct tracked_proc *p, struct task_struct *task)
+static __always_inline bool serves_transfers(struct sa_tracked_proc *p, struct task_struct *task)
 {
     if (p->flags & SA_PROC_TRANSFER)
         return true;
@@ -744,7 +736,7 @@ static __always_inline bool serves_transfers(struct tracked_proc *p, struct task
 
 static __always_inline struct task_struct *transfer_current(void)
 {
-    struct tracked_proc *p;
+    struct sa_tracked_proc *p;
     struct task_struct *task = session_member(&p);
     return task && serves_transfers(p, task) ? task : NULL;
 }
@@ -761,7 +753,7 @@ int on_openat_exit(struct syscall_exit_ctx *ctx)
     if (ctx->ret < 0)
         return 0;
     /* One lookup for both uses: a session's file activity (files.bpf.h) and transfer servers. */
-    struct tracked_proc *p;
+    struct sa_tracked_proc *p;
     struct task_struct *task = session_member(&p);
     if (!task)
         return 0;

@@ -92,7 +92,7 @@ static __always_inline void tty_note_exec(struct task_struct *task, u32 tgid, u3
 {
     struct task_struct *parent = BPF_CORE_READ(task, real_parent);
     u32 ptgid = BPF_CORE_READ(parent, tgid);
-    struct tracked_proc *pp = tracked_entry(parent, ptgid);
+    struct sa_tracked_proc *pp = tracked_entry(parent, ptgid);
     if (!pp || !tty_serves_session(pp->flags))
         return;
     struct tty_pipes_val *old = bpf_map_lookup_elem(&tty_pipes, &ptgid);
@@ -166,7 +166,7 @@ static __always_inline u64 tty_take_budget(u32 tgid, u64 n, bool *capped)
 static __always_inline struct task_struct *tty_current(void)
 {
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
-    struct tracked_proc *p = bpf_map_lookup_elem(&tracked, &tgid);
+    struct sa_tracked_proc *p = bpf_map_lookup_elem(&tracked, &tgid);
     if (!p || !tty_serves_session(p->flags))
         return NULL;
     struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -245,7 +245,7 @@ static __always_inline void tty_emit(struct task_struct *task, u32 fd, u32 strea
         ev->len = len;
         u64 size = __builtin_offsetof(struct sa_tty, data) + len;
         if (bpf_ringbuf_output(&events, ev, size, wakeup_flags(size)) != 0) {
-            count_loss(0);
+            count_loss(SA_LOSS_RING);
             count_loss(SA_LOSS_TTY);
         }
         if (len == 0)
@@ -299,7 +299,7 @@ int tty_ioctl(struct syscall_enter_ctx *ctx)
     ev.rows = ws[0];
     ev.cols = ws[1];
     if (bpf_ringbuf_output(&events, &ev, sizeof(ev), wakeup_flags(sizeof(ev))) != 0) {
-        count_loss(0);
+        count_loss(SA_LOSS_RING);
         count_loss(SA_LOSS_TTY);
     }
     return 0;

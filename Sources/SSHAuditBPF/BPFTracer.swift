@@ -1,4 +1,5 @@
 import CLibBPF
+import CSSHAuditABI
 import Foundation
 import SSHAuditCore
 
@@ -48,9 +49,9 @@ public enum TrackedRole {
     var flags: UInt32 {
         switch self {
         case .other: return 0
-        case .listener: return 1 | 16
-        case .monitor: return 2
-        case .sessionMonitor: return 2 | 64
+        case .listener: return SA_PROC_LISTENER | SA_PROC_ACCEPTED
+        case .monitor: return SA_PROC_MONITOR
+        case .sessionMonitor: return SA_PROC_MONITOR | SA_PROC_SESSION
         }
     }
 }
@@ -68,6 +69,9 @@ public struct KernelFileID: Hashable, Sendable {
     public init(_ file: FileIdentity) {
         self.init(device: file.kernelDevice, inode: file.inode)
     }
+
+    /// The key of the kernel's maps of files.
+    var kernelKey: sa_file_id { sa_file_id(dev: device, ino: inode) }
 
     /// The file open as descriptor `fd` of `process` (a pid, or "self"), whose stat identity is
     /// `file`: its superblock's device comes from the mount it is reached through (MountTable), as
@@ -207,8 +211,8 @@ public final class BPFTracer {
     /// Loads and attaches the programs; with `pinDirectory`, pins them (a directory left by an
     /// earlier run is replaced; a failure to pin is reported in `pinFailure`). With `sshdBinaries`
     /// (record --sshd), a listener must run one of those files; it is set before anything is attached.
-    /// `ttyMode` (record --tty: 0 off, 1 output, 2 all): the terminal recording programs are attached
-    /// only when it is not off, the input one only for all (events.h, SA_TTY_MODE_*).
+    /// `ttyMode` (record --tty: 0 off, else SA_TTY_MODE_*): the terminal recording programs are
+    /// attached only when it is not off, the input one only for SA_TTY_MODE_ALL.
     /// `ttyMaxBytes`: what the kernel sends per session process at most (record --tty-max).
     public init(pinDirectory directory: String? = nil, sshdBinaries: Set<KernelFileID>? = nil, ttyMode: UInt32 = 0,
                 ttyMaxBytes: UInt64 = 16 << 20) throws {
@@ -265,7 +269,7 @@ public final class BPFTracer {
         }
 
         var zero: UInt32 = 0
-        var settings = TTYConfig(mode: ttyMode, pad: 0, maxBytes: ttyMaxBytes)  // struct sa_tty_config
+        var settings = sa_tty_config(mode: ttyMode, _pad: 0, max_bytes: ttyMaxBytes)
         guard bpf_map_update_elem(ttyConfigFD, &zero, &settings, UInt64(BPF_ANY)) == 0 else {
             let e = errno
             bpf_object__close(obj)
@@ -275,7 +279,7 @@ public final class BPFTracer {
         while let p = prog {
             // Terminal recording: read() is among the most frequent calls; unhooked unless asked.
             let name = String(cString: bpf_program__name(p))
-            if name.hasPrefix("tty_") && (ttyMode == 0 || (name.hasPrefix("tty_input") && ttyMode != 2)) {
+            if name.hasPrefix("tty_") && (ttyMode == 0 || (name.hasPrefix("tty_input") && ttyMode != SA_TTY_MODE_ALL)) {
                 prog = bpf_object__next_program(obj, p)
                 continue
             }
@@ -361,8 +365,7 @@ public final class BPFTracer {
     /// process exits and the entry goes. `logsToStderr`: a monitor of an sshd started with -e.
     public func track(pid: UInt32, role: TrackedRole = .other, logsToStderr: Bool = false) throws {
         var key = pid
-        // struct tracked_proc: u64 start_ns (0 = any), u32 flags, u32 padding.
-        var value: (UInt64, UInt32, UInt32) = (0, role.flags | (logsToStderr ? 32 : 0), 0)
+        var value = sa_tracked_proc(start_ns: 0, flags: role.flags | (logsToStderr ? SA_PROC_LOG_STDERR : 0), _pad: 0)
         if bpf_map_update_elem(trackedFD, &key, &value, UInt64(BPF_NOEXIST)) != 0, errno != EEXIST {
             throw TracerError.mapUpdate(errno)
         }
@@ -373,15 +376,15 @@ public final class BPFTracer {
     /// record --sshd: only these executables may be listeners (config's SA_CONFIG_PIN_BINARIES).
     private func pinBinaries(_ files: Set<KernelFileID>) throws {
         for file in files {
-            var key = file
+            var key = file.kernelKey
             var one: UInt8 = 1
             guard bpf_map_update_elem(sshdBinariesFD, &key, &one, UInt64(BPF_ANY)) == 0 else {
                 throw TracerError.config("which sshd binaries to trust", errno)
             }
         }
         var zero: UInt32 = 0
-        var flags: UInt32 = 1
-        guard bpf_map_update_elem(configFD, &zero, &flags, UInt64(BPF_ANY)) == 0 else {
+        var config = sa_config(flags: SA_CONFIG_PIN_BINARIES)
+        guard bpf_map_update_elem(configFD, &zero, &config, UInt64(BPF_ANY)) == 0 else {
             throw TracerError.config("which sshd binaries to trust", errno)
         }
     }
@@ -389,19 +392,19 @@ public final class BPFTracer {
     /// The executables the kernel programs trust as listeners, nil for any that only root controls.
     public func pinnedBinaries() -> Set<KernelFileID>? {
         var zero: UInt32 = 0
-        var flags: UInt32 = 0
-        guard bpf_map_lookup_elem(configFD, &zero, &flags) == 0, flags & 1 != 0 else { return nil }
+        var config = sa_config()
+        guard bpf_map_lookup_elem(configFD, &zero, &config) == 0, config.flags & SA_CONFIG_PIN_BINARIES != 0 else { return nil }
         return Set(keys(of: sshdBinariesFD))
     }
 
     /// Every key of a map of struct sa_file_id.
     private func keys(of fd: Int32) -> [KernelFileID] {
         var result: [KernelFileID] = []
-        var key = KernelFileID(device: 0, inode: 0)
-        var next = KernelFileID(device: 0, inode: 0)
+        var key = sa_file_id()
+        var next = sa_file_id()
         var more = bpf_map_get_next_key(fd, nil, &next) == 0
         while more {
-            result.append(next)
+            result.append(KernelFileID(device: next.dev, inode: next.ino))
             key = next
             more = bpf_map_get_next_key(fd, &key, &next) == 0
         }
@@ -410,7 +413,7 @@ public final class BPFTracer {
 
     /// Reads sshd's writes to this file (the one it opened for -E) as its log.
     public func watchLogFile(_ file: KernelFileID) throws {
-        var key = file
+        var key = file.kernelKey
         var one: UInt8 = 1
         guard bpf_map_update_elem(logFilesFD, &key, &one, UInt64(BPF_ANY)) == 0 else {
             throw TracerError.config("sshd's log file", errno)
@@ -418,7 +421,7 @@ public final class BPFTracer {
     }
 
     public func unwatchLogFile(_ file: KernelFileID) {
-        var key = file
+        var key = file.kernelKey
         bpf_map_delete_elem(logFilesFD, &key)
     }
 
@@ -446,14 +449,14 @@ public final class BPFTracer {
             guard bpf_map_lookup_elem(lossesFD, &key, &values) == 0 else { return 0 }
             return values.reduce(0, &+)
         }
-        return (sum(0), sum(1))
+        return (sum(UInt32(SA_LOSS_RING)), sum(UInt32(SA_LOSS_MAP)))
     }
 
     /// Terminal recording: what record --tty the kernel programs run with (0 off, 1 output, 2 all).
     public func ttyMode() -> UInt32 {
         guard ttyConfigFD >= 0 else { return 0 }
         var zero: UInt32 = 0
-        var settings = TTYConfig(mode: 0, pad: 0, maxBytes: 0)
+        var settings = sa_tty_config()
         guard bpf_map_lookup_elem(ttyConfigFD, &zero, &settings) == 0 else { return 0 }
         return settings.mode
     }
@@ -462,23 +465,16 @@ public final class BPFTracer {
     public func setTTYMaxBytes(_ max: UInt64) {
         guard ttyConfigFD >= 0 else { return }
         var zero: UInt32 = 0
-        var settings = TTYConfig(mode: ttyMode(), pad: 0, maxBytes: max)
+        var settings = sa_tty_config(mode: ttyMode(), _pad: 0, max_bytes: max)
         _ = bpf_map_update_elem(ttyConfigFD, &zero, &settings, UInt64(BPF_ANY))
     }
 
-    /// struct sa_tty_config (bpf/events.h).
-    private struct TTYConfig {
-        var mode: UInt32
-        var pad: UInt32
-        var maxBytes: UInt64
-    }
-
-    /// Terminal bytes the kernel could not record (losses[7], SA_LOSS_TTY): the ring buffer was full,
+    /// Terminal bytes the kernel could not record (SA_LOSS_TTY): the ring buffer was full,
     /// a read was longer than the kernel's bound, or unreadable.
     public func ttyLosses() -> UInt64 {
         let cpus = Int(libbpf_num_possible_cpus())
         guard cpus > 0 else { return 0 }
-        var key: UInt32 = 7
+        var key = UInt32(SA_LOSS_TTY)
         var values = [UInt64](repeating: 0, count: cpus)
         guard bpf_map_lookup_elem(lossesFD, &key, &values) == 0 else { return 0 }
         return values.reduce(0, &+)

@@ -1,7 +1,10 @@
-/// Turns the kernel's ring-buffer records (layout: bpf/events.h) into `Event`s.
+import CSSHAuditABI
+
+/// Turns the kernel's ring-buffer records into `Event`s.
 ///
-/// Offsets are those pinned by the header's _Static_asserts. A record that is too short or of an
-/// unknown type is rejected with an error, never guessed at.
+/// Every offset, size, type code and flag comes from the C declarations the kernel programs are
+/// compiled with (bpf/events.h, through CSSHAuditABI): the decoder has no layout of its own. A record
+/// that is too short or of an unknown type is rejected with an error, never guessed at.
 public enum EventDecoder {
     public enum DecodeError: Error, Equatable, CustomStringConvertible {
         case truncated(type: UInt32, size: Int)
@@ -14,136 +17,183 @@ public enum EventDecoder {
         }
     }
 
-    static let headerSize = 48
-    static let ttyOffset = 72
-    static let cwdOffset = 88
-    static let cwdMax = 512
-    static let filenameOffset = cwdOffset + cwdMax
-    static let filenameMax = 512
-    static let argvOffset = filenameOffset + filenameMax
+    static let headerSize = MemoryLayout<sa_header>.size
     static let afInet: UInt16 = 2
     static let afInet6: UInt16 = 10
 
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws -> Event {
         let r = Reader(bytes: bytes)
         guard bytes.count >= headerSize else { throw DecodeError.truncated(type: 0, size: bytes.count) }
-        let type = r.u32(0)
+        let type = r.u32(At.type)
         func need(_ n: Int) throws {
             if bytes.count < n { throw DecodeError.truncated(type: type, size: bytes.count) }
         }
         let kind: EventKind
         switch type {
-        case 1:
-            try need(64)
-            kind = .fork(child: ProcessKey(tgid: r.u32(48), startNs: r.u64(56)))
-        case 2:
-            try need(argvOffset)
-            let filenameLen = min(Int(r.u32(48)), filenameMax)
-            let argvLen = Int(r.u32(52))
-            let flags = r.u32(60)
-            let cwdLen = min(Int(r.u32(64)), cwdMax)
-            try need(argvOffset + argvLen)
-            let tty = Self.ttyName(r.cString(ttyOffset, 16))
+        case SA_EV_FORK.rawValue:
+            try need(MemoryLayout<sa_fork>.size)
+            kind = .fork(child: ProcessKey(tgid: r.u32(At.forkChild), startNs: r.u64(At.forkChildStart)))
+        case SA_EV_EXEC.rawValue:
+            try need(At.execArgv)
+            let filenameLen = min(Int(r.u32(At.execFilenameLen)), At.filenameMax)
+            let argvLen = Int(r.u32(At.execArgvLen))
+            let flags = r.u32(At.execFlags)
+            let cwdLen = min(Int(r.u32(At.execCwdLen)), At.cwdMax)
+            try need(At.execArgv + argvLen)
+            let tty = Self.ttyName(r.cString(At.execTTY, At.execTTYSize))
+            let newRoot = flags & SA_EXEC_NEW_ROOT != 0
             kind = .exec(ExecInfo(
-                filename: r.string(filenameOffset, filenameLen),
-                argv: r.nulSeparated(argvOffset, argvLen),
-                argvTruncated: flags & 1 != 0,
-                newRoot: flags & 4 != 0,
-                connection: flags & 4 != 0 && flags & 16 != 0,
+                filename: r.string(At.execFilename, filenameLen),
+                argv: r.nulSeparated(At.execArgv, argvLen),
+                argvTruncated: flags & SA_EXEC_ARGV_TRUNCATED != 0,
+                newRoot: newRoot,
+                connection: newRoot && flags & SA_EXEC_CONNECTION != 0,
                 tty: tty.isEmpty ? nil : tty,
-                cwd: flags & 8 != 0 ? nil : Self.cwd(leafFirst: UnsafeRawBufferPointer(rebasing: bytes[cwdOffset..<cwdOffset + cwdLen]))
+                cwd: flags & SA_EXEC_CWD_TRUNCATED != 0
+                    ? nil : Self.cwd(leafFirst: UnsafeRawBufferPointer(rebasing: bytes[At.execCwd..<At.execCwd + cwdLen]))
             ))
-        case 3:
-            try need(56)
-            kind = .exit(status: r.u32(48))
-        case 4:
-            try need(104)
-            let family = r.u16(52)
-            let local = Endpoint(address: r.ipAddress(64, family: family), port: r.u16(54))
-            let remote = Endpoint(address: r.ipAddress(80, family: family), port: r.u16(56))
-            kind = .accept(local: local, remote: remote, socket: r.u64(96))
-        case 5:
-            try need(64)
-            kind = .cred(ruid: r.u32(48), euid: r.u32(52), suid: r.u32(56))
-        case 6:
+        case SA_EV_EXIT.rawValue:
+            try need(MemoryLayout<sa_exit>.size)
+            kind = .exit(status: r.u32(At.exitCode))
+        case SA_EV_ACCEPT.rawValue:
+            try need(MemoryLayout<sa_accept>.size)
+            let family = r.u16(At.acceptFamily)
+            let local = Endpoint(address: r.ipAddress(At.acceptLocalAddr, family: family), port: r.u16(At.acceptLocalPort))
+            let remote = Endpoint(address: r.ipAddress(At.acceptRemoteAddr, family: family), port: r.u16(At.acceptRemotePort))
+            kind = .accept(local: local, remote: remote, socket: r.u64(At.acceptSocket))
+        case SA_EV_CRED.rawValue:
+            try need(MemoryLayout<sa_cred>.size)
+            kind = .cred(ruid: r.u32(At.credRUID), euid: r.u32(At.credEUID), suid: r.u32(At.credSUID))
+        case SA_EV_CHROOT.rawValue:
             kind = .chroot
-        case 7:
+        case SA_EV_SETSID.rawValue:
             kind = .setsid
-        case 8:
-            try need(56)
-            let len = min(Int(r.u32(48)), bytes.count - 56)
-            guard let source = LogSource(rawValue: r.u32(52)) else { throw DecodeError.unknownType(type) }
-            kind = .log(source: source, text: r.string(56, len))
-        case 9:
-            try need(72)
-            kind = .connectionClosed(socket: r.u64(48), bytesIn: r.u64(56), bytesOut: r.u64(64))
-        case 10:
-            try need(64)
-            let len = min(Int(r.u32(56)), bytes.count - 64, 255)
-            kind = .fileOpened(fd: Int32(bitPattern: r.u32(48)), flags: r.u32(52), path: r.string(64, len))
-        case 11:
-            try need(72)
-            kind = .fileClosed(fd: Int32(bitPattern: r.u32(48)), position: r.u64(56), size: r.u64(64))
-        case 12:
-            try need(184)
-            guard let op = SocketCall.Operation(rawValue: r.u32(48)) else { throw DecodeError.unknownType(type) }
-            let family = r.u16(52)
+        case SA_EV_LOG.rawValue:
+            try need(At.logData)
+            let len = min(Int(r.u32(At.logLen)), bytes.count - At.logData)
+            guard let source = logSource(r.u32(At.logSource)) else { throw DecodeError.unknownType(type) }
+            kind = .log(source: source, text: r.string(At.logData, len))
+        case SA_EV_CONN_CLOSE.rawValue:
+            try need(MemoryLayout<sa_conn_close>.size)
+            kind = .connectionClosed(socket: r.u64(At.closeSocket), bytesIn: r.u64(At.closeReceived), bytesOut: r.u64(At.closeAcked))
+        case SA_EV_FILE_OPEN.rawValue:
+            try need(At.openPath)
+            let len = min(Int(r.u32(At.openPathLen)), bytes.count - At.openPath, At.openPathMax - 1)
+            kind = .fileOpened(fd: Int32(bitPattern: r.u32(At.openFD)), flags: r.u32(At.openFlags), path: r.string(At.openPath, len))
+        case SA_EV_FILE_CLOSE.rawValue:
+            try need(MemoryLayout<sa_file_close>.size)
+            kind = .fileClosed(fd: Int32(bitPattern: r.u32(At.fileCloseFD)), position: r.u64(At.fileClosePosition),
+                               size: r.u64(At.fileCloseSize))
+        case SA_EV_SOCKET.rawValue:
+            try need(MemoryLayout<sa_socket>.size)
+            let op: SocketCall.Operation
+            switch r.u32(At.socketOp) {
+            case SA_SOCK_CONNECT: op = .connect
+            case SA_SOCK_BIND: op = .bind
+            default: throw DecodeError.unknownType(type)
+            }
+            let family = r.u16(At.socketFamily)
             let call: SocketCall
             switch family {
             case afInet, afInet6:
-                call = SocketCall(operation: op, endpoint: Endpoint(address: r.ipAddress(56, family: family), port: r.u16(54)), unixPath: nil)
+                call = SocketCall(operation: op, endpoint: Endpoint(address: r.ipAddress(At.socketAddr, family: family),
+                                                                    port: r.u16(At.socketPort)), unixPath: nil)
             default:
-                call = SocketCall(operation: op, endpoint: nil, unixPath: r.cString(72, 108))
+                call = SocketCall(operation: op, endpoint: nil, unixPath: r.cString(At.socketUnixPath, At.socketUnixPathSize))
             }
             kind = .socket(call)
-        case 13:
+        case UInt32(SA_EV_FILE_ACT):
             kind = .fileChange(try fileChange(bytes, r, type: type))
-        case 14:
+        case UInt32(SA_EV_TRANSFER_OPEN):
             // A transfer server's open, named by the kernel (an absolute path).
             let change = try fileChange(bytes, r, type: type, transferOpen: true)
-            kind = .fileOpened(fd: Int32(bitPattern: r.u32(56)), flags: r.u32(60), path: change.path)
-        case 15:
+            kind = .fileOpened(fd: Int32(bitPattern: r.u32(At.actFD)), flags: r.u32(At.actOpenFlags), path: change.path)
+        case SA_EV_NET.rawValue:
             kind = try .network(decodeNetwork(r, size: bytes.count))
-        case 17:  // struct sa_tty
-            try need(64)
-            let len = Int(r.u32(48))
-            guard let stream = TTYStream(rawValue: UInt8(truncatingIfNeeded: r.u16(52))), r.u16(52) <= 4 else {
-                throw DecodeError.unknownType(type)
-            }
-            try need(64 + len)
-            kind = .tty(stream: stream, bytes: Array(bytes[64..<64 + len]), cut: r.u16(54) & 1 != 0, capped: r.u16(54) & 2 != 0)
-        case 18:  // struct sa_tty_winsize
-            try need(56)
-            kind = .ttyWindow(rows: r.u16(48), cols: r.u16(50))
+        case SA_EV_TTY.rawValue:
+            try need(At.ttyData)
+            let len = Int(r.u32(At.ttyLen))
+            guard let stream = ttyStream(UInt32(r.u16(At.ttyStream))) else { throw DecodeError.unknownType(type) }
+            try need(At.ttyData + len)
+            let flags = UInt32(r.u16(At.ttyFlags))
+            kind = .tty(stream: stream, bytes: Array(bytes[At.ttyData..<At.ttyData + len]),
+                        cut: flags & SA_TTY_FLAG_CUT != 0, capped: flags & SA_TTY_FLAG_CAPPED != 0)
+        case SA_EV_TTY_WINSIZE.rawValue:
+            try need(MemoryLayout<sa_tty_winsize>.size)
+            kind = .ttyWindow(rows: r.u16(At.winRows), cols: r.u16(At.winCols))
         default:
             throw DecodeError.unknownType(type)
         }
         return Event(
-            process: ProcessKey(tgid: r.u32(4), startNs: r.u64(24)),
-            ppid: r.u32(8),
-            uid: r.u32(12),
-            timestampNs: r.u64(16),
-            comm: r.cString(32, 16),
+            process: ProcessKey(tgid: r.u32(At.tgid), startNs: r.u64(At.start)),
+            ppid: r.u32(At.ppid),
+            uid: r.u32(At.uid),
+            timestampNs: r.u64(At.ts),
+            comm: r.cString(At.comm, At.commSize),
             kind: kind
         )
+    }
+
+    static func logSource(_ code: UInt32) -> LogSource? {
+        switch code {
+        case SA_LOG_FILE: return .file
+        case SA_LOG_SYSLOG: return .syslog
+        case SA_LOG_STDERR: return .stderr
+        default: return nil
+        }
+    }
+
+    static func ttyStream(_ code: UInt32) -> TTYStream? {
+        switch code {
+        case SA_TTY_OUTPUT: return .output
+        case SA_TTY_STDOUT: return .stdout
+        case SA_TTY_STDERR: return .stderr
+        case SA_TTY_INPUT: return .input
+        default: return nil
+        }
+    }
+
+    static func fileOperation(_ code: UInt32) -> FileOperation? {
+        switch Int32(bitPattern: code) {
+        case SA_FOP_CREATE: return .create
+        case SA_FOP_WRITE: return .write
+        case SA_FOP_TRUNCATE: return .truncate
+        case SA_FOP_RENAME: return .rename
+        case SA_FOP_UNLINK: return .unlink
+        case SA_FOP_RMDIR: return .rmdir
+        case SA_FOP_MKDIR: return .mkdir
+        case SA_FOP_CHMOD: return .chmod
+        case SA_FOP_CHOWN: return .chown
+        case SA_FOP_LINK: return .link
+        case SA_FOP_SYMLINK: return .symlink
+        default: return nil
+        }
+    }
+
+    static func networkOperation(_ code: UInt32) -> NetworkCall.Operation? {
+        switch code {
+        case SA_NET_CONNECT: return .connect
+        case SA_NET_BIND: return .bind
+        case SA_NET_LISTEN: return .listen
+        default: return nil
+        }
     }
 
     /// struct sa_file_act: op, flags, fd, open flags, four lengths, then dir, name, dir2, name2 back to back.
     private static func fileChange(_ bytes: UnsafeRawBufferPointer, _ r: Reader, type: UInt32,
                                    transferOpen: Bool = false) throws -> FileChange {
-        let dataOffset = 72
-        guard bytes.count >= dataOffset else { throw DecodeError.truncated(type: type, size: bytes.count) }
-        guard let op = transferOpen ? .write : FileOperation(code: r.u32(48)) else { throw DecodeError.unknownType(type) }
-        let flags = r.u32(52)
-        let lengths = [r.u16(64), r.u16(66), r.u16(68), r.u16(70)].map(Int.init)
-        guard dataOffset + lengths.reduce(0, +) <= bytes.count else { throw DecodeError.truncated(type: type, size: bytes.count) }
-        var at = dataOffset
+        guard bytes.count >= At.actData else { throw DecodeError.truncated(type: type, size: bytes.count) }
+        guard let op = transferOpen ? .write : fileOperation(r.u32(At.actOp)) else { throw DecodeError.unknownType(type) }
+        let flags = r.u32(At.actFlags)
+        let lengths = [At.actDirLen, At.actNameLen, At.actDir2Len, At.actName2Len].map { Int(r.u16($0)) }
+        guard At.actData + lengths.reduce(0, +) <= bytes.count else { throw DecodeError.truncated(type: type, size: bytes.count) }
+        var at = At.actData
         func piece(_ n: Int) -> UnsafeRawBufferPointer {
             defer { at += n }
             return UnsafeRawBufferPointer(rebasing: bytes[at..<at + n])
         }
         let dir = piece(lengths[0]), name = piece(lengths[1]), dir2 = piece(lengths[2]), name2 = piece(lengths[3])
-        let dirTruncated = flags & 1 != 0, nameTruncated = flags & 2 != 0
+        let dirTruncated = flags & SA_FILE_TRUNCATED != 0, nameTruncated = flags & SA_FILE_NAME_TRUNCATED != 0
         func path(_ dir: UnsafeRawBufferPointer, _ name: UnsafeRawBufferPointer) -> String {
             FilePath.join(dirLeafFirst: dir, name: String(decoding: name, as: UTF8.self), dirTruncated: dirTruncated,
                           nameTruncated: nameTruncated)
@@ -159,25 +209,27 @@ public enum EventDecoder {
 
     /// struct sa_net: the endpoint of an IP socket, or a unix socket's name ("@name" if abstract).
     private static func decodeNetwork(_ r: Reader, size: Int) throws -> NetworkCall {
-        guard size >= 200 else { throw DecodeError.truncated(type: 15, size: size) }
-        guard let op = NetworkCall.Operation(rawValue: r.u32(48)) else { throw DecodeError.unknownType(15) }
-        let family = r.u16(56)
+        let type = SA_EV_NET.rawValue
+        guard size >= MemoryLayout<sa_net>.size else { throw DecodeError.truncated(type: type, size: size) }
+        guard let op = networkOperation(r.u32(At.netOp)) else { throw DecodeError.unknownType(type) }
+        let family = r.u16(At.netFamily)
         var endpoint: Endpoint?
         var path: String?
         switch family {
         case afInet, afInet6:
-            endpoint = Endpoint(address: r.ipAddress(64, family: family), port: r.u16(62))
+            endpoint = Endpoint(address: r.ipAddress(At.netAddr, family: family), port: r.u16(At.netPort))
         case 1:
-            let len = min(Int(r.u32(80)), 108)
+            let len = min(Int(r.u32(At.netPathLen)), At.netPathSize)
             if len > 0 {
                 // An abstract name starts with a NUL byte: shown as "@name", as ss(8) does.
-                path = r.bytes[88] == 0 ? "@" + r.string(89, len - 1) : r.string(88, len)
+                path = r.bytes[At.netPath] == 0 ? "@" + r.string(At.netPath + 1, len - 1) : r.string(At.netPath, len)
             }
         default:
-            throw DecodeError.unknownType(15)
+            throw DecodeError.unknownType(type)
         }
-        return NetworkCall(operation: op, result: Int32(bitPattern: r.u32(52)), family: family, socketType: r.u16(58),
-                           ipProtocol: r.u16(60), endpoint: endpoint, path: path, fromCaller: r.u32(84) & 1 != 0)
+        return NetworkCall(operation: op, result: Int32(bitPattern: r.u32(At.netResult)), family: family,
+                           socketType: r.u16(At.netSockType), ipProtocol: r.u16(At.netProtocol), endpoint: endpoint,
+                           path: path, fromCaller: r.u32(At.netFlags) & SA_NET_FROM_USER != 0)
     }
 
     /// The kernel names pty slaves "pts0"; users know them as pts/0 (/dev/pts/0).
@@ -216,6 +268,63 @@ public enum EventDecoder {
     public static func decode(_ bytes: [UInt8]) throws -> Event {
         try bytes.withUnsafeBytes { try decode($0) }
     }
+}
+
+/// Where each field the decoder reads lies in its record: offsets and sizes of the C declarations
+/// (bpf/events.h). Every record starts with struct sa_header, so header fields are record offsets.
+enum At {
+    static func of<R>(_ field: PartialKeyPath<R>) -> Int { MemoryLayout<R>.offset(of: field)! }
+
+    static let type = of(\sa_header.type), tgid = of(\sa_header.tgid), ppid = of(\sa_header.ppid)
+    static let uid = of(\sa_header.uid), ts = of(\sa_header.ts_ns), start = of(\sa_header.start_ns)
+    static let comm = of(\sa_header.comm), commSize = MemoryLayout.size(ofValue: sa_header().comm)
+
+    static let forkChild = of(\sa_fork.child_tgid), forkChildStart = of(\sa_fork.child_start_ns)
+
+    static let execFilenameLen = of(\sa_exec.filename_len), execArgvLen = of(\sa_exec.argv_len)
+    static let execFlags = of(\sa_exec.flags), execCwdLen = of(\sa_exec.cwd_len)
+    static let execTTY = of(\sa_exec.tty), execTTYSize = MemoryLayout.size(ofValue: sa_exec().tty)
+    static let execCwd = of(\sa_exec.cwd), cwdMax = Int(SA_CWD_MAX)
+    static let execFilename = of(\sa_exec.filename), filenameMax = Int(SA_FILENAME_MAX)
+    static let execArgv = Int(sa_exec_argv_offset)
+
+    static let exitCode = of(\sa_exit.exit_code)
+
+    static let acceptFamily = of(\sa_accept.family), acceptLocalPort = of(\sa_accept.local_port)
+    static let acceptRemotePort = of(\sa_accept.remote_port), acceptLocalAddr = of(\sa_accept.local_addr)
+    static let acceptRemoteAddr = of(\sa_accept.remote_addr), acceptSocket = of(\sa_accept.sock_id)
+
+    static let credRUID = of(\sa_cred.ruid), credEUID = of(\sa_cred.euid), credSUID = of(\sa_cred.suid)
+
+    static let logLen = of(\sa_log.len), logSource = of(\sa_log.source), logData = of(\sa_log.data)
+
+    static let closeSocket = of(\sa_conn_close.sock_id), closeReceived = of(\sa_conn_close.bytes_received)
+    static let closeAcked = of(\sa_conn_close.bytes_acked)
+
+    static let openFD = of(\sa_file_open.fd), openFlags = of(\sa_file_open.flags)
+    static let openPathLen = of(\sa_file_open.path_len), openPath = of(\sa_file_open.path), openPathMax = Int(SA_PATH_MAX)
+
+    static let fileCloseFD = of(\sa_file_close.fd), fileClosePosition = of(\sa_file_close.position)
+    static let fileCloseSize = of(\sa_file_close.size)
+
+    static let socketOp = of(\sa_socket.op), socketFamily = of(\sa_socket.family), socketPort = of(\sa_socket.port)
+    static let socketAddr = of(\sa_socket.addr), socketUnixPath = of(\sa_socket.unix_path)
+    static let socketUnixPathSize = MemoryLayout.size(ofValue: sa_socket().unix_path)
+
+    static let actOp = of(\sa_file_act.op), actFlags = of(\sa_file_act.flags), actFD = of(\sa_file_act.fd)
+    static let actOpenFlags = of(\sa_file_act.open_flags), actDirLen = of(\sa_file_act.dir_len)
+    static let actNameLen = of(\sa_file_act.name_len), actDir2Len = of(\sa_file_act.dir2_len)
+    static let actName2Len = of(\sa_file_act.name2_len), actData = Int(sa_file_act_data_offset)
+
+    static let netOp = of(\sa_net.op), netResult = of(\sa_net.result), netFamily = of(\sa_net.family)
+    static let netSockType = of(\sa_net.sock_type), netProtocol = of(\sa_net.protocol), netPort = of(\sa_net.port)
+    static let netAddr = of(\sa_net.addr), netPathLen = of(\sa_net.path_len), netFlags = of(\sa_net.flags)
+    static let netPath = of(\sa_net.path), netPathSize = Int(SA_NET_PATH_MAX)
+
+    static let ttyLen = of(\sa_tty.len), ttyStream = of(\sa_tty.stream), ttyFlags = of(\sa_tty.flags)
+    static let ttyData = of(\sa_tty.data)
+
+    static let winRows = of(\sa_tty_winsize.rows), winCols = of(\sa_tty_winsize.cols)
 }
 
 /// Little-endian reads at fixed offsets; callers check the size first.

@@ -3,13 +3,6 @@
 
 public enum FileOperation: String, Sendable, Codable, CaseIterable {
     case create, write, truncate, rename, unlink, rmdir, mkdir, chmod, chown, link, symlink
-
-    /// SA_FOP_* (bpf/events.h).
-    init?(code: UInt32) {
-        let all: [FileOperation] = [.create, .write, .truncate, .rename, .unlink, .rmdir, .mkdir, .chmod, .chown, .link, .symlink]
-        guard code >= 1, Int(code) <= all.count else { return nil }
-        self = all[Int(code) - 1]
-    }
 }
 
 /// One change a session's process made, as the kernel saw it succeed.

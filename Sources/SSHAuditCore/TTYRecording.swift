@@ -1,3 +1,5 @@
+import CSSHAuditABI
+
 /// Terminal recording (`record --tty`): what a session's terminal showed (and, with `all`, what was
 /// typed), kept per session as numbered chunks.
 ///
@@ -19,12 +21,12 @@ public enum TTYStream: UInt8, Sendable, Codable {
 
 public enum TTYMode: String, Sendable, CaseIterable {
     case off, output, all
-    /// SA_TTY_MODE_* in bpf/events.h.
+    /// SA_TTY_MODE_* in bpf/events.h (0: off).
     public var kernelValue: UInt32 {
         switch self {
         case .off: return 0
-        case .output: return 1
-        case .all: return 2
+        case .output: return SA_TTY_MODE_OUTPUT
+        case .all: return SA_TTY_MODE_ALL
         }
     }
 }

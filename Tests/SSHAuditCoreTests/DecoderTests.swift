@@ -1,53 +1,40 @@
+import CSSHAuditABI
 import XCTest
 @testable import SSHAuditCore
 
-/// Builds kernel records byte by byte, as bpf/events.h lays them out.
-struct RecordBuilder {
-    var bytes: [UInt8] = []
-
-    init(type: UInt32, tgid: UInt32 = 100, ppid: UInt32 = 1, uid: UInt32 = 0, ts: UInt64 = 5_000, start: UInt64 = 42,
-         comm: String = "sshd") {
-        u32(type); u32(tgid); u32(ppid); u32(uid); u64(ts); u64(start)
-        var c = Array(comm.utf8.prefix(15))
-        c += [UInt8](repeating: 0, count: 16 - c.count)
-        bytes += c
-    }
-
-    mutating func u16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
-    mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
-    mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
-    mutating func raw(_ b: [UInt8], padTo size: Int? = nil) {
-        bytes += b
-        if let size { bytes += [UInt8](repeating: 0, count: size - b.count) }
-    }
-}
-
 final class DecoderTests: XCTestCase {
+    typealias K = KernelRecord
+
     func testHeaderAndFork() throws {
-        var b = RecordBuilder(type: 1, tgid: 4242, ppid: 17, uid: 1001, ts: 123_456_789, start: 99, comm: "sshd-session")
-        b.u32(4243); b.u32(0); b.u64(777)
-        let e = try EventDecoder.decode(b.bytes)
+        var fork = sa_fork()
+        fork.h = K.header(SA_EV_FORK.rawValue, tgid: 4242, ppid: 17, uid: 1001, ts: 123_456_789, start: 99, comm: "sshd-session")
+        fork.child_tgid = 4243
+        fork.child_start_ns = 777
+        let e = try EventDecoder.decode(K.bytes(fork))
         XCTAssertEqual(e, Event(process: ProcessKey(tgid: 4242, startNs: 99), ppid: 17, uid: 1001,
                                 timestampNs: 123_456_789, comm: "sshd-session",
                                 kind: .fork(child: ProcessKey(tgid: 4243, startNs: 777))))
     }
 
-    /// exec: lengths and flags, cwd length, tty, cwd (leaf first), filename, argv.
+    /// exec: lengths and flags, cwd length, tty, cwd (leaf first), filename, then the argv bytes sent.
     func execRecord(filename: [UInt8], filenameLen: Int? = nil, argv: [UInt8], total: Int, flags: UInt32,
                     tty: String = "", cwdLeafFirst: String = "") -> [UInt8] {
-        var b = RecordBuilder(type: 2, comm: "bash")
-        b.u32(UInt32(filenameLen ?? filename.count)); b.u32(UInt32(argv.count)); b.u32(UInt32(total)); b.u32(flags)
-        b.u32(UInt32(cwdLeafFirst.utf8.count)); b.u32(0)
-        b.raw(Array(tty.utf8), padTo: 16)
-        b.raw(Array(cwdLeafFirst.utf8), padTo: 512)
-        b.raw(filename, padTo: 512)
-        b.raw(argv)
-        return b.bytes
+        var exec = sa_exec()
+        exec.h = K.header(SA_EV_EXEC.rawValue, comm: "bash")
+        exec.filename_len = UInt32(filenameLen ?? filename.count)
+        exec.argv_len = UInt32(argv.count)
+        exec.argv_total = UInt32(total)
+        exec.flags = flags
+        exec.cwd_len = UInt32(cwdLeafFirst.utf8.count)
+        K.put(tty, into: &exec.tty)
+        K.put(cwdLeafFirst, into: &exec.cwd)
+        K.put(filename, into: &exec.filename)
+        return K.bytes(exec, size: Int(sa_exec_argv_offset), tail: argv)
     }
 
     func testExecSplitsArgvAndKeepsTheCutLastArgument() throws {
         let bytes = execRecord(filename: Array("/bin/bash".utf8), argv: Array("bash\0-c\0echo hi; exit 3\0tail-cut".utf8),
-                               total: 9000, flags: 1, tty: "pts3", cwdLeafFirst: "b/a/")
+                               total: 9000, flags: SA_EXEC_ARGV_TRUNCATED, tty: "pts3", cwdLeafFirst: "b/a/")
         XCTAssertEqual(try EventDecoder.decode(bytes).kind, .exec(ExecInfo(
             filename: "/bin/bash", argv: ["bash", "-c", "echo hi; exit 3", "tail-cut"], argvTruncated: true,
             newRoot: false, tty: "pts/3", cwd: "/a/b")))
@@ -55,126 +42,196 @@ final class DecoderTests: XCTestCase {
 
     func testExecWithEmptyArgumentsAndNewRoot() throws {
         let argv = Array("sshd\0\0-D\0".utf8)
-        let bytes = execRecord(filename: Array("/usr/sbin/sshd".utf8.prefix(10)), argv: argv, total: argv.count, flags: 4)
+        let bytes = execRecord(filename: Array("/usr/sbin/sshd".utf8.prefix(10)), argv: argv, total: argv.count,
+                               flags: SA_EXEC_NEW_ROOT)
         XCTAssertEqual(try EventDecoder.decode(bytes).kind,
                        .exec(ExecInfo(filename: "/usr/sbin/", argv: ["sshd", "", "-D"], newRoot: true, cwd: "/")))
-        // sshd -i: a new root with a connection on its standard input (flags 4 | 16); 16 alone means nothing.
-        let inetd = execRecord(filename: Array("/usr/sbin/sshd".utf8), argv: Array("sshd\0-i\0".utf8), total: 8, flags: 20)
+        // sshd -i: a new root with a connection on its standard input; SA_EXEC_CONNECTION alone means nothing.
+        let inetd = execRecord(filename: Array("/usr/sbin/sshd".utf8), argv: Array("sshd\0-i\0".utf8), total: 8,
+                               flags: SA_EXEC_NEW_ROOT | SA_EXEC_CONNECTION)
         XCTAssertEqual(try EventDecoder.decode(inetd).kind,
                        .exec(ExecInfo(filename: "/usr/sbin/sshd", argv: ["sshd", "-i"], newRoot: true, connection: true, cwd: "/")))
-        let stray = execRecord(filename: Array("/usr/sbin/sshd".utf8), argv: Array("sshd\0".utf8), total: 5, flags: 16)
+        let stray = execRecord(filename: Array("/usr/sbin/sshd".utf8), argv: Array("sshd\0".utf8), total: 5, flags: SA_EXEC_CONNECTION)
         XCTAssertEqual(try EventDecoder.decode(stray).kind, .exec(ExecInfo(filename: "/usr/sbin/sshd", argv: ["sshd"], cwd: "/")))
         // A working directory too deep to walk whole is unknown, not wrong.
-        let deep = execRecord(filename: [0x78], argv: [0x78, 0], total: 2, flags: 8, tty: "tty1", cwdLeafFirst: "z/y/")
+        let deep = execRecord(filename: [0x78], argv: [0x78, 0], total: 2, flags: SA_EXEC_CWD_TRUNCATED, tty: "tty1",
+                              cwdLeafFirst: "z/y/")
         XCTAssertEqual(try EventDecoder.decode(deep).kind, .exec(ExecInfo(filename: "x", argv: ["x"], tty: "tty1", cwd: nil)))
     }
 
     func testConnectionFileAndSocketRecords() throws {
-        var close = RecordBuilder(type: 9)
-        close.u64(0xffff_8880_1234_5678); close.u64(5_253_526); close.u64(8962)
-        XCTAssertEqual(try EventDecoder.decode(close.bytes).kind,
+        var close = sa_conn_close()
+        close.h = K.header(SA_EV_CONN_CLOSE.rawValue)
+        close.sock_id = 0xffff_8880_1234_5678
+        close.bytes_received = 5_253_526
+        close.bytes_acked = 8962
+        XCTAssertEqual(try EventDecoder.decode(K.bytes(close)).kind,
                        .connectionClosed(socket: 0xffff_8880_1234_5678, bytesIn: 5_253_526, bytesOut: 8962))
 
-        var open = RecordBuilder(type: 10, comm: "sftp-server")
-        open.u32(5); open.u32(0o1101); open.u32(15); open.u32(0)
-        open.raw(Array("/tmp/up-sftp.bin".utf8.prefix(15)), padTo: 256)
-        XCTAssertEqual(try EventDecoder.decode(open.bytes).kind, .fileOpened(fd: 5, flags: 0o1101, path: "/tmp/up-sftp.bi"))
+        var open = sa_file_open()
+        open.h = K.header(SA_EV_FILE_OPEN.rawValue, comm: "sftp-server")
+        open.fd = 5
+        open.flags = 0o1101
+        open.path_len = 15
+        K.put("/tmp/up-sftp.bin", into: &open.path)
+        XCTAssertEqual(try EventDecoder.decode(K.bytes(open)).kind, .fileOpened(fd: 5, flags: 0o1101, path: "/tmp/up-sftp.bi"))
 
-        var fileClose = RecordBuilder(type: 11)
-        fileClose.u32(5); fileClose.u32(0); fileClose.u64(5_242_880); fileClose.u64(5_242_880)
-        XCTAssertEqual(try EventDecoder.decode(fileClose.bytes).kind, .fileClosed(fd: 5, position: 5_242_880, size: 5_242_880))
+        var fileClose = sa_file_close()
+        fileClose.h = K.header(SA_EV_FILE_CLOSE.rawValue)
+        fileClose.fd = 5
+        fileClose.position = 5_242_880
+        fileClose.size = 5_242_880
+        XCTAssertEqual(try EventDecoder.decode(K.bytes(fileClose)).kind, .fileClosed(fd: 5, position: 5_242_880, size: 5_242_880))
 
-        var connect = RecordBuilder(type: 12)
-        connect.u32(1); connect.u16(2); connect.u16(8080); connect.raw([10, 0, 0, 9], padTo: 16); connect.raw([], padTo: 112)
-        XCTAssertEqual(try EventDecoder.decode(connect.bytes).kind,
+        var connect = sa_socket()
+        connect.h = K.header(SA_EV_SOCKET.rawValue)
+        connect.op = SA_SOCK_CONNECT
+        connect.family = 2
+        connect.port = 8080
+        K.put([10, 0, 0, 9], into: &connect.addr)
+        XCTAssertEqual(try EventDecoder.decode(K.bytes(connect)).kind,
                        .socket(SocketCall(operation: .connect, endpoint: Endpoint(address: "10.0.0.9", port: 8080), unixPath: nil)))
-        var bind = RecordBuilder(type: 12)
-        bind.u32(2); bind.u16(1); bind.u16(0); bind.raw([], padTo: 16)
-        bind.raw(Array("/tmp/ssh-x/agent.1".utf8), padTo: 108); bind.u32(0)
-        XCTAssertEqual(try EventDecoder.decode(bind.bytes).kind,
+        var bind = sa_socket()
+        bind.h = K.header(SA_EV_SOCKET.rawValue)
+        bind.op = SA_SOCK_BIND
+        bind.family = 1
+        K.put("/tmp/ssh-x/agent.1", into: &bind.unix_path)
+        XCTAssertEqual(try EventDecoder.decode(K.bytes(bind)).kind,
                        .socket(SocketCall(operation: .bind, endpoint: nil, unixPath: "/tmp/ssh-x/agent.1")))
     }
 
     func testExitAcceptCredAndBareEvents() throws {
-        var exit = RecordBuilder(type: 3)
-        exit.u32(0x300); exit.u32(0)
-        XCTAssertEqual(try EventDecoder.decode(exit.bytes).kind, .exit(status: 0x300))
+        var exit = sa_exit()
+        exit.h = K.header(SA_EV_EXIT.rawValue)
+        exit.exit_code = 0x300
+        XCTAssertEqual(try EventDecoder.decode(K.bytes(exit)).kind, .exit(status: 0x300))
 
-        var v4 = RecordBuilder(type: 4)
-        v4.u32(5); v4.u16(2); v4.u16(22); v4.u16(40_000); v4.u16(0); v4.u32(0)
-        v4.raw([127, 0, 0, 1], padTo: 16); v4.raw([127, 0, 0, 2], padTo: 16); v4.u64(77)
-        XCTAssertEqual(try EventDecoder.decode(v4.bytes).kind,
+        var v4 = sa_accept()
+        v4.h = K.header(SA_EV_ACCEPT.rawValue)
+        v4.fd = 5
+        v4.family = 2
+        v4.local_port = 22
+        v4.remote_port = 40_000
+        K.put([127, 0, 0, 1], into: &v4.local_addr)
+        K.put([127, 0, 0, 2], into: &v4.remote_addr)
+        v4.sock_id = 77
+        XCTAssertEqual(try EventDecoder.decode(K.bytes(v4)).kind,
                        .accept(local: Endpoint(address: "127.0.0.1", port: 22), remote: Endpoint(address: "127.0.0.2", port: 40_000), socket: 77))
 
-        var v6 = RecordBuilder(type: 4)
-        v6.u32(5); v6.u16(10); v6.u16(2222); v6.u16(50_001); v6.u16(0); v6.u32(0)
-        v6.raw([UInt8](repeating: 0, count: 15) + [1])
-        v6.raw([0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 10) + [0x12, 0x34]); v6.u64(78)
-        XCTAssertEqual(try EventDecoder.decode(v6.bytes).kind,
+        var v6 = sa_accept()
+        v6.h = K.header(SA_EV_ACCEPT.rawValue)
+        v6.fd = 5
+        v6.family = 10
+        v6.local_port = 2222
+        v6.remote_port = 50_001
+        K.put([UInt8](repeating: 0, count: 15) + [1], into: &v6.local_addr)
+        K.put([0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 10) + [0x12, 0x34], into: &v6.remote_addr)
+        v6.sock_id = 78
+        XCTAssertEqual(try EventDecoder.decode(K.bytes(v6)).kind,
                        .accept(local: Endpoint(address: "::1", port: 2222), remote: Endpoint(address: "2001:db8::1234", port: 50_001), socket: 78))
 
-        var cred = RecordBuilder(type: 5)
-        cred.u32(1001); cred.u32(1001); cred.u32(1001); cred.u32(117)
-        XCTAssertEqual(try EventDecoder.decode(cred.bytes).kind, .cred(ruid: 1001, euid: 1001, suid: 1001))
+        var cred = sa_cred()
+        cred.h = K.header(SA_EV_CRED.rawValue)
+        cred.ruid = 1001
+        cred.euid = 1002
+        cred.suid = 1003
+        cred.syscall = 117
+        XCTAssertEqual(try EventDecoder.decode(K.bytes(cred)).kind, .cred(ruid: 1001, euid: 1002, suid: 1003))
 
-        XCTAssertEqual(try EventDecoder.decode(RecordBuilder(type: 6).bytes).kind, .chroot)
-        XCTAssertEqual(try EventDecoder.decode(RecordBuilder(type: 7).bytes).kind, .setsid)
+        XCTAssertEqual(try EventDecoder.decode(K.bytes(K.header(SA_EV_CHROOT.rawValue))).kind, .chroot)
+        XCTAssertEqual(try EventDecoder.decode(K.bytes(K.header(SA_EV_SETSID.rawValue))).kind, .setsid)
+    }
+
+    func logRecord(source: UInt32, _ text: String, len: Int? = nil) -> [UInt8] {
+        var log = sa_log()
+        log.h = K.header(SA_EV_LOG.rawValue)
+        log.len = UInt32(len ?? text.utf8.count)
+        log.source = source
+        K.put(text, into: &log.data)
+        return K.bytes(log)
     }
 
     func testLogLine() throws {
-        var b = RecordBuilder(type: 8)
-        let text = Array("Failed password for bob from 127.0.0.1 port 5 ssh2\r\n".utf8)
-        b.u32(UInt32(text.count)); b.u32(1)
-        b.raw(text, padTo: 512)
-        XCTAssertEqual(try EventDecoder.decode(b.bytes).kind,
+        XCTAssertEqual(try EventDecoder.decode(logRecord(source: SA_LOG_FILE, "Failed password for bob from 127.0.0.1 port 5 ssh2\r\n")).kind,
                        .log(source: .file, text: "Failed password for bob from 127.0.0.1 port 5 ssh2\r\n"))
-        var stderr = RecordBuilder(type: 8)
-        stderr.u32(2); stderr.u32(3)
-        stderr.raw(Array("ok".utf8), padTo: 512)
-        XCTAssertEqual(try EventDecoder.decode(stderr.bytes).kind, .log(source: .stderr, text: "ok"))
-        var bad = RecordBuilder(type: 8)
-        bad.u32(0); bad.u32(9)
-        XCTAssertThrowsError(try EventDecoder.decode(bad.bytes))
+        XCTAssertEqual(try EventDecoder.decode(logRecord(source: SA_LOG_STDERR, "ok")).kind, .log(source: .stderr, text: "ok"))
+        XCTAssertEqual(try EventDecoder.decode(logRecord(source: SA_LOG_SYSLOG, "<38>x")).kind, .log(source: .syslog, text: "<38>x"))
+        XCTAssertThrowsError(try EventDecoder.decode(logRecord(source: 9, "", len: 0)), "no log source 9")
     }
 
-    /// Terminal recording: struct sa_tty (len, stream, flags, fd, data at 64) and sa_tty_winsize.
+    func ttyRecord(stream: UInt32, flags: UInt32 = 0, _ data: [UInt8], len: Int? = nil) -> [UInt8] {
+        var tty = sa_tty()
+        tty.h = K.header(SA_EV_TTY.rawValue)
+        tty.len = UInt32(len ?? data.count)
+        tty.stream = UInt16(stream)
+        tty.flags = UInt16(flags)
+        tty.fd = 7
+        return K.bytes(tty, size: MemoryLayout<sa_tty>.offset(of: \sa_tty.data)!, tail: data)
+    }
+
+    /// Terminal recording: struct sa_tty and sa_tty_winsize.
     func testTTYRecords() throws {
-        var b = RecordBuilder(type: 17)
         let data: [UInt8] = [0x1b, 0x5b, 0x32, 0x4a, 0x00, 0xff, 0x34, 0x32]  // binary, NUL and all
-        b.u32(UInt32(data.count)); b.u16(3); b.u16(1); b.u32(7); b.u32(0)
-        b.raw(data)
-        XCTAssertEqual(try EventDecoder.decode(b.bytes).kind, .tty(stream: .stderr, bytes: data, cut: true, capped: false))
-        var capped = RecordBuilder(type: 17)
-        capped.u32(0); capped.u16(1); capped.u16(2); capped.u32(7); capped.u32(0)
-        XCTAssertEqual(try EventDecoder.decode(capped.bytes).kind, .tty(stream: .output, bytes: [], cut: false, capped: true))
-        var short = RecordBuilder(type: 17)
-        short.u32(100); short.u16(1); short.u16(0); short.u32(7); short.u32(0)
-        short.raw([1, 2, 3])
-        XCTAssertThrowsError(try EventDecoder.decode(short.bytes), "len says 100, 3 bytes follow")
-        var unknown = RecordBuilder(type: 17)
-        unknown.u32(0); unknown.u16(9); unknown.u16(0); unknown.u32(7); unknown.u32(0)
-        XCTAssertThrowsError(try EventDecoder.decode(unknown.bytes), "no stream 9")
-        var w = RecordBuilder(type: 18)
-        w.u16(30); w.u16(100); w.u32(0)
-        XCTAssertEqual(try EventDecoder.decode(w.bytes).kind, .ttyWindow(rows: 30, cols: 100))
+        XCTAssertEqual(try EventDecoder.decode(ttyRecord(stream: SA_TTY_STDERR, flags: SA_TTY_FLAG_CUT, data)).kind,
+                       .tty(stream: .stderr, bytes: data, cut: true, capped: false))
+        XCTAssertEqual(try EventDecoder.decode(ttyRecord(stream: SA_TTY_OUTPUT, flags: SA_TTY_FLAG_CAPPED, [])).kind,
+                       .tty(stream: .output, bytes: [], cut: false, capped: true))
+        XCTAssertEqual(try EventDecoder.decode(ttyRecord(stream: SA_TTY_INPUT, [0x61])).kind,
+                       .tty(stream: .input, bytes: [0x61], cut: false, capped: false))
+        XCTAssertThrowsError(try EventDecoder.decode(ttyRecord(stream: SA_TTY_OUTPUT, [1, 2, 3], len: 100)), "len says 100, 3 bytes follow")
+        XCTAssertThrowsError(try EventDecoder.decode(ttyRecord(stream: 9, [])), "no stream 9")
+        var w = sa_tty_winsize()
+        w.h = K.header(SA_EV_TTY_WINSIZE.rawValue)
+        w.rows = 30
+        w.cols = 100
+        XCTAssertEqual(try EventDecoder.decode(K.bytes(w)).kind, .ttyWindow(rows: 30, cols: 100))
     }
 
     func testRejectsShortAndUnknownRecords() {
         XCTAssertThrowsError(try EventDecoder.decode([UInt8](repeating: 0, count: 20))) {
             XCTAssertEqual($0 as? EventDecoder.DecodeError, .truncated(type: 0, size: 20))
         }
-        XCTAssertThrowsError(try EventDecoder.decode(RecordBuilder(type: 99).bytes)) {
+        XCTAssertThrowsError(try EventDecoder.decode(K.bytes(K.header(99)))) {
             XCTAssertEqual($0 as? EventDecoder.DecodeError, .unknownType(99))
         }
-        var fork = RecordBuilder(type: 1)
-        fork.u32(1)  // child start missing
-        XCTAssertThrowsError(try EventDecoder.decode(fork.bytes)) {
-            XCTAssertEqual($0 as? EventDecoder.DecodeError, .truncated(type: 1, size: 52))
+        var fork = sa_fork()
+        fork.h = K.header(SA_EV_FORK.rawValue)
+        let childStart = MemoryLayout<sa_fork>.offset(of: \sa_fork.child_start_ns)!
+        XCTAssertThrowsError(try EventDecoder.decode(K.bytes(fork, size: childStart))) {  // child start missing
+            XCTAssertEqual($0 as? EventDecoder.DecodeError, .truncated(type: SA_EV_FORK.rawValue, size: childStart))
         }
         var exec = execRecord(filename: [0x61], argv: [0x61, 0], total: 100, flags: 0)
-        exec[52] = 100  // argv_len says 100, only 2 bytes follow
+        exec[MemoryLayout<sa_exec>.offset(of: \sa_exec.argv_len)!] = 100  // argv_len says 100, only 2 bytes follow
         XCTAssertThrowsError(try EventDecoder.decode(exec)) {
-            XCTAssertEqual($0 as? EventDecoder.DecodeError, .truncated(type: 2, size: 1114))
+            XCTAssertEqual($0 as? EventDecoder.DecodeError, .truncated(type: SA_EV_EXEC.rawValue, size: Int(sa_exec_argv_offset) + 2))
+        }
+    }
+
+    /// Each code of bpf/events.h the decoder maps has its own Swift case, and every Swift case has a
+    /// code: a code added on one side only fails here.
+    func testEveryKernelCodeHasItsOneSwiftCase() {
+        let codes = (0...64).map(UInt32.init)
+        let fileOps = codes.compactMap(EventDecoder.fileOperation)
+        XCTAssertEqual(fileOps.count, FileOperation.allCases.count)
+        XCTAssertEqual(Set(fileOps), Set(FileOperation.allCases))
+        let streams = codes.compactMap(EventDecoder.ttyStream)
+        XCTAssertEqual(streams, [.output, .stdout, .stderr, .input])
+        XCTAssertEqual(codes.compactMap(EventDecoder.logSource), [.file, .syslog, .stderr])
+        XCTAssertEqual(codes.compactMap(EventDecoder.networkOperation), [.connect, .bind, .listen])
+        XCTAssertEqual(TTYMode.allCases.map(\.kernelValue), [0, SA_TTY_MODE_OUTPUT, SA_TTY_MODE_ALL])
+        // Every record type the kernel programs send decodes (given a record long enough for any type).
+        let types = [SA_EV_FORK, SA_EV_EXEC, SA_EV_EXIT, SA_EV_ACCEPT, SA_EV_CRED, SA_EV_CHROOT, SA_EV_SETSID, SA_EV_LOG,
+                     SA_EV_CONN_CLOSE, SA_EV_FILE_OPEN, SA_EV_FILE_CLOSE, SA_EV_SOCKET, SA_EV_NET, SA_EV_TTY,
+                     SA_EV_TTY_WINSIZE].map(\.rawValue) + [UInt32(SA_EV_FILE_ACT), UInt32(SA_EV_TRANSFER_OPEN)]
+        for type in types {
+            var bytes = K.bytes(K.header(type), tail: [UInt8](repeating: 0, count: Int(sa_exec_argv_offset)))
+            let at = MemoryLayout<sa_header>.size
+            bytes[at] = 1  // the first field after the header: an operation code of 1
+            bytes[At.logSource] = type == SA_EV_LOG.rawValue ? UInt8(SA_LOG_FILE) : bytes[At.logSource]
+            bytes[At.ttyStream] = type == SA_EV_TTY.rawValue ? UInt8(SA_TTY_OUTPUT) : bytes[At.ttyStream]
+            bytes[At.ttyLen] = type == SA_EV_TTY.rawValue ? 0 : bytes[At.ttyLen]
+            bytes[At.netFamily] = type == SA_EV_NET.rawValue ? UInt8(EventDecoder.afInet) : bytes[At.netFamily]
+            XCTAssertNoThrow(try EventDecoder.decode(bytes), "type \(type)")
         }
     }
 

@@ -1,16 +1,21 @@
+import CSSHAuditABI
 import XCTest
 @testable import SSHAuditCore
 
-/// struct sa_file_act (bpf/events.h): types 13 (a change) and 14 (a transfer server's open).
+/// struct sa_file_act (bpf/events.h): SA_EV_FILE_ACT (a change) and SA_EV_TRANSFER_OPEN (a transfer server's open).
 final class FileRecordDecoderTests: XCTestCase {
-    func fileRecord(type: UInt32 = 13, op: UInt32, flags: UInt32 = 0, fd: Int32 = -1, openFlags: UInt32 = 0,
-                    _ pieces: [String]) -> [UInt8] {
-        var b = RecordBuilder(type: type, uid: 1001, comm: "bash")
-        b.u32(op); b.u32(flags); b.u32(UInt32(bitPattern: fd)); b.u32(openFlags)
+    func fileRecord(type: UInt32 = UInt32(SA_EV_FILE_ACT), op: UInt32, flags: UInt32 = 0, fd: Int32 = -1,
+                    openFlags: UInt32 = 0, _ pieces: [String]) -> [UInt8] {
+        var act = sa_file_act()
+        act.h = KernelRecord.header(type, uid: 1001, comm: "bash")
+        act.op = op
+        act.flags = flags
+        act.fd = fd
+        act.open_flags = openFlags
         let padded = pieces + [String](repeating: "", count: 4 - pieces.count)
-        for p in padded { b.u16(UInt16(p.utf8.count)) }
-        for p in padded { b.raw(Array(p.utf8)) }
-        return b.bytes
+        let lengths = padded.map { UInt16($0.utf8.count) }
+        (act.dir_len, act.name_len, act.dir2_len, act.name2_len) = (lengths[0], lengths[1], lengths[2], lengths[3])
+        return KernelRecord.bytes(act, size: Int(sa_file_act_data_offset), tail: padded.flatMap { Array($0.utf8) })
     }
 
     func change(_ bytes: [UInt8]) throws -> FileChange? {
@@ -39,12 +44,12 @@ final class FileRecordDecoderTests: XCTestCase {
     }
 
     func testTransferOpenAndBadRecords() throws {
-        let open = try EventDecoder.decode(fileRecord(type: 14, op: 0, fd: 5, openFlags: 0o1101, ["x.bin/tmp/"]))
+        let open = try EventDecoder.decode(fileRecord(type: UInt32(SA_EV_TRANSFER_OPEN), op: 0, fd: 5, openFlags: 0o1101, ["x.bin/tmp/"]))
         XCTAssertEqual(open.kind, .fileOpened(fd: 5, flags: 0o1101, path: "/tmp/x.bin"))
         XCTAssertThrowsError(try EventDecoder.decode(fileRecord(op: 12, ["tmp/"])), "an unknown operation")
         var short = fileRecord(op: 1, ["tmp/"])
         short.removeLast(2)
         XCTAssertThrowsError(try EventDecoder.decode(short), "lengths beyond the record")
-        XCTAssertThrowsError(try EventDecoder.decode(Array(fileRecord(op: 1, []).prefix(70))))
+        XCTAssertThrowsError(try EventDecoder.decode(Array(fileRecord(op: 1, []).prefix(Int(sa_file_act_data_offset) - 2))))
     }
 }

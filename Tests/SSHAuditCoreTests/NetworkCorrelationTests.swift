@@ -1,3 +1,4 @@
+import CSSHAuditABI
 import XCTest
 @testable import SSHAuditCore
 
@@ -8,11 +9,19 @@ final class NetworkCorrelationTests: XCTestCase {
     /// struct sa_net (bpf/events.h).
     func netRecord(op: UInt32, result: Int32 = 0, family: UInt16, type: UInt16 = 1, proto: UInt16 = 6, port: UInt16 = 0,
                    addr: [UInt8] = [], path: [UInt8] = [], flags: UInt32 = 0) -> [UInt8] {
-        var b = RecordBuilder(type: 15, comm: "bash")
-        b.u32(op); b.u32(UInt32(bitPattern: result)); b.u16(family); b.u16(type); b.u16(proto); b.u16(port)
-        b.raw(addr, padTo: 16); b.u32(UInt32(path.count)); b.u32(flags); b.raw(path, padTo: 108); b.u32(0)
-        XCTAssertEqual(b.bytes.count, 200)
-        return b.bytes
+        var net = sa_net()
+        net.h = KernelRecord.header(SA_EV_NET.rawValue, comm: "bash")
+        net.op = op
+        net.result = result
+        net.family = family
+        net.sock_type = type
+        net.protocol = proto
+        net.port = port
+        KernelRecord.put(addr, into: &net.addr)
+        net.path_len = UInt32(path.count)
+        net.flags = flags
+        KernelRecord.put(path, into: &net.path)
+        return KernelRecord.bytes(net)
     }
 
     func testDecodesNetworkRecords() throws {
