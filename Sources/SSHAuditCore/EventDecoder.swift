@@ -368,10 +368,11 @@ private struct Reader {
     }
 }
 
-enum IPv6 {
+/// The one IPv6 text formatter: the decoder's, the /proc scan's and the store's addresses.
+public enum IPv6 {
     /// RFC 5952 text form: lower-case hex, the longest run of two or more zero groups as "::",
     /// IPv4-mapped addresses as ::ffff:a.b.c.d.
-    static func format(_ b: [UInt8]) -> String {
+    public static func format(_ b: [UInt8]) -> String {
         let groups = (0..<8).map { UInt16(b[2 * $0]) << 8 | UInt16(b[2 * $0 + 1]) }
         if groups[0..<5].allSatisfy({ $0 == 0 }) && groups[5] == 0xffff {
             return "::ffff:" + b[12..<16].map(String.init).joined(separator: ".")

@@ -1,3 +1,5 @@
+import Foundation
+
 /// UTC ISO 8601 timestamps with milliseconds, the one time format of the database and the CLI.
 /// Pure arithmetic (days from civil, after H. Hinnant), so it costs no formatter and no locale.
 public enum Timestamp {
@@ -108,5 +110,25 @@ public enum Timestamp {
         let d = doy - (153 * mp + 2) / 5 + 1
         let m = mp < 10 ? mp + 3 : mp - 9
         return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
+    }
+}
+
+/// The one way the program reads the time: wall-clock nanoseconds since the Unix epoch, and the
+/// kernel's CLOCK_BOOTTIME, in which its records are stamped.
+public enum Clock {
+    public static func ns(_ clock: clockid_t) -> Int64 {
+        var ts = timespec()
+        clock_gettime(clock, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+
+    public static func wallNs() -> Int64 { ns(CLOCK_REALTIME) }
+
+    /// Offset from the kernel's CLOCK_BOOTTIME timestamps to wall-clock time, taken once.
+    public static func bootToWallNs() -> Int64 {
+        let before = ns(CLOCK_BOOTTIME)
+        let wall = ns(CLOCK_REALTIME)
+        let after = ns(CLOCK_BOOTTIME)
+        return wall - (before + (after - before) / 2)
     }
 }

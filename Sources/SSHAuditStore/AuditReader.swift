@@ -177,7 +177,7 @@ public struct CommandRow: Codable, Equatable, Sendable {
         uid = row["uid"]
         filename = row["filename"]
         let argvText: String = row["argv"]
-        argv = ArgvSearch.strings(argvJSON: argvText) ?? (try? JSONDecoder().decode([String].self, from: Data(argvText.utf8))) ?? []
+        argv = decodeArgv(argvText)
         argvTruncated = row["argv_truncated"]
         cwd = row["cwd"]
         startedAt = row["started_at"]

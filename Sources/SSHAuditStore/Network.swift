@@ -1,3 +1,5 @@
+import SSHAuditCore
+
 /// IP addresses and CIDR networks for `--from`. Addresses are stored as text (dotted quad, or RFC 5952
 /// IPv6 with IPv4-mapped ones as ::ffff:a.b.c.d); a network is matched by parsing that text back.
 public struct IPNetwork: Equatable, Sendable, CustomStringConvertible {
@@ -117,18 +119,7 @@ public struct IPAddress: Equatable, Sendable {
     /// Dotted quad for IPv4, RFC 5952 for IPv6 (as the recorder writes them).
     public var text: String {
         if isIPv4 { return bytes[12..<16].map(String.init).joined(separator: ".") }
-        let groups = (0..<8).map { Int(bytes[2 * $0]) << 8 | Int(bytes[2 * $0 + 1]) }
-        var bestStart = -1, bestLength = 0, i = 0
-        while i < 8 {
-            guard groups[i] == 0 else { i += 1; continue }
-            var j = i
-            while j < 8 && groups[j] == 0 { j += 1 }
-            if j - i > bestLength && j - i >= 2 { bestStart = i; bestLength = j - i }
-            i = j
-        }
-        let hex = groups.map { String($0, radix: 16) }
-        if bestStart < 0 { return hex.joined(separator: ":") }
-        return hex[0..<bestStart].joined(separator: ":") + "::" + hex[(bestStart + bestLength)...].joined(separator: ":")
+        return IPv6.format(bytes)
     }
 
     /// Dotted-quad IPv4 (exactly four decimal octets) or IPv6 text (with "::" and an IPv4 tail).

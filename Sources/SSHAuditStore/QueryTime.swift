@@ -8,11 +8,11 @@ import SSHAuditCore
 public enum QueryTime {
     public static let help = "ISO 8601 (2026-11-28, 2026-11-28T23:55:01Z) or relative (30m, 2h, 7d)"
 
-    public static func parse(_ text: String, nowNs: Int64 = currentNs()) -> String? {
+    public static func parse(_ text: String, nowNs: Int64 = Clock.wallNs()) -> String? {
         parseNs(text, nowNs: nowNs).map(Timestamp.iso(ns:))
     }
 
-    public static func parseNs(_ text: String, nowNs: Int64 = currentNs()) -> Int64? {
+    public static func parseNs(_ text: String, nowNs: Int64 = Clock.wallNs()) -> Int64? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         if trimmed == "now" { return nowNs }
         if let ago = relativeNs(trimmed) { return nowNs - ago }
@@ -35,11 +35,5 @@ public enum QueryTime {
         }
         let (total, overflow) = n.multipliedReportingOverflow(by: seconds * 1_000_000_000)
         return overflow ? nil : total
-    }
-
-    public static func currentNs() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
     }
 }

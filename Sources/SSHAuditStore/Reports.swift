@@ -565,6 +565,8 @@ func isoText(timeKey key: Int64) -> String {
     return "\(String(c[0..<4]))-\(String(c[4..<6]))-\(String(c[6..<8]))T\(String(c[8..<10])):\(String(c[10..<12])):\(String(c[12..<14])).\(String(c[14..<17]))Z"
 }
 
+/// The one decoder of a stored argv (the JSON array of strings the write path stores), for every
+/// reader; text that is not such an array is shown as it is.
 func decodeArgv(_ text: String?) -> [String] {
     guard let text else { return [] }
     return ArgvSearch.strings(argvJSON: text) ?? (try? JSONDecoder().decode([String].self, from: Data(text.utf8))) ?? [text]

@@ -53,7 +53,7 @@ extension AuditStore {
     @discardableResult
     public func prune(olderThan cutoffNs: Int64) throws -> PruneResult {
         let cutoff = Timestamp.iso(ns: cutoffNs)
-        let nowNs = Int64(Date().timeIntervalSince1970 * 1000) * 1_000_000
+        let nowNs = Clock.wallNs()
         var result = PruneResult(cutoff: cutoff)
         try writer.inTransaction(.immediate) { db in
             try db.execute(sql: """
@@ -134,10 +134,7 @@ extension AuditStore {
     /// `prune(olderThan: now - period)`, for `record --retain` and `sshaudit prune --retain`.
     @discardableResult
     public func prune(retaining period: RetentionPeriod) throws -> PruneResult {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        let nowNs = Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
-        return try prune(olderThan: nowNs - period.nanoseconds)
+        try prune(olderThan: Clock.wallNs() - period.nanoseconds)
     }
 
     /// Sorted ids as ranges: [1, 2, 3, 5] → "1-3,5".

@@ -59,7 +59,7 @@ struct WriteContext {
     mutating func writeFindings(_ db: Database) throws {
         guard !findings.isEmpty else { return }
         var writer = try VersionWriter(db, .findings)
-        let nowNs = Int64(Date().timeIntervalSince1970 * 1000) * 1_000_000
+        let nowNs = Clock.wallNs()
         let pending = findings
         findings = []
         for f in pending {

@@ -24,7 +24,7 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
 }
 
 /// `now` once per run, so that --since 2h and --until 1h measure from the same instant.
-let processNowNs = QueryTime.currentNs()
+let processNowNs = Clock.wallNs()
 
 struct QueryOptions: ParsableArguments {
     @Option(help: "Database file.", completion: .file(extensions: ["db"]))

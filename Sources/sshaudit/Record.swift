@@ -452,24 +452,6 @@ final class StopSignal: @unchecked Sendable {
     }
 }
 
-enum Clock {
-    static func ns(_ clock: clockid_t) -> Int64 {
-        var ts = timespec()
-        clock_gettime(clock, &ts)
-        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
-    }
-
-    static func wallNs() -> Int64 { ns(CLOCK_REALTIME) }
-
-    /// Offset from the kernel's CLOCK_BOOTTIME timestamps to wall-clock time, taken once.
-    static func bootToWallNs() -> Int64 {
-        let before = ns(CLOCK_BOOTTIME)
-        let wall = ns(CLOCK_REALTIME)
-        let after = ns(CLOCK_BOOTTIME)
-        return wall - (before + (after - before) / 2)
-    }
-}
-
 enum Users {
     static func name(of uid: UInt32) -> String? {
         var pwd = passwd()
