@@ -153,3 +153,57 @@ final class ResultList: @unchecked Sendable {
     func append(_ value: ProcessResult) { lock.lock(); items.append(value); lock.unlock() }
     var values: [ProcessResult] { lock.lock(); defer { lock.unlock() }; return items }
 }
+
+/// OpenSSH 10.0 (Debian 13's tree, sshd in a chroot): PerSourcePenalties. A failed login earns its
+/// source a penalty; the listener then drops that source's connections before forking, and logs
+/// "drop connection … penalty: failed authentication": each is a refusal of that source.
+final class RefusalPenaltyTests: XCTestCase {
+    let suite = OpenSSHTreeSuite(suite: "trixie", root: "/var/lib/sshaudit-test/trixie", versionPrefix: "OpenSSH_10.",
+                                 sshdPath: "/usr/lib/openssh/sshd-session", name: "refuse-penalty", basePort: 22622)
+
+    override func setUpWithError() throws { try suite.ensureTree() }
+
+    func testPerSourcePenaltiesRefusalsCountedPerSource() throws {
+        let server = try SSHDServer(name: "refuse-penalty", port: 22622, extraOptions: [
+            "-o", "PerSourcePenalties=authfail:60s min:5s max:120s", "-o", "LogLevel=VERBOSE"], root: suite.root)
+        defer { server.stop() }
+        let recorder = try Recorder(name: "refuse-penalty")
+        defer { _ = try? recorder.stop() }
+        let source = "127.0.62.3", other = "127.0.62.4"
+        let failed = try server.sshWithPasswords("sa_bob", ["Wrong-Pw"], source: source)
+        XCTAssertEqual(failed.status, 255, failed.stderr)
+        XCTAssertTrue(failed.stderr.contains("Permission denied"), failed.stderr)
+        Thread.sleep(forTimeInterval: 1)  // the listener reaps the session's process and penalises its source
+        var refused = 0
+        for _ in 0..<5 {
+            let r = try server.sshWithPasswords("sa_bob", ["Bob-Pw-9z"], source: source)
+            XCTAssertNotEqual(r.status, 0, "a penalised source is turned away")
+            if !r.stderr.contains("Permission denied") { refused += 1 }
+        }
+        XCTAssertEqual(refused, 5)
+        // Another source is served meanwhile.
+        XCTAssertEqual(try server.sshWithPasswords("sa_bob", ["Bob-Pw-9z"], source: other).status, 0)
+        let log = try String(contentsOfFile: suite.root + server.dir + "/sshd_\(server.port).log", encoding: .utf8)
+        let lines = log.split(whereSeparator: \.isNewline).map(String.init)
+        let dropPorts = RefusalTests.ports(lines, containing: "drop connection #", source: source)
+        XCTAssertEqual(dropPorts.count, 5, log)
+        XCTAssertTrue(lines.filter { $0.contains("drop connection #") }.allSatisfy { $0.hasSuffix("penalty: failed authentication") }, log)
+        XCTAssertEqual(try recorder.stop(), 0, recorder.stderr)
+
+        let refusals = try recorder.query("refusals", ["--from", source])
+        XCTAssertEqual(refusals.compactMap { $0.int("remote_port") }.sorted(), dropPorts.sorted())
+        XCTAssertEqual(refusals.map { $0.string("reason") }, Array(repeating: "penalty", count: 5))
+        XCTAssertEqual(refusals.map { $0.string("detail") }, Array(repeating: "penalty: failed authentication", count: 5))
+        XCTAssertEqual(try recorder.query("refusals", ["--from", other]).count, 0)
+        let r = try runProcess(Paths.sshaudit, ["report", "--db", recorder.db, "--format", "json", "--since", "1h"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let bySource = try XCTUnwrap((report["failed_by_source"] as? [[String: Any]])?.first { $0.string("address") == source })
+        XCTAssertEqual(bySource.int("failed_attempts"), 1)
+        XCTAssertEqual(bySource.int("refused"), 5)
+        // One session: the failed login; the refused connections are none.
+        let sessions = try recorder.query("sessions", ["--from", source])
+        XCTAssertEqual(sessions.count, 1)
+        XCTAssertFalse(dropPorts.contains(sessions.first?.int("remote_port") ?? -1))
+    }
+}
