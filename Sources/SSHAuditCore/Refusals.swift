@@ -58,11 +58,15 @@ public struct RefusalLine: Equatable, Sendable {
                            reason: reason, detail: String(words))
     }
 
-    /// "ADDR]:PORT" then the rest.
+    /// The peer of a connection the client reset before sshd looked at it: sshd writes "[UNKNOWN]:-1".
+    public var peerUnknown: Bool { remoteAddress == "UNKNOWN" && remotePort == "-1" }
+
+    /// "ADDR]:PORT" then the rest; "UNKNOWN]:-1" too.
     private static func bracketed(_ s: Substring) -> (Substring, Substring, Substring)? {
         guard let close = s.range(of: "]:") else { return nil }
         let address = s[..<close.lowerBound]
         let afterPort = s[close.upperBound...]
+        if address == "UNKNOWN", let rest = afterPort.dropPrefix("-1") { return (address, "-1", rest) }
         let port = afterPort.prefix { $0.isASCII && $0.isNumber }
         guard !address.isEmpty, !port.isEmpty, UInt16(port) != nil else { return nil }
         return (address, port, afterPort[port.endIndex...])
@@ -76,11 +80,14 @@ public struct RefusalLine: Equatable, Sendable {
 /// session: each accept replaces the one before, and a fork takes only the last one.
 extension Correlator {
     /// A listener's `drop connection` line: the refusal of the accepted connection it names, with
-    /// sshd's reason. A line naming another connection than the one pending is ignored.
+    /// sshd's reason. A line naming another connection than the one pending is ignored. sshd names a
+    /// connection the client reset at once "[UNKNOWN]:-1" (the kernel then reports its local port as
+    /// 0): the listener logs between its accept and its next one, so that is the pending one.
     func listenerLog(_ listener: ProcessKey, text: String) {
-        guard let line = RefusalLine.parse(text), let conn = pendingAccept[listener],
-              LoggedPeer(conn.remote).matches(address: line.remoteAddress[...], port: line.remotePort[...]),
-              line.localPort == String(conn.local.port) else { return }
+        guard let line = RefusalLine.parse(text), let conn = pendingAccept[listener] else { return }
+        let named = LoggedPeer(conn.remote).matches(address: line.remoteAddress[...], port: line.remotePort[...])
+            && line.localPort == String(conn.local.port)
+        guard named || line.peerUnknown else { return }
         refuse(listener, reason: line.reason, detail: line.detail)
     }
 

@@ -92,6 +92,11 @@ final class RefusalReplayTests: XCTestCase {
             XCTAssertEqual(line?.localPort, "22")
         }
         XCTAssertEqual(RefusalLine.parse(lines[3].0)?.detail, "penalty: failed authentication")
+        // A connection the client reset before sshd read its peer.
+        let reset = RefusalLine.parse("drop connection #1 from [UNKNOWN]:-1 on [127.0.0.1]:22 past MaxStartups")
+        XCTAssertEqual(reset?.peerUnknown, true)
+        XCTAssertEqual(reset?.reason, .maxStartups)
+        XCTAssertEqual(RefusalLine.parse(lines[0].0)?.peerUnknown, false)
         XCTAssertEqual(RefusalLine.parse(lines[2].0)?.remoteAddress, "2001:db8::7")
         for bad in ["drop connection #3 from 192.0.2.7 port 5 past MaxStartups", "Failed password for x from [1]:2 on [3]:4 x",
                     "drop connection #3 from [192.0.2.7]:99999 on [192.0.2.1]:22 past MaxStartups",
