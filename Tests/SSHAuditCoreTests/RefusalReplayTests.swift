@@ -105,3 +105,74 @@ final class RefusalReplayTests: XCTestCase {
         }
     }
 }
+
+/// The listener's loop step by step (accept, then fork or drop), each way a pending accept ends.
+final class RefusalStepTests: XCTestCase {
+    let listener = ProcessKey(tgid: 100, startNs: 5_000)
+    let local = Endpoint(address: "192.0.2.1", port: 22)
+    var outputs: [CorrelatorOutput] = []
+    var correlator: Correlator!
+    var clock: UInt64 = 1_000
+
+    override func setUp() {
+        outputs = []
+        correlator = Correlator(bootToWallNs: 0, userName: { _ in nil }) { [unowned self] in self.outputs.append($0) }
+        correlator.seedListener(pid: listener.tgid, path: "/usr/sbin/sshd")
+    }
+
+    func send(_ kind: EventKind, from process: ProcessKey? = nil) {
+        clock += 1_000
+        correlator.handle(Event(process: process ?? listener, ppid: 1, uid: 0, timestampNs: clock, comm: "sshd", kind: kind))
+    }
+
+    func peer(_ port: UInt16) -> Endpoint { Endpoint(address: "203.0.113.9", port: port) }
+    func accept(_ port: UInt16) { send(.accept(local: local, remote: peer(port), socket: UInt64(port))) }
+    func fork(_ pid: UInt32) { send(.fork(child: ProcessKey(tgid: pid, startNs: clock + 1))) }
+    var refusals: [RefusalRecord] { outputs.compactMap { if case let .refusal(r) = $0 { return r } else { return nil } } }
+    var sessions: [Int64: SessionRecord] {
+        var s: [Int64: SessionRecord] = [:]
+        for case let .session(r) in outputs { s[r.id] = r }
+        return s
+    }
+
+    func testEachWayAPendingAcceptEnds() {
+        // Reset by the client before the fork that still comes: the session's, with its counters.
+        accept(50_001)
+        send(.connectionClosed(socket: 50_001, bytesIn: 0, bytesOut: 0))
+        fork(201)
+        XCTAssertEqual(refusals.count, 0)
+        XCTAssertEqual(sessions.values.first?.remote, peer(50_001))
+        XCTAssertEqual(sessions.values.first?.bytesOut, 0)
+
+        // Closed after the listener wrote its notice on it: refused then.
+        accept(50_002)
+        send(.connectionClosed(socket: 50_002, bytesIn: 21, bytesOut: 22))
+        XCTAssertEqual(refusals.map(\.remote), [peer(50_002)])
+        XCTAssertEqual(refusals.last?.reason, .unknown)
+
+        // Accepted again before any fork: the one before was refused; the fork takes the last one.
+        accept(50_003)
+        accept(50_004)
+        fork(202)
+        XCTAssertEqual(refusals.map(\.remote.port), [50_002, 50_003])
+        XCTAssertEqual(sessions.values.filter { $0.sshdPid == 202 }.map(\.remote), [peer(50_004)])
+
+        // sshd's line names it: refused with sshd's reason.
+        accept(50_005)
+        send(.log(source: .file, text: "drop connection #4 from [203.0.113.9]:50005 on [192.0.2.1]:22 past MaxStartups\r\n"))
+        XCTAssertEqual(refusals.last?.remote, peer(50_005))
+        XCTAssertEqual(refusals.last?.reason, .maxStartups)
+        XCTAssertEqual(refusals.last?.detail, "past MaxStartups")
+        XCTAssertEqual(refusals.last?.listenerPid, 100)
+
+        // A line naming another connection refuses nothing: the pending one is served.
+        accept(50_006)
+        send(.log(source: .file, text: "drop connection #4 from [198.51.100.7]:50006 on [192.0.2.1]:22 past MaxStartups\r\n"))
+        send(.log(source: .file, text: "drop connection #4 from [203.0.113.9]:50007 on [192.0.2.1]:22 past MaxStartups\r\n"))
+        fork(203)
+        XCTAssertEqual(refusals.count, 3)
+        XCTAssertEqual(sessions.values.filter { $0.sshdPid == 203 }.map(\.remote), [peer(50_006)])
+        XCTAssertEqual(refusals.map(\.id), [1, 2, 3])
+        XCTAssertTrue(refusals.allSatisfy { $0.atNs > 0 && $0.local == local && $0.listenerStartNs == 5_000 })
+    }
+}
