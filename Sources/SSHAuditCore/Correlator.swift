@@ -164,6 +164,10 @@ public final class Correlator {
         var local: Endpoint
         var remote: Endpoint
         var socket: UInt64
+        /// When it was accepted (absent in checkpoints of older versions).
+        var atNs: Int64?
+        /// It reached TCP_CLOSE before any fork took it: its byte counters (in, out).
+        var closedBytes: [Int64]?
     }
 
     struct FileKey: Hashable, Codable {
@@ -241,14 +245,14 @@ public final class Correlator {
     private let bounds: CorrelatorBounds
     private let userName: (UInt32) -> String?
     private let binaryVersion: (UInt32, String) -> String?
-    private let sink: (CorrelatorOutput) -> Void
-    private var nextIDs: RowIDs
+    let sink: (CorrelatorOutput) -> Void
+    var nextIDs: RowIDs
     private var procs: [ProcessKey: Proc] = [:]
     private var sessions: [Int64: OpenSession] = [:]
     private var openCommands: [Int64: CommandRecord] = [:]
     /// What the running commands hold (`CommandRecord.heldBytes`), against `bounds.commandBytes`.
     private var commandBytes = 0
-    private var pendingAccept: [ProcessKey: PendingAccept] = [:]
+    var pendingAccept: [ProcessKey: PendingAccept] = [:]
     private var sessionBySocket: [UInt64: Int64] = [:]
     /// Sessions whose processes are all gone but whose connection has not reported its bytes yet.
     private var awaitingBytes: [UInt64: SessionRecord] = [:]
@@ -485,8 +489,9 @@ public final class Correlator {
                     $0.remote = remote
                 }
             } else if procs[key]?.role == .listener {
+                acceptedAgain(key)
                 if pendingAccept[key] != nil || pendingAccept.count < bounds.pendingAccepts {
-                    pendingAccept[key] = PendingAccept(local: local, remote: remote, socket: socket)
+                    pendingAccept[key] = PendingAccept(local: local, remote: remote, socket: socket, atNs: wallNs)
                 } else {
                     overflows += 1  // the connection's session will have no addresses
                 }
@@ -607,8 +612,14 @@ public final class Correlator {
         if let listener, let conn = pendingAccept.removeValue(forKey: listener) {
             open.record.local = conn.local
             open.record.remote = conn.remote
-            open.socket = conn.socket
-            followSocket(conn.socket, for: id)
+            if let bytes = conn.closedBytes, bytes.count == 2 {
+                // The client reset it before this fork: its counters came already.
+                open.record.bytesIn = bytes[0]
+                open.record.bytesOut = bytes[1]
+            } else {
+                open.socket = conn.socket
+                followSocket(conn.socket, for: id)
+            }
         }
         open.record.kind = Self.kind(of: open)
         record = open.record
@@ -739,6 +750,7 @@ public final class Correlator {
     }
 
     private func handleLog(_ key: ProcessKey, text: String, wallNs: Int64) {
+        if procs[key]?.role == .listener { return listenerLog(key, text: text) }
         guard let proc = lookup(key), proc.role == .monitor, let sessionID = proc.session,
               let open = sessions[sessionID],
               let line = AuthLogParser.parse(text, connection: open.record.remote) else { return }
@@ -864,6 +876,7 @@ public final class Correlator {
     }
 
     private func handleConnectionClosed(socket: UInt64, bytesIn: Int64, bytesOut: Int64) {
+        if pendingClosed(socket: socket, bytesIn: bytesIn, bytesOut: bytesOut) { return }
         guard let id = sessionBySocket.removeValue(forKey: socket) else { return }
         if sessions[id] != nil {
             sessions[id]?.socket = nil

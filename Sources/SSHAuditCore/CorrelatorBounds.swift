@@ -60,6 +60,7 @@ extension CorrelatorOutput {
         case let .command(c): return c.heldBytes
         case let .transfer(t): return 256 + CommandRecord.held(t.path)
         case .session, .auth, .sessionEvent: return 1_024
+        case let .refusal(r): return 256 + (r.detail?.utf8.count ?? 0)
         case let .fileActivity(f): return FileActivityTable.held(FileChange(op: f.op, path: f.path, newPath: f.newPath))
         case let .network(n): return 512 + (n.path.map(CommandRecord.held) ?? 0)
         case let .ttyChunk(t): return 256 + t.data.count

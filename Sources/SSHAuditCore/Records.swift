@@ -197,9 +197,12 @@ public struct RowIDs: Equatable, Sendable, Codable {
     /// the store's next id wins).
     public var file: Int64
     public var network: Int64
+    /// refusals (absent from checkpoints written before them: then 1, and the store's next id wins).
+    public var refusal: Int64 = 1
     public init(session: Int64 = 1, command: Int64 = 1, auth: Int64 = 1, transfer: Int64 = 1, event: Int64 = 1,
-                file: Int64 = 1, network: Int64 = 1) {
+                file: Int64 = 1, network: Int64 = 1, refusal: Int64 = 1) {
         self.network = network
+        self.refusal = refusal
         self.session = session
         self.command = command
         self.auth = auth
@@ -208,7 +211,7 @@ public struct RowIDs: Equatable, Sendable, Codable {
         self.file = file
     }
 
-    private enum CodingKeys: String, CodingKey { case session, command, auth, transfer, event, file, network }
+    private enum CodingKeys: String, CodingKey { case session, command, auth, transfer, event, file, network, refusal }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -219,6 +222,7 @@ public struct RowIDs: Equatable, Sendable, Codable {
         event = try c.decode(Int64.self, forKey: .event)
         file = try c.decodeIfPresent(Int64.self, forKey: .file) ?? 1
         network = try c.decodeIfPresent(Int64.self, forKey: .network) ?? 1
+        refusal = try c.decodeIfPresent(Int64.self, forKey: .refusal) ?? 1
     }
 }
 
@@ -232,6 +236,8 @@ public enum CorrelatorOutput: Equatable, Sendable {
     case network(NetworkRecord)
     /// Terminal recording: a piece of a session's recording (TTYRecording.swift).
     case ttyChunk(TTYChunkRecord)
+    /// A connection the listener accepted and dropped without serving it (Refusals.swift).
+    case refusal(RefusalRecord)
 
     /// No later version of this row will come: a session once closed (or ended while unobserved),
     /// a command or transfer once it ended; authentication attempts and session events are written
@@ -243,7 +249,7 @@ public enum CorrelatorOutput: Equatable, Sendable {
         case let .session(s): return s.closed
         case let .command(c): return c.endedAtNs != nil
         case let .transfer(t): return t.closedAtNs != nil
-        case .auth, .sessionEvent, .ttyChunk: return true
+        case .auth, .sessionEvent, .ttyChunk, .refusal: return true
         case let .fileActivity(f): return f.closed
         case let .network(n): return n.final
         }

@@ -111,7 +111,8 @@ public final class AuditStore {
             }
             return RowIDs(session: try next("sessions"), command: try next("commands"), auth: try next("auth_attempts"),
                           transfer: try next("file_transfers"), event: try next("session_events"),
-                          file: try next("file_activity"), network: try next("network_activity"))
+                          file: try next("file_activity"), network: try next("network_activity"),
+                          refusal: try next("refusals"))
         }
     }
 
@@ -202,6 +203,14 @@ public final class AuditStore {
                     r.int(n.id); r.int(n.sessionID); r.int(n.commandID); r.int(n.pid); r.int(n.uid); r.text(n.op.rawValue)
                     r.text(n.family); r.text(n.proto); r.text(n.addr); r.int(n.port); r.text(n.path)
                     r.time(n.firstAtNs); r.time(n.lastAtNs); r.int(n.count)
+                }
+            }
+            var refusals = try VersionWriter(db, .refusals)
+            for case let .refusal(f) in batch.outputs {
+                try refusals.put(db, id: f.id, final: true, &tx) { r in
+                    r.int(f.id); r.time(f.atNs); r.text(f.remote.address); r.int(f.remote.port); r.text(f.local.address)
+                    r.int(f.local.port); r.text(f.reason.rawValue); r.text(f.detail); r.int(f.listenerPid)
+                    r.int(Int64(bitPattern: f.listenerStartNs))
                 }
             }
             try tx.writeFindings(db)

@@ -63,15 +63,17 @@ public struct SourceRow: Encodable, Sendable {
     public var invalidUser: Int64
     public var usersTried: [String]
     public var sessions: Int64
+    /// Connections the listener refused before serving them (the refusals table).
+    public var refused: Int64
 
     public init(remoteAddr: String, firstSeen: String, lastSeen: String, accepted: Int64, failed: Int64, invalidUser: Int64,
-                usersTried: [String], sessions: Int64) {
+                usersTried: [String], sessions: Int64, refused: Int64 = 0) {
         (self.remoteAddr, self.firstSeen, self.lastSeen, self.accepted, self.failed) = (remoteAddr, firstSeen, lastSeen, accepted, failed)
-        (self.invalidUser, self.usersTried, self.sessions) = (invalidUser, usersTried, sessions)
+        (self.invalidUser, self.usersTried, self.sessions, self.refused) = (invalidUser, usersTried, sessions, refused)
     }
 
     enum CodingKeys: String, CodingKey {
-        case failed, sessions, accepted
+        case failed, sessions, accepted, refused
         case remoteAddr = "remote_addr", firstSeen = "first_seen", lastSeen = "last_seen"
         case invalidUser = "invalid_user", usersTried = "users_tried"
     }
@@ -128,11 +130,15 @@ extension AuditReader {
                     SELECT s.remote_addr, e.at, 'invalid_user', e.detail, NULL FROM session_events e
                     JOIN sessions s ON s.id = e.session_id WHERE e.kind = 'invalid_user' AND s.remote_addr IS NOT NULL
                     """ : "")
+                    \(schema.contains("refusals") ? """
+                    UNION ALL
+                    SELECT remote_addr, at, 'refused', NULL, NULL FROM refusals
+                    """ : "")
                 )
                 SELECT addr, MIN(at) AS first, MAX(at) AS last,
                        SUM(result = 'accepted') AS accepted, SUM(result = 'failed') AS failed,
                        SUM(result = 'invalid_user') AS invalid, json_group_array(DISTINCT user) AS users,
-                       COUNT(session) AS sessions
+                       COUNT(session) AS sessions, SUM(result = 'refused') AS refused
                 FROM seen GROUP BY addr
                 \(firstSeenSince == nil ? "" : "HAVING MIN(at) >= ?")
                 ORDER BY first\(limit.map { " LIMIT \($0)" } ?? "")
@@ -140,7 +146,7 @@ extension AuditReader {
             return rows.map { r in
                 SourceRow(remoteAddr: r["addr"], firstSeen: r["first"], lastSeen: r["last"], accepted: r["accepted"] ?? 0,
                           failed: r["failed"] ?? 0, invalidUser: r["invalid"] ?? 0, usersTried: Self.strings(r["users"]),
-                          sessions: r["sessions"])
+                          sessions: r["sessions"], refused: r["refused"] ?? 0)
             }
         }
     }

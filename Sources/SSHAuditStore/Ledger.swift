@@ -43,6 +43,8 @@ enum LedgerTable: String, CaseIterable, Sendable {
     case fileActivity = "file_activity"
     /// Terminal recordings (0022), written once per chunk.
     case ttyChunks = "tty_chunks"
+    /// Connections a listener refused before forking (0024), written once.
+    case refusals
 
     /// Every column of the table, in canonical order. A migration that adds a column must add it here
     /// (LedgerTests compares these lists with the schema).
@@ -80,6 +82,9 @@ enum LedgerTable: String, CaseIterable, Sendable {
             return ["id", "session_id", "command_id", "pid", "uid", "op", "path", "new_path", "first_at", "last_at", "count"]
         case .ttyChunks:
             return ["id", "session_id", "seq", "at", "first_ns", "last_ns", "bytes", "truncated", "incomplete", "data"]
+        case .refusals:
+            return ["id", "at", "remote_addr", "remote_port", "local_addr", "local_port", "reason", "detail", "listener_pid",
+                    "listener_start_ns"]
         }
     }
 
@@ -95,7 +100,7 @@ enum LedgerTable: String, CaseIterable, Sendable {
             return ["id", "session_id", "command_id", "pid", "uid", "op", "family", "proto", "addr", "port", "path", "first_at"]
         case .recorderRuns: return ["id", "started_at", "resumed_from"]
         case .fileActivity: return ["id", "session_id", "command_id", "pid", "uid", "op", "path", "new_path", "first_at"]
-        case .authAttempts, .sessionEvents, .prunes, .findings, .ttyChunks: return columns
+        case .authAttempts, .sessionEvents, .prunes, .findings, .ttyChunks, .refusals: return columns
         }
     }
 
@@ -143,7 +148,7 @@ enum LedgerTable: String, CaseIterable, Sendable {
         case .networkActivity: return false  // its process's exit is known only to the recorder
         case .recorderRuns: return isOne("clean_exit")
         case .fileActivity: return false  // its last version is known to the recorder only (its process exited)
-        case .authAttempts, .sessionEvents, .prunes, .findings, .ttyChunks: return true
+        case .authAttempts, .sessionEvents, .prunes, .findings, .ttyChunks, .refusals: return true
         }
     }
 

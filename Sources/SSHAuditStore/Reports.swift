@@ -63,16 +63,19 @@ public struct AuditReport: Encodable, Sendable {
         public var failedAttempts: Int
         public var invalidUsers: Int
         public var usersTried: Int
+        /// Connections its listener refused before serving them (MaxStartups, PerSourcePenalties).
+        public var refused: Int
         public var first: String
         public var last: String
 
-        public init(address: String, failedAttempts: Int, invalidUsers: Int, usersTried: Int, first: String, last: String) {
+        public init(address: String, failedAttempts: Int, invalidUsers: Int, usersTried: Int, first: String, last: String,
+                    refused: Int = 0) {
             (self.address, self.failedAttempts, self.invalidUsers, self.usersTried) = (address, failedAttempts, invalidUsers, usersTried)
-            (self.first, self.last) = (first, last)
+            (self.first, self.last, self.refused) = (first, last, refused)
         }
 
         enum CodingKeys: String, CodingKey {
-            case address, first, last
+            case address, first, last, refused
             case failedAttempts = "failed_attempts", invalidUsers = "invalid_users", usersTried = "users_tried"
         }
     }
@@ -461,13 +464,37 @@ extension AuditReader {
             JOIN session_events e ON e.session_id = s.id
             WHERE s.remote_addr = ? AND e.kind = 'invalid_user' AND e.at >= ? AND e.at < ?
             """) : nil
-        report.failedBySource = try sources.sorted { ($0.attempts, $1.address) > ($1.attempts, $0.address) }
+        // Refusals per source (connections the listener dropped before serving them): a source only
+        // refused is listed too, with no failed attempt.
+        var refused: [String: Int] = [:]
+        if schema.contains("refusals") {
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT remote_addr, at FROM refusals\(schema.contains("refusals_at") ? " INDEXED BY refusals_at" : "")
+                WHERE at >= ? AND at < ? ORDER BY at
+                """, arguments: args)
+            while let row = try rows.next() {
+                let address: String = row[0]
+                let at = try row.withUnsafeData(atIndex: 1) { timeKey($0) }
+                refused[address, default: 0] += 1
+                if let i = sourceIndex[address] {
+                    sources[i].first = min(sources[i].first, at)
+                    sources[i].last = max(sources[i].last, at)
+                } else {
+                    sourceIndex[address] = sources.count
+                    sources.append(Source(address: address, first: at, last: at))
+                }
+            }
+        }
+        report.failedBySource = try sources.sorted {
+            ($0.attempts, refused[$0.address] ?? 0, $1.address) > ($1.attempts, refused[$1.address] ?? 0, $0.address)
+        }
             .prefix(top).map { s in
                 let period: StatementArguments = [s.address, report.since, report.until]
                 return AuditReport.Source(address: s.address, failedAttempts: s.attempts,
                                           invalidUsers: try invalid.map { try Int.fetchOne($0, arguments: period) ?? 0 } ?? 0,
                                           usersTried: try Int.fetchOne(users, arguments: period) ?? 0,
-                                          first: isoText(timeKey: s.first), last: isoText(timeKey: s.last))
+                                          first: isoText(timeKey: s.first), last: isoText(timeKey: s.last),
+                                          refused: refused[s.address] ?? 0)
             }
         report.days = days
         report.totals.failedAttempts = days.map(\.failedAttempts).reduce(0, +)

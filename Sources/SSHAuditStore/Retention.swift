@@ -70,7 +70,14 @@ extension AuditStore {
                     AND NOT EXISTS (SELECT 1 FROM commands c WHERE c.session_id = s.id
                                     AND (c.started_at >= :cutoff OR c.ended_at >= :cutoff))
                 """, arguments: ["cutoff": cutoff])
-            guard db.changesCount > 0 else { return .rollback }
+            var selected = db.changesCount
+            // Refusals belong to no session: their own time decides.
+            if try db.tableExists("refusals") {
+                try db.execute(sql: "INSERT INTO temp.prune_rows (tbl, id) SELECT 'refusals', id FROM refusals WHERE at < ?",
+                               arguments: [cutoff])
+                selected += db.changesCount
+            }
+            guard selected > 0 else { return .rollback }
             for table in [LedgerTable.commands, .authAttempts, .fileTransfers, .sessionEvents, .fileActivity, .networkActivity,
                           .ttyChunks] {
                 try db.execute(sql: """
@@ -109,7 +116,7 @@ extension AuditStore {
             }
 
             for table in [LedgerTable.commands, .authAttempts, .fileTransfers, .sessionEvents, .fileActivity, .networkActivity,
-                          .ttyChunks, .sessions] {
+                          .ttyChunks, .refusals, .sessions] {
                 try db.execute(sql: """
                     DELETE FROM \(table.rawValue) WHERE id IN (SELECT id FROM temp.prune_rows WHERE tbl = '\(table.rawValue)')
                     """)

@@ -46,7 +46,7 @@ private enum RowKey: Hashable {
         case let .transfer(t): self = .transfer(t.id)
         case let .fileActivity(f): self = .file(f.id)
         case let .network(n): self = .network(n.id)
-        case .auth, .sessionEvent, .ttyChunk: return nil
+        case .auth, .sessionEvent, .ttyChunk, .refusal: return nil
         }
     }
 }

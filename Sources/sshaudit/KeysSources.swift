@@ -48,7 +48,7 @@ extension Query {
 
         func run() throws {
             let since = try firstSeenSince.map { try QueryOptions.time($0, option: "--first-seen-since") }
-            let header = ["FROM", "FIRST", "LAST", "OK", "FAILED", "INVALID", "SESSIONS", "USERS"]
+            let header = ["FROM", "FIRST", "LAST", "OK", "FAILED", "INVALID", "REFUSED", "SESSIONS", "USERS"]
             if let central = try fleet.reader() {
                 let rows = try central.sources(firstSeenSince: since, limit: limit)
                 return try printHostedRows(rows, format: format, header: header, cells: Self.cells)
@@ -59,7 +59,7 @@ extension Query {
 
         static func cells(_ s: SourceRow) -> [String] {
             [s.remoteAddr, s.firstSeen, s.lastSeen, String(s.accepted), String(s.failed), String(s.invalidUser),
-             String(s.sessions), s.usersTried.joined(separator: ",")]
+             String(s.refused), String(s.sessions), s.usersTried.joined(separator: ",")]
         }
     }
 }

@@ -15,7 +15,7 @@ struct Query: ParsableCommand {
               sshaudit query auth --failed --since 2026-11-28T00:00 --until 2026-11-29 --format csv
             """,
         subcommands: [Sessions.self, Commands.self, Auth.self, Keys.self, Sources.self, Transfers.self, Files.self, Network.self,
-                      SQL.self]
+                      Refusals.self, SQL.self]
     )
 }
 
@@ -269,6 +269,49 @@ extension Query {
                              local: { try $0.network(filter) }, central: { try $0.network(filter) }) { n in [
                 String(n.id), String(n.sessionID), String(n.pid), n.firstAt, n.lastAt, String(n.count), n.op,
                 "\(n.family)/\(n.proto)", networkEndpoint(n),
+            ] }
+        }
+    }
+}
+
+extension Query {
+    struct Refusals: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Connections a listener refused before serving them (MaxStartups, PerSourcePenalties).",
+            discussion: "Not sessions and not authentication attempts: no process ever served them. REASON is "
+                + "max_startups, penalty, or unknown when sshd logged no reason the recorder saw.")
+        @Option(help: "Database file.", completion: .file(extensions: ["db"]))
+        var db: String = AuditStore.defaultPath
+        @Option(help: "Output format: table, json (one array), csv or jsonl (one object per line).")
+        var format: OutputFormat = .table
+        @Option(name: .customLong("from"), help: ArgumentHelp(
+            "Only clients from this IP address or CIDR network, IPv4 or IPv6.", valueName: "IP|CIDR"))
+        var source: String?
+        @Option(help: ArgumentHelp("Only rows at or after T: \(QueryTime.help).", valueName: "T"))
+        var since: String?
+        @Option(help: ArgumentHelp("Only rows before T.", valueName: "T"))
+        var until: String?
+        @Option(help: "At most N rows.")
+        var limit: Int?
+
+        func run() throws {
+            var filter = QueryFilter(sessionID: nil, user: nil, limit: limit)
+            if let limit, limit < 1 { throw ValidationError("--limit must be a positive number") }
+            if let source {
+                guard let network = IPNetwork(source) else {
+                    throw ValidationError("--from: '\(source)' is not an IP address or CIDR network (e.g. 192.0.2.7, 10.0.0.0/8)")
+                }
+                filter.from = network
+            }
+            filter.since = try since.map { try QueryOptions.time($0, option: "--since") }
+            filter.until = try until.map { try QueryOptions.time($0, option: "--until") }
+            if let s = filter.since, let u = filter.until, s >= u {
+                throw ValidationError("--since (\(s)) must be before --until (\(u))")
+            }
+            let rows = try AuditReader(path: db).refusals(filter)
+            try printRows(rows, format: format, header: ["ID", "AT", "FROM", "ON", "REASON", "DETAIL", "LISTENER"]) { r in [
+                String(r.id), r.at, endpoint(r.remoteAddr, r.remotePort), endpoint(r.localAddr, r.localPort), r.reason,
+                r.detail ?? "-", String(r.listenerPid),
             ] }
         }
     }

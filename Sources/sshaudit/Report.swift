@@ -135,10 +135,10 @@ enum ReportMarkdown {
         }
 
         md += "\n## Failed attempts by source address\n\n"
-        if r.failedBySource.isEmpty { md += "No failed attempts in this period.\n" } else {
-            md += "| Address | Failed attempts | Invalid users | Users tried | First | Last |\n|---|--:|--:|--:|---|---|\n"
+        if r.failedBySource.isEmpty { md += "No failed attempts or refused connections in this period.\n" } else {
+            md += "| Address | Failed attempts | Invalid users | Users tried | Refused | First | Last |\n|---|--:|--:|--:|--:|---|---|\n"
             for s in r.failedBySource {
-                md += "| \(cell(s.address)) | \(grouped(s.failedAttempts)) | \(grouped(s.invalidUsers)) | \(grouped(s.usersTried)) | \(cell(s.first)) | \(cell(s.last)) |\n"
+                md += "| \(cell(s.address)) | \(grouped(s.failedAttempts)) | \(grouped(s.invalidUsers)) | \(grouped(s.usersTried)) | \(grouped(s.refused)) | \(cell(s.first)) | \(cell(s.last)) |\n"
             }
         }
 

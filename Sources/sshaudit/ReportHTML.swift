@@ -47,9 +47,9 @@ enum ReportHTML {
 
         body += "<section><h2>Failed attempts by source address</h2>\n"
         body += barChart(r.failedBySource.map { ($0.address, $0.failedAttempts) }, color: sourceColor, id: "chart-failed-by-source")
-        body += table(["Address", "Failed attempts", "Invalid users", "Users tried", "First", "Last"], numeric: [1, 2, 3],
+        body += table(["Address", "Failed attempts", "Invalid users", "Users tried", "Refused", "First", "Last"], numeric: [1, 2, 3, 4],
                       r.failedBySource.map { [$0.address, grouped($0.failedAttempts), grouped($0.invalidUsers),
-                                              grouped($0.usersTried), $0.first, $0.last] })
+                                              grouped($0.usersTried), grouped($0.refused), $0.first, $0.last] })
         body += "</section>\n"
 
         if !r.certificates.isEmpty {

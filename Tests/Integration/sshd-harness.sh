@@ -207,6 +207,8 @@ cmd_start() {
     die "STARTMODE must be 'listener', 'daemon' or 'inetd', got '$startmode'"
   if [[ $# -gt 0 ]]; then [[ $1 == -- ]] || die "unexpected argument '$1' (extra sshd options go after --)"; shift; fi
   local extra=("$@")
+  # Whether the extra options set KEY (-o KEY=VALUE, any case).
+  extra_sets() { local o; for o in "${extra[@]}"; do [[ ${o,,} == "${1,,}="* ]] && return 0; done; return 1; }
 
   [[ -f $DIR/ssh_host_ed25519_key ]] || die "$DIR not set up (run: $0 setup $DIR)"
   ensure_privsep
@@ -232,10 +234,11 @@ PermitRootLogin no
 StrictModes yes
 AuthorizedKeysFile $akf
 LogLevel VERBOSE
-# Default 10:30:100 randomly drops parallel unauthenticated connections.
-MaxStartups 100:30:200
 MaxSessions 50
 EOF
+    # Default 10:30:100 randomly drops parallel unauthenticated connections. sshd takes MaxStartups
+    # and PerSourcePenalties from the file even over -o: a test's own value replaces the line.
+    extra_sets MaxStartups || echo "MaxStartups 100:30:200"
   } > "$cfg"
   chmod 0644 "$cfg"
   local err
@@ -244,7 +247,7 @@ EOF
   local eff; eff=$(in_root "$SSHD" -T -f "$scfg" 2>/dev/null) || eff=
   # OpenSSH >= 9.8 would refuse loopback connections after repeated auth failures (tests do that
   # on purpose).
-  if grep -q '^persourcepenalties ' <<<"$eff"; then echo "PerSourcePenalties no" >> "$cfg"; fi
+  if grep -q '^persourcepenalties ' <<<"$eff" && ! extra_sets PerSourcePenalties; then echo "PerSourcePenalties no" >> "$cfg"; fi
   # OpenSSH < 8.7 turns keyboard-interactive back on when ChallengeResponseAuthentication is left at
   # its default (yes), whatever KbdInteractiveAuthentication says.
   if grep -q '^challengeresponseauthentication yes' <<<"$eff"; then echo "ChallengeResponseAuthentication no" >> "$cfg"; fi
