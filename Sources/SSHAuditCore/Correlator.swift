@@ -40,6 +40,7 @@ public final class Correlator {
         private var sessionID: Int64 = 0
         private var commandID: Int64 = 0
         private var ancestorCommandID: Int64 = 0
+        private var channelID: Int64 = 0
         private var pendingAtNs: Int64 = 0
         private var pendingUIDValue = UInt32.max
         var role: Role
@@ -57,6 +58,12 @@ public final class Correlator {
         var ancestorCommand: Int64? {
             get { ancestorCommandID == 0 ? nil : ancestorCommandID }
             set { ancestorCommandID = newValue ?? 0 }
+        }
+        /// The session channel it belongs to (Channels.swift): set at its fork, from its parent or as a
+        /// new channel's process, and never changed.
+        var channel: Int64? {
+            get { channelID == 0 ? nil : channelID }
+            set { channelID = newValue ?? 0 }
         }
         /// A monitor child that set all three uids: the user child if it goes on to fork, setsid or
         /// exit without exec — PAM's unix_chkpwd (OpenSSH 10.x) also sets them, then execs.
@@ -108,6 +115,7 @@ public final class Correlator {
 
         private enum CodingKeys: String, CodingKey {
             case path, session, command, ancestorCommand, pendingUID, role, execed, chrooted, orphan, transfer, opensFiles, receiver
+            case channel
         }
 
         init(from decoder: Decoder) throws {
@@ -124,6 +132,7 @@ public final class Correlator {
             transferServer = try c.decodeIfPresent(TransferServer.self, forKey: .transfer)
             opensFiles = try c.decodeIfPresent(Bool.self, forKey: .opensFiles) ?? false
             receiver = try c.decodeIfPresent(Bool.self, forKey: .receiver) ?? false
+            channel = try c.decodeIfPresent(Int64.self, forKey: .channel)
         }
 
         func encode(to encoder: Encoder) throws {
@@ -141,6 +150,7 @@ public final class Correlator {
             try c.encodeIfPresent(transferServer, forKey: .transfer)
             if opensFiles { try c.encode(true, forKey: .opensFiles) }
             if receiver { try c.encode(true, forKey: .receiver) }
+            try c.encodeIfPresent(channel, forKey: .channel)
         }
     }
 
@@ -194,6 +204,8 @@ public final class Correlator {
         /// A per-connection sshd's session (sshd -i): its connection is the accept record the kernel
         /// sends right after the exec, for the socket on the monitor's standard input.
         var awaitsConnection: Bool?
+        /// Channels started so far (their `seq`). Optional: absent in checkpoints of older versions.
+        var channelCount: Int64?
 
         init(record: SessionRecord) { self.record = record }
     }
@@ -257,6 +269,8 @@ public final class Correlator {
     var heldUploads: [HeldUpload: TransferRecord] = [:]
     /// Files closed by a process of sshd's own code that has not exec'd, by tgid (see `confirmInternalSFTP`).
     var unconfirmedSFTP: [UInt32: [TransferRecord]] = [:]
+    /// Session channels whose process runs (Channels.swift).
+    var channels = ChannelTable()
     /// File activity rows of running processes (FileActivity.swift).
     private var files: FileActivityTable
     /// Network activity of the user's processes, aggregated until each process exits.
@@ -304,7 +318,8 @@ public final class Correlator {
          "commandBytes": commandBytes, "pendingAccept": pendingAccept.count, "sessionBySocket": sessionBySocket.count,
          "awaitingBytes": awaitingBytes.count, "openTransfers": openTransfers.count, "userNames": userNames.count,
          "pathHolders": pathHolders, "fileActivity": files.count, "heldUploads": heldUploads.count,
-         "unconfirmedSFTP": unconfirmedSFTP.values.reduce(0) { $0 + $1.count }, "networkRows": network.count]
+         "unconfirmedSFTP": unconfirmedSFTP.values.reduce(0) { $0 + $1.count }, "networkRows": network.count,
+         "channels": channels.count]
     }
 
     public func role(of key: ProcessKey) -> Role? { procs[key]?.role }
@@ -318,6 +333,7 @@ public final class Correlator {
             + heldUploads.values.sorted { $0.id < $1.id }.map { var t = $0; t.closedAtNs = nil; return .transfer(t) }
             + files.openRows.map { .fileActivity($0) }
             + network.openRows.map { .network($0) }
+            + channels.openRows.map { .channel($0) }
     }
 
     /// Declares a listener found before recording started (the /proc scan).
@@ -564,6 +580,7 @@ public final class Correlator {
         let parent = procs[parentKey]!
         var proc = Proc(role: .unknown, session: parent.session,
                         ancestorCommand: parent.command ?? parent.ancestorCommand)
+        proc.channel = parent.channel
         proc.orphan = parent.orphan
         proc.transferServer = parent.transferServer
         proc.receiver = parent.receiver
@@ -588,6 +605,8 @@ public final class Correlator {
         if parent.role == .listener {
             proc.session = startSession(monitor: child, listener: parentKey, path: parent.path, wallNs: wallNs)
         }
+        // sshd's user child forks one process per session channel (session.c); nothing else.
+        if parent.role == .userChild, let id = proc.session { proc.channel = startChannel(child, session: id, atNs: wallNs) }
         procs[child] = proc
         if let id = proc.session { sessions[id]?.liveProcesses += 1 }
     }
@@ -648,6 +667,10 @@ public final class Correlator {
                     ppid: event.ppid, uid: event.uid, filename: info.filename, argv: info.argv,
                     argvTruncated: info.argvTruncated, startedAtNs: wallNs)
                 record.cwd = info.cwd
+                record.channelID = proc.channel
+                if let channel = proc.channel, let row = channels.exec(channel: channel, process: key, info) {
+                    sink(.channel(row))
+                }
                 hold(record)
                 proc.command = id
                 sink(.command(record))
@@ -714,6 +737,8 @@ public final class Correlator {
             // Root logins on OpenSSH ≤ 9.7: no user child, the monitor forks the shell directly.
             proc.role = .user
             authenticate(sessionID, uid: uid, wallNs: wallNs)
+            // The monitor serves the session itself: each such child is one channel.
+            proc.channel = startChannel(key, session: sessionID, atNs: wallNs)
         case .user:
             break
         default:
@@ -823,6 +848,9 @@ public final class Correlator {
         if proc.opensFiles { openTransfers = openTransfers.filter { $0.key.tgid != key.tgid } }
         for row in network.ended(key) { sink(.network(row)) }
         closeCommand(of: &proc, wallNs: wallNs, status: status)
+        if let channel = proc.channel, let row = channels.end(channel: channel, process: key, atNs: wallNs, status: status) {
+            sink(.channel(row))
+        }
         guard let sessionID = proc.session, let open = sessions[sessionID] else { return }
         let before = open.record
         if let status, open.shell == key {
@@ -1071,6 +1099,23 @@ public final class Correlator {
         sink(.command(record))
     }
 
+    /// A new session channel whose process is `key`: its row, and its id for the process to carry.
+    private func startChannel(_ key: ProcessKey, session id: Int64, atNs: Int64) -> Int64 {
+        let seq = (sessions[id]?.channelCount ?? 0) + 1
+        sessions[id]?.channelCount = seq
+        let channelID = nextIDs.channel
+        nextIDs.channel += 1
+        let (row, evicted) = channels.start(id: channelID, process: key, sessionID: id, seq: seq, atNs: atNs,
+                                            bound: bounds.channels)
+        for old in evicted {
+            // Given up at the bound: its end and exit code are lost (counted, its session flagged).
+            overflows += 1
+            updateSession(old.sessionID) { $0.drops = true }
+        }
+        sink(.channel(row))
+        return channelID
+    }
+
     private func updateSession(_ id: Int64, _ change: (inout SessionRecord) -> Void) {
         guard let open = sessions[id] else { return }
         let before = open.record
@@ -1235,6 +1280,7 @@ public final class Correlator {
         var unconfirmedSFTP: [UInt32: [TransferRecord]]?
         var network: [NetworkActivity.State]?
         var tty: TTYRecorder.State?
+        var channels: [Int64: ChannelTable.Open]?
     }
 
     /// The state as bytes (JSON), for the recorder's checkpoint.
@@ -1267,6 +1313,7 @@ public final class Correlator {
         field("unconfirmedSFTP"); try Self.appendJSON(unconfirmedSFTP, to: &out)
         field("network"); out.append(try encoder.encode(network.state))
         field("tty"); out.append(try encoder.encode(tty.state))
+        field("channels"); try Self.appendJSON(channels.open, to: &out)
         out.append(UInt8(ascii: "}"))
         lastCheckpointSize = out.count
         return out
@@ -1329,6 +1376,7 @@ public final class Correlator {
         unconfirmedSFTP = state.unconfirmedSFTP ?? [:]
         network.restore(state.network ?? [])
         if let t = state.tty { tty.restore(t) }
+        channels = ChannelTable(open: state.channels ?? [:])
         openSessionsFlagged = false
     }
 

@@ -43,6 +43,8 @@ enum LedgerTable: String, CaseIterable, Sendable {
     case fileActivity = "file_activity"
     /// Terminal recordings (0022), written once per chunk.
     case ttyChunks = "tty_chunks"
+    /// Session channels (0023): rows written as a channel starts, execs and ends.
+    case channels
 
     /// Every column of the table, in canonical order. A migration that adds a column must add it here
     /// (LedgerTests compares these lists with the schema).
@@ -56,7 +58,7 @@ enum LedgerTable: String, CaseIterable, Sendable {
                     "key_type", "cert_id", "cert_serial", "ca_key_type", "ca_fingerprint"]
         case .commands:
             return ["id", "session_id", "parent_id", "pid", "ppid", "uid", "filename", "argv", "argv_truncated", "cwd",
-                    "started_at", "ended_at", "duration_ms", "exit_code", "signal", "recovered"]
+                    "started_at", "ended_at", "duration_ms", "exit_code", "signal", "recovered", "channel_id"]
         case .authAttempts:
             return ["id", "session_id", "at", "user", "remote_addr", "remote_port", "method", "result", "key_type",
                     "key_fingerprint", "addr_mismatch", "cert_id", "cert_serial", "ca_key_type", "ca_fingerprint", "submethod",
@@ -80,6 +82,8 @@ enum LedgerTable: String, CaseIterable, Sendable {
             return ["id", "session_id", "command_id", "pid", "uid", "op", "path", "new_path", "first_at", "last_at", "count"]
         case .ttyChunks:
             return ["id", "session_id", "seq", "at", "first_ns", "last_ns", "bytes", "truncated", "incomplete", "data"]
+        case .channels:
+            return ["id", "session_id", "seq", "pid", "kind", "tty", "started_at", "ended_at", "exit_code"]
         }
     }
 
@@ -95,6 +99,9 @@ enum LedgerTable: String, CaseIterable, Sendable {
             return ["id", "session_id", "command_id", "pid", "uid", "op", "family", "proto", "addr", "port", "path", "first_at"]
         case .recorderRuns: return ["id", "started_at", "resumed_from"]
         case .fileActivity: return ["id", "session_id", "command_id", "pid", "uid", "op", "path", "new_path", "first_at"]
+        // commands.channel_id came with a migration (0023): older entries' fixed hashes never covered
+        // it, so it is covered by each version's row hash only.
+        case .channels: return ["id", "session_id", "seq", "pid", "started_at"]
         case .authAttempts, .sessionEvents, .prunes, .findings, .ttyChunks: return columns
         }
     }
@@ -143,6 +150,7 @@ enum LedgerTable: String, CaseIterable, Sendable {
         case .networkActivity: return false  // its process's exit is known only to the recorder
         case .recorderRuns: return isOne("clean_exit")
         case .fileActivity: return false  // its last version is known to the recorder only (its process exited)
+        case .channels: return !isNull("ended_at")
         case .authAttempts, .sessionEvents, .prunes, .findings, .ttyChunks: return true
         }
     }

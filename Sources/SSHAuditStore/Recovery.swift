@@ -81,6 +81,7 @@ extension AuditStore {
         c.signal = (row["signal"] as Int64?).map { Int32($0) }
         c.recovered = row["recovered"]
         c.cwd = row["cwd"]
+        c.channelID = row["channel_id"]
         return c
     }
 }

@@ -72,7 +72,7 @@ extension AuditStore {
                 """, arguments: ["cutoff": cutoff])
             guard db.changesCount > 0 else { return .rollback }
             for table in [LedgerTable.commands, .authAttempts, .fileTransfers, .sessionEvents, .fileActivity, .networkActivity,
-                          .ttyChunks] {
+                          .ttyChunks, .channels] {
                 try db.execute(sql: """
                     INSERT INTO temp.prune_rows (tbl, id) SELECT '\(table.rawValue)', id FROM \(table.rawValue)
                     WHERE session_id IN (SELECT id FROM temp.prune_rows WHERE tbl = 'sessions')
@@ -109,7 +109,7 @@ extension AuditStore {
             }
 
             for table in [LedgerTable.commands, .authAttempts, .fileTransfers, .sessionEvents, .fileActivity, .networkActivity,
-                          .ttyChunks, .sessions] {
+                          .ttyChunks, .channels, .sessions] {
                 try db.execute(sql: """
                     DELETE FROM \(table.rawValue) WHERE id IN (SELECT id FROM temp.prune_rows WHERE tbl = '\(table.rawValue)')
                     """)

@@ -11,6 +11,7 @@ extension CorrelatorTests {
         b.processes = 1 << 30; b.sessions = 1 << 30; b.commands = 1 << 30; b.commandBytes = 1 << 40
         b.connections = 1 << 30; b.awaitingBytes = 1 << 30; b.transfers = 1 << 30; b.pendingAccepts = 1 << 30
         b.listenerPaths = 1 << 30; b.userNames = 1 << 30; b.networkRows = 1 << 30
+        b.channels = 1 << 30
         return b
     }()
 

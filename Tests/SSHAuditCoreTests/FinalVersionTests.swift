@@ -19,6 +19,7 @@ final class FinalVersionTests: XCTestCase {
                 case let .fileActivity(f): key = "file \(f.id)"
                 case let .network(n): key = "network \(n.id)"
                 case let .ttyChunk(t): key = "tty \(t.id)"
+                case let .channel(c): key = "channel \(c.id)"
                 }
                 XCTAssertFalse(finished.contains(key), "\(name): a version of \(key) after its final one")
                 if output.isFinal { finished.insert(key) }
