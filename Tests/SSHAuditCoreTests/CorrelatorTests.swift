@@ -34,7 +34,7 @@ enum Fixture {
             switch output {
             case let .session(s): if sessions.updateValue(s, forKey: s.id) == nil { sessionOrder.append(s.id) }
             case let .command(c): if commands.updateValue(c, forKey: c.id) == nil { commandOrder.append(c.id) }
-            case .auth, .transfer, .sessionEvent, .fileActivity, .network, .ttyChunk: break
+            case .auth, .transfer, .sessionEvent, .fileActivity, .network, .ttyChunk, .channel: break
             }
         }
         return (sessionOrder.map { sessions[$0]! }, commandOrder.map { commands[$0]! }, outputs)

@@ -1,0 +1,99 @@
+import XCTest
+@testable import SSHAuditCore
+
+/// Session channels on a stream recorded from real sshd (Fixtures/record-fixtures-channels.sh): one
+/// connection multiplexed by the client carries four channels; each is recorded with its kind,
+/// terminal and exit code, every command under the channel its process came from, within the bound.
+final class ChannelReplayTests: XCTestCase {
+    static let port: UInt16 = 22600
+
+    struct Replayed {
+        var session: SessionRecord
+        var channels: [ChannelRecord]
+        var commands: [CommandRecord]
+        var outputs: [CorrelatorOutput]
+        var correlator: Correlator
+    }
+
+    static func replay(bounds: CorrelatorBounds = CorrelatorBounds()) throws -> Replayed {
+        let log = try Fixture.load("channels")
+        var outputs: [CorrelatorOutput] = []
+        let correlator = Correlator.replaying(log, bounds: bounds) { outputs.append($0) }
+        for event in try log.events() { correlator.handle(event) }
+        var sessions: [Int64: SessionRecord] = [:], channels: [Int64: ChannelRecord] = [:], commands: [Int64: CommandRecord] = [:]
+        for output in outputs {
+            switch output {
+            case let .session(s): sessions[s.id] = s
+            case let .channel(c): channels[c.id] = c
+            case let .command(c): commands[c.id] = c
+            default: break
+            }
+        }
+        // The recorder follows every sshd on the machine: this fixture's connection is the one on its port.
+        let mine = sessions.values.filter { $0.local?.port == port }
+        XCTAssertEqual(mine.count, 1)
+        let session = try XCTUnwrap(mine.first)
+        return Replayed(session: session, channels: channels.values.filter { $0.sessionID == session.id }.sorted { $0.id < $1.id },
+                        commands: commands.values.filter { $0.sessionID == session.id }.sorted { $0.id < $1.id },
+                        outputs: outputs, correlator: correlator)
+    }
+
+    func testEachChannelOfAMultiplexedConnection() throws {
+        let r = try Self.replay()
+        XCTAssertEqual(r.session.user, "sa_alice")
+        XCTAssertEqual(r.channels.map(\.seq), [1, 2, 3, 4])
+        XCTAssertEqual(r.channels.map(\.kind), ["exec", "exec", "shell", "subsystem"])
+        XCTAssertEqual(r.channels.map(\.exitCode), [3, 0, 5, 0])
+        XCTAssertEqual(r.channels.map { $0.tty != nil }, [false, false, true, false])
+        XCTAssertTrue(r.channels.allSatisfy { $0.endedAtNs != nil && $0.startedAtNs < $0.endedAtNs! })
+        XCTAssertEqual(r.correlator.tableSizes["channels"], 0, "no channel is held after its process ended")
+
+        // Every command of the connection is under one of its channels, the one its process came from.
+        XCTAssertTrue(r.commands.allSatisfy { c in r.channels.contains { $0.id == c.channelID } }, "\(r.commands)")
+        func argvs(_ i: Int) -> [[String]] { r.commands.filter { $0.channelID == r.channels[i].id }.map(\.argv) }
+        XCTAssertTrue(argvs(0).contains(["bash", "-c", "/bin/echo one; exit 3"]), "\(argvs(0))")
+        XCTAssertTrue(argvs(1).contains(["/bin/echo", "chan-daemon"]), "\(argvs(1))")
+        XCTAssertEqual(argvs(2).first, ["-bash"])
+        XCTAssertTrue(argvs(2).contains(["/bin/echo", "in-shell"]), "\(argvs(2))")
+        XCTAssertTrue(argvs(3).contains { $0.last?.hasSuffix("sftp-server") == true }, "\(argvs(3))")
+
+        // The daemonised command (setsid, double fork) ran after its channel's process ended, while
+        // the shell's channel was open: it stays with the channel it came from.
+        let daemon = try XCTUnwrap(r.commands.first { $0.argv == ["/bin/echo", "chan-daemon"] })
+        XCTAssertGreaterThan(daemon.startedAtNs, r.channels[1].endedAtNs!)
+        XCTAssertGreaterThan(daemon.startedAtNs, r.channels[2].startedAtNs)
+        XCTAssertLessThan(daemon.startedAtNs, r.channels[2].endedAtNs!)
+        XCTAssertEqual(daemon.channelID, r.channels[1].id)
+        // The session stays the connection: its exit code is its first channel's.
+        XCTAssertEqual(r.session.exitCode, 3)
+    }
+
+    /// The kind of a channel from its process's first exec (sshd's session.c, do_child).
+    func testKindRule() {
+        func kind(_ argv: [String]) -> String { ChannelKind.of(firstExec: ExecInfo(filename: "/bin/bash", argv: argv)) }
+        XCTAssertEqual(kind(["-bash"]), "shell")
+        XCTAssertEqual(kind(["bash", "-c", "ls"]), "exec")
+        XCTAssertEqual(kind(["bash"]), "exec")
+        XCTAssertEqual(kind(["bash", "-c", "/usr/lib/openssh/sftp-server"]), "subsystem")
+        XCTAssertEqual(kind(["bash", "-c", "/usr/lib/openssh/sftp-server; rm -rf x"]), "exec")
+        XCTAssertEqual(kind(["-bash", "-c", "ls"]), "exec")
+    }
+
+    /// Open channels beyond the bound give up their end, the oldest first: counted, their sessions
+    /// flagged; every channel still gets its row and every command its channel.
+    func testOpenChannelsBeyondTheBoundLoseTheirEndOnly() throws {
+        var bounds = CorrelatorBounds()
+        bounds.channels = 1
+        let small = try Self.replay(bounds: bounds)
+        let whole = try Self.replay()
+        XCTAssertEqual(small.channels.map(\.id), whole.channels.map(\.id))
+        XCTAssertEqual(small.commands.map(\.channelID), whole.commands.map(\.channelID))
+        let unended = small.channels.filter { $0.endedAtNs == nil }
+        XCTAssertFalse(unended.isEmpty, "the sftp channel opens while the shell's is open: one must give way")
+        XCTAssertGreaterThanOrEqual(small.correlator.overflows, UInt64(unended.count))
+        XCTAssertTrue(small.session.drops)
+        XCTAssertFalse(whole.session.drops)
+        XCTAssertLessThanOrEqual(small.correlator.tableSizes["channels"]!, 1)
+        for (a, b) in zip(small.channels, whole.channels) where a.endedAtNs != nil { XCTAssertEqual(a, b) }
+    }
+}
