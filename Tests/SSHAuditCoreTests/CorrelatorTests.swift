@@ -7,7 +7,7 @@ import XCTest
 enum Fixture {
     static let names = ["exec_command", "interactive_tty", "parallel_10", "failed_password",
                         "openssh10_exec_command", "openssh10_interactive_tty", "openssh10_failed_password",
-                        "network_activity"]
+                        "network_activity", "channels"]
 
     static func load(_ name: String) throws -> EventLog {
         let url = try XCTUnwrap(Bundle.module.url(forResource: name, withExtension: "events", subdirectory: "Fixtures"))
