@@ -105,11 +105,16 @@ final class ChannelTests: XCTestCase {
 
         // show's text: a header line per channel, its commands indented under it.
         let text = try runProcess(Paths.sshaudit, ["show", String(sessionID), "--db", recorder.db]).stdout
-        let order = ["in 4 channels", "#1 exec", "/bin/echo one", "exit 3", "#2 exec", "/bin/echo chan-daemon", "#3 shell",
+        let body = String(try XCTUnwrap(text.range(of: "Commands (").map { text[$0.lowerBound...] }, text))
+        let order = ["in 4 channels", "#1 exec", "/bin/echo one", "#2 exec", "/bin/echo chan-daemon", "#3 shell",
                      "/bin/echo in-shell", "#4 subsystem", "sftp-server"]
-        let positions = order.map { text.range(of: $0)?.lowerBound }
-        XCTAssertTrue(positions.allSatisfy { $0 != nil } && positions.map { $0! } == positions.map { $0! }.sorted(), text)
-        XCTAssertTrue(text.contains("    ") && text.contains("pts/"), text)
+        let positions = order.map { body.range(of: $0)?.lowerBound }
+        XCTAssertTrue(positions.allSatisfy { $0 != nil } && positions.map { $0! } == positions.map { $0! }.sorted(), body)
+        let headers = body.split(separator: "\n").filter { $0.hasPrefix("#") }
+        XCTAssertEqual(headers.count, 4, body)
+        XCTAssertTrue(headers.first?.hasSuffix("exit 3") == true && headers[2].contains("pts/") && headers[2].hasSuffix("exit 5"),
+                      "\(headers)")
+        XCTAssertTrue(body.contains("\n    STARTED") && body.contains("\n    2"), "commands indented under their channel: \(body)")
 
         // Every channel row is in the ledger, and verify covers it.
         let verify = try runProcess(Paths.sshaudit, ["verify", "--db", recorder.db])
