@@ -71,6 +71,22 @@ final class ChannelReplayTests: XCTestCase {
         XCTAssertEqual(r.session.exitCode, 3)
     }
 
+    /// Every recorded login (OpenSSH 9.2 and 10.0, listener and per-connection sshd): each command is
+    /// under a channel of its own session, and a connection without multiplexing has one channel.
+    func testEveryRecordedCommandIsUnderAChannelOfItsSession() throws {
+        for name in Fixture.names {
+            let (sessions, commands, outputs) = try Fixture.replay(name)
+            var channels: [Int64: ChannelRecord] = [:]
+            for case let .channel(c) in outputs { channels[c.id] = c }
+            for c in commands {
+                XCTAssertEqual(c.channelID.flatMap { channels[$0]?.sessionID }, c.sessionID, "\(name): \(c.argv)")
+            }
+            for s in sessions where s.commandCount > 0 && name != "channels" {
+                XCTAssertEqual(channels.values.filter { $0.sessionID == s.id }.map(\.seq), [1], "\(name): session \(s.id)")
+            }
+        }
+    }
+
     /// The kind of a channel from its process's first exec (sshd's session.c, do_child).
     func testKindRule() {
         func kind(_ argv: [String]) -> String { ChannelKind.of(firstExec: ExecInfo(filename: "/bin/bash", argv: argv)) }
