@@ -29,7 +29,7 @@ struct Show: ParsableCommand {
     @Option(help: "Database file.", completion: .file(extensions: ["db"]))
     var db: String = AuditStore.defaultPath
 
-    @Option(help: "Output format: text or json (one object; commands nested under \"children\").")
+    @Option(help: "Output format: text or json (one object; commands nested under \"children\", and per channel under \"channels\").")
     var format: Format = .text
 
     @OptionGroup var fleet: CentralOptions
