@@ -126,4 +126,29 @@ final class ChannelTests: XCTestCase {
         }
         XCTAssertGreaterThanOrEqual(entries ?? 0, channels.count)
     }
+
+    /// internal-sftp: sshd serves the subsystem in the channel's process itself, without exec.
+    func testInternalSFTPIsASubsystemChannelWithoutCommands() throws {
+        let server = try SSHDServer(name: "chan-isftp", port: 22602, extraOptions: ["-o", "Subsystem=sftp internal-sftp"])
+        self.server = server
+        let recorder = try Recorder(name: "chan-isftp")
+        self.recorder = recorder
+        let key = server.dir + "/id_alice"
+        let sftp = try runProcess("/usr/bin/setpriv", ["--reuid=sa_alice", "--regid=sa_alice", "--init-groups", "--reset-env", "--",
+                                                       "/usr/bin/sftp", "-q", "-b", "-", "-i", key, "-P", String(server.port),
+                                                       "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                                                       "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "sa_alice@127.0.0.1"],
+                                  input: "ls /\n")
+        XCTAssertEqual(sftp.status, 0, sftp.stderr)
+        XCTAssertEqual(try recorder.stop(), 0)
+        let sessions = try recorder.query("sessions").filter { $0.int("local_port") == server.port }
+        XCTAssertEqual(sessions.count, 1, "\(sessions)")
+        let sessionID = try XCTUnwrap(sessions.first?.int("id"))
+        let show = try runProcess(Paths.sshaudit, ["show", String(sessionID), "--db", recorder.db, "--format", "json"])
+        let timeline = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any], show.stderr)
+        let channels = try XCTUnwrap(timeline["channels"] as? [[String: Any]], show.stdout)
+        XCTAssertEqual(channels.map { $0.string("kind") }, ["subsystem"])
+        XCTAssertEqual(channels.map { $0.int("exit_code") }, [0])
+        XCTAssertTrue(channels.allSatisfy { $0["tty"] is NSNull && ($0["commands"] as? [Any])?.isEmpty == true }, "\(channels)")
+    }
 }
