@@ -74,7 +74,8 @@ struct ChannelTable: Codable {
 
     /// A new channel for `process` in session `sessionID`, its `seq`-th. At the bound the oldest open
     /// channels give up their end first: returned, to be counted and their sessions flagged.
-    mutating func start(id: Int64, process: ProcessKey, sessionID: Int64, seq: Int64, atNs: Int64, bound: Int)
+    /// `kind`: already known (a channel found running at start-up).
+    mutating func start(id: Int64, process: ProcessKey, sessionID: Int64, seq: Int64, kind: String? = nil, atNs: Int64, bound: Int)
         -> (ChannelRecord, evicted: [ChannelRecord]) {
         var evicted: [ChannelRecord] = []
         if open.count >= bound {
@@ -83,9 +84,20 @@ struct ChannelTable: Codable {
                 if let gone = open.removeValue(forKey: id) { evicted.append(gone.record) }
             }
         }
-        let record = ChannelRecord(id: id, sessionID: sessionID, seq: seq, pid: process.tgid, startedAtNs: atNs)
-        open[record.id] = Open(record: record, process: process)
+        var record = ChannelRecord(id: id, sessionID: sessionID, seq: seq, pid: process.tgid, startedAtNs: atNs)
+        record.kind = kind
+        open[record.id] = Open(record: record, process: process, execed: kind != nil)
         return (record, evicted)
+    }
+
+    /// A channel the database has open, continued by a restarted recorder (its process found running).
+    mutating func resume(_ record: ChannelRecord, process: ProcessKey) {
+        open[record.id] = Open(record: record, process: process, execed: record.kind != nil)
+    }
+
+    /// A process found at start-up is known by pid alone (start time 0) until its first event.
+    mutating func adopt(channel id: Int64, seeded: ProcessKey, as key: ProcessKey) {
+        if open[id]?.process == seeded { open[id]?.process = key }
     }
 
     /// The channel's process execs: its first exec decides the kind and the tty. Nil if nothing changed.

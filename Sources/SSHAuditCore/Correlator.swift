@@ -351,8 +351,12 @@ public final class Correlator {
     /// command for each of the user's processes running now, with argv as /proc shows it.
     ///
     /// With `resuming`, the session is one the database already has (this recorder's previous run
-    /// saw it and stopped): it keeps its row and id, and still-running commands keep theirs.
-    public func seedSession(_ seed: SessionSeed, resuming: (session: SessionRecord, openCommands: [CommandRecord])? = nil) {
+    /// saw it and stopped): it keeps its row and id, and still-running commands keep theirs; so do
+    /// its channels still open (`channels`: those rows, and how many channels the session had).
+    /// Otherwise each process of sshd's user child is a new channel (Channels.swift), its kind read
+    /// from its argv as /proc shows it now, its terminal unknown.
+    public func seedSession(_ seed: SessionSeed, resuming: (session: SessionRecord, openCommands: [CommandRecord])? = nil,
+                            channels resumed: (open: [ChannelRecord], count: Int64) = ([], 0)) {
         var record: SessionRecord
         var reusable: [UInt32: CommandRecord] = [:]
         if let resuming {
@@ -399,6 +403,11 @@ public final class Correlator {
 
         var commandOf: [UInt32: Int64] = [:]
         var outputs: [CommandRecord] = []
+        // Channels: the processes of sshd's user child (or, for a root login on OpenSSH <= 9.7, the
+        // monitor's user processes); their descendants inherit them.
+        var userChildren: Set<UInt32> = [], channelOf: [UInt32: Int64] = [:], newChannels: [ChannelRecord] = []
+        let openChannels = Dictionary(resumed.open.map { ($0.pid, $0) }, uniquingKeysWith: { $1 })
+        open.channelCount = resumed.count
         for p in seed.processes {
             let role: Role
             switch p.role {
@@ -412,6 +421,23 @@ public final class Correlator {
             proc.execed = true
             proc.transferServer = p.exe.flatMap(TransferServer.init(running:))
             guard follow(p.pid, proc) else { continue }
+            if role == .userChild { userChildren.insert(p.pid) }
+            proc.channel = channelOf[p.ppid]
+            if role == .user, userChildren.contains(p.ppid) || p.ppid == seed.monitor.pid {
+                let key = ProcessKey(tgid: p.pid, startNs: 0)
+                if let known = openChannels[p.pid] {
+                    channels.resume(known, process: key)
+                    proc.channel = known.id
+                } else {
+                    // sshd itself (internal-sftp) never exec'd; anything else as /proc shows it now.
+                    let own = p.exe.map { baseName($0).hasPrefix("sshd") } ?? false
+                    let kind = own ? ChannelKind.withoutExec : ChannelKind.of(firstExec: ExecInfo(filename: p.exe ?? "", argv: p.argv))
+                    let row = openChannel(key, of: open, session: id, kind: kind, atNs: p.startedAtNs) { record.drops = true }
+                    newChannels.append(row)
+                    proc.channel = row.id
+                }
+            }
+            if let channel = proc.channel { channelOf[p.pid] = channel }
             if role == .user, let known = reusable[p.pid] {
                 // Seen by the previous run and still running: the same command continues.
                 hold(known)
@@ -425,6 +451,7 @@ public final class Correlator {
                     id: cid, sessionID: id, parentID: proc.ancestorCommand, pid: p.pid, ppid: p.ppid, uid: p.uid,
                     filename: p.exe ?? p.argv.first ?? "", argv: p.argv, argvTruncated: false, startedAtNs: p.startedAtNs)
                 command.recovered = true
+                command.channelID = proc.channel
                 hold(command)
                 proc.command = cid
                 commandOf[p.pid] = cid
@@ -443,6 +470,7 @@ public final class Correlator {
         sessions[id] = open
         openSessionsFlagged = false
         sink(.session(record))
+        for channel in newChannels { sink(.channel(channel)) }
         for command in outputs { sink(.command(command)) }
     }
 
@@ -452,6 +480,7 @@ public final class Correlator {
         guard let proc = seeded.removeValue(forKey: key.tgid) else { return nil }
         procs[key] = proc
         if let id = proc.session, sessions[id]?.shell?.tgid == key.tgid { sessions[id]?.shell = key }
+        if let channel = proc.channel { channels.adopt(channel: channel, seeded: ProcessKey(tgid: key.tgid, startNs: 0), as: key) }
         return proc
     }
 
@@ -1101,19 +1130,28 @@ public final class Correlator {
 
     /// A new session channel whose process is `key`: its row, and its id for the process to carry.
     private func startChannel(_ key: ProcessKey, session id: Int64, atNs: Int64) -> Int64 {
-        let seq = (sessions[id]?.channelCount ?? 0) + 1
-        sessions[id]?.channelCount = seq
+        let row = openChannel(key, of: sessions[id], session: id, kind: nil, atNs: atNs) {}
+        sink(.channel(row))
+        return row.id
+    }
+
+    /// Enters a new channel of session `id` (`open`: its state, nil if given up at the bound). A
+    /// session being seeded is not in `sessions` yet: `evictedOwn` flags it if one of its own
+    /// channels gives way at the bound.
+    private func openChannel(_ key: ProcessKey, of open: OpenSession?, session id: Int64, kind: String?, atNs: Int64,
+                             evictedOwn: () -> Void) -> ChannelRecord {
+        let seq = (open?.channelCount ?? 0) + 1
+        open?.channelCount = seq
         let channelID = nextIDs.channel
         nextIDs.channel += 1
-        let (row, evicted) = channels.start(id: channelID, process: key, sessionID: id, seq: seq, atNs: atNs,
+        let (row, evicted) = channels.start(id: channelID, process: key, sessionID: id, seq: seq, kind: kind, atNs: atNs,
                                             bound: bounds.channels)
         for old in evicted {
             // Given up at the bound: its end and exit code are lost (counted, its session flagged).
             overflows += 1
-            updateSession(old.sessionID) { $0.drops = true }
+            if old.sessionID == id, sessions[id] == nil { evictedOwn() } else { updateSession(old.sessionID) { $0.drops = true } }
         }
-        sink(.channel(row))
-        return channelID
+        return row
     }
 
     private func updateSession(_ id: Int64, _ change: (inout SessionRecord) -> Void) {

@@ -115,4 +115,67 @@ final class ChannelReplayTests: XCTestCase {
         XCTAssertLessThanOrEqual(small.correlator.tableSizes["channels"]!, 1)
         for (a, b) in zip(small.channels, whole.channels) where a.endedAtNs != nil { XCTAssertEqual(a, b) }
     }
+
+    /// A session found running at start-up: each process of sshd's user child is a channel (its kind
+    /// from its argv now), descendants inherit it, and its exit ends it once the process is known by
+    /// its start time. A restarted recorder continues the channels the database has open instead
+    /// (same ids, no duplicate) and numbers new ones after the session's last.
+    func testChannelsOfSessionsFoundAtStartUp() throws {
+        func seed(_ pid: UInt32, _ ppid: UInt32, _ role: SeedRole, _ argv: [String], _ exe: String) -> ProcessSeed {
+            ProcessSeed(pid: pid, ppid: ppid, role: role, argv: argv, exe: exe, uid: role == .userChild || role == .user ? 1000 : 0,
+                        startedAtNs: 1_000_000_000 + Int64(pid))
+        }
+        let session = SessionSeed(
+            monitor: seed(100, 1, .monitor, ["sshd: alice [priv]"], "/usr/sbin/sshd"), listenerPid: 1, uid: 1000,
+            authenticatedAtNs: 1_000_000_500, local: nil, remote: nil, processes: [
+                seed(101, 100, .userChild, ["sshd: alice@pts/0"], "/usr/sbin/sshd"),
+                seed(102, 101, .user, ["-bash"], "/usr/bin/bash"),
+                seed(103, 102, .user, ["sleep", "100"], "/usr/bin/sleep"),
+                seed(104, 101, .user, ["bash", "-c", "make"], "/usr/bin/bash"),
+                seed(105, 101, .user, ["sshd: alice@internal-sftp"], "/usr/sbin/sshd"),
+            ])
+        func event(_ pid: UInt32, _ kind: EventKind) -> Event {
+            Event(process: ProcessKey(tgid: pid, startNs: 5_000 + UInt64(pid)), ppid: 0, uid: 1000, timestampNs: 9_000, comm: "x", kind: kind)
+        }
+
+        var outputs: [CorrelatorOutput] = []
+        let fresh = Correlator(bootToWallNs: 0, userName: { _ in "alice" }) { outputs.append($0) }
+        fresh.seedSession(session)
+        fresh.handle(event(104, .exit(status: 2 << 8)))
+        var rows: [Int64: ChannelRecord] = [:]
+        for case let .channel(c) in outputs { rows[c.id] = c }
+        let channels = rows.values.sorted { $0.id < $1.id }
+        XCTAssertEqual(channels.map(\.pid), [102, 104, 105])
+        XCTAssertEqual(channels.map(\.seq), [1, 2, 3])
+        XCTAssertEqual(channels.map(\.kind), ["shell", "exec", "subsystem"])
+        XCTAssertEqual(channels.map(\.exitCode), [nil, 2, nil])
+        let commands = outputs.compactMap { if case let .command(c) = $0 { return c } else { return nil } }
+        XCTAssertEqual(Dictionary(commands.map { ($0.pid, $0.channelID) }, uniquingKeysWith: { $1 }),
+                       [102: channels[0].id, 103: channels[0].id, 104: channels[1].id, 105: channels[2].id])
+        XCTAssertEqual(fresh.tableSizes["channels"], 2)
+
+        // The next run, with channels 1 and 3 still open in the database (2 ended).
+        outputs = []
+        let restarted = Correlator(bootToWallNs: 0, firstIDs: RowIDs(session: 2, command: 10, channel: 4),
+                                   userName: { _ in "alice" }) { outputs.append($0) }
+        var stored = SessionRecord(id: 1, sshdPid: 100, sshdStartNs: 0, startedAtNs: 1_000_000_100)
+        stored.uid = 1000
+        stored.user = "alice"
+        stored.authenticatedAtNs = 1_000_000_500
+        stored.commandCount = 3
+        let open = commands.filter { $0.pid != 104 }
+        var session2 = session
+        session2.processes.removeAll { $0.pid == 104 }
+        session2.processes.append(seed(106, 101, .user, ["bash", "-c", "new"], "/usr/bin/bash"))  // started in between
+        restarted.seedSession(session2, resuming: (stored, open), channels: ([channels[0], channels[2]], 3))
+        restarted.handle(event(102, .exit(status: 0)))
+        restarted.handle(event(101, .fork(child: ProcessKey(tgid: 107, startNs: 5_107))))
+        rows = [:]
+        for case let .channel(c) in outputs { rows[c.id] = c }
+        XCTAssertEqual(rows.keys.sorted(), [1, 4, 5], "channel 1 continued; 4 found running, 5 forked now")
+        XCTAssertEqual(rows[1]?.exitCode, 0)
+        XCTAssertEqual(rows[1]?.seq, 1)
+        XCTAssertEqual([rows[4]?.seq, rows[5]?.seq], [4, 5])
+        XCTAssertEqual(restarted.tableSizes["channels"], 3, "3 (internal-sftp), 4 and 5 run")
+    }
 }
