@@ -151,4 +151,53 @@ final class ChannelTests: XCTestCase {
         XCTAssertEqual(channels.map { $0.int("exit_code") }, [0])
         XCTAssertTrue(channels.allSatisfy { $0["tty"] is NSNull && ($0["commands"] as? [Any])?.isEmpty == true }, "\(channels)")
     }
+
+    /// A channel open before the recorder started is found (kind from /proc), and continued with the
+    /// same row when the recorder stops and starts again: its exit is recorded once, under its id;
+    /// channels opened in between are numbered after it.
+    func testAChannelOpenAcrossRecorderStartAndRestart() throws {
+        let server = try SSHDServer(name: "chan-restart", port: 22603)
+        self.server = server
+        let control = "/tmp/chan-restart-\(UUID().uuidString.prefix(8)).sock"
+        controlPath = control
+        let mux = ["-o", "ControlPath=\(control)"]
+        let master = try runProcess("/bin/bash", ["-c", "exec /bin/bash \"$0\" ssh \"$1\" \"$2\" sa_alice -o ControlMaster=yes "
+                                                  + "-o ControlPersist=no -o ControlPath=\"$3\" -fN >/dev/null 2>&1",
+                                                  Paths.harness, server.dir, String(server.port), control])
+        XCTAssertEqual(master.status, 0, master.stderr)
+        let long = Process()
+        long.executableURL = URL(fileURLWithPath: "/bin/bash")
+        long.arguments = [Paths.harness, "ssh", server.dir, String(server.port), "sa_alice"] + mux + ["sleep 10; exit 4"]
+        long.standardOutput = FileHandle.nullDevice
+        long.standardError = FileHandle.nullDevice
+        try long.run()
+        Thread.sleep(forTimeInterval: 1)
+
+        let first = try Recorder(name: "chan-restart")
+        self.recorder = first
+        XCTAssertEqual(try server.ssh("sa_alice", mux + ["exit 7"]).status, 7)
+        XCTAssertEqual(try first.stop(), 0)
+        let second = try Recorder(name: "chan-restart", fresh: false)
+        self.recorder = second
+        XCTAssertEqual(try server.ssh("sa_alice", mux + ["exit 9"]).status, 9)
+        long.waitUntilExit()
+        XCTAssertEqual(long.terminationStatus, 4)
+        XCTAssertEqual(try second.stop(), 0)
+
+        let sessions = try second.query("sessions").filter { $0.int("local_port") == server.port }
+        XCTAssertEqual(sessions.count, 1, "\(sessions)")
+        let sessionID = try XCTUnwrap(sessions.first?.int("id"))
+        let show = try runProcess(Paths.sshaudit, ["show", String(sessionID), "--db", second.db, "--format", "json"])
+        let timeline = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any], show.stderr)
+        let channels = try XCTUnwrap(timeline["channels"] as? [[String: Any]], show.stdout)
+        XCTAssertEqual(channels.map { $0.int("seq") }, [1, 2, 3], "\(channels)")
+        XCTAssertEqual(channels.map { $0.int("exit_code") }, [4, 7, 9])
+        XCTAssertEqual(channels.map { $0.string("kind") }, ["exec", "exec", "exec"])
+        XCTAssertTrue(channels.allSatisfy { $0.string("ended_at") != nil })
+        let commands = try second.query("commands", ["--session", String(sessionID)])
+        XCTAssertTrue(commands.contains { ($0["argv"] as? [String])?.last == "sleep 10; exit 4" && $0.int("channel_id") == channels[0].int("id") },
+                      "\(commands)")
+        let verify = try runProcess(Paths.sshaudit, ["verify", "--db", second.db])
+        XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
+    }
 }
