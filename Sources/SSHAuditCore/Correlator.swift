@@ -40,6 +40,7 @@ public final class Correlator {
         private var sessionID: Int64 = 0
         private var commandID: Int64 = 0
         private var ancestorCommandID: Int64 = 0
+        private var channelID: Int64 = 0
         private var pendingAtNs: Int64 = 0
         private var pendingUIDValue = UInt32.max
         var role: Role
@@ -57,6 +58,12 @@ public final class Correlator {
         var ancestorCommand: Int64? {
             get { ancestorCommandID == 0 ? nil : ancestorCommandID }
             set { ancestorCommandID = newValue ?? 0 }
+        }
+        /// The session channel it belongs to (Channels.swift): set at its fork, from its parent or as a
+        /// new channel's process, and never changed.
+        var channel: Int64? {
+            get { channelID == 0 ? nil : channelID }
+            set { channelID = newValue ?? 0 }
         }
         /// A monitor child that set all three uids: the user child if it goes on to fork, setsid or
         /// exit without exec — PAM's unix_chkpwd (OpenSSH 10.x) also sets them, then execs.
@@ -108,6 +115,7 @@ public final class Correlator {
 
         private enum CodingKeys: String, CodingKey {
             case path, session, command, ancestorCommand, pendingUID, role, execed, chrooted, orphan, transfer, opensFiles, receiver
+            case channel
         }
 
         init(from decoder: Decoder) throws {
@@ -124,6 +132,7 @@ public final class Correlator {
             transferServer = try c.decodeIfPresent(TransferServer.self, forKey: .transfer)
             opensFiles = try c.decodeIfPresent(Bool.self, forKey: .opensFiles) ?? false
             receiver = try c.decodeIfPresent(Bool.self, forKey: .receiver) ?? false
+            channel = try c.decodeIfPresent(Int64.self, forKey: .channel)
         }
 
         func encode(to encoder: Encoder) throws {
@@ -141,6 +150,7 @@ public final class Correlator {
             try c.encodeIfPresent(transferServer, forKey: .transfer)
             if opensFiles { try c.encode(true, forKey: .opensFiles) }
             if receiver { try c.encode(true, forKey: .receiver) }
+            try c.encodeIfPresent(channel, forKey: .channel)
         }
     }
 
@@ -198,6 +208,8 @@ public final class Correlator {
         /// A per-connection sshd's session (sshd -i): its connection is the accept record the kernel
         /// sends right after the exec, for the socket on the monitor's standard input.
         var awaitsConnection: Bool?
+        /// Channels started so far (their `seq`). Optional: absent in checkpoints of older versions.
+        var channelCount: Int64?
 
         init(record: SessionRecord) { self.record = record }
     }
@@ -261,6 +273,8 @@ public final class Correlator {
     var heldUploads: [HeldUpload: TransferRecord] = [:]
     /// Files closed by a process of sshd's own code that has not exec'd, by tgid (see `confirmInternalSFTP`).
     var unconfirmedSFTP: [UInt32: [TransferRecord]] = [:]
+    /// Session channels whose process runs (Channels.swift).
+    var channels = ChannelTable()
     /// File activity rows of running processes (FileActivity.swift).
     private var files: FileActivityTable
     /// Network activity of the user's processes, aggregated until each process exits.
@@ -308,7 +322,8 @@ public final class Correlator {
          "commandBytes": commandBytes, "pendingAccept": pendingAccept.count, "sessionBySocket": sessionBySocket.count,
          "awaitingBytes": awaitingBytes.count, "openTransfers": openTransfers.count, "userNames": userNames.count,
          "pathHolders": pathHolders, "fileActivity": files.count, "heldUploads": heldUploads.count,
-         "unconfirmedSFTP": unconfirmedSFTP.values.reduce(0) { $0 + $1.count }, "networkRows": network.count]
+         "unconfirmedSFTP": unconfirmedSFTP.values.reduce(0) { $0 + $1.count }, "networkRows": network.count,
+         "channels": channels.count]
     }
 
     public func role(of key: ProcessKey) -> Role? { procs[key]?.role }
@@ -322,6 +337,7 @@ public final class Correlator {
             + heldUploads.values.sorted { $0.id < $1.id }.map { var t = $0; t.closedAtNs = nil; return .transfer(t) }
             + files.openRows.map { .fileActivity($0) }
             + network.openRows.map { .network($0) }
+            + channels.openRows.map { .channel($0) }
     }
 
     /// Declares a listener found before recording started (the /proc scan).
@@ -339,8 +355,12 @@ public final class Correlator {
     /// command for each of the user's processes running now, with argv as /proc shows it.
     ///
     /// With `resuming`, the session is one the database already has (this recorder's previous run
-    /// saw it and stopped): it keeps its row and id, and still-running commands keep theirs.
-    public func seedSession(_ seed: SessionSeed, resuming: (session: SessionRecord, openCommands: [CommandRecord])? = nil) {
+    /// saw it and stopped): it keeps its row and id, and still-running commands keep theirs; so do
+    /// its channels still open (`channels`: those rows, and how many channels the session had).
+    /// Otherwise each process of sshd's user child is a new channel (Channels.swift), its kind read
+    /// from its argv as /proc shows it now, its terminal unknown.
+    public func seedSession(_ seed: SessionSeed, resuming: (session: SessionRecord, openCommands: [CommandRecord])? = nil,
+                            channels resumed: (open: [ChannelRecord], count: Int64) = ([], 0)) {
         var record: SessionRecord
         var reusable: [UInt32: CommandRecord] = [:]
         if let resuming {
@@ -387,6 +407,11 @@ public final class Correlator {
 
         var commandOf: [UInt32: Int64] = [:]
         var outputs: [CommandRecord] = []
+        // Channels: the processes of sshd's user child (or, for a root login on OpenSSH <= 9.7, the
+        // monitor's user processes); their descendants inherit them.
+        var userChildren: Set<UInt32> = [], channelOf: [UInt32: Int64] = [:], newChannels: [ChannelRecord] = []
+        let openChannels = Dictionary(resumed.open.map { ($0.pid, $0) }, uniquingKeysWith: { $1 })
+        open.channelCount = resumed.count
         for p in seed.processes {
             let role: Role
             switch p.role {
@@ -400,6 +425,23 @@ public final class Correlator {
             proc.execed = true
             proc.transferServer = p.exe.flatMap(TransferServer.init(running:))
             guard follow(p.pid, proc) else { continue }
+            if role == .userChild { userChildren.insert(p.pid) }
+            proc.channel = channelOf[p.ppid]
+            if role == .user, userChildren.contains(p.ppid) || p.ppid == seed.monitor.pid {
+                let key = ProcessKey(tgid: p.pid, startNs: 0)
+                if let known = openChannels[p.pid] {
+                    channels.resume(known, process: key)
+                    proc.channel = known.id
+                } else {
+                    // sshd itself (internal-sftp) never exec'd; anything else as /proc shows it now.
+                    let own = p.exe.map { baseName($0).hasPrefix("sshd") } ?? false
+                    let kind = own ? ChannelKind.withoutExec : ChannelKind.of(firstExec: ExecInfo(filename: p.exe ?? "", argv: p.argv))
+                    let row = openChannel(key, of: open, session: id, kind: kind, atNs: p.startedAtNs) { record.drops = true }
+                    newChannels.append(row)
+                    proc.channel = row.id
+                }
+            }
+            if let channel = proc.channel { channelOf[p.pid] = channel }
             if role == .user, let known = reusable[p.pid] {
                 // Seen by the previous run and still running: the same command continues.
                 hold(known)
@@ -413,6 +455,7 @@ public final class Correlator {
                     id: cid, sessionID: id, parentID: proc.ancestorCommand, pid: p.pid, ppid: p.ppid, uid: p.uid,
                     filename: p.exe ?? p.argv.first ?? "", argv: p.argv, argvTruncated: false, startedAtNs: p.startedAtNs)
                 command.recovered = true
+                command.channelID = proc.channel
                 hold(command)
                 proc.command = cid
                 commandOf[p.pid] = cid
@@ -431,6 +474,7 @@ public final class Correlator {
         sessions[id] = open
         openSessionsFlagged = false
         sink(.session(record))
+        for channel in newChannels { sink(.channel(channel)) }
         for command in outputs { sink(.command(command)) }
     }
 
@@ -440,6 +484,7 @@ public final class Correlator {
         guard let proc = seeded.removeValue(forKey: key.tgid) else { return nil }
         procs[key] = proc
         if let id = proc.session, sessions[id]?.shell?.tgid == key.tgid { sessions[id]?.shell = key }
+        if let channel = proc.channel { channels.adopt(channel: channel, seeded: ProcessKey(tgid: key.tgid, startNs: 0), as: key) }
         return proc
     }
 
@@ -569,6 +614,7 @@ public final class Correlator {
         let parent = procs[parentKey]!
         var proc = Proc(role: .unknown, session: parent.session,
                         ancestorCommand: parent.command ?? parent.ancestorCommand)
+        proc.channel = parent.channel
         proc.orphan = parent.orphan
         proc.transferServer = parent.transferServer
         proc.receiver = parent.receiver
@@ -593,6 +639,8 @@ public final class Correlator {
         if parent.role == .listener {
             proc.session = startSession(monitor: child, listener: parentKey, path: parent.path, wallNs: wallNs)
         }
+        // sshd's user child forks one process per session channel (session.c); nothing else.
+        if parent.role == .userChild, let id = proc.session { proc.channel = startChannel(child, session: id, atNs: wallNs) }
         procs[child] = proc
         if let id = proc.session { sessions[id]?.liveProcesses += 1 }
     }
@@ -659,6 +707,10 @@ public final class Correlator {
                     ppid: event.ppid, uid: event.uid, filename: info.filename, argv: info.argv,
                     argvTruncated: info.argvTruncated, startedAtNs: wallNs)
                 record.cwd = info.cwd
+                record.channelID = proc.channel
+                if let channel = proc.channel, let row = channels.exec(channel: channel, process: key, info) {
+                    sink(.channel(row))
+                }
                 hold(record)
                 proc.command = id
                 sink(.command(record))
@@ -725,6 +777,8 @@ public final class Correlator {
             // Root logins on OpenSSH ≤ 9.7: no user child, the monitor forks the shell directly.
             proc.role = .user
             authenticate(sessionID, uid: uid, wallNs: wallNs)
+            // The monitor serves the session itself: each such child is one channel.
+            proc.channel = startChannel(key, session: sessionID, atNs: wallNs)
         case .user:
             break
         default:
@@ -835,6 +889,9 @@ public final class Correlator {
         if proc.opensFiles { openTransfers = openTransfers.filter { $0.key.tgid != key.tgid } }
         for row in network.ended(key) { sink(.network(row)) }
         closeCommand(of: &proc, wallNs: wallNs, status: status)
+        if let channel = proc.channel, let row = channels.end(channel: channel, process: key, atNs: wallNs, status: status) {
+            sink(.channel(row))
+        }
         guard let sessionID = proc.session, let open = sessions[sessionID] else { return }
         let before = open.record
         if let status, open.shell == key {
@@ -1084,6 +1141,32 @@ public final class Correlator {
         sink(.command(record))
     }
 
+    /// A new session channel whose process is `key`: its row, and its id for the process to carry.
+    private func startChannel(_ key: ProcessKey, session id: Int64, atNs: Int64) -> Int64 {
+        let row = openChannel(key, of: sessions[id], session: id, kind: nil, atNs: atNs) {}
+        sink(.channel(row))
+        return row.id
+    }
+
+    /// Enters a new channel of session `id` (`open`: its state, nil if given up at the bound). A
+    /// session being seeded is not in `sessions` yet: `evictedOwn` flags it if one of its own
+    /// channels gives way at the bound.
+    private func openChannel(_ key: ProcessKey, of open: OpenSession?, session id: Int64, kind: String?, atNs: Int64,
+                             evictedOwn: () -> Void) -> ChannelRecord {
+        let seq = (open?.channelCount ?? 0) + 1
+        open?.channelCount = seq
+        let channelID = nextIDs.channel
+        nextIDs.channel += 1
+        let (row, evicted) = channels.start(id: channelID, process: key, sessionID: id, seq: seq, kind: kind, atNs: atNs,
+                                            bound: bounds.channels)
+        for old in evicted {
+            // Given up at the bound: its end and exit code are lost (counted, its session flagged).
+            overflows += 1
+            if old.sessionID == id, sessions[id] == nil { evictedOwn() } else { updateSession(old.sessionID) { $0.drops = true } }
+        }
+        return row
+    }
+
     private func updateSession(_ id: Int64, _ change: (inout SessionRecord) -> Void) {
         guard let open = sessions[id] else { return }
         let before = open.record
@@ -1248,6 +1331,7 @@ public final class Correlator {
         var unconfirmedSFTP: [UInt32: [TransferRecord]]?
         var network: [NetworkActivity.State]?
         var tty: TTYRecorder.State?
+        var channels: [Int64: ChannelTable.Open]?
     }
 
     /// The state as bytes (JSON), for the recorder's checkpoint.
@@ -1280,6 +1364,7 @@ public final class Correlator {
         field("unconfirmedSFTP"); try Self.appendJSON(unconfirmedSFTP, to: &out)
         field("network"); out.append(try encoder.encode(network.state))
         field("tty"); out.append(try encoder.encode(tty.state))
+        field("channels"); try Self.appendJSON(channels.open, to: &out)
         out.append(UInt8(ascii: "}"))
         lastCheckpointSize = out.count
         return out
@@ -1342,6 +1427,7 @@ public final class Correlator {
         unconfirmedSFTP = state.unconfirmedSFTP ?? [:]
         network.restore(state.network ?? [])
         if let t = state.tty { tty.restore(t) }
+        channels = ChannelTable(open: state.channels ?? [:])
         openSessionsFlagged = false
     }
 

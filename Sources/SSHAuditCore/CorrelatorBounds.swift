@@ -42,6 +42,9 @@ public struct CorrelatorBounds: Equatable, Sendable {
     /// Network activity rows being aggregated (one per process, operation and endpoint) until their
     /// process exits.
     public var networkRows = 16_384
+    /// Session channels open at once (each one's process runs, so the process bound holds them too):
+    /// full, the oldest give up their end (stored already; only the end and exit code are lost).
+    public var channels = 65_536
     /// The uid → name cache (a cache: emptied when full, nothing is lost).
     public var userNames = 4_096
 
@@ -64,6 +67,7 @@ extension CorrelatorOutput {
         case let .fileActivity(f): return FileActivityTable.held(FileChange(op: f.op, path: f.path, newPath: f.newPath))
         case let .network(n): return 512 + (n.path.map(CommandRecord.held) ?? 0)
         case let .ttyChunk(t): return 256 + t.data.count
+        case let .channel(c): return 256 + (c.tty.map(CommandRecord.held) ?? 0)
         }
     }
 }

@@ -85,6 +85,8 @@ public struct CommandRecord: Equatable, Sendable, Codable {
     public var recovered = false
     /// Working directory at exec.
     public var cwd: String?
+    /// The session channel its process belongs to (Channels.swift); nil outside any channel.
+    public var channelID: Int64?
 
     public init(id: Int64, sessionID: Int64, parentID: Int64?, pid: UInt32, ppid: UInt32, uid: UInt32,
                 filename: String, argv: [String], argvTruncated: Bool, startedAtNs: Int64) {
@@ -199,10 +201,13 @@ public struct RowIDs: Equatable, Sendable, Codable {
     public var network: Int64
     /// refusals (absent from checkpoints written before them: then 1, and the store's next id wins).
     public var refusal: Int64 = 1
+    /// channels (absent from checkpoints written before them: then 1, and the store's next id wins).
+    public var channel: Int64
     public init(session: Int64 = 1, command: Int64 = 1, auth: Int64 = 1, transfer: Int64 = 1, event: Int64 = 1,
-                file: Int64 = 1, network: Int64 = 1, refusal: Int64 = 1) {
+                file: Int64 = 1, network: Int64 = 1, refusal: Int64 = 1, channel: Int64 = 1) {
         self.network = network
         self.refusal = refusal
+        self.channel = channel
         self.session = session
         self.command = command
         self.auth = auth
@@ -211,7 +216,7 @@ public struct RowIDs: Equatable, Sendable, Codable {
         self.file = file
     }
 
-    private enum CodingKeys: String, CodingKey { case session, command, auth, transfer, event, file, network, refusal }
+    private enum CodingKeys: String, CodingKey { case session, command, auth, transfer, event, file, network, refusal, channel }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -223,6 +228,7 @@ public struct RowIDs: Equatable, Sendable, Codable {
         file = try c.decodeIfPresent(Int64.self, forKey: .file) ?? 1
         network = try c.decodeIfPresent(Int64.self, forKey: .network) ?? 1
         refusal = try c.decodeIfPresent(Int64.self, forKey: .refusal) ?? 1
+        channel = try c.decodeIfPresent(Int64.self, forKey: .channel) ?? 1
     }
 }
 
@@ -238,6 +244,8 @@ public enum CorrelatorOutput: Equatable, Sendable {
     case ttyChunk(TTYChunkRecord)
     /// A connection the listener accepted and dropped without serving it (Refusals.swift).
     case refusal(RefusalRecord)
+    /// A session channel (Channels.swift), written as it starts, execs and ends.
+    case channel(ChannelRecord)
 
     /// No later version of this row will come: a session once closed (or ended while unobserved),
     /// a command or transfer once it ended; authentication attempts and session events are written
@@ -252,6 +260,7 @@ public enum CorrelatorOutput: Equatable, Sendable {
         case .auth, .sessionEvent, .ttyChunk, .refusal: return true
         case let .fileActivity(f): return f.closed
         case let .network(n): return n.final
+        case let .channel(c): return c.endedAtNs != nil
         }
     }
 }

@@ -141,9 +141,12 @@ public struct CommandRow: Codable, Equatable, Sendable {
     public var exitCode: Int64?
     public var signal: Int64?
     public var recovered: Bool
+    /// Its session channel (channels.id); null for rows from before schema 0023.
+    public var channelID: Int64?
 
     enum CodingKeys: String, CodingKey {
         case id, pid, ppid, uid, filename, argv, cwd, signal, recovered
+        case channelID = "channel_id"
         case sessionID = "session_id", parentID = "parent_id", argvTruncated = "argv_truncated"
         case startedAt = "started_at", endedAt = "ended_at", durationMs = "duration_ms", exitCode = "exit_code"
     }
@@ -166,12 +169,14 @@ public struct CommandRow: Codable, Equatable, Sendable {
         try c.encode(parentID, forKey: .parentID)
         try c.encode(argvTruncated, forKey: .argvTruncated)
         try c.encode(recovered, forKey: .recovered)
+        try c.encode(channelID, forKey: .channelID)
     }
 
     init(row: Row) {
         id = row["id"]
         sessionID = row["session_id"]
         parentID = row["parent_id"]
+        channelID = row.hasColumn("channel_id") ? row["channel_id"] : nil
         pid = row["pid"]
         ppid = row["ppid"]
         uid = row["uid"]

@@ -112,7 +112,7 @@ public final class AuditStore {
             return RowIDs(session: try next("sessions"), command: try next("commands"), auth: try next("auth_attempts"),
                           transfer: try next("file_transfers"), event: try next("session_events"),
                           file: try next("file_activity"), network: try next("network_activity"),
-                          refusal: try next("refusals"))
+                          refusal: try next("refusals"), channel: try next("channels"))
         }
     }
 
@@ -162,7 +162,7 @@ public final class AuditStore {
                     r.int(c.id); r.int(c.sessionID); r.int(c.parentID); r.int(c.pid); r.int(c.ppid); r.int(c.uid)
                     r.text(c.filename); r.jsonArray(c.argv); r.bool(c.argvTruncated); r.text(c.cwd)
                     r.time(c.startedAtNs); r.time(c.endedAtNs); r.int(c.durationMs); r.int(c.exitCode)
-                    r.int(c.signal); r.bool(c.recovered)
+                    r.int(c.signal); r.bool(c.recovered); r.int(c.channelID)
                 }
             }
             var auths = try VersionWriter(db, .authAttempts)
@@ -213,6 +213,7 @@ public final class AuditStore {
                     r.int(Int64(bitPattern: f.listenerStartNs))
                 }
             }
+            try Self.writeChannels(batch, db, &tx)
             try tx.writeFindings(db)
             if let checkpoint { try Self.saveCheckpoint(checkpoint, in: db) }
             integrity = tx.integrity

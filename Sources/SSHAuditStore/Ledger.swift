@@ -45,6 +45,8 @@ enum LedgerTable: String, CaseIterable, Sendable {
     case ttyChunks = "tty_chunks"
     /// Connections a listener refused before forking (0024), written once.
     case refusals
+    /// Session channels (0023): rows written as a channel starts, execs and ends.
+    case channels
 
     /// Every column of the table, in canonical order. A migration that adds a column must add it here
     /// (LedgerTests compares these lists with the schema).
@@ -58,7 +60,7 @@ enum LedgerTable: String, CaseIterable, Sendable {
                     "key_type", "cert_id", "cert_serial", "ca_key_type", "ca_fingerprint"]
         case .commands:
             return ["id", "session_id", "parent_id", "pid", "ppid", "uid", "filename", "argv", "argv_truncated", "cwd",
-                    "started_at", "ended_at", "duration_ms", "exit_code", "signal", "recovered"]
+                    "started_at", "ended_at", "duration_ms", "exit_code", "signal", "recovered", "channel_id"]
         case .authAttempts:
             return ["id", "session_id", "at", "user", "remote_addr", "remote_port", "method", "result", "key_type",
                     "key_fingerprint", "addr_mismatch", "cert_id", "cert_serial", "ca_key_type", "ca_fingerprint", "submethod",
@@ -85,6 +87,8 @@ enum LedgerTable: String, CaseIterable, Sendable {
         case .refusals:
             return ["id", "at", "remote_addr", "remote_port", "local_addr", "local_port", "reason", "detail", "listener_pid",
                     "listener_start_ns"]
+        case .channels:
+            return ["id", "session_id", "seq", "pid", "kind", "tty", "started_at", "ended_at", "exit_code"]
         }
     }
 
@@ -100,6 +104,9 @@ enum LedgerTable: String, CaseIterable, Sendable {
             return ["id", "session_id", "command_id", "pid", "uid", "op", "family", "proto", "addr", "port", "path", "first_at"]
         case .recorderRuns: return ["id", "started_at", "resumed_from"]
         case .fileActivity: return ["id", "session_id", "command_id", "pid", "uid", "op", "path", "new_path", "first_at"]
+        // commands.channel_id came with a migration (0023): older entries' fixed hashes never covered
+        // it, so it is covered by each version's row hash only.
+        case .channels: return ["id", "session_id", "seq", "pid", "started_at"]
         case .authAttempts, .sessionEvents, .prunes, .findings, .ttyChunks, .refusals: return columns
         }
     }
@@ -148,6 +155,7 @@ enum LedgerTable: String, CaseIterable, Sendable {
         case .networkActivity: return false  // its process's exit is known only to the recorder
         case .recorderRuns: return isOne("clean_exit")
         case .fileActivity: return false  // its last version is known to the recorder only (its process exited)
+        case .channels: return !isNull("ended_at")
         case .authAttempts, .sessionEvents, .prunes, .findings, .ttyChunks, .refusals: return true
         }
     }

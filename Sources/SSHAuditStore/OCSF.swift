@@ -130,6 +130,7 @@ public enum OCSF {
         unmapped["signal"] = c.signal.json
         unmapped["duration_ms"] = c.durationMs.json
         unmapped["recovered"] = .bool(c.recovered)
+        unmapped["channel_id"] = c.channelID.json  // its session channel (ssh multiplexing)
         e["unmapped"] = .object(unmapped)
         return e
     }

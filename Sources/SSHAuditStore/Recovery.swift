@@ -9,6 +9,9 @@ extension AuditStore {
         public var session: SessionRecord
         /// Commands of the session still without an end, by pid.
         public var openCommands: [CommandRecord]
+        /// Its channels still without an end, and how many channels it had (the next one's seq follows).
+        public var openChannels: [ChannelRecord] = []
+        public var channelCount: Int64 = 0
     }
 
     public func openSessions() throws -> [OpenSession] {
@@ -18,7 +21,14 @@ extension AuditStore {
                 let session = Self.sessionRecord(row)
                 let commands = try Row.fetchAll(db, sql: "SELECT * FROM commands WHERE session_id = ? AND ended_at IS NULL",
                                                 arguments: [session.id]).map(Self.commandRecord)
-                return OpenSession(session: session, openCommands: commands)
+                var open = OpenSession(session: session, openCommands: commands)
+                if try db.tableExists("channels") {
+                    open.openChannels = try Row.fetchAll(db, sql: "SELECT * FROM channels WHERE session_id = ? AND ended_at IS NULL",
+                                                         arguments: [session.id]).map(Self.channelRecord)
+                    open.channelCount = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM channels WHERE session_id = ?",
+                                                           arguments: [session.id]) ?? 0
+                }
+                return open
             }
         }
     }
@@ -69,6 +79,14 @@ extension AuditStore {
         return s
     }
 
+    static func channelRecord(_ row: Row) -> ChannelRecord {
+        var c = ChannelRecord(id: row["id"], sessionID: row["session_id"], seq: row["seq"], pid: UInt32(row["pid"] as Int64),
+                              startedAtNs: ns(row["started_at"]) ?? 0)
+        c.kind = row["kind"]
+        c.tty = row["tty"]
+        return c
+    }
+
     static func commandRecord(_ row: Row) -> CommandRecord {
         let argvText: String = row["argv"]
         var c = CommandRecord(
@@ -81,6 +99,7 @@ extension AuditStore {
         c.signal = (row["signal"] as Int64?).map { Int32($0) }
         c.recovered = row["recovered"]
         c.cwd = row["cwd"]
+        c.channelID = row["channel_id"]
         return c
     }
 }

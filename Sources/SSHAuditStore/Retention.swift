@@ -79,7 +79,7 @@ extension AuditStore {
             }
             guard selected > 0 else { return .rollback }
             for table in [LedgerTable.commands, .authAttempts, .fileTransfers, .sessionEvents, .fileActivity, .networkActivity,
-                          .ttyChunks] {
+                          .ttyChunks, .channels] {
                 try db.execute(sql: """
                     INSERT INTO temp.prune_rows (tbl, id) SELECT '\(table.rawValue)', id FROM \(table.rawValue)
                     WHERE session_id IN (SELECT id FROM temp.prune_rows WHERE tbl = 'sessions')
@@ -116,7 +116,7 @@ extension AuditStore {
             }
 
             for table in [LedgerTable.commands, .authAttempts, .fileTransfers, .sessionEvents, .fileActivity, .networkActivity,
-                          .ttyChunks, .refusals, .sessions] {
+                          .ttyChunks, .refusals, .channels, .sessions] {
                 try db.execute(sql: """
                     DELETE FROM \(table.rawValue) WHERE id IN (SELECT id FROM temp.prune_rows WHERE tbl = '\(table.rawValue)')
                     """)

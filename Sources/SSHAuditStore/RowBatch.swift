@@ -38,6 +38,7 @@ public struct RowBatch {
 /// A row that is written again as it changes.
 private enum RowKey: Hashable {
     case session(Int64), command(Int64), transfer(Int64), file(Int64), network(Int64)
+    case channel(Int64)
 
     init?(_ output: CorrelatorOutput) {
         switch output {
@@ -46,6 +47,7 @@ private enum RowKey: Hashable {
         case let .transfer(t): self = .transfer(t.id)
         case let .fileActivity(f): self = .file(f.id)
         case let .network(n): self = .network(n.id)
+        case let .channel(c): self = .channel(c.id)
         case .auth, .sessionEvent, .ttyChunk, .refusal: return nil
         }
     }

@@ -15,6 +15,9 @@ public struct SessionTimeline: Encodable, Sendable {
     public var files: [FileActivityRow] = []
     /// Network activity of its processes (network_activity), oldest first.
     public var network: [NetworkRow] = []
+    /// Its channels in order (channels), each with the command tree of its processes; commands
+    /// outside any channel (rows from before schema 0023) are only in `commands`.
+    public var channels: [ChannelNode] = []
     /// The session's terminal recording (record --tty), nil if none: set by the reader's caller.
     public var ttyRecording: TTYRecordingSummary?
 
@@ -25,7 +28,7 @@ public struct SessionTimeline: Encodable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case session, auth, commands, transfers, events, files, network
+        case session, auth, commands, transfers, events, files, network, channels
         case ttyRecording = "tty_recording"
     }
 
@@ -38,13 +41,17 @@ public struct SessionTimeline: Encodable, Sendable {
         try c.encode(events, forKey: .events)
         try c.encode(files, forKey: .files)
         try c.encode(network, forKey: .network)
+        try c.encode(channels, forKey: .channels)
         try c.encode(ttyRecording, forKey: .ttyRecording)  // null when there is none
     }
 
     /// Every command, parents before children (depth-first, each level oldest first), with its depth.
-    public var flattenedCommands: [(depth: Int, command: CommandRow)] {
+    public var flattenedCommands: [(depth: Int, command: CommandRow)] { Self.flatten(commands) }
+
+    /// `forest` flattened the same way.
+    public static func flatten(_ forest: [CommandNode]) -> [(depth: Int, command: CommandRow)] {
         var out: [(Int, CommandRow)] = []
-        var stack: [(Int, CommandNode)] = commands.reversed().map { (0, $0) }
+        var stack: [(Int, CommandNode)] = forest.reversed().map { (0, $0) }
         while let (depth, node) = stack.popLast() {
             out.append((depth, node.command))
             stack += node.children.reversed().map { (depth + 1, $0) }
@@ -89,6 +96,7 @@ extension AuditReader {
             var timeline = SessionTimeline(session: SessionRow(row: row), auth: auth, commands: Self.tree(commands),
                                            transfers: transfers, events: events, files: files)
             timeline.network = try networkRows(session: id, db)
+            timeline.channels = Self.channelTree(try channelRows(session: id, db), commands)
             return timeline
         }
     }

@@ -374,7 +374,8 @@ struct Record: ParsableCommand {
                     && abs($0.session.startedAtNs - session.monitor.startedAtNs) < 50_000_000  // /proc: 10 ms ticks
             }
             let resuming = match.map { leftOpen.remove(at: $0) }
-            correlator.seedSession(session, resuming: resuming.map { ($0.session, $0.openCommands) })
+            correlator.seedSession(session, resuming: resuming.map { ($0.session, $0.openCommands) },
+                                   channels: resuming.map { ($0.openChannels, $0.channelCount) } ?? ([], 0))
         }
         try store.markEndedUnobserved(leftOpen.map(\.session))
         return (tree.listeners, tree.perConnection, alive)

@@ -58,7 +58,7 @@ extension Replay {
         // Ids start at 1 and each is handed out with the row's first version, so the highest id seen is
         // the number of rows of a table whose rows are sent again as they change.
         var sessions: Int64 = 0, commands: Int64 = 0, auths = 0, transfers: Int64 = 0, events = 0, files: Int64 = 0
-        var network: Int64 = 0, refusals = 0
+        var network: Int64 = 0, refusals = 0, channels: Int64 = 0
         let correlator = Correlator.replaying(log.header, firstIDs: RowIDs()) { output in
             switch output {
             case let .session(s): sessions = max(sessions, s.id)
@@ -70,6 +70,7 @@ extension Replay {
             case let .network(n): network = max(network, n.id)
             case .ttyChunk: break
             case .refusal: refusals += 1
+            case let .channel(c): channels = max(channels, c.id)
             }
         }
         let start = Date()
@@ -77,8 +78,8 @@ extension Replay {
         Stderr.line(
             "sshaudit: dry run: \(fed.events) events (\(fed.undecodable) undecodable) give \(sessions) sessions, "
             + "\(commands) commands, \(auths) authentication attempts, \(transfers) file transfers, "
-            + "\(events) session events, \(files) file activity rows, \(network) network activity rows and "
-            + "\(refusals) refusals; "
+            + "\(events) session events, \(files) file activity rows, \(network) network activity rows, "
+            + "\(refusals) refusals and \(channels) channels; "
             + String(format: "decoded and correlated in %.3f s", Date().timeIntervalSince(start)))
     }
 }

@@ -29,7 +29,7 @@ struct Show: ParsableCommand {
     @Option(help: "Database file.", completion: .file(extensions: ["db"]))
     var db: String = AuditStore.defaultPath
 
-    @Option(help: "Output format: text or json (one object; commands nested under \"children\").")
+    @Option(help: "Output format: text or json (one object; commands nested under \"children\", and per channel under \"channels\").")
     var format: Format = .text
 
     @OptionGroup var fleet: CentralOptions
@@ -115,15 +115,7 @@ struct Show: ParsableCommand {
         out += "\n" + formatTable(header: ["TIME", "EVENT"], rows: events.map { [$0.0, $0.2] })
         if s.endedAt == nil { out += "(still open)\n" }
 
-        let commands = t.flattenedCommands
-        out += "\nCommands (\(commands.count))\n"
-        if !commands.isEmpty {
-            out += formatTable(header: ["STARTED", "DURATION", "EXIT", "COMMAND"], rows: commands.map { depth, c in [
-                c.startedAt, c.durationMs.map(durationText(ms:)) ?? (c.endedAt == nil ? "running" : "-"),
-                exitText(c.exitCode, c.signal),
-                String(repeating: "  ", count: min(depth, 20)) + (c.argv.isEmpty ? c.filename : c.argv.joined(separator: " ")),
-            ] })
-        }
+        out += renderCommands(t)
         if !t.transfers.isEmpty {
             out += "\nFile transfers (\(t.transfers.count))\n"
             out += formatTable(header: ["OPENED", "PROTO", "MODE", "BYTES", "PATH"], rows: t.transfers.map { f in [

@@ -173,8 +173,8 @@ final class QueryCommandTests: XCTestCase {
         XCTAssertEqual(r.status, 0)
         let lines = r.stdout.components(separatedBy: "\r\n").filter { !$0.isEmpty }
         XCTAssertEqual(lines.count, 4, r.stdout)
-        XCTAssertEqual(lines[0], "argv,argv_truncated,cwd,duration_ms,ended_at,exit_code,filename,id,parent_id,pid,ppid,recovered,session_id,signal,started_at,uid")
-        XCTAssertTrue(lines[2].hasPrefix(#""[""echo"",""hello, \""world\""""]",false,,10,"#), lines[2])
+        XCTAssertEqual(lines[0], "argv,argv_truncated,channel_id,cwd,duration_ms,ended_at,exit_code,filename,id,parent_id,pid,ppid,recovered,session_id,signal,started_at,uid")
+        XCTAssertTrue(lines[2].hasPrefix(#""[""echo"",""hello, \""world\""""]",false,,,10,"#), lines[2])
         let sessions = try run(["query", "sessions", "--db", Self.db, "--format", "csv", "--session", "3"]).stdout
         XCTAssertTrue(sessions.contains(",203.0.113.7,"), sessions)
         let auth = try run(["query", "auth", "--db", Self.db, "--format", "csv", "--session", "3"]).stdout

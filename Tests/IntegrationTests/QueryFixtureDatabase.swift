@@ -28,7 +28,7 @@ enum QueryFixtureDatabase {
         func ago(_ seconds: Double) -> String { Timestamp.iso(ns: now - Int64(seconds * 1e9)) }
         let queue = try DatabaseQueue(path: path)
         try queue.write { db in
-            for table in ["commands", "auth_attempts", "file_transfers", "session_events", "sessions", "recorder_runs"] {
+            for table in ["commands", "auth_attempts", "file_transfers", "session_events", "channels", "sessions", "recorder_runs"] {
                 try db.execute(sql: "DELETE FROM \(table)")
             }
             let sessions: [[DatabaseValueConvertible?]] = [

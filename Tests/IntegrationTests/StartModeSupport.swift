@@ -18,7 +18,7 @@ enum StartModes {
     }
 
     /// Keys that differ between two runs of the same logins.
-    static let varying: Set<String> = ["id", "session_id", "parent_id", "sshd_pid", "pid", "ppid", "started_at", "ended_at",
+    static let varying: Set<String> = ["id", "session_id", "parent_id", "channel_id", "sshd_pid", "pid", "ppid", "started_at", "ended_at",
                                        "authenticated_at", "at", "duration_ms", "remote_port", "local_port",
                                        "bytes_in", "bytes_out"]
 

@@ -11,6 +11,7 @@ extension CorrelatorTests {
         b.processes = 1 << 30; b.sessions = 1 << 30; b.commands = 1 << 30; b.commandBytes = 1 << 40
         b.connections = 1 << 30; b.awaitingBytes = 1 << 30; b.transfers = 1 << 30; b.pendingAccepts = 1 << 30
         b.listenerPaths = 1 << 30; b.userNames = 1 << 30; b.networkRows = 1 << 30
+        b.channels = 1 << 30
         return b
     }()
 
@@ -385,7 +386,7 @@ final class CorrelatorFullStateTests: XCTestCase {
         var b = CorrelatorBounds()
         b.processes /= scale; b.sessions /= scale; b.commands /= scale; b.commandBytes /= scale
         b.connections /= scale; b.awaitingBytes /= scale; b.transfers /= scale; b.listenerPaths /= scale
-        b.userNames /= scale
+        b.userNames /= scale; b.channels /= scale
         let c = Correlator(bootToWallNs: 0, bounds: b, userName: { "user-\($0)" }) { _ in }
         let ctl = { (n: Int) in String(repeating: "\u{1}", count: n) }
         c.seedListener(pid: 1, path: "/usr/sbin/sshd")
@@ -428,7 +429,8 @@ final class CorrelatorFullStateTests: XCTestCase {
         let sizes = c.tableSizes
         let limits = ["procs": b.processes, "sessions": b.sessions, "openCommands": b.commands, "commandBytes": b.commandBytes,
                       "sessionBySocket": b.connections, "awaitingBytes": b.awaitingBytes, "openTransfers": b.transfers,
-                      "pathHolders": b.listenerPaths, "userNames": b.userNames, "pendingAccept": b.pendingAccepts]
+                      "pathHolders": b.listenerPaths, "userNames": b.userNames, "pendingAccept": b.pendingAccepts,
+                      "channels": b.channels]
         for (table, limit) in limits { XCTAssertLessThanOrEqual(sizes[table]!, limit, table) }
         XCTAssertEqual(sizes["procs"], b.processes)
         XCTAssertGreaterThanOrEqual(sizes["sessionBySocket"]!, b.connections - CorrelatorBounds.slack(b.connections))

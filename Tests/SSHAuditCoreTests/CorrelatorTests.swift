@@ -7,7 +7,7 @@ import XCTest
 enum Fixture {
     static let names = ["exec_command", "interactive_tty", "parallel_10", "failed_password",
                         "openssh10_exec_command", "openssh10_interactive_tty", "openssh10_failed_password",
-                        "network_activity", "refusals"]
+                        "network_activity", "refusals", "channels"]
 
     static func load(_ name: String) throws -> EventLog {
         let url = try XCTUnwrap(Bundle.module.url(forResource: name, withExtension: "events", subdirectory: "Fixtures"))
@@ -34,7 +34,7 @@ enum Fixture {
             switch output {
             case let .session(s): if sessions.updateValue(s, forKey: s.id) == nil { sessionOrder.append(s.id) }
             case let .command(c): if commands.updateValue(c, forKey: c.id) == nil { commandOrder.append(c.id) }
-            case .auth, .transfer, .sessionEvent, .fileActivity, .network, .ttyChunk, .refusal: break
+            case .auth, .transfer, .sessionEvent, .fileActivity, .network, .ttyChunk, .refusal, .channel: break
             }
         }
         return (sessionOrder.map { sessions[$0]! }, commandOrder.map { commands[$0]! }, outputs)

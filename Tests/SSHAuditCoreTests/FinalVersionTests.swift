@@ -20,6 +20,7 @@ final class FinalVersionTests: XCTestCase {
                 case let .network(n): key = "network \(n.id)"
                 case let .ttyChunk(t): key = "tty \(t.id)"
                 case let .refusal(r): key = "refusal \(r.id)"
+                case let .channel(c): key = "channel \(c.id)"
                 }
                 XCTAssertFalse(finished.contains(key), "\(name): a version of \(key) after its final one")
                 if output.isFinal { finished.insert(key) }

@@ -106,7 +106,7 @@ final class LedgerTests: XCTestCase {
         XCTAssertEqual(report.headSeq, Int64(versions))
         XCTAssertEqual(report.rows, ["sessions": 2, "commands": 2, "auth_attempts": 2, "file_transfers": 2,
                                      "session_events": 2, "ledger_prunes": 0, "recorder_runs": 0, "ledger_findings": 0,
-                                     "file_activity": 0, "network_activity": 0, "tty_chunks": 0, "refusals": 0])
+                                     "file_activity": 0, "network_activity": 0, "tty_chunks": 0, "refusals": 0, "channels": 0])
         XCTAssertEqual(report.head.count, 64)
         XCTAssertEqual(report.prunes, 0)
         // The chain head is the last entry's chain value, as stored.

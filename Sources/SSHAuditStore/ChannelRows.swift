@@ -1,0 +1,92 @@
+import Foundation
+import GRDB
+import SSHAuditCore
+
+/// A session channel as `show` prints it (table channels, schema/0023).
+public struct ChannelRow: Codable, Equatable, Sendable {
+    public var id: Int64
+    public var sessionID: Int64
+    public var seq: Int64
+    public var pid: Int64
+    public var kind: String?
+    public var tty: String?
+    public var startedAt: String
+    public var endedAt: String?
+    public var exitCode: Int64?
+
+    enum CodingKeys: String, CodingKey {
+        case id, seq, pid, kind, tty
+        case sessionID = "session_id", startedAt = "started_at", endedAt = "ended_at", exitCode = "exit_code"
+    }
+
+    /// Every key, null or not (the JSON contract names them all).
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(sessionID, forKey: .sessionID)
+        try c.encode(seq, forKey: .seq)
+        try c.encode(pid, forKey: .pid)
+        try c.encode(kind, forKey: .kind)
+        try c.encode(tty, forKey: .tty)
+        try c.encode(startedAt, forKey: .startedAt)
+        try c.encode(endedAt, forKey: .endedAt)
+        try c.encode(exitCode, forKey: .exitCode)
+    }
+
+    init(row: Row) {
+        id = row["id"]
+        sessionID = row["session_id"]
+        seq = row["seq"]
+        pid = row["pid"]
+        kind = row["kind"]
+        tty = row["tty"]
+        startedAt = row["started_at"]
+        endedAt = row["ended_at"]
+        exitCode = row["exit_code"]
+    }
+}
+
+/// A channel and the command tree of its processes. JSON: the channel's keys plus "commands".
+public struct ChannelNode: Encodable, Sendable {
+    public var channel: ChannelRow
+    public var commands: [CommandNode]
+
+    enum Keys: String, CodingKey { case commands }
+
+    public func encode(to encoder: Encoder) throws {
+        try channel.encode(to: encoder)
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(commands, forKey: .commands)
+    }
+}
+
+extension AuditReader {
+    /// One session's channels, in order (empty on a database without the table).
+    func channelRows(session id: Int64, _ db: Database) throws -> [ChannelRow] {
+        guard schema.contains("channels") else { return [] }
+        return try Row.fetchAll(db, sql: "SELECT * FROM channels WHERE session_id = ? ORDER BY seq, id",
+                                arguments: [id]).map(ChannelRow.init(row:))
+    }
+
+    /// Each channel with the commands of its processes as a tree (`tree`: a command whose parent is
+    /// in another channel, sshd's rc files' for instance, is a root of its own channel's tree).
+    public static func channelTree(_ channels: [ChannelRow], _ commands: [CommandRow]) -> [ChannelNode] {
+        var byChannel: [Int64: [CommandRow]] = [:]
+        for c in commands { if let id = c.channelID { byChannel[id, default: []].append(c) } }
+        return channels.map { ChannelNode(channel: $0, commands: tree(byChannel[$0.id] ?? [])) }
+    }
+}
+
+extension AuditStore {
+    /// Writes the batch's channel rows (after the sessions': each references its session).
+    static func writeChannels(_ batch: RowBatch, _ db: Database, _ tx: inout WriteContext) throws {
+        var channels: VersionWriter?
+        for case let .channel(c) in batch.outputs {
+            if channels == nil { channels = try VersionWriter(db, .channels) }
+            try channels!.put(db, id: c.id, final: CorrelatorOutput.channel(c).isFinal, &tx) { r in
+                r.int(c.id); r.int(c.sessionID); r.int(c.seq); r.int(c.pid); r.text(c.kind); r.text(c.tty)
+                r.time(c.startedAtNs); r.time(c.endedAtNs); r.int(c.exitCode)
+            }
+        }
+    }
+}
