@@ -76,18 +76,23 @@ struct QueryOptions: ParsableArguments {
             filter.key = key
         }
         (filter.certID, filter.ca) = try certificate.parsed()
+        try Self.window(from: source, since: since, until: until, into: &filter)
+        return filter
+    }
+
+    /// --from, --since and --until into `filter`, or a usage error naming the option and the bad value.
+    static func window(from source: String?, since: String?, until: String?, into filter: inout QueryFilter) throws {
         if let source {
             guard let network = IPNetwork(source) else {
                 throw ValidationError("--from: '\(source)' is not an IP address or CIDR network (e.g. 192.0.2.7, 10.0.0.0/8, 2001:db8::/32)")
             }
             filter.from = network
         }
-        filter.since = try since.map { try Self.time($0, option: "--since") }
-        filter.until = try until.map { try Self.time($0, option: "--until") }
+        filter.since = try since.map { try time($0, option: "--since") }
+        filter.until = try until.map { try time($0, option: "--until") }
         if let since = filter.since, let until = filter.until, since >= until {
             throw ValidationError("--since (\(since)) must be before --until (\(until))")
         }
-        return filter
     }
 
     static func time(_ text: String, option: String) throws -> String {
@@ -297,17 +302,7 @@ extension Query {
         func run() throws {
             var filter = QueryFilter(sessionID: nil, user: nil, limit: limit)
             if let limit, limit < 1 { throw ValidationError("--limit must be a positive number") }
-            if let source {
-                guard let network = IPNetwork(source) else {
-                    throw ValidationError("--from: '\(source)' is not an IP address or CIDR network (e.g. 192.0.2.7, 10.0.0.0/8)")
-                }
-                filter.from = network
-            }
-            filter.since = try since.map { try QueryOptions.time($0, option: "--since") }
-            filter.until = try until.map { try QueryOptions.time($0, option: "--until") }
-            if let s = filter.since, let u = filter.until, s >= u {
-                throw ValidationError("--since (\(s)) must be before --until (\(u))")
-            }
+            try QueryOptions.window(from: source, since: since, until: until, into: &filter)
             let rows = try AuditReader(path: db).refusals(filter)
             try printRows(rows, format: format, header: ["ID", "AT", "FROM", "ON", "REASON", "DETAIL", "LISTENER"]) { r in [
                 String(r.id), r.at, endpoint(r.remoteAddr, r.remotePort), endpoint(r.localAddr, r.localPort), r.reason,
