@@ -64,14 +64,19 @@ public struct ListenerNamespace: Equatable, Sendable, Codable {
         return extents
     }
 
-    /// The cgroup path from /proc/PID/cgroup: the unified hierarchy's ("0::PATH"), else the first.
+    /// The cgroup path from /proc/PID/cgroup: the unified hierarchy's ("0::PATH"), unless only a v1
+    /// hierarchy's path names a container (a hybrid host, where runtimes place containers in v1).
     public static func parseCgroup(_ text: String) -> String? {
-        let lines = text.split(separator: "\n")
-        let line = lines.first { $0.hasPrefix("0::") } ?? lines.first
-        guard let line, let colon = line.firstIndex(of: ":"),
-              let second = line[line.index(after: colon)...].firstIndex(of: ":") else { return nil }
-        let path = line[line.index(after: second)...]
-        return path.isEmpty ? nil : String(path)
+        var paths: [Substring] = []
+        for line in text.split(separator: "\n").prefix(64) {
+            guard let colon = line.firstIndex(of: ":"),
+                  let second = line[line.index(after: colon)...].firstIndex(of: ":") else { continue }
+            let path = line[line.index(after: second)...]
+            guard !path.isEmpty else { continue }
+            if line.hasPrefix("0::") { paths.insert(path, at: 0) } else { paths.append(path) }
+        }
+        let chosen = paths.first { ContainerID.from(String($0)) != nil } ?? paths.first
+        return chosen.map(String.init)
     }
 }
 

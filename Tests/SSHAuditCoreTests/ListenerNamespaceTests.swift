@@ -1,0 +1,70 @@
+import XCTest
+@testable import SSHAuditCore
+
+/// Parsing what /proc and a root tree's passwd say about an sshd's namespace.
+final class ListenerNamespaceTests: XCTestCase {
+    func testContainerIDsFromCgroupPaths() {
+        let hex = String(repeating: "0123456789abcdef", count: 4)
+        let cases: [(String, String?)] = [
+            ("/system.slice/docker-\(hex).scope", hex),
+            ("/docker/\(hex)", hex),
+            ("/machine.slice/libpod-\(hex).scope/container", hex),
+            ("/libpod-\(hex)", hex),
+            ("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice/cri-containerd-\(hex).scope", hex),
+            ("/kubepods/besteffort/pod0a1b/\(hex)", hex),
+            ("/system.slice/crio-\(hex).scope", hex),
+            ("/lxc.payload.web-01", "web-01"),
+            ("/lxc.payload.web-01/system.slice/ssh.service", "web-01"),
+            ("/lxc/old-box", "old-box"),
+            ("/system.slice/ssh.service", nil),
+            ("/user.slice/user-1000.slice/session-3.scope", nil),
+            ("/docker/not-hex", nil),
+            ("/system.slice/docker-\(hex.dropLast()).scope", nil),
+            ("/\(hex)", nil),  // 64 hex digits alone, outside kubepods: not a container
+            ("/lxc.payload.\u{1b}[2J", nil),
+            ("/", nil),
+        ]
+        for (path, want) in cases { XCTAssertEqual(ContainerID.from(path), want, path) }
+    }
+
+    func testCgroupPathUnifiedFirstUnlessAV1PathNamesAContainer() {
+        XCTAssertEqual(ListenerNamespace.parseCgroup("0::/system.slice/ssh.service\n"), "/system.slice/ssh.service")
+        let hex = String(repeating: "ab", count: 32)
+        let hybrid = "9:name=systemd:/\n4:memory:/docker/\(hex)\n0::/\n"
+        XCTAssertEqual(ListenerNamespace.parseCgroup(hybrid), "/docker/\(hex)")
+        XCTAssertEqual(ListenerNamespace.parseCgroup("4:memory:/a\n0::/b\n"), "/b")
+        XCTAssertNil(ListenerNamespace.parseCgroup(""))
+    }
+
+    func testUIDMap() {
+        XCTAssertNil(ListenerNamespace.parseUIDMap("         0          0 4294967295\n"), "the initial namespace")
+        let map = ListenerNamespace.parseUIDMap("0 0 1\n1 100001 65535\n")
+        let ns = ListenerNamespace(root: "/srv/c", rootDevice: 1, rootInode: 2, hostRoot: false, cgroup: nil, uidMap: map)
+        XCTAssertEqual(ns.insideUID(0), 0)
+        XCTAssertEqual(ns.insideUID(101_003), 1003)
+        XCTAssertNil(ns.insideUID(1003), "not mapped inside")
+        XCTAssertNil(ns.insideUID(165_536))
+        let host = ListenerNamespace(root: "/", rootDevice: 1, rootInode: 2, hostRoot: true, cgroup: nil, uidMap: nil)
+        XCTAssertEqual(host.insideUID(1003), 1003)
+    }
+
+    func testPasswdAsHostileText() {
+        let text = "root:x:0:0:root:/root:/bin/bash\nbad line\n:x:5:5::/:/bin/sh\nevil\u{1b}[2J:x:1000:1000::/h:/bin/sh\n"
+            + "carol:x:1000:1000::/home/carol:/bin/bash\n" + String(repeating: "n", count: 300) + ":x:7:7::/:/bin/sh\n"
+            + "big:x:99999999999:1::/:/bin/sh\n"
+        let users = PasswdText.parse(Array(text.utf8))
+        XCTAssertEqual(users[0], "root")
+        XCTAssertEqual(users[1000], "evil\u{1b}[2J", "the first entry of a uid, as getpwuid")
+        XCTAssertNil(users[5], "empty name")
+        XCTAssertNil(users[7], "a name longer than the bound")
+        XCTAssertEqual(users.count, 2)
+    }
+
+    /// The recorder's own process: its root is the host's, no user namespace.
+    func testReadsOwnProcess() throws {
+        let ns = try XCTUnwrap(NamespaceReader().read(pid: UInt32(getpid())))
+        XCTAssertTrue(ns.hostRoot)
+        XCTAssertEqual(ns.root, "/")
+        XCTAssertNil(NamespaceReader().read(pid: 0x3fff_fff0))
+    }
+}
