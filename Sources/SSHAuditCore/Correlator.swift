@@ -1357,10 +1357,11 @@ public final class Correlator {
     /// The user's name and uid inside the sshd's user namespace, for the uid the kernel reported.
     /// The name is the one the sshd's own passwd gives that uid (the account whose uid the process
     /// took); when that cannot be read (the namespace unknown, its processes gone, no entry), the
-    /// name sshd logged as accepted. Without a namespace reader (replay): the host's name, as before.
+    /// name sshd logged as accepted. Without a namespace reader (replay): the host's name, as before,
+    /// and no uid inside.
     private func identify(hostUID: UInt32, _ ns: ListenerNamespace?, loggedUser: String?,
                           pids: [UInt32?]) -> (String?, UInt32?) {
-        guard let namespaces else { return (resolve(hostUID), hostUID) }
+        guard let namespaces else { return (resolve(hostUID), nil) }
         guard let ns else { return (loggedUser ?? resolve(hostUID), nil) }
         guard let inside = ns.insideUID(hostUID) else { return (loggedUser, nil) }
         let name = ns.hostRoot ? resolve(inside) : namespaces.userName(inside, ns, pids.compactMap { $0 })

@@ -104,7 +104,7 @@ enum LedgerTable: String, CaseIterable, Sendable {
     /// learnt late, from /proc) and its user (at authentication).
     var setOnceColumns: [String] {
         switch self {
-        case .sessions: return ["user", "uid", "remote_addr", "remote_port", "local_addr", "local_port", "uid_inside"]
+        case .sessions: return ["user", "uid", "remote_addr", "remote_port", "local_addr", "local_port"]
         default: return []
         }
     }
