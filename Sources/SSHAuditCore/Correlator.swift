@@ -347,7 +347,7 @@ public final class Correlator {
     public func seedSession(_ seed: SessionSeed, resuming: (session: SessionRecord, openCommands: [CommandRecord])? = nil) {
         var record: SessionRecord
         var reusable: [UInt32: CommandRecord] = [:]
-        let ns = namespaces?.read(seed.listenerPid ?? seed.monitor.pid)
+        let ns = namespaces?.read(seed.listenerPid ?? seed.monitor.pid, 0)
         if let resuming {
             record = resuming.session
             for c in resuming.openCommands { reusable[c.pid] = c }
@@ -617,7 +617,7 @@ public final class Correlator {
         record.sshdPath = path
         record.sshdVersion = path.flatMap { binaryVersion(listener?.tgid ?? monitor.tgid, $0) }
         // Read now, while the listener (long-lived) or else the new monitor still runs.
-        let ns = namespaces.flatMap { n in listener.flatMap { n.read($0.tgid) } ?? n.read(monitor.tgid) }
+        let ns = namespaces.flatMap { n in listener.flatMap { n.read($0.tgid, $0.startNs) } ?? n.read(monitor.tgid, monitor.startNs) }
         if let ns { record.place(in: ns) }
         // sshd accepts and forks in one step of its loop: the last accept is this connection's.
         let open = OpenSession(record: record)

@@ -163,20 +163,38 @@ public final class NamespaceReader: @unchecked Sendable {
 
     public init(proc: String = "/proc") { self.proc = proc }
 
-    /// The namespace of process `pid`, nil when it is gone or its root cannot be opened.
-    public func read(pid: UInt32) -> ListenerNamespace? {
-        let base = "\(proc)/\(pid)"
-        let fd = open(base + "/root", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    /// The namespace of process `pid`, nil when it is gone or its root cannot be opened. With
+    /// `startNs` (boot time, as the kernel reports it; 0: unknown), only the process that started
+    /// then: a pid reused since is refused. Everything is read through one handle on /proc/PID,
+    /// which never leads to another process once that one is gone.
+    public func read(pid: UInt32, startNs: UInt64 = 0) -> ListenerNamespace? {
+        let dir = open("\(proc)/\(pid)", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dir >= 0 else { return nil }
+        defer { close(dir) }
+        if startNs != 0 {
+            guard let started = Self.readSmall(dir, "stat").flatMap(Self.startNs) else { return nil }
+            let tick = UInt64(1_000_000_000 / max(sysconf(Int32(_SC_CLK_TCK)), 1))
+            guard (started > startNs ? started - startNs : startNs - started) <= 2 * tick else { return nil }
+        }
+        let fd = openat(dir, "root", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var st = stat(), own = stat()
         guard fstat(fd, &st) == 0, stat("/", &own) == 0 else { return nil }
-        let root = Self.readLink(base + "/root")
-        let cgroup = Self.readSmall(base + "/cgroup").flatMap(ListenerNamespace.parseCgroup)
-        let uidMap = Self.readSmall(base + "/uid_map").flatMap(ListenerNamespace.parseUIDMap)
+        let root = Self.readLink(dir, "root")
+        let cgroup = Self.readSmall(dir, "cgroup").flatMap(ListenerNamespace.parseCgroup)
+        let uidMap = Self.readSmall(dir, "uid_map").flatMap(ListenerNamespace.parseUIDMap)
         return ListenerNamespace(root: root, rootDevice: UInt64(st.st_dev), rootInode: UInt64(st.st_ino),
                                  hostRoot: st.st_dev == own.st_dev && st.st_ino == own.st_ino,
                                  cgroup: cgroup, uidMap: uidMap)
+    }
+
+    /// The start time in /proc/PID/stat (field 22, clock ticks since boot), in nanoseconds.
+    static func startNs(_ stat: String) -> UInt64? {
+        guard let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 19, let ticks = UInt64(fields[19]) else { return nil }
+        return ticks * UInt64(1_000_000_000 / max(sysconf(Int32(_SC_CLK_TCK)), 1))
     }
 
     /// The name of `uid` (as seen inside) in the passwd of `ns`'s root, reached through the first of
@@ -224,36 +242,44 @@ public final class NamespaceReader: @unchecked Sendable {
         return users
     }
 
-    private static func readLink(_ path: String) -> String? {
+    private static func readLink(_ dir: Int32, _ name: String) -> String? {
         var buf = [CChar](repeating: 0, count: 4097)
-        let n = readlink(path, &buf, 4096)
+        let n = readlinkat(dir, name, &buf, 4096)
         guard n > 0 else { return nil }
         return String(decoding: buf[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// A small /proc file (cgroup, uid_map): at most 64 KiB.
-    private static func readSmall(_ path: String) -> String? {
-        guard let h = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? h.close() }
-        guard let data = try? h.read(upToCount: 64 << 10) else { return nil }
-        return String(decoding: data, as: UTF8.self)
+    /// A small /proc file (stat, cgroup, uid_map): at most 64 KiB.
+    private static func readSmall(_ dir: Int32, _ name: String) -> String? {
+        let fd = openat(dir, name, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 64 << 10)
+        var got = 0
+        while got < bytes.count {
+            let n = bytes[got...].withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            got += n
+        }
+        return String(decoding: bytes[..<got], as: UTF8.self)
     }
 }
 
 /// How the correlator learns namespaces and names from them (`NamespaceReader` when recording).
 public struct NamespaceLookup: Sendable {
-    public var read: @Sendable (UInt32) -> ListenerNamespace?
+    /// (pid, start time in boot ns or 0) → its namespace.
+    public var read: @Sendable (UInt32, UInt64) -> ListenerNamespace?
     /// (uid inside, namespace, processes whose root it is) → name from that root's passwd.
     public var userName: @Sendable (UInt32, ListenerNamespace, [UInt32]) -> String?
 
-    public init(read: @escaping @Sendable (UInt32) -> ListenerNamespace?,
+    public init(read: @escaping @Sendable (UInt32, UInt64) -> ListenerNamespace?,
                 userName: @escaping @Sendable (UInt32, ListenerNamespace, [UInt32]) -> String?) {
         self.read = read
         self.userName = userName
     }
 
     public init(_ reader: NamespaceReader) {
-        self.init(read: { reader.read(pid: $0) }, userName: { reader.userName($0, in: $1, through: $2) })
+        self.init(read: { reader.read(pid: $0, startNs: $1) }, userName: { reader.userName($0, in: $1, through: $2) })
     }
 }
 

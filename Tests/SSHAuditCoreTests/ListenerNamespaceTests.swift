@@ -67,4 +67,38 @@ final class ListenerNamespaceTests: XCTestCase {
         XCTAssertEqual(ns.root, "/")
         XCTAssertNil(NamespaceReader().read(pid: 0x3fff_fff0))
     }
+
+    /// Names come only from a regular file etc/passwd inside the root: a symbolic link (to the host's
+    /// passwd, out of the root) or a FIFO (which would block the recorder) gives no name.
+    func testPasswdThroughTheRootOnlyAndNoLinks() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("ns-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let tree = base + "/tree", fm = FileManager.default
+        try fm.createDirectory(atPath: tree + "/etc", withIntermediateDirectories: true)
+        try fm.createDirectory(atPath: base + "/proc/7", withIntermediateDirectories: true)
+        try fm.createSymbolicLink(atPath: base + "/proc/7/root", withDestinationPath: tree)
+        let reader = NamespaceReader(proc: base + "/proc")
+        let ns = try XCTUnwrap(reader.read(pid: 7))
+        XCTAssertFalse(ns.hostRoot)
+        XCTAssertEqual(ns.root, tree)
+        try "carol:x:0:0::/:/bin/sh\n".write(toFile: tree + "/etc/passwd", atomically: false, encoding: .utf8)
+        XCTAssertEqual(reader.userName(0, in: ns, through: [7]), "carol")
+        try fm.removeItem(atPath: tree + "/etc/passwd")
+        try fm.createSymbolicLink(atPath: tree + "/etc/passwd", withDestinationPath: "/etc/passwd")
+        XCTAssertNil(reader.userName(0, in: ns, through: [7]), "the host's passwd through a link")
+        try fm.removeItem(atPath: tree + "/etc/passwd")
+        XCTAssertEqual(mkfifo(tree + "/etc/passwd", 0o644), 0)
+        XCTAssertNil(reader.userName(0, in: ns, through: [7]), "a FIFO")
+        // Another root behind the same pid now: refused.
+        try fm.removeItem(atPath: base + "/proc/7/root")
+        try fm.createSymbolicLink(atPath: base + "/proc/7/root", withDestinationPath: "/")
+        XCTAssertNil(reader.userName(0, in: ns, through: [7]))
+    }
+
+    func testStartTimeFromStat() {
+        let ticks = UInt64(1_000_000_000 / sysconf(Int32(_SC_CLK_TCK)))
+        let stat = "12 (a) b) S 1 12 12 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 4242 0 0"
+        XCTAssertEqual(NamespaceReader.startNs(stat), 4242 * ticks)
+        XCTAssertNotNil(NamespaceReader().read(pid: UInt32(getpid())), "no start time given")
+    }
 }
