@@ -898,4 +898,5 @@ NET_BIN=$BIN bash "$ROOT/bench/net.sh" > "$WORK/net.md" || { log "bench/net.sh f
 TTY_BENCH_BIN=$BIN bash "$ROOT/bench/tty.sh" > "$WORK/tty.md" || log "bench/tty.sh failed: its section is left out"
 write_report
 bash "$ROOT/bench/files.sh" "$BIN" >> "$OUT" || log "bench/files.sh failed"   # its section, appended
+bash "$ROOT/bench/namespace.sh" "$BIN" >> "$OUT" || log "bench/namespace.sh failed"   # its section, appended
 log "done in $(( $(date +%s) - T0 )) s"
