@@ -138,28 +138,29 @@ public enum PasswdText {
     public static let maxBytes = 4 << 20
     public static let maxName = 256
 
-    /// uid → name; the first entry of a uid wins, as getpwuid's does.
-    public static func parse(_ bytes: [UInt8]) -> [UInt32: String] {
-        var users: [UInt32: String] = [:]
+    /// The name of `uid`: its first entry, as getpwuid's. One pass, nothing kept but the answer.
+    public static func name(of uid: UInt32, in bytes: ArraySlice<UInt8>) -> String? {
         for line in bytes.split(separator: UInt8(ascii: "\n")) {
             let f = line.split(separator: UInt8(ascii: ":"), maxSplits: 3, omittingEmptySubsequences: false)
-            guard f.count >= 3, !f[0].isEmpty, f[0].count <= maxName,
-                  let uid = UInt32(String(decoding: f[2], as: UTF8.self)), users[uid] == nil else { continue }
-            users[uid] = String(decoding: f[0], as: UTF8.self)
+            guard f.count >= 3, !f[0].isEmpty, f[0].count <= maxName, f[2].count <= 10,
+                  UInt32(String(decoding: f[2], as: UTF8.self)) == uid else { continue }
+            return String(decoding: f[0], as: UTF8.self)
         }
-        return users
+        return nil
     }
 }
 
-/// Reads namespaces from /proc and names from an sshd's own root. Keeps the parsed passwd of each
-/// root while the file is unchanged (at most `maxRoots`: a cache, emptied when full).
+/// Reads namespaces from /proc and names from an sshd's own root. Keeps each answer while its passwd
+/// file is unchanged (at most `maxNames`: a cache, emptied when full, so a root that rewrites its
+/// passwd again and again costs reads, never memory).
 public final class NamespaceReader: @unchecked Sendable {
     private let proc: String
     private let lock = NSLock()
-    private var passwds: [FileKey: [UInt32: String]] = [:]
-    private let maxRoots = 64
+    private var names: [NameKey: String?] = [:]
+    private let maxNames = 4_096
 
-    private struct FileKey: Hashable { var dev: UInt64, ino: UInt64, size: Int64, mtime: Int64, mtimeNs: Int }
+    /// The passwd file as it is now (device, inode, size, mtime) and the uid asked for.
+    private struct NameKey: Hashable { var dev: UInt64, ino: UInt64, size: Int64, mtime: Int64, mtimeNs: Int, uid: UInt32 }
 
     public init(proc: String = "/proc") { self.proc = proc }
 
@@ -207,13 +208,12 @@ public final class NamespaceReader: @unchecked Sendable {
             defer { close(rootFD) }
             var st = stat()
             guard fstat(rootFD, &st) == 0, UInt64(st.st_dev) == ns.rootDevice, UInt64(st.st_ino) == ns.rootInode else { continue }
-            guard let users = passwd(under: rootFD) else { return nil }
-            return users[uid]
+            return name(of: uid, under: rootFD)
         }
         return nil
     }
 
-    private func passwd(under rootFD: Int32) -> [UInt32: String]? {
+    private func name(of uid: UInt32, under rootFD: Int32) -> String? {
         let etc = openat(rootFD, "etc", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard etc >= 0 else { return nil }
         defer { close(etc) }
@@ -222,10 +222,10 @@ public final class NamespaceReader: @unchecked Sendable {
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return nil }
-        let key = FileKey(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino), size: Int64(st.st_size),
-                          mtime: Int64(st.st_mtim.tv_sec), mtimeNs: st.st_mtim.tv_nsec)
+        let key = NameKey(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino), size: Int64(st.st_size),
+                          mtime: Int64(st.st_mtim.tv_sec), mtimeNs: st.st_mtim.tv_nsec, uid: uid)
         lock.lock()
-        if let cached = passwds[key] { lock.unlock(); return cached }
+        if let cached = names[key] { lock.unlock(); return cached }
         lock.unlock()
         var bytes = [UInt8](repeating: 0, count: min(Int(st.st_size), PasswdText.maxBytes))
         var got = 0
@@ -234,12 +234,12 @@ public final class NamespaceReader: @unchecked Sendable {
             if n <= 0 { break }
             got += n
         }
-        let users = PasswdText.parse(Array(bytes[..<got]))
+        let name = PasswdText.name(of: uid, in: bytes[..<got])
         lock.lock()
-        if passwds.count >= maxRoots { passwds.removeAll() }
-        passwds[key] = users
+        if names.count >= maxNames { names.removeAll() }
+        names[key] = .some(name)
         lock.unlock()
-        return users
+        return name
     }
 
     private static func readLink(_ dir: Int32, _ name: String) -> String? {

@@ -52,12 +52,12 @@ final class ListenerNamespaceTests: XCTestCase {
         let text = "root:x:0:0:root:/root:/bin/bash\nbad line\n:x:5:5::/:/bin/sh\nevil\u{1b}[2J:x:1000:1000::/h:/bin/sh\n"
             + "carol:x:1000:1000::/home/carol:/bin/bash\n" + String(repeating: "n", count: 300) + ":x:7:7::/:/bin/sh\n"
             + "big:x:99999999999:1::/:/bin/sh\n"
-        let users = PasswdText.parse(Array(text.utf8))
-        XCTAssertEqual(users[0], "root")
-        XCTAssertEqual(users[1000], "evil\u{1b}[2J", "the first entry of a uid, as getpwuid")
-        XCTAssertNil(users[5], "empty name")
-        XCTAssertNil(users[7], "a name longer than the bound")
-        XCTAssertEqual(users.count, 2)
+        let bytes = Array(text.utf8)[...]
+        XCTAssertEqual(PasswdText.name(of: 0, in: bytes), "root")
+        XCTAssertEqual(PasswdText.name(of: 1000, in: bytes), "evil\u{1b}[2J", "the first entry of a uid, as getpwuid")
+        XCTAssertNil(PasswdText.name(of: 5, in: bytes), "empty name")
+        XCTAssertNil(PasswdText.name(of: 7, in: bytes), "a name longer than the bound")
+        XCTAssertNil(PasswdText.name(of: UInt32(99999999999 & 0xffff_ffff), in: bytes), "not a uid")
     }
 
     /// The recorder's own process: its root is the host's, no user namespace.
@@ -89,6 +89,11 @@ final class ListenerNamespaceTests: XCTestCase {
         try fm.removeItem(atPath: tree + "/etc/passwd")
         XCTAssertEqual(mkfifo(tree + "/etc/passwd", 0o644), 0)
         XCTAssertNil(reader.userName(0, in: ns, through: [7]), "a FIFO")
+        // A passwd of 1 GiB (sparse): read up to the bound, the name still found at its start.
+        try fm.removeItem(atPath: tree + "/etc/passwd")
+        try "big:x:0:0::/:/bin/sh\n".write(toFile: tree + "/etc/passwd", atomically: false, encoding: .utf8)
+        XCTAssertEqual(truncate(tree + "/etc/passwd", 1 << 30), 0)
+        XCTAssertEqual(reader.userName(0, in: ns, through: [7]), "big")
         // Another root behind the same pid now: refused.
         try fm.removeItem(atPath: base + "/proc/7/root")
         try fm.createSymbolicLink(atPath: base + "/proc/7/root", withDestinationPath: "/")
@@ -100,5 +105,9 @@ final class ListenerNamespaceTests: XCTestCase {
         let stat = "12 (a) b) S 1 12 12 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 4242 0 0"
         XCTAssertEqual(NamespaceReader.startNs(stat), 4242 * ticks)
         XCTAssertNotNil(NamespaceReader().read(pid: UInt32(getpid())), "no start time given")
+        let mine = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8)
+        let started = mine.flatMap(NamespaceReader.startNs) ?? 0
+        XCTAssertNotNil(NamespaceReader().read(pid: UInt32(getpid()), startNs: started + ticks))
+        XCTAssertNil(NamespaceReader().read(pid: UInt32(getpid()), startNs: started + 5 * ticks), "another process behind the pid")
     }
 }
