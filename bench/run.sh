@@ -900,4 +900,5 @@ write_report
 bash "$ROOT/bench/files.sh" "$BIN" >> "$OUT" || log "bench/files.sh failed"   # its section, appended
 { echo; REFUSE_BIN=$BIN bash "$ROOT/bench/refusals.sh"; } >> "$OUT" || log "bench/refusals.sh failed"   # its section, appended
 bash "$ROOT/bench/channels.sh" "$BIN" >> "$OUT" || log "bench/channels.sh failed"   # its section, appended
+bash "$ROOT/bench/namespace.sh" "$BIN" >> "$OUT" || log "bench/namespace.sh failed"   # its section, appended
 log "done in $(( $(date +%s) - T0 )) s"

@@ -210,6 +210,9 @@ public final class Correlator {
         var awaitsConnection: Bool?
         /// Channels started so far (their `seq`). Optional: absent in checkpoints of older versions.
         var channelCount: Int64?
+        /// Where its sshd lives (read at the session's start), and the user sshd logged as accepted.
+        var namespace: ListenerNamespace?
+        var loggedUser: String?
 
         init(record: SessionRecord) { self.record = record }
     }
@@ -257,6 +260,8 @@ public final class Correlator {
     private let bounds: CorrelatorBounds
     private let userName: (UInt32) -> String?
     private let binaryVersion: (UInt32, String) -> String?
+    /// nil (replay): names come from `userName`, every sshd taken for the host's.
+    private let namespaces: NamespaceLookup?
     let sink: (CorrelatorOutput) -> Void
     var nextIDs: RowIDs
     private var procs: [ProcessKey: Proc] = [:]
@@ -289,12 +294,15 @@ public final class Correlator {
     ///   - firstIDs: ids continue those already in the database.
     ///   - userName: resolves a uid to a login name at the time of the session.
     ///   - binaryVersion: the OpenSSH release of a running sshd (pid, path), if it can be read.
+    ///   - namespaces: reads an sshd's root, cgroup and user namespace, and names from its passwd.
     ///   - bounds: how much state to hold at most.
     ///   - sink: receives every new or changed row, in order.
     public init(bootToWallNs: Int64, firstIDs: RowIDs = RowIDs(), bounds: CorrelatorBounds = CorrelatorBounds(),
                 userName: @escaping (UInt32) -> String?,
                 binaryVersion: @escaping (UInt32, String) -> String? = { _, _ in nil },
+                namespaces: NamespaceLookup? = nil,
                 sink: @escaping (CorrelatorOutput) -> Void) {
+        self.namespaces = namespaces
         self.bootToWallNs = bootToWallNs
         self.bounds = bounds
         self.nextIDs = firstIDs
@@ -363,13 +371,15 @@ public final class Correlator {
                             channels resumed: (open: [ChannelRecord], count: Int64) = ([], 0)) {
         var record: SessionRecord
         var reusable: [UInt32: CommandRecord] = [:]
+        let ns = namespaces?.read(seed.listenerPid ?? seed.monitor.pid, 0)
         if let resuming {
             record = resuming.session
             for c in resuming.openCommands { reusable[c.pid] = c }
             // What happened while nobody watched, as /proc shows it now.
             if record.authenticatedAtNs == nil, let uid = seed.uid {
                 record.uid = uid
-                record.user = resolve(uid)
+                (record.user, record.uidInside) = identify(hostUID: uid, ns, loggedUser: nil,
+                                                           pids: [seed.listenerPid, seed.monitor.pid])
                 record.authenticatedAtNs = seed.authenticatedAtNs
             }
             if record.remote == nil { record.remote = seed.remote?.endpoint }
@@ -384,12 +394,17 @@ public final class Correlator {
             record.local = seed.local?.endpoint
             record.remote = seed.remote?.endpoint
             record.uid = seed.uid
-            record.user = seed.uid.flatMap(resolve)
+            if let ns { record.place(in: ns) }
+            if let uid = seed.uid {
+                (record.user, record.uidInside) = identify(hostUID: uid, ns, loggedUser: nil,
+                                                           pids: [seed.listenerPid, seed.monitor.pid])
+            }
             record.authenticatedAtNs = seed.authenticatedAtNs
             record.recovered = true
         }
         let id = record.id
         let open = OpenSession(record: record)
+        open.namespace = ns
         open.acceptLogged = seed.authenticatedAtNs != nil  // the attempt happened before: nothing to add
         // Each process followed, within the bound on processes; the others are lost (counted, flagged).
         func follow(_ pid: UInt32, _ proc: Proc) -> Bool {
@@ -654,8 +669,12 @@ public final class Correlator {
         record.listenerPid = listener?.tgid
         record.sshdPath = path
         record.sshdVersion = path.flatMap { binaryVersion(listener?.tgid ?? monitor.tgid, $0) }
+        // Read now, while the listener (long-lived) or else the new monitor still runs.
+        let ns = namespaces.flatMap { n in listener.flatMap { n.read($0.tgid, $0.startNs) } ?? n.read(monitor.tgid, monitor.startNs) }
+        if let ns { record.place(in: ns) }
         // sshd accepts and forks in one step of its loop: the last accept is this connection's.
         let open = OpenSession(record: record)
+        open.namespace = ns
         open.awaitsConnection = listener == nil ? true : nil
         if let listener, let conn = pendingAccept.removeValue(forKey: listener) {
             open.record.local = conn.local
@@ -790,9 +809,11 @@ public final class Correlator {
 
     private func authenticate(_ sessionID: Int64, uid: UInt32, wallNs: Int64) {
         guard let open = sessions[sessionID], open.record.authenticatedAtNs == nil else { return }
-        let name = resolve(uid)
+        let (name, inside) = identify(hostUID: uid, open.namespace, loggedUser: open.loggedUser,
+                                      pids: [open.record.listenerPid, open.record.sshdPid])
         updateSession(sessionID) {
             $0.uid = uid
+            $0.uidInside = inside
             $0.user = name
             $0.authenticatedAtNs = wallNs
         }
@@ -828,6 +849,7 @@ public final class Correlator {
             }
         case .accepted:
             open.acceptLogged = true
+            open.loggedUser = line.user
             // Every factor in order; the key of the last factor that had one (the accepted one's first).
             let methods = (open.factors ?? []) + (line.methodText.map { [$0] } ?? [])
             let key = line.keyFingerprint.map { AuthKey(type: line.keyType, fingerprint: $0, certificate: line.certificate) }
@@ -1429,6 +1451,20 @@ public final class Correlator {
         if let t = state.tty { tty.restore(t) }
         channels = ChannelTable(open: state.channels ?? [:])
         openSessionsFlagged = false
+    }
+
+    /// The user's name and uid inside the sshd's user namespace, for the uid the kernel reported.
+    /// The name is the one the sshd's own passwd gives that uid (the account whose uid the process
+    /// took); when that cannot be read (the namespace unknown, its processes gone, no entry), the
+    /// name sshd logged as accepted. Without a namespace reader (replay): the host's name, as before,
+    /// and no uid inside.
+    private func identify(hostUID: UInt32, _ ns: ListenerNamespace?, loggedUser: String?,
+                          pids: [UInt32?]) -> (String?, UInt32?) {
+        guard let namespaces else { return (resolve(hostUID), nil) }
+        guard let ns else { return (loggedUser ?? resolve(hostUID), nil) }
+        guard let inside = ns.insideUID(hostUID) else { return (loggedUser, nil) }
+        let name = ns.hostRoot ? resolve(inside) : namespaces.userName(inside, ns, pids.compactMap { $0 })
+        return (name ?? loggedUser, inside)
     }
 
     private func resolve(_ uid: UInt32) -> String? {

@@ -12,7 +12,16 @@ public struct SessionRecord: Equatable, Sendable, Codable {
     /// Its OpenSSH release, e.g. "OpenSSH_9.2p1 Debian-2+deb12u10".
     public var sshdVersion: String?
     public var user: String?
+    /// The uid as the kernel reports it (the host's view).
     public var uid: UInt32?
+    /// The same uid as seen inside the sshd's user namespace (equal to `uid` outside one); nil when
+    /// the namespace was not read or does not map it.
+    public var uidInside: UInt32?
+    /// The sshd's root directory as seen on the host, its cgroup and the container that names
+    /// (`ListenerNamespace`); nil when it could not be read.
+    public var root: String?
+    public var cgroup: String?
+    public var container: String?
     public var remote: Endpoint?
     public var local: Endpoint?
     /// Wall-clock nanoseconds since the Unix epoch.

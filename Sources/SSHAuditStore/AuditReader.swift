@@ -36,10 +36,16 @@ public struct SessionRow: Codable, Equatable, Sendable {
     public var certSerial: String?
     public var caKeyType: String?
     public var caFingerprint: String?
+    /// The uid inside the sshd's user namespace; the sshd's root, cgroup and container (0025).
+    public var uidInside: Int64?
+    public var root: String?
+    public var cgroup: String?
+    public var container: String?
 
     enum CodingKeys: String, CodingKey {
         case keyType = "key_type", certID = "cert_id", certSerial = "cert_serial", caKeyType = "ca_key_type"
         case caFingerprint = "ca_fingerprint"
+        case uidInside = "uid_inside", root, cgroup, container
         case id, user, uid, tty, recovered
         case sshdPid = "sshd_pid", remoteAddr = "remote_addr", remotePort = "remote_port"
         case localAddr = "local_addr", localPort = "local_port", authMethod = "auth_method"
@@ -86,6 +92,10 @@ public struct SessionRow: Codable, Equatable, Sendable {
         try c.encode(certSerial, forKey: .certSerial)
         try c.encode(caKeyType, forKey: .caKeyType)
         try c.encode(caFingerprint, forKey: .caFingerprint)
+        try c.encode(uidInside, forKey: .uidInside)
+        try c.encode(root, forKey: .root)
+        try c.encode(cgroup, forKey: .cgroup)
+        try c.encode(container, forKey: .container)
     }
 
     init(row: Row) {
@@ -120,6 +130,10 @@ public struct SessionRow: Codable, Equatable, Sendable {
         certSerial = row["cert_serial"]
         caKeyType = row["ca_key_type"]
         caFingerprint = row["ca_fingerprint"]
+        uidInside = row["uid_inside"]
+        root = row["root"]
+        cgroup = row["cgroup"]
+        container = row["container"]
     }
 }
 
@@ -287,6 +301,9 @@ public struct QueryFilter: Sendable {
     /// certificate, commands and transfers of sessions authenticated with one.
     public var certID: String?
     public var ca: String?
+    /// The container of the session's sshd (`sessions.container`): that id or name exactly, or one
+    /// that starts with it (a short docker id); commands, transfers and auth of such sessions.
+    public var container: String?
     /// The client's address lies in this network (its session's address, for commands and transfers).
     public var from: IPNetwork?
     /// Time of the row (sessions and commands: start, auth: attempt, transfers: open) ≥ since, < until.

@@ -154,6 +154,7 @@ public final class AuditStore {
                     r.bool(s.truncatedArgv); r.bool(s.unattributedEvents); r.text(s.keyType)
                     r.text(s.certificate?.id); r.text(s.certificate?.serial); r.text(s.certificate?.caKeyType)
                     r.text(s.certificate?.caFingerprint)
+                    r.int(s.uidInside); r.text(s.root); r.text(s.cgroup); r.text(s.container)
                 }
             }
             var commands = try VersionWriter(db, .commands)

@@ -57,7 +57,8 @@ enum LedgerTable: String, CaseIterable, Sendable {
                     "remote_port", "local_addr", "local_port", "auth_method", "key_fingerprint", "tty", "started_at",
                     "authenticated_at", "ended_at", "exit_code", "command_count", "bytes_in", "bytes_out", "recovered",
                     "sshd_version", "ended_unobserved", "kind", "drops", "truncated_argv", "unattributed_events",
-                    "key_type", "cert_id", "cert_serial", "ca_key_type", "ca_fingerprint"]
+                    "key_type", "cert_id", "cert_serial", "ca_key_type", "ca_fingerprint",
+                    "uid_inside", "root", "cgroup", "container"]
         case .commands:
             return ["id", "session_id", "parent_id", "pid", "ppid", "uid", "filename", "argv", "argv_truncated", "cwd",
                     "started_at", "ended_at", "duration_ms", "exit_code", "signal", "recovered", "channel_id"]

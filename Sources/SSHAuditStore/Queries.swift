@@ -130,6 +130,14 @@ struct QueryPlanner {
                 ? Clause("\(alias).\(column) = ?", [value])
                 : Clause("\(alias).session_id IN (SELECT id FROM sessions WHERE \(column) = ?)", [value]))
         }
+        if let container = filter.container {
+            // A database not yet upgraded to schema 0025 knows no container.
+            guard has("sessions_container") else { return [] }
+            let column = kind == .sessions ? "\(alias).container" : "container"
+            let match = Clause("(\(column) = ? OR substr(\(column), 1, length(?)) = ?)", [container, container, container])
+            predicates.append(kind == .sessions ? match
+                : Clause("\(alias).session_id IN (SELECT id FROM sessions WHERE \(match.sql))", match.arguments))
+        }
         var addresses: [String]?
         if let network = filter.from {
             switch try AddressResolver(db: db, schema: schema, inAuth: kind == .auth, distinctCap: limits.distinctCap).resolve(network) {

@@ -54,6 +54,10 @@ extension AuditStore {
         s.sshdVersion = row["sshd_version"]
         s.user = row["user"]
         s.uid = (row["uid"] as Int64?).map { UInt32($0) }
+        s.uidInside = (row["uid_inside"] as Int64?).map { UInt32($0) }
+        s.root = row["root"]
+        s.cgroup = row["cgroup"]
+        s.container = row["container"]
         if let a: String = row["remote_addr"], let p: Int64 = row["remote_port"] { s.remote = Endpoint(address: a, port: UInt16(p)) }
         if let a: String = row["local_addr"], let p: Int64 = row["local_port"] { s.local = Endpoint(address: a, port: UInt16(p)) }
         s.authenticatedAtNs = ns(row["authenticated_at"])

@@ -56,6 +56,11 @@ struct QueryOptions: ParsableArguments {
 
     @OptionGroup var certificate: CertificateOptions
 
+    @Option(help: ArgumentHelp(
+        "Only sessions of an sshd in this container (its id or name as `query sessions` shows it, or the start of it).",
+        valueName: "ID"))
+    var container: String?
+
     @Option(help: "At most N rows.")
     var limit: Int?
 
@@ -76,6 +81,11 @@ struct QueryOptions: ParsableArguments {
             filter.key = key
         }
         (filter.certID, filter.ca) = try certificate.parsed()
+        if let container {
+            guard !container.isEmpty else { throw ValidationError("--container needs a non-empty id or name") }
+            guard fleet.central == nil else { throw ValidationError("--container is not available with --central yet") }
+            filter.container = container
+        }
         try Self.window(from: source, since: since, until: until, into: &filter)
         return filter
     }

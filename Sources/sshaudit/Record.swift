@@ -105,7 +105,8 @@ struct Record: ParsableCommand {
         let output = OutputBox(newWriter(store))
         let correlator = Correlator(
             bootToWallNs: bootToWall, firstIDs: ids, userName: Users.name(of:),
-            binaryVersion: SSHDVersion.shared.of(pid:path:), sink: output.enqueue)
+            binaryVersion: SSHDVersion.shared.of(pid:path:), namespaces: NamespaceLookup(NamespaceReader()),
+            sink: output.enqueue)
         correlator.tty.maxBytesPerSession = tty.max
         correlator.tty.setFirstID(try store.nextTTYChunkID())
         var counters = AuditStore.RunCounters()

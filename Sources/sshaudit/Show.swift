@@ -59,16 +59,27 @@ struct Show: ParsableCommand {
         }
     }
 
+    /// " (uid N)", or " (uid N inside, M on the host)" when the sshd's user namespace maps it elsewhere.
+    static func uidText(_ s: SessionRow) -> String {
+        guard let uid = s.uid else { return "" }
+        if let inside = s.uidInside, inside != uid { return " (uid \(inside) inside, \(uid) on the host)" }
+        return " (uid \(uid))"
+    }
+
     /// Recorded text goes through VisibleText: the header and each fact here, the rest through
     /// formatTable.
     static func render(_ t: SessionTimeline, sensitive: [String] = SensitivePaths.defaults) -> String {
         let s = t.session
         var title = "Session \(s.id)"
-        if let user = s.user { title += " · \(user)" + (s.uid.map { " (uid \($0))" } ?? "") }
+        if let user = s.user { title += " · \(user)" + uidText(s) }
         title += " · from \(endpoint(s.remoteAddr, s.remotePort)) to \(endpoint(s.localAddr, s.localPort))"
         var out = VisibleText.render(title) + "\n"
         var facts: [String] = []
         if let path = s.sshdPath { facts.append("sshd \(path)" + (s.sshdVersion.map { " (\($0))" } ?? "")) }
+        // An sshd in a chroot, a container or another namespace: where it lived.
+        if let root = s.root, root != "/" { facts.append("root \(root)") }
+        if let container = s.container { facts.append("container \(container)") }
+        if let cgroup = s.cgroup, s.container != nil || s.root.map({ $0 != "/" }) == true { facts.append("cgroup \(cgroup)") }
         if let tty = s.tty { facts.append("tty \(tty)") }
         if let method = s.authMethod {
             facts.append("auth \(method)" + (s.keyFingerprint == nil ? "" : " " + keyText(
@@ -104,7 +115,7 @@ struct Show: ParsableCommand {
             events.append((a.at, 1, text))
         }
         if let at = s.authenticatedAt {
-            events.append((at, 2, "authenticated as \(s.user ?? "?")" + (s.uid.map { " (uid \($0))" } ?? "")))
+            events.append((at, 2, "authenticated as \(s.user ?? "?")" + uidText(s)))
         }
         if let end = s.endedAt {
             var text = "ended after \(duration(from: s.startedAt, to: end))"
