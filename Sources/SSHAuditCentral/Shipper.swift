@@ -59,14 +59,17 @@ public final class Shipper {
                         AND NOT EXISTS (SELECT 1 FROM \(table.name) AS t WHERE t.host = l.host AND t.id = l.row_id)
                     ORDER BY l.seq
                     """, [host.key, table.name]).compactMap { $0[0].flatMap { Int64($0) } }
-                var rows: [ShippedRow] = []
-                for seq in missing {
-                    // The local entry must be the shipped one and still the row's newest.
-                    guard let entry = try reader.ledgerEntries(after: seq - 1, limit: 1).first, entry.seq == seq,
-                          let version = entry.version, version.table == table.name else { continue }
-                    rows.append(try shippedRow(version))
+                // A batch at a time: a flood of refusals must not be held in memory at once.
+                for start in stride(from: 0, to: missing.count, by: batch) {
+                    var rows: [ShippedRow] = []
+                    for seq in missing[start..<min(start + batch, missing.count)] {
+                        // The local entry must be the shipped one and still the row's newest.
+                        guard let entry = try reader.ledgerEntries(after: seq - 1, limit: 1).first, entry.seq == seq,
+                              let version = entry.version, version.table == table.name else { continue }
+                        rows.append(try shippedRow(version))
+                    }
+                    try store(rows, into: table.name)
                 }
-                try store(rows, into: table.name)
             }
             try central.query("UPDATE hosts SET layout = $2 WHERE host = $1", [host.key, String(CentralSchema.version)])
         }

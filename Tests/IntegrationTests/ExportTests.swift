@@ -107,8 +107,8 @@ final class ExportTests: XCTestCase {
         let schema = try OCSFSchema.load()
         for (fixture, table) in [("channels", "channels"), ("refusals", "refusals")] {
             let db = dir + "/\(fixture).db"
-            let events = Paths.packageRoot.appending(path: "Tests/SSHAuditCoreTests/Fixtures/\(fixture).events").path
-            let replay = try runProcess(Paths.sshaudit, ["replay", events, "--db", db])
+            let recorded = Paths.packageRoot.appending(path: "Tests/SSHAuditCoreTests/Fixtures/\(fixture).events").path
+            let replay = try runProcess(Paths.sshaudit, ["replay", recorded, "--db", db])
             XCTAssertEqual(replay.status, 0, replay.stderr)
             let local = try DatabaseQueue(path: db).read { db in
                 (ids: try Int.fetchAll(db, sql: "SELECT id FROM \(table) ORDER BY id"),

@@ -261,6 +261,17 @@ final class ShipTests: XCTestCase {
         XCTAssertEqual(try pg.number("SELECT count(*) FROM channels WHERE host = 'multiplexed' AND latest"),
                        try localCount(channels, "SELECT count(*) FROM channels"))
 
+        // `show --central` nests the commands under their channels as local `show` does.
+        let session = try localCount(channels, "SELECT session_id FROM channels GROUP BY session_id ORDER BY count(*) DESC LIMIT 1")
+        func shownChannels(_ args: [String]) throws -> NSArray? {
+            let r = try sshaudit(["show", String(session), "--format", "json"] + args)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return (try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])?["channels"] as? NSArray
+        }
+        let localChannels = try XCTUnwrap(try shownChannels(["--db", channels]))
+        XCTAssertGreaterThan(localChannels.count, 1, "a multiplexed connection")
+        XCTAssertEqual(try shownChannels(["--host", "multiplexed"] + central), localChannels)
+
         // `query refusals --central`: the local rows plus "host", with the local filters.
         let local = try sshaudit(["query", "refusals", "--db", refusals, "--format", "json"])
         let localRows = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(local.stdout.utf8)) as? [[String: Any]])
