@@ -306,7 +306,7 @@ final class ShipTests: XCTestCase {
         XCTAssertEqual(verified.status, 0, verified.stderr)
 
         // Root on the central server rewrites where a refused connection came from.
-        let victim = try pg.query("SELECT id, seq FROM refusals WHERE host = 'refusing' ORDER BY id LIMIT 1")[0]
+        let victim = try XCTUnwrap(try pg.query("SELECT id, seq FROM refusals WHERE host = 'refusing' ORDER BY id LIMIT 1").first)
         try pg.query("UPDATE refusals SET row = jsonb_set(row, '{remote_addr}', '\"192.0.2.250\"') WHERE host = 'refusing' AND id = \(victim[0])")
         let caught = try sshaudit(["verify", "--central-only"] + central)
         XCTAssertEqual(caught.status, 1, caught.stdout)
