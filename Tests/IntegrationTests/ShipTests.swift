@@ -302,6 +302,16 @@ final class ShipTests: XCTestCase {
         XCTAssertEqual(localRefused[address].map { $0 > 0 }, true)
         XCTAssertEqual(try refused(["--host", "refusing"] + central), localRefused)
 
+        // `report --central` lists the refused per source as the local report does.
+        func reported(_ args: [String]) throws -> NSArray? {
+            let r = try sshaudit(["report", "--since", "2000-01-01", "--format", "json"] + args)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return (try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])?["failed_by_source"] as? NSArray
+        }
+        let localReport = try XCTUnwrap(try reported(["--db", refusals]))
+        XCTAssertEqual((localReport.firstObject as? [String: Any])?.int("refused"), localRefused[address])
+        XCTAssertEqual(try reported(["--host", "refusing"] + central), localReport)
+
         let verified = try sshaudit(["verify", "--central-only"] + central)
         XCTAssertEqual(verified.status, 0, verified.stderr)
 
