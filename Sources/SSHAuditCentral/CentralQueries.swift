@@ -34,7 +34,7 @@ public final class CentralReader {
             throw CentralError("the central database holds nothing shipped yet (sshaudit ship creates it)")
         }
         let layout = try db.query("SELECT max(version) FROM sshaudit_central").first?.first.flatMap { $0 }.flatMap { Int($0) } ?? 0
-        guard layout >= 2 else {
+        guard layout >= CentralSchema.version else {
             throw CentralError("the central database has layout \(layout): run this version's sshaudit ship once to upgrade it")
         }
         if let host {
@@ -53,6 +53,13 @@ public final class CentralReader {
     public func authAttempts(_ filter: QueryFilter) throws -> [Hosted<AuthRow>] { try rows(.auth, filter) }
     public func transfers(_ filter: QueryFilter) throws -> [Hosted<TransferRow>] { try rows(.transfers, filter) }
     public func network(_ filter: QueryFilter) throws -> [Hosted<NetworkRow>] { try rows(.network, filter) }
+
+    /// `query refusals`: as the local one, only `from`, `since`, `until` and `limit` apply.
+    public func refusals(_ filter: QueryFilter) throws -> [Hosted<RefusalRow>] {
+        var only = QueryFilter(sessionID: nil, user: nil, limit: filter.limit)
+        (only.from, only.since, only.until) = (filter.from, filter.since, filter.until)
+        return try rows(.refusals, only)
+    }
 
     /// `query files`: with --path and --sensitive matched as the local store matches them (fnmatch):
     /// PostgreSQL narrows by regular expressions made from the globs, and where one is wider than its
@@ -74,7 +81,7 @@ public final class CentralReader {
     }
 
     enum Kind {
-        case sessions, commands, auth, transfers, network
+        case sessions, commands, auth, transfers, network, refusals
         case files(FileActivityFilter)
 
         var table: String {
@@ -85,6 +92,7 @@ public final class CentralReader {
             case .transfers: return "file_transfers"
             case .network: return "network_activity"
             case .files: return "file_activity"
+            case .refusals: return "refusals"
             }
         }
 
@@ -96,6 +104,7 @@ public final class CentralReader {
             case .transfers: return "f"
             case .network: return "n"
             case .files: return "fa"
+            case .refusals: return "r"
             }
         }
 
@@ -104,7 +113,7 @@ public final class CentralReader {
         /// The user, address, key and certificate are the row's own (else its session's).
         var ownsIdentity: Bool {
             switch self {
-            case .sessions, .auth: return true
+            case .sessions, .auth, .refusals: return true
             default: return false
             }
         }
@@ -154,7 +163,7 @@ public final class CentralReader {
             case .auth: q.conditions.append("a.result = 'failed'")
             // Connects the kernel refused.
             case .network: q.conditions.append("n.op = 'connect_failed'")
-            case .transfers, .files: break
+            case .transfers, .files, .refusals: break
             }
         }
         if case let .files(files) = kind {
@@ -175,7 +184,7 @@ public final class CentralReader {
                     (s.host, s.id) IN (SELECT g.host, g.session_id FROM commands AS g
                                        WHERE g.latest AND g.command_line LIKE \(like)\(hostCondition))
                     """)
-            case .auth, .transfers, .network, .files: break
+            case .auth, .transfers, .network, .files, .refusals: break
             }
         }
         var sql = "SELECT \(t).host, \(t).row::text FROM \(kind.table) AS \(t)"
@@ -218,12 +227,17 @@ public final class CentralReader {
             try db.query("SELECT row::text FROM \(table) WHERE latest AND host = $1 AND session_id = $2::bigint ORDER BY at, id",
                          [host, String(id)]).map { try decode(Row.self, $0[0]) }
         }
+        let commands = try part("commands", CommandRow.self)
         var timeline = SessionTimeline(
             session: try decode(SessionRow.self, first[1]), auth: try part("auth_attempts", AuthRow.self),
-            commands: AuditReader.tree(try part("commands", CommandRow.self)),
+            commands: AuditReader.tree(commands),
             transfers: try part("file_transfers", TransferRow.self), events: try part("session_events", SessionEventRow.self),
             files: try part("file_activity", FileActivityRow.self))
         timeline.network = try part("network_activity", NetworkRow.self)
+        // Commands nested under their channels, as local `show` nests them.
+        timeline.channels = AuditReader.channelTree(try db.query(
+            "SELECT row::text FROM channels WHERE latest AND host = $1 AND session_id = $2::bigint ORDER BY (row->>'seq')::bigint, id",
+            [host, String(id)]).map { try decode(ChannelRow.self, $0[0]) }, commands)
         return Hosted(host: host, row: timeline)
     }
 
@@ -275,10 +289,13 @@ public final class CentralReader {
                 SELECT x.host, s.remote_addr, x.row->>'at', 'invalid_user', x.row->>'detail', NULL
                 FROM session_events AS x JOIN sessions AS s ON s.latest AND s.host = x.host AND s.id = x.session_id
                 WHERE x.latest AND x.kind = 'invalid_user' AND s.remote_addr IS NOT NULL\(only)
+                UNION ALL
+                SELECT x.host, x.remote_addr, x.row->>'at', 'refused', NULL, NULL
+                FROM refusals AS x WHERE x.latest\(only)
             )
             SELECT host, addr, min(at), max(at), count(*) FILTER (WHERE result = 'accepted'),
                    count(*) FILTER (WHERE result = 'failed'), count(*) FILTER (WHERE result = 'invalid_user'),
-                   jsonb_agg(DISTINCT "user")::text, count(session)
+                   jsonb_agg(DISTINCT "user")::text, count(session), count(*) FILTER (WHERE result = 'refused')
             FROM seen GROUP BY host, addr
             \(having)
             ORDER BY 3, 1\(limit.map { " LIMIT \($0)" } ?? "")
@@ -287,7 +304,7 @@ public final class CentralReader {
             Hosted(host: r[0] ?? "", row: SourceRow(
                 remoteAddr: r[1] ?? "", firstSeen: r[2] ?? "", lastSeen: r[3] ?? "", accepted: Int64(r[4] ?? "") ?? 0,
                 failed: Int64(r[5] ?? "") ?? 0, invalidUser: Int64(r[6] ?? "") ?? 0, usersTried: AuditReader.strings(r[7]),
-                sessions: Int64(r[8] ?? "") ?? 0))
+                sessions: Int64(r[8] ?? "") ?? 0, refused: Int64(r[9] ?? "") ?? 0))
         }
     }
 

@@ -66,16 +66,22 @@ extension CentralReader {
         report.totals.authAttempts = report.totals.failedAttempts + number(try db.query("""
             SELECT count(*) FROM auth_attempts AS a WHERE \(inPeriod("a")) AND a.result IN ('accepted', 'partial')
             """, period).first?.first ?? nil)
+        // Failed attempts and refusals per source (a source only refused is listed too), as local.
         report.failedBySource = try db.query("""
-            SELECT coalesce(a.remote_addr, '(unknown)') AS addr, count(*), count(DISTINCT a."user"),
-                   min(a.row->>'at'), max(a.row->>'at'),
+            WITH seen AS (
+                SELECT coalesce(a.remote_addr, '(unknown)') AS addr, a."user", a.row->>'at' AS at, 'failed' AS kind
+                FROM auth_attempts AS a WHERE \(inPeriod("a")) AND a.result = 'failed'
+                UNION ALL
+                SELECT r.remote_addr, NULL, r.row->>'at', 'refused' FROM refusals AS r WHERE \(inPeriod("r"))
+            )
+            SELECT x.addr, count(*) FILTER (WHERE x.kind = 'failed'), count(DISTINCT x."user"), min(x.at), max(x.at),
                    (SELECT count(*) FROM session_events AS e JOIN sessions AS s ON s.latest AND s.host = e.host AND s.id = e.session_id
-                    WHERE \(inPeriod("e")) AND e.kind = 'invalid_user' AND s.remote_addr = a.remote_addr)
-            FROM auth_attempts AS a WHERE \(inPeriod("a")) AND a.result = 'failed'
-            GROUP BY a.remote_addr ORDER BY 2 DESC, coalesce(a.remote_addr, '(unknown)') COLLATE "C" LIMIT \(top)
+                    WHERE \(inPeriod("e")) AND e.kind = 'invalid_user' AND s.remote_addr = x.addr),
+                   count(*) FILTER (WHERE x.kind = 'refused')
+            FROM seen AS x GROUP BY x.addr ORDER BY 2 DESC, 7 DESC, x.addr COLLATE "C" LIMIT \(top)
             """, period).map {
             AuditReport.Source(address: $0[0] ?? "?", failedAttempts: number($0[1]), invalidUsers: number($0[5]),
-                               usersTried: number($0[2]), first: $0[3] ?? "?", last: $0[4] ?? "?")
+                               usersTried: number($0[2]), first: $0[3] ?? "?", last: $0[4] ?? "?", refused: number($0[6]))
         }
         report.certificates = try db.query("""
             SELECT s.row->>'ca_fingerprint', max(s.row->>'ca_key_type'), s.row->>'cert_id', count(*),

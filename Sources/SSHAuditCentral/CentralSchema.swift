@@ -16,7 +16,8 @@ import Foundation
 /// in the same transaction): fleet queries read only those, through partial indexes. Command lines
 /// get a trigram index when the pg_trgm extension can be created, so that `--grep` is an index scan.
 public enum CentralSchema {
-    static let version = 2
+    /// 3: channels and refusals (their ledger entries were shipped before, their rows from 3 on).
+    static let version = 3
 
     /// Row tables: local name, the typed columns besides host, id, seq, at, latest and row, and
     /// their indexes by name. The primary key (host, id, seq, at) serves a row's versions and a
@@ -38,7 +39,15 @@ public enum CentralSchema {
          [("file_activity_by_session", "(host, session_id) WHERE latest"), ("file_activity_by_time", "(at, host, id) WHERE latest")]),
         ("network_activity", "session_id bigint NOT NULL, op text, addr text",
          [("network_activity_by_session", "(host, session_id) WHERE latest"), ("network_activity_by_time", "(at, host, id) WHERE latest")]),
+        ("channels", "session_id bigint NOT NULL, kind text",
+         [("channels_by_session", "(host, session_id) WHERE latest"), ("channels_by_time", "(at, host, id) WHERE latest")]),
+        ("refusals", "remote_addr text NOT NULL, reason text NOT NULL",
+         [("refusals_by_time", "(at, host, id) WHERE latest"), ("refusals_by_addr", "((\(inet("remote_addr"))), at) WHERE latest")]),
     ]
+
+    /// Tables added after a host may have shipped their ledger entries (layout: the first to hold
+    /// their rows): `ship` copies the rows of those entries once (`hosts.layout` says it is done).
+    static let addedTables: [(name: String, layout: Int)] = [("channels", 3), ("refusals", 3)]
 
     /// Layout 1's indexes (named TABLE_N), replaced by the ones above.
     static let layout1Indexes = ["sessions": 4, "commands": 3, "auth_attempts": 4, "file_transfers": 2, "session_events": 2]
@@ -64,6 +73,8 @@ public enum CentralSchema {
                 first_shipped_at timestamptz NOT NULL DEFAULT now(),
                 last_shipped_at  timestamptz NOT NULL DEFAULT now()
             );
+            -- The layout whose rows the host has shipped: a host registered before 3 gets 2.
+            ALTER TABLE hosts ADD COLUMN IF NOT EXISTS layout integer NOT NULL DEFAULT 2;
             CREATE TABLE IF NOT EXISTS ledger (
                 host       text NOT NULL,
                 seq        bigint NOT NULL,

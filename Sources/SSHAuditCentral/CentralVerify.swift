@@ -60,9 +60,30 @@ public enum CentralVerify {
                 orphans += Int(r[0][1]!)!
             }
             if orphans > 0 { throw CentralError("host \(name): \(orphans) shipped row version(s) have no ledger entry") }
+            for table in ShippedRowHash.tables.sorted() { try checkContent(db, host: name, table: table) }
             reports.append(HostReport(host: name, entries: count, rows: rows, head: previous.map { hex($0) }))
         }
         return reports
+    }
+
+    /// Each shipped version of `table` (one whose JSON is its columns) hashes to its ledger entry's
+    /// row_hash: a row changed inside the central database is named without the local one.
+    static func checkContent(_ db: PGConnection, host: String, table: String) throws {
+        var after: Int64 = -1
+        while true {
+            let rows = try db.query("""
+                SELECT t.seq, t.id, t.row::text, encode(l.row_hash, 'hex') FROM \(table) AS t
+                JOIN ledger AS l ON l.host = t.host AND l.seq = t.seq
+                WHERE t.host = $1 AND t.seq > $2 ORDER BY t.seq LIMIT 10000
+                """, [host, String(after)])
+            guard !rows.isEmpty else { return }
+            for r in rows {
+                guard let hash = ShippedRowHash.of(table: table, json: r[2] ?? ""), hex(hash) == r[3] else {
+                    throw CentralError("host \(host): shipped \(table) \(r[1] ?? "?") (entry \(r[0] ?? "?")) does not hash to its ledger entry: changed centrally")
+                }
+            }
+            after = Int64(rows.last![0]!)!
+        }
     }
 
     /// Compares the local ledger of `reader` with the copy shipped for `host`: every local entry up

@@ -40,8 +40,53 @@ public final class Shipper {
         (self.reader, self.central, self.host, self.batch) = (reader, central, host, batch)
         try CentralSchema.migrate(central)
         try central.query("""
-            INSERT INTO hosts (host, hostname, machine_id) VALUES ($1, $2, $3) ON CONFLICT (host) DO NOTHING
-            """, [host.key, host.hostname, host.machineID])
+            INSERT INTO hosts (host, hostname, machine_id, layout) VALUES ($1, $2, $3, $4) ON CONFLICT (host) DO NOTHING
+            """, [host.key, host.hostname, host.machineID, String(CentralSchema.version)])
+        try backfill()
+    }
+
+    /// Rows of tables a previous layout did not hold (their ledger entries were shipped, not their
+    /// rows): each such row whose shipped entry is still its newest, read from the local database
+    /// (a row pruned locally since stays entry-only). Once per host, under the host's row lock.
+    private func backfill() throws {
+        try central.transaction {
+            guard let layout = try central.query("SELECT layout FROM hosts WHERE host = $1 FOR UPDATE", [host.key])
+                .first?[0].flatMap({ Int($0) }), layout < CentralSchema.version else { return }
+            for table in CentralSchema.addedTables where table.layout > layout {
+                let missing = try central.query("""
+                    SELECT l.seq FROM ledger AS l WHERE l.host = $1 AND l.tbl = $2
+                        AND NOT EXISTS (SELECT 1 FROM ledger AS n WHERE n.host = l.host AND n.tbl = l.tbl AND n.row_id = l.row_id AND n.seq > l.seq)
+                        AND NOT EXISTS (SELECT 1 FROM \(table.name) AS t WHERE t.host = l.host AND t.id = l.row_id)
+                    ORDER BY l.seq
+                    """, [host.key, table.name]).compactMap { $0[0].flatMap { Int64($0) } }
+                // A batch at a time: a flood of refusals must not be held in memory at once.
+                for start in stride(from: 0, to: missing.count, by: batch) {
+                    var rows: [ShippedRow] = []
+                    for seq in missing[start..<min(start + batch, missing.count)] {
+                        // The local entry must be the shipped one and still the row's newest.
+                        guard let entry = try reader.ledgerEntries(after: seq - 1, limit: 1).first, entry.seq == seq,
+                              let version = entry.version, version.table == table.name else { continue }
+                        rows.append(try shippedRow(version))
+                    }
+                    try store(rows, into: table.name)
+                }
+            }
+            try central.query("UPDATE hosts SET layout = $2 WHERE host = $1", [host.key, String(CentralSchema.version)])
+        }
+    }
+
+    /// Inserts one table's row versions (creating their month partitions) and clears `latest` on the
+    /// versions they replace.
+    private func store(_ rows: [ShippedRow], into table: String) throws {
+        guard !rows.isEmpty else { return }
+        for month in Set(rows.map { String($0.at.prefix(7)) }).sorted() {
+            try CentralSchema.ensurePartition(central, table: table, month: month)
+        }
+        for start in stride(from: 0, to: rows.count, by: batch) {
+            let part = Array(rows[start..<min(start + batch, rows.count)])
+            try insert(part, into: table)
+            try CentralSchema.supersede(central, table: table, host: host.key, rows: part.map { ($0.id, $0.seq) })
+        }
     }
 
     /// Whether the central connection still works (a failure with a working connection is about the data).
@@ -80,20 +125,11 @@ public final class Shipper {
                       PGArray.literal(entries.map { $0.fixedHash.map(PGConnection.bytea) }),
                       PGArray.literal(entries.map { $0.final.map { $0 ? "t" : "f" } }),
                       PGArray.literal(entries.map { $0.onceSet.map(String.init) }), PGArray.literal(entries.map { $0.layout.map(String.init) })])
-            var months: Set<String> = []
             var byTable: [String: [ShippedRow]] = [:]
             for version in entries.compactMap(\.version) {
-                let row = try shippedRow(version)
-                let month = String(row.at.prefix(7))
-                if months.insert(version.table + month).inserted {
-                    try CentralSchema.ensurePartition(central, table: version.table, month: month)
-                }
-                byTable[version.table, default: []].append(row)
+                byTable[version.table, default: []].append(try shippedRow(version))
             }
-            for (table, rows) in byTable.sorted(by: { $0.key < $1.key }) {
-                try insert(rows, into: table)
-                try CentralSchema.supersede(central, table: table, host: host.key, rows: rows.map { ($0.id, $0.seq) })
-            }
+            for (table, rows) in byTable.sorted(by: { $0.key < $1.key }) { try store(rows, into: table) }
             try central.query("""
                 UPDATE hosts SET shipped_seq = $2, shipped_chain = $3, last_shipped_at = now() WHERE host = $1
                 """, [host.key, String(last.seq), PGConnection.bytea(last.chain)])
@@ -144,6 +180,12 @@ public final class Shipper {
         case let .network(n):
             at = n.firstAt
             typed = [("session_id", "bigint", String(n.sessionID)), ("op", "text", n.op), ("addr", "text", n.addr)]
+        case let .channel(c):
+            at = c.startedAt
+            typed = [("session_id", "bigint", String(c.sessionID)), ("kind", "text", c.kind)]
+        case let .refusal(r):
+            at = r.at
+            typed = [("remote_addr", "text", r.remoteAddr), ("reason", "text", r.reason)]
         }
         return ShippedRow(id: v.rowID, seq: v.seq, at: at, typed: typed,
                           json: String(decoding: try encoder.encode(v.row), as: UTF8.self))

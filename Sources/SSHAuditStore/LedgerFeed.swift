@@ -8,6 +8,7 @@ public struct ExportedVersion: Sendable {
     public enum Row: Sendable, Encodable {
         case session(SessionRow), command(CommandRow), auth(AuthRow), transfer(TransferRow), event(SessionEventRow)
         case file(FileActivityRow), network(NetworkRow)
+        case channel(ChannelRow), refusal(RefusalRow)
 
         /// As the row itself (the JSON of `query --format json`).
         public func encode(to encoder: Encoder) throws {
@@ -19,6 +20,8 @@ public struct ExportedVersion: Sendable {
             case let .event(r): try r.encode(to: encoder)
             case let .file(r): try r.encode(to: encoder)
             case let .network(r): try r.encode(to: encoder)
+            case let .channel(r): try r.encode(to: encoder)
+            case let .refusal(r): try r.encode(to: encoder)
             }
         }
     }
@@ -70,7 +73,7 @@ extension AuditReader {
     private static let feedTables: [String: LedgerTable] = [
         "sessions": .sessions, "commands": .commands, "auth_attempts": .authAttempts,
         "file_transfers": .fileTransfers, "session_events": .sessionEvents, "file_activity": .fileActivity,
-        "network_activity": .networkActivity,
+        "network_activity": .networkActivity, "channels": .channels, "refusals": .refusals,
     ]
 
     /// The ledger entries after `seq`, at most `limit` of them, in order; of each row only its latest
@@ -116,6 +119,8 @@ extension AuditReader {
                     case .fileTransfers: content = .transfer(TransferRow(row: row))
                     case .fileActivity: content = .file(FileActivityRow(row: row))
                     case .networkActivity: content = .network(NetworkRow(row: row))
+                    case .channels: content = .channel(ChannelRow(row: row))
+                    case .refusals: content = .refusal(RefusalRow(row: row))
                     default: content = .event(SessionEventRow(row: row))
                     }
                     let stored = try hasher.hash(db, table, id)

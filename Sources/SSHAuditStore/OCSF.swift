@@ -3,9 +3,10 @@ import SSHAuditCore
 
 /// Row versions as OCSF 1.8 events (https://schema.ocsf.io), for SIEMs: auth rows as Authentication
 /// (3002), sessions as SSH Activity (4007), commands as Process Activity (1007), file activity as
-/// File System Activity (1001), network activity as Network Activity (4001). What OCSF has no
-/// attribute of the class for, and the ledger entry, go under `unmapped`. Transfers and session
-/// events have no class here yet: `export --format ocsf` leaves them out (jsonl has them).
+/// File System Activity (1001), network activity as Network Activity (4001), refusals as Network
+/// Activity "Refuse" (4001, activity 5). What OCSF has no attribute of the class for, and the ledger
+/// entry, go under `unmapped`. Transfers, session events and channels have no class here:
+/// `export --format ocsf` leaves them out (jsonl has them; a channel's commands carry its id).
 public enum OCSF {
     public static let schemaVersion = "1.8.0"
 
@@ -17,7 +18,8 @@ public enum OCSF {
         case let .command(c): return processActivity(c, version, host)
         case let .file(f): return fileSystemActivity(f, version, host)
         case let .network(n): return networkActivity(n, version, host)
-        case .transfer, .event: return nil
+        case let .refusal(r): return refusal(r, version, host)
+        case .transfer, .event, .channel: return nil
         }
     }
 
@@ -200,6 +202,31 @@ public enum OCSF {
             unmapped["family"] = .string(n.family)
             e["unmapped"] = .object(unmapped)
         }
+        return e
+    }
+
+    /// A connection the listener accepted and closed before serving it: Network Activity "Refuse"
+    /// (5), not Authentication: no credential was ever offered. The connection's source and the
+    /// listener's address; the listener process is the actor (OCSF's host profile).
+    private static func refusal(_ r: RefusalRow, _ v: ExportedVersion, _ host: String) -> JSONObject {
+        var e = base(category: 4, class: 4001, activity: 5, severity: 2, timeNs: Timestamp.parse(r.at), v)
+        e["src_endpoint"] = endpoint(r.remoteAddr, r.remotePort)
+        e["dst_endpoint"] = endpoint(r.localAddr, r.localPort, hostname: host)
+        e["connection_info"] = ["protocol_name": "tcp", "direction_id": 1]  // 1: Inbound
+        e["status_id"] = 2  // Failure: the client was not served
+        e["status_detail"] = r.detail.json  // sshd's words; the reason is under unmapped
+        if case var .object(metadata)? = e["metadata"] {
+            metadata["profiles"] = ["host"]
+            e["metadata"] = .object(metadata)
+        }
+        e["actor"] = ["process": ["pid": .int(r.listenerPid)]]
+        e["device"] = device(host)
+        var unmapped = JSONObject()
+        unmapped["ledger"] = ledger(v)
+        unmapped["reason"] = .string(r.reason)
+        unmapped["listener_pid"] = .int(r.listenerPid)
+        unmapped["listener_start_ns"] = .int(r.listenerStartNs)
+        e["unmapped"] = .object(unmapped)
         return e
     }
 

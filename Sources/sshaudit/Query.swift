@@ -308,16 +308,22 @@ extension Query {
         var until: String?
         @Option(help: "At most N rows.")
         var limit: Int?
+        @OptionGroup var fleet: CentralOptions
 
         func run() throws {
             var filter = QueryFilter(sessionID: nil, user: nil, limit: limit)
             if let limit, limit < 1 { throw ValidationError("--limit must be a positive number") }
             try QueryOptions.window(from: source, since: since, until: until, into: &filter)
-            let rows = try AuditReader(path: db).refusals(filter)
-            try printRows(rows, format: format, header: ["ID", "AT", "FROM", "ON", "REASON", "DETAIL", "LISTENER"]) { r in [
+            let header = ["ID", "AT", "FROM", "ON", "REASON", "DETAIL", "LISTENER"]
+            let cells = { (r: RefusalRow) in [
                 String(r.id), r.at, endpoint(r.remoteAddr, r.remotePort), endpoint(r.localAddr, r.localPort), r.reason,
                 r.detail ?? "-", String(r.listenerPid),
             ] }
+            if let fleet = try fleet.reader() {
+                try printHostedRows(try fleet.refusals(filter), format: format, header: header, cells: cells)
+            } else {
+                try printRows(try AuditReader(path: db).refusals(filter), format: format, header: header, cells: cells)
+            }
         }
     }
 }

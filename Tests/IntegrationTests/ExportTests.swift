@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import XCTest
 
 /// `sshaudit export`: row versions of real logins as JSON lines for shippers, OCSF events checked
@@ -92,6 +93,55 @@ final class ExportTests: XCTestCase {
             XCTAssertEqual(entry.string("chain"), chains[seq])
             XCTAssertEqual(entry.string("previous_chain"), chains[seq - 1] ?? String(repeating: "0", count: 64))
             XCTAssertEqual(entry["altered"] as? Bool, false)
+        }
+    }
+
+    /// Channels and refusals (replayed from events recorded on real sshd) are exported with their
+    /// ledger entries: jsonl carries every row, OCSF a refusal as Network Activity "Refuse" and no
+    /// channel (no OCSF class: its commands carry its id).
+    func testChannelsAndRefusalsAreCarriedAndARefusalIsANetworkRefuse() throws {
+        let dir = FileManager.default.temporaryDirectory.appending(path: "export-chan-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let schema = try OCSFSchema.load()
+        for (fixture, table) in [("channels", "channels"), ("refusals", "refusals")] {
+            let db = dir + "/\(fixture).db"
+            let recorded = Paths.packageRoot.appending(path: "Tests/SSHAuditCoreTests/Fixtures/\(fixture).events").path
+            let replay = try runProcess(Paths.sshaudit, ["replay", recorded, "--db", db])
+            XCTAssertEqual(replay.status, 0, replay.stderr)
+            let local = try DatabaseQueue(path: db).read { db in
+                (ids: try Int.fetchAll(db, sql: "SELECT id FROM \(table) ORDER BY id"),
+                 seqs: try Int.fetchAll(db, sql: "SELECT max(seq) FROM ledger WHERE tbl = '\(table)' GROUP BY row_id ORDER BY row_id"))
+            }
+            XCTAssertFalse(local.ids.isEmpty, "the fixture has \(table)")
+            func export(_ format: String) throws -> [[String: Any]] {
+                let r = try runProcess(Paths.sshaudit, ["export", "--db", db, "--host", "test-host", "--format", format])
+                XCTAssertEqual(r.status, 0, r.stderr)
+                return r.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            }
+            let lines = try export("jsonl").filter { $0.string("table") == table }
+            XCTAssertEqual(lines.compactMap { $0.int("row_id") }.sorted(), local.ids, "every \(table) row")
+            XCTAssertEqual(lines.compactMap { $0.int("seq") }.sorted(), local.seqs.sorted(), "with its latest ledger entry")
+            XCTAssertTrue(lines.allSatisfy { ($0["row"] as? [String: Any])?.int("id") == $0.int("row_id") && $0["altered"] as? Bool == false })
+
+            let events = try export("ocsf")
+            for event in events { XCTAssertEqual(schema.problems(event), [], "\(event)") }
+            let mine = events.filter { ($0["metadata"] as? [String: Any])?["log_name"] as? String == table }
+            if table == "channels" {
+                XCTAssertEqual(mine.count, 0, "a channel has no OCSF class")
+            } else {
+                let rows = try DatabaseQueue(path: db).read { try Row.fetchAll($0, sql: "SELECT * FROM refusals ORDER BY id") }
+                XCTAssertEqual(mine.count, rows.count)
+                for (event, row) in zip(mine, rows) {
+                    XCTAssertEqual(event.int("class_uid"), 4001)
+                    XCTAssertEqual(event.int("activity_id"), 5, "Refuse")
+                    XCTAssertEqual((event["src_endpoint"] as? [String: Any])?["ip"] as? String, row["remote_addr"] as String)
+                    XCTAssertEqual((event["src_endpoint"] as? [String: Any])?["port"] as? Int, row["remote_port"] as Int)
+                    XCTAssertEqual((event["dst_endpoint"] as? [String: Any])?["port"] as? Int, row["local_port"] as Int)
+                    XCTAssertEqual((event["unmapped"] as? [String: Any])?["reason"] as? String, row["reason"] as String)
+                }
+            }
         }
     }
 

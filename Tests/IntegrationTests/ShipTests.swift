@@ -228,6 +228,102 @@ final class ShipTests: XCTestCase {
         XCTAssertTrue(refused.stderr.contains("the database was replaced or rewritten"), refused.stderr)
     }
 
+    /// Channels and refusals (replayed from events recorded on real sshd) ship as rows: a central of
+    /// layout 2 (their ledger entries shipped, not their rows) gets them on the next ship; fleet
+    /// queries answer as local ones plus "host"; a refusal changed inside PostgreSQL is named by verify.
+    func testChannelsAndRefusalsShipAndARowChangedCentrallyIsNamed() throws {
+        let pg = try PostgresServer(name: "ship-chan")
+        postgres = pg
+        let dir = FileManager.default.temporaryDirectory.appending(path: "ship-chan-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func replayed(_ fixture: String) throws -> String {
+            let events = Paths.packageRoot.appending(path: "Tests/SSHAuditCoreTests/Fixtures/\(fixture).events").path
+            let r = try runProcess(Paths.sshaudit, ["replay", events, "--db", dir + "/\(fixture).db"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return dir + "/\(fixture).db"
+        }
+        let refusals = try replayed("refusals"), channels = try replayed("channels")
+        let central = ["--central", pg.url, "--password-file", pg.passwordFile]
+        func sshaudit(_ args: [String]) throws -> ProcessResult { try runProcess(Paths.sshaudit, args, timeout: 120) }
+
+        // Shipped into a central of layout 2, as the previous sshaudit left it.
+        XCTAssertEqual(try ship(refusals, host: "refusing", ["--once"]).status, 0)
+        try pg.query("DROP TABLE refusals, channels")
+        try pg.query("ALTER TABLE hosts DROP COLUMN layout")
+        try pg.query("UPDATE sshaudit_central SET version = 2")
+        let stale = try sshaudit(["query", "refusals"] + central)
+        XCTAssertEqual(stale.status, 1)
+        XCTAssertTrue(stale.stderr.contains("run this version's sshaudit ship once"), stale.stderr)
+        XCTAssertEqual(try ship(refusals, host: "refusing", ["--once"]).status, 0)
+        XCTAssertEqual(try ship(channels, host: "multiplexed", ["--once"]).status, 0)
+        XCTAssertEqual(try pg.number("SELECT count(*) FROM channels WHERE host = 'multiplexed' AND latest"),
+                       try localCount(channels, "SELECT count(*) FROM channels"))
+
+        // `show --central` nests the commands under their channels as local `show` does.
+        let session = try localCount(channels, "SELECT session_id FROM channels GROUP BY session_id ORDER BY count(*) DESC LIMIT 1")
+        func shownChannels(_ args: [String]) throws -> NSArray? {
+            let r = try sshaudit(["show", String(session), "--format", "json"] + args)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return (try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])?["channels"] as? NSArray
+        }
+        let localChannels = try XCTUnwrap(try shownChannels(["--db", channels]))
+        XCTAssertGreaterThan(localChannels.count, 1, "a multiplexed connection")
+        XCTAssertEqual(try shownChannels(["--host", "multiplexed"] + central), localChannels)
+
+        // `query refusals --central`: the local rows plus "host", with the local filters.
+        let local = try sshaudit(["query", "refusals", "--db", refusals, "--format", "json"])
+        let localRows = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(local.stdout.utf8)) as? [[String: Any]])
+        XCTAssertFalse(localRows.isEmpty)
+        let fleet = try sshaudit(["query", "refusals", "--host", "refusing", "--format", "json"] + central)
+        XCTAssertEqual(fleet.status, 0, fleet.stderr)
+        let fleetRows = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(fleet.stdout.utf8)) as? [[String: Any]])
+        XCTAssertEqual(fleetRows.map { $0 as NSDictionary }, localRows.map { row in
+            var r = row
+            r["host"] = "refusing"
+            return r as NSDictionary
+        }, "after the upgrade: the rows whose entries layout 2 had shipped")
+        let address = try XCTUnwrap(localRows.first?.string("remote_addr"))
+        let fromLocal = try sshaudit(["query", "refusals", "--db", refusals, "--from", address, "--format", "json"])
+        let fromFleet = try sshaudit(["query", "refusals", "--from", address, "--format", "json"] + central)
+        XCTAssertEqual(fromFleet.status, 0, fromFleet.stderr)
+        XCTAssertEqual((try JSONSerialization.jsonObject(with: Data(fromFleet.stdout.utf8)) as? [Any])?.count,
+                       (try JSONSerialization.jsonObject(with: Data(fromLocal.stdout.utf8)) as? [Any])?.count)
+
+        // `query sources --central` counts refused per source as the local one does.
+        func refused(_ args: [String]) throws -> [String: Int] {
+            let r = try sshaudit(["query", "sources", "--format", "json"] + args)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let rows = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
+            return Dictionary(rows.map { ($0.string("remote_addr") ?? "", $0.int("refused") ?? -1) }, uniquingKeysWith: +)
+        }
+        let localRefused = try refused(["--db", refusals])
+        XCTAssertEqual(localRefused[address].map { $0 > 0 }, true)
+        XCTAssertEqual(try refused(["--host", "refusing"] + central), localRefused)
+
+        // `report --central` lists the refused per source as the local report does.
+        func reported(_ args: [String]) throws -> NSArray? {
+            let r = try sshaudit(["report", "--since", "2000-01-01", "--format", "json"] + args)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return (try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])?["failed_by_source"] as? NSArray
+        }
+        let localReport = try XCTUnwrap(try reported(["--db", refusals]))
+        XCTAssertEqual((localReport.firstObject as? [String: Any])?.int("refused"), localRefused[address])
+        XCTAssertEqual(try reported(["--host", "refusing"] + central), localReport)
+
+        let verified = try sshaudit(["verify", "--central-only"] + central)
+        XCTAssertEqual(verified.status, 0, verified.stderr)
+
+        // Root on the central server rewrites where a refused connection came from.
+        let victim = try XCTUnwrap(try pg.query("SELECT id, seq FROM refusals WHERE host = 'refusing' ORDER BY id LIMIT 1").first)
+        try pg.query("UPDATE refusals SET row = jsonb_set(row, '{remote_addr}', '\"192.0.2.250\"') WHERE host = 'refusing' AND id = \(victim[0])")
+        let caught = try sshaudit(["verify", "--central-only"] + central)
+        XCTAssertEqual(caught.status, 1, caught.stdout)
+        XCTAssertTrue(caught.stderr.contains("shipped refusals \(victim[0]) (entry \(victim[1])) does not hash to its ledger entry"),
+                      caught.stderr)
+    }
+
     /// `sslmode` in the URL is libpq's: a server that only takes TLS refuses a plain connection, a
     /// certificate from the expected CA is accepted with verify-full, one from another CA is not.
     func testTLSIsUsedAndVerifiedWhenTheURLAsks() throws {
