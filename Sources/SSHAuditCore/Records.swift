@@ -242,7 +242,7 @@ public struct RowIDs: Equatable, Sendable, Codable {
 }
 
 public enum CorrelatorOutput: Equatable, Sendable {
-    case session(SessionRecord)
+    indirect case session(SessionRecord)  // boxed: by far the largest payload, and every output is copied at its size
     case command(CommandRecord)
     case auth(AuthRecord)
     case transfer(TransferRecord)

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The tracepoints' own cost (as root): what attaching programs to the recorder's tracepoints costs
+# the rest of the machine before any program does anything.
+#
+#   bash bench/tpfloor.sh [path/to/sshaudit] > fragment.md
+#
+# Empty programs (return 0) are attached to exactly the tracepoints the recorder attaches (their
+# sections read from the recorder's own BPF object; the terminal-recording ones for --tty output
+# only). Two storms outside any session, as the test user, alternating: the file-operation storm
+# (bench/filestorm.c) with no programs, with the empty programs and with `record`; the exec storm
+# (bench/storm.c) with no programs, with the empty programs (terminal ones included) and with
+# `record --tty output`. Medians; ratios to no programs. A ratio of the empty programs above a target
+# says that no filtering inside the programs can meet that target: the cost is the kernel's dispatch.
+#
+# Environment: FLOOR_REPS [10], FLOOR_OPS [30000] file operations, FLOOR_EXECS [5000] execs.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN=${1:-$ROOT/.build-bench/release/sshaudit}
+REPS=${FLOOR_REPS:-10}
+OPS=${FLOOR_OPS:-30000}
+EXECS=${FLOOR_EXECS:-5000}
+USER_=sa_alice
+WORK=$(mktemp -d /var/tmp/sshaudit-tpfloor.XXXXXX)
+FLOOR_PID= REC_PID=
+log() { printf '[tpfloor] %s\n' "$*" >&2; }
+cleanup() {
+  [[ -n $FLOOR_PID ]] && kill "$FLOOR_PID" 2>/dev/null && wait "$FLOOR_PID" 2>/dev/null
+  [[ -n $REC_PID ]] && kill -INT "$REC_PID" 2>/dev/null && wait "$REC_PID" 2>/dev/null
+  rm -rf "$WORK" "/tmp/sshaudit-tpfloor-storm"
+}
+trap cleanup EXIT
+[[ $(id -u) == 0 ]] || { log "run as root"; exit 1; }
+[[ -x $BIN ]] || { log "no binary $BIN"; exit 1; }
+OBJ=$(find "$ROOT/.build-bench" "$ROOT/.build" -name sshaudit.bpf.o -newer "$ROOT/bpf/events.h" 2>/dev/null | head -n 1)
+[[ -n $OBJ ]] || { log "no BPF object built from the current bpf/ (build the release binary first)"; exit 1; }
+id "$USER_" >/dev/null 2>&1 || bash "$ROOT/Tests/Integration/sshd-harness.sh" setup /run/sshaudit-test/tpfloor >/dev/null
+
+# One empty program per section of the recorder's object.
+sections() { readelf -SW "$OBJ" | grep -oE '(tp_btf|tracepoint)/[a-z0-9_/]+' | sort -u; }
+object() {   # NAME, then a grep -v pattern of sections to leave out
+  local name=$1 skip=$2 i=0
+  { echo 'char LICENSE[] __attribute__((section("license"), used)) = "GPL";'
+    sections | grep -vE "$skip" | while read -r s; do
+      i=$((i + 1)); echo "__attribute__((section(\"$s\"), used)) int p$i(void *ctx) { return 0; }"
+    done; } > "$WORK/$name.bpf.c"
+  clang -O2 -target bpf -c "$WORK/$name.bpf.c" -o "$WORK/$name.bpf.o"
+}
+object base 'tty_|sys_exit_read$|sys_enter_ioctl$|sys_exit_write$'   # record --tty off
+object tty 'sys_exit_write$'                                          # record --tty output (not all)
+gcc -O2 -Wall -o "$WORK/tpfloor" "$ROOT/bench/tpfloor.c" -lbpf
+gcc -O2 -Wall -o "$WORK/filestorm" "$ROOT/bench/filestorm.c"
+gcc -O2 -Wall -o "$WORK/storm" "$ROOT/bench/storm.c"
+chmod 0755 "$WORK" "$WORK/filestorm" "$WORK/storm"
+STORM_DIR=/tmp/sshaudit-tpfloor-storm
+install -d -o "$USER_" -m 0700 "$STORM_DIR"
+
+as_user() { setpriv --reuid="$USER_" --regid="$(id -g "$USER_")" --init-groups --reset-env -- "$@"; }
+files() { as_user "$WORK/filestorm" "$STORM_DIR" -n "$OPS" | sed -n 's/.* seconds=\([0-9.]*\).*/\1/p'; }
+execs() { as_user "$WORK/storm" -n "$EXECS" | sed -n 's/.* seconds=\([0-9.]*\).*/\1/p'; }
+floor_start() {
+  "$WORK/tpfloor" "$WORK/$1.bpf.o" > "$WORK/floor.out" & FLOOR_PID=$!
+  until grep -q attached "$WORK/floor.out"; do kill -0 "$FLOOR_PID" || { log "tpfloor failed"; exit 1; }; sleep 0.05; done
+  head -n 1 "$WORK/floor.out" | awk '{ print $2 }' > "$WORK/$1.count"
+}
+floor_stop() { kill "$FLOOR_PID"; wait "$FLOOR_PID" || true; FLOOR_PID=; }
+rec_start() {
+  rm -f "$WORK"/audit.db*; : > "$WORK/rec.log"
+  "$BIN" record --db "$WORK/audit.db" "$@" 2>"$WORK/rec.log" & REC_PID=$!
+  until grep -q recording "$WORK/rec.log"; do kill -0 "$REC_PID" || { log "recorder died: $(cat "$WORK/rec.log")"; exit 1; }; sleep 0.05; done
+}
+rec_stop() { kill -INT "$REC_PID"; wait "$REC_PID" || true; REC_PID=; }
+
+for ((rep = 1; rep <= REPS; rep++)); do
+  files >> "$WORK/f-none"
+  floor_start base; files >> "$WORK/f-floor"; floor_stop
+  rec_start; files >> "$WORK/f-rec"; rec_stop
+  execs >> "$WORK/e-none"
+  floor_start tty; execs >> "$WORK/e-floor"; floor_stop
+  rec_start --tty output; execs >> "$WORK/e-rec"; rec_stop
+  log "rep $rep: files $(tail -n 1 "$WORK/f-none") $(tail -n 1 "$WORK/f-floor") $(tail -n 1 "$WORK/f-rec"); execs $(tail -n 1 "$WORK/e-none") $(tail -n 1 "$WORK/e-floor") $(tail -n 1 "$WORK/e-rec")"
+done
+med() { sort -g "$WORK/$1" | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+fn=$(med f-none) ff=$(med f-floor) fr=$(med f-rec) en=$(med e-none) ef=$(med e-floor) er=$(med e-rec)
+
+cat <<MD
+## Tracepoints' own cost (bench/tpfloor.sh)
+
+$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $REPS alternating repetitions, outside any session, as $USER_.
+*Empty programs*: one \`return 0\` program on each tracepoint the recorder attaches ($(cat "$WORK/base.count") of them;
+$(cat "$WORK/tty.count") with the terminal-recording ones), sections read from the recorder's own BPF object.
+
+| Storm | No programs | Empty programs | Ratio | \`record\` | Ratio |
+|---|--:|--:|--:|--:|--:|
+| $OPS file operations (bench/filestorm.c) | ${fn} s | ${ff} s | $(ratio "$ff" "$fn") | ${fr} s | $(ratio "$fr" "$fn") |
+| $EXECS execs (bench/storm.c), terminal programs included, \`record --tty output\` | ${en} s | ${ef} s | $(ratio "$ef" "$en") | ${er} s | $(ratio "$er" "$en") |
+MD
