@@ -900,7 +900,7 @@ public final class Correlator {
     private func ended(_ key: ProcessKey, _ gone: Proc, atNs wallNs: Int64, status: UInt32?) {
         var proc = gone
         if proc.path != nil { pathHolders -= 1 }
-        pendingAccept.removeValue(forKey: key)
+        listenerEnded(key)
         // The kernel reports close calls only: the files it left open were closed by its end.
         if proc.opensFiles {
             confirmInternalSFTP(key, proc, atNs: wallNs)
@@ -1461,6 +1461,8 @@ public final class Correlator {
     private func identify(hostUID: UInt32, _ ns: ListenerNamespace?, loggedUser: String?,
                           pids: [UInt32?]) -> (String?, UInt32?) {
         guard let namespaces else { return (resolve(hostUID), nil) }
+        // A root unknown: the host's passwd may name another person (a tree's uid 1000 need not be
+        // the host's); sshd's own line names the one who logged in.
         guard let ns else { return (loggedUser ?? resolve(hostUID), nil) }
         guard let inside = ns.insideUID(hostUID) else { return (loggedUser, nil) }
         let name = ns.hostRoot ? resolve(inside) : namespaces.userName(inside, ns, pids.compactMap { $0 })

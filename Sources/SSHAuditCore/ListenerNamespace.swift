@@ -138,13 +138,22 @@ public enum PasswdText {
     public static let maxBytes = 4 << 20
     public static let maxName = 256
 
-    /// The name of `uid`: its first entry, as getpwuid's. One pass, nothing kept but the answer.
+    /// The name of `uid`: its first entry, as getpwuid's. One pass over the bytes, line by line,
+    /// nothing kept but the answer (a file of millions of short lines allocates nothing per line).
     public static func name(of uid: UInt32, in bytes: ArraySlice<UInt8>) -> String? {
-        for line in bytes.split(separator: UInt8(ascii: "\n")) {
-            let f = line.split(separator: UInt8(ascii: ":"), maxSplits: 3, omittingEmptySubsequences: false)
-            guard f.count >= 3, !f[0].isEmpty, f[0].count <= maxName, f[2].count <= 10,
-                  UInt32(String(decoding: f[2], as: UTF8.self)) == uid else { continue }
-            return String(decoding: f[0], as: UTF8.self)
+        let newline = UInt8(ascii: "\n"), colon = UInt8(ascii: ":")
+        var start = bytes.startIndex
+        while start < bytes.endIndex {
+            let end = bytes[start...].firstIndex(of: newline) ?? bytes.endIndex
+            defer { start = end + 1 }
+            let line = bytes[start..<end]
+            // name:password:uid[:…]
+            guard let c1 = line.firstIndex(of: colon), let c2 = line[(c1 + 1)...].firstIndex(of: colon) else { continue }
+            let c3 = line[(c2 + 1)...].firstIndex(of: colon) ?? line.endIndex
+            let name = line[line.startIndex..<c1], uidField = line[(c2 + 1)..<c3]
+            guard !name.isEmpty, name.count <= maxName, uidField.count <= 10,
+                  UInt32(String(decoding: uidField, as: UTF8.self)) == uid else { continue }
+            return String(decoding: name, as: UTF8.self)
         }
         return nil
     }
@@ -213,15 +222,23 @@ public final class NamespaceReader: @unchecked Sendable {
         return nil
     }
 
+    /// O_PATH (Linux; not exported to Swift): a descriptor that names the file without opening it.
+    private static let oPath: Int32 = 0o10000000
+
     private func name(of uid: UInt32, under rootFD: Int32) -> String? {
         let etc = openat(rootFD, "etc", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard etc >= 0 else { return nil }
         defer { close(etc) }
-        let fd = openat(etc, "passwd", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        // Its type is checked before it is opened for reading: opening a device node root inside put
+        // there could have side effects of its own.
+        let path = openat(etc, "passwd", Self.oPath | O_NOFOLLOW | O_CLOEXEC)
+        guard path >= 0 else { return nil }
+        defer { close(path) }
+        var st = stat()
+        guard fstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return nil }
+        let fd = open("/proc/self/fd/\(path)", O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return nil }
         let key = NameKey(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino), size: Int64(st.st_size),
                           mtime: Int64(st.st_mtim.tv_sec), mtimeNs: st.st_mtim.tv_nsec, uid: uid)
         lock.lock()

@@ -112,6 +112,13 @@ extension Correlator {
         return true
     }
 
+    /// A listener ended. Its pending connection that already closed was never served: refused. One
+    /// still open is dropped without a row (`sshd -d` serves its one connection itself).
+    func listenerEnded(_ listener: ProcessKey) {
+        if pendingAccept[listener]?.closedBytes != nil { refuse(listener, reason: .unknown, detail: nil) }
+        pendingAccept.removeValue(forKey: listener)
+    }
+
     private func refuse(_ listener: ProcessKey, reason: RefusalRecord.Reason, detail: String?) {
         guard let conn = pendingAccept.removeValue(forKey: listener) else { return }
         let id = nextIDs.refusal

@@ -134,7 +134,13 @@ struct QueryPlanner {
             // A database not yet upgraded to schema 0025 knows no container.
             guard has("sessions_container") else { return [] }
             let column = kind == .sessions ? "\(alias).container" : "container"
-            let match = Clause("(\(column) = ? OR substr(\(column), 1, length(?)) = ?)", [container, container, container])
+            // A name (LXC's "web") matches exactly; an id may be given by its start, as docker prints
+            // it (12 hex digits or more), never a name by its start ("web" is not "webdb").
+            let isIDStart = container.utf8.count >= 12
+                && container.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
+            let match = isIDStart
+                ? Clause("(\(column) = ? OR substr(\(column), 1, length(?)) = ?)", [container, container, container])
+                : Clause("\(column) = ?", [container])
             predicates.append(kind == .sessions ? match
                 : Clause("\(alias).session_id IN (SELECT id FROM sessions WHERE \(match.sql))", match.arguments))
         }

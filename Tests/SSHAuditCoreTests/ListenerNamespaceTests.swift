@@ -58,6 +58,12 @@ final class ListenerNamespaceTests: XCTestCase {
         XCTAssertNil(PasswdText.name(of: 5, in: bytes), "empty name")
         XCTAssertNil(PasswdText.name(of: 7, in: bytes), "a name longer than the bound")
         XCTAssertNil(PasswdText.name(of: UInt32(99999999999 & 0xffff_ffff), in: bytes), "not a uid")
+        XCTAssertEqual(PasswdText.name(of: 9, in: Array("one:colon\nsolo:x:9".utf8)[...]), "solo", "a last line without newline")
+        // The bound's worth of the shortest lines (root inside writes it): scanned in place, line by
+        // line, to the entry at the end.
+        let flood = [UInt8](repeating: 0, count: PasswdText.maxBytes / 2 - 16).flatMap { _ in [UInt8(ascii: "x"), 0x0a] }
+            + Array("last:x:42:0::/:/bin/sh".utf8)
+        XCTAssertEqual(PasswdText.name(of: 42, in: flood[...]), "last")
     }
 
     /// The recorder's own process: its root is the host's, no user namespace.

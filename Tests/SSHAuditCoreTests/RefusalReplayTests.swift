@@ -175,4 +175,21 @@ final class RefusalStepTests: XCTestCase {
         XCTAssertEqual(refusals.map(\.id), [1, 2, 3])
         XCTAssertTrue(refusals.allSatisfy { $0.atNs > 0 && $0.local == local && $0.listenerStartNs == 5_000 })
     }
+
+    /// The listener ends (stopped, restarted) after a client reset its pending connection: never
+    /// served, so refused, not lost. A connection still open when it ends is no refusal
+    /// (`sshd -d` serves its one connection itself).
+    func testAListenerEndingWithAPendingConnection() {
+        accept(50_010)
+        send(.connectionClosed(socket: 50_010, bytesIn: 0, bytesOut: 0))
+        send(.exit(status: 0))
+        XCTAssertEqual(refusals.map(\.remote), [peer(50_010)])
+        XCTAssertEqual(refusals.first?.reason, .unknown)
+    }
+
+    func testAListenerEndingWithAnOpenConnectionRefusesNothing() {
+        accept(50_011)
+        send(.exit(status: 0))
+        XCTAssertEqual(refusals.count, 0)
+    }
 }
