@@ -73,8 +73,9 @@ final class VerifyCommandTests: XCTestCase {
         let ok = try verify(db)
         XCTAssertEqual(ok.status, 0, ok.stderr)
         XCTAssertEqual(ok.stderr, "")
-        XCTAssertTrue(ok.stdout.contains("ok: 40 rows"), ok.stdout)
-        XCTAssertTrue(ok.stdout.contains("and 40 ledger entries checked"), ok.stdout)
+        // parallel_10: 10 sessions, 20 commands, 10 authentication attempts and 10 channels.
+        XCTAssertTrue(ok.stdout.contains("ok: 50 rows"), ok.stdout)
+        XCTAssertTrue(ok.stdout.contains("and 50 ledger entries checked"), ok.stdout)
         let kept = try XCTUnwrap(head(ok), ok.stdout)
 
         try assertFails(try tamperedCopy(of: db, "UPDATE commands SET exit_code = 99 WHERE id = 3"),
