@@ -34,6 +34,9 @@ enum sa_event_type {
     SA_EV_TTY = 17,         /* bytes a session's sshd read from its pty master or its command's
                              * stdout/stderr pipe (what it sends the client), or wrote to them (input) */
     SA_EV_TTY_WINSIZE = 18, /* the session's sshd set the pty's window size (TIOCSWINSZ) */
+    /* Written by user space, never by the kernel: repeats of a file operation that the kernel
+     * counted in `file_seen` instead of reporting each (bpf/files.bpf.h); see sa_file_repeat. */
+    SA_EV_FILE_REPEAT = 19,
 };
 
 /* Roles the kernel keeps per tracked process, to decide whose log writes may be read.
@@ -61,7 +64,8 @@ struct sa_tracked_proc {
     unsigned long long start_ns;  /* start_boottime: a recycled pid with another start time is not
                                    * tracked; 0 (entered by the start-up scan): any start time */
     unsigned int flags;           /* SA_PROC_* */
-    unsigned int _pad;
+    unsigned int execs;           /* execs since it was tracked: file activity after an exec is
+                                   * another command's (the `file_seen` key) */
 };
 _Static_assert(sizeof(struct sa_tracked_proc) == 16, "tracked proc size");
 
@@ -279,6 +283,7 @@ _Static_assert(__builtin_offsetof(struct sa_log, data) == 56, "log data offset")
 #define SA_FOP_SYMLINK 11   /* path: the link, second name: its target as given (never resolved) */
 #define SA_FILE_TRUNCATED 1u       /* a directory was deeper or longer than the bounds below: its leading part is missing */
 #define SA_FILE_NAME_TRUNCATED 2u  /* a name from user memory was longer than SA_FILE_NAME_MAX: its end is missing */
+#define SA_FILE_SEEN 4u            /* repeats are counted in `file_seen` under the key that follows the data */
 #define SA_FILE_DIR_MAX 1024  /* bytes of one directory walk kept (components, leaf first) */
 #define SA_FILE_NAME_MAX 512  /* bytes of one name from user memory kept, NUL included */
 #define SA_FILE_DEPTH 32      /* path components walked */
@@ -301,6 +306,41 @@ struct sa_file_act {
     char data[SA_FILE_DATA];
 };
 _Static_assert(__builtin_offsetof(struct sa_file_act, data) == 72, "file act data offset");
+
+/* In-kernel aggregation of file activity. The first time a process does an operation on a path it is
+ * reported (sa_file_act, flag SA_FILE_SEEN, this key after the data); each repeat only adds to the
+ * key's count in the `file_seen` map, which user space reads (before the process's exit or exec is
+ * handled, and on a timer) and passes on as SA_EV_FILE_REPEAT records. The key is exact: the
+ * process (tgid, start, execs), the operation, the names as the caller passed them, and `where`, a
+ * keyed hash of every dentry and mount from the resolved directory (or the opened file) up to the
+ * root with each dentry's name hash: renaming or moving any directory on the way, a symlink swapped,
+ * another mount, all give another key and so a new report. Names longer than SA_FILE_SEEN_NAME - 1
+ * bytes, paths deeper than SA_FILE_DEPTH and a full map are reported every time. */
+#define SA_FILE_SEEN_NAME 64
+#define SA_FILE_SEEN_MAX 16384
+struct sa_file_seen_key {
+    unsigned long long start_ns;
+    unsigned int tgid;
+    unsigned int execs;
+    unsigned int op;
+    unsigned int _pad;
+    unsigned long long where;
+    char name[SA_FILE_SEEN_NAME];   /* NUL padded */
+    char name2[SA_FILE_SEEN_NAME];  /* rename, link: the second name; symlink: its target */
+};
+_Static_assert(sizeof(struct sa_file_seen_key) == 160, "file seen key size");
+struct sa_file_seen {
+    unsigned long long count;       /* repeats since the report */
+    unsigned long long last_ns;     /* CLOCK_BOOTTIME of the last */
+};
+/* SA_EV_FILE_REPEAT: h.tgid, h.start_ns, h.uid (of the first report) and h.ts_ns (= last_ns) describe
+ * the process; count repeats of the operation `key` names, which user space read from `file_seen`. */
+struct sa_file_repeat {
+    struct sa_header h;
+    unsigned long long count;
+    struct sa_file_seen_key key;
+};
+_Static_assert(sizeof(struct sa_file_repeat) == 216, "file repeat size");
 
 /* Terminal recording records (bpf/tty.bpf.h; constants above, SA_TTY_*). */
 struct sa_tty {
@@ -341,6 +381,8 @@ _Static_assert(sizeof(struct sa_file_id) == 16, "file id size");
 #define SA_CONFIG_PIN_BINARIES 1u  /* record --sshd: a listener's executable must be in sshd_binaries */
 struct sa_config {
     unsigned int flags;
+    unsigned int _pad;
+    unsigned long long seen_secret;  /* random, per load: the seed of sa_file_seen_key.where */
 };
 
 #endif

@@ -37,8 +37,98 @@ struct {
     __type(value, struct sa_file_act);
 } file_scratch SEC(".maps");
 
+/* Repeats counted instead of reported (events.h: sa_file_seen_key). Pinned with the ring: a restarted
+ * recorder reads what was counted while none ran. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, SA_FILE_SEEN_MAX);
+    __type(key, struct sa_file_seen_key);
+    __type(value, struct sa_file_seen);
+} file_seen SEC(".maps");
+
 /* Whose file activity is reported (see the top of this file): a session's process
- * (session_process, sshaudit.bpf.c). */
+ * (session_member, sshaudit.bpf.c). */
+
+static __always_inline u64 seen_mix(u64 h, u64 v)
+{
+    h = (h ^ v) * 0x9E3779B97F4A7C15ULL;
+    return h ^ (h >> 31);
+}
+
+/* The keyed hash of a directory: each dentry (its address and name hash) and each mount from
+ * (dentry, mount) up to the global root, as sa_file_walk goes. 0: deeper than that walk goes (then
+ * the operation is reported every time). A global function, like sa_file_walk. */
+__attribute__((noinline)) u64 sa_file_where(u64 dentry_addr, u64 vfsmnt_addr, u64 secret)
+{
+    struct dentry *dentry = (struct dentry *)dentry_addr;
+    struct vfsmount *vfsmnt = (struct vfsmount *)vfsmnt_addr;
+    if (!dentry || !vfsmnt)
+        return 0;
+    u64 mnt_offset = bpf_core_field_offset(struct mount, mnt);
+    struct mount *mnt = (struct mount *)((char *)vfsmnt - mnt_offset);
+    u64 h = seen_mix(secret, vfsmnt_addr);
+    for (int i = 0; i < SA_FILE_DEPTH; i++) {
+        if (dentry == BPF_CORE_READ(vfsmnt, mnt_root)) {
+            struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
+            if (parent == mnt)
+                return h | 1;
+            dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+            mnt = parent;
+            vfsmnt = (struct vfsmount *)((char *)parent + mnt_offset);
+            h = seen_mix(h, (u64)vfsmnt);
+            continue;
+        }
+        struct dentry *up = BPF_CORE_READ(dentry, d_parent);
+        h = seen_mix(h, (u64)dentry);
+        h = seen_mix(h, BPF_CORE_READ(dentry, d_name.hash_len));
+        if (up == dentry)
+            return h | 1;
+        dentry = up;
+    }
+    return 0;
+}
+
+static __always_inline u64 seen_secret(void)
+{
+    u32 zero = 0;
+    struct sa_config *cfg = bpf_map_lookup_elem(&config, &zero);
+    return cfg ? cfg->seen_secret : 0;
+}
+
+/* A key for (process, op), all else zero: `where` and the names are filled by the caller. */
+static __always_inline void seen_key(struct sa_file_seen_key *k, struct task_struct *task, struct sa_tracked_proc *p, u32 op)
+{
+    __builtin_memset(k, 0, sizeof(*k));
+    k->start_ns = p->start_ns ? p->start_ns : task->group_leader->start_boottime;  /* task: session_member's */
+    k->tgid = bpf_get_current_pid_tgid() >> 32;
+    k->execs = p->execs;
+    k->op = op;
+}
+
+/* A repeat of a reported operation: counted, not reported. */
+static __always_inline bool seen_repeat(struct sa_file_seen_key *k)
+{
+    struct sa_file_seen *v = bpf_map_lookup_elem(&file_seen, k);
+    if (!v)
+        return false;
+    __sync_fetch_and_add(&v->count, 1);
+    v->last_ns = bpf_ktime_get_boot_ns();
+    return true;
+}
+
+/* A name into the key (at most SA_FILE_SEEN_NAME - 2 bytes: a longer one could be cut); false if it
+ * does not fit or cannot be read. */
+static __always_inline bool seen_user_name(char *dst, const char *user)
+{
+    long n = bpf_probe_read_user_str(dst, SA_FILE_SEEN_NAME, user);
+    return n > 0 && n < SA_FILE_SEEN_NAME;
+}
+
+static __always_inline bool seen_kernel_name(char *dst, const unsigned char *name)
+{
+    long n = bpf_probe_read_kernel_str(dst, SA_FILE_SEEN_NAME, name);
+    return n > 0 && n < SA_FILE_SEEN_NAME;
+}
 
 static __always_inline struct pt_regs___sa *file_regs(void)
 {
@@ -129,27 +219,56 @@ static __always_inline u64 file_name(struct sa_file_act *ev, const char *user, u
     return off + n - 1;
 }
 
-/* A name as a call took it: (dirfd, name) → the directory the kernel resolved, then the name. */
-static __always_inline u64 file_at(struct sa_file_act *ev, struct task_struct *task, int dirfd, const char *name,
-                                   u64 off, unsigned short *dir_len, unsigned short *name_len)
+/* The directory a name is resolved from, read once (the key and the report name the same one):
+ * the root for a name that starts with '/', else the dirfd's file or the working directory. */
+struct file_dir {
+    struct dentry *dentry;
+    struct vfsmount *mnt;
+};
+
+static __always_inline struct file_dir file_dir_of(struct task_struct *task, int dirfd, const char *name)
 {
+    struct file_dir d = {};
     char first = 0;
     bpf_probe_read_user(&first, 1, name);
-    u64 start = off;
+    /* task: session_member's BTF pointer, read with plain loads; the dentry and mount are read as
+     * plain values, which the walks (global functions) take. */
     if (first == '/') {
-        struct fs_struct *fs = BPF_CORE_READ(task, fs);
-        off = file_walk(ev, BPF_CORE_READ(fs, root.dentry), BPF_CORE_READ(fs, root.mnt), off);
+        struct fs_struct *fs = task->fs;
+        d.dentry = BPF_CORE_READ(fs, root.dentry);
+        d.mnt = BPF_CORE_READ(fs, root.mnt);
     } else if (dirfd == AT_FDCWD) {
-        struct fs_struct *fs = BPF_CORE_READ(task, fs);
-        off = file_walk(ev, BPF_CORE_READ(fs, pwd.dentry), BPF_CORE_READ(fs, pwd.mnt), off);
+        struct fs_struct *fs = task->fs;
+        d.dentry = BPF_CORE_READ(fs, pwd.dentry);
+        d.mnt = BPF_CORE_READ(fs, pwd.mnt);
     } else {
-        struct file *dir = file_of(task, dirfd);
-        if (dir)
-            off = file_walk_file(ev, dir, off);
+        struct file___sa *dir = (struct file___sa *)file_of(task, dirfd);
+        if (dir) {
+            d.dentry = BPF_CORE_READ(dir, f_path.dentry);
+            d.mnt = BPF_CORE_READ(dir, f_path.mnt);
+        }
     }
+    return d;
+}
+
+/* A name as a call took it: the directory the kernel resolved, then the name (from the key when it
+ * holds it: read from user memory once, so that a thread changing it meanwhile cannot make the
+ * report and the key name two files). */
+static __always_inline u64 file_at(struct sa_file_act *ev, struct file_dir dir, const char *name, const char *kept,
+                                   u64 off, unsigned short *dir_len, unsigned short *name_len)
+{
+    u64 start = off;
+    if (dir.dentry)
+        off = file_walk(ev, dir.dentry, dir.mnt, off);
     *dir_len = off - start;
     u64 name_start = off;
-    off = file_name(ev, name, off);
+    if (kept) {
+        long n = bpf_probe_read_kernel_str(ev->data + (off & SA_FILE_MASK), SA_FILE_SEEN_NAME, kept);
+        if (n > 1)
+            off += n - 1;
+    } else {
+        off = file_name(ev, name, off);
+    }
     *name_len = off - name_start;
     return off;
 }
@@ -162,9 +281,39 @@ static __always_inline void file_emit(struct sa_file_act *ev, u64 off)
     emit(ev, size);
 }
 
+/* Reports an operation whose repeats `k` will count: the key follows the data, and goes into
+ * `file_seen` once the report is in the ring (a report lost there must not leave a key that would
+ * swallow the repeats). */
+static __always_inline void file_emit_seen(struct sa_file_act *ev, u64 off, struct sa_file_seen_key *k)
+{
+    ev->flags |= SA_FILE_SEEN;
+    bpf_probe_read_kernel(ev->data + (off & SA_FILE_MASK), sizeof(*k), k);
+    u64 size = __builtin_offsetof(struct sa_file_act, data) + (off & SA_FILE_MASK) + sizeof(*k);
+    if (size > sizeof(*ev))
+        return;
+    if (bpf_ringbuf_output(&events, ev, size, wakeup_flags(size)) != 0) {
+        count_loss(SA_LOSS_RING);
+        return;
+    }
+    struct sa_file_seen none = {};
+    bpf_map_update_elem(&file_seen, k, &none, BPF_NOEXIST);
+}
+
+/* The key of an operation on a file the kernel holds (open, a descriptor's call): its directory and
+ * its name as the dcache has them. False: not counted (too deep, a long name). */
+static __always_inline bool seen_file(struct sa_file_seen_key *k, struct file *file)
+{
+    struct file___sa *f = (struct file___sa *)file;
+    struct dentry *dentry = BPF_CORE_READ(f, f_path.dentry);
+    if (!seen_kernel_name(k->name, BPF_CORE_READ(dentry, d_name.name)))
+        return false;
+    k->where = sa_file_where((u64)BPF_CORE_READ(dentry, d_parent), (u64)BPF_CORE_READ(f, f_path.mnt), seen_secret());
+    return k->where != 0;
+}
+
 /* A file a session's process opened (fd), with the flags it asked for: a write, a creation or a
  * truncation of a regular file is reported; a read is not. */
-static __always_inline void file_opened(struct task_struct *task, int fd, u64 open_flags)
+static __always_inline void file_opened(struct task_struct *task, struct sa_tracked_proc *p, int fd, u64 open_flags)
 {
     struct file *file = file_of(task, fd);
     if (!file || (BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFREG)
@@ -179,12 +328,20 @@ static __always_inline void file_opened(struct task_struct *task, int fd, u64 op
         op = SA_FOP_WRITE;
     else
         return;
+    struct sa_file_seen_key k;
+    seen_key(&k, task, p, op);
+    bool counted = seen_file(&k, file);
+    if (counted && seen_repeat(&k))
+        return;
     struct sa_file_act *ev = file_record(task, op);
     if (!ev)
         return;
     u64 off = file_walk_file(ev, file, 0);
     ev->dir_len = off;
-    file_emit(ev, off);
+    if (counted)
+        file_emit_seen(ev, off, &k);
+    else
+        file_emit(ev, off);
 }
 
 /* A file a transfer server (sftp-server, scp, rsync, or sshd's own child serving internal-sftp)
@@ -210,38 +367,74 @@ static __always_inline int file_fd_call(struct syscall_exit_ctx *ctx, u32 op)
 {
     if (ctx->ret != 0)
         return 0;
-    struct task_struct *task = session_process();
+    struct sa_tracked_proc *p;
+    struct task_struct *task = session_member(&p);
     struct pt_regs___sa *regs = task ? file_regs() : NULL;
     if (!regs)
         return 0;
     struct file *file = file_of(task, (u32)BPF_CORE_READ(regs, di));
     if (!file)
         return 0;
+    struct sa_file_seen_key k;
+    seen_key(&k, task, p, op);
+    bool counted = seen_file(&k, file);
+    if (counted && seen_repeat(&k))
+        return 0;
     struct sa_file_act *ev = file_record(task, op);
     if (!ev)
         return 0;
     u64 off = file_walk_file(ev, file, 0);
     ev->dir_len = off;
-    file_emit(ev, off);
+    if (counted)
+        file_emit_seen(ev, off, &k);
+    else
+        file_emit(ev, off);
     return 0;
 }
 
 /* A call by name (and a second name: rename, link, symlink) that succeeded. */
-static __always_inline int file_named_call(struct task_struct *task, u32 op, int dirfd, const char *name,
-                                           int dirfd2, const char *name2, bool literal2)
+static __always_inline int file_named_call(struct task_struct *task, struct sa_tracked_proc *p, u32 op, int dirfd,
+                                           const char *name, int dirfd2, const char *name2, bool literal2)
 {
+    struct file_dir dir = file_dir_of(task, dirfd, name), dir2 = {};
+    if (name2 && !literal2)
+        dir2 = file_dir_of(task, dirfd2, name2);
+    /* The key: both directories, both names (read once, here). */
+    struct sa_file_seen_key k;
+    seen_key(&k, task, p, op);
+    u64 secret = seen_secret();
+    bool counted = seen_user_name(k.name, name) && (k.where = sa_file_where((u64)dir.dentry, (u64)dir.mnt, secret)) != 0;
+    if (counted && name2) {
+        counted = seen_user_name(k.name2, name2);
+        if (counted && !literal2) {
+            u64 where2 = sa_file_where((u64)dir2.dentry, (u64)dir2.mnt, secret);
+            counted = where2 != 0;
+            k.where = seen_mix(k.where, where2);
+        }
+    }
+    if (counted && seen_repeat(&k))
+        return 0;
     struct sa_file_act *ev = file_record(task, op);
     if (!ev)
         return 0;
-    u64 off = file_at(ev, task, dirfd, name, 0, &ev->dir_len, &ev->name_len);
+    u64 off = file_at(ev, dir, name, counted ? k.name : NULL, 0, &ev->dir_len, &ev->name_len);
     if (literal2) {
         u64 start = off;
-        off = file_name(ev, name2, off);
+        if (counted) {
+            long n = bpf_probe_read_kernel_str(ev->data + (off & SA_FILE_MASK), SA_FILE_SEEN_NAME, k.name2);
+            if (n > 1)
+                off += n - 1;
+        } else {
+            off = file_name(ev, name2, off);
+        }
         ev->name2_len = off - start;
     } else if (name2) {
-        off = file_at(ev, task, dirfd2, name2, off, &ev->dir2_len, &ev->name2_len);
+        off = file_at(ev, dir2, name2, counted ? k.name2 : NULL, off, &ev->dir2_len, &ev->name2_len);
     }
-    file_emit(ev, off);
+    if (counted)
+        file_emit_seen(ev, off, &k);
+    else
+        file_emit(ev, off);
     return 0;
 }
 
@@ -250,12 +443,12 @@ static __always_inline int file_named_call(struct task_struct *task, u32 op, int
 #define FILE_CALL_PROLOGUE                                            \
     if (ctx->ret < 0)                                                 \
         return 0;                                                     \
-    struct task_struct *task = session_process();                          \
+    struct sa_tracked_proc *p;                                        \
+    struct task_struct *task = session_member(&p);                    \
     struct pt_regs___sa *regs = task ? file_regs() : NULL;            \
     if (!regs)                                                        \
         return 0;                                                     \
-    u64 a0 = BPF_CORE_READ(regs, di), a1 = BPF_CORE_READ(regs, si);   \
-    u64 a2 = BPF_CORE_READ(regs, dx), a3 = BPF_CORE_READ(regs, r10);  \
+    u64 a0 = regs->di, a1 = regs->si, a2 = regs->dx, a3 = regs->r10;  \
     (void)a0; (void)a1; (void)a2; (void)a3;
 
 #define FILE_NAMED(tp, fn, body)                                      \
@@ -266,34 +459,34 @@ static __always_inline int file_named_call(struct task_struct *task, u32 op, int
         body;                                                         \
     }
 
-FILE_NAMED("sys_exit_mkdir", on_file_mkdir, return file_named_call(task, SA_FOP_MKDIR, AT_FDCWD, (void *)a0, 0, NULL, false))
-FILE_NAMED("sys_exit_mkdirat", on_file_mkdirat, return file_named_call(task, SA_FOP_MKDIR, (int)a0, (void *)a1, 0, NULL, false))
-FILE_NAMED("sys_exit_rmdir", on_file_rmdir, return file_named_call(task, SA_FOP_RMDIR, AT_FDCWD, (void *)a0, 0, NULL, false))
-FILE_NAMED("sys_exit_unlink", on_file_unlink, return file_named_call(task, SA_FOP_UNLINK, AT_FDCWD, (void *)a0, 0, NULL, false))
+FILE_NAMED("sys_exit_mkdir", on_file_mkdir, return file_named_call(task, p, SA_FOP_MKDIR, AT_FDCWD, (void *)a0, 0, NULL, false))
+FILE_NAMED("sys_exit_mkdirat", on_file_mkdirat, return file_named_call(task, p, SA_FOP_MKDIR, (int)a0, (void *)a1, 0, NULL, false))
+FILE_NAMED("sys_exit_rmdir", on_file_rmdir, return file_named_call(task, p, SA_FOP_RMDIR, AT_FDCWD, (void *)a0, 0, NULL, false))
+FILE_NAMED("sys_exit_unlink", on_file_unlink, return file_named_call(task, p, SA_FOP_UNLINK, AT_FDCWD, (void *)a0, 0, NULL, false))
 FILE_NAMED("sys_exit_unlinkat", on_file_unlinkat,
-           return file_named_call(task, (a2 & AT_REMOVEDIR) ? SA_FOP_RMDIR : SA_FOP_UNLINK, (int)a0, (void *)a1, 0, NULL, false))
-FILE_NAMED("sys_exit_rename", on_file_rename, return file_named_call(task, SA_FOP_RENAME, AT_FDCWD, (void *)a0, AT_FDCWD, (void *)a1, false))
+           return file_named_call(task, p, (a2 & AT_REMOVEDIR) ? SA_FOP_RMDIR : SA_FOP_UNLINK, (int)a0, (void *)a1, 0, NULL, false))
+FILE_NAMED("sys_exit_rename", on_file_rename, return file_named_call(task, p, SA_FOP_RENAME, AT_FDCWD, (void *)a0, AT_FDCWD, (void *)a1, false))
 FILE_NAMED("sys_exit_renameat", on_file_renameat,
-           return file_named_call(task, SA_FOP_RENAME, (int)a0, (void *)a1, (int)a2, (void *)a3, false))
+           return file_named_call(task, p, SA_FOP_RENAME, (int)a0, (void *)a1, (int)a2, (void *)a3, false))
 FILE_NAMED("sys_exit_renameat2", on_file_renameat2,
-           return file_named_call(task, SA_FOP_RENAME, (int)a0, (void *)a1, (int)a2, (void *)a3, false))
-FILE_NAMED("sys_exit_link", on_file_link, return file_named_call(task, SA_FOP_LINK, AT_FDCWD, (void *)a0, AT_FDCWD, (void *)a1, false))
+           return file_named_call(task, p, SA_FOP_RENAME, (int)a0, (void *)a1, (int)a2, (void *)a3, false))
+FILE_NAMED("sys_exit_link", on_file_link, return file_named_call(task, p, SA_FOP_LINK, AT_FDCWD, (void *)a0, AT_FDCWD, (void *)a1, false))
 FILE_NAMED("sys_exit_linkat", on_file_linkat,
-           return file_named_call(task, SA_FOP_LINK, (int)a0, (void *)a1, (int)a2, (void *)a3, false))
+           return file_named_call(task, p, SA_FOP_LINK, (int)a0, (void *)a1, (int)a2, (void *)a3, false))
 /* symlink(target, linkpath): the link is the path; the target is kept as given. */
-FILE_NAMED("sys_exit_symlink", on_file_symlink, return file_named_call(task, SA_FOP_SYMLINK, AT_FDCWD, (void *)a1, 0, (void *)a0, true))
+FILE_NAMED("sys_exit_symlink", on_file_symlink, return file_named_call(task, p, SA_FOP_SYMLINK, AT_FDCWD, (void *)a1, 0, (void *)a0, true))
 FILE_NAMED("sys_exit_symlinkat", on_file_symlinkat,
-           return file_named_call(task, SA_FOP_SYMLINK, (int)a1, (void *)a2, 0, (void *)a0, true))
-FILE_NAMED("sys_exit_chmod", on_file_chmod, return file_named_call(task, SA_FOP_CHMOD, AT_FDCWD, (void *)a0, 0, NULL, false))
-FILE_NAMED("sys_exit_fchmodat", on_file_fchmodat, return file_named_call(task, SA_FOP_CHMOD, (int)a0, (void *)a1, 0, NULL, false))
-FILE_NAMED("sys_exit_fchmodat2", on_file_fchmodat2, return file_named_call(task, SA_FOP_CHMOD, (int)a0, (void *)a1, 0, NULL, false))
-FILE_NAMED("sys_exit_chown", on_file_chown, return file_named_call(task, SA_FOP_CHOWN, AT_FDCWD, (void *)a0, 0, NULL, false))
-FILE_NAMED("sys_exit_lchown", on_file_lchown, return file_named_call(task, SA_FOP_CHOWN, AT_FDCWD, (void *)a0, 0, NULL, false))
-FILE_NAMED("sys_exit_fchownat", on_file_fchownat, return file_named_call(task, SA_FOP_CHOWN, (int)a0, (void *)a1, 0, NULL, false))
+           return file_named_call(task, p, SA_FOP_SYMLINK, (int)a1, (void *)a2, 0, (void *)a0, true))
+FILE_NAMED("sys_exit_chmod", on_file_chmod, return file_named_call(task, p, SA_FOP_CHMOD, AT_FDCWD, (void *)a0, 0, NULL, false))
+FILE_NAMED("sys_exit_fchmodat", on_file_fchmodat, return file_named_call(task, p, SA_FOP_CHMOD, (int)a0, (void *)a1, 0, NULL, false))
+FILE_NAMED("sys_exit_fchmodat2", on_file_fchmodat2, return file_named_call(task, p, SA_FOP_CHMOD, (int)a0, (void *)a1, 0, NULL, false))
+FILE_NAMED("sys_exit_chown", on_file_chown, return file_named_call(task, p, SA_FOP_CHOWN, AT_FDCWD, (void *)a0, 0, NULL, false))
+FILE_NAMED("sys_exit_lchown", on_file_lchown, return file_named_call(task, p, SA_FOP_CHOWN, AT_FDCWD, (void *)a0, 0, NULL, false))
+FILE_NAMED("sys_exit_fchownat", on_file_fchownat, return file_named_call(task, p, SA_FOP_CHOWN, (int)a0, (void *)a1, 0, NULL, false))
 /* mknod(at) makes a regular file, a FIFO or a device node: a creation. */
-FILE_NAMED("sys_exit_mknod", on_file_mknod, return file_named_call(task, SA_FOP_CREATE, AT_FDCWD, (void *)a0, 0, NULL, false))
-FILE_NAMED("sys_exit_mknodat", on_file_mknodat, return file_named_call(task, SA_FOP_CREATE, (int)a0, (void *)a1, 0, NULL, false))
-FILE_NAMED("sys_exit_truncate", on_file_truncate, return file_named_call(task, SA_FOP_TRUNCATE, AT_FDCWD, (void *)a0, 0, NULL, false))
+FILE_NAMED("sys_exit_mknod", on_file_mknod, return file_named_call(task, p, SA_FOP_CREATE, AT_FDCWD, (void *)a0, 0, NULL, false))
+FILE_NAMED("sys_exit_mknodat", on_file_mknodat, return file_named_call(task, p, SA_FOP_CREATE, (int)a0, (void *)a1, 0, NULL, false))
+FILE_NAMED("sys_exit_truncate", on_file_truncate, return file_named_call(task, p, SA_FOP_TRUNCATE, AT_FDCWD, (void *)a0, 0, NULL, false))
 
 SEC("tracepoint/syscalls/sys_exit_ftruncate")
 int on_file_ftruncate(struct syscall_exit_ctx *ctx) { return file_fd_call(ctx, SA_FOP_TRUNCATE); }
@@ -310,7 +503,7 @@ SEC("tracepoint/syscalls/sys_exit_open")
 int on_file_open(struct syscall_exit_ctx *ctx)
 {
     FILE_CALL_PROLOGUE
-    file_opened(task, ctx->ret, a1);
+    file_opened(task, p, ctx->ret, a1);
     return 0;
 }
 
@@ -318,7 +511,7 @@ SEC("tracepoint/syscalls/sys_exit_creat")
 int on_file_creat(struct syscall_exit_ctx *ctx)
 {
     FILE_CALL_PROLOGUE
-    file_opened(task, ctx->ret, O_TRUNC);
+    file_opened(task, p, ctx->ret, O_TRUNC);
     return 0;
 }
 
@@ -328,7 +521,7 @@ int on_file_openat2(struct syscall_exit_ctx *ctx)
     FILE_CALL_PROLOGUE
     u64 how_flags = 0;  /* struct open_how starts with its u64 flags */
     bpf_probe_read_user(&how_flags, sizeof(how_flags), (void *)a2);
-    file_opened(task, ctx->ret, how_flags);
+    file_opened(task, p, ctx->ret, how_flags);
     return 0;
 }
 

@@ -46,7 +46,7 @@ struct super_block { u32 s_dev; } __CORE;  /* dev_t: (major << 20) | minor */
 struct inode { unsigned short i_mode; kuid_t i_uid; unsigned long i_ino; struct super_block *i_sb; s64 i_size; } __CORE;
 struct file { void *private_data; struct inode *f_inode; s64 f_pos; unsigned int f_flags; } __CORE;
 
-struct qstr { const unsigned char *name; } __CORE;
+struct qstr { u64 hash_len; const unsigned char *name; } __CORE;
 struct dentry { struct dentry *d_parent; struct qstr d_name; } __CORE;
 struct vfsmount { struct dentry *mnt_root; } __CORE;
 struct mount { struct mount *mnt_parent; struct dentry *mnt_mountpoint; struct vfsmount mnt; } __CORE;

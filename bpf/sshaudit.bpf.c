@@ -121,15 +121,16 @@ static __always_inline u64 process_start(struct task_struct *task)
 
 /* The calling process if it is one of a session's: followed (map `tracked`), neither listener nor
  * monitor, and the process its entry was made for (not a recycled pid). Its entry in *entry. Every
- * hook on a session's own calls (files, network, transfers, forwarding) starts here. */
+ * hook on a session's own calls (files, network, transfers, forwarding) starts here, so it reads
+ * the task through its BTF pointer: plain loads, no helper call per field. */
 static __always_inline struct task_struct *session_member(struct sa_tracked_proc **entry)
 {
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
     struct sa_tracked_proc *p = bpf_map_lookup_elem(&tracked, &tgid);
     if (!p || (p->flags & (SA_PROC_LISTENER | SA_PROC_MONITOR)))
         return NULL;
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-    if (p->start_ns != 0 && p->start_ns != process_start(task))
+    struct task_struct *task = bpf_get_current_task_btf();
+    if (p->start_ns != 0 && p->start_ns != task->group_leader->start_boottime)
         return NULL;
     *entry = p;
     return task;
@@ -402,6 +403,7 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
         else
             role &= ~SA_PROC_TRANSFER;
         tp->flags = role;
+        tp->execs += 1;  /* what the process does from here is another command's (files.bpf.h) */
         tty_note_exec(task, tgid, role);
     }
     u32 zero = 0;
@@ -763,7 +765,7 @@ int on_openat_exit(struct syscall_exit_ctx *ctx)
     /* openat(dfd, path, flags, mode): rdi, rsi, rdx. The dynamic loader's and libc's own opens
      * (libraries, passwd) are close-on-exec; the files a transfer server is asked for are not. */
     u32 open_flags = BPF_CORE_READ(regs, dx);
-    file_opened(task, ctx->ret, open_flags);
+    file_opened(task, p, ctx->ret, open_flags);
     if (!(open_flags & 02000000 /* O_CLOEXEC */) && serves_transfers(p, task))
         file_transfer_opened(task, ctx->ret, open_flags);
     return 0;

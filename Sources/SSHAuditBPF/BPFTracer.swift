@@ -120,6 +120,9 @@ public final class BPFTracer {
     private let lossesFD: Int32
     private let configFD: Int32
     private var ttyConfigFD: Int32 = -1
+    /// File operations the kernel counts instead of reporting each (bpf/files.bpf.h); -1 in pins of
+    /// a build without it.
+    private var fileSeenFD: Int32 = -1
     private let sshdBinariesFD: Int32
     private let logFilesFD: Int32
     private let stderrListenersFD: Int32
@@ -193,6 +196,8 @@ public final class BPFTracer {
             let tty = bpf_obj_get(directory + "/tty_config")
             ttyConfigFD = tty
             if tty >= 0 { fds.append(tty) }
+            fileSeenFD = bpf_obj_get(directory + "/file_seen")
+            if fileSeenFD >= 0 { fds.append(fileSeenFD) }
         } catch {
             for fd in linkFDs + fds { Glibc.close(fd) }
             linkFDs = []
@@ -253,6 +258,17 @@ public final class BPFTracer {
         logFilesFD = bpf_object__find_map_fd_by_name(obj, "log_files")
         stderrListenersFD = bpf_object__find_map_fd_by_name(obj, "stderr_listeners")
         ttyConfigFD = bpf_object__find_map_fd_by_name(obj, "tty_config")
+        fileSeenFD = bpf_object__find_map_fd_by_name(obj, "file_seen")
+        // The seed of the file activity keys' hash (bpf/events.h, sa_file_seen_key): unknown to anyone
+        // whose file names go into it.
+        var zeroKey: UInt32 = 0
+        var settings0 = sa_config()
+        settings0.seen_secret = UInt64.random(in: 1...UInt64.max)
+        guard bpf_map_update_elem(configFD, &zeroKey, &settings0, UInt64(BPF_ANY)) == 0 else {
+            let e = errno
+            bpf_object__close(obj)
+            throw TracerError.config("the file activity keys' seed", e)
+        }
         guard let ring = Self.ringInfo(eventsFD) else {
             let e = errno
             bpf_object__close(obj)
@@ -305,7 +321,7 @@ public final class BPFTracer {
     public private(set) var pinFailure: TracerError?
 
     /// The maps a resumed recorder reads or fills.
-    static let pinnedMaps = ["events", "tracked", "losses", "config", "sshd_binaries", "log_files", "stderr_listeners", "tty_config"]
+    static let pinnedMaps = ["events", "tracked", "losses", "config", "sshd_binaries", "log_files", "stderr_listeners", "tty_config", "file_seen"]
 
     /// Pins the links and the maps the recorder reads. A failure leaves nothing pinned.
     private func pin(at directory: String) throws {
@@ -360,12 +376,37 @@ public final class BPFTracer {
         }
     }
 
+    /// The repeats the kernel counted for a file activity key (the bytes of a struct
+    /// sa_file_seen_key), nil when it holds none; with `remove`, the key goes too (its process exited
+    /// or exec'd: nothing adds to it any more).
+    public func fileRepeats(of key: [UInt8], remove: Bool) -> (count: UInt64, lastNs: UInt64)? {
+        guard fileSeenFD >= 0, key.count == MemoryLayout<sa_file_seen_key>.size else { return nil }
+        var value = sa_file_seen()
+        let found = key.withUnsafeBytes { bpf_map_lookup_elem(fileSeenFD, $0.baseAddress, &value) } == 0
+        if remove { _ = key.withUnsafeBytes { bpf_map_delete_elem(fileSeenFD, $0.baseAddress) } }
+        return found ? (value.count, value.last_ns) : nil
+    }
+
+    /// The kernel's count of repeats for `key` as a record (struct sa_file_repeat, SA_EV_FILE_REPEAT)
+    /// to decode and log like the kernel's own; nil when it counted none. `remove`: see fileRepeats.
+    public func fileRepeatRecord(of key: [UInt8], remove: Bool) -> [UInt8]? {
+        guard let (count, lastNs) = fileRepeats(of: key, remove: remove), count > 0 else { return nil }
+        var record = sa_file_repeat()
+        withUnsafeMutableBytes(of: &record.key) { $0.copyBytes(from: key) }
+        record.h.type = SA_EV_FILE_REPEAT.rawValue
+        record.h.tgid = record.key.tgid
+        record.h.start_ns = record.key.start_ns
+        record.h.ts_ns = lastNs
+        record.count = count
+        return withUnsafeBytes(of: &record) { Array($0) }
+    }
+
     /// Follows a process that was running before the programs were attached (the /proc scan).
     /// Its start time is unknown at kernel precision, so the entry matches any start time until the
     /// process exits and the entry goes. `logsToStderr`: a monitor of an sshd started with -e.
     public func track(pid: UInt32, role: TrackedRole = .other, logsToStderr: Bool = false) throws {
         var key = pid
-        var value = sa_tracked_proc(start_ns: 0, flags: role.flags | (logsToStderr ? SA_PROC_LOG_STDERR : 0), _pad: 0)
+        var value = sa_tracked_proc(start_ns: 0, flags: role.flags | (logsToStderr ? SA_PROC_LOG_STDERR : 0), execs: 0)
         if bpf_map_update_elem(trackedFD, &key, &value, UInt64(BPF_NOEXIST)) != 0, errno != EEXIST {
             throw TracerError.mapUpdate(errno)
         }
@@ -383,7 +424,9 @@ public final class BPFTracer {
             }
         }
         var zero: UInt32 = 0
-        var config = sa_config(flags: SA_CONFIG_PIN_BINARIES)
+        var config = sa_config()
+        guard bpf_map_lookup_elem(configFD, &zero, &config) == 0 else { throw TracerError.config("which sshd binaries to trust", errno) }
+        config.flags |= SA_CONFIG_PIN_BINARIES
         guard bpf_map_update_elem(configFD, &zero, &config, UInt64(BPF_ANY)) == 0 else {
             throw TracerError.config("which sshd binaries to trust", errno)
         }

@@ -58,11 +58,45 @@ public enum ChannelKind {
 
 /// The channels whose process still runs, by channel id (bounded: `CorrelatorBounds.channels`).
 struct ChannelTable: Codable {
+    /// An open channel, kept small (one per open session, thousands at once): its row is rebuilt from
+    /// these fields whenever it changes.
     struct Open: Codable {
-        var record: ChannelRecord
         /// The channel's own process: only it decides the kind, the tty and the exit code.
         var process: ProcessKey
-        var execed = false
+        var sessionID: Int64
+        var startedAtNs: Int64
+        var seq: Int32
+        /// `Kind`'s raw value: 0 until its process execs (or a channel found running says).
+        var kind: UInt8
+        var execed: Bool
+        var tty: String?
+
+        func record(id: Int64) -> ChannelRecord {
+            var record = ChannelRecord(id: id, sessionID: sessionID, seq: Int64(seq), pid: process.tgid, startedAtNs: startedAtNs)
+            record.kind = Kind(rawValue: kind)?.text
+            record.tty = tty
+            return record
+        }
+    }
+
+    /// `ChannelKind`'s texts as one byte each.
+    enum Kind: UInt8 {
+        case shell = 1, exec, subsystem
+        init?(_ text: String?) {
+            switch text {
+            case ChannelKind.shell?: self = .shell
+            case ChannelKind.exec?: self = .exec
+            case ChannelKind.subsystem?: self = .subsystem
+            default: return nil
+            }
+        }
+        var text: String {
+            switch self {
+            case .shell: ChannelKind.shell
+            case .exec: ChannelKind.exec
+            case .subsystem: ChannelKind.subsystem
+            }
+        }
     }
 
     private(set) var open: [Int64: Open] = [:]
@@ -70,7 +104,7 @@ struct ChannelTable: Codable {
     init(open: [Int64: Open] = [:]) { self.open = open }
 
     var count: Int { open.count }
-    var openRows: [ChannelRecord] { open.values.map(\.record).sorted { $0.id < $1.id } }
+    var openRows: [ChannelRecord] { open.map { $0.value.record(id: $0.key) }.sorted { $0.id < $1.id } }
 
     /// A new channel for `process` in session `sessionID`, its `seq`-th. At the bound the oldest open
     /// channels give up their end first: returned, to be counted and their sessions flagged.
@@ -81,18 +115,20 @@ struct ChannelTable: Codable {
         if open.count >= bound {
             let keep = bound - CorrelatorBounds.slack(bound)
             for id in open.keys.sorted() where open.count > keep {
-                if let gone = open.removeValue(forKey: id) { evicted.append(gone.record) }
+                if let gone = open.removeValue(forKey: id) { evicted.append(gone.record(id: id)) }
             }
         }
-        var record = ChannelRecord(id: id, sessionID: sessionID, seq: seq, pid: process.tgid, startedAtNs: atNs)
-        record.kind = kind
-        open[record.id] = Open(record: record, process: process, execed: kind != nil)
-        return (record, evicted)
+        let entry = Open(process: process, sessionID: sessionID, startedAtNs: atNs, seq: Int32(clamping: seq),
+                         kind: Kind(kind)?.rawValue ?? 0, execed: kind != nil, tty: nil)
+        open[id] = entry
+        return (entry.record(id: id), evicted)
     }
 
     /// A channel the database has open, continued by a restarted recorder (its process found running).
     mutating func resume(_ record: ChannelRecord, process: ProcessKey) {
-        open[record.id] = Open(record: record, process: process, execed: record.kind != nil)
+        open[record.id] = Open(process: process, sessionID: record.sessionID, startedAtNs: record.startedAtNs,
+                               seq: Int32(clamping: record.seq), kind: Kind(record.kind)?.rawValue ?? 0,
+                               execed: record.kind != nil, tty: record.tty)
     }
 
     /// A process found at start-up is known by pid alone (start time 0) until its first event.
@@ -104,10 +140,10 @@ struct ChannelTable: Codable {
     mutating func exec(channel id: Int64, process: ProcessKey, _ info: ExecInfo) -> ChannelRecord? {
         guard var entry = open[id], entry.process == process, !entry.execed else { return nil }
         entry.execed = true
-        entry.record.kind = ChannelKind.of(firstExec: info)
-        entry.record.tty = info.tty
+        entry.kind = Kind(ChannelKind.of(firstExec: info))?.rawValue ?? 0
+        entry.tty = info.tty
         open[id] = entry
-        return entry.record
+        return entry.record(id: id)
     }
 
     /// The channel's process is gone: its exit status (nil: found gone without one). Nil if `process`
@@ -115,7 +151,7 @@ struct ChannelTable: Codable {
     mutating func end(channel id: Int64, process: ProcessKey, atNs: Int64, status: UInt32?) -> ChannelRecord? {
         guard let entry = open[id], entry.process == process else { return nil }
         open.removeValue(forKey: id)
-        var record = entry.record
+        var record = entry.record(id: id)
         if !entry.execed { record.kind = ChannelKind.withoutExec }
         record.endedAtNs = atNs
         if let status {

@@ -211,7 +211,7 @@ public final class Correlator {
         /// Channels started so far (their `seq`). Optional: absent in checkpoints of older versions.
         var channelCount: Int64?
         /// Where its sshd lives (read at the session's start), and the user sshd logged as accepted.
-        var namespace: ListenerNamespace?
+        var namespace: ListenerNamespace.Shared?
         var loggedUser: String?
 
         init(record: SessionRecord) { self.record = record }
@@ -262,6 +262,9 @@ public final class Correlator {
     private let binaryVersion: (UInt32, String) -> String?
     /// nil (replay): names come from `userName`, every sshd taken for the host's.
     private let namespaces: NamespaceLookup?
+    /// Each listener's namespace, read at its first fork and shared by its sessions (a cache: emptied
+    /// when full; an entry goes when its listener ends).
+    private var listenerNamespaces: [ProcessKey: ListenerNamespace.Shared] = [:]
     let sink: (CorrelatorOutput) -> Void
     var nextIDs: RowIDs
     private var procs: [ProcessKey: Proc] = [:]
@@ -272,7 +275,9 @@ public final class Correlator {
     var pendingAccept: [ProcessKey: PendingAccept] = [:]
     private var sessionBySocket: [UInt64: Int64] = [:]
     /// Sessions whose processes are all gone but whose connection has not reported its bytes yet.
-    private var awaitingBytes: [UInt64: SessionRecord] = [:]
+    /// Ended sessions whose connection's byte counts are still to come, by socket. The session itself,
+    /// not a copy of its row: thousands can wait at once, and the row is by far its largest part.
+    private var awaitingBytes: [UInt64: OpenSession] = [:]
     private var openTransfers: [FileKey: TransferRecord] = [:]
     /// rsync uploads closed under their temporary name, until the rename to the final one.
     var heldUploads: [HeldUpload: TransferRecord] = [:]
@@ -339,7 +344,8 @@ public final class Correlator {
     /// The rows of everything still open (sessions, then their running commands and open transfers),
     /// for a new database file to start from.
     public func openRows() -> [CorrelatorOutput] {
-        sessions.values.sorted { $0.record.id < $1.record.id }.map { .session($0.record) }
+        countedOnly.removeAll()  // the rows below carry the counts
+        return sessions.values.sorted { $0.record.id < $1.record.id }.map { .session($0.record) }
             + openCommands.values.sorted { $0.id < $1.id }.map { .command($0) }
             + openTransfers.values.sorted { $0.id < $1.id }.map { .transfer($0) }
             + heldUploads.values.sorted { $0.id < $1.id }.map { var t = $0; t.closedAtNs = nil; return .transfer(t) }
@@ -371,14 +377,14 @@ public final class Correlator {
                             channels resumed: (open: [ChannelRecord], count: Int64) = ([], 0)) {
         var record: SessionRecord
         var reusable: [UInt32: CommandRecord] = [:]
-        let ns = namespaces?.read(seed.listenerPid ?? seed.monitor.pid, 0)
+        let ns = namespaces?.read(seed.listenerPid ?? seed.monitor.pid, 0).map(ListenerNamespace.Shared.init)
         if let resuming {
             record = resuming.session
             for c in resuming.openCommands { reusable[c.pid] = c }
             // What happened while nobody watched, as /proc shows it now.
             if record.authenticatedAtNs == nil, let uid = seed.uid {
                 record.uid = uid
-                (record.user, record.uidInside) = identify(hostUID: uid, ns, loggedUser: nil,
+                (record.user, record.uidInside) = identify(hostUID: uid, ns?.value, loggedUser: nil,
                                                            pids: [seed.listenerPid, seed.monitor.pid])
                 record.authenticatedAtNs = seed.authenticatedAtNs
             }
@@ -394,9 +400,9 @@ public final class Correlator {
             record.local = seed.local?.endpoint
             record.remote = seed.remote?.endpoint
             record.uid = seed.uid
-            if let ns { record.place(in: ns) }
+            if let ns { record.place(in: ns.value) }
             if let uid = seed.uid {
-                (record.user, record.uidInside) = identify(hostUID: uid, ns, loggedUser: nil,
+                (record.user, record.uidInside) = identify(hostUID: uid, ns?.value, loggedUser: nil,
                                                            pids: [seed.listenerPid, seed.monitor.pid])
             }
             record.authenticatedAtNs = seed.authenticatedAtNs
@@ -605,8 +611,18 @@ public final class Correlator {
             } else {
                 tty.noteOrphan()
             }
+        case let .fileRepeat(seenKey, count):
+            files.repeated(seenKey, count: count, atNs: wallNs, sink: sink)
         }
     }
+
+    /// The kernel's keys of the file operations of `process` whose repeats it counts
+    /// (FileActivityTable): the recorder reads their counts before the process's exit or exec.
+    public func fileSeenKeys(of process: ProcessKey) -> [[UInt8]] { files.seenKeys(of: process) }
+    /// Every such key (the recorder reads them all on a timer).
+    public var fileSeenKeys: [[UInt8]] { files.allSeenKeys }
+    /// Keys no row needs any more: the recorder removes them from the kernel's map.
+    public func takeReleasedFileSeenKeys() -> [[UInt8]] { files.takeReleased() }
 
     /// Whether an event can only come from a process whose fork (or start-up scan) was seen. A new
     /// sshd (exec of a new root), an accept (a listener the scan may not have recognised yet) and a
@@ -614,7 +630,7 @@ public final class Correlator {
     private static func needsHistory(_ kind: EventKind) -> Bool {
         switch kind {
         case let .exec(info): return !info.newRoot
-        case .accept, .connectionClosed: return false
+        case .accept, .connectionClosed, .fileRepeat: return false
         case .fork, .exit, .cred, .chroot, .setsid, .log, .fileOpened, .fileClosed, .socket, .fileChange, .network, .tty,
              .ttyWindow: return true
         }
@@ -670,8 +686,8 @@ public final class Correlator {
         record.sshdPath = path
         record.sshdVersion = path.flatMap { binaryVersion(listener?.tgid ?? monitor.tgid, $0) }
         // Read now, while the listener (long-lived) or else the new monitor still runs.
-        let ns = namespaces.flatMap { n in listener.flatMap { n.read($0.tgid, $0.startNs) } ?? n.read(monitor.tgid, monitor.startNs) }
-        if let ns { record.place(in: ns) }
+        let ns = namespace(listener: listener, monitor: monitor)
+        if let ns { record.place(in: ns.value) }
         // sshd accepts and forks in one step of its loop: the last accept is this connection's.
         let open = OpenSession(record: record)
         open.namespace = ns
@@ -697,11 +713,26 @@ public final class Correlator {
         return id
     }
 
+    /// The namespace of a new session's sshd: its listener's, read once while it runs; a per-connection
+    /// sshd's own (nil `listener`). Only what was read is kept: a failed read is tried again next time.
+    private func namespace(listener: ProcessKey?, monitor: ProcessKey) -> ListenerNamespace.Shared? {
+        guard let namespaces else { return nil }
+        guard let listener else { return namespaces.read(monitor.tgid, monitor.startNs).map(ListenerNamespace.Shared.init) }
+        if let known = listenerNamespaces[listener] { return known }
+        guard let ns = namespaces.read(listener.tgid, listener.startNs).map(ListenerNamespace.Shared.init) else {
+            return namespaces.read(monitor.tgid, monitor.startNs).map(ListenerNamespace.Shared.init)
+        }
+        if listenerNamespaces.count >= 1_024 { listenerNamespaces.removeAll() }
+        listenerNamespaces[listener] = ns
+        return ns
+    }
+
     private func handleExec(_ key: ProcessKey, event: Event, info: ExecInfo, wallNs: Int64) {
         // A newly started sshd is a listener only once it accepts: `sshd -t` or `sshd -V` never do.
         // Any other process without a record has none because there was no room (see `handle`).
         let known = lookup(key)
         if known?.opensFiles == true { discardUnconfirmedSFTP(key) }
+        files.forgetSeen(of: key)  // the kernel's counts under its old exec count were read before
         guard var proc = known ?? (info.newRoot ? Proc(role: .unknown) : nil) else { return }
         guard procs[key] != nil || hasRoomForProcess else {
             overflows += 1  // a new sshd not followed, as the kernel's full map does not follow it
@@ -740,11 +771,7 @@ public final class Correlator {
                     else if name == "scp", info.argv.contains(where: { $0 == "-t" || $0 == "-f" }) { sessions[sessionID]?.transfer = "scp" }
                     else if name == "rsync", info.argv.contains("--server") { sessions[sessionID]?.transfer = "rsync" }
                 }
-                updateSession(sessionID) {
-                    $0.commandCount += 1
-                    if $0.tty == nil, let tty = info.tty { $0.tty = tty }
-                    if info.argvTruncated { $0.truncatedArgv = true }
-                }
+                countCommand(sessionID, info)
             }
         case .monitorChild:
             proc.role = .helper
@@ -809,7 +836,7 @@ public final class Correlator {
 
     private func authenticate(_ sessionID: Int64, uid: UInt32, wallNs: Int64) {
         guard let open = sessions[sessionID], open.record.authenticatedAtNs == nil else { return }
-        let (name, inside) = identify(hostUID: uid, open.namespace, loggedUser: open.loggedUser,
+        let (name, inside) = identify(hostUID: uid, open.namespace?.value, loggedUser: open.loggedUser,
                                       pids: [open.record.listenerPid, open.record.sshdPid])
         updateSession(sessionID) {
             $0.uid = uid
@@ -901,6 +928,7 @@ public final class Correlator {
         var proc = gone
         if proc.path != nil { pathHolders -= 1 }
         listenerEnded(key)
+        listenerNamespaces.removeValue(forKey: key)
         // The kernel reports close calls only: the files it left open were closed by its end.
         if proc.opensFiles {
             confirmInternalSFTP(key, proc, atNs: wallNs)
@@ -933,7 +961,7 @@ public final class Correlator {
         if done && open.socket == nil { open.record.closed = true }
         open.record.kind = Self.kind(of: open)
         sessions[sessionID] = open
-        if open.record != before { sink(.session(open.record)) }
+        if open.record != before || (!countedOnly.isEmpty && countedOnly.remove(sessionID) != nil) { sink(.session(open.record)) }
         if proc.role == .monitor, status != nil, open.record.authenticatedAtNs == nil, !open.acceptLogged,
            !open.disconnectLogged {
             // Never authenticated and no end logged: the connection ended before any success.
@@ -945,11 +973,11 @@ public final class Correlator {
             if let socket = open.socket {
                 if awaitingBytes.count >= bounds.awaitingBytes {
                     let keep = bounds.awaitingBytes - CorrelatorBounds.slack(bounds.awaitingBytes)
-                    for (old, r) in awaitingBytes.sorted(by: { $0.value.id < $1.value.id }) where awaitingBytes.count > keep {
-                        forgetSocket(old, of: r.id)
+                    for (old, s) in awaitingBytes.sorted(by: { $0.value.record.id < $1.value.record.id }) where awaitingBytes.count > keep {
+                        forgetSocket(old, of: s.record.id)
                     }
                 }
-                awaitingBytes[socket] = open.record
+                awaitingBytes[socket] = open
             }
         }
     }
@@ -963,7 +991,7 @@ public final class Correlator {
                 $0.bytesIn = bytesIn
                 $0.bytesOut = bytesOut
             }
-        } else if var record = awaitingBytes.removeValue(forKey: socket) {
+        } else if var record = awaitingBytes.removeValue(forKey: socket)?.record {
             record.bytesIn = bytesIn
             record.bytesOut = bytesOut
             record.closed = true
@@ -1195,7 +1223,42 @@ public final class Correlator {
         change(&open.record)
         open.record.kind = Self.kind(of: open)
         guard open.record != before else { return }
+        if !countedOnly.isEmpty { countedOnly.remove(id) }
         sink(.session(open.record))
+    }
+
+    /// Sessions whose row changed only in its command count since it was last sent. A shell loop
+    /// execs thousands of times a second: its session's row (28 columns, a ledger entry per version
+    /// stored) is sent again once per `flushCommandCounts`, not at every exec.
+    private var countedOnly: Set<Int64> = []
+
+    /// A command started in the session: counted in place; the row is sent now only if something
+    /// else in it changed (its first command, a terminal, a cut argv, its kind).
+    private func countCommand(_ id: Int64, _ info: ExecInfo) {
+        guard let open = sessions[id] else { return }
+        open.record.commandCount += 1
+        let kind = Self.kind(of: open)
+        let tty = open.record.tty == nil && info.tty != nil, cut = info.argvTruncated && !open.record.truncatedArgv
+        guard open.record.commandCount == 1 || tty || cut || kind != open.record.kind else {
+            countedOnly.insert(id)
+            return
+        }
+        if tty { open.record.tty = info.tty }
+        if cut { open.record.truncatedArgv = true }
+        open.record.kind = kind
+        countedOnly.remove(id)
+        sink(.session(open.record))
+    }
+
+    /// Sends the rows of sessions whose command count changed since they were last sent: the recorder
+    /// calls it between reads of the ring buffer, replay every few thousand events; a checkpoint and
+    /// every other change of the row send it too.
+    public func flushCommandCounts() {
+        guard !countedOnly.isEmpty else { return }
+        for id in countedOnly.sorted() {
+            if let open = sessions[id] { sink(.session(open.record)) }
+        }
+        countedOnly.removeAll(keepingCapacity: true)
     }
 
     // MARK: - Bounds and lost exits
@@ -1218,7 +1281,7 @@ public final class Correlator {
     @discardableResult
     public func sweep(atNs: Int64, isAlive: (ProcessKey) -> Bool) -> Int {
         let closeTimeoutNs: Int64 = 15 * 60 * 1_000_000_000
-        for (socket, record) in awaitingBytes.sorted(by: { $0.value.id < $1.value.id })
+        for (socket, record) in awaitingBytes.map({ ($0.key, $0.value.record) }).sorted(by: { $0.1.id < $1.1.id })
         where atNs - (record.endedAtNs ?? record.startedAtNs) > closeTimeoutNs {
             forgetSocket(socket, of: record.id)
         }
@@ -1322,7 +1385,7 @@ public final class Correlator {
         if sessions[id] != nil {
             sessions[id]?.socket = nil
             updateSession(id) { $0.drops = true }
-        } else if var record = awaitingBytes.removeValue(forKey: socket) {
+        } else if var record = awaitingBytes.removeValue(forKey: socket)?.record {
             record.drops = true
             record.closed = true  // ended, and its byte counts are given up: nothing more comes
             sink(.session(record))
@@ -1354,6 +1417,7 @@ public final class Correlator {
         var network: [NetworkActivity.State]?
         var tty: TTYRecorder.State?
         var channels: [Int64: ChannelTable.Open]?
+        var countedOnly: [Int64]?
     }
 
     /// The state as bytes (JSON), for the recorder's checkpoint.
@@ -1374,7 +1438,7 @@ public final class Correlator {
         field("openCommands"); try Self.appendJSON(openCommands, to: &out)
         field("pendingAccept"); try Self.appendJSON(pendingAccept, to: &out)
         field("sessionBySocket"); try Self.appendJSON(sessionBySocket, to: &out)
-        field("awaitingBytes"); try Self.appendJSON(awaitingBytes, to: &out)
+        field("awaitingBytes"); try Self.appendJSON(awaitingBytes.mapValues(\.record), to: &out)
         field("openTransfers"); try Self.appendJSON(openTransfers, to: &out)
         field("userNames"); try Self.appendJSON(userNames, to: &out)
         field("seeded"); try Self.appendJSON(seeded, to: &out)
@@ -1387,6 +1451,7 @@ public final class Correlator {
         field("network"); out.append(try encoder.encode(network.state))
         field("tty"); out.append(try encoder.encode(tty.state))
         field("channels"); try Self.appendJSON(channels.open, to: &out)
+        field("countedOnly"); out.append(try encoder.encode(countedOnly.sorted()))
         out.append(UInt8(ascii: "}"))
         lastCheckpointSize = out.count
         return out
@@ -1436,7 +1501,7 @@ public final class Correlator {
         commandBytes = openCommands.values.reduce(0) { $0 + $1.heldBytes }
         pendingAccept = state.pendingAccept
         sessionBySocket = state.sessionBySocket
-        awaitingBytes = state.awaitingBytes
+        awaitingBytes = state.awaitingBytes.mapValues { OpenSession(record: $0) }
         openTransfers = state.openTransfers
         userNames = state.userNames
         seeded = state.seeded
@@ -1450,6 +1515,7 @@ public final class Correlator {
         network.restore(state.network ?? [])
         if let t = state.tty { tty.restore(t) }
         channels = ChannelTable(open: state.channels ?? [:])
+        countedOnly = Set(state.countedOnly ?? [])
         openSessionsFlagged = false
     }
 

@@ -80,6 +80,10 @@ public enum EventKind: Equatable, Sendable {
     case tty(stream: TTYStream, bytes: [UInt8], cut: Bool, capped: Bool = false)
     /// Terminal recording: sshd set the session's window size.
     case ttyWindow(rows: UInt16, cols: UInt16)
+    /// The kernel counted `count` repeats (in all, since its report) of the file operation it
+    /// reported with `FileChange.seenKey` == `key`; the event's time is the last one's. Written by the
+    /// recorder from the kernel's `file_seen` map, never by the kernel.
+    case fileRepeat(key: [UInt8], count: UInt64)
 }
 
 public enum LogSource: UInt32, Equatable, Sendable {

@@ -121,6 +121,9 @@ public enum EventDecoder {
         case SA_EV_TTY_WINSIZE.rawValue:
             try need(MemoryLayout<sa_tty_winsize>.size)
             kind = .ttyWindow(rows: r.u16(At.winRows), cols: r.u16(At.winCols))
+        case SA_EV_FILE_REPEAT.rawValue:
+            try need(MemoryLayout<sa_file_repeat>.size)
+            kind = .fileRepeat(key: Array(bytes[At.repeatKey..<At.repeatKey + At.seenKeySize]), count: r.u64(At.repeatCount))
         default:
             throw DecodeError.unknownType(type)
         }
@@ -193,6 +196,12 @@ public enum EventDecoder {
             return UnsafeRawBufferPointer(rebasing: bytes[at..<at + n])
         }
         let dir = piece(lengths[0]), name = piece(lengths[1]), dir2 = piece(lengths[2]), name2 = piece(lengths[3])
+        // The key of the kernel's count of repeats follows the pieces.
+        var seenKey: [UInt8]?
+        if flags & SA_FILE_SEEN != 0 {
+            guard at + At.seenKeySize <= bytes.count else { throw DecodeError.truncated(type: type, size: bytes.count) }
+            seenKey = Array(bytes[at..<at + At.seenKeySize])
+        }
         let dirTruncated = flags & SA_FILE_TRUNCATED != 0, nameTruncated = flags & SA_FILE_NAME_TRUNCATED != 0
         func path(_ dir: UnsafeRawBufferPointer, _ name: UnsafeRawBufferPointer) -> String {
             FilePath.join(dirLeafFirst: dir, name: String(decoding: name, as: UTF8.self), dirTruncated: dirTruncated,
@@ -204,7 +213,7 @@ public enum EventDecoder {
         } else {
             newPath = lengths[2] + lengths[3] > 0 ? path(dir2, name2) : nil
         }
-        return FileChange(op: op, path: path(dir, name), newPath: newPath)
+        return FileChange(op: op, path: path(dir, name), newPath: newPath, seenKey: seenKey)
     }
 
     /// struct sa_net: the endpoint of an IP socket, or a unix socket's name ("@name" if abstract).
@@ -315,6 +324,9 @@ enum At {
     static let actOpenFlags = of(\sa_file_act.open_flags), actDirLen = of(\sa_file_act.dir_len)
     static let actNameLen = of(\sa_file_act.name_len), actDir2Len = of(\sa_file_act.dir2_len)
     static let actName2Len = of(\sa_file_act.name2_len), actData = Int(sa_file_act_data_offset)
+    static let seenKeySize = MemoryLayout<sa_file_seen_key>.size
+    static let repeatCount = of(\sa_file_repeat.count), repeatKey = of(\sa_file_repeat.key)
+    static let seenKeyTgid = of(\sa_file_seen_key.tgid), seenKeyStart = of(\sa_file_seen_key.start_ns)
 
     static let netOp = of(\sa_net.op), netResult = of(\sa_net.result), netFamily = of(\sa_net.family)
     static let netSockType = of(\sa_net.sock_type), netProtocol = of(\sa_net.protocol), netPort = of(\sa_net.port)

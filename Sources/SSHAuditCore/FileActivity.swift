@@ -1,3 +1,5 @@
+import Foundation
+
 /// File activity of a session's processes (bpf/files.bpf.h): what the kernel reports, and the rows
 /// the correlator aggregates from it, one per (process, command, operation, path, new path).
 
@@ -13,10 +15,14 @@ public struct FileChange: Equatable, Sendable {
     public var path: String
     /// rename and link: the new name (resolved like `path`); symlink: the target exactly as given.
     public var newPath: String?
-    public init(op: FileOperation, path: String, newPath: String? = nil) {
+    /// The kernel counts this operation's repeats under this key (the bytes of struct
+    /// sa_file_seen_key) instead of reporting each: they come as `EventKind.fileRepeat`.
+    public var seenKey: [UInt8]?
+    public init(op: FileOperation, path: String, newPath: String? = nil, seenKey: [UInt8]? = nil) {
         self.op = op
         self.path = path
         self.newPath = newPath
+        self.seenKey = seenKey
     }
 }
 
@@ -68,6 +74,10 @@ enum FilePath {
 /// Bounded (`CorrelatorBounds.fileRows`, `fileBytes`): when full, the oldest rows are closed and
 /// dropped. Nothing is lost, as each was stored up to date: a later change of the same kind to the
 /// same path by the same process starts a new row.
+///
+/// The kernel reports an operation once and counts its repeats under a key (`FileChange.seenKey`,
+/// bpf/events.h: sa_file_seen_key); the recorder passes those counts on (`EventKind.fileRepeat`):
+/// each key is kept with its row and the count already added, so a count read twice adds once.
 final class FileActivityTable: Codable {
     struct Key: Hashable, Codable {
         var process: ProcessKey
@@ -80,6 +90,52 @@ final class FileActivityTable: Codable {
     private var rows: [Key: FileActivityRecord] = [:]
     private var byProcess: [ProcessKey: [Key]] = [:]
     private(set) var heldBytes = 0
+
+    /// A kernel key: its row, and the repeats already added to it.
+    struct Seen: Codable {
+        var row: Key
+        var counted: UInt64
+    }
+    private var seen: [[UInt8]: Seen] = [:]
+    private var seenByProcess: [ProcessKey: [[UInt8]]] = [:]
+    /// Keys whose rows are closed or whose process exec'd: the kernel is to drop them.
+    private var released: [[UInt8]] = []
+    /// What a key holds in memory (its bytes twice, the entry).
+    static let seenCost = 2 * 160 + 96
+
+    /// The keys of a process's operations the kernel counts.
+    func seenKeys(of process: ProcessKey) -> [[UInt8]] { seenByProcess[process] ?? [] }
+    var allSeenKeys: [[UInt8]] { Array(seen.keys) }
+    func takeReleased() -> [[UInt8]] {
+        defer { released.removeAll() }
+        return released
+    }
+
+    /// The kernel counted `count` repeats in all of the operation it reported with `key`.
+    func repeated(_ key: [UInt8], count: UInt64, atNs: Int64, sink: (CorrelatorOutput) -> Void) {
+        guard var s = seen[key], count > s.counted, var row = rows[s.row] else { return }
+        row.count += Int64(clamping: count - s.counted)
+        row.lastAtNs = max(row.lastAtNs, atNs)
+        s.counted = count
+        seen[key] = s
+        rows[s.row] = row
+        sink(.fileActivity(row))
+    }
+
+    /// The process exec'd: the kernel counts nothing more under its keys (they name its exec count).
+    func forgetSeen(of process: ProcessKey) {
+        for key in seenByProcess.removeValue(forKey: process) ?? [] where seen.removeValue(forKey: key) != nil {
+            heldBytes -= Self.seenCost
+            released.append(key)
+        }
+    }
+
+    private func noteSeen(_ key: [UInt8]?, row: Key) {
+        guard let key, seen[key] == nil else { return }
+        seen[key] = Seen(row: row, counted: 0)
+        seenByProcess[row.process, default: []].append(key)
+        heldBytes += Self.seenCost
+    }
     var nextID: Int64
 
     init(nextID: Int64) { self.nextID = nextID }
@@ -94,6 +150,7 @@ final class FileActivityTable: Codable {
             row.lastAtNs = max(row.lastAtNs, atNs)
             row.count += 1
             rows[key] = row
+            noteSeen(change.seenKey, row: key)
             sink(.fileActivity(row))
             return
         }
@@ -106,11 +163,13 @@ final class FileActivityTable: Codable {
         rows[key] = row
         byProcess[process, default: []].append(key)
         heldBytes += cost
+        noteSeen(change.seenKey, row: key)
         sink(.fileActivity(row))
     }
 
     /// The process is gone: its rows get their last version.
     func close(process: ProcessKey, sink: (CorrelatorOutput) -> Void) {
+        forgetSeen(of: process)
         guard let keys = byProcess.removeValue(forKey: process) else { return }
         for key in keys { close(key, sink: sink) }
     }
@@ -128,6 +187,14 @@ final class FileActivityTable: Codable {
         for (key, _) in rows.sorted(by: { $0.value.id < $1.value.id }) {
             guard rows.count > keep || heldBytes + cost > bounds.fileBytes else { break }
             close(key, sink: sink)
+            // Its kernel keys go too: a repeat reported again starts a new row.
+            if let own = seenByProcess[key.process] {
+                let gone = own.filter { seen[$0]?.row == key }
+                for k in gone where seen.removeValue(forKey: k) != nil { heldBytes -= Self.seenCost }
+                released += gone
+                let left = own.filter { seen[$0] != nil }
+                seenByProcess[key.process] = left.isEmpty ? nil : left
+            }
             if var keys = byProcess[key.process] {
                 keys.removeAll { $0 == key }
                 byProcess[key.process] = keys.isEmpty ? nil : keys
@@ -146,7 +213,12 @@ final class FileActivityTable: Codable {
         var row: FileActivityRecord
     }
 
-    private enum CodingKeys: String, CodingKey { case nextID, rows }
+    private struct SeenEntry: Codable {
+        var key: Data
+        var seen: Seen
+    }
+
+    private enum CodingKeys: String, CodingKey { case nextID, rows, seen }
 
     init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -156,11 +228,17 @@ final class FileActivityTable: Codable {
             byProcess[entry.key.process, default: []].append(entry.key)
             heldBytes += Self.held(FileChange(op: entry.row.op, path: entry.row.path, newPath: entry.row.newPath))
         }
+        for entry in try c.decodeIfPresent([SeenEntry].self, forKey: .seen) ?? [] {
+            noteSeen(Array(entry.key), row: entry.seen.row)
+            seen[Array(entry.key)]?.counted = entry.seen.counted
+        }
     }
 
     func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(nextID, forKey: .nextID)
         try c.encode(rows.sorted { $0.value.id < $1.value.id }.map { Entry(key: $0.key, row: $0.value) }, forKey: .rows)
+        try c.encode(seen.map { SeenEntry(key: Data($0.key), seen: $0.value) }.sorted { $0.key.lexicographicallyPrecedes($1.key) },
+                     forKey: .seen)
     }
 }

@@ -300,6 +300,20 @@ public struct NamespaceLookup: Sendable {
     }
 }
 
+extension ListenerNamespace {
+    /// One listener's namespace, shared by all its sessions (read once per listener, not per
+    /// connection: thousands of sessions can be open at once).
+    final class Shared: Codable, @unchecked Sendable {
+        let value: ListenerNamespace
+        init(_ value: ListenerNamespace) { self.value = value }
+        init(from decoder: Decoder) throws { value = try decoder.singleValueContainer().decode(ListenerNamespace.self) }
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.singleValueContainer()
+            try c.encode(value)
+        }
+    }
+}
+
 extension SessionRecord {
     /// The session's place: its sshd's root, cgroup and container.
     mutating func place(in ns: ListenerNamespace) {

@@ -60,7 +60,7 @@ struct Events: ParsableCommand {
         case .chroot: return "chroot"
         case .setsid: return "setsid"
         case let .log(source, text): return "log(\(source)) \(quoted(text))"
-        case let .fileChange(f): return "file \(f.op.rawValue) \(quoted(f.path))\(f.newPath.map { " → " + quoted($0) } ?? "")"
+        case let .fileChange(f): return "file \(f.op.rawValue) \(quoted(f.path))\(f.newPath.map { " → " + quoted($0) } ?? "")\(f.seenKey == nil ? "" : " (repeats counted)")"
         case let .network(call):
             let target = call.endpoint.map { "\($0.address):\($0.port)" } ?? v(call.path ?? "(unnamed)")
             return "net \(call.operation) \(target) family=\(call.family) type=\(call.socketType) proto=\(call.ipProtocol) "
@@ -68,6 +68,7 @@ struct Events: ParsableCommand {
         case let .tty(stream, bytes, cut, capped):
             return "tty \(stream) \(bytes.count) bytes\(cut ? " (cut)" : "")\(capped ? " (cap reached)" : "") \(quoted(String(decoding: bytes, as: UTF8.self)))"
         case let .ttyWindow(rows, cols): return "tty window \(cols)x\(rows)"
+        case let .fileRepeat(key, count): return "file repeats \(count) key=\(key.prefix(24).map { String(format: "%02x", $0) }.joined())…"
         }
     }
 }

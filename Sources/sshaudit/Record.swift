@@ -138,16 +138,21 @@ struct Record: ParsableCommand {
         }
         eventLog?.begin(header: eventLogHeader(listeners: found.listeners, sessions: found.sessions))
 
-        try tracer.setHandler { bytes in
+        let repeats = FileRepeatFeed(tracer: tracer, correlator: correlator)
+        func handleRecord(_ bytes: UnsafeRawBufferPointer) {
             counters.events += 1
-            eventLog?.append(bytes)
             guard let event = try? EventDecoder.decode(bytes) else {
+                eventLog?.append(bytes)
                 counters.decodeErrors += 1
                 return
             }
+            // What the kernel counted of the process's file operations belongs before its exit or exec.
+            for record in repeats.before(event) { record.withUnsafeBytes { handleRecord($0) } }
+            eventLog?.append(bytes)
             logChannels.observe(event)
             correlator.handle(event)
         }
+        try tracer.setHandler { bytes in handleRecord(bytes) }
         if let (_, checkpoint) = resumed { tracer.skip(to: checkpoint.position) }
 
         func fillCounters() {
@@ -205,6 +210,8 @@ struct Record: ParsableCommand {
         var reopenDatabase = false
         while !stop.requested {
             tracer.poll(timeoutMs: 50)
+            correlator.flushCommandCounts()
+            repeats.release()
             logChannels.retry()
             sweep.tick(tracer: tracer)
             if let committed = output.writer.committedPosition { tracer.release(upTo: committed) }
@@ -236,6 +243,7 @@ struct Record: ParsableCommand {
                     logChannelFailuresSeen = logChannels.failures
                     ttyLossesSeen = tracer.ttyLosses()
                 }
+                for record in repeats.all() { record.withUnsafeBytes { handleRecord($0) } }
                 eventLog?.flush()  // the log trails by about a second at most
             }
             if stop.takeReopen() {
@@ -294,6 +302,8 @@ struct Record: ParsableCommand {
         // holds everything read. Until then nothing is detached, released or cleared, and while writes
         // fail, StopWatchdog ends the process after a grace period, as a kill would.
         tracer.drain()
+        for record in repeats.all() { record.withUnsafeBytes { handleRecord($0) } }
+        correlator.flushCommandCounts()
         checkpoint(force: true)
         let stored = output.writer.close()
         guard stored, StopWatchdog.claimCleanStop() else {

@@ -89,12 +89,19 @@ extension Replay {
     /// of those that did not decode.
     func feed(_ log: EventLogStream, to correlator: Correlator,
               after: () -> Void = {}) throws -> (events: Int, undecodable: Int) {
-        var undecodable = 0
+        var undecodable = 0, sinceFlush = 0
         do {
             let events = try log.forEach { record in
                 if !correlator.handle(record: record) { undecodable += 1 }
+                sinceFlush += 1
+                // As the recorder sends command counts between reads of the ring buffer.
+                if sinceFlush == 4096 {
+                    sinceFlush = 0
+                    correlator.flushCommandCounts()
+                }
                 after()
             }
+            correlator.flushCommandCounts()
             correlator.tty.flushAll()  // recordings of sessions still open at the log's end
             if log.recordsNotLogged > 0 {
                 warn("\(file): \(log.recordsNotLogged) record(s) were not logged (the recorder could not write the file); "
