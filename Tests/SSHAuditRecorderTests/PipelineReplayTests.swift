@@ -150,4 +150,37 @@ final class LogTests: XCTestCase {
         XCTAssertFalse(Log.isStream("\(st.st_dev):\(st.st_ino + 1)", fd: fd))
         XCTAssertFalse(Log.isStream("garbage", fd: fd))
     }
+
+    /// End to end through the binary: with JOURNAL_STREAM naming its stderr, `sshaudit replay` of a
+    /// missing file prints its error as an error ("<3>"); with JOURNAL_STREAM naming another file, as is.
+    func testTheBinaryPrefixesOnlyWhenStderrIsTheJournal() throws {
+        let binary = ProcessInfo.processInfo.environment["SSHAUDIT_BIN"]
+            ?? PipelineReplayTests.root.appendingPathComponent(".build/debug/sshaudit").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("journal-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func run(streamOfSelf: Bool) throws -> String {
+            let out = dir.appendingPathComponent("stderr-\(streamOfSelf)")
+            FileManager.default.createFile(atPath: out.path, contents: nil)
+            let handle = try FileHandle(forWritingTo: out)
+            var st = stat()
+            XCTAssertEqual(fstat(handle.fileDescriptor, &st), 0)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = ["replay", dir.appendingPathComponent("missing.events").path,
+                                 "--db", dir.appendingPathComponent("x.db").path]
+            process.environment = ["JOURNAL_STREAM": "\(st.st_dev):\(st.st_ino + (streamOfSelf ? 0 : 1))"]
+            process.standardError = handle
+            try process.run()
+            process.waitUntilExit()
+            try handle.close()
+            XCTAssertEqual(process.terminationStatus, 1)
+            return try String(contentsOf: out, encoding: .utf8)
+        }
+        let journal = try run(streamOfSelf: true)
+        XCTAssertTrue(journal.hasPrefix("<3>sshaudit: "), journal)
+        XCTAssertTrue(journal.contains("missing.events"), journal)
+        let plain = try run(streamOfSelf: false)
+        XCTAssertTrue(plain.hasPrefix("sshaudit: "), plain)
+    }
 }
