@@ -45,17 +45,22 @@ let package = Package(
                            .product(name: "Crypto", package: "swift-crypto")],
             plugins: ["SchemaPlugin"]
         ),
+        // The recorder's pipeline: ring buffer or event log → decoder → correlator → batch writer, with
+        // checkpoints, resume, seeding from /proc, signals and its log point. `record` and `replay` use it.
+        .target(name: "SSHAuditRecorder", dependencies: ["SSHAuditCore", "SSHAuditBPF", "SSHAuditStore"]),
         // The fleet: shipping to PostgreSQL and checking what was shipped.
         .target(name: "SSHAuditCentral", dependencies: ["CLibPQ", "SSHAuditStore", "SSHAuditCore"]),
         .executableTarget(
             name: "sshaudit",
             dependencies: [
-                "SSHAuditCore", "SSHAuditBPF", "SSHAuditStore", "SSHAuditCentral",
+                "SSHAuditCore", "SSHAuditBPF", "SSHAuditStore", "SSHAuditCentral", "SSHAuditRecorder",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "SSHAuditCoreTests", dependencies: ["SSHAuditCore", "CSSHAuditABI"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SSHAuditStoreTests", dependencies: ["SSHAuditStore", "SSHAuditCore"]),
+        .testTarget(name: "SSHAuditRecorderTests",
+                    dependencies: ["SSHAuditRecorder", "SSHAuditStore", "SSHAuditCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "IntegrationTests", dependencies: ["SSHAuditCore", "SSHAuditStore", .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SSHAuditCore
+import SSHAuditRecorder
 
 /// Prints a recorded event stream, one decoded event per line: for looking at what sshd did.
 struct Events: ParsableCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SSHAuditCore
+import SSHAuditRecorder
 import SSHAuditStore
 
 /// `play`: a session's terminal recording, replayed. The only output where recorded control sequences

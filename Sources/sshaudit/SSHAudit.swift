@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SSHAuditCore
 import SSHAuditStore
+import SSHAuditRecorder
 
 /// A failure the user can act on: printed as one line, exit status 1.
 struct CLIError: RuntimeFailure {
@@ -40,19 +41,13 @@ struct SSHAudit: ParsableCommand {
 
     static func fail(_ message: String, code: Int32) -> Never {
         // Messages can quote recorded text (a table name from a tampered ledger, a path): one visible line.
-        Stderr.line("sshaudit: " + VisibleText.render(message))
+        Stderr.line("sshaudit: " + VisibleText.render(message), level: .error)
         Foundation.exit(code)
     }
 }
 
-/// Output with plain write(2): FileHandle.write traps when the write fails (stdout or stderr may be a
-/// file on the disk that just filled up), and a message must never crash the recorder.
-enum Stderr {
-    /// Callers render recorded text themselves; error messages go through `SSHAudit.fail`.
-    static func line(_ text: String) {
-        _ = writeAll(2, Array((text + "\n").utf8))
-    }
-}
+/// Every file of the CLI prints its messages through the recorder's log point.
+typealias Stderr = SSHAuditRecorder.Stderr
 
 /// Everything printed on stdout: a failed write (a full disk, a closed pipe) is one line and exit 1.
 enum Stdout {
@@ -63,21 +58,9 @@ enum Stdout {
     }
 }
 
-/// Writes all of `bytes` to `fd`; the errno of a failed write, or nil.
-private func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Int32? {
-    var done = 0
-    while done < bytes.count {
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
-        if n < 0 && errno == EINTR { continue }
-        if n < 0 { return errno }
-        if n == 0 { return EIO }
-        done += n
-    }
-    return nil
-}
-
 /// Errors from lower modules that already carry a user-facing sentence.
 protocol RuntimeFailure: Error, CustomStringConvertible {}
 extension StoreError: RuntimeFailure {}
 extension QueryError: RuntimeFailure {}
 extension EventLogError: RuntimeFailure {}
+extension RecorderFailure: RuntimeFailure {}

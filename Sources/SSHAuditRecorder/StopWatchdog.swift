@@ -29,7 +29,7 @@ enum StopWatchdog {
                 let failingTooLong = w.failingSince.map { Date().timeIntervalSince(max($0, asked)) >= grace } ?? false
                 guard w.failed || failingTooLong else { continue }
                 guard claim(.failed) else { return }  // the stop got past the point of no return
-                Stderr.line("sshaudit: " + message(w))
+                Stderr.line("sshaudit: " + message(w), level: .error)
                 _exit(1)  // like a kill: no exit handlers racing the threads still waiting on the disk
             }
         }

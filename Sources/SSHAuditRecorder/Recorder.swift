@@ -1,64 +1,46 @@
-import ArgumentParser
 import Foundation
 import SSHAuditBPF
 import SSHAuditCore
 import SSHAuditStore
 
-extension TracerError: RuntimeFailure {}
+/// What `sshaudit record` was asked for, checked by the command line.
+public struct RecorderOptions {
+    /// Database file.
+    public var db: String
+    /// Prune sessions that ended longer ago than this, at start and hourly.
+    public var retain: RetentionPeriod?
+    /// Also write every raw kernel record to this file.
+    public var events: String?
+    /// Which sshd listeners count, for the start-up scan and (nil: any root-controlled sshd) the kernel.
+    public var trust: ListenerTrust
+    public var kernelBinaries: Set<KernelFileID>?
+    public var ttyMode: TTYMode
+    public var ttyMax: Int64
 
-struct Record: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Attach to the kernel and record SSH sessions until SIGINT or SIGTERM.")
-
-    @Option(help: "Database file.")
-    var db: String = AuditStore.defaultPath
-
-    @Option(help: ArgumentHelp("Prune sessions that ended longer ago than this, at start and hourly: "
-                               + RetentionPeriod.help + ".", valueName: "PERIOD"))
-    var retain: RetentionPeriod?
-
-    @Option(help: ArgumentHelp("Also write every raw kernel record to FILE (for replay and test fixtures).",
-                               valueName: "FILE"))
-    var events: String?
-
-    @Option(name: .customLong("sshd"), parsing: .upToNextOption, help: ArgumentHelp(
-        "Trust only sshd listeners that run one of these executables (repeatable). Without it, a listener "
-        + "is any process named sshd that runs as root (real and effective uid) from a file owned by root "
-        + "that neither its group nor others may write; nothing else named sshd is followed. The files "
-        + "are pinned by device and inode: restart the recorder after replacing one (an upgrade).",
-        valueName: "PATH"))
-    var sshdPaths: [String] = []
-
-    @OptionGroup var ttyOptions: TTYOptions
-
-    func validate() throws {
-        _ = try listenerTrust()
-        _ = try ttyOptions.resolved()
+    public init(db: String, retain: RetentionPeriod?, events: String?, trust: ListenerTrust,
+                kernelBinaries: Set<KernelFileID>?, ttyMode: TTYMode, ttyMax: Int64) {
+        self.db = db
+        self.retain = retain
+        self.events = events
+        self.trust = trust
+        self.kernelBinaries = kernelBinaries
+        self.ttyMode = ttyMode
+        self.ttyMax = ttyMax
     }
+}
 
-    /// Which sshd listeners count (--sshd): for the start-up scan, and the same files as the kernel
-    /// programs name them (nil: no --sshd). A path that cannot be the trusted sshd is a usage error.
-    func listenerTrust() throws -> (scan: ListenerTrust, kernel: Set<KernelFileID>?) {
-        guard !sshdPaths.isEmpty else { return (ListenerTrust(), nil) }
-        guard sshdPaths.count <= 64 else { throw ValidationError("--sshd: at most 64 executables") }  // sshd_binaries' size
-        var files: Set<FileIdentity> = []
-        var kernel: Set<KernelFileID> = []
-        for path in sshdPaths {
-            guard let file = FileStatus.of(path: path), let id = KernelFileID.of(path: path) else {
-                throw ValidationError("--sshd \(path): \(String(cString: strerror(errno)))")
-            }
-            if let why = file.whyNotRootControlled {
-                throw ValidationError("--sshd \(path): \(why), so it cannot be the trusted sshd")
-            }
-            files.insert(file.identity)
-            kernel.insert(id)
-        }
-        return (ListenerTrust(binaries: files), kernel)
-    }
+/// The live recorder: the kernel's ring buffer through the pipeline (RecorderPipeline) into the
+/// database until SIGINT or SIGTERM, with checkpoints to resume from after a kill, seeding from /proc,
+/// heartbeats, SIGHUP reopening and the stop watchdog.
+public struct Recorder {
+    let options: RecorderOptions
 
-    func run() throws {
-        let (trust, kernelBinaries) = try listenerTrust()
-        let tty = try ttyOptions.resolved()
+    public init(_ options: RecorderOptions) { self.options = options }
+
+    public func run() throws {
+        let (db, retain, events) = (options.db, options.retain, options.events)
+        let (trust, kernelBinaries) = (options.trust, options.kernelBinaries)
+        let tty = (mode: options.ttyMode, max: options.ttyMax)
         let path = URL(fileURLWithPath: db).standardizedFileURL.path
         var store = try AuditStore.openForRecording(path: db)
         var lock = try RecorderLock(database: db)
@@ -125,7 +107,7 @@ struct Record: ParsableCommand {
                 logChannels.seed(pid: listener.pid, argv: listener.argv)
             }
         } else {
-            found = try seed(tracer: tracer, correlator: correlator, store: store, bootToWall: bootToWall,
+            found = try Seeding.seed(tracer: tracer, correlator: correlator, store: store, bootToWall: bootToWall,
                              trust: trust, logChannels: logChannels)
         }
         let sweep = ProcessSweep(correlator: correlator)
@@ -139,52 +121,23 @@ struct Record: ParsableCommand {
         eventLog?.begin(header: eventLogHeader(listeners: found.listeners, sessions: found.sessions))
 
         let repeats = FileRepeatFeed(tracer: tracer, correlator: correlator)
-        func handleRecord(_ bytes: UnsafeRawBufferPointer) {
-            counters.events += 1
-            guard let event = try? EventDecoder.decode(bytes) else {
-                eventLog?.append(bytes)
-                counters.decodeErrors += 1
-                return
-            }
-            // What the kernel counted of the process's file operations belongs before its exit or exec.
-            for record in repeats.before(event) { record.withUnsafeBytes { handleRecord($0) } }
-            eventLog?.append(bytes)
-            logChannels.observe(event)
-            correlator.handle(event)
-        }
-        try tracer.setHandler { bytes in handleRecord(bytes) }
+        // What the kernel counted of a process's file operations is handled (and logged) before its exit or exec.
+        let pipeline = RecorderPipeline(correlator: correlator, tap: eventLog.map { log in { log.append($0) } },
+                                        observe: logChannels.observe, before: repeats.before)
+        let source = try RingSource(tracer: tracer, into: pipeline)
         if let (_, checkpoint) = resumed { tracer.skip(to: checkpoint.position) }
 
         func fillCounters() {
+            counters.events = pipeline.events
+            counters.decodeErrors = pipeline.undecodable
             let losses = tracer.losses()
             counters.ringDrops = losses.ringFull &- kernelBaseline.ringFull
             counters.trackFailures = (losses.mapFull &- kernelBaseline.mapFull) &+ logChannels.failures
             counters.unattributedEvents = correlator.unattributedEvents - unattributedBaseline
             sweep.count(into: &counters)
         }
-        /// Everything read so far, for the next run should this one be killed.
-        var lastCheckpoint: UInt64?
-        // About once a second; less often when the state is large, so that saving it costs at most
-        // about 5% of a core.
-        var checkpointInterval: TimeInterval = 1
-        func checkpoint(force: Bool = false) {
-            let position = tracer.readPosition
-            guard force || position != lastCheckpoint, tracer.pinDirectory != nil else { return }
-            let started = Date()
-            defer { checkpointInterval = max(1, 20 * Date().timeIntervalSince(started)) }
-            do {
-                let losses = tracer.losses()
-                output.writer.enqueue(checkpoint: Checkpoint(
-                    runID: runID, atNs: Clock.wallNs(), programs: BPFTracer.programsFingerprint,
-                    ringMapID: tracer.ringMapID, position: position, kernelRingFull: losses.ringFull,
-                    kernelMapFull: losses.mapFull, events: counters.events, decodeErrors: counters.decodeErrors,
-                    state: try correlator.checkpoint()))
-                lastCheckpoint = position
-            } catch {
-                warn("cannot save the correlator's state: \(error)")
-            }
-        }
-        checkpoint(force: true)
+        let checkpoints = Checkpoints(tracer: tracer, output: output, pipeline: pipeline, runID: runID)
+        checkpoints.save(force: true)
 
         let pinned = tracer.pinDirectory
         let stop = StopSignal {
@@ -203,13 +156,12 @@ struct Record: ParsableCommand {
         var lastPrune = Date.distantPast
         var lastReport = Date()
         var lastLossCheck = Date()
-        var lastCheckpointAt = Date()
         var lossesSeen = kernelBaseline
         var ttyLossesSeen = tracer.ttyLosses()
         var logChannelFailuresSeen = logChannels.failures
         var reopenDatabase = false
         while !stop.requested {
-            tracer.poll(timeoutMs: 50)
+            _ = try source.pump()
             correlator.flushCommandCounts()
             repeats.release()
             logChannels.retry()
@@ -220,10 +172,7 @@ struct Record: ParsableCommand {
                 guard StopWatchdog.claimFailure() else { StopWatchdog.park() }
                 throw RecorderFailure(writesFailing(output.writer, pins: tracer.pinDirectory))
             }
-            if Date().timeIntervalSince(lastCheckpointAt) >= checkpointInterval {
-                lastCheckpointAt = Date()
-                checkpoint()
-            }
+            checkpoints.tick()
             if let retain, Date().timeIntervalSince(lastPrune) >= 3600 {
                 lastPrune = Date()
                 do {
@@ -243,7 +192,7 @@ struct Record: ParsableCommand {
                     logChannelFailuresSeen = logChannels.failures
                     ttyLossesSeen = tracer.ttyLosses()
                 }
-                for record in repeats.all() { record.withUnsafeBytes { handleRecord($0) } }
+                for record in repeats.all() { record.withUnsafeBytes { pipeline.consume($0) } }
                 eventLog?.flush()  // the log trails by about a second at most
             }
             if stop.takeReopen() {
@@ -268,7 +217,7 @@ struct Record: ParsableCommand {
                 // Log rotation: finish the old file, continue in a new one at the same path with the
                 // sessions still open (their rows again, so later rows have what they refer to).
                 reopenDatabase = false
-                checkpoint(force: true)
+                checkpoints.save(force: true)
                 // A batch given up must not be skipped by the new writer's checkpoints: stop instead.
                 guard output.writer.close() else {
                     guard StopWatchdog.claimFailure() else { StopWatchdog.park() }
@@ -281,14 +230,15 @@ struct Record: ParsableCommand {
                     lock = try RecorderLock(database: db)
                     databaseFile = FileIdentity.of(db)
                     runID = try store.startRun(atNs: Clock.wallNs())
+                    checkpoints.runID = runID
                     output.writer = newWriter(store)
                     for row in correlator.openRows() { output.enqueue(row) }
-                    checkpoint(force: true)
+                    checkpoints.save(force: true)
                     warn("reopened \(db)")
                 } catch {
                     warn("cannot reopen \(db): \(StoreError.reason(error)); still writing to the old file")
                     output.writer = newWriter(store)
-                    checkpoint(force: true)
+                    checkpoints.save(force: true)
                 }
             }
             if Date().timeIntervalSince(lastReport) > 5 {
@@ -302,9 +252,9 @@ struct Record: ParsableCommand {
         // holds everything read. Until then nothing is detached, released or cleared, and while writes
         // fail, StopWatchdog ends the process after a grace period, as a kill would.
         tracer.drain()
-        for record in repeats.all() { record.withUnsafeBytes { handleRecord($0) } }
+        for record in repeats.all() { record.withUnsafeBytes { pipeline.consume($0) } }
         correlator.flushCommandCounts()
-        checkpoint(force: true)
+        checkpoints.save(force: true)
         let stored = output.writer.close()
         guard stored, StopWatchdog.claimCleanStop() else {
             guard StopWatchdog.claimFailure() else { StopWatchdog.park() }
@@ -343,190 +293,4 @@ struct Record: ParsableCommand {
         return "database writes are failing (\(cause)); stopped with the kernel state kept pinned at \(pins): "
             + "the next start on this database resumes from its last stored checkpoint"
     }
-
-    /// A fresh start: the sshd processes running now, from /proc. The programs are attached (events
-    /// wait in the ring buffer until read), so a process started in between is seen by both, never by
-    /// neither.
-    private func seed(tracer: BPFTracer, correlator: Correlator, store: AuditStore, bootToWall: Int64,
-                      trust: ListenerTrust, logChannels: LogChannels) throws
-        -> (listeners: [ProcEntry], perConnection: [ProcEntry], sessions: [SessionSeed]) {
-        let processes = ProcScan.processes()
-        let connections = ProcScan.tcpConnections()
-        let tree = ProcScan.sshdTree(processes, trust: trust, connections: connections)
-        let ticks = UInt64(sysconf(Int32(_SC_CLK_TCK)))
-        let recovered = SessionRecovery.sessions(
-            in: tree, connections: connections,
-            ticksToWallNs: { Int64($0 * 1_000_000_000 / ticks) + bootToWall })
-        for listener in tree.listeners {
-            try tracer.track(pid: listener.pid, role: .listener)
-            logChannels.seed(pid: listener.pid, argv: listener.argv)
-            correlator.seedListener(pid: listener.pid, path: listener.exe)
-        }
-        let stderrListeners = Set(tree.listeners.filter {
-            SSHDLogOptions(arguments: SSHDLogOptions.argv(fromTitle: $0.argv)).stderr
-        }.map(\.pid))
-        // Sessions the previous run left open: continued if their monitor still runs (same row, no
-        // duplicate), otherwise closed as ended while nobody watched.
-        var leftOpen = try store.openSessions()
-        for session in recovered {
-            let toStderr = session.listenerPid.map(stderrListeners.contains) ?? false
-            // Authenticated without a user child: a root login on OpenSSH <= 9.7, whose monitor
-            // carries the session's data.
-            let serves = session.uid != nil && !session.processes.contains { $0.role == .userChild }
-            try tracer.track(pid: session.monitor.pid, role: serves ? .sessionMonitor : .monitor, logsToStderr: toStderr)
-            for process in session.processes { try tracer.track(pid: process.pid) }
-        }
-        // A monitor that exited between the /proc read and being tracked sent no exit event: only
-        // sessions still alive now are continued.
-        let alive = recovered.filter { ProcScan.isAlive(pid: $0.monitor.pid) }
-        for session in alive {
-            let match = leftOpen.firstIndex {
-                $0.session.sshdPid == session.monitor.pid
-                    && abs($0.session.startedAtNs - session.monitor.startedAtNs) < 50_000_000  // /proc: 10 ms ticks
-            }
-            let resuming = match.map { leftOpen.remove(at: $0) }
-            correlator.seedSession(session, resuming: resuming.map { ($0.session, $0.openCommands) },
-                                   channels: resuming.map { ($0.openChannels, $0.channelCount) } ?? ([], 0))
-        }
-        try store.markEndedUnobserved(leftOpen.map(\.session))
-        return (tree.listeners, tree.perConnection, alive)
-    }
-
-}
-
-func warn(_ message: String) {
-    Stderr.line("sshaudit: \(message)")
-}
-
-final class OutputBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var current: BatchWriter
-    init(_ writer: BatchWriter) { current = writer }
-
-    /// For the recording thread, which alone replaces it.
-    var writer: BatchWriter {
-        get { current }
-        set {
-            lock.lock()
-            current = newValue
-            lock.unlock()
-        }
-    }
-
-    /// For other threads (the stop watchdog).
-    var sharedWriter: BatchWriter {
-        lock.lock()
-        defer { lock.unlock() }
-        return current
-    }
-
-    func enqueue(_ row: CorrelatorOutput) { current.enqueue(row) }
-}
-
-/// SIGINT/SIGTERM ask the recorder to flush and stop, SIGHUP to reopen the database and the events
-/// log (log rotation); the flags are read between ring-buffer polls. `onStop` runs at the first stop
-/// request, on another thread (the recording thread may be waiting on the disk).
-final class StopSignal: @unchecked Sendable {
-    private let lock = NSLock()
-    private var flag = false
-    private var reopen = false
-    private var sources: [DispatchSourceSignal] = []
-
-    init(onStop: @escaping () -> Void) {
-        for sig in [SIGINT, SIGTERM, SIGHUP] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { [weak self] in
-                guard let self else { return }
-                self.lock.lock()
-                let first = sig != SIGHUP && !self.flag
-                if sig == SIGHUP { self.reopen = true } else { self.flag = true }
-                self.lock.unlock()
-                if first { onStop() }
-            }
-            source.resume()
-            sources.append(source)
-        }
-    }
-
-    func takeReopen() -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        let value = reopen
-        reopen = false
-        return value
-    }
-
-    var requested: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return flag
-    }
-}
-
-enum Users {
-    static func name(of uid: UInt32) -> String? {
-        var pwd = passwd()
-        var result: UnsafeMutablePointer<passwd>?
-        var buffer = [CChar](repeating: 0, count: 4096)
-        guard getpwuid_r(uid, &pwd, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
-        return String(cString: pwd.pw_name)
-    }
-
-    /// uid → name for every local user (written into event logs so replays resolve names alike).
-    static func all() -> [String: String] {
-        var map: [String: String] = [:]
-        setpwent()
-        while let entry = getpwent() {
-            map[String(entry.pointee.pw_uid)] = String(cString: entry.pointee.pw_name)
-        }
-        endpwent()
-        return map
-    }
-}
-
-/// Tells systemd (Type=notify) that recording has started, when run under it.
-enum SystemdNotify {
-    static func ready() {
-        guard var path = ProcessInfo.processInfo.environment["NOTIFY_SOCKET"], !path.isEmpty else { return }
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        guard fd >= 0 else { return }
-        defer { close(fd) }
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        let abstract = path.hasPrefix("@")
-        if abstract { path.removeFirst() }
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { return }
-        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-            raw.copyBytes(from: (abstract ? [0] : []) + bytes)
-        }
-        let len = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + (abstract ? 1 : 0))
-        let message = Array("READY=1".utf8)
-        _ = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                sendto(fd, message, message.count, 0, $0, len)
-            }
-        }
-    }
-}
-
-/// One recorder per database: a second one would read the same pinned ring buffer. An advisory lock
-/// on the database file, held while the process lives (never closed before exit: closing any
-/// descriptor of the file would drop SQLite's own locks).
-final class RecorderLock {
-    let fd: Int32
-
-    init(database: String) throws {
-        fd = open(database, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw RecorderFailure("cannot open \(database): \(String(cString: strerror(errno)))") }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            throw RecorderFailure("another sshaudit record is already writing to \(database)")
-        }
-    }
-}
-
-struct RecorderFailure: Error, CustomStringConvertible, RuntimeFailure {
-    let description: String
-    init(_ description: String) { self.description = description }
 }
