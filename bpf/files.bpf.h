@@ -219,36 +219,85 @@ static __always_inline u64 file_name(struct sa_file_act *ev, const char *user, u
     return off + n - 1;
 }
 
+/* A pointer as a plain value (the global functions take values, not the verifier's typed
+ * pointers): one helper call. */
+static __always_inline u64 plain(const void *p)
+{
+    u64 v = 0;
+    const void *q = p;
+    bpf_probe_read_kernel(&v, sizeof(v), &q);
+    return v;
+}
+
+/* sa_file_where for a directory reached through the task's BTF pointer (the root or the working
+ * directory): plain loads up to its mount's root instead of a helper call per field; what is above
+ * (the mount and its parents) is hashed by sa_file_where, unless it is the root of the root mount.
+ * Each level: its name hash (which the kernel salts with the parent) and inode number. */
+static __always_inline u64 seen_where_direct(struct task_struct *task, struct dentry *dentry, struct vfsmount *vfsmnt, u64 h)
+{
+    if (!dentry || !vfsmnt)
+        return 0;
+    struct dentry *root = vfsmnt->mnt_root;
+    for (int i = 0; i < SA_FILE_DEPTH; i++) {
+        if (dentry == root) {
+            /* The root of the process's mount namespace: the top (its parent is itself). */
+            struct mount *top = task->nsproxy->mnt_ns->root;
+            if ((void *)&top->mnt == (void *)vfsmnt)
+                return h | 1;
+            return sa_file_where(plain(dentry), plain(vfsmnt), h);
+        }
+        struct dentry *up = dentry->d_parent;
+        h = seen_mix(h, dentry->d_name.hash_len);
+        h = seen_mix(h, dentry->d_inode->i_ino);
+        if (up == dentry)
+            return h | 1;
+        dentry = up;
+    }
+    return 0;
+}
+
 /* The directory a name is resolved from, read once (the key and the report name the same one):
- * the root for a name that starts with '/', else the dirfd's file or the working directory. */
+ * the root for a name that starts with '/', else the dirfd's file or the working directory; and
+ * with `secret`, its hash for the key (0: not counted). Either typed pointers (root, working
+ * directory: plain loads) or plain values (a dirfd's file); made plain only for a report. */
 struct file_dir {
-    struct dentry *dentry;
-    struct vfsmount *mnt;
+    struct dentry *fs_dentry;
+    struct vfsmount *fs_mnt;
+    u64 dentry;
+    u64 mnt;
+    u64 where;
 };
 
-static __always_inline struct file_dir file_dir_of(struct task_struct *task, int dirfd, const char *name)
+static __always_inline struct file_dir file_dir_of(struct task_struct *task, int dirfd, char first, u64 secret)
 {
     struct file_dir d = {};
-    char first = 0;
-    bpf_probe_read_user(&first, 1, name);
-    /* task: session_member's BTF pointer, read with plain loads; the dentry and mount are read as
-     * plain values, which the walks (global functions) take. */
-    if (first == '/') {
+    if (first == '/' || dirfd == AT_FDCWD) {
+        /* task: session_member's BTF pointer, read with plain loads. */
         struct fs_struct *fs = task->fs;
-        d.dentry = BPF_CORE_READ(fs, root.dentry);
-        d.mnt = BPF_CORE_READ(fs, root.mnt);
-    } else if (dirfd == AT_FDCWD) {
-        struct fs_struct *fs = task->fs;
-        d.dentry = BPF_CORE_READ(fs, pwd.dentry);
-        d.mnt = BPF_CORE_READ(fs, pwd.mnt);
+        d.fs_dentry = first == '/' ? fs->root.dentry : fs->pwd.dentry;
+        d.fs_mnt = first == '/' ? fs->root.mnt : fs->pwd.mnt;
+        if (secret)
+            d.where = seen_where_direct(task, d.fs_dentry, d.fs_mnt, secret);
     } else {
         struct file___sa *dir = (struct file___sa *)file_of(task, dirfd);
         if (dir) {
-            d.dentry = BPF_CORE_READ(dir, f_path.dentry);
-            d.mnt = BPF_CORE_READ(dir, f_path.mnt);
+            d.dentry = (u64)BPF_CORE_READ(dir, f_path.dentry);
+            d.mnt = (u64)BPF_CORE_READ(dir, f_path.mnt);
+            if (secret)
+                d.where = sa_file_where(d.dentry, d.mnt, secret);
         }
     }
     return d;
+}
+
+/* The first byte of a name: from the key when it holds the name, else from user memory. */
+static __always_inline char first_byte(const char *kept, const char *user)
+{
+    char first = 0;
+    if (kept)
+        return kept[0];
+    bpf_probe_read_user(&first, 1, user);
+    return first;
 }
 
 /* A name as a call took it: the directory the kernel resolved, then the name (from the key when it
@@ -258,8 +307,10 @@ static __always_inline u64 file_at(struct sa_file_act *ev, struct file_dir dir, 
                                    u64 off, unsigned short *dir_len, unsigned short *name_len)
 {
     u64 start = off;
-    if (dir.dentry)
-        off = file_walk(ev, dir.dentry, dir.mnt, off);
+    if (dir.fs_dentry)
+        off = sa_file_walk(ev, plain(dir.fs_dentry), plain(dir.fs_mnt), off);
+    else if (dir.dentry)
+        off = sa_file_walk(ev, dir.dentry, dir.mnt, off);
     *dir_len = off - start;
     u64 name_start = off;
     if (kept) {
@@ -396,21 +447,18 @@ static __always_inline int file_fd_call(struct syscall_exit_ctx *ctx, u32 op)
 static __always_inline int file_named_call(struct task_struct *task, struct sa_tracked_proc *p, u32 op, int dirfd,
                                            const char *name, int dirfd2, const char *name2, bool literal2)
 {
-    struct file_dir dir = file_dir_of(task, dirfd, name), dir2 = {};
-    if (name2 && !literal2)
-        dir2 = file_dir_of(task, dirfd2, name2);
-    /* The key: both directories, both names (read once, here). */
+    /* The key: both names (read once, here), both directories. */
     struct sa_file_seen_key k;
     seen_key(&k, task, p, op);
-    u64 secret = seen_secret();
-    bool counted = seen_user_name(k.name, name) && (k.where = sa_file_where((u64)dir.dentry, (u64)dir.mnt, secret)) != 0;
-    if (counted && name2) {
-        counted = seen_user_name(k.name2, name2);
-        if (counted && !literal2) {
-            u64 where2 = sa_file_where((u64)dir2.dentry, (u64)dir2.mnt, secret);
-            counted = where2 != 0;
-            k.where = seen_mix(k.where, where2);
-        }
+    bool counted = seen_user_name(k.name, name) && (!name2 || seen_user_name(k.name2, name2));
+    u64 secret = counted ? seen_secret() : 0;
+    struct file_dir dir = file_dir_of(task, dirfd, first_byte(counted ? k.name : NULL, name), secret), dir2 = {};
+    k.where = dir.where;
+    counted = counted && dir.where != 0;
+    if (name2 && !literal2) {
+        dir2 = file_dir_of(task, dirfd2, first_byte(counted ? k.name2 : NULL, name2), counted ? secret : 0);
+        counted = counted && dir2.where != 0;
+        k.where = seen_mix(k.where, dir2.where);
     }
     if (counted && seen_repeat(&k))
         return 0;

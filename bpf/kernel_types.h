@@ -47,7 +47,7 @@ struct inode { unsigned short i_mode; kuid_t i_uid; unsigned long i_ino; struct 
 struct file { void *private_data; struct inode *f_inode; s64 f_pos; unsigned int f_flags; } __CORE;
 
 struct qstr { u64 hash_len; const unsigned char *name; } __CORE;
-struct dentry { struct dentry *d_parent; struct qstr d_name; } __CORE;
+struct dentry { struct dentry *d_parent; struct qstr d_name; struct inode *d_inode; } __CORE;
 struct vfsmount { struct dentry *mnt_root; } __CORE;
 struct mount { struct mount *mnt_parent; struct dentry *mnt_mountpoint; struct vfsmount mnt; } __CORE;
 struct path { struct vfsmount *mnt; struct dentry *dentry; } __CORE;
@@ -55,6 +55,9 @@ struct fs_struct { struct path root; struct path pwd; } __CORE;
 struct tcp_sock { u64 bytes_received; u64 bytes_acked; } __CORE;
 struct fdtable { unsigned int max_fds; struct file **fd; } __CORE;
 struct files_struct { struct fdtable *fdt; } __CORE;
+
+struct mnt_namespace { struct mount *root; } __CORE;
+struct nsproxy { struct mnt_namespace *mnt_ns; } __CORE;
 
 struct task_struct {
     int pid;
@@ -68,6 +71,7 @@ struct task_struct {
     struct cred *cred;
     struct files_struct *files;
     struct fs_struct *fs;
+    struct nsproxy *nsproxy;
     char comm[16];
 } __CORE;
 
