@@ -234,18 +234,18 @@ public final class Correlator {
     }
 
     /// Events the kernel reported for sshd's process tree that no session could claim.
-    public private(set) var unattributedEvents: UInt64 = 0
+    public internal(set) var unattributedEvents: UInt64 = 0
 
     /// Entries refused or given up at a bound (`CorrelatorBounds`): each a loss, its session flagged.
-    public private(set) var overflows: UInt64 = 0
+    public internal(set) var overflows: UInt64 = 0
 
     /// Processes found gone by `sweep` whose exit event never came.
-    public private(set) var unobservedExits: UInt64 = 0
+    public internal(set) var unobservedExits: UInt64 = 0
 
     /// The kernel follows only sshd's tree, so an event of a process the correlator never saw forked
     /// (nor found at start-up), or of its descendants, means history was lost: the event may belong
     /// to any open session.
-    private func noteUnattributed() {
+    func noteUnattributed() {
         unattributedEvents += 1
         // Once every open session carries the flag, more orphan events change nothing until one opens.
         guard !openSessionsFlagged else { return }
@@ -253,32 +253,35 @@ public final class Correlator {
         openSessionsFlagged = true
     }
 
-    /// Whether every open session is flagged `unattributedEvents` already.
-    private var openSessionsFlagged = false
+    /// The size of the last checkpoint: room for the next one is reserved at once.
+    var lastCheckpointSize = 0
 
-    private var bootToWallNs: Int64
-    private let bounds: CorrelatorBounds
-    private let userName: (UInt32) -> String?
-    private let binaryVersion: (UInt32, String) -> String?
+    /// Whether every open session is flagged `unattributedEvents` already.
+    var openSessionsFlagged = false
+
+    var bootToWallNs: Int64
+    let bounds: CorrelatorBounds
+    let userName: (UInt32) -> String?
+    let binaryVersion: (UInt32, String) -> String?
     /// nil (replay): names come from `userName`, every sshd taken for the host's.
-    private let namespaces: NamespaceLookup?
+    let namespaces: NamespaceLookup?
     /// Each listener's namespace, read at its first fork and shared by its sessions (a cache: emptied
     /// when full; an entry goes when its listener ends).
-    private var listenerNamespaces: [ProcessKey: ListenerNamespace.Shared] = [:]
+    var listenerNamespaces: [ProcessKey: ListenerNamespace.Shared] = [:]
     let sink: (CorrelatorOutput) -> Void
     var nextIDs: RowIDs
-    private var procs: [ProcessKey: Proc] = [:]
-    private var sessions: [Int64: OpenSession] = [:]
-    private var openCommands: [Int64: CommandRecord] = [:]
+    var procs: [ProcessKey: Proc] = [:]
+    var sessions: [Int64: OpenSession] = [:]
+    var openCommands: [Int64: CommandRecord] = [:]
     /// What the running commands hold (`CommandRecord.heldBytes`), against `bounds.commandBytes`.
-    private var commandBytes = 0
+    var commandBytes = 0
     var pendingAccept: [ProcessKey: PendingAccept] = [:]
-    private var sessionBySocket: [UInt64: Int64] = [:]
+    var sessionBySocket: [UInt64: Int64] = [:]
     /// Sessions whose processes are all gone but whose connection has not reported its bytes yet.
     /// Ended sessions whose connection's byte counts are still to come, by socket. The session itself,
     /// not a copy of its row: thousands can wait at once, and the row is by far its largest part.
-    private var awaitingBytes: [UInt64: OpenSession] = [:]
-    private var openTransfers: [FileKey: TransferRecord] = [:]
+    var awaitingBytes: [UInt64: OpenSession] = [:]
+    var openTransfers: [FileKey: TransferRecord] = [:]
     /// rsync uploads closed under their temporary name, until the rename to the final one.
     var heldUploads: [HeldUpload: TransferRecord] = [:]
     /// Files closed by a process of sshd's own code that has not exec'd, by tgid (see `confirmInternalSFTP`).
@@ -286,13 +289,13 @@ public final class Correlator {
     /// Session channels whose process runs (Channels.swift).
     var channels = ChannelTable()
     /// File activity rows of running processes (FileActivity.swift).
-    private var files: FileActivityTable
+    var files: FileActivityTable
     /// Network activity of the user's processes, aggregated until each process exits.
-    private let network: NetworkActivity
-    private var userNames: [UInt32: String?] = [:]
+    let network: NetworkActivity
+    var userNames: [UInt32: String?] = [:]
     /// Processes found by the start-up scan, adopted by pid at their first event (/proc gives no
     /// start time at kernel precision).
-    private var seeded: [UInt32: Proc] = [:]
+    var seeded: [UInt32: Proc] = [:]
 
     /// - Parameters:
     ///   - bootToWallNs: add to a CLOCK_BOOTTIME timestamp to get Unix-epoch nanoseconds.
@@ -354,153 +357,8 @@ public final class Correlator {
             + channels.openRows.map { .channel($0) }
     }
 
-    /// Declares a listener found before recording started (the /proc scan).
-    public func seedListener(pid: UInt32, path: String?) {
-        guard seeded[pid] != nil || hasRoomForProcess else {
-            overflows += 1
-            return
-        }
-        var proc = Proc(role: .listener)
-        proc.path = heldPath(path, for: proc, replacing: seeded[pid]?.path)
-        seeded[pid] = proc
-    }
-
-    /// Rebuilds a session that was open before recording started: its row (marked recovered) and a
-    /// command for each of the user's processes running now, with argv as /proc shows it.
-    ///
-    /// With `resuming`, the session is one the database already has (this recorder's previous run
-    /// saw it and stopped): it keeps its row and id, and still-running commands keep theirs; so do
-    /// its channels still open (`channels`: those rows, and how many channels the session had).
-    /// Otherwise each process of sshd's user child is a new channel (Channels.swift), its kind read
-    /// from its argv as /proc shows it now, its terminal unknown.
-    public func seedSession(_ seed: SessionSeed, resuming: (session: SessionRecord, openCommands: [CommandRecord])? = nil,
-                            channels resumed: (open: [ChannelRecord], count: Int64) = ([], 0)) {
-        var record: SessionRecord
-        var reusable: [UInt32: CommandRecord] = [:]
-        let ns = namespaces?.read(seed.listenerPid ?? seed.monitor.pid, 0).map(ListenerNamespace.Shared.init)
-        if let resuming {
-            record = resuming.session
-            for c in resuming.openCommands { reusable[c.pid] = c }
-            // What happened while nobody watched, as /proc shows it now.
-            if record.authenticatedAtNs == nil, let uid = seed.uid {
-                record.uid = uid
-                (record.user, record.uidInside) = identify(hostUID: uid, ns?.value, loggedUser: nil,
-                                                           pids: [seed.listenerPid, seed.monitor.pid])
-                record.authenticatedAtNs = seed.authenticatedAtNs
-            }
-            if record.remote == nil { record.remote = seed.remote?.endpoint }
-            if record.local == nil { record.local = seed.local?.endpoint }
-        } else {
-            record = SessionRecord(id: nextIDs.session, sshdPid: seed.monitor.pid, sshdStartNs: 0,
-                                   startedAtNs: seed.monitor.startedAtNs)
-            nextIDs.session += 1
-            record.listenerPid = seed.listenerPid
-            record.sshdPath = seed.monitor.exe
-            record.sshdVersion = seed.monitor.exe.flatMap { binaryVersion(seed.monitor.pid, $0) }
-            record.local = seed.local?.endpoint
-            record.remote = seed.remote?.endpoint
-            record.uid = seed.uid
-            if let ns { record.place(in: ns.value) }
-            if let uid = seed.uid {
-                (record.user, record.uidInside) = identify(hostUID: uid, ns?.value, loggedUser: nil,
-                                                           pids: [seed.listenerPid, seed.monitor.pid])
-            }
-            record.authenticatedAtNs = seed.authenticatedAtNs
-            record.recovered = true
-        }
-        let id = record.id
-        let open = OpenSession(record: record)
-        open.namespace = ns
-        open.acceptLogged = seed.authenticatedAtNs != nil  // the attempt happened before: nothing to add
-        // Each process followed, within the bound on processes; the others are lost (counted, flagged).
-        func follow(_ pid: UInt32, _ proc: Proc) -> Bool {
-            guard seeded[pid] != nil || hasRoomForProcess else {
-                overflows += 1
-                record.drops = true
-                return false
-            }
-            if seeded[pid]?.path != nil { pathHolders -= 1 }
-            seeded[pid] = proc
-            open.liveProcesses += 1
-            return true
-        }
-        _ = follow(seed.monitor.pid, Proc(role: .monitor, session: id))
-
-        var commandOf: [UInt32: Int64] = [:]
-        var outputs: [CommandRecord] = []
-        // Channels: the processes of sshd's user child (or, for a root login on OpenSSH <= 9.7, the
-        // monitor's user processes); their descendants inherit them.
-        var userChildren: Set<UInt32> = [], channelOf: [UInt32: Int64] = [:], newChannels: [ChannelRecord] = []
-        let openChannels = Dictionary(resumed.open.map { ($0.pid, $0) }, uniquingKeysWith: { $1 })
-        open.channelCount = resumed.count
-        for p in seed.processes {
-            let role: Role
-            switch p.role {
-            case .listener, .monitor: role = .unknown
-            case .preauth: role = .preauth
-            case .helper: role = .helper
-            case .userChild: role = .userChild
-            case .user: role = .user
-            }
-            var proc = Proc(role: role, session: id, ancestorCommand: commandOf[p.ppid])
-            proc.execed = true
-            proc.transferServer = p.exe.flatMap(TransferServer.init(running:))
-            guard follow(p.pid, proc) else { continue }
-            if role == .userChild { userChildren.insert(p.pid) }
-            proc.channel = channelOf[p.ppid]
-            if role == .user, userChildren.contains(p.ppid) || p.ppid == seed.monitor.pid {
-                let key = ProcessKey(tgid: p.pid, startNs: 0)
-                if let known = openChannels[p.pid] {
-                    channels.resume(known, process: key)
-                    proc.channel = known.id
-                } else {
-                    // sshd itself (internal-sftp) never exec'd; anything else as /proc shows it now.
-                    let own = p.exe.map { baseName($0).hasPrefix("sshd") } ?? false
-                    let kind = own ? ChannelKind.withoutExec : ChannelKind.of(firstExec: ExecInfo(filename: p.exe ?? "", argv: p.argv))
-                    let row = openChannel(key, of: open, session: id, kind: kind, atNs: p.startedAtNs) { record.drops = true }
-                    newChannels.append(row)
-                    proc.channel = row.id
-                }
-            }
-            if let channel = proc.channel { channelOf[p.pid] = channel }
-            if role == .user, let known = reusable[p.pid] {
-                // Seen by the previous run and still running: the same command continues.
-                hold(known)
-                proc.command = known.id
-                commandOf[p.pid] = known.id
-                if open.shell == nil { open.shell = ProcessKey(tgid: p.pid, startNs: 0) }
-            } else if role == .user {
-                let cid = nextIDs.command
-                nextIDs.command += 1
-                var command = CommandRecord(
-                    id: cid, sessionID: id, parentID: proc.ancestorCommand, pid: p.pid, ppid: p.ppid, uid: p.uid,
-                    filename: p.exe ?? p.argv.first ?? "", argv: p.argv, argvTruncated: false, startedAtNs: p.startedAtNs)
-                command.recovered = true
-                command.channelID = proc.channel
-                hold(command)
-                proc.command = cid
-                commandOf[p.pid] = cid
-                outputs.append(command)
-                record.commandCount += 1
-                if open.shell == nil { open.shell = ProcessKey(tgid: p.pid, startNs: 0) }
-            } else if let inherited = commandOf[p.ppid] {
-                commandOf[p.pid] = inherited
-            }
-            seeded[p.pid] = proc
-        }
-        open.record = record
-        open.record.kind = Self.kind(of: open)
-        record = open.record
-        makeRoomForSession()
-        sessions[id] = open
-        openSessionsFlagged = false
-        sink(.session(record))
-        for channel in newChannels { sink(.channel(channel)) }
-        for command in outputs { sink(.command(command)) }
-    }
-
     /// The process's state, adopting a seeded process on its first event.
-    private func lookup(_ key: ProcessKey) -> Proc? {
+    func lookup(_ key: ProcessKey) -> Proc? {
         if let proc = procs[key] { return proc }
         guard let proc = seeded.removeValue(forKey: key.tgid) else { return nil }
         procs[key] = proc
@@ -627,7 +485,7 @@ public final class Correlator {
     /// Whether an event can only come from a process whose fork (or start-up scan) was seen. A new
     /// sshd (exec of a new root), an accept (a listener the scan may not have recognised yet) and a
     /// connection's close (sessions from before the recorder) stand on their own.
-    private static func needsHistory(_ kind: EventKind) -> Bool {
+    static func needsHistory(_ kind: EventKind) -> Bool {
         switch kind {
         case let .exec(info): return !info.newRoot
         case .accept, .connectionClosed, .fileRepeat: return false
@@ -638,7 +496,7 @@ public final class Correlator {
 
     // MARK: - Events
 
-    private func handleFork(parentKey: ProcessKey, child: ProcessKey, ppid: UInt32, wallNs: Int64) {
+    func handleFork(parentKey: ProcessKey, child: ProcessKey, ppid: UInt32, wallNs: Int64) {
         // A parent not followed (no room when it appeared, like its record in the kernel): nor is its child.
         guard procs[parentKey] != nil else { return }
         confirmUserChild(parentKey)
@@ -678,7 +536,7 @@ public final class Correlator {
 
     /// A session served by `monitor`: forked by `listener`, or (nil) started for one connection by a
     /// socket manager (sshd -i), whose connection comes in the accept record after its exec.
-    private func startSession(monitor: ProcessKey, listener: ProcessKey?, path: String?, wallNs: Int64) -> Int64 {
+    func startSession(monitor: ProcessKey, listener: ProcessKey?, path: String?, wallNs: Int64) -> Int64 {
         let id = nextIDs.session
         nextIDs.session += 1
         var record = SessionRecord(id: id, sshdPid: monitor.tgid, sshdStartNs: monitor.startNs, startedAtNs: wallNs)
@@ -715,7 +573,7 @@ public final class Correlator {
 
     /// The namespace of a new session's sshd: its listener's, read once while it runs; a per-connection
     /// sshd's own (nil `listener`). Only what was read is kept: a failed read is tried again next time.
-    private func namespace(listener: ProcessKey?, monitor: ProcessKey) -> ListenerNamespace.Shared? {
+    func namespace(listener: ProcessKey?, monitor: ProcessKey) -> ListenerNamespace.Shared? {
         guard let namespaces else { return nil }
         guard let listener else { return namespaces.read(monitor.tgid, monitor.startNs).map(ListenerNamespace.Shared.init) }
         if let known = listenerNamespaces[listener] { return known }
@@ -727,7 +585,7 @@ public final class Correlator {
         return ns
     }
 
-    private func handleExec(_ key: ProcessKey, event: Event, info: ExecInfo, wallNs: Int64) {
+    func handleExec(_ key: ProcessKey, event: Event, info: ExecInfo, wallNs: Int64) {
         // A newly started sshd is a listener only once it accepts: `sshd -t` or `sshd -V` never do.
         // Any other process without a record has none because there was no room (see `handle`).
         let known = lookup(key)
@@ -795,7 +653,7 @@ public final class Correlator {
         procs[key] = proc
     }
 
-    private func handleCred(_ key: ProcessKey, ruid: UInt32, euid: UInt32, suid: UInt32, wallNs: Int64) {
+    func handleCred(_ key: ProcessKey, ruid: UInt32, euid: UInt32, suid: UInt32, wallNs: Int64) {
         guard var proc = lookup(key), proc.role == .monitorChild, !proc.execed, !proc.chrooted,
               ruid == euid, euid == suid, proc.session != nil else { return }
         // The monitor's brief euid switches (reading authorized_keys) happen in the monitor itself
@@ -805,7 +663,7 @@ public final class Correlator {
     }
 
     /// The monitor child that set the user's uids did something only the post-auth child does.
-    private func confirmUserChild(_ key: ProcessKey) {
+    func confirmUserChild(_ key: ProcessKey) {
         guard var proc = procs[key], proc.role == .monitorChild, let pending = proc.pendingUID,
               let sessionID = proc.session else { return }
         proc.role = .userChild
@@ -814,7 +672,7 @@ public final class Correlator {
         authenticate(sessionID, uid: pending.uid, wallNs: pending.atNs)
     }
 
-    private func handleSetsid(_ key: ProcessKey, uid: UInt32, wallNs: Int64) {
+    func handleSetsid(_ key: ProcessKey, uid: UInt32, wallNs: Int64) {
         guard lookup(key) != nil else { return }
         confirmUserChild(key)
         guard var proc = procs[key], let sessionID = proc.session else { return }
@@ -834,89 +692,7 @@ public final class Correlator {
         if sessions[sessionID]?.shell == nil { sessions[sessionID]?.shell = key }
     }
 
-    private func authenticate(_ sessionID: Int64, uid: UInt32, wallNs: Int64) {
-        guard let open = sessions[sessionID], open.record.authenticatedAtNs == nil else { return }
-        let (name, inside) = identify(hostUID: uid, open.namespace?.value, loggedUser: open.loggedUser,
-                                      pids: [open.record.listenerPid, open.record.sshdPid])
-        updateSession(sessionID) {
-            $0.uid = uid
-            $0.uidInside = inside
-            $0.user = name
-            $0.authenticatedAtNs = wallNs
-        }
-        // sshd logged nothing usable (LogLevel QUIET, or the line came before the recorder): the
-        // process tree still shows the success; the method stays unknown.
-        if !open.acceptLogged {
-            emitAuth(sessionID, atNs: wallNs, user: name, remote: open.record.remote, method: nil, result: .accepted)
-        }
-    }
-
-    private func handleLog(_ key: ProcessKey, text: String, wallNs: Int64) {
-        if procs[key]?.role == .listener { return listenerLog(key, text: text) }
-        guard let proc = lookup(key), proc.role == .monitor, let sessionID = proc.session,
-              let open = sessions[sessionID],
-              let line = AuthLogParser.parse(text, connection: open.record.remote) else { return }
-        let unauthenticated = open.record.authenticatedAtNs == nil && !open.acceptLogged
-        switch line.result {
-        case .disconnected, .tooManyFailures:
-            // One end per connection, and only for connections that never authenticated.
-            guard unauthenticated, !open.disconnectLogged else { return }
-            open.disconnectLogged = true
-            emitEvent(sessionID, atNs: wallNs, kind: line.result == .disconnected ? .closedBeforeAuth : .tooManyFailures,
-                      detail: line.user)
-            return
-        case .invalidUser:
-            guard unauthenticated else { return }
-            emitEvent(sessionID, atNs: wallNs, kind: .invalidUser, detail: line.user)
-            return
-        case .partial:
-            if let methodText = line.methodText { open.factors = (open.factors ?? []) + [methodText] }
-            if let fingerprint = line.keyFingerprint {
-                open.factorKey = AuthKey(type: line.keyType, fingerprint: fingerprint, certificate: line.certificate)
-            }
-        case .accepted:
-            open.acceptLogged = true
-            open.loggedUser = line.user
-            // Every factor in order; the key of the last factor that had one (the accepted one's first).
-            let methods = (open.factors ?? []) + (line.methodText.map { [$0] } ?? [])
-            let key = line.keyFingerprint.map { AuthKey(type: line.keyType, fingerprint: $0, certificate: line.certificate) }
-                ?? open.factorKey
-            updateSession(sessionID) {
-                $0.authMethod = methods.isEmpty ? nil : methods.joined(separator: ",")
-                $0.keyFingerprint = key?.fingerprint
-                $0.keyType = key?.type
-                $0.certificate = key?.certificate
-            }
-        case .failed:
-            break
-        }
-        // The address is the connection's as the kernel saw it accepted, never the line's.
-        emitAuth(sessionID, atNs: wallNs, user: line.user, remote: open.record.remote, method: line.method,
-                 result: line.result, line: line)
-    }
-
-    /// One credential tried (accepted, failed, partial), or the tree's own finding of a success.
-    private func emitAuth(_ sessionID: Int64, atNs: Int64, user: String?, remote: Endpoint?, method: String?,
-                          result: AuthLine.Result, line: AuthLine? = nil) {
-        let id = nextIDs.auth
-        nextIDs.auth += 1
-        sessions[sessionID]?.authRows += 1
-        sink(.auth(AuthRecord(id: id, sessionID: sessionID, atNs: atNs, user: user, remote: remote, method: method,
-                              result: result, keyType: line?.keyType, keyFingerprint: line?.keyFingerprint,
-                              addrMismatch: line?.addrMismatch ?? false, submethod: line?.submethod,
-                              certificate: line?.certificate, info: line?.info)))
-    }
-
-    /// A fact of the connection (session_events), such as how one that never authenticated ended.
-    private func emitEvent(_ sessionID: Int64, atNs: Int64, kind: SessionEventRecord.Kind, targetHost: String? = nil,
-                           targetPort: UInt16? = nil, detail: String? = nil) {
-        let id = nextIDs.event
-        nextIDs.event += 1
-        sink(.sessionEvent(SessionEventRecord(id: id, sessionID: sessionID, atNs: atNs, kind: kind,
-                                              targetHost: targetHost, targetPort: targetPort, detail: detail)))
-    }
-
-    private func handleExit(_ key: ProcessKey, status: UInt32, wallNs: Int64) {
+    func handleExit(_ key: ProcessKey, status: UInt32, wallNs: Int64) {
         guard lookup(key) != nil else { return }
         confirmUserChild(key)  // internal-sftp: the user child serves the session itself, then exits
         guard let proc = procs.removeValue(forKey: key) else { return }
@@ -924,7 +700,7 @@ public final class Correlator {
     }
 
     /// A process is gone: its exit was seen (`status`), or `sweep` found it gone without one (nil).
-    private func ended(_ key: ProcessKey, _ gone: Proc, atNs wallNs: Int64, status: UInt32?) {
+    func ended(_ key: ProcessKey, _ gone: Proc, atNs wallNs: Int64, status: UInt32?) {
         var proc = gone
         if proc.path != nil { pathHolders -= 1 }
         listenerEnded(key)
@@ -982,7 +758,7 @@ public final class Correlator {
         }
     }
 
-    private func handleConnectionClosed(socket: UInt64, bytesIn: Int64, bytesOut: Int64) {
+    func handleConnectionClosed(socket: UInt64, bytesIn: Int64, bytesOut: Int64) {
         if pendingClosed(socket: socket, bytesIn: bytesIn, bytesOut: bytesOut) { return }
         guard let id = sessionBySocket.removeValue(forKey: socket) else { return }
         if sessions[id] != nil {
@@ -999,148 +775,9 @@ public final class Correlator {
         }
     }
 
-    private func handleFileOpened(_ key: ProcessKey, fd: Int32, flags: UInt32, path: String, wallNs: Int64) {
-        guard lookup(key) != nil else { return }
-        confirmUserChild(key)
-        // sshd's user-privileged child serving internal-sftp, or a transfer server the user's session ran.
-        guard var proc = procs[key], proc.role == .user || proc.role == .userChild, let sessionID = proc.session else { return }
-        if flags & 3 == 0 && proc.receiver { return }  // O_RDONLY by a receiver: nothing goes to the client
-        // A process that never exec'd and runs no transfer server is sshd's own code: internal-sftp
-        // (the kernel reports those only for processes named sshd).
-        let internalSFTP = proc.transferServer == nil && (proc.role == .userChild || !proc.execed)
-        let proto = internalSFTP ? "sftp" : proc.transferServer?.rawValue ?? "scp"
-        // The working directory of its exec, which its command holds (a forked child has none).
-        let cwd = proc.command.flatMap { openCommands[$0]?.cwd }
-        let absolute = path.hasPrefix("/") ? path : ((cwd ?? "/") as NSString).appendingPathComponent(path)
-        let mode: TransferRecord.Mode
-        switch flags & 3 {  // O_ACCMODE
-        case 0: mode = .read
-        case 1: mode = .write
-        default: mode = .readwrite
-        }
-        let id = nextIDs.transfer
-        nextIDs.transfer += 1
-        let transfer = TransferRecord(id: id, sessionID: sessionID, commandID: proc.command, proto: proto,
-                                      path: absolute, mode: mode, openedAtNs: wallNs)
-        let file = FileKey(tgid: key.tgid, fd: fd)
-        if openTransfers[file] == nil, openTransfers.count >= bounds.transfers {
-            // The oldest open files give up their close (bytes moved): counted, sessions flagged.
-            let keep = bounds.transfers - CorrelatorBounds.slack(bounds.transfers)
-            for (old, t) in openTransfers.sorted(by: { $0.value.id < $1.value.id }) where openTransfers.count > keep {
-                openTransfers.removeValue(forKey: old)
-                overflows += 1
-                updateSession(t.sessionID) { $0.drops = true }
-            }
-        }
-        openTransfers[file] = transfer
-        if !proc.opensFiles {
-            proc.opensFiles = true
-            procs[key] = proc
-        }
-        // sshd's own process reads files before it execs a shell (/etc/motd): its rows wait for its end.
-        if !internalSFTP { sink(.transfer(transfer)) }
-    }
-
-    /// A change to the file system by the session's user processes or sshd's user-privileged child
-    /// (which serves internal-sftp itself). The pre-authentication child and PAM's helpers are sshd's
-    /// own; the kernel reports nothing of listeners and monitors.
-    private func handleFileChange(_ key: ProcessKey, _ change: FileChange, uid: UInt32, wallNs: Int64) {
-        guard lookup(key) != nil else { return }
-        confirmUserChild(key)
-        guard let proc = procs[key], proc.role == .user || proc.role == .userChild, let sessionID = proc.session else { return }
-        files.record(change, process: key, session: sessionID, command: proc.command ?? proc.ancestorCommand, uid: uid,
-                     atNs: wallNs, bounds: bounds, sink: sink)
-    }
-
-    /// rsync writes an upload to ".NAME.XXXXXX" in the destination's directory and renames it to NAME
-    /// once complete: its row waits for that rename to carry the final name (bounded like open files).
-    struct HeldUpload: Hashable, Codable {
-        var tgid: UInt32
-        var path: String
-    }
-
-    /// Whether a transfer row is one of sshd's own process that has not exec'd (internal-sftp, or the
-    /// reads of a session's process before it execs the shell).
-    private func awaitsConfirmation(_ transfer: TransferRecord, _ proc: Proc?) -> Bool {
-        guard let proc else { return false }
-        return transfer.proto == TransferServer.sftp.rawValue && proc.transferServer == nil && !proc.execed
-    }
-
-    private func closedTransfer(_ transfer: TransferRecord, process key: ProcessKey) {
-        if awaitsConfirmation(transfer, procs[key]) {
-            if unconfirmedSFTP.values.reduce(0, { $0 + $1.count }) >= bounds.transfers {
-                overflows += 1  // this one is given up
-                updateSession(transfer.sessionID) { $0.drops = true }
-                return
-            }
-            return unconfirmedSFTP[key.tgid, default: []].append(transfer)
-        }
-        let name = baseName(transfer.path)
-        guard transfer.mode != .read, transfer.proto == TransferServer.rsync.rawValue, name.hasPrefix("."),
-              procs[key]?.transferServer == .rsync else { return sink(.transfer(transfer)) }
-        if heldUploads.count >= bounds.transfers {
-            // The oldest are stored under their temporary name: counted, sessions flagged.
-            let keep = bounds.transfers - CorrelatorBounds.slack(bounds.transfers)
-            for (old, t) in heldUploads.sorted(by: { $0.value.id < $1.value.id }) where heldUploads.count > keep {
-                heldUploads.removeValue(forKey: old)
-                sink(.transfer(t))
-                overflows += 1
-                updateSession(t.sessionID) { $0.drops = true }
-            }
-        }
-        heldUploads[HeldUpload(tgid: key.tgid, path: transfer.path)] = transfer
-    }
-
-    private func renamedUpload(_ key: ProcessKey, from path: String, to newPath: String) {
-        guard var transfer = heldUploads.removeValue(forKey: HeldUpload(tgid: key.tgid, path: path)) else { return }
-        transfer.path = newPath
-        sink(.transfer(transfer))
-    }
-
-    /// A process of sshd's own code ended without exec: it served internal-sftp, and what it opened
-    /// for the client is a transfer (files still open close with it).
-    private func confirmInternalSFTP(_ key: ProcessKey, _ proc: Proc, atNs wallNs: Int64) {
-        var rows = unconfirmedSFTP.removeValue(forKey: key.tgid) ?? []
-        for (file, transfer) in openTransfers where file.tgid == key.tgid && awaitsConfirmation(transfer, proc) {
-            var t = transfer
-            t.closedAtNs = wallNs
-            rows.append(t)
-        }
-        guard let first = rows.first else { return }
-        if let open = sessions[first.sessionID], open.transfer == nil {
-            open.transfer = "sftp"
-            updateSession(first.sessionID) { _ in }
-        }
-        for t in rows.sorted(by: { $0.id < $1.id }) { sink(.transfer(t)) }
-    }
-
-    /// It exec'd: what it read before was sshd's, not the client's.
-    private func discardUnconfirmedSFTP(_ key: ProcessKey) {
-        unconfirmedSFTP.removeValue(forKey: key.tgid)
-        let proc = procs[key]
-        openTransfers = openTransfers.filter { !($0.key.tgid == key.tgid && awaitsConfirmation($0.value, proc)) }
-    }
-
-    private func releaseHeldUploads(of key: ProcessKey) {
-        guard !heldUploads.isEmpty else { return }
-        for (held, transfer) in heldUploads.sorted(by: { $0.value.id < $1.value.id }) where held.tgid == key.tgid {
-            heldUploads.removeValue(forKey: held)
-            sink(.transfer(transfer))
-        }
-    }
-
-    /// rsync --server without --sender and scp -t only receive from the client.
-    static func onlyReceives(_ info: ExecInfo) -> Bool {
-        switch baseName(info.filename) {
-        case "rsync": return info.argv.contains("--server") && !info.argv.contains("--sender")
-        case "scp": return info.argv.contains("-t") && !info.argv.contains("-f")
-        default: return false
-        }
-    }
-
     /// sshd's post-auth child opens forwarded connections and listeners for the client: -L/-D
     /// connect, -R and agent forwarding bind.
-    private func handleSocket(_ key: ProcessKey, call: SocketCall, wallNs: Int64) {
+    func handleSocket(_ key: ProcessKey, call: SocketCall, wallNs: Int64) {
         guard lookup(key) != nil else { return }
         confirmUserChild(key)
         guard let proc = procs[key], proc.role == .userChild, let sessionID = proc.session else { return }
@@ -1158,7 +795,7 @@ public final class Correlator {
     /// One network call (or accept) of a user's process: its row for this (process, command,
     /// operation, endpoint) counts one more, or a new row starts. sshd's own processes (forwarding: session
     /// events) and processes outside sessions have none.
-    private func noteNetwork(_ key: ProcessKey, uid: UInt32, wallNs: Int64, _ call: NetworkActivity.Key) {
+    func noteNetwork(_ key: ProcessKey, uid: UInt32, wallNs: Int64, _ call: NetworkActivity.Key) {
         guard let proc = lookup(key), proc.role == .user, let sessionID = proc.session else { return }
         let commandID = proc.command ?? proc.ancestorCommand
         var endpoint = call
@@ -1179,7 +816,7 @@ public final class Correlator {
         sink(.network(row))
     }
 
-    private func closeCommand(of proc: inout Proc, wallNs: Int64, status: UInt32?) {
+    func closeCommand(of proc: inout Proc, wallNs: Int64, status: UInt32?) {
         guard let id = proc.command, var record = release(id) else { return }
         record.endedAtNs = wallNs
         if let status {
@@ -1192,7 +829,7 @@ public final class Correlator {
     }
 
     /// A new session channel whose process is `key`: its row, and its id for the process to carry.
-    private func startChannel(_ key: ProcessKey, session id: Int64, atNs: Int64) -> Int64 {
+    func startChannel(_ key: ProcessKey, session id: Int64, atNs: Int64) -> Int64 {
         let row = openChannel(key, of: sessions[id], session: id, kind: nil, atNs: atNs) {}
         sink(.channel(row))
         return row.id
@@ -1201,7 +838,7 @@ public final class Correlator {
     /// Enters a new channel of session `id` (`open`: its state, nil if given up at the bound). A
     /// session being seeded is not in `sessions` yet: `evictedOwn` flags it if one of its own
     /// channels gives way at the bound.
-    private func openChannel(_ key: ProcessKey, of open: OpenSession?, session id: Int64, kind: String?, atNs: Int64,
+    func openChannel(_ key: ProcessKey, of open: OpenSession?, session id: Int64, kind: String?, atNs: Int64,
                              evictedOwn: () -> Void) -> ChannelRecord {
         let seq = (open?.channelCount ?? 0) + 1
         open?.channelCount = seq
@@ -1217,7 +854,7 @@ public final class Correlator {
         return row
     }
 
-    private func updateSession(_ id: Int64, _ change: (inout SessionRecord) -> Void) {
+    func updateSession(_ id: Int64, _ change: (inout SessionRecord) -> Void) {
         guard let open = sessions[id] else { return }
         let before = open.record
         change(&open.record)
@@ -1230,11 +867,11 @@ public final class Correlator {
     /// Sessions whose row changed only in its command count since it was last sent. A shell loop
     /// execs thousands of times a second: its session's row (28 columns, a ledger entry per version
     /// stored) is sent again once per `flushCommandCounts`, not at every exec.
-    private var countedOnly: Set<Int64> = []
+    var countedOnly: Set<Int64> = []
 
     /// A command started in the session: counted in place; the row is sent now only if something
     /// else in it changed (its first command, a terminal, a cut argv, its kind).
-    private func countCommand(_ id: Int64, _ info: ExecInfo) {
+    func countCommand(_ id: Int64, _ info: ExecInfo) {
         guard let open = sessions[id] else { return }
         open.record.commandCount += 1
         let kind = Self.kind(of: open)
@@ -1297,14 +934,14 @@ public final class Correlator {
         return gone.count
     }
 
-    private var hasRoomForProcess: Bool { procs.count + seeded.count < bounds.processes }
+    var hasRoomForProcess: Bool { procs.count + seeded.count < bounds.processes }
 
     /// Processes holding a path, against `bounds.listenerPaths`.
-    private var pathHolders = 0
+    var pathHolders = 0
 
     /// What `proc` holds of `path` in place of `old`: nothing unless it may become a listener, and
     /// nothing new once `bounds.listenerPaths` processes hold one (counted).
-    private func heldPath(_ path: String?, for proc: Proc, replacing old: String?) -> String? {
+    func heldPath(_ path: String?, for proc: Proc, replacing old: String?) -> String? {
         let wanted = Self.holdsPath(proc, path) ? path : nil
         if wanted != nil, old == nil, pathHolders >= bounds.listenerPaths {
             overflows += 1
@@ -1317,7 +954,7 @@ public final class Correlator {
     /// Only a process that is or may become a listener needs its path (a new session's sshd_path);
     /// a user's processes need only the name of a transfer server (`transferServer`). Paths are what
     /// a user can make long, so no more are held than that.
-    private static func holdsPath(_ proc: Proc, _ path: String?) -> Bool {
+    static func holdsPath(_ proc: Proc, _ path: String?) -> Bool {
         switch proc.role {
         case .listener: return true
         case .unknown: return !proc.orphan && path.map { baseName($0).hasPrefix("sshd") } == true
@@ -1327,7 +964,7 @@ public final class Correlator {
 
     /// Holds a running command, within `bounds.commands` and `bounds.commandBytes`: the oldest
     /// running commands give up their end (their rows stay as stored; their sessions are flagged).
-    private func hold(_ command: CommandRecord) {
+    func hold(_ command: CommandRecord) {
         let cost = command.heldBytes
         if openCommands.count >= bounds.commands || commandBytes + cost > bounds.commandBytes {
             let count = bounds.commands - CorrelatorBounds.slack(bounds.commands)
@@ -1342,7 +979,7 @@ public final class Correlator {
         commandBytes += cost
     }
 
-    private func release(_ id: Int64) -> CommandRecord? {
+    func release(_ id: Int64) -> CommandRecord? {
         guard let record = openCommands.removeValue(forKey: id) else { return nil }
         commandBytes -= record.heldBytes
         return record
@@ -1350,7 +987,7 @@ public final class Correlator {
 
     /// Room for one more open session: the oldest give up their later updates (an end, an exit
     /// code). Their processes still report into them: commands keep their session.
-    private func makeRoomForSession() {
+    func makeRoomForSession() {
         guard sessions.count >= bounds.sessions else { return }
         let keep = bounds.sessions - CorrelatorBounds.slack(bounds.sessions)
         for id in sessions.keys.sorted() where sessions.count > keep {
@@ -1364,7 +1001,7 @@ public final class Correlator {
 
     /// Awaits the byte counters of `socket` for session `id`, within `bounds.connections` (the
     /// kernel's `connections` map is as large, and forgets its oldest entries too).
-    private func followSocket(_ socket: UInt64, for id: Int64) {
+    func followSocket(_ socket: UInt64, for id: Int64) {
         if let stale = sessionBySocket[socket] {
             // The kernel reused the socket: the close of the connection that had it was never reported.
             forgetSocket(socket, of: stale)
@@ -1379,7 +1016,7 @@ public final class Correlator {
 
     /// Gives up a connection's byte counters: counted, its session flagged. (`awaitingBytes` only
     /// holds sockets still in `sessionBySocket`, so this bounds both.)
-    private func forgetSocket(_ socket: UInt64, of id: Int64) {
+    func forgetSocket(_ socket: UInt64, of id: Int64) {
         sessionBySocket.removeValue(forKey: socket)
         overflows += 1
         if sessions[id] != nil {
@@ -1392,139 +1029,12 @@ public final class Correlator {
         }
     }
 
-    // MARK: - Checkpoints
-
-    /// Everything the correlator knows, so that a restarted recorder goes on exactly where this one
-    /// was: fed the same events from here, it emits the same rows with the same ids.
-    struct State: Codable {
-        var bootToWallNs: Int64
-        var nextIDs: RowIDs
-        var procs: [ProcessKey: Proc]
-        var sessions: [Int64: OpenSession]
-        var openCommands: [Int64: CommandRecord]
-        var pendingAccept: [ProcessKey: PendingAccept]
-        var sessionBySocket: [UInt64: Int64]
-        var awaitingBytes: [UInt64: SessionRecord]
-        var openTransfers: [FileKey: TransferRecord]
-        var userNames: [UInt32: String?]
-        var seeded: [UInt32: Proc]
-        var unattributedEvents: UInt64
-        var overflows: UInt64?
-        var unobservedExits: UInt64?
-        var fileActivity: FileActivityTable?
-        var heldUploads: [HeldUpload: TransferRecord]?
-        var unconfirmedSFTP: [UInt32: [TransferRecord]]?
-        var network: [NetworkActivity.State]?
-        var tty: TTYRecorder.State?
-        var channels: [Int64: ChannelTable.Open]?
-        var countedOnly: [Int64]?
-    }
-
-    /// The state as bytes (JSON), for the recorder's checkpoint.
-    ///
-    /// The JSON of `State`, written a table at a time and each table a chunk of entries at a time:
-    /// JSONEncoder's intermediate form takes several times the text it writes, so encoding a large
-    /// state whole would cost several times its size at once (README: the bounds).
-    public func checkpoint() throws -> Data {
-        tty.flushAll()  // a checkpoint holds no terminal bytes: they are in rows before it
-        var out = Data()
-        out.reserveCapacity(lastCheckpointSize + lastCheckpointSize / 8)
-        let encoder = JSONEncoder()
-        func field(_ name: String, _ first: Bool = false) { out.append(contentsOf: Array(((first ? "{" : ",") + "\"\(name)\":").utf8)) }
-        field("bootToWallNs", true); out.append(try encoder.encode(bootToWallNs))
-        field("nextIDs"); out.append(try encoder.encode(nextIDs))
-        field("procs"); try Self.appendJSON(procs, to: &out)
-        field("sessions"); try Self.appendJSON(sessions, to: &out)
-        field("openCommands"); try Self.appendJSON(openCommands, to: &out)
-        field("pendingAccept"); try Self.appendJSON(pendingAccept, to: &out)
-        field("sessionBySocket"); try Self.appendJSON(sessionBySocket, to: &out)
-        field("awaitingBytes"); try Self.appendJSON(awaitingBytes.mapValues(\.record), to: &out)
-        field("openTransfers"); try Self.appendJSON(openTransfers, to: &out)
-        field("userNames"); try Self.appendJSON(userNames, to: &out)
-        field("seeded"); try Self.appendJSON(seeded, to: &out)
-        field("unattributedEvents"); out.append(try encoder.encode(unattributedEvents))
-        field("overflows"); out.append(try encoder.encode(overflows))
-        field("unobservedExits"); out.append(try encoder.encode(unobservedExits))
-        field("fileActivity"); out.append(try encoder.encode(files))
-        field("heldUploads"); try Self.appendJSON(heldUploads, to: &out)
-        field("unconfirmedSFTP"); try Self.appendJSON(unconfirmedSFTP, to: &out)
-        field("network"); out.append(try encoder.encode(network.state))
-        field("tty"); out.append(try encoder.encode(tty.state))
-        field("channels"); try Self.appendJSON(channels.open, to: &out)
-        field("countedOnly"); out.append(try encoder.encode(countedOnly.sorted()))
-        out.append(UInt8(ascii: "}"))
-        lastCheckpointSize = out.count
-        return out
-    }
-
-    /// The size of the last checkpoint: room for the next one is reserved at once.
-    private var lastCheckpointSize = 0
-
-    /// Appends `table` as JSONEncoder writes a dictionary (an object, or an array of alternating keys
-    /// and values), encoding `chunk` entries at a time.
-    static func appendJSON<K: Hashable & Encodable, V: Encodable>(_ table: [K: V], to out: inout Data, chunk: Int = 1024) throws {
-        let encoder = JSONEncoder()
-        guard table.count > chunk else { return out.append(try encoder.encode(table)) }
-        var part: [K: V] = [:]
-        part.reserveCapacity(chunk)
-        var close: UInt8 = 0
-        var empty = true
-        func flush() throws {
-            let text = try encoder.encode(part)  // "{…}" or "[…]"
-            part.removeAll(keepingCapacity: true)
-            if close == 0 {
-                out.append(text[text.startIndex])
-                close = text[text.index(before: text.endIndex)]
-            }
-            let inner = text.dropFirst().dropLast()
-            guard !inner.isEmpty else { return }
-            if !empty { out.append(UInt8(ascii: ",")) }
-            out.append(contentsOf: inner)
-            empty = false
-        }
-        for (key, value) in table {
-            part[key] = value
-            if part.count == chunk { try flush() }
-        }
-        if !part.isEmpty { try flush() }
-        out.append(close)
-    }
-
-    /// Replaces the state with a checkpoint's (same build of sshaudit: the layout is not versioned).
-    public func restore(_ checkpoint: Data) throws {
-        let state = try JSONDecoder().decode(State.self, from: checkpoint)
-        bootToWallNs = state.bootToWallNs
-        nextIDs = state.nextIDs
-        procs = state.procs
-        sessions = state.sessions
-        openCommands = state.openCommands
-        commandBytes = openCommands.values.reduce(0) { $0 + $1.heldBytes }
-        pendingAccept = state.pendingAccept
-        sessionBySocket = state.sessionBySocket
-        awaitingBytes = state.awaitingBytes.mapValues { OpenSession(record: $0) }
-        openTransfers = state.openTransfers
-        userNames = state.userNames
-        seeded = state.seeded
-        pathHolders = procs.values.filter { $0.path != nil }.count + seeded.values.filter { $0.path != nil }.count
-        unattributedEvents = state.unattributedEvents
-        overflows = state.overflows ?? 0
-        unobservedExits = state.unobservedExits ?? 0
-        files = state.fileActivity ?? FileActivityTable(nextID: state.nextIDs.file)
-        heldUploads = state.heldUploads ?? [:]
-        unconfirmedSFTP = state.unconfirmedSFTP ?? [:]
-        network.restore(state.network ?? [])
-        if let t = state.tty { tty.restore(t) }
-        channels = ChannelTable(open: state.channels ?? [:])
-        countedOnly = Set(state.countedOnly ?? [])
-        openSessionsFlagged = false
-    }
-
     /// The user's name and uid inside the sshd's user namespace, for the uid the kernel reported.
     /// The name is the one the sshd's own passwd gives that uid (the account whose uid the process
     /// took); when that cannot be read (the namespace unknown, its processes gone, no entry), the
     /// name sshd logged as accepted. Without a namespace reader (replay): the host's name, as before,
     /// and no uid inside.
-    private func identify(hostUID: UInt32, _ ns: ListenerNamespace?, loggedUser: String?,
+    func identify(hostUID: UInt32, _ ns: ListenerNamespace?, loggedUser: String?,
                           pids: [UInt32?]) -> (String?, UInt32?) {
         guard let namespaces else { return (resolve(hostUID), nil) }
         // A root unknown: the host's passwd may name another person (a tree's uid 1000 need not be
@@ -1535,7 +1045,7 @@ public final class Correlator {
         return (name ?? loggedUser, inside)
     }
 
-    private func resolve(_ uid: UInt32) -> String? {
+    func resolve(_ uid: UInt32) -> String? {
         if let cached = userNames[uid] { return cached }
         if userNames.count >= bounds.userNames { userNames.removeAll() }  // a cache: nothing is lost
         let name = userName(uid)
