@@ -310,12 +310,15 @@ _Static_assert(__builtin_offsetof(struct sa_file_act, data) == 72, "file act dat
 /* In-kernel aggregation of file activity. The first time a process does an operation on a path it is
  * reported (sa_file_act, flag SA_FILE_SEEN, this key after the data); each repeat only adds to the
  * key's count in the `file_seen` map, which user space reads (before the process's exit or exec is
- * handled, and on a timer) and passes on as SA_EV_FILE_REPEAT records. The key is exact: the
- * process (tgid, start, execs), the operation, the names as the caller passed them, and `where`, a
- * keyed hash of every dentry and mount from the resolved directory (or the opened file) up to the
- * root with each dentry's name hash: renaming or moving any directory on the way, a symlink swapped,
- * another mount, all give another key and so a new report. Names longer than SA_FILE_SEEN_NAME - 1
- * bytes, paths deeper than SA_FILE_DEPTH and a full map are reported every time. */
+ * handled, and on a timer) and passes on as SA_EV_FILE_REPEAT records. The key is exact: the process
+ * (tgid, start, execs), the operation, the names as the caller passed them, and `where`, a hash
+ * seeded with a secret of each dentry's name hash and inode from the resolved directory (or the
+ * opened file) up to the root, and of each mount crossed: renaming or moving a directory on the way,
+ * or another mount, gives another key and so a new report. (A symlink inside the caller's name is
+ * resolved by neither the key nor the report: both name the path as given.) The key is computed
+ * again after the report's walk; if it changed meanwhile the report goes without it. Names longer
+ * than SA_FILE_SEEN_NAME - 2 bytes, paths deeper than SA_FILE_DEPTH and a full map are reported
+ * every time. */
 #define SA_FILE_SEEN_NAME 64
 #define SA_FILE_SEEN_MAX 16384
 struct sa_file_seen_key {
@@ -333,8 +336,9 @@ struct sa_file_seen {
     unsigned long long count;       /* repeats since the report */
     unsigned long long last_ns;     /* CLOCK_BOOTTIME of the last */
 };
-/* SA_EV_FILE_REPEAT: h.tgid, h.start_ns, h.uid (of the first report) and h.ts_ns (= last_ns) describe
- * the process; count repeats of the operation `key` names, which user space read from `file_seen`. */
+/* SA_EV_FILE_REPEAT: h.tgid, h.start_ns and h.ts_ns (= last_ns) are set (the rest of the header is
+ * zero); count: the repeats so far of the operation `key` names, as user space read them from
+ * `file_seen`. */
 struct sa_file_repeat {
     struct sa_header h;
     unsigned long long count;

@@ -42,6 +42,9 @@ struct {
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, SA_FILE_SEEN_MAX);
+    /* Not preallocated: a removed entry's memory is freed after the programs that may still hold it
+     * are done (RCU), never reused at once for another key that would then get their increment. */
+    __uint(map_flags, BPF_F_NO_PREALLOC);
     __type(key, struct sa_file_seen_key);
     __type(value, struct sa_file_seen);
 } file_seen SEC(".maps");
@@ -290,6 +293,14 @@ static __always_inline struct file_dir file_dir_of(struct task_struct *task, int
     return d;
 }
 
+/* A directory's hash again, from the pointers file_dir_of read. */
+static __always_inline u64 dir_where(struct task_struct *task, struct file_dir dir, u64 secret)
+{
+    if (dir.fs_dentry)
+        return seen_where_direct(task, dir.fs_dentry, dir.fs_mnt, secret);
+    return dir.dentry ? sa_file_where(dir.dentry, dir.mnt, secret) : 0;
+}
+
 /* The first byte of a name: from the key when it holds the name, else from user memory. */
 static __always_inline char first_byte(const char *kept, const char *user)
 {
@@ -332,34 +343,58 @@ static __always_inline void file_emit(struct sa_file_act *ev, u64 off)
     emit(ev, size);
 }
 
-/* Reports an operation whose repeats `k` will count: the key follows the data, and goes into
- * `file_seen` once the report is in the ring (a report lost there must not leave a key that would
- * swallow the repeats). */
+/* Reports an operation whose repeats `k` will count, the key after the data. The key goes into
+ * `file_seen` first: a report that says its repeats are counted always has its key there (a full map:
+ * reported without the key, like any other). A report lost in the ring takes its key out again, so
+ * no key swallows repeats nobody will read. Another thread that put the same key in meanwhile made
+ * this one a repeat. */
 static __always_inline void file_emit_seen(struct sa_file_act *ev, u64 off, struct sa_file_seen_key *k)
 {
-    ev->flags |= SA_FILE_SEEN;
-    bpf_probe_read_kernel(ev->data + (off & SA_FILE_MASK), sizeof(*k), k);
-    u64 size = __builtin_offsetof(struct sa_file_act, data) + (off & SA_FILE_MASK) + sizeof(*k);
-    if (size > sizeof(*ev))
-        return;
-    if (bpf_ringbuf_output(&events, ev, size, wakeup_flags(size)) != 0) {
-        count_loss(SA_LOSS_RING);
+    if (!k) {
+        file_emit(ev, off);
         return;
     }
     struct sa_file_seen none = {};
-    bpf_map_update_elem(&file_seen, k, &none, BPF_NOEXIST);
+    long err = bpf_map_update_elem(&file_seen, k, &none, BPF_NOEXIST);
+    if (err == -17 /* EEXIST */ && seen_repeat(k))
+        return;
+    if (err != 0) {
+        file_emit(ev, off);
+        return;
+    }
+    ev->flags |= SA_FILE_SEEN;
+    bpf_probe_read_kernel(ev->data + (off & SA_FILE_MASK), sizeof(*k), k);
+    u64 size = __builtin_offsetof(struct sa_file_act, data) + (off & SA_FILE_MASK) + sizeof(*k);
+    if (size > sizeof(*ev) || bpf_ringbuf_output(&events, ev, size, wakeup_flags(size)) != 0) {
+        count_loss(SA_LOSS_RING);
+        bpf_map_delete_elem(&file_seen, k);
+    }
 }
 
 /* The key of an operation on a file the kernel holds (open, a descriptor's call): its directory and
  * its name as the dcache has them. False: not counted (too deep, a long name). */
-static __always_inline bool seen_file(struct sa_file_seen_key *k, struct file *file)
+static __always_inline u64 seen_file_where(struct file *file)
 {
     struct file___sa *f = (struct file___sa *)file;
     struct dentry *dentry = BPF_CORE_READ(f, f_path.dentry);
-    if (!seen_kernel_name(k->name, BPF_CORE_READ(dentry, d_name.name)))
+    u64 where = sa_file_where((u64)BPF_CORE_READ(dentry, d_parent), (u64)BPF_CORE_READ(f, f_path.mnt), seen_secret());
+    return where ? seen_mix(where, BPF_CORE_READ(dentry, d_name.hash_len)) | 1 : 0;
+}
+
+static __always_inline bool seen_file(struct sa_file_seen_key *k, struct file *file)
+{
+    struct file___sa *f = (struct file___sa *)file;
+    if (!seen_kernel_name(k->name, BPF_CORE_READ(f, f_path.dentry, d_name.name)))
         return false;
-    k->where = sa_file_where((u64)BPF_CORE_READ(dentry, d_parent), (u64)BPF_CORE_READ(f, f_path.mnt), seen_secret());
+    k->where = seen_file_where(file);
     return k->where != 0;
+}
+
+/* The key once more after the report's walk: NULL when a directory on the way, or the file's name,
+ * changed in between (then the report, which names what its walk saw, goes without a key). */
+static __always_inline struct sa_file_seen_key *seen_still(struct sa_file_seen_key *k, struct file *file)
+{
+    return seen_file_where(file) == k->where ? k : NULL;
 }
 
 /* A file a session's process opened (fd), with the flags it asked for: a write, a creation or a
@@ -390,7 +425,7 @@ static __always_inline void file_opened(struct task_struct *task, struct sa_trac
     u64 off = file_walk_file(ev, file, 0);
     ev->dir_len = off;
     if (counted)
-        file_emit_seen(ev, off, &k);
+        file_emit_seen(ev, off, seen_still(&k, file));
     else
         file_emit(ev, off);
 }
@@ -437,7 +472,7 @@ static __always_inline int file_fd_call(struct syscall_exit_ctx *ctx, u32 op)
     u64 off = file_walk_file(ev, file, 0);
     ev->dir_len = off;
     if (counted)
-        file_emit_seen(ev, off, &k);
+        file_emit_seen(ev, off, seen_still(&k, file));
     else
         file_emit(ev, off);
     return 0;
@@ -479,10 +514,16 @@ static __always_inline int file_named_call(struct task_struct *task, struct sa_t
     } else if (name2) {
         off = file_at(ev, dir2, name2, counted ? k.name2 : NULL, off, &ev->dir2_len, &ev->name2_len);
     }
-    if (counted)
-        file_emit_seen(ev, off, &k);
-    else
+    /* The key once more after the report's walks (from the same directories): unchanged, or the
+     * report, which names what its walks saw, goes without a key. */
+    if (counted) {
+        u64 where = dir_where(task, dir, secret);
+        if (name2 && !literal2)
+            where = seen_mix(where, dir_where(task, dir2, secret));
+        file_emit_seen(ev, off, where == k.where ? &k : NULL);
+    } else {
         file_emit(ev, off);
+    }
     return 0;
 }
 

@@ -377,13 +377,14 @@ public final class BPFTracer {
     }
 
     /// The repeats the kernel counted for a file activity key (the bytes of a struct
-    /// sa_file_seen_key), nil when it holds none; with `remove`, the key goes too (its process exited
-    /// or exec'd: nothing adds to it any more).
+    /// sa_file_seen_key), nil when it holds none; with `remove`, the key goes too, in the same step
+    /// (nothing the kernel adds in between is lost).
     public func fileRepeats(of key: [UInt8], remove: Bool) -> (count: UInt64, lastNs: UInt64)? {
         guard fileSeenFD >= 0, key.count == MemoryLayout<sa_file_seen_key>.size else { return nil }
         var value = sa_file_seen()
-        let found = key.withUnsafeBytes { bpf_map_lookup_elem(fileSeenFD, $0.baseAddress, &value) } == 0
-        if remove { _ = key.withUnsafeBytes { bpf_map_delete_elem(fileSeenFD, $0.baseAddress) } }
+        let found = key.withUnsafeBytes {
+            remove ? bpf_map_lookup_and_delete_elem(fileSeenFD, $0.baseAddress, &value) : bpf_map_lookup_elem(fileSeenFD, $0.baseAddress, &value)
+        } == 0
         return found ? (value.count, value.last_ns) : nil
     }
 

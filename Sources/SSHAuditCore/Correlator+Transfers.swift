@@ -48,9 +48,11 @@ extension Correlator {
     /// (which serves internal-sftp itself). The pre-authentication child and PAM's helpers are sshd's
     /// own; the kernel reports nothing of listeners and monitors.
     func handleFileChange(_ key: ProcessKey, _ change: FileChange, uid: UInt32, wallNs: Int64) {
-        guard lookup(key) != nil else { return }
+        guard lookup(key) != nil else { return files.release(change.seenKey) }
         confirmUserChild(key)
-        guard let proc = procs[key], proc.role == .user || proc.role == .userChild, let sessionID = proc.session else { return }
+        guard let proc = procs[key], proc.role == .user || proc.role == .userChild, let sessionID = proc.session else {
+            return files.release(change.seenKey)  // not kept: the kernel is to count nothing under it
+        }
         files.record(change, process: key, session: sessionID, command: proc.command ?? proc.ancestorCommand, uid: uid,
                      atNs: wallNs, bounds: bounds, sink: sink)
     }

@@ -481,6 +481,8 @@ public final class Correlator {
     public var fileSeenKeys: [[UInt8]] { files.allSeenKeys }
     /// Keys no row needs any more: the recorder removes them from the kernel's map.
     public func takeReleasedFileSeenKeys() -> [[UInt8]] { files.takeReleased() }
+    /// Each key with the repeats already added to its row: the recorder passes on only counts that moved.
+    public var fileSeenCounts: [(key: [UInt8], counted: UInt64)] { files.seenCounts }
 
     /// Whether an event can only come from a process whose fork (or start-up scan) was seen. A new
     /// sshd (exec of a new root), an accept (a listener the scan may not have recognised yet) and a
@@ -874,14 +876,14 @@ public final class Correlator {
     func countCommand(_ id: Int64, _ info: ExecInfo) {
         guard let open = sessions[id] else { return }
         open.record.commandCount += 1
-        let kind = Self.kind(of: open)
         let tty = open.record.tty == nil && info.tty != nil, cut = info.argvTruncated && !open.record.truncatedArgv
+        if tty { open.record.tty = info.tty }
+        if cut { open.record.truncatedArgv = true }
+        let kind = Self.kind(of: open)  // after the terminal: a shell's first exec makes it interactive
         guard open.record.commandCount == 1 || tty || cut || kind != open.record.kind else {
             countedOnly.insert(id)
             return
         }
-        if tty { open.record.tty = info.tty }
-        if cut { open.record.truncatedArgv = true }
         open.record.kind = kind
         countedOnly.remove(id)
         sink(.session(open.record))
@@ -992,6 +994,7 @@ public final class Correlator {
         let keep = bounds.sessions - CorrelatorBounds.slack(bounds.sessions)
         for id in sessions.keys.sorted() where sessions.count > keep {
             updateSession(id) { $0.drops = true }
+            if countedOnly.remove(id) != nil, let open = sessions[id] { sink(.session(open.record)) }
             guard let open = sessions.removeValue(forKey: id) else { continue }
             tty.finish(id)
             overflows += 1

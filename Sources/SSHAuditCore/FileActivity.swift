@@ -106,6 +106,12 @@ final class FileActivityTable: Codable {
     /// The keys of a process's operations the kernel counts.
     func seenKeys(of process: ProcessKey) -> [[UInt8]] { seenByProcess[process] ?? [] }
     var allSeenKeys: [[UInt8]] { Array(seen.keys) }
+    var seenCounts: [(key: [UInt8], counted: UInt64)] { seen.map { ($0.key, $0.value.counted) } }
+
+    /// A key the correlator does not keep (its report belongs to no session's process): released.
+    func release(_ key: [UInt8]?) {
+        if let key, seen[key] == nil { released.append(key) }
+    }
     func takeReleased() -> [[UInt8]] {
         defer { released.removeAll() }
         return released
@@ -152,6 +158,7 @@ final class FileActivityTable: Codable {
             rows[key] = row
             noteSeen(change.seenKey, row: key)
             sink(.fileActivity(row))
+            if heldBytes > bounds.fileBytes { giveUpOldest(room: 0, bounds: bounds, sink: sink) }
             return
         }
         let cost = Self.held(change)
@@ -165,6 +172,8 @@ final class FileActivityTable: Codable {
         heldBytes += cost
         noteSeen(change.seenKey, row: key)
         sink(.fileActivity(row))
+        // Keys count towards the bound too (many spellings of one path are as many keys).
+        if heldBytes > bounds.fileBytes { giveUpOldest(room: 0, bounds: bounds, sink: sink) }
     }
 
     /// The process is gone: its rows get their last version.

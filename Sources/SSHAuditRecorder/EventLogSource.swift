@@ -28,6 +28,7 @@ public final class EventLogSource: EventSource {
                 if sinceFlush == 4096 {
                     sinceFlush = 0
                     pipeline.correlator.flushCommandCounts()
+                    _ = pipeline.correlator.takeReleasedFileSeenKeys()  // no kernel map to remove them from
                 }
                 after()
             }

@@ -4,28 +4,49 @@ import SSHAuditCore
 /// The repeats of file operations the kernel counts instead of reporting each (bpf/files.bpf.h,
 /// `file_seen`), turned into records (SA_EV_FILE_REPEAT) that go through the event log and the
 /// correlator like the kernel's own, so that a replay of the log gives the same rows.
-struct FileRepeatFeed {
+final class FileRepeatFeed {
     let tracer: BPFTracer
     let correlator: Correlator
+    /// Keys no row needs any more, removed from the kernel's map only once a checkpoint stored after
+    /// them is committed: a recorder killed before that reads them again from the same point.
+    private var retiring: [(key: [UInt8], after: UInt64)] = []
 
-    /// Before a process's exit or exec is handled: its counts, final (the keys go: the process adds
-    /// nothing more under them).
+    init(tracer: BPFTracer, correlator: Correlator) {
+        self.tracer = tracer
+        self.correlator = correlator
+    }
+
+    /// Before a process's exit or exec is handled: its counts (final: it adds nothing more under
+    /// these keys, which the correlator then releases).
     func before(_ event: Event) -> [[UInt8]] {
         switch event.kind {
         case .exit, .exec:
-            return correlator.fileSeenKeys(of: event.process).compactMap { tracer.fileRepeatRecord(of: $0, remove: true) }
+            return correlator.fileSeenKeys(of: event.process).compactMap { tracer.fileRepeatRecord(of: $0, remove: false) }
         default:
             return []
         }
     }
 
-    /// Every count so far (on a timer, and before stopping): rows of running processes stay current.
+    /// The counts that moved since they were last passed on (on a timer, and before stopping).
     func all() -> [[UInt8]] {
-        correlator.fileSeenKeys.compactMap { tracer.fileRepeatRecord(of: $0, remove: false) }
+        correlator.fileSeenCounts.compactMap { seen in
+            guard let (count, _) = tracer.fileRepeats(of: seen.key, remove: false), count > seen.counted else { return nil }
+            return tracer.fileRepeatRecord(of: seen.key, remove: false)
+        }
     }
 
-    /// Removes the keys no row needs any more (rows given up at the bound, processes found gone).
-    func release() {
-        for key in correlator.takeReleasedFileSeenKeys() { _ = tracer.fileRepeats(of: key, remove: true) }
+    /// Takes the keys the correlator released, and removes from the kernel's map those released
+    /// before `committed` (the ring position of the last committed checkpoint; nil when nothing is
+    /// pinned and no checkpoint is written: at once).
+    func release(committed: UInt64?) {
+        let now = tracer.readPosition
+        for key in correlator.takeReleasedFileSeenKeys() { retiring.append((key, now)) }
+        var done = 0
+        for entry in retiring {
+            if let committed, entry.after > committed { break }
+            _ = tracer.fileRepeats(of: entry.key, remove: true)
+            done += 1
+        }
+        retiring.removeFirst(done)
     }
 }

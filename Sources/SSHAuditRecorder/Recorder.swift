@@ -163,7 +163,8 @@ public struct Recorder {
         while !stop.requested {
             _ = try source.pump()
             correlator.flushCommandCounts()
-            repeats.release()
+            // Unpinned, nothing survives this process: no checkpoint to wait for.
+            repeats.release(committed: tracer.pinDirectory == nil ? nil : output.writer.committedPosition ?? 0)
             logChannels.retry()
             sweep.tick(tracer: tracer)
             if let committed = output.writer.committedPosition { tracer.release(upTo: committed) }
