@@ -78,14 +78,36 @@ public struct ArgvColumn: Codable, Equatable, Sendable {
     }
 }
 
-// The synthesized `init(from:)` asks for the wrapper itself; a missing key must not be an error.
+// The synthesized `init(from:)` and `encode(to:)` ask for the wrapper itself: these overloads (more
+// specific, so chosen at compile time) make a missing key no error and go to the wrapped value
+// directly, which GRDB reads straight from its column and an encoder writes without a nested one.
 extension KeyedDecodingContainer {
     public func decode<V: Codable & Sendable>(_ type: Nullable<V>.Type, forKey key: Key) throws -> Nullable<V> {
-        try decodeIfPresent(type, forKey: key) ?? Nullable(wrappedValue: nil)
+        Nullable(wrappedValue: try decodeIfPresent(V.self, forKey: key))
     }
 
     public func decode(_ type: FalseIfMissing.Type, forKey key: Key) throws -> FalseIfMissing {
-        try decodeIfPresent(type, forKey: key) ?? FalseIfMissing(wrappedValue: false)
+        FalseIfMissing(wrappedValue: try decodeIfPresent(Bool.self, forKey: key) ?? false)
+    }
+
+    public func decode(_ type: ArgvColumn.Type, forKey key: Key) throws -> ArgvColumn {
+        // A database column is text; JSON has the array.
+        if let text = try? decodeIfPresent(String.self, forKey: key) { return ArgvColumn(wrappedValue: decodeArgv(text)) }
+        return ArgvColumn(wrappedValue: try decodeIfPresent([String].self, forKey: key) ?? [])
+    }
+}
+
+extension KeyedEncodingContainer {
+    public mutating func encode<V: Codable & Sendable>(_ value: Nullable<V>, forKey key: Key) throws {
+        if let wrapped = value.wrappedValue { try encode(wrapped, forKey: key) } else { try encodeNil(forKey: key) }
+    }
+
+    public mutating func encode(_ value: FalseIfMissing, forKey key: Key) throws {
+        try encode(value.wrappedValue, forKey: key)
+    }
+
+    public mutating func encode(_ value: ArgvColumn, forKey key: Key) throws {
+        try encode(value.wrappedValue, forKey: key)
     }
 }
 
