@@ -57,5 +57,5 @@ compare errors query sessions --db "$work/none.db"
 compare errors query sessions --format yaml
 compare errors show 1 --format csv
 compare errors status --format csv
-[ $status -eq 0 ] && echo "identical: $compared outputs over every fixture"
+echo "$compared outputs compared over every fixture: $([ $status -eq 0 ] && echo identical || echo "differences above")"
 exit $status
