@@ -4,6 +4,7 @@ import SSHAuditCore
 
 /// A session as `query sessions` shows it (keys: docs/ARCHITECTURE.md §4).
 public struct SessionRow: Codable, Equatable, Sendable, FetchableRecord, TableRow {
+    public static let table = "sessions"
     public var id: Int64
     public var sshdPid: Int64
     @Nullable public var user: String?
@@ -61,6 +62,7 @@ public struct SessionRow: Codable, Equatable, Sendable, FetchableRecord, TableRo
 
 /// A command as `query commands` shows it (keys: docs/ARCHITECTURE.md §4).
 public struct CommandRow: Codable, Equatable, Sendable, FetchableRecord, TableRow {
+    public static let table = "commands"
     public var id: Int64
     public var sessionID: Int64
     @Nullable public var parentID: Int64?
@@ -90,6 +92,7 @@ public struct CommandRow: Codable, Equatable, Sendable, FetchableRecord, TableRo
 
 /// An authentication attempt as `query auth` shows it (keys: docs/ARCHITECTURE.md §4).
 public struct AuthRow: Codable, Equatable, Sendable, FetchableRecord, TableRow {
+    public static let table = "auth_attempts"
     public var id: Int64
     public var sessionID: Int64
     public var at: String
@@ -251,6 +254,7 @@ public final class AuditReader {
 
 /// A file read or written by a session's transfer server (table file_transfers).
 public struct TransferRow: Codable, Equatable, Sendable, FetchableRecord, TableRow {
+    public static let table = "file_transfers"
     public var id: Int64
     public var sessionID: Int64
     @Nullable public var commandID: Int64?
@@ -271,6 +275,7 @@ public struct TransferRow: Codable, Equatable, Sendable, FetchableRecord, TableR
 
 /// Something a session did besides commands: port or agent forwarding (table session_events).
 public struct SessionEventRow: Codable, Equatable, Sendable, FetchableRecord, TableRow {
+    public static let table = "session_events"
     public var id: Int64
     public var sessionID: Int64
     public var at: String

@@ -4,6 +4,7 @@ import SSHAuditCore
 
 /// A session channel as `show` prints it (table channels, schema/0023).
 public struct ChannelRow: Codable, Equatable, Sendable, FetchableRecord, TableRow {
+    public static let table = "channels"
     public var id: Int64
     public var sessionID: Int64
     public var seq: Int64

@@ -90,6 +90,7 @@ extension AuditReader {
 
 /// A row of file_activity: changes of one kind to one path by one process.
 public struct FileActivityRow: Codable, Equatable, Sendable, FetchableRecord, TableRow {
+    public static let table = "file_activity"
     public var id: Int64
     public var sessionID: Int64
     @Nullable public var commandID: Int64?

@@ -4,6 +4,7 @@ import GRDB
 /// A row of network_activity: what one of a session's processes connected to, bound, listened on or
 /// accepted, aggregated per (process, op, endpoint).
 public struct NetworkRow: Codable, Equatable, Sendable, FetchableRecord, TableRow {
+    public static let table = "network_activity"
     public var id: Int64
     public var sessionID: Int64
     @Nullable public var commandID: Int64?

@@ -3,6 +3,7 @@ import GRDB
 
 /// A row of refusals: a connection a listener accepted and dropped before serving it.
 public struct RefusalRow: Codable, Equatable, Sendable, FetchableRecord, TableRow {
+    public static let table = "refusals"
     public var id: Int64
     public var at: String
     public var remoteAddr: String

@@ -6,19 +6,20 @@ import XCTest
 /// The read models declare each table's columns once (their CodingKeys): decoding, JSON and CSV
 /// all follow that declaration.
 final class RowModelTests: XCTestCase {
-    /// Every read model of a table, by the table it reads.
-    static var models: [(table: String, check: (Database) throws -> [String])] = [
-        ("sessions", missingNulls(SessionRow.self)), ("commands", missingNulls(CommandRow.self)),
-        ("auth_attempts", missingNulls(AuthRow.self)), ("file_transfers", missingNulls(TransferRow.self)),
-        ("session_events", missingNulls(SessionEventRow.self)), ("channels", missingNulls(ChannelRow.self)),
-        ("refusals", missingNulls(RefusalRow.self)), ("network_activity", missingNulls(NetworkRow.self)),
-        ("file_activity", missingNulls(FileActivityRow.self)),
-    ]
+    /// Every read model of a table.
+    static var models: [(table: String, check: (Database) throws -> [String])] {
+        [(SessionRow.table, missingNulls(SessionRow.self)), (CommandRow.table, missingNulls(CommandRow.self)),
+         (AuthRow.table, missingNulls(AuthRow.self)), (TransferRow.table, missingNulls(TransferRow.self)),
+         (SessionEventRow.table, missingNulls(SessionEventRow.self)), (ChannelRow.table, missingNulls(ChannelRow.self)),
+         (RefusalRow.table, missingNulls(RefusalRow.self)), (NetworkRow.table, missingNulls(NetworkRow.self)),
+         (FileActivityRow.table, missingNulls(FileActivityRow.self))]
+    }
 
     /// A row with every column that may be null set to null, the others to '1' (SQLite converts it to
     /// what each column asks for): its JSON must still name every declared column, with `null`. A
     /// column declared optional without `@Nullable` would be left out and is named here.
     static func missingNulls<T: TableRow>(_ type: T.Type) -> (Database) throws -> [String] {
+        // (Statement rows: SQLite converts '1' to what each column asks for.)
         { db in
             let keys = T.CodingKeys.allCases.map(\.stringValue)
             var nullable: Set<String> = []
@@ -76,5 +77,23 @@ final class RowModelTests: XCTestCase {
         XCTAssertEqual(commandCells["argv_truncated"], .bool(true))
         XCTAssertEqual(commandCells["uid"], .integer(0))
         XCTAssertEqual(commandCells["channel_id"], .null)
+    }
+
+    /// A stored value of the wrong type (a row changed outside sshaudit with sqlite3) is a one-line
+    /// error naming the table and row; GRDB's own error would dump the whole row, and reading the
+    /// column by subscript, as the readers did, trapped.
+    func testAValueOfTheWrongTypeIsAOneLineError() throws {
+        let db = try DatabaseQueue()
+        let row = try db.read { db in
+            try XCTUnwrap(Row.fetchOne(db, sql: "SELECT 7 AS id, 1 AS session_id, 'soon' AS at, 'local_forward' AS kind"))
+        }
+        XCTAssertEqual(try SessionEventRow(row: row).sessionID, 1)
+        let tampered = try db.read { db in
+            try XCTUnwrap(Row.fetchOne(db, sql: "SELECT 7 AS id, 'one' AS session_id, 'soon' AS at, 'local_forward' AS kind"))
+        }
+        XCTAssertThrowsError(try SessionEventRow(row: tampered)) { error in
+            XCTAssertEqual("\(error)", "session_events row 7 holds a value of the wrong type: it was changed outside sshaudit "
+                + "(`sshaudit verify` names it)")
+        }
     }
 }
