@@ -3,46 +3,21 @@ import GRDB
 import SSHAuditCore
 
 /// A session channel as `show` prints it (table channels, schema/0023).
-public struct ChannelRow: Codable, Equatable, Sendable {
+public struct ChannelRow: Codable, Equatable, Sendable, FetchableRecord, TableRow {
+    public static let table = "channels"
     public var id: Int64
     public var sessionID: Int64
     public var seq: Int64
     public var pid: Int64
-    public var kind: String?
-    public var tty: String?
+    @Nullable public var kind: String?
+    @Nullable public var tty: String?
     public var startedAt: String
-    public var endedAt: String?
-    public var exitCode: Int64?
+    @Nullable public var endedAt: String?
+    @Nullable public var exitCode: Int64?
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case id, seq, pid, kind, tty
         case sessionID = "session_id", startedAt = "started_at", endedAt = "ended_at", exitCode = "exit_code"
-    }
-
-    /// Every key, null or not (the JSON contract names them all).
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id, forKey: .id)
-        try c.encode(sessionID, forKey: .sessionID)
-        try c.encode(seq, forKey: .seq)
-        try c.encode(pid, forKey: .pid)
-        try c.encode(kind, forKey: .kind)
-        try c.encode(tty, forKey: .tty)
-        try c.encode(startedAt, forKey: .startedAt)
-        try c.encode(endedAt, forKey: .endedAt)
-        try c.encode(exitCode, forKey: .exitCode)
-    }
-
-    init(row: Row) {
-        id = row["id"]
-        sessionID = row["session_id"]
-        seq = row["seq"]
-        pid = row["pid"]
-        kind = row["kind"]
-        tty = row["tty"]
-        startedAt = row["started_at"]
-        endedAt = row["ended_at"]
-        exitCode = row["exit_code"]
     }
 }
 

@@ -89,53 +89,26 @@ extension AuditReader {
 }
 
 /// A row of file_activity: changes of one kind to one path by one process.
-public struct FileActivityRow: Codable, Equatable, Sendable {
+public struct FileActivityRow: Codable, Equatable, Sendable, FetchableRecord, TableRow {
+    public static let table = "file_activity"
     public var id: Int64
     public var sessionID: Int64
-    public var commandID: Int64?
+    @Nullable public var commandID: Int64?
     public var pid: Int64
     public var uid: Int64
     public var op: String
     public var path: String
-    public var newPath: String?
+    @Nullable public var newPath: String?
     public var firstAt: String
     public var lastAt: String
     public var count: Int64
     /// In a fleet report (`report --central`): the host of the row; absent from a host's own output.
     public var host: String?
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case id, pid, uid, op, path, count, host
         case sessionID = "session_id", commandID = "command_id", newPath = "new_path", firstAt = "first_at", lastAt = "last_at"
     }
 
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id, forKey: .id)
-        try c.encode(sessionID, forKey: .sessionID)
-        try c.encode(commandID, forKey: .commandID)
-        try c.encode(pid, forKey: .pid)
-        try c.encode(uid, forKey: .uid)
-        try c.encode(op, forKey: .op)
-        try c.encode(path, forKey: .path)
-        try c.encode(newPath, forKey: .newPath)
-        try c.encode(firstAt, forKey: .firstAt)
-        try c.encode(lastAt, forKey: .lastAt)
-        try c.encode(count, forKey: .count)
-        try c.encodeIfPresent(host, forKey: .host)
-    }
-
-    init(row: Row) {
-        id = row["id"]
-        sessionID = row["session_id"]
-        commandID = row["command_id"]
-        pid = row["pid"]
-        uid = row["uid"]
-        op = row["op"]
-        path = row["path"]
-        newPath = row["new_path"]
-        firstAt = row["first_at"]
-        lastAt = row["last_at"]
-        count = row["count"]
-    }
+    static var leftOutWhenAbsent: Set<String> { ["host"] }
 }

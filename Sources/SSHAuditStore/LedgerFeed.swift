@@ -113,15 +113,15 @@ extension AuditReader {
                     // (A row missing here was pruned since: retention removes rows with their entries.)
                     let content: ExportedVersion.Row
                     switch table {
-                    case .sessions: content = .session(SessionRow(row: row))
-                    case .commands: content = .command(CommandRow(row: row))
-                    case .authAttempts: content = .auth(AuthRow(row: row))
-                    case .fileTransfers: content = .transfer(TransferRow(row: row))
-                    case .fileActivity: content = .file(FileActivityRow(row: row))
-                    case .networkActivity: content = .network(NetworkRow(row: row))
-                    case .channels: content = .channel(ChannelRow(row: row))
-                    case .refusals: content = .refusal(RefusalRow(row: row))
-                    default: content = .event(SessionEventRow(row: row))
+                    case .sessions: content = .session(try SessionRow(row: row))
+                    case .commands: content = .command(try CommandRow(row: row))
+                    case .authAttempts: content = .auth(try AuthRow(row: row))
+                    case .fileTransfers: content = .transfer(try TransferRow(row: row))
+                    case .fileActivity: content = .file(try FileActivityRow(row: row))
+                    case .networkActivity: content = .network(try NetworkRow(row: row))
+                    case .channels: content = .channel(try ChannelRow(row: row))
+                    case .refusals: content = .refusal(try RefusalRow(row: row))
+                    default: content = .event(try SessionEventRow(row: row))
                     }
                     let stored = try hasher.hash(db, table, id)
                     e.version = ExportedVersion(

@@ -3,61 +3,26 @@ import GRDB
 
 /// A row of network_activity: what one of a session's processes connected to, bound, listened on or
 /// accepted, aggregated per (process, op, endpoint).
-public struct NetworkRow: Codable, Equatable, Sendable {
+public struct NetworkRow: Codable, Equatable, Sendable, FetchableRecord, TableRow {
+    public static let table = "network_activity"
     public var id: Int64
     public var sessionID: Int64
-    public var commandID: Int64?
+    @Nullable public var commandID: Int64?
     public var pid: Int64
     public var uid: Int64
     public var op: String
     public var family: String
     public var proto: String
-    public var addr: String?
-    public var port: Int64?
-    public var path: String?
+    @Nullable public var addr: String?
+    @Nullable public var port: Int64?
+    @Nullable public var path: String?
     public var firstAt: String
     public var lastAt: String
     public var count: Int64
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case id, pid, uid, op, family, proto, addr, port, path, count
         case sessionID = "session_id", commandID = "command_id", firstAt = "first_at", lastAt = "last_at"
-    }
-
-    /// Every key, null or not (the JSON contract names them all).
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id, forKey: .id)
-        try c.encode(sessionID, forKey: .sessionID)
-        try c.encode(commandID, forKey: .commandID)
-        try c.encode(pid, forKey: .pid)
-        try c.encode(uid, forKey: .uid)
-        try c.encode(op, forKey: .op)
-        try c.encode(family, forKey: .family)
-        try c.encode(proto, forKey: .proto)
-        try c.encode(addr, forKey: .addr)
-        try c.encode(port, forKey: .port)
-        try c.encode(path, forKey: .path)
-        try c.encode(firstAt, forKey: .firstAt)
-        try c.encode(lastAt, forKey: .lastAt)
-        try c.encode(count, forKey: .count)
-    }
-
-    init(row: Row) {
-        id = row["id"]
-        sessionID = row["session_id"]
-        commandID = row["command_id"]
-        pid = row["pid"]
-        uid = row["uid"]
-        op = row["op"]
-        family = row["family"]
-        proto = row["proto"]
-        addr = row["addr"]
-        port = row["port"]
-        path = row["path"]
-        firstAt = row["first_at"]
-        lastAt = row["last_at"]
-        count = row["count"]
     }
 }
 
@@ -81,9 +46,9 @@ public struct NetworkEndpoint: Encodable, Equatable, Sendable {
     public var op: String
     public var family: String
     public var proto: String
-    public var addr: String?
-    public var port: Int64?
-    public var path: String?
+    @Nullable public var addr: String?
+    @Nullable public var port: Int64?
+    @Nullable public var path: String?
     public var sessions: Int
     public var users: [String]
     public var count: Int64
@@ -92,26 +57,14 @@ public struct NetworkEndpoint: Encodable, Equatable, Sendable {
 
     public init(op: String, family: String, proto: String, addr: String?, port: Int64?, path: String?, sessions: Int, users: [String],
                 count: Int64, first: String, last: String) {
-        (self.op, self.family, self.proto, self.addr, self.port, self.path) = (op, family, proto, addr, port, path)
+        (self.op, self.family, self.proto) = (op, family, proto)
+        self.addr = addr
+        self.port = port
+        self.path = path
         (self.sessions, self.users, self.count, self.first, self.last) = (sessions, users, count, first, last)
     }
 
     enum CodingKeys: String, CodingKey { case op, family, proto, addr, port, path, sessions, users, count, first, last }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(op, forKey: .op)
-        try c.encode(family, forKey: .family)
-        try c.encode(proto, forKey: .proto)
-        try c.encode(addr, forKey: .addr)
-        try c.encode(port, forKey: .port)
-        try c.encode(path, forKey: .path)
-        try c.encode(sessions, forKey: .sessions)
-        try c.encode(users, forKey: .users)
-        try c.encode(count, forKey: .count)
-        try c.encode(first, forKey: .first)
-        try c.encode(last, forKey: .last)
-    }
 }
 
 extension AuditReader {

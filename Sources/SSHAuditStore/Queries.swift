@@ -7,6 +7,7 @@ public enum QueryError: Error, CustomStringConvertible {
     case sql(String)
     case notReadOnly(String)
     case noSession(Int64, String)
+    case wrongType(table: String, id: String)
 
     public var description: String {
         switch self {
@@ -14,6 +15,8 @@ public enum QueryError: Error, CustomStringConvertible {
         case let .sql(message): return "SQL error: \(message)"
         case let .notReadOnly(statement): return "refused: only read-only statements are allowed (\(statement))"
         case let .noSession(id, path): return "no session \(id) in \(path)"
+        case let .wrongType(table, id):
+            return "\(table) row \(id) holds a value of the wrong type: it was changed outside sshaudit (`sshaudit verify` names it)"
         }
     }
 }

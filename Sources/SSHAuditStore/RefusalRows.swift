@@ -2,7 +2,8 @@ import Foundation
 import GRDB
 
 /// A row of refusals: a connection a listener accepted and dropped before serving it.
-public struct RefusalRow: Codable, Equatable, Sendable {
+public struct RefusalRow: Codable, Equatable, Sendable, FetchableRecord, TableRow {
+    public static let table = "refusals"
     public var id: Int64
     public var at: String
     public var remoteAddr: String
@@ -11,42 +12,14 @@ public struct RefusalRow: Codable, Equatable, Sendable {
     public var localPort: Int64
     /// max_startups, penalty or unknown (sshd logged no reason the recorder saw).
     public var reason: String
-    public var detail: String?
+    @Nullable public var detail: String?
     public var listenerPid: Int64
     public var listenerStartNs: Int64
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case id, at, reason, detail
         case remoteAddr = "remote_addr", remotePort = "remote_port", localAddr = "local_addr", localPort = "local_port"
         case listenerPid = "listener_pid", listenerStartNs = "listener_start_ns"
-    }
-
-    /// Every key, null or not (the JSON contract names them all).
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id, forKey: .id)
-        try c.encode(at, forKey: .at)
-        try c.encode(remoteAddr, forKey: .remoteAddr)
-        try c.encode(remotePort, forKey: .remotePort)
-        try c.encode(localAddr, forKey: .localAddr)
-        try c.encode(localPort, forKey: .localPort)
-        try c.encode(reason, forKey: .reason)
-        try c.encode(detail, forKey: .detail)
-        try c.encode(listenerPid, forKey: .listenerPid)
-        try c.encode(listenerStartNs, forKey: .listenerStartNs)
-    }
-
-    init(row: Row) {
-        id = row["id"]
-        at = row["at"]
-        remoteAddr = row["remote_addr"]
-        remotePort = row["remote_port"]
-        localAddr = row["local_addr"]
-        localPort = row["local_port"]
-        reason = row["reason"]
-        detail = row["detail"]
-        listenerPid = row["listener_pid"]
-        listenerStartNs = row["listener_start_ns"]
     }
 }
 

@@ -83,32 +83,22 @@ public struct AuditReport: Encodable, Sendable {
     /// Logins with an OpenSSH certificate, per CA and key ID (the identity the CA signed).
     public struct Certificate: Encodable, Sendable, Equatable {
         public var caFingerprint: String
-        public var caKeyType: String?
-        public var certID: String?
+        @Nullable public var caKeyType: String?
+        @Nullable public var certID: String?
         public var logins: Int
         public var users: [String]
         public var first: String
         public var last: String
 
         public init(caFingerprint: String, caKeyType: String?, certID: String?, logins: Int, users: [String], first: String, last: String) {
-            (self.caFingerprint, self.caKeyType, self.certID, self.logins) = (caFingerprint, caKeyType, certID, logins)
-            (self.users, self.first, self.last) = (users, first, last)
+            (self.caFingerprint, self.logins, self.users, self.first, self.last) = (caFingerprint, logins, users, first, last)
+            self.caKeyType = caKeyType
+            self.certID = certID
         }
 
         enum CodingKeys: String, CodingKey {
             case logins, users, first, last
             case caFingerprint = "ca_fingerprint", caKeyType = "ca_key_type", certID = "cert_id"
-        }
-
-        public func encode(to encoder: Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(caFingerprint, forKey: .caFingerprint)
-            try c.encode(caKeyType, forKey: .caKeyType)
-            try c.encode(certID, forKey: .certID)
-            try c.encode(logins, forKey: .logins)
-            try c.encode(users, forKey: .users)
-            try c.encode(first, forKey: .first)
-            try c.encode(last, forKey: .last)
         }
     }
 
@@ -122,35 +112,25 @@ public struct AuditReport: Encodable, Sendable {
     public struct Privileged: Encodable, Sendable, Equatable {
         public var commandID: Int64
         public var sessionID: Int64
-        public var user: String?
+        @Nullable public var user: String?
         public var at: String
-        public var exitCode: Int64?
-        public var signal: Int64?
+        @Nullable public var exitCode: Int64?
+        @Nullable public var signal: Int64?
         public var argv: [String]
         /// In a fleet report (`--central`): the host of the session; absent in a host's own report.
         public var host: String?
 
         public init(commandID: Int64, sessionID: Int64, user: String?, at: String, exitCode: Int64?, signal: Int64?, argv: [String],
                     host: String? = nil) {
-            (self.commandID, self.sessionID, self.user, self.at, self.exitCode) = (commandID, sessionID, user, at, exitCode)
-            (self.signal, self.argv, self.host) = (signal, argv, host)
+            (self.commandID, self.sessionID, self.at, self.argv, self.host) = (commandID, sessionID, at, argv, host)
+            self.user = user
+            self.exitCode = exitCode
+            self.signal = signal
         }
 
         enum CodingKeys: String, CodingKey {
             case user, at, argv, signal, host
             case commandID = "command_id", sessionID = "session_id", exitCode = "exit_code"
-        }
-
-        public func encode(to encoder: Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(commandID, forKey: .commandID)
-            try c.encode(sessionID, forKey: .sessionID)
-            try c.encode(user, forKey: .user)
-            try c.encode(at, forKey: .at)
-            try c.encode(exitCode, forKey: .exitCode)
-            try c.encode(signal, forKey: .signal)
-            try c.encode(argv, forKey: .argv)
-            try c.encodeIfPresent(host, forKey: .host)
         }
     }
 
@@ -286,7 +266,7 @@ extension AuditReader {
             report.openSessions = try Row.fetchAll(db, sql: """
                 SELECT * FROM sessions\(has("sessions_open") ? " INDEXED BY sessions_open" : "") WHERE ended_at IS NULL
                 AND ended_unobserved = 0 ORDER BY started_at, id LIMIT \(top)
-                """).map { AuditReport.OpenSession(session: SessionRow(row: $0)) }
+                """).map { AuditReport.OpenSession(session: try SessionRow(row: $0)) }
             report.totals.openSessions = try Int.fetchOne(db, sql: """
                 SELECT count(*) FROM sessions WHERE ended_at IS NULL AND ended_unobserved = 0
                 """) ?? 0

@@ -93,7 +93,7 @@ extension AuditReader {
             let files = has("file_activity") ? try Row.fetchAll(db, sql: """
                 SELECT * FROM file_activity WHERE session_id = ? ORDER BY first_at, id
                 """, arguments: [id]).map(FileActivityRow.init(row:)) : []
-            var timeline = SessionTimeline(session: SessionRow(row: row), auth: auth, commands: Self.tree(commands),
+            var timeline = SessionTimeline(session: try SessionRow(row: row), auth: auth, commands: Self.tree(commands),
                                            transfers: transfers, events: events, files: files)
             timeline.network = try networkRows(session: id, db)
             timeline.channels = Self.channelTree(try channelRows(session: id, db), commands)

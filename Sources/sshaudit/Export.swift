@@ -6,7 +6,7 @@ import SSHAuditStore
 /// One JSON object per line for log shippers (Vector, Fluent Bit, Filebeat): each row version with
 /// its ledger entry, as OCSF events or as sshaudit's own rows. With --cursor it continues where the
 /// last run stopped; with --follow it keeps writing what the recorder stores.
-struct Export: ParsableCommand {
+struct Export: ParsableCommand, UsesDatabase, UsesFormat {
     static let configuration = CommandConfiguration(
         abstract: "Write row versions as JSON lines (OCSF or sshaudit's rows), each with its ledger entry.",
         discussion: """
@@ -16,15 +16,15 @@ struct Export: ParsableCommand {
             crash the lines since the saved cursor come again; `seq` tells them apart.
             """)
 
-    enum Format: String, ExpressibleByArgument, CaseIterable {
+    enum Format: String, FormatChoice {
         case jsonl, ocsf
+        static let standard = Format.jsonl
+        static let help = "jsonl (the rows as `query --format json` prints them) or ocsf (OCSF \(OCSF.schemaVersion) events)."
     }
 
-    @Option(help: "Database file.")
-    var db: String = AuditStore.defaultPath
+    @OptionGroup var database: DatabaseOption
 
-    @Option(help: "jsonl (the rows as `query --format json` prints them) or ocsf (OCSF \(OCSF.schemaVersion) events).")
-    var format: Format = .jsonl
+    @OptionGroup var output: FormatOption<Format>
 
     @Option(help: "File holding the last ledger seq written: export continues after it and updates it.")
     var cursor: String?

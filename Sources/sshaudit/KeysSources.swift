@@ -4,11 +4,11 @@ import SSHAuditCentral
 import SSHAuditStore
 
 extension Query {
-    struct Keys: ParsableCommand {
+    struct Keys: ParsableCommand, UsesDatabase, UsesFormat {
         static let configuration = CommandConfiguration(
             abstract: "Every public key seen (certificates by CA and key ID): first and last use, users, sources, sessions.")
-        @Option(help: "Database file.") var db: String = AuditStore.defaultPath
-        @Option(help: "Output format: table, json, csv or jsonl.") var format: OutputFormat = .table
+        @OptionGroup var database: DatabaseOption
+        @OptionGroup var output: FormatOption<OutputFormat>
         @Option(help: ArgumentHelp("Only keys never seen before T: \(QueryTime.help).", valueName: "T"))
         var firstSeenSince: String?
         @OptionGroup var certificate: CertificateOptions
@@ -36,11 +36,11 @@ extension Query {
         }
     }
 
-    struct Sources: ParsableCommand {
+    struct Sources: ParsableCommand, UsesDatabase, UsesFormat {
         static let configuration = CommandConfiguration(
             abstract: "Every remote address: first seen, attempts by result, users tried, sessions.")
-        @Option(help: "Database file.") var db: String = AuditStore.defaultPath
-        @Option(help: "Output format: table, json, csv or jsonl.") var format: OutputFormat = .table
+        @OptionGroup var database: DatabaseOption
+        @OptionGroup var output: FormatOption<OutputFormat>
         @Option(help: ArgumentHelp("Only addresses never seen before T: \(QueryTime.help).", valueName: "T"))
         var firstSeenSince: String?
         @Option(help: "At most N rows.") var limit: Int?

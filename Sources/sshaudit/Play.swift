@@ -6,7 +6,7 @@ import SSHAuditStore
 
 /// `play`: a session's terminal recording, replayed. The only output where recorded control sequences
 /// reach the terminal as they are: the admin asked to see the session as its user saw it.
-struct Play: ParsableCommand {
+struct Play: ParsableCommand, UsesDatabase {
     static let configuration = CommandConfiguration(
         abstract: "Replay a session's terminal recording (record --tty) with its timing, or write it as asciicast v2.",
         discussion: """
@@ -18,8 +18,7 @@ struct Play: ParsableCommand {
     @Argument(help: "Session id (the ID column of `sshaudit query sessions`).")
     var sessionID: Int64
 
-    @Option(help: "Database file.", completion: .file(extensions: ["db"]))
-    var db: String = AuditStore.defaultPath
+    @OptionGroup var database: DatabaseOption
 
     @Option(help: "Play N times faster (0.5: twice as slow).")
     var speed: Double = 1

@@ -7,7 +7,7 @@ extension RetentionPeriod: ExpressibleByArgument {
 }
 
 /// Retention, once: what `record --retain` does periodically.
-struct Prune: ParsableCommand {
+struct Prune: ParsableCommand, UsesDatabase {
     static let configuration = CommandConfiguration(
         abstract: "Delete sessions that ended before the retention period, with their commands, auth attempts, transfers and events.",
         discussion: "The ledger records the prune (cut-off and ids removed), so `sshaudit verify` still passes.")
@@ -15,8 +15,7 @@ struct Prune: ParsableCommand {
     @Option(help: ArgumentHelp(RetentionPeriod.help, valueName: "PERIOD"))
     var retain: RetentionPeriod
 
-    @Option(help: "Database file.")
-    var db: String = AuditStore.defaultPath
+    @OptionGroup var database: DatabaseOption
 
     func run() throws {
         guard FileManager.default.fileExists(atPath: db) else { throw StoreError.missing(db) }

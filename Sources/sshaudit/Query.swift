@@ -19,19 +19,12 @@ struct Query: ParsableCommand {
     )
 }
 
-enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
-    case table, json, csv, jsonl
-}
-
 /// `now` once per run, so that --since 2h and --until 1h measure from the same instant.
 let processNowNs = Clock.wallNs()
 
-struct QueryOptions: ParsableArguments {
-    @Option(help: "Database file.", completion: .file(extensions: ["db"]))
-    var db: String = AuditStore.defaultPath
-
-    @Option(help: "Output format: table, json (one array), csv or jsonl (one object per line).")
-    var format: OutputFormat = .table
+struct QueryOptions: ParsableArguments, UsesDatabase, UsesFormat {
+    @OptionGroup var database: DatabaseOption
+    @OptionGroup var output: FormatOption<OutputFormat>
 
     @Option(help: "Only this session.")
     var session: Int64?
@@ -290,15 +283,13 @@ extension Query {
 }
 
 extension Query {
-    struct Refusals: ParsableCommand {
+    struct Refusals: ParsableCommand, UsesDatabase, UsesFormat {
         static let configuration = CommandConfiguration(
             abstract: "Connections a listener refused before serving them (MaxStartups, PerSourcePenalties).",
             discussion: "Not sessions and not authentication attempts: no process ever served them. REASON is "
                 + "max_startups, penalty, or unknown when sshd logged no reason the recorder saw.")
-        @Option(help: "Database file.", completion: .file(extensions: ["db"]))
-        var db: String = AuditStore.defaultPath
-        @Option(help: "Output format: table, json (one array), csv or jsonl (one object per line).")
-        var format: OutputFormat = .table
+        @OptionGroup var database: DatabaseOption
+        @OptionGroup var output: FormatOption<OutputFormat>
         @Option(name: .customLong("from"), help: ArgumentHelp(
             "Only clients from this IP address or CIDR network, IPv4 or IPv6.", valueName: "IP|CIDR"))
         var source: String?

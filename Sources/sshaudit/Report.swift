@@ -6,7 +6,7 @@ import SSHAuditStore
 
 /// An audit report for a period: logins per user and per day, failed attempts by source address,
 /// top commands, privileged commands (sudo, su), sessions still open.
-struct Report: ParsableCommand {
+struct Report: ParsableCommand, UsesDatabase, UsesFormat {
     static let configuration = CommandConfiguration(
         abstract: "Write an audit report for a period (default: the last 7 days) as Markdown, HTML or JSON.",
         discussion: """
@@ -14,10 +14,13 @@ struct Report: ParsableCommand {
               sshaudit report --since 30d --format html > report.html
             """)
 
-    enum Format: String, ExpressibleByArgument, CaseIterable { case markdown, html, json }
+    enum Format: String, FormatChoice {
+        case markdown, html, json
+        static let standard = Format.markdown
+        static let help = "Output format: markdown, html or json."
+    }
 
-    @Option(help: "Database file.", completion: .file(extensions: ["db"]))
-    var db: String = AuditStore.defaultPath
+    @OptionGroup var database: DatabaseOption
 
     @Option(help: ArgumentHelp("Start of the period: \(QueryTime.help).", valueName: "T"))
     var since: String = "7d"
@@ -25,8 +28,7 @@ struct Report: ParsableCommand {
     @Option(help: ArgumentHelp("End of the period (exclusive; default: now).", valueName: "T"))
     var until: String?
 
-    @Option(help: "Output format: markdown, html or json.")
-    var format: Format = .markdown
+    @OptionGroup var output: FormatOption<Format>
 
     @Option(help: "Rows per list (users, source addresses, programs, privileged commands, sensitive files, open sessions).")
     var top: Int = 15

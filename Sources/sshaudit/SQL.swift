@@ -5,7 +5,7 @@ import SSHAuditStore
 extension Query {
     /// Any SELECT over the tables (sessions, commands, auth_attempts, file_transfers, session_events,
     /// recorder_runs), on a read-only connection.
-    struct SQL: ParsableCommand {
+    struct SQL: ParsableCommand, UsesDatabase, UsesFormat {
         static let configuration = CommandConfiguration(
             commandName: "sql",
             abstract: "Run one read-only SQL statement (SELECT, WITH, EXPLAIN, read-only PRAGMA).",
@@ -18,11 +18,9 @@ extension Query {
         @Argument(help: "The SQL statement.")
         var statement: String
 
-        @Option(help: "Database file.", completion: .file(extensions: ["db"]))
-        var db: String = AuditStore.defaultPath
+        @OptionGroup var database: DatabaseOption
 
-        @Option(help: "Output format: table, json (one array), csv or jsonl (one object per line).")
-        var format: OutputFormat = .table
+        @OptionGroup var output: FormatOption<OutputFormat>
 
         func validate() throws {
             if statement.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {

@@ -6,11 +6,15 @@ import SSHAuditStore
 
 /// One session as a timeline: the connection and its authentication, then the command tree, the
 /// files it transferred and its forwardings.
-struct Show: ParsableCommand {
+struct Show: ParsableCommand, UsesDatabase, UsesFormat {
     static let configuration = CommandConfiguration(
         abstract: "Show one session as a timeline: connection, authentication, command tree, transfers, events, network.")
 
-    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
+    enum Format: String, FormatChoice {
+        case text, json
+        static let standard = Format.text
+        static let help = "Output format: text or json (one object; commands nested under \"children\", and per channel under \"channels\")."
+    }
 
     @Argument(help: "Session id (the ID column of `sshaudit query sessions`).")
     var sessionID: Int64?
@@ -26,11 +30,9 @@ struct Show: ParsableCommand {
         if since != nil && user == nil { throw ValidationError("--since goes with --user") }
     }
 
-    @Option(help: "Database file.", completion: .file(extensions: ["db"]))
-    var db: String = AuditStore.defaultPath
+    @OptionGroup var database: DatabaseOption
 
-    @Option(help: "Output format: text or json (one object; commands nested under \"children\", and per channel under \"channels\").")
-    var format: Format = .text
+    @OptionGroup var output: FormatOption<Format>
 
     @OptionGroup var fleet: CentralOptions
 

@@ -4,15 +4,19 @@ import SSHAuditCore
 import SSHAuditStore
 
 /// Whether the audit trail can be trusted: recorder runs, gaps between them, losses.
-struct Status: ParsableCommand {
+struct Status: ParsableCommand, UsesDatabase, UsesFormat {
     static let configuration = CommandConfiguration(
         abstract: "Recorder runs, gaps in recording, and everything lost (never silent).")
 
-    @Option(help: "Database file.")
-    var db: String = AuditStore.defaultPath
+    @OptionGroup var database: DatabaseOption
 
-    @Option(help: "Output format: table or json.")
-    var format: OutputFormat = .table
+    @OptionGroup var output: FormatOption<Format>
+
+    enum Format: String, FormatChoice {
+        case table, json
+        static let standard = Format.table
+        static let help = "Output format: table or json."
+    }
 
     func run() throws {
         let report = try AuditReader(path: db).status()

@@ -7,7 +7,7 @@ import SSHAuditStore
 extension LedgerProblem: RuntimeFailure {}
 
 /// Tamper evidence: recomputes the ledger's hash chain and every row against its latest entry.
-struct Verify: ParsableCommand {
+struct Verify: ParsableCommand, UsesDatabase {
     static let configuration = CommandConfiguration(
         abstract: "Check the database against its hash-chained ledger (rows or ledger changed outside sshaudit).",
         discussion: """
@@ -18,8 +18,7 @@ struct Verify: ParsableCommand {
             found changed, an entry of the --grep index missing or altered, or ledger entries altered or removed.
             """)
 
-    @Option(help: "Database file.")
-    var db: String = AuditStore.defaultPath
+    @OptionGroup var database: DatabaseOption
 
     @Option(name: .customLong("expect-head"), help: ArgumentHelp(
         "A chain head printed by an earlier verify: fail unless it is still in the chain.", valueName: "SHA256"))

@@ -344,7 +344,7 @@ final class QueryPartsTests: XCTestCase {
 struct CommandRowStub: Decodable {
     var row: CommandRow
     init(from decoder: Decoder) throws {
-        row = CommandRow(row: ["id": 0, "session_id": 1, "parent_id": nil, "pid": 1, "ppid": 1, "uid": 0, "filename": "/x",
+        row = try CommandRow(row: ["id": 0, "session_id": 1, "parent_id": nil, "pid": 1, "ppid": 1, "uid": 0, "filename": "/x",
                                "argv": "[]", "argv_truncated": false, "cwd": nil, "started_at": "2026-01-01T00:00:00.000Z",
                                "ended_at": nil, "duration_ms": nil, "exit_code": nil, "signal": nil, "recovered": false])
     }
