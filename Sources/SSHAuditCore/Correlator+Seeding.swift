@@ -137,12 +137,7 @@ extension Correlator {
             seeded[p.pid] = proc
         }
         open.record = record
-        open.record.kind = Self.kind(of: open)
-        record = open.record
-        makeRoomForSession()
-        sessions[id] = open
-        openSessionsFlagged = false
-        sink(.session(record))
+        admit(open)
         for channel in newChannels { sink(.channel(channel)) }
         for command in outputs { sink(.command(command)) }
     }

@@ -564,13 +564,17 @@ public final class Correlator {
                 followSocket(conn.socket, for: id)
             }
         }
-        open.record.kind = Self.kind(of: open)
-        record = open.record
-        makeRoomForSession()
-        sessions[id] = open
-        openSessionsFlagged = false
-        sink(.session(record))
+        admit(open)
         return id
+    }
+
+    /// A session the correlator starts to follow: its kind, room made for it at the bound, its row sent.
+    func admit(_ open: OpenSession) {
+        open.record.kind = Self.kind(of: open)
+        makeRoomForSession()
+        sessions[open.record.id] = open
+        openSessionsFlagged = false
+        sink(.session(open.record))
     }
 
     /// The namespace of a new session's sshd: its listener's, read once while it runs; a per-connection
