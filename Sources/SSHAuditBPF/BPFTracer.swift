@@ -389,9 +389,10 @@ public final class BPFTracer {
     }
 
     /// The kernel's count of repeats for `key` as a record (struct sa_file_repeat, SA_EV_FILE_REPEAT)
-    /// to decode and log like the kernel's own; nil when it counted none. `remove`: see fileRepeats.
-    public func fileRepeatRecord(of key: [UInt8], remove: Bool) -> [UInt8]? {
-        guard let (count, lastNs) = fileRepeats(of: key, remove: remove), count > 0 else { return nil }
+    /// to decode and log like the kernel's own; nil when it counted no more than `above`. `remove`:
+    /// see fileRepeats.
+    public func fileRepeatRecord(of key: [UInt8], remove: Bool, above: UInt64 = 0) -> [UInt8]? {
+        guard let (count, lastNs) = fileRepeats(of: key, remove: remove), count > above else { return nil }
         var record = sa_file_repeat()
         withUnsafeMutableBytes(of: &record.key) { $0.copyBytes(from: key) }
         record.h.type = SA_EV_FILE_REPEAT.rawValue

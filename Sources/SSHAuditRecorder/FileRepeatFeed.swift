@@ -29,10 +29,7 @@ final class FileRepeatFeed {
 
     /// The counts that moved since they were last passed on (on a timer, and before stopping).
     func all() -> [[UInt8]] {
-        correlator.fileSeenCounts.compactMap { seen in
-            guard let (count, _) = tracer.fileRepeats(of: seen.key, remove: false), count > seen.counted else { return nil }
-            return tracer.fileRepeatRecord(of: seen.key, remove: false)
-        }
+        correlator.fileSeenCounts.compactMap { tracer.fileRepeatRecord(of: $0.key, remove: false, above: $0.counted) }
     }
 
     /// Takes the keys the correlator released, and removes from the kernel's map those released
