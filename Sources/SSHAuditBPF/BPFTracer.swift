@@ -36,22 +36,15 @@ func errnoText(_ err: Int32) -> String {
     return String(cString: strerror(code)) + " (errno \(code))"
 }
 
-/// What the kernel side knows of a process it follows (SA_PROC_* in bpf/events.h): listeners' and
-/// monitors' log writes are the only ones it reads.
-public enum TrackedRole {
-    case other
-    /// A running listener: its children are connections' monitors (SA_PROC_ACCEPTED).
-    case listener
-    case monitor
-    /// A monitor that serves its session itself (a root login on OpenSSH <= 9.7): not read.
-    case sessionMonitor
-
-    var flags: UInt32 {
+extension ProcessRole {
+    /// The flags the kernel programs keep for a followed process of this role (SA_PROC_* in
+    /// bpf/events.h): listeners' and monitors' log writes are the only ones they read, and a monitor
+    /// that serves its session itself (a root login on OpenSSH <= 9.7) is not read.
+    func kernelFlags(servesSession: Bool) -> UInt32 {
         switch self {
-        case .other: return 0
         case .listener: return SA_PROC_LISTENER | SA_PROC_ACCEPTED
-        case .monitor: return SA_PROC_MONITOR
-        case .sessionMonitor: return SA_PROC_MONITOR | SA_PROC_SESSION
+        case .monitor: return SA_PROC_MONITOR | (servesSession ? SA_PROC_SESSION : 0)
+        case .monitorChild, .preauth, .helper, .userChild, .user, .unknown: return 0
         }
     }
 }
@@ -406,9 +399,11 @@ public final class BPFTracer {
     /// Follows a process that was running before the programs were attached (the /proc scan).
     /// Its start time is unknown at kernel precision, so the entry matches any start time until the
     /// process exits and the entry goes. `logsToStderr`: a monitor of an sshd started with -e.
-    public func track(pid: UInt32, role: TrackedRole = .other, logsToStderr: Bool = false) throws {
+    /// `servesSession`: a monitor that is its session's process.
+    public func track(pid: UInt32, role: ProcessRole, servesSession: Bool = false, logsToStderr: Bool = false) throws {
         var key = pid
-        var value = sa_tracked_proc(start_ns: 0, flags: role.flags | (logsToStderr ? SA_PROC_LOG_STDERR : 0), execs: 0)
+        let flags = role.kernelFlags(servesSession: servesSession) | (logsToStderr ? SA_PROC_LOG_STDERR : 0)
+        var value = sa_tracked_proc(start_ns: 0, flags: flags, execs: 0)
         if bpf_map_update_elem(trackedFD, &key, &value, UInt64(BPF_NOEXIST)) != 0, errno != EEXIST {
             throw TracerError.mapUpdate(errno)
         }

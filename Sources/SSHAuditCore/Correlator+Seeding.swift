@@ -84,11 +84,8 @@ extension Correlator {
         for p in seed.processes {
             let role: Role
             switch p.role {
-            case .listener, .monitor: role = .unknown
-            case .preauth: role = .preauth
-            case .helper: role = .helper
-            case .userChild: role = .userChild
-            case .user: role = .user
+            case .listener, .monitor, .monitorChild, .unknown: role = .unknown
+            case .preauth, .helper, .userChild, .user: role = p.role
             }
             var proc = Proc(role: role, session: id, ancestorCommand: commandOf[p.ppid])
             proc.execed = true

@@ -15,20 +15,7 @@ import Foundation
 ///
 /// Deterministic and pure: the same events give the same records, so recorded streams replay in tests.
 public final class Correlator {
-    public enum Role: String, Equatable, Sendable, Codable {
-        case listener
-        case monitor
-        /// A child of the monitor not yet told apart.
-        case monitorChild
-        case preauth
-        case helper
-        /// sshd's post-authentication child, running as the user.
-        case userChild
-        /// The user's shell and everything below it.
-        case user
-        /// Seen without its history (started before the recorder, or not an SSH process).
-        case unknown
-    }
+    public typealias Role = ProcessRole
 
     /// Tens of thousands of these can be held at once (one per live process of every open session),
     /// so the storage is packed: ids use 0 for none (ids start at 1), the pending uid uses UInt32.max

@@ -7,16 +7,13 @@
 public struct ProcessSeed: Codable, Equatable, Sendable {
     public var pid: UInt32
     public var ppid: UInt32
-    public var role: SeedRole
+    /// listener, monitor, preauth, helper, userChild or user (the /proc scan tells no others apart).
+    public var role: ProcessRole
     public var argv: [String]
     public var exe: String?
     public var uid: UInt32
     /// Wall-clock start, Unix-epoch ns (at /proc's clock-tick precision).
     public var startedAtNs: Int64
-}
-
-public enum SeedRole: String, Codable, Sendable {
-    case listener, monitor, preauth, helper, userChild = "user_child", user
 }
 
 public struct SessionSeed: Codable, Equatable, Sendable {
@@ -50,7 +47,7 @@ public enum SessionRecovery {
         var children: [UInt32: [ProcEntry]] = [:]
         for p in tree.descendants { children[p.ppid, default: []].append(p) }
 
-        func seed(_ p: ProcEntry, _ role: SeedRole) -> ProcessSeed {
+        func seed(_ p: ProcEntry, _ role: ProcessRole) -> ProcessSeed {
             ProcessSeed(pid: p.pid, ppid: p.ppid, role: role, argv: p.argv, exe: p.exe, uid: p.uid,
                         startedAtNs: ticksToWallNs(p.startTicks))
         }
@@ -67,9 +64,9 @@ public enum SessionRecovery {
             var userChild: ProcEntry?
             // Root logins on OpenSSH ≤ 9.7: the monitor itself serves the session.
             let monitorServes = servesSession(monitor)
-            func walk(_ parent: ProcEntry, _ inherited: SeedRole?) {
+            func walk(_ parent: ProcEntry, _ inherited: ProcessRole?) {
                 for child in (children[parent.pid] ?? []).sorted(by: { $0.startTicks < $1.startTicks || ($0.startTicks == $1.startTicks && $0.pid < $1.pid) }) {
-                    let role: SeedRole
+                    let role: ProcessRole
                     if let inherited {
                         role = inherited == .userChild ? .user : inherited
                     } else if servesSession(child) && userChild == nil {

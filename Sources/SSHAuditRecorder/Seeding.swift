@@ -33,8 +33,8 @@ enum Seeding {
             // Authenticated without a user child: a root login on OpenSSH <= 9.7, whose monitor
             // carries the session's data.
             let serves = session.uid != nil && !session.processes.contains { $0.role == .userChild }
-            try tracer.track(pid: session.monitor.pid, role: serves ? .sessionMonitor : .monitor, logsToStderr: toStderr)
-            for process in session.processes { try tracer.track(pid: process.pid) }
+            try tracer.track(pid: session.monitor.pid, role: .monitor, servesSession: serves, logsToStderr: toStderr)
+            for process in session.processes { try tracer.track(pid: process.pid, role: process.role) }
         }
         // A monitor that exited between the /proc read and being tracked sent no exit event: only
         // sessions still alive now are continued.

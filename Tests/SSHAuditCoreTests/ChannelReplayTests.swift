@@ -121,7 +121,7 @@ final class ChannelReplayTests: XCTestCase {
     /// its start time. A restarted recorder continues the channels the database has open instead
     /// (same ids, no duplicate) and numbers new ones after the session's last.
     func testChannelsOfSessionsFoundAtStartUp() throws {
-        func seed(_ pid: UInt32, _ ppid: UInt32, _ role: SeedRole, _ argv: [String], _ exe: String) -> ProcessSeed {
+        func seed(_ pid: UInt32, _ ppid: UInt32, _ role: ProcessRole, _ argv: [String], _ exe: String) -> ProcessSeed {
             ProcessSeed(pid: pid, ppid: ppid, role: role, argv: argv, exe: exe, uid: role == .userChild || role == .user ? 1000 : 0,
                         startedAtNs: 1_000_000_000 + Int64(pid))
         }

@@ -269,6 +269,17 @@ final class CorrelatorTests: XCTestCase {
         XCTAssertEqual(Set(sessions.values.filter(\.unattributedEvents).map(\.id)), openThen)
     }
 
+    // One role enum serves the correlator's checkpoints and the /proc scan's event-log headers: both
+    // spellings written before it (checkpoints: "userChild"; headers: "user_child") still read, and
+    // an unknown role is an error, not a guess.
+    func testRolesWrittenBeforeTheyWereOneEnumStillRead() throws {
+        let old = Data(#"["userChild","user_child","monitorChild","preauth","unknown"]"#.utf8)
+        XCTAssertEqual(try JSONDecoder().decode([ProcessRole].self, from: old),
+                       [.userChild, .userChild, .monitorChild, .preauth, .unknown])
+        XCTAssertEqual(String(decoding: try JSONEncoder().encode([ProcessRole.userChild]), as: UTF8.self), #"["userChild"]"#)
+        XCTAssertThrowsError(try JSONDecoder().decode([ProcessRole].self, from: Data(#"["root"]"#.utf8)))
+    }
+
     // A recorder killed anywhere and restarted from its last checkpoint: a correlator restored from
     // the checkpoint and fed the rest of the stream emits exactly what the uninterrupted one did.
     func testACheckpointAnywhereContinuesExactly() throws {
