@@ -43,21 +43,13 @@ public struct SessionRow: Codable, Equatable, Sendable, FetchableRecord, TableRo
     @Nullable public var cgroup: String?
     @Nullable public var container: String?
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case keyType = "key_type", certID = "cert_id", certSerial = "cert_serial", caKeyType = "ca_key_type"
-        case caFingerprint = "ca_fingerprint"
-        case uidInside = "uid_inside", root, cgroup, container
-        case id, user, uid, tty, recovered
-        case sshdPid = "sshd_pid", remoteAddr = "remote_addr", remotePort = "remote_port"
-        case localAddr = "local_addr", localPort = "local_port", authMethod = "auth_method"
-        case keyFingerprint = "key_fingerprint", startedAt = "started_at"
-        case authenticatedAt = "authenticated_at", endedAt = "ended_at", commandCount = "command_count"
-        case bytesIn = "bytes_in", bytesOut = "bytes_out", exitCode = "exit_code", sshdPath = "sshd_path"
-        case sshdVersion = "sshd_version"
-        case kind, drops
-        case truncatedArgv = "truncated_argv", endedUnobserved = "ended_unobserved"
-        case unattributedEvents = "unattributed_events"
-    }
+    /// The sshd's start time (the kernel's boot-relative ns, an identity: with sshd_pid it names the
+    /// process) and its listener (null for a per-connection sshd, and in fleet rows shipped before).
+    @Nullable public var sshdStartNs: Int64?
+    @Nullable public var listenerPid: Int64?
+
+    /// Its columns, as the table declares them (TableColumns.swift).
+    typealias CodingKeys = SessionColumn
 }
 
 /// A command as `query commands` shows it (keys: docs/ARCHITECTURE.md §4).
@@ -82,12 +74,8 @@ public struct CommandRow: Codable, Equatable, Sendable, FetchableRecord, TableRo
     /// Its session channel (channels.id); null for rows from before schema 0023.
     @Nullable public var channelID: Int64?
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case id, pid, ppid, uid, filename, argv, cwd, signal, recovered
-        case channelID = "channel_id"
-        case sessionID = "session_id", parentID = "parent_id", argvTruncated = "argv_truncated"
-        case startedAt = "started_at", endedAt = "ended_at", durationMs = "duration_ms", exitCode = "exit_code"
-    }
+    /// Its columns, as the table declares them (TableColumns.swift).
+    typealias CodingKeys = CommandColumn
 }
 
 /// An authentication attempt as `query auth` shows it (keys: docs/ARCHITECTURE.md §4).
@@ -115,13 +103,8 @@ public struct AuthRow: Codable, Equatable, Sendable, FetchableRecord, TableRow {
     @Nullable public var caFingerprint: String?
     @Nullable public var authInfo: String?
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case submethod, certID = "cert_id", certSerial = "cert_serial", caKeyType = "ca_key_type"
-        case caFingerprint = "ca_fingerprint", authInfo = "auth_info"
-        case id, at, user, method, result
-        case sessionID = "session_id", remoteAddr = "remote_addr", remotePort = "remote_port"
-        case keyType = "key_type", keyFingerprint = "key_fingerprint", addrMismatch = "addr_mismatch"
-    }
+    /// Its columns, as the table declares them (TableColumns.swift).
+    typealias CodingKeys = AuthAttemptColumn
 }
 
 /// What `sshaudit query` filters on. Times are the database's ISO 8601 text (see `QueryTime`).
@@ -266,11 +249,8 @@ public struct TransferRow: Codable, Equatable, Sendable, FetchableRecord, TableR
     public var bytesRead: Int64
     public var bytesWritten: Int64
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case id, path, mode
-        case sessionID = "session_id", commandID = "command_id", transferProtocol = "protocol"
-        case openedAt = "opened_at", closedAt = "closed_at", bytesRead = "bytes_read", bytesWritten = "bytes_written"
-    }
+    /// Its columns, as the table declares them (TableColumns.swift).
+    typealias CodingKeys = FileTransferColumn
 }
 
 /// Something a session did besides commands: port or agent forwarding (table session_events).
@@ -284,8 +264,6 @@ public struct SessionEventRow: Codable, Equatable, Sendable, FetchableRecord, Ta
     @Nullable public var targetPort: Int64?
     @Nullable public var detail: String?
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case id, at, kind, detail
-        case sessionID = "session_id", targetHost = "target_host", targetPort = "target_port"
-    }
+    /// Its columns, as the table declares them (TableColumns.swift).
+    typealias CodingKeys = SessionEventColumn
 }

@@ -140,78 +140,94 @@ public final class AuditStore {
         var indexed = 0
         try writer.inTransaction(.immediate) { db in
             var tx = try WriteContext(db)
-            // Each closure binds every column of `LedgerTable.columns`, in that order.
+            // Each closure binds every column its table declares (TableColumns.swift), by name and in order.
             try Self.writeTTYChunks(batch, db, &tx)
-            var sessions = try VersionWriter(db, .sessions)
+            var sessions = try VersionWriter(db, SessionColumn.self)
             for case let .session(s) in batch.outputs {
                 try sessions.put(db, id: s.id, final: CorrelatorOutput.session(s).isFinal, &tx) { r in
-                    r.int(s.id); r.int(s.sshdPid); r.int(Int64(bitPattern: s.sshdStartNs)); r.int(s.listenerPid)
-                    r.text(s.sshdPath); r.text(s.user); r.int(s.uid); r.text(s.remote?.address); r.int(s.remote?.port)
-                    r.text(s.local?.address); r.int(s.local?.port); r.text(s.authMethod); r.text(s.keyFingerprint)
-                    r.text(s.tty); r.time(s.startedAtNs); r.time(s.authenticatedAtNs); r.time(s.endedAtNs)
-                    r.int(s.exitCode); r.int(s.commandCount); r.int(s.bytesIn); r.int(s.bytesOut); r.bool(s.recovered)
-                    r.text(s.sshdVersion); r.bool(s.endedUnobserved); r.text(s.kind); r.bool(s.drops)
-                    r.bool(s.truncatedArgv); r.bool(s.unattributedEvents); r.text(s.keyType)
-                    r.text(s.certificate?.id); r.text(s.certificate?.serial); r.text(s.certificate?.caKeyType)
-                    r.text(s.certificate?.caFingerprint)
-                    r.int(s.uidInside); r.text(s.root); r.text(s.cgroup); r.text(s.container)
+                    r.int(.id, s.id); r.int(.sshdPid, s.sshdPid)
+                    r.int(.sshdStartNs, Int64(bitPattern: s.sshdStartNs)); r.int(.listenerPid, s.listenerPid)
+                    r.text(.sshdPath, s.sshdPath); r.text(.user, s.user); r.int(.uid, s.uid)
+                    r.text(.remoteAddr, s.remote?.address); r.int(.remotePort, s.remote?.port)
+                    r.text(.localAddr, s.local?.address); r.int(.localPort, s.local?.port)
+                    r.text(.authMethod, s.authMethod); r.text(.keyFingerprint, s.keyFingerprint); r.text(.tty, s.tty)
+                    r.time(.startedAt, s.startedAtNs); r.time(.authenticatedAt, s.authenticatedAtNs)
+                    r.time(.endedAt, s.endedAtNs); r.int(.exitCode, s.exitCode); r.int(.commandCount, s.commandCount)
+                    r.int(.bytesIn, s.bytesIn); r.int(.bytesOut, s.bytesOut); r.bool(.recovered, s.recovered)
+                    r.text(.sshdVersion, s.sshdVersion); r.bool(.endedUnobserved, s.endedUnobserved)
+                    r.text(.kind, s.kind); r.bool(.drops, s.drops); r.bool(.truncatedArgv, s.truncatedArgv)
+                    r.bool(.unattributedEvents, s.unattributedEvents); r.text(.keyType, s.keyType)
+                    r.text(.certID, s.certificate?.id); r.text(.certSerial, s.certificate?.serial)
+                    r.text(.caKeyType, s.certificate?.caKeyType); r.text(.caFingerprint, s.certificate?.caFingerprint)
+                    r.int(.uidInside, s.uidInside); r.text(.root, s.root); r.text(.cgroup, s.cgroup)
+                    r.text(.container, s.container)
                 }
             }
-            var commands = try VersionWriter(db, .commands)
+            var commands = try VersionWriter(db, CommandColumn.self)
             for case let .command(c) in batch.outputs {
                 try commands.put(db, id: c.id, final: CorrelatorOutput.command(c).isFinal, &tx) { r in
-                    r.int(c.id); r.int(c.sessionID); r.int(c.parentID); r.int(c.pid); r.int(c.ppid); r.int(c.uid)
-                    r.text(c.filename); r.jsonArray(c.argv); r.bool(c.argvTruncated); r.text(c.cwd)
-                    r.time(c.startedAtNs); r.time(c.endedAtNs); r.int(c.durationMs); r.int(c.exitCode)
-                    r.int(c.signal); r.bool(c.recovered); r.int(c.channelID)
+                    r.int(.id, c.id); r.int(.sessionID, c.sessionID); r.int(.parentID, c.parentID); r.int(.pid, c.pid)
+                    r.int(.ppid, c.ppid); r.int(.uid, c.uid); r.text(.filename, c.filename)
+                    r.jsonArray(.argv, c.argv); r.bool(.argvTruncated, c.argvTruncated); r.text(.cwd, c.cwd)
+                    r.time(.startedAt, c.startedAtNs); r.time(.endedAt, c.endedAtNs); r.int(.durationMs, c.durationMs)
+                    r.int(.exitCode, c.exitCode); r.int(.signal, c.signal); r.bool(.recovered, c.recovered)
+                    r.int(.channelID, c.channelID)
                 }
             }
-            var auths = try VersionWriter(db, .authAttempts)
+            var auths = try VersionWriter(db, AuthAttemptColumn.self)
             for case let .auth(a) in batch.outputs {
                 try auths.put(db, id: a.id, final: true, &tx) { r in
-                    r.int(a.id); r.int(a.sessionID); r.time(a.atNs); r.text(a.user); r.text(a.remote?.address)
-                    r.int(a.remote?.port); r.text(a.method); r.text(a.result.rawValue); r.text(a.keyType)
-                    r.text(a.keyFingerprint); r.bool(a.addrMismatch); r.text(a.certificate?.id)
-                    r.text(a.certificate?.serial); r.text(a.certificate?.caKeyType); r.text(a.certificate?.caFingerprint)
-                    r.text(a.submethod); r.text(a.info)
+                    r.int(.id, a.id); r.int(.sessionID, a.sessionID); r.time(.at, a.atNs); r.text(.user, a.user)
+                    r.text(.remoteAddr, a.remote?.address); r.int(.remotePort, a.remote?.port)
+                    r.text(.method, a.method); r.text(.result, a.result.rawValue); r.text(.keyType, a.keyType)
+                    r.text(.keyFingerprint, a.keyFingerprint); r.bool(.addrMismatch, a.addrMismatch)
+                    r.text(.certID, a.certificate?.id); r.text(.certSerial, a.certificate?.serial)
+                    r.text(.caKeyType, a.certificate?.caKeyType); r.text(.caFingerprint, a.certificate?.caFingerprint)
+                    r.text(.submethod, a.submethod); r.text(.authInfo, a.info)
                 }
             }
-            var transfers = try VersionWriter(db, .fileTransfers)
+            var transfers = try VersionWriter(db, FileTransferColumn.self)
             for case let .transfer(t) in batch.outputs {
                 try transfers.put(db, id: t.id, final: CorrelatorOutput.transfer(t).isFinal, &tx) { r in
-                    r.int(t.id); r.int(t.sessionID); r.int(t.commandID); r.text(t.proto); r.text(t.path)
-                    r.text(t.mode.rawValue); r.time(t.openedAtNs); r.time(t.closedAtNs); r.int(t.bytesRead)
-                    r.int(t.bytesWritten)
+                    r.int(.id, t.id); r.int(.sessionID, t.sessionID); r.int(.commandID, t.commandID)
+                    r.text(.transferProtocol, t.proto); r.text(.path, t.path); r.text(.mode, t.mode.rawValue)
+                    r.time(.openedAt, t.openedAtNs); r.time(.closedAt, t.closedAtNs); r.int(.bytesRead, t.bytesRead)
+                    r.int(.bytesWritten, t.bytesWritten)
                 }
             }
-            var events = try VersionWriter(db, .sessionEvents)
+            var events = try VersionWriter(db, SessionEventColumn.self)
             for case let .sessionEvent(e) in batch.outputs {
                 try events.put(db, id: e.id, final: true, &tx) { r in
-                    r.int(e.id); r.int(e.sessionID); r.time(e.atNs); r.text(e.kind.rawValue); r.text(e.targetHost)
-                    r.int(e.targetPort); r.text(e.detail)
+                    r.int(.id, e.id); r.int(.sessionID, e.sessionID); r.time(.at, e.atNs)
+                    r.text(.kind, e.kind.rawValue); r.text(.targetHost, e.targetHost)
+                    r.int(.targetPort, e.targetPort); r.text(.detail, e.detail)
                 }
             }
-            var files = try VersionWriter(db, .fileActivity)
+            var files = try VersionWriter(db, FileActivityColumn.self)
             for case let .fileActivity(f) in batch.outputs {
                 try files.put(db, id: f.id, final: f.closed, &tx) { r in
-                    r.int(f.id); r.int(f.sessionID); r.int(f.commandID); r.int(f.pid); r.int(f.uid); r.text(f.op.rawValue)
-                    r.text(f.path); r.text(f.newPath); r.time(f.firstAtNs); r.time(f.lastAtNs); r.int(f.count)
+                    r.int(.id, f.id); r.int(.sessionID, f.sessionID); r.int(.commandID, f.commandID)
+                    r.int(.pid, f.pid); r.int(.uid, f.uid); r.text(.op, f.op.rawValue); r.text(.path, f.path)
+                    r.text(.newPath, f.newPath); r.time(.firstAt, f.firstAtNs); r.time(.lastAt, f.lastAtNs)
+                    r.int(.count, f.count)
                 }
             }
-            var network = try VersionWriter(db, .networkActivity)
+            var network = try VersionWriter(db, NetworkActivityColumn.self)
             for case let .network(n) in batch.outputs {
                 try network.put(db, id: n.id, final: n.final, &tx) { r in
-                    r.int(n.id); r.int(n.sessionID); r.int(n.commandID); r.int(n.pid); r.int(n.uid); r.text(n.op.rawValue)
-                    r.text(n.family); r.text(n.proto); r.text(n.addr); r.int(n.port); r.text(n.path)
-                    r.time(n.firstAtNs); r.time(n.lastAtNs); r.int(n.count)
+                    r.int(.id, n.id); r.int(.sessionID, n.sessionID); r.int(.commandID, n.commandID)
+                    r.int(.pid, n.pid); r.int(.uid, n.uid); r.text(.op, n.op.rawValue); r.text(.family, n.family)
+                    r.text(.proto, n.proto); r.text(.addr, n.addr); r.int(.port, n.port); r.text(.path, n.path)
+                    r.time(.firstAt, n.firstAtNs); r.time(.lastAt, n.lastAtNs); r.int(.count, n.count)
                 }
             }
-            var refusals = try VersionWriter(db, .refusals)
+            var refusals = try VersionWriter(db, RefusalColumn.self)
             for case let .refusal(f) in batch.outputs {
                 try refusals.put(db, id: f.id, final: true, &tx) { r in
-                    r.int(f.id); r.time(f.atNs); r.text(f.remote.address); r.int(f.remote.port); r.text(f.local.address)
-                    r.int(f.local.port); r.text(f.reason.rawValue); r.text(f.detail); r.int(f.listenerPid)
-                    r.int(Int64(bitPattern: f.listenerStartNs))
+                    r.int(.id, f.id); r.time(.at, f.atNs); r.text(.remoteAddr, f.remote.address)
+                    r.int(.remotePort, f.remote.port); r.text(.localAddr, f.local.address)
+                    r.int(.localPort, f.local.port); r.text(.reason, f.reason.rawValue); r.text(.detail, f.detail)
+                    r.int(.listenerPid, f.listenerPid); r.int(.listenerStartNs, Int64(bitPattern: f.listenerStartNs))
                 }
             }
             try Self.writeChannels(batch, db, &tx)
@@ -273,7 +289,7 @@ public final class AuditStore {
         let integrity = try writer.write { db -> WriteIntegrity in
             // The row must still be the version of its latest entry before it is entered again.
             var tx = try WriteContext(db)
-            var runs = try VersionWriter(db, .recorderRuns)
+            var runs = try VersionWriter(db, RecorderRunColumn.self)
             try runs.check(db, id: id, &tx)
             try tx.writeFindings(db)
             try db.execute(sql: """

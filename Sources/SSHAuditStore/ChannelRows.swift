@@ -15,10 +15,8 @@ public struct ChannelRow: Codable, Equatable, Sendable, FetchableRecord, TableRo
     @Nullable public var endedAt: String?
     @Nullable public var exitCode: Int64?
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case id, seq, pid, kind, tty
-        case sessionID = "session_id", startedAt = "started_at", endedAt = "ended_at", exitCode = "exit_code"
-    }
+    /// Its columns, as the table declares them (TableColumns.swift).
+    typealias CodingKeys = ChannelColumn
 }
 
 /// A channel and the command tree of its processes. JSON: the channel's keys plus "commands".
@@ -55,12 +53,13 @@ extension AuditReader {
 extension AuditStore {
     /// Writes the batch's channel rows (after the sessions': each references its session).
     static func writeChannels(_ batch: RowBatch, _ db: Database, _ tx: inout WriteContext) throws {
-        var channels: VersionWriter?
+        var channels: VersionWriter<ChannelColumn>?
         for case let .channel(c) in batch.outputs {
-            if channels == nil { channels = try VersionWriter(db, .channels) }
+            if channels == nil { channels = try VersionWriter(db, ChannelColumn.self) }
             try channels!.put(db, id: c.id, final: CorrelatorOutput.channel(c).isFinal, &tx) { r in
-                r.int(c.id); r.int(c.sessionID); r.int(c.seq); r.int(c.pid); r.text(c.kind); r.text(c.tty)
-                r.time(c.startedAtNs); r.time(c.endedAtNs); r.int(c.exitCode)
+                r.int(.id, c.id); r.int(.sessionID, c.sessionID); r.int(.seq, c.seq); r.int(.pid, c.pid)
+                r.text(.kind, c.kind); r.text(.tty, c.tty); r.time(.startedAt, c.startedAtNs)
+                r.time(.endedAt, c.endedAtNs); r.int(.exitCode, c.exitCode)
             }
         }
     }

@@ -48,78 +48,20 @@ enum LedgerTable: String, CaseIterable, Sendable {
     /// Session channels (0023): rows written as a channel starts, execs and ends.
     case channels
 
-    /// Every column of the table, in canonical order. A migration that adds a column must add it here
-    /// (LedgerTests compares these lists with the schema).
-    var columns: [String] {
-        switch self {
-        case .sessions:
-            return ["id", "sshd_pid", "sshd_start_ns", "listener_pid", "sshd_path", "user", "uid", "remote_addr",
-                    "remote_port", "local_addr", "local_port", "auth_method", "key_fingerprint", "tty", "started_at",
-                    "authenticated_at", "ended_at", "exit_code", "command_count", "bytes_in", "bytes_out", "recovered",
-                    "sshd_version", "ended_unobserved", "kind", "drops", "truncated_argv", "unattributed_events",
-                    "key_type", "cert_id", "cert_serial", "ca_key_type", "ca_fingerprint",
-                    "uid_inside", "root", "cgroup", "container"]
-        case .commands:
-            return ["id", "session_id", "parent_id", "pid", "ppid", "uid", "filename", "argv", "argv_truncated", "cwd",
-                    "started_at", "ended_at", "duration_ms", "exit_code", "signal", "recovered", "channel_id"]
-        case .authAttempts:
-            return ["id", "session_id", "at", "user", "remote_addr", "remote_port", "method", "result", "key_type",
-                    "key_fingerprint", "addr_mismatch", "cert_id", "cert_serial", "ca_key_type", "ca_fingerprint", "submethod",
-                    "auth_info"]
-        case .fileTransfers:
-            return ["id", "session_id", "command_id", "protocol", "path", "mode", "opened_at", "closed_at", "bytes_read",
-                    "bytes_written"]
-        case .sessionEvents:
-            return ["id", "session_id", "at", "kind", "target_host", "target_port", "detail"]
-        case .networkActivity:
-            return ["id", "session_id", "command_id", "pid", "uid", "op", "family", "proto", "addr", "port", "path",
-                    "first_at", "last_at", "count"]
-        case .prunes:
-            return ["id", "at", "cutoff", "removed", "dropped"]
-        case .recorderRuns:
-            return ["id", "started_at", "stopped_at", "clean_exit", "ring_drops", "track_failures", "decode_errors",
-                    "events", "unattributed_events", "resumed_from", "overflows", "unobserved_exits"]
-        case .findings:
-            return ["id", "at", "tbl", "row_id", "seq", "what"]
-        case .fileActivity:
-            return ["id", "session_id", "command_id", "pid", "uid", "op", "path", "new_path", "first_at", "last_at", "count"]
-        case .ttyChunks:
-            return ["id", "session_id", "seq", "at", "first_ns", "last_ns", "bytes", "truncated", "incomplete", "data"]
-        case .refusals:
-            return ["id", "at", "remote_addr", "remote_port", "local_addr", "local_port", "reason", "detail", "listener_pid",
-                    "listener_start_ns"]
-        case .channels:
-            return ["id", "session_id", "seq", "pid", "kind", "tty", "started_at", "ended_at", "exit_code"]
-        }
-    }
+    /// Every column of the table, in canonical order (its declaration, TableColumns.swift). A
+    /// migration that adds a column adds it there (LedgerTests compares these lists with the schema).
+    var columns: [String] { Self.declared[self]!.columns }
 
     /// Columns written with a row's first version and never changed.
-    var fixedColumns: [String] {
-        switch self {
-        case .sessions: return ["id", "sshd_pid", "sshd_start_ns", "listener_pid", "started_at"]
-        case .commands:
-            return ["id", "session_id", "parent_id", "pid", "ppid", "uid", "filename", "argv", "argv_truncated", "cwd",
-                    "started_at", "recovered"]
-        case .fileTransfers: return ["id", "session_id", "command_id", "protocol", "path", "mode", "opened_at"]
-        case .networkActivity:
-            return ["id", "session_id", "command_id", "pid", "uid", "op", "family", "proto", "addr", "port", "path", "first_at"]
-        case .recorderRuns: return ["id", "started_at", "resumed_from"]
-        case .fileActivity: return ["id", "session_id", "command_id", "pid", "uid", "op", "path", "new_path", "first_at"]
-        // commands.channel_id came with a migration (0023): older entries' fixed hashes never covered
-        // it, so it is covered by each version's row hash only.
-        case .channels: return ["id", "session_id", "seq", "pid", "started_at"]
-        case .authAttempts, .sessionEvents, .prunes, .findings, .ttyChunks, .refusals: return columns
-        }
-    }
+    var fixedColumns: [String] { Self.declared[self]!.fixed }
 
-    /// Columns NULL until set once, then never changed: a session's connection (its accept may be
-    /// learnt late, from /proc) and its user (at authentication).
-    var setOnceColumns: [String] {
-        switch self {
-        case .sessions: return ["user", "uid", "remote_addr", "remote_port", "local_addr", "local_port"]
-        default: return []
-        }
-    }
+    /// Columns NULL until set once, then never changed (bit i of `once_set`: the i-th of these).
+    var setOnceColumns: [String] { Self.declared[self]!.setOnce }
+
+    /// The declarations' names, built once per process (the write path asks per row).
+    private static let declared = Dictionary(uniqueKeysWithValues: allCases.map {
+        ($0, (columns: $0.declaration.names, fixed: $0.declaration.fixedNames, setOnce: $0.declaration.setOnceNames))
+    })
 
     enum ColumnRole: Equatable {
         case mutable, fixed

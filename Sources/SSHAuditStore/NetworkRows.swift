@@ -20,10 +20,8 @@ public struct NetworkRow: Codable, Equatable, Sendable, FetchableRecord, TableRo
     public var lastAt: String
     public var count: Int64
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case id, pid, uid, op, family, proto, addr, port, path, count
-        case sessionID = "session_id", commandID = "command_id", firstAt = "first_at", lastAt = "last_at"
-    }
+    /// Its columns, as the table declares them (TableColumns.swift).
+    typealias CodingKeys = NetworkActivityColumn
 }
 
 extension AuditReader {

@@ -16,11 +16,8 @@ public struct RefusalRow: Codable, Equatable, Sendable, FetchableRecord, TableRo
     public var listenerPid: Int64
     public var listenerStartNs: Int64
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case id, at, reason, detail
-        case remoteAddr = "remote_addr", remotePort = "remote_port", localAddr = "local_addr", localPort = "local_port"
-        case listenerPid = "listener_pid", listenerStartNs = "listener_start_ns"
-    }
+    /// Its columns, as the table declares them (TableColumns.swift).
+    typealias CodingKeys = RefusalColumn
 }
 
 extension AuditReader {

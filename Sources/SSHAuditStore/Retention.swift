@@ -125,12 +125,13 @@ extension AuditStore {
             for run in runs { try deleteRun.execute(arguments: [run.first, run.last]) }
             try db.execute(sql: "DELETE FROM temp.prune_rows")
 
-            var prunes = try VersionWriter(db, .prunes)
+            var prunes = try VersionWriter(db, PruneColumn.self)
             let id = prunes.nextID
             let removedText = "{" + removed.keys.sorted().map { "\"\($0)\":\"\(Self.ranges(removed[$0]!))\"" }
                 .joined(separator: ",") + "}"
             try prunes.put(db, id: id, final: true, &tx) { r in
-                r.int(id); r.time(nowNs); r.text(cutoff); r.text(removedText); r.text(DroppedRun.format(runs))
+                r.int(.id, id); r.time(.at, nowNs); r.text(.cutoff, cutoff); r.text(.removed, removedText)
+                r.text(.dropped, DroppedRun.format(runs))
             }
             result.pruneID = id
             return .commit

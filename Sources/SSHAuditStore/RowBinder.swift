@@ -20,7 +20,7 @@ struct RowBinder {
     private var roles: [LedgerTable.ColumnRole] = []
     private var rolesOf: LedgerTable?
     private var statement: SQLiteStatement?
-    private var index: Int32 = 0
+    private(set) var index: Int32 = 0
     /// The first binding SQLite refused in this row: the row is then not written (and not hashed).
     private var bindError = SQLITE_OK
     /// Text built for one value (timestamp, argv JSON), reused.
@@ -143,6 +143,33 @@ struct RowBinder {
     /// fixed_hash of the row (Ledger.swift), and the bytes it hashes.
     var immutableHash: SHA256.Digest { immutable.digest }
     var immutableBytes: [UInt8] { immutable.bytes }
+}
+
+/// Binds one row of the table `C` declares (TableColumns.swift), column by column: each value names
+/// its column, and in debug builds (the tests) a value given for any column but the next one, or a
+/// row left short, stops the write there, so a binding cannot drift from the declaration. Release
+/// builds bind straight through: the names cost nothing there.
+struct ColumnBinder<C: TableColumn> {
+    let row: UnsafeMutablePointer<RowBinder>
+
+    private func next(_ column: C) {
+        assert(column.parameter == row.pointee.index + 1,
+               "\(C.table.rawValue): bound \(column.rawValue) as parameter \(row.pointee.index + 1), declared \(column.parameter)")
+    }
+
+    func int(_ column: C, _ value: Int64?) { next(column); row.pointee.int(value) }
+    func int<I: BinaryInteger>(_ column: C, _ value: I?) { next(column); row.pointee.int(value) }
+    func bool(_ column: C, _ value: Bool) { next(column); row.pointee.bool(value) }
+    func text(_ column: C, _ value: String?) { next(column); row.pointee.text(value) }
+    func blob(_ column: C, _ value: [UInt8]) { next(column); row.pointee.blob(value) }
+    func time(_ column: C, _ ns: Int64?) { next(column); row.pointee.time(ns) }
+    func jsonArray(_ column: C, _ strings: [String]) { next(column); row.pointee.jsonArray(strings) }
+
+    /// Binds a row with `bind`, checking (debug builds) that it bound every declared column.
+    static func bind(_ row: inout RowBinder, _ bind: (ColumnBinder<C>) -> Void) {
+        withUnsafeMutablePointer(to: &row) { bind(ColumnBinder(row: $0)) }
+        assert(row.index == Int32(C.allCases.count), "\(C.table.rawValue): \(row.index) of \(C.allCases.count) columns bound")
+    }
 }
 
 enum SQLiteCall {

@@ -1,9 +1,9 @@
 import Foundation
 import GRDB
 
-/// A table's read model (docs/ARCHITECTURE.md §4, "Storage contract"): its `CodingKeys` are the one
-/// declaration of its columns. GRDB decodes a row by them (`FetchableRecord` + `Decodable`, column =
-/// key), the JSON output is the synthesized `Encodable` by the same keys, and CSV takes its cells
+/// A table's read model (docs/ARCHITECTURE.md §4, "One declaration per table"): its `CodingKeys` are
+/// the table's declaration (TableColumns.swift). GRDB decodes a row by them (`FetchableRecord` +
+/// `Decodable`, column = key), the JSON output is the synthesized `Encodable` by the same keys, and CSV takes its cells
 /// from that encoding (`RowCells`). A nullable column is declared `@Nullable`, so that an absent value
 /// is written `null`, never left out.
 public protocol TableReadModel: FetchableRecord, Codable, Sendable {

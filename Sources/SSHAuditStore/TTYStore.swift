@@ -50,13 +50,14 @@ extension AuditStore {
     /// Writes the batch's terminal chunks (before the sessions' rows: a session's last chunk is in the
     /// ledger before its final version).
     static func writeTTYChunks(_ batch: RowBatch, _ db: Database, _ tx: inout WriteContext) throws {
-        var chunks: VersionWriter?
+        var chunks: VersionWriter<TTYChunkColumn>?
         for case let .ttyChunk(t) in batch.outputs {
-            if chunks == nil { chunks = try VersionWriter(db, .ttyChunks) }
+            if chunks == nil { chunks = try VersionWriter(db, TTYChunkColumn.self) }
             let data = TTYCompression.compress(t.data)
             try chunks!.put(db, id: t.id, final: true, &tx) { r in
-                r.int(t.id); r.int(t.sessionID); r.int(t.seq); r.time(t.firstNs); r.int(t.firstNs); r.int(t.lastNs)
-                r.int(t.bytes); r.bool(t.truncated); r.bool(t.incomplete); r.blob(data)
+                r.int(.id, t.id); r.int(.sessionID, t.sessionID); r.int(.seq, t.seq); r.time(.at, t.firstNs)
+                r.int(.firstNs, t.firstNs); r.int(.lastNs, t.lastNs); r.int(.bytes, t.bytes)
+                r.bool(.truncated, t.truncated); r.bool(.incomplete, t.incomplete); r.blob(.data, data)
             }
         }
     }

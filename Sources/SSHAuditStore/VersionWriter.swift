@@ -58,20 +58,21 @@ struct WriteContext {
     /// The findings, as chained rows of ledger_findings. Call once, before the transaction commits.
     mutating func writeFindings(_ db: Database) throws {
         guard !findings.isEmpty else { return }
-        var writer = try VersionWriter(db, .findings)
+        var writer = try VersionWriter(db, FindingColumn.self)
         let nowNs = Clock.wallNs()
         let pending = findings
         findings = []
         for f in pending {
             let id = writer.nextID
             try writer.put(db, id: id, final: true, &self) { r in
-                r.int(id); r.time(nowNs); r.text(f.table.rawValue); r.int(f.id); r.int(f.seq); r.text(f.what)
+                r.int(.id, id); r.time(.at, nowNs); r.text(.tbl, f.table.rawValue); r.int(.rowID, f.id)
+                r.int(.seq, f.seq); r.text(.what, f.what)
             }
         }
     }
 }
 
-/// Writes versions of one table's rows, whole (every column, in `LedgerTable.columns` order), each
+/// Writes versions of one table's rows, whole (every column `C` declares, in its order), each
 /// with its ledger entry. A row stored before must still be the version its latest ledger entry
 /// records, and agree with the new version in the columns that never change; if not, the recorder
 /// does not bless the change by writing over it: it records a finding (ledger_findings, chained) and
@@ -79,8 +80,8 @@ struct WriteContext {
 /// is counted as refused). Rows with ids above any stored or entered before (most: a command's exec
 /// and exit usually share a batch) are inserted without a read; a row written before costs one read
 /// of it and of its latest entry (by the ledger_row index), hashed straight from SQLite's buffers.
-struct VersionWriter {
-    let table: LedgerTable
+struct VersionWriter<C: TableColumn> {
+    var table: LedgerTable { C.table }
     private let insert: Statement
     /// Updates only the columns that change as a row progresses (with the set-once ones, when one
     /// of those changes): the others are equal (checked), and assigning them would make SQLite
@@ -96,9 +97,8 @@ struct VersionWriter {
 
     var nextID: Int64 { highWater + 1 }
 
-    init(_ db: Database, _ table: LedgerTable) throws {
-        self.table = table
-        let sql = Self.statements[table]!
+    init(_ db: Database, _ columns: C.Type) throws {
+        let sql = versionStatements[C.table]!
         roles = sql.roles
         insert = try db.cachedStatement(sql: sql.insert)
         upsert = try db.cachedStatement(sql: sql.upsert)
@@ -108,52 +108,14 @@ struct VersionWriter {
         highWater = try Int64.fetchOne(db.cachedStatement(sql: sql.highWater)) ?? 0
     }
 
-    /// Each table's statements, spelled once per process: a writer is made for every table in every
-    /// write transaction (several a second while recording).
-    private struct Statements {
-        let roles: [LedgerTable.ColumnRole]
-        let insert, upsert, upsertSetOnce, rewrite, prior, highWater: String
-
-        init(_ table: LedgerTable) {
-            let name = table.rawValue
-            let columns = table.columns
-            roles = table.roles
-            let list = columns.map { "\"\($0)\"" }.joined(separator: ", ")
-            let marks = columns.map { _ in "?" }.joined(separator: ", ")
-            let insertSQL = "INSERT INTO \(name) (\(list)) VALUES (\(marks))"
-            func upsertSQL(_ assigned: [String]) -> String {
-                guard !assigned.isEmpty else { return insertSQL }  // rows written once
-                return insertSQL + " ON CONFLICT (id) DO UPDATE SET "
-                    + assigned.map { "\"\($0)\" = excluded.\"\($0)\"" }.joined(separator: ", ")
-            }
-            let mutable = zip(columns, roles).filter { $0.1 == .mutable }.map(\.0)
-            insert = insertSQL
-            upsert = upsertSQL(mutable)
-            upsertSetOnce = upsertSQL(mutable + table.setOnceColumns)
-            // Numbered parameters in the insert's order, so that the same binding serves all.
-            let assignments = columns.enumerated().dropFirst().map { "\"\($1)\" = ?\($0 + 1)" }
-            rewrite = "UPDATE \(name) SET \(assignments.joined(separator: ", ")) WHERE id = ?1"
-            prior = """
-                SELECT \(columns.map { "t.\"\($0)\"" }.joined(separator: ", ")), t.id, l.seq, l.row_hash, l.final
-                FROM (SELECT ?1 AS id) AS k
-                LEFT JOIN \(name) AS t ON t.id = k.id
-                LEFT JOIN ledger AS l ON l.seq = (SELECT seq FROM ledger WHERE tbl = '\(name)' AND row_id = k.id ORDER BY seq DESC LIMIT 1)
-                """
-            highWater = """
-                SELECT MAX(COALESCE((SELECT MAX(id) FROM \(name)), 0), COALESCE((SELECT MAX(row_id) FROM ledger WHERE tbl = '\(name)'), 0))
-                """
-        }
-    }
-
-    private static let statements = Dictionary(uniqueKeysWithValues: LedgerTable.allCases.map { ($0, Statements($0)) })
 
     /// Writes this version of row `id` (`bind` binds every column, in order; `final`: no later
     /// version may follow it), unless the row must not change.
     mutating func put(_ db: Database, id: Int64, final: Bool, _ tx: inout WriteContext,
-                      _ bind: (inout RowBinder) -> Void) throws {
+                      _ bind: (ColumnBinder<C>) -> Void) throws {
         if id > highWater {
             tx.row.start(table, insert.sqliteStatement)
-            bind(&tx.row)
+            ColumnBinder.bind(&tx.row, bind)
             try tx.row.step(db)
             highWater = id
             try tx.ledger.append(table, id: id, rowHash: tx.row.rowHash, state: state(tx.row, tx.row.immutableHash, final), db)
@@ -161,7 +123,7 @@ struct VersionWriter {
         }
         // Bound for the usual case (stored, and progressing), then compared with what is stored.
         tx.row.start(table, upsert.sqliteStatement)
-        bind(&tx.row)
+        ColumnBinder.bind(&tx.row, bind)
         let hash = tx.row.rowHash
         let before = try examine(db, id, comparing: tx.row.onceSet, &tx)
         if let stored = before.stored {
@@ -186,7 +148,7 @@ struct VersionWriter {
             }
             if let other {
                 tx.row.start(table, other.sqliteStatement)
-                bind(&tx.row)
+                ColumnBinder.bind(&tx.row, bind)
             }
         }
         // Not stored: deleted (found above) or pruned with its entries, and the upsert inserts it.
@@ -246,12 +208,51 @@ struct VersionWriter {
     /// Whether the new version bound in `tx.row` has the stored row's immutable columns (compared as
     /// encoded, no hash needed); a set-once column counts where both have it set (an older version
     /// may come again after a resumed run).
-    private func sameImmutables(_ stored: Stored, _ tx: WriteContext, _ bind: (inout RowBinder) -> Void) -> Bool {
+    private func sameImmutables(_ stored: Stored, _ tx: WriteContext, _ bind: (ColumnBinder<C>) -> Void) -> Bool {
         if tx.row.onceSet == stored.comparedMask { return tx.row.immutableBytes == tx.immutable.bytes }
         // The row sets a column the stored one lacks (a session's user, at authentication).
         var probe = RowBinder()
         probe.start(table, nil, mask: stored.comparedMask)
-        bind(&probe)
+        ColumnBinder.bind(&probe, bind)
         return probe.immutableBytes == tx.immutable.bytes
     }
 }
+
+/// Each table's statements, spelled once per process: a writer is made for every table in every
+/// write transaction (several a second while recording).
+private struct VersionStatements {
+    let roles: [LedgerTable.ColumnRole]
+    let insert, upsert, upsertSetOnce, rewrite, prior, highWater: String
+
+    init(_ table: LedgerTable) {
+        let name = table.rawValue
+        let columns = table.columns
+        roles = table.roles
+        let list = columns.map { "\"\($0)\"" }.joined(separator: ", ")
+        let marks = columns.map { _ in "?" }.joined(separator: ", ")
+        let insertSQL = "INSERT INTO \(name) (\(list)) VALUES (\(marks))"
+        func upsertSQL(_ assigned: [String]) -> String {
+            guard !assigned.isEmpty else { return insertSQL }  // rows written once
+            return insertSQL + " ON CONFLICT (id) DO UPDATE SET "
+                + assigned.map { "\"\($0)\" = excluded.\"\($0)\"" }.joined(separator: ", ")
+        }
+        let mutable = zip(columns, roles).filter { $0.1 == .mutable }.map(\.0)
+        insert = insertSQL
+        upsert = upsertSQL(mutable)
+        upsertSetOnce = upsertSQL(mutable + table.setOnceColumns)
+        // Numbered parameters in the insert's order, so that the same binding serves all.
+        let assignments = columns.enumerated().dropFirst().map { "\"\($1)\" = ?\($0 + 1)" }
+        rewrite = "UPDATE \(name) SET \(assignments.joined(separator: ", ")) WHERE id = ?1"
+        prior = """
+            SELECT \(columns.map { "t.\"\($0)\"" }.joined(separator: ", ")), t.id, l.seq, l.row_hash, l.final
+            FROM (SELECT ?1 AS id) AS k
+            LEFT JOIN \(name) AS t ON t.id = k.id
+            LEFT JOIN ledger AS l ON l.seq = (SELECT seq FROM ledger WHERE tbl = '\(name)' AND row_id = k.id ORDER BY seq DESC LIMIT 1)
+            """
+        highWater = """
+            SELECT MAX(COALESCE((SELECT MAX(id) FROM \(name)), 0), COALESCE((SELECT MAX(row_id) FROM ledger WHERE tbl = '\(name)'), 0))
+            """
+    }
+}
+
+private let versionStatements = Dictionary(uniqueKeysWithValues: LedgerTable.allCases.map { ($0, VersionStatements($0)) })

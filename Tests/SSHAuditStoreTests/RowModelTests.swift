@@ -36,6 +36,20 @@ final class RowModelTests: XCTestCase {
         }
     }
 
+    /// A read model reads exactly its table's declared columns (TableColumns.swift), apart from keys
+    /// that are no columns (a fleet row's `host`); most take the declaration itself as `CodingKeys`.
+    func testEveryReadModelReadsItsTableColumns() {
+        func check<T: TableRow>(_ type: T.Type) {
+            let keys = Set(T.CodingKeys.allCases.map(\.stringValue)).subtracting(T.leftOutWhenAbsent)
+            XCTAssertEqual(keys, Set(LedgerTable(rawValue: T.table)?.columns ?? []), "\(T.self)")
+        }
+        check(SessionRow.self); check(CommandRow.self); check(AuthRow.self); check(TransferRow.self)
+        check(SessionEventRow.self); check(ChannelRow.self); check(RefusalRow.self); check(NetworkRow.self)
+        check(FileActivityRow.self)
+        XCTAssertEqual(LedgerTable.sessions.columns.prefix(4), ["id", "sshd_pid", "sshd_start_ns", "listener_pid"])
+        XCTAssertEqual(LedgerTable.sessions.setOnceColumns, ["user", "uid", "remote_addr", "remote_port", "local_addr", "local_port"])
+    }
+
     func testEveryDeclaredColumnIsInTheJSONWithNull() throws {
         let db = try DatabaseQueue()
         try db.read { db in
