@@ -121,6 +121,11 @@ public final class AuditStore {
         try writer.read { db in try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) + 1 FROM tty_chunks") ?? 1 }
     }
 
+    /// For the benchmark's comparison only (`replay --bind-through-grdb`, bench/run.sh): bind each
+    /// row's values as GRDB statement arguments instead of with SQLite's C API (`RowBinder`), hashing
+    /// the same bytes. Set before the first write; never set by the recorder.
+    nonisolated(unsafe) public static var bindsThroughGRDB = false
+
     /// Writes one batch in one transaction. Rows are whole: for each id only the last version in
     /// the batch is written (`RowBatch`), and the stored row is then exactly that version. Sessions go
     /// first, so every command's session row exists. Each row written gets its ledger entry

@@ -1,3 +1,4 @@
+import Foundation
 import Crypto
 import GRDB
 import GRDBSQLite
@@ -25,12 +26,27 @@ struct RowBinder {
     private var bindError = SQLITE_OK
     /// Text built for one value (timestamp, argv JSON), reused.
     private var scratch: [UInt8] = []
+    /// The benchmark's comparison only (`AuditStore.bindsThroughGRDB`): the row's values, boxed, for
+    /// GRDB to bind (`Statement.execute(arguments:)`) instead of this binder's C API calls.
+    private var boxed: [DatabaseValue]?
+    private var grdbStatement: Statement?
 
     init() { scratch.reserveCapacity(4096) }
 
     /// Starts a row of `table` on `statement` (reset; every parameter is bound again), or only hashes
     /// it when `statement` is nil.
-    mutating func start(_ table: LedgerTable, _ statement: SQLiteStatement?, mask: Int64 = -1) {
+    mutating func start(_ table: LedgerTable, _ statement: Statement?, mask: Int64 = -1) {
+        if AuditStore.bindsThroughGRDB, let statement {
+            grdbStatement = statement
+            boxed = []
+            start(table, nil as SQLiteStatement?, mask: mask)
+            return
+        }
+        boxed = nil
+        start(table, statement?.sqliteStatement, mask: mask)
+    }
+
+    private mutating func start(_ table: LedgerTable, _ statement: SQLiteStatement?, mask: Int64) {
         if let statement { sqlite3_reset(statement) }
         self.statement = statement
         index = 0
@@ -51,6 +67,7 @@ struct RowBinder {
     mutating func null() {
         index += 1
         if statement != nil { check(sqlite3_bind_null(statement, index)) }
+        boxed?.append(.null)
         encoder.null()
         if role != .mutable { immutable.null() }
     }
@@ -58,6 +75,7 @@ struct RowBinder {
     mutating func int(_ value: Int64) {
         index += 1
         if statement != nil { check(sqlite3_bind_int64(statement, index, value)) }
+        boxed?.append(value.databaseValue)
         encoder.integer(value)
         switch role {
         case .mutable: break
@@ -84,6 +102,7 @@ struct RowBinder {
             if statement != nil {
                 check(sqlite3_bind_blob(statement, index, raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(raw.count), SQLITE_TRANSIENT))
             }
+            boxed?.append(Data(raw).databaseValue)
             encoder.blob(raw)
             if role != .mutable { immutable.blob(raw) }
         }
@@ -120,6 +139,7 @@ struct RowBinder {
         } else if statement != nil {
             check(sqlite3_bind_text(statement, index, "", 0, SQLITE_TRANSIENT))
         }
+        boxed?.append(String(decoding: text, as: UTF8.self).databaseValue)
         encoder.text(text)
         switch role {
         case .mutable: break
@@ -136,6 +156,7 @@ struct RowBinder {
 
     /// Runs the statement once; throws what SQLite reported (or a refused binding).
     func step(_ db: Database) throws {
+        if let boxed, let grdbStatement { return try grdbStatement.execute(arguments: StatementArguments(boxed)) }
         try SQLiteCall.step(statement, in: db, refused: bindError)
     }
 

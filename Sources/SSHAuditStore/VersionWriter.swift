@@ -114,7 +114,7 @@ struct VersionWriter<C: TableColumn> {
     mutating func put(_ db: Database, id: Int64, final: Bool, _ tx: inout WriteContext,
                       _ bind: (ColumnBinder<C>) -> Void) throws {
         if id > highWater {
-            tx.row.start(table, insert.sqliteStatement)
+            tx.row.start(table, insert)
             ColumnBinder.bind(&tx.row, bind)
             try tx.row.step(db)
             highWater = id
@@ -122,7 +122,7 @@ struct VersionWriter<C: TableColumn> {
             return
         }
         // Bound for the usual case (stored, and progressing), then compared with what is stored.
-        tx.row.start(table, upsert.sqliteStatement)
+        tx.row.start(table, upsert)
         ColumnBinder.bind(&tx.row, bind)
         let hash = tx.row.rowHash
         let before = try examine(db, id, comparing: tx.row.onceSet, &tx)
@@ -147,7 +147,7 @@ struct VersionWriter<C: TableColumn> {
                 other = upsertSetOnce
             }
             if let other {
-                tx.row.start(table, other.sqliteStatement)
+                tx.row.start(table, other)
                 ColumnBinder.bind(&tx.row, bind)
             }
         }
@@ -212,7 +212,7 @@ struct VersionWriter<C: TableColumn> {
         if tx.row.onceSet == stored.comparedMask { return tx.row.immutableBytes == tx.immutable.bytes }
         // The row sets a column the stored one lacks (a session's user, at authentication).
         var probe = RowBinder()
-        probe.start(table, nil, mask: stored.comparedMask)
+        probe.start(table, nil as Statement?, mask: stored.comparedMask)
         ColumnBinder.bind(&probe, bind)
         return probe.immutableBytes == tx.immutable.bytes
     }

@@ -17,8 +17,13 @@ struct Replay: ParsableCommand {
     @Flag(help: "Decode and correlate only: count what would be stored, and write nothing.")
     var dryRun = false
 
+    /// The benchmark's comparison of the write path's hand-written binding with GRDB's.
+    @Flag(help: .hidden)
+    var bindThroughGrdb = false
+
     func run() throws {
         if dryRun { return try count() }
+        AuditStore.bindsThroughGRDB = bindThroughGrdb
         let s = try Replayer.replay(file, into: db)
         Stderr.line(
             "sshaudit: replayed \(s.events) events (\(s.undecodable) undecodable) into \(db) in "
