@@ -19,8 +19,7 @@ public enum ProcessRole: String, Equatable, Hashable, Sendable, Codable {
     /// Seen without its history (started before the recorder, or not an SSH process).
     case unknown
 
-    /// Also reads the spelling of event-log headers written before the roles were one enum
-    /// ("user_child").
+    /// Also reads the event-log headers' spelling, "user_child" (`ProcessSeed` still writes it).
     public init(from decoder: Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         switch text {

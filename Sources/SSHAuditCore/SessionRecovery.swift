@@ -14,6 +14,21 @@ public struct ProcessSeed: Codable, Equatable, Sendable {
     public var uid: UInt32
     /// Wall-clock start, Unix-epoch ns (at /proc's clock-tick precision).
     public var startedAtNs: Int64
+
+    private enum CodingKeys: String, CodingKey { case pid, ppid, role, argv, exe, uid, startedAtNs }
+
+    /// The event-log header's form, as before the roles were one enum: `user_child` (a binary from
+    /// before reads logs this one writes).
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(pid, forKey: .pid)
+        try c.encode(ppid, forKey: .ppid)
+        try c.encode(role == .userChild ? "user_child" : role.rawValue, forKey: .role)
+        try c.encode(argv, forKey: .argv)
+        try c.encodeIfPresent(exe, forKey: .exe)
+        try c.encode(uid, forKey: .uid)
+        try c.encode(startedAtNs, forKey: .startedAtNs)
+    }
 }
 
 public struct SessionSeed: Codable, Equatable, Sendable {

@@ -102,6 +102,8 @@ struct RowBinder {
             if statement != nil {
                 check(sqlite3_bind_blob(statement, index, raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(raw.count), SQLITE_TRANSIENT))
             }
+            // (GRDB would store an empty blob as NULL: the comparison never writes one, a compressed
+            // terminal chunk is never empty.)
             boxed?.append(Data(raw).databaseValue)
             encoder.blob(raw)
             if role != .mutable { immutable.blob(raw) }

@@ -20,7 +20,7 @@ enum StartModes {
     /// Keys that differ between two runs of the same logins.
     static let varying: Set<String> = ["id", "session_id", "parent_id", "channel_id", "sshd_pid", "pid", "ppid", "started_at", "ended_at",
                                        "authenticated_at", "at", "duration_ms", "remote_port", "local_port",
-                                       "bytes_in", "bytes_out"]
+                                       "bytes_in", "bytes_out", "sshd_start_ns", "listener_pid"]
 
     /// Every row (sessions, commands, auth) of connections to `port`, in order, as sorted JSON text
     /// without `varying` keys; sessions with byte counts, as every closed connection has them.

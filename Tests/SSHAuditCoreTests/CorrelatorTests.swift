@@ -278,6 +278,11 @@ final class CorrelatorTests: XCTestCase {
                        [.userChild, .userChild, .monitorChild, .preauth, .unknown])
         XCTAssertEqual(String(decoding: try JSONEncoder().encode([ProcessRole.userChild]), as: UTF8.self), #"["userChild"]"#)
         XCTAssertThrowsError(try JSONDecoder().decode([ProcessRole].self, from: Data(#"["root"]"#.utf8)))
+        // Event-log headers keep their spelling, so a binary from before reads the logs this one writes.
+        let seed = ProcessSeed(pid: 2, ppid: 1, role: .userChild, argv: ["sshd: alice"], exe: nil, uid: 1000, startedAtNs: 5)
+        let header = String(decoding: try JSONEncoder().encode(seed), as: UTF8.self)
+        XCTAssertTrue(header.contains(#""role":"user_child""#), header)
+        XCTAssertEqual(try JSONDecoder().decode(ProcessSeed.self, from: Data(header.utf8)), seed)
     }
 
     // A recorder killed anywhere and restarted from its last checkpoint: a correlator restored from
