@@ -322,6 +322,7 @@ static __always_inline bool comm_is_sshd_prefix(struct task_struct *task)
 }
 
 #include "tty.bpf.h"  /* terminal recording: after the shared helpers it uses */
+#include "uring.bpf.h"  /* io_uring requests counted per ring: after the shared helpers it uses */
 
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
@@ -466,6 +467,7 @@ int BPF_PROG(on_exit, struct task_struct *task)
     struct sa_exit ev = {};
     fill_header(&ev.h, SA_EV_EXIT, task);
     ev.exit_code = BPF_CORE_READ(task, exit_code);
+    uring_exit(task, tgid, tp);  /* before the exit record: the rings' counts are the process's */
     bpf_map_delete_elem(&tracked, &tgid);
     tty_forget(tgid);
     emit(&ev, sizeof(ev));
