@@ -39,7 +39,7 @@ public struct IOUringUse: Equatable, Sendable {
         return index < opcodeNames.count ? opcodeNames[index] : "opcode \(index)"
     }
 
-    /// The session event's detail, e.g. "openat ×3, connect ×1; operations through io_uring are
+    /// The session event's detail, in opcode order, e.g. "connect ×1, openat ×3; operations through io_uring are
     /// counted by kind, not itemised".
     public var detail: String {
         if notCounted { return "io_uring instance created; no room to follow it: its operations were not counted" }
