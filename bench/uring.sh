@@ -4,8 +4,9 @@
 # Prints a BENCHMARKS.md section (Markdown) on standard output; progress on standard error.
 # bench/run.sh calls it with the release binary and appends the section to BENCHMARKS.md.
 #
-# Each repetition runs the storm (bench/uringstorm.c: one ring, no-op requests submitted one per
-# io_uring_enter, the per-request cost at its highest) once per context without a tracer, then starts
+# Each repetition runs the storm (bench/uringstorm.c: one ring, openat of /dev/null and close of the
+# descriptors by turns, or no-op requests, URING_BATCH per io_uring_enter: the cost of the submit
+# hook per request, not of the syscall) once per context without a tracer, then starts
 # a recorder and runs it once per context again; the ratio is the median over repetitions of (with
 # recorder / without) in the same repetition. Inside: the storm is the command of an ssh session
 # (every request counted in the kernel, one session event at the end). Outside: the same user's storm
@@ -13,7 +14,10 @@
 #
 # Environment (defaults in brackets):
 #   URING_BIN [.build-bench/release/sshaudit, else .build/debug/sshaudit]   the sshaudit binary
-#   URING_REQUESTS [500000]   requests per storm       URING_REPS [8]   repetitions
+#   URING_REQUESTS [2000000]  requests per storm       URING_REPS [8]   repetitions
+#   URING_NOP [0]             1: no-op requests (the hook's cost against the cheapest request)
+#   URING_BATCH [64]          requests per io_uring_enter (1: the syscall's own cost dominates, and
+#                             with it the floor every enabled syscall tracepoint puts on every syscall)
 #   URING_PORT [22655]        the throw-away sshd's port (Tests/Integration/sshd-harness.sh)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -23,7 +27,9 @@ if [[ -z $BIN ]]; then
   BIN=$ROOT/.build-bench/release/sshaudit
   [[ -x $BIN ]] || BIN=$ROOT/.build/debug/sshaudit
 fi
-REQUESTS=${URING_REQUESTS:-500000}
+REQUESTS=${URING_REQUESTS:-2000000}
+BATCH=${URING_BATCH:-64}
+KIND=-o; [[ ${URING_NOP:-0} == 1 ]] && KIND=
 REPS=${URING_REPS:-8}
 PORT=${URING_PORT:-22655}
 DIR=/run/sshaudit-test/uring-bench
@@ -50,9 +56,9 @@ trap cleanup EXIT
 
 storm() {   # CONTEXT -> the storm's output line
   if [[ $1 == session ]]; then
-    bash "$HARNESS" ssh "$DIR" "$PORT" "$USER_" "$DIR/uringstorm -n $REQUESTS"
+    bash "$HARNESS" ssh "$DIR" "$PORT" "$USER_" "$DIR/uringstorm -n $REQUESTS -b $BATCH $KIND"
   else
-    setpriv --reuid="$USER_" --regid="$(id -g "$USER_")" --init-groups --reset-env -- "$DIR/uringstorm" -n "$REQUESTS"
+    setpriv --reuid="$USER_" --regid="$(id -g "$USER_")" --init-groups --reset-env -- "$DIR/uringstorm" -n "$REQUESTS" -b "$BATCH" $KIND
   fi
 }
 rec_start() {
@@ -94,7 +100,7 @@ inside=$(ratio session); outside=$(ratio host)
 verdict() { awk -v r="$1" -v t="$2" 'BEGIN { print (r <= t ? "within" : "OVER") " the target " t }'; }
 echo "## io_uring: request storm"
 echo
-echo "\`bench/uring.sh\`: \`uringstorm -n $REQUESTS\` (one ring, no-op requests submitted one per"
+echo "\`bench/uring.sh\`: \`uringstorm -n $REQUESTS -b $BATCH $KIND\` (one ring; $([[ -n $KIND ]] && echo "openat of /dev/null and close of the descriptors by turns" || echo "no-op requests"), $BATCH per"
 echo "\`io_uring_enter\`) as the command of an ssh session (inside) and as the same user outside any session;"
 echo "$REPS alternating repetitions, medians; ratio = with \`sshaudit record\` / without, paired per repetition."
 echo

@@ -1,6 +1,8 @@
-/* io_uring request storm for bench/uring.sh: `uringstorm -n N [-b BATCH]` creates one ring and
- * submits N no-op requests, BATCH per io_uring_enter (default 1: the per-request cost at its
- * highest), waiting for each batch's completions; prints "seconds=S requests=N failed=F". */
+/* io_uring request storm for bench/uring.sh: `uringstorm -n N [-b BATCH] [-o]` creates one ring and
+ * submits N no-op requests (with -o: openat of /dev/null for reading and close of what they opened,
+ * batch by batch), BATCH per io_uring_enter (default 1: the syscall's cost dominates), waiting for
+ * each batch's completions; prints "uringstorm seconds=S requests=N failed=F". */
+#include <fcntl.h>
 #include <linux/io_uring.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,10 +15,11 @@
 int main(int argc, char **argv)
 {
     long n = 100000, batch = 1;
-    int c;
-    while ((c = getopt(argc, argv, "n:b:")) != -1) {
+    int c, open_close = 0, fds[64];
+    while ((c = getopt(argc, argv, "n:b:o")) != -1) {
         if (c == 'n') n = atol(optarg);
         else if (c == 'b') batch = atol(optarg);
+        else if (c == 'o') open_close = 1;
         else return 2;
     }
     if (batch < 1 || batch > 64) return 2;
@@ -35,23 +38,39 @@ int main(int argc, char **argv)
     long failed = 0;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (long left = n; left > 0; left -= batch) {
+    int closing = 0;
+    unsigned opened = 0;
+    for (long left = n; left > 0; left -= batch, closing = open_close && !closing) {
         unsigned k, m = left < batch ? left : batch, tail = *sq_tail;
+        if (closing) m = opened;
         for (k = 0; k < m; k++, tail++) {
             unsigned i = tail & *sq_mask;
             memset(&sqes[i], 0, sizeof sqes[i]);
             sqes[i].opcode = IORING_OP_NOP;
+            if (open_close && !closing) {
+                sqes[i].opcode = IORING_OP_OPENAT;
+                sqes[i].fd = AT_FDCWD;
+                sqes[i].addr = (unsigned long)"/dev/null";
+                sqes[i].open_flags = O_RDONLY;
+            } else if (closing) {
+                sqes[i].opcode = IORING_OP_CLOSE;
+                sqes[i].fd = fds[k];
+            }
+            sqes[i].user_data = k;
             sq_array[i] = i;
         }
+        opened = 0;
         __atomic_store_n(sq_tail, tail, __ATOMIC_RELEASE);
         if (syscall(__NR_io_uring_enter, ring, m, m, IORING_ENTER_GETEVENTS, NULL, 0) < 0) { perror("io_uring_enter"); return 1; }
         for (k = 0; k < m; k++) {
             unsigned head = __atomic_load_n(cq_head, __ATOMIC_ACQUIRE);
-            if (cqes[head & *cq_mask].res < 0) failed++;
+            struct io_uring_cqe *cqe = &cqes[head & *cq_mask];
+            if (cqe->res < 0) failed++;
+            else if (open_close && !closing) fds[opened++] = cqe->res;
             __atomic_store_n(cq_head, head + 1, __ATOMIC_RELEASE);
         }
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    printf("seconds=%.6f requests=%ld failed=%ld\n", (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9, n, failed);
+    printf("uringstorm seconds=%.6f requests=%ld failed=%ld\n", (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9, n, failed);
     return 0;
 }
