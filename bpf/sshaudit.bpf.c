@@ -322,7 +322,6 @@ static __always_inline bool comm_is_sshd_prefix(struct task_struct *task)
 }
 
 #include "tty.bpf.h"  /* terminal recording: after the shared helpers it uses */
-#include "uring.bpf.h"  /* io_uring requests counted per ring: after the shared helpers it uses */
 
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
@@ -451,6 +450,8 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
     }
     return 0;
 }
+
+static __always_inline void uring_exit(struct task_struct *task, u32 tgid, struct sa_tracked_proc *tp);  /* uring.bpf.h */
 
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(on_exit, struct task_struct *task)
@@ -725,6 +726,7 @@ int on_sendto(struct syscall_enter_ctx *ctx)
 }
 
 #include "files.bpf.h"
+#include "uring.bpf.h"  /* io_uring, open_by_handle_at: after the file helpers they use */
 
 /* File transfers: what sftp-server, scp and rsync open, and how far they read or wrote it; also sshd's
  * own children that never exec'd: the user-privileged child serves internal-sftp itself (user space

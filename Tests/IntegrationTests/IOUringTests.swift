@@ -21,8 +21,10 @@ final class IOUringTests: XCTestCase {
 
     /// Raw io_uring_setup / io_uring_enter (no library): `ops PATH PORT` opens PATH for writing twice
     /// and connects to 127.0.0.1:PORT once through the ring; `flood N` submits N no-ops; `orphan PATH`
-    /// creates a ring, forks, and the child opens PATH through it once its parent has exited.
+    /// creates a ring, forks, and the child opens PATH through it once its parent has exited;
+    /// `handle PATH` opens PATH for writing with truncation by its file handle (open_by_handle_at).
     static let source = #"""
+        #define _GNU_SOURCE
         #include <linux/io_uring.h>
         #include <arpa/inet.h>
         #include <fcntl.h>
@@ -86,8 +88,22 @@ final class IOUringTests: XCTestCase {
             return fd;
         }
 
+        static int by_handle(const char *path, const char *dir) {
+            struct file_handle *h = malloc(sizeof *h + MAX_HANDLE_SZ);
+            int mount_id;
+            h->handle_bytes = MAX_HANDLE_SZ;
+            if (name_to_handle_at(AT_FDCWD, path, h, &mount_id, 0) < 0) { perror("name_to_handle_at"); return 1; }
+            int mount_fd = open(dir, O_RDONLY | O_DIRECTORY);
+            int fd = open_by_handle_at(mount_fd, h, O_WRONLY | O_TRUNC);
+            if (fd < 0) { perror("open_by_handle_at"); return 1; }
+            close(fd);
+            printf("handle done\n");
+            return 0;
+        }
+
         int main(int argc, char **argv) {
             if (argc < 3) return 2;
+            if (!strcmp(argv[1], "handle") && argc == 4) return by_handle(argv[2], argv[3]);
             setup();
             if (!strcmp(argv[1], "ops") && argc == 4) {
                 close(open_for_write(argv[2]));
@@ -198,5 +214,33 @@ final class IOUringTests: XCTestCase {
         let report = try runProcess(Paths.sshaudit, ["report", "--db", recorder.db])
         XCTAssertTrue(report.stdout.contains("## Operations through io_uring") && report.stdout.contains("nop ×100000"),
                       report.stdout + report.stderr)
+    }
+
+    /// open_by_handle_at (root only: CAP_DAC_READ_SEARCH) bypasses the open hooks' syscalls: its write
+    /// with truncation is file activity like an open's, named by the file it opened.
+    func testOpenByHandleForWritingIsFileActivity() throws {
+        let token = UUID().uuidString.prefix(8)
+        let inside = "/tmp/uring-handle-in-\(token)", outside = "/tmp/uring-handle-out-\(token)"
+        defer { for path in [inside, outside] { unlink(path) } }
+        for path in [inside, outside] { try "old".write(toFile: path, atomically: false, encoding: .utf8) }
+        let program = try compileProgram()
+        let server = try SSHDServer(name: "uring-handle", port: 22652, extraOptions: ["-o", "PermitRootLogin=prohibit-password"])
+        self.server = server
+        try server.allowRootLogin()
+        let recorder = try Recorder(name: "uring-handle")
+        self.recorder = recorder
+
+        let out = try runProcess(program, ["handle", outside, "/tmp"])
+        XCTAssertEqual(out.status, 0, out.stderr)
+        let r = try server.ssh("root", ["\(program) handle \(inside) /tmp"])
+        XCTAssertTrue(r.stdout.contains("handle done"), r.stdout + r.stderr)
+        XCTAssertEqual(try String(contentsOfFile: inside, encoding: .utf8), "", "truncated")
+        XCTAssertEqual(try recorder.stop(), 0)
+
+        let mine = try recorder.query("sessions").filter { $0.int("local_port") == server.port }
+        let sessionID = try XCTUnwrap(mine.first?.int("id"))
+        let rows = try recorder.query("files", ["--path", "/tmp/uring-handle-*"])
+        XCTAssertEqual(rows.map { "\($0.int("session_id") ?? -1) \($0.string("op") ?? "-") \($0.string("path") ?? "-") ×\($0.int("count") ?? 0)" },
+                       ["\(sessionID) truncate \(inside) ×1"], "the session's open by handle, nothing of the one outside")
     }
 }
