@@ -933,5 +933,6 @@ bash "$ROOT/bench/files.sh" "$BIN" >> "$OUT" || log "bench/files.sh failed"   # 
 { echo; REFUSE_BIN=$BIN bash "$ROOT/bench/refusals.sh"; } >> "$OUT" || log "bench/refusals.sh failed"   # its section, appended
 bash "$ROOT/bench/channels.sh" "$BIN" >> "$OUT" || log "bench/channels.sh failed"   # its section, appended
 bash "$ROOT/bench/namespace.sh" "$BIN" >> "$OUT" || log "bench/namespace.sh failed"   # its section, appended
+{ echo; URING_BIN=$BIN bash "$ROOT/bench/uring.sh"; } >> "$OUT" || log "bench/uring.sh failed"   # its section, appended
 { echo; bash "$ROOT/bench/tpfloor.sh" "$BIN"; } >> "$OUT" || log "bench/tpfloor.sh failed"   # its section, appended
 log "done in $(( $(date +%s) - T0 )) s"

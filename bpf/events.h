@@ -346,6 +346,30 @@ struct sa_file_repeat {
 };
 _Static_assert(sizeof(struct sa_file_repeat) == 216, "file repeat size");
 
+/* io_uring (bpf/uring.bpf.h): operations a session's process submits through an io_uring instance
+ * bypass the syscall tracepoints, so they are counted per ring and opcode in the kernel instead. A
+ * ring created by a session's process (io_uring:io_uring_create) is kept in `uring_rings` under its
+ * context's address; every request submitted on it (io_uring:io_uring_submit_req, on 6.1
+ * io_uring_submit_sqe; also by its SQPOLL thread) adds to the count of its opcode. A record when the
+ * process that owns the ring exits: the creator, or the last other session process that submitted on
+ * it (a ring inherited at fork or passed on); the counts then start again from zero, the ring kept
+ * for whoever submits next. A ring the map has no room for is reported at once with
+ * SA_URING_NOT_COUNTED. */
+#define SA_EV_URING 20
+#define SA_PROC_URING 2048u       /* owns a ring in `uring_rings`: its exit reports the ring's counts */
+#define SA_URING_OPS 64           /* counts[op] for opcodes 0 … 62; counts[63]: every opcode from 63 up */
+#define SA_URING_MAX 4096         /* rings followed at once */
+#define SA_URING_NOT_COUNTED 1u   /* no room in `uring_rings`: the ring's requests are not counted */
+struct sa_uring {
+    struct sa_header h;
+    unsigned long long ring;      /* the ring's identity in this recording (not the kernel address) */
+    unsigned int setup_flags;     /* io_uring_setup flags (IORING_SETUP_SQPOLL = 2 …) */
+    unsigned int flags;           /* SA_URING_* */
+    unsigned int counts[SA_URING_OPS];  /* requests submitted, by opcode (saturating) */
+};
+_Static_assert(__builtin_offsetof(struct sa_uring, counts) == 64, "uring counts offset");
+_Static_assert(sizeof(struct sa_uring) == 320, "uring size");
+
 /* Terminal recording records (bpf/tty.bpf.h; constants above, SA_TTY_*). */
 struct sa_tty {
     struct sa_header h;

@@ -236,6 +236,7 @@ public final class BPFTracer {
         }
         guard let obj, libbpf_get_error(UnsafeRawPointer(obj)) == 0 else { throw TracerError.open(errno) }
         object = obj
+        Self.skipMissingTracepoints(obj)
         libbpfLog = ""
         let err = bpf_object__load(obj)
         if err != 0 {
@@ -288,7 +289,8 @@ public final class BPFTracer {
         while let p = prog {
             // Terminal recording: read() is among the most frequent calls; unhooked unless asked.
             let name = String(cString: bpf_program__name(p))
-            if name.hasPrefix("tty_") && (ttyMode == 0 || (name.hasPrefix("tty_input") && ttyMode != SA_TTY_MODE_ALL)) {
+            if !bpf_program__autoload(p)
+                || name.hasPrefix("tty_") && (ttyMode == 0 || (name.hasPrefix("tty_input") && ttyMode != SA_TTY_MODE_ALL)) {
                 prog = bpf_object__next_program(obj, p)
                 continue
             }
@@ -354,6 +356,24 @@ public final class BPFTracer {
         }
         if mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") != 0 {
             throw TracerError.pinned("/sys/fs/bpf", errno)
+        }
+    }
+
+    /// The io_uring programs (bpf/uring.bpf.h) whose tracepoint this kernel lacks are neither loaded
+    /// nor attached: the submit tracepoint is io_uring_submit_req on recent kernels, io_uring_submit_sqe
+    /// on 6.1, and a kernel without io_uring has none of them.
+    static func skipMissingTracepoints(_ obj: OpaquePointer) {
+        var prog = bpf_object__next_program(obj, nil)
+        while let p = prog {
+            let section = String(cString: bpf_program__section_name(p))
+            if section.hasPrefix("tp_btf/io_uring_") {
+                let event = "io_uring/" + section.dropFirst("tp_btf/".count)
+                let present = ["/sys/kernel/tracing/events/", "/sys/kernel/debug/tracing/events/"].contains {
+                    FileManager.default.fileExists(atPath: $0 + event)
+                }
+                if !present { bpf_program__set_autoload(p, false) }
+            }
+            prog = bpf_object__next_program(obj, p)
         }
     }
 

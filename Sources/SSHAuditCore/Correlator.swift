@@ -458,6 +458,8 @@ public final class Correlator {
             }
         case let .fileRepeat(seenKey, count):
             files.repeated(seenKey, count: count, atNs: wallNs, sink: sink)
+        case let .ioUring(use):
+            noteIOUring(key, use, wallNs: wallNs)
         }
     }
 
@@ -479,7 +481,7 @@ public final class Correlator {
         case let .exec(info): return !info.newRoot
         case .accept, .connectionClosed, .fileRepeat: return false
         case .fork, .exit, .cred, .chroot, .setsid, .log, .fileOpened, .fileClosed, .socket, .fileChange, .network, .tty,
-             .ttyWindow: return true
+             .ttyWindow, .ioUring: return true
         }
     }
 

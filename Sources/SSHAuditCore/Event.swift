@@ -84,6 +84,9 @@ public enum EventKind: Equatable, Sendable {
     /// reported with `FileChange.seenKey` == `key`; the event's time is the last one's. Written by the
     /// recorder from the kernel's `file_seen` map, never by the kernel.
     case fileRepeat(key: [UInt8], count: UInt64)
+    /// A session's process exits owning an io_uring instance: its requests counted by opcode
+    /// (IOUringUse.swift).
+    case ioUring(IOUringUse)
 }
 
 public enum LogSource: UInt32, Equatable, Sendable {

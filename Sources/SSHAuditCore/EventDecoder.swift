@@ -124,6 +124,11 @@ public enum EventDecoder {
         case SA_EV_FILE_REPEAT.rawValue:
             try need(MemoryLayout<sa_file_repeat>.size)
             kind = .fileRepeat(key: Array(bytes[At.repeatKey..<At.repeatKey + At.seenKeySize]), count: r.u64(At.repeatCount))
+        case UInt32(SA_EV_URING):
+            try need(MemoryLayout<sa_uring>.size)
+            kind = .ioUring(IOUringUse(ring: r.u64(At.uringRing), setupFlags: r.u32(At.uringSetupFlags),
+                                       notCounted: r.u32(At.uringFlags) & SA_URING_NOT_COUNTED != 0,
+                                       counts: (0..<Int(SA_URING_OPS)).map { r.u32(At.uringCounts + 4 * $0) }))
         default:
             throw DecodeError.unknownType(type)
         }
@@ -337,6 +342,9 @@ enum At {
     static let ttyData = of(\sa_tty.data)
 
     static let winRows = of(\sa_tty_winsize.rows), winCols = of(\sa_tty_winsize.cols)
+
+    static let uringRing = of(\sa_uring.ring), uringSetupFlags = of(\sa_uring.setup_flags)
+    static let uringFlags = of(\sa_uring.flags), uringCounts = of(\sa_uring.counts)
 }
 
 /// Little-endian reads at fixed offsets; callers check the size first.

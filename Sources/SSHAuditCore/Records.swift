@@ -187,6 +187,8 @@ public struct SessionEventRecord: Equatable, Sendable {
         /// off after too many failures.
         case invalidUser = "invalid_user", closedBeforeAuth = "closed_before_auth"
         case tooManyFailures = "too_many_failures"
+        /// A session's process used an io_uring instance (detail: its requests counted by opcode).
+        case ioUring = "io_uring"
     }
     public var id: Int64
     public var sessionID: Int64

@@ -210,6 +210,9 @@ public struct AuditReport: Encodable, Sendable {
     public var hosts: [String]?
     /// Changes to sensitive paths (`SensitivePaths`) in the period, oldest first (at most `top`).
     public var sensitiveFiles: [FileActivityRow] = []
+    /// Sessions' io_uring use in the period (session events of kind `io_uring`), oldest first (at
+    /// most `top`); nil in a fleet report.
+    public var ioUring: [SessionEventRow]?
 
     public init(since: String, until: String, generatedAt: String) {
         (self.since, self.until, self.generatedAt) = (since, until, generatedAt)
@@ -217,7 +220,7 @@ public struct AuditReport: Encodable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case since, until, totals, days, privileged, coverage, certificates, hosts, network
-        case sensitiveFiles = "sensitive_files"
+        case sensitiveFiles = "sensitive_files", ioUring = "io_uring"
         case generatedAt = "generated_at", loginsPerUser = "logins_per_user", failedBySource = "failed_by_source"
         case topPrograms = "top_programs", privilegedByUser = "privileged_by_user", openSessions = "open_sessions"
     }

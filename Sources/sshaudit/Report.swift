@@ -64,6 +64,7 @@ struct Report: ParsableCommand, UsesDatabase, UsesFormat {
             report = try reader.report(since: start, until: end, top: top, generatedAt: generated)
             report.sensitiveFiles = try reader.fileActivity(QueryFilter(limit: top, since: start, until: end),
                                                             FileActivityFilter(sensitive: try sensitivePaths.patterns()))
+            report.ioUring = try reader.ioUringEvents(since: start, until: end, limit: top)
         }
         switch format {
         case .json: try printJSON(report)
@@ -174,6 +175,14 @@ enum ReportMarkdown {
             md += "| First | Session | PID | UID | Op | Count | Path |\n|---|--:|--:|--:|---|--:|---|\n"
             for f in r.sensitiveFiles {
                 md += "| \(cell(f.firstAt)) | \(cell(sessionReference(f.sessionID, host: f.host))) | \(f.pid) | \(f.uid) | \(f.op) | \(grouped(Int(f.count))) | \(code(fileActivityPath(f), columns: 120)) |\n"
+            }
+        }
+
+        if let uses = r.ioUring {
+            md += "\n## Operations through io_uring\n\n"
+            if uses.isEmpty { md += "No session used io_uring in this period.\n" } else {
+                md += "| At | Session | Requests by kind |\n|---|--:|---|\n"
+                for e in uses { md += "| \(cell(e.at)) | \(e.sessionID) | \(cell(e.detail ?? "-")) |\n" }
             }
         }
 

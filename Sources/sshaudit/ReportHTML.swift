@@ -88,6 +88,17 @@ enum ReportHTML {
         }
         body += "</section>\n"
 
+        if let uses = r.ioUring {
+            body += "<section><h2>Operations through io_uring</h2>\n"
+            if uses.isEmpty {
+                body += "<p class=\"empty\">No session used io_uring in this period.</p>\n"
+            } else {
+                body += table(["At", "Session", "Requests by kind"], numeric: [1],
+                              uses.map { [$0.at, String($0.sessionID), $0.detail ?? "-"] })
+            }
+            body += "</section>\n"
+        }
+
         body += "<section><h2>Network activity of sessions</h2>\n"
         if r.network.isEmpty {
             body += "<p class=\"empty\">No network activity recorded in this period.</p>\n"

@@ -1,0 +1,246 @@
+import Foundation
+import GRDB
+import XCTest
+
+/// Operations a session's process submits through io_uring never pass the syscall tracepoints the
+/// file and network rows come from: they are counted per ring and opcode in the kernel and give the
+/// session one `io_uring` event per ring (at its owner's exit), on real sshd. A flood of requests is
+/// one event; a ring handed to a child that uses it after its creator exited is still counted; the
+/// same program outside any session gives nothing.
+final class IOUringTests: XCTestCase {
+    var server: SSHDServer?
+    var recorder: Recorder?
+    var listener: Process?
+
+    override func tearDown() {
+        listener?.terminate()
+        server?.stop()
+        if let recorder { _ = try? recorder.stop() }
+        super.tearDown()
+    }
+
+    /// Raw io_uring_setup / io_uring_enter (no library): `ops PATH PORT` opens PATH for writing twice
+    /// and connects to 127.0.0.1:PORT once through the ring; `flood N` submits N no-ops; `orphan PATH`
+    /// creates a ring, forks, and the child opens PATH through it once its parent has exited;
+    /// `handle PATH` opens PATH for writing with truncation by its file handle (open_by_handle_at).
+    static let source = #"""
+        #define _GNU_SOURCE
+        #include <linux/io_uring.h>
+        #include <arpa/inet.h>
+        #include <fcntl.h>
+        #include <stdio.h>
+        #include <stdlib.h>
+        #include <string.h>
+        #include <sys/mman.h>
+        #include <sys/socket.h>
+        #include <sys/syscall.h>
+        #include <unistd.h>
+
+        static int ring;
+        static unsigned *sq_tail, *sq_mask, *sq_array, *cq_head, *cq_mask;
+        static struct io_uring_sqe *sqes;
+        static struct io_uring_cqe *cqes;
+
+        static void *map(size_t size, off_t what) {
+            void *p = mmap(0, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring, what);
+            if (p == MAP_FAILED) { perror("mmap"); exit(1); }
+            return p;
+        }
+
+        static void setup(void) {
+            struct io_uring_params p;
+            memset(&p, 0, sizeof p);
+            ring = syscall(__NR_io_uring_setup, 64, &p);
+            if (ring < 0) { perror("io_uring_setup"); exit(1); }
+            char *sq = map(p.sq_off.array + p.sq_entries * sizeof(unsigned), IORING_OFF_SQ_RING);
+            char *cq = map(p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe), IORING_OFF_CQ_RING);
+            sqes = map(p.sq_entries * sizeof(struct io_uring_sqe), IORING_OFF_SQES);
+            sq_tail = (unsigned *)(sq + p.sq_off.tail); sq_mask = (unsigned *)(sq + p.sq_off.ring_mask);
+            sq_array = (unsigned *)(sq + p.sq_off.array);
+            cq_head = (unsigned *)(cq + p.cq_off.head); cq_mask = (unsigned *)(cq + p.cq_off.ring_mask);
+            cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
+        }
+
+        /* Queues n copies of *sqe, submits them, waits for all, returns the last result. */
+        static int run(const struct io_uring_sqe *sqe, unsigned n) {
+            unsigned tail = *sq_tail;
+            for (unsigned k = 0; k < n; k++, tail++) {
+                unsigned i = tail & *sq_mask;
+                sqes[i] = *sqe;
+                sq_array[i] = i;
+            }
+            __atomic_store_n(sq_tail, tail, __ATOMIC_RELEASE);
+            if (syscall(__NR_io_uring_enter, ring, n, n, IORING_ENTER_GETEVENTS, NULL, 0) < 0) { perror("io_uring_enter"); exit(1); }
+            int res = 0;
+            for (unsigned k = 0; k < n; k++) {
+                unsigned head = __atomic_load_n(cq_head, __ATOMIC_ACQUIRE);
+                res = cqes[head & *cq_mask].res;
+                __atomic_store_n(cq_head, head + 1, __ATOMIC_RELEASE);
+            }
+            return res;
+        }
+
+        static int open_for_write(const char *path) {
+            struct io_uring_sqe sqe = { .opcode = IORING_OP_OPENAT, .fd = AT_FDCWD, .addr = (unsigned long)path,
+                                        .len = 0644, .open_flags = O_WRONLY | O_CREAT | O_TRUNC };
+            int fd = run(&sqe, 1);
+            if (fd < 0) { fprintf(stderr, "openat: %s\n", strerror(-fd)); exit(1); }
+            return fd;
+        }
+
+        static int by_handle(const char *path, const char *dir) {
+            struct file_handle *h = malloc(sizeof *h + MAX_HANDLE_SZ);
+            int mount_id;
+            h->handle_bytes = MAX_HANDLE_SZ;
+            if (name_to_handle_at(AT_FDCWD, path, h, &mount_id, 0) < 0) { perror("name_to_handle_at"); return 1; }
+            int mount_fd = open(dir, O_RDONLY | O_DIRECTORY);
+            int fd = open_by_handle_at(mount_fd, h, O_WRONLY | O_TRUNC);
+            if (fd < 0) { perror("open_by_handle_at"); return 1; }
+            close(fd);
+            printf("handle done\n");
+            return 0;
+        }
+
+        int main(int argc, char **argv) {
+            if (argc < 3) return 2;
+            if (!strcmp(argv[1], "handle") && argc == 4) return by_handle(argv[2], argv[3]);
+            setup();
+            if (!strcmp(argv[1], "ops") && argc == 4) {
+                close(open_for_write(argv[2]));
+                close(open_for_write(argv[2]));
+                int s = socket(AF_INET, SOCK_STREAM, 0);
+                struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(atoi(argv[3])) };
+                a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+                struct io_uring_sqe sqe = { .opcode = IORING_OP_CONNECT, .fd = s, .addr = (unsigned long)&a, .off = sizeof a };
+                int r = run(&sqe, 1);
+                if (r < 0) { fprintf(stderr, "connect: %s\n", strerror(-r)); return 1; }
+                printf("ops done\n");
+            } else if (!strcmp(argv[1], "flood")) {
+                struct io_uring_sqe sqe = { .opcode = IORING_OP_NOP };
+                for (long left = atol(argv[2]); left > 0; left -= 64) run(&sqe, left < 64 ? left : 64);
+                printf("flood done\n");
+            } else if (!strcmp(argv[1], "orphan")) {
+                pid_t parent = getpid();
+                if (fork() != 0) _exit(0);
+                while (getppid() == parent) usleep(1000);
+                close(open_for_write(argv[2]));
+                printf("orphan done\n");
+            } else {
+                return 2;
+            }
+            return 0;
+        }
+        """#
+
+    /// The program, in a directory every user may read (compiled by root: it is no one's secret).
+    func compileProgram() throws -> String {
+        let dir = "/run/sshaudit-test/uring-prog"
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        chmod(dir, 0o755)
+        try Self.source.write(toFile: dir + "/uring.c", atomically: true, encoding: .utf8)
+        let cc = try runProcess("/usr/bin/cc", ["-O1", "-o", dir + "/uring", dir + "/uring.c"])
+        guard cc.status == 0 else { throw TestFailure("cc: \(cc.stderr)") }
+        chmod(dir + "/uring", 0o755)
+        return dir + "/uring"
+    }
+
+    /// A loopback listener outside every session (connects complete in its backlog).
+    func startListener(port: Int) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = ["-c", """
+            import socket, threading
+            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", \(port))); s.listen(64)
+            print("ready", flush=True)
+            threading.Event().wait()
+            """]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        listener = process
+        guard String(decoding: out.fileHandleForReading.availableData, as: UTF8.self).hasPrefix("ready") else {
+            throw TestFailure("listener did not start")
+        }
+    }
+
+    func testRequestsThroughIOUringAreCountedPerRingInSessionsOnly() throws {
+        let token = UUID().uuidString.prefix(8)
+        let inside = "/tmp/uring-in-\(token)", orphan = "/tmp/uring-orphan-\(token)", outside = "/tmp/uring-out-\(token)"
+        defer { for path in [inside, orphan, outside] { unlink(path) } }
+        let program = try compileProgram()
+        try startListener(port: 22651)
+        let server = try SSHDServer(name: "uring-ops", port: 22650)
+        self.server = server
+        let recorder = try Recorder(name: "uring-ops")
+        self.recorder = recorder
+
+        // Outside any session: the same requests, and a flood.
+        for args in [["ops", outside, "22651"], ["flood", "1000"]] {
+            let r = try runProcess(program, args)
+            XCTAssertEqual(r.status, 0, r.stderr)
+        }
+
+        let r = try server.ssh("sa_alice", ["\(program) ops \(inside) 22651 && \(program) flood 100000 && \(program) orphan \(orphan)"])
+        XCTAssertTrue(r.stdout.contains("ops done") && r.stdout.contains("flood done") && r.stdout.contains("orphan done"),
+                      r.stdout + r.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: inside) && FileManager.default.fileExists(atPath: orphan))
+        XCTAssertEqual(try recorder.stop(), 0)
+
+        let mine = try recorder.query("sessions").filter { $0.int("local_port") == server.port }
+        XCTAssertEqual(mine.count, 1)
+        let sessionID = try XCTUnwrap(mine.first?.int("id"))
+        let note = "; operations through io_uring are counted by kind, not itemised"
+        let uses = try recorder.events(session: sessionID).filter { $0.hasPrefix("io_uring ") }
+        XCTAssertEqual(uses.sorted(), [
+            "io_uring io_uring instance created, no operations submitted",  // the orphan's creator exited
+            "io_uring nop ×100000" + note,                                  // one event for the whole flood
+            "io_uring openat ×1" + note,                                    // … the child that inherited it
+            "io_uring connect ×1, openat ×2" + note,                      // in opcode order
+        ].sorted())
+
+        // Nothing for the runs outside sessions: these four are all the database holds.
+        var config = Configuration()
+        config.readonly = true
+        let all = try DatabaseQueue(path: recorder.db, configuration: config).read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM session_events WHERE kind = 'io_uring'")
+        }
+        XCTAssertEqual(all, 4)
+
+        // Visible in show and report.
+        let show = try runProcess(Paths.sshaudit, ["show", String(sessionID), "--db", recorder.db])
+        XCTAssertTrue(show.stdout.contains("connect ×1, openat ×2"), show.stdout + show.stderr)
+        let report = try runProcess(Paths.sshaudit, ["report", "--db", recorder.db])
+        XCTAssertTrue(report.stdout.contains("## Operations through io_uring") && report.stdout.contains("nop ×100000"),
+                      report.stdout + report.stderr)
+    }
+
+    /// open_by_handle_at (root only: CAP_DAC_READ_SEARCH) bypasses the open hooks' syscalls: its write
+    /// with truncation is file activity like an open's, named by the file it opened.
+    func testOpenByHandleForWritingIsFileActivity() throws {
+        let token = UUID().uuidString.prefix(8)
+        let inside = "/tmp/uring-handle-in-\(token)", outside = "/tmp/uring-handle-out-\(token)"
+        defer { for path in [inside, outside] { unlink(path) } }
+        for path in [inside, outside] { try "old".write(toFile: path, atomically: false, encoding: .utf8) }
+        let program = try compileProgram()
+        let server = try SSHDServer(name: "uring-handle", port: 22652, extraOptions: ["-o", "PermitRootLogin=prohibit-password"])
+        self.server = server
+        try server.allowRootLogin()
+        let recorder = try Recorder(name: "uring-handle")
+        self.recorder = recorder
+
+        let out = try runProcess(program, ["handle", outside, "/tmp"])
+        XCTAssertEqual(out.status, 0, out.stderr)
+        let r = try server.ssh("root", ["\(program) handle \(inside) /tmp"])
+        XCTAssertTrue(r.stdout.contains("handle done"), r.stdout + r.stderr)
+        XCTAssertEqual(try String(contentsOfFile: inside, encoding: .utf8), "", "truncated")
+        XCTAssertEqual(try recorder.stop(), 0)
+
+        let mine = try recorder.query("sessions").filter { $0.int("local_port") == server.port }
+        let sessionID = try XCTUnwrap(mine.first?.int("id"))
+        let rows = try recorder.query("files", ["--path", "/tmp/uring-handle-*"])
+        XCTAssertEqual(rows.map { "\($0.int("session_id") ?? -1) \($0.string("op") ?? "-") \($0.string("path") ?? "-") ×\($0.int("count") ?? 0)" },
+                       ["\(sessionID) truncate \(inside) ×1"], "the session's open by handle, nothing of the one outside")
+    }
+}
