@@ -5,7 +5,8 @@
  * they are counted here, per ring and opcode, and reported once, at the exit of the process that owns
  * the ring: a flood of requests costs a map lookup and an add each, never a record. Only rings a
  * session's process created are in `uring_rings`: a process outside any session pays one lookup in
- * `tracked` when it creates a ring and one in `uring_rings` per request.
+ * `tracked` when it creates a ring, and per request one load of `sa_uring_followed` (and, only while a
+ * session's ring is followed, one lookup in `uring_rings`).
  *
  * The submit tracepoint is io_uring_submit_req on recent kernels and io_uring_submit_sqe on 6.1: both
  * are defined, the loader loads the one the running kernel has (BPFTracer.swift), and none when the
@@ -29,6 +30,11 @@ struct {
     __type(key, u64);  /* struct io_ring_ctx address */
     __type(value, struct sa_uring_ring);
 } uring_rings SEC(".maps");
+
+/* How many rings `uring_rings` holds. While none (no session has created a ring since the programs
+ * were loaded, or the rings left were dropped), a request anywhere on the machine costs one load
+ * from this global, not a hash lookup. It lives as long as the programs do, pinned with them. */
+u64 sa_uring_followed = 0;
 
 /* The record is larger than what the BPF stack leaves the exit handler. */
 struct {
@@ -76,8 +82,8 @@ static bool uring_has_counts(struct sa_uring_ring *ring)
 
 static long uring_drop_orphan(struct bpf_map *map, u64 *key, struct sa_uring_ring *ring, void *unused)
 {
-    if (ring->owner == 0)
-        bpf_map_delete_elem(map, key);
+    if (ring->owner == 0 && bpf_map_delete_elem(map, key) == 0)
+        __sync_fetch_and_sub(&sa_uring_followed, 1);
     return 0;
 }
 
@@ -103,6 +109,8 @@ int BPF_PROG(uring_create, int fd, void *ring_ctx, u32 sq_entries, u32 cq_entrie
         bpf_for_each_map_elem(&uring_rings, uring_drop_orphan, NULL, 0);
         err = bpf_map_update_elem(&uring_rings, &key, &ring, BPF_ANY);
     }
+    if (err == 0 && !old)
+        __sync_fetch_and_add(&sa_uring_followed, 1);
     if (err != 0) {
         /* Not counted, but never unseen: the ring is reported now. */
         count_loss(SA_LOSS_MAP);
@@ -129,6 +137,8 @@ static __always_inline void uring_adopt(struct sa_uring_ring *ring, u32 tgid)
 
 static __always_inline void uring_submitted(struct io_kiocb *req)
 {
+    if (sa_uring_followed == 0)
+        return;
     u64 key = (u64)req->ctx;
     struct sa_uring_ring *ring = bpf_map_lookup_elem(&uring_rings, &key);
     if (!ring)
