@@ -163,7 +163,7 @@ struct VersionWriter<C: TableColumn> {
     }
 
     private func state(_ row: RowBinder, _ immutable: SHA256.Digest, _ final: Bool) -> Ledger.EntryState {
-        Ledger.EntryState(fixedHash: Array(immutable), final: final, onceSet: row.onceSet, layout: Int64(table.columns.count))
+        Ledger.EntryState(fixedHash: Array(immutable), final: final, onceSet: row.onceSet, layout: Int64(roles.count))
     }
 
     /// A stored row's row_hash, and which set-once columns are set in it and in the version compared
@@ -182,7 +182,7 @@ struct VersionWriter<C: TableColumn> {
         sqlite3_bind_int64(handle, 1, id)
         defer { sqlite3_reset(handle) }
         guard try SQLiteCall.row(handle, in: db) else { throw DatabaseError(message: "no row for \(table.rawValue) \(id)") }
-        let n = Int32(table.columns.count)
+        let n = Int32(roles.count)
         var stored: Stored?
         if sqlite3_column_type(handle, n) != SQLITE_NULL {
             let onceSet = Ledger.encodeStored(table, roles, handle, columnCount: Int(n), mask: mask, row: &tx.encoder,
