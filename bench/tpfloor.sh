@@ -4,10 +4,10 @@
 #
 #   bash bench/tpfloor.sh [path/to/sshaudit] > fragment.md
 #
-# Empty programs (return 0) are attached to exactly the tracepoints the recorder attaches (their
-# sections read from the recorder's own BPF object; the terminal-recording ones for --tty output
-# only). Two storms outside any session, as the test user, alternating: the file-operation storm
-# (bench/filestorm.c) with no programs, with the empty programs and with `record`; the exec storm
+# Empty programs (return 0) are attached to exactly the tracepoints the recorder attaches (the sections
+# of the recorder's own BPF object and the calls by name its on_file_named serves; the
+# terminal-recording ones for --tty output only). Two storms outside any session, as the test user,
+# alternating: the file-operation storm (bench/filestorm.c) with no programs, with the empty programs and with `record`; the exec storm
 # (bench/storm.c) with no programs, with the empty programs (terminal ones included) and with
 # `record --tty output`. Medians; ratios to no programs. A ratio of the empty programs above a target
 # says that no filtering inside the programs can meet that target: the cost is the kernel's dispatch.
@@ -35,8 +35,14 @@ OBJ=$(find "$ROOT/.build-bench" "$ROOT/.build" -name sshaudit.bpf.o -newer "$ROO
 [[ -n $OBJ ]] || { log "no BPF object built from the current bpf/ (build the release binary first)"; exit 1; }
 id "$USER_" >/dev/null 2>&1 || bash "$ROOT/Tests/Integration/sshd-harness.sh" setup /run/sshaudit-test/tpfloor >/dev/null
 
-# One empty program per section of the recorder's object.
-sections() { readelf -SW "$OBJ" | grep -oE '(tp_btf|tracepoint)/[a-z0-9_/]+' | sort -u; }
+# One empty program per tracepoint the recorder attaches: its object's sections, and the calls by name
+# that its one program on_file_named serves (a `case SA_NR_…` each in bpf/files.bpf.h; this kernel's).
+sections() {
+  { readelf -SW "$OBJ" | grep -oE '(tp_btf|tracepoint)/[a-z0-9_/]+'
+    grep -oE 'case SA_NR_[A-Z0-9]+' "$ROOT/bpf/files.bpf.h" | sed 's/case SA_NR_//' | tr 'A-Z' 'a-z' | while read -r call; do
+      [[ -d /sys/kernel/tracing/events/syscalls/sys_exit_$call ]] && echo "tracepoint/syscalls/sys_exit_$call"
+    done; } | sort -u
+}
 object() {   # NAME, then a grep -v pattern of sections to leave out
   local name=$1 skip=$2 i=0
   { echo 'char LICENSE[] __attribute__((section("license"), used)) = "GPL";'
@@ -88,7 +94,7 @@ cat <<MD
 
 $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $REPS alternating repetitions, outside any session, as $USER_.
 *Empty programs*: one \`return 0\` program on each tracepoint the recorder attaches ($(cat "$WORK/base.count") of them;
-$(cat "$WORK/tty.count") with the terminal-recording ones), sections read from the recorder's own BPF object.
+$(cat "$WORK/tty.count") with the terminal-recording ones), read from the recorder's own BPF object and bpf/files.bpf.h.
 
 | Storm | No programs | Empty programs | Ratio | \`record\` | Ratio |
 |---|--:|--:|--:|--:|--:|

@@ -294,13 +294,17 @@ public final class BPFTracer {
                 prog = bpf_object__next_program(obj, p)
                 continue
             }
-            guard let link = bpf_program__attach(p), libbpf_get_error(UnsafeRawPointer(link)) == 0 else {
-                let name = String(cString: bpf_program__section_name(p))
-                let e = errno
-                close(detach: true)
-                throw TracerError.attach(name, e)
+            let targets: [String?] = name == "on_file_named" ? Self.namedFileCallsPresent().map { "sys_exit_" + $0 } : [nil]
+            for target in targets {
+                let link = target.map { bpf_program__attach_tracepoint(p, "syscalls", $0) } ?? bpf_program__attach(p)
+                guard let link, libbpf_get_error(UnsafeRawPointer(link)) == 0 else {
+                    let what = target.map { "tracepoint/syscalls/" + $0 } ?? String(cString: bpf_program__section_name(p))
+                    let e = errno
+                    close(detach: true)
+                    throw TracerError.attach(what, e)
+                }
+                links.append(link)
             }
-            links.append(link)
             prog = bpf_object__next_program(obj, p)
         }
         if let directory {
@@ -359,6 +363,26 @@ public final class BPFTracer {
         }
     }
 
+    /// The calls by name whose exits one program, on_file_named (bpf/files.bpf.h), serves: it is attached
+    /// to each and tells them apart by the syscall number. Each must have its case there.
+    static let namedFileCalls = [
+        "mkdir", "mkdirat", "rmdir", "unlink", "unlinkat", "rename", "renameat", "renameat2", "link", "linkat",
+        "symlink", "symlinkat", "chmod", "fchmodat", "fchmodat2", "chown", "lchown", "fchownat", "mknod", "mknodat",
+        "truncate",
+    ]
+
+    /// Those this kernel has: fchmodat2 is 6.6's; a call the kernel lacks cannot be made either.
+    static func namedFileCallsPresent() -> [String] {
+        namedFileCalls.filter { tracepointExists("syscalls/sys_exit_" + $0) }
+    }
+
+    /// Whether the kernel has the tracepoint `event` ("group/name").
+    static func tracepointExists(_ event: String) -> Bool {
+        ["/sys/kernel/tracing/events/", "/sys/kernel/debug/tracing/events/"].contains {
+            FileManager.default.fileExists(atPath: $0 + event)
+        }
+    }
+
     /// The io_uring programs (bpf/uring.bpf.h) whose tracepoint this kernel lacks are neither loaded
     /// nor attached: the submit tracepoint is io_uring_submit_req on recent kernels, io_uring_submit_sqe
     /// on 6.1, and a kernel without io_uring has none of them.
@@ -368,10 +392,7 @@ public final class BPFTracer {
             let section = String(cString: bpf_program__section_name(p))
             if section.hasPrefix("tp_btf/io_uring_") {
                 let event = "io_uring/" + section.dropFirst("tp_btf/".count)
-                let present = ["/sys/kernel/tracing/events/", "/sys/kernel/debug/tracing/events/"].contains {
-                    FileManager.default.fileExists(atPath: $0 + event)
-                }
-                if !present { bpf_program__set_autoload(p, false) }
+                if !tracepointExists(event) { bpf_program__set_autoload(p, false) }
             }
             prog = bpf_object__next_program(obj, p)
         }
