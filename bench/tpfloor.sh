@@ -9,23 +9,28 @@
 # terminal-recording ones for --tty output only). Two storms outside any session, as the test user,
 # alternating: the file-operation storm (bench/filestorm.c) with no programs, with the empty programs and with `record`; the exec storm
 # (bench/storm.c) with no programs, with the empty programs (terminal ones included) and with
-# `record --tty output`. Medians; ratios to no programs. A ratio of the empty programs above a target
+# `record --tty output`; the connect storm (bench/connstorm.c, serial TCP connects to a loopback
+# listener outside every session) like the file storm. Medians; ratios to no programs. A ratio of the empty programs above a target
 # says that no filtering inside the programs can meet that target: the cost is the kernel's dispatch.
 #
-# Environment: FLOOR_REPS [10], FLOOR_OPS [30000] file operations, FLOOR_EXECS [5000] execs.
+# Environment: FLOOR_REPS [10], FLOOR_OPS [30000] file operations, FLOOR_EXECS [5000] execs,
+# FLOOR_CONNECTS [20000] connects, FLOOR_LISTEN [23596] the listener's port.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${1:-$ROOT/.build-bench/release/sshaudit}
 REPS=${FLOOR_REPS:-10}
 OPS=${FLOOR_OPS:-30000}
 EXECS=${FLOOR_EXECS:-5000}
+CONNECTS=${FLOOR_CONNECTS:-20000}
+LISTEN=${FLOOR_LISTEN:-23596}
 USER_=sa_alice
 WORK=$(mktemp -d /var/tmp/sshaudit-tpfloor.XXXXXX)
-FLOOR_PID= REC_PID=
+FLOOR_PID= REC_PID= LISTENER_PID=
 log() { printf '[tpfloor] %s\n' "$*" >&2; }
 cleanup() {
   [[ -n $FLOOR_PID ]] && kill "$FLOOR_PID" 2>/dev/null && wait "$FLOOR_PID" 2>/dev/null
   [[ -n $REC_PID ]] && kill -INT "$REC_PID" 2>/dev/null && wait "$REC_PID" 2>/dev/null
+  [[ -n $LISTENER_PID ]] && kill "$LISTENER_PID" 2>/dev/null
   rm -rf "$WORK" "/tmp/sshaudit-tpfloor-storm"
 }
 trap cleanup EXIT
@@ -36,12 +41,15 @@ OBJ=$(find "$ROOT/.build-bench" "$ROOT/.build" -name sshaudit.bpf.o -newer "$ROO
 id "$USER_" >/dev/null 2>&1 || bash "$ROOT/Tests/Integration/sshd-harness.sh" setup /run/sshaudit-test/tpfloor >/dev/null
 
 # One empty program per tracepoint the recorder attaches: its object's sections, and the calls by name
-# that its one program on_file_named serves (a `case SA_NR_…` each in bpf/files.bpf.h; this kernel's).
+# that its one program on_file_named serves (a `case SA_NR_…` each in bpf/files.bpf.h); as the
+# recorder does, only those this kernel has.
 sections() {
   { readelf -SW "$OBJ" | grep -oE '(tp_btf|tracepoint)/[a-z0-9_/]+'
-    grep -oE 'case SA_NR_[A-Z0-9]+' "$ROOT/bpf/files.bpf.h" | sed 's/case SA_NR_//' | tr 'A-Z' 'a-z' | while read -r call; do
-      [[ -d /sys/kernel/tracing/events/syscalls/sys_exit_$call ]] && echo "tracepoint/syscalls/sys_exit_$call"
-    done; } | sort -u
+    grep -oE 'case SA_NR_[A-Z0-9]+' "$ROOT/bpf/files.bpf.h" | sed 's/case SA_NR_//' | tr 'A-Z' 'a-z' | sed 's|^|tracepoint/syscalls/sys_exit_|'
+  } | sort -u | while read -r s; do
+    if [[ $s == tp_btf/* ]]; then compgen -G "/sys/kernel/tracing/events/*/${s#tp_btf/}" >/dev/null && echo "$s"
+    else [[ -d /sys/kernel/tracing/events/${s#tracepoint/} ]] && echo "$s"; fi
+  done
 }
 object() {   # NAME, then a grep -v pattern of sections to leave out
   local name=$1 skip=$2 i=0
@@ -56,12 +64,16 @@ object tty 'sys_exit_write$'                                          # record -
 gcc -O2 -Wall -o "$WORK/tpfloor" "$ROOT/bench/tpfloor.c" -lbpf
 gcc -O2 -Wall -o "$WORK/filestorm" "$ROOT/bench/filestorm.c"
 gcc -O2 -Wall -o "$WORK/storm" "$ROOT/bench/storm.c"
-chmod 0755 "$WORK" "$WORK/filestorm" "$WORK/storm"
+gcc -O2 -Wall -o "$WORK/connstorm" "$ROOT/bench/connstorm.c"
+chmod 0755 "$WORK" "$WORK/filestorm" "$WORK/storm" "$WORK/connstorm"
+"$WORK/connstorm" -l "$LISTEN" > "$WORK/listener.out" & LISTENER_PID=$!
+until grep -q listening "$WORK/listener.out" 2>/dev/null; do kill -0 "$LISTENER_PID" || { log "no listener"; exit 1; }; sleep 0.05; done
 STORM_DIR=/tmp/sshaudit-tpfloor-storm
 install -d -o "$USER_" -m 0700 "$STORM_DIR"
 
 as_user() { setpriv --reuid="$USER_" --regid="$(id -g "$USER_")" --init-groups --reset-env -- "$@"; }
 files() { as_user "$WORK/filestorm" "$STORM_DIR" -n "$OPS" | sed -n 's/.* seconds=\([0-9.]*\).*/\1/p'; }
+connects() { as_user "$WORK/connstorm" -n "$CONNECTS" -p "$LISTEN" | sed -n 's/.* seconds=\([0-9.]*\).*/\1/p'; }
 execs() { as_user "$WORK/storm" -n "$EXECS" | sed -n 's/.* seconds=\([0-9.]*\).*/\1/p'; }
 floor_start() {
   "$WORK/tpfloor" "$WORK/$1.bpf.o" > "$WORK/floor.out" & FLOOR_PID=$!
@@ -80,14 +92,17 @@ for ((rep = 1; rep <= REPS; rep++)); do
   files >> "$WORK/f-none"
   floor_start base; files >> "$WORK/f-floor"; floor_stop
   rec_start; files >> "$WORK/f-rec"; rec_stop
+  connects >> "$WORK/c-none"
+  floor_start base; connects >> "$WORK/c-floor"; floor_stop
+  rec_start; connects >> "$WORK/c-rec"; rec_stop
   execs >> "$WORK/e-none"
   floor_start tty; execs >> "$WORK/e-floor"; floor_stop
   rec_start --tty output; execs >> "$WORK/e-rec"; rec_stop
-  log "rep $rep: files $(tail -n 1 "$WORK/f-none") $(tail -n 1 "$WORK/f-floor") $(tail -n 1 "$WORK/f-rec"); execs $(tail -n 1 "$WORK/e-none") $(tail -n 1 "$WORK/e-floor") $(tail -n 1 "$WORK/e-rec")"
+  log "rep $rep: files $(tail -n 1 "$WORK/f-none") $(tail -n 1 "$WORK/f-floor") $(tail -n 1 "$WORK/f-rec"); connects $(tail -n 1 "$WORK/c-none") $(tail -n 1 "$WORK/c-floor") $(tail -n 1 "$WORK/c-rec"); execs $(tail -n 1 "$WORK/e-none") $(tail -n 1 "$WORK/e-floor") $(tail -n 1 "$WORK/e-rec")"
 done
 med() { sort -g "$WORK/$1" | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
-fn=$(med f-none) ff=$(med f-floor) fr=$(med f-rec) en=$(med e-none) ef=$(med e-floor) er=$(med e-rec)
+fn=$(med f-none) ff=$(med f-floor) fr=$(med f-rec) cn=$(med c-none) cf=$(med c-floor) cr=$(med c-rec) en=$(med e-none) ef=$(med e-floor) er=$(med e-rec)
 
 cat <<MD
 ## Tracepoints' own cost (bench/tpfloor.sh)
@@ -99,5 +114,6 @@ $(cat "$WORK/tty.count") with the terminal-recording ones), read from the record
 | Storm | No programs | Empty programs | Ratio | \`record\` | Ratio |
 |---|--:|--:|--:|--:|--:|
 | $OPS file operations (bench/filestorm.c) | ${fn} s | ${ff} s | $(ratio "$ff" "$fn") | ${fr} s | $(ratio "$fr" "$fn") |
+| $CONNECTS connects (bench/connstorm.c) | ${cn} s | ${cf} s | $(ratio "$cf" "$cn") | ${cr} s | $(ratio "$cr" "$cn") |
 | $EXECS execs (bench/storm.c), terminal programs included, \`record --tty output\` | ${en} s | ${ef} s | $(ratio "$ef" "$en") | ${er} s | $(ratio "$er" "$en") |
 MD

@@ -360,6 +360,15 @@ _Static_assert(sizeof(struct sa_file_repeat) == 216, "file repeat size");
 #define SA_URING_OPS 64           /* counts[op] for opcodes 0 … 62; counts[63]: every opcode from 63 up */
 #define SA_URING_MAX 4096         /* rings followed at once */
 #define SA_URING_NOT_COUNTED 1u   /* no room in `uring_rings`: the ring's requests are not counted */
+#define SA_URING_AT_STOP 2u       /* made by the recorder at a clean stop: counted until then, the owner alive */
+/* A value of `uring_rings` (key: the ring context's address), read by the recorder at a clean stop. */
+struct sa_uring_ring {
+    unsigned long long owner_start;   /* the owning process: its start time … */
+    unsigned int owner;               /* … and tgid (0: none since its owner exited) */
+    unsigned int setup_flags;
+    unsigned int counts[SA_URING_OPS];
+};
+_Static_assert(sizeof(struct sa_uring_ring) == 272, "uring ring size");
 struct sa_uring {
     struct sa_header h;
     unsigned long long ring;      /* the ring's identity in this recording (not the kernel address) */

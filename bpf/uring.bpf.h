@@ -17,13 +17,6 @@ struct io_ring_ctx;
 struct bpf_map;
 struct io_kiocb { struct io_ring_ctx *ctx; u8 opcode; } __CORE;
 
-struct sa_uring_ring {
-    u64 owner_start;   /* the owning process: its start time … */
-    u32 owner;         /* … and tgid */
-    u32 setup_flags;
-    u32 counts[SA_URING_OPS];
-};
-
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, SA_URING_MAX);

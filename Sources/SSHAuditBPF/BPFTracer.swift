@@ -116,6 +116,9 @@ public final class BPFTracer {
     /// File operations the kernel counts instead of reporting each (bpf/files.bpf.h); -1 in pins of
     /// a build without it.
     private var fileSeenFD: Int32 = -1
+    /// The io_uring instances the kernel counts requests of (bpf/uring.bpf.h); -1 in pins of a build
+    /// without it.
+    private var uringRingsFD: Int32 = -1
     private let sshdBinariesFD: Int32
     private let logFilesFD: Int32
     private let stderrListenersFD: Int32
@@ -191,6 +194,8 @@ public final class BPFTracer {
             if tty >= 0 { fds.append(tty) }
             fileSeenFD = bpf_obj_get(directory + "/file_seen")
             if fileSeenFD >= 0 { fds.append(fileSeenFD) }
+            uringRingsFD = bpf_obj_get(directory + "/uring_rings")
+            if uringRingsFD >= 0 { fds.append(uringRingsFD) }
         } catch {
             for fd in linkFDs + fds { Glibc.close(fd) }
             linkFDs = []
@@ -253,6 +258,7 @@ public final class BPFTracer {
         stderrListenersFD = bpf_object__find_map_fd_by_name(obj, "stderr_listeners")
         ttyConfigFD = bpf_object__find_map_fd_by_name(obj, "tty_config")
         fileSeenFD = bpf_object__find_map_fd_by_name(obj, "file_seen")
+        uringRingsFD = bpf_object__find_map_fd_by_name(obj, "uring_rings")
         // The seed of the file activity keys' hash (bpf/events.h, sa_file_seen_key): unknown to anyone
         // whose file names go into it.
         var zeroKey: UInt32 = 0
@@ -320,7 +326,7 @@ public final class BPFTracer {
     public private(set) var pinFailure: TracerError?
 
     /// The maps a resumed recorder reads or fills.
-    static let pinnedMaps = ["events", "tracked", "losses", "config", "sshd_binaries", "log_files", "stderr_listeners", "tty_config", "file_seen"]
+    static let pinnedMaps = ["events", "tracked", "losses", "config", "sshd_binaries", "log_files", "stderr_listeners", "tty_config", "file_seen", "uring_rings"]
 
     /// Pins the links and the maps the recorder reads. A failure leaves nothing pinned.
     private func pin(at directory: String) throws {
@@ -435,6 +441,38 @@ public final class BPFTracer {
         record.h.ts_ns = lastNs
         record.count = count
         return withUnsafeBytes(of: &record) { Array($0) }
+    }
+
+    /// What the kernel counted on the io_uring instances whose owner is still alive, as records (struct
+    /// sa_uring, SA_EV_URING with SA_URING_AT_STOP) to decode and log like the kernel's own, stamped
+    /// `nowNs` (CLOCK_BOOTTIME). For a clean stop, which ends the counting: otherwise these counts
+    /// would be reported only at the owner's exit, which no recorder then reads.
+    public func uringRecordsAtStop(nowNs: UInt64) -> [[UInt8]] {
+        guard uringRingsFD >= 0 else { return [] }
+        var zero: UInt32 = 0
+        var config = sa_config()
+        let secret = bpf_map_lookup_elem(configFD, &zero, &config) == 0 ? config.seen_secret : 0
+        var records: [[UInt8]] = []
+        var key: UInt64 = 0
+        var previous: UInt64 = 0
+        var first = true
+        while (first ? bpf_map_get_next_key(uringRingsFD, nil, &key) : bpf_map_get_next_key(uringRingsFD, &previous, &key)) == 0 {
+            first = false
+            previous = key
+            var ring = sa_uring_ring()
+            guard bpf_map_lookup_elem(uringRingsFD, &key, &ring) == 0, ring.owner != 0 else { continue }
+            var record = sa_uring()
+            record.h.type = UInt32(SA_EV_URING)
+            record.h.tgid = ring.owner
+            record.h.start_ns = ring.owner_start
+            record.h.ts_ns = nowNs
+            record.ring = key ^ secret  // as the kernel names it (uring_id)
+            record.setup_flags = ring.setup_flags
+            record.flags = SA_URING_AT_STOP
+            record.counts = ring.counts
+            records.append(withUnsafeBytes(of: &record) { Array($0) })
+        }
+        return records
     }
 
     /// Follows a process that was running before the programs were attached (the /proc scan).

@@ -128,6 +128,7 @@ public enum EventDecoder {
             try need(MemoryLayout<sa_uring>.size)
             kind = .ioUring(IOUringUse(ring: r.u64(At.uringRing), setupFlags: r.u32(At.uringSetupFlags),
                                        notCounted: r.u32(At.uringFlags) & SA_URING_NOT_COUNTED != 0,
+                                       atStop: r.u32(At.uringFlags) & SA_URING_AT_STOP != 0,
                                        counts: (0..<Int(SA_URING_OPS)).map { r.u32(At.uringCounts + 4 * $0) }))
         default:
             throw DecodeError.unknownType(type)

@@ -11,13 +11,16 @@ public struct IOUringUse: Equatable, Sendable {
     public var setupFlags: UInt32
     /// The kernel had no room to follow the ring: its requests were not counted.
     public var notCounted: Bool
+    /// Counted until the recorder stopped, the ring's owner still running (not at its exit).
+    public var atStop: Bool
     /// Requests by opcode (index); the last entry counts every opcode from there up.
     public var counts: [UInt32]
 
-    public init(ring: UInt64, setupFlags: UInt32, notCounted: Bool, counts: [UInt32]) {
+    public init(ring: UInt64, setupFlags: UInt32, notCounted: Bool, atStop: Bool, counts: [UInt32]) {
         self.ring = ring
         self.setupFlags = setupFlags
         self.notCounted = notCounted
+        self.atStop = atStop
         self.counts = counts
     }
 
@@ -47,7 +50,8 @@ public struct IOUringUse: Equatable, Sendable {
             "\(Self.opcodeName(i, last: i == counts.count - 1)) ×\(n == UInt32.max ? "\(n)+" : "\(n)")"
         }
         let sqpoll = setupFlags & 2 != 0 ? " (submitted by a kernel thread: SQPOLL)" : ""
-        if parts.isEmpty { return "io_uring instance created, no operations submitted" + sqpoll }
-        return parts.joined(separator: ", ") + sqpoll + "; operations through io_uring are counted by kind, not itemised"
+        let until = atStop ? "; counted until the recorder stopped, the ring still open" : ""
+        if parts.isEmpty { return "io_uring instance created, no operations submitted" + sqpoll + until }
+        return parts.joined(separator: ", ") + sqpoll + "; operations through io_uring are counted by kind, not itemised" + until
     }
 }

@@ -254,6 +254,10 @@ public struct Recorder {
         // fail, StopWatchdog ends the process after a grace period, as a kill would.
         tracer.drain()
         for record in repeats.all() { record.withUnsafeBytes { pipeline.consume($0) } }
+        // The io_uring counts of owners still alive: their exit, which would report them, goes unread.
+        for record in tracer.uringRecordsAtStop(nowNs: UInt64(Clock.ns(CLOCK_BOOTTIME))) {
+            record.withUnsafeBytes { pipeline.consume($0) }
+        }
         correlator.flushCommandCounts()
         checkpoints.save(force: true)
         let stored = output.writer.close()

@@ -22,7 +22,8 @@ final class IOUringTests: XCTestCase {
     /// Raw io_uring_setup / io_uring_enter (no library): `ops PATH PORT` opens PATH for writing twice
     /// and connects to 127.0.0.1:PORT once through the ring; `flood N` submits N no-ops; `orphan PATH`
     /// creates a ring, forks, and the child opens PATH through it once its parent has exited;
-    /// `handle PATH` opens PATH for writing with truncation by its file handle (open_by_handle_at).
+    /// `handle PATH` opens PATH for writing with truncation by its file handle (open_by_handle_at);
+    /// `hold N PATH` submits N no-ops, says "held" and keeps the ring until PATH exists.
     static let source = #"""
         #define _GNU_SOURCE
         #include <linux/io_uring.h>
@@ -119,6 +120,12 @@ final class IOUringTests: XCTestCase {
                 struct io_uring_sqe sqe = { .opcode = IORING_OP_NOP };
                 for (long left = atol(argv[2]); left > 0; left -= 64) run(&sqe, left < 64 ? left : 64);
                 printf("flood done\n");
+            } else if (!strcmp(argv[1], "hold")) {
+                struct io_uring_sqe sqe = { .opcode = IORING_OP_NOP };
+                run(&sqe, atoi(argv[2]));
+                printf("held\n");
+                fflush(stdout);
+                while (argc < 4 || access(argv[3], F_OK) != 0) usleep(10000);
             } else if (!strcmp(argv[1], "orphan")) {
                 pid_t parent = getpid();
                 if (fork() != 0) _exit(0);
@@ -214,6 +221,37 @@ final class IOUringTests: XCTestCase {
         let report = try runProcess(Paths.sshaudit, ["report", "--db", recorder.db])
         XCTAssertTrue(report.stdout.contains("## Operations through io_uring") && report.stdout.contains("nop ×100000"),
                       report.stdout + report.stderr)
+    }
+
+    /// A ring whose owner is still running when the recorder stops cleanly: its exit would report the
+    /// counts, but no recorder reads that any more. The stop stores them, saying they run until then.
+    func testCountsOfARingStillOpenAtAStopAreStored() throws {
+        let token = UUID().uuidString.prefix(8)
+        let output = "/tmp/uring-hold-\(token).out", release = "/tmp/uring-hold-\(token).go"
+        defer { for path in [output, release] { unlink(path) } }
+        let program = try compileProgram()
+        let server = try SSHDServer(name: "uring-stop", port: 22653)
+        self.server = server
+        let recorder = try Recorder(name: "uring-stop")
+        self.recorder = recorder
+
+        // The owner runs on in the background after the client returns: still the session's process.
+        let r = try server.ssh("sa_alice", ["nohup \(program) hold 37 \(release) > \(output) 2>&1 < /dev/null &"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let deadline = Date().addingTimeInterval(20)
+        while (try? String(contentsOfFile: output, encoding: .utf8))?.contains("held") != true {
+            guard Date() < deadline else { throw TestFailure("the ring's owner never said 'held'") }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        XCTAssertEqual(try recorder.stop(), 0)
+        FileManager.default.createFile(atPath: release, contents: nil)
+
+        let mine = try recorder.query("sessions").filter { $0.int("local_port") == server.port }
+        let sessionID = try XCTUnwrap(mine.first?.int("id"))
+        XCTAssertEqual(try recorder.events(session: sessionID).filter { $0.hasPrefix("io_uring ") }, [
+            "io_uring nop ×37; operations through io_uring are counted by kind, not itemised; "
+                + "counted until the recorder stopped, the ring still open",
+        ])
     }
 
     /// open_by_handle_at (root only: CAP_DAC_READ_SEARCH) bypasses the open hooks' syscalls: its write

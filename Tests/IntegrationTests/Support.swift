@@ -322,7 +322,7 @@ final class Recorder {
         // Let the last exits reach the ring buffer before asking to stop.
         Thread.sleep(forTimeInterval: 0.5)
         Glibc.kill(process.processIdentifier, signal)
-        try awaitExit(process, timeout: 30, what: "sshaudit record did not stop on signal \(signal)")
+        try awaitExit(process, timeout: 30, what: "sshaudit record did not stop on signal \(signal): \(stderr)")
         stderrPipe.fileHandleForReading.readabilityHandler = nil
         return process.terminationStatus
     }

@@ -40,4 +40,14 @@ final class IOUringDecoderTests: XCTestCase {
         XCTAssertTrue(lost.detail.contains("not counted"))
         XCTAssertThrowsError(try EventDecoder.decode(Array(K.bytes(uringRecord(counts: [:])).prefix(100))), "truncated")
     }
+
+    /// The recorder's record at a clean stop (BPFTracer.uringRecordsAtStop): the counts so far, said to be.
+    func testCountedUntilTheStop() throws {
+        guard case let .ioUring(use) = try EventDecoder.decode(K.bytes(uringRecord(counts: [0: 5], flags: SA_URING_AT_STOP))).kind
+        else { return XCTFail() }
+        XCTAssertTrue(use.atStop)
+        XCTAssertFalse(use.notCounted)
+        XCTAssertEqual(use.detail, "nop ×5; operations through io_uring are counted by kind, not itemised"
+                                   + "; counted until the recorder stopped, the ring still open")
+    }
 }
