@@ -23,7 +23,8 @@ final class IOUringTests: XCTestCase {
     /// and connects to 127.0.0.1:PORT once through the ring; `flood N` submits N no-ops; `orphan PATH`
     /// creates a ring, forks, and the child opens PATH through it once its parent has exited;
     /// `handle PATH` opens PATH for writing with truncation by its file handle (open_by_handle_at);
-    /// `hold N PATH` submits N no-ops, says "held" and keeps the ring until PATH exists.
+    /// `hold N PATH` submits N no-ops, says "held" and keeps the ring until PATH exists; `fill N`
+    /// creates N rings (all open at once) and submits one no-op on each.
     static let source = #"""
         #define _GNU_SOURCE
         #include <linux/io_uring.h>
@@ -126,6 +127,11 @@ final class IOUringTests: XCTestCase {
                 printf("held\n");
                 fflush(stdout);
                 while (argc < 4 || access(argv[3], F_OK) != 0) usleep(10000);
+            } else if (!strcmp(argv[1], "fill")) {
+                struct io_uring_sqe sqe = { .opcode = IORING_OP_NOP };
+                run(&sqe, 1);
+                for (int n = atoi(argv[2]) - 1; n > 0; n--) { setup(); run(&sqe, 1); }
+                printf("filled\n");
             } else if (!strcmp(argv[1], "orphan")) {
                 pid_t parent = getpid();
                 if (fork() != 0) _exit(0);
@@ -252,6 +258,41 @@ final class IOUringTests: XCTestCase {
             "io_uring nop ×37; operations through io_uring are counted by kind, not itemised; "
                 + "counted until the recorder stopped, the ring still open",
         ])
+    }
+
+    /// An attack on the bound: one session opens more rings at once than the kernel follows (4,096).
+    /// Every ring still gives its event: the ones beyond the bound at once, as not counted (and a
+    /// kernel table full in the run's counters), none hidden. As root: a user's rings count against
+    /// its locked-memory limit (8 MiB by default, about 1,000 rings), root's do not.
+    func testMoreRingsThanTheKernelFollowsAreEachReported() throws {
+        let program = try compileProgram()
+        let server = try SSHDServer(name: "uring-fill", port: 22654, extraOptions: ["-o", "PermitRootLogin=prohibit-password"])
+        self.server = server
+        try server.allowRootLogin()
+        let recorder = try Recorder(name: "uring-fill")
+        self.recorder = recorder
+
+        let rings = 4096 + 20  // SA_URING_MAX + 20
+        let r = try server.ssh("root", ["ulimit -n 8192 && \(program) fill \(rings)"])
+        XCTAssertTrue(r.stdout.contains("filled"), r.stdout + r.stderr)
+        XCTAssertEqual(try recorder.stop(), 0)
+
+        let mine = try recorder.query("sessions").filter { $0.int("local_port") == server.port }
+        let sessionID = try XCTUnwrap(mine.first?.int("id"))
+        let uses = try recorder.events(session: sessionID).filter { $0.hasPrefix("io_uring ") }
+        XCTAssertEqual(uses.count, rings, "one event per ring")
+        let notCounted = uses.filter { $0.contains("not counted") }.count
+        // Rings of other tests' sessions running meanwhile may hold a few of the places too.
+        XCTAssertGreaterThanOrEqual(notCounted, 20)
+        XCTAssertLessThan(notCounted, 60)
+        XCTAssertEqual(uses.filter { $0.hasSuffix("nop ×1; operations through io_uring are counted by kind, not itemised") }.count,
+                       rings - notCounted, "the followed rings counted their one no-op each")
+        var config = Configuration()
+        config.readonly = true
+        let tableFull = try DatabaseQueue(path: recorder.db, configuration: config).read { db in
+            try Int.fetchOne(db, sql: "SELECT track_failures FROM recorder_runs ORDER BY id DESC LIMIT 1")
+        }
+        XCTAssertEqual(tableFull, notCounted, "each ring not counted is a kernel table full")
     }
 
     /// open_by_handle_at (root only: CAP_DAC_READ_SEARCH) bypasses the open hooks' syscalls: its write
