@@ -369,6 +369,27 @@ struct sa_uring_ring {
     unsigned int counts[SA_URING_OPS];
 };
 _Static_assert(sizeof(struct sa_uring_ring) == 272, "uring ring size");
+
+/* The 32-bit system call interface (bpf/compat.bpf.h): a 64-bit process may call it (int $0x80), and
+ * a 32-bit program uses nothing else. The kernel's tracepoints of each call ignore such calls, so
+ * the file and network hooks never see them; raw_syscalls:sys_enter does. A session's process that
+ * makes them has its calls counted by i386 number in `compat_calls` and reported once, at its exit
+ * (or by the recorder at a clean stop, SA_COMPAT_AT_STOP). A process the map has no room for is
+ * reported at its first such call with SA_COMPAT_NOT_COUNTED. */
+#define SA_EV_COMPAT 21
+#define SA_PROC_COMPAT 4096u        /* made 32-bit calls: its exit reports them (`compat_calls`) */
+#define SA_COMPAT_OPS 512           /* counts[nr] for i386 numbers 0 … 510; counts[511]: 511 and up */
+#define SA_COMPAT_MAX 1024          /* processes counted at once */
+#define SA_COMPAT_NOT_COUNTED 1u    /* no room in `compat_calls`: the process's calls are not counted */
+#define SA_COMPAT_AT_STOP 2u        /* made by the recorder at a clean stop: counted until then */
+struct sa_compat {
+    struct sa_header h;             /* filled when reported; tgid and start_ns name the process */
+    unsigned int flags;             /* SA_COMPAT_* */
+    unsigned int _pad;
+    unsigned int counts[SA_COMPAT_OPS];  /* calls by i386 number (saturating) */
+};
+_Static_assert(__builtin_offsetof(struct sa_compat, counts) == 56, "compat counts offset");
+_Static_assert(sizeof(struct sa_compat) == 2104, "compat size");
 struct sa_uring {
     struct sa_header h;
     unsigned long long ring;      /* the ring's identity in this recording (not the kernel address) */

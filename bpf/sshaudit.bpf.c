@@ -452,6 +452,7 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 }
 
 static __always_inline void uring_exit(struct task_struct *task, u32 tgid, struct sa_tracked_proc *tp);  /* uring.bpf.h */
+static __always_inline void compat_exit(struct task_struct *task, u32 tgid, struct sa_tracked_proc *tp);  /* compat.bpf.h */
 
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(on_exit, struct task_struct *task)
@@ -469,6 +470,7 @@ int BPF_PROG(on_exit, struct task_struct *task)
     fill_header(&ev.h, SA_EV_EXIT, task);
     ev.exit_code = BPF_CORE_READ(task, exit_code);
     uring_exit(task, tgid, tp);  /* before the exit record: the rings' counts are the process's */
+    compat_exit(task, tgid, tp);  /* … and so are its 32-bit calls */
     bpf_map_delete_elem(&tracked, &tgid);
     tty_forget(tgid);
     emit(&ev, sizeof(ev));
@@ -727,6 +729,7 @@ int on_sendto(struct syscall_enter_ctx *ctx)
 
 #include "files.bpf.h"
 #include "uring.bpf.h"  /* io_uring, open_by_handle_at: after the file helpers they use */
+#include "compat.bpf.h"  /* the 32-bit system call interface */
 
 /* File transfers: what sftp-server, scp and rsync open, and how far they read or wrote it; also sshd's
  * own children that never exec'd: the user-privileged child serves internal-sftp itself (user space

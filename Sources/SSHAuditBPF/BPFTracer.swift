@@ -107,6 +107,10 @@ public final class BPFTracer {
     /// Pinned links reopened by a resumed tracer: they keep the programs attached while it runs.
     private var linkFDs: [Int32] = []
     private var mapFDs: [Int32] = []
+    /// The 32-bit call hook (bpf/compat.bpf.h, on_compat_enter) and its link while attached: see
+    /// watchCompatCalls. -1 when absent (pins of a build without it).
+    private var compatProgFD: Int32 = -1
+    private var compatLinkFD: Int32 = -1
     private var ring: RingReader?
     private let eventsFD: Int32
     private let trackedFD: Int32
@@ -119,6 +123,9 @@ public final class BPFTracer {
     /// The io_uring instances the kernel counts requests of (bpf/uring.bpf.h); -1 in pins of a build
     /// without it.
     private var uringRingsFD: Int32 = -1
+    /// The 32-bit system calls the kernel counts per process (bpf/compat.bpf.h); -1 in pins of a
+    /// build without it.
+    private var compatCallsFD: Int32 = -1
     private let sshdBinariesFD: Int32
     private let logFilesFD: Int32
     private let stderrListenersFD: Int32
@@ -196,6 +203,11 @@ public final class BPFTracer {
             if fileSeenFD >= 0 { fds.append(fileSeenFD) }
             uringRingsFD = bpf_obj_get(directory + "/uring_rings")
             if uringRingsFD >= 0 { fds.append(uringRingsFD) }
+            compatCallsFD = bpf_obj_get(directory + "/compat_calls")
+            if compatCallsFD >= 0 { fds.append(compatCallsFD) }
+            compatProgFD = bpf_obj_get(directory + "/compat_prog")
+            if compatProgFD >= 0 { fds.append(compatProgFD) }
+            compatLinkFD = bpf_obj_get(directory + "/compat_link")  // attached when the killed run was
         } catch {
             for fd in linkFDs + fds { Glibc.close(fd) }
             linkFDs = []
@@ -259,6 +271,7 @@ public final class BPFTracer {
         ttyConfigFD = bpf_object__find_map_fd_by_name(obj, "tty_config")
         fileSeenFD = bpf_object__find_map_fd_by_name(obj, "file_seen")
         uringRingsFD = bpf_object__find_map_fd_by_name(obj, "uring_rings")
+        compatCallsFD = bpf_object__find_map_fd_by_name(obj, "compat_calls")
         // The seed of the file activity keys' hash (bpf/events.h, sa_file_seen_key): unknown to anyone
         // whose file names go into it.
         var zeroKey: UInt32 = 0
@@ -295,6 +308,11 @@ public final class BPFTracer {
         while let p = prog {
             // Terminal recording: read() is among the most frequent calls; unhooked unless asked.
             let name = String(cString: bpf_program__name(p))
+            if name == "on_compat_enter" {
+                compatProgFD = bpf_program__fd(p)  // attached only while sessions are open
+                prog = bpf_object__next_program(obj, p)
+                continue
+            }
             if !bpf_program__autoload(p)
                 || name.hasPrefix("tty_") && (ttyMode == 0 || (name.hasPrefix("tty_input") && ttyMode != SA_TTY_MODE_ALL)) {
                 prog = bpf_object__next_program(obj, p)
@@ -326,7 +344,7 @@ public final class BPFTracer {
     public private(set) var pinFailure: TracerError?
 
     /// The maps a resumed recorder reads or fills.
-    static let pinnedMaps = ["events", "tracked", "losses", "config", "sshd_binaries", "log_files", "stderr_listeners", "tty_config", "file_seen", "uring_rings"]
+    static let pinnedMaps = ["events", "tracked", "losses", "config", "sshd_binaries", "log_files", "stderr_listeners", "tty_config", "file_seen", "uring_rings", "compat_calls"]
 
     /// Pins the links and the maps the recorder reads. A failure leaves nothing pinned.
     private func pin(at directory: String) throws {
@@ -340,6 +358,9 @@ public final class BPFTracer {
                 guard bpf_link__pin(link, directory + "/link_" + String(format: "%02d", i)) == 0 else {
                     throw TracerError.pinned(directory, errno)
                 }
+            }
+            if compatProgFD >= 0 {
+                guard bpf_obj_pin(compatProgFD, directory + "/compat_prog") == 0 else { throw TracerError.pinned(directory, errno) }
             }
             for name in Self.pinnedMaps {
                 guard let map = bpf_object__find_map_by_name(object, name),
@@ -470,6 +491,54 @@ public final class BPFTracer {
             record.setup_flags = ring.setup_flags
             record.flags = SA_URING_AT_STOP
             record.counts = ring.counts
+            records.append(withUnsafeBytes(of: &record) { Array($0) })
+        }
+        return records
+    }
+
+    /// Whether the 32-bit call hook is attached.
+    public var watchesCompatCalls: Bool { compatLinkFD >= 0 }
+
+    /// Attaches or detaches the 32-bit call hook. It runs on every system call of the machine (the
+    /// tracepoints of each call skip 32-bit calls, raw_syscalls:sys_enter does not), about 100 ns
+    /// each here, so the recorder attaches it only while a session is open: from the fork of its
+    /// per-connection sshd, before authentication. Pinned while attached, so a killed recorder's
+    /// kernel state keeps it. False if it could not be attached.
+    @discardableResult
+    public func watchCompatCalls(_ on: Bool) -> Bool {
+        if on == watchesCompatCalls { return true }
+        if on {
+            guard compatProgFD >= 0 else { return false }
+            let fd = bpf_raw_tracepoint_open(nil, compatProgFD)
+            guard fd >= 0 else { return false }
+            compatLinkFD = fd
+            if let pinDirectory { _ = bpf_obj_pin(fd, pinDirectory + "/compat_link") }
+        } else {
+            if let pinDirectory { unlink(pinDirectory + "/compat_link") }
+            Glibc.close(compatLinkFD)
+            compatLinkFD = -1
+        }
+        return true
+    }
+
+    /// The 32-bit system calls the kernel counted for processes still running, as records (struct
+    /// sa_compat, SA_EV_COMPAT with SA_COMPAT_AT_STOP), stamped `nowNs`: for a clean stop, as
+    /// uringRecordsAtStop.
+    public func compatRecordsAtStop(nowNs: UInt64) -> [[UInt8]] {
+        guard compatCallsFD >= 0 else { return [] }
+        var records: [[UInt8]] = []
+        var key: UInt32 = 0
+        var previous: UInt32 = 0
+        var first = true
+        while (first ? bpf_map_get_next_key(compatCallsFD, nil, &key) : bpf_map_get_next_key(compatCallsFD, &previous, &key)) == 0 {
+            first = false
+            previous = key
+            var record = sa_compat()
+            guard bpf_map_lookup_elem(compatCallsFD, &key, &record) == 0, record.h.start_ns != 0 else { continue }
+            record.h.type = UInt32(SA_EV_COMPAT)
+            record.h.tgid = key
+            record.h.ts_ns = nowNs
+            record.flags = SA_COMPAT_AT_STOP
             records.append(withUnsafeBytes(of: &record) { Array($0) })
         }
         return records
@@ -646,6 +715,8 @@ public final class BPFTracer {
         }
         links.removeAll()
         for fd in linkFDs + mapFDs { Glibc.close(fd) }
+        if compatLinkFD >= 0 { Glibc.close(compatLinkFD) }  // its pin, if any, keeps it attached
+        compatLinkFD = -1
         linkFDs.removeAll()
         mapFDs.removeAll()
         ring = nil

@@ -6,4 +6,10 @@ extension Correlator {
         guard let proc = lookup(key), let sessionID = proc.session else { return }
         emitEvent(sessionID, atNs: wallNs, kind: .ioUring, detail: use.detail)
     }
+
+    /// A session's process's 32-bit system calls (CompatCalls): one session event.
+    func noteCompatCalls(_ key: ProcessKey, _ calls: CompatCalls, wallNs: Int64) {
+        guard let proc = lookup(key), let sessionID = proc.session else { return }
+        emitEvent(sessionID, atNs: wallNs, kind: .compatCalls, detail: calls.detail)
+    }
 }

@@ -460,6 +460,8 @@ public final class Correlator {
             files.repeated(seenKey, count: count, atNs: wallNs, sink: sink)
         case let .ioUring(use):
             noteIOUring(key, use, wallNs: wallNs)
+        case let .compatCalls(calls):
+            noteCompatCalls(key, calls, wallNs: wallNs)
         }
     }
 
@@ -481,7 +483,7 @@ public final class Correlator {
         case let .exec(info): return !info.newRoot
         case .accept, .connectionClosed, .fileRepeat: return false
         case .fork, .exit, .cred, .chroot, .setsid, .log, .fileOpened, .fileClosed, .socket, .fileChange, .network, .tty,
-             .ttyWindow, .ioUring: return true
+             .ttyWindow, .ioUring, .compatCalls: return true
         }
     }
 

@@ -87,6 +87,9 @@ public enum EventKind: Equatable, Sendable {
     /// A session's process exits owning an io_uring instance: its requests counted by opcode
     /// (IOUringUse.swift).
     case ioUring(IOUringUse)
+    /// A session's process exits having made 32-bit system calls: counted by i386 number
+    /// (CompatCalls.swift).
+    case compatCalls(CompatCalls)
 }
 
 public enum LogSource: UInt32, Equatable, Sendable {

@@ -124,6 +124,11 @@ public enum EventDecoder {
         case SA_EV_FILE_REPEAT.rawValue:
             try need(MemoryLayout<sa_file_repeat>.size)
             kind = .fileRepeat(key: Array(bytes[At.repeatKey..<At.repeatKey + At.seenKeySize]), count: r.u64(At.repeatCount))
+        case UInt32(SA_EV_COMPAT):
+            try need(MemoryLayout<sa_compat>.size)
+            let flags = r.u32(At.compatFlags)
+            kind = .compatCalls(CompatCalls(counts: (0..<Int(SA_COMPAT_OPS)).map { r.u32(At.compatCounts + 4 * $0) },
+                                            notCounted: flags & SA_COMPAT_NOT_COUNTED != 0, atStop: flags & SA_COMPAT_AT_STOP != 0))
         case UInt32(SA_EV_URING):
             try need(MemoryLayout<sa_uring>.size)
             kind = .ioUring(IOUringUse(ring: r.u64(At.uringRing), setupFlags: r.u32(At.uringSetupFlags),
@@ -346,6 +351,7 @@ enum At {
 
     static let uringRing = of(\sa_uring.ring), uringSetupFlags = of(\sa_uring.setup_flags)
     static let uringFlags = of(\sa_uring.flags), uringCounts = of(\sa_uring.counts)
+    static let compatFlags = of(\sa_compat.flags), compatCounts = of(\sa_compat.counts)
 }
 
 /// Little-endian reads at fixed offsets; callers check the size first.

@@ -189,6 +189,8 @@ public struct SessionEventRecord: Equatable, Sendable {
         case tooManyFailures = "too_many_failures"
         /// A session's process used an io_uring instance (detail: its requests counted by opcode).
         case ioUring = "io_uring"
+        /// A session's process made 32-bit system calls (detail: counted by call).
+        case compatCalls = "compat_calls"
     }
     public var id: Int64
     public var sessionID: Int64

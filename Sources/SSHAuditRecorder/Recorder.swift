@@ -111,6 +111,8 @@ public struct Recorder {
                              trust: trust, logChannels: logChannels)
         }
         let sweep = ProcessSweep(correlator: correlator)
+        let compatWatch = CompatWatch(tracer: tracer, correlator: correlator, warn: warn)
+        compatWatch.tick()  // sessions found open (or resumed) are watched from the start
         logChannels.dropStale()
         /// What replaying an event log needs to start as this recorder did.
         func eventLogHeader(listeners: [ProcEntry], sessions: [SessionSeed]) -> EventLogHeader {
@@ -162,6 +164,7 @@ public struct Recorder {
         var reopenDatabase = false
         while !stop.requested {
             _ = try source.pump()
+            compatWatch.tick()
             correlator.flushCommandCounts()
             // Unpinned, nothing survives this process: no checkpoint to wait for.
             repeats.release(committed: tracer.pinDirectory == nil ? nil : output.writer.committedPosition ?? 0)
@@ -254,8 +257,10 @@ public struct Recorder {
         // fail, StopWatchdog ends the process after a grace period, as a kill would.
         tracer.drain()
         for record in repeats.all() { record.withUnsafeBytes { pipeline.consume($0) } }
-        // The io_uring counts of owners still alive: their exit, which would report them, goes unread.
-        for record in tracer.uringRecordsAtStop(nowNs: UInt64(Clock.ns(CLOCK_BOOTTIME))) {
+        // What the kernel counts of processes still alive (io_uring rings, 32-bit calls): their exit,
+        // which would report it, goes unread.
+        let now = UInt64(Clock.ns(CLOCK_BOOTTIME))
+        for record in tracer.uringRecordsAtStop(nowNs: now) + tracer.compatRecordsAtStop(nowNs: now) {
             record.withUnsafeBytes { pipeline.consume($0) }
         }
         correlator.flushCommandCounts()

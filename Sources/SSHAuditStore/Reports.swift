@@ -213,6 +213,8 @@ public struct AuditReport: Encodable, Sendable {
     /// Sessions' io_uring use in the period (session events of kind `io_uring`), oldest first (at
     /// most `top`); nil in a fleet report.
     public var ioUring: [SessionEventRow]?
+    /// Sessions' 32-bit system calls in the period (session events of kind `compat_calls`), likewise.
+    public var compatCalls: [SessionEventRow]?
 
     public init(since: String, until: String, generatedAt: String) {
         (self.since, self.until, self.generatedAt) = (since, until, generatedAt)
@@ -220,7 +222,7 @@ public struct AuditReport: Encodable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case since, until, totals, days, privileged, coverage, certificates, hosts, network
-        case sensitiveFiles = "sensitive_files", ioUring = "io_uring"
+        case sensitiveFiles = "sensitive_files", ioUring = "io_uring", compatCalls = "compat_calls"
         case generatedAt = "generated_at", loginsPerUser = "logins_per_user", failedBySource = "failed_by_source"
         case topPrograms = "top_programs", privilegedByUser = "privileged_by_user", openSessions = "open_sessions"
     }

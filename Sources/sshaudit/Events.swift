@@ -70,6 +70,7 @@ struct Events: ParsableCommand {
             return "tty \(stream) \(bytes.count) bytes\(cut ? " (cut)" : "")\(capped ? " (cap reached)" : "") \(quoted(String(decoding: bytes, as: UTF8.self)))"
         case let .ttyWindow(rows, cols): return "tty window \(cols)x\(rows)"
         case let .ioUring(use): return "io_uring ring=\(String(format: "%016llx", use.ring)) \(use.detail)"
+        case let .compatCalls(calls): return "compat_calls \(calls.detail)"
         case let .fileRepeat(key, count): return "file repeats \(count) key=\(key.prefix(24).map { String(format: "%02x", $0) }.joined())…"
         }
     }

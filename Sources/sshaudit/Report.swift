@@ -64,7 +64,8 @@ struct Report: ParsableCommand, UsesDatabase, UsesFormat {
             report = try reader.report(since: start, until: end, top: top, generatedAt: generated)
             report.sensitiveFiles = try reader.fileActivity(QueryFilter(limit: top, since: start, until: end),
                                                             FileActivityFilter(sensitive: try sensitivePaths.patterns()))
-            report.ioUring = try reader.ioUringEvents(since: start, until: end, limit: top)
+            report.ioUring = try reader.sessionEvents(of: "io_uring", since: start, until: end, limit: top)
+            report.compatCalls = try reader.sessionEvents(of: "compat_calls", since: start, until: end, limit: top)
         }
         switch format {
         case .json: try printJSON(report)
@@ -183,6 +184,13 @@ enum ReportMarkdown {
             if uses.isEmpty { md += "No session used io_uring in this period.\n" } else {
                 md += "| At | Session | Requests by kind |\n|---|--:|---|\n"
                 for e in uses { md += "| \(cell(e.at)) | \(e.sessionID) | \(cell(e.detail ?? "-")) |\n" }
+            }
+        }
+        if let calls = r.compatCalls {
+            md += "\n## 32-bit system calls\n\n"
+            if calls.isEmpty { md += "No session made 32-bit system calls in this period.\n" } else {
+                md += "| At | Session | Calls by kind |\n|---|--:|---|\n"
+                for e in calls { md += "| \(cell(e.at)) | \(e.sessionID) | \(cell(e.detail ?? "-")) |\n" }
             }
         }
 

@@ -98,6 +98,16 @@ enum ReportHTML {
             }
             body += "</section>\n"
         }
+        if let calls = r.compatCalls {
+            body += "<section><h2>32-bit system calls</h2>\n"
+            if calls.isEmpty {
+                body += "<p class=\"empty\">No session made 32-bit system calls in this period.</p>\n"
+            } else {
+                body += table(["At", "Session", "Calls by kind"], numeric: [1],
+                              calls.map { [$0.at, String($0.sessionID), $0.detail ?? "-"] })
+            }
+            body += "</section>\n"
+        }
 
         body += "<section><h2>Network activity of sessions</h2>\n"
         if r.network.isEmpty {

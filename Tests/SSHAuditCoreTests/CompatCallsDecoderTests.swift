@@ -1,0 +1,46 @@
+import CSSHAuditABI
+import XCTest
+@testable import SSHAuditCore
+
+/// struct sa_compat (bpf/events.h) as the decoder reads it, and the session event's detail.
+final class CompatCallsDecoderTests: XCTestCase {
+    typealias K = KernelRecord
+
+    func compatRecord(counts: [Int: UInt32], flags: UInt32 = 0) -> sa_compat {
+        var r = sa_compat()
+        r.h = K.header(UInt32(SA_EV_COMPAT), tgid: 4242, start: 99)
+        r.flags = flags
+        withUnsafeMutableBytes(of: &r.counts) { raw in
+            for (nr, n) in counts { raw.storeBytes(of: n.littleEndian, toByteOffset: 4 * nr, as: UInt32.self) }
+        }
+        return r
+    }
+
+    func calls(_ record: sa_compat) throws -> CompatCalls {
+        let event = try EventDecoder.decode(K.bytes(record))
+        guard case let .compatCalls(calls) = event.kind else {
+            XCTFail("\(event.kind)")
+            return CompatCalls(counts: [], notCounted: false, atStop: false)
+        }
+        return calls
+    }
+
+    func testCountsByI386Number() throws {
+        // i386: creat 8, rename 38, socketcall 102, connect 362; 511 collects every number from there up.
+        let c = try calls(compatRecord(counts: [38: 2, 8: 1, 102: 3, 362: 1, 511: 4]))
+        XCTAssertEqual(c.counts.count, Int(SA_COMPAT_OPS))
+        XCTAssertEqual(c.detail, "creat ×1, rename ×2, socketcall ×3, connect ×1, call 511 or above ×4"
+                                 + "; 32-bit system calls (int 0x80 or a 32-bit program) are counted by kind, not itemised")
+    }
+
+    func testNotCountedAtStopAndSaturated() throws {
+        let lost = try calls(compatRecord(counts: [5: 1], flags: SA_COMPAT_NOT_COUNTED))
+        XCTAssertTrue(lost.notCounted)
+        XCTAssertEqual(lost.detail, "open ×1; no room to count this process's 32-bit calls: only its first is counted")
+        let stop = try calls(compatRecord(counts: [20: .max], flags: SA_COMPAT_AT_STOP))
+        XCTAssertTrue(stop.atStop)
+        XCTAssertTrue(stop.detail.hasPrefix("getpid ×4294967295+;"), stop.detail)
+        XCTAssertTrue(stop.detail.hasSuffix("; counted until the recorder stopped, the process still running"), stop.detail)
+        XCTAssertThrowsError(try EventDecoder.decode(Array(K.bytes(compatRecord(counts: [:])).prefix(200))), "truncated")
+    }
+}
