@@ -84,6 +84,8 @@ extension AuditStore {
         }
         var config = Configuration()
         config.readonly = true
+        // A recorder (or a replay) finishing its last transaction beside this read: wait for it.
+        config.busyMode = .timeout(10)
         let queue: DatabaseQueue
         do {
             queue = try DatabaseQueue(path: path, configuration: config)
@@ -95,8 +97,11 @@ extension AuditStore {
                 var verifier = LedgerVerifier(db: db, expectHead: expectHead?.lowercased())
                 return try verifier.run()
             }
-        } catch is DatabaseError {
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_NOTADB || error.resultCode == .SQLITE_CORRUPT {
             throw StoreError.notADatabase(path)
+        } catch let error as DatabaseError {
+            // Busy past the timeout, unreadable, …: said as it is, not as a corrupt file.
+            throw StoreError.cannotOpen(path, StoreError.reason(error))
         }
     }
 }
