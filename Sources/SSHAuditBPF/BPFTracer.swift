@@ -500,7 +500,7 @@ public final class BPFTracer {
     public var watchesCompatCalls: Bool { compatLinkFD >= 0 }
 
     /// Attaches or detaches the 32-bit call hook. It runs on every system call of the machine (the
-    /// tracepoints of each call skip 32-bit calls, raw_syscalls:sys_enter does not), about 100 ns
+    /// tracepoints of each call skip 32-bit calls, raw_syscalls:sys_enter does not), about 150 ns
     /// each here, so the recorder attaches it only while a session is open: from the fork of its
     /// per-connection sshd, before authentication. Pinned while attached, so a killed recorder's
     /// kernel state keeps it. False if it could not be attached.
