@@ -193,6 +193,14 @@ static __always_inline void emit(void *rec, u64 size)
         count_loss(SA_LOSS_RING);
 }
 
+/* Whether the 32-bit call hook (compat.bpf.h) is detached: user space sets the flag while it is attached. */
+static __always_inline bool compat_unwatched(void)
+{
+    u32 zero = 0;
+    struct sa_config *cfg = bpf_map_lookup_elem(&config, &zero);
+    return cfg && !(cfg->flags & SA_CONFIG_COMPAT_WATCHED);
+}
+
 static __always_inline struct file *file_of(struct task_struct *task, u32 fd)
 {
     struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
@@ -351,6 +359,13 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
     ev.child_tgid = BPF_CORE_READ(child, tgid);
     ev.child_start_ns = BPF_CORE_READ(child, start_boottime);
     track(ev.child_tgid, ev.child_start_ns, child_flags);
+    /* A new connection's monitor while the 32-bit call hook is detached: user space is woken now,
+     * not at its next poll, so that the hook is attached before the session's programs run. */
+    if ((child_flags & SA_PROC_MONITOR) && compat_unwatched()) {
+        if (bpf_ringbuf_output(&events, &ev, sizeof(ev), BPF_RB_FORCE_WAKEUP) != 0)
+            count_loss(SA_LOSS_RING);
+        return 0;
+    }
     emit(&ev, sizeof(ev));
     return 0;
 }
@@ -405,6 +420,9 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
         tp->flags = role;
         tp->execs += 1;  /* what the process does from here is another command's (files.bpf.h) */
         tty_note_exec(task, tgid, role);
+        /* A session's program that could make 32-bit calls no one counts (compat.bpf.h): said. */
+        if (!(role & (SA_PROC_LISTENER | SA_PROC_MONITOR)) && compat_unwatched())
+            flags |= SA_EXEC_COMPAT_UNWATCHED;
     }
     u32 zero = 0;
     struct sa_exec *ev = bpf_map_lookup_elem(&exec_scratch, &zero);

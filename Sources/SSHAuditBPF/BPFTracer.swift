@@ -504,6 +504,8 @@ public final class BPFTracer {
     /// each here, so the recorder attaches it only while a session is open: from the fork of its
     /// per-connection sshd, before authentication. Pinned while attached, so a killed recorder's
     /// kernel state keeps it. False if it could not be attached.
+    /// The kernel knows whether it is attached (SA_CONFIG_COMPAT_WATCHED): while not, a session's exec
+    /// is flagged (SA_EXEC_COMPAT_UNWATCHED) and a new connection's fork wakes the recorder at once.
     @discardableResult
     public func watchCompatCalls(_ on: Bool) -> Bool {
         if on == watchesCompatCalls { return true }
@@ -513,12 +515,22 @@ public final class BPFTracer {
             guard fd >= 0 else { return false }
             compatLinkFD = fd
             if let pinDirectory { _ = bpf_obj_pin(fd, pinDirectory + "/compat_link") }
+            setConfigFlag(SA_CONFIG_COMPAT_WATCHED, on: true)  // after the attach: never said before it is so
         } else {
+            setConfigFlag(SA_CONFIG_COMPAT_WATCHED, on: false)  // before the detach, likewise
             if let pinDirectory { unlink(pinDirectory + "/compat_link") }
             Glibc.close(compatLinkFD)
             compatLinkFD = -1
         }
         return true
+    }
+
+    private func setConfigFlag(_ flag: UInt32, on: Bool) {
+        var zero: UInt32 = 0
+        var config = sa_config()
+        guard bpf_map_lookup_elem(configFD, &zero, &config) == 0 else { return }
+        config.flags = on ? config.flags | flag : config.flags & ~flag
+        _ = bpf_map_update_elem(configFD, &zero, &config, UInt64(BPF_ANY))
     }
 
     /// The 32-bit system calls the kernel counted for processes still running, as records (struct

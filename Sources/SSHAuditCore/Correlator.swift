@@ -313,6 +313,9 @@ public final class Correlator {
     public let tty: TTYRecorder
 
     public var openSessionCount: Int { sessions.count }
+    /// Whether a session is open or a session's process still runs (a program left behind when its
+    /// session closed is still that session's).
+    public var hasSessionProcesses: Bool { !sessions.isEmpty || procs.values.contains { $0.session != nil } }
     public var trackedProcesses: [ProcessKey] { Array(procs.keys) }
     /// Every process followed, those found at start-up and not seen since with start time 0 (for `sweep`).
     public var followedProcesses: [ProcessKey] {
@@ -586,6 +589,9 @@ public final class Correlator {
         // A newly started sshd is a listener only once it accepts: `sshd -t` or `sshd -V` never do.
         // Any other process without a record has none because there was no room (see `handle`).
         let known = lookup(key)
+        if info.compatUnwatched, let id = known?.session {
+            updateSession(id) { $0.drops = true }  // its 32-bit calls may go uncounted for a while
+        }
         if known?.opensFiles == true { discardUnconfirmedSFTP(key) }
         files.forgetSeen(of: key)  // the kernel's counts under its old exec count were read before
         guard var proc = known ?? (info.newRoot ? Proc(role: .unknown) : nil) else { return }

@@ -35,8 +35,12 @@ public struct ExecInfo: Equatable, Sendable {
     public var tty: String?
     /// Working directory at exec (relative to the process's root); nil if it could not be read whole.
     public var cwd: String?
+    /// A session's program started while the 32-bit call hook was not attached: its 32-bit calls
+    /// may have gone uncounted (SA_EXEC_COMPAT_UNWATCHED).
+    public var compatUnwatched: Bool = false
     public init(filename: String, argv: [String], argvTruncated: Bool = false, newRoot: Bool = false,
-                connection: Bool = false, tty: String? = nil, cwd: String? = nil) {
+                connection: Bool = false, tty: String? = nil, cwd: String? = nil, compatUnwatched: Bool = false) {
+        self.compatUnwatched = compatUnwatched
         self.filename = filename
         self.argv = argv
         self.argvTruncated = argvTruncated

@@ -50,7 +50,8 @@ public enum EventDecoder {
                 connection: newRoot && flags & SA_EXEC_CONNECTION != 0,
                 tty: tty.isEmpty ? nil : tty,
                 cwd: flags & SA_EXEC_CWD_TRUNCATED != 0
-                    ? nil : Self.cwd(leafFirst: UnsafeRawBufferPointer(rebasing: bytes[At.execCwd..<At.execCwd + cwdLen]))
+                    ? nil : Self.cwd(leafFirst: UnsafeRawBufferPointer(rebasing: bytes[At.execCwd..<At.execCwd + cwdLen])),
+                compatUnwatched: flags & SA_EXEC_COMPAT_UNWATCHED != 0
             ))
         case SA_EV_EXIT.rawValue:
             try need(MemoryLayout<sa_exit>.size)

@@ -2,11 +2,12 @@ import Foundation
 import SSHAuditBPF
 import SSHAuditCore
 
-/// Keeps the 32-bit call hook (bpf/compat.bpf.h) attached while sessions are open and for a while
-/// after the last one closed: it costs every system call on the machine, so a server no one is
-/// logged in to does not pay for it. A session is open from the fork of its per-connection sshd,
-/// before authentication, so the hook is in place (within one poll of the ring, 50 ms) well before
-/// the user's first program runs.
+/// Keeps the 32-bit call hook (bpf/compat.bpf.h) attached while a session is open or a session's
+/// process runs, and for a while after: it costs every system call on the machine, so a server no
+/// one is logged in to does not pay for it. A session is open from the fork of its per-connection
+/// sshd, before authentication, so the hook is in place (within one poll of the ring, 50 ms) well
+/// before the user's first program runs; a program started while it was not (a recorder lagging)
+/// is flagged by the kernel at its exec, and its session marked `drops`.
 final class CompatWatch {
     let tracer: BPFTracer
     let correlator: Correlator
@@ -23,7 +24,7 @@ final class CompatWatch {
     }
 
     func tick() {
-        if correlator.openSessionCount > 0 {
+        if correlator.hasSessionProcesses {
             lastOpen = Date()
             if !tracer.watchesCompatCalls, !tracer.watchCompatCalls(true), !warned {
                 warned = true

@@ -44,3 +44,35 @@ final class CompatCallsDecoderTests: XCTestCase {
         XCTAssertThrowsError(try EventDecoder.decode(Array(K.bytes(compatRecord(counts: [:])).prefix(200))), "truncated")
     }
 }
+
+/// A session's program that started while the 32-bit call hook was detached (SA_EXEC_COMPAT_UNWATCHED):
+/// its session is marked `drops` (its records may be partial), and only that one.
+final class CompatUnwatchedTests: XCTestCase {
+    func testAnUnwatchedExecFlagsItsSession() throws {
+        let log = try Fixture.load("exec_command")
+        func replay(flagging: Bool) throws -> [SessionRecord] {
+            var outputs: [CorrelatorOutput] = []
+            let correlator = Correlator.replaying(log) { outputs.append($0) }
+            for var event in try log.events() {
+                if flagging, case var .exec(info) = event.kind, !info.newRoot {
+                    info.compatUnwatched = true
+                    event.kind = .exec(info)
+                }
+                correlator.handle(event)
+            }
+            var last: [Int64: SessionRecord] = [:]
+            for case let .session(s) in outputs { last[s.id] = s }
+            return last.values.sorted { $0.id < $1.id }
+        }
+        XCTAssertEqual(try replay(flagging: false).map(\.drops), [false])
+        XCTAssertEqual(try replay(flagging: true).map(\.drops), [true])
+    }
+
+    func testTheDecoderReadsTheFlag() throws {
+        var r = sa_exec()
+        r.h = KernelRecord.header(SA_EV_EXEC.rawValue, tgid: 4242, start: 99)
+        r.flags = SA_EXEC_COMPAT_UNWATCHED
+        guard case let .exec(info) = try EventDecoder.decode(KernelRecord.bytes(r)).kind else { return XCTFail() }
+        XCTAssertTrue(info.compatUnwatched)
+    }
+}
