@@ -420,8 +420,10 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
         tp->flags = role;
         tp->execs += 1;  /* what the process does from here is another command's (files.bpf.h) */
         tty_note_exec(task, tgid, role);
-        /* A session's program that could make 32-bit calls no one counts (compat.bpf.h): said. */
-        if (!(role & (SA_PROC_LISTENER | SA_PROC_MONITOR)) && compat_unwatched())
+        /* A session's program that could make 32-bit calls no one counts (compat.bpf.h): said. Not
+         * sshd's own (OpenSSH 10 execs sshd-auth for each connection, before anyone logged in). */
+        if (!(role & (SA_PROC_LISTENER | SA_PROC_MONITOR)) && compat_unwatched()
+            && !(comm_is_sshd_prefix(task) && trusted_sshd(task, bprm)))
             flags |= SA_EXEC_COMPAT_UNWATCHED;
     }
     u32 zero = 0;
@@ -459,7 +461,14 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
     u64 size = __builtin_offsetof(struct sa_exec, argv) + len;
     if (size > sizeof(*ev))
         size = sizeof(*ev);
-    emit(ev, size);
+    /* A connection's monitor (sshd -i) while the 32-bit call hook is detached: user space is woken
+     * now, as for a listener's fork (on_fork). */
+    if (conn && compat_unwatched()) {
+        if (bpf_ringbuf_output(&events, ev, size, BPF_RB_FORCE_WAKEUP) != 0)
+            count_loss(SA_LOSS_RING);
+    } else {
+        emit(ev, size);
+    }
     if (conn) {
         /* After the exec record: the correlator has the monitor's session to give it to. */
         struct sa_tracked_proc *mp = tracked_entry(task, tgid);

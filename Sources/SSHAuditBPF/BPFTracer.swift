@@ -474,12 +474,7 @@ public final class BPFTracer {
         var config = sa_config()
         let secret = bpf_map_lookup_elem(configFD, &zero, &config) == 0 ? config.seen_secret : 0
         var records: [[UInt8]] = []
-        var key: UInt64 = 0
-        var previous: UInt64 = 0
-        var first = true
-        while (first ? bpf_map_get_next_key(uringRingsFD, nil, &key) : bpf_map_get_next_key(uringRingsFD, &previous, &key)) == 0 {
-            first = false
-            previous = key
+        for var key in Self.keys(of: uringRingsFD, as: UInt64.self, limit: 2 * Int(SA_URING_MAX)) {
             var ring = sa_uring_ring()
             guard bpf_map_lookup_elem(uringRingsFD, &key, &ring) == 0, ring.owner != 0 else { continue }
             var record = sa_uring()
@@ -533,18 +528,30 @@ public final class BPFTracer {
         _ = bpf_map_update_elem(configFD, &zero, &config, UInt64(BPF_ANY))
     }
 
+    /// Each key of the hash map `fd` once. The kernel starts an iteration again from the first key when
+    /// the one it continues from was deleted meanwhile (the programs still run): keys already given are
+    /// skipped, and the walk ends after `limit` steps, however often it restarts.
+    static func keys<K: FixedWidthInteger>(of fd: Int32, as: K.Type, limit: Int) -> [K] {
+        var seen = Set<K>(), keys: [K] = []
+        var key = K.zero, previous = K.zero
+        var first = true
+        for _ in 0..<limit {
+            let found = first ? bpf_map_get_next_key(fd, nil, &key) : bpf_map_get_next_key(fd, &previous, &key)
+            guard found == 0 else { break }
+            first = false
+            previous = key
+            if seen.insert(key).inserted { keys.append(key) }
+        }
+        return keys
+    }
+
     /// The 32-bit system calls the kernel counted for processes still running, as records (struct
     /// sa_compat, SA_EV_COMPAT with SA_COMPAT_AT_STOP), stamped `nowNs`: for a clean stop, as
     /// uringRecordsAtStop.
     public func compatRecordsAtStop(nowNs: UInt64) -> [[UInt8]] {
         guard compatCallsFD >= 0 else { return [] }
         var records: [[UInt8]] = []
-        var key: UInt32 = 0
-        var previous: UInt32 = 0
-        var first = true
-        while (first ? bpf_map_get_next_key(compatCallsFD, nil, &key) : bpf_map_get_next_key(compatCallsFD, &previous, &key)) == 0 {
-            first = false
-            previous = key
+        for var key in Self.keys(of: compatCallsFD, as: UInt32.self, limit: 2 * Int(SA_COMPAT_MAX)) {
             var record = sa_compat()
             guard bpf_map_lookup_elem(compatCallsFD, &key, &record) == 0, record.h.start_ns != 0 else { continue }
             record.h.type = UInt32(SA_EV_COMPAT)

@@ -50,7 +50,7 @@ public struct IOUringUse: Equatable, Sendable {
             "\(Self.opcodeName(i, last: i == counts.count - 1)) ×\(n == UInt32.max ? "\(n)+" : "\(n)")"
         }
         let sqpoll = setupFlags & 2 != 0 ? " (submitted by a kernel thread: SQPOLL)" : ""
-        let until = atStop ? "; counted until the recorder stopped, the ring still open" : ""
+        let until = atStop ? "; counted until the recorder stopped, its owner still running" : ""
         if parts.isEmpty { return "io_uring instance created, no operations submitted" + sqpoll + until }
         return parts.joined(separator: ", ") + sqpoll + "; operations through io_uring are counted by kind, not itemised" + until
     }

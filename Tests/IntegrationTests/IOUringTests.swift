@@ -256,7 +256,7 @@ final class IOUringTests: XCTestCase {
         let sessionID = try XCTUnwrap(mine.first?.int("id"))
         XCTAssertEqual(try recorder.events(session: sessionID).filter { $0.hasPrefix("io_uring ") }, [
             "io_uring nop ×37; operations through io_uring are counted by kind, not itemised; "
-                + "counted until the recorder stopped, the ring still open",
+                + "counted until the recorder stopped, its owner still running",
         ])
     }
 

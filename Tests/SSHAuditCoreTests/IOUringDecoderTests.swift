@@ -48,6 +48,6 @@ final class IOUringDecoderTests: XCTestCase {
         XCTAssertTrue(use.atStop)
         XCTAssertFalse(use.notCounted)
         XCTAssertEqual(use.detail, "nop ×5; operations through io_uring are counted by kind, not itemised"
-                                   + "; counted until the recorder stopped, the ring still open")
+                                   + "; counted until the recorder stopped, its owner still running")
     }
 }
