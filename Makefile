@@ -28,9 +28,9 @@ run: build
 # Unit and integration tests (integration needs root: real BPF, a real sshd on 127.0.0.1).
 # Tests run in parallel (each integration test has its own sshd port and database). The abuse tests
 # (BoundsTests: a fork storm that overflows ring buffers, a 60 s connection flood; the io_uring test
-# that fills the kernel's ring table) run alone after them: every recorder follows every sshd on the
+# that fills the kernel's ring table, the 32-bit call test that fills its process table) run alone after them: every recorder follows every sshd on the
 # machine, so run alongside they would flood the other tests' recorders too. The last line is the count from both xUnit reports: "N passed, N failed".
-SERIAL_TESTS := BoundsTests|IOUringTests.testMoreRingsThanTheKernelFollows
+SERIAL_TESTS := BoundsTests|IOUringTests.testMoreRingsThanTheKernelFollows|CompatCallsTests.testMoreProcessesThanTheKernelCounts
 test: deps
 	$(SWIFT) build --build-tests
 	@rm -f .build/xunit*.xml; status=0; \

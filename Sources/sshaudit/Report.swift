@@ -179,18 +179,11 @@ enum ReportMarkdown {
             }
         }
 
-        if let uses = r.ioUring {
-            md += "\n## Operations through io_uring\n\n"
-            if uses.isEmpty { md += "No session used io_uring in this period.\n" } else {
-                md += "| At | Session | Requests by kind |\n|---|--:|---|\n"
-                for e in uses { md += "| \(cell(e.at)) | \(e.sessionID) | \(cell(e.detail ?? "-")) |\n" }
-            }
-        }
-        if let calls = r.compatCalls {
-            md += "\n## 32-bit system calls\n\n"
-            if calls.isEmpty { md += "No session made 32-bit system calls in this period.\n" } else {
-                md += "| At | Session | Calls by kind |\n|---|--:|---|\n"
-                for e in calls { md += "| \(cell(e.at)) | \(e.sessionID) | \(cell(e.detail ?? "-")) |\n" }
+        for section in countedSections(r) {
+            md += "\n## \(section.title)\n\n"
+            if section.rows.isEmpty { md += section.empty + "\n" } else {
+                md += "| At | Session | \(section.column) |\n|---|--:|---|\n"
+                for e in section.rows { md += "| \(cell(e.at)) | \(e.sessionID) | \(cell(e.detail ?? "-")) |\n" }
             }
         }
 
@@ -258,6 +251,15 @@ enum ReportMarkdown {
 
 /// The coverage part of a report in words, the same in every format.
 /// A session as a report names it: its id, in a fleet report "HOST #ID".
+/// The report's lists of what sessions did that is counted, not itemised (session events of one kind):
+/// title, what an empty list says, the detail column's heading, the rows (nil: not in this report).
+/// Both renderers draw them alike.
+func countedSections(_ r: AuditReport) -> [(title: String, empty: String, column: String, rows: [SessionEventRow])] {
+    [("Operations through io_uring", "No session used io_uring in this period.", "Requests by kind", r.ioUring),
+     ("32-bit system calls", "No session made 32-bit system calls in this period.", "Calls by kind", r.compatCalls)]
+        .compactMap { title, empty, column, rows in rows.map { (title, empty, column, $0) } }
+}
+
 func sessionReference(_ id: Int64, host: String?) -> String {
     host.map { "\($0) #\(id)" } ?? String(id)
 }

@@ -88,23 +88,13 @@ enum ReportHTML {
         }
         body += "</section>\n"
 
-        if let uses = r.ioUring {
-            body += "<section><h2>Operations through io_uring</h2>\n"
-            if uses.isEmpty {
-                body += "<p class=\"empty\">No session used io_uring in this period.</p>\n"
+        for section in countedSections(r) {
+            body += "<section><h2>\(section.title)</h2>\n"
+            if section.rows.isEmpty {
+                body += "<p class=\"empty\">\(section.empty)</p>\n"
             } else {
-                body += table(["At", "Session", "Requests by kind"], numeric: [1],
-                              uses.map { [$0.at, String($0.sessionID), $0.detail ?? "-"] })
-            }
-            body += "</section>\n"
-        }
-        if let calls = r.compatCalls {
-            body += "<section><h2>32-bit system calls</h2>\n"
-            if calls.isEmpty {
-                body += "<p class=\"empty\">No session made 32-bit system calls in this period.</p>\n"
-            } else {
-                body += table(["At", "Session", "Calls by kind"], numeric: [1],
-                              calls.map { [$0.at, String($0.sessionID), $0.detail ?? "-"] })
+                body += table(["At", "Session", section.column], numeric: [1],
+                              section.rows.map { [$0.at, String($0.sessionID), $0.detail ?? "-"] })
             }
             body += "</section>\n"
         }

@@ -17,12 +17,14 @@ final class CompatCallsTests: XCTestCase {
     }
 
     /// `creat PATH` creates PATH with i386 creat (8); `flood N` calls i386 getpid (20) N times;
-    /// `hold PATH RELEASE` creates PATH, says "held" and waits until RELEASE exists.
+    /// `hold PATH RELEASE` creates PATH, says "held" and waits until RELEASE exists; `many N` starts
+    /// N processes that each call i386 getpid once and stay until all have, then exit.
     static let source = #"""
         #include <stdio.h>
         #include <stdlib.h>
         #include <string.h>
         #include <sys/mman.h>
+        #include <sys/wait.h>
         #include <unistd.h>
 
         static long int80(long nr, long a, long b) {
@@ -49,6 +51,17 @@ final class CompatCallsTests: XCTestCase {
             } else if (!strcmp(argv[1], "flood")) {
                 for (long n = atol(argv[2]); n > 0; n--) int80(20, 0, 0);
                 printf("flooded\n");
+            } else if (!strcmp(argv[1], "many")) {
+                int n = atoi(argv[2]), go[2];
+                if (pipe(go) != 0) return 1;
+                for (int i = 0; i < n; i++) {
+                    if (fork() == 0) { char c; int80(20, 0, 0); close(go[1]); read(go[0], &c, 1); _exit(0); }
+                }
+                close(go[0]);
+                usleep(500000);   /* every child has made its call and waits */
+                close(go[1]);     /* … and now they all exit */
+                while (wait(NULL) > 0) {}
+                printf("many done\n");
             } else if (!strcmp(argv[1], "hold") && argc == 4) {
                 creat32(argv[2]);
                 printf("held\n");
@@ -62,15 +75,7 @@ final class CompatCallsTests: XCTestCase {
         """#
 
     func compileProgram() throws -> String {
-        let dir = "/run/sshaudit-test/compat-prog"
-        try? FileManager.default.removeItem(atPath: dir)
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        chmod(dir, 0o755)
-        try Self.source.write(toFile: dir + "/int80.c", atomically: true, encoding: .utf8)
-        let cc = try runProcess("/usr/bin/cc", ["-O1", "-o", dir + "/int80", dir + "/int80.c"])
-        guard cc.status == 0 else { throw TestFailure("cc: \(cc.stderr)") }
-        chmod(dir + "/int80", 0o755)
-        return dir + "/int80"
+        try compileTestProgram(Self.source, name: "compat-prog", program: "int80")
     }
 
     func testThirtyTwoBitCallsAreCountedPerProcessInSessionsOnly() throws {
@@ -125,5 +130,35 @@ final class CompatCallsTests: XCTestCase {
         let report = try runProcess(Paths.sshaudit, ["report", "--db", recorder.db])
         XCTAssertTrue(report.stdout.contains("## 32-bit system calls") && report.stdout.contains("getpid ×100000"),
                       report.stdout + report.stderr)
+    }
+
+    /// An attack on the bound: one session's processes all making 32-bit calls at once, more of them
+    /// than the kernel counts (1,024). Each still gives its event: those beyond the bound at their
+    /// first call, as not counted (and a kernel table full), none hidden.
+    func testMoreProcessesThanTheKernelCountsAreEachReported() throws {
+        let program = try compileProgram()
+        let server = try SSHDServer(name: "compat-many", port: 22661)
+        self.server = server
+        let recorder = try Recorder(name: "compat-many")
+        self.recorder = recorder
+
+        let processes = 1024 + 16  // SA_COMPAT_MAX + 16
+        let r = try server.ssh("sa_alice", ["\(program) many \(processes)"])
+        XCTAssertTrue(r.stdout.contains("many done"), r.stdout + r.stderr)
+        XCTAssertEqual(try recorder.stop(), 0)
+
+        let mine = try recorder.query("sessions").filter { $0.int("local_port") == server.port }
+        let sessionID = try XCTUnwrap(mine.first?.int("id"))
+        let events = try recorder.events(session: sessionID).filter { $0.hasPrefix("compat_calls ") }
+        XCTAssertEqual(events.count, processes, "one event per process")
+        let notCounted = events.filter { $0.contains("no room to count") }.count
+        XCTAssertGreaterThanOrEqual(notCounted, 16)
+        XCTAssertEqual(events.filter { $0.hasPrefix("compat_calls getpid ×1;") }.count, processes, "each its one call")
+        var config = Configuration()
+        config.readonly = true
+        let tableFull = try DatabaseQueue(path: recorder.db, configuration: config).read { db in
+            try Int.fetchOne(db, sql: "SELECT track_failures FROM recorder_runs ORDER BY id DESC LIMIT 1")
+        }
+        XCTAssertEqual(tableFull, notCounted, "each process not counted is a kernel table full")
     }
 }

@@ -147,15 +147,7 @@ final class IOUringTests: XCTestCase {
 
     /// The program, in a directory every user may read (compiled by root: it is no one's secret).
     func compileProgram() throws -> String {
-        let dir = "/run/sshaudit-test/uring-prog"
-        try? FileManager.default.removeItem(atPath: dir)
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        chmod(dir, 0o755)
-        try Self.source.write(toFile: dir + "/uring.c", atomically: true, encoding: .utf8)
-        let cc = try runProcess("/usr/bin/cc", ["-O1", "-o", dir + "/uring", dir + "/uring.c"])
-        guard cc.status == 0 else { throw TestFailure("cc: \(cc.stderr)") }
-        chmod(dir + "/uring", 0o755)
-        return dir + "/uring"
+        try compileTestProgram(Self.source, name: "uring-prog", program: "uring")
     }
 
     /// A loopback listener outside every session (connects complete in its backlog).

@@ -438,6 +438,20 @@ func awaitExit(_ process: Process, timeout: TimeInterval, what: @autoclosure () 
 
 /// A local user's own program: a fresh /run/sshaudit-test/NAME owned by nobody, with `source`
 /// compiled there by nobody as NAME/sshd. Returns the directory.
+/// A test's helper program compiled by root into /run/sshaudit-test/NAME, a directory every user may
+/// read (the session's user runs it; it is no one's secret). Returns the program's path.
+func compileTestProgram(_ source: String, name: String, program: String) throws -> String {
+    let dir = "/run/sshaudit-test/\(name)"
+    try? FileManager.default.removeItem(atPath: dir)
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    chmod(dir, 0o755)
+    try source.write(toFile: dir + "/\(program).c", atomically: true, encoding: .utf8)
+    let cc = try runProcess("/usr/bin/cc", ["-O1", "-o", dir + "/" + program, dir + "/\(program).c"])
+    guard cc.status == 0 else { throw TestFailure("cc: \(cc.stderr)") }
+    chmod(dir + "/" + program, 0o755)
+    return dir + "/" + program
+}
+
 func compileAsNobody(_ source: String, name: String) throws -> String {
     try requireRoot()
     let dir = "/run/sshaudit-test/\(name)"
