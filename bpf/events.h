@@ -220,7 +220,12 @@ _Static_assert(sizeof(struct sa_socket) == 184, "socket size");
 #define SA_NET_CONNECT 1u
 #define SA_NET_BIND 2u
 #define SA_NET_LISTEN 3u
+#define SA_NET_SEND 4u          /* sendto/sendmsg with an address (a datagram socket not connected): the
+                                 * address as the caller gave it, seen at the call's entry (result 0) */
+#define SA_NET_ACCEPT 5u        /* accept on a unix socket: path is the listening socket's name (an IP
+                                 * socket's accept is SA_EV_ACCEPT) */
 #define SA_NET_FROM_USER 1u     /* the endpoint is the caller's argument, not the socket's */
+#define SA_NET_SEEN 2u          /* repeats are counted in `file_seen` under the key that follows (sa_net_seen) */
 #define SA_NET_PATH_MAX 108     /* sun_path */
 struct sa_net {
     struct sa_header h;
@@ -349,6 +354,29 @@ struct sa_file_repeat {
     struct sa_file_seen_key key;
 };
 _Static_assert(sizeof(struct sa_file_repeat) == 216, "file repeat size");
+
+/* Network activity is aggregated the same way (bpf/net.bpf.h): a session's process's first call of an
+ * operation on an endpoint is reported with the key after it (flag SA_NET_SEEN), its repeats only
+ * counted in `file_seen` and passed on as SA_EV_FILE_REPEAT records. The key: op SA_NET_SEEN_OP + the
+ * SA_NET_* op; name holds struct sa_net_seen_id, name2 the unix path's bytes (zero padded), where
+ * path_len * 2 + 1. A unix path longer than SA_FILE_SEEN_NAME - 2 bytes, or a full map: reported
+ * every time. */
+#define SA_NET_SEEN_OP 64u
+struct sa_net_seen_id {
+    int result;
+    unsigned int flags;           /* SA_NET_FROM_USER */
+    unsigned short family;
+    unsigned short sock_type;
+    unsigned short protocol;
+    unsigned short port;
+    unsigned char addr[16];
+};
+_Static_assert(sizeof(struct sa_net_seen_id) <= SA_FILE_SEEN_NAME, "net seen id size");
+struct sa_net_seen {
+    struct sa_net n;
+    struct sa_file_seen_key key;
+};
+_Static_assert(__builtin_offsetof(struct sa_net_seen, key) == sizeof(struct sa_net), "net seen key offset");
 
 /* io_uring (bpf/uring.bpf.h): operations a session's process submits through an io_uring instance
  * bypass the syscall tracepoints, so they are counted per ring and opcode in the kernel instead. A

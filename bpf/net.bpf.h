@@ -1,13 +1,15 @@
-/* Network activity of a session's processes: connect, bind and listen as they returned (accepts are
- * the SA_EV_ACCEPT records on_accept_exit writes for every tracked process).
+/* Network activity of a session's processes: connect, bind and listen as they returned, datagrams sent
+ * to an address given with the call (sendto, sendmsg), and accepts on unix sockets (an IP socket's
+ * accept is the SA_EV_ACCEPT record on_accept_exit writes for every tracked process).
  *
- * Included by sshaudit.bpf.c after the shared helpers. Hooked at syscall exit only: each hooked
- * syscall tracepoint costs every process on the machine its dispatch, so connect and bind have one
- * program each (which also serves forwarding, on_socket_call) and listen, rare, one more. sendto and
- * sendmsg to an address without connect (unconnected UDP) are not hooked: they are frequent on
- * every machine, and the activity asked for is connect, bind/listen and accept.
+ * Included by sshaudit.bpf.c after the shared helpers and files.bpf.h. connect and bind are hooked at
+ * their exit and have one program each (which also serves forwarding, on_socket_call), listen, rare,
+ * one more. sendto shares its entry hook with the log capture (on_sendto); sendmsg has one of its own.
+ * Each hooked syscall tracepoint costs every process on the machine its dispatch; a process outside
+ * every session pays the `tracked` lookup and nothing else.
  *
- * A process outside every session pays the `tracked` lookup and nothing else. */
+ * Aggregated in the kernel like file activity (events.h: sa_net_seen): a loop connecting to, or
+ * sending to, one endpoint is one record and a count, so that it cannot flood the ring buffer. */
 
 #define SA_EINPROGRESS 115
 #define SA_EALREADY 114
@@ -74,62 +76,174 @@ static __always_inline bool read_user_addr(struct sa_net *ev, const void *uaddr,
     return true;
 }
 
-/* Reports op on socket fd of the current session process. `peer`: the connected end (connect),
- * else the local one. uaddr/addrlen: the caller's argument, read only when the call failed. */
-static __always_inline void report_net(struct task_struct *task, u32 op, u32 fd, long ret, const void *uaddr, u32 addrlen)
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, u32);
+    __type(value, struct sa_net_seen);
+} net_scratch SEC(".maps");
+
+/* A zeroed record in this CPU's scratch (too large for the BPF stack with its key). */
+static __always_inline struct sa_net_seen *net_record(u32 op)
+{
+    u32 zero = 0;
+    struct sa_net_seen *rec = bpf_map_lookup_elem(&net_scratch, &zero);
+    if (!rec)
+        return NULL;
+    __builtin_memset(rec, 0, sizeof(*rec));
+    rec->n.op = op;
+    return rec;
+}
+
+/* Reports rec->n, or counts it as a repeat of the same call on the same endpoint by the same process
+ * (and program) when one was reported: as file_emit_seen (files.bpf.h) does for file activity. */
+static __always_inline void net_emit(struct sa_net_seen *rec, struct task_struct *task, struct sa_tracked_proc *p)
+{
+    struct sa_net *ev = &rec->n;
+    fill_header(&ev->h, SA_EV_NET, task);
+    if (ev->path_len > SA_FILE_SEEN_NAME - 2) {
+        emit(ev, sizeof(*ev));
+        return;
+    }
+    struct sa_file_seen_key *k = &rec->key;
+    seen_key(k, task, p, SA_NET_SEEN_OP + ev->op);
+    k->where = (u64)ev->path_len * 2 + 1;
+    struct sa_net_seen_id *id = (struct sa_net_seen_id *)k->name;
+    id->result = ev->result;
+    id->flags = ev->flags;
+    id->family = ev->family;
+    id->sock_type = ev->sock_type;
+    id->protocol = ev->protocol;
+    id->port = ev->port;
+    __builtin_memcpy(id->addr, ev->addr, sizeof(id->addr));
+    __builtin_memcpy(k->name2, ev->path, SA_FILE_SEEN_NAME);  /* zero beyond path_len: the record was zeroed */
+    struct sa_file_seen none = {};
+    long err = bpf_map_update_elem(&file_seen, k, &none, BPF_NOEXIST);
+    if (err == -17 /* EEXIST */ && seen_repeat(k))
+        return;
+    if (err != 0) {
+        emit(ev, sizeof(*ev));
+        return;
+    }
+    ev->flags |= SA_NET_SEEN;
+    if (bpf_ringbuf_output(&events, rec, sizeof(*rec), wakeup_flags(sizeof(*rec))) != 0) {
+        count_loss(SA_LOSS_RING);
+        bpf_map_delete_elem(&file_seen, k);
+    }
+}
+
+/* The socket behind fd, if it is an IP or unix one (netlink, packet, …: not endpoints anyone connects
+ * to); the record's family, type and protocol filled in. */
+static __always_inline struct sock *net_socket(struct task_struct *task, u32 fd, struct sa_net *ev, struct socket **out)
 {
     struct file *file = file_of(task, fd);
     if (!file || (BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
-        return;
+        return NULL;
     struct socket *sock = BPF_CORE_READ(file, private_data);
     struct sock *sk = BPF_CORE_READ(sock, sk);
     if (!sk)
-        return;
+        return NULL;
     u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
     if (family != AF_INET && family != AF_INET6 && family != AF_UNIX)
-        return;  /* netlink, packet, …: not endpoints anyone connects to */
-    struct sa_net ev = {};
-    ev.op = op;
-    ev.result = ret;
-    ev.family = family;
-    ev.sock_type = BPF_CORE_READ(sock, type);
+        return NULL;
+    ev->family = family;
+    ev->sock_type = BPF_CORE_READ(sock, type);
     if (family != AF_UNIX)
-        ev.protocol = BPF_CORE_READ((struct sock___net *)sk, sk_protocol);
+        ev->protocol = BPF_CORE_READ((struct sock___net *)sk, sk_protocol);
+    *out = sock;
+    return sk;
+}
+
+/* Reports op on socket fd of the current session process (its `tracked` entry p). `peer`: the
+ * connected end (connect), else the local one. uaddr/addrlen: the caller's argument, read only when
+ * the call failed. */
+static __always_inline void report_net(struct task_struct *task, struct sa_tracked_proc *p, u32 op, u32 fd, long ret,
+                                       const void *uaddr, u32 addrlen)
+{
+    struct sa_net_seen *rec = net_record(op);
+    if (!rec)
+        return;
+    struct sa_net *ev = &rec->n;
+    struct socket *sock;
+    struct sock *sk = net_socket(task, fd, ev, &sock);
+    if (!sk)
+        return;
+    u16 family = ev->family;
+    ev->result = ret;
     if (ret != 0 && ret != -SA_EINPROGRESS) {
         /* No socket file there: nothing was reached. glibc tries nscd's socket this way in every
          * program that looks up a user or host. */
         if (family == AF_UNIX && ret == -SA_ENOENT)
             return;
-        if (!read_user_addr(&ev, uaddr, addrlen))
+        if (!read_user_addr(ev, uaddr, addrlen))
             return;
     } else if (family == AF_UNIX) {
         struct sock *from = sk;
         if (op == SA_NET_CONNECT)
             from = BPF_CORE_READ((struct unix_sock___net *)sk, peer);
         if (from)
-            read_unix_name(&ev, from);
+            read_unix_name(ev, from);
     } else if (op == SA_NET_CONNECT) {
-        ev.port = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+        ev->port = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
         if (family == AF_INET) {
             u32 a = BPF_CORE_READ(sk, __sk_common.skc_daddr);
-            __builtin_memcpy(ev.addr, &a, 4);
+            __builtin_memcpy(ev->addr, &a, 4);
         } else {
-            BPF_CORE_READ_INTO(&ev.addr, sk, __sk_common.skc_v6_daddr);
+            BPF_CORE_READ_INTO(&ev->addr, sk, __sk_common.skc_v6_daddr);
         }
         /* connect(AF_UNSPEC) dissolves a datagram socket's association: no peer, nothing to report. */
-        if (ev.port == 0)
+        if (ev->port == 0)
             return;
     } else {
-        ev.port = BPF_CORE_READ(sk, __sk_common.skc_num);
+        ev->port = BPF_CORE_READ(sk, __sk_common.skc_num);
         if (family == AF_INET) {
             u32 a = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-            __builtin_memcpy(ev.addr, &a, 4);
+            __builtin_memcpy(ev->addr, &a, 4);
         } else {
-            BPF_CORE_READ_INTO(&ev.addr, sk, __sk_common.skc_v6_rcv_saddr);
+            BPF_CORE_READ_INTO(&ev->addr, sk, __sk_common.skc_v6_rcv_saddr);
         }
     }
-    fill_header(&ev.h, SA_EV_NET, task);
-    emit(&ev, sizeof(ev));
+    net_emit(rec, task, p);
+}
+
+/* A datagram sent to an address given with the call (sendto's, or a sendmsg/sendmmsg message's
+ * msg_name), by a session's process, at the call's entry: the address as the caller gave it. A stream
+ * socket ignores the address (its peer is its connect's); a send without an address goes to the
+ * connect's peer, reported there. A global function: verified once for its several callers. */
+__attribute__((noinline)) int sa_report_send(u32 fd, u64 uaddr, u32 addrlen)
+{
+    if (!uaddr || addrlen < 2)
+        return 0;
+    struct sa_tracked_proc *p;
+    struct task_struct *task = session_member(&p);
+    if (!task)
+        return 0;
+    struct sa_net_seen *rec = net_record(SA_NET_SEND);
+    if (!rec)
+        return 0;
+    struct socket *sock;
+    if (!net_socket(task, fd, &rec->n, &sock) || rec->n.sock_type == 1 /* SOCK_STREAM */)
+        return 0;
+    if (!read_user_addr(&rec->n, (const void *)uaddr, addrlen))
+        return 0;
+    net_emit(rec, task, p);
+    return 0;
+}
+
+/* The unix socket a session's process accepted a connection on (fd: accept's result), named by the
+ * listening socket's name (the accepted one shares it). */
+static __always_inline void report_unix_accept(struct sa_tracked_proc *p, int fd)
+{
+    struct task_struct *task = bpf_get_current_task_btf();
+    struct sa_net_seen *rec = net_record(SA_NET_ACCEPT);
+    if (!rec)
+        return;
+    struct socket *sock;
+    struct sock *sk = net_socket(task, fd, &rec->n, &sock);
+    if (!sk || rec->n.family != AF_UNIX)
+        return;
+    read_unix_name(&rec->n, sk);
+    net_emit(rec, task, p);
 }
 
 /* The syscall's arguments at exit, from the registers saved at entry (no sys_enter hook needed). */
@@ -141,7 +255,8 @@ static __always_inline struct pt_regs___x86 *entry_regs(void)
 SEC("tracepoint/syscalls/sys_exit_connect")
 int on_connect_exit(struct syscall_exit_ctx *ctx)
 {
-    struct task_struct *task = session_process();
+    struct sa_tracked_proc *p;
+    struct task_struct *task = session_member(&p);
     if (!task)
         return 0;
     struct pt_regs___x86 *regs = entry_regs();
@@ -154,14 +269,15 @@ int on_connect_exit(struct syscall_exit_ctx *ctx)
     /* Polling a non-blocking connect again says nothing new. */
     if (ctx->ret == -SA_EALREADY || ctx->ret == -SA_EISCONN)
         return 0;
-    report_net(task, SA_NET_CONNECT, fd, ctx->ret, uaddr, addrlen);
+    report_net(task, p, SA_NET_CONNECT, fd, ctx->ret, uaddr, addrlen);
     return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_bind")
 int on_bind_exit(struct syscall_exit_ctx *ctx)
 {
-    struct task_struct *task = session_process();
+    struct sa_tracked_proc *p;
+    struct task_struct *task = session_member(&p);
     if (!task)
         return 0;
     struct pt_regs___x86 *regs = entry_regs();
@@ -170,7 +286,7 @@ int on_bind_exit(struct syscall_exit_ctx *ctx)
     u32 fd = BPF_CORE_READ(regs, di);
     on_socket_call(SA_SOCK_BIND, fd, (const void *)BPF_CORE_READ(regs, si), BPF_CORE_READ(regs, dx));
     if (ctx->ret == 0)
-        report_net(task, SA_NET_BIND, fd, 0, NULL, 0);
+        report_net(task, p, SA_NET_BIND, fd, 0, NULL, 0);
     return 0;
 }
 
@@ -179,12 +295,48 @@ int on_listen_exit(struct syscall_exit_ctx *ctx)
 {
     if (ctx->ret != 0)
         return 0;
-    struct task_struct *task = session_process();
+    struct sa_tracked_proc *p;
+    struct task_struct *task = session_member(&p);
     if (!task)
         return 0;
     struct pt_regs___x86 *regs = entry_regs();
     if (!regs)
         return 0;
-    report_net(task, SA_NET_LISTEN, BPF_CORE_READ(regs, di), 0, NULL, 0);
+    report_net(task, p, SA_NET_LISTEN, BPF_CORE_READ(regs, di), 0, NULL, 0);
+    return 0;
+}
+
+/* sendmsg's address is in its msghdr (user memory; x86_64: msg_name at 0, msg_namelen at 8). */
+static __always_inline void report_msghdr(u32 fd, const char *msg)
+{
+    u64 name = 0;
+    u32 namelen = 0;
+    if (!msg || bpf_probe_read_user(&name, sizeof(name), msg) != 0 || !name)
+        return;
+    bpf_probe_read_user(&namelen, sizeof(namelen), msg + 8);
+    sa_report_send(fd, name, namelen);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int on_sendmsg(struct syscall_enter_ctx *ctx)
+{
+    report_msghdr(ctx->args[0], (const char *)ctx->args[1]);
+    return 0;
+}
+
+/* sendmmsg: each message (struct mmsghdr: a msghdr of 56 bytes, then msg_len) may name its own
+ * address; the kernel takes at most UIO_MAXIOV of them. */
+#define SA_UIO_MAXIOV 1024
+#define SA_MMSGHDR_SIZE 64
+
+SEC("tracepoint/syscalls/sys_enter_sendmmsg")
+int on_sendmmsg(struct syscall_enter_ctx *ctx)
+{
+    const char *vec = (const char *)ctx->args[1];
+    u32 vlen = ctx->args[2];
+    if (!vec || !session_process())
+        return 0;
+    for (u32 i = 0; i < SA_UIO_MAXIOV && i < vlen; i++)
+        report_msghdr(ctx->args[0], vec + (u64)i * SA_MMSGHDR_SIZE);
     return 0;
 }

@@ -25,6 +25,7 @@ extension Correlator {
         var heldUploads: [HeldUpload: TransferRecord]?
         var unconfirmedSFTP: [UInt32: [TransferRecord]]?
         var network: [NetworkActivity.State]?
+        var networkSeen: [NetworkActivity.SeenEntry]?
         var tty: TTYRecorder.State?
         var channels: [Int64: ChannelTable.Open]?
         var countedOnly: [Int64]?
@@ -59,6 +60,7 @@ extension Correlator {
         field("heldUploads"); try Self.appendJSON(heldUploads, to: &out)
         field("unconfirmedSFTP"); try Self.appendJSON(unconfirmedSFTP, to: &out)
         field("network"); out.append(try encoder.encode(network.state))
+        field("networkSeen"); out.append(try encoder.encode(network.seenState))
         field("tty"); out.append(try encoder.encode(tty.state))
         field("channels"); try Self.appendJSON(channels.open, to: &out)
         field("countedOnly"); out.append(try encoder.encode(countedOnly.sorted()))
@@ -119,7 +121,7 @@ extension Correlator {
         files = state.fileActivity ?? FileActivityTable(nextID: state.nextIDs.file)
         heldUploads = state.heldUploads ?? [:]
         unconfirmedSFTP = state.unconfirmedSFTP ?? [:]
-        network.restore(state.network ?? [])
+        network.restore(state.network ?? [], seen: state.networkSeen ?? [])
         if let t = state.tty { tty.restore(t) }
         channels = ChannelTable(open: state.channels ?? [:])
         countedOnly = Set(state.countedOnly ?? [])

@@ -446,7 +446,7 @@ public final class Correlator {
             noteNetwork(key, uid: event.uid, wallNs: wallNs, NetworkActivity.Key(
                 op: call.op, family: NetworkCall.familyName(call.family),
                 proto: NetworkCall.protoName(family: call.family, type: call.socketType, proto: call.ipProtocol),
-                addr: call.endpoint?.address, port: call.endpoint?.port, path: call.path))
+                addr: call.endpoint?.address, port: call.endpoint?.port, path: call.path), seenKey: call.seenKey)
         case let .tty(stream, bytes, cut, capped):
             if let id = procs[key]?.session, sessions[id] != nil {
                 tty.append(session: id, atNs: wallNs, stream: stream, bytes: bytes, cut: cut, capped: capped)
@@ -460,7 +460,14 @@ public final class Correlator {
                 tty.noteOrphan()
             }
         case let .fileRepeat(seenKey, count):
-            files.repeated(seenKey, count: count, atNs: wallNs, sink: sink)
+            if network.owns(seenKey) {
+                if let (seen, added) = network.takeRepeats(seenKey, count: count) {
+                    addNetwork(seen.process, session: seen.session, command: seen.row.command, uid: seen.uid, wallNs: wallNs,
+                               seen.row, times: added)
+                }
+            } else {
+                files.repeated(seenKey, count: count, atNs: wallNs, sink: sink)
+            }
         case let .ioUring(use):
             noteIOUring(key, use, wallNs: wallNs)
         case let .compatCalls(calls):
@@ -468,15 +475,14 @@ public final class Correlator {
         }
     }
 
-    /// The kernel's keys of the file operations of `process` whose repeats it counts
-    /// (FileActivityTable): the recorder reads their counts before the process's exit or exec.
-    public func fileSeenKeys(of process: ProcessKey) -> [[UInt8]] { files.seenKeys(of: process) }
-    /// Every such key (the recorder reads them all on a timer).
-    public var fileSeenKeys: [[UInt8]] { files.allSeenKeys }
+    /// The kernel's keys of the file operations and network calls of `process` whose repeats it
+    /// counts in `file_seen` (FileActivityTable, NetworkActivity): the recorder reads their counts
+    /// before the process's exit or exec.
+    public func fileSeenKeys(of process: ProcessKey) -> [[UInt8]] { files.seenKeys(of: process) + network.seenKeys(of: process) }
     /// Keys no row needs any more: the recorder removes them from the kernel's map.
-    public func takeReleasedFileSeenKeys() -> [[UInt8]] { files.takeReleased() }
+    public func takeReleasedFileSeenKeys() -> [[UInt8]] { files.takeReleased() + network.takeReleased() }
     /// Each key with the repeats already added to its row: the recorder passes on only counts that moved.
-    public var fileSeenCounts: [(key: [UInt8], counted: UInt64)] { files.seenCounts }
+    public var fileSeenCounts: [(key: [UInt8], counted: UInt64)] { files.seenCounts + network.seenCounts }
 
     /// Whether an event can only come from a process whose fork (or start-up scan) was seen. A new
     /// sshd (exec of a new root), an accept (a listener the scan may not have recognised yet) and a
@@ -594,6 +600,7 @@ public final class Correlator {
         }
         if known?.opensFiles == true { discardUnconfirmedSFTP(key) }
         files.forgetSeen(of: key)  // the kernel's counts under its old exec count were read before
+        network.forgetSeen(of: key)
         guard var proc = known ?? (info.newRoot ? Proc(role: .unknown) : nil) else { return }
         guard procs[key] != nil || hasRoomForProcess else {
             overflows += 1  // a new sshd not followed, as the kernel's full map does not follow it
@@ -798,12 +805,19 @@ public final class Correlator {
     /// One network call (or accept) of a user's process: its row for this (process, command,
     /// operation, endpoint) counts one more, or a new row starts. sshd's own processes (forwarding: session
     /// events) and processes outside sessions have none.
-    func noteNetwork(_ key: ProcessKey, uid: UInt32, wallNs: Int64, _ call: NetworkActivity.Key) {
-        guard let proc = lookup(key), proc.role == .user, let sessionID = proc.session else { return }
+    func noteNetwork(_ key: ProcessKey, uid: UInt32, wallNs: Int64, _ call: NetworkActivity.Key, seenKey: [UInt8]? = nil) {
+        guard let proc = lookup(key), proc.role == .user, let sessionID = proc.session else { return network.release(seenKey) }
         let commandID = proc.command ?? proc.ancestorCommand
         var endpoint = call
         endpoint.command = commandID
-        let (row, evicted) = network.note(process: key, key: endpoint, atNs: wallNs) { k in
+        addNetwork(key, session: sessionID, command: commandID, uid: uid, wallNs: wallNs, endpoint, seenKey: seenKey)
+    }
+
+    /// `times` occurrences of `endpoint` (its command set) in its row, or in a new one; a row given up at
+    /// the bound flags its session.
+    func addNetwork(_ key: ProcessKey, session sessionID: Int64, command commandID: Int64?, uid: UInt32, wallNs: Int64,
+                    _ endpoint: NetworkActivity.Key, times: Int64 = 1, seenKey: [UInt8]? = nil) {
+        let (row, evicted) = network.note(process: key, key: endpoint, times: times, seenKey: seenKey, atNs: wallNs) { k in
             let id = nextIDs.network
             nextIDs.network += 1
             return NetworkRecord(id: id, sessionID: sessionID, commandID: commandID, pid: key.tgid, uid: uid, op: k.op,

@@ -190,6 +190,8 @@ public enum EventDecoder {
         case SA_NET_CONNECT: return .connect
         case SA_NET_BIND: return .bind
         case SA_NET_LISTEN: return .listen
+        case SA_NET_SEND: return .send
+        case SA_NET_ACCEPT: return .accept
         default: return nil
         }
     }
@@ -248,9 +250,17 @@ public enum EventDecoder {
         default:
             throw DecodeError.unknownType(type)
         }
+        let flags = r.u32(At.netFlags)
+        // The key of the kernel's count of repeats follows the record.
+        var seenKey: [UInt8]?
+        if flags & SA_NET_SEEN != 0 {
+            let at = MemoryLayout<sa_net>.size
+            guard at + At.seenKeySize <= size else { throw DecodeError.truncated(type: type, size: size) }
+            seenKey = Array(r.bytes[at..<at + At.seenKeySize])
+        }
         return NetworkCall(operation: op, result: Int32(bitPattern: r.u32(At.netResult)), family: family,
                            socketType: r.u16(At.netSockType), ipProtocol: r.u16(At.netProtocol), endpoint: endpoint,
-                           path: path, fromCaller: r.u32(At.netFlags) & SA_NET_FROM_USER != 0)
+                           path: path, fromCaller: flags & SA_NET_FROM_USER != 0, seenKey: seenKey)
     }
 
     /// The kernel names pty slaves "pts0"; users know them as pts/0 (/dev/pts/0).

@@ -172,13 +172,15 @@ public enum OCSF {
     }
 
     /// One row per (process, command, operation, endpoint). Connect and accept open a connection
-    /// (1), a refused connect fails (4), bind and listen wait for connections (7, Listen).
+    /// (1), a refused connect fails (4), bind and listen wait for connections (7, Listen), a datagram
+    /// sent to an address is traffic (6).
     private static func networkActivity(_ n: NetworkRow, _ v: ExportedVersion, _ host: String) -> JSONObject {
         let activity: Int
         switch n.op {
         case "connect", "accept": activity = 1
         case "connect_failed": activity = 4
         case "bind", "listen": activity = 7
+        case "send": activity = 6
         default: activity = 99
         }
         let firstNs = Timestamp.parse(n.firstAt), lastNs = Timestamp.parse(n.lastAt)
@@ -189,8 +191,9 @@ public enum OCSF {
         // A unix socket's path (an abstract name starts with @); OCSF wants some name for an endpoint.
         endpoint["name"] = (n.path ?? (n.addr == nil ? "(unnamed \(n.family) socket)" : nil)).json
         // Where the process connected to, or where it waits (bind, listen; an accept's peer is its source).
-        e[n.op == "connect" || n.op == "connect_failed" ? "dst_endpoint" : "src_endpoint"] = .object(endpoint)
-        e["connection_info"] = ["protocol_name": .string(n.proto), "direction_id": .int(n.op.hasPrefix("connect") ? 2 : 1)]
+        let outbound = n.op == "connect" || n.op == "connect_failed" || n.op == "send"
+        e[outbound ? "dst_endpoint" : "src_endpoint"] = .object(endpoint)
+        e["connection_info"] = ["protocol_name": .string(n.proto), "direction_id": .int(outbound ? 2 : 1)]
         // The process and the machine come with OCSF's host profile, which the event says it applies.
         if case var .object(metadata)? = e["metadata"] {
             metadata["profiles"] = ["host"]

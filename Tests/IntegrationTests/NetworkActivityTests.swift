@@ -227,4 +227,137 @@ final class NetworkActivityTests: XCTestCase {
         XCTAssertEqual(drops, 1, "the session is flagged")
         XCTAssertGreaterThanOrEqual(overflows, 100_000 - 16_384, "rows given up at the bound are counted")
     }
+
+    /// A program that sends datagrams to addresses given with each call, and serves a unix socket.
+    /// argv: FLOOD DIR. Prints "sent" when done.
+    static let sender = #"""
+        #define _GNU_SOURCE
+        #include <arpa/inet.h>
+        #include <stdio.h>
+        #include <stdlib.h>
+        #include <string.h>
+        #include <sys/socket.h>
+        #include <sys/un.h>
+        #include <unistd.h>
+
+        static struct sockaddr_in v4(const char *ip, int port) {
+            struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+            inet_pton(AF_INET, ip, &a.sin_addr);
+            return a;
+        }
+        static struct sockaddr_un un(const char *dir, const char *name) {
+            struct sockaddr_un a = { .sun_family = AF_UNIX };
+            snprintf(a.sun_path, sizeof(a.sun_path), "%s/%s", dir, name);
+            return a;
+        }
+        int main(int argc, char **argv) {
+            long flood = atol(argv[1]);
+            const char *dir = argv[2];
+            char byte = 'x';
+            /* sendto: one endpoint, FLOOD times (counted in the kernel, one record). */
+            int u = socket(AF_INET, SOCK_DGRAM, 0);
+            struct sockaddr_in a = v4("127.0.0.1", 23575);
+            for (long i = 0; i < flood; i++)
+                if (sendto(u, &byte, 1, 0, (struct sockaddr *)&a, sizeof(a)) != 1) { perror("sendto"); return 1; }
+            /* sendmsg over IPv6. */
+            int u6 = socket(AF_INET6, SOCK_DGRAM, 0);
+            struct sockaddr_in6 b = { .sin6_family = AF_INET6, .sin6_port = htons(23576), .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+            struct iovec iov = { &byte, 1 };
+            struct msghdr m = { .msg_name = &b, .msg_namelen = sizeof(b), .msg_iov = &iov, .msg_iovlen = 1 };
+            if (sendmsg(u6, &m, 0) != 1) { perror("sendmsg"); return 1; }
+            /* sendmmsg: three messages, the last to another address. */
+            struct sockaddr_in c[3] = { v4("127.0.0.1", 23577), v4("127.0.0.1", 23577), v4("127.0.0.2", 23577) };
+            struct mmsghdr mm[3];
+            memset(mm, 0, sizeof(mm));
+            for (int i = 0; i < 3; i++) {
+                mm[i].msg_hdr.msg_name = &c[i];
+                mm[i].msg_hdr.msg_namelen = sizeof(c[i]);
+                mm[i].msg_hdr.msg_iov = &iov;
+                mm[i].msg_hdr.msg_iovlen = 1;
+            }
+            if (sendmmsg(u, mm, 3, 0) != 3) { perror("sendmmsg"); return 1; }
+            /* A unix datagram socket's path. */
+            int r = socket(AF_UNIX, SOCK_DGRAM, 0);
+            struct sockaddr_un rd = un(dir, "dgram.sock");
+            if (bind(r, (struct sockaddr *)&rd, sizeof(rd)) != 0) { perror("bind dgram"); return 1; }
+            int d = socket(AF_UNIX, SOCK_DGRAM, 0);
+            if (sendto(d, &byte, 1, 0, (struct sockaddr *)&rd, sizeof(rd)) != 1) { perror("sendto unix"); return 1; }
+            /* A connected TCP socket's sendto ignores the address: nothing more. */
+            /* Served over a unix stream socket: bind, listen, accept. */
+            int l = socket(AF_UNIX, SOCK_STREAM, 0);
+            struct sockaddr_un ls = un(dir, "stream.sock");
+            if (bind(l, (struct sockaddr *)&ls, sizeof(ls)) != 0 || listen(l, 1) != 0) { perror("listen"); return 1; }
+            int k = socket(AF_UNIX, SOCK_STREAM, 0);
+            if (connect(k, (struct sockaddr *)&ls, sizeof(ls)) != 0) { perror("connect"); return 1; }
+            int s = accept(l, NULL, NULL);
+            if (s < 0) { perror("accept"); return 1; }
+            printf("sent\n");
+            return 0;
+        }
+        """#
+
+    /// Datagrams sent to an address with each call (sendto, sendmsg, sendmmsg; IPv4, IPv6, a unix
+    /// path) and a unix socket served (accept) in a session: one row per endpoint with its exact count.
+    /// 1,000,000 sends to one endpoint are one report and a count in the kernel, not a million records.
+    /// The same program outside any session gives nothing.
+    func testSendsToAddressesAndUnixAcceptsOfASession() throws {
+        let program = try compileTestProgram(Self.sender, name: "net-send", program: "sender")
+        let inside = "/tmp/net-send-\(UUID().uuidString.prefix(8))", outside = inside + "-root"
+        for dir in [inside, outside] {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            chmod(dir, 0o777)
+        }
+        defer { for dir in [inside, outside] { try? FileManager.default.removeItem(atPath: dir) } }
+        let server = try SSHDServer(name: "net-send", port: 22572)
+        self.server = server
+        let recorder = try Recorder(name: "net-send")
+        self.recorder = recorder
+
+        let root = try runProcess(program, ["1000", outside])
+        XCTAssertEqual(root.stdout, "sent\n", root.stderr)
+        let flood = 1_000_000
+        let r = try server.ssh("sa_alice", ["\(program) \(flood) \(inside)"])
+        XCTAssertEqual(r.stdout, "sent\n", r.stderr)
+        XCTAssertEqual(try recorder.stop(), 0)
+
+        let mine = try recorder.query("sessions").filter { $0.int("local_port") == server.port }
+        let sessionID = try XCTUnwrap(mine.first?.int("id"))
+        XCTAssertEqual(mine.first?.int("drops"), 0)
+        let everything = try recorder.query("network")
+        XCTAssertFalse(everything.contains { ($0.string("path") ?? "").hasPrefix(outside) }, "nothing outside sessions")
+        func describe(_ row: [String: Any]) -> String {
+            let target = row.string("path") ?? "\(row.string("addr") ?? "-"):\(row.int("port").map(String.init) ?? "-")"
+            return "\(row.string("op")!) \(row.string("family")!)/\(row.string("proto")!) \(target) ×\(row.int("count")!)"
+        }
+        let rows = everything.filter { $0.int("session_id") == sessionID }.map(describe).sorted()
+        XCTAssertEqual(rows, [
+            "accept unix/stream \(inside)/stream.sock ×1",
+            "bind unix/dgram \(inside)/dgram.sock ×1",
+            "bind unix/stream \(inside)/stream.sock ×1",
+            "connect unix/stream \(inside)/stream.sock ×1",
+            "listen unix/stream \(inside)/stream.sock ×1",
+            "send inet/udp 127.0.0.1:23575 ×\(flood)",
+            "send inet/udp 127.0.0.1:23577 ×2",
+            "send inet/udp 127.0.0.2:23577 ×1",
+            "send inet6/udp ::1:23576 ×1",
+            "send unix/dgram \(inside)/dgram.sock ×1",
+        ].sorted())
+        // The flood was counted in the kernel: the recorder's run saw far fewer records than sends (it
+        // follows every sshd on the machine: other tests' sessions add theirs).
+        let runs = try database(recorder).read { db in
+            try Row.fetchAll(db, sql: "SELECT events, ring_drops FROM recorder_runs")
+        }
+        XCTAssertEqual(runs.map { $0["ring_drops"] as Int64 }, [0])
+        XCTAssertLessThan(runs.map { $0["events"] as Int64 }.reduce(0, +), Int64(flood / 2), "\(runs)")
+        // OCSF: a send is traffic (6) to its destination.
+        let export = try runProcess(Paths.sshaudit, ["export", "--db", recorder.db, "--host", "test-host", "--format", "ocsf"])
+        let sends = export.stdout.split(separator: "\n").compactMap { line -> [String: Any]? in
+            guard let e = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  e.int("class_uid") == 4001, (e["dst_endpoint"] as? [String: Any])?.int("port") == 23575 else { return nil }
+            return e
+        }
+        XCTAssertEqual(sends.map { $0.int("activity_id") }, [6], export.stderr)
+        let schema = try OCSFSchema.load()
+        for event in sends { XCTAssertEqual(schema.problems(event), [], "\(event)") }
+    }
 }

@@ -217,7 +217,7 @@ final class DecoderTests: XCTestCase {
         let streams = codes.compactMap(EventDecoder.ttyStream)
         XCTAssertEqual(streams, [.output, .stdout, .stderr, .input])
         XCTAssertEqual(codes.compactMap(EventDecoder.logSource), [.file, .syslog, .stderr])
-        XCTAssertEqual(codes.compactMap(EventDecoder.networkOperation), [.connect, .bind, .listen])
+        XCTAssertEqual(codes.compactMap(EventDecoder.networkOperation), [.connect, .bind, .listen, .send, .accept])
         XCTAssertEqual(TTYMode.allCases.map(\.kernelValue), [0, SA_TTY_MODE_OUTPUT, SA_TTY_MODE_ALL])
         // Every record type the kernel programs send decodes (given a record long enough for any type).
         let types = [SA_EV_FORK, SA_EV_EXEC, SA_EV_EXIT, SA_EV_ACCEPT, SA_EV_CRED, SA_EV_CHROOT, SA_EV_SETSID, SA_EV_LOG,

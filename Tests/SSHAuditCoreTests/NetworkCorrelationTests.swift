@@ -141,4 +141,60 @@ final class NetworkCorrelationTests: XCTestCase {
         for event in events[(first + 1)...] { c.handle(event) }
         XCTAssertEqual(Self.networkRows(resumed), Self.networkRows(straight))
     }
+
+    /// The kernel reports a (process, call, endpoint) once with a key and counts its repeats
+    /// (bpf/net.bpf.h): the counts the recorder reads add to that row once each, across a checkpoint;
+    /// after the row is given up at the bound they start a new row; the key is released at the exit.
+    func testKernelCountedRepeatsAddToTheirRow() throws {
+        let log = try Fixture.load("network_activity")
+        let events = try log.events()
+        let first = try XCTUnwrap(events.firstIndex { if case .network = $0.kind { return true } else { return false } })
+        var bounds = CorrelatorBounds()
+        bounds.networkRows = 100
+        var outputs: [CorrelatorOutput] = []
+        var correlator = Correlator.replaying(log, bounds: bounds) { outputs.append($0) }
+        for event in events[..<first] { correlator.handle(event) }
+        let key = [UInt8](repeating: 7, count: 160)
+        var call = events[first]
+        call.kind = .network(NetworkCall(operation: .send, result: 0, family: 2, socketType: 2, ipProtocol: 17,
+                                         endpoint: Endpoint(address: "198.51.100.7", port: 53), path: nil, fromCaller: true,
+                                         seenKey: key))
+        correlator.handle(call)
+        XCTAssertEqual(correlator.fileSeenKeys(of: call.process), [key])
+        func repeats(_ count: UInt64) {
+            var r = call
+            r.timestampNs += 1_000
+            r.kind = .fileRepeat(key: key, count: count)
+            correlator.handle(r)
+        }
+        func sent() -> [NetworkRecord] {
+            Self.networkRows(outputs).values.filter { $0.op == .send }.sorted { $0.id < $1.id }
+        }
+        repeats(5)
+        XCTAssertEqual(sent().map(\.count), [6])
+        // Resumed from a checkpoint: the same count read again adds nothing, a higher one the difference.
+        let resumed = Correlator.replaying(log, bounds: bounds) { outputs.append($0) }
+        try resumed.restore(try correlator.checkpoint())
+        correlator = resumed
+        repeats(5)
+        repeats(9)
+        XCTAssertEqual(sent().map(\.count), [10])
+        // Given up at the bound: repeats counted later are a new row, not lost.
+        var flood = call
+        for i in 0..<200 {
+            flood.kind = .network(NetworkCall(operation: .connect, result: 0, family: 2, socketType: 2, ipProtocol: 17,
+                                              endpoint: Endpoint(address: "127.0.0.1", port: UInt16(1 + i)), path: nil,
+                                              fromCaller: false))
+            correlator.handle(flood)
+        }
+        XCTAssertEqual(sent().map(\.count), [10])
+        XCTAssertTrue(sent()[0].final)
+        repeats(12)
+        XCTAssertEqual(sent().map(\.count), [10, 3])
+        XCTAssertEqual(sent().map(\.addr), ["198.51.100.7", "198.51.100.7"])
+        _ = correlator.takeReleasedFileSeenKeys()
+        for event in events[(first + 1)...] { correlator.handle(event) }
+        XCTAssertTrue(correlator.takeReleasedFileSeenKeys().contains(key), "released at the process's exit")
+        XCTAssertEqual(correlator.fileSeenKeys(of: call.process), [])
+    }
 }
