@@ -46,6 +46,13 @@ final class NetworkCorrelationTests: XCTestCase {
         XCTAssertThrowsError(try EventDecoder.decode(short)) {
             XCTAssertEqual($0 as? EventDecoder.DecodeError, .truncated(type: 15, size: 192))
         }
+        // A send, its key after the record (SA_NET_SEEN); a record that says so but ends early is truncated.
+        let key = (0..<160).map { UInt8($0) }
+        let sent = try EventDecoder.decode(netRecord(op: 4, family: 2, type: 2, proto: 17, port: 53, addr: [192, 0, 2, 1], flags: 3) + key)
+        XCTAssertEqual(sent.kind, .network(NetworkCall(operation: .send, result: 0, family: 2, socketType: 2, ipProtocol: 17,
+                                                       endpoint: Endpoint(address: "192.0.2.1", port: 53), path: nil,
+                                                       fromCaller: true, seenKey: key)))
+        XCTAssertThrowsError(try EventDecoder.decode(netRecord(op: 4, family: 2, flags: 2) + key.dropLast()))
         XCTAssertThrowsError(try EventDecoder.decode(netRecord(op: 9, family: 2)))
         XCTAssertThrowsError(try EventDecoder.decode(netRecord(op: 1, family: 16)))  // netlink: never sent
     }
