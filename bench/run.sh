@@ -40,6 +40,10 @@
 #   BENCH_RETRY_BUDGET [60]     ... and for at most this many seconds in all
 #   BENCH_WAIT_QUIET [90]       at the start, wait up to this long for the machine to become quiet
 #   BENCH_SKIP_BUILD [0]        1: use the existing binary as it is
+#   BENCH_BASE_REV []           a revision to compare with in the same run (e.g. the one before a change
+#                               that should not cost more): its release binary is built from `git
+#                               archive` under BENCH_WORK and runs as one more tracer of the exec storms
+#                               ("base"), and replays the same event log
 #   BENCH_PORT [22450]  BENCH_DIR [/run/sshaudit-bench-PORT]  BENCH_WORK [/var/tmp/sshaudit-bench-PORT]
 #   BENCH_OUT [BENCHMARKS.md at the repository root]
 set -euo pipefail
@@ -85,6 +89,7 @@ RETRIES=${BENCH_RETRIES:-2}
 RETRY_BUDGET=${BENCH_RETRY_BUDGET:-60}
 WAIT_QUIET=${BENCH_WAIT_QUIET:-90}
 SKIP_BUILD=${BENCH_SKIP_BUILD:-0}
+BASE_REV=${BENCH_BASE_REV:-}
 USER_=sa_alice
 
 T0=$(date +%s)
@@ -136,6 +141,23 @@ build() {
 }
 BUILD_NOTE=
 SOURCE_REV='?'
+
+# The base revision's binary (BENCH_BASE_REV), built once per revision under WORK.
+BIN_BASE=
+build_base() {
+  [[ -n $BASE_REV ]] || return 0
+  local rev src scratch
+  rev=$(git -C "$ROOT" rev-parse --short "$BASE_REV^{commit}") || die "BENCH_BASE_REV=$BASE_REV is not a revision"
+  BASE_REV=$rev
+  src=$WORK/base-src-$rev scratch=$WORK/base-build-$rev
+  BIN_BASE=$scratch/release/sshaudit
+  [[ -x $BIN_BASE ]] && return 0
+  log "building the base revision $rev (swift build -c release --scratch-path $scratch)"
+  rm -rf "$src"; mkdir -p "$src"
+  git -C "$ROOT" archive "$rev" | tar -x -C "$src"
+  (cd "$src" && swift build -c release --scratch-path "$scratch" --product sshaudit > "$WORK/base-build.log" 2>&1) \
+    || { tail -n 20 "$WORK/base-build.log" >&2; die "the base revision $rev did not build"; }
+}
 source_rev() {   # the revision being measured, read when the binary is built (others may commit meanwhile)
   SOURCE_REV=$(GIT_OPTIONAL_LOCKS=0 git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
   GIT_OPTIONAL_LOCKS=0 git -C "$ROOT" diff --quiet HEAD -- Sources bpf schema Package.swift Plugins 2>/dev/null \
@@ -288,7 +310,7 @@ rec_start() {   # DB [record options...]
   local db=$1 i; shift
   rm -f "$db" "$db-wal" "$db-shm"
   : > "$REC_LOG"
-  "$BIN" record --db "$db" "$@" 2>"$REC_LOG" &
+  "${REC_BIN:-$BIN}" record --db "$db" "$@" 2>"$REC_LOG" &
   REC_PID=$!
   for ((i = 0; i < 600; i++)); do
     grep -q recording "$REC_LOG" && return 0
@@ -337,6 +359,7 @@ tracer_start() {
   case $1 in
     none) ;;
     sshaudit) rec_start "$WORK/overhead.db" ;;
+    base) REC_BIN=$BIN_BASE rec_start "$WORK/overhead-base.db" ;;
     auditd) audit_start ;;
   esac
 }
@@ -344,13 +367,14 @@ tracer_stop() {
   case $1 in
     none) ;;
     sshaudit) rec_stop; echo "$2 $REC_EVENTS $REC_LOST" >> "$WORK/overhead-recorder.txt" ;;
+    base) rec_stop ;;
     auditd) audit_stop ;;
   esac
 }
 tracer_pids() {
   case $1 in
     none) ;;
-    sshaudit) echo "$REC_PID" ;;
+    sshaudit|base) echo "$REC_PID" ;;
     auditd) echo "$AUD_PID $(pgrep -x kauditd || true)" ;;
   esac
 }
@@ -375,6 +399,7 @@ RETRIED=0
 RETRY_SPENT=0
 run_overhead() {
   local tracers=(none sshaudit) rep i t ctx order out secs t0 t1 pids f c0 c1 try foreign steal
+  [[ -n $BASE_REV ]] && tracers+=(base)
   (( AUDIT_USABLE )) && tracers+=(auditd)
   local n=${#tracers[@]}
   : > "$WORK/overhead.tsv"; : > "$WORK/overhead-recorder.txt"
@@ -475,10 +500,8 @@ run_diagnostics() {
 # ------------------------------------------------------------------------------ 2. replay throughput
 
 REPLAY_EVENTS=0
-run_replay() {
-  local log_file=$WORK/replay.events i j out
-  log "replay: recording $REPLAY_SESSIONS sessions x $REPLAY_EXECS execs (two sessions at a time) into an event log"
-  rec_start "$WORK/replay-record.db" --events "$log_file"
+record_replay_sessions() {   # the sessions of the replay log, while a recorder runs
+  local i j
   for ((i = 0; i < REPLAY_SESSIONS; i += 2)); do
     local pids=()
     for ((j = i; j < i + 2 && j < REPLAY_SESSIONS; j++)); do
@@ -490,6 +513,13 @@ run_replay() {
     wait "${pids[@]}"
   done
   sleep 0.5
+}
+
+run_replay() {
+  local log_file=$WORK/replay.events i j out
+  log "replay: recording $REPLAY_SESSIONS sessions x $REPLAY_EXECS execs (two sessions at a time) into an event log"
+  rec_start "$WORK/replay-record.db" --events "$log_file"
+  record_replay_sessions
   rec_stop
   (( REC_LOST == 0 )) || log "warning: $REC_LOST events lost while recording the replay log"
   REPLAY_EVENTS=$("$BIN" events "$log_file" | wc -l)
@@ -515,6 +545,29 @@ run_replay() {
     log "  replay $i: $(cut -f2 <<<"$(tail -n 1 "$WORK/replay.tsv")")s (rows stored in ${stored}s, index ${indexed}s), peak RSS ${rss} KiB"
   done
   REPLAY_ROWS=$(sqlite3 "$WORK/replay.db" 'SELECT (SELECT count(*) FROM sessions) || " sessions, " || (SELECT count(*) FROM commands) || " commands"')
+
+  # Replay of one log by the base revision's binary and by this one, alternating. The log is recorded
+  # by the base revision's recorder: this build reads older logs; an older build may not know the
+  # records this one writes.
+  : > "$WORK/replay-base.tsv"
+  if [[ -n $BASE_REV ]]; then
+    local ab_log=$WORK/replay-base.events which
+    log "replay A/B: recording the same sessions with the base revision $BASE_REV"
+    REC_BIN=$BIN_BASE rec_start "$WORK/replay-base-record.db" --events "$ab_log"
+    record_replay_sessions
+    rec_stop
+    REPLAY_BASE_EVENTS=$("$BIN" events "$ab_log" | wc -l)
+    for ((i = 1; i <= REPLAY_REPS; i++)); do
+      for which in $( ((i % 2)) && echo "base head" || echo "head base"); do
+        rm -f "$WORK/replay-ab.db" "$WORK/replay-ab.db-wal" "$WORK/replay-ab.db-shm"
+        sync; wait_quiet_cpu
+        taskset -c "$REPLAY_CPU" "$([[ $which == base ]] && echo "$BIN_BASE" || echo "$BIN")" replay "$ab_log" --db "$WORK/replay-ab.db" \
+          2>"$WORK/replay-ab.err" || die "replay A/B ($which) failed: $(tail -n 1 "$WORK/replay-ab.err")"
+        printf '%s\t%s\n' "$which" "$(sed -n 's/.* in \([0-9.]*\) s (.*/\1/p' "$WORK/replay-ab.err")" >> "$WORK/replay-base.tsv"
+      done
+      log "  replay A/B $i: $(tail -n 2 "$WORK/replay-base.tsv" | tr '\t\n' ' ')"
+    done
+  fi
 
   # Where the time goes, on the same CPU: decoding and correlating alone (replay --dry-run), and SQLite
   # alone writing the same rows with their indexes and ledger entries in one bulk INSERT ... SELECT from
@@ -629,6 +682,10 @@ cpu_ratio() {   # CTX TRACER: (storm + tracer CPU) / storm CPU without tracer, m
   b=$(awk -F'\t' -v c="$1" '$1 == c && $2 == "none" { print $7 }' "$WORK/overhead.tsv" | median)
   awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f", a / b }'
 }
+paired_between() {   # CTX A B: median over repetitions of (A / B in the same repetition)
+  awk -F'\t' -v c="$1" -v a="$2" -v b="$3" '$1 == c { s[$2, $3] = $4; reps[$3] = 1 }
+      END { for (r in reps) if (((a, r) in s) && ((b, r) in s)) print s[a, r] / s[b, r] }' "$WORK/overhead.tsv" | median | awk '{ printf "%.3f", $1 }'
+}
 disturbed_runs() { awk -F'\t' -v m="$MAX_FOREIGN" '$9 / $4 > m { k++ } END { print k + 0 }' "$WORK/overhead.tsv"; }
 
 write_report() {
@@ -736,6 +793,20 @@ write_report() {
     echo "| Replay ≥ 500,000 events/s on one core | $eps_stored events/s to stored rows ($eps with the index) | | $v4 |"
     echo "| RSS ≤ 64 MiB with $OPEN_SESSIONS open sessions | $open_rss KiB peak | | $v6 |"
     echo "| Zero drops at ${DROP_TARGET} execs/s for ${DROP_SECS} s in a session | $(cut -f3 <<<"$long") execs/s achieved, $(cut -f7 <<<"$long") lost | | $v5 |"
+    if [[ -n $BASE_REV ]]; then
+      local ctx ab label
+      for ctx in session host; do
+        ab=$(paired_between "$ctx" sshaudit base)
+        label=$([[ $ctx == session ]] && echo "In-session" || echo "Outside-session")
+        echo "| $label exec storm not slower than at \`$BASE_REV\` (this build / base, paired per repetition, ≤ 1.01) | $ab (ratios to no tracer: $(ratio_of_medians "$ctx" sshaudit) vs $(ratio_of_medians "$ctx" base)) | $(p50_ratio "$ctx" sshaudit) vs $(p50_ratio "$ctx" base) / $(cpu_ratio "$ctx" sshaudit) vs $(cpu_ratio "$ctx" base) | $(verdict "$ab <= 1.01") |"
+      done
+      if [[ -s $WORK/replay-base.tsv ]]; then
+        local rh rb
+        rh=$(awk -F'\t' '$1 == "head" { print $2 }' "$WORK/replay-base.tsv" | median)
+        rb=$(awk -F'\t' '$1 == "base" { print $2 }' "$WORK/replay-base.tsv" | median)
+        echo "| Replay not slower than at \`$BASE_REV\` (rows stored; one log of $REPLAY_BASE_EVENTS events recorded by the base, alternating) | $(awk -v e="$REPLAY_BASE_EVENTS" -v s="$rh" 'BEGIN { printf "%.0f", e / s }') vs $(awk -v e="$REPLAY_BASE_EVENTS" -v s="$rb" 'BEGIN { printf "%.0f", e / s }') events/s | | $(verdict "$rh <= $rb * 1.01") |"
+      fi
+    fi
     echo
     if awk -v a="$sa_s" -v b="$sa_h" 'BEGIN { exit !(a < 1 || b < 1) }'; then
       echo "> **Note:** a ratio below 1 means that the recorder's cost is smaller than the run-to-run noise"
@@ -759,6 +830,10 @@ write_report() {
     echo "(Debian's stock \`-b 8192 --backlog_wait_time 60000 -f 1\`, logging to /var/log/audit). $REPS repetitions;"
     echo "each repetition runs every tracer once, in rotated order (A B C, B C A, …), with the in-session and"
     echo "outside storms alternating first. Tracers are started before and stopped after their storms."
+    if [[ -n $BASE_REV ]]; then
+      echo "\"sshaudit at \`$BASE_REV\`\" is \`sshaudit record\` built from that revision (BENCH_BASE_REV), a tracer of"
+      echo "its own in the same rotation, so that this build is compared with it side by side."
+    fi
     echo
     echo "Before each storm the script waits (bounded) until other load is below $QUIET_CPUS CPUs, and repeats"
     echo "(up to $RETRIES times) a storm during which other processes used more than $MAX_FOREIGN CPUs on average."
@@ -779,8 +854,9 @@ write_report() {
       local base_p50 base_cpu
       base_p50=$(awk -F'\t' -v c="$ctx" '$1 == c && $2 == "none" { print $8 }' "$WORK/overhead.tsv" | median)
       base_cpu=$(awk -F'\t' -v c="$ctx" '$1 == c && $2 == "none" { print $7 }' "$WORK/overhead.tsv" | median)
-      for t in none sshaudit auditd; do
+      for t in none sshaudit base auditd; do
         [[ $t == auditd ]] && (( ! AUDIT_USABLE )) && continue
+        [[ $t == base && -z $BASE_REV ]] && continue
         awk -F'\t' -v c="$ctx" -v t="$t" '$1 == c && $2 == t { print $4 }' "$WORK/overhead.tsv" > "$WORK/col.txt"
         local med mn mx cpu_ms r p p50 cpu_r other dist
         med=$(median < "$WORK/col.txt"); mn=$(sort -g "$WORK/col.txt" | head -n 1); mx=$(sort -g "$WORK/col.txt" | tail -n 1)
@@ -791,7 +867,8 @@ write_report() {
         dist=$(awk -F'\t' -v c="$ctx" -v t="$t" -v m="$MAX_FOREIGN" '$1 == c && $2 == t && $9 / $4 > m { k++ } END { print k + 0 }' "$WORK/overhead.tsv")
         if [[ $t == none ]]; then r="1"; p="1"; cpu_ms="–"; else r=$(ratio_of_medians "$ctx" "$t"); p=$(paired_ratio "$ctx" "$t"); fi
         printf '| %s | %s | %.3f | %.3f–%.3f | %.0f | %s | %s | %.0f (%.3f) | %.3f | %s | %.2f | %s |\n' \
-          "$([[ $ctx == session ]] && echo "in session" || echo "outside")" "$t" "$med" "$mn" "$mx" \
+          "$([[ $ctx == session ]] && echo "in session" || echo "outside")" "$([[ $t == base ]] && echo "sshaudit at \`$BASE_REV\`" || echo "$t")" \
+          "$med" "$mn" "$mx" \
           "$(awk -v n="$EXECS" -v s="$med" 'BEGIN { print n / s }')" "$r" "$p" "$p50" \
           "$(awk -v a="$p50" -v b="$base_p50" 'BEGIN { print a / b }')" "$(awk -v a="$cpu_r" -v b="$base_cpu" 'BEGIN { print a / b }')" \
           "$cpu_ms" "$other" "$dist"
@@ -910,6 +987,7 @@ write_report() {
     echo '```'
     echo "BENCH_REPS=$REPS BENCH_EXECS=$EXECS BENCH_PROG=$PROG"
     echo "BENCH_REPLAY_SESSIONS=$REPLAY_SESSIONS BENCH_REPLAY_EXECS=$REPLAY_EXECS BENCH_REPLAY_REPS=$REPLAY_REPS BENCH_REPLAY_CPU=$REPLAY_CPU"
+    [[ -n $BASE_REV ]] && echo "BENCH_BASE_REV=$BASE_REV"
     echo "BENCH_DROP_RATES=\"$DROP_RATES\" BENCH_DROP_STEP_SECS=$DROP_STEP_SECS BENCH_DROP_TARGET=$DROP_TARGET BENCH_DROP_SECS=$DROP_SECS BENCH_DROP_JOBS=$DROP_JOBS"
     echo '```'
     if [ -n "$queries" ]; then echo; echo "$queries"; fi
@@ -924,6 +1002,7 @@ write_report() {
 check_ancestry
 (( INSIDE_SSH )) && log "warning: running inside an ssh session: the 'outside' storms will be traced too"
 prepare
+build_base
 wait_for_quiet
 wait_for_idle_machine
 calibrate_ssh
