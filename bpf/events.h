@@ -226,6 +226,8 @@ _Static_assert(sizeof(struct sa_socket) == 184, "socket size");
                                  * socket's accept is SA_EV_ACCEPT) */
 #define SA_NET_FROM_USER 1u     /* the endpoint is the caller's argument, not the socket's */
 #define SA_NET_SEEN 2u          /* repeats are counted in `file_seen` under the key that follows (sa_net_seen) */
+#define SA_NET_UNREADABLE 4u    /* the caller's address could not be read (a page not yet faulted in):
+                                 * the endpoint is left out */
 #define SA_NET_PATH_MAX 108     /* sun_path */
 struct sa_net {
     struct sa_header h;
@@ -358,13 +360,13 @@ _Static_assert(sizeof(struct sa_file_repeat) == 216, "file repeat size");
 /* Network activity is aggregated the same way (bpf/net.bpf.h): a session's process's first call of an
  * operation on an endpoint is reported with the key after it (flag SA_NET_SEEN), its repeats only
  * counted in `file_seen` and passed on as SA_EV_FILE_REPEAT records. The key: op SA_NET_SEEN_OP + the
- * SA_NET_* op; name holds struct sa_net_seen_id, name2 the unix path's bytes (zero padded), where
- * path_len * 2 + 1. A unix path longer than SA_FILE_SEEN_NAME - 2 bytes, or a full map: reported
- * every time. */
+ * SA_NET_* op; name holds struct sa_net_seen_id, name2 the unix name's first bytes (zero padded),
+ * where path_len * 2 + 1, or for a name longer than SA_FILE_SEEN_NAME bytes a hash of all of it seeded
+ * with seen_secret. A full map: reported every time. */
 #define SA_NET_SEEN_OP 64u
 struct sa_net_seen_id {
     int result;
-    unsigned int flags;           /* SA_NET_FROM_USER */
+    unsigned int flags;           /* SA_NET_FROM_USER, SA_NET_UNREADABLE */
     unsigned short family;
     unsigned short sock_type;
     unsigned short protocol;

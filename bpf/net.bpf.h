@@ -24,55 +24,93 @@ struct unix_sock___net { struct unix_address___net *addr; struct sock *peer; } _
 
 /* A session's process: session_process (sshaudit.bpf.c). */
 
-/* A sun_path into ev->path: a path up to its NUL, or an abstract name (a NUL byte, then the name up to
- * the next NUL). path_len counts the leading NUL of an abstract name. */
-static __always_inline void read_sun_path(struct sa_net *ev, const char *src, bool user)
+/* A sun_path of `max` bytes (the address's length past sun_family: the kernel reads no further) into
+ * ev->path: a path up to its first NUL, or an abstract name (a NUL byte, then exactly the rest, which
+ * may hold NUL bytes too). path_len counts the leading NUL of an abstract name; the bytes after the
+ * name are zero (they are part of the kernel's key, net_emit). False if the memory was unreadable. */
+static __always_inline bool read_sun_path(struct sa_net *ev, const char *src, long max, bool user)
 {
-    char first = 0;
-    long n;
-    if (user)
-        bpf_probe_read_user(&first, 1, src);
-    else
-        bpf_probe_read_kernel(&first, 1, src);
-    if (first) {
-        n = user ? bpf_probe_read_user_str(ev->path, SA_NET_PATH_MAX, src)
-                 : bpf_probe_read_kernel_str(ev->path, SA_NET_PATH_MAX, src);
-        ev->path_len = n > 0 ? n - 1 : 0;
-    } else {
-        n = user ? bpf_probe_read_user_str(ev->path + 1, SA_NET_PATH_MAX - 1, src + 1)
-                 : bpf_probe_read_kernel_str(ev->path + 1, SA_NET_PATH_MAX - 1, src + 1);
-        ev->path_len = n > 0 ? n : 0;
+    if (max <= 0)
+        return true;  /* unnamed */
+    u32 n = max > SA_NET_PATH_MAX ? SA_NET_PATH_MAX : (u32)max;
+    long err = user ? bpf_probe_read_user(ev->path, n, src) : bpf_probe_read_kernel(ev->path, n, src);
+    if (err != 0) {
+        __builtin_memset(ev->path, 0, sizeof(ev->path));
+        return false;
     }
+    u32 len = n;
+    if (ev->path[0] != 0) {
+        for (u32 i = 1; i < SA_NET_PATH_MAX; i++) {
+            if (i >= n || ev->path[i] == 0) {
+                len = i;
+                break;
+            }
+        }
+    }
+    for (u32 i = 1; i < SA_NET_PATH_MAX; i++)
+        if (i >= len)
+            ev->path[i] = 0;
+    ev->path_len = len;
+    return true;
 }
 
-/* A unix socket's name as the kernel keeps it (what its bind gave). */
+/* A unix socket's name as the kernel keeps it (what its bind gave): exactly len bytes. */
 static __always_inline void read_unix_name(struct sa_net *ev, struct sock *sk)
 {
     struct unix_address___net *ua = BPF_CORE_READ((struct unix_sock___net *)sk, addr);
-    if (!ua || BPF_CORE_READ(ua, len) <= 2)  /* unnamed */
+    int len = ua ? BPF_CORE_READ(ua, len) : 0;
+    if (len <= 2)  /* unnamed */
         return;
     u64 off = bpf_core_field_offset(struct unix_address___net, name) + 2;  /* past sun_family */
-    read_sun_path(ev, (char *)ua + off, false);
+    if (!read_sun_path(ev, (char *)ua + off, len - 2, false))
+        ev->flags |= SA_NET_UNREADABLE;
 }
 
-/* The caller's sockaddr (only for a connect the kernel refused: its socket keeps no peer). */
-static __always_inline bool read_user_addr(struct sa_net *ev, const void *uaddr, u32 addrlen)
+/* The caller's sockaddr: a connect the kernel refused (its socket keeps no peer), or a send's
+ * destination. A send may name another family than the socket's where the kernel takes it so: an
+ * IPv4 socket takes AF_UNSPEC as AF_INET, a dual-stack IPv6 socket an AF_INET address (recorded as
+ * the IPv4-mapped IPv6 address). Memory the probe cannot read (a page not yet faulted in) leaves the
+ * endpoint out, flagged SA_NET_UNREADABLE: the call is recorded, not where it went. */
+static __always_inline bool read_user_addr(struct sa_net *ev, const void *uaddr, u32 addrlen, bool send)
 {
     u16 family = 0;
-    if (addrlen < 2 || bpf_probe_read_user(&family, 2, uaddr) != 0 || family != ev->family)
+    if (addrlen < 2 || addrlen > 4096)
+        return false;
+    if (bpf_probe_read_user(&family, 2, uaddr) != 0) {
+        if (!send)
+            return false;
+        ev->flags |= SA_NET_FROM_USER | SA_NET_UNREADABLE;
+        return true;
+    }
+    bool mapped = false;
+    if (send && ev->family == AF_INET && family == 0 /* AF_UNSPEC */)
+        family = AF_INET;
+    if (send && ev->family == AF_INET6 && family == AF_INET)
+        mapped = true;
+    else if (family != ev->family)
         return false;
     u16 port = 0;
+    long err = 0;
     if (family == AF_INET) {
-        bpf_probe_read_user(&port, 2, (char *)uaddr + 2);
-        bpf_probe_read_user(ev->addr, 4, (char *)uaddr + 4);
+        err |= bpf_probe_read_user(&port, 2, (char *)uaddr + 2);
+        err |= bpf_probe_read_user(ev->addr + (mapped ? 12 : 0), 4, (char *)uaddr + 4);
+        if (mapped) {
+            ev->addr[10] = 0xff;
+            ev->addr[11] = 0xff;
+        }
     } else if (family == AF_INET6) {
-        bpf_probe_read_user(&port, 2, (char *)uaddr + 2);
-        bpf_probe_read_user(ev->addr, 16, (char *)uaddr + 8);
-    } else {
-        read_sun_path(ev, (const char *)uaddr + 2, true);
+        err |= bpf_probe_read_user(&port, 2, (char *)uaddr + 2);
+        err |= bpf_probe_read_user(ev->addr, 16, (char *)uaddr + 8);
+    } else if (!read_sun_path(ev, (const char *)uaddr + 2, (long)addrlen - 2, true)) {
+        err = -1;
+    }
+    ev->flags |= SA_NET_FROM_USER;
+    if (err != 0) {
+        __builtin_memset(ev->addr, 0, sizeof(ev->addr));
+        ev->flags |= SA_NET_UNREADABLE;
+        return true;
     }
     ev->port = __builtin_bswap16(port);
-    ev->flags |= SA_NET_FROM_USER;
     return true;
 }
 
@@ -101,13 +139,17 @@ static __always_inline void net_emit(struct sa_net_seen *rec, struct task_struct
 {
     struct sa_net *ev = &rec->n;
     fill_header(&ev->h, SA_EV_NET, task);
-    if (ev->path_len > SA_FILE_SEEN_NAME - 2) {
-        emit(ev, sizeof(*ev));
-        return;
-    }
     struct sa_file_seen_key *k = &rec->key;
     seen_key(k, task, p, SA_NET_SEEN_OP + ev->op);
     k->where = (u64)ev->path_len * 2 + 1;
+    if (ev->path_len > SA_FILE_SEEN_NAME) {
+        /* A longer name: its first bytes in the key, and all of them in a hash seeded with this
+         * load's secret (so that no one can make two names collide on purpose). */
+        u64 h = seen_mix(seen_secret(), ev->path_len);
+        for (u32 i = 0; i < SA_NET_PATH_MAX; i++)
+            h = seen_mix(h, (u8)ev->path[i]);
+        k->where = h | 1;
+    }
     struct sa_net_seen_id *id = (struct sa_net_seen_id *)k->name;
     id->result = ev->result;
     id->flags = ev->flags;
@@ -116,7 +158,7 @@ static __always_inline void net_emit(struct sa_net_seen *rec, struct task_struct
     id->protocol = ev->protocol;
     id->port = ev->port;
     __builtin_memcpy(id->addr, ev->addr, sizeof(id->addr));
-    __builtin_memcpy(k->name2, ev->path, SA_FILE_SEEN_NAME);  /* zero beyond path_len: the record was zeroed */
+    __builtin_memcpy(k->name2, ev->path, SA_FILE_SEEN_NAME);  /* zero beyond path_len (read_sun_path) */
     struct sa_file_seen none = {};
     long err = bpf_map_update_elem(&file_seen, k, &none, BPF_NOEXIST);
     if (err == -17 /* EEXIST */ && seen_repeat(k))
@@ -175,7 +217,7 @@ static __always_inline void report_net(struct task_struct *task, struct sa_track
          * program that looks up a user or host. */
         if (family == AF_UNIX && ret == -SA_ENOENT)
             return;
-        if (!read_user_addr(ev, uaddr, addrlen))
+        if (!read_user_addr(ev, uaddr, addrlen, false))
             return;
     } else if (family == AF_UNIX) {
         struct sock *from = sk;
@@ -207,10 +249,12 @@ static __always_inline void report_net(struct task_struct *task, struct sa_track
 }
 
 /* A datagram sent to an address given with the call (sendto's, or a sendmsg/sendmmsg message's
- * msg_name), by a session's process, at the call's entry: the address as the caller gave it. A stream
- * socket ignores the address (its peer is its connect's); a send without an address goes to the
- * connect's peer, reported there. A global function: verified once for its several callers. */
-__attribute__((noinline)) int sa_report_send(u32 fd, u64 uaddr, u32 addrlen)
+ * msg_name), by a session's process, at the call's entry: the address as the caller gave it (the call
+ * may still fail). A stream socket ignores the address (its peer is its connect's), except with
+ * MSG_FASTOPEN, which connects (TCP Fast Open): a connect, as given. A send without an address goes to
+ * the connect's peer, reported there. A global function: verified once for its several callers. */
+#define SA_MSG_FASTOPEN 0x20000000
+__attribute__((noinline)) int sa_report_send(u32 fd, u64 uaddr, u32 addrlen, u32 msg_flags)
 {
     if (!uaddr || addrlen < 2)
         return 0;
@@ -222,9 +266,14 @@ __attribute__((noinline)) int sa_report_send(u32 fd, u64 uaddr, u32 addrlen)
     if (!rec)
         return 0;
     struct socket *sock;
-    if (!net_socket(task, fd, &rec->n, &sock) || rec->n.sock_type == 1 /* SOCK_STREAM */)
+    if (!net_socket(task, fd, &rec->n, &sock))
         return 0;
-    if (!read_user_addr(&rec->n, (const void *)uaddr, addrlen))
+    if (rec->n.sock_type == 1 /* SOCK_STREAM */) {
+        if (!(msg_flags & SA_MSG_FASTOPEN) || rec->n.family == AF_UNIX)
+            return 0;
+        rec->n.op = SA_NET_CONNECT;
+    }
+    if (!read_user_addr(&rec->n, (const void *)uaddr, addrlen, true))
         return 0;
     net_emit(rec, task, p);
     return 0;
@@ -307,20 +356,28 @@ int on_listen_exit(struct syscall_exit_ctx *ctx)
 }
 
 /* sendmsg's address is in its msghdr (user memory; x86_64: msg_name at 0, msg_namelen at 8). */
-static __always_inline void report_msghdr(u32 fd, const char *msg)
+static __always_inline void report_msghdr(u32 fd, const char *msg, u32 msg_flags)
 {
     u64 name = 0;
     u32 namelen = 0;
-    if (!msg || bpf_probe_read_user(&name, sizeof(name), msg) != 0 || !name)
+    if (!msg)
+        return;
+    if (bpf_probe_read_user(&name, sizeof(name), msg) != 0) {
+        sa_report_send(fd, 1, 2, msg_flags);  /* unreadable: said so (read_user_addr) */
+        return;
+    }
+    if (!name)
         return;
     bpf_probe_read_user(&namelen, sizeof(namelen), msg + 8);
-    sa_report_send(fd, name, namelen);
+    sa_report_send(fd, name, namelen, msg_flags);
 }
 
 SEC("tracepoint/syscalls/sys_enter_sendmsg")
 int on_sendmsg(struct syscall_enter_ctx *ctx)
 {
-    report_msghdr(ctx->args[0], (const char *)ctx->args[1]);
+    if (!session_process())  /* everyone else: one lookup, no read of their memory */
+        return 0;
+    report_msghdr(ctx->args[0], (const char *)ctx->args[1], ctx->args[2]);
     return 0;
 }
 
@@ -337,6 +394,6 @@ int on_sendmmsg(struct syscall_enter_ctx *ctx)
     if (!vec || !session_process())
         return 0;
     for (u32 i = 0; i < SA_UIO_MAXIOV && i < vlen; i++)
-        report_msghdr(ctx->args[0], vec + (u64)i * SA_MMSGHDR_SIZE);
+        report_msghdr(ctx->args[0], vec + (u64)i * SA_MMSGHDR_SIZE, ctx->args[3]);
     return 0;
 }

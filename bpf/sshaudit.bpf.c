@@ -584,7 +584,8 @@ static __always_inline int on_accept_exit(struct syscall_exit_ctx *ctx)
     if (!sk)
         return 0;
     if (BPF_CORE_READ(sk, __sk_common.skc_family) == AF_UNIX) {
-        /* A session's program serving a unix socket: its network activity (sshd never does this). */
+        /* A session's program serving a unix socket: its network activity (sshd's own, for agent or
+         * -R forwarding, are kept by no row: user space releases them). */
         if (!(tp->flags & (SA_PROC_LISTENER | SA_PROC_MONITOR)))
             report_unix_accept(tp, ctx->ret);
         return 0;
@@ -756,13 +757,13 @@ int on_write(struct syscall_enter_ctx *ctx)
     return capture_log(ctx->args[0], (const char *)ctx->args[1], ctx->args[2], true);
 }
 
-int sa_report_send(u32 fd, u64 uaddr, u32 addrlen);  /* net.bpf.h */
+int sa_report_send(u32 fd, u64 uaddr, u32 addrlen, u32 msg_flags);  /* net.bpf.h */
 
 SEC("tracepoint/syscalls/sys_enter_sendto")
 int on_sendto(struct syscall_enter_ctx *ctx)
 {
     if (ctx->args[4])  /* an address given: a session's datagram (net.bpf.h) */
-        sa_report_send(ctx->args[0], ctx->args[4], ctx->args[5]);
+        sa_report_send(ctx->args[0], ctx->args[4], ctx->args[5], ctx->args[3]);
     return capture_log(ctx->args[0], (const char *)ctx->args[1], ctx->args[2], false);
 }
 

@@ -236,21 +236,29 @@ public enum EventDecoder {
         guard size >= MemoryLayout<sa_net>.size else { throw DecodeError.truncated(type: type, size: size) }
         guard let op = networkOperation(r.u32(At.netOp)) else { throw DecodeError.unknownType(type) }
         let family = r.u16(At.netFamily)
+        let flags = r.u32(At.netFlags)
+        // The caller's address could not be read: the call is known, not its endpoint.
+        let unreadable = flags & SA_NET_UNREADABLE != 0
         var endpoint: Endpoint?
         var path: String?
         switch family {
         case afInet, afInet6:
-            endpoint = Endpoint(address: r.ipAddress(At.netAddr, family: family), port: r.u16(At.netPort))
+            if !unreadable { endpoint = Endpoint(address: r.ipAddress(At.netAddr, family: family), port: r.u16(At.netPort)) }
         case 1:
-            let len = min(Int(r.u32(At.netPathLen)), At.netPathSize)
+            let len = unreadable ? 0 : min(Int(r.u32(At.netPathLen)), At.netPathSize)
             if len > 0 {
-                // An abstract name starts with a NUL byte: shown as "@name", as ss(8) does.
-                path = r.bytes[At.netPath] == 0 ? "@" + r.string(At.netPath + 1, len - 1) : r.string(At.netPath, len)
+                // An abstract name starts with a NUL byte and may hold more: shown as "@name", each NUL
+                // as "@", as ss(8) does (text with NUL bytes would end early in SQLite and C strings).
+                if r.bytes[At.netPath] == 0 {
+                    path = "@" + String(decoding: r.bytes[At.netPath + 1..<At.netPath + len].map { $0 == 0 ? UInt8(ascii: "@") : $0 },
+                                        as: UTF8.self)
+                } else {
+                    path = r.string(At.netPath, len)
+                }
             }
         default:
             throw DecodeError.unknownType(type)
         }
-        let flags = r.u32(At.netFlags)
         // The key of the kernel's count of repeats follows the record.
         var seenKey: [UInt8]?
         if flags & SA_NET_SEEN != 0 {

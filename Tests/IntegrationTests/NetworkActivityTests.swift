@@ -229,13 +229,16 @@ final class NetworkActivityTests: XCTestCase {
     }
 
     /// A program that sends datagrams to addresses given with each call, and serves a unix socket.
-    /// argv: FLOOD DIR. Prints "sent" when done.
+    /// argv: FLOOD DIR TOKEN. Prints "sent" when done.
     static let sender = #"""
         #define _GNU_SOURCE
         #include <arpa/inet.h>
         #include <stdio.h>
         #include <stdlib.h>
         #include <string.h>
+        #include <fcntl.h>
+        #include <stddef.h>
+        #include <sys/mman.h>
         #include <sys/socket.h>
         #include <sys/un.h>
         #include <unistd.h>
@@ -282,7 +285,43 @@ final class NetworkActivityTests: XCTestCase {
             if (bind(r, (struct sockaddr *)&rd, sizeof(rd)) != 0) { perror("bind dgram"); return 1; }
             int d = socket(AF_UNIX, SOCK_DGRAM, 0);
             if (sendto(d, &byte, 1, 0, (struct sockaddr *)&rd, sizeof(rd)) != 1) { perror("sendto unix"); return 1; }
-            /* A connected TCP socket's sendto ignores the address: nothing more. */
+            /* The same path, given with a length that cuts a decoy off its end: the kernel reads no further. */
+            struct sockaddr_un cut = un(dir, "dgram.sockDECOY");
+            socklen_t cutlen = offsetof(struct sockaddr_un, sun_path) + strlen(cut.sun_path) - 5;
+            if (sendto(d, &byte, 1, 0, (struct sockaddr *)&cut, cutlen) != 1) { perror("sendto cut"); return 1; }
+            /* Abstract names that differ only after a NUL byte inside them. */
+            const char *tags[2] = { "X", "Y" };
+            for (int i = 0; i < 2; i++) {
+                struct sockaddr_un ab = { .sun_family = AF_UNIX };
+                int n = snprintf(ab.sun_path + 1, sizeof(ab.sun_path) - 1, "sa-%s", argv[3]);
+                ab.sun_path[1 + n] = 0;
+                ab.sun_path[2 + n] = tags[i][0];
+                socklen_t len = offsetof(struct sockaddr_un, sun_path) + n + 3;
+                int b = socket(AF_UNIX, SOCK_DGRAM, 0);
+                if (bind(b, (struct sockaddr *)&ab, len) != 0) { perror("bind abstract"); return 1; }
+                if (sendto(d, &byte, 1, 0, (struct sockaddr *)&ab, len) != 1) { perror("sendto abstract"); return 1; }
+            }
+            /* AF_UNSPEC on an IPv4 socket is taken as AF_INET; an IPv6 socket sends to an AF_INET address. */
+            struct sockaddr_in unspec = v4("127.0.0.1", 23578);
+            unspec.sin_family = AF_UNSPEC;
+            if (sendto(u, &byte, 1, 0, (struct sockaddr *)&unspec, sizeof(unspec)) != 1) { perror("sendto unspec"); return 1; }
+            struct sockaddr_in four = v4("127.0.0.1", 23579);
+            if (sendto(u6, &byte, 1, 0, (struct sockaddr *)&four, sizeof(four)) != 1) { perror("sendto v4 on v6"); return 1; }
+            /* An address in a page not yet faulted in (a file mapping never touched): the kernel reads it,
+             * the probe cannot. */
+            char file[200];
+            snprintf(file, sizeof(file), "%s/addr.bin", dir);
+            int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0600);
+            struct sockaddr_in hidden = v4("127.0.0.1", 23581);
+            if (fd < 0 || write(fd, &hidden, sizeof(hidden)) != sizeof(hidden)) { perror("addr file"); return 1; }
+            void *page = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+            if (page == MAP_FAILED) { perror("mmap"); return 1; }
+            if (sendto(u, &byte, 1, 0, (struct sockaddr *)page, sizeof(hidden)) != 1) { perror("sendto unfaulted"); return 1; }
+            /* TCP Fast Open: sendto with an address connects (refused here: nothing listens). */
+            int t = socket(AF_INET, SOCK_STREAM, 0);
+            struct sockaddr_in tfo = v4("127.0.0.1", 23580);
+            sendto(t, &byte, 1, MSG_FASTOPEN, (struct sockaddr *)&tfo, sizeof(tfo));
+            /* A TCP socket's sendto without MSG_FASTOPEN ignores the address: nothing more. */
             /* Served over a unix stream socket: bind, listen, accept. */
             int l = socket(AF_UNIX, SOCK_STREAM, 0);
             struct sockaddr_un ls = un(dir, "stream.sock");
@@ -299,7 +338,9 @@ final class NetworkActivityTests: XCTestCase {
     /// Datagrams sent to an address with each call (sendto, sendmsg, sendmmsg; IPv4, IPv6, a unix
     /// path) and a unix socket served (accept) in a session: one row per endpoint with its exact count.
     /// 1,000,000 sends to one endpoint are one report and a count in the kernel, not a million records.
-    /// The same program outside any session gives nothing.
+    /// The same program outside any session gives nothing. Runs serially (Makefile SERIAL_TESTS): every
+    /// recorder on the machine follows this session, and one whose kernel table of counted operations
+    /// another test filled (testConnectFloodIsBounded) would get each of the million sends as a record.
     func testSendsToAddressesAndUnixAcceptsOfASession() throws {
         let program = try compileTestProgram(Self.sender, name: "net-send", program: "sender")
         let inside = "/tmp/net-send-\(UUID().uuidString.prefix(8))", outside = inside + "-root"
@@ -313,10 +354,11 @@ final class NetworkActivityTests: XCTestCase {
         let recorder = try Recorder(name: "net-send")
         self.recorder = recorder
 
-        let root = try runProcess(program, ["1000", outside])
+        let token = String(UUID().uuidString.prefix(8))
+        let root = try runProcess(program, ["1000", outside, token + "r"])
         XCTAssertEqual(root.stdout, "sent\n", root.stderr)
         let flood = 1_000_000
-        let r = try server.ssh("sa_alice", ["\(program) \(flood) \(inside)"])
+        let r = try server.ssh("sa_alice", ["\(program) \(flood) \(inside) \(token)"])
         XCTAssertEqual(r.stdout, "sent\n", r.stderr)
         XCTAssertEqual(try recorder.stop(), 0)
 
@@ -324,7 +366,8 @@ final class NetworkActivityTests: XCTestCase {
         let sessionID = try XCTUnwrap(mine.first?.int("id"))
         XCTAssertEqual(mine.first?.int("drops"), 0)
         let everything = try recorder.query("network")
-        XCTAssertFalse(everything.contains { ($0.string("path") ?? "").hasPrefix(outside) }, "nothing outside sessions")
+        XCTAssertFalse(everything.contains { ($0.string("path") ?? "").hasPrefix(outside) || ($0.string("path") ?? "").contains(token + "r") },
+                       "nothing outside sessions")
         func describe(_ row: [String: Any]) -> String {
             let target = row.string("path") ?? "\(row.string("addr") ?? "-"):\(row.int("port").map(String.init) ?? "-")"
             return "\(row.string("op")!) \(row.string("family")!)/\(row.string("proto")!) \(target) ×\(row.int("count")!)"
@@ -332,15 +375,23 @@ final class NetworkActivityTests: XCTestCase {
         let rows = everything.filter { $0.int("session_id") == sessionID }.map(describe).sorted()
         XCTAssertEqual(rows, [
             "accept unix/stream \(inside)/stream.sock ×1",
+            "bind unix/dgram @sa-\(token)@X ×1",
+            "bind unix/dgram @sa-\(token)@Y ×1",
             "bind unix/dgram \(inside)/dgram.sock ×1",
+            "connect inet/tcp 127.0.0.1:23580 ×1",  // TCP Fast Open, as given
             "bind unix/stream \(inside)/stream.sock ×1",
             "connect unix/stream \(inside)/stream.sock ×1",
             "listen unix/stream \(inside)/stream.sock ×1",
             "send inet/udp 127.0.0.1:23575 ×\(flood)",
             "send inet/udp 127.0.0.1:23577 ×2",
+            "send inet/udp 127.0.0.1:23578 ×1",  // AF_UNSPEC
             "send inet/udp 127.0.0.2:23577 ×1",
+            "send inet/udp -:- ×1",  // the address the probe could not read
             "send inet6/udp ::1:23576 ×1",
-            "send unix/dgram \(inside)/dgram.sock ×1",
+            "send inet6/udp ::ffff:127.0.0.1:23579 ×1",
+            "send unix/dgram @sa-\(token)@X ×1",
+            "send unix/dgram @sa-\(token)@Y ×1",
+            "send unix/dgram \(inside)/dgram.sock ×2",  // the decoy cut off
         ].sorted())
         // The flood was counted in the kernel: the recorder's run saw far fewer records than sends (it
         // follows every sshd on the machine: other tests' sessions add theirs).
