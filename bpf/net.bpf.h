@@ -268,6 +268,8 @@ __attribute__((noinline)) int sa_report_send(u32 fd, u64 uaddr, u32 addrlen, u32
     struct socket *sock;
     if (!net_socket(task, fd, &rec->n, &sock))
         return 0;
+    if (rec->n.family == AF_UNIX && rec->n.sock_type == 5 /* SOCK_SEQPACKET: the address is ignored */)
+        return 0;
     if (rec->n.sock_type == 1 /* SOCK_STREAM */) {
         if (!(msg_flags & SA_MSG_FASTOPEN) || rec->n.family == AF_UNIX)
             return 0;
