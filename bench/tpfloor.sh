@@ -36,7 +36,8 @@ cleanup() {
 trap cleanup EXIT
 [[ $(id -u) == 0 ]] || { log "run as root"; exit 1; }
 [[ -x $BIN ]] || { log "no binary $BIN"; exit 1; }
-OBJ=$(find "$ROOT/.build-bench" "$ROOT/.build" -name sshaudit.bpf.o -newer "$ROOT/bpf/events.h" 2>/dev/null | head -n 1)
+# (find fails when one of the build folders is missing: that must not end the script before it says why)
+OBJ=$(find -L "$ROOT/.build-bench" "$ROOT/.build" -name sshaudit.bpf.o -newer "$ROOT/bpf/events.h" 2>/dev/null | head -n 1 || true)
 [[ -n $OBJ ]] || { log "no BPF object built from the current bpf/ (build the release binary first)"; exit 1; }
 id "$USER_" >/dev/null 2>&1 || bash "$ROOT/Tests/Integration/sshd-harness.sh" setup /run/sshaudit-test/tpfloor >/dev/null
 
