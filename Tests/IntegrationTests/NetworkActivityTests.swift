@@ -305,6 +305,19 @@ final class NetworkActivityTests: XCTestCase {
                 if (bind(b, (struct sockaddr *)&ab, len) != 0) { perror("bind abstract"); return 1; }
                 if (sendto(d, &byte, 1, 0, (struct sockaddr *)&ab, len) != 1) { perror("sendto abstract"); return 1; }
             }
+            /* Abstract names of 100 bytes that differ only in their last byte, each sent to twice: past the
+             * first 64 bytes the kernel's key holds, the seeded hash of the whole name keeps them apart. */
+            for (int i = 0; i < 2; i++) {
+                struct sockaddr_un ab = { .sun_family = AF_UNIX };
+                int n = snprintf(ab.sun_path + 1, sizeof(ab.sun_path) - 1, "sa-%s-", argv[3]);
+                memset(ab.sun_path + 1 + n, 'L', 98 - n);
+                ab.sun_path[99] = tags[i][0];
+                socklen_t len = offsetof(struct sockaddr_un, sun_path) + 100;
+                int b = socket(AF_UNIX, SOCK_DGRAM, 0);
+                if (bind(b, (struct sockaddr *)&ab, len) != 0) { perror("bind long abstract"); return 1; }
+                for (int k = 0; k < 2; k++)
+                    if (sendto(d, &byte, 1, 0, (struct sockaddr *)&ab, len) != 1) { perror("sendto long abstract"); return 1; }
+            }
             /* AF_UNSPEC on an IPv4 socket is taken as AF_INET; an IPv6 socket sends to an AF_INET address. */
             struct sockaddr_in unspec = v4("127.0.0.1", 23578);
             unspec.sin_family = AF_UNSPEC;
@@ -377,7 +390,12 @@ final class NetworkActivityTests: XCTestCase {
             return "\(row.string("op")!) \(row.string("family")!)/\(row.string("proto")!) \(target) ×\(row.int("count")!)"
         }
         let rows = everything.filter { $0.int("session_id") == sessionID }.map(describe).sorted()
+        let long = "@sa-\(token)-" + String(repeating: "L", count: 98 - "sa-\(token)-".utf8.count)
         XCTAssertEqual(rows, [
+            "bind unix/dgram \(long)X ×1",
+            "bind unix/dgram \(long)Y ×1",
+            "send unix/dgram \(long)X ×2",  // longer than the key's 64 bytes: told apart by the hash
+            "send unix/dgram \(long)Y ×2",
             "accept unix/stream \(inside)/stream.sock ×1",
             "bind unix/dgram @sa-\(token)@X ×1",
             "bind unix/dgram @sa-\(token)@Y ×1",
