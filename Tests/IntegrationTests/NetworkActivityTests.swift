@@ -334,6 +334,16 @@ final class NetworkActivityTests: XCTestCase {
             void *page = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
             if (page == MAP_FAILED) { perror("mmap"); return 1; }
             if (sendto(u, &byte, 1, 0, (struct sockaddr *)page, sizeof(hidden)) != 1) { perror("sendto unfaulted"); return 1; }
+            /* The same through sendmsg, its msghdr itself in a page not yet faulted in: counted with it. */
+            struct sockaddr_in dest = v4("127.0.0.1", 23582);
+            struct iovec one = { .iov_base = &byte, .iov_len = 1 };
+            struct msghdr hdr = { .msg_name = &dest, .msg_namelen = sizeof(dest), .msg_iov = &one, .msg_iovlen = 1 };
+            snprintf(file, sizeof(file), "%s/msghdr.bin", dir);
+            int hfd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0600);
+            if (hfd < 0 || write(hfd, &hdr, sizeof(hdr)) != sizeof(hdr)) { perror("msghdr file"); return 1; }
+            void *hpage = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, hfd, 0);
+            if (hpage == MAP_FAILED) { perror("mmap msghdr"); return 1; }
+            if (sendmsg(u, (struct msghdr *)hpage, 0) != 1) { perror("sendmsg unfaulted"); return 1; }
             /* TCP Fast Open: sendto with an address connects (refused here: nothing listens). */
             int t = socket(AF_INET, SOCK_STREAM, 0);
             struct sockaddr_in tfo = v4("127.0.0.1", 23580);
@@ -408,7 +418,7 @@ final class NetworkActivityTests: XCTestCase {
             "send inet/udp 127.0.0.1:23577 ×2",
             "send inet/udp 127.0.0.1:23578 ×1",  // AF_UNSPEC
             "send inet/udp 127.0.0.2:23577 ×1",
-            "send inet/udp -:- ×1",  // the address the probe could not read
+            "send inet/udp -:- ×2",  // the address the probe could not read: sendto's, and sendmsg's whole msghdr
             "send inet6/udp ::1:23576 ×1",
             "send inet6/udp ::ffff:127.0.0.1:23579 ×1",
             "send unix/dgram @sa-\(token)@X ×1",
