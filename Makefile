@@ -29,8 +29,9 @@ run: build
 # Tests run in parallel (each integration test has its own sshd port and database). The abuse tests
 # (BoundsTests: a fork storm that overflows ring buffers, a 60 s connection flood; the io_uring test
 # that fills the kernel's ring table, the 32-bit call test that fills its process table) run alone after them: every recorder follows every sshd on the
-# machine, so run alongside they would flood the other tests' recorders too. The last line is the count from both xUnit reports: "N passed, N failed".
-SERIAL_TESTS := BoundsTests|IOUringTests.testMoreRingsThanTheKernelFollows|CompatCallsTests.testMoreProcessesThanTheKernelCounts|NetworkActivityTests.testSendsToAddresses
+# machine, so run alongside they would flood the other tests' recorders too. SessionHooksTests runs alone too: another
+# test's session would keep its recorder's session hooks attached. The last line is the count from both xUnit reports: "N passed, N failed".
+SERIAL_TESTS := SessionHooksTests|BoundsTests|IOUringTests.testMoreRingsThanTheKernelFollows|CompatCallsTests.testMoreProcessesThanTheKernelCounts|NetworkActivityTests.testSendsToAddresses
 test: deps
 	$(SWIFT) build --build-tests
 	@rm -f .build/xunit*.xml; status=0; \

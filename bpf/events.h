@@ -103,9 +103,9 @@ _Static_assert(sizeof(struct sa_tracked_proc) == 16, "tracked proc size");
                                  * manager): that connection's monitor. An accept record with fd 0,
                                  * its endpoints read from that socket, follows the exec record. */
 
-#define SA_EXEC_COMPAT_UNWATCHED 32u  /* a session's program started while the 32-bit call hook was not
-                                      * attached (SA_CONFIG_COMPAT_WATCHED clear): its 32-bit calls
-                                      * until the hook is attached go uncounted */
+#define SA_EXEC_SESSION_HOOKS_OFF 32u  /* a session's program started while the session hooks were not
+                                       * attached (SA_CONFIG_SESSION_HOOKS clear): its 32-bit calls,
+                                       * file and network activity until they are go unseen */
 
 #define SA_CWD_MAX 512        /* bytes of the working directory kept */
 #define SA_CWD_DEPTH 32       /* path components walked */
@@ -471,7 +471,7 @@ _Static_assert(sizeof(struct sa_file_id) == 16, "file id size");
 
 /* config[0]: settings of this recording. */
 #define SA_CONFIG_PIN_BINARIES 1u  /* record --sshd: a listener's executable must be in sshd_binaries */
-#define SA_CONFIG_COMPAT_WATCHED 2u  /* the 32-bit call hook is attached (BPFTracer.watchCompatCalls) */
+#define SA_CONFIG_SESSION_HOOKS 2u  /* the session hooks are attached (BPFTracer.watchSessionHooks) */
 struct sa_config {
     unsigned int flags;
     unsigned int _pad;

@@ -5,8 +5,9 @@
  * Included by sshaudit.bpf.c after the shared helpers and files.bpf.h. connect and bind are hooked at
  * their exit and have one program each (which also serves forwarding, on_socket_call), listen, rare,
  * one more. sendto shares its entry hook with the log capture (on_sendto); sendmsg has one of its own.
- * Each hooked syscall tracepoint costs every process on the machine its dispatch; a process outside
- * every session pays the `tracked` lookup and nothing else.
+ * Each hooked syscall tracepoint costs every process on the machine its dispatch, so these programs
+ * are session hooks (BPFTracer.sessionHookPrograms), attached only while a session is open; a
+ * process outside every session then pays the `tracked` lookup and nothing else.
  *
  * Aggregated in the kernel like file activity (events.h: sa_net_seen): a loop connecting to, or
  * sending to, one endpoint is one record and a count, so that it cannot flood the ring buffer. */

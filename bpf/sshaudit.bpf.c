@@ -193,12 +193,13 @@ static __always_inline void emit(void *rec, u64 size)
         count_loss(SA_LOSS_RING);
 }
 
-/* Whether the 32-bit call hook (compat.bpf.h) is detached: user space sets the flag while it is attached. */
-static __always_inline bool compat_unwatched(void)
+/* Whether the session hooks (the 32-bit call hook, compat.bpf.h, and the file and network activity
+ * programs, files.bpf.h and net.bpf.h) are detached: user space sets the flag while they are attached. */
+static __always_inline bool session_hooks_off(void)
 {
     u32 zero = 0;
     struct sa_config *cfg = bpf_map_lookup_elem(&config, &zero);
-    return cfg && !(cfg->flags & SA_CONFIG_COMPAT_WATCHED);
+    return cfg && !(cfg->flags & SA_CONFIG_SESSION_HOOKS);
 }
 
 static __always_inline struct file *file_of(struct task_struct *task, u32 fd)
@@ -359,9 +360,9 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
     ev.child_tgid = BPF_CORE_READ(child, tgid);
     ev.child_start_ns = BPF_CORE_READ(child, start_boottime);
     track(ev.child_tgid, ev.child_start_ns, child_flags);
-    /* A new connection's monitor while the 32-bit call hook is detached: user space is woken now,
-     * not at its next poll, so that the hook is attached before the session's programs run. */
-    if ((child_flags & SA_PROC_MONITOR) && compat_unwatched()) {
+    /* A new connection's monitor while the session hooks are detached: user space is woken now,
+     * not at its next poll, so that they are attached before the session's programs run. */
+    if ((child_flags & SA_PROC_MONITOR) && session_hooks_off()) {
         if (bpf_ringbuf_output(&events, &ev, sizeof(ev), BPF_RB_FORCE_WAKEUP) != 0)
             count_loss(SA_LOSS_RING);
         return 0;
@@ -420,11 +421,11 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
         tp->flags = role;
         tp->execs += 1;  /* what the process does from here is another command's (files.bpf.h) */
         tty_note_exec(task, tgid, role);
-        /* A session's program that could make 32-bit calls no one counts (compat.bpf.h): said. Not
+        /* A session's program whose 32-bit calls, file and network activity no one sees: said. Not
          * sshd's own (OpenSSH 10 execs sshd-auth for each connection, before anyone logged in). */
-        if (!(role & (SA_PROC_LISTENER | SA_PROC_MONITOR)) && compat_unwatched()
+        if (!(role & (SA_PROC_LISTENER | SA_PROC_MONITOR)) && session_hooks_off()
             && !(comm_is_sshd_prefix(task) && trusted_sshd(task, bprm)))
-            flags |= SA_EXEC_COMPAT_UNWATCHED;
+            flags |= SA_EXEC_SESSION_HOOKS_OFF;
     }
     u32 zero = 0;
     struct sa_exec *ev = bpf_map_lookup_elem(&exec_scratch, &zero);
@@ -461,9 +462,9 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
     u64 size = __builtin_offsetof(struct sa_exec, argv) + len;
     if (size > sizeof(*ev))
         size = sizeof(*ev);
-    /* A connection's monitor (sshd -i) while the 32-bit call hook is detached: user space is woken
+    /* A connection's monitor (sshd -i) while the session hooks are detached: user space is woken
      * now, as for a listener's fork (on_fork). */
-    if (conn && compat_unwatched()) {
+    if (conn && session_hooks_off()) {
         if (bpf_ringbuf_output(&events, ev, size, BPF_RB_FORCE_WAKEUP) != 0)
             count_loss(SA_LOSS_RING);
     } else {

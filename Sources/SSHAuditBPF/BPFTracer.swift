@@ -107,10 +107,10 @@ public final class BPFTracer {
     /// Pinned links reopened by a resumed tracer: they keep the programs attached while it runs.
     private var linkFDs: [Int32] = []
     private var mapFDs: [Int32] = []
-    /// The 32-bit call hook (bpf/compat.bpf.h, on_compat_enter) and its link while attached: see
-    /// watchCompatCalls. -1 when absent (pins of a build without it).
-    private var compatProgFD: Int32 = -1
-    private var compatLinkFD: Int32 = -1
+    /// The session hooks (see watchSessionHooks), by hook name: the program of each, and its link
+    /// while attached. Empty in pins of a build without them.
+    private var hookPrograms: [String: Int32] = [:]
+    private var hookLinks: [String: Int32] = [:]
     private var ring: RingReader?
     private let eventsFD: Int32
     private let trackedFD: Int32
@@ -205,11 +205,18 @@ public final class BPFTracer {
             if uringRingsFD >= 0 { fds.append(uringRingsFD) }
             compatCallsFD = bpf_obj_get(directory + "/compat_calls")
             if compatCallsFD >= 0 { fds.append(compatCallsFD) }
-            compatProgFD = bpf_obj_get(directory + "/compat_prog")
-            if compatProgFD >= 0 { fds.append(compatProgFD) }
-            compatLinkFD = bpf_obj_get(directory + "/compat_link")  // attached when the killed run was
+            // The session hooks, and the links of those the killed run had attached.
+            for name in names {
+                if name.hasPrefix("hookprog_") {
+                    let fd = try open(name)
+                    fds.append(fd)
+                    hookPrograms[String(name.dropFirst("hookprog_".count))] = fd
+                } else if name.hasPrefix("hooklink_") {
+                    hookLinks[String(name.dropFirst("hooklink_".count))] = try open(name)
+                }
+            }
         } catch {
-            for fd in linkFDs + fds { Glibc.close(fd) }
+            for fd in linkFDs + fds + hookLinks.values { Glibc.close(fd) }
             linkFDs = []
             throw error
         }
@@ -308,8 +315,11 @@ public final class BPFTracer {
         while let p = prog {
             // Terminal recording: read() is among the most frequent calls; unhooked unless asked.
             let name = String(cString: bpf_program__name(p))
-            if name == "on_compat_enter" {
-                compatProgFD = bpf_program__fd(p)  // attached only while sessions are open
+            if bpf_program__autoload(p), Self.sessionHookPrograms.contains(name) {
+                // Attached only while sessions are open (watchSessionHooks).
+                for hook in Self.hooks(program: name, section: String(cString: bpf_program__section_name(p))) {
+                    hookPrograms[hook] = bpf_program__fd(p)
+                }
                 prog = bpf_object__next_program(obj, p)
                 continue
             }
@@ -359,8 +369,8 @@ public final class BPFTracer {
                     throw TracerError.pinned(directory, errno)
                 }
             }
-            if compatProgFD >= 0 {
-                guard bpf_obj_pin(compatProgFD, directory + "/compat_prog") == 0 else { throw TracerError.pinned(directory, errno) }
+            for (hook, fd) in hookPrograms {
+                guard bpf_obj_pin(fd, directory + "/hookprog_" + hook) == 0 else { throw TracerError.pinned(directory, errno) }
             }
             for name in Self.pinnedMaps {
                 guard let map = bpf_object__find_map_by_name(object, name),
@@ -491,33 +501,71 @@ public final class BPFTracer {
         return records
     }
 
-    /// Whether the 32-bit call hook is attached.
-    public var watchesCompatCalls: Bool { compatLinkFD >= 0 }
+    /// The programs attached only while sessions are open: what only a session's processes need. A
+    /// tracepoint with a program costs every process on the machine its dispatch before the program
+    /// can tell whose call it is (the 32-bit call hook runs on every system call, about 150 ns each
+    /// here; the file and network ones on some of the most frequent calls), so a server no one is
+    /// logged in to does not pay for them. Each name must be a program of bpf/*.bpf.h.
+    public static let sessionHookPrograms: Set<String> = [
+        "on_compat_enter",
+        "on_file_named", "on_file_ftruncate", "on_file_fchmod", "on_file_fchown", "on_file_open", "on_file_creat",
+        "on_file_openat2", "on_file_open_by_handle",
+        "on_connect_exit", "on_bind_exit", "on_listen_exit", "on_sendmsg", "on_sendmmsg",
+    ]
 
-    /// Attaches or detaches the 32-bit call hook. It runs on every system call of the machine (the
-    /// tracepoints of each call skip 32-bit calls, raw_syscalls:sys_enter does not), about 150 ns
-    /// each here, so the recorder attaches it only while a session is open: from the fork of its
-    /// per-connection sshd, before authentication. Pinned while attached, so a killed recorder's
-    /// kernel state keeps it. False if it could not be attached.
-    /// The kernel knows whether it is attached (SA_CONFIG_COMPAT_WATCHED): while not, a session's exec
-    /// is flagged (SA_EXEC_COMPAT_UNWATCHED) and a new connection's fork wakes the recorder at once.
+    /// The hooks of a session hook program: one per tracepoint it is attached to, named for it
+    /// ("tp_sys_exit_rename": syscalls/sys_exit_rename; "raw_sys_enter": the BTF tracepoint its
+    /// section names). The name is also its pins' suffix (hookprog_, hooklink_).
+    static func hooks(program: String, section: String) -> [String] {
+        if program == "on_file_named" { return namedFileCallsPresent().map { "tp_sys_exit_" + $0 } }
+        if section.hasPrefix("tp_btf/") { return ["raw_" + section.dropFirst("tp_btf/".count)] }
+        return ["tp_" + (section.split(separator: "/").last ?? "")]
+    }
+
+    /// Whether all session hooks are attached.
+    public var watchesSessionHooks: Bool { !hookPrograms.isEmpty && hookLinks.count == hookPrograms.count }
+
+    /// Attaches or detaches the session hooks (sessionHookPrograms). The recorder attaches them while a
+    /// session is open: from the fork of its per-connection sshd, before authentication. Each link is
+    /// pinned while attached, so a killed recorder's kernel state keeps them. False if one could not be
+    /// attached (those that could stay attached; a later call tries the others again).
+    /// The kernel knows whether they are attached (SA_CONFIG_SESSION_HOOKS): while not, a session's
+    /// exec is flagged (SA_EXEC_SESSION_HOOKS_OFF) and a new connection's fork wakes the recorder at once.
     @discardableResult
-    public func watchCompatCalls(_ on: Bool) -> Bool {
-        if on == watchesCompatCalls { return true }
+    public func watchSessionHooks(_ on: Bool) -> Bool {
         if on {
-            guard compatProgFD >= 0 else { return false }
-            let fd = bpf_raw_tracepoint_open(nil, compatProgFD)
-            guard fd >= 0 else { return false }
-            compatLinkFD = fd
-            if let pinDirectory { _ = bpf_obj_pin(fd, pinDirectory + "/compat_link") }
-            setConfigFlag(SA_CONFIG_COMPAT_WATCHED, on: true)  // after the attach: never said before it is so
+            if watchesSessionHooks { return true }
+            for (hook, program) in hookPrograms.sorted(by: { $0.key < $1.key }) where hookLinks[hook] == nil {
+                let fd = Self.attach(hook: hook, program: program)
+                guard fd >= 0 else { continue }
+                hookLinks[hook] = fd
+                if let pinDirectory { _ = bpf_obj_pin(fd, pinDirectory + "/hooklink_" + hook) }
+            }
+            guard watchesSessionHooks else { return false }
+            setConfigFlag(SA_CONFIG_SESSION_HOOKS, on: true)  // after the attach: never said before it is so
         } else {
-            setConfigFlag(SA_CONFIG_COMPAT_WATCHED, on: false)  // before the detach, likewise
-            if let pinDirectory { unlink(pinDirectory + "/compat_link") }
-            Glibc.close(compatLinkFD)
-            compatLinkFD = -1
+            guard !hookLinks.isEmpty else { return true }
+            setConfigFlag(SA_CONFIG_SESSION_HOOKS, on: false)  // before the detach, likewise
+            for (hook, fd) in hookLinks {
+                if let pinDirectory { unlink(pinDirectory + "/hooklink_" + hook) }
+                Glibc.close(fd)
+            }
+            hookLinks.removeAll()
         }
         return true
+    }
+
+    /// Attaches `program` by its descriptor (a resumed recorder has no object): a link's descriptor,
+    /// or -1.
+    static func attach(hook: String, program: Int32) -> Int32 {
+        if hook.hasPrefix("raw_") { return bpf_raw_tracepoint_open(nil, program) }  // its BTF names the tracepoint
+        let event = "syscalls/" + hook.dropFirst("tp_".count)
+        for root in ["/sys/kernel/tracing/events/", "/sys/kernel/debug/tracing/events/"] {
+            guard let text = try? String(contentsOfFile: root + event + "/id", encoding: .utf8),
+                  let id = UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { continue }
+            return sa_attach_tracepoint(program, id)
+        }
+        return -1
     }
 
     private func setConfigFlag(_ flag: UInt32, on: Bool) {
@@ -734,8 +782,8 @@ public final class BPFTracer {
         }
         links.removeAll()
         for fd in linkFDs + mapFDs { Glibc.close(fd) }
-        if compatLinkFD >= 0 { Glibc.close(compatLinkFD) }  // its pin, if any, keeps it attached
-        compatLinkFD = -1
+        for fd in hookLinks.values { Glibc.close(fd) }  // their pins, if any, keep them attached
+        hookLinks.removeAll()
         linkFDs.removeAll()
         mapFDs.removeAll()
         ring = nil

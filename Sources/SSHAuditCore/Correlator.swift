@@ -595,8 +595,8 @@ public final class Correlator {
         // A newly started sshd is a listener only once it accepts: `sshd -t` or `sshd -V` never do.
         // Any other process without a record has none because there was no room (see `handle`).
         let known = lookup(key)
-        if info.compatUnwatched, let id = known?.session {
-            updateSession(id) { $0.drops = true }  // its 32-bit calls may go uncounted for a while
+        if info.sessionHooksOff, let id = known?.session {
+            updateSession(id) { $0.drops = true }  // its 32-bit calls, files, network may go unseen a while
         }
         if known?.opensFiles == true { discardUnconfirmedSFTP(key) }
         files.forgetSeen(of: key)  // the kernel's counts under its old exec count were read before

@@ -35,12 +35,12 @@ public struct ExecInfo: Equatable, Sendable {
     public var tty: String?
     /// Working directory at exec (relative to the process's root); nil if it could not be read whole.
     public var cwd: String?
-    /// A session's program started while the 32-bit call hook was not attached: its 32-bit calls
-    /// may have gone uncounted (SA_EXEC_COMPAT_UNWATCHED).
-    public var compatUnwatched: Bool = false
+    /// A session's program started while the session hooks were not attached: its 32-bit calls,
+    /// file and network activity may have gone unseen (SA_EXEC_SESSION_HOOKS_OFF).
+    public var sessionHooksOff: Bool = false
     public init(filename: String, argv: [String], argvTruncated: Bool = false, newRoot: Bool = false,
-                connection: Bool = false, tty: String? = nil, cwd: String? = nil, compatUnwatched: Bool = false) {
-        self.compatUnwatched = compatUnwatched
+                connection: Bool = false, tty: String? = nil, cwd: String? = nil, sessionHooksOff: Bool = false) {
+        self.sessionHooksOff = sessionHooksOff
         self.filename = filename
         self.argv = argv
         self.argvTruncated = argvTruncated

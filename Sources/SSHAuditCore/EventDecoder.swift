@@ -51,7 +51,7 @@ public enum EventDecoder {
                 tty: tty.isEmpty ? nil : tty,
                 cwd: flags & SA_EXEC_CWD_TRUNCATED != 0
                     ? nil : Self.cwd(leafFirst: UnsafeRawBufferPointer(rebasing: bytes[At.execCwd..<At.execCwd + cwdLen])),
-                compatUnwatched: flags & SA_EXEC_COMPAT_UNWATCHED != 0
+                sessionHooksOff: flags & SA_EXEC_SESSION_HOOKS_OFF != 0
             ))
         case SA_EV_EXIT.rawValue:
             try need(MemoryLayout<sa_exit>.size)

@@ -16,9 +16,11 @@ public struct RecorderOptions {
     public var kernelBinaries: Set<KernelFileID>?
     public var ttyMode: TTYMode
     public var ttyMax: Int64
+    /// How long the session hooks stay attached after the last session ended (SessionHookWatch).
+    public var sessionHooksLinger: TimeInterval
 
     public init(db: String, retain: RetentionPeriod?, events: String?, trust: ListenerTrust,
-                kernelBinaries: Set<KernelFileID>?, ttyMode: TTYMode, ttyMax: Int64) {
+                kernelBinaries: Set<KernelFileID>?, ttyMode: TTYMode, ttyMax: Int64, sessionHooksLinger: TimeInterval = 30) {
         self.db = db
         self.retain = retain
         self.events = events
@@ -26,6 +28,7 @@ public struct RecorderOptions {
         self.kernelBinaries = kernelBinaries
         self.ttyMode = ttyMode
         self.ttyMax = ttyMax
+        self.sessionHooksLinger = sessionHooksLinger
     }
 }
 
@@ -111,8 +114,8 @@ public struct Recorder {
                              trust: trust, logChannels: logChannels)
         }
         let sweep = ProcessSweep(correlator: correlator)
-        let compatWatch = CompatWatch(tracer: tracer, correlator: correlator, warn: warn)
-        compatWatch.tick()  // sessions found open (or resumed) are watched from the start
+        let hookWatch = SessionHookWatch(tracer: tracer, correlator: correlator, linger: options.sessionHooksLinger, warn: warn)
+        hookWatch.tick()  // sessions found open (or resumed) are watched from the start
         logChannels.dropStale()
         /// What replaying an event log needs to start as this recorder did.
         func eventLogHeader(listeners: [ProcEntry], sessions: [SessionSeed]) -> EventLogHeader {
@@ -164,7 +167,7 @@ public struct Recorder {
         var reopenDatabase = false
         while !stop.requested {
             _ = try source.pump()
-            compatWatch.tick()
+            hookWatch.tick()
             correlator.flushCommandCounts()
             // Unpinned, nothing survives this process: no checkpoint to wait for.
             repeats.release(committed: tracer.pinDirectory == nil ? nil : output.writer.committedPosition ?? 0)

@@ -33,7 +33,16 @@ struct Record: ParsableCommand {
 
     @OptionGroup var ttyOptions: TTYOptions
 
+    @Option(help: ArgumentHelp(
+        "Seconds the session hooks (32-bit calls, file and network activity) stay attached after the last "
+        + "session ended (0 to 3600). They cost every process on the machine, so they are attached only "
+        + "while sessions are open; connections come in bursts.", valueName: "SECONDS"))
+    var sessionHooksLinger: Double = 30
+
     func validate() throws {
+        guard (0...3600).contains(sessionHooksLinger) else {
+            throw ValidationError("--session-hooks-linger: between 0 and 3600 seconds")
+        }
         _ = try listenerTrust()
         _ = try ttyOptions.resolved()
     }
@@ -62,6 +71,6 @@ struct Record: ParsableCommand {
         let (trust, kernelBinaries) = try listenerTrust()
         let tty = try ttyOptions.resolved()
         try Recorder(RecorderOptions(db: db, retain: retain, events: events, trust: trust, kernelBinaries: kernelBinaries,
-                                     ttyMode: tty.mode, ttyMax: tty.max)).run()
+                                     ttyMode: tty.mode, ttyMax: tty.max, sessionHooksLinger: sessionHooksLinger)).run()
     }
 }

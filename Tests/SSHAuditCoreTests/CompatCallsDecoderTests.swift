@@ -45,9 +45,9 @@ final class CompatCallsDecoderTests: XCTestCase {
     }
 }
 
-/// A session's program that started while the 32-bit call hook was detached (SA_EXEC_COMPAT_UNWATCHED):
+/// A session's program that started while the session hooks were detached (SA_EXEC_SESSION_HOOKS_OFF):
 /// its session is marked `drops` (its records may be partial), and only that one.
-final class CompatUnwatchedTests: XCTestCase {
+final class SessionHooksOffTests: XCTestCase {
     func testAnUnwatchedExecFlagsItsSession() throws {
         let log = try Fixture.load("exec_command")
         func replay(flagging: Bool) throws -> [SessionRecord] {
@@ -55,7 +55,7 @@ final class CompatUnwatchedTests: XCTestCase {
             let correlator = Correlator.replaying(log) { outputs.append($0) }
             for var event in try log.events() {
                 if flagging, case var .exec(info) = event.kind, !info.newRoot {
-                    info.compatUnwatched = true
+                    info.sessionHooksOff = true
                     event.kind = .exec(info)
                 }
                 correlator.handle(event)
@@ -71,8 +71,8 @@ final class CompatUnwatchedTests: XCTestCase {
     func testTheDecoderReadsTheFlag() throws {
         var r = sa_exec()
         r.h = KernelRecord.header(SA_EV_EXEC.rawValue, tgid: 4242, start: 99)
-        r.flags = SA_EXEC_COMPAT_UNWATCHED
+        r.flags = SA_EXEC_SESSION_HOOKS_OFF
         guard case let .exec(info) = try EventDecoder.decode(KernelRecord.bytes(r)).kind else { return XCTFail() }
-        XCTAssertTrue(info.compatUnwatched)
+        XCTAssertTrue(info.sessionHooksOff)
     }
 }

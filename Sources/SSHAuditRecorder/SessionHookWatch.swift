@@ -1,0 +1,40 @@
+import Foundation
+import SSHAuditBPF
+import SSHAuditCore
+
+/// Keeps the session hooks (BPFTracer.sessionHookPrograms: the 32-bit call hook and the file and
+/// network activity programs) attached while a session is open or a session's process runs, and for
+/// a while after: their tracepoints cost every process on the machine, so a server no one is logged
+/// in to does not pay for them. A session is open from the fork of its per-connection sshd, before
+/// authentication, so the hooks are in place (the fork wakes the recorder at once; attaching takes
+/// a few milliseconds) well before the user's first program runs or internal-sftp serves a request;
+/// a program started while they were not (a recorder lagging or down) is flagged by the kernel at
+/// its exec, and its session marked `drops`.
+final class SessionHookWatch {
+    let tracer: BPFTracer
+    let correlator: Correlator
+    let warn: (String) -> Void
+    /// How long the hooks stay after the last session closed (connections come in bursts).
+    let linger: TimeInterval
+    private var lastOpen = Date.distantPast
+    private var warned = false
+
+    init(tracer: BPFTracer, correlator: Correlator, linger: TimeInterval = 30, warn: @escaping (String) -> Void) {
+        self.tracer = tracer
+        self.correlator = correlator
+        self.linger = linger
+        self.warn = warn
+    }
+
+    func tick() {
+        if correlator.hasSessionProcesses {
+            lastOpen = Date()
+            if !tracer.watchesSessionHooks, !tracer.watchSessionHooks(true), !warned {
+                warned = true
+                warn("cannot attach every session hook: sessions' 32-bit calls, file or network activity may go unseen")
+            }
+        } else if Date().timeIntervalSince(lastOpen) > linger {
+            tracer.watchSessionHooks(false)
+        }
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import XCTest
+
+/// The session hooks (the 32-bit call hook and the file and network activity programs) are attached
+/// only while a session is open: a server no one is logged in to does not pay for them. Runs alone
+/// (Makefile SERIAL_TESTS): every recorder follows every sshd, so another test's session would keep
+/// them attached.
+final class SessionHooksTests: XCTestCase {
+    var server: SSHDServer!
+    var recorder: Recorder!
+
+    override func tearDown() {
+        server?.stop()
+        if let recorder { _ = try? recorder.stop() }
+        super.tearDown()
+    }
+
+    /// The pinned links of the attached session hooks (a clean stop removes them, a kill leaves them).
+    func attachedHooks() -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: recorder.pinDirectory)) ?? []
+        return names.filter { $0.hasPrefix("hooklink_") }.sorted()
+    }
+
+    func waitUntil(_ what: String, timeout: TimeInterval = 10, _ condition: () -> Bool) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while !condition() {
+            guard Date() < deadline else { throw TestFailure("timed out waiting until \(what)") }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+    }
+
+    /// Attached from the connection on (the session's first command, a shell builtin, is seen), kept
+    /// while the recorder is killed and resumed (what the session does meanwhile is seen), detached
+    /// after the linger once the session ended, and never attached by work outside sessions.
+    func testAttachedOnlyWhileASessionIsOpen() throws {
+        let token = UUID().uuidString.prefix(8).lowercased()
+        let first = "/tmp/hooks-first-\(token)", moved = "/tmp/hooks-moved-\(token)"
+        let whileDead = "/tmp/hooks-dead-\(token)", outside = "/tmp/hooks-outside-\(token)"
+        defer { for path in [first, moved, whileDead, outside, outside + ".r"] { unlink(path) } }
+        server = try SSHDServer(name: "hooks", port: 22662)
+        let linger = ["--session-hooks-linger", "1"]
+        recorder = try Recorder(name: "hooks", arguments: linger)
+
+        // Loaded and pinned, not attached.
+        let programs = ((try? FileManager.default.contentsOfDirectory(atPath: recorder.pinDirectory)) ?? [])
+            .filter { $0.hasPrefix("hookprog_") }
+        for hook in ["tp_sys_exit_rename", "tp_sys_exit_unlink", "tp_sys_exit_connect", "tp_sys_enter_sendmsg", "raw_sys_enter"] {
+            XCTAssertTrue(programs.contains("hookprog_" + hook), "\(hook) in \(programs)")
+        }
+        XCTAssertEqual(attachedHooks(), [])
+        // Work outside sessions attaches nothing.
+        let r = try runProcess("/usr/bin/setpriv", ["--reuid=sa_alice", "--regid=sa_alice", "--init-groups", "--",
+                                                   "/bin/sh", "-c", "echo x > \(outside) && mv \(outside) \(outside).r"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        Thread.sleep(forTimeInterval: 1.5)
+        XCTAssertEqual(attachedHooks(), [])
+
+        let ssh = try InteractiveSSH(server: server, user: "sa_alice")
+        ssh.type("echo k >> \(first); mv \(first) \(moved); echo first-done")
+        try ssh.waitFor("first-done\r")
+        XCTAssertEqual(attachedHooks().count, programs.count, "every hook attached while the session is open")
+
+        // Killed: the pinned links stay attached; the resumed recorder goes on with them.
+        recorder.kill()
+        ssh.type("echo d > \(whileDead); echo dead-done")
+        try ssh.waitFor("dead-done\r")
+        XCTAssertEqual(attachedHooks().count, programs.count)
+        recorder = try Recorder(name: "hooks", fresh: false, arguments: linger)
+        try recorder.waitForStderr("resumed the kernel state")
+        ssh.type("exit")
+        XCTAssertEqual(try ssh.waitForExit(), 0)
+        try waitUntil("the hooks are detached after the linger") { attachedHooks().isEmpty }
+        XCTAssertEqual(try recorder.stop(), 0)
+
+        let sessions = try recorder.query("sessions").filter { $0.int("local_port") == server.port }
+        XCTAssertEqual(sessions.count, 1)
+        let id = try XCTUnwrap(sessions.first?.int("id"))
+        XCTAssertEqual(sessions.first?["drops"] as? Bool, false, "the hooks were attached before the first command")
+        let rows = try recorder.query("files", ["--session", String(id), "--path", "/tmp/hooks-*"])
+        let seen = Set(rows.map { "\($0.string("op") ?? "?") \($0.string("path") ?? "?")\($0.string("new_path").map { " → " + $0 } ?? "")" })
+        XCTAssertEqual(seen, ["create \(first)", "rename \(first) → \(moved)", "create \(whileDead)"])
+        let anywhere = try recorder.query("files", ["--path", "/tmp/hooks-outside-*"])
+        XCTAssertEqual(anywhere.count, 0, "nothing from outside sessions: \(anywhere)")
+    }
+}
