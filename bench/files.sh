@@ -112,7 +112,8 @@ cat <<MD
 ## File-operation storm (bench/files.sh)
 
 $(date -u +%Y-%m-%d), $(nproc) CPUs, $REPS repetitions of $OPS operations (create/append, rename, unlink)
-by one process as $USER_; medians of the storm's own time.
+by one process as $USER_; medians of the storm's own time. Each run with a recorder starts its own: outside,
+no session is open, so the session hooks are not attached.
 
 | Where | Without recorder | With recorder | Ratio |
 |---|--:|--:|--:|

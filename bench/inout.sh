@@ -16,7 +16,7 @@ rec_start() {
 rec_stop() { kill -INT "$REC_PID"; wait "$REC_PID" || true; REC_PID=; }
 
 # inout_runs WHAT ROWS_SQL: REPS repetitions of each context without, then with, a recorder, into
-# runs.tsv (rep, context, tracer, seconds); after each recorded repetition ROWS_SQL's answer goes to
+# runs.tsv (rep, context, tracer, seconds), outside before inside; after each recorded repetition ROWS_SQL's answer goes to
 # rows.tsv and the kernel's losses to lost.txt. A storm with failures (WHAT: what failed) stops it.
 inout_runs() {
   local what=$1 rows_sql=$2 rep tracer ctx out
@@ -24,7 +24,9 @@ inout_runs() {
   for ((rep = 1; rep <= REPS; rep++)); do
     for tracer in none sshaudit; do
       [[ $tracer == sshaudit ]] && rec_start
-      for ctx in session host; do
+      # Outside first: with a fresh recorder and no session open, as on a server no one is logged in
+      # to (after a session, the session hooks stay attached for --session-hooks-linger seconds).
+      for ctx in host session; do
         out=$(storm "$ctx")
         [[ $(field failed "$out") == 0 ]] || { echo "bench/$NAME.sh: failed $what: $out" >&2; exit 1; }
         printf '%s\t%s\t%s\t%s\n' "$rep" "$ctx" "$tracer" "$(field seconds "$out")" >> "$WORK/runs.tsv"

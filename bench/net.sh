@@ -70,7 +70,8 @@ echo "## Network: connect storm"
 echo
 echo "\`bench/net.sh\`: \`connstorm -n $CONNECTS\` (serial TCP connects to a loopback listener outside every"
 echo "session, each closed with a reset) as the command of an ssh session (inside) and as the same user"
-echo "outside any session; $REPS alternating repetitions, medians; ratio = with \`sshaudit record\` / without,"
+echo "outside any session (first, with the recorder just started and no session open: the session hooks are"
+echo "not attached); $REPS alternating repetitions, medians; ratio = with \`sshaudit record\` / without,"
 echo "paired per repetition."
 echo
 inout_table

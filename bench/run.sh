@@ -22,6 +22,7 @@
 #   BENCH_REPLAY_SESSIONS [10]  sessions recorded for the replay log
 #   BENCH_REPLAY_EXECS [10000]  execs per recorded session
 #   BENCH_REPLAY_REPS [3]       timed replays (median)
+#   BENCH_REPLAY_AB_REPS [9]    replays of the A/B log by each build (alternating; 3 were within noise)
 #   BENCH_REPLAY_CPU [1]        the one CPU replay is pinned to
 #   BENCH_OPEN_SESSIONS [10000] sessions held open at once for the memory measurement
 #   BENCH_DROP_RATES ["2000 3000 4000 5000 6000 8000"]  stepped in-session exec rates (execs/s)
@@ -72,6 +73,7 @@ PROG=${BENCH_PROG:-/bin/true}
 REPLAY_SESSIONS=${BENCH_REPLAY_SESSIONS:-10}
 REPLAY_EXECS=${BENCH_REPLAY_EXECS:-10000}
 REPLAY_REPS=${BENCH_REPLAY_REPS:-3}
+REPLAY_AB_REPS=${BENCH_REPLAY_AB_REPS:-9}
 REPLAY_CPU=${BENCH_REPLAY_CPU:-1}
 OPEN_SESSIONS=${BENCH_OPEN_SESSIONS:-10000}
 DROP_RATES=${BENCH_DROP_RATES:-"2000 3000 4000 5000 6000 8000"}
@@ -557,7 +559,7 @@ run_replay() {
     record_replay_sessions
     rec_stop
     REPLAY_BASE_EVENTS=$("$BIN" events "$ab_log" | wc -l)
-    for ((i = 1; i <= REPLAY_REPS; i++)); do
+    for ((i = 1; i <= REPLAY_AB_REPS; i++)); do
       for which in $( ((i % 2)) && echo "base head" || echo "head base"); do
         rm -f "$WORK/replay-ab.db" "$WORK/replay-ab.db-wal" "$WORK/replay-ab.db-shm"
         sync; wait_quiet_cpu
@@ -804,7 +806,13 @@ write_report() {
         local rh rb
         rh=$(awk -F'\t' '$1 == "head" { print $2 }' "$WORK/replay-base.tsv" | median)
         rb=$(awk -F'\t' '$1 == "base" { print $2 }' "$WORK/replay-base.tsv" | median)
-        echo "| Replay not slower than at \`$BASE_REV\` (rows stored; one log of $REPLAY_BASE_EVENTS events recorded by the base, alternating) | $(awk -v e="$REPLAY_BASE_EVENTS" -v s="$rh" 'BEGIN { printf "%.0f", e / s }') vs $(awk -v e="$REPLAY_BASE_EVENTS" -v s="$rb" 'BEGIN { printf "%.0f", e / s }') events/s | | $(verdict "$rh <= $rb * 1.01") |"
+        # Paired per repetition (this build's time / the base's, run back to back): drift of the machine
+        # over the minutes of the A/B cancels out of each pair.
+        local paired spread
+        paired=$(awk -F'\t' '{ t[$1] = $2 } NR % 2 == 0 { print t["head"] / t["base"] }' "$WORK/replay-base.tsv" | sort -g)
+        spread=$(printf '%s\n' "$paired" | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.3f–%.3f", lo, hi }')
+        paired=$(printf '%s\n' "$paired" | median)
+        echo "| Replay not slower than at \`$BASE_REV\` (rows stored; one log of $REPLAY_BASE_EVENTS events recorded by the base, $REPLAY_AB_REPS pairs alternating; time this build / base, paired, ≤ 1.01) | $(awk -v e="$REPLAY_BASE_EVENTS" -v s="$rh" 'BEGIN { printf "%.0f", e / s }') vs $(awk -v e="$REPLAY_BASE_EVENTS" -v s="$rb" 'BEGIN { printf "%.0f", e / s }') events/s (medians); paired $(printf '%.3f' "$paired") (pairs $spread) | | $(verdict "$paired <= 1.01") |"
       fi
     fi
     echo

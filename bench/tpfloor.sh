@@ -6,12 +6,15 @@
 #
 # Empty programs (return 0) are attached to exactly the tracepoints the recorder attaches (the sections
 # of the recorder's own BPF object and the calls by name its on_file_named serves; the
-# terminal-recording ones for --tty output only). Two storms outside any session, as the test user,
-# alternating: the file-operation storm (bench/filestorm.c) with no programs, with the empty programs and with `record`; the exec storm
-# (bench/storm.c) with no programs, with the empty programs (terminal ones included) and with
-# `record --tty output`; the connect storm (bench/connstorm.c, serial TCP connects to a loopback
-# listener outside every session) like the file storm. Medians; ratios to no programs. A ratio of the empty programs above a target
-# says that no filtering inside the programs can meet that target: the cost is the kernel's dispatch.
+# terminal-recording ones for --tty output only): "always", those attached with no session open, and
+# "all", with the session hooks (BPFTracer.sessionHookPrograms) that are attached while one is open.
+# Storms outside any session, as the test user, alternating: the file-operation storm
+# (bench/filestorm.c) with no programs, with each set of empty programs and with `record` (no session
+# open); the connect storm (bench/connstorm.c, serial TCP connects to a loopback listener outside every
+# session) likewise; the exec storm (bench/storm.c) with no programs, with the always-attached empty
+# programs (terminal ones included) and with `record --tty output`. Medians; ratios to no programs. A
+# ratio of the empty programs above a target says that no filtering inside the programs can meet that
+# target: the cost is the kernel's dispatch.
 #
 # Environment: FLOOR_REPS [10], FLOOR_OPS [30000] file operations, FLOOR_EXECS [5000] execs,
 # FLOOR_CONNECTS [20000] connects, FLOOR_LISTEN [23596] the listener's port.
@@ -60,8 +63,21 @@ object() {   # NAME, then a grep -v pattern of sections to leave out
     done; } > "$WORK/$name.bpf.c"
   clang -O2 -target bpf -c "$WORK/$name.bpf.c" -o "$WORK/$name.bpf.o"
 }
-object base 'tty_|sys_exit_read$|sys_enter_ioctl$|sys_exit_write$'   # record --tty off
-object tty 'sys_exit_write$'                                          # record --tty output (not all)
+# The session hooks' tracepoints (BPFTracer.sessionHookPrograms: attached only while a session is open),
+# as a grep -E pattern of sections.
+session_sections() {
+  local name
+  for name in $(sed -n '/static let sessionHookPrograms/,/]/p' "$ROOT/Sources/SSHAuditBPF/BPFTracer.swift" | grep -oE '"on_[a-z0-9_]+"' | tr -d '"'); do
+    grep -h -B1 -E "^int (BPF_PROG\()?$name[(,]" "$ROOT"/bpf/*.h "$ROOT"/bpf/*.c | grep -oE '(tp_btf|tracepoint)/[a-z0-9_/]+'
+  done
+  grep -oE 'case SA_NR_[A-Z0-9]+' "$ROOT/bpf/files.bpf.h" | sed 's/case SA_NR_//' | tr 'A-Z' 'a-z' | sed 's|^|tracepoint/syscalls/sys_exit_|'
+}
+SESSION=$(session_sections | sort -u | sed 's/$/$/' | paste -sd '|')
+[[ $SESSION == *sys_exit_rename* && $SESSION == *tp_btf/sys_enter* ]] || { log "cannot tell the session hooks apart: $SESSION"; exit 1; }
+TTY='tty_|sys_exit_read$|sys_enter_ioctl$|sys_exit_write$'
+object always "$TTY|$SESSION"                 # record --tty off, no session open
+object all "$TTY"                             # record --tty off, a session open somewhere
+object tty "sys_exit_write\$|$SESSION"         # record --tty output (not all), no session open
 gcc -O2 -Wall -o "$WORK/tpfloor" "$ROOT/bench/tpfloor.c" -lbpf
 gcc -O2 -Wall -o "$WORK/filestorm" "$ROOT/bench/filestorm.c"
 gcc -O2 -Wall -o "$WORK/storm" "$ROOT/bench/storm.c"
@@ -91,30 +107,35 @@ rec_stop() { kill -INT "$REC_PID"; wait "$REC_PID" || true; REC_PID=; }
 
 for ((rep = 1; rep <= REPS; rep++)); do
   files >> "$WORK/f-none"
-  floor_start base; files >> "$WORK/f-floor"; floor_stop
+  floor_start always; files >> "$WORK/f-floor"; floor_stop
+  floor_start all; files >> "$WORK/f-all"; floor_stop
   rec_start; files >> "$WORK/f-rec"; rec_stop
   connects >> "$WORK/c-none"
-  floor_start base; connects >> "$WORK/c-floor"; floor_stop
+  floor_start always; connects >> "$WORK/c-floor"; floor_stop
+  floor_start all; connects >> "$WORK/c-all"; floor_stop
   rec_start; connects >> "$WORK/c-rec"; rec_stop
   execs >> "$WORK/e-none"
   floor_start tty; execs >> "$WORK/e-floor"; floor_stop
   rec_start --tty output; execs >> "$WORK/e-rec"; rec_stop
-  log "rep $rep: files $(tail -n 1 "$WORK/f-none") $(tail -n 1 "$WORK/f-floor") $(tail -n 1 "$WORK/f-rec"); connects $(tail -n 1 "$WORK/c-none") $(tail -n 1 "$WORK/c-floor") $(tail -n 1 "$WORK/c-rec"); execs $(tail -n 1 "$WORK/e-none") $(tail -n 1 "$WORK/e-floor") $(tail -n 1 "$WORK/e-rec")"
+  log "rep $rep: files $(tail -n 1 "$WORK/f-none") $(tail -n 1 "$WORK/f-floor") $(tail -n 1 "$WORK/f-all") $(tail -n 1 "$WORK/f-rec"); connects $(tail -n 1 "$WORK/c-none") $(tail -n 1 "$WORK/c-floor") $(tail -n 1 "$WORK/c-all") $(tail -n 1 "$WORK/c-rec"); execs $(tail -n 1 "$WORK/e-none") $(tail -n 1 "$WORK/e-floor") $(tail -n 1 "$WORK/e-rec")"
 done
 med() { sort -g "$WORK/$1" | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
-fn=$(med f-none) ff=$(med f-floor) fr=$(med f-rec) cn=$(med c-none) cf=$(med c-floor) cr=$(med c-rec) en=$(med e-none) ef=$(med e-floor) er=$(med e-rec)
+fn=$(med f-none) ff=$(med f-floor) fa=$(med f-all) fr=$(med f-rec) cn=$(med c-none) cf=$(med c-floor) ca=$(med c-all) cr=$(med c-rec)
+en=$(med e-none) ef=$(med e-floor) er=$(med e-rec)
 
 cat <<MD
 ## Tracepoints' own cost (bench/tpfloor.sh)
 
 $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $REPS alternating repetitions, outside any session, as $USER_.
-*Empty programs*: one \`return 0\` program on each tracepoint the recorder attaches ($(cat "$WORK/base.count") of them;
-$(cat "$WORK/tty.count") with the terminal-recording ones), read from the recorder's own BPF object and bpf/files.bpf.h.
+*Empty programs*: one \`return 0\` program on each tracepoint the recorder attaches, read from the recorder's own BPF
+object and bpf/files.bpf.h: *always* those attached with no session open ($(cat "$WORK/always.count") of them; $(cat "$WORK/tty.count") with
+the terminal-recording ones of \`--tty output\`), *all* with the session hooks too, attached while a session is open
+anywhere on the machine ($(cat "$WORK/all.count")). \`record\` runs with no session open.
 
-| Storm | No programs | Empty programs | Ratio | \`record\` | Ratio |
-|---|--:|--:|--:|--:|--:|
-| $OPS file operations (bench/filestorm.c) | ${fn} s | ${ff} s | $(ratio "$ff" "$fn") | ${fr} s | $(ratio "$fr" "$fn") |
-| $CONNECTS connects (bench/connstorm.c) | ${cn} s | ${cf} s | $(ratio "$cf" "$cn") | ${cr} s | $(ratio "$cr" "$cn") |
-| $EXECS execs (bench/storm.c), terminal programs included, \`record --tty output\` | ${en} s | ${ef} s | $(ratio "$ef" "$en") | ${er} s | $(ratio "$er" "$en") |
+| Storm | No programs | Empty, always | Ratio | Empty, all | Ratio | \`record\` | Ratio |
+|---|--:|--:|--:|--:|--:|--:|--:|
+| $OPS file operations (bench/filestorm.c) | ${fn} s | ${ff} s | $(ratio "$ff" "$fn") | ${fa} s | $(ratio "$fa" "$fn") | ${fr} s | $(ratio "$fr" "$fn") |
+| $CONNECTS connects (bench/connstorm.c) | ${cn} s | ${cf} s | $(ratio "$cf" "$cn") | ${ca} s | $(ratio "$ca" "$cn") | ${cr} s | $(ratio "$cr" "$cn") |
+| $EXECS execs (bench/storm.c), terminal programs included, \`record --tty output\` | ${en} s | ${ef} s | $(ratio "$ef" "$en") | | | ${er} s | $(ratio "$er" "$en") |
 MD
