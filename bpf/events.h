@@ -124,9 +124,12 @@ _Static_assert(sizeof(struct sa_header) == 48, "header size");
 struct sa_fork {
     struct sa_header h;
     unsigned int child_tgid;
-    unsigned int _pad;
+    unsigned int flags;         /* SA_FORK_* */
     unsigned long long child_start_ns;
 };
+#define SA_FORK_SESSION_HOOKS_OFF 1u  /* a monitor's fork while the session hooks were not attached: a
+                                       * user child forked so may serve a session (internal-sftp
+                                       * needs no exec) with nobody seeing its files */
 _Static_assert(sizeof(struct sa_fork) == 64, "fork size");
 
 struct sa_exec {

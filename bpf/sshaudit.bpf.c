@@ -359,6 +359,10 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
     fill_header(&ev.h, SA_EV_FORK, parent);
     ev.child_tgid = BPF_CORE_READ(child, tgid);
     ev.child_start_ns = BPF_CORE_READ(child, start_boottime);
+    /* On time, the hooks are attached at the connection's first fork (below), long before its
+     * monitor forks the user child after authentication. */
+    if ((tp->flags & SA_PROC_MONITOR) && session_hooks_off())
+        ev.flags = SA_FORK_SESSION_HOOKS_OFF;
     track(ev.child_tgid, ev.child_start_ns, child_flags);
     /* A new connection's monitor while the session hooks are detached: user space is woken now,
      * not at its next poll, so that they are attached before the session's programs run. */

@@ -96,7 +96,16 @@ extension Correlator {
         heldUploads[HeldUpload(tgid: key.tgid, path: transfer.path)] = transfer
     }
 
+    /// An upload renamed by the process that wrote it gets its final name: rsync's (held for it), and
+    /// internal-sftp's (held until its process ends), which clients write to a temporary name too
+    /// ("put x x.part", then "rename": WinSCP's ".filepart").
     func renamedUpload(_ key: ProcessKey, from path: String, to newPath: String) {
+        if var held = unconfirmedSFTP[key.tgid],
+           let i = held.lastIndex(where: { $0.path == path && $0.mode != .read }) {
+            held[i].path = newPath
+            unconfirmedSFTP[key.tgid] = held
+            return
+        }
         guard var transfer = heldUploads.removeValue(forKey: HeldUpload(tgid: key.tgid, path: path)) else { return }
         transfer.path = newPath
         sink(.transfer(transfer))

@@ -91,6 +91,11 @@ public final class Correlator {
             get { flags & 64 != 0 }
             set { flags = newValue ? flags | 64 : flags & ~64 }
         }
+        /// Forked by its monitor while the session hooks were not attached (Event.hooksOffAtFork).
+        var hooksOffAtFork: Bool {
+            get { flags & 128 != 0 }
+            set { flags = newValue ? flags | 128 : flags & ~128 }
+        }
 
         init(role: Role, session: Int64? = nil, ancestorCommand: Int64? = nil, path: String? = nil, orphan: Bool = false) {
             self.role = role
@@ -102,6 +107,7 @@ public final class Correlator {
 
         private enum CodingKeys: String, CodingKey {
             case path, session, command, ancestorCommand, pendingUID, role, execed, chrooted, orphan, transfer, opensFiles, receiver
+            case hooksOffAtFork
             case channel
         }
 
@@ -119,6 +125,7 @@ public final class Correlator {
             transferServer = try c.decodeIfPresent(TransferServer.self, forKey: .transfer)
             opensFiles = try c.decodeIfPresent(Bool.self, forKey: .opensFiles) ?? false
             receiver = try c.decodeIfPresent(Bool.self, forKey: .receiver) ?? false
+            hooksOffAtFork = try c.decodeIfPresent(Bool.self, forKey: .hooksOffAtFork) ?? false
             channel = try c.decodeIfPresent(Int64.self, forKey: .channel)
         }
 
@@ -137,6 +144,7 @@ public final class Correlator {
             try c.encodeIfPresent(transferServer, forKey: .transfer)
             if opensFiles { try c.encode(true, forKey: .opensFiles) }
             if receiver { try c.encode(true, forKey: .receiver) }
+            if hooksOffAtFork { try c.encode(true, forKey: .hooksOffAtFork) }
             try c.encodeIfPresent(channel, forKey: .channel)
         }
     }
@@ -378,7 +386,7 @@ public final class Correlator {
         }
         switch event.kind {
         case let .fork(child):
-            handleFork(parentKey: key, child: child, ppid: event.ppid, wallNs: wallNs)
+            handleFork(parentKey: key, child: child, ppid: event.ppid, hooksOff: event.hooksOffAtFork, wallNs: wallNs)
         case let .exec(info):
             handleExec(key, event: event, info: info, wallNs: wallNs)
         case let .exit(status):
@@ -498,7 +506,7 @@ public final class Correlator {
 
     // MARK: - Events
 
-    func handleFork(parentKey: ProcessKey, child: ProcessKey, ppid: UInt32, wallNs: Int64) {
+    func handleFork(parentKey: ProcessKey, child: ProcessKey, ppid: UInt32, hooksOff: Bool = false, wallNs: Int64) {
         // A parent not followed (no room when it appeared, like its record in the kernel): nor is its child.
         guard procs[parentKey] != nil else { return }
         confirmUserChild(parentKey)
@@ -514,6 +522,7 @@ public final class Correlator {
             proc.role = .monitor
         case .monitor:
             proc.role = .monitorChild
+            proc.hooksOffAtFork = hooksOff
         case .userChild, .user:
             proc.role = .user
         case .monitorChild, .helper, .preauth, .unknown:
@@ -589,6 +598,13 @@ public final class Correlator {
         if listenerNamespaces.count >= 1_024 { listenerNamespaces.removeAll() }
         listenerNamespaces[listener] = ns
         return ns
+    }
+
+    /// The session's user child (or, for root on OpenSSH ≤ 9.7, its shell) was forked while the session
+    /// hooks were not attached (a recorder lagging, or down with them detached): it may have changed
+    /// files or connected unseen before they were, with no program started (internal-sftp).
+    func sessionHooksWereOff(_ id: Int64) {
+        updateSession(id) { $0.drops = true }
     }
 
     func handleExec(_ key: ProcessKey, event: Event, info: ExecInfo, wallNs: Int64) {
@@ -680,6 +696,7 @@ public final class Correlator {
         proc.pendingUID = nil
         procs[key] = proc
         authenticate(sessionID, uid: pending.uid, wallNs: pending.atNs)
+        if proc.hooksOffAtFork { sessionHooksWereOff(sessionID) }
     }
 
     func handleSetsid(_ key: ProcessKey, uid: UInt32, wallNs: Int64) {
@@ -691,6 +708,7 @@ public final class Correlator {
             // Root logins on OpenSSH ≤ 9.7: no user child, the monitor forks the shell directly.
             proc.role = .user
             authenticate(sessionID, uid: uid, wallNs: wallNs)
+            if proc.hooksOffAtFork { sessionHooksWereOff(sessionID) }
             // The monitor serves the session itself: each such child is one channel.
             proc.channel = startChannel(key, session: sessionID, atNs: wallNs)
         case .user:

@@ -112,6 +112,10 @@ public struct Event: Equatable, Sendable {
     public var timestampNs: UInt64
     public var comm: String
     public var kind: EventKind
+    /// A fork (`.fork`) by a monitor while the session hooks were not attached
+    /// (SA_FORK_SESSION_HOOKS_OFF): if the child turns out to be the user child, its session's file
+    /// and network activity may have gone unseen for a while.
+    public var hooksOffAtFork = false
 
     public init(process: ProcessKey, ppid: UInt32, uid: UInt32, timestampNs: UInt64, comm: String, kind: EventKind) {
         self.process = process

@@ -29,10 +29,12 @@ public enum EventDecoder {
             if bytes.count < n { throw DecodeError.truncated(type: type, size: bytes.count) }
         }
         let kind: EventKind
+        var hooksOffAtFork = false
         switch type {
         case SA_EV_FORK.rawValue:
             try need(MemoryLayout<sa_fork>.size)
             kind = .fork(child: ProcessKey(tgid: r.u32(At.forkChild), startNs: r.u64(At.forkChildStart)))
+            hooksOffAtFork = r.u32(At.forkFlags) & SA_FORK_SESSION_HOOKS_OFF != 0
         case SA_EV_EXEC.rawValue:
             try need(At.execArgv)
             let filenameLen = min(Int(r.u32(At.execFilenameLen)), At.filenameMax)
@@ -139,7 +141,7 @@ public enum EventDecoder {
         default:
             throw DecodeError.unknownType(type)
         }
-        return Event(
+        var event = Event(
             process: ProcessKey(tgid: r.u32(At.tgid), startNs: r.u64(At.start)),
             ppid: r.u32(At.ppid),
             uid: r.u32(At.uid),
@@ -147,6 +149,8 @@ public enum EventDecoder {
             comm: r.cString(At.comm, At.commSize),
             kind: kind
         )
+        event.hooksOffAtFork = hooksOffAtFork
+        return event
     }
 
     static func logSource(_ code: UInt32) -> LogSource? {
@@ -318,7 +322,7 @@ enum At {
     static let uid = of(\sa_header.uid), ts = of(\sa_header.ts_ns), start = of(\sa_header.start_ns)
     static let comm = of(\sa_header.comm), commSize = MemoryLayout.size(ofValue: sa_header().comm)
 
-    static let forkChild = of(\sa_fork.child_tgid), forkChildStart = of(\sa_fork.child_start_ns)
+    static let forkChild = of(\sa_fork.child_tgid), forkChildStart = of(\sa_fork.child_start_ns), forkFlags = of(\sa_fork.flags)
 
     static let execFilenameLen = of(\sa_exec.filename_len), execArgvLen = of(\sa_exec.argv_len)
     static let execFlags = of(\sa_exec.flags), execCwdLen = of(\sa_exec.cwd_len)

@@ -82,4 +82,51 @@ final class SessionHooksTests: XCTestCase {
         let anywhere = try recorder.query("files", ["--path", "/tmp/hooks-outside-*"])
         XCTAssertEqual(anywhere.count, 0, "nothing from outside sessions: \(anywhere)")
     }
+
+    /// internal-sftp starts no program (and without PAM, nothing else runs one either), so no exec can
+    /// say that the hooks were off. A session whose user child was forked while they were detached
+    /// (here: the recorder killed with them detached, an upload and a rename meanwhile: the rename goes
+    /// unseen) is marked `drops` once the resumed recorder reads it; one served while the recorder ran
+    /// has its rename and is not.
+    func testAnInternalSftpSessionServedWhileTheHooksWereOffIsMarked() throws {
+        server = try SSHDServer(name: "hooks-sftp", port: 22663,
+                                extraOptions: ["-o", "Subsystem=sftp internal-sftp", "-o", "UsePAM=no"])
+        let linger = ["--session-hooks-linger", "1"]
+        recorder = try Recorder(name: "hooks-sftp", arguments: linger)
+        let token = UUID().uuidString.prefix(8).lowercased()
+        let source = "/run/sshaudit-test/hooks-upload-\(token).bin"
+        let live = "/tmp/hooks-sftp-live-\(token).bin", unseen = "/tmp/hooks-sftp-down-\(token).bin"
+        try Data(repeating: 0x5a, count: 4_096).write(to: URL(fileURLWithPath: source))
+        defer { for f in [source, live, unseen, live + ".part", unseen + ".part"] { unlink(f) } }
+        let key = server.dir + "/id_alice_hooks"
+        if !FileManager.default.fileExists(atPath: key) {
+            try FileManager.default.copyItem(atPath: server.dir + "/id_alice", toPath: key)
+            chmod(key, 0o600)
+        }
+        func upload(_ target: String) throws {
+            let r = try runProcess("/usr/bin/sftp", ["-b", "-", "-P", String(server.port), "-i", key, "-F", "/dev/null",
+                                                     "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                                                     "-o", "LogLevel=ERROR", "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+                                                     "sa_alice@127.0.0.1"],
+                                   input: "put \(source) \(target).part\nrename \(target).part \(target)\n")
+            XCTAssertEqual(r.status, 0, r.stderr)
+        }
+        try upload(live)
+        try waitUntil("the hooks are detached after the linger") { attachedHooks().isEmpty }
+        recorder.kill()
+        XCTAssertEqual(attachedHooks(), [], "killed with the hooks detached")
+        try upload(unseen)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: unseen), "the upload happened")
+        recorder = try Recorder(name: "hooks-sftp", fresh: false, arguments: linger)
+        try recorder.waitForStderr("resumed the kernel state")
+        XCTAssertEqual(try recorder.stop(), 0)
+
+        let sessions = try recorder.query("sessions").filter { $0.int("local_port") == server.port }
+        XCTAssertEqual(sessions.map { $0.string("kind") }, ["sftp", "sftp"])
+        XCTAssertEqual(sessions.map { $0["drops"] as? Bool }, [false, true])
+        let renames = try recorder.query("files", ["--op", "rename", "--path", "/tmp/hooks-sftp-*"])
+        XCTAssertEqual(renames.compactMap { $0.string("new_path") }, [live], "the live session's rename only")
+        let transfers = try recorder.query("transfers", ["--session", String(try XCTUnwrap(sessions.first?.int("id")))])
+        XCTAssertEqual(transfers.compactMap { $0.string("path") }, [live])
+    }
 }

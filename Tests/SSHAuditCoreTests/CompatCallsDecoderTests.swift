@@ -68,6 +68,49 @@ final class SessionHooksOffTests: XCTestCase {
         XCTAssertEqual(try replay(flagging: true).map(\.drops), [true])
     }
 
+    /// A monitor's fork while the hooks were detached (SA_FORK_SESSION_HOOKS_OFF): the user child
+    /// forked so may serve the session with no program started (internal-sftp), so its session is
+    /// marked `drops`; the pre-authentication child forked so (on time, the usual case: it follows the
+    /// connection's first fork at once) marks nothing. OpenSSH 9 and 10 process trees.
+    func testAUserChildForkedWithTheHooksOffFlagsItsSession() throws {
+        for fixture in ["exec_command", "openssh10_exec_command"] {
+            let log = try Fixture.load(fixture)
+            func replay(flagging: (_ forkByMonitor: Int) -> Bool) throws -> [Bool] {
+                var outputs: [CorrelatorOutput] = []
+                let correlator = Correlator.replaying(log) { outputs.append($0) }
+                var monitors: Set<ProcessKey> = [], listeners: Set<ProcessKey> = [], byMonitor = 0
+                for var event in try log.events() {
+                    if case let .fork(child) = event.kind {
+                        if monitors.contains(event.process) {
+                            event.hooksOffAtFork = flagging(byMonitor)
+                            byMonitor += 1
+                        } else if listeners.isEmpty || listeners.contains(event.process) {
+                            listeners.insert(event.process)  // the first fork is the listener's
+                            monitors.insert(child)
+                        }
+                    }
+                    correlator.handle(event)
+                }
+                var last: [Int64: SessionRecord] = [:]
+                for case let .session(s) in outputs { last[s.id] = s }
+                return last.values.sorted { $0.id < $1.id }.map(\.drops)
+            }
+            XCTAssertEqual(try replay { _ in false }, [false], fixture)
+            XCTAssertEqual(try replay { $0 == 0 }, [false], "\(fixture): the pre-authentication child only")
+            XCTAssertEqual(try replay { _ in true }, [true], "\(fixture): the user child too")
+        }
+    }
+
+    func testTheDecoderReadsTheForkFlag() throws {
+        var r = sa_fork()
+        r.h = KernelRecord.header(SA_EV_FORK.rawValue, tgid: 4242, start: 99)
+        r.child_tgid = 4243
+        r.flags = SA_FORK_SESSION_HOOKS_OFF
+        XCTAssertTrue(try EventDecoder.decode(KernelRecord.bytes(r)).hooksOffAtFork)
+        r.flags = 0
+        XCTAssertFalse(try EventDecoder.decode(KernelRecord.bytes(r)).hooksOffAtFork)
+    }
+
     func testTheDecoderReadsTheFlag() throws {
         var r = sa_exec()
         r.h = KernelRecord.header(SA_EV_EXEC.rawValue, tgid: 4242, start: 99)
