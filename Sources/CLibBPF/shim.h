@@ -1,6 +1,7 @@
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
 #include <linux/perf_event.h>
+#include <sys/epoll.h>  /* waiting on the ring buffer (BPFTracer.poll) */
 #include <sys/syscall.h>
 #include <errno.h>
 #include <unistd.h>

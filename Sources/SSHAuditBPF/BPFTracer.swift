@@ -222,12 +222,15 @@ public final class BPFTracer {
         }
         guard let ring = Self.ringInfo(eventsFD) else {
             let e = errno
-            for fd in linkFDs + fds { Glibc.close(fd) }
+            for fd in linkFDs + fds + hookLinks.values { Glibc.close(fd) }
             throw TracerError.pinned(directory, e)
         }
         mapFDs = fds
         (ringMapID, ringSize) = ring
         pinDirectory = directory
+        // A kill between an attach (or detach) and its flag left them out of step: the flag says
+        // what the links are (a link whose pin failed died with the killed run).
+        setConfigFlag(SA_CONFIG_SESSION_HOOKS, on: watchesSessionHooks)
     }
 
     /// Loads and attaches the programs; with `pinDirectory`, pins them (a directory left by an
@@ -318,7 +321,11 @@ public final class BPFTracer {
             if bpf_program__autoload(p), Self.sessionHookPrograms.contains(name) {
                 // Attached only while sessions are open (watchSessionHooks).
                 for hook in Self.hooks(program: name, section: String(cString: bpf_program__section_name(p))) {
-                    hookPrograms[hook] = bpf_program__fd(p)
+                    // One program per hook: a second one on the same tracepoint would never be attached.
+                    guard hookPrograms.updateValue(bpf_program__fd(p), forKey: hook) == nil else {
+                        close(detach: true)
+                        throw TracerError.attach("session hook " + hook + " (two programs)", EEXIST)
+                    }
                 }
                 prog = bpf_object__next_program(obj, p)
                 continue
@@ -340,6 +347,17 @@ public final class BPFTracer {
                 links.append(link)
             }
             prog = bpf_object__next_program(obj, p)
+        }
+        // Each session hook once now, so that one this kernel cannot attach is a start-up error, as
+        // the others are, rather than every session marked `drops` later.
+        for (hook, program) in hookPrograms.sorted(by: { $0.key < $1.key }) {
+            let fd = Self.attach(hook: hook, program: program)
+            guard fd >= 0 else {
+                let e = errno
+                close(detach: true)
+                throw TracerError.attach("session hook " + hook, e)
+            }
+            Glibc.close(fd)
         }
         if let directory {
             do {
@@ -523,36 +541,66 @@ public final class BPFTracer {
     }
 
     /// Whether all session hooks are attached.
-    public var watchesSessionHooks: Bool { !hookPrograms.isEmpty && hookLinks.count == hookPrograms.count }
+    public var watchesSessionHooks: Bool { !hookPrograms.isEmpty && Set(hookLinks.keys) == Set(hookPrograms.keys) }
 
     /// Attaches or detaches the session hooks (sessionHookPrograms). The recorder attaches them while a
     /// session is open: from the fork of its per-connection sshd, before authentication. Each link is
     /// pinned while attached, so a killed recorder's kernel state keeps them. False if one could not be
-    /// attached (those that could stay attached; a later call tries the others again).
+    /// attached (those that could stay attached; a later call tries the others again), or, detaching,
+    /// if the kernel still follows a connection or a session's process (they stay attached).
     /// The kernel knows whether they are attached (SA_CONFIG_SESSION_HOOKS): while not, a session's
-    /// exec is flagged (SA_EXEC_SESSION_HOOKS_OFF) and a new connection's fork wakes the recorder at once.
+    /// exec and a monitor's fork are flagged (SA_EXEC_SESSION_HOOKS_OFF, SA_FORK_SESSION_HOOKS_OFF)
+    /// and a new connection's fork wakes the recorder at once.
     @discardableResult
     public func watchSessionHooks(_ on: Bool) -> Bool {
         if on {
-            if watchesSessionHooks { return true }
+            if watchesSessionHooks { return setConfigFlag(SA_CONFIG_SESSION_HOOKS, on: true) }
             for (hook, program) in hookPrograms.sorted(by: { $0.key < $1.key }) where hookLinks[hook] == nil {
                 let fd = Self.attach(hook: hook, program: program)
                 guard fd >= 0 else { continue }
+                // Pinned, or not kept: a link that would die with a killed recorder must not be
+                // counted as attached in the state it leaves.
+                if let pinDirectory, bpf_obj_pin(fd, pinDirectory + "/hooklink_" + hook) != 0 {
+                    Glibc.close(fd)
+                    continue
+                }
                 hookLinks[hook] = fd
-                if let pinDirectory { _ = bpf_obj_pin(fd, pinDirectory + "/hooklink_" + hook) }
             }
             guard watchesSessionHooks else { return false }
-            setConfigFlag(SA_CONFIG_SESSION_HOOKS, on: true)  // after the attach: never said before it is so
-        } else {
-            guard !hookLinks.isEmpty else { return true }
-            setConfigFlag(SA_CONFIG_SESSION_HOOKS, on: false)  // before the detach, likewise
-            for (hook, fd) in hookLinks {
-                if let pinDirectory { unlink(pinDirectory + "/hooklink_" + hook) }
-                Glibc.close(fd)
-            }
-            hookLinks.removeAll()
+            return setConfigFlag(SA_CONFIG_SESSION_HOOKS, on: true)  // after the attach: never said before it is so
         }
+        // Before the detach, likewise; then the kernel's own view, not the recorder's (which may lag
+        // behind the ring): anything forked from here on is flagged, anything forked before is in
+        // `tracked`. A connection or a session's process there keeps the hooks.
+        // (With no link the flag is clear: it is set only with every link, and made to match at resume.)
+        guard !hookLinks.isEmpty else { return true }
+        guard setConfigFlag(SA_CONFIG_SESSION_HOOKS, on: false) else { return false }
+        if followsSessionProcesses {
+            setConfigFlag(SA_CONFIG_SESSION_HOOKS, on: watchesSessionHooks)
+            return false
+        }
+        for (hook, fd) in hookLinks {
+            if let pinDirectory { unlink(pinDirectory + "/hooklink_" + hook) }
+            Glibc.close(fd)
+        }
+        hookLinks.removeAll()
         return true
+    }
+
+    /// Whether the kernel follows any process other than a listener: a connection's sshd or a
+    /// session's process. (Stale entries only keep the hooks attached: the safe side.)
+    var followsSessionProcesses: Bool {
+        var key: UInt32 = 0, previous: UInt32 = 0, first = true
+        var entry = sa_tracked_proc()
+        for _ in 0..<(2 * 65_536) {
+            guard (first ? bpf_map_get_next_key(trackedFD, nil, &key) : bpf_map_get_next_key(trackedFD, &previous, &key)) == 0 else {
+                return false
+            }
+            first = false
+            previous = key
+            if bpf_map_lookup_elem(trackedFD, &key, &entry) == 0, entry.flags & SA_PROC_LISTENER == 0 { return true }
+        }
+        return true  // more steps than entries: the walk kept restarting; keep them
     }
 
     /// Attaches `program` by its descriptor (a resumed recorder has no object): a link's descriptor,
@@ -568,12 +616,14 @@ public final class BPFTracer {
         return -1
     }
 
-    private func setConfigFlag(_ flag: UInt32, on: Bool) {
+    /// False if the kernel's config could not be read or written.
+    @discardableResult
+    private func setConfigFlag(_ flag: UInt32, on: Bool) -> Bool {
         var zero: UInt32 = 0
         var config = sa_config()
-        guard bpf_map_lookup_elem(configFD, &zero, &config) == 0 else { return }
+        guard bpf_map_lookup_elem(configFD, &zero, &config) == 0 else { return false }
         config.flags = on ? config.flags | flag : config.flags & ~flag
-        _ = bpf_map_update_elem(configFD, &zero, &config, UInt64(BPF_ANY))
+        return bpf_map_update_elem(configFD, &zero, &config, UInt64(BPF_ANY)) == 0
     }
 
     /// Each key of the hash map `fd` once. The kernel starts an iteration again from the first key when
@@ -741,14 +791,34 @@ public final class BPFTracer {
     public func setHandler(_ handler: @escaping (UnsafeRawBufferPointer) -> Void) throws {
         self.handler = handler
         ring = try RingReader(mapFD: eventsFD, size: ringSize)
+        if epollFD < 0 {
+            epollFD = epoll_create1(Int32(O_CLOEXEC))
+            var event = epoll_event()
+            event.events = EPOLLIN.rawValue
+            if epollFD >= 0, epoll_ctl(epollFD, EPOLL_CTL_ADD, eventsFD, &event) != 0 {
+                Glibc.close(epollFD)
+                epollFD = -1  // then the timer alone
+            }
+        }
     }
 
+    /// Waits on the ring buffer's descriptor: the kernel wakes it for what must not wait for the
+    /// timer (a new connection while the session hooks are detached) and each MiB of backlog.
+    private var epollFD: Int32 = -1
+
     /// Delivers the records waiting, or waits up to `timeoutMs` first if there are none; returns how
-    /// many were handled. (Time-based: the kernel side does not wake the reader for each record.)
+    /// many were handled. (Mostly time-based: the kernel side does not wake the reader for each record.)
     @discardableResult
     public func poll(timeoutMs: Int32) -> Int {
         guard let ring, let handler else { return 0 }
-        if !ring.hasRecords { usleep(useconds_t(timeoutMs) * 1000) }
+        if !ring.hasRecords {
+            if epollFD >= 0 {
+                var event = epoll_event()
+                _ = epoll_wait(epollFD, &event, 1, timeoutMs)
+            } else {
+                usleep(useconds_t(timeoutMs) * 1000)
+            }
+        }
         return ring.read(handler)
     }
 
@@ -786,6 +856,8 @@ public final class BPFTracer {
         hookLinks.removeAll()
         linkFDs.removeAll()
         mapFDs.removeAll()
+        if epollFD >= 0 { Glibc.close(epollFD) }
+        epollFD = -1
         ring = nil
         handler = nil
         if detach { pinDirectory = nil }

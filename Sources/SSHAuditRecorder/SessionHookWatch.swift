@@ -16,7 +16,9 @@ final class SessionHookWatch {
     let warn: (String) -> Void
     /// How long the hooks stay after the last session closed (connections come in bursts).
     let linger: TimeInterval
-    private var lastOpen = Date.distantPast
+    /// From the start: a resumed recorder reads the killed run's backlog first, and the sessions in
+    /// it are not yet open in the correlator when the first tick comes.
+    private var lastOpen = Date()
     private var warned = false
 
     init(tracer: BPFTracer, correlator: Correlator, linger: TimeInterval = 30, warn: @escaping (String) -> Void) {
@@ -33,8 +35,8 @@ final class SessionHookWatch {
                 warned = true
                 warn("cannot attach every session hook: sessions' 32-bit calls, file or network activity may go unseen")
             }
-        } else if Date().timeIntervalSince(lastOpen) > linger {
-            tracer.watchSessionHooks(false)
+        } else if Date().timeIntervalSince(lastOpen) > linger, !tracer.watchSessionHooks(false) {
+            lastOpen = Date()  // the kernel still follows a connection or a session's process: later
         }
     }
 }
