@@ -208,6 +208,9 @@ public final class Correlator {
         /// Where its sshd lives (read at the session's start), and the user sshd logged as accepted.
         var namespace: ListenerNamespace.Shared?
         var loggedUser: String?
+        /// Its pre-authentication child has chrooted (to sshd's empty directory): a later chroot by a
+        /// monitor child is the user child's (ChrootDirectory). Optional: absent in older checkpoints.
+        var preauthChrooted: Bool?
 
         init(record: SessionRecord) { self.record = record }
     }
@@ -426,10 +429,15 @@ public final class Correlator {
         case let .cred(ruid, euid, suid):
             handleCred(key, ruid: ruid, euid: euid, suid: suid, wallNs: wallNs)
         case .chroot:
-            if let role = lookup(key)?.role, role == .monitorChild || role == .helper {
-                procs[key]?.role = .preauth
-                procs[key]?.chrooted = true
+            guard let proc = lookup(key), proc.role == .monitorChild || proc.role == .helper else { break }
+            if proc.role == .monitorChild, !proc.execed, let id = proc.session, sessions[id]?.preauthChrooted == true {
+                // ChrootDirectory: sshd's user child chroots as root, then takes the user's uids. The
+                // pre-authentication child (forked at once, or sshd-auth on OpenSSH 10) chrooted first.
+                break
             }
+            procs[key]?.role = .preauth
+            procs[key]?.chrooted = true
+            if let id = proc.session { sessions[id]?.preauthChrooted = true }
         case .setsid:
             handleSetsid(key, uid: event.uid, wallNs: wallNs)
         case let .log(_, text):

@@ -187,6 +187,51 @@ final class FileActivityTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: dir)
     }
 
+    /// ChrootDirectory, the usual SFTP jail: sshd's user child chroots as root before it takes the
+    /// user's uids, after the pre-authentication child chrooted to sshd's empty directory; a chroot
+    /// alone must not make it the pre-authentication child (then nothing of the session was kept). The
+    /// session is the user's, its upload and rename are recorded, named as the kernel resolves them
+    /// (outside the jail).
+    func testChrootDirectoryJailIsRecorded() throws {
+        let token = UUID().uuidString.prefix(8).lowercased()
+        let jail = "/run/sshaudit-jail-\(token)"  // root's, like every directory above it
+        XCTAssertEqual(mkdir(jail, 0o755), 0)
+        XCTAssertEqual(mkdir(jail + "/upload", 0o755), 0)
+        let alice = try XCTUnwrap(getpwnam("sa_alice")).pointee
+        XCTAssertEqual(chown(jail + "/upload", alice.pw_uid, alice.pw_gid), 0)
+        let source = "/run/sshaudit-test/files-jail-\(token).bin"
+        try Data(repeating: 0x4a, count: 12_345).write(to: URL(fileURLWithPath: source))
+        defer { try? FileManager.default.removeItem(atPath: jail); unlink(source) }
+        server = try SSHDServer(name: "files-jail", port: 22553, extraOptions: [
+            "-o", "Subsystem=sftp internal-sftp", "-o", "ChrootDirectory=\(jail)", "-o", "ForceCommand=internal-sftp"])
+        recorder = try Recorder(name: "files-jail")
+        let key = server.dir + "/id_alice_jail"
+        if !FileManager.default.fileExists(atPath: key) {
+            try FileManager.default.copyItem(atPath: server.dir + "/id_alice", toPath: key)
+            chmod(key, 0o600)
+        }
+        let sftp = try runProcess("/usr/bin/sftp", ["-b", "-", "-P", String(server.port), "-i", key, "-F", "/dev/null",
+                                                    "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                                                    "-o", "LogLevel=ERROR", "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+                                                    "sa_alice@127.0.0.1"],
+                                  input: "put \(source) /upload/x.part\nrename /upload/x.part /upload/x\n")
+        XCTAssertEqual(sftp.status, 0, sftp.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: jail + "/upload/x")).count, 12_345, "the upload happened")
+        XCTAssertEqual(try recorder.stop(), 0)
+
+        let sessions = try recorder.query("sessions").filter { $0.int("local_port") == server.port }
+        XCTAssertEqual(sessions.count, 1)
+        let session = try XCTUnwrap(sessions.first)
+        XCTAssertEqual(session.string("user"), "sa_alice")
+        XCTAssertEqual(session.string("kind"), "sftp")
+        XCTAssertEqual(session["drops"] as? Bool, false)
+        let id = try XCTUnwrap(session.int("id"))
+        let transfers = try recorder.query("transfers", ["--session", String(id)])
+        XCTAssertEqual(transfers.map { "\($0.string("path") ?? "?") \($0.int("bytes_written") ?? -1)" }, ["\(jail)/upload/x 12345"])
+        let seen = describe(try rows(session: id))
+        XCTAssertTrue(seen.contains("rename \(jail)/upload/x.part → \(jail)/upload/x ×1"), "\(seen)")
+    }
+
     /// rsync (a temporary file renamed at the end) and internal-sftp (served inside sshd's user child,
     /// no exec): one transfer row each, under the final name, with the exact size, and nothing else.
     func testRsyncAndInternalSftpUploads() throws {
