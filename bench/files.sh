@@ -61,6 +61,7 @@ rec_start() {
   "$BIN" record --db "$WORK/audit.db" 2>"$WORK/rec.log" &
   REC_PID=$!
   until grep -q recording "$WORK/rec.log"; do kill -0 "$REC_PID" || { log "recorder died: $(cat "$WORK/rec.log")"; exit 1; }; sleep 0.05; done
+  sleep "${SETTLE_SECS:-2}"   # the start's own work (the /proc scan, the first checkpoint) is not the storm's cost
 }
 rec_stop() {
   local i

@@ -10,7 +10,9 @@ rec_start() {
   "$BIN" record --db "$WORK/$NAME.db" 2>"$WORK/rec.log" &
   REC_PID=$!
   local i
-  for ((i = 0; i < 600; i++)); do grep -q recording "$WORK/rec.log" && return 0; sleep 0.05; done
+  # Then a moment to settle: the start's own work (the /proc scan, the first checkpoint) is not the
+  # storm's cost, and the outside storm now comes first.
+  for ((i = 0; i < 600; i++)); do grep -q recording "$WORK/rec.log" && { sleep "${SETTLE_SECS:-2}"; return 0; }; sleep 0.05; done
   echo "bench/$NAME.sh: recorder not ready: $(cat "$WORK/rec.log")" >&2; exit 1
 }
 rec_stop() { kill -INT "$REC_PID"; wait "$REC_PID" || true; REC_PID=; }

@@ -102,6 +102,7 @@ rec_start() {
   rm -f "$WORK"/audit.db*; : > "$WORK/rec.log"
   "$BIN" record --db "$WORK/audit.db" "$@" 2>"$WORK/rec.log" & REC_PID=$!
   until grep -q recording "$WORK/rec.log"; do kill -0 "$REC_PID" || { log "recorder died: $(cat "$WORK/rec.log")"; exit 1; }; sleep 0.05; done
+  sleep "${SETTLE_SECS:-2}"   # the start's own work is not the storm's cost
 }
 rec_stop() { kill -INT "$REC_PID"; wait "$REC_PID" || true; REC_PID=; }
 
