@@ -3,16 +3,7 @@ import XCTest
 
 /// What a session changed in the file system, from a real sshd: shell builtins (no exec), the usual
 /// commands, every legacy syscall a user could call directly, and nothing from outside sessions.
-final class FileActivityTests: XCTestCase {
-    var server: SSHDServer!
-    var recorder: Recorder!
-
-    override func tearDown() {
-        server?.stop()
-        if let recorder { _ = try? recorder.stop() }
-        super.tearDown()
-    }
-
+final class FileActivityTests: RecordedSSHDTestCase {
     /// The session's rows as (op, path, new path) → row.
     func rows(session: Int, _ extra: [String] = []) throws -> [[String: Any]] {
         try recorder.query("files", ["--session", String(session)] + extra)
@@ -205,16 +196,7 @@ final class FileActivityTests: XCTestCase {
         server = try SSHDServer(name: "files-jail", port: 22553, extraOptions: [
             "-o", "Subsystem=sftp internal-sftp", "-o", "ChrootDirectory=\(jail)", "-o", "ForceCommand=internal-sftp"])
         recorder = try Recorder(name: "files-jail")
-        let key = server.dir + "/id_alice_jail"
-        if !FileManager.default.fileExists(atPath: key) {
-            try FileManager.default.copyItem(atPath: server.dir + "/id_alice", toPath: key)
-            chmod(key, 0o600)
-        }
-        let sftp = try runProcess("/usr/bin/sftp", ["-b", "-", "-P", String(server.port), "-i", key, "-F", "/dev/null",
-                                                    "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                                                    "-o", "LogLevel=ERROR", "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-                                                    "sa_alice@127.0.0.1"],
-                                  input: "put \(source) /upload/x.part\nrename /upload/x.part /upload/x\n")
+        let sftp = try server.sftp(key: "id_alice_jail", "put \(source) /upload/x.part\nrename /upload/x.part /upload/x\n")
         XCTAssertEqual(sftp.status, 0, sftp.stderr)
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: jail + "/upload/x")).count, 12_345, "the upload happened")
         XCTAssertEqual(try recorder.stop(), 0)
@@ -243,17 +225,10 @@ final class FileActivityTests: XCTestCase {
         try Data((0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7919) }).write(to: URL(fileURLWithPath: source))
         let viaRsync = "/tmp/files-rsync-\(token).bin", viaSftp = "/tmp/files-sftp-\(token).bin"
         defer { for f in [source, viaRsync, viaSftp] { try? FileManager.default.removeItem(atPath: f) } }
-        let key = server.dir + "/id_alice_files"
-        if !FileManager.default.fileExists(atPath: key) {
-            try FileManager.default.copyItem(atPath: server.dir + "/id_alice", toPath: key)
-            chmod(key, 0o600)
-        }
-        let ssh = ["-i", key, "-p", String(server.port), "-F", "/dev/null", "-o", "StrictHostKeyChecking=no",
-                   "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes"]
+        let ssh = try ["-p", String(server.port)] + server.clientOptions(key: "id_alice_files")
         let rsync = try runProcess("/usr/bin/rsync", ["-e", "ssh " + ssh.joined(separator: " "), source, "sa_alice@127.0.0.1:\(viaRsync)"])
         XCTAssertEqual(rsync.status, 0, rsync.stderr)
-        let sftp = try runProcess("/usr/bin/sftp", ["-b", "-", "-P", String(server.port)] + ssh.filter { $0 != "-p" && $0 != String(server.port) }
-                                  + ["sa_alice@127.0.0.1"], input: "put \(source) \(viaSftp)\n")
+        let sftp = try server.sftp(key: "id_alice_files", "put \(source) \(viaSftp)\n")
         XCTAssertEqual(sftp.status, 0, sftp.stderr)
         XCTAssertEqual(try runProcess("/usr/bin/cmp", [source, viaSftp]).status, 0, "the upload really happened")
         // An interactive login's own reads before the shell (/etc/motd) are no internal-sftp transfer.

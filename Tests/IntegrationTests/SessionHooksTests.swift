@@ -5,16 +5,7 @@ import XCTest
 /// only while a session is open: a server no one is logged in to does not pay for them. Runs alone
 /// (Makefile SERIAL_TESTS): every recorder follows every sshd, so another test's session would keep
 /// them attached.
-final class SessionHooksTests: XCTestCase {
-    var server: SSHDServer!
-    var recorder: Recorder!
-
-    override func tearDown() {
-        server?.stop()
-        if let recorder { _ = try? recorder.stop() }
-        super.tearDown()
-    }
-
+final class SessionHooksTests: RecordedSSHDTestCase {
     /// The pinned links of the attached session hooks (a clean stop removes them, a kill leaves them).
     func attachedHooks() -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: recorder.pinDirectory)) ?? []
@@ -98,17 +89,8 @@ final class SessionHooksTests: XCTestCase {
         let live = "/tmp/hooks-sftp-live-\(token).bin", unseen = "/tmp/hooks-sftp-down-\(token).bin"
         try Data(repeating: 0x5a, count: 4_096).write(to: URL(fileURLWithPath: source))
         defer { for f in [source, live, unseen, live + ".part", unseen + ".part"] { unlink(f) } }
-        let key = server.dir + "/id_alice_hooks"
-        if !FileManager.default.fileExists(atPath: key) {
-            try FileManager.default.copyItem(atPath: server.dir + "/id_alice", toPath: key)
-            chmod(key, 0o600)
-        }
         func upload(_ target: String) throws {
-            let r = try runProcess("/usr/bin/sftp", ["-b", "-", "-P", String(server.port), "-i", key, "-F", "/dev/null",
-                                                     "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                                                     "-o", "LogLevel=ERROR", "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-                                                     "sa_alice@127.0.0.1"],
-                                   input: "put \(source) \(target).part\nrename \(target).part \(target)\n")
+            let r = try server.sftp(key: "id_alice_hooks", "put \(source) \(target).part\nrename \(target).part \(target)\n")
             XCTAssertEqual(r.status, 0, r.stderr)
         }
         try upload(live)

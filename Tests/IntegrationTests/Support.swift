@@ -465,3 +465,35 @@ func compileAsNobody(_ source: String, name: String) throws -> String {
     guard cc.status == 0 else { throw TestFailure("cc: \(cc.stderr)") }
     return dir
 }
+
+/// A test with its own sshd and recorder, both stopped after it.
+class RecordedSSHDTestCase: XCTestCase {
+    var server: SSHDServer!
+    var recorder: Recorder!
+
+    override func tearDown() {
+        server?.stop()
+        if let recorder { _ = try? recorder.stop() }
+        super.tearDown()
+    }
+}
+
+extension SSHDServer {
+    /// The options of a client the test runs itself (sftp, rsync's ssh) as sa_alice, with a copy of
+    /// her key named `name` (ssh wants it 0600).
+    func clientOptions(key name: String) throws -> [String] {
+        let key = dir + "/" + name
+        if !FileManager.default.fileExists(atPath: key) {
+            try FileManager.default.copyItem(atPath: dir + "/id_alice", toPath: key)
+            chmod(key, 0o600)
+        }
+        return ["-i", key, "-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                "-o", "LogLevel=ERROR", "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes"]
+    }
+
+    /// `sftp -b -` as sa_alice running `batch`.
+    func sftp(key name: String, _ batch: String) throws -> ProcessResult {
+        try runProcess("/usr/bin/sftp", ["-b", "-", "-P", String(port)] + clientOptions(key: name) + ["sa_alice@127.0.0.1"],
+                       input: batch)
+    }
+}
