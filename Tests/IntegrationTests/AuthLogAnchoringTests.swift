@@ -4,15 +4,7 @@ import XCTest
 /// Text that the client or a CA chooses inside sshd's auth lines (a certificate's key ID, a typed
 /// user name) imitating "from ADDR port PORT": a real sshd writes it, the recorder reads it, and the
 /// auth rows still hold the connection's address as the kernel saw it accepted.
-final class AuthLogAnchoringTests: XCTestCase {
-    var server: SSHDServer!
-    var recorder: Recorder!
-
-    override func tearDown() {
-        server?.stop()
-        if let recorder { _ = try? recorder.stop() }
-        super.tearDown()
-    }
+final class AuthLogAnchoringTests: RecordedSSHDTestCase {
 
     /// (session, auth rows) of each connection to this test's sshd, in order.
     func connections() throws -> [(session: [String: Any], auth: [[String: Any]])] {

@@ -6,15 +6,7 @@ import XCTest
 /// against the OCSF 1.8.0 schema (Tests/Integration/ocsf: the classes' and objects' attributes and
 /// requirements, derived from the schema's release), a durable cursor, and rows changed behind the
 /// recorder's back flagged rather than passed on as genuine.
-final class ExportTests: XCTestCase {
-    var server: SSHDServer!
-    var recorder: Recorder!
-
-    override func tearDown() {
-        server?.stop()
-        if let recorder { _ = try? recorder.stop() }
-        super.tearDown()
-    }
+final class ExportTests: RecordedSSHDTestCase {
 
     /// Names the file the first session creates (a new one each run).
     private let runID = UUID().uuidString.prefix(8)

@@ -5,15 +5,7 @@ import XCTest
 /// Connections the listener refuses before forking (MaxStartups), on the real sshd: each one a
 /// refusal of its source, never a session or an attempt, and never the reason a session carries
 /// another connection's address.
-final class RefusalTests: XCTestCase {
-    var server: SSHDServer!
-    var recorder: Recorder!
-
-    override func tearDown() {
-        server?.stop()
-        if let recorder { _ = try? recorder.stop() }
-        super.tearDown()
-    }
+final class RefusalTests: RecordedSSHDTestCase {
 
     func sshdLogLines() throws -> [String] {
         try String(contentsOfFile: "\(server.dir)/sshd_\(server.port).log", encoding: .utf8)

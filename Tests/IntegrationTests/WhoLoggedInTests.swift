@@ -5,15 +5,7 @@ import XCTest
 /// Who really logged in, on the real sshd: the identity an OpenSSH certificate carries (key ID,
 /// serial, CA), every factor of `AuthenticationMethods`, keyboard-interactive with its PAM device,
 /// and attempts counted as sshd counts them (one per `Failed …` line).
-final class WhoLoggedInTests: XCTestCase {
-    var server: SSHDServer!
-    var recorder: Recorder!
-
-    override func tearDown() {
-        server?.stop()
-        if let recorder { _ = try? recorder.stop() }
-        super.tearDown()
-    }
+final class WhoLoggedInTests: RecordedSSHDTestCase {
 
     func sshdLog() throws -> String {
         try String(contentsOfFile: "\(server.dir)/sshd_\(server.port).log", encoding: .utf8)
