@@ -431,11 +431,12 @@ public final class BPFTracer {
         namedFileCalls.filter { tracepointExists("syscalls/sys_exit_" + $0) }
     }
 
+    /// Where tracefs lists the kernel's tracepoints ("group/name/…"), today's place first.
+    static let tracefsEvents = ["/sys/kernel/tracing/events/", "/sys/kernel/debug/tracing/events/"]
+
     /// Whether the kernel has the tracepoint `event` ("group/name").
     static func tracepointExists(_ event: String) -> Bool {
-        ["/sys/kernel/tracing/events/", "/sys/kernel/debug/tracing/events/"].contains {
-            FileManager.default.fileExists(atPath: $0 + event)
-        }
+        tracefsEvents.contains { FileManager.default.fileExists(atPath: $0 + event) }
     }
 
     /// The io_uring programs (bpf/uring.bpf.h) whose tracepoint this kernel lacks are neither loaded
@@ -590,17 +591,11 @@ public final class BPFTracer {
     /// Whether the kernel follows any process other than a listener: a connection's sshd or a
     /// session's process. (Stale entries only keep the hooks attached: the safe side.)
     var followsSessionProcesses: Bool {
-        var key: UInt32 = 0, previous: UInt32 = 0, first = true
         var entry = sa_tracked_proc()
-        for _ in 0..<(2 * 65_536) {
-            guard (first ? bpf_map_get_next_key(trackedFD, nil, &key) : bpf_map_get_next_key(trackedFD, &previous, &key)) == 0 else {
-                return false
-            }
-            first = false
-            previous = key
-            if bpf_map_lookup_elem(trackedFD, &key, &entry) == 0, entry.flags & SA_PROC_LISTENER == 0 { return true }
+        return Self.keys(of: trackedFD, as: UInt32.self, limit: 2 * 65_536).contains { tgid in
+            var key = tgid
+            return bpf_map_lookup_elem(trackedFD, &key, &entry) == 0 && entry.flags & SA_PROC_LISTENER == 0
         }
-        return true  // more steps than entries: the walk kept restarting; keep them
     }
 
     /// Attaches `program` by its descriptor (a resumed recorder has no object): a link's descriptor,
@@ -608,7 +603,7 @@ public final class BPFTracer {
     static func attach(hook: String, program: Int32) -> Int32 {
         if hook.hasPrefix("raw_") { return bpf_raw_tracepoint_open(nil, program) }  // its BTF names the tracepoint
         let event = "syscalls/" + hook.dropFirst("tp_".count)
-        for root in ["/sys/kernel/tracing/events/", "/sys/kernel/debug/tracing/events/"] {
+        for root in tracefsEvents {
             guard let text = try? String(contentsOfFile: root + event + "/id", encoding: .utf8),
                   let id = UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { continue }
             return sa_attach_tracepoint(program, id)

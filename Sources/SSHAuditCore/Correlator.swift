@@ -608,9 +608,10 @@ public final class Correlator {
         return ns
     }
 
-    /// The session's user child (or, for root on OpenSSH ≤ 9.7, its shell) was forked while the session
-    /// hooks were not attached (a recorder lagging, or down with them detached): it may have changed
-    /// files or connected unseen before they were, with no program started (internal-sftp).
+    /// A session's process ran while the session hooks were not attached (a recorder lagging, or down
+    /// with them detached): a program it started, or its user child (or, for root on OpenSSH ≤ 9.7,
+    /// its shell) forked then, may have made 32-bit calls, changed files or connected unseen, even
+    /// with no program started (internal-sftp).
     func sessionHooksWereOff(_ id: Int64) {
         updateSession(id) { $0.drops = true }
     }
@@ -619,9 +620,7 @@ public final class Correlator {
         // A newly started sshd is a listener only once it accepts: `sshd -t` or `sshd -V` never do.
         // Any other process without a record has none because there was no room (see `handle`).
         let known = lookup(key)
-        if info.sessionHooksOff, let id = known?.session {
-            updateSession(id) { $0.drops = true }  // its 32-bit calls, files, network may go unseen a while
-        }
+        if info.sessionHooksOff, let id = known?.session { sessionHooksWereOff(id) }
         if known?.opensFiles == true { discardUnconfirmedSFTP(key) }
         files.forgetSeen(of: key)  // the kernel's counts under its old exec count were read before
         network.forgetSeen(of: key)

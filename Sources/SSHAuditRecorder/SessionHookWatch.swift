@@ -8,8 +8,9 @@ import SSHAuditCore
 /// in to does not pay for them. A session is open from the fork of its per-connection sshd, before
 /// authentication, so the hooks are in place (the fork wakes the recorder at once; attaching takes
 /// a few milliseconds) well before the user's first program runs or internal-sftp serves a request;
-/// a program started while they were not (a recorder lagging or down) is flagged by the kernel at
-/// its exec, and its session marked `drops`.
+/// a program started, or a user child forked, while they were not (a recorder lagging or down) is
+/// flagged by the kernel at its exec or fork, and its session marked `drops`. The detach asks the
+/// kernel whether it still follows a connection (BPFTracer.watchSessionHooks).
 final class SessionHookWatch {
     let tracer: BPFTracer
     let correlator: Correlator
