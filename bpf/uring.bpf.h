@@ -6,7 +6,9 @@
  * the ring: a flood of requests costs a map lookup and an add each, never a record. Only rings a
  * session's process created are in `uring_rings`: a process outside any session pays one lookup in
  * `tracked` when it creates a ring, and per request one load of `sa_uring_followed` (and, only while a
- * session's ring is followed, one lookup in `uring_rings`).
+ * session's ring is followed, one lookup in `uring_rings`). The three programs are session hooks
+ * (BPFTracer.sessionHookPrograms): attached only while a session is open, so that with none open a
+ * request pays not even the tracepoint's dispatch.
  *
  * The submit tracepoint is io_uring_submit_req on recent kernels and io_uring_submit_sqe on 6.1: both
  * are defined, the loader loads the one the running kernel has (BPFTracer.swift), and none when the

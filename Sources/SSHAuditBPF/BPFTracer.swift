@@ -523,13 +523,16 @@ public final class BPFTracer {
     /// The programs attached only while sessions are open: what only a session's processes need. A
     /// tracepoint with a program costs every process on the machine its dispatch before the program
     /// can tell whose call it is (the 32-bit call hook runs on every system call, about 150 ns each
-    /// here; the file and network ones on some of the most frequent calls), so a server no one is
-    /// logged in to does not pay for them. Each name must be a program of bpf/*.bpf.h.
+    /// here; the file and network ones on some of the most frequent calls; the io_uring submit hook on
+    /// every request of every ring), so a server no one is logged in to does not pay for them. Each
+    /// name must be a program of bpf/*.bpf.h (the io_uring ones only where the kernel has their
+    /// tracepoint: a program not loaded is not a hook).
     public static let sessionHookPrograms: Set<String> = [
         "on_compat_enter",
         "on_file_named", "on_file_ftruncate", "on_file_fchmod", "on_file_fchown", "on_file_open", "on_file_creat",
         "on_file_openat2", "on_file_open_by_handle",
         "on_connect_exit", "on_bind_exit", "on_listen_exit", "on_sendmsg", "on_sendmmsg",
+        "uring_create", "uring_submit_req", "uring_submit_sqe",
     ]
 
     /// The hooks of a session hook program: one per tracepoint it is attached to, named for it

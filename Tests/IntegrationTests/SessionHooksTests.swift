@@ -35,7 +35,8 @@ final class SessionHooksTests: RecordedSSHDTestCase {
         // Loaded and pinned, not attached.
         let programs = ((try? FileManager.default.contentsOfDirectory(atPath: recorder.pinDirectory)) ?? [])
             .filter { $0.hasPrefix("hookprog_") }
-        for hook in ["tp_sys_exit_rename", "tp_sys_exit_unlink", "tp_sys_exit_connect", "tp_sys_enter_sendmsg", "raw_sys_enter"] {
+        for hook in ["tp_sys_exit_rename", "tp_sys_exit_unlink", "tp_sys_exit_connect", "tp_sys_enter_sendmsg", "raw_sys_enter",
+                     "raw_io_uring_create", "raw_io_uring_submit_req"] {
             XCTAssertTrue(programs.contains("hookprog_" + hook), "\(hook) in \(programs)")
         }
         XCTAssertEqual(attachedHooks(), [])
