@@ -12,6 +12,11 @@
 #    file_activity.count of the storm's process equals the operations it made).
 # 3. both at once in one session: FILES_EXECS execs/s (bench/storm.c, 4 workers) beside the paced
 #    file storm: the kernel's losses, the operations counted, the execs stored as commands.
+# 4. where the overhead goes: the unpaced storm once more outside and inside a session with the
+#    kernel's BPF statistics on (kernel.bpf_stats_enabled, only for this step: it costs a clock read
+#    per program run): the time the recorder's programs themselves ran (run_time_ns in the fdinfo of
+#    its program descriptors) per storm operation, beside the operation's own time. What the
+#    overhead has beyond it is the kernel's dispatch to the programs (bench/tpfloor.sh measures it).
 # Writes a BENCHMARKS.md section fragment on standard output; progress on standard error.
 #
 # Settings (environment): FILES_REPS [8] repetitions per configuration, FILES_OPS [30000] operations
@@ -32,7 +37,9 @@ USER_=sa_alice
 REC_PID=
 
 log() { printf '[files] %s\n' "$*" >&2; }
+STATS_WAS=$(cat /proc/sys/kernel/bpf_stats_enabled)
 cleanup() {
+  echo "$STATS_WAS" > /proc/sys/kernel/bpf_stats_enabled
   [[ -n $REC_PID ]] && kill -INT "$REC_PID" 2>/dev/null && wait "$REC_PID" 2>/dev/null || true
   bash "$HARNESS" stop "$DIR" "$PORT" >/dev/null 2>&1 || true
   [[ -n ${FILES_KEEP:-} ]] && log "kept $WORK" || rm -rf "$WORK"
@@ -73,7 +80,7 @@ rec_stop() {
 }
 
 # 1. overhead
-declare -A times
+declare -A times ratios
 for ((rep = 1; rep <= REPS; rep++)); do
   for where in host session; do
     for traced in no yes; do
@@ -83,10 +90,12 @@ for ((rep = 1; rep <= REPS; rep++)); do
       times[$where-$traced]+="$(seconds_of "$out") "
       log "rep $rep $where recorder=$traced: $out"
     done
+    # Paired: the machine's own speed drifts between repetitions more than within one.
+    ratios[$where]+="$(awk -v a="$(seconds_of "$out")" -v b="$(tr ' ' '\n' <<<"${times[$where-no]}" | grep . | tail -n 1)" 'BEGIN { print a / b }') "
   done
 done
 med() { tr ' ' '\n' <<<"${times[$1]}" | grep . | median; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+ratio() { tr ' ' '\n' <<<"${ratios[$1]}" | grep . | median | awk '{ printf "%.3f", $1 }'; }
 host_no=$(med host-no) host_yes=$(med host-yes) session_no=$(med session-no) session_yes=$(med session-yes)
 
 # 2. drops at FILES_RATE in a session
@@ -109,17 +118,37 @@ both_stored=$(sqlite3 "$WORK/audit.db" "SELECT COALESCE(SUM(count), 0) FROM file
 both_execs=$(sed -n 's/.*storm .*execs=\([0-9]*\).*/\1/p' <<<"$both" | head -n 1)
 both_commands=$(sqlite3 "$WORK/audit.db" "SELECT count(*) FROM commands WHERE filename = '$DIR/tiny_true'")
 
+# 4. the programs' own time per operation
+prog_time() { cat /proc/"$REC_PID"/fdinfo/* 2>/dev/null | awk '/^run_time_ns:/ { t += $2 } END { print t + 0 }'; }
+echo 1 > /proc/sys/kernel/bpf_stats_enabled
+declare -A prog_ns
+for where in host session; do
+  rec_start
+  before=$(prog_time)
+  # Ten storms' worth in one run: the login's own program runs spread over many operations.
+  if [[ $where == host ]]; then out=$(on_host -n $((OPS * 10))); else out=$(in_session -n $((OPS * 10))); fi
+  sleep 0.5
+  prog_ns[$where]=$(awk -v a="$before" -v b="$(prog_time)" -v n="$((OPS * 10))" 'BEGIN { printf "%.0f", (b - a) / n }')
+  rec_stop
+  log "programs' time per operation, $where: ${prog_ns[$where]} ns ($out)"
+done
+echo "$STATS_WAS" > /proc/sys/kernel/bpf_stats_enabled
+per_op() { awk -v s="$1" -v n="$OPS" 'BEGIN { printf "%.0f", s * 1e9 / n }'; }
+
 cat <<MD
 ## File-operation storm (bench/files.sh)
 
 $(date -u +%Y-%m-%d), $(nproc) CPUs, $REPS repetitions of $OPS operations (create/append, rename, unlink)
-by one process as $USER_; medians of the storm's own time. Each run with a recorder starts its own: outside,
-no session is open, so the session hooks are not attached.
+by one process as $USER_; medians of the storm's own time; ratio: the median over repetitions of (with / the
+same repetition's run without). Each run with a recorder starts its own: outside, no session is open, so the
+session hooks are not attached. *Programs*: the time the recorder's BPF programs themselves ran, per
+operation (the kernel's BPF statistics, in a separate run of each), beside an operation's own time without
+recorder; the rest of the overhead is the kernel's dispatch to them (see bench/tpfloor.sh).
 
-| Where | Without recorder | With recorder | Ratio |
-|---|--:|--:|--:|
-| Outside any session | ${host_no} s | ${host_yes} s | $(ratio "$host_yes" "$host_no") |
-| In an ssh session | ${session_no} s | ${session_yes} s | $(ratio "$session_yes" "$session_no") |
+| Where | Without recorder | With recorder | Ratio | Operation | Programs per operation |
+|---|--:|--:|--:|--:|--:|
+| Outside any session | ${host_no} s | ${host_yes} s | $(ratio host) | $(per_op "$host_no") ns | ${prog_ns[host]} ns |
+| In an ssh session | ${session_no} s | ${session_yes} s | $(ratio session) | $(per_op "$session_no") ns | ${prog_ns[session]} ns |
 
 Paced in a session at $RATE operations/s for $SECS s: \`$paced\`; lost in the kernel: ${LOST:-?};
 operations counted in file_activity: $stored of $made.

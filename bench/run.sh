@@ -23,6 +23,7 @@
 #   BENCH_REPLAY_EXECS [10000]  execs per recorded session
 #   BENCH_REPLAY_REPS [3]       timed replays (median)
 #   BENCH_REPLAY_AB_REPS [9]    replays of the A/B log by each build (alternating; 3 were within noise)
+#   BENCH_REPLAY_IR_PAIRS [2]   replays of the A/B log by each build under cachegrind (instructions)
 #   BENCH_REPLAY_CPU [1]        the one CPU replay is pinned to
 #   BENCH_OPEN_SESSIONS [10000] sessions held open at once for the memory measurement
 #   BENCH_DROP_RATES ["2000 3000 4000 5000 6000 8000"]  stepped in-session exec rates (execs/s)
@@ -74,6 +75,7 @@ REPLAY_SESSIONS=${BENCH_REPLAY_SESSIONS:-10}
 REPLAY_EXECS=${BENCH_REPLAY_EXECS:-10000}
 REPLAY_REPS=${BENCH_REPLAY_REPS:-3}
 REPLAY_AB_REPS=${BENCH_REPLAY_AB_REPS:-9}
+REPLAY_IR_PAIRS=${BENCH_REPLAY_IR_PAIRS:-2}
 REPLAY_CPU=${BENCH_REPLAY_CPU:-1}
 OPEN_SESSIONS=${BENCH_OPEN_SESSIONS:-10000}
 DROP_RATES=${BENCH_DROP_RATES:-"2000 3000 4000 5000 6000 8000"}
@@ -104,7 +106,7 @@ die() { log "error: $*"; exit 1; }
 # ---------------------------------------------------------------------------------------------- setup
 
 APT_PACKAGES=(pkg-config libbpf-dev libelf-dev zlib1g-dev libsqlite3-dev gcc libc6-dev
-              openssh-server openssh-client sshpass procps util-linux time auditd bpftool sqlite3 postgresql)
+              openssh-server openssh-client sshpass procps util-linux time auditd bpftool sqlite3 postgresql valgrind)
 install_deps() {
   local missing=() p
   for p in "${APT_PACKAGES[@]}"; do
@@ -569,6 +571,7 @@ run_replay() {
       done
       log "  replay A/B $i: $(tail -n 2 "$WORK/replay-base.tsv" | tr '\t\n' ' ')"
     done
+    replay_instructions "$ab_log"
   fi
 
   # Where the time goes, on the same CPU: decoding and correlating alone (replay --dry-run), and SQLite
@@ -667,6 +670,31 @@ ratio_of_medians() {   # CTX TRACER
   b=$(awk -F'\t' -v c="$1" '$1 == c && $2 == "none" { print $4 }' "$WORK/overhead.tsv" | median)
   awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f", a / b }'
 }
+# The A/B log replayed by both builds under valgrind's cachegrind, which counts the instructions
+# executed instead of timing them: the machine's speed, which drifts by tens of percent here, does not
+# enter. Threads still interleave differently from run to run (the batches' sizes follow the writer's
+# pace), so REPLAY_IR_PAIRS pairs, each pair's two runs side by side. Into replay-ir.tsv: pair, base,
+# this build.
+replay_instructions() {
+  local log_file=$1 i which pids
+  : > "$WORK/replay-ir.tsv"
+  command -v valgrind >/dev/null || { log "no valgrind: no instruction counts"; return 0; }
+  # valgrind 3.19 cannot read the Swift toolchain's DWARF 5: copies without debug info (symbols kept).
+  strip --strip-debug -o "$WORK/ir-head" "$BIN" && strip --strip-debug -o "$WORK/ir-base" "$BIN_BASE" || return 0
+  for ((i = 1; i <= REPLAY_IR_PAIRS; i++)); do
+    pids=()
+    for which in base head; do
+      rm -f "$WORK/ir-$which.db" "$WORK/ir-$which.db-wal" "$WORK/ir-$which.db-shm"
+      valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \
+        "$WORK/ir-$which" replay "$log_file" --db "$WORK/ir-$which.db" > "$WORK/ir-$which.log" 2>&1 & pids+=($!)
+    done
+    wait "${pids[@]}" || die "replay under cachegrind failed: $(tail -n 3 "$WORK/ir-base.log" "$WORK/ir-head.log")"
+    printf '%s\t%s\t%s\n' "$i" "$(sed -n 's/.*I *refs: *\([0-9,]*\).*/\1/p' "$WORK/ir-base.log" | tr -d ,)" \
+      "$(sed -n 's/.*I *refs: *\([0-9,]*\).*/\1/p' "$WORK/ir-head.log" | tr -d ,)" >> "$WORK/replay-ir.tsv"
+    log "  replay instructions $i: $(tail -n 1 "$WORK/replay-ir.tsv" | cut -f2-)"
+  done
+}
+
 paired_ratio() {   # median over repetitions of (tracer / none in the same repetition)
   awk -F'\t' -v c="$1" -v t="$2" '$1 == c { s[$2, $3] = $4; reps[$3] = 1 }
       END { for (r in reps) if (((t, r) in s) && (("none", r) in s)) print s[t, r] / s["none", r] }' "$WORK/overhead.tsv" | median | awk '{ printf "%.3f", $1 }'
@@ -813,6 +841,11 @@ write_report() {
         spread=$(printf '%s\n' "$paired" | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.3f–%.3f", lo, hi }')
         paired=$(printf '%s\n' "$paired" | median)
         echo "| Replay not slower than at \`$BASE_REV\` (rows stored; one log of $REPLAY_BASE_EVENTS events recorded by the base, $REPLAY_AB_REPS pairs alternating; time this build / base, paired, ≤ 1.01) | $(awk -v e="$REPLAY_BASE_EVENTS" -v s="$rh" 'BEGIN { printf "%.0f", e / s }') vs $(awk -v e="$REPLAY_BASE_EVENTS" -v s="$rb" 'BEGIN { printf "%.0f", e / s }') events/s (medians); paired $(printf '%.3f' "$paired") (pairs $spread) | | $(verdict "$paired <= 1.01") |"
+      fi
+      if [[ -s $WORK/replay-ir.tsv ]]; then
+        local ir
+        ir=$(awk -F'\t' '{ b += $2; h += $3 } END { printf "%.4f", h / b }' "$WORK/replay-ir.tsv")
+        echo "| Replay does no more work than at \`$BASE_REV\` (the same log under cachegrind: instructions executed, this build / base, summed over $(wc -l < "$WORK/replay-ir.tsv") pairs, ≤ 1.01) | $ir ($(awk -F'\t' '{ printf "%s%.2f vs %.2f G", (NR > 1 ? "; " : ""), $3 / 1e9, $2 / 1e9 }' "$WORK/replay-ir.tsv")) | | $(verdict "$ir <= 1.01") |"
       fi
     fi
     echo

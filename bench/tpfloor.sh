@@ -12,7 +12,8 @@
 # (bench/filestorm.c) with no programs, with each set of empty programs and with `record` (no session
 # open); the connect storm (bench/connstorm.c, serial TCP connects to a loopback listener outside every
 # session) likewise; the exec storm (bench/storm.c) with no programs, with the always-attached empty
-# programs (terminal ones included) and with `record --tty output`. Medians; ratios to no programs. A
+# programs (terminal ones included) and with `record --tty output`. Medians; a ratio is the median of
+# each repetition's run over the same repetition's run with no programs. A
 # ratio of the empty programs above a target says that no filtering inside the programs can meet that
 # target: the cost is the kernel's dispatch.
 #
@@ -67,13 +68,13 @@ object() {   # NAME, then a grep -v pattern of sections to leave out
 # as a grep -E pattern of sections.
 session_sections() {
   local name
-  for name in $(sed -n '/static let sessionHookPrograms/,/]/p' "$ROOT/Sources/SSHAuditBPF/BPFTracer.swift" | grep -oE '"on_[a-z0-9_]+"' | tr -d '"'); do
+  for name in $(sed -n '/static let sessionHookPrograms/,/]/p' "$ROOT/Sources/SSHAuditBPF/BPFTracer.swift" | grep -oE '"[a-z0-9_]+"' | tr -d '"'); do
     grep -h -B1 -E "^int (BPF_PROG\()?$name[(,]" "$ROOT"/bpf/*.h "$ROOT"/bpf/*.c | grep -oE '(tp_btf|tracepoint)/[a-z0-9_/]+'
   done
   grep -oE 'case SA_NR_[A-Z0-9]+' "$ROOT/bpf/files.bpf.h" | sed 's/case SA_NR_//' | tr 'A-Z' 'a-z' | sed 's|^|tracepoint/syscalls/sys_exit_|'
 }
 SESSION=$(session_sections | sort -u | sed 's/$/$/' | paste -sd '|')
-[[ $SESSION == *sys_exit_rename* && $SESSION == *tp_btf/sys_enter* ]] || { log "cannot tell the session hooks apart: $SESSION"; exit 1; }
+[[ $SESSION == *sys_exit_rename* && $SESSION == *tp_btf/sys_enter* && $SESSION == *tp_btf/io_uring_submit_req* ]] || { log "cannot tell the session hooks apart: $SESSION"; exit 1; }
 TTY='tty_|sys_exit_read$|sys_enter_ioctl$|sys_exit_write$'
 object always "$TTY|$SESSION"                 # record --tty off, no session open
 object all "$TTY"                             # record --tty off, a session open somewhere
@@ -121,7 +122,9 @@ for ((rep = 1; rep <= REPS; rep++)); do
   log "rep $rep: files $(tail -n 1 "$WORK/f-none") $(tail -n 1 "$WORK/f-floor") $(tail -n 1 "$WORK/f-all") $(tail -n 1 "$WORK/f-rec"); connects $(tail -n 1 "$WORK/c-none") $(tail -n 1 "$WORK/c-floor") $(tail -n 1 "$WORK/c-all") $(tail -n 1 "$WORK/c-rec"); execs $(tail -n 1 "$WORK/e-none") $(tail -n 1 "$WORK/e-floor") $(tail -n 1 "$WORK/e-rec")"
 done
 med() { sort -g "$WORK/$1" | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+# The median over repetitions of (this run / the same repetition's run with no programs): the machine's
+# own speed drifts between repetitions, and a pair taken seconds apart shares most of that drift.
+ratio() { paste "$WORK/$1" "$WORK/$2" | awk '{ print $1 / $2 }' | sort -g | awk '{ a[NR] = $1 } END { printf "%.3f", (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 fn=$(med f-none) ff=$(med f-floor) fa=$(med f-all) fr=$(med f-rec) cn=$(med c-none) cf=$(med c-floor) ca=$(med c-all) cr=$(med c-rec)
 en=$(med e-none) ef=$(med e-floor) er=$(med e-rec)
 
@@ -132,11 +135,12 @@ $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $REPS alternating repetitions, outsi
 *Empty programs*: one \`return 0\` program on each tracepoint the recorder attaches, read from the recorder's own BPF
 object and bpf/files.bpf.h: *always* those attached with no session open ($(cat "$WORK/always.count") of them; $(cat "$WORK/tty.count") with
 the terminal-recording ones of \`--tty output\`), *all* with the session hooks too, attached while a session is open
-anywhere on the machine ($(cat "$WORK/all.count")). \`record\` runs with no session open.
+anywhere on the machine ($(cat "$WORK/all.count")). \`record\` runs with no session open. Ratio: the median over
+repetitions of (that run / the same repetition's run with no programs).
 
 | Storm | No programs | Empty, always | Ratio | Empty, all | Ratio | \`record\` | Ratio |
 |---|--:|--:|--:|--:|--:|--:|--:|
-| $OPS file operations (bench/filestorm.c) | ${fn} s | ${ff} s | $(ratio "$ff" "$fn") | ${fa} s | $(ratio "$fa" "$fn") | ${fr} s | $(ratio "$fr" "$fn") |
-| $CONNECTS connects (bench/connstorm.c) | ${cn} s | ${cf} s | $(ratio "$cf" "$cn") | ${ca} s | $(ratio "$ca" "$cn") | ${cr} s | $(ratio "$cr" "$cn") |
-| $EXECS execs (bench/storm.c), terminal programs included, \`record --tty output\` | ${en} s | ${ef} s | $(ratio "$ef" "$en") | | | ${er} s | $(ratio "$er" "$en") |
+| $OPS file operations (bench/filestorm.c) | ${fn} s | ${ff} s | $(ratio f-floor f-none) | ${fa} s | $(ratio f-all f-none) | ${fr} s | $(ratio f-rec f-none) |
+| $CONNECTS connects (bench/connstorm.c) | ${cn} s | ${cf} s | $(ratio c-floor c-none) | ${ca} s | $(ratio c-all c-none) | ${cr} s | $(ratio c-rec c-none) |
+| $EXECS execs (bench/storm.c), terminal programs included, \`record --tty output\` | ${en} s | ${ef} s | $(ratio e-floor e-none) | | | ${er} s | $(ratio e-rec e-none) |
 MD
