@@ -57,8 +57,11 @@ extension Correlator {
                      atNs: wallNs, bounds: bounds, sink: sink)
     }
 
-    /// rsync writes an upload to ".NAME.XXXXXX" in the destination's directory and renames it to NAME
-    /// once complete: its row waits for that rename to carry the final name (bounded like open files).
+    /// An upload's final row waiting for a rename by the process that wrote it, to carry the final name
+    /// (bounded like open files): rsync writes to ".NAME.XXXXXX" in the destination's directory and
+    /// renames it to NAME once complete; sftp clients may put to a temporary name and rename it
+    /// ("put x x.part", then "rename"; WinSCP's ".filepart"), so all that sftp-server writes waits,
+    /// until a rename or its process's end.
     struct HeldUpload: Hashable, Codable {
         var tgid: UInt32
         var path: String
@@ -80,25 +83,30 @@ extension Correlator {
             }
             return unconfirmedSFTP[key.tgid, default: []].append(transfer)
         }
-        let name = baseName(transfer.path)
-        guard transfer.mode != .read, transfer.proto == TransferServer.rsync.rawValue, name.hasPrefix("."),
-              procs[key]?.transferServer == .rsync else { return sink(.transfer(transfer)) }
+        let server = procs[key]?.transferServer
+        guard transfer.mode != .read, let server, transfer.proto == server.rawValue,
+              server == .sftp || baseName(transfer.path).hasPrefix(".") else { return sink(.transfer(transfer)) }
         if heldUploads.count >= bounds.transfers {
-            // The oldest are stored under their temporary name: counted, sessions flagged.
+            // The oldest are stored under the name they were written under. rsync's is temporary:
+            // counted, sessions flagged. sftp-server's is most often the final one (a recursive put
+            // of many files waits here too), and a rename that comes later is in file activity.
             let keep = bounds.transfers - CorrelatorBounds.slack(bounds.transfers)
             for (old, t) in heldUploads.sorted(by: { $0.value.id < $1.value.id }) where heldUploads.count > keep {
                 heldUploads.removeValue(forKey: old)
                 sink(.transfer(t))
+                guard t.proto == TransferServer.rsync.rawValue else { continue }
                 overflows += 1
                 updateSession(t.sessionID) { $0.drops = true }
             }
         }
-        heldUploads[HeldUpload(tgid: key.tgid, path: transfer.path)] = transfer
+        let held = HeldUpload(tgid: key.tgid, path: transfer.path)
+        // The same name written again (a second put): the first upload is final as it is.
+        if let earlier = heldUploads.removeValue(forKey: held) { sink(.transfer(earlier)) }
+        heldUploads[held] = transfer
     }
 
-    /// An upload renamed by the process that wrote it gets its final name: rsync's (held for it), and
-    /// internal-sftp's (held until its process ends), which clients write to a temporary name too
-    /// ("put x x.part", then "rename": WinSCP's ".filepart").
+    /// An upload renamed by the process that wrote it gets its final name: rsync's and sftp-server's
+    /// (held for it, HeldUpload), and internal-sftp's (held until its process ends).
     func renamedUpload(_ key: ProcessKey, from path: String, to newPath: String) {
         if var held = unconfirmedSFTP[key.tgid],
            let i = held.lastIndex(where: { $0.path == path && $0.mode != .read }) {

@@ -747,7 +747,6 @@ public final class Correlator {
         }
         files.close(process: key, sink: sink)
         releaseHeldUploads(of: key)
-        if proc.opensFiles { openTransfers = openTransfers.filter { $0.key.tgid != key.tgid } }
         for row in network.ended(key) { sink(.network(row)) }
         closeCommand(of: &proc, wallNs: wallNs, status: status)
         if let channel = proc.channel, let row = channels.end(channel: channel, process: key, atNs: wallNs, status: status) {

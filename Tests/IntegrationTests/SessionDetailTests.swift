@@ -94,6 +94,39 @@ final class SessionDetailTests: XCTestCase {
         try checkUpload(try XCTUnwrap(mine.first { $0["path"] == viaSftp }), path: viaSftp, proto: "sftp")
     }
 
+    /// Through the sftp-server program: an upload put to a temporary name and renamed into place (as
+    /// WinSCP's ".filepart") is one row under the final name; two puts to one name are two rows; each
+    /// with the exact size, nothing else.
+    func testSftpServerUploadsRenamedIntoPlace() throws {
+        try start("transfer-rename", port: 22333)
+        let token = UUID().uuidString.prefix(8)
+        let renamed = "/tmp/sa-sftp-renamed-\(token).bin", twice = "/tmp/sa-sftp-twice-\(token).bin"
+        defer { for f in [renamed, renamed + ".part", twice] { try? FileManager.default.removeItem(atPath: f) } }
+        let sftp = try runProcess("/usr/bin/sftp", ["-b", "-"] + clientOptions(portFlag: "-P") + ["sa_alice@127.0.0.1"], input: """
+            put \(upload) \(renamed).part
+            rename \(renamed).part \(renamed)
+            put \(upload) \(twice)
+            put \(upload) \(twice)
+
+            """)
+        XCTAssertEqual(sftp.status, 0, sftp.stderr)
+        XCTAssertEqual(try runProcess("/usr/bin/cmp", [upload, renamed]).status, 0, "the upload really happened")
+        XCTAssertEqual(try recorder.stop(), 0)
+
+        let rows = try database().read { db in try Row.fetchAll(db, sql: "SELECT * FROM file_transfers ORDER BY id") }
+        let mine = rows.filter { ($0["path"] as String).contains(String(token)) }
+        XCTAssertEqual(mine.map { $0["path"] as String }, [renamed, twice, twice], "\(rows)")
+        for row in mine {
+            XCTAssertEqual(row["protocol"] as String?, "sftp")
+            XCTAssertEqual(row["mode"] as String?, "write")
+            XCTAssertEqual(row["bytes_written"] as Int?, size)
+            XCTAssertNotNil(row["closed_at"] as String?)
+        }
+        // The rename itself is file activity of the session.
+        let renames = try recorder.query("files", ["--op", "rename", "--path", "/tmp/sa-sftp-renamed-\(token)*"])
+        XCTAssertEqual(renames.compactMap { $0.string("new_path") }, [renamed])
+    }
+
     func testForwardingIsRecordedWithItsTarget() throws {
         try start("forward", port: 22332)
         let options = try clientOptions(portFlag: "-p")

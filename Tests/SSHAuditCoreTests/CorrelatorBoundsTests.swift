@@ -317,6 +317,43 @@ extension CorrelatorTests {
         XCTAssertEqual(c.tableSizes["openTransfers"], 0, "nothing held past their exits")
     }
 
+    /// sftp-server's uploads wait for a rename (HeldUpload). A recursive put of more files than the
+    /// bound stores the oldest under the name written, which is their final one: nothing counted as
+    /// lost, no session flagged. A rename gives the final name; a name written twice is two rows.
+    func testSftpServerUploadsBeyondTheBoundAreStoredAsWritten() {
+        var transfers: [Int64: TransferRecord] = [:], sessions: [Int64: SessionRecord] = [:]
+        var bounds = CorrelatorBounds()
+        bounds.transfers = 4
+        let c = Correlator(bootToWallNs: 0, bounds: bounds, userName: { _ in "u" }) { output in
+            if case let .transfer(t) = output { transfers[t.id] = t }
+            if case let .session(s) = output { sessions[s.id] = s }
+        }
+        let server = ProcessKey(tgid: 30, startNs: 4)
+        for e in Self.session(user: server, program: "/usr/lib/openssh/sftp-server", cwd: "/home/u") { c.handle(e) }
+        func ev(_ kind: EventKind) -> Event {
+            Event(process: server, ppid: 21, uid: 1000, timestampNs: 200, comm: "sftp-server", kind: kind)
+        }
+        func put(_ path: String, size: UInt64) {
+            c.handle(ev(.fileOpened(fd: 3, flags: 1, path: path)))
+            c.handle(ev(.fileClosed(fd: 3, position: size, size: size)))
+        }
+        put("x.part", size: 7)
+        c.handle(ev(.fileChange(FileChange(op: .rename, path: "/home/u/x.part", newPath: "/home/u/x"))))
+        put("twice", size: 1)
+        put("twice", size: 2)
+        for i in 0..<6 { put("tree/f\(i)", size: UInt64(10 + i)) }
+        XCTAssertLessThanOrEqual(c.tableSizes["heldUploads"]!, 4)
+        c.handle(ev(.exit(status: 0)))
+
+        let rows = transfers.values.sorted { $0.id < $1.id }
+        XCTAssertEqual(rows.map(\.path), ["/home/u/x", "/home/u/twice", "/home/u/twice"] + (0..<6).map { "/home/u/tree/f\($0)" })
+        XCTAssertEqual(rows.map(\.bytesWritten), [7, 1, 2, 10, 11, 12, 13, 14, 15])
+        XCTAssertTrue(rows.allSatisfy { $0.closedAtNs != nil && $0.mode == .write }, "\(rows)")
+        XCTAssertEqual(c.tableSizes["heldUploads"], 0, "nothing held past the exit")
+        XCTAssertEqual(c.overflows, 0)
+        XCTAssertEqual(sessions.values.first?.drops, false)
+    }
+
     // Only a would-be listener holds its path: a user's processes hold none (the bytes a user
     // chooses), and paths held are bounded too.
     func testOnlyWouldBeListenersHoldTheirPath() throws {
