@@ -282,20 +282,36 @@ extension CorrelatorTests {
         ]
     }
 
+    /// What a correlator put out, by row.
+    final class TransferOutputs {
+        var transfers: [Int64: TransferRecord] = [:]
+        var sessions: [Int64: SessionRecord] = [:]
+        func take(_ output: CorrelatorOutput) {
+            if case let .transfer(t) = output { transfers[t.id] = t }
+            if case let .session(s) = output { sessions[s.id] = s }
+        }
+    }
+
+    static let sftpServer = ProcessKey(tgid: 30, startNs: 4)
+
+    /// A correlator bounded to `transferBound` transfers, in which a session's sftp-server
+    /// (`sftpServer`, working directory /home/u) has started.
+    static func sftpServerSession(transferBound: Int) -> (Correlator, TransferOutputs) {
+        var bounds = CorrelatorBounds()
+        bounds.transfers = transferBound
+        let out = TransferOutputs()
+        let c = Correlator(bootToWallNs: 0, bounds: bounds, userName: { _ in "u" }, sink: out.take)
+        for e in session(user: sftpServer, program: "/usr/lib/openssh/sftp-server", cwd: "/home/u") { c.handle(e) }
+        return (c, out)
+    }
+
     // The kernel reports close calls only: a transfer server that exits with files open (a user can
     // run any program named like one) left them held for good. Now its exit lets them go, and open
     // files beyond the bound give up the oldest (counted, flagged). Paths resolve against the exec's
     // working directory; a forked child has none and inherits the server's name.
     func testTransferFilesLeftOpenAreNotHeldPastExit() {
-        var transfers: [Int64: TransferRecord] = [:], sessions: [Int64: SessionRecord] = [:]
-        var bounds = CorrelatorBounds()
-        bounds.transfers = 4
-        let c = Correlator(bootToWallNs: 0, bounds: bounds, userName: { _ in "u" }) { output in
-            if case let .transfer(t) = output { transfers[t.id] = t }
-            if case let .session(s) = output { sessions[s.id] = s }
-        }
-        let server = ProcessKey(tgid: 30, startNs: 4), helper = ProcessKey(tgid: 31, startNs: 5)
-        for e in Self.session(user: server, program: "/usr/lib/openssh/sftp-server", cwd: "/home/u") { c.handle(e) }
+        let (c, out) = Self.sftpServerSession(transferBound: 4)
+        let server = Self.sftpServer, helper = ProcessKey(tgid: 31, startNs: 5)
         func ev(_ key: ProcessKey, _ kind: EventKind) -> Event {
             Event(process: key, ppid: 21, uid: 1000, timestampNs: 200, comm: "sftp-server", kind: kind)
         }
@@ -304,13 +320,13 @@ extension CorrelatorTests {
         c.handle(ev(helper, .fileOpened(fd: 3, flags: 1, path: "up")))
         XCTAssertEqual(c.tableSizes["openTransfers"], 4)
         XCTAssertEqual(c.overflows, 0)
-        XCTAssertEqual(transfers.values.map(\.path).sorted(), ["/home/u/f3", "/home/u/f4", "/home/u/f5", "/up"])
-        XCTAssertTrue(transfers.values.allSatisfy { $0.proto == "sftp" })
+        XCTAssertEqual(out.transfers.values.map(\.path).sorted(), ["/home/u/f3", "/home/u/f4", "/home/u/f5", "/up"])
+        XCTAssertTrue(out.transfers.values.allSatisfy { $0.proto == "sftp" })
 
         c.handle(ev(server, .fileOpened(fd: 6, flags: 0, path: "f6")))  // a fifth: the oldest gives up its close
         XCTAssertLessThanOrEqual(c.tableSizes["openTransfers"]!, 4)
         XCTAssertEqual(c.overflows, 1)
-        XCTAssertEqual(sessions.values.first?.drops, true)
+        XCTAssertEqual(out.sessions.values.first?.drops, true)
 
         c.handle(ev(helper, .exit(status: 0)))
         c.handle(ev(server, .exit(status: 0)))
@@ -321,15 +337,8 @@ extension CorrelatorTests {
     /// bound stores the oldest under the name written, which is their final one: nothing counted as
     /// lost, no session flagged. A rename gives the final name; a name written twice is two rows.
     func testSftpServerUploadsBeyondTheBoundAreStoredAsWritten() {
-        var transfers: [Int64: TransferRecord] = [:], sessions: [Int64: SessionRecord] = [:]
-        var bounds = CorrelatorBounds()
-        bounds.transfers = 4
-        let c = Correlator(bootToWallNs: 0, bounds: bounds, userName: { _ in "u" }) { output in
-            if case let .transfer(t) = output { transfers[t.id] = t }
-            if case let .session(s) = output { sessions[s.id] = s }
-        }
-        let server = ProcessKey(tgid: 30, startNs: 4)
-        for e in Self.session(user: server, program: "/usr/lib/openssh/sftp-server", cwd: "/home/u") { c.handle(e) }
+        let (c, out) = Self.sftpServerSession(transferBound: 4)
+        let server = Self.sftpServer
         func ev(_ kind: EventKind) -> Event {
             Event(process: server, ppid: 21, uid: 1000, timestampNs: 200, comm: "sftp-server", kind: kind)
         }
@@ -345,13 +354,13 @@ extension CorrelatorTests {
         XCTAssertLessThanOrEqual(c.tableSizes["heldUploads"]!, 4)
         c.handle(ev(.exit(status: 0)))
 
-        let rows = transfers.values.sorted { $0.id < $1.id }
+        let rows = out.transfers.values.sorted { $0.id < $1.id }
         XCTAssertEqual(rows.map(\.path), ["/home/u/x", "/home/u/twice", "/home/u/twice"] + (0..<6).map { "/home/u/tree/f\($0)" })
         XCTAssertEqual(rows.map(\.bytesWritten), [7, 1, 2, 10, 11, 12, 13, 14, 15])
         XCTAssertTrue(rows.allSatisfy { $0.closedAtNs != nil && $0.mode == .write }, "\(rows)")
         XCTAssertEqual(c.tableSizes["heldUploads"], 0, "nothing held past the exit")
         XCTAssertEqual(c.overflows, 0)
-        XCTAssertEqual(sessions.values.first?.drops, false)
+        XCTAssertEqual(out.sessions.values.first?.drops, false)
     }
 
     // Only a would-be listener holds its path: a user's processes hold none (the bytes a user
