@@ -496,14 +496,19 @@ int BPF_PROG(on_exit, struct task_struct *task)
     struct sa_tracked_proc *tp = tracked_entry(task, tgid);
     if (!tp)
         return 0;
-    if (tp->flags & (SA_PROC_LISTENER | SA_PROC_MONITOR))
+    /* Two threads exiting at once can both see `live` at 0 (each decremented it before this
+     * tracepoint; io_uring's workers are threads of the process): only the one whose delete of the
+     * entry succeeds ends the process, so its rings and 32-bit calls are reported once. */
+    struct sa_tracked_proc proc = *tp;
+    if (bpf_map_delete_elem(&tracked, &tgid) != 0)
+        return 0;
+    if (proc.flags & (SA_PROC_LISTENER | SA_PROC_MONITOR))
         bpf_map_delete_elem(&stderr_listeners, &tgid);
     struct sa_exit ev = {};
     fill_header(&ev.h, SA_EV_EXIT, task);
     ev.exit_code = BPF_CORE_READ(task, exit_code);
-    uring_exit(task, tgid, tp);  /* before the exit record: the rings' counts are the process's */
-    compat_exit(task, tgid, tp);  /* … and so are its 32-bit calls */
-    bpf_map_delete_elem(&tracked, &tgid);
+    uring_exit(task, tgid, &proc);  /* before the exit record: the rings' counts are the process's */
+    compat_exit(task, tgid, &proc);  /* … and so are its 32-bit calls */
     tty_forget(tgid);
     emit(&ev, sizeof(ev));
     return 0;
