@@ -688,7 +688,9 @@ replay_instructions() {
       valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \
         "$WORK/ir-$which" replay "$log_file" --db "$WORK/ir-$which.db" > "$WORK/ir-$which.log" 2>&1 & pids+=($!)
     done
-    wait "${pids[@]}" || die "replay under cachegrind failed: $(tail -n 3 "$WORK/ir-base.log" "$WORK/ir-head.log")"
+    for which in 0 1; do  # each: `wait` of several pids says only how the last one ended
+      wait "${pids[$which]}" || die "replay under cachegrind failed: $(tail -n 3 "$WORK/ir-base.log" "$WORK/ir-head.log")"
+    done
     printf '%s\t%s\t%s\n' "$i" "$(sed -n 's/.*I *refs: *\([0-9,]*\).*/\1/p' "$WORK/ir-base.log" | tr -d ,)" \
       "$(sed -n 's/.*I *refs: *\([0-9,]*\).*/\1/p' "$WORK/ir-head.log" | tr -d ,)" >> "$WORK/replay-ir.tsv"
     log "  replay instructions $i: $(tail -n 1 "$WORK/replay-ir.tsv" | cut -f2-)"
