@@ -18,9 +18,12 @@ public struct RecorderOptions {
     public var ttyMax: Int64
     /// How long the session hooks stay attached after the last session ended (SessionHookWatch).
     public var sessionHooksLinger: TimeInterval
+    /// How far above the default CPU priority the recorder runs (SchedulingPriority): nice -boost.
+    public var priorityBoost: Int32
 
     public init(db: String, retain: RetentionPeriod?, events: String?, trust: ListenerTrust,
-                kernelBinaries: Set<KernelFileID>?, ttyMode: TTYMode, ttyMax: Int64, sessionHooksLinger: TimeInterval = 30) {
+                kernelBinaries: Set<KernelFileID>?, ttyMode: TTYMode, ttyMax: Int64, sessionHooksLinger: TimeInterval = 30,
+                priorityBoost: Int32 = 4) {
         self.db = db
         self.retain = retain
         self.events = events
@@ -29,6 +32,7 @@ public struct RecorderOptions {
         self.ttyMode = ttyMode
         self.ttyMax = ttyMax
         self.sessionHooksLinger = sessionHooksLinger
+        self.priorityBoost = priorityBoost
     }
 }
 
@@ -44,6 +48,7 @@ public struct Recorder {
         let (db, retain, events) = (options.db, options.retain, options.events)
         let (trust, kernelBinaries) = (options.trust, options.kernelBinaries)
         let tty = (mode: options.ttyMode, max: options.ttyMax)
+        if let failure = SchedulingPriority.boost(by: options.priorityBoost) { warn(failure) }
         let path = URL(fileURLWithPath: db).standardizedFileURL.path
         var store = try AuditStore.openForRecording(path: db)
         var lock = try RecorderLock(database: db)

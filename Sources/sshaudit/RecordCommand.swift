@@ -39,10 +39,17 @@ struct Record: ParsableCommand {
         + "while sessions are open; connections come in bursts.", valueName: "SECONDS"))
     var sessionHooksLinger: Double = 30
 
+    @Option(help: ArgumentHelp(
+        "Run this much above the default CPU priority (nice -N, 0 to 19; auditd's priority_boost), so that "
+        + "a session saturating the machine does not starve the recorder while the kernel's buffer fills.",
+        valueName: "N"))
+    var priorityBoost: Int32 = 4
+
     func validate() throws {
         guard (0...3600).contains(sessionHooksLinger) else {
             throw ValidationError("--session-hooks-linger: between 0 and 3600 seconds")
         }
+        guard (0...19).contains(priorityBoost) else { throw ValidationError("--priority-boost: between 0 and 19") }
         _ = try listenerTrust()
         _ = try ttyOptions.resolved()
     }
@@ -71,6 +78,7 @@ struct Record: ParsableCommand {
         let (trust, kernelBinaries) = try listenerTrust()
         let tty = try ttyOptions.resolved()
         try Recorder(RecorderOptions(db: db, retain: retain, events: events, trust: trust, kernelBinaries: kernelBinaries,
-                                     ttyMode: tty.mode, ttyMax: tty.max, sessionHooksLinger: sessionHooksLinger)).run()
+                                     ttyMode: tty.mode, ttyMax: tty.max, sessionHooksLinger: sessionHooksLinger,
+                                     priorityBoost: priorityBoost)).run()
     }
 }

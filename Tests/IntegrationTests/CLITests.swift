@@ -40,6 +40,7 @@ final class CLITests: XCTestCase {
         assertOneLineError(try sshaudit(["query", "sessions", "--limit", "0"]), status: 2, contains: "--limit")
         assertOneLineError(try sshaudit(["query", "nonsense"]), status: 2, contains: "nonsense")
         assertOneLineError(try sshaudit(["frobnicate"]), status: 2, contains: "frobnicate")
+        assertOneLineError(try sshaudit(["record", "--priority-boost", "20"]), status: 2, contains: "--priority-boost")
     }
 
     func testUnknownSessionAndBadEventLog() throws {

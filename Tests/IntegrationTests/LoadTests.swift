@@ -4,6 +4,30 @@ import XCTest
 
 /// 200 concurrent sessions each running 50 commands: nothing dropped in the kernel, every command stored.
 final class LoadTests: XCTestCase {
+    /// Every thread of the recorder runs at nice -4 (auditd's priority_boost), those it starts later
+    /// too, so that a session saturating the CPUs does not starve it; --priority-boost 0 leaves it be.
+    func testTheRecorderRunsAboveTheProgramsItRecords() throws {
+        func nices(_ pid: Int32) throws -> Set<Int> {
+            let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")
+            return Set(try tasks.map { tid in
+                // stat: "pid (comm) state …"; nice is the 19th field, the 17th after the comm's ")".
+                let stat = try String(contentsOfFile: "/proc/\(pid)/task/\(tid)/stat", encoding: .utf8)
+                let fields = stat[stat.range(of: ")", options: .backwards)!.upperBound...].split(separator: " ")
+                return Int(fields[16])!
+            })
+        }
+        let boosted = try Recorder(name: "nice-default")
+        let threads = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(boosted.pid)/task").count
+        XCTAssertGreaterThan(threads, 1, "the writer's and the ring's threads are there once it records")
+        // At most -4: libdispatch gives its own workers a priority by their QoS, some of them -4 already.
+        XCTAssertEqual(try nices(boosted.pid).max(), -4)
+        XCTAssertEqual(try boosted.stop(), 0, boosted.stderr)
+        let plain = try Recorder(name: "nice-zero", arguments: ["--priority-boost", "0"])
+        let own = Int(getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0))
+        XCTAssertEqual(try nices(plain.pid).max(), own, "the main thread and the writer's stay at the nice they were given")
+        XCTAssertEqual(try plain.stop(), 0, plain.stderr)
+    }
+
     func testTwoHundredConcurrentSessionsOfFiftyCommands() throws {
         let server = try SSHDServer(name: "load", port: 22371)
         defer { server.stop() }
