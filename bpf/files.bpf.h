@@ -6,10 +6,10 @@
  * user-privileged child (which serves internal-sftp itself) and drops the pre-authentication child.
  *
  * Cost: the hooks are syscall exits, where success is known. openat, by far the most frequent of
- * these calls, reuses the transfer hook (on_openat_exit in sshaudit.bpf.c): one hash lookup for a
- * process outside every session, as before. The others cost the rest of the machine their
- * tracepoint's dispatch and one lookup, so they are session hooks (BPFTracer.sessionHookPrograms),
- * attached only while a session is open.
+ * these calls, shares the transfer hook (on_openat_exit in sshaudit.bpf.c): one hash lookup for both.
+ * Each costs the rest of the machine its tracepoint's dispatch and one lookup, so all of them,
+ * openat's and close's included, are session hooks (BPFTracer.sessionHookPrograms), attached only
+ * while a session is open.
  *
  * Paths: a file the kernel has open (open's result, a descriptor's call) is named by walking its
  * dentry chain, so symlinks and ".." are already resolved. A call by name names a directory the

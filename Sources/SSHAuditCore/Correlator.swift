@@ -211,6 +211,10 @@ public final class Correlator {
         /// Its pre-authentication child has chrooted (to sshd's empty directory): a later chroot by a
         /// monitor child is the user child's (ChrootDirectory). Optional: absent in older checkpoints.
         var preauthChrooted: Bool?
+        /// A process of it ran while the session hooks were detached (sessionHooksWereOff): what it did
+        /// without an exec (an internal-sftp transfer) may have gone unseen. Optional: absent in older
+        /// checkpoints.
+        var hooksWereOff: Bool?
 
         init(record: SessionRecord) { self.record = record }
     }
@@ -222,6 +226,8 @@ public final class Correlator {
         if let transfer = open.transfer { return transfer }
         if r.tty != nil { return "interactive" }
         if r.commandCount > 0 { return "exec" }
+        // Nothing seen, but the hooks that would show an internal-sftp transfer were off: no claim.
+        if open.hooksWereOff == true { return "unknown" }
         return "forward-only"
     }
 
@@ -613,6 +619,7 @@ public final class Correlator {
     /// its shell) forked then, may have made 32-bit calls, changed files or connected unseen, even
     /// with no program started (internal-sftp).
     func sessionHooksWereOff(_ id: Int64) {
+        sessions[id]?.hooksWereOff = true
         updateSession(id) { $0.drops = true }
     }
 

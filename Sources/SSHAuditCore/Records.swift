@@ -38,7 +38,7 @@ public struct SessionRecord: Equatable, Sendable, Codable {
     /// Payload bytes on the client's TCP connection, from the kernel's counters when it closed.
     public var bytesIn: Int64?
     public var bytesOut: Int64?
-    /// interactive, exec, sftp, scp, rsync, forward-only or auth-failed, from what was observed.
+    /// interactive, exec, sftp, scp, rsync, forward-only, unknown (hooks off, nothing seen) or auth-failed, from what was observed.
     public var kind: String?
     /// Events were lost while the session was open (the kernel's ring buffer or process map, the
     /// correlator's bounds, an exit never reported): its record may miss something.
