@@ -242,10 +242,11 @@ static __always_inline u64 seen_where_direct(struct task_struct *task, struct de
     if (!dentry || !vfsmnt)
         return 0;
     struct dentry *root = vfsmnt->mnt_root;
+    /* The root of the process's mount namespace: the top (its parent is itself). Read before the
+     * loop: the verifier resolves each load from task_struct's BTF anew in every state it visits. */
+    struct mount *top = task->nsproxy->mnt_ns->root;
     for (int i = 0; i < SA_FILE_DEPTH; i++) {
         if (dentry == root) {
-            /* The root of the process's mount namespace: the top (its parent is itself). */
-            struct mount *top = task->nsproxy->mnt_ns->root;
             if ((void *)&top->mnt == (void *)vfsmnt)
                 return h | 1;
             return sa_file_where(plain(dentry), plain(vfsmnt), h);
