@@ -311,6 +311,18 @@ static __always_inline u32 read_cwd(struct task_struct *task, char *buf, u32 *fl
     return off;
 }
 
+/* read_cwd for on_exec, which runs in the exec'ing task: a global function, so that the verifier
+ * checks its loop once rather than in each of on_exec's paths (a third of a second of start-up).
+ * The working directory's length, and in the upper half the flags it set. */
+__attribute__((noinline)) u64 sa_exec_cwd(struct sa_exec *ev)
+{
+    if (!ev)
+        return 0;
+    u32 flags = 0;
+    u32 len = read_cwd((struct task_struct *)bpf_get_current_task(), ev->cwd, &flags);
+    return len | (u64)flags << 32;
+}
+
 /* For tp_btf programs, whose task pointers the verifier trusts: direct loads, no helper calls (this
  * runs for every exec on the machine). */
 static __always_inline bool comm_is_sshd(struct task_struct *task)
@@ -460,8 +472,9 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
     struct tty_struct *tty = BPF_CORE_READ(task, signal, tty);
     if (tty)
         BPF_CORE_READ_STR_INTO(&ev->tty, tty, name);
-    ev->cwd_len = read_cwd(task, ev->cwd, &flags);
-    ev->flags = flags;
+    u64 cwd = sa_exec_cwd(ev);
+    ev->cwd_len = (u32)cwd;
+    ev->flags = flags | (u32)(cwd >> 32);
 
     u64 size = __builtin_offsetof(struct sa_exec, argv) + len;
     if (size > sizeof(*ev))
