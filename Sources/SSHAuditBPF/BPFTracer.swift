@@ -355,17 +355,16 @@ public final class BPFTracer {
         // made two of a recorder's seven seconds of start-up; the always-attached programs already
         // prove this kernel attaches programs to them.
         for (hook, program) in hookPrograms.sorted(by: { $0.key < $1.key }) {
-            let checked: Int32
+            var missing: Int32 = 0
             if hook.hasPrefix("raw_") {
-                checked = bpf_raw_tracepoint_open(nil, program)
-                if checked >= 0 { Glibc.close(checked) }
-            } else {
-                checked = Self.tracepointID(hook: hook) == nil ? -ENOENT : 0
+                let fd = Self.attach(hook: hook, program: program)
+                if fd >= 0 { Glibc.close(fd) } else { missing = errno }
+            } else if Self.tracepointID(hook: hook) == nil {
+                missing = ENOENT
             }
-            guard checked >= 0 else {
-                let e = checked == -ENOENT ? ENOENT : errno
+            guard missing == 0 else {
                 close(detach: true)
-                throw TracerError.attach("session hook " + hook, e)
+                throw TracerError.attach("session hook " + hook, missing)
             }
         }
         if let directory {

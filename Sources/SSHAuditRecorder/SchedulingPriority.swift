@@ -10,10 +10,9 @@ enum SchedulingPriority {
     /// nil when done, else why not (the recorder then runs at the priority it was given).
     static func boost(by amount: Int32) -> String? {
         guard amount > 0 else { return nil }
-        let target = -amount
+        let (target, which) = (-amount, __priority_which_t(PRIO_PROCESS.rawValue))
         let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
         for tid in tasks.compactMap({ id_t($0) }) {
-            let which = __priority_which_t(PRIO_PROCESS.rawValue)
             errno = 0
             let now = getpriority(which, tid)
             if errno == 0, now <= target { continue }
