@@ -303,9 +303,9 @@ static __always_inline void report_unix_accept(struct sa_tracked_proc *p, int fd
 }
 
 /* The syscall's arguments at exit, from the registers saved at entry (no sys_enter hook needed). */
-static __always_inline struct pt_regs___x86 *entry_regs(void)
+static __always_inline struct pt_regs___x86 *entry_regs(struct task_struct *task)
 {
-    return (struct pt_regs___x86 *)bpf_task_pt_regs(bpf_get_current_task_btf());
+    return (struct pt_regs___x86 *)bpf_task_pt_regs(task);
 }
 
 SEC("tracepoint/syscalls/sys_exit_connect")
@@ -315,12 +315,12 @@ int on_connect_exit(struct syscall_exit_ctx *ctx)
     struct task_struct *task = session_member(&p);
     if (!task)
         return 0;
-    struct pt_regs___x86 *regs = entry_regs();
+    struct pt_regs___x86 *regs = entry_regs(task);
     if (!regs)
         return 0;
-    u32 fd = BPF_CORE_READ(regs, di);
-    const void *uaddr = (const void *)BPF_CORE_READ(regs, si);
-    u32 addrlen = BPF_CORE_READ(regs, dx);
+    u32 fd = regs->di;
+    const void *uaddr = (const void *)regs->si;
+    u32 addrlen = regs->dx;
     on_socket_call(SA_SOCK_CONNECT, fd, uaddr, addrlen);
     /* Polling a non-blocking connect again says nothing new. */
     if (ctx->ret == -SA_EALREADY || ctx->ret == -SA_EISCONN)
@@ -336,11 +336,11 @@ int on_bind_exit(struct syscall_exit_ctx *ctx)
     struct task_struct *task = session_member(&p);
     if (!task)
         return 0;
-    struct pt_regs___x86 *regs = entry_regs();
+    struct pt_regs___x86 *regs = entry_regs(task);
     if (!regs)
         return 0;
-    u32 fd = BPF_CORE_READ(regs, di);
-    on_socket_call(SA_SOCK_BIND, fd, (const void *)BPF_CORE_READ(regs, si), BPF_CORE_READ(regs, dx));
+    u32 fd = regs->di;
+    on_socket_call(SA_SOCK_BIND, fd, (const void *)regs->si, regs->dx);
     if (ctx->ret == 0)
         report_net(task, p, SA_NET_BIND, fd, 0, NULL, 0);
     return 0;
@@ -355,10 +355,10 @@ int on_listen_exit(struct syscall_exit_ctx *ctx)
     struct task_struct *task = session_member(&p);
     if (!task)
         return 0;
-    struct pt_regs___x86 *regs = entry_regs();
+    struct pt_regs___x86 *regs = entry_regs(task);
     if (!regs)
         return 0;
-    report_net(task, p, SA_NET_LISTEN, BPF_CORE_READ(regs, di), 0, NULL, 0);
+    report_net(task, p, SA_NET_LISTEN, regs->di, 0, NULL, 0);
     return 0;
 }
 

@@ -125,11 +125,11 @@ static __always_inline u64 process_start(struct task_struct *task)
  * the task through its BTF pointer: plain loads, no helper call per field. */
 static __always_inline struct task_struct *session_member(struct sa_tracked_proc **entry)
 {
-    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    struct task_struct *task = bpf_get_current_task_btf();
+    u32 tgid = task->tgid;
     struct sa_tracked_proc *p = bpf_map_lookup_elem(&tracked, &tgid);
     if (!p || (p->flags & (SA_PROC_LISTENER | SA_PROC_MONITOR)))
         return NULL;
-    struct task_struct *task = bpf_get_current_task_btf();
     if (p->start_ns != 0 && p->start_ns != task->group_leader->start_boottime)
         return NULL;
     *entry = p;
@@ -204,10 +204,12 @@ static __always_inline bool session_hooks_off(void)
 
 static __always_inline struct file *file_of(struct task_struct *task, u32 fd)
 {
-    struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-    if (fd >= BPF_CORE_READ(fdt, max_fds))
+    /* task: bpf_get_current_task_btf's, so plain loads down to the table (a helper call each costs
+     * more than the load); the slot itself is at a variable index, which only a helper may read. */
+    struct fdtable *fdt = task->files->fdt;
+    if (fd >= fdt->max_fds)
         return NULL;
-    struct file **fds = BPF_CORE_READ(fdt, fd);
+    struct file **fds = fdt->fd;
     struct file *file = NULL;
     bpf_probe_read_kernel(&file, sizeof(file), &fds[fd & 0xfffff]);
     return file;
@@ -319,7 +321,7 @@ __attribute__((noinline)) u64 sa_exec_cwd(struct sa_exec *ev)
     if (!ev)
         return 0;
     u32 flags = 0;
-    u32 len = read_cwd((struct task_struct *)bpf_get_current_task(), ev->cwd, &flags);
+    u32 len = read_cwd(bpf_get_current_task_btf(), ev->cwd, &flags);
     return len | (u64)flags << 32;
 }
 
@@ -529,7 +531,7 @@ int BPF_PROG(on_exit, struct task_struct *task)
 
 static __always_inline struct task_struct *tracked_current(void)
 {
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct task_struct *task = bpf_get_current_task_btf();
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
     return is_tracked(task, tgid) ? task : NULL;
 }
@@ -593,7 +595,7 @@ static __always_inline int on_accept_exit(struct syscall_exit_ctx *ctx)
 {
     if (ctx->ret < 0)
         return 0;
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct task_struct *task = bpf_get_current_task_btf();
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
     struct sa_tracked_proc *tp = tracked_entry(task, tgid);
     if (!tp)
@@ -701,7 +703,7 @@ int on_setsid(struct syscall_exit_ctx *ctx)
 {
     if (ctx->ret < 0)
         return 0;
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct task_struct *task = bpf_get_current_task_btf();
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
     struct sa_tracked_proc *tp = tracked_entry(task, tgid);
     if (!tp)
@@ -731,7 +733,7 @@ static __always_inline int capture_log(u32 fd, const char *buf, u64 count, bool 
     struct sa_tracked_proc *p = bpf_map_lookup_elem(&tracked, &tgid);
     if (!p || !(p->flags & (SA_PROC_LISTENER | SA_PROC_MONITOR)) || (p->flags & SA_PROC_SESSION) || count == 0)
         return 0;
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct task_struct *task = bpf_get_current_task_btf();
     if (p->start_ns != 0 && p->start_ns != process_start(task))
         return 0;
 
@@ -829,12 +831,12 @@ int on_openat_exit(struct syscall_exit_ctx *ctx)
     struct task_struct *task = session_member(&p);
     if (!task)
         return 0;
-    struct pt_regs___x86 *regs = (struct pt_regs___x86 *)bpf_task_pt_regs(bpf_get_current_task_btf());
+    struct pt_regs___x86 *regs = (struct pt_regs___x86 *)bpf_task_pt_regs(task);
     if (!regs)
         return 0;
     /* openat(dfd, path, flags, mode): rdi, rsi, rdx. The dynamic loader's and libc's own opens
      * (libraries, passwd) are close-on-exec; the files a transfer server is asked for are not. */
-    u32 open_flags = BPF_CORE_READ(regs, dx);
+    u32 open_flags = regs->dx;
     file_opened(task, p, ctx->ret, open_flags);
     if (!(open_flags & 02000000 /* O_CLOEXEC */) && serves_transfers(p, task))
         file_transfer_opened(task, ctx->ret, open_flags);

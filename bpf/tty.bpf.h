@@ -169,7 +169,7 @@ static __always_inline struct task_struct *tty_current(void)
     struct sa_tracked_proc *p = bpf_map_lookup_elem(&tracked, &tgid);
     if (!p || !tty_serves_session(p->flags))
         return NULL;
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct task_struct *task = bpf_get_current_task_btf();
     if (p->start_ns != 0 && p->start_ns != process_start(task))
         return NULL;
     return task;
@@ -263,12 +263,12 @@ static __always_inline int tty_transfer(struct syscall_exit_ctx *ctx, bool is_wr
     u32 mode = tty_mode();
     if (mode == 0 || (is_write && mode != SA_TTY_MODE_ALL))
         return 0;
-    struct pt_regs___tty *regs = (struct pt_regs___tty *)bpf_task_pt_regs(bpf_get_current_task_btf());
+    struct pt_regs___tty *regs = (struct pt_regs___tty *)bpf_task_pt_regs(task);
     if (!regs)
         return 0;
-    u32 fd = BPF_CORE_READ(regs, di);
-    u64 buf = BPF_CORE_READ(regs, si);
-    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    u32 fd = regs->di;
+    u64 buf = regs->si;
+    u32 tgid = task->tgid;
     u32 stream = tty_stream(task, tgid, fd, is_write);
     if (stream)
         tty_emit(task, fd, stream, buf, ctx->ret);
