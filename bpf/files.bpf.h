@@ -59,32 +59,58 @@ static __always_inline u64 seen_mix(u64 h, u64 v)
     return h ^ (h >> 31);
 }
 
+/* Two pointer-sized fields of a kernel object at `base`: one helper call when they are adjacent (as
+ * a dentry's d_parent and d_name, and a mount's mnt_parent and mnt_mountpoint, are in every kernel
+ * so far), else two. A helper call costs more than the copy. The offsets are CO-RE constants, so
+ * the verifier keeps one of the two ways. */
+static __always_inline void read_pair(u64 base, u64 off_a, u64 off_b, u64 *a, u64 *b)
+{
+    if (off_b == off_a + 8) {
+        u64 v[2] = {};
+        bpf_probe_read_kernel(v, sizeof(v), (void *)(base + off_a));
+        *a = v[0];
+        *b = v[1];
+    } else {
+        bpf_probe_read_kernel(a, 8, (void *)(base + off_a));
+        bpf_probe_read_kernel(b, 8, (void *)(base + off_b));
+    }
+}
+
+#define DENTRY_UP(base_, up_, hash_len_)                                                            \
+    read_pair(base_, bpf_core_field_offset(struct dentry, d_parent),                                \
+              bpf_core_field_offset(struct dentry, d_name.hash_len), up_, hash_len_)
+#define MOUNT_UP(base_, up_, mountpoint_)                                                           \
+    read_pair(base_, bpf_core_field_offset(struct mount, mnt_parent),                               \
+              bpf_core_field_offset(struct mount, mnt_mountpoint), up_, mountpoint_)
+
 /* The keyed hash of a directory: each dentry (its address and name hash) and each mount from
  * (dentry, mount) up to the global root, as sa_file_walk goes. 0: deeper than that walk goes (then
  * the operation is reported every time). A global function, like sa_file_walk. */
 __attribute__((noinline)) u64 sa_file_where(u64 dentry_addr, u64 vfsmnt_addr, u64 secret)
 {
-    struct dentry *dentry = (struct dentry *)dentry_addr;
-    struct vfsmount *vfsmnt = (struct vfsmount *)vfsmnt_addr;
+    u64 dentry = dentry_addr, vfsmnt = vfsmnt_addr;
     if (!dentry || !vfsmnt)
         return 0;
     u64 mnt_offset = bpf_core_field_offset(struct mount, mnt);
-    struct mount *mnt = (struct mount *)((char *)vfsmnt - mnt_offset);
+    u64 mnt = vfsmnt - mnt_offset;
+    u64 root = (u64)BPF_CORE_READ((struct vfsmount *)vfsmnt, mnt_root);  /* read once a mount */
     u64 h = seen_mix(secret, vfsmnt_addr);
     for (int i = 0; i < SA_FILE_DEPTH; i++) {
-        if (dentry == BPF_CORE_READ(vfsmnt, mnt_root)) {
-            struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
+        if (dentry == root) {
+            u64 parent = 0;
+            MOUNT_UP(mnt, &parent, &dentry);
             if (parent == mnt)
                 return h | 1;
-            dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
             mnt = parent;
-            vfsmnt = (struct vfsmount *)((char *)parent + mnt_offset);
-            h = seen_mix(h, (u64)vfsmnt);
+            vfsmnt = parent + mnt_offset;
+            root = (u64)BPF_CORE_READ((struct vfsmount *)vfsmnt, mnt_root);
+            h = seen_mix(h, vfsmnt);
             continue;
         }
-        struct dentry *up = BPF_CORE_READ(dentry, d_parent);
-        h = seen_mix(h, (u64)dentry);
-        h = seen_mix(h, BPF_CORE_READ(dentry, d_name.hash_len));
+        u64 up = 0, hash_len = 0;
+        DENTRY_UP(dentry, &up, &hash_len);
+        h = seen_mix(h, dentry);
+        h = seen_mix(h, hash_len);
         if (up == dentry)
             return h | 1;
         dentry = up;
@@ -104,7 +130,7 @@ static __always_inline void seen_key(struct sa_file_seen_key *k, struct task_str
 {
     __builtin_memset(k, 0, sizeof(*k));
     k->start_ns = p->start_ns ? p->start_ns : task->group_leader->start_boottime;  /* task: session_member's */
-    k->tgid = bpf_get_current_pid_tgid() >> 32;
+    k->tgid = task->tgid;
     k->execs = p->execs;
     k->op = op;
 }
@@ -134,9 +160,9 @@ static __always_inline bool seen_kernel_name(char *dst, const unsigned char *nam
     return n > 0 && n < SA_FILE_SEEN_NAME;
 }
 
-static __always_inline struct pt_regs___sa *file_regs(void)
+static __always_inline struct pt_regs___sa *file_regs(struct task_struct *task)
 {
-    return (struct pt_regs___sa *)bpf_task_pt_regs(bpf_get_current_task_btf());
+    return (struct pt_regs___sa *)bpf_task_pt_regs(task);
 }
 
 static __always_inline struct sa_file_act *file_record(struct task_struct *task, u32 op)
@@ -249,7 +275,13 @@ static __always_inline u64 seen_where_direct(struct task_struct *task, struct de
         if (dentry == root) {
             if ((void *)&top->mnt == (void *)vfsmnt)
                 return h | 1;
-            return sa_file_where(plain(dentry), plain(vfsmnt), h);
+            /* The process's root mounted on its namespace's first mount's root (after an initramfs,
+             * on most machines): what sa_file_where gives for it, in two helper calls, not nine. */
+            u64 mount = plain(vfsmnt), mnt_offset = bpf_core_field_offset(struct mount, mnt), parent = 0, mountpoint = 0;
+            MOUNT_UP(mount - mnt_offset, &parent, &mountpoint);
+            if (parent == (u64)top && mountpoint == (u64)top->mnt.mnt_root && top->mnt_parent == top)
+                return seen_mix(seen_mix(h, mount), parent + mnt_offset) | 1;
+            return sa_file_where(plain(dentry), mount, h);
         }
         struct dentry *up = dentry->d_parent;
         h = seen_mix(h, dentry->d_name.hash_len);
@@ -373,22 +405,34 @@ static __always_inline void file_emit_seen(struct sa_file_act *ev, u64 off, stru
     }
 }
 
+/* Where a file the kernel holds is: its mount and dentry, and that dentry's parent and name hash
+ * (two helper calls). */
+struct file_at { u64 mnt, dentry, up, hash_len; };
+
+static __always_inline struct file_at file_at_of(struct file *file)
+{
+    struct file_at a = {};
+    read_pair((u64)file, bpf_core_field_offset(struct file___sa, f_path.mnt),
+              bpf_core_field_offset(struct file___sa, f_path.dentry), &a.mnt, &a.dentry);
+    DENTRY_UP(a.dentry, &a.up, &a.hash_len);
+    return a;
+}
+
 /* The key of an operation on a file the kernel holds (open, a descriptor's call): its directory and
  * its name as the dcache has them. False: not counted (too deep, a long name). */
-static __always_inline u64 seen_file_where(struct file *file)
+static __always_inline u64 seen_file_where(struct file_at a)
 {
-    struct file___sa *f = (struct file___sa *)file;
-    struct dentry *dentry = BPF_CORE_READ(f, f_path.dentry);
-    u64 where = sa_file_where((u64)BPF_CORE_READ(dentry, d_parent), (u64)BPF_CORE_READ(f, f_path.mnt), seen_secret());
-    return where ? seen_mix(where, BPF_CORE_READ(dentry, d_name.hash_len)) | 1 : 0;
+    u64 where = sa_file_where(a.up, a.mnt, seen_secret());
+    return where ? seen_mix(where, a.hash_len) | 1 : 0;
 }
 
 static __always_inline bool seen_file(struct sa_file_seen_key *k, struct file *file)
 {
-    struct file___sa *f = (struct file___sa *)file;
-    if (!seen_kernel_name(k->name, BPF_CORE_READ(f, f_path.dentry, d_name.name)))
+    struct file_at a = file_at_of(file);
+    struct dentry *dentry = (struct dentry *)a.dentry;  /* not inside BPF_CORE_READ: file_at is ours */
+    if (!seen_kernel_name(k->name, BPF_CORE_READ(dentry, d_name.name)))
         return false;
-    k->where = seen_file_where(file);
+    k->where = seen_file_where(a);
     return k->where != 0;
 }
 
@@ -396,7 +440,7 @@ static __always_inline bool seen_file(struct sa_file_seen_key *k, struct file *f
  * changed in between (then the report, which names what its walk saw, goes without a key). */
 static __always_inline struct sa_file_seen_key *seen_still(struct sa_file_seen_key *k, struct file *file)
 {
-    return seen_file_where(file) == k->where ? k : NULL;
+    return seen_file_where(file_at_of(file)) == k->where ? k : NULL;
 }
 
 /* A file a session's process opened (fd), with the flags it asked for: a write, a creation or a
@@ -457,10 +501,10 @@ static __always_inline int file_fd_call(struct syscall_exit_ctx *ctx, u32 op)
         return 0;
     struct sa_tracked_proc *p;
     struct task_struct *task = session_member(&p);
-    struct pt_regs___sa *regs = task ? file_regs() : NULL;
+    struct pt_regs___sa *regs = task ? file_regs(task) : NULL;
     if (!regs)
         return 0;
-    struct file *file = file_of(task, (u32)BPF_CORE_READ(regs, di));
+    struct file *file = file_of(task, (u32)regs->di);
     if (!file)
         return 0;
     struct sa_file_seen_key k;
@@ -536,7 +580,7 @@ static __always_inline int file_named_call(struct task_struct *task, struct sa_t
         return 0;                                                     \
     struct sa_tracked_proc *p;                                        \
     struct task_struct *task = session_member(&p);                    \
-    struct pt_regs___sa *regs = task ? file_regs() : NULL;            \
+    struct pt_regs___sa *regs = task ? file_regs(task) : NULL;            \
     if (!regs)                                                        \
         return 0;                                                     \
     u64 a0 = regs->di, a1 = regs->si, a2 = regs->dx, a3 = regs->r10;  \
