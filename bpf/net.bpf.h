@@ -143,7 +143,6 @@ static __always_inline struct sa_net_seen *net_record(u32 op)
 static __always_inline void net_emit(struct sa_net_seen *rec, struct task_struct *task, struct sa_tracked_proc *p)
 {
     struct sa_net *ev = &rec->n;
-    fill_header(&ev->h, SA_EV_NET, task);
     struct sa_file_seen_key *k = &rec->key;
     seen_key(k, task, p, SA_NET_SEEN_OP + ev->op);
     k->where = (u64)ev->path_len * 2 + 1;
@@ -164,6 +163,10 @@ static __always_inline void net_emit(struct sa_net_seen *rec, struct task_struct
     id->port = ev->port;
     __builtin_memcpy(id->addr, ev->addr, sizeof(id->addr));
     __builtin_memcpy(k->name2, ev->path, SA_FILE_SEEN_NAME);  /* zero beyond path_len (read_sun_path) */
+    /* A repeat (the usual case in a loop) costs one lookup: no header, no locked insert attempt. */
+    if (seen_repeat(k))
+        return;
+    fill_header(&ev->h, SA_EV_NET, task);
     struct sa_file_seen none = {};
     long err = bpf_map_update_elem(&file_seen, k, &none, BPF_NOEXIST);
     if (err == -17 /* EEXIST */ && seen_repeat(k))
@@ -321,7 +324,7 @@ int on_connect_exit(struct syscall_exit_ctx *ctx)
     u32 fd = regs->di;
     const void *uaddr = (const void *)regs->si;
     u32 addrlen = regs->dx;
-    on_socket_call(SA_SOCK_CONNECT, fd, uaddr, addrlen);
+    on_socket_call(task, SA_SOCK_CONNECT, fd, uaddr, addrlen);
     /* Polling a non-blocking connect again says nothing new. */
     if (ctx->ret == -SA_EALREADY || ctx->ret == -SA_EISCONN)
         return 0;
@@ -340,7 +343,7 @@ int on_bind_exit(struct syscall_exit_ctx *ctx)
     if (!regs)
         return 0;
     u32 fd = regs->di;
-    on_socket_call(SA_SOCK_BIND, fd, (const void *)regs->si, regs->dx);
+    on_socket_call(task, SA_SOCK_BIND, fd, (const void *)regs->si, regs->dx);
     if (ctx->ret == 0)
         report_net(task, p, SA_NET_BIND, fd, 0, NULL, 0);
     return 0;

@@ -337,11 +337,10 @@ static __always_inline bool comm_is_sshd(struct task_struct *task)
     return true;
 }
 
+/* Named sshd or sshd-…: direct loads too (task: a BTF pointer). */
 static __always_inline bool comm_is_sshd_prefix(struct task_struct *task)
 {
-    char comm[16] = {};
-    BPF_CORE_READ_STR_INTO(&comm, task, comm);
-    return comm_is(comm, "sshd", 4);
+    return task->comm[0] == 's' && task->comm[1] == 's' && task->comm[2] == 'h' && task->comm[3] == 'd';
 }
 
 #include "tty.bpf.h"  /* terminal recording: after the shared helpers it uses */
@@ -864,10 +863,9 @@ int on_close(struct syscall_enter_ctx *ctx)
 
 /* Forwarding: sshd's session processes (not listeners or monitors) connecting (-L, -D) or binding
  * (-R, agent socket). The users' own programs are not looked at. */
-static __always_inline int on_socket_call(u32 op, u32 fd, const void *uaddr, u32 addrlen)
+static __always_inline int on_socket_call(struct task_struct *task, u32 op, u32 fd, const void *uaddr, u32 addrlen)
 {
-    struct task_struct *task = session_process();
-    if (!task || !comm_is_sshd_prefix(task))
+    if (!comm_is_sshd_prefix(task))
         return 0;
     /* Stream sockets only: glibc's getaddrinfo connects UDP sockets just to sort addresses. */
     struct file *file = file_of(task, fd);
