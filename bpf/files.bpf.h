@@ -580,7 +580,7 @@ static __always_inline int file_named_call(struct task_struct *task, struct sa_t
         return 0;                                                     \
     struct sa_tracked_proc *p;                                        \
     struct task_struct *task = session_member(&p);                    \
-    struct pt_regs___sa *regs = task ? file_regs(task) : NULL;            \
+    struct pt_regs___sa *regs = task ? file_regs(task) : NULL;        \
     if (!regs)                                                        \
         return 0;                                                     \
     u64 a0 = regs->di, a1 = regs->si, a2 = regs->dx, a3 = regs->r10;  \
