@@ -407,11 +407,11 @@ static __always_inline void file_emit_seen(struct sa_file_act *ev, u64 off, stru
 
 /* Where a file the kernel holds is: its mount and dentry, and that dentry's parent and name hash
  * (two helper calls). */
-struct file_at { u64 mnt, dentry, up, hash_len; };
+struct held_file { u64 mnt, dentry, up, hash_len; };
 
-static __always_inline struct file_at file_at_of(struct file *file)
+static __always_inline struct held_file held_file_of(struct file *file)
 {
-    struct file_at a = {};
+    struct held_file a = {};
     read_pair((u64)file, bpf_core_field_offset(struct file___sa, f_path.mnt),
               bpf_core_field_offset(struct file___sa, f_path.dentry), &a.mnt, &a.dentry);
     DENTRY_UP(a.dentry, &a.up, &a.hash_len);
@@ -419,8 +419,8 @@ static __always_inline struct file_at file_at_of(struct file *file)
 }
 
 /* The key of an operation on a file the kernel holds (open, a descriptor's call): its directory and
- * its name as the dcache has them. False: not counted (too deep, a long name). */
-static __always_inline u64 seen_file_where(struct file_at a)
+ * its name as the dcache has them. 0 (seen_file: false): not counted (too deep, a long name). */
+static __always_inline u64 seen_file_where(struct held_file a)
 {
     u64 where = sa_file_where(a.up, a.mnt, seen_secret());
     return where ? seen_mix(where, a.hash_len) | 1 : 0;
@@ -428,8 +428,8 @@ static __always_inline u64 seen_file_where(struct file_at a)
 
 static __always_inline bool seen_file(struct sa_file_seen_key *k, struct file *file)
 {
-    struct file_at a = file_at_of(file);
-    struct dentry *dentry = (struct dentry *)a.dentry;  /* not inside BPF_CORE_READ: file_at is ours */
+    struct held_file a = held_file_of(file);
+    struct dentry *dentry = (struct dentry *)a.dentry;  /* not inside BPF_CORE_READ: held_file is ours */
     if (!seen_kernel_name(k->name, BPF_CORE_READ(dentry, d_name.name)))
         return false;
     k->where = seen_file_where(a);
@@ -440,7 +440,7 @@ static __always_inline bool seen_file(struct sa_file_seen_key *k, struct file *f
  * changed in between (then the report, which names what its walk saw, goes without a key). */
 static __always_inline struct sa_file_seen_key *seen_still(struct sa_file_seen_key *k, struct file *file)
 {
-    return seen_file_where(file_at_of(file)) == k->where ? k : NULL;
+    return seen_file_where(held_file_of(file)) == k->where ? k : NULL;
 }
 
 /* A file a session's process opened (fd), with the flags it asked for: a write, a creation or a
