@@ -332,7 +332,15 @@ _Static_assert(__builtin_offsetof(struct sa_file_act, data) == 72, "file act dat
  * resolved by neither the key nor the report: both name the path as given.) The key is computed
  * again after the report's walk; if it changed meanwhile the report goes without it. Names longer
  * than SA_FILE_SEEN_NAME - 2 bytes, paths deeper than SA_FILE_DEPTH and a full map are reported
- * every time. */
+ * every time.
+ *
+ * The names are in the value, the key holds their hash (seeded with the same secret): a lookup
+ * hashes 40 bytes, not 160 (a third of the time). A repeat counts only when the value's names are
+ * the call's, byte for byte; a call whose key holds other names (a hash collision, which no one can
+ * make on purpose without the secret) is reported every time, never counted under another's row.
+ * last_ns is read from the clock at most once a scheduler tick per key (the clock costs a repeat
+ * more than the rest of its count): it is the time of a repeat in the same tick as the last, at most
+ * one tick (10 ms at HZ=100) before it. */
 #define SA_FILE_SEEN_NAME 64
 #define SA_FILE_SEEN_MAX 16384
 struct sa_file_seen_key {
@@ -342,13 +350,18 @@ struct sa_file_seen_key {
     unsigned int op;
     unsigned int _pad;
     unsigned long long where;
+    unsigned long long names;       /* the hash of sa_file_seen_names */
+};
+_Static_assert(sizeof(struct sa_file_seen_key) == 40, "file seen key size");
+struct sa_file_seen_names {
     char name[SA_FILE_SEEN_NAME];   /* NUL padded */
     char name2[SA_FILE_SEEN_NAME];  /* rename, link: the second name; symlink: its target */
 };
-_Static_assert(sizeof(struct sa_file_seen_key) == 160, "file seen key size");
 struct sa_file_seen {
     unsigned long long count;       /* repeats since the report */
-    unsigned long long last_ns;     /* CLOCK_BOOTTIME of the last */
+    unsigned long long last_ns;     /* CLOCK_BOOTTIME of the last (to a tick, above) */
+    unsigned long long last_tick;   /* jiffies when last_ns was read */
+    struct sa_file_seen_names names;
 };
 /* SA_EV_FILE_REPEAT: h.tgid, h.start_ns and h.ts_ns (= last_ns) are set (the rest of the header is
  * zero); count: the repeats so far of the operation `key` names, as user space read them from
@@ -358,12 +371,12 @@ struct sa_file_repeat {
     unsigned long long count;
     struct sa_file_seen_key key;
 };
-_Static_assert(sizeof(struct sa_file_repeat) == 216, "file repeat size");
+_Static_assert(sizeof(struct sa_file_repeat) == 96, "file repeat size");
 
 /* Network activity is aggregated the same way (bpf/net.bpf.h): a session's process's first call of an
  * operation on an endpoint is reported with the key after it (flag SA_NET_SEEN), its repeats only
  * counted in `file_seen` and passed on as SA_EV_FILE_REPEAT records. The key: op SA_NET_SEEN_OP + the
- * SA_NET_* op; name holds struct sa_net_seen_id, name2 the unix name's first bytes (zero padded),
+ * SA_NET_* op; the names: name holds struct sa_net_seen_id, name2 the unix name's first bytes (zero padded);
  * where path_len * 2 + 1, or for a name longer than SA_FILE_SEEN_NAME bytes a hash of all of it seeded
  * with seen_secret. A full map: reported every time. */
 #define SA_NET_SEEN_OP 64u
@@ -478,7 +491,7 @@ _Static_assert(sizeof(struct sa_file_id) == 16, "file id size");
 struct sa_config {
     unsigned int flags;
     unsigned int _pad;
-    unsigned long long seen_secret;  /* random, per load: the seed of sa_file_seen_key.where */
+    unsigned long long seen_secret;  /* random, per load: the seed of sa_file_seen_key.where and .names */
 };
 
 #endif

@@ -50,6 +50,15 @@ struct {
     __type(value, struct sa_file_seen);
 } file_seen SEC(".maps");
 
+/* The value a first report puts in `file_seen`, its names read here first (too large for the BPF
+ * stack beside the key and the walks). */
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, u32);
+    __type(value, struct sa_file_seen);
+} seen_scratch SEC(".maps");
+
 /* Whose file activity is reported (see the top of this file): a session's process
  * (session_member, sshaudit.bpf.c). */
 
@@ -125,7 +134,7 @@ static __always_inline u64 seen_secret(void)
     return cfg ? cfg->seen_secret : 0;
 }
 
-/* A key for (process, op), all else zero: `where` and the names are filled by the caller. */
+/* A key for (process, op), all else zero: `where` and `names` are filled by the caller. */
 static __always_inline void seen_key(struct sa_file_seen_key *k, struct task_struct *task, struct sa_tracked_proc *p, u32 op)
 {
     __builtin_memset(k, 0, sizeof(*k));
@@ -135,18 +144,51 @@ static __always_inline void seen_key(struct sa_file_seen_key *k, struct task_str
     k->op = op;
 }
 
-/* A repeat of a reported operation: counted, not reported. */
-static __always_inline bool seen_repeat(struct sa_file_seen_key *k)
+/* This CPU's value scratch, zeroed: the caller reads the names into it. */
+static __always_inline struct sa_file_seen *seen_value(void)
+{
+    u32 zero = 0;
+    struct sa_file_seen *v = bpf_map_lookup_elem(&seen_scratch, &zero);
+    if (v)
+        __builtin_memset(v, 0, sizeof(*v));
+    return v;
+}
+
+#define SA_SEEN_WORDS (sizeof(struct sa_file_seen_names) / 8)
+
+/* The names' hash for the key, seeded with the secret. */
+static __always_inline u64 seen_names_hash(struct sa_file_seen_names *n, u64 secret)
+{
+    u64 *w = (u64 *)n, h = secret;
+    for (int i = 0; i < SA_SEEN_WORDS; i++)
+        h = seen_mix(h, w[i]);
+    return h;
+}
+
+/* A repeat of a reported operation: counted, not reported (SA_SEEN_COUNTED). SA_SEEN_NONE: no key
+ * yet; SA_SEEN_OTHER: the key holds other names (then the call is reported, never counted). */
+#define SA_SEEN_NONE 0
+#define SA_SEEN_COUNTED 1
+#define SA_SEEN_OTHER 2
+static __always_inline int seen_repeat(struct sa_file_seen_key *k, struct sa_file_seen_names *names)
 {
     struct sa_file_seen *v = bpf_map_lookup_elem(&file_seen, k);
     if (!v)
-        return false;
+        return SA_SEEN_NONE;
+    u64 *a = (u64 *)&v->names, *b = (u64 *)names;
+    for (int i = 0; i < SA_SEEN_WORDS; i++)
+        if (a[i] != b[i])
+            return SA_SEEN_OTHER;
     __sync_fetch_and_add(&v->count, 1);
-    v->last_ns = bpf_ktime_get_boot_ns();
-    return true;
+    u64 tick = bpf_jiffies64();
+    if (v->last_tick != tick) {
+        v->last_tick = tick;
+        v->last_ns = bpf_ktime_get_boot_ns();
+    }
+    return SA_SEEN_COUNTED;
 }
 
-/* A name into the key (at most SA_FILE_SEEN_NAME - 2 bytes: a longer one could be cut); false if it
+/* A name into the key's names (at most SA_FILE_SEEN_NAME - 2 bytes: a longer one could be cut); false if it
  * does not fit or cannot be read. */
 static __always_inline bool seen_user_name(char *dst, const char *user)
 {
@@ -378,19 +420,18 @@ static __always_inline void file_emit(struct sa_file_act *ev, u64 off)
 }
 
 /* Reports an operation whose repeats `k` will count, the key after the data. The key goes into
- * `file_seen` first: a report that says its repeats are counted always has its key there (a full map:
- * reported without the key, like any other). A report lost in the ring takes its key out again, so
- * no key swallows repeats nobody will read. Another thread that put the same key in meanwhile made
- * this one a repeat. */
-static __always_inline void file_emit_seen(struct sa_file_act *ev, u64 off, struct sa_file_seen_key *k)
+ * `file_seen` first, with `v` (count 0, the names) as its value: a report that says its repeats are
+ * counted always has its key there (a full map: reported without the key, like any other). A report
+ * lost in the ring takes its key out again, so no key swallows repeats nobody will read. Another
+ * thread that put the same key in meanwhile made this one a repeat. */
+static __always_inline void file_emit_seen(struct sa_file_act *ev, u64 off, struct sa_file_seen_key *k, struct sa_file_seen *v)
 {
-    if (!k) {
+    if (!k || !v) {
         file_emit(ev, off);
         return;
     }
-    struct sa_file_seen none = {};
-    long err = bpf_map_update_elem(&file_seen, k, &none, BPF_NOEXIST);
-    if (err == -17 /* EEXIST */ && seen_repeat(k))
+    long err = bpf_map_update_elem(&file_seen, k, v, BPF_NOEXIST);
+    if (err == -17 /* EEXIST */ && seen_repeat(k, &v->names) == SA_SEEN_COUNTED)
         return;
     if (err != 0) {
         file_emit(ev, off);
@@ -419,20 +460,25 @@ static __always_inline struct held_file held_file_of(struct file *file)
 }
 
 /* The key of an operation on a file the kernel holds (open, a descriptor's call): its directory and
- * its name as the dcache has them. 0 (seen_file: false): not counted (too deep, a long name). */
-static __always_inline u64 seen_file_where(struct held_file a)
+ * its name as the dcache has them (the name into v). 0 (seen_file: false): not counted (too deep, a
+ * long name). */
+static __always_inline u64 seen_file_where(struct held_file a, u64 secret)
 {
-    u64 where = sa_file_where(a.up, a.mnt, seen_secret());
+    u64 where = sa_file_where(a.up, a.mnt, secret);
     return where ? seen_mix(where, a.hash_len) | 1 : 0;
 }
 
-static __always_inline bool seen_file(struct sa_file_seen_key *k, struct file *file)
+static __always_inline bool seen_file(struct sa_file_seen_key *k, struct sa_file_seen *v, struct file *file)
 {
+    if (!v)
+        return false;
     struct held_file a = held_file_of(file);
     struct dentry *dentry = (struct dentry *)a.dentry;  /* not inside BPF_CORE_READ: held_file is ours */
-    if (!seen_kernel_name(k->name, BPF_CORE_READ(dentry, d_name.name)))
+    if (!seen_kernel_name(v->names.name, BPF_CORE_READ(dentry, d_name.name)))
         return false;
-    k->where = seen_file_where(a);
+    u64 secret = seen_secret();
+    k->where = seen_file_where(a, secret);
+    k->names = seen_names_hash(&v->names, secret);
     return k->where != 0;
 }
 
@@ -440,7 +486,32 @@ static __always_inline bool seen_file(struct sa_file_seen_key *k, struct file *f
  * changed in between (then the report, which names what its walk saw, goes without a key). */
 static __always_inline struct sa_file_seen_key *seen_still(struct sa_file_seen_key *k, struct file *file)
 {
-    return seen_file_where(held_file_of(file)) == k->where ? k : NULL;
+    return seen_file_where(held_file_of(file), seen_secret()) == k->where ? k : NULL;
+}
+
+/* An operation on a file the kernel holds (an open, a descriptor's call): counted when its key
+ * holds it, else reported. */
+static __always_inline void file_held_op(struct task_struct *task, struct sa_tracked_proc *p, struct file *file, u32 op)
+{
+    struct sa_file_seen_key k;
+    seen_key(&k, task, p, op);
+    struct sa_file_seen *v = seen_value();
+    bool counted = seen_file(&k, v, file);
+    if (counted && v) {
+        int seen = seen_repeat(&k, &v->names);
+        if (seen == SA_SEEN_COUNTED)
+            return;
+        counted = seen == SA_SEEN_NONE;
+    }
+    struct sa_file_act *ev = file_record(task, op);
+    if (!ev)
+        return;
+    u64 off = file_walk_file(ev, file, 0);
+    ev->dir_len = off;
+    if (counted)
+        file_emit_seen(ev, off, seen_still(&k, file), v);
+    else
+        file_emit(ev, off);
 }
 
 /* A file a session's process opened (fd), with the flags it asked for: a write, a creation or a
@@ -460,20 +531,7 @@ static __always_inline void file_opened(struct task_struct *task, struct sa_trac
         op = SA_FOP_WRITE;
     else
         return;
-    struct sa_file_seen_key k;
-    seen_key(&k, task, p, op);
-    bool counted = seen_file(&k, file);
-    if (counted && seen_repeat(&k))
-        return;
-    struct sa_file_act *ev = file_record(task, op);
-    if (!ev)
-        return;
-    u64 off = file_walk_file(ev, file, 0);
-    ev->dir_len = off;
-    if (counted)
-        file_emit_seen(ev, off, seen_still(&k, file));
-    else
-        file_emit(ev, off);
+    file_held_op(task, p, file, op);
 }
 
 /* A file a transfer server (sftp-server, scp, rsync, or sshd's own child serving internal-sftp)
@@ -505,22 +563,8 @@ static __always_inline int file_fd_call(struct syscall_exit_ctx *ctx, u32 op)
     if (!regs)
         return 0;
     struct file *file = file_of(task, (u32)regs->di);
-    if (!file)
-        return 0;
-    struct sa_file_seen_key k;
-    seen_key(&k, task, p, op);
-    bool counted = seen_file(&k, file);
-    if (counted && seen_repeat(&k))
-        return 0;
-    struct sa_file_act *ev = file_record(task, op);
-    if (!ev)
-        return 0;
-    u64 off = file_walk_file(ev, file, 0);
-    ev->dir_len = off;
-    if (counted)
-        file_emit_seen(ev, off, seen_still(&k, file));
-    else
-        file_emit(ev, off);
+    if (file)
+        file_held_op(task, p, file, op);
     return 0;
 }
 
@@ -528,29 +572,35 @@ static __always_inline int file_fd_call(struct syscall_exit_ctx *ctx, u32 op)
 static __always_inline int file_named_call(struct task_struct *task, struct sa_tracked_proc *p, u32 op, int dirfd,
                                            const char *name, int dirfd2, const char *name2, bool literal2)
 {
-    /* The key: both names (read once, here), both directories. */
+    /* The key: both names (read once, here, into v), both directories. */
     struct sa_file_seen_key k;
     seen_key(&k, task, p, op);
-    bool counted = seen_user_name(k.name, name) && (!name2 || seen_user_name(k.name2, name2));
+    struct sa_file_seen *v = seen_value();
+    bool counted = v && seen_user_name(v->names.name, name) && (!name2 || seen_user_name(v->names.name2, name2));
     u64 secret = counted ? seen_secret() : 0;
-    struct file_dir dir = file_dir_of(task, dirfd, first_byte(counted ? k.name : NULL, name), secret), dir2 = {};
+    struct file_dir dir = file_dir_of(task, dirfd, first_byte(counted && v ? v->names.name : NULL, name), secret), dir2 = {};
     k.where = dir.where;
     counted = counted && dir.where != 0;
     if (name2 && !literal2) {
-        dir2 = file_dir_of(task, dirfd2, first_byte(counted ? k.name2 : NULL, name2), counted ? secret : 0);
+        dir2 = file_dir_of(task, dirfd2, first_byte(counted && v ? v->names.name2 : NULL, name2), counted ? secret : 0);
         counted = counted && dir2.where != 0;
         k.where = seen_mix(k.where, dir2.where);
     }
-    if (counted && seen_repeat(&k))
-        return 0;
+    if (counted && v) {
+        k.names = seen_names_hash(&v->names, secret);
+        int seen = seen_repeat(&k, &v->names);
+        if (seen == SA_SEEN_COUNTED)
+            return 0;
+        counted = seen == SA_SEEN_NONE;
+    }
     struct sa_file_act *ev = file_record(task, op);
     if (!ev)
         return 0;
-    u64 off = file_at(ev, dir, name, counted ? k.name : NULL, 0, &ev->dir_len, &ev->name_len);
+    u64 off = file_at(ev, dir, name, counted && v ? v->names.name : NULL, 0, &ev->dir_len, &ev->name_len);
     if (literal2) {
         u64 start = off;
-        if (counted) {
-            long n = bpf_probe_read_kernel_str(ev->data + (off & SA_FILE_MASK), SA_FILE_SEEN_NAME, k.name2);
+        if (counted && v) {
+            long n = bpf_probe_read_kernel_str(ev->data + (off & SA_FILE_MASK), SA_FILE_SEEN_NAME, v->names.name2);
             if (n > 1)
                 off += n - 1;
         } else {
@@ -558,7 +608,7 @@ static __always_inline int file_named_call(struct task_struct *task, struct sa_t
         }
         ev->name2_len = off - start;
     } else if (name2) {
-        off = file_at(ev, dir2, name2, counted ? k.name2 : NULL, off, &ev->dir2_len, &ev->name2_len);
+        off = file_at(ev, dir2, name2, counted && v ? v->names.name2 : NULL, off, &ev->dir2_len, &ev->name2_len);
     }
     /* The key once more after the report's walks (from the same directories): unchanged, or the
      * report, which names what its walks saw, goes without a key. */
@@ -566,7 +616,7 @@ static __always_inline int file_named_call(struct task_struct *task, struct sa_t
         u64 where = dir_where(task, dir, secret);
         if (name2 && !literal2)
             where = seen_mix(where, dir_where(task, dir2, secret));
-        file_emit_seen(ev, off, where == k.where ? &k : NULL);
+        file_emit_seen(ev, off, where == k.where ? &k : NULL, v);
     } else {
         file_emit(ev, off);
     }

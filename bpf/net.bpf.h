@@ -145,16 +145,23 @@ static __always_inline void net_emit(struct sa_net_seen *rec, struct task_struct
     struct sa_net *ev = &rec->n;
     struct sa_file_seen_key *k = &rec->key;
     seen_key(k, task, p, SA_NET_SEEN_OP + ev->op);
+    struct sa_file_seen *v = seen_value();
+    if (!v) {
+        fill_header(&ev->h, SA_EV_NET, task);
+        emit(ev, sizeof(*ev));
+        return;
+    }
+    u64 secret = seen_secret();
     k->where = (u64)ev->path_len * 2 + 1;
     if (ev->path_len > SA_FILE_SEEN_NAME) {
-        /* A longer name: its first bytes in the key, and all of them in a hash seeded with this
+        /* A longer name: its first bytes in the names, and all of them in a hash seeded with this
          * load's secret (so that no one can make two names collide on purpose). */
-        u64 h = seen_mix(seen_secret(), ev->path_len);
+        u64 h = seen_mix(secret, ev->path_len);
         for (u32 i = 0; i < SA_NET_PATH_MAX; i++)
             h = seen_mix(h, (u8)ev->path[i]);
         k->where = h | 1;
     }
-    struct sa_net_seen_id *id = (struct sa_net_seen_id *)k->name;
+    struct sa_net_seen_id *id = (struct sa_net_seen_id *)v->names.name;
     id->result = ev->result;
     id->flags = ev->flags;
     id->family = ev->family;
@@ -162,14 +169,19 @@ static __always_inline void net_emit(struct sa_net_seen *rec, struct task_struct
     id->protocol = ev->protocol;
     id->port = ev->port;
     __builtin_memcpy(id->addr, ev->addr, sizeof(id->addr));
-    __builtin_memcpy(k->name2, ev->path, SA_FILE_SEEN_NAME);  /* zero beyond path_len (read_sun_path) */
+    __builtin_memcpy(v->names.name2, ev->path, SA_FILE_SEEN_NAME);  /* zero beyond path_len (read_sun_path) */
+    k->names = seen_names_hash(&v->names, secret);
     /* A repeat (the usual case in a loop) costs one lookup: no header, no locked insert attempt. */
-    if (seen_repeat(k))
+    int seen = seen_repeat(k, &v->names);
+    if (seen == SA_SEEN_COUNTED)
         return;
     fill_header(&ev->h, SA_EV_NET, task);
-    struct sa_file_seen none = {};
-    long err = bpf_map_update_elem(&file_seen, k, &none, BPF_NOEXIST);
-    if (err == -17 /* EEXIST */ && seen_repeat(k))
+    if (seen == SA_SEEN_OTHER) {
+        emit(ev, sizeof(*ev));
+        return;
+    }
+    long err = bpf_map_update_elem(&file_seen, k, v, BPF_NOEXIST);
+    if (err == -17 /* EEXIST */ && seen_repeat(k, &v->names) == SA_SEEN_COUNTED)
         return;
     if (err != 0) {
         emit(ev, sizeof(*ev));

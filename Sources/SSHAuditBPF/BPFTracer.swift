@@ -166,6 +166,14 @@ public final class BPFTracer {
         return (info.id, UInt64(info.max_entries))
     }
 
+    /// Whether a map's keys and values are the sizes of K and V.
+    private static func hasShape<K, V>(_ fd: Int32, key: K.Type, value: V.Type) -> Bool {
+        var info = bpf_map_info()
+        var length = UInt32(MemoryLayout<bpf_map_info>.size)
+        guard bpf_obj_get_info_by_fd(fd, &info, &length) == 0 else { return false }
+        return Int(info.key_size) == MemoryLayout<K>.size && Int(info.value_size) == MemoryLayout<V>.size
+    }
+
     /// Removes pinned kernel state: once no process holds it either, the programs detach.
     public static func removePins(_ directory: String) {
         if let names = try? FileManager.default.contentsOfDirectory(atPath: directory) {
@@ -199,7 +207,12 @@ public final class BPFTracer {
             let tty = bpf_obj_get(directory + "/tty_config")
             ttyConfigFD = tty
             if tty >= 0 { fds.append(tty) }
+            // A build whose keys have another shape counted into it: its counts cannot be read by key.
             fileSeenFD = bpf_obj_get(directory + "/file_seen")
+            if fileSeenFD >= 0, !Self.hasShape(fileSeenFD, key: sa_file_seen_key.self, value: sa_file_seen.self) {
+                Glibc.close(fileSeenFD)
+                fileSeenFD = -1
+            }
             if fileSeenFD >= 0 { fds.append(fileSeenFD) }
             uringRingsFD = bpf_obj_get(directory + "/uring_rings")
             if uringRingsFD >= 0 { fds.append(uringRingsFD) }

@@ -47,7 +47,7 @@ final class NetworkCorrelationTests: XCTestCase {
             XCTAssertEqual($0 as? EventDecoder.DecodeError, .truncated(type: 15, size: 192))
         }
         // A send, its key after the record (SA_NET_SEEN); a record that says so but ends early is truncated.
-        let key = (0..<160).map { UInt8($0) }
+        let key = (0..<MemoryLayout<sa_file_seen_key>.size).map { UInt8($0) }
         let sent = try EventDecoder.decode(netRecord(op: 4, family: 2, type: 2, proto: 17, port: 53, addr: [192, 0, 2, 1], flags: 3) + key)
         XCTAssertEqual(sent.kind, .network(NetworkCall(operation: .send, result: 0, family: 2, socketType: 2, ipProtocol: 17,
                                                        endpoint: Endpoint(address: "192.0.2.1", port: 53), path: nil,
