@@ -70,7 +70,7 @@ let package = Package(
         .testTarget(name: "SSHAuditStoreTests", dependencies: ["SSHAuditStore", "SSHAuditCore"]),
         .testTarget(name: "SSHAuditRecorderTests",
                     dependencies: ["SSHAuditRecorder", "SSHAuditStore", "SSHAuditCore", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "IntegrationTests", dependencies: ["SSHAuditCore", "SSHAuditStore", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "IntegrationTests", dependencies: ["CLibBPF", "CSSHAuditABI", "SSHAuditCore", "SSHAuditStore", .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v5]
 )
