@@ -14,21 +14,17 @@ struct key40 { u64 w[5]; };
 struct value16 { u64 count, last_ns; };
 struct value152 { u64 count, last_ns, last_tick; u64 names[16]; };
 
-struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, 16384);
-    __uint(map_flags, BPF_F_NO_PREALLOC);
-    __type(key, struct key160);
-    __type(value, struct value16);
-} seen160 SEC(".maps");
-
-struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, 16384);
-    __uint(map_flags, BPF_F_NO_PREALLOC);
-    __type(key, struct key40);
-    __type(value, struct value152);
-} seen40 SEC(".maps");
+/* Shaped as bpf/files.bpf.h's file_seen. */
+#define SEEN_MAP(name, key_type, value_type)    \
+    struct {                                    \
+        __uint(type, BPF_MAP_TYPE_HASH);        \
+        __uint(max_entries, 16384);             \
+        __uint(map_flags, BPF_F_NO_PREALLOC);   \
+        __type(key, key_type);                  \
+        __type(value, value_type);              \
+    } name SEC(".maps")
+SEEN_MAP(seen160, struct key160, struct value16);
+SEEN_MAP(seen40, struct key40, struct value152);
 
 u64 sink;
 
