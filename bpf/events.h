@@ -324,8 +324,8 @@ _Static_assert(__builtin_offsetof(struct sa_file_act, data) == 72, "file act dat
 /* In-kernel aggregation of file activity. The first time a process does an operation on a path it is
  * reported (sa_file_act, flag SA_FILE_SEEN, this key after the data); each repeat only adds to the
  * key's count in the `file_seen` map, which user space reads (before the process's exit or exec is
- * handled, and on a timer) and passes on as SA_EV_FILE_REPEAT records. The key is exact: the process
- * (tgid, start, execs), the operation, the names as the caller passed them, and `where`, a hash
+ * handled, and on a timer) and passes on as SA_EV_FILE_REPEAT records. What a repeat counts under
+ * is exact: the process (tgid, start, execs), the operation, the names as the caller passed them, and `where`, a hash
  * seeded with a secret of each dentry's name hash and inode from the resolved directory (or the
  * opened file) up to the root, and of each mount crossed: renaming or moving a directory on the way,
  * or another mount, gives another key and so a new report. (A symlink inside the caller's name is

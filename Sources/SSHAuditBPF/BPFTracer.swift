@@ -158,19 +158,21 @@ public final class BPFTracer {
         return String(hash, radix: 16)
     }
 
-    /// The ring buffer map's id and size.
-    private static func ringInfo(_ fd: Int32) -> (id: UInt32, size: UInt64)? {
+    /// What the kernel says of a map: its id, sizes and entries.
+    private static func mapInfo(_ fd: Int32) -> bpf_map_info? {
         var info = bpf_map_info()
         var length = UInt32(MemoryLayout<bpf_map_info>.size)
-        guard bpf_obj_get_info_by_fd(fd, &info, &length) == 0 else { return nil }
-        return (info.id, UInt64(info.max_entries))
+        return bpf_obj_get_info_by_fd(fd, &info, &length) == 0 ? info : nil
+    }
+
+    /// The ring buffer map's id and size.
+    private static func ringInfo(_ fd: Int32) -> (id: UInt32, size: UInt64)? {
+        mapInfo(fd).map { ($0.id, UInt64($0.max_entries)) }
     }
 
     /// Whether a map's keys and values are the sizes of K and V.
     private static func hasShape<K, V>(_ fd: Int32, key: K.Type, value: V.Type) -> Bool {
-        var info = bpf_map_info()
-        var length = UInt32(MemoryLayout<bpf_map_info>.size)
-        guard bpf_obj_get_info_by_fd(fd, &info, &length) == 0 else { return false }
+        guard let info = mapInfo(fd) else { return false }
         return Int(info.key_size) == MemoryLayout<K>.size && Int(info.value_size) == MemoryLayout<V>.size
     }
 
