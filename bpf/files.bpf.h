@@ -68,29 +68,48 @@ static __always_inline u64 seen_mix(u64 h, u64 v)
     return h ^ (h >> 31);
 }
 
-/* Two pointer-sized fields of a kernel object at `base`: one helper call when they are adjacent (as
- * a dentry's d_parent and d_name, and a mount's mnt_parent and mnt_mountpoint, are in every kernel
- * so far), else two. A helper call costs more than the copy. The offsets are CO-RE constants, so
- * the verifier keeps one of the two ways. */
-static __always_inline void read_pair(u64 base, u64 off_a, u64 off_b, u64 *a, u64 *b)
+/* Up to four 8-byte words of a kernel object at `base`, at the 8-aligned offsets `off` (repeat one
+ * for fewer): one helper call when they lie within SA_SPAN_WORDS words of each other (as a file's
+ * f_mode, f_inode and f_path, a dentry's d_parent and d_name, and a mount's mnt_parent,
+ * mnt_mountpoint and mnt.mnt_root do in every kernel so far), else one call each. A helper call costs
+ * more than the copy. The offsets are CO-RE constants, so the verifier keeps one of the two ways. */
+#define SA_SPAN_WORDS 12
+static __always_inline void read_words(u64 base, u64 off0, u64 off1, u64 off2, u64 off3, u64 *w0, u64 *w1, u64 *w2, u64 *w3)
 {
-    if (off_b == off_a + 8) {
-        u64 v[2] = {};
-        bpf_probe_read_kernel(v, sizeof(v), (void *)(base + off_a));
-        *a = v[0];
-        *b = v[1];
+    u64 lo = off0, hi = off0;
+    lo = off1 < lo ? off1 : lo;
+    lo = off2 < lo ? off2 : lo;
+    lo = off3 < lo ? off3 : lo;
+    hi = off1 > hi ? off1 : hi;
+    hi = off2 > hi ? off2 : hi;
+    hi = off3 > hi ? off3 : hi;
+    if (hi - lo < SA_SPAN_WORDS * 8 && !((off0 | off1 | off2 | off3) & 7)) {
+        u64 w[SA_SPAN_WORDS] = {};
+        bpf_probe_read_kernel(w, hi - lo + 8, (void *)(base + lo));
+        *w0 = w[(off0 - lo) / 8];
+        *w1 = w[(off1 - lo) / 8];
+        *w2 = w[(off2 - lo) / 8];
+        *w3 = w[(off3 - lo) / 8];
     } else {
-        bpf_probe_read_kernel(a, 8, (void *)(base + off_a));
-        bpf_probe_read_kernel(b, 8, (void *)(base + off_b));
+        bpf_probe_read_kernel(w0, 8, (void *)(base + off0));
+        bpf_probe_read_kernel(w1, 8, (void *)(base + off1));
+        bpf_probe_read_kernel(w2, 8, (void *)(base + off2));
+        bpf_probe_read_kernel(w3, 8, (void *)(base + off3));
     }
 }
 
-#define DENTRY_UP(base_, up_, hash_len_)                                                            \
-    read_pair(base_, bpf_core_field_offset(struct dentry, d_parent),                                \
-              bpf_core_field_offset(struct dentry, d_name.hash_len), up_, hash_len_)
-#define MOUNT_UP(base_, up_, mountpoint_)                                                           \
-    read_pair(base_, bpf_core_field_offset(struct mount, mnt_parent),                               \
-              bpf_core_field_offset(struct mount, mnt_mountpoint), up_, mountpoint_)
+/* A dentry's parent, name hash (with the length) and name. */
+#define DENTRY_UP(base_, up_, hash_len_, name_)                                                     \
+    read_words(base_, bpf_core_field_offset(struct dentry, d_parent),                               \
+               bpf_core_field_offset(struct dentry, d_name.hash_len),                               \
+               bpf_core_field_offset(struct dentry, d_name.name),                                   \
+               bpf_core_field_offset(struct dentry, d_name.name), up_, hash_len_, name_, name_)
+/* A mount's parent, where it is mounted, and its own root. */
+#define MOUNT_UP(base_, up_, mountpoint_, root_)                                                    \
+    read_words(base_, bpf_core_field_offset(struct mount, mnt_parent),                              \
+               bpf_core_field_offset(struct mount, mnt_mountpoint),                                 \
+               bpf_core_field_offset(struct mount, mnt.mnt_root),                                   \
+               bpf_core_field_offset(struct mount, mnt.mnt_root), up_, mountpoint_, root_, root_)
 
 /* The keyed hash of a directory: each dentry (its address and name hash) and each mount from
  * (dentry, mount) up to the global root, as sa_file_walk goes. 0: deeper than that walk goes (then
@@ -101,23 +120,22 @@ __attribute__((noinline)) u64 sa_file_where(u64 dentry_addr, u64 vfsmnt_addr, u6
     if (!dentry || !vfsmnt)
         return 0;
     u64 mnt_offset = bpf_core_field_offset(struct mount, mnt);
-    u64 mnt = vfsmnt - mnt_offset;
-    u64 root = (u64)BPF_CORE_READ((struct vfsmount *)vfsmnt, mnt_root);  /* read once a mount */
+    u64 mnt = vfsmnt - mnt_offset, parent = 0, mountpoint = 0, root = 0;
+    MOUNT_UP(mnt, &parent, &mountpoint, &root);  /* read once a mount */
     u64 h = seen_mix(secret, vfsmnt_addr);
     for (int i = 0; i < SA_FILE_DEPTH; i++) {
         if (dentry == root) {
-            u64 parent = 0;
-            MOUNT_UP(mnt, &parent, &dentry);
             if (parent == mnt)
                 return h | 1;
+            dentry = mountpoint;
             mnt = parent;
             vfsmnt = parent + mnt_offset;
-            root = (u64)BPF_CORE_READ((struct vfsmount *)vfsmnt, mnt_root);
+            MOUNT_UP(mnt, &parent, &mountpoint, &root);
             h = seen_mix(h, vfsmnt);
             continue;
         }
-        u64 up = 0, hash_len = 0;
-        DENTRY_UP(dentry, &up, &hash_len);
+        u64 up = 0, hash_len = 0, name = 0;
+        DENTRY_UP(dentry, &up, &hash_len, &name);
         h = seen_mix(h, dentry);
         h = seen_mix(h, hash_len);
         if (up == dentry)
@@ -319,8 +337,8 @@ static __always_inline u64 seen_where_direct(struct task_struct *task, struct de
                 return h | 1;
             /* The process's root mounted on its namespace's first mount's root (after an initramfs,
              * on most machines): what sa_file_where gives for it, in two helper calls, not nine. */
-            u64 mount = plain(vfsmnt), mnt_offset = bpf_core_field_offset(struct mount, mnt), parent = 0, mountpoint = 0;
-            MOUNT_UP(mount - mnt_offset, &parent, &mountpoint);
+            u64 mount = plain(vfsmnt), mnt_offset = bpf_core_field_offset(struct mount, mnt), parent = 0, mountpoint = 0, root = 0;
+            MOUNT_UP(mount - mnt_offset, &parent, &mountpoint, &root);
             if (parent == (u64)top && mountpoint == (u64)top->mnt.mnt_root && top->mnt_parent == top)
                 return seen_mix(seen_mix(h, mount), parent + mnt_offset) | 1;
             return sa_file_where(plain(dentry), mount, h);
@@ -446,35 +464,48 @@ static __always_inline void file_emit_seen(struct sa_file_act *ev, u64 off, stru
     }
 }
 
-/* Where a file the kernel holds is: its mount and dentry, and that dentry's parent and name hash
- * (two helper calls). */
-struct held_file { u64 mnt, dentry, up, hash_len; };
+/* A file the kernel holds: what it was opened for, its inode, and where it is (its mount and dentry;
+ * one helper call, read_words); with held_dentry, that dentry's parent, name hash and name (one
+ * more). */
+struct held_file { u64 mnt, dentry, inode, up, hash_len, name; u32 f_mode; };
 
 static __always_inline struct held_file held_file_of(struct file *file)
 {
     struct held_file a = {};
-    read_pair((u64)file, bpf_core_field_offset(struct file___sa, f_path.mnt),
-              bpf_core_field_offset(struct file___sa, f_path.dentry), &a.mnt, &a.dentry);
-    DENTRY_UP(a.dentry, &a.up, &a.hash_len);
+    u64 mode_off = bpf_core_field_offset(struct file___sa, f_mode), mode_word = 0;
+    read_words((u64)file, mode_off & ~7ULL, bpf_core_field_offset(struct file, f_inode),
+               bpf_core_field_offset(struct file___sa, f_path.mnt), bpf_core_field_offset(struct file___sa, f_path.dentry),
+               &mode_word, &a.inode, &a.mnt, &a.dentry);
+    a.f_mode = mode_word >> ((mode_off & 7) * 8);  /* little-endian: the word's low bytes come first */
     return a;
+}
+
+static __always_inline void held_dentry(struct held_file *a)
+{
+    DENTRY_UP(a->dentry, &a->up, &a->hash_len, &a->name);
+}
+
+static __always_inline bool held_regular(struct held_file *a)
+{
+    struct inode *inode = (struct inode *)a->inode;  /* not inside BPF_CORE_READ: held_file is ours */
+    return (BPF_CORE_READ(inode, i_mode) & S_IFMT) == S_IFREG;
 }
 
 /* The key of an operation on a file the kernel holds (open, a descriptor's call): its directory and
  * its name as the dcache has them (the name into v). 0 (seen_file: false): not counted (too deep, a
  * long name). */
-static __always_inline u64 seen_file_where(struct held_file a, u64 secret)
+static __always_inline u64 seen_file_where(struct held_file *a, u64 secret)
 {
-    u64 where = sa_file_where(a.up, a.mnt, secret);
-    return where ? seen_mix(where, a.hash_len) | 1 : 0;
+    u64 where = sa_file_where(a->up, a->mnt, secret);
+    return where ? seen_mix(where, a->hash_len) | 1 : 0;
 }
 
-static __always_inline bool seen_file(struct sa_file_seen_key *k, struct sa_file_seen *v, struct file *file)
+static __always_inline bool seen_file(struct sa_file_seen_key *k, struct sa_file_seen *v, struct held_file *a)
 {
     if (!v)
         return false;
-    struct held_file a = held_file_of(file);
-    struct dentry *dentry = (struct dentry *)a.dentry;  /* not inside BPF_CORE_READ: held_file is ours */
-    if (!seen_kernel_name(v->names.name, BPF_CORE_READ(dentry, d_name.name)))
+    held_dentry(a);
+    if (!seen_kernel_name(v->names.name, (const unsigned char *)a->name))
         return false;
     u64 secret = seen_secret();
     k->where = seen_file_where(a, secret);
@@ -484,19 +515,21 @@ static __always_inline bool seen_file(struct sa_file_seen_key *k, struct sa_file
 
 /* The key once more after the report's walk: NULL when a directory on the way, or the file's name,
  * changed in between (then the report, which names what its walk saw, goes without a key). */
-static __always_inline struct sa_file_seen_key *seen_still(struct sa_file_seen_key *k, struct file *file)
+static __always_inline struct sa_file_seen_key *seen_still(struct sa_file_seen_key *k, struct held_file *a)
 {
-    return seen_file_where(held_file_of(file), seen_secret()) == k->where ? k : NULL;
+    struct held_file now = *a;
+    held_dentry(&now);
+    return seen_file_where(&now, seen_secret()) == k->where ? k : NULL;
 }
 
 /* An operation on a file the kernel holds (an open, a descriptor's call): counted when its key
  * holds it, else reported. */
-static __always_inline void file_held_op(struct task_struct *task, struct sa_tracked_proc *p, struct file *file, u32 op)
+static __always_inline void file_held_op(struct task_struct *task, struct sa_tracked_proc *p, struct held_file *a, u32 op)
 {
     struct sa_file_seen_key k;
     seen_key(&k, task, p, op);
     struct sa_file_seen *v = seen_value();
-    bool counted = seen_file(&k, v, file);
+    bool counted = seen_file(&k, v, a);
     if (counted && v) {
         int seen = seen_repeat(&k, &v->names);
         if (seen == SA_SEEN_COUNTED)
@@ -506,10 +539,10 @@ static __always_inline void file_held_op(struct task_struct *task, struct sa_tra
     struct sa_file_act *ev = file_record(task, op);
     if (!ev)
         return;
-    u64 off = file_walk_file(ev, file, 0);
+    u64 off = file_walk(ev, (struct dentry *)a->dentry, (struct vfsmount *)a->mnt, 0);
     ev->dir_len = off;
     if (counted)
-        file_emit_seen(ev, off, seen_still(&k, file), v);
+        file_emit_seen(ev, off, seen_still(&k, a), v);
     else
         file_emit(ev, off);
 }
@@ -519,19 +552,20 @@ static __always_inline void file_held_op(struct task_struct *task, struct sa_tra
 static __always_inline void file_opened(struct task_struct *task, struct sa_tracked_proc *p, int fd, u64 open_flags)
 {
     struct file *file = file_of(task, fd);
-    if (!file || (BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFREG)
+    if (!file)
         return;
-    u32 fmode = BPF_CORE_READ((struct file___sa *)file, f_mode);
+    struct held_file a = held_file_of(file);
     u32 op;
-    if (fmode & FMODE_CREATED)
+    if (a.f_mode & FMODE_CREATED)
         op = SA_FOP_CREATE;
     else if (open_flags & O_TRUNC)
         op = SA_FOP_TRUNCATE;
-    else if (fmode & FMODE_WRITE)
+    else if (a.f_mode & FMODE_WRITE)
         op = SA_FOP_WRITE;
     else
         return;
-    file_held_op(task, p, file, op);
+    if (held_regular(&a))
+        file_held_op(task, p, &a, op);
 }
 
 /* A file a transfer server (sftp-server, scp, rsync, or sshd's own child serving internal-sftp)
@@ -563,8 +597,10 @@ static __always_inline int file_fd_call(struct syscall_exit_ctx *ctx, u32 op)
     if (!regs)
         return 0;
     struct file *file = file_of(task, (u32)regs->di);
-    if (file)
-        file_held_op(task, p, file, op);
+    if (file) {
+        struct held_file a = held_file_of(file);
+        file_held_op(task, p, &a, op);
+    }
     return 0;
 }
 
