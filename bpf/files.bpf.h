@@ -614,11 +614,16 @@ static __always_inline int file_named_call(struct task_struct *task, struct sa_t
     struct sa_file_seen *v = seen_value();
     bool counted = v && seen_user_name(v->names.name, name) && (!name2 || seen_user_name(v->names.name2, name2));
     u64 secret = counted ? seen_secret() : 0;
-    struct file_dir dir = file_dir_of(task, dirfd, first_byte(counted && v ? v->names.name : NULL, name), secret), dir2 = {};
+    char first = first_byte(counted && v ? v->names.name : NULL, name);
+    struct file_dir dir = file_dir_of(task, dirfd, first, secret), dir2 = {};
     k.where = dir.where;
     counted = counted && dir.where != 0;
     if (name2 && !literal2) {
-        dir2 = file_dir_of(task, dirfd2, first_byte(counted && v ? v->names.name2 : NULL, name2), counted ? secret : 0);
+        /* Both names from one directory (both absolute, or both relative to one dirfd, as mv's
+         * are): read once. */
+        char first2 = first_byte(counted && v ? v->names.name2 : NULL, name2);
+        bool same = first == '/' ? first2 == '/' : first2 != '/' && dirfd2 == dirfd;
+        dir2 = same ? dir : file_dir_of(task, dirfd2, first2, counted ? secret : 0);
         counted = counted && dir2.where != 0;
         k.where = seen_mix(k.where, dir2.where);
     }
