@@ -150,6 +150,9 @@ final class FileActivityTests: RecordedSSHDTestCase {
             ("rename", dir + "/open", dir + "/renamed"),          // rename
             ("rename", dir + "/renamed", dir + "/renamedat"),     // renameat
             ("rename", dir + "/renamedat", dir + "/renamed2"),    // renameat2
+            ("rename", dir + "/renamed2", dir + "/sub/across"),   // renameat, two directory fds
+            ("rename", dir + "/sub/across", dir + "/renamed2"),   // renameat, a fd and an absolute name
+            ("rename", dir + "/renamed2", dir + "/back"),         // rename, both relative
             ("link", dir + "/creat", dir + "/link"),              // link
             ("link", dir + "/creat", dir + "/linkat"),            // linkat
             ("symlink", dir + "/symlink", "creat"),               // symlink
@@ -171,6 +174,9 @@ final class FileActivityTests: RecordedSSHDTestCase {
         let chmods = r.stdout.contains("no fchmodat2") ? 3 : 4
         XCTAssertEqual(find(all, "chmod", dir + "/creat")?.int("count"), chmods, "\(seen)")
         XCTAssertEqual(find(all, "chown", dir + "/creat")?.int("count"), 3, "\(seen)")
+        // Each name from its own directory, counted under its own key: one row each way, three times.
+        XCTAssertEqual(find(all, "rename", dir + "/renamed2", new: dir + "/sub/across")?.int("count"), 3, "\(seen)")
+        XCTAssertEqual(find(all, "rename", dir + "/sub/across", new: dir + "/renamed2")?.int("count"), 3, "\(seen)")
         // open(O_TRUNC) and truncate by name of one file: one row, twice.
         XCTAssertEqual(find(all, "truncate", dir + "/open")?.int("count"), 2, "\(seen)")
         // The symlink to /etc/passwd is sensitive by its target.
@@ -293,6 +299,16 @@ final class FileActivityTests: RecordedSSHDTestCase {
                 CHECK(syscall(SYS_rename, at(d, "open"), at(d, "renamed")));
                 CHECK(syscall(SYS_renameat, dfd, "renamed", dfd, "renamedat"));
                 CHECK(syscall(SYS_renameat2, dfd, "renamedat", dfd, "renamed2", 0));
+                /* Two names from two directories (two descriptors; a descriptor and an absolute
+                 * name), three times each way; then both relative to the working directory. */
+                CHECK(syscall(SYS_mkdirat, dfd, "sub", 0755));
+                int sub = syscall(SYS_open, at(d, "sub"), O_RDONLY | O_DIRECTORY); CHECK(sub);
+                for (int i = 0; i < 3; i++) {
+                    CHECK(syscall(SYS_renameat, dfd, "renamed2", sub, "across"));
+                    CHECK(syscall(SYS_renameat, sub, "across", AT_FDCWD, at(d, "renamed2")));
+                }
+                CHECK(chdir(d));
+                CHECK(syscall(SYS_rename, "renamed2", "back"));
                 CHECK(syscall(SYS_link, at(d, "creat"), at(d, "link")));
                 CHECK(syscall(SYS_linkat, dfd, "creat", dfd, "linkat", 0));
                 CHECK(syscall(SYS_symlink, "creat", at(d, "symlink")));

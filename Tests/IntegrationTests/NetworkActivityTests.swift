@@ -1,3 +1,5 @@
+import CLibBPF
+import CSSHAuditABI
 import Foundation
 import GRDB
 import XCTest
@@ -368,6 +370,76 @@ final class NetworkActivityTests: XCTestCase {
     /// The same program outside any session gives nothing. Runs serially (Makefile SERIAL_TESTS): every
     /// recorder on the machine follows this session, and one whose kernel table of counted operations
     /// another test filled (testConnectFloodIsBounded) would get each of the million sends as a record.
+    /// A network repeat's key holds a hash of the endpoint (events.h, sa_net_seen_id and the unix
+    /// name's first bytes), seeded with a secret no user can read. With the secret, as root reads it
+    /// here from the recorder's pinned `config`, two abstract unix names of one hash are easy to make;
+    /// the value holds the endpoint itself, so the sends to the second name are its own, none counted
+    /// under the first name's row.
+    func testEndpointsOfOneHashAreNeverCountedUnderEachOther() throws {
+        let server = try SSHDServer(name: "net-collide", port: 22574)
+        self.server = server
+        let recorder = try Recorder(name: "net-collide")
+        self.recorder = recorder
+        let fd = bpf_obj_get(recorder.pinDirectory + "/config")
+        XCTAssertGreaterThanOrEqual(fd, 0, "the recorder pins its config")
+        defer { close(fd) }
+        var zero: UInt32 = 0
+        var config = sa_config()
+        XCTAssertEqual(bpf_map_lookup_elem(fd, &zero, &config), 0)
+        let secret = config.seen_secret
+        XCTAssertNotEqual(secret, 0)
+
+        // seen_names_hash over the 128 name bytes: a send's endpoint (sa_net_seen_id, zero padded to 64
+        // bytes), then the unix name's first 64 bytes. Two 16-byte abstract names whose second words
+        // make the mix's inputs equal have one hash (and one `where`: their length).
+        func mix(_ h: UInt64, _ v: UInt64) -> UInt64 { let x = (h ^ v) &* 0x9E37_79B9_7F4A_7C15; return x ^ (x >> 31) }
+        func word(_ b: [UInt8]) -> UInt64 { b.enumerated().reduce(0) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) } }
+        func bytes(_ w: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: w >> (8 * UInt64($0))) } }
+        func printable(_ b: [UInt8]) -> Bool { b.allSatisfy { (0x30...0x39).contains($0) || (0x41...0x5a).contains($0) || (0x61...0x7a).contains($0) } }
+        var id = sa_net_seen_id()
+        id.flags = SA_NET_FROM_USER
+        id.family = UInt16(AF_UNIX)
+        id.sock_type = UInt16(SOCK_DGRAM.rawValue)
+        var endpoint = withUnsafeBytes(of: &id) { Array($0) }
+        endpoint += [UInt8](repeating: 0, count: Int(SA_FILE_SEEN_NAME) - endpoint.count)
+        let before = (0..<8).map { word(Array(endpoint[($0 * 8)..<($0 * 8 + 8)])) }.reduce(secret) { mix($0, $1) }
+        func hash(_ name: [UInt8]) -> UInt64 {
+            var words = [UInt64](repeating: 0, count: 8)
+            for i in 0..<name.count / 8 { words[i] = word(Array(name[(i * 8)..<(i * 8 + 8)])) }
+            return words.reduce(before) { mix($0, $1) }
+        }
+        let first = [0] + Array("collide".utf8) + Array("sameword".utf8)
+        let target = mix(before, word(Array(first[0..<8]))) ^ word(Array(first[8..<16]))
+        var second: [UInt8]?
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789".utf8)
+        for _ in 0..<2_000_000 {
+            let head = [0] + (0..<7).map { _ in alphabet.randomElement()! }
+            let tail = bytes(target ^ mix(before, word(head)))
+            if printable(tail) { second = head + tail; break }
+        }
+        let other = try XCTUnwrap(second, "a second name of the same hash")
+        XCTAssertEqual(hash(first), hash(other))
+        XCTAssertNotEqual(first, other)
+        let a = String(decoding: first.dropFirst(), as: UTF8.self), b = String(decoding: other.dropFirst(), as: UTF8.self)
+
+        let script = """
+            python3 -c 'import socket
+            names = [b"\\x00\(a)", b"\\x00\(b)"]
+            receivers = [socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) for _ in names]
+            for r, n in zip(receivers, names): r.bind(n)
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            for i in (0, 1, 1, 1, 0): s.sendto(b"x", names[i])'
+            """
+        let r = try server.ssh("sa_alice", [script])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try recorder.stop(), 0)
+        let mine = try recorder.query("sessions").filter { $0.int("local_port") == server.port }
+        let sessionID = try XCTUnwrap(mine.first?.int("id"))
+        let sends = try recorder.query("network").filter { $0.int("session_id") == sessionID && $0.string("op") == "send" }
+        let counts = Dictionary(sends.map { ($0.string("path") ?? "-", $0.int("count") ?? 0) }, uniquingKeysWith: +)
+        XCTAssertEqual(counts, ["@" + a: 2, "@" + b: 3], "the second name's sends are its own")
+    }
+
     func testSendsToAddressesAndUnixAcceptsOfASession() throws {
         let program = try compileTestProgram(Self.sender, name: "net-send", program: "sender")
         let inside = "/tmp/net-send-\(UUID().uuidString.prefix(8))", outside = inside + "-root"
