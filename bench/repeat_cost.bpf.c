@@ -2,7 +2,8 @@
  * does one piece N times in a loop, run through BPF_PROG_TEST_RUN, so the time per piece does not
  * depend on a storm, a session or the machine's other load. The repeat of bpf/files.bpf.h before
  * and after its 40-byte key: a 160-byte key's lookup and add then the clock; a 40-byte key's lookup,
- * the 128 name bytes compared, the add and the clock gated by the tick. */
+ * the 128 name bytes compared, the add and the clock gated by the tick. Also the reads a call by name
+ * and an open make before their repeat: a path from user memory, and a kernel string. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -113,6 +114,52 @@ SEC("tc") int repeat_key40(void *ctx)
             v->last_ns = bpf_ktime_get_boot_ns();
         }
     }
+    return 0;
+}
+
+/* The name reads of a call by name and of an open: a path from the caller's memory (this program
+ * runs in the caller's context under BPF_PROG_TEST_RUN, so its address is one of repeat_cost.c's),
+ * an 8-byte read from it, and a kernel string of the same length. */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, unsigned int);
+    __type(value, u64);
+} user_path SEC(".maps");
+char kernel_path[64] = "/tmp/sshaudit-files-bench-22561/f12.r";
+
+static __always_inline const void *user_path_addr(void)
+{
+    unsigned int zero = 0;
+    u64 *a = bpf_map_lookup_elem(&user_path, &zero);
+    return a ? (const void *)*a : 0;
+}
+
+SEC("tc") int probe_read_user_str(void *ctx)
+{
+    const void *src = user_path_addr();
+    char buf[64];
+    for (int i = 0; i < N; i++)
+        sink += bpf_probe_read_user_str(buf, sizeof(buf), src) + buf[3];
+    return 0;
+}
+
+SEC("tc") int probe_read_user(void *ctx)
+{
+    const void *src = user_path_addr();
+    u64 x = 0;
+    for (int i = 0; i < N; i++) {
+        bpf_probe_read_user(&x, 8, src);
+        sink += x;
+    }
+    return 0;
+}
+
+SEC("tc") int probe_read_kernel_str(void *ctx)
+{
+    char buf[64];
+    for (int i = 0; i < N; i++)
+        sink += bpf_probe_read_kernel_str(buf, sizeof(buf), kernel_path) + buf[3];
     return 0;
 }
 
