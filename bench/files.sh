@@ -82,11 +82,11 @@ rec_stop() {
 }
 
 # 1. overhead. The machine's speed drifts, within seconds, by more than the overhead measured, and
-# only ever down (other guests): each configuration runs RUNS storms back to back (in one session, or
+# only ever down (the host's other load): each configuration runs RUNS storms back to back (in one session, or
 # one after the other on the host) and keeps the fastest; the two runs of a repetition go in
 # alternating order.
 declare -A times ratios
-fastest() { sed -n 's/.* seconds=\([0-9.]*\).*/\1/p' <<<"$1" | sort -g | head -n 1; }
+fastest() { seconds_of "$1" | sort -g | head -n 1; }
 storms() {
   local loop="for i in \$(seq $RUNS); do $DIR/filestorm $STORM_DIR -n $OPS; done"
   if [[ $1 == host ]]; then
@@ -103,7 +103,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
       out=$(storms "$where")
       [[ $traced == yes ]] && rec_stop
       times[$where-$traced]+="$(fastest "$out") "
-      log "rep $rep $where recorder=$traced: fastest of $(sed -n 's/.* seconds=\([0-9.]*\).*/\1/p' <<<"$out" | tr '\n' ' ')"
+      log "rep $rep $where recorder=$traced: fastest of $(seconds_of "$out" | tr '\n' ' ')"
     done
     # Paired: the machine's own speed drifts between repetitions more than within one.
     ratios[$where]+="$(awk -v a="$(tr ' ' '\n' <<<"${times[$where-yes]}" | grep . | tail -n 1)" \
