@@ -363,12 +363,6 @@ final class NetworkActivityTests: XCTestCase {
         }
         """#
 
-    /// Datagrams sent to an address with each call (sendto, sendmsg, sendmmsg; IPv4, IPv6, a unix
-    /// path) and a unix socket served (accept) in a session: one row per endpoint with its exact count.
-    /// 1,000,000 sends to one endpoint are one report and a count in the kernel, not a million records.
-    /// The same program outside any session gives nothing. Runs serially (Makefile SERIAL_TESTS): every
-    /// recorder on the machine follows this session, and one whose kernel table of counted operations
-    /// another test filled (testConnectFloodIsBounded) would get each of the million sends as a record.
     /// A network repeat's key holds a hash of the endpoint (events.h, sa_net_seen_id and the unix
     /// name's first bytes), seeded with a secret no user can read. With the secret, as root reads it
     /// here from the recorder's pinned `config`, two abstract unix names of one hash are easy to make;
@@ -413,6 +407,12 @@ final class NetworkActivityTests: XCTestCase {
         XCTAssertEqual(counts, ["@" + a: 2, "@" + b: 3], "the second name's sends are its own")
     }
 
+    /// Datagrams sent to an address with each call (sendto, sendmsg, sendmmsg; IPv4, IPv6, a unix
+    /// path) and a unix socket served (accept) in a session: one row per endpoint with its exact count.
+    /// 1,000,000 sends to one endpoint are one report and a count in the kernel, not a million records.
+    /// The same program outside any session gives nothing. Runs serially (Makefile SERIAL_TESTS): every
+    /// recorder on the machine follows this session, and one whose kernel table of counted operations
+    /// another test filled (testConnectFloodIsBounded) would get each of the million sends as a record.
     func testSendsToAddressesAndUnixAcceptsOfASession() throws {
         let program = try compileTestProgram(Self.sender, name: "net-send", program: "sender")
         let inside = "/tmp/net-send-\(UUID().uuidString.prefix(8))", outside = inside + "-root"
