@@ -57,7 +57,8 @@ final class ExportTests: RecordedSSHDTestCase {
         XCTAssertEqual(Set(ssh.compactMap { $0.int("auth_type_id") }), [6, 5, 0], "publickey, password, none (twice)")
 
         let commands = events.filter { $0.int("class_uid") == 1007 && ofMySessions($0) }
-        let shell = try XCTUnwrap(commands.first { (($0["process"] as? [String: Any])?["cmd_line"] as? String)?.contains("export-marker") == true })
+        // The shell's own command line ends with its exit; /bin/echo's holds the marker too.
+        let shell = try XCTUnwrap(commands.first { (($0["process"] as? [String: Any])?["cmd_line"] as? String)?.hasSuffix("exit 3") == true })
         XCTAssertEqual(shell.int("exit_code"), 3)
         XCTAssertEqual(shell.int("type_uid"), 100_702, "Process Activity: Terminate")
 
