@@ -214,10 +214,15 @@ static __always_inline bool seen_user_name(char *dst, const char *user)
     return n > 0 && n < SA_FILE_SEEN_NAME;
 }
 
-static __always_inline bool seen_kernel_name(char *dst, const unsigned char *name)
+/* A dentry's name, whose length its hash_len holds (the upper half): one copy of that many bytes
+ * into the zeroed dst, where a string read copies byte by byte (about 45 ns for a short name here,
+ * against 10–13 for a copy). Names of no more than SA_FILE_SEEN_NAME - 2 bytes, as above. */
+static __always_inline bool seen_dentry_name(char *dst, const unsigned char *name, u64 hash_len)
 {
-    long n = bpf_probe_read_kernel_str(dst, SA_FILE_SEEN_NAME, name);
-    return n > 0 && n < SA_FILE_SEEN_NAME;
+    u32 len = hash_len >> 32;
+    if (len == 0 || len > SA_FILE_SEEN_NAME - 2)
+        return false;
+    return bpf_probe_read_kernel(dst, len & (SA_FILE_SEEN_NAME - 1), name) == 0;
 }
 
 static __always_inline struct pt_regs___sa *file_regs(struct task_struct *task)
@@ -505,7 +510,7 @@ static __always_inline bool seen_file(struct sa_file_seen_key *k, struct sa_file
     if (!v)
         return false;
     held_dentry(a);
-    if (!seen_kernel_name(v->names.name, (const unsigned char *)a->name))
+    if (!seen_dentry_name(v->names.name, (const unsigned char *)a->name, a->hash_len))
         return false;
     u64 secret = seen_secret();
     k->where = seen_file_where(a, secret);
