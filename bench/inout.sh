@@ -1,7 +1,9 @@
 # Sourced by the storm scripts that compare a storm inside an ssh session and outside any, without
 # and with `sshaudit record` (bench/net.sh, bench/uring.sh). The caller sets BIN, WORK, NAME (its
 # short name, for messages and the database file), REPS and REC_PID=, and defines `storm CONTEXT`
-# (CONTEXT: session or host), which prints the storm's `key=value` output line.
+# (CONTEXT: session or host), which prints the storm's `key=value` output line; RUNS (default 1) is
+# how many storms each context runs per configuration and repetition, the fastest kept: the machine's
+# speed drifts within seconds by more than the overhead measured, and only ever down.
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) { print "nan"; exit } if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 field() { sed -n "s/.*[ ]$1=\\([0-9.]*\\).*/\\1/p" <<<"$2"; }
 
@@ -17,21 +19,28 @@ rec_start() {
 }
 rec_stop() { kill -INT "$REC_PID"; wait "$REC_PID" || true; REC_PID=; }
 
-# inout_runs WHAT ROWS_SQL: REPS repetitions of each context without, then with, a recorder, into
-# runs.tsv (rep, context, tracer, seconds), outside before inside; after each recorded repetition ROWS_SQL's answer goes to
-# rows.tsv and the kernel's losses to lost.txt. A storm with failures (WHAT: what failed) stops it.
+# inout_runs WHAT ROWS_SQL: REPS repetitions of each context without and with a recorder (in
+# alternating order), into runs.tsv (rep, context, tracer, seconds: the fastest of RUNS storms), outside
+# before inside; after each recorded repetition ROWS_SQL's answer goes to rows.tsv and the kernel's
+# losses to lost.txt. A storm with failures (WHAT: what failed) stops it.
 inout_runs() {
-  local what=$1 rows_sql=$2 rep tracer ctx out
+  local what=$1 rows_sql=$2 rep tracer ctx out run seconds best order
   : > "$WORK/runs.tsv"; : > "$WORK/rows.tsv"; : > "$WORK/lost.txt"
   for ((rep = 1; rep <= REPS; rep++)); do
-    for tracer in none sshaudit; do
+    order="none sshaudit"; (( rep % 2 == 0 )) && order="sshaudit none"
+    for tracer in $order; do
       [[ $tracer == sshaudit ]] && rec_start
       # Outside first: with a fresh recorder and no session open, as on a server no one is logged in
       # to (after a session, the session hooks stay attached for --session-hooks-linger seconds).
       for ctx in host session; do
-        out=$(storm "$ctx")
-        [[ $(field failed "$out") == 0 ]] || { echo "bench/$NAME.sh: failed $what: $out" >&2; exit 1; }
-        printf '%s\t%s\t%s\t%s\n' "$rep" "$ctx" "$tracer" "$(field seconds "$out")" >> "$WORK/runs.tsv"
+        best=
+        for ((run = 1; run <= ${RUNS:-1}; run++)); do
+          out=$(storm "$ctx")
+          [[ $(field failed "$out") == 0 ]] || { echo "bench/$NAME.sh: failed $what: $out" >&2; exit 1; }
+          seconds=$(field seconds "$out")
+          best=$(awk -v a="$best" -v b="$seconds" 'BEGIN { print (a == "" || b + 0 < a + 0) ? b : a }')
+        done
+        printf '%s\t%s\t%s\t%s\n' "$rep" "$ctx" "$tracer" "$best" >> "$WORK/runs.tsv"
       done
       if [[ $tracer == sshaudit ]]; then
         rec_stop

@@ -5,14 +5,16 @@
 # bench/run.sh calls it with the release binary and puts the section in BENCHMARKS.md.
 #
 # Each repetition runs the storm (serial TCP connects to a loopback listener that runs outside every
-# session) once per context without a tracer, then starts a recorder and runs it once per context
-# again; the ratio is the median over repetitions of (with recorder / without) in the same repetition.
+# session) NET_RUNS times per context without a tracer and with a recorder started for it (the two in
+# alternating order), keeping the fastest of each; the ratio is the median over repetitions of (with
+# recorder / without) in the same repetition.
 # Inside: the storm is the command of an ssh session (every connect is recorded, aggregated into one
 # row). Outside: the same user's storm started by this script (the kernel filter's cost only).
 #
 # Environment (defaults in brackets):
 #   NET_BIN [.build-bench/release/sshaudit, else .build/debug/sshaudit]   the sshaudit binary
 #   NET_CONNECTS [20000]   connects per storm        NET_REPS [8]   repetitions
+#   NET_RUNS [5]           storms per context, configuration and repetition (the fastest kept)
 #   NET_PORT [22573]       the throw-away sshd's port (Tests/Integration/sshd-harness.sh)
 #   NET_LISTEN [23590]     the loopback listener's port
 set -euo pipefail
@@ -25,6 +27,7 @@ if [[ -z $BIN ]]; then
 fi
 CONNECTS=${NET_CONNECTS:-20000}
 REPS=${NET_REPS:-8}
+RUNS=${NET_RUNS:-5}
 PORT=${NET_PORT:-22573}
 LISTEN=${NET_LISTEN:-23590}
 DIR=/run/sshaudit-test/net-bench
@@ -63,7 +66,7 @@ storm() {   # CONTEXT -> the storm's output line
   fi
 }
 
-log "$REPS repetitions x 2 contexts x (none, sshaudit), $CONNECTS connects each"
+log "$REPS repetitions x 2 contexts x (none, sshaudit) x $RUNS storms, $CONNECTS connects each"
 inout_runs connects "SELECT COUNT(*) || ' ' || COALESCE(SUM(count), 0) FROM network_activity"
 
 echo "## Network: connect storm"
@@ -71,8 +74,9 @@ echo
 echo "\`bench/net.sh\`: \`connstorm -n $CONNECTS\` (serial TCP connects to a loopback listener outside every"
 echo "session, each closed with a reset) as the command of an ssh session (inside) and as the same user"
 echo "outside any session (first, with the recorder just started and no session open: the session hooks are"
-echo "not attached); $REPS alternating repetitions, medians; ratio = with \`sshaudit record\` / without,"
-echo "paired per repetition."
+echo "not attached); $REPS repetitions, the configurations in alternating order, each the fastest of $RUNS"
+echo "storms (the machine's speed drifts within seconds by more than the overhead); medians; ratio = with"
+echo "\`sshaudit record\` / without, paired per repetition."
 echo
 inout_table
-echo "Rows stored per recorded repetition (rows, connects counted): $(cut -f2 "$WORK/rows.tsv" | sort | uniq -c | awk '{ printf "%s%s row(s) counting %s connects (%s times)", (NR > 1 ? "; " : ""), $2, $3, $1 }')."
+echo "Rows stored per recorded repetition, $RUNS storms in the session (rows, connects counted): $(cut -f2 "$WORK/rows.tsv" | sort | uniq -c | awk '{ printf "%s%s row(s) counting %s connects (%s times)", (NR > 1 ? "; " : ""), $2, $3, $1 }')."

@@ -6,15 +6,16 @@
 #
 # Each repetition runs the storm (bench/uringstorm.c: one ring, openat of /dev/null and close of the
 # descriptors by turns, or no-op requests, URING_BATCH per io_uring_enter: the cost of the submit
-# hook per request, not of the syscall) once per context without a tracer, then starts
-# a recorder and runs it once per context again; the ratio is the median over repetitions of (with
-# recorder / without) in the same repetition. Inside: the storm is the command of an ssh session
+# hook per request, not of the syscall) URING_RUNS times per context without a tracer and with a
+# recorder started for it (the two in alternating order), keeping the fastest of each; the ratio is the
+# median over repetitions of (with recorder / without) in the same repetition. Inside: the storm is the command of an ssh session
 # (every request counted in the kernel, one session event at the end). Outside: the same user's storm
 # started by this script (the cost of the hooks for a ring no session created).
 #
 # Environment (defaults in brackets):
 #   URING_BIN [.build-bench/release/sshaudit, else .build/debug/sshaudit]   the sshaudit binary
 #   URING_REQUESTS [2000000]  requests per storm       URING_REPS [8]   repetitions
+#   URING_RUNS [3]            storms per context, configuration and repetition (the fastest kept)
 #   URING_NOP [0]             1: no-op requests (the hook's cost against the cheapest request)
 #   URING_BATCH [64]          requests per io_uring_enter (1: the syscall's own cost dominates, and
 #                             with it the floor every enabled syscall tracepoint puts on every syscall)
@@ -31,6 +32,7 @@ REQUESTS=${URING_REQUESTS:-2000000}
 BATCH=${URING_BATCH:-64}
 KIND=-o; [[ ${URING_NOP:-0} == 1 ]] && KIND=
 REPS=${URING_REPS:-8}
+RUNS=${URING_RUNS:-3}
 PORT=${URING_PORT:-22655}
 DIR=/run/sshaudit-test/uring-bench
 USER_=sa_alice
@@ -62,14 +64,15 @@ storm() {   # CONTEXT -> the storm's output line
   fi
 }
 
-log "$REPS repetitions x 2 contexts x (none, sshaudit), $REQUESTS requests each"
+log "$REPS repetitions x 2 contexts x (none, sshaudit) x $RUNS storms, $REQUESTS requests each"
 inout_runs requests "SELECT COUNT(*) || ' ' || COALESCE(GROUP_CONCAT(detail, '|'), '-') FROM session_events WHERE kind = 'io_uring'"
 
 echo "## io_uring: request storm"
 echo
 echo "\`bench/uring.sh\`: \`uringstorm -n $REQUESTS -b $BATCH $KIND\` (one ring; $([[ -n $KIND ]] && echo "openat of /dev/null and close of the descriptors by turns" || echo "no-op requests"), $BATCH per"
 echo "\`io_uring_enter\`) as the command of an ssh session (inside) and as the same user outside any session;"
-echo "$REPS alternating repetitions, medians; ratio = with \`sshaudit record\` / without, paired per repetition."
+echo "$REPS repetitions, the configurations in alternating order, each the fastest of $RUNS storms; medians; ratio ="
+echo "with \`sshaudit record\` / without, paired per repetition."
 echo
 inout_table
-echo "io_uring events stored per recorded repetition (events, detail): $(cut -f2 "$WORK/rows.tsv" | sed 's/; operations through io_uring are counted by kind, not itemised//g' | sort | uniq -c | awk '{ c = $1; $1 = ""; printf "%s%s (%s times)", (NR > 1 ? "; " : ""), substr($0, 2), c }')."
+echo "io_uring events stored per recorded repetition, $RUNS storms in the session (events, detail): $(cut -f2 "$WORK/rows.tsv" | sed 's/; operations through io_uring are counted by kind, not itemised//g' | sort | uniq -c | awk '{ c = $1; $1 = ""; printf "%s%s (%s times)", (NR > 1 ? "; " : ""), substr($0, 2), c }')."
