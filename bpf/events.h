@@ -298,6 +298,7 @@ _Static_assert(__builtin_offsetof(struct sa_log, data) == 56, "log data offset")
 #define SA_FILE_TRUNCATED 1u       /* a directory was deeper or longer than the bounds below: its leading part is missing */
 #define SA_FILE_NAME_TRUNCATED 2u  /* a name from user memory was longer than SA_FILE_NAME_MAX: its end is missing */
 #define SA_FILE_SEEN 4u            /* repeats are counted in `file_seen` under the key that follows the data */
+#define SA_FILE_EXCHANGE 8u        /* a rename that swapped its two names (renameat2 RENAME_EXCHANGE): never counted */
 #define SA_FILE_DIR_MAX 1024  /* bytes of one directory walk kept (components, leaf first) */
 #define SA_FILE_NAME_MAX 512  /* bytes of one name from user memory kept, NUL included */
 #define SA_FILE_DEPTH 32      /* path components walked */

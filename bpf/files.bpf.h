@@ -25,6 +25,7 @@
 #define FMODE_WRITE 0x2
 #define FMODE_CREATED 0x100000
 #define O_TRUNC 01000
+#define RENAME_EXCHANGE 2
 
 /* The fields read here that kernel_types.h does not declare (CO-RE drops the ___sa suffix). */
 struct file___sa { unsigned int f_mode; struct path f_path; } __attribute__((preserve_access_index));
@@ -611,13 +612,14 @@ static __always_inline int file_fd_call(struct syscall_exit_ctx *ctx, u32 op)
 
 /* A call by name (and a second name: rename, link, symlink) that succeeded. */
 static __always_inline int file_named_call(struct task_struct *task, struct sa_tracked_proc *p, u32 op, int dirfd,
-                                           const char *name, int dirfd2, const char *name2, bool literal2)
+                                           const char *name, int dirfd2, const char *name2, bool literal2, u32 flags)
 {
-    /* The key: both names (read once, here, into v), both directories. */
+    /* The key: both names (read once, here, into v), both directories. An exchange is reported every
+     * time: it is two renames, one each way, which no one key's count can stand for. */
     struct sa_file_seen_key k;
     seen_key(&k, task, p, op);
     struct sa_file_seen *v = seen_value();
-    bool counted = v && seen_user_name(v->names.name, name) && (!name2 || seen_user_name(v->names.name2, name2));
+    bool counted = !flags && v && seen_user_name(v->names.name, name) && (!name2 || seen_user_name(v->names.name2, name2));
     u64 secret = counted ? seen_secret() : 0;
     char first = first_byte(counted && v ? v->names.name : NULL, name);
     struct file_dir dir = file_dir_of(task, dirfd, first, secret), dir2 = {};
@@ -642,6 +644,7 @@ static __always_inline int file_named_call(struct task_struct *task, struct sa_t
     struct sa_file_act *ev = file_record(task, op);
     if (!ev)
         return 0;
+    ev->flags = flags;
     u64 off = file_at(ev, dir, name, counted && v ? v->names.name : NULL, 0, &ev->dir_len, &ev->name_len);
     if (literal2) {
         u64 start = off;
@@ -717,6 +720,7 @@ int on_file_named(struct syscall_exit_ctx *ctx)
     int dirfd = AT_FDCWD, dirfd2 = AT_FDCWD;
     const char *name, *name2 = NULL;
     bool literal2 = false;
+    u32 flags = 0;
     switch (ctx->syscall_nr) {
     case SA_NR_MKDIR: op = SA_FOP_MKDIR; name = (void *)a0; break;
     case SA_NR_MKDIRAT: op = SA_FOP_MKDIR; dirfd = a0; name = (void *)a1; break;
@@ -724,8 +728,11 @@ int on_file_named(struct syscall_exit_ctx *ctx)
     case SA_NR_UNLINK: op = SA_FOP_UNLINK; name = (void *)a0; break;
     case SA_NR_UNLINKAT: op = (a2 & AT_REMOVEDIR) ? SA_FOP_RMDIR : SA_FOP_UNLINK; dirfd = a0; name = (void *)a1; break;
     case SA_NR_RENAME: op = SA_FOP_RENAME; name = (void *)a0; name2 = (void *)a1; break;
-    case SA_NR_RENAMEAT:
-    case SA_NR_RENAMEAT2: op = SA_FOP_RENAME; dirfd = a0; name = (void *)a1; dirfd2 = a2; name2 = (void *)a3; break;
+    case SA_NR_RENAMEAT: op = SA_FOP_RENAME; dirfd = a0; name = (void *)a1; dirfd2 = a2; name2 = (void *)a3; break;
+    case SA_NR_RENAMEAT2:  /* renameat2(olddirfd, old, newdirfd, new, flags): flags in r8 */
+        op = SA_FOP_RENAME; dirfd = a0; name = (void *)a1; dirfd2 = a2; name2 = (void *)a3;
+        flags = (regs->r8 & RENAME_EXCHANGE) ? SA_FILE_EXCHANGE : 0;
+        break;
     case SA_NR_LINK: op = SA_FOP_LINK; name = (void *)a0; name2 = (void *)a1; break;
     case SA_NR_LINKAT: op = SA_FOP_LINK; dirfd = a0; name = (void *)a1; dirfd2 = a2; name2 = (void *)a3; break;
     /* symlink(target, linkpath): the link is the path; the target is kept as given. */
@@ -743,7 +750,7 @@ int on_file_named(struct syscall_exit_ctx *ctx)
     case SA_NR_TRUNCATE: op = SA_FOP_TRUNCATE; name = (void *)a0; break;
     default: return 0;
     }
-    return file_named_call(task, p, op, dirfd, name, dirfd2, name2, literal2);
+    return file_named_call(task, p, op, dirfd, name, dirfd2, name2, literal2, flags);
 }
 
 SEC("tracepoint/syscalls/sys_exit_ftruncate")

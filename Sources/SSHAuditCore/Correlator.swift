@@ -462,8 +462,10 @@ public final class Correlator {
         case let .socket(call):
             handleSocket(key, call: call, wallNs: wallNs)
         case let .fileChange(change):
-            handleFileChange(key, change, uid: event.uid, wallNs: wallNs)
-            if change.op == .rename, let newPath = change.newPath { renamedUpload(key, from: change.path, to: newPath) }
+            for recorded in change.recorded { handleFileChange(key, recorded, uid: event.uid, wallNs: wallNs) }
+            // An exchange leaves both names in place: no upload took another's name (and no transfer
+            // server swaps files).
+            if change.op == .rename, !change.exchange, let newPath = change.newPath { renamedUpload(key, from: change.path, to: newPath) }
         case let .network(call):
             noteNetwork(key, uid: event.uid, wallNs: wallNs, NetworkActivity.Key(
                 op: call.op, family: NetworkCall.familyName(call.family),

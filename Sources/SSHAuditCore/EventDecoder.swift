@@ -231,7 +231,8 @@ public enum EventDecoder {
         } else {
             newPath = lengths[2] + lengths[3] > 0 ? path(dir2, name2) : nil
         }
-        return FileChange(op: op, path: path(dir, name), newPath: newPath, seenKey: seenKey)
+        return FileChange(op: op, path: path(dir, name), newPath: newPath, seenKey: seenKey,
+                          exchange: op == .rename && flags & SA_FILE_EXCHANGE != 0)
     }
 
     /// struct sa_net: the endpoint of an IP socket, or a unix socket's name ("@name" if abstract).

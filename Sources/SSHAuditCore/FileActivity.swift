@@ -18,11 +18,21 @@ public struct FileChange: Equatable, Sendable {
     /// The kernel counts this operation's repeats under this key (the bytes of struct
     /// sa_file_seen_key) instead of reporting each: they come as `EventKind.fileRepeat`.
     public var seenKey: [UInt8]?
-    public init(op: FileOperation, path: String, newPath: String? = nil, seenKey: [UInt8]? = nil) {
+    /// A rename that swapped its two names (renameat2 with RENAME_EXCHANGE): both files moved, each to
+    /// the other's name. Recorded as two renames, one each way.
+    public var exchange: Bool
+    public init(op: FileOperation, path: String, newPath: String? = nil, seenKey: [UInt8]? = nil, exchange: Bool = false) {
         self.op = op
         self.path = path
         self.newPath = newPath
         self.seenKey = seenKey
+        self.exchange = exchange
+    }
+
+    /// What a change stores: itself, or for an exchange the two renames it made.
+    public var recorded: [FileChange] {
+        guard exchange, let newPath else { return [self] }
+        return [FileChange(op: op, path: path, newPath: newPath), FileChange(op: op, path: newPath, newPath: path)]
     }
 }
 

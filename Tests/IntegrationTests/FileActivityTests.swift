@@ -177,6 +177,9 @@ final class FileActivityTests: RecordedSSHDTestCase {
         // Each name from its own directory, counted under its own key: one row each way, three times.
         XCTAssertEqual(find(all, "rename", dir + "/renamed2", new: dir + "/sub/across")?.int("count"), 3, "\(seen)")
         XCTAssertEqual(find(all, "rename", dir + "/sub/across", new: dir + "/renamed2")?.int("count"), 3, "\(seen)")
+        // An exchange moved each file to the other's name: a rename each way, every time.
+        XCTAssertEqual(find(all, "rename", dir + "/back", new: dir + "/mknodat")?.int("count"), 2, "\(seen)")
+        XCTAssertEqual(find(all, "rename", dir + "/mknodat", new: dir + "/back")?.int("count"), 2, "\(seen)")
         // open(O_TRUNC) and truncate by name of one file: one row, twice.
         XCTAssertEqual(find(all, "truncate", dir + "/open")?.int("count"), 2, "\(seen)")
         // The symlink to /etc/passwd is sensitive by its target.
@@ -330,6 +333,8 @@ final class FileActivityTests: RecordedSSHDTestCase {
                 CHECK(syscall(SYS_rmdir, at(d, "rmdir")));
                 CHECK(syscall(SYS_mknod, at(d, "mknod"), S_IFIFO | 0600, 0));
                 CHECK(syscall(SYS_mknodat, dfd, "mknodat", S_IFREG | 0600, 0));
+                /* Two files swap names (RENAME_EXCHANGE), and back. */
+                for (int i = 0; i < 2; i++) CHECK(syscall(SYS_renameat2, dfd, "back", dfd, "mknodat", 1 << 1));
                 return 0;
             }
             """#
