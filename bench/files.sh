@@ -17,11 +17,16 @@
 #    per program run): the time the recorder's programs themselves ran (run_time_ns in the fdinfo of
 #    its program descriptors) per storm operation, beside the operation's own time. What the
 #    overhead has beyond it is the kernel's dispatch to the programs (bench/tpfloor.sh measures it).
+# 5. in turns: a storm in a session and one on the host take turns on one CPU, a block of operations
+#    at a time (bench/filestorm.c -T), with a recorder and without: their quotient is the in-session
+#    overhead with the machine's drift cancelled (both storms meet the same phases), over what the
+#    host's storm pays meanwhile.
 # Writes a BENCHMARKS.md section fragment on standard output; progress on standard error.
 #
 # Settings (environment): FILES_REPS [12] repetitions per configuration, FILES_RUNS [5] storms per
 # configuration and repetition (the fastest kept), FILES_OPS [30000] operations per overhead storm,
-# FILES_RATE [20000], FILES_SECS [30], FILES_PORT [22561].
+# FILES_RATE [20000], FILES_SECS [30], FILES_PORT [22561], FILES_TURN_OPS [150000] operations per storm in
+# turns, FILES_TURN_BLOCK [1500] operations per turn, FILES_TURN_REPS [8] repetitions in turns.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${1:-$ROOT/.build/release/sshaudit}
@@ -149,6 +154,46 @@ for where in host session; do
   log "programs' time per operation, $where: ${prog_ns[$where]} ns ($out)"
 done
 echo "$STATS_WAS" > /proc/sys/kernel/bpf_stats_enabled
+
+# 5. in turns: a storm in a session and one on the host take turns (bench/filestorm.c -T) on one CPU,
+# TURN_BLOCK operations at a time, so both meet the same phases of the machine's speed; with a
+# recorder and without, in alternating order. Ratio: the session's storm's time over the host's.
+TURN_OPS=${FILES_TURN_OPS:-150000} TURN_BLOCK=${FILES_TURN_BLOCK:-1500} TURN_REPS=${FILES_TURN_REPS:-8}
+TURN_CPU=$(( $(nproc) - 1 ))
+TURNS=$DIR/turns   # the user must reach it: WORK is root's
+install -d -o "$USER_" -m 0700 "$TURNS" "$STORM_DIR-host"
+turns() {   # -> "SESSION_SECONDS HOST_SECONDS"
+  local a b pids storm="taskset -c $TURN_CPU $DIR/filestorm"
+  rm -f "$TURNS"/to-*; mkfifo -m 0600 "$TURNS/to-session" "$TURNS/to-host"; chown "$USER_" "$TURNS"/to-*
+  bash "$HARNESS" ssh "$DIR" "$PORT" "$USER_" \
+    "$storm $STORM_DIR -n $TURN_OPS -B $TURN_BLOCK -T $TURNS/to-session:$TURNS/to-host" > "$WORK/turn-session" &
+  pids=$!
+  setpriv --reuid="$USER_" --regid="$(id -g "$USER_")" --init-groups --reset-env -- \
+    $storm "$STORM_DIR-host" -n "$TURN_OPS" -B "$TURN_BLOCK" -T "$TURNS/to-host:$TURNS/to-session" > "$WORK/turn-host" &
+  pids+=" $!"
+  # The first turn is the session's. The host's storm holds both FIFOs open for its whole run, so the
+  # byte waits there for the session's storm, however long its login takes.
+  printf t > "$TURNS/to-session"
+  wait $pids
+  a=$(seconds_of "$(cat "$WORK/turn-session")") b=$(seconds_of "$(cat "$WORK/turn-host")")
+  [[ -n $a && -n $b ]] || { log "turns failed: $(cat "$WORK/turn-session" "$WORK/turn-host")"; exit 1; }
+  echo "$a $b"
+}
+declare -A turn_ratios
+for ((rep = 1; rep <= TURN_REPS; rep++)); do
+  order="no yes"; (( rep % 2 == 0 )) && order="yes no"
+  for traced in $order; do
+    [[ $traced == yes ]] && rec_start
+    pair=$(turns)
+    [[ $traced == yes ]] && rec_stop
+    turn_ratios[$traced]+="$(awk '{ print $1 / $2 }' <<<"$pair") "
+    log "in turns, rep $rep recorder=$traced: session, host seconds $pair"
+  done
+done
+turn_ratio() { tr ' ' '\n' <<<"${turn_ratios[$1]}" | grep . | median | awk '{ printf "%.3f", $1 }'; }
+turn_yes=$(turn_ratio yes) turn_no=$(turn_ratio no)
+turn_over=$(awk -v a="$turn_yes" -v b="$turn_no" 'BEGIN { printf "%.3f", a / b }')
+
 per_op() { awk -v s="$1" -v n="$OPS" 'BEGIN { printf "%.0f", s * 1e9 / n }'; }
 
 cat <<MD
@@ -167,6 +212,13 @@ recorder; the rest of the overhead is the kernel's dispatch to them (see bench/t
 |---|--:|--:|--:|--:|--:|
 | Outside any session | ${host_no} s | ${host_yes} s | $(ratio host) | $(per_op "$host_no") ns | ${prog_ns[host]} ns |
 | In an ssh session | ${session_no} s | ${session_yes} s | $(ratio session) | $(per_op "$session_no") ns | ${prog_ns[session]} ns |
+
+In turns: a storm of $TURN_OPS operations in a session and one on the host (outside any session)
+take turns on one CPU, $TURN_BLOCK operations at a time (\`filestorm -T\`), so that both meet the same
+phases of the machine's speed; $TURN_REPS repetitions with a recorder and without, in alternating order.
+The session's storm's time over the host's, medians: **$turn_yes** with a recorder, $turn_no without;
+their quotient, **$turn_over**, is the in-session overhead over what the host's storm pays meanwhile
+(with a session open, the session hooks' dispatch and one lookup per hooked call).
 
 Paced in a session at $RATE operations/s for $SECS s: \`$paced\`; lost in the kernel: ${LOST:-?};
 operations counted in file_activity: $stored of $made.

@@ -1,12 +1,17 @@
 /* File-operation storm for the sshaudit benchmarks: create/append, rename and unlink in a loop over
  * a few names, as fast as possible or paced.
  *
- *   filestorm DIR [-n OPS] [-r RATE] [-d SECONDS]
+ *   filestorm DIR [-n OPS] [-r RATE] [-d SECONDS] [-T IN:OUT -B BLOCK]
  *
  * One iteration is three recorded operations: open(O_WRONLY|O_CREAT|O_APPEND) + write + close (a
  * create or a write), rename to NAME.r, unlink NAME.r; names cycle over 64 files, so a recorder
  * aggregates everything into a few rows. -r paces the iterations on an absolute schedule (RATE is in
  * operations per second); with -d, OPS = RATE * SECONDS.
+ *
+ * -T takes turns with another filestorm: before each block of BLOCK operations it waits for a byte on
+ * the FIFO IN, after it writes one to OUT (the other's IN). Two storms in turns meet the same phases of
+ * the machine's speed, which drifts within seconds by more than a recorder's cost; "seconds" is then
+ * the time of its own blocks only.
  *
  * Prints one line: "filestorm ops=N failed=F seconds=S rate=R late_max_ms=L cpu_s=C" (C: the CPU time
  * the process was charged, user and system, which excludes the time its CPU ran another guest).
@@ -36,16 +41,33 @@ int main(int argc, char **argv)
     const char *dir = argv[1];
     long ops = 30000;
     double rate = 0, secs = 0;
+    long block = 0;
+    int turn_in = -1, turn_out = -1;
     int opt;
     optind = 2;
-    while ((opt = getopt(argc, argv, "n:r:d:")) != -1) {
+    while ((opt = getopt(argc, argv, "n:r:d:T:B:")) != -1) {
         if (opt == 'n') ops = atol(optarg);
         else if (opt == 'r') rate = atof(optarg);
         else if (opt == 'd') secs = atof(optarg);
+        else if (opt == 'B') block = atol(optarg) / 3;
+        else if (opt == 'T') {
+            char *out = strchr(optarg, ':');
+            if (!out) return 2;
+            *out++ = 0;
+            /* Read and write: opening a FIFO so never waits for the other end. */
+            turn_in = open(optarg, O_RDWR);
+            turn_out = open(out, O_RDWR);
+            if (turn_in < 0 || turn_out < 0) { perror("filestorm: -T"); return 2; }
+        }
         else return 2;
     }
     if (rate > 0 && secs > 0) ops = (long)(rate * secs);
+    if ((turn_in >= 0) != (block > 0) || (block > 0 && rate > 0)) {
+        fprintf(stderr, "filestorm: -T and -B go together, without -r\n");
+        return 2;
+    }
     long iterations = ops / 3;
+    double turns_s = 0;  /* with -T: the time spent waiting for this storm's turns */
     char path[4096], moved[4100];
     long failed = 0;
     double late_max = 0;
@@ -53,6 +75,13 @@ int main(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &start_ts);
     double start = now_s();
     for (long i = 0; i < iterations; i++) {
+        if (block > 0 && i % block == 0) {
+            char token = 't';
+            double waited = now_s();
+            if (i > 0 && write(turn_out, &token, 1) != 1) return 2;
+            if (read(turn_in, &token, 1) != 1) return 2;
+            turns_s += now_s() - waited;
+        }
         if (rate > 0) {
             double due = i * 3 / rate;
             double t = start_ts.tv_sec + start_ts.tv_nsec / 1e9 + due;
@@ -70,7 +99,11 @@ int main(int argc, char **argv)
         if (rename(path, moved) != 0) failed++;
         if (unlink(moved) != 0) failed++;
     }
-    double seconds = now_s() - start;
+    if (block > 0) {
+        char token = 't';
+        if (write(turn_out, &token, 1) != 1) return 2;  /* the other's last turn */
+    }
+    double seconds = now_s() - start - turns_s;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double cpu = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
