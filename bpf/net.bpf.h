@@ -253,8 +253,14 @@ static __always_inline void report_net(struct task_struct *task, struct sa_track
         } else {
             BPF_CORE_READ_INTO(&ev->addr, sk, __sk_common.skc_v6_daddr);
         }
-        /* connect(AF_UNSPEC) dissolves a datagram socket's association: no peer, nothing to report. */
-        if (ev->port == 0)
+        /* connect(AF_UNSPEC) dissolves a datagram socket's association: the kernel leaves no peer
+         * (address and port zero; a connect to the any address is made one to loopback), nothing to
+         * report. A peer at port 0 is reported: an ICMP echo socket's (its port is the echo id), or a
+         * datagram socket's. From the socket, not the caller's memory, which another thread can change. */
+        u64 a0 = 0, a1 = 0;
+        __builtin_memcpy(&a0, ev->addr, 8);
+        __builtin_memcpy(&a1, ev->addr + 8, 8);
+        if (ev->port == 0 && !a0 && !a1)
             return;
     } else {
         ev->port = BPF_CORE_READ(sk, __sk_common.skc_num);

@@ -69,6 +69,9 @@ final class NetworkActivityTests: XCTestCase {
             import errno, os, socket
             s = socket.socket(socket.AF_INET6); s.connect(("::1", 23571)); s.close()
             u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.connect(("127.0.0.1", 23572)); u.close()
+            import ctypes
+            z = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); z.connect(("127.0.0.1", 0))
+            assert ctypes.CDLL(None).connect(z.fileno(), bytes(16), 16) == 0; z.close()
             x = socket.socket(socket.AF_UNIX); x.connect("\(served)"); x.close()
             l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); l.bind(("127.0.0.1", 23573)); l.listen(4)
             c = socket.create_connection(("127.0.0.1", 23573)); a, _ = l.accept(); a.close(); c.close(); l.close()
@@ -122,6 +125,7 @@ final class NetworkActivityTests: XCTestCase {
                 "bind unix/stream @net-\u{1b}[2J-\(token) ×1",  // abstract, with an escape sequence
                 "connect inet/tcp 127.0.0.1:23570 ×1",  // non-blocking: EINPROGRESS
                 "connect inet/tcp 127.0.0.1:23573 ×1",
+                "connect inet/udp 127.0.0.1:0 ×1",  // port 0 is a peer too; the AF_UNSPEC dissolve after it is none
                 "connect inet/udp 127.0.0.1:23572 ×1",
                 "connect inet6/tcp ::1:23571 ×1",
                 "connect unix/stream \(served) ×1",
