@@ -9,6 +9,9 @@
  * Included by sshaudit.bpf.c after the shared helpers. */
 
 #define TS_COMPAT 0x0002  /* x86: thread_info.status during a 32-bit call */
+/* x86: an x32 call's number carries this bit (a kernel built with CONFIG_X86_X32_ABI, x32 enabled):
+ * the per-call tracepoints skip those calls too. Counted as 32-bit calls, in the last count ("other"). */
+#define X32_SYSCALL_BIT 0x40000000
 
 struct thread_info___compat { u32 status; } __CORE;
 struct task_struct___compat { struct thread_info___compat thread_info; } __CORE;
@@ -35,7 +38,7 @@ SEC("tp_btf/sys_enter")
 int BPF_PROG(on_compat_enter, struct pt_regs *regs, long id)
 {
     struct task_struct___compat *now = (struct task_struct___compat *)bpf_get_current_task_btf();
-    if (!(now->thread_info.status & TS_COMPAT))
+    if (!(now->thread_info.status & TS_COMPAT) && !(id & X32_SYSCALL_BIT))
         return 0;
     struct sa_tracked_proc *p;
     struct task_struct *task = session_member(&p);
