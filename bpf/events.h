@@ -295,6 +295,9 @@ _Static_assert(__builtin_offsetof(struct sa_log, data) == 56, "log data offset")
 #define SA_FOP_CHOWN 9
 #define SA_FOP_LINK 10      /* path: the existing file, new path: the new name */
 #define SA_FOP_SYMLINK 11   /* path: the link, second name: its target as given (never resolved) */
+#define SA_FOP_SETXATTR 12  /* an extended attribute set (ACLs, capabilities …); second name: the attribute's */
+#define SA_FOP_REMOVEXATTR 13  /* an extended attribute removed; second name: the attribute's */
+#define SA_FOP_UTIME 14     /* the file's times set (utime, utimes, futimesat, utimensat) */
 #define SA_FILE_TRUNCATED 1u       /* a directory was deeper or longer than the bounds below: its leading part is missing */
 #define SA_FILE_NAME_TRUNCATED 2u  /* a name from user memory was longer than SA_FILE_NAME_MAX: its end is missing */
 #define SA_FILE_SEEN 4u            /* repeats are counted in `file_seen` under the key that follows the data */

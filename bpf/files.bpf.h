@@ -707,6 +707,18 @@ static __always_inline int file_named_call(struct task_struct *task, struct sa_t
 #define SA_NR_FCHMODAT 268
 #define SA_NR_RENAMEAT2 316
 #define SA_NR_FCHMODAT2 452
+#define SA_NR_UTIME 132
+#define SA_NR_SETXATTR 188
+#define SA_NR_LSETXATTR 189
+#define SA_NR_FSETXATTR 190
+#define SA_NR_REMOVEXATTR 197
+#define SA_NR_LREMOVEXATTR 198
+#define SA_NR_FREMOVEXATTR 199
+#define SA_NR_UTIMES 235
+#define SA_NR_FUTIMESAT 261
+#define SA_NR_UTIMENSAT 280
+#define SA_NR_SETXATTRAT 463
+#define SA_NR_REMOVEXATTRAT 466
 
 /* Every call by name, in one program: user space attaches it to each of these calls' exit tracepoint
  * (BPFTracer.namedFileCalls; the section names only the first) and it tells them apart by the
@@ -748,6 +760,21 @@ int on_file_named(struct syscall_exit_ctx *ctx)
     case SA_NR_MKNOD: op = SA_FOP_CREATE; name = (void *)a0; break;
     case SA_NR_MKNODAT: op = SA_FOP_CREATE; dirfd = a0; name = (void *)a1; break;
     case SA_NR_TRUNCATE: op = SA_FOP_TRUNCATE; name = (void *)a0; break;
+    /* Extended attributes: the attribute's name is kept as given, like a symlink's target. A call
+     * on a descriptor (no name: NULL) names the descriptor's file, as a dirfd with an empty name. */
+    case SA_NR_SETXATTR:
+    case SA_NR_LSETXATTR: op = SA_FOP_SETXATTR; name = (void *)a0; name2 = (void *)a1; literal2 = true; break;
+    case SA_NR_FSETXATTR: op = SA_FOP_SETXATTR; dirfd = a0; name = NULL; name2 = (void *)a1; literal2 = true; break;
+    case SA_NR_SETXATTRAT: op = SA_FOP_SETXATTR; dirfd = a0; name = (void *)a1; name2 = (void *)a3; literal2 = true; break;
+    case SA_NR_REMOVEXATTR:
+    case SA_NR_LREMOVEXATTR: op = SA_FOP_REMOVEXATTR; name = (void *)a0; name2 = (void *)a1; literal2 = true; break;
+    case SA_NR_FREMOVEXATTR: op = SA_FOP_REMOVEXATTR; dirfd = a0; name = NULL; name2 = (void *)a1; literal2 = true; break;
+    case SA_NR_REMOVEXATTRAT: op = SA_FOP_REMOVEXATTR; dirfd = a0; name = (void *)a1; name2 = (void *)a3; literal2 = true; break;
+    /* Times: utimensat with no name (futimens) sets the descriptor's file's. */
+    case SA_NR_UTIME:
+    case SA_NR_UTIMES: op = SA_FOP_UTIME; name = (void *)a0; break;
+    case SA_NR_FUTIMESAT:
+    case SA_NR_UTIMENSAT: op = SA_FOP_UTIME; dirfd = a0; name = (void *)a1; break;
     default: return 0;
     }
     return file_named_call(task, p, op, dirfd, name, dirfd2, name2, literal2, flags);

@@ -446,10 +446,12 @@ public final class BPFTracer {
     static let namedFileCalls = [
         "mkdir", "mkdirat", "rmdir", "unlink", "unlinkat", "rename", "renameat", "renameat2", "link", "linkat",
         "symlink", "symlinkat", "chmod", "fchmodat", "fchmodat2", "chown", "lchown", "fchownat", "mknod", "mknodat",
-        "truncate",
+        "truncate", "setxattr", "lsetxattr", "fsetxattr", "setxattrat", "removexattr", "lremovexattr", "fremovexattr",
+        "removexattrat", "utime", "utimes", "futimesat", "utimensat",
     ]
 
-    /// Those this kernel has: fchmodat2 is 6.6's; a call the kernel lacks cannot be made either.
+    /// Those this kernel has: fchmodat2 is 6.6's, setxattrat and removexattrat 6.13's; a call the kernel
+    /// lacks cannot be made either.
     static func namedFileCallsPresent() -> [String] {
         namedFileCalls.filter { tracepointExists("syscalls/sys_exit_" + $0) }
     }

@@ -185,6 +185,9 @@ public enum EventDecoder {
         case SA_FOP_CHOWN: return .chown
         case SA_FOP_LINK: return .link
         case SA_FOP_SYMLINK: return .symlink
+        case SA_FOP_SETXATTR: return .setxattr
+        case SA_FOP_REMOVEXATTR: return .removexattr
+        case SA_FOP_UTIME: return .utime
         default: return nil
         }
     }
@@ -226,7 +229,7 @@ public enum EventDecoder {
                           nameTruncated: nameTruncated)
         }
         let newPath: String?
-        if op == .symlink {
+        if op.newPathIsLiteral {
             newPath = String(decoding: name2, as: UTF8.self) + (nameTruncated ? "…" : "")
         } else {
             newPath = lengths[2] + lengths[3] > 0 ? path(dir2, name2) : nil

@@ -5,6 +5,15 @@ import Foundation
 
 public enum FileOperation: String, Sendable, Codable, CaseIterable {
     case create, write, truncate, rename, unlink, rmdir, mkdir, chmod, chown, link, symlink
+    /// An extended attribute set or removed (ACLs, file capabilities, security labels, user.*): the
+    /// attribute's name is the new path, as given.
+    case setxattr, removexattr
+    /// The file's access and modification times set (`touch -d`, `touch -r`).
+    case utime
+
+    /// Whether the new path is a name as the caller gave it (a symlink's target, an attribute's name),
+    /// not a path the kernel resolved.
+    public var newPathIsLiteral: Bool { self == .symlink || self == .setxattr || self == .removexattr }
 }
 
 /// One change a session's process made, as the kernel saw it succeed.
@@ -13,7 +22,8 @@ public struct FileChange: Equatable, Sendable {
     /// Absolute: the directory or file as the kernel resolved it, plus the caller's name for calls by
     /// name ("." and ".." in that name resolved lexically). "…" marks a part beyond the kernel's bounds.
     public var path: String
-    /// rename and link: the new name (resolved like `path`); symlink: the target exactly as given.
+    /// rename and link: the new name (resolved like `path`); symlink: the target exactly as given;
+    /// setxattr, removexattr: the attribute's name as given.
     public var newPath: String?
     /// The kernel counts this operation's repeats under this key (the bytes of struct
     /// sa_file_seen_key) instead of reporting each: they come as `EventKind.fileRepeat`.

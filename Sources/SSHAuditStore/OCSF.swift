@@ -139,20 +139,34 @@ public enum OCSF {
 
     /// One row per (process, command, operation, path): `count` times between first_at and last_at.
     private static func fileSystemActivity(_ f: FileActivityRow, _ v: ExportedVersion, _ host: String) -> JSONObject {
-        // Create 1, Update 3, Delete 4, Rename 5, Set Security 7 (permissions and owner).
+        // Create 1, Update 3, Delete 4, Rename 5, Set Attributes 6 (times, an extended attribute outside
+        // the security and system namespaces), Set Security 7 (permissions, owner, ACLs, capabilities,
+        // security labels).
         let activity: Int
         switch f.op {
         case "create", "mkdir", "link", "symlink": activity = 1
         case "write", "truncate": activity = 3
         case "unlink", "rmdir": activity = 4
         case "rename": activity = 5
+        case "utime": activity = 6
+        case "setxattr", "removexattr":
+            let name = f.newPath ?? ""
+            activity = name.hasPrefix("security.") || name.hasPrefix("system.") ? 7 : 6
         case "chmod", "chown": activity = 7
         default: activity = 99
         }
         let firstNs = Timestamp.parse(f.firstAt), lastNs = Timestamp.parse(f.lastAt)
         var e = base(category: 1, class: 1001, activity: activity, severity: 1, timeNs: lastNs ?? firstNs, v)
         e["file"] = file(f.path, op: f.op)
-        if let newPath = f.newPath { e["file_result"] = file(newPath, op: f.op) }
+        if f.op == "setxattr" || f.op == "removexattr" {
+            // The attribute's name is in the file's xattributes (its value is not recorded: ""), not a file.
+            if case var .object(o)? = e["file"], let name = f.newPath {
+                o["xattributes"] = [name: ""]
+                e["file"] = .object(o)
+            }
+        } else if let newPath = f.newPath {
+            e["file_result"] = file(newPath, op: f.op)
+        }
         aggregated(&e, v, host, pid: f.pid, uid: f.uid, session: f.sessionID, command: f.commandID, op: f.op, count: f.count,
                    firstNs: firstNs, lastNs: lastNs)
         return e

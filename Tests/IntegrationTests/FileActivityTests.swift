@@ -177,6 +177,11 @@ final class FileActivityTests: RecordedSSHDTestCase {
         // Each name from its own directory, counted under its own key: one row each way, three times.
         XCTAssertEqual(find(all, "rename", dir + "/renamed2", new: dir + "/sub/across")?.int("count"), 3, "\(seen)")
         XCTAssertEqual(find(all, "rename", dir + "/sub/across", new: dir + "/renamed2")?.int("count"), 3, "\(seen)")
+        // Attributes and times, by name and by descriptor: one row each, counting every call.
+        let xattrCalls = r.stdout.contains("no setxattrat") ? 3 : 4
+        XCTAssertEqual(find(all, "setxattr", dir + "/creat", new: "user.sa")?.int("count"), xattrCalls, "\(seen)")
+        XCTAssertEqual(find(all, "removexattr", dir + "/creat", new: "user.sa")?.int("count"), xattrCalls, "\(seen)")
+        XCTAssertEqual(find(all, "utime", dir + "/creat")?.int("count"), 5, "\(seen)")
         // An exchange moved each file to the other's name: a rename each way, every time.
         XCTAssertEqual(find(all, "rename", dir + "/back", new: dir + "/mknodat")?.int("count"), 2, "\(seen)")
         XCTAssertEqual(find(all, "rename", dir + "/mknodat", new: dir + "/back")?.int("count"), 2, "\(seen)")
@@ -333,6 +338,32 @@ final class FileActivityTests: RecordedSSHDTestCase {
                 CHECK(syscall(SYS_rmdir, at(d, "rmdir")));
                 CHECK(syscall(SYS_mknod, at(d, "mknod"), S_IFIFO | 0600, 0));
                 CHECK(syscall(SYS_mknodat, dfd, "mknodat", S_IFREG | 0600, 0));
+                /* Extended attributes, by name, by descriptor, and (6.13) from a directory fd: set and
+                 * removed each way, one row each. */
+                int at_calls = 1;
+                struct { unsigned long long value; unsigned size, flags; } xa = { (unsigned long)"v", 1, 0 };
+                fd = syscall(SYS_open, at(d, "creat"), O_RDONLY); CHECK(fd);
+                CHECK(syscall(SYS_setxattr, at(d, "creat"), "user.sa", "v", 1, 0));
+                CHECK(syscall(SYS_removexattr, at(d, "creat"), "user.sa"));
+                CHECK(syscall(SYS_lsetxattr, at(d, "creat"), "user.sa", "v", 1, 0));
+                CHECK(syscall(SYS_lremovexattr, at(d, "creat"), "user.sa"));
+                CHECK(syscall(SYS_fsetxattr, fd, "user.sa", "v", 1, 0));
+                CHECK(syscall(SYS_fremovexattr, fd, "user.sa"));
+                if (syscall(463, dfd, "creat", 0, "user.sa", &xa, sizeof xa) < 0) {
+                    if (errno != ENOSYS) { perror("setxattrat"); return 1; }
+                    at_calls = 0;
+                    printf("no setxattrat\n");
+                } else {
+                    CHECK(syscall(466, dfd, "creat", 0, "user.sa"));
+                }
+                /* Times: utime, utimes, futimesat, utimensat by name and on a descriptor (futimens). */
+                CHECK(syscall(SYS_utime, at(d, "creat"), NULL));
+                CHECK(syscall(SYS_utimes, at(d, "creat"), NULL));
+                CHECK(syscall(SYS_futimesat, dfd, "creat", NULL));
+                CHECK(syscall(SYS_utimensat, dfd, "creat", NULL, 0));
+                CHECK(syscall(SYS_utimensat, fd, NULL, NULL, 0));
+                close(fd);
+                (void)at_calls;
                 /* Two files swap names (RENAME_EXCHANGE), and back. */
                 for (int i = 0; i < 2; i++) CHECK(syscall(SYS_renameat2, dfd, "back", dfd, "mknodat", 1 << 1));
                 return 0;

@@ -38,6 +38,16 @@ final class FileRecordDecoderTests: XCTestCase {
         // symlink: the target exactly as given.
         XCTAssertEqual(try change(fileRecord(op: 11, ["tmp/", "soft", "", "../etc/passwd"])),
                        FileChange(op: .symlink, path: "/tmp/soft", newPath: "../etc/passwd"))
+        // An attribute's name as given, never resolved as a path; a descriptor's file with no name.
+        XCTAssertEqual(try change(fileRecord(op: 12, ["tmp/", "f", "", "security.capability"])),
+                       FileChange(op: .setxattr, path: "/tmp/f", newPath: "security.capability"))
+        XCTAssertEqual(try change(fileRecord(op: 13, ["f/tmp/", "", "", "user.a/../b"])),
+                       FileChange(op: .removexattr, path: "/tmp/f", newPath: "user.a/../b"))
+        XCTAssertEqual(try change(fileRecord(op: 14, ["tmp/", "f"])), FileChange(op: .utime, path: "/tmp/f"))
+        // An exchange: two renames, one each way.
+        let swapped = try XCTUnwrap(change(fileRecord(op: 4, flags: UInt32(SA_FILE_EXCHANGE), ["tmp/", "a", "tmp/", "b"])))
+        XCTAssertEqual(swapped.recorded, [FileChange(op: .rename, path: "/tmp/a", newPath: "/tmp/b"),
+                                          FileChange(op: .rename, path: "/tmp/b", newPath: "/tmp/a")])
         // Beyond the bounds: "…" where the part is missing.
         XCTAssertEqual(try change(fileRecord(op: 2, flags: 1, ["c/b/"]))?.path, "…/b/c")
         XCTAssertEqual(try change(fileRecord(op: 5, flags: 2, ["tmp/", "abc"]))?.path, "/tmp/abc…")
@@ -46,7 +56,7 @@ final class FileRecordDecoderTests: XCTestCase {
     func testTransferOpenAndBadRecords() throws {
         let open = try EventDecoder.decode(fileRecord(type: UInt32(SA_EV_TRANSFER_OPEN), op: 0, fd: 5, openFlags: 0o1101, ["x.bin/tmp/"]))
         XCTAssertEqual(open.kind, .fileOpened(fd: 5, flags: 0o1101, path: "/tmp/x.bin"))
-        XCTAssertThrowsError(try EventDecoder.decode(fileRecord(op: 12, ["tmp/"])), "an unknown operation")
+        XCTAssertThrowsError(try EventDecoder.decode(fileRecord(op: 99, ["tmp/"])), "an unknown operation")
         var short = fileRecord(op: 1, ["tmp/"])
         short.removeLast(2)
         XCTAssertThrowsError(try EventDecoder.decode(short), "lengths beyond the record")
