@@ -48,7 +48,10 @@ extension Query {
     }
 }
 
-/// "path → new path" (cells go through VisibleText when printed).
+/// "path → new path", or "path [attribute]" for an extended attribute's change (cells go through
+/// VisibleText when printed).
 func fileActivityPath(_ f: FileActivityRow) -> String {
-    f.path + (f.newPath.map { " → " + $0 } ?? "")
+    guard let newPath = f.newPath else { return f.path }
+    return f.op == FileOperation.setxattr.rawValue || f.op == FileOperation.removexattr.rawValue
+        ? f.path + " [" + newPath + "]" : f.path + " → " + newPath
 }
