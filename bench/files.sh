@@ -157,7 +157,8 @@ echo "$STATS_WAS" > /proc/sys/kernel/bpf_stats_enabled
 
 # 5. in turns: a storm in a session and one on the host take turns (bench/filestorm.c -T) on one CPU,
 # TURN_BLOCK operations at a time, so both meet the same phases of the machine's speed; with a
-# recorder and without, in alternating order. Ratio: the session's storm's time over the host's.
+# recorder and without, in alternating order. Ratio: the session's storm's time over the host's (the
+# CPU time of each one's blocks).
 TURN_OPS=${FILES_TURN_OPS:-150000} TURN_BLOCK=${FILES_TURN_BLOCK:-1500} TURN_REPS=${FILES_TURN_REPS:-8}
 TURN_CPU=$(( $(nproc) - 1 ))
 TURNS=$DIR/turns   # the user must reach it: WORK is root's
@@ -216,7 +217,9 @@ recorder; the rest of the overhead is the kernel's dispatch to them (see bench/t
 In turns: a storm of $TURN_OPS operations in a session and one on the host (outside any session)
 take turns on one CPU, $TURN_BLOCK operations at a time (\`filestorm -T\`), so that both meet the same
 phases of the machine's speed; $TURN_REPS repetitions with a recorder and without, in alternating order.
-The session's storm's time over the host's, medians: **$turn_yes** with a recorder, $turn_no without;
+Each storm's time is the CPU time of its own blocks (a wall clock would count the moment the other
+storm, woken by the turn's byte, still runs). The session's storm's time over the host's, medians:
+**$turn_yes** with a recorder, $turn_no without;
 their quotient, **$turn_over**, is the in-session overhead over what the host's storm pays meanwhile
 (with a session open, the session hooks' dispatch and one lookup per hooked call).
 

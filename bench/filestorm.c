@@ -11,7 +11,8 @@
  * -T takes turns with another filestorm: before each block of BLOCK operations it waits for a byte on
  * the FIFO IN, after it writes one to OUT (the other's IN). Two storms in turns meet the same phases of
  * the machine's speed, which drifts within seconds by more than a recorder's cost; "seconds" is then
- * the time of its own blocks only.
+ * the CPU time of its own blocks (the thread's clock: the other storm, woken by the byte, may still
+ * run a moment after this one starts its block, which a wall clock would count here).
  *
  * Prints one line: "filestorm ops=N failed=F seconds=S rate=R late_max_ms=L cpu_s=C" (C: the CPU time
  * the process was charged, user and system, which excludes the time its CPU ran another guest).
@@ -29,6 +30,13 @@ static double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double cpu_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
@@ -67,7 +75,7 @@ int main(int argc, char **argv)
         return 2;
     }
     long iterations = ops / 3;
-    double turns_s = 0;  /* with -T: the time spent waiting for this storm's turns */
+    double blocks_s = 0, block_start = 0;  /* with -T: the CPU time of this storm's blocks */
     char path[4096], moved[4100];
     long failed = 0;
     double late_max = 0;
@@ -77,10 +85,12 @@ int main(int argc, char **argv)
     for (long i = 0; i < iterations; i++) {
         if (block > 0 && i % block == 0) {
             char token = 't';
-            double waited = now_s();
-            if (i > 0 && write(turn_out, &token, 1) != 1) return 2;
+            if (i > 0) {
+                blocks_s += cpu_now_s() - block_start;
+                if (write(turn_out, &token, 1) != 1) return 2;
+            }
             if (read(turn_in, &token, 1) != 1) return 2;
-            turns_s += now_s() - waited;
+            block_start = cpu_now_s();
         }
         if (rate > 0) {
             double due = i * 3 / rate;
@@ -99,11 +109,12 @@ int main(int argc, char **argv)
         if (rename(path, moved) != 0) failed++;
         if (unlink(moved) != 0) failed++;
     }
+    double seconds = now_s() - start;
     if (block > 0) {
         char token = 't';
+        seconds = blocks_s + cpu_now_s() - block_start;
         if (write(turn_out, &token, 1) != 1) return 2;  /* the other's last turn */
     }
-    double seconds = now_s() - start - turns_s;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double cpu = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;

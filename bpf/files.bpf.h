@@ -610,7 +610,9 @@ static __always_inline int file_fd_call(struct syscall_exit_ctx *ctx, u32 op)
     return 0;
 }
 
-/* A call by name (and a second name: rename, link, symlink) that succeeded. */
+/* A call by name that succeeded, with a second name: a path (rename, link), or one kept as given
+ * (literal2: a symlink's target, an attribute's name). No name (NULL: fsetxattr, futimens): the
+ * dirfd's own file, never counted. */
 static __always_inline int file_named_call(struct task_struct *task, struct sa_tracked_proc *p, u32 op, int dirfd,
                                            const char *name, int dirfd2, const char *name2, bool literal2, u32 flags)
 {
