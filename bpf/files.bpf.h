@@ -216,8 +216,8 @@ static __always_inline bool seen_user_name(char *dst, const char *user)
 }
 
 /* A dentry's name, whose length its hash_len holds (the upper half): one copy of that many bytes
- * into the zeroed dst, where a string read copies byte by byte (about 45 ns for a short name here,
- * against 10–13 for a copy). Names of no more than SA_FILE_SEEN_NAME - 2 bytes, as above. */
+ * into the zeroed dst, where a string read copies byte by byte (bench/repeat_cost: about 45 ns for
+ * a 37-byte name here, against 10–13 for an 8-byte copy). Names of no more than SA_FILE_SEEN_NAME - 2 bytes, as above. */
 static __always_inline bool seen_dentry_name(char *dst, const unsigned char *name, u64 hash_len)
 {
     u32 len = hash_len >> 32;

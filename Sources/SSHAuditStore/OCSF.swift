@@ -157,23 +157,18 @@ public enum OCSF {
         }
         let firstNs = Timestamp.parse(f.firstAt), lastNs = Timestamp.parse(f.lastAt)
         var e = base(category: 1, class: 1001, activity: activity, severity: 1, timeNs: lastNs ?? firstNs, v)
-        e["file"] = file(f.path, op: f.op)
-        if f.op == "setxattr" || f.op == "removexattr" {
-            // The attribute's name is in the file's xattributes (its value is not recorded: ""), not a file.
-            if case var .object(o)? = e["file"], let name = f.newPath {
-                o["xattributes"] = [name: ""]
-                e["file"] = .object(o)
-            }
-        } else if let newPath = f.newPath {
-            e["file_result"] = file(newPath, op: f.op)
-        }
+        // An attribute's name is the file's xattributes (its value is not recorded: ""), not a file.
+        let attribute = f.op == "setxattr" || f.op == "removexattr" ? f.newPath : nil
+        e["file"] = file(f.path, op: f.op, attribute: attribute)
+        if attribute == nil, let newPath = f.newPath { e["file_result"] = file(newPath, op: f.op) }
         aggregated(&e, v, host, pid: f.pid, uid: f.uid, session: f.sessionID, command: f.commandID, op: f.op, count: f.count,
                    firstNs: firstNs, lastNs: lastNs)
         return e
     }
 
-    /// A path as OCSF's file: its name and type (1 regular file, 2 folder, 7 symbolic link, 0 unknown).
-    private static func file(_ path: String, op: String) -> JSONValue {
+    /// A path as OCSF's file: its name and type (1 regular file, 2 folder, 7 symbolic link, 0 unknown),
+    /// and the extended attribute an operation changed.
+    private static func file(_ path: String, op: String, attribute: String? = nil) -> JSONValue {
         let name = path.split(separator: "/").last.map(String.init) ?? path
         let type: Int
         switch op {
@@ -182,7 +177,12 @@ public enum OCSF {
         case "symlink": type = 7
         default: type = 0
         }
-        return ["name": .string(name), "path": .string(path), "type_id": .int(type)]
+        var object = JSONObject()
+        object["name"] = .string(name)
+        object["path"] = .string(path)
+        object["type_id"] = .int(type)
+        if let attribute { object["xattributes"] = [attribute: ""] }
+        return .object(object)
     }
 
     /// One row per (process, command, operation, endpoint). Connect and accept open a connection
