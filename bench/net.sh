@@ -10,6 +10,11 @@
 # recorder / without) in the same repetition.
 # Inside: the storm is the command of an ssh session (every connect is recorded, aggregated into one
 # row). Outside: the same user's storm started by this script (the kernel filter's cost only).
+# Then, because the machine's speed drifts within seconds by more than the overhead measured, the
+# programs' own time per connect: one storm of 10 x NET_CONNECTS in each context with the kernel's
+# BPF statistics on (kernel.bpf_stats_enabled, only for this step), the recorder's programs'
+# run_time_ns and run_cnt (every program: the listener's accepts and the TCP state changes too) per
+# connect.
 #
 # Environment (defaults in brackets):
 #   NET_BIN [.build-bench/release/sshaudit, else .build/debug/sshaudit]   the sshaudit binary
@@ -53,21 +58,47 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The listener: root, outside every session (its accepts are nobody's activity).
-"$DIR/connstorm" -l "$LISTEN" > "$WORK/listener.out" &
+# The listener: root, outside every session (its accepts are nobody's activity), on the first CPU, the
+# storms on the last: every storm meets the same placement (the scheduler's is one more spread).
+STORM_CPU=$(( $(nproc) - 1 ))
+taskset -c 0 "$DIR/connstorm" -l "$LISTEN" > "$WORK/listener.out" &
 LISTENER_PID=$!
 until grep -q listening "$WORK/listener.out" 2>/dev/null; do sleep 0.05; done
 
 storm() {   # CONTEXT -> the storm's output line
   if [[ $1 == session ]]; then
-    bash "$HARNESS" ssh "$DIR" "$PORT" "$USER_" "$DIR/connstorm -n $CONNECTS -p $LISTEN"
+    bash "$HARNESS" ssh "$DIR" "$PORT" "$USER_" "taskset -c $STORM_CPU $DIR/connstorm -n ${2:-$CONNECTS} -p $LISTEN"
   else
-    setpriv --reuid="$USER_" --regid="$(id -g "$USER_")" --init-groups --reset-env -- "$DIR/connstorm" -n "$CONNECTS" -p "$LISTEN"
+    setpriv --reuid="$USER_" --regid="$(id -g "$USER_")" --init-groups --reset-env -- taskset -c "$STORM_CPU" "$DIR/connstorm" -n "${2:-$CONNECTS}" -p "$LISTEN"
   fi
 }
 
 log "$REPS repetitions x 2 contexts x (none, sshaudit) x $RUNS storms, $CONNECTS connects each"
 inout_runs connects "SELECT COUNT(*) || ' ' || COALESCE(SUM(count), 0) FROM network_activity"
+wall_table=$(inout_table)
+per_connect() { awk -v s="$(secs "$1" none)" -v n="$CONNECTS" 'BEGIN { printf "%.0f", s * 1e9 / n }'; }
+connect_ns_session=$(per_connect session) connect_ns_host=$(per_connect host)
+rows_line=$(cut -f2 "$WORK/rows.tsv" | sort | uniq -c | awk '{ printf "%s%s row(s) counting %s connects (%s times)", (NR > 1 ? "; " : ""), $2, $3, $1 }')
+
+# The programs' own time per connect.
+prog_time() {   # -> "RUN_TIME_NS RUN_COUNT" of all the recorder's programs
+  cat /proc/"$REC_PID"/fdinfo/* 2>/dev/null | awk '/^run_time_ns:/ { t += $2 } /^run_cnt:/ { c += $2 } END { print t + 0, c + 0 }'
+}
+STATS_WAS=$(cat /proc/sys/kernel/bpf_stats_enabled)
+echo 1 > /proc/sys/kernel/bpf_stats_enabled
+declare -A prog_ns prog_runs
+for ctx in host session; do
+  rec_start
+  before=$(prog_time)
+  out=$(storm "$ctx" $((CONNECTS * 10)))
+  sleep 0.5
+  after=$(prog_time)
+  prog_ns[$ctx]=$(awk -v a="${before% *}" -v b="${after% *}" -v n="$((CONNECTS * 10))" 'BEGIN { printf "%.0f", (b - a) / n }')
+  prog_runs[$ctx]=$(awk -v a="${before#* }" -v b="${after#* }" -v n="$((CONNECTS * 10))" 'BEGIN { printf "%.1f", (b - a) / n }')
+  rec_stop
+  log "programs' time per connect, $ctx: ${prog_ns[$ctx]} ns in ${prog_runs[$ctx]} runs ($out)"
+done
+echo "$STATS_WAS" > /proc/sys/kernel/bpf_stats_enabled
 
 echo "## Network: connect storm"
 echo
@@ -78,5 +109,16 @@ echo "not attached); $REPS repetitions, the configurations in alternating order,
 echo "storms (the machine's speed drifts within seconds by more than the overhead); medians; ratio = with"
 echo "\`sshaudit record\` / without, paired per repetition."
 echo
-inout_table
-echo "Rows stored per recorded repetition, $RUNS storms in the session (rows, connects counted): $(cut -f2 "$WORK/rows.tsv" | sort | uniq -c | awk '{ printf "%s%s row(s) counting %s connects (%s times)", (NR > 1 ? "; " : ""), $2, $3, $1 }')."
+echo "$wall_table"
+echo "Rows stored per recorded repetition, $RUNS storms in the session (rows, connects counted): $rows_line."
+echo
+echo "Programs: the recorder's BPF programs' own run time per connect (the kernel's statistics, every"
+echo "program: the listener's accepts and the TCP state changes included), in one storm of $((CONNECTS * 10))"
+echo "connects in each context; the program runs per connect (each run's time includes the statistics' own"
+echo "two clock reads); a connect's own time without recorder (the medians above)."
+echo
+echo "| Context | Programs per connect | Program runs per connect | Connect | Programs / connect |"
+echo "|---|--:|--:|--:|--:|"
+share() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+printf '| inside a session | %s ns | %s | %s ns | %s |\n' "${prog_ns[session]}" "${prog_runs[session]}" "$connect_ns_session" "$(share "${prog_ns[session]}" "$connect_ns_session")"
+printf '| outside any session | %s ns | %s | %s ns | %s |\n' "${prog_ns[host]}" "${prog_runs[host]}" "$connect_ns_host" "$(share "${prog_ns[host]}" "$connect_ns_host")"
