@@ -529,13 +529,15 @@ static __always_inline struct sa_file_seen_key *seen_still(struct sa_file_seen_k
 }
 
 /* An operation on a file the kernel holds (an open, a descriptor's call): counted when its key
- * holds it, else reported. */
-static __always_inline void file_held_op(struct task_struct *task, struct sa_tracked_proc *p, struct held_file *a, u32 op)
+ * holds it, else reported. attr: the user's name of the attribute a descriptor's call set or removed
+ * (fsetxattr, fremovexattr; else NULL), kept as given and part of the key. */
+static __always_inline void file_held_op(struct task_struct *task, struct sa_tracked_proc *p, struct held_file *a, u32 op,
+                                         const char *attr)
 {
     struct sa_file_seen_key k;
     seen_key(&k, task, p, op);
     struct sa_file_seen *v = seen_value();
-    bool counted = seen_file(&k, v, a);
+    bool counted = (!attr || (v && seen_user_name(v->names.name2, attr))) && seen_file(&k, v, a);
     if (counted && v) {
         int seen = seen_repeat(&k, &v->names);
         if (seen == SA_SEEN_COUNTED)
@@ -547,6 +549,18 @@ static __always_inline void file_held_op(struct task_struct *task, struct sa_tra
         return;
     u64 off = file_walk(ev, (struct dentry *)a->dentry, (struct vfsmount *)a->mnt, 0);
     ev->dir_len = off;
+    if (attr) {
+        /* The attribute's name as the key has it (one read of the user's memory), else read now. */
+        u64 start = off;
+        if (counted && v) {
+            long n = bpf_probe_read_kernel_str(ev->data + (off & SA_FILE_MASK), SA_FILE_SEEN_NAME, v->names.name2);
+            if (n > 1)
+                off += n - 1;
+        } else {
+            off = file_name(ev, attr, off);
+        }
+        ev->name2_len = off - start;
+    }
     if (counted)
         file_emit_seen(ev, off, seen_still(&k, a), v);
     else
@@ -571,7 +585,7 @@ static __always_inline void file_opened(struct task_struct *task, struct sa_trac
     else
         return;
     if (held_regular(&a))
-        file_held_op(task, p, &a, op);
+        file_held_op(task, p, &a, op, NULL);
 }
 
 /* A file a transfer server (sftp-server, scp, rsync, or sshd's own child serving internal-sftp)
@@ -592,7 +606,18 @@ static __always_inline void file_transfer_opened(struct task_struct *task, int f
     file_emit(ev, off);
 }
 
-/* A call on a descriptor (ftruncate, fchmod, fchown) that succeeded. */
+/* A call on a descriptor that succeeded, with an attribute's name (attr) or none. */
+static __always_inline int file_fd_op(struct task_struct *task, struct sa_tracked_proc *p, int fd, u32 op, const char *attr)
+{
+    struct file *file = file_of(task, fd);
+    if (file) {
+        struct held_file a = held_file_of(file);
+        file_held_op(task, p, &a, op, attr);
+    }
+    return 0;
+}
+
+/* ftruncate, fchmod, fchown. */
 static __always_inline int file_fd_call(struct syscall_exit_ctx *ctx, u32 op)
 {
     if (ctx->ret != 0)
@@ -602,17 +627,11 @@ static __always_inline int file_fd_call(struct syscall_exit_ctx *ctx, u32 op)
     struct pt_regs___sa *regs = task ? file_regs(task) : NULL;
     if (!regs)
         return 0;
-    struct file *file = file_of(task, (u32)regs->di);
-    if (file) {
-        struct held_file a = held_file_of(file);
-        file_held_op(task, p, &a, op);
-    }
-    return 0;
+    return file_fd_op(task, p, (u32)regs->di, op, NULL);
 }
 
 /* A call by name that succeeded, with a second name: a path (rename, link), or one kept as given
- * (literal2: a symlink's target, an attribute's name). No name (NULL: fsetxattr, futimens): the
- * dirfd's own file, never counted. */
+ * (literal2: a symlink's target, an attribute's name). */
 static __always_inline int file_named_call(struct task_struct *task, struct sa_tracked_proc *p, u32 op, int dirfd,
                                            const char *name, int dirfd2, const char *name2, bool literal2, u32 flags)
 {
@@ -763,20 +782,23 @@ int on_file_named(struct syscall_exit_ctx *ctx)
     case SA_NR_MKNODAT: op = SA_FOP_CREATE; dirfd = a0; name = (void *)a1; break;
     case SA_NR_TRUNCATE: op = SA_FOP_TRUNCATE; name = (void *)a0; break;
     /* Extended attributes: the attribute's name is kept as given, like a symlink's target. A call
-     * on a descriptor (no name: NULL) names the descriptor's file, as a dirfd with an empty name. */
+     * on a descriptor is one on the file the kernel holds, as fchmod's. */
     case SA_NR_SETXATTR:
     case SA_NR_LSETXATTR: op = SA_FOP_SETXATTR; name = (void *)a0; name2 = (void *)a1; literal2 = true; break;
-    case SA_NR_FSETXATTR: op = SA_FOP_SETXATTR; dirfd = a0; name = NULL; name2 = (void *)a1; literal2 = true; break;
+    case SA_NR_FSETXATTR: return file_fd_op(task, p, a0, SA_FOP_SETXATTR, (void *)a1);
     case SA_NR_SETXATTRAT: op = SA_FOP_SETXATTR; dirfd = a0; name = (void *)a1; name2 = (void *)a3; literal2 = true; break;
     case SA_NR_REMOVEXATTR:
     case SA_NR_LREMOVEXATTR: op = SA_FOP_REMOVEXATTR; name = (void *)a0; name2 = (void *)a1; literal2 = true; break;
-    case SA_NR_FREMOVEXATTR: op = SA_FOP_REMOVEXATTR; dirfd = a0; name = NULL; name2 = (void *)a1; literal2 = true; break;
+    case SA_NR_FREMOVEXATTR: return file_fd_op(task, p, a0, SA_FOP_REMOVEXATTR, (void *)a1);
     case SA_NR_REMOVEXATTRAT: op = SA_FOP_REMOVEXATTR; dirfd = a0; name = (void *)a1; name2 = (void *)a3; literal2 = true; break;
-    /* Times: utimensat with no name (futimens) sets the descriptor's file's. */
+    /* Times: with no name (futimens is utimensat(fd, NULL, …)), the descriptor's file's. */
     case SA_NR_UTIME:
     case SA_NR_UTIMES: op = SA_FOP_UTIME; name = (void *)a0; break;
     case SA_NR_FUTIMESAT:
-    case SA_NR_UTIMENSAT: op = SA_FOP_UTIME; dirfd = a0; name = (void *)a1; break;
+    case SA_NR_UTIMENSAT:
+        if (!a1)
+            return file_fd_op(task, p, a0, SA_FOP_UTIME, NULL);
+        op = SA_FOP_UTIME; dirfd = a0; name = (void *)a1; break;
     default: return 0;
     }
     return file_named_call(task, p, op, dirfd, name, dirfd2, name2, literal2, flags);

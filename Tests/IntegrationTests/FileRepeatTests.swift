@@ -152,6 +152,40 @@ final class FileRepeatTests: XCTestCase {
         XCTAssertEqual((t["create \(dir!)/f"] ?? 0) + (t["write \(dir!)/f"] ?? 0), lines, "\(t)")
     }
 
+    /// Calls on a descriptor with an attribute's name or none (fsetxattr, fremovexattr, futimens) are
+    /// counted like fchmod's: a loop of them is one report each, the totals exact, under the
+    /// attribute's name.
+    func testDescriptorAttributeAndTimeCallsAreCounted() throws {
+        try start("repeats-fd", port: 22665)
+        let script = """
+            cd \(dir!) || exit 9
+            python3 -c 'import os
+            fd = os.open("x", os.O_WRONLY | os.O_CREAT, 0o600)
+            for i in range(200):
+                os.setxattr(fd, "user.sa", b"v"); os.removexattr(fd, "user.sa"); os.utime(fd)
+            os.setxattr(fd, "user.other", b"v")'
+            """
+        let r = try server.ssh("sa_alice", [script])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try recorder.stop(), 0)
+        let rows = try sessionRows().filter { $0.string("path") == dir! + "/x" }
+        func count(_ op: String, _ attribute: String?) -> Int {
+            rows.filter { $0.string("op") == op && $0.string("new_path") == attribute }.reduce(0) { $0 + ($1.int("count") ?? 0) }
+        }
+        XCTAssertEqual(count("setxattr", "user.sa"), 200, "\(rows)")
+        XCTAssertEqual(count("removexattr", "user.sa"), 200, "\(rows)")
+        XCTAssertEqual(count("utime", nil), 200, "\(rows)")
+        XCTAssertEqual(count("setxattr", "user.other"), 1, "another attribute is its own row: \(rows)")
+
+        let events = try runProcess(Paths.sshaudit, ["events", recorder.eventsFile])
+        XCTAssertEqual(events.status, 0, events.stderr)
+        for op in ["setxattr", "removexattr", "utime"] {
+            let reports = events.stdout.split(separator: "\n").filter { $0.contains("file \(op)") && $0.contains(dir! + "/x") }
+            XCTAssertGreaterThan(reports.count, 0, op)
+            XCTAssertLessThan(reports.count, 20, "the kernel counted the repeats of \(op)")
+        }
+    }
+
     /// A process that execs another program: what it writes afterwards is the new command's.
     func testExecStartsTheNewCommandsRows() throws {
         try start("repeats-exec", port: 22558)
