@@ -529,15 +529,20 @@ static __always_inline struct sa_file_seen_key *seen_still(struct sa_file_seen_k
 }
 
 /* An operation on a file the kernel holds (an open, a descriptor's call): counted when its key
- * holds it, else reported. attr: the user's name of the attribute a descriptor's call set or removed
- * (fsetxattr, fremovexattr; else NULL), kept as given and part of the key. */
+ * holds it, else reported. attr: the second name, kept as given and part of the key: the user's name
+ * of the attribute a descriptor's call set or removed (fsetxattr, fremovexattr), or (attr_kernel)
+ * text the program made (chattr's flags); else NULL. */
 static __always_inline void file_held_op(struct task_struct *task, struct sa_tracked_proc *p, struct held_file *a, u32 op,
-                                         const char *attr)
+                                         const char *attr, bool attr_kernel)
 {
     struct sa_file_seen_key k;
     seen_key(&k, task, p, op);
     struct sa_file_seen *v = seen_value();
-    bool counted = (!attr || (v && seen_user_name(v->names.name2, attr))) && seen_file(&k, v, a);
+    bool named = !attr;
+    if (attr && v)
+        named = attr_kernel ? bpf_probe_read_kernel_str(v->names.name2, SA_FILE_SEEN_NAME, attr) > 1
+                            : seen_user_name(v->names.name2, attr);
+    bool counted = named && seen_file(&k, v, a);
     if (counted && v) {
         int seen = seen_repeat(&k, &v->names);
         if (seen == SA_SEEN_COUNTED)
@@ -550,13 +555,13 @@ static __always_inline void file_held_op(struct task_struct *task, struct sa_tra
     u64 off = file_walk(ev, (struct dentry *)a->dentry, (struct vfsmount *)a->mnt, 0);
     ev->dir_len = off;
     if (attr) {
-        /* The attribute's name as the key has it (one read of the user's memory), else read now. */
+        /* The second name as the key has it (one read of the user's memory), else read now. */
         u64 start = off;
-        if (counted && v) {
+        if ((counted || attr_kernel) && v) {
             long n = bpf_probe_read_kernel_str(ev->data + (off & SA_FILE_MASK), SA_FILE_SEEN_NAME, v->names.name2);
             if (n > 1)
                 off += n - 1;
-        } else {
+        } else if (!attr_kernel) {
             off = file_name(ev, attr, off);
         }
         ev->name2_len = off - start;
@@ -585,7 +590,7 @@ static __always_inline void file_opened(struct task_struct *task, struct sa_trac
     else
         return;
     if (held_regular(&a))
-        file_held_op(task, p, &a, op, NULL);
+        file_held_op(task, p, &a, op, NULL, false);
 }
 
 /* A file a transfer server (sftp-server, scp, rsync, or sshd's own child serving internal-sftp)
@@ -612,7 +617,18 @@ static __always_inline int file_fd_op(struct task_struct *task, struct sa_tracke
     struct file *file = file_of(task, fd);
     if (file) {
         struct held_file a = held_file_of(file);
-        file_held_op(task, p, &a, op, attr);
+        file_held_op(task, p, &a, op, attr, false);
+    }
+    return 0;
+}
+
+/* A call on a descriptor with a second name the program made (chattr's flags). */
+static __always_inline int file_fd_op_text(struct task_struct *task, struct sa_tracked_proc *p, int fd, u32 op, const char *text)
+{
+    struct file *file = file_of(task, fd);
+    if (file) {
+        struct held_file a = held_file_of(file);
+        file_held_op(task, p, &a, op, text, true);
     }
     return 0;
 }
@@ -812,6 +828,48 @@ int on_file_fchmod(struct syscall_exit_ctx *ctx) { return file_fd_call(ctx, SA_F
 
 SEC("tracepoint/syscalls/sys_exit_fchown")
 int on_file_fchown(struct syscall_exit_ctx *ctx) { return file_fd_call(ctx, SA_FOP_CHOWN); }
+
+/* chattr: ioctl(fd, FS_IOC_SETFLAGS, &flags) or ioctl(fd, FS_IOC_FSSETXATTR, &fsxattr) that
+ * succeeded sets the inode's flags (immutable, append-only …) of a file the process holds, which it
+ * opened for reading, so no open reported it. The value it passed (its first 32 bits: the flags, or
+ * fsx_xflags, another numbering) is the second name, as text; the recorder names the flags. Every
+ * other ioctl (a terminal's, above all) stops at the command's compare. */
+#define SA_FS_IOC_SETFLAGS 0x40086602u    /* _IOW('f', 2, long) */
+#define SA_HEX8(dst, v)                                              \
+    for (int i_ = 0; i_ < 8; i_++) {                                 \
+        u32 d_ = ((v) >> (28 - 4 * i_)) & 0xf;                       \
+        (dst)[i_] = d_ < 10 ? '0' + d_ : 'a' + d_ - 10;              \
+    }
+#define SA_FS_IOC_FSSETXATTR 0x401c5820u  /* _IOW('X', 32, struct fsxattr) */
+
+SEC("tracepoint/syscalls/sys_exit_ioctl")
+int on_file_ioctl(struct syscall_exit_ctx *ctx)
+{
+    if (ctx->ret != 0)
+        return 0;
+    struct pt_regs___sa *regs = file_regs(bpf_get_current_task_btf());
+    if (!regs)
+        return 0;
+    u32 cmd = regs->si;
+    if (cmd != SA_FS_IOC_SETFLAGS && cmd != SA_FS_IOC_FSSETXATTR)
+        return 0;
+    struct sa_tracked_proc *p;
+    struct task_struct *task = session_member(&p);
+    if (!task)
+        return 0;
+    u32 value = 0;
+    bpf_probe_read_user(&value, sizeof(value), (void *)regs->dx);
+    /* "flags 0x" or "xflags 0x", then eight hex digits: each at a constant place. */
+    char text[20] = {};
+    if (cmd == SA_FS_IOC_SETFLAGS) {
+        __builtin_memcpy(text, "flags 0x", 8);
+        SA_HEX8(text + 8, value);
+    } else {
+        __builtin_memcpy(text, "xflags 0x", 9);
+        SA_HEX8(text + 9, value);
+    }
+    return file_fd_op_text(task, p, regs->di, SA_FOP_SETFLAGS, text);
+}
 
 /* open(path, flags, mode), creat(path, mode), openat2(dfd, path, how, size): the descriptor returned.
  * openat is handled by on_openat_exit (sshaudit.bpf.c), which calls file_opened. */

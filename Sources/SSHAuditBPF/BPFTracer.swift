@@ -555,7 +555,7 @@ public final class BPFTracer {
     public static let sessionHookPrograms: Set<String> = [
         "on_compat_enter",
         "on_file_named", "on_file_ftruncate", "on_file_fchmod", "on_file_fchown", "on_file_open", "on_file_creat",
-        "on_file_openat2", "on_file_open_by_handle",
+        "on_file_openat2", "on_file_open_by_handle", "on_file_ioctl",
         "on_openat_exit", "on_close",  // a session's files and transfers: no one else's opens and closes
         "on_connect_exit", "on_bind_exit", "on_listen_exit", "on_sendmsg", "on_sendmmsg",
         "uring_create", "uring_submit_req", "uring_submit_sqe",

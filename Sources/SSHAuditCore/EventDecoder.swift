@@ -188,6 +188,7 @@ public enum EventDecoder {
         case SA_FOP_SETXATTR: return .setxattr
         case SA_FOP_REMOVEXATTR: return .removexattr
         case SA_FOP_UTIME: return .utime
+        case SA_FOP_SETFLAGS: return .setflags
         default: return nil
         }
     }
@@ -229,7 +230,9 @@ public enum EventDecoder {
                           nameTruncated: nameTruncated)
         }
         let newPath: String?
-        if op.newPathIsLiteral {
+        if op == .setflags {
+            newPath = InodeFlags.describe(String(decoding: name2, as: UTF8.self))
+        } else if op.newPathIsLiteral {
             newPath = String(decoding: name2, as: UTF8.self) + (nameTruncated ? "…" : "")
         } else {
             newPath = lengths[2] + lengths[3] > 0 ? path(dir2, name2) : nil

@@ -10,10 +10,47 @@ public enum FileOperation: String, Sendable, Codable, CaseIterable {
     case setxattr, removexattr
     /// The file's access and modification times set (`touch -d`, `touch -r`).
     case utime
+    /// The inode's flags set (`chattr +i`: immutable, append-only …): the new path names them
+    /// (`InodeFlags`).
+    case setflags
 
     /// Whether the new path is a name as the caller gave it (a symlink's target, an attribute's name),
     /// not a path the kernel resolved.
-    public var newPathIsLiteral: Bool { self == .symlink || self == .setxattr || self == .removexattr }
+    public var newPathIsLiteral: Bool { self == .symlink || self == .setxattr || self == .removexattr || self == .setflags }
+    /// Whether the new path names something of the file itself (an attribute, its flags), shown as
+    /// "path [new path]" rather than "path → new path".
+    public var newPathIsOfTheFile: Bool { self == .setxattr || self == .removexattr || self == .setflags }
+}
+
+/// The flags chattr sets, as the kernel's program reports them ("flags 0x00000010": FS_IOC_SETFLAGS;
+/// "xflags 0x00000008": FS_IOC_FSSETXATTR's fsx_xflags, another numbering), named as lsattr names them.
+public enum InodeFlags {
+    static let flags: [(UInt32, String)] = [
+        (0x1, "secure-deletion"), (0x2, "undelete"), (0x4, "compression"), (0x8, "sync"), (0x10, "immutable"),
+        (0x20, "append-only"), (0x40, "no-dump"), (0x80, "no-atime"), (0x800, "encrypted"), (0x1000, "indexed"),
+        (0x4000, "journaled-data"), (0x8000, "no-tail-merging"), (0x10000, "dirsync"), (0x20000, "top-of-hierarchy"),
+        (0x80000, "extents"), (0x100000, "verity"), (0x800000, "no-cow"), (0x2000000, "dax"),
+        (0x10000000, "inline-data"), (0x20000000, "project-hierarchy"), (0x40000000, "casefold"),
+    ]
+    static let xflags: [(UInt32, String)] = [
+        (0x1, "realtime"), (0x2, "prealloc"), (0x8, "immutable"), (0x10, "append-only"), (0x20, "sync"),
+        (0x40, "no-atime"), (0x80, "no-dump"), (0x100, "rt-inherit"), (0x200, "project-inherit"),
+        (0x400, "no-symlinks"), (0x800, "extent-size"), (0x1000, "no-defrag"), (0x2000, "filestream"),
+        (0x8000, "dax"), (0x10000, "cow-extent-size"),
+    ]
+
+    /// "flags: immutable, append-only (0x00000030)"; "flags: none (0x00000000)"; the report's own
+    /// text if it is not the program's.
+    public static func describe(_ reported: String) -> String {
+        let parts = reported.split(separator: " ")
+        guard parts.count == 2, parts[0] == "flags" || parts[0] == "xflags", parts[1].hasPrefix("0x"),
+              let value = UInt32(parts[1].dropFirst(2), radix: 16) else { return reported }
+        let table = parts[0] == "flags" ? flags : xflags
+        var names = table.filter { value & $0.0 != 0 }.map(\.1)
+        let unnamed = table.reduce(value) { $0 & ~$1.0 }
+        if unnamed != 0 { names.append("other") }
+        return "\(parts[0]): \(names.isEmpty ? "none" : names.joined(separator: ", ")) (\(parts[1]))"
+    }
 }
 
 /// One change a session's process made, as the kernel saw it succeed.
@@ -23,7 +60,7 @@ public struct FileChange: Equatable, Sendable {
     /// name ("." and ".." in that name resolved lexically). "…" marks a part beyond the kernel's bounds.
     public var path: String
     /// rename and link: the new name (resolved like `path`); symlink: the target exactly as given;
-    /// setxattr, removexattr: the attribute's name as given.
+    /// setxattr, removexattr: the attribute's name as given; setflags: the flags set (`InodeFlags`).
     public var newPath: String?
     /// The kernel counts this operation's repeats under this key (the bytes of struct
     /// sa_file_seen_key) instead of reporting each: they come as `EventKind.fileRepeat`.

@@ -139,8 +139,8 @@ public enum OCSF {
 
     /// One row per (process, command, operation, path): `count` times between first_at and last_at.
     private static func fileSystemActivity(_ f: FileActivityRow, _ v: ExportedVersion, _ host: String) -> JSONObject {
-        // Create 1, Update 3, Delete 4, Rename 5, Set Attributes 6 (times, an extended attribute outside
-        // the security and system namespaces), Set Security 7 (permissions, owner, ACLs, capabilities,
+        // Create 1, Update 3, Delete 4, Rename 5, Set Attributes 6 (times, chattr's flags, an extended
+        // attribute outside the security and system namespaces), Set Security 7 (permissions, owner, ACLs, capabilities,
         // security labels).
         let activity: Int
         switch f.op {
@@ -148,7 +148,7 @@ public enum OCSF {
         case "write", "truncate": activity = 3
         case "unlink", "rmdir": activity = 4
         case "rename": activity = 5
-        case "utime": activity = 6
+        case "utime", "setflags": activity = 6
         case "setxattr", "removexattr":
             let name = f.newPath ?? ""
             activity = name.hasPrefix("security.") || name.hasPrefix("system.") ? 7 : 6
@@ -157,18 +157,24 @@ public enum OCSF {
         }
         let firstNs = Timestamp.parse(f.firstAt), lastNs = Timestamp.parse(f.lastAt)
         var e = base(category: 1, class: 1001, activity: activity, severity: 1, timeNs: lastNs ?? firstNs, v)
-        // An attribute's name is the file's xattributes (its value is not recorded: ""), not a file.
-        let attribute = f.op == "setxattr" || f.op == "removexattr" ? f.newPath : nil
-        e["file"] = file(f.path, op: f.op, attribute: attribute)
-        if attribute == nil, let newPath = f.newPath { e["file_result"] = file(newPath, op: f.op) }
+        // An attribute's name is the file's xattributes (its value is not recorded: ""), not a file;
+        // chattr's flags are one of them, "inode_flags".
+        var xattributes: [String: String]?
+        switch (f.op, f.newPath) {
+        case ("setxattr", let name?), ("removexattr", let name?): xattributes = [name: ""]
+        case ("setflags", let flags?): xattributes = ["inode_flags": flags]
+        default: xattributes = nil
+        }
+        e["file"] = file(f.path, op: f.op, xattributes: xattributes)
+        if xattributes == nil, let newPath = f.newPath { e["file_result"] = file(newPath, op: f.op) }
         aggregated(&e, v, host, pid: f.pid, uid: f.uid, session: f.sessionID, command: f.commandID, op: f.op, count: f.count,
                    firstNs: firstNs, lastNs: lastNs)
         return e
     }
 
     /// A path as OCSF's file: its name and type (1 regular file, 2 folder, 7 symbolic link, 0 unknown),
-    /// and the extended attribute an operation changed.
-    private static func file(_ path: String, op: String, attribute: String? = nil) -> JSONValue {
+    /// and the extended attributes an operation changed.
+    private static func file(_ path: String, op: String, xattributes: [String: String]? = nil) -> JSONValue {
         let name = path.split(separator: "/").last.map(String.init) ?? path
         let type: Int
         switch op {
@@ -181,7 +187,11 @@ public enum OCSF {
         object["name"] = .string(name)
         object["path"] = .string(path)
         object["type_id"] = .int(type)
-        if let attribute { object["xattributes"] = [attribute: ""] }
+        if let xattributes {
+            var x = JSONObject()
+            for (name, value) in xattributes.sorted(by: { $0.key < $1.key }) { x[name] = .string(value) }
+            object["xattributes"] = .object(x)
+        }
         return .object(object)
     }
 

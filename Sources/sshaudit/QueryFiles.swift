@@ -48,10 +48,9 @@ extension Query {
     }
 }
 
-/// "path → new path", or "path [attribute]" for an extended attribute's change (cells go through
-/// VisibleText when printed).
+/// "path → new path", or "path [attribute]" for a change of the file's own (an extended attribute, its
+/// flags; cells go through VisibleText when printed).
 func fileActivityPath(_ f: FileActivityRow) -> String {
     guard let newPath = f.newPath else { return f.path }
-    return f.op == FileOperation.setxattr.rawValue || f.op == FileOperation.removexattr.rawValue
-        ? f.path + " [" + newPath + "]" : f.path + " → " + newPath
+    return FileOperation(rawValue: f.op)?.newPathIsOfTheFile == true ? f.path + " [" + newPath + "]" : f.path + " → " + newPath
 }

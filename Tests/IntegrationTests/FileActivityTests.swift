@@ -192,6 +192,57 @@ final class FileActivityTests: RecordedSSHDTestCase {
         try? FileManager.default.removeItem(atPath: dir)
     }
 
+    /// chattr: a root session makes a file immutable, then appendable, and clears both (`chattr` runs
+    /// FS_IOC_GETFLAGS then FS_IOC_SETFLAGS on a descriptor opened for reading, so no open reports
+    /// it); a loop in one process sets one value 50 times (one row, counted), and FS_IOC_FSSETXATTR
+    /// sets xflags. Each value set is a row of its own, its flags named.
+    func testChattrFlagsAreRecorded() throws {
+        server = try SSHDServer(name: "files-chattr", port: 22666, extraOptions: ["-o", "PermitRootLogin=prohibit-password"])
+        try server.allowRootLogin()
+        recorder = try Recorder(name: "files-chattr")
+        let file = "/var/tmp/files-chattr-\(UUID().uuidString.prefix(8).lowercased())"
+        defer { _ = try? runProcess("/usr/bin/chattr", ["-i", "-a", file]); unlink(file) }
+        let script = """
+            echo key > \(file)
+            chattr +i \(file) && chattr -i \(file) && chattr +a \(file) && chattr -a \(file) || exit 7
+            python3 -c 'import fcntl, os, struct
+            fd = os.open("\(file)", os.O_RDONLY)
+            flags = struct.unpack("i", fcntl.ioctl(fd, 0x80086601, bytes(4)))[0]
+            for i in range(50):
+                fcntl.ioctl(fd, 0x40086602, struct.pack("i", flags | 0x80))
+            x = bytearray(fcntl.ioctl(fd, 0x801c581f, bytes(28)))
+            struct.pack_into("I", x, 0, struct.unpack_from("I", x, 0)[0] | 0x80)
+            fcntl.ioctl(fd, 0x401c5820, bytes(x))'
+            """
+        let r = try server.ssh("root", [script])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try recorder.stop(), 0)
+        let all = try rows(session: try sessionID()).filter { $0.string("op") == "setflags" && $0.string("path") == file }
+        let seen = describe(all)
+        XCTAssertFalse(all.isEmpty, "no flags recorded; the recorder said: \(recorder.stderr)")
+        let flags = all.compactMap { $0.string("new_path") }
+        func names(_ value: String) -> Set<String> {
+            // "flags: immutable, extents (0x00080010)" → ["immutable", "extents"]
+            guard let colon = value.firstIndex(of: ":"), let paren = value.lastIndex(of: "(") else { return [] }
+            return Set(value[value.index(after: colon)..<paren].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        }
+        // chattr +i, -i, +a, -a: four values (the last two equal the file's flags before: one row, twice).
+        let set = all.filter { $0.string("new_path")?.hasPrefix("flags:") == true }
+        XCTAssertTrue(set.contains { names($0.string("new_path")!).contains("immutable") }, "\(seen)")
+        XCTAssertTrue(set.contains { names($0.string("new_path")!).contains("append-only") }, "\(seen)")
+        let cleared = set.filter { !names($0.string("new_path")!).contains("immutable") && !names($0.string("new_path")!).contains("append-only")
+            && !names($0.string("new_path")!).contains("no-atime") }
+        XCTAssertEqual(cleared.reduce(0) { $0 + ($1.int("count") ?? 0) }, 2, "chattr -i and -a: \(seen)")
+        // The loop: one row of its value, counting every call.
+        let loop = try XCTUnwrap(set.first { names($0.string("new_path")!).contains("no-atime") }, "\(seen)")
+        XCTAssertEqual(loop.int("count"), 50, "\(seen)")
+        // FS_IOC_FSSETXATTR: xflags, its own numbering (0x80: no-dump).
+        XCTAssertTrue(flags.contains { $0.hasPrefix("xflags:") && names($0).contains("no-dump") }, "\(seen)")
+        // Shown as the file's own: "path [flags: …]".
+        let shown = try runProcess(Paths.sshaudit, ["show", String(try sessionID()), "--db", recorder.db])
+        XCTAssertTrue(shown.stdout.contains(file + " [flags: immutable"), shown.stdout + shown.stderr)
+    }
+
     /// ChrootDirectory, the usual SFTP jail: sshd's user child chroots as root before it takes the
     /// user's uids, after the pre-authentication child chrooted to sshd's empty directory; a chroot
     /// alone must not make it the pre-authentication child (then nothing of the session was kept). The

@@ -44,6 +44,15 @@ final class FileRecordDecoderTests: XCTestCase {
         XCTAssertEqual(try change(fileRecord(op: 13, ["f/tmp/", "", "", "user.a/../b"])),
                        FileChange(op: .removexattr, path: "/tmp/f", newPath: "user.a/../b"))
         XCTAssertEqual(try change(fileRecord(op: 14, ["tmp/", "f"])), FileChange(op: .utime, path: "/tmp/f"))
+        // chattr's flags, named; an unknown bit is "other"; text that is not the program's, as it came.
+        XCTAssertEqual(try change(fileRecord(op: 15, ["f/tmp/", "", "", "flags 0x00080010"])),
+                       FileChange(op: .setflags, path: "/tmp/f", newPath: "flags: immutable, extents (0x00080010)"))
+        XCTAssertEqual(try change(fileRecord(op: 15, ["f/tmp/", "", "", "xflags 0x00000018"]))?.newPath,
+                       "xflags: immutable, append-only (0x00000018)")
+        XCTAssertEqual(try change(fileRecord(op: 15, ["f/tmp/", "", "", "flags 0x00000000"]))?.newPath, "flags: none (0x00000000)")
+        XCTAssertEqual(try change(fileRecord(op: 15, ["f/tmp/", "", "", "flags 0x80000020"]))?.newPath,
+                       "flags: append-only, other (0x80000020)")
+        XCTAssertEqual(try change(fileRecord(op: 15, ["f/tmp/", "", "", "flags 0xzz\u{1b}"]))?.newPath, "flags 0xzz\u{1b}")
         // An exchange: two renames, one each way.
         let swapped = try XCTUnwrap(change(fileRecord(op: 4, flags: UInt32(SA_FILE_EXCHANGE), ["tmp/", "a", "tmp/", "b"])))
         XCTAssertEqual(swapped.recorded, [FileChange(op: .rename, path: "/tmp/a", newPath: "/tmp/b"),
