@@ -50,7 +50,9 @@ cc -O2 -o "$DIR/connstorm" "$ROOT/bench/connstorm.c"
 chmod 755 "$DIR/connstorm"
 WORK=$(mktemp -d /tmp/sshaudit-net-bench.XXXXXX)
 REC_PID= LISTENER_PID=
+STATS_WAS=$(cat /proc/sys/kernel/bpf_stats_enabled)
 cleanup() {
+  echo "$STATS_WAS" > /proc/sys/kernel/bpf_stats_enabled
   [[ -n $REC_PID ]] && kill -INT "$REC_PID" 2>/dev/null && wait "$REC_PID" 2>/dev/null
   [[ -n $LISTENER_PID ]] && kill "$LISTENER_PID" 2>/dev/null
   bash "$HARNESS" stop "$DIR" "$PORT" >/dev/null 2>&1 || true
@@ -84,7 +86,6 @@ rows_line=$(cut -f2 "$WORK/rows.tsv" | sort | uniq -c | awk '{ printf "%s%s row(
 prog_time() {   # -> "RUN_TIME_NS RUN_COUNT" of all the recorder's programs
   cat /proc/"$REC_PID"/fdinfo/* 2>/dev/null | awk '/^run_time_ns:/ { t += $2 } /^run_cnt:/ { c += $2 } END { print t + 0, c + 0 }'
 }
-STATS_WAS=$(cat /proc/sys/kernel/bpf_stats_enabled)
 echo 1 > /proc/sys/kernel/bpf_stats_enabled
 declare -A prog_ns prog_runs
 for ctx in host session; do
