@@ -298,8 +298,9 @@ _Static_assert(__builtin_offsetof(struct sa_log, data) == 56, "log data offset")
 #define SA_FOP_SETXATTR 12  /* an extended attribute set (ACLs, capabilities …); second name: the attribute's */
 #define SA_FOP_REMOVEXATTR 13  /* an extended attribute removed; second name: the attribute's */
 #define SA_FOP_UTIME 14     /* the file's times set (utime, utimes, futimesat, utimensat) */
-#define SA_FOP_SETFLAGS 15  /* the inode's flags set (chattr: FS_IOC_SETFLAGS, FS_IOC_FSSETXATTR); second name:
-                             * "flags 0x%08x" or "xflags 0x%08x", the value the caller passed */
+#define SA_FOP_SETFLAGS 15  /* the inode's flags set (chattr: FS_IOC_SETFLAGS, FS_IOC_FSSETXATTR; file_setattr by name,
+                             * with no second name); second name: "flags 0x%08x state 0x%02x" or "xflags …": the
+                             * value the caller passed (or "?"), the inode's flags after the call */
 #define SA_FILE_TRUNCATED 1u       /* a directory was deeper or longer than the bounds below: its leading part is missing */
 #define SA_FILE_NAME_TRUNCATED 2u  /* a name from user memory was longer than SA_FILE_NAME_MAX: its end is missing */
 #define SA_FILE_SEEN 4u            /* repeats are counted in `file_seen` under the key that follows the data */

@@ -557,13 +557,15 @@ static __always_inline void file_held_op(struct task_struct *task, struct sa_tra
     if (attr) {
         /* The second name as the key has it (one read of the user's memory), else read now. */
         u64 start = off;
-        if ((counted || attr_kernel) && v) {
-            long n = bpf_probe_read_kernel_str(ev->data + (off & SA_FILE_MASK), SA_FILE_SEEN_NAME, v->names.name2);
-            if (n > 1)
-                off += n - 1;
-        } else if (!attr_kernel) {
+        long n = 0;
+        if ((counted || attr_kernel) && v)
+            n = bpf_probe_read_kernel_str(ev->data + (off & SA_FILE_MASK), SA_FILE_SEEN_NAME, v->names.name2);
+        else if (attr_kernel)
+            n = bpf_probe_read_kernel_str(ev->data + (off & SA_FILE_MASK), SA_FILE_SEEN_NAME, attr);
+        else
             off = file_name(ev, attr, off);
-        }
+        if (n > 1)
+            off += n - 1;
         ev->name2_len = off - start;
     }
     if (counted)
@@ -618,17 +620,6 @@ static __always_inline int file_fd_op(struct task_struct *task, struct sa_tracke
     if (file) {
         struct held_file a = held_file_of(file);
         file_held_op(task, p, &a, op, attr, false);
-    }
-    return 0;
-}
-
-/* A call on a descriptor with a second name the program made (chattr's flags). */
-static __always_inline int file_fd_op_text(struct task_struct *task, struct sa_tracked_proc *p, int fd, u32 op, const char *text)
-{
-    struct file *file = file_of(task, fd);
-    if (file) {
-        struct held_file a = held_file_of(file);
-        file_held_op(task, p, &a, op, text, true);
     }
     return 0;
 }
@@ -756,6 +747,7 @@ static __always_inline int file_named_call(struct task_struct *task, struct sa_t
 #define SA_NR_UTIMENSAT 280
 #define SA_NR_SETXATTRAT 463
 #define SA_NR_REMOVEXATTRAT 466
+#define SA_NR_FILE_SETATTR 469
 
 /* Every call by name, in one program: user space attaches it to each of these calls' exit tracepoint
  * (BPFTracer.namedFileCalls; the section names only the first) and it tells them apart by the
@@ -807,6 +799,9 @@ int on_file_named(struct syscall_exit_ctx *ctx)
     case SA_NR_LREMOVEXATTR: op = SA_FOP_REMOVEXATTR; name = (void *)a0; name2 = (void *)a1; literal2 = true; break;
     case SA_NR_FREMOVEXATTR: return file_fd_op(task, p, a0, SA_FOP_REMOVEXATTR, (void *)a1);
     case SA_NR_REMOVEXATTRAT: op = SA_FOP_REMOVEXATTR; dirfd = a0; name = (void *)a1; name2 = (void *)a3; literal2 = true; break;
+    /* file_setattr(dfd, name, &attr, size, at_flags) (6.17) sets what chattr's ioctls set, by name:
+     * recorded by its path; the flags it set are not read. */
+    case SA_NR_FILE_SETATTR: op = SA_FOP_SETFLAGS; dirfd = a0; name = (void *)a1; break;
     /* Times: with no name (futimens is utimensat(fd, NULL, …)), the descriptor's file's. */
     case SA_NR_UTIME:
     case SA_NR_UTIMES: op = SA_FOP_UTIME; name = (void *)a0; break;
@@ -831,16 +826,35 @@ int on_file_fchown(struct syscall_exit_ctx *ctx) { return file_fd_call(ctx, SA_F
 
 /* chattr: ioctl(fd, FS_IOC_SETFLAGS, &flags) or ioctl(fd, FS_IOC_FSSETXATTR, &fsxattr) that
  * succeeded sets the inode's flags (immutable, append-only …) of a file the process holds, which it
- * opened for reading, so no open reported it. The value it passed (its first 32 bits: the flags, or
- * fsx_xflags, another numbering) is the second name, as text; the recorder names the flags. Every
- * other ioctl (a terminal's, above all) stops at the command's compare. */
+ * opened for reading, so no open reported it. The second name, as text: "flags 0xVALUE state 0xSS" or
+ * "xflags 0xVALUE state 0xSS" (the latter FS_IOC_FSSETXATTR's, another numbering; the recorder names
+ * them). VALUE is what the caller passed (its first 32 bits: the flags, or fsx_xflags), read at the
+ * call's exit from its memory, which another of its threads may have rewritten by then ("?" if it
+ * could not be read); SS is what the kernel holds then, the inode's own flags (S_SYNC, S_NOATIME,
+ * S_APPEND, S_IMMUTABLE, S_DIRSYNC), which no caller can make say otherwise. Every other ioctl (a
+ * terminal's, above all) stops at the command's compare. */
 #define SA_FS_IOC_SETFLAGS 0x40086602u    /* _IOW('f', 2, long) */
-#define SA_HEX8(dst, v)                                              \
-    for (int i_ = 0; i_ < 8; i_++) {                                 \
-        u32 d_ = ((v) >> (28 - 4 * i_)) & 0xf;                       \
-        (dst)[i_] = d_ < 10 ? '0' + d_ : 'a' + d_ - 10;              \
-    }
 #define SA_FS_IOC_FSSETXATTR 0x401c5820u  /* _IOW('X', 32, struct fsxattr) */
+#define SA_INODE_FLAGS 0x4fu              /* S_SYNC | S_NOATIME | S_APPEND | S_IMMUTABLE | S_DIRSYNC */
+#define SA_HEX(dst, v, digits)                                              \
+    for (int i_ = 0; i_ < (digits); i_++) {                                 \
+        u32 d_ = ((v) >> (4 * ((digits) - 1 - i_))) & 0xf;                  \
+        (dst)[i_] = d_ < 10 ? '0' + d_ : 'a' + d_ - 10;                     \
+    }
+
+/* "0xVALUE state 0xSS" (or "? state 0xSS") at dst: 24 bytes at most. */
+static __always_inline void setflags_text(char *dst, bool readable, u32 value, u32 state)
+{
+    if (readable) {
+        __builtin_memcpy(dst, "0x", 2);
+        SA_HEX(dst + 2, value, 8);
+        __builtin_memcpy(dst + 10, " state 0x", 9);
+        SA_HEX(dst + 19, state, 2);
+    } else {
+        __builtin_memcpy(dst, "? state 0x", 10);
+        SA_HEX(dst + 10, state, 2);
+    }
+}
 
 SEC("tracepoint/syscalls/sys_exit_ioctl")
 int on_file_ioctl(struct syscall_exit_ctx *ctx)
@@ -857,18 +871,24 @@ int on_file_ioctl(struct syscall_exit_ctx *ctx)
     struct task_struct *task = session_member(&p);
     if (!task)
         return 0;
+    struct file *file = file_of(task, regs->di);
+    if (!file)
+        return 0;
+    struct held_file a = held_file_of(file);
+    struct inode *inode = (struct inode *)a.inode;  /* not inside BPF_CORE_READ: held_file is ours */
+    u32 state = BPF_CORE_READ(inode, i_flags) & SA_INODE_FLAGS;
     u32 value = 0;
-    bpf_probe_read_user(&value, sizeof(value), (void *)regs->dx);
-    /* "flags 0x" or "xflags 0x", then eight hex digits: each at a constant place. */
-    char text[20] = {};
+    bool readable = bpf_probe_read_user(&value, sizeof(value), (void *)regs->dx) == 0;
+    char text[40] = {};
     if (cmd == SA_FS_IOC_SETFLAGS) {
-        __builtin_memcpy(text, "flags 0x", 8);
-        SA_HEX8(text + 8, value);
+        __builtin_memcpy(text, "flags ", 6);
+        setflags_text(text + 6, readable, value, state);
     } else {
-        __builtin_memcpy(text, "xflags 0x", 9);
-        SA_HEX8(text + 9, value);
+        __builtin_memcpy(text, "xflags ", 7);
+        setflags_text(text + 7, readable, value, state);
     }
-    return file_fd_op_text(task, p, regs->di, SA_FOP_SETFLAGS, text);
+    file_held_op(task, p, &a, SA_FOP_SETFLAGS, text, true);
+    return 0;
 }
 
 /* open(path, flags, mode), creat(path, mode), openat2(dfd, path, how, size): the descriptor returned.

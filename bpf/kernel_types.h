@@ -43,7 +43,7 @@ struct sock_common {
 struct sock { struct sock_common __sk_common; } __CORE;
 struct socket { short type; struct sock *sk; } __CORE;
 struct super_block { u32 s_dev; } __CORE;  /* dev_t: (major << 20) | minor */
-struct inode { unsigned short i_mode; kuid_t i_uid; unsigned long i_ino; struct super_block *i_sb; s64 i_size; } __CORE;
+struct inode { unsigned short i_mode; kuid_t i_uid; unsigned int i_flags; unsigned long i_ino; struct super_block *i_sb; s64 i_size; } __CORE;
 struct file { void *private_data; struct inode *f_inode; s64 f_pos; unsigned int f_flags; } __CORE;
 
 struct qstr { u64 hash_len; const unsigned char *name; } __CORE;

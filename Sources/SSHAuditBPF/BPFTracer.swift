@@ -447,10 +447,11 @@ public final class BPFTracer {
         "mkdir", "mkdirat", "rmdir", "unlink", "unlinkat", "rename", "renameat", "renameat2", "link", "linkat",
         "symlink", "symlinkat", "chmod", "fchmodat", "fchmodat2", "chown", "lchown", "fchownat", "mknod", "mknodat",
         "truncate", "setxattr", "lsetxattr", "fsetxattr", "setxattrat", "removexattr", "lremovexattr", "fremovexattr",
-        "removexattrat", "utime", "utimes", "futimesat", "utimensat",
+        "removexattrat", "utime", "utimes", "futimesat", "utimensat", "file_setattr",
     ]
 
-    /// Those this kernel has: fchmodat2 is 6.6's, setxattrat and removexattrat 6.13's; a call the kernel
+    /// Those this kernel has: fchmodat2 is 6.6's, setxattrat and removexattrat 6.13's, file_setattr
+    /// 6.17's; a call the kernel
     /// lacks cannot be made either.
     static func namedFileCallsPresent() -> [String] {
         namedFileCalls.filter { tracepointExists("syscalls/sys_exit_" + $0) }

@@ -231,7 +231,7 @@ public enum EventDecoder {
         }
         let newPath: String?
         if op == .setflags {
-            newPath = InodeFlags.describe(String(decoding: name2, as: UTF8.self))
+            newPath = name2.isEmpty ? nil : InodeFlags.describe(String(decoding: name2, as: UTF8.self))
         } else if op.newPathIsLiteral {
             newPath = String(decoding: name2, as: UTF8.self) + (nameTruncated ? "…" : "")
         } else {

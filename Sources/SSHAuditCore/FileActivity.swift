@@ -10,8 +10,8 @@ public enum FileOperation: String, Sendable, Codable, CaseIterable {
     case setxattr, removexattr
     /// The file's access and modification times set (`touch -d`, `touch -r`).
     case utime
-    /// The inode's flags set (`chattr +i`: immutable, append-only …): the new path names them
-    /// (`InodeFlags`).
+    /// The inode's flags set (`chattr +i`: immutable, append-only …): the new path names the flags the
+    /// file holds after the call and those the caller passed (`InodeFlags`); none for file_setattr.
     case setflags
 
     /// Whether the new path is a name as the caller gave it (a symlink's target, an attribute's name),
@@ -22,34 +22,54 @@ public enum FileOperation: String, Sendable, Codable, CaseIterable {
     public var newPathIsOfTheFile: Bool { self == .setxattr || self == .removexattr || self == .setflags }
 }
 
-/// The flags chattr sets, as the kernel's program reports them ("flags 0x00000010": FS_IOC_SETFLAGS;
-/// "xflags 0x00000008": FS_IOC_FSSETXATTR's fsx_xflags, another numbering), named as lsattr names them.
+/// The flags chattr sets, as the kernel's program reports them: "flags 0x00080010 state 0x08" (FS_IOC_SETFLAGS)
+/// or "xflags 0x00000008 state 0x08" (FS_IOC_FSSETXATTR's fsx_xflags, another numbering): the value the
+/// caller passed, read from its memory at the call's exit ("?" if it could not be; another of its
+/// threads may have rewritten it), and the inode's own flags then, which the kernel holds and no
+/// caller can make say otherwise. Named as lsattr names them.
 public enum InodeFlags {
+    /// FS_IOC_SETFLAGS's numbering (FS_*_FL).
     static let flags: [(UInt32, String)] = [
         (0x1, "secure-deletion"), (0x2, "undelete"), (0x4, "compression"), (0x8, "sync"), (0x10, "immutable"),
-        (0x20, "append-only"), (0x40, "no-dump"), (0x80, "no-atime"), (0x800, "encrypted"), (0x1000, "indexed"),
-        (0x4000, "journaled-data"), (0x8000, "no-tail-merging"), (0x10000, "dirsync"), (0x20000, "top-of-hierarchy"),
-        (0x80000, "extents"), (0x100000, "verity"), (0x800000, "no-cow"), (0x2000000, "dax"),
-        (0x10000000, "inline-data"), (0x20000000, "project-hierarchy"), (0x40000000, "casefold"),
+        (0x20, "append-only"), (0x40, "no-dump"), (0x80, "no-atime"), (0x400, "no-compression"), (0x800, "encrypted"),
+        (0x1000, "indexed"), (0x4000, "journaled-data"), (0x8000, "no-tail-merging"), (0x10000, "dirsync"),
+        (0x20000, "top-of-hierarchy"), (0x80000, "extents"), (0x100000, "verity"), (0x800000, "no-cow"),
+        (0x2000000, "dax"), (0x10000000, "inline-data"), (0x20000000, "project-hierarchy"), (0x40000000, "casefold"),
     ]
+    /// FS_IOC_FSSETXATTR's (FS_XFLAG_*).
     static let xflags: [(UInt32, String)] = [
         (0x1, "realtime"), (0x2, "prealloc"), (0x8, "immutable"), (0x10, "append-only"), (0x20, "sync"),
         (0x40, "no-atime"), (0x80, "no-dump"), (0x100, "rt-inherit"), (0x200, "project-inherit"),
-        (0x400, "no-symlinks"), (0x800, "extent-size"), (0x1000, "no-defrag"), (0x2000, "filestream"),
-        (0x8000, "dax"), (0x10000, "cow-extent-size"),
+        (0x400, "no-symlinks"), (0x800, "extent-size"), (0x1000, "extent-size-inherit"), (0x2000, "no-defrag"),
+        (0x4000, "filestream"), (0x8000, "dax"), (0x10000, "cow-extent-size"),
+    ]
+    /// The inode's own (S_* in the kernel's struct inode), the ones the program keeps.
+    static let state: [(UInt32, String)] = [
+        (0x1, "sync"), (0x2, "no-atime"), (0x4, "append-only"), (0x8, "immutable"), (0x40, "dirsync"),
     ]
 
-    /// "flags: immutable, append-only (0x00000030)"; "flags: none (0x00000000)"; the report's own
-    /// text if it is not the program's.
-    public static func describe(_ reported: String) -> String {
-        let parts = reported.split(separator: " ")
-        guard parts.count == 2, parts[0] == "flags" || parts[0] == "xflags", parts[1].hasPrefix("0x"),
-              let value = UInt32(parts[1].dropFirst(2), radix: 16) else { return reported }
-        let table = parts[0] == "flags" ? flags : xflags
+    static func names(_ value: UInt32, _ table: [(UInt32, String)]) -> String {
         var names = table.filter { value & $0.0 != 0 }.map(\.1)
-        let unnamed = table.reduce(value) { $0 & ~$1.0 }
-        if unnamed != 0 { names.append("other") }
-        return "\(parts[0]): \(names.isEmpty ? "none" : names.joined(separator: ", ")) (\(parts[1]))"
+        if table.reduce(value, { $0 & ~$1.0 }) != 0 { names.append("other") }
+        return names.isEmpty ? "none" : names.joined(separator: ", ")
+    }
+
+    /// "immutable (passed flags 0x00080010: immutable, extents)": the inode's flags after the call, then
+    /// what the caller passed; "none (…)" when it holds none of them. The report's own text if it is
+    /// not the program's.
+    public static func describe(_ reported: String) -> String {
+        let parts = reported.split(separator: " ", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0] == "flags" || parts[0] == "xflags", parts[2] == "state", parts[3].hasPrefix("0x"),
+              let state = UInt32(parts[3].dropFirst(2), radix: 16) else { return reported }
+        let passed: String
+        if parts[1] == "?" {
+            passed = "\(parts[0]) unreadable"
+        } else if parts[1].hasPrefix("0x"), let value = UInt32(parts[1].dropFirst(2), radix: 16) {
+            passed = "\(parts[0]) \(parts[1]): \(names(value, parts[0] == "flags" ? flags : xflags))"
+        } else {
+            return reported
+        }
+        return "\(names(state, Self.state)) (passed \(passed))"
     }
 }
 

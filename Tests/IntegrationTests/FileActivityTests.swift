@@ -194,8 +194,9 @@ final class FileActivityTests: RecordedSSHDTestCase {
 
     /// chattr: a root session makes a file immutable, then appendable, and clears both (`chattr` runs
     /// FS_IOC_GETFLAGS then FS_IOC_SETFLAGS on a descriptor opened for reading, so no open reports
-    /// it); a loop in one process sets one value 50 times (one row, counted), and FS_IOC_FSSETXATTR
-    /// sets xflags. Each value set is a row of its own, its flags named.
+    /// it); a loop in one process sets two values in turn, 50 times each (a row each, counted in the
+    /// kernel); FS_IOC_FSSETXATTR sets xflags, and file_setattr (6.17) by name. Each row names the
+    /// flags the inode holds after the call, then what the caller passed.
     func testChattrFlagsAreRecorded() throws {
         server = try SSHDServer(name: "files-chattr", port: 22666, extraOptions: ["-o", "PermitRootLogin=prohibit-password"])
         try server.allowRootLogin()
@@ -205,14 +206,20 @@ final class FileActivityTests: RecordedSSHDTestCase {
         let script = """
             echo key > \(file)
             chattr +i \(file) && chattr -i \(file) && chattr +a \(file) && chattr -a \(file) || exit 7
-            python3 -c 'import fcntl, os, struct
+            python3 -c 'import ctypes, errno, fcntl, os, struct
             fd = os.open("\(file)", os.O_RDONLY)
             flags = struct.unpack("i", fcntl.ioctl(fd, 0x80086601, bytes(4)))[0]
             for i in range(50):
                 fcntl.ioctl(fd, 0x40086602, struct.pack("i", flags | 0x80))
+                fcntl.ioctl(fd, 0x40086602, struct.pack("i", flags))
             x = bytearray(fcntl.ioctl(fd, 0x801c581f, bytes(28)))
             struct.pack_into("I", x, 0, struct.unpack_from("I", x, 0)[0] | 0x80)
-            fcntl.ioctl(fd, 0x401c5820, bytes(x))'
+            fcntl.ioctl(fd, 0x401c5820, bytes(x))
+            libc = ctypes.CDLL(None, use_errno=True)
+            attr = ctypes.create_string_buffer(struct.pack("QIIII", 0, 0, 0, 0, 0))
+            if libc.syscall(469, -100, b"\(file)", attr, 24, 0) != 0:
+                if ctypes.get_errno() != errno.ENOSYS: raise OSError(ctypes.get_errno(), "file_setattr")
+                print("no file_setattr")'
             """
         let r = try server.ssh("root", [script])
         XCTAssertEqual(r.status, 0, r.stderr)
@@ -220,27 +227,29 @@ final class FileActivityTests: RecordedSSHDTestCase {
         let all = try rows(session: try sessionID()).filter { $0.string("op") == "setflags" && $0.string("path") == file }
         let seen = describe(all)
         XCTAssertFalse(all.isEmpty, "no flags recorded; the recorder said: \(recorder.stderr)")
-        let flags = all.compactMap { $0.string("new_path") }
-        func names(_ value: String) -> Set<String> {
-            // "flags: immutable, extents (0x00080010)" → ["immutable", "extents"]
-            guard let colon = value.firstIndex(of: ":"), let paren = value.lastIndex(of: "(") else { return [] }
-            return Set(value[value.index(after: colon)..<paren].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        /// The inode's flags after the call: "immutable (passed …)" → "immutable".
+        func state(_ row: [String: Any]) -> String? {
+            guard let text = row.string("new_path"), let cut = text.range(of: " (passed ") else { return nil }
+            return String(text[..<cut.lowerBound])
         }
-        // chattr +i, -i, +a, -a: four values (the last two equal the file's flags before: one row, twice).
-        let set = all.filter { $0.string("new_path")?.hasPrefix("flags:") == true }
-        XCTAssertTrue(set.contains { names($0.string("new_path")!).contains("immutable") }, "\(seen)")
-        XCTAssertTrue(set.contains { names($0.string("new_path")!).contains("append-only") }, "\(seen)")
-        let cleared = set.filter { !names($0.string("new_path")!).contains("immutable") && !names($0.string("new_path")!).contains("append-only")
-            && !names($0.string("new_path")!).contains("no-atime") }
-        XCTAssertEqual(cleared.reduce(0) { $0 + ($1.int("count") ?? 0) }, 2, "chattr -i and -a: \(seen)")
-        // The loop: one row of its value, counting every call.
-        let loop = try XCTUnwrap(set.first { names($0.string("new_path")!).contains("no-atime") }, "\(seen)")
-        XCTAssertEqual(loop.int("count"), 50, "\(seen)")
-        // FS_IOC_FSSETXATTR: xflags, its own numbering (0x80: no-dump).
-        XCTAssertTrue(flags.contains { $0.hasPrefix("xflags:") && names($0).contains("no-dump") }, "\(seen)")
-        // Shown as the file's own: "path [flags: …]".
+        func total(_ rows: [[String: Any]]) -> Int { rows.reduce(0) { $0 + ($1.int("count") ?? 0) } }
+        let ioctls = all.filter { $0.string("new_path")?.contains("(passed flags 0x") == true }
+        XCTAssertEqual(total(ioctls.filter { state($0) == "immutable" }), 1, "chattr +i: \(seen)")
+        XCTAssertEqual(total(ioctls.filter { state($0) == "append-only" }), 1, "chattr +a: \(seen)")
+        // The loop's two values: a row each, every call counted.
+        XCTAssertEqual(total(ioctls.filter { state($0) == "no-atime" }), 50, "\(seen)")
+        XCTAssertEqual(total(ioctls.filter { state($0) == "none" }), 2 + 50, "chattr -i, chattr -a and the loop's: \(seen)")
+        XCTAssertTrue(ioctls.contains { $0.string("new_path")?.contains("no-atime, extents") == true }, "what was passed, named: \(seen)")
+        // FS_IOC_FSSETXATTR: xflags, its own numbering (0x80: no-dump, which the inode's own flags do not hold).
+        XCTAssertTrue(all.contains { state($0) == "none" && $0.string("new_path")?.contains("(passed xflags 0x") == true
+                                     && $0.string("new_path")?.contains("no-dump") == true }, "\(seen)")
+        // file_setattr: by its path, no flags read.
+        if !r.stdout.contains("no file_setattr") {
+            XCTAssertEqual(total(all.filter { $0["new_path"] == nil || $0["new_path"] is NSNull }), 1, "file_setattr: \(seen)")
+        }
+        // Shown as the file's own: "path [immutable (passed …)]".
         let shown = try runProcess(Paths.sshaudit, ["show", String(try sessionID()), "--db", recorder.db])
-        XCTAssertTrue(shown.stdout.contains(file + " [flags: immutable"), shown.stdout + shown.stderr)
+        XCTAssertTrue(shown.stdout.contains(file + " [immutable (passed"), shown.stdout + shown.stderr)
     }
 
     /// ChrootDirectory, the usual SFTP jail: sshd's user child chroots as root before it takes the

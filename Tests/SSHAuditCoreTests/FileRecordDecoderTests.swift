@@ -44,15 +44,20 @@ final class FileRecordDecoderTests: XCTestCase {
         XCTAssertEqual(try change(fileRecord(op: 13, ["f/tmp/", "", "", "user.a/../b"])),
                        FileChange(op: .removexattr, path: "/tmp/f", newPath: "user.a/../b"))
         XCTAssertEqual(try change(fileRecord(op: 14, ["tmp/", "f"])), FileChange(op: .utime, path: "/tmp/f"))
-        // chattr's flags, named; an unknown bit is "other"; text that is not the program's, as it came.
-        XCTAssertEqual(try change(fileRecord(op: 15, ["f/tmp/", "", "", "flags 0x00080010"])),
-                       FileChange(op: .setflags, path: "/tmp/f", newPath: "flags: immutable, extents (0x00080010)"))
-        XCTAssertEqual(try change(fileRecord(op: 15, ["f/tmp/", "", "", "xflags 0x00000018"]))?.newPath,
-                       "xflags: immutable, append-only (0x00000018)")
-        XCTAssertEqual(try change(fileRecord(op: 15, ["f/tmp/", "", "", "flags 0x00000000"]))?.newPath, "flags: none (0x00000000)")
-        XCTAssertEqual(try change(fileRecord(op: 15, ["f/tmp/", "", "", "flags 0x80000020"]))?.newPath,
-                       "flags: append-only, other (0x80000020)")
-        XCTAssertEqual(try change(fileRecord(op: 15, ["f/tmp/", "", "", "flags 0xzz\u{1b}"]))?.newPath, "flags 0xzz\u{1b}")
+        // chattr: the inode's flags after the call, then what the caller passed, named; an unknown bit
+        // is "other"; an unreadable value says so; text that is not the program's, as it came;
+        // file_setattr by name: no flags.
+        XCTAssertEqual(try change(fileRecord(op: 15, ["f/tmp/", "", "", "flags 0x00080010 state 0x08"])),
+                       FileChange(op: .setflags, path: "/tmp/f", newPath: "immutable (passed flags 0x00080010: immutable, extents)"))
+        XCTAssertEqual(try change(fileRecord(op: 15, ["f/tmp/", "", "", "xflags 0x00000018 state 0x0c"]))?.newPath,
+                       "append-only, immutable (passed xflags 0x00000018: immutable, append-only)")
+        XCTAssertEqual(try change(fileRecord(op: 15, ["f/tmp/", "", "", "flags 0x80000000 state 0x00"]))?.newPath,
+                       "none (passed flags 0x80000000: other)")
+        XCTAssertEqual(try change(fileRecord(op: 15, ["f/tmp/", "", "", "flags ? state 0x08"]))?.newPath,
+                       "immutable (passed flags unreadable)")
+        XCTAssertEqual(try change(fileRecord(op: 15, ["f/tmp/", "", "", "flags 0xzz state 0x08\u{1b}"]))?.newPath,
+                       "flags 0xzz state 0x08\u{1b}")
+        XCTAssertEqual(try change(fileRecord(op: 15, ["tmp/", "f"])), FileChange(op: .setflags, path: "/tmp/f"))
         // An exchange: two renames, one each way.
         let swapped = try XCTUnwrap(change(fileRecord(op: 4, flags: UInt32(SA_FILE_EXCHANGE), ["tmp/", "a", "tmp/", "b"])))
         XCTAssertEqual(swapped.recorded, [FileChange(op: .rename, path: "/tmp/a", newPath: "/tmp/b"),
