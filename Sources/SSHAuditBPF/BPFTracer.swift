@@ -451,8 +451,7 @@ public final class BPFTracer {
     ]
 
     /// Those this kernel has: fchmodat2 is 6.6's, setxattrat and removexattrat 6.13's, file_setattr
-    /// 6.17's; a call the kernel
-    /// lacks cannot be made either.
+    /// 6.17's; a call the kernel lacks cannot be made either.
     static func namedFileCallsPresent() -> [String] {
         namedFileCalls.filter { tracepointExists("syscalls/sys_exit_" + $0) }
     }
