@@ -226,14 +226,14 @@ public enum EventDecoder {
         }
         let dirTruncated = flags & SA_FILE_TRUNCATED != 0, nameTruncated = flags & SA_FILE_NAME_TRUNCATED != 0
         func path(_ dir: UnsafeRawBufferPointer, _ name: UnsafeRawBufferPointer) -> String {
-            FilePath.join(dirLeafFirst: dir, name: String(decoding: name, as: UTF8.self), dirTruncated: dirTruncated,
+            FilePath.join(dirLeafFirst: dir, name: RecordedText.string(name), dirTruncated: dirTruncated,
                           nameTruncated: nameTruncated)
         }
         let newPath: String?
         if op == .setflags {
             newPath = name2.isEmpty ? nil : InodeFlags.describe(String(decoding: name2, as: UTF8.self))
         } else if op.newPathIsLiteral {
-            newPath = String(decoding: name2, as: UTF8.self) + (nameTruncated ? "…" : "")
+            newPath = RecordedText.string(name2) + (nameTruncated ? "…" : "")
         } else {
             newPath = lengths[2] + lengths[3] > 0 ? path(dir2, name2) : nil
         }
@@ -261,8 +261,7 @@ public enum EventDecoder {
                 // An abstract name starts with a NUL byte and may hold more: shown as "@name", each NUL
                 // as "@", as ss(8) does (text with NUL bytes would end early in SQLite and C strings).
                 if r.bytes[At.netPath] == 0 {
-                    path = "@" + String(decoding: r.bytes[At.netPath + 1..<At.netPath + len].map { $0 == 0 ? UInt8(ascii: "@") : $0 },
-                                        as: UTF8.self)
+                    path = "@" + RecordedText.string(r.bytes[At.netPath + 1..<At.netPath + len].map { $0 == 0 ? UInt8(ascii: "@") : $0 })
                 } else {
                     path = r.string(At.netPath, len)
                 }
@@ -312,7 +311,7 @@ public enum EventDecoder {
             end = start - 1
         }
         if out.isEmpty { out.append(slash) }
-        return String(decoding: out, as: UTF8.self)
+        return RecordedText.string(out)
     }
 
     public static func decode(_ bytes: [UInt8]) throws -> Event {
@@ -393,7 +392,7 @@ private struct Reader {
     func u64(_ at: Int) -> UInt64 { UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt64.self)) }
 
     func string(_ at: Int, _ count: Int) -> String {
-        String(decoding: UnsafeRawBufferPointer(rebasing: bytes[at..<at + count]), as: UTF8.self)
+        RecordedText.string(UnsafeRawBufferPointer(rebasing: bytes[at..<at + count]))
     }
 
     /// A NUL-terminated string in a fixed-size field.

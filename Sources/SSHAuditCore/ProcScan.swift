@@ -67,7 +67,7 @@ public enum ProcScan {
         // A zombie has exited already (its exit may predate the recorder): nothing left to follow.
         guard fields.count > 19, let ppid = UInt32(fields[1]), fields[0] != "Z", fields[0] != "X" else { return nil }
         let raw = read("\(dir)/cmdline") ?? Data()
-        var argv = raw.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+        var argv = raw.split(separator: 0, omittingEmptySubsequences: false).map { RecordedText.string($0) }
         // A rewritten process title (sshd's) is padded with NULs: drop the empty tail.
         while argv.last == "" { argv.removeLast() }
         let cmdline = argv.joined(separator: " ").trimmingCharacters(in: .whitespaces)

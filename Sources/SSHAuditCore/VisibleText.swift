@@ -9,8 +9,9 @@
 /// - bidirectional controls (U+202A…U+202E, U+2066…U+2069, and the marks U+200E, U+200F, U+061C),
 ///   the line and paragraph separators (U+2028, U+2029) and the invisible U+200B, U+2060, U+FEFF
 ///   → `\u202e` etc.
-/// Everything else, all other Unicode included, is kept as is. Hex digits are lower case. (Text is
-/// valid Unicode by then: the decoder and SQLite's reader turn bytes that are not UTF-8 into U+FFFD.)
+/// - a byte that was not UTF-8 (RecordedText: stored as U+FFFD and two hex digits) → `\x80`…`\xff`
+///   (never a character: U+0080…U+00FF show as themselves or as `\u0080`…`\u009f`).
+/// Everything else, all other Unicode included, is kept as is. Hex digits are lower case.
 /// It lives in SSHAuditCore, under both the store and the CLI, so there is one rule for every output.
 public enum VisibleText {
     /// The visible form of `text`.
@@ -19,7 +20,28 @@ public enum VisibleText {
         if text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7f && $0 != 0x5c }) { return text }
         var out = ""
         out.reserveCapacity(text.utf8.count + 8)
-        for scalar in text.unicodeScalars { append(scalar, to: &out) }
+        for (scalar, escaped) in pieces(text) {
+            if let escaped { out += escaped } else { out.unicodeScalars.append(scalar) }
+        }
+        return out
+    }
+
+    /// Each character of `text` with its escape, if it has one; an escaped byte (RecordedText) is one
+    /// piece, its U+FFFD standing for the three scalars.
+    private static func pieces(_ text: String) -> [(Unicode.Scalar, String?)] {
+        let scalars = Array(text.unicodeScalars)
+        var out: [(Unicode.Scalar, String?)] = []
+        out.reserveCapacity(scalars.count)
+        var i = 0
+        while i < scalars.count {
+            if let byte = RecordedText.escapedByte(scalars[i...]) {
+                out.append((scalars[i], hex("\\x", byte, digits: 2)))
+                i += 3
+            } else {
+                out.append((scalars[i], escape(scalars[i])))
+                i += 1
+            }
+        }
         return out
     }
 
@@ -37,18 +59,13 @@ public enum VisibleText {
         if width(rendered) <= limit { return rendered }
         guard limit > 0 else { return "" }
         var out = "", used = 0
-        for scalar in text.unicodeScalars {
-            let escaped = escape(scalar)
+        for (scalar, escaped) in pieces(text) {
             let w = escaped?.utf8.count ?? columns(scalar)  // an escape is ASCII
             if used + w > limit - 1 { break }
             if let escaped { out += escaped } else { out.unicodeScalars.append(scalar) }
             used += w
         }
         return out + "…"
-    }
-
-    private static func append(_ scalar: Unicode.Scalar, to out: inout String) {
-        if let escaped = escape(scalar) { out += escaped } else { out.unicodeScalars.append(scalar) }
     }
 
     private static func escape(_ scalar: Unicode.Scalar) -> String? {

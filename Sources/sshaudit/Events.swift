@@ -67,7 +67,7 @@ struct Events: ParsableCommand {
             return "net \(call.operation) \(target) family=\(call.family) type=\(call.socketType) proto=\(call.ipProtocol) "
                 + "result=\(call.result)\(call.fromCaller ? " (caller's address)" : "")"
         case let .tty(stream, bytes, cut, capped):
-            return "tty \(stream) \(bytes.count) bytes\(cut ? " (cut)" : "")\(capped ? " (cap reached)" : "") \(quoted(String(decoding: bytes, as: UTF8.self)))"
+            return "tty \(stream) \(bytes.count) bytes\(cut ? " (cut)" : "")\(capped ? " (cap reached)" : "") \(quoted(RecordedText.string(bytes)))"
         case let .ttyWindow(rows, cols): return "tty window \(cols)x\(rows)"
         case let .ioUring(use): return "io_uring ring=\(String(format: "%016llx", use.ring)) \(use.detail)"
         case let .compatCalls(calls): return "compat_calls \(calls.detail)"

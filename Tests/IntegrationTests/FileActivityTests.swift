@@ -56,6 +56,7 @@ final class FileActivityTests: RecordedSSHDTestCase {
             mkdir sub && chmod 600 ./sub/../moved.txt && rmdir sub
             ln -s moved.txt soft && ln moved.txt hard
             echo evil > $'evil\\e[2J\\nname' && rm $'evil\\e[2J\\nname'
+            echo a > $'bin\\xff' && echo b > $'bin\\xfe' && /bin/echo $'arg\\xff' > /dev/null && rm $'bin\\xff' $'bin\\xfe'
             rm soft hard moved.txt
             cd / && rmdir \(dir)
             """
@@ -110,6 +111,16 @@ final class FileActivityTests: RecordedSSHDTestCase {
         // A hostile name reaches the terminal escaped, and JSON exactly.
         XCTAssertFalse(show.stdout.contains("\u{1b}"), "no raw escape sequence from a file name")
         XCTAssertNotNil(find(all, "create", dir + "/evil\u{1b}[2J\nname"), "\(seen)")
+        // Names that are not UTF-8: two files apart from each other, each exact (RecordedText: the byte
+        // as U+FFFD and its hex), argv likewise, and shown as byte escapes.
+        for name in ["bin\u{FFFD}ff", "bin\u{FFFD}fe"] {
+            XCTAssertNotNil(find(all, "create", dir + "/" + name), "\(name): \(seen)")
+            XCTAssertNotNil(find(all, "unlink", dir + "/" + name), "\(name): \(seen)")
+        }
+        let echo = commands.first { ($0["argv"] as? [String])?.first == "/bin/echo" }
+        XCTAssertEqual(echo?["argv"] as? [String], ["/bin/echo", "arg\u{FFFD}ff"], "\(commands)")
+        XCTAssertTrue(show.stdout.contains(#"bin\xff"#) && show.stdout.contains(#"bin\xfe"#), show.stdout)
+        XCTAssertFalse(show.stdout.contains("\u{FFFD}"), "the escape, never the bare replacement character: \(show.stdout)")
         let report = try runProcess(Paths.sshaudit, ["report", "--db", recorder.db, "--format", "json", "--since", "1h"])
         let object = try JSONSerialization.jsonObject(with: Data(report.stdout.utf8)) as? [String: Any]
         let reported = (object?["sensitive_files"] as? [[String: Any]] ?? []).compactMap { $0.string("path") }

@@ -6,21 +6,36 @@ import XCTest
 final class FileRecordDecoderTests: XCTestCase {
     func fileRecord(type: UInt32 = UInt32(SA_EV_FILE_ACT), op: UInt32, flags: UInt32 = 0, fd: Int32 = -1,
                     openFlags: UInt32 = 0, _ pieces: [String]) -> [UInt8] {
+        fileRecord(type: type, op: op, flags: flags, fd: fd, openFlags: openFlags, bytes: pieces.map { Array($0.utf8) })
+    }
+
+    func fileRecord(type: UInt32 = UInt32(SA_EV_FILE_ACT), op: UInt32, flags: UInt32 = 0, fd: Int32 = -1,
+                    openFlags: UInt32 = 0, bytes pieces: [[UInt8]]) -> [UInt8] {
         var act = sa_file_act()
         act.h = KernelRecord.header(type, uid: 1001, comm: "bash")
         act.op = op
         act.flags = flags
         act.fd = fd
         act.open_flags = openFlags
-        let padded = pieces + [String](repeating: "", count: 4 - pieces.count)
-        let lengths = padded.map { UInt16($0.utf8.count) }
+        let padded = pieces + [[UInt8]](repeating: [], count: 4 - pieces.count)
+        let lengths = padded.map { UInt16($0.count) }
         (act.dir_len, act.name_len, act.dir2_len, act.name2_len) = (lengths[0], lengths[1], lengths[2], lengths[3])
-        return KernelRecord.bytes(act, size: Int(sa_file_act_data_offset), tail: padded.flatMap { Array($0.utf8) })
+        return KernelRecord.bytes(act, size: Int(sa_file_act_data_offset), tail: padded.flatMap { $0 })
     }
 
     func change(_ bytes: [UInt8]) throws -> FileChange? {
         if case let .fileChange(c) = try EventDecoder.decode(bytes).kind { return c }
         return nil
+    }
+
+    /// Names are bytes: two that differ only in bytes that are not UTF-8 are two paths, each exact
+    /// (RecordedText), in the kernel's walk and in the caller's name alike.
+    func testNamesThatAreNotUTF8StayApartAndExact() throws {
+        let a = try change(fileRecord(op: 4, bytes: [Array("tmp/".utf8), [0x78, 0xff], Array("tmp/".utf8), [0x78, 0xfe]]))
+        XCTAssertEqual(a, FileChange(op: .rename, path: "/tmp/x\u{FFFD}ff", newPath: "/tmp/x\u{FFFD}fe"))
+        let walked = try change(fileRecord(op: 1, bytes: [[0x6b, 0xc3, 0x2f, 0xe9, 0x2f, 0x74, 0x6d, 0x70, 0x2f]]))
+        XCTAssertEqual(walked?.path, "/tmp/\u{FFFD}e9/k\u{FFFD}c3")
+        XCTAssertEqual(walked.map { RecordedText.bytes(of: $0.path) }, [0x2f, 0x74, 0x6d, 0x70, 0x2f, 0xe9, 0x2f, 0x6b, 0xc3])
     }
 
     func testPathsFromTheKernelsDirectoryAndTheCallersName() throws {
