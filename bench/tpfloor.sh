@@ -50,7 +50,9 @@ id "$USER_" >/dev/null 2>&1 || bash "$ROOT/Tests/Integration/sshd-harness.sh" se
 # recorder does, only those this kernel has.
 sections() {
   { readelf -SW "$OBJ" | grep -oE '(tp_btf|tracepoint)/[a-z0-9_/]+'
-    grep -oE 'case SA_NR_[A-Z0-9_]+' "$ROOT/bpf/files.bpf.h" | sed 's/case SA_NR_//' | tr 'A-Z' 'a-z' | sed 's|^|tracepoint/syscalls/sys_exit_|'
+    # on_file_named's calls (BPFTracer.namedFileCalls: tracepoint names; umount2's is sys_exit_umount).
+  sed -n '/static let namedFileCalls/,/]/p' "$ROOT/Sources/SSHAuditBPF/BPFTracer.swift" | sed 's|//.*||' \
+    | grep -oE '"[a-z0-9_]+"' | tr -d '"' | sed 's|^|tracepoint/syscalls/sys_exit_|'
   } | sort -u | while read -r s; do
     if [[ $s == tp_btf/* ]]; then compgen -G "/sys/kernel/tracing/events/*/${s#tp_btf/}" >/dev/null && echo "$s"
     else [[ -d /sys/kernel/tracing/events/${s#tracepoint/} ]] && echo "$s"; fi
@@ -71,7 +73,9 @@ session_sections() {
   for name in $(sed -n '/static let sessionHookPrograms/,/]/p' "$ROOT/Sources/SSHAuditBPF/BPFTracer.swift" | grep -oE '"[a-z0-9_]+"' | tr -d '"'); do
     grep -h -B1 -E "^int (BPF_PROG\()?$name[(,]" "$ROOT"/bpf/*.h "$ROOT"/bpf/*.c | grep -oE '(tp_btf|tracepoint)/[a-z0-9_/]+'
   done
-  grep -oE 'case SA_NR_[A-Z0-9_]+' "$ROOT/bpf/files.bpf.h" | sed 's/case SA_NR_//' | tr 'A-Z' 'a-z' | sed 's|^|tracepoint/syscalls/sys_exit_|'
+  # on_file_named's calls (BPFTracer.namedFileCalls: tracepoint names; umount2's is sys_exit_umount).
+  sed -n '/static let namedFileCalls/,/]/p' "$ROOT/Sources/SSHAuditBPF/BPFTracer.swift" | sed 's|//.*||' \
+    | grep -oE '"[a-z0-9_]+"' | tr -d '"' | sed 's|^|tracepoint/syscalls/sys_exit_|'
 }
 SESSION=$(session_sections | sort -u | sed 's/$/$/' | paste -sd '|')
 [[ $SESSION == *sys_exit_rename* && $SESSION == *tp_btf/sys_enter* && $SESSION == *tp_btf/io_uring_submit_req* ]] || { log "cannot tell the session hooks apart: $SESSION"; exit 1; }

@@ -189,6 +189,8 @@ public enum EventDecoder {
         case SA_FOP_REMOVEXATTR: return .removexattr
         case SA_FOP_UTIME: return .utime
         case SA_FOP_SETFLAGS: return .setflags
+        case SA_FOP_MOUNT: return .mount
+        case SA_FOP_UMOUNT: return .umount
         default: return nil
         }
     }
@@ -233,7 +235,8 @@ public enum EventDecoder {
         if op == .setflags {
             newPath = name2.isEmpty ? nil : InodeFlags.describe(String(decoding: name2, as: UTF8.self))
         } else if op.newPathIsLiteral {
-            newPath = RecordedText.string(name2) + (nameTruncated ? "…" : "")
+            // None given (mount_setattr; move_mount's usual "" from-path): no new path.
+            newPath = name2.isEmpty ? nil : RecordedText.string(name2) + (nameTruncated ? "…" : "")
         } else {
             newPath = lengths[2] + lengths[3] > 0 ? path(dir2, name2) : nil
         }

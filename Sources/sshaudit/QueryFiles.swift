@@ -48,9 +48,11 @@ extension Query {
     }
 }
 
-/// "path → new path", or "path [attribute]" for a change of the file's own (an extended attribute, its
-/// flags; cells go through VisibleText when printed).
+/// "path → new path", "path [attribute]" for a change of the file's own (an extended attribute, its
+/// flags), or "path ← source" for a mount (cells go through VisibleText when printed).
 func fileActivityPath(_ f: FileActivityRow) -> String {
     guard let newPath = f.newPath else { return f.path }
-    return FileOperation(rawValue: f.op)?.newPathIsOfTheFile == true ? f.path + " [" + newPath + "]" : f.path + " → " + newPath
+    let op = FileOperation(rawValue: f.op)
+    if op?.newPathIsOfTheFile == true { return f.path + " [" + newPath + "]" }
+    return f.path + (op?.newPathIsTheSource == true ? " ← " : " → ") + newPath
 }

@@ -263,6 +263,66 @@ final class FileActivityTests: RecordedSSHDTestCase {
         XCTAssertTrue(shown.stdout.contains(file + " [immutable (passed"), shown.stdout + shown.stderr)
     }
 
+    /// Mounts change what every path under them names: a root session bind-mounts a directory over
+    /// another, remounts it read-only and unmounts it (the mount and umount programs: mount(2),
+    /// umount2(2)), then does the same through the new API from Python (open_tree, move_mount,
+    /// mount_setattr, umount2). Each is a row at the mount point; mount(2)'s source as given.
+    func testMountsAreRecorded() throws {
+        server = try SSHDServer(name: "files-mount", port: 22667, extraOptions: ["-o", "PermitRootLogin=prohibit-password"])
+        try server.allowRootLogin()
+        recorder = try Recorder(name: "files-mount")
+        let dir = "/var/tmp/files-mount-\(UUID().uuidString.prefix(8).lowercased())"
+        defer {
+            while (try? runProcess("/bin/umount", [dir + "/over"]))?.status == 0 {}
+            _ = try? runProcess("/bin/rm", ["-rf", dir])
+        }
+        let script = """
+            mkdir -p \(dir)/src \(dir)/over && echo secret > \(dir)/src/f
+            mount --bind \(dir)/src \(dir)/over || exit 7
+            mount -o remount,bind,ro \(dir)/over || exit 8
+            umount \(dir)/over || exit 9
+            python3 -c 'import ctypes, os, struct
+            libc = ctypes.CDLL(None, use_errno=True)
+            def check(r, what):
+                if r < 0: raise OSError(ctypes.get_errno(), what)
+                return r
+            tree = check(libc.syscall(428, -100, b"\(dir)/src", 1), "open_tree")
+            check(libc.syscall(429, tree, b"", -100, b"\(dir)/over", 4), "move_mount")
+            attr = ctypes.create_string_buffer(struct.pack("QQQQ", 1, 0, 0, 0))
+            check(libc.syscall(442, -100, b"\(dir)/over", 0, attr, 32), "mount_setattr")
+            os.close(tree)  # the attached tree: else the mount is busy
+            check(libc.umount2(b"\(dir)/over", 0), "umount2")'
+            """
+        let r = try server.ssh("root", [script])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try recorder.stop(), 0)
+        let all = try rows(session: try sessionID()).filter { ["mount", "umount"].contains($0.string("op")) }
+        let seen = describe(all)
+        let over = dir + "/over"
+        func total(_ op: String, new: String?? = .none) -> Int {
+            all.filter { $0.string("op") == op && $0.string("path") == over && (new == .none || $0.string("new_path") == new!) }
+                .reduce(0) { $0 + ($1.int("count") ?? 0) }
+        }
+        XCTAssertEqual(total("mount", new: dir + "/src"), 1, "mount --bind: the source as given: \(seen)")
+        // The remount (its source as mount passes it), move_mount and mount_setattr (no source given).
+        XCTAssertEqual(total("mount"), 4, "\(seen)")
+        XCTAssertEqual(total("mount", new: .some(nil)), 2, "move_mount and mount_setattr: \(seen)")
+        XCTAssertEqual(total("umount"), 2, "umount and umount2: \(seen)")
+        let show = try runProcess(Paths.sshaudit, ["show", String(try sessionID()), "--db", recorder.db])
+        XCTAssertTrue(show.stdout.contains(over + " ← "), "a mount shown with its source: " + show.stdout + show.stderr)
+        XCTAssertEqual(try rows(session: try sessionID(), ["--op", "umount"]).filter { $0.string("path") == over }.count, 2)
+        // OCSF: File System Activity, Mount 12 and Unmount 13, valid against the schema.
+        let exported = try runProcess(Paths.sshaudit, ["export", "--db", recorder.db, "--host", "test-host", "--format", "ocsf"])
+        XCTAssertEqual(exported.status, 0, exported.stderr)
+        let events = try exported.stdout.split(separator: "\n").compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let schema = try OCSFSchema.load()
+        let mounts = events.filter { $0.int("class_uid") == 1001 && (($0["file"] as? [String: Any])?["path"] as? String) == over
+            && ["mount", "umount"].contains(($0["unmapped"] as? [String: Any])?["op"] as? String) }
+        for event in mounts { XCTAssertEqual(schema.problems(event), [], "\(event)") }
+        XCTAssertEqual(Set(mounts.compactMap { $0.int("activity_id") }), [12, 13], "\(mounts)")
+        XCTAssertTrue(mounts.contains { (($0["file_result"] as? [String: Any])?["path"] as? String) == dir + "/src" }, "the source: \(mounts)")
+    }
+
     /// ChrootDirectory, the usual SFTP jail: sshd's user child chroots as root before it takes the
     /// user's uids, after the pre-authentication child chrooted to sshd's empty directory; a chroot
     /// alone must not make it the pre-authentication child (then nothing of the session was kept). The

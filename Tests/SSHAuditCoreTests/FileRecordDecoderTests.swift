@@ -73,6 +73,11 @@ final class FileRecordDecoderTests: XCTestCase {
         XCTAssertEqual(try change(fileRecord(op: 15, ["f/tmp/", "", "", "flags 0xzz state 0x08\u{1b}"]))?.newPath,
                        "flags 0xzz state 0x08\u{1b}")
         XCTAssertEqual(try change(fileRecord(op: 15, ["tmp/", "f"])), FileChange(op: .setflags, path: "/tmp/f"))
+        // Mounts: the mount point by its path, the source as given; none given is no new path.
+        XCTAssertEqual(try change(fileRecord(op: 16, ["/", "root/.ssh", "", "/tmp/keys"])),
+                       FileChange(op: .mount, path: "/root/.ssh", newPath: "/tmp/keys"))
+        XCTAssertEqual(try change(fileRecord(op: 16, ["mnt/", "", "", ""])), FileChange(op: .mount, path: "/mnt"))
+        XCTAssertEqual(try change(fileRecord(op: 17, ["/", "mnt"])), FileChange(op: .umount, path: "/mnt"))
         // An exchange: two renames, one each way.
         let swapped = try XCTUnwrap(change(fileRecord(op: 4, flags: UInt32(SA_FILE_EXCHANGE), ["tmp/", "a", "tmp/", "b"])))
         XCTAssertEqual(swapped.recorded, [FileChange(op: .rename, path: "/tmp/a", newPath: "/tmp/b"),
