@@ -22,6 +22,17 @@ final class RecordedTextTests: XCTestCase {
         XCTAssertEqual(String(decoding: [0x78, 0xff], as: UTF8.self), String(decoding: [0x78, 0xfe], as: UTF8.self))
     }
 
+    /// The ASCII scan reads eight bytes at a time: a byte that is not ASCII is found at every place.
+    func testAByteAnywhereInALongNameIsFound() {
+        for at in 0..<21 {
+            var bytes = [UInt8](repeating: 0x61, count: 21)
+            bytes[at] = 0xff
+            let text = RecordedText.string(bytes)
+            XCTAssertEqual(text.unicodeScalars.filter { $0 == "\u{FFFD}" }.count, 1, "at \(at)")
+            XCTAssertEqual(RecordedText.bytes(of: text), bytes)
+        }
+    }
+
     func testAReplacementCharacterInTheBytesIsEscapedToo() {
         // Else "x\u{FFFD}ff" typed as valid UTF-8 would be the name x\xff.
         let typed = Array("x\u{FFFD}ff".utf8)
