@@ -46,11 +46,36 @@ public enum SensitivePaths {
 
     public static func matches(_ row: FileActivityRow, _ patterns: [String]) -> Bool {
         matches(row.path, patterns) || (row.newPath.map { matches($0, patterns) } ?? false)
+            || (row.op == "symlink" ? row.newPath.flatMap { linkTarget(path: row.path, target: $0) }.map { matches($0, patterns) } ?? false : false)
+    }
+
+    /// Where a symlink's relative target points, read from the link's directory as the text goes
+    /// (`/tmp/a/l` → `../../etc/shadow` is /etc/shadow; a symlink on the way is not followed), so that
+    /// a link made to a sensitive file is sensitive too, as one with an absolute target is by its new
+    /// path. nil for an absolute target.
+    public static func linkTarget(path: String, target: String) -> String? {
+        guard !target.hasPrefix("/"), let slash = path.lastIndex(of: "/") else { return nil }
+        var parts = path[..<slash].split(separator: "/", omittingEmptySubsequences: true)
+        for component in target.split(separator: "/", omittingEmptySubsequences: true) where component != "." {
+            if component == ".." {
+                _ = parts.popLast()
+            } else {
+                parts.append(component)
+            }
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+
+    /// linkTarget for SQL: `sshaudit_link_target(path, new_path)`, NULL for an absolute target.
+    static let linkTargetFunction = DatabaseFunction("sshaudit_link_target", argumentCount: 2, pure: true) { values in
+        guard let path = String.fromDatabaseValue(values[0]), let target = String.fromDatabaseValue(values[1]) else { return nil }
+        return linkTarget(path: path, target: target)
     }
 
     /// The same test in SQL, on a query's alias.
     static func clause(_ alias: String, _ patterns: [String]) -> Clause {
         let one = "\(alias).path GLOB p.value OR \(alias).new_path GLOB p.value"
+            + " OR (\(alias).op = 'symlink' AND sshaudit_link_target(\(alias).path, \(alias).new_path) GLOB p.value)"
         return Clause("EXISTS (SELECT 1 FROM json_each(?) AS p WHERE \(one))", [jsonArray(patterns)])
     }
 }
