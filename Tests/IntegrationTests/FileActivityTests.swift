@@ -54,7 +54,7 @@ final class FileActivityTests: RecordedSSHDTestCase {
             for i in 1 2 3 4 5; do echo x >> loop.txt; done
             mv loop.txt moved.txt
             mkdir sub && chmod 600 ./sub/../moved.txt && rmdir sub
-            ln -s moved.txt soft && ln moved.txt hard
+            ln -s moved.txt soft && ln moved.txt hard && ln -s ../../etc/shadow shadowlink && rm shadowlink
             echo evil > $'evil\\e[2J\\nname' && rm $'evil\\e[2J\\nname'
             echo a > $'bin\\xff' && echo b > $'bin\\xfe' && /bin/echo $'arg\\xff' > /dev/null && rm $'bin\\xff' $'bin\\xfe'
             rm soft hard moved.txt
@@ -90,7 +90,8 @@ final class FileActivityTests: RecordedSSHDTestCase {
 
         // Filters.
         let sensitive = try rows(session: id, ["--sensitive"])
-        XCTAssertEqual(describe(sensitive).filter { $0.contains(dir) }, [], "a temporary directory is not sensitive")
+        XCTAssertEqual(describe(sensitive).filter { $0.contains(dir) }, ["symlink \(dir)/shadowlink → ../../etc/shadow ×1"],
+                       "a temporary directory is not sensitive, a link in it to /etc/shadow is")
         XCTAssertTrue(sensitive.contains { $0.string("path") == home + "/.ssh/authorized_keys" }, describe(sensitive).description)
         XCTAssertEqual(try rows(session: id, ["--op", "rename"]).count, 1)
         XCTAssertEqual(Set(try rows(session: id, ["--path", "*/moved.txt"]).compactMap { $0.string("op") }),
@@ -107,7 +108,8 @@ final class FileActivityTests: RecordedSSHDTestCase {
         XCTAssertEqual(show.status, 0, show.stderr)
         let marked = show.stdout.split(separator: "\n").first { $0.contains("authorized_keys") } ?? ""
         XCTAssertTrue(marked.contains(" ! "), "show marks the sensitive row: \(show.stdout)")
-        XCTAssertTrue(show.stdout.contains("1 sensitive"), show.stdout)
+        XCTAssertTrue(show.stdout.contains("2 sensitive"), "authorized_keys and the link to /etc/shadow: \(show.stdout)")
+        XCTAssertTrue(show.stdout.split(separator: "\n").contains { $0.contains("shadowlink") && $0.contains(" ! ") }, show.stdout)
         // A hostile name reaches the terminal escaped, and JSON exactly.
         XCTAssertFalse(show.stdout.contains("\u{1b}"), "no raw escape sequence from a file name")
         XCTAssertNotNil(find(all, "create", dir + "/evil\u{1b}[2J\nname"), "\(seen)")
@@ -124,7 +126,7 @@ final class FileActivityTests: RecordedSSHDTestCase {
         let report = try runProcess(Paths.sshaudit, ["report", "--db", recorder.db, "--format", "json", "--since", "1h"])
         let object = try JSONSerialization.jsonObject(with: Data(report.stdout.utf8)) as? [String: Any]
         let reported = (object?["sensitive_files"] as? [[String: Any]] ?? []).compactMap { $0.string("path") }
-        XCTAssertEqual(reported, [home + "/.ssh/authorized_keys"], report.stderr)
+        XCTAssertEqual(reported, [home + "/.ssh/authorized_keys", dir + "/shadowlink"], report.stderr)
         // JSON keys, exactly.
         XCTAssertEqual(Set(try XCTUnwrap(all.first).keys),
                        ["id", "session_id", "command_id", "pid", "uid", "op", "path", "new_path", "first_at", "last_at", "count"])
