@@ -309,6 +309,8 @@ _Static_assert(__builtin_offsetof(struct sa_log, data) == 56, "log data offset")
 #define SA_FILE_NAME_TRUNCATED 2u  /* a name from user memory was longer than SA_FILE_NAME_MAX: its end is missing */
 #define SA_FILE_SEEN 4u            /* repeats are counted in `file_seen` under the key that follows the data */
 #define SA_FILE_EXCHANGE 8u        /* a rename that swapped its two names (renameat2 RENAME_EXCHANGE): never counted */
+#define SA_FILE_DETACHED 16u       /* the path's walk ended at a mount not attached to the process's namespace */
+#define SA_FILE_DETACHED2 32u      /* likewise the second name's directory */
 #define SA_FILE_DIR_MAX 1024  /* bytes of one directory walk kept (components, leaf first) */
 #define SA_FILE_NAME_MAX 512  /* bytes of one name from user memory kept, NUL included */
 #define SA_FILE_DEPTH 32      /* path components walked */
@@ -318,12 +320,17 @@ _Static_assert(__builtin_offsetof(struct sa_log, data) == 56, "log data offset")
  * caller (empty when the kernel resolved the file itself: opens and calls on a descriptor). For a
  * name that starts with '/', the directory is the process's root. data holds dir, name, dir2, name2
  * back to back; only those bytes are sent. */
+/* A call by name's open_flags: the low half for dir, the high half for dir2; 0 if the walk did not
+ * pass the process's root, else 1 + the bytes of the walk below it (a relative name's ".." stops
+ * there). */
+#define SA_FILE_ROOT_AT(open_flags, second) ((int)(((open_flags) >> ((second) ? 16 : 0)) & 0xffff) - 1)
 struct sa_file_act {
     struct sa_header h;
     unsigned int op;              /* SA_FOP_* (0 for SA_EV_TRANSFER_OPEN) */
     unsigned int flags;           /* SA_FILE_* */
     int fd;                       /* SA_EV_TRANSFER_OPEN: the descriptor open returned; else -1 */
-    unsigned int open_flags;      /* SA_EV_TRANSFER_OPEN: open(2) flags */
+    unsigned int open_flags;      /* SA_EV_TRANSFER_OPEN: open(2) flags. SA_EV_FILE_ACT of a call by name: where
+                                   * the process's root is on the walks (SA_FILE_ROOT_AT) */
     unsigned short dir_len;
     unsigned short name_len;
     unsigned short dir2_len;

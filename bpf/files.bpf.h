@@ -252,8 +252,19 @@ static __always_inline struct sa_file_act *file_record(struct task_struct *task,
 /* (dentry, mount) up to the global root, leaf first, each component followed by '/', written at
  * data[off…]; returns the new offset. Crosses mounts; the process's root is no stop, so a chrooted
  * process's files are named as they are outside its chroot. A global function: the verifier checks
- * its loop once, not once per call site (a rename walks twice, each in one of three ways). */
-__attribute__((noinline)) u64 sa_file_walk(struct sa_file_act *ev, u64 dentry_addr, u64 vfsmnt_addr, u64 off)
+ * its loop once, not once per call site (a rename walks twice, each in one of three ways).
+ *
+ * `which`: SA_WALK_HELD (a file the kernel holds), SA_WALK_DIR or SA_WALK_DIR2 (the directory of a
+ * call's first or second name). For the latter two it notes where on the walk the process's root
+ * was (open_flags, SA_FILE_ROOT_AT): a relative name's ".." stops there in the kernel, and so it
+ * must in the path user space makes. A walk that ends at the top of a mount tree other than the
+ * process's namespace's (a mount detached by open_tree, fsmount or umount -l, still used through a
+ * descriptor or the working directory) sets SA_FILE_DETACHED (SA_FILE_DETACHED2 for the second
+ * name's): its path is not one anyone else could open. */
+#define SA_WALK_HELD 0
+#define SA_WALK_DIR 1
+#define SA_WALK_DIR2 2
+__attribute__((noinline)) u64 sa_file_walk(struct sa_file_act *ev, u64 dentry_addr, u64 vfsmnt_addr, u64 off, u64 which)
 {
     if (!ev)
         return off;
@@ -261,13 +272,20 @@ __attribute__((noinline)) u64 sa_file_walk(struct sa_file_act *ev, u64 dentry_ad
     struct vfsmount *vfsmnt = (struct vfsmount *)vfsmnt_addr;
     u64 mnt_offset = bpf_core_field_offset(struct mount, mnt);
     struct mount *mnt = (struct mount *)((char *)vfsmnt - mnt_offset);
+    struct task_struct *task = bpf_get_current_task_btf();
+    u64 root_dentry = (u64)task->fs->root.dentry, root_mnt = (u64)task->fs->root.mnt, root_at = 0;
     u64 start = off;
     int i;
     for (i = 0; i < SA_FILE_DEPTH; i++) {
+        if (which != SA_WALK_HELD && !root_at && (u64)dentry == root_dentry && (u64)vfsmnt == root_mnt)
+            root_at = off - start + 1;  /* 0: not passed */
         if (dentry == BPF_CORE_READ(vfsmnt, mnt_root)) {
             struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
-            if (parent == mnt)
+            if (parent == mnt) {
+                if ((u64)mnt != (u64)task->nsproxy->mnt_ns->root)
+                    ev->flags |= which == SA_WALK_DIR2 ? SA_FILE_DETACHED2 : SA_FILE_DETACHED;
                 break;
+            }
             dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
             mnt = parent;
             vfsmnt = (struct vfsmount *)((char *)parent + mnt_offset);
@@ -278,7 +296,7 @@ __attribute__((noinline)) u64 sa_file_walk(struct sa_file_act *ev, u64 dentry_ad
             break;
         if (off - start > SA_FILE_DIR_MAX - 256) {
             ev->flags |= SA_FILE_TRUNCATED;
-            return off;
+            break;
         }
         long n = bpf_probe_read_kernel_str(ev->data + (off & SA_FILE_MASK), 256, BPF_CORE_READ(dentry, d_name.name));
         if (n <= 1)
@@ -290,12 +308,16 @@ __attribute__((noinline)) u64 sa_file_walk(struct sa_file_act *ev, u64 dentry_ad
     }
     if (i == SA_FILE_DEPTH)
         ev->flags |= SA_FILE_TRUNCATED;
+    if (which == SA_WALK_DIR)
+        ev->open_flags |= root_at & 0xffff;
+    else if (which == SA_WALK_DIR2)
+        ev->open_flags |= (root_at & 0xffff) << 16;
     return off;
 }
 
 static __always_inline u64 file_walk(struct sa_file_act *ev, struct dentry *dentry, struct vfsmount *vfsmnt, u64 off)
 {
-    return sa_file_walk(ev, (u64)dentry, (u64)vfsmnt, off);
+    return sa_file_walk(ev, (u64)dentry, (u64)vfsmnt, off, SA_WALK_HELD);
 }
 
 static __always_inline u64 file_walk_file(struct sa_file_act *ev, struct file *file, u64 off)
@@ -369,25 +391,39 @@ struct file_dir {
     u64 dentry;
     u64 mnt;
     u64 where;
+    bool relative;
 };
+
+/* A relative name's key also holds the process's root (its inode and device), where its ".." stops:
+ * one process that chroots elsewhere between two calls names another file by the same directory and
+ * name. (Plain loads: the pointers themselves cannot be hashed.) */
+static __always_inline u64 where_rooted(struct task_struct *task, struct file_dir *d, u64 where)
+{
+    if (!where || !d->relative)
+        return where;
+    struct path *root = &task->fs->root;
+    struct inode *inode = root->dentry->d_inode;
+    return seen_mix(seen_mix(where, inode->i_ino), inode->i_sb->s_dev) | 1;
+}
 
 static __always_inline struct file_dir file_dir_of(struct task_struct *task, int dirfd, char first, u64 secret)
 {
     struct file_dir d = {};
+    d.relative = first != '/';
     if (first == '/' || dirfd == AT_FDCWD) {
         /* task: session_member's BTF pointer, read with plain loads. */
         struct fs_struct *fs = task->fs;
         d.fs_dentry = first == '/' ? fs->root.dentry : fs->pwd.dentry;
         d.fs_mnt = first == '/' ? fs->root.mnt : fs->pwd.mnt;
         if (secret)
-            d.where = seen_where_direct(task, d.fs_dentry, d.fs_mnt, secret);
+            d.where = where_rooted(task, &d, seen_where_direct(task, d.fs_dentry, d.fs_mnt, secret));
     } else {
         struct file___sa *dir = (struct file___sa *)file_of(task, dirfd);
         if (dir) {
             d.dentry = (u64)BPF_CORE_READ(dir, f_path.dentry);
             d.mnt = (u64)BPF_CORE_READ(dir, f_path.mnt);
             if (secret)
-                d.where = sa_file_where(d.dentry, d.mnt, secret);
+                d.where = where_rooted(task, &d, sa_file_where(d.dentry, d.mnt, secret));
         }
     }
     return d;
@@ -397,8 +433,8 @@ static __always_inline struct file_dir file_dir_of(struct task_struct *task, int
 static __always_inline u64 dir_where(struct task_struct *task, struct file_dir dir, u64 secret)
 {
     if (dir.fs_dentry)
-        return seen_where_direct(task, dir.fs_dentry, dir.fs_mnt, secret);
-    return dir.dentry ? sa_file_where(dir.dentry, dir.mnt, secret) : 0;
+        return where_rooted(task, &dir, seen_where_direct(task, dir.fs_dentry, dir.fs_mnt, secret));
+    return dir.dentry ? where_rooted(task, &dir, sa_file_where(dir.dentry, dir.mnt, secret)) : 0;
 }
 
 /* The first byte of a name: from the key when it holds the name, else from user memory. */
@@ -415,13 +451,13 @@ static __always_inline char first_byte(const char *kept, const char *user)
  * holds it: read from user memory once, so that a thread changing it meanwhile cannot make the
  * report and the key name two files). */
 static __always_inline u64 file_at(struct sa_file_act *ev, struct file_dir dir, const char *name, const char *kept,
-                                   u64 off, unsigned short *dir_len, unsigned short *name_len)
+                                   u64 off, unsigned short *dir_len, unsigned short *name_len, u64 which)
 {
     u64 start = off;
     if (dir.fs_dentry)
-        off = sa_file_walk(ev, plain(dir.fs_dentry), plain(dir.fs_mnt), off);
+        off = sa_file_walk(ev, plain(dir.fs_dentry), plain(dir.fs_mnt), off, which);
     else if (dir.dentry)
-        off = sa_file_walk(ev, dir.dentry, dir.mnt, off);
+        off = sa_file_walk(ev, dir.dentry, dir.mnt, off, which);
     *dir_len = off - start;
     u64 name_start = off;
     if (kept) {
@@ -491,10 +527,13 @@ static __always_inline void held_dentry(struct held_file *a)
     DENTRY_UP(a->dentry, &a->up, &a->hash_len, &a->name);
 }
 
-static __always_inline bool held_regular(struct held_file *a)
+/* A regular file, or a block device (a disk written under the file system: `dd of=/dev/sda1`,
+ * `debugfs -w`). */
+static __always_inline bool held_regular_or_disk(struct held_file *a)
 {
     struct inode *inode = (struct inode *)a->inode;  /* not inside BPF_CORE_READ: held_file is ours */
-    return (BPF_CORE_READ(inode, i_mode) & S_IFMT) == S_IFREG;
+    u32 format = BPF_CORE_READ(inode, i_mode) & S_IFMT;
+    return format == S_IFREG || format == S_IFBLK;
 }
 
 /* The key of an operation on a file the kernel holds (open, a descriptor's call): its directory and
@@ -575,7 +614,7 @@ static __always_inline void file_held_op(struct task_struct *task, struct sa_tra
 }
 
 /* A file a session's process opened (fd), with the flags it asked for: a write, a creation or a
- * truncation of a regular file is reported; a read is not. */
+ * truncation of a regular file or a block device is reported; a read is not. */
 static __always_inline void file_opened(struct task_struct *task, struct sa_tracked_proc *p, int fd, u64 open_flags)
 {
     struct file *file = file_of(task, fd);
@@ -591,7 +630,7 @@ static __always_inline void file_opened(struct task_struct *task, struct sa_trac
         op = SA_FOP_WRITE;
     else
         return;
-    if (held_regular(&a))
+    if (held_regular_or_disk(&a))
         file_held_op(task, p, &a, op, NULL, false);
 }
 
@@ -673,7 +712,7 @@ static __always_inline int file_named_call(struct task_struct *task, struct sa_t
     if (!ev)
         return 0;
     ev->flags = flags;
-    u64 off = file_at(ev, dir, name, counted && v ? v->names.name : NULL, 0, &ev->dir_len, &ev->name_len);
+    u64 off = file_at(ev, dir, name, counted && v ? v->names.name : NULL, 0, &ev->dir_len, &ev->name_len, SA_WALK_DIR);
     if (literal2) {
         u64 start = off;
         if (counted && v) {
@@ -685,7 +724,7 @@ static __always_inline int file_named_call(struct task_struct *task, struct sa_t
         }
         ev->name2_len = off - start;
     } else if (name2) {
-        off = file_at(ev, dir2, name2, counted && v ? v->names.name2 : NULL, off, &ev->dir2_len, &ev->name2_len);
+        off = file_at(ev, dir2, name2, counted && v ? v->names.name2 : NULL, off, &ev->dir2_len, &ev->name2_len, SA_WALK_DIR2);
     }
     /* The key once more after the report's walks (from the same directories): unchanged, or the
      * report, which names what its walks saw, goes without a key. */

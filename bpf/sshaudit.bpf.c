@@ -19,6 +19,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define S_IFMT 00170000
 #define S_IFREG 0100000
+#define S_IFBLK 0060000
 #define S_IFSOCK 0140000
 #define AF_UNIX 1
 #define AF_INET 2

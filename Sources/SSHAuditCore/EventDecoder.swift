@@ -227,9 +227,12 @@ public enum EventDecoder {
             seenKey = Array(bytes[at..<at + At.seenKeySize])
         }
         let dirTruncated = flags & SA_FILE_TRUNCATED != 0, nameTruncated = flags & SA_FILE_NAME_TRUNCATED != 0
-        func path(_ dir: UnsafeRawBufferPointer, _ name: UnsafeRawBufferPointer) -> String {
+        // A call by name's walks note where the process's root was on them (bpf/events.h: SA_FILE_ROOT_AT).
+        let rootAt = transferOpen ? 0 : r.u32(At.actOpenFlags)
+        func path(_ dir: UnsafeRawBufferPointer, _ name: UnsafeRawBufferPointer, second: Bool = false) -> String {
             FilePath.join(dirLeafFirst: dir, name: RecordedText.string(name), dirTruncated: dirTruncated,
-                          nameTruncated: nameTruncated)
+                          nameTruncated: nameTruncated, rootAt: Int((rootAt >> (second ? 16 : 0)) & 0xffff) - 1,
+                          detached: flags & (second ? SA_FILE_DETACHED2 : SA_FILE_DETACHED) != 0)
         }
         let newPath: String?
         if op == .setflags {
@@ -238,7 +241,7 @@ public enum EventDecoder {
             // None given (mount_setattr; move_mount's usual "" from-path): no new path.
             newPath = name2.isEmpty ? nil : RecordedText.string(name2) + (nameTruncated ? "…" : "")
         } else {
-            newPath = lengths[2] + lengths[3] > 0 ? path(dir2, name2) : nil
+            newPath = lengths[2] + lengths[3] > 0 ? path(dir2, name2, second: true) : nil
         }
         return FileChange(op: op, path: path(dir, name), newPath: newPath, seenKey: seenKey,
                           exchange: op == .rename && flags & SA_FILE_EXCHANGE != 0)

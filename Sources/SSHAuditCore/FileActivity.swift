@@ -135,13 +135,27 @@ public struct FileActivityRecord: Equatable, Sendable, Codable {
 
 /// Paths from the kernel's pieces (bpf/events.h, struct sa_file_act).
 enum FilePath {
+    /// The path of a file that is on no attached mount: its mount was detached (open_tree, fsmount,
+    /// umount -l) while a descriptor or a working directory still held it, so the path from that
+    /// mount's root is no path anyone else can open.
+    public static let detachedPrefix = "(detached mount)"
+
     /// A directory the kernel walked (leaf first, "b/a/" for /a/b) and a name from the caller ("" when
-    /// the kernel resolved the file itself). An absolute name's directory is the process's root: ".."
-    /// stops there, as in the kernel; a relative name may climb above its directory.
-    static func join(dirLeafFirst: UnsafeRawBufferPointer, name: String, dirTruncated: Bool, nameTruncated: Bool) -> String {
+    /// the kernel resolved the file itself). ".." stops at the process's root, as in the kernel: an
+    /// absolute name's directory is that root; for a relative one, `rootAt` (bytes of the walk below
+    /// the root, -1 if the walk did not pass it: a working directory outside a chroot, or a kernel
+    /// record that does not say) tells how far up it may climb.
+    static func join(dirLeafFirst: UnsafeRawBufferPointer, name: String, dirTruncated: Bool, nameTruncated: Bool,
+                     rootAt: Int = -1, detached: Bool = false) -> String {
         let dir = EventDecoder.cwd(leafFirst: dirLeafFirst)
         var parts = dir.split(separator: "/", omittingEmptySubsequences: true)
-        let floor = name.hasPrefix("/") ? parts.count : 0
+        var floor = 0
+        if name.hasPrefix("/") {
+            floor = parts.count
+        } else if rootAt >= 0, rootAt <= dirLeafFirst.count {
+            let below = dirLeafFirst.prefix(rootAt).filter { $0 == UInt8(ascii: "/") }.count
+            floor = max(0, parts.count - below)
+        }
         for component in name.split(separator: "/", omittingEmptySubsequences: true) {
             if component == "." { continue }
             if component == ".." {
@@ -152,6 +166,7 @@ enum FilePath {
         }
         var path = "/" + parts.joined(separator: "/")
         if dirTruncated { path = "…" + path }
+        if detached { path = detachedPrefix + path }
         if nameTruncated { path += "…" }
         return path
     }

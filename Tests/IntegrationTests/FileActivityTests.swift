@@ -268,18 +268,24 @@ final class FileActivityTests: RecordedSSHDTestCase {
     /// Mounts change what every path under them names: a root session bind-mounts a directory over
     /// another, remounts it read-only and unmounts it (the mount and umount programs: mount(2),
     /// umount2(2)), then does the same through the new API from Python (open_tree, move_mount,
-    /// mount_setattr, umount2). Each is a row at the mount point; mount(2)'s source as given.
-    func testMountsAreRecorded() throws {
+    /// mount_setattr, umount2). Each is a row at the mount point; mount(2)'s source as given. Then
+    /// it writes through a detached copy of a directory (open_tree's clone, never attached), marked
+    /// as such, and chroots and renames "../../../f": ".." stops at the new root, so does the row. And
+    /// dd writes a loop device: a block device opened for writing is a write row.
+    func testMountsDetachedTreesAndChrootsAreRecorded() throws {
         server = try SSHDServer(name: "files-mount", port: 22667, extraOptions: ["-o", "PermitRootLogin=prohibit-password"])
         try server.allowRootLogin()
         recorder = try Recorder(name: "files-mount")
         let dir = "/var/tmp/files-mount-\(UUID().uuidString.prefix(8).lowercased())"
         defer {
             while (try? runProcess("/bin/umount", [dir + "/over"]))?.status == 0 {}
+            _ = try? runProcess("/bin/sh", ["-c", "losetup -j \(dir)/disk | cut -d: -f1 | xargs -r losetup -d"])
             _ = try? runProcess("/bin/rm", ["-rf", dir])
         }
         let script = """
             mkdir -p \(dir)/src \(dir)/over && echo secret > \(dir)/src/f
+            truncate -s 1M \(dir)/disk && loop=$(losetup -f --show \(dir)/disk) && echo "loop=$loop" || exit 6
+            printf x | dd of=$loop bs=1 count=1 conv=notrunc status=none; losetup -d $loop
             mount --bind \(dir)/src \(dir)/over || exit 7
             mount -o remount,bind,ro \(dir)/over || exit 8
             umount \(dir)/over || exit 9
@@ -293,7 +299,15 @@ final class FileActivityTests: RecordedSSHDTestCase {
             attr = ctypes.create_string_buffer(struct.pack("QQQQ", 1, 0, 0, 0))
             check(libc.syscall(442, -100, b"\(dir)/over", 0, attr, 32), "mount_setattr")
             os.close(tree)  # the attached tree: else the mount is busy
-            check(libc.umount2(b"\(dir)/over", 0), "umount2")'
+            check(libc.umount2(b"\(dir)/over", 0), "umount2")
+            detached = check(libc.syscall(428, -100, b"\(dir)/src", 1), "open_tree")
+            w = os.open("f", os.O_WRONLY | os.O_APPEND, dir_fd=detached)
+            os.write(w, b"x")
+            os.close(w)
+            os.close(detached)
+            os.chdir("\(dir)/src")
+            os.chroot("\(dir)/src")
+            os.rename("../../../f", "../../../g")'
             """
         let r = try server.ssh("root", [script])
         XCTAssertEqual(r.status, 0, r.stderr)
@@ -313,6 +327,12 @@ final class FileActivityTests: RecordedSSHDTestCase {
         let show = try runProcess(Paths.sshaudit, ["show", String(try sessionID()), "--db", recorder.db])
         XCTAssertTrue(show.stdout.contains(over + " ← "), "a mount shown with its source: " + show.stdout + show.stderr)
         XCTAssertEqual(try rows(session: try sessionID(), ["--op", "umount"]).filter { $0.string("path") == over }.count, 2)
+        let everything = describe(try rows(session: try sessionID()))
+        // A disk written under the file system: a block device opened for writing is a write row.
+        let loop = try XCTUnwrap(r.stdout.split(separator: "\n").first { $0.hasPrefix("loop=") }?.dropFirst(5), r.stdout)
+        XCTAssertTrue(everything.contains { $0.hasPrefix("write \(loop) ") }, "dd of=\(loop): \(everything)")
+        XCTAssertTrue(everything.contains("write (detached mount)/f ×1"), "\(everything)")
+        XCTAssertTrue(everything.contains("rename \(dir)/src/f → \(dir)/src/g ×1"), "\(everything)")
         // OCSF: File System Activity, Mount 12 and Unmount 13, valid against the schema.
         let exported = try runProcess(Paths.sshaudit, ["export", "--db", recorder.db, "--host", "test-host", "--format", "ocsf"])
         XCTAssertEqual(exported.status, 0, exported.stderr)

@@ -38,6 +38,23 @@ final class FileRecordDecoderTests: XCTestCase {
         XCTAssertEqual(walked.map { RecordedText.bytes(of: $0.path) }, [0x2f, 0x74, 0x6d, 0x70, 0x2f, 0xe9, 0x2f, 0x6b, 0xc3])
     }
 
+    /// ".." stops at the process's root, as in the kernel: a jailed process's "../../../etc/cron.d/x"
+    /// from /srv/jail/b is /srv/jail/etc/cron.d/x, never /etc/cron.d/x (open_flags: where the root was
+    /// on each walk, 1 + the bytes below it; 0: not said).
+    func testDotDotStopsAtTheProcesssRoot() throws {
+        let jailed = try change(fileRecord(op: 4, openFlags: 3 | 3 << 16,
+                                           ["b/jail/srv/", "../../../etc/cron.d/x", "b/jail/srv/", "../y"]))
+        XCTAssertEqual(jailed, FileChange(op: .rename, path: "/srv/jail/etc/cron.d/x", newPath: "/srv/jail/y"))
+        // The root is the working directory itself: 1 + 0 bytes below it.
+        XCTAssertEqual(try change(fileRecord(op: 5, openFlags: 1, ["jail/srv/", "../../etc/passwd"]))?.path, "/srv/jail/etc/passwd")
+        // A working directory outside the root (or a record that does not say): ".." climbs freely.
+        XCTAssertEqual(try change(fileRecord(op: 5, ["b/jail/srv/", "../../../etc/passwd"]))?.path, "/etc/passwd")
+        // A file on a detached mount: its path from that mount's root, marked.
+        XCTAssertEqual(try change(fileRecord(op: 2, flags: UInt32(SA_FILE_DETACHED), ["passwd/"]))?.path, "(detached mount)/passwd")
+        XCTAssertEqual(try change(fileRecord(op: 4, flags: UInt32(SA_FILE_DETACHED2), ["tmp/", "a", "/", "passwd"]))?.newPath,
+                       "(detached mount)/passwd")
+    }
+
     func testPathsFromTheKernelsDirectoryAndTheCallersName() throws {
         // A descriptor's file: the kernel's walk alone.
         XCTAssertEqual(try change(fileRecord(op: 1, ["keys_authorized/.ssh/alice/home/"])),
