@@ -62,18 +62,20 @@ public final class CentralReader {
     }
 
     /// `query files`: with --path and --sensitive matched as the local store matches them (fnmatch):
-    /// PostgreSQL narrows by regular expressions made from the globs, and where one is wider than its
-    /// glob (bracket expressions, escapes) the glob decides here, before --limit.
+    /// PostgreSQL narrows by regular expressions made from the globs (every symlink row passes
+    /// --sensitive's), and where one is wider than its glob (bracket expressions, escapes) or it is
+    /// --sensitive, the globs decide here (SensitivePaths.Matcher), before --limit.
     public func files(_ filter: QueryFilter, _ files: FileActivityFilter) throws -> [Hosted<FileActivityRow>] {
-        let globs = [files.path].compactMap { $0 } + (files.sensitive ?? [])
-        let exact = globs.allSatisfy { Self.regex(glob: $0).exact }
+        // --sensitive is decided here always: a symlink's relative target is read from its directory.
+        let exact = files.path.map { Self.regex(glob: $0).exact } ?? true && files.sensitive == nil
         var unlimited = filter
         if !exact { unlimited.limit = nil }
         var found: [Hosted<FileActivityRow>] = try rows(.files(files), unlimited)
         if !exact {
+            let matcher = files.sensitive.map(SensitivePaths.Matcher.init)
             found = found.filter { hosted in
-                (files.path.map { SensitivePaths.matches(hosted.row, [$0]) } ?? true)
-                    && (files.sensitive.map { SensitivePaths.matches(hosted.row, $0) } ?? true)
+                (files.path.map { SensitivePaths.matchesGlob(hosted.row, $0) } ?? true)
+                    && (matcher.map { $0.matches(hosted.row) } ?? true)
             }
             if let limit = filter.limit { found = Array(found.prefix(limit)) }
         }
@@ -168,9 +170,13 @@ public final class CentralReader {
         }
         if case let .files(files) = kind {
             if let op = files.op { q.conditions.append("fa.op = \(q.bind(op))") }
-            for globs in [files.path.map { [$0] }, files.sensitive].compactMap({ $0 }) {
-                let regexes = q.bind(PGArray.literal(globs.map { Self.regex(glob: $0).pattern }))
+            if let glob = files.path {
+                let regexes = q.bind(PGArray.literal([Self.regex(glob: glob).pattern]))
                 q.conditions.append("(fa.path ~ ANY(\(regexes)::text[]) OR fa.row->>'new_path' ~ ANY(\(regexes)::text[]))")
+            }
+            if let sensitive = files.sensitive {
+                let regexes = q.bind(PGArray.literal(SensitivePaths.expanded(sensitive).map { Self.regex(glob: $0).pattern }))
+                q.conditions.append("(fa.path ~ ANY(\(regexes)::text[]) OR fa.row->>'new_path' ~ ANY(\(regexes)::text[]) OR fa.op = 'symlink')")
             }
         }
         if let pattern = filter.grep {

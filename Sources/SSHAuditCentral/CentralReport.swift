@@ -122,9 +122,11 @@ extension CentralReader {
                                           signal: c.signal, argv: c.argv, host: r[0])
         }
 
-        // Changes to sensitive paths: PostgreSQL narrows by regular expressions made from the globs,
-        // SensitivePaths.matches (the local test, fnmatch) decides.
-        let regexes = PGArray.literal(sensitive.map { Self.regex(glob: $0).pattern })
+        // Changes to sensitive paths: PostgreSQL narrows by regular expressions made from the globs
+        // (every symlink passes: its relative target is read here), SensitivePaths.Matcher (the
+        // local test, fnmatch) decides.
+        let regexes = PGArray.literal(SensitivePaths.expanded(sensitive).map { Self.regex(glob: $0).pattern })
+        let matcher = SensitivePaths.Matcher(sensitive)
         var sensitiveRows: [FileActivityRow] = []
         var after: (at: String, host: String, id: String)? = nil
         while sensitiveRows.count < top {
@@ -136,12 +138,12 @@ extension CentralReader {
             }
             let found = try db.query("""
                 SELECT f.host, f.row::text, f.at::text, f.id FROM file_activity AS f
-                WHERE \(inPeriod("f")) AND (f.path ~ ANY($4::text[]) OR f.row->>'new_path' ~ ANY($4::text[]))\(page)
+                WHERE \(inPeriod("f")) AND (f.path ~ ANY($4::text[]) OR f.row->>'new_path' ~ ANY($4::text[]) OR f.op = 'symlink')\(page)
                 ORDER BY f.at, f.host, f.id LIMIT 500
                 """, parameters)
             for r in found {
                 var row = try decode(FileActivityRow.self, r[1])
-                guard SensitivePaths.matches(row, sensitive) else { continue }
+                guard matcher.matches(row) else { continue }
                 row.host = r[0]
                 sensitiveRows.append(row)
             }

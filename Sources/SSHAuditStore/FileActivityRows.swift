@@ -44,9 +44,43 @@ public enum SensitivePaths {
         patterns.contains { fnmatch($0, path, 0) == 0 }
     }
 
+    /// Whether a row is sensitive (a Matcher made for one row; make one for many).
     public static func matches(_ row: FileActivityRow, _ patterns: [String]) -> Bool {
-        matches(row.path, patterns) || (row.newPath.map { matches($0, patterns) } ?? false)
-            || (row.op == "symlink" ? row.newPath.flatMap { linkTarget(path: row.path, target: $0) }.map { matches($0, patterns) } ?? false : false)
+        Matcher(patterns).matches(row)
+    }
+
+    /// The patterns, and the directories on the way to what they name: a pattern's text up to each
+    /// `/` that holds more than wildcards (`/etc/cron.d/*`: `/etc`, `/etc/cron.d`; `*/.ssh/authorized_keys*`:
+    /// `*/.ssh`). Renaming ~/.ssh aside and another directory in its place, or mounting over /etc,
+    /// changes every file below at once: such a row is sensitive too.
+    public static func expanded(_ patterns: [String]) -> [String] {
+        var out: [String] = [], seen = Set<String>()
+        for pattern in patterns {
+            var ends = pattern.indices.filter { pattern[$0] == "/" && $0 != pattern.startIndex }.map { pattern[..<$0] }
+            ends.append(pattern[...])
+            for glob in ends where glob.contains(where: { !"*?/".contains($0) }) && seen.insert(String(glob)).inserted {
+                out.append(String(glob))
+            }
+        }
+        return out
+    }
+
+    /// The sensitive test for many rows: the expanded patterns made once.
+    public struct Matcher: Sendable {
+        public let globs: [String]
+        public init(_ patterns: [String]) { globs = SensitivePaths.expanded(patterns) }
+
+        public func matches(_ row: FileActivityRow) -> Bool {
+            SensitivePaths.matches(row.path, globs) || (row.newPath.map { SensitivePaths.matches($0, globs) } ?? false)
+                || (row.op == "symlink"
+                    ? row.newPath.flatMap { SensitivePaths.linkTarget(path: row.path, target: $0) }.map { SensitivePaths.matches($0, globs) } ?? false
+                    : false)
+        }
+    }
+
+    /// A `--path` glob: the path or the new path, as the SQL filter has it.
+    public static func matchesGlob(_ row: FileActivityRow, _ glob: String) -> Bool {
+        matches(row.path, [glob]) || (row.newPath.map { matches($0, [glob]) } ?? false)
     }
 
     /// Where a symlink's relative target points, read from the link's directory as the text goes
@@ -76,7 +110,7 @@ public enum SensitivePaths {
     static func clause(_ alias: String, _ patterns: [String]) -> Clause {
         let one = "\(alias).path GLOB p.value OR \(alias).new_path GLOB p.value"
             + " OR (\(alias).op = 'symlink' AND sshaudit_link_target(\(alias).path, \(alias).new_path) GLOB p.value)"
-        return Clause("EXISTS (SELECT 1 FROM json_each(?) AS p WHERE \(one))", [jsonArray(patterns)])
+        return Clause("EXISTS (SELECT 1 FROM json_each(?) AS p WHERE \(one))", [jsonArray(expanded(patterns))])
     }
 }
 

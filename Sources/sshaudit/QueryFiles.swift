@@ -38,11 +38,12 @@ extension Query {
         func run() throws {
             let patterns = try sensitivePaths.patterns()
             let files = FileActivityFilter(path: path, op: op?.rawValue, sensitive: sensitive ? patterns : nil)
+            let matcher = SensitivePaths.Matcher(patterns)
             let filter = try options.parsedFilter()
             try options.list(header: ["ID", "SESSION", "FIRST", "LAST", "COUNT", "PID", "UID", "OP", "S", "PATH"],
                              local: { try $0.fileActivity(filter, files) }, central: { try $0.files(filter, files) }) { f in [
                 String(f.id), String(f.sessionID), f.firstAt, f.lastAt, String(f.count), String(f.pid), String(f.uid), f.op,
-                SensitivePaths.matches(f, patterns) ? "!" : "", fileActivityPath(f),
+                matcher.matches(f) ? "!" : "", fileActivityPath(f),
             ] }
         }
     }

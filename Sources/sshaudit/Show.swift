@@ -137,7 +137,8 @@ struct Show: ParsableCommand, UsesDatabase, UsesFormat {
         }
         if !t.files.isEmpty {
             // Sensitive paths first, marked "!": what an intruder changes to stay is what to read first.
-            let marked = t.files.map { (SensitivePaths.matches($0, sensitive), $0) }
+            let matcher = SensitivePaths.Matcher(sensitive)
+            let marked = t.files.map { (matcher.matches($0), $0) }
             let count = marked.filter(\.0).count
             out += "\nFile activity (\(t.files.count)\(count > 0 ? ", \(count) sensitive" : ""))\n"
             out += formatTable(header: ["FIRST", "COUNT", "OP", "S", "PATH"],

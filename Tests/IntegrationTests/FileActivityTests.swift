@@ -101,14 +101,21 @@ final class FileActivityTests: RecordedSSHDTestCase {
         try "# only this test's directory\n\(dir)/*\n".write(toFile: list, atomically: true, encoding: .utf8)
         let custom = try rows(session: id, ["--sensitive", "--sensitive-paths", list])
         XCTAssertFalse(custom.isEmpty)
-        XCTAssertTrue(custom.allSatisfy { ($0.string("path") ?? "").hasPrefix(dir + "/") || ($0.string("new_path") ?? "").hasPrefix(dir + "/") },
+        // (And the directories on the way to it: the mkdir and rmdir of the directory itself; /tmp is
+        // this session's by no row.)
+        XCTAssertTrue(custom.allSatisfy { ($0.string("path") ?? "").hasPrefix(dir + "/") || ($0.string("new_path") ?? "").hasPrefix(dir + "/")
+                                          || $0.string("path") == dir },
                       describe(custom).description)
+        XCTAssertTrue(custom.contains { $0.string("op") == "mkdir" && $0.string("path") == dir }, describe(custom).description)
         // show lists sensitive changes first, marked; report names them.
         let show = try runProcess(Paths.sshaudit, ["show", String(id), "--db", recorder.db])
         XCTAssertEqual(show.status, 0, show.stderr)
         let marked = show.stdout.split(separator: "\n").first { $0.contains("authorized_keys") } ?? ""
         XCTAssertTrue(marked.contains(" ! "), "show marks the sensitive row: \(show.stdout)")
-        XCTAssertTrue(show.stdout.contains("2 sensitive"), "authorized_keys and the link to /etc/shadow: \(show.stdout)")
+        // authorized_keys, the link to /etc/shadow, and ~/.ssh if this session made it (the directory
+        // above authorized_keys).
+        let sensitiveCount = dirExisted ? 2 : 3
+        XCTAssertTrue(show.stdout.contains("\(sensitiveCount) sensitive"), "\(show.stdout)")
         XCTAssertTrue(show.stdout.split(separator: "\n").contains { $0.contains("shadowlink") && $0.contains(" ! ") }, show.stdout)
         // A hostile name reaches the terminal escaped, and JSON exactly.
         XCTAssertFalse(show.stdout.contains("\u{1b}"), "no raw escape sequence from a file name")
@@ -126,7 +133,7 @@ final class FileActivityTests: RecordedSSHDTestCase {
         let report = try runProcess(Paths.sshaudit, ["report", "--db", recorder.db, "--format", "json", "--since", "1h"])
         let object = try JSONSerialization.jsonObject(with: Data(report.stdout.utf8)) as? [String: Any]
         let reported = (object?["sensitive_files"] as? [[String: Any]] ?? []).compactMap { $0.string("path") }
-        XCTAssertEqual(reported, [home + "/.ssh/authorized_keys", dir + "/shadowlink"], report.stderr)
+        XCTAssertEqual(reported, (dirExisted ? [] : [home + "/.ssh"]) + [home + "/.ssh/authorized_keys", dir + "/shadowlink"], report.stderr)
         // JSON keys, exactly.
         XCTAssertEqual(Set(try XCTUnwrap(all.first).keys),
                        ["id", "session_id", "command_id", "pid", "uid", "op", "path", "new_path", "first_at", "last_at", "count"])

@@ -14,6 +14,16 @@ final class SensitivePathsTests: XCTestCase {
         XCTAssertNil(SensitivePaths.linkTarget(path: "/tmp/a/l", target: "/etc/shadow"), "absolute: the new path itself")
     }
 
+    /// The directories on the way to a sensitive file are sensitive: `mv ~/.ssh ~/.ssh.o; mv /tmp/s
+    /// ~/.ssh` plants a whole authorized_keys at once; so does a mount over /etc.
+    func testTheDirectoriesAboveASensitivePathAreSensitive() {
+        let globs = SensitivePaths.expanded(["/etc/cron.d/*", "*/.ssh/authorized_keys*", "/root", "*/.bashrc"])
+        XCTAssertEqual(globs, ["/etc", "/etc/cron.d", "/etc/cron.d/*", "*/.ssh", "*/.ssh/authorized_keys*", "/root", "*/.bashrc"],
+                       "no glob of wildcards alone (it would match every path)")
+        for path in ["/home/u/.ssh", "/etc", "/etc/cron.d"] { XCTAssertTrue(SensitivePaths.matches(path, globs), path) }
+        for path in ["/home/u", "/tmp/s", "/etc/hostname", "/etc/cron.daily"] { XCTAssertFalse(SensitivePaths.matches(path, globs), path) }
+    }
+
     func testALinkToASensitiveFileIsSensitiveInSwiftAndInSQL() throws {
         let dir = FileManager.default.temporaryDirectory.appending(path: "sensitive-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -30,13 +40,16 @@ final class SensitivePathsTests: XCTestCase {
             row(3, .chmod, "/tmp/a/l", nil),
             row(4, .symlink, "/tmp/k", "/root/.ssh/authorized_keys"),
             row(5, .rename, "/tmp/a/x", "../../etc/shadow"),  // not a link: a new path is a path already
+            row(6, .rename, "/tmp/s", "/home/alice/.ssh"),
+            row(7, .mount, "/etc", "/tmp/fakeetc"),
+            row(8, .mkdir, "/home/alice/notes", nil),
         ])
         let reader = try AuditReader(path: dir + "/audit.db")
         let all = try reader.fileActivity(QueryFilter())
-        XCTAssertEqual(all.count, 5)
+        XCTAssertEqual(all.count, 8)
         let inSwift = all.filter { SensitivePaths.matches($0, SensitivePaths.defaults) }.map(\.id)
         let inSQL = try reader.fileActivity(QueryFilter(), FileActivityFilter(sensitive: SensitivePaths.defaults)).map(\.id)
-        XCTAssertEqual(inSwift.sorted(), [1, 4])
-        XCTAssertEqual(inSQL.sorted(), [1, 4], "the query's clause says what show and the fleet report say")
+        XCTAssertEqual(inSwift.sorted(), [1, 4, 6, 7])
+        XCTAssertEqual(inSQL.sorted(), [1, 4, 6, 7], "the query's clause says what show and the fleet report say")
     }
 }
