@@ -301,10 +301,11 @@ _Static_assert(__builtin_offsetof(struct sa_log, data) == 56, "log data offset")
 #define SA_FOP_SETFLAGS 15  /* the inode's flags set (chattr: FS_IOC_SETFLAGS, FS_IOC_FSSETXATTR; file_setattr by name,
                              * with no second name); second name: "flags 0x%08x state 0x%02x" or "xflags …": the
                              * value the caller passed (or "?"), the inode's flags after the call */
-#define SA_FOP_MOUNT 16     /* a mount attached or changed at path (mount, move_mount, mount_setattr, pivot_root's new
-                             * root); second name: mount's source, move_mount's from-path, pivot_root's put_old, as
-                             * given */
+#define SA_FOP_MOUNT 16     /* a mount attached at path (mount, move_mount, pivot_root's new root); second name: mount's
+                             * source, move_mount's from-path, as given */
 #define SA_FOP_UMOUNT 17    /* the mount at path detached (umount2) */
+#define SA_FOP_REMOUNT 18   /* the mount at path, or its file system, changed (mount with MS_REMOUNT: second name its
+                             * source as given; mount_setattr; fspick, which opens it for reconfiguring) */
 #define SA_FILE_TRUNCATED 1u       /* a directory was deeper or longer than the bounds below: its leading part is missing */
 #define SA_FILE_NAME_TRUNCATED 2u  /* a name from user memory was longer than SA_FILE_NAME_MAX: its end is missing */
 #define SA_FILE_SEEN 4u            /* repeats are counted in `file_seen` under the key that follows the data */

@@ -792,6 +792,8 @@ static __always_inline int file_named_call(struct task_struct *task, struct sa_t
 #define SA_NR_UMOUNT2 166
 #define SA_NR_MOVE_MOUNT 429
 #define SA_NR_MOUNT_SETATTR 442
+#define SA_NR_FSPICK 433
+#define MS_REMOUNT 32
 
 /* Every call by name, in one program: user space attaches it to each of these calls' exit tracepoint
  * (BPFTracer.namedFileCalls; the section names only the first) and it tells them apart by the
@@ -848,13 +850,18 @@ int on_file_named(struct syscall_exit_ctx *ctx)
     case SA_NR_FILE_SETATTR: op = SA_FOP_SETFLAGS; dirfd = a0; name = (void *)a1; break;
     /* Mounts change what every path under them names (a bind mount over ~/.ssh, /etc/passwd): the
      * mount point by its path; the source as given (a device, a directory, "none"). mount(source,
-     * target, …); move_mount(from_dfd, from_path, to_dfd, to_path, …), the new API's attach (its source
-     * usually a descriptor from fsmount or open_tree, from_path ""); mount_setattr(dfd, path, …)
-     * changes a mount's flags (read-only, nosuid …); pivot_root(new_root, put_old). */
-    case SA_NR_MOUNT: op = SA_FOP_MOUNT; name = (void *)a1; name2 = (void *)a0; literal2 = true; break;
+     * target, fstype, flags, …), a remount with MS_REMOUNT; move_mount(from_dfd, from_path, to_dfd,
+     * to_path, …), the new API's attach (its source usually a descriptor from fsmount or open_tree,
+     * from_path ""); pivot_root(new_root, put_old): the new root. Changes of a mount or its file
+     * system: mount_setattr(dfd, path, …) (read-only, nosuid …), fspick(dfd, path, …), which opens
+     * the file system at path for fsconfig to reconfigure. */
+    case SA_NR_MOUNT:
+        op = (a3 & MS_REMOUNT) ? SA_FOP_REMOUNT : SA_FOP_MOUNT; name = (void *)a1; name2 = (void *)a0; literal2 = true;
+        break;
     case SA_NR_MOVE_MOUNT: op = SA_FOP_MOUNT; dirfd = a2; name = (void *)a3; name2 = (void *)a1; literal2 = true; break;
-    case SA_NR_MOUNT_SETATTR: op = SA_FOP_MOUNT; dirfd = a0; name = (void *)a1; break;
-    case SA_NR_PIVOT_ROOT: op = SA_FOP_MOUNT; name = (void *)a0; name2 = (void *)a1; literal2 = true; break;
+    case SA_NR_PIVOT_ROOT: op = SA_FOP_MOUNT; name = (void *)a0; break;
+    case SA_NR_MOUNT_SETATTR:
+    case SA_NR_FSPICK: op = SA_FOP_REMOUNT; dirfd = a0; name = (void *)a1; break;
     case SA_NR_UMOUNT2: op = SA_FOP_UMOUNT; name = (void *)a0; break;
     /* Times: with no name (futimens is utimensat(fd, NULL, …)), the descriptor's file's. */
     case SA_NR_UTIME:

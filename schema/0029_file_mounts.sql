@@ -1,6 +1,7 @@
--- Two more ops in file_activity: 'mount' (a mount attached or changed at path: mount, move_mount,
--- mount_setattr, pivot_root; new_path: its source as given) and 'umount' (umount2). SQLite cannot
--- change a CHECK constraint in place: the table is rebuilt with the same columns and rows.
+-- Three more ops in file_activity: 'mount' (a mount attached at path: mount, move_mount, pivot_root;
+-- new_path: its source as given), 'umount' (umount2) and 'remount' (the mount or its file system
+-- changed: mount with MS_REMOUNT, mount_setattr, fspick). SQLite cannot change a CHECK constraint in
+-- place: the table is rebuilt with the same columns and rows.
 CREATE TABLE file_activity_0029 (
     id         INTEGER PRIMARY KEY,
     session_id INTEGER NOT NULL REFERENCES sessions (id),
@@ -9,9 +10,9 @@ CREATE TABLE file_activity_0029 (
     uid        INTEGER NOT NULL,       -- real uid of the process at its first change
     op         TEXT NOT NULL CHECK (op IN ('create', 'write', 'truncate', 'rename', 'unlink', 'rmdir', 'mkdir',
                                            'chmod', 'chown', 'link', 'symlink', 'setxattr', 'removexattr', 'utime',
-                                           'setflags', 'mount', 'umount')),
+                                           'setflags', 'mount', 'umount', 'remount')),
     path       TEXT NOT NULL,          -- absolute, as the kernel resolved it
-    new_path   TEXT,                   -- rename, link: the new name; symlink: the target as given; setxattr, removexattr: the attribute's name; setflags: the flags; mount: the source as given
+    new_path   TEXT,                   -- rename, link: the new name; symlink: the target as given; setxattr, removexattr: the attribute's name; setflags: the flags; mount, remount: the source as given
     first_at   TEXT NOT NULL,
     last_at    TEXT NOT NULL,
     count      INTEGER NOT NULL

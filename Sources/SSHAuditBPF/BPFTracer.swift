@@ -448,11 +448,11 @@ public final class BPFTracer {
         "symlink", "symlinkat", "chmod", "fchmodat", "fchmodat2", "chown", "lchown", "fchownat", "mknod", "mknodat",
         "truncate", "setxattr", "lsetxattr", "fsetxattr", "setxattrat", "removexattr", "lremovexattr", "fremovexattr",
         "removexattrat", "utime", "utimes", "futimesat", "utimensat", "file_setattr",
-        "mount", "umount", "move_mount", "mount_setattr", "pivot_root",  // umount: umount2's tracepoint
+        "mount", "umount", "move_mount", "mount_setattr", "pivot_root", "fspick",  // umount: umount2's tracepoint
     ]
 
     /// Those this kernel has: fchmodat2 is 6.6's, setxattrat and removexattrat 6.13's, file_setattr
-    /// 6.17's (move_mount 5.2's, mount_setattr 5.12's); a call the kernel lacks cannot be made either.
+    /// 6.17's (move_mount and fspick 5.2's, mount_setattr 5.12's); a call the kernel lacks cannot be made either.
     static func namedFileCallsPresent() -> [String] {
         namedFileCalls.filter { tracepointExists("syscalls/sys_exit_" + $0) }
     }

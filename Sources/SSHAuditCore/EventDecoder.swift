@@ -191,6 +191,7 @@ public enum EventDecoder {
         case SA_FOP_SETFLAGS: return .setflags
         case SA_FOP_MOUNT: return .mount
         case SA_FOP_UMOUNT: return .umount
+        case SA_FOP_REMOUNT: return .remount
         default: return nil
         }
     }

@@ -13,25 +13,28 @@ public enum FileOperation: String, Sendable, Codable, CaseIterable {
     /// The inode's flags set (`chattr +i`: immutable, append-only …): the new path names the flags the
     /// file holds after the call and those the caller passed (`InodeFlags`); none for file_setattr.
     case setflags
-    /// A mount attached or changed at the path (mount, move_mount, mount_setattr, pivot_root's new
-    /// root): the new path is its source as given (a device, a directory, "none"; move_mount's
-    /// from-path, often empty; pivot_root's put_old). Everything under the path names other files
-    /// from then on.
+    /// A mount attached at the path (mount, move_mount, pivot_root's new root): the new path is its
+    /// source as given (a device, a directory, "none"; move_mount's from-path, usually empty: none).
+    /// Everything under the path names other files from then on.
     case mount
     /// The mount at the path detached (umount2).
     case umount
+    /// The mount at the path, or its file system, changed: mount with MS_REMOUNT (`mount -o
+    /// remount,rw`; the new path its source as given), mount_setattr, fspick (opened for fsconfig to
+    /// reconfigure).
+    case remount
 
     /// Whether the new path is a name as the caller gave it (a symlink's target, an attribute's name),
     /// not a path the kernel resolved.
     public var newPathIsLiteral: Bool {
-        self == .symlink || self == .setxattr || self == .removexattr || self == .setflags || self == .mount
+        self == .symlink || self == .setxattr || self == .removexattr || self == .setflags || self == .mount || self == .remount
     }
     /// Whether the new path names something of the file itself (an attribute, its flags), shown as
     /// "path [new path]" rather than "path → new path".
     public var newPathIsOfTheFile: Bool { self == .setxattr || self == .removexattr || self == .setflags }
     /// Whether the new path is where the path's content comes from (a mount's source), shown as
     /// "path ← new path".
-    public var newPathIsTheSource: Bool { self == .mount }
+    public var newPathIsTheSource: Bool { self == .mount || self == .remount }
 }
 
 /// The flags chattr sets, as the kernel's program reports them: "flags 0x00080010 state 0x08" (FS_IOC_SETFLAGS)

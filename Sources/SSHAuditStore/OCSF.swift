@@ -141,7 +141,7 @@ public enum OCSF {
     private static func fileSystemActivity(_ f: FileActivityRow, _ v: ExportedVersion, _ host: String) -> JSONObject {
         // Create 1, Update 3, Delete 4, Rename 5, Set Attributes 6 (times, chattr's flags, an extended
         // attribute outside the security and system namespaces), Set Security 7 (permissions, owner, ACLs, capabilities,
-        // security labels), Mount 12 (its source, as given, is the file_result), Unmount 13.
+        // security labels), Mount 12 (mount, remount: its source, as given, is the file_result), Unmount 13.
         let activity: Int
         switch f.op {
         case "create", "mkdir", "link", "symlink": activity = 1
@@ -153,7 +153,7 @@ public enum OCSF {
             let name = f.newPath ?? ""
             activity = name.hasPrefix("security.") || name.hasPrefix("system.") ? 7 : 6
         case "chmod", "chown": activity = 7
-        case "mount": activity = 12
+        case "mount", "remount": activity = 12
         case "umount": activity = 13
         default: activity = 99
         }

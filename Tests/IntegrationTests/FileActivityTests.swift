@@ -275,7 +275,8 @@ final class FileActivityTests: RecordedSSHDTestCase {
     /// Mounts change what every path under them names: a root session bind-mounts a directory over
     /// another, remounts it read-only and unmounts it (the mount and umount programs: mount(2),
     /// umount2(2)), then does the same through the new API from Python (open_tree, move_mount,
-    /// mount_setattr, umount2). Each is a row at the mount point; mount(2)'s source as given. Then
+    /// mount_setattr, fspick, umount2). Each is a row at the mount point (mount, remount, umount);
+    /// mount(2)'s source as given. Then
     /// it writes through a detached copy of a directory (open_tree's clone, never attached), marked
     /// as such, and chroots and renames "../../../f": ".." stops at the new root, so does the row. And
     /// dd writes a loop device: a block device opened for writing is a write row.
@@ -305,6 +306,7 @@ final class FileActivityTests: RecordedSSHDTestCase {
             check(libc.syscall(429, tree, b"", -100, b"\(dir)/over", 4), "move_mount")
             attr = ctypes.create_string_buffer(struct.pack("QQQQ", 1, 0, 0, 0))
             check(libc.syscall(442, -100, b"\(dir)/over", 0, attr, 32), "mount_setattr")
+            os.close(check(libc.syscall(433, -100, b"\(dir)/over", 0), "fspick"))
             os.close(tree)  # the attached tree: else the mount is busy
             check(libc.umount2(b"\(dir)/over", 0), "umount2")
             detached = check(libc.syscall(428, -100, b"\(dir)/src", 1), "open_tree")
@@ -319,7 +321,7 @@ final class FileActivityTests: RecordedSSHDTestCase {
         let r = try server.ssh("root", [script])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(try recorder.stop(), 0)
-        let all = try rows(session: try sessionID()).filter { ["mount", "umount"].contains($0.string("op")) }
+        let all = try rows(session: try sessionID()).filter { ["mount", "umount", "remount"].contains($0.string("op")) }
         let seen = describe(all)
         let over = dir + "/over"
         func total(_ op: String, new: String?? = .none) -> Int {
@@ -327,9 +329,11 @@ final class FileActivityTests: RecordedSSHDTestCase {
                 .reduce(0) { $0 + ($1.int("count") ?? 0) }
         }
         XCTAssertEqual(total("mount", new: dir + "/src"), 1, "mount --bind: the source as given: \(seen)")
-        // The remount (its source as mount passes it), move_mount and mount_setattr (no source given).
-        XCTAssertEqual(total("mount"), 4, "\(seen)")
-        XCTAssertEqual(total("mount", new: .some(nil)), 2, "move_mount and mount_setattr: \(seen)")
+        XCTAssertEqual(total("mount"), 2, "the bind mount and move_mount: \(seen)")
+        XCTAssertEqual(total("mount", new: .some(nil)), 1, "move_mount: no source given: \(seen)")
+        // mount -o remount (its source as mount passes it), mount_setattr and fspick.
+        XCTAssertEqual(total("remount"), 3, "\(seen)")
+        XCTAssertEqual(total("remount", new: .some(nil)), 2, "mount_setattr and fspick: \(seen)")
         XCTAssertEqual(total("umount"), 2, "umount and umount2: \(seen)")
         let show = try runProcess(Paths.sshaudit, ["show", String(try sessionID()), "--db", recorder.db])
         XCTAssertTrue(show.stdout.contains(over + " ← "), "a mount shown with its source: " + show.stdout + show.stderr)
@@ -346,7 +350,7 @@ final class FileActivityTests: RecordedSSHDTestCase {
         let events = try exported.stdout.split(separator: "\n").compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         let schema = try OCSFSchema.load()
         let mounts = events.filter { $0.int("class_uid") == 1001 && (($0["file"] as? [String: Any])?["path"] as? String) == over
-            && ["mount", "umount"].contains(($0["unmapped"] as? [String: Any])?["op"] as? String) }
+            && ["mount", "umount", "remount"].contains(($0["unmapped"] as? [String: Any])?["op"] as? String) }
         for event in mounts { XCTAssertEqual(schema.problems(event), [], "\(event)") }
         XCTAssertEqual(Set(mounts.compactMap { $0.int("activity_id") }), [12, 13], "\(mounts)")
         XCTAssertTrue(mounts.contains { (($0["file_result"] as? [String: Any])?["path"] as? String) == dir + "/src" }, "the source: \(mounts)")

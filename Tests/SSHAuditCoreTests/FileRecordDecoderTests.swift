@@ -95,6 +95,7 @@ final class FileRecordDecoderTests: XCTestCase {
                        FileChange(op: .mount, path: "/root/.ssh", newPath: "/tmp/keys"))
         XCTAssertEqual(try change(fileRecord(op: 16, ["mnt/", "", "", ""])), FileChange(op: .mount, path: "/mnt"))
         XCTAssertEqual(try change(fileRecord(op: 17, ["/", "mnt"])), FileChange(op: .umount, path: "/mnt"))
+        XCTAssertEqual(try change(fileRecord(op: 18, ["/", "mnt", "", "/dev/sda1"])), FileChange(op: .remount, path: "/mnt", newPath: "/dev/sda1"))
         // An exchange: two renames, one each way.
         let swapped = try XCTUnwrap(change(fileRecord(op: 4, flags: UInt32(SA_FILE_EXCHANGE), ["tmp/", "a", "tmp/", "b"])))
         XCTAssertEqual(swapped.recorded, [FileChange(op: .rename, path: "/tmp/a", newPath: "/tmp/b"),
