@@ -80,9 +80,16 @@ rec_start() {
 rec_stop() {
   local i
   sleep 0.5   # the last exits reach the ring buffer
+  local asked=$SECONDS
   kill -INT "$REC_PID"
-  for ((i = 0; i < 300; i++)); do kill -0 "$REC_PID" 2>/dev/null || break; sleep 0.1; (( i % 50 == 49 )) && kill -INT "$REC_PID"; done
+  # Asked again every 5 s; it may exit between the check and the signal (not an error of the run).
+  for ((i = 0; i < 300; i++)); do
+    kill -0 "$REC_PID" 2>/dev/null || break
+    sleep 0.1
+    if (( i % 50 == 49 )); then kill -INT "$REC_PID" 2>/dev/null || true; fi
+  done
   wait "$REC_PID" || true; REC_PID=
+  (( SECONDS - asked < 5 )) || log "the recorder took $((SECONDS - asked)) s to stop"
   LOST=$(sed -n 's/.* \([0-9]*\) lost in the kernel.*/\1/p' "$WORK/rec.log" | tail -n 1)
 }
 
