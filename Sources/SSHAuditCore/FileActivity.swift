@@ -137,7 +137,21 @@ public struct FileActivityRecord: Equatable, Sendable, Codable {
 }
 
 /// Paths from the kernel's pieces (bpf/events.h, struct sa_file_act).
-enum FilePath {
+public enum FilePath {
+    /// `name` read from the directory `parts` as the text goes: "." skipped, ".." one up but never
+    /// below `floor` components; absolute. (A symlink on the way is not followed.)
+    public static func lexical(_ parts: [Substring], _ name: String, floor: Int = 0) -> String {
+        var parts = parts
+        for component in name.split(separator: "/", omittingEmptySubsequences: true) where component != "." {
+            if component == ".." {
+                if parts.count > floor { parts.removeLast() }
+            } else {
+                parts.append(component)
+            }
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+
     /// The path of a file that is on no attached mount: its mount was detached (open_tree, fsmount,
     /// umount -l) while a descriptor or a working directory still held it, so the path from that
     /// mount's root is no path anyone else can open.
@@ -159,15 +173,7 @@ enum FilePath {
             let below = dirLeafFirst.prefix(rootAt).filter { $0 == UInt8(ascii: "/") }.count
             floor = max(0, parts.count - below)
         }
-        for component in name.split(separator: "/", omittingEmptySubsequences: true) {
-            if component == "." { continue }
-            if component == ".." {
-                if parts.count > floor { parts.removeLast() }
-                continue
-            }
-            parts.append(component)
-        }
-        var path = "/" + parts.joined(separator: "/")
+        var path = lexical(parts, name, floor: floor)
         if dirTruncated { path = "…" + path }
         if detached { path = detachedPrefix + path }
         if nameTruncated { path += "…" }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import SSHAuditCore
 
 #if canImport(Glibc)
 import Glibc
@@ -89,15 +90,7 @@ public enum SensitivePaths {
     /// path. nil for an absolute target.
     public static func linkTarget(path: String, target: String) -> String? {
         guard !target.hasPrefix("/"), let slash = path.lastIndex(of: "/") else { return nil }
-        var parts = path[..<slash].split(separator: "/", omittingEmptySubsequences: true)
-        for component in target.split(separator: "/", omittingEmptySubsequences: true) where component != "." {
-            if component == ".." {
-                _ = parts.popLast()
-            } else {
-                parts.append(component)
-            }
-        }
-        return "/" + parts.joined(separator: "/")
+        return FilePath.lexical(path[..<slash].split(separator: "/", omittingEmptySubsequences: true), target)
     }
 
     /// linkTarget for SQL: `sshaudit_link_target(path, new_path)`, NULL for an absolute target.
