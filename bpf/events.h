@@ -24,7 +24,7 @@ enum sa_event_type {
     SA_EV_CHROOT = 6,  /* chroot succeeded (sshd's pre-authentication child does this) */
     SA_EV_SETSID = 7,  /* setsid succeeded (sshd's session child does this before the shell) */
     SA_EV_LOG = 8,     /* a log line written by an sshd listener or monitor (see sa_log) */
-    SA_EV_CONN_CLOSE = 9,   /* an accepted connection reached TCP_CLOSE: its byte counters */
+    SA_EV_CONN_CLOSE = 9,   /* an accepted connection is gone (its socket destroyed): its byte counters */
     SA_EV_FILE_OPEN = 10,   /* a transfer server (sftp-server, scp, rsync) opened a regular file */
     SA_EV_FILE_CLOSE = 11,  /* … and closed it */
     SA_EV_SOCKET = 12,      /* an sshd session process connected or bound a socket (forwarding) */

@@ -41,6 +41,8 @@ struct sock_common {
     struct in6_addr skc_v6_rcv_saddr;
 } __CORE;
 struct sock { struct sock_common __sk_common; } __CORE;
+struct inet_sock { u16 inet_sport; } __CORE;  /* network order; unlike skc_num, kept until the socket is freed */
+struct inet_connection_sock { struct inet_sock icsk_inet; } __CORE;
 struct socket { short type; struct sock *sk; } __CORE;
 struct super_block { u32 s_dev; } __CORE;  /* dev_t: (major << 20) | minor */
 struct inode { unsigned short i_mode; kuid_t i_uid; unsigned int i_flags; unsigned long i_ino; struct super_block *i_sb; s64 i_size; } __CORE;
@@ -52,7 +54,7 @@ struct vfsmount { struct dentry *mnt_root; } __CORE;
 struct mount { struct mount *mnt_parent; struct dentry *mnt_mountpoint; struct vfsmount mnt; } __CORE;
 struct path { struct vfsmount *mnt; struct dentry *dentry; } __CORE;
 struct fs_struct { struct path root; struct path pwd; } __CORE;
-struct tcp_sock { u64 bytes_received; u64 bytes_acked; } __CORE;
+struct tcp_sock { struct inet_connection_sock inet_conn; u64 bytes_received; u64 bytes_acked; } __CORE;
 struct fdtable { unsigned int max_fds; struct file **fd; } __CORE;
 struct files_struct { struct fdtable *fdt; } __CORE;
 

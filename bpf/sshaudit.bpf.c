@@ -54,6 +54,17 @@ struct {
     __type(value, u8);
 } connections SEC(".maps");
 
+/* The local ports of the sockets ever entered in `connections` (sshd's listening ports), one bit each:
+ * the socket-destruction hook runs for every TCP socket on the machine, and one bit read first spares
+ * nearly all of them the hash lookup. Bits are never cleared; the map stays a filter, not the truth. */
+struct sa_port_bits { u64 bits[65536 / 64]; };
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, u32);
+    __type(value, struct sa_port_bits);
+} connection_ports SEC(".maps");
+
 /* record --sshd: the executables a listener may run (struct sa_file_id), if config says so. */
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
@@ -578,6 +589,11 @@ static __always_inline void report_connection(struct task_struct *task, struct s
      * their byte counters, so a user's server cannot fill the map and cost a login its counters. */
     if (!(tp->flags & (SA_PROC_LISTENER | SA_PROC_MONITOR)))
         return;
+    u32 zero = 0;
+    struct sa_port_bits *ports = bpf_map_lookup_elem(&connection_ports, &zero);
+    if (!ports)
+        return;
+    __sync_fetch_and_or(&ports->bits[ev.local_port / 64], 1ULL << (ev.local_port % 64));  /* before the entry */
     u8 one = 1;
     if (bpf_map_update_elem(&connections, &ev.sock_id, &one, BPF_ANY) != 0) {
         count_loss(SA_LOSS_MAP);
@@ -620,14 +636,24 @@ static __always_inline int on_accept_exit(struct syscall_exit_ctx *ctx)
 }
 
 /* The TCP stack's own counters, when an accepted connection is gone: bytes that really crossed it,
- * payloads never read. This runs in any context (often softirq), so no process is involved. */
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(on_tcp_state, struct sock *sk, int oldstate, int newstate)
+ * payloads never read. This runs in any context (often softirq), so no process is involved. The socket's
+ * destruction, not its state changes: it happens once per socket (a connection changes state five to
+ * ten times), and before the counters are freed, so a connect on the machine runs one program, not six. */
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(on_tcp_destroy, struct sock *sk)
 {
-    if (newstate != TCP_CLOSE)
+    u32 zero = 0;
+    struct sa_port_bits *ports = bpf_map_lookup_elem(&connection_ports, &zero);
+    /* The local port as the socket was bound (skc_num is 0 by now: cleared when it left the bind hash),
+     * read directly through the kernel's own cast: a probe read would cost more than the lookup saved. */
+    struct tcp_sock *tcp = bpf_skc_to_tcp_sock(sk);
+    if (!ports || !tcp)
+        return 0;
+    u16 port = __builtin_bswap16(tcp->inet_conn.icsk_inet.inet_sport);
+    if (!(ports->bits[port / 64] & (1ULL << (port % 64))))
         return 0;
     u64 id = (u64)sk;
-    /* The lookup first: it takes no lock, and nearly every socket on the machine misses. */
+    /* The lookup before the delete: it takes no lock (a listener's own socket, say, misses). */
     if (!bpf_map_lookup_elem(&connections, &id) || bpf_map_delete_elem(&connections, &id) != 0)
         return 0;
     emit_conn_close(sk);

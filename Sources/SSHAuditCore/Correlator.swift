@@ -171,7 +171,7 @@ public final class Correlator {
         var socket: UInt64
         /// When it was accepted (absent in checkpoints of older versions).
         var atNs: Int64?
-        /// It reached TCP_CLOSE before any fork took it: its byte counters (in, out).
+        /// It was closed before any fork took it: its byte counters (in, out).
         var closedBytes: [Int64]?
     }
 

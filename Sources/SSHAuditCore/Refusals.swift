@@ -96,7 +96,7 @@ extension Correlator {
         if pendingAccept[listener] != nil { refuse(listener, reason: .unknown, detail: nil) }
     }
 
-    /// A pending connection reached TCP_CLOSE. With bytes sent, the listener wrote on it — only its
+    /// A pending connection is gone (closed, then its socket destroyed). With bytes sent, the listener wrote on it — only its
     /// refusal notice does ("Exceeded MaxStartups", "Not allowed at this time"): refused now. Without,
     /// the client may have reset it before the fork that still comes: the next accept decides.
     /// Returns whether the socket was a pending one.
