@@ -13,7 +13,7 @@
 # Then, because the machine's speed drifts within seconds by more than the overhead measured, the
 # programs' own time per connect: one storm of 10 x NET_CONNECTS in each context with the kernel's
 # BPF statistics on (kernel.bpf_stats_enabled, only for this step), the recorder's programs'
-# run_time_ns and run_cnt (every program: the listener's accepts and the TCP state changes too) per
+# run_time_ns and run_cnt (every program: the listener's accepts and the sockets' destruction too) per
 # connect.
 #
 # Environment (defaults in brackets):
@@ -114,7 +114,7 @@ echo "$wall_table"
 echo "Rows stored per recorded repetition, $RUNS storms in the session (rows, connects counted): $rows_line."
 echo
 echo "Programs: the recorder's BPF programs' own run time per connect (the kernel's statistics, every"
-echo "program: the listener's accepts and the TCP state changes included), in one storm of $((CONNECTS * 10))"
+echo "program: the listener's accepts and the sockets' destruction included), in one storm of $((CONNECTS * 10))"
 echo "connects in each context; the program runs per connect (each run's time includes the statistics' own"
 echo "two clock reads); a connect's own time without recorder (the medians above)."
 echo
