@@ -3,9 +3,10 @@ SWIFT   ?= swift
 DB      ?= /var/lib/sshaudit/sshaudit.db
 # Build: libbpf and friends, pkg-config to find them. Tests: a real sshd, ssh and sshpass clients;
 # chromium renders the HTML report for the screenshot test; libpq to ship to PostgreSQL, whose
-# server the fleet tests start on their own.
+# server the fleet tests start on their own; mptcpize runs an sshd that accepts MPTCP.
 APT_PACKAGES := pkg-config libbpf-dev libelf-dev zlib1g-dev libsqlite3-dev libpq-dev \
-                openssh-server openssh-client sshpass procps chromium rsync sqlite3 postgresql openssl
+                openssh-server openssh-client sshpass procps chromium rsync sqlite3 postgresql openssl \
+                mptcpize
 
 PREFIX  ?= /usr/local
 

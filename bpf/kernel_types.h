@@ -40,7 +40,7 @@ struct sock_common {
     struct in6_addr skc_v6_daddr;
     struct in6_addr skc_v6_rcv_saddr;
 } __CORE;
-struct sock { struct sock_common __sk_common; } __CORE;
+struct sock { struct sock_common __sk_common; u16 sk_protocol; } __CORE;  /* sk_protocol: u16 since Linux 5.6 */
 struct inet_sock { u16 inet_sport; } __CORE;  /* network order; unlike skc_num, kept until the socket is freed */
 struct inet_connection_sock { struct inet_sock icsk_inet; } __CORE;
 struct socket { short type; struct sock *sk; } __CORE;

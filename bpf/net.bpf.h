@@ -18,7 +18,6 @@
 #define SA_ENOENT 2
 
 /* Fields read here only (CO-RE matches them by name; the ___net suffix is ignored). */
-struct sock___net { u16 sk_protocol; } __CORE;
 struct sockaddr_un___net { u16 sun_family; char sun_path[108]; } __CORE;
 struct unix_address___net { int len; struct sockaddr_un___net name[1]; } __CORE;
 struct unix_sock___net { struct unix_address___net *addr; struct sock *peer; } __CORE;
@@ -211,7 +210,7 @@ static __always_inline struct sock *net_socket(struct task_struct *task, u32 fd,
     ev->family = family;
     ev->sock_type = BPF_CORE_READ(sock, type);
     if (family != AF_UNIX)
-        ev->protocol = BPF_CORE_READ((struct sock___net *)sk, sk_protocol);
+        ev->protocol = BPF_CORE_READ(sk, sk_protocol);
     *out = sock;
     return sk;
 }

@@ -26,6 +26,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define AF_INET6 10
 #define SOCK_STREAM 1
 #define SOCK_DGRAM 2
+#define IPPROTO_TCP 6
 #define TCP_ESTABLISHED 1
 #define TCP_CLOSE_WAIT 8
 #define TCP_CLOSE 7
@@ -588,6 +589,11 @@ static __always_inline void report_connection(struct task_struct *task, struct s
     /* A session's own programs accept too (their network activity): only sshd's connections await
      * their byte counters, so a user's server cannot fill the map and cost a login its counters. */
     if (!(tp->flags & (SA_PROC_LISTENER | SA_PROC_MONITOR)))
+        return;
+    /* Only a TCP socket is ever destroyed where on_tcp_destroy sees it: an sshd made to accept MPTCP
+     * (mptcpize) gets an MPTCP socket, whose entry would stay for good (and whose counters are not
+     * tcp_sock's). Its session has no byte counts. */
+    if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
         return;
     u32 zero = 0;
     struct sa_port_bits *ports = bpf_map_lookup_elem(&connection_ports, &zero);

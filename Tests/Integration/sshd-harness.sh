@@ -15,7 +15,8 @@
 # the PID printed is the child left listening); inetd runs sshd -i per connection under
 # systemd-socket-activate --inetd -a (the PID printed and in the pid file is the socket manager's).
 # Environment: SSHD_HARNESS_IPV6=1 also listens on [::1]; SSHD_HARNESS_HOST (default 127.0.0.1) is
-# the address the clients connect to.
+# the address the clients connect to. SSHD_HARNESS_MPTCP=1 runs sshd and the ssh command under
+# `mptcpize run`: their sockets are MPTCP ones (a plain TCP client of that sshd would fall back to TCP).
 # SSHD_HARNESS_ROOT=ROOT runs sshd inside the root tree ROOT instead (chroot ROOT /usr/sbin/sshd, e.g.
 # OpenSSH 10.x from trixie-root.sh ensure ROOT, 8.x from debian-root.sh ensure bullseye ROOT): setup
 # creates the users inside ROOT (same uid/gid as the host's accounts of that name when free there) and
@@ -257,6 +258,8 @@ EOF
   if [[ $logmode == file ]]; then logargs=(-E "$slog"); fi   # sshd appends; log was removed above -> fresh per start
   local launch=()
   if [[ -n $RROOT ]]; then launch=(chroot "$RROOT"); fi   # chroot execs sshd in place: same PID
+  # mptcpize execs sshd in place too, its sockets made MPTCP ones (with the host's sshd only).
+  if [[ ${SSHD_HARNESS_MPTCP:-0} == 1 ]]; then launch+=(mptcpize run); fi
   # Fully detached: own session, no inherited stdin/stdout, so "$(harness start ...)" returns.
   local spid i
   case $startmode in
@@ -306,7 +309,9 @@ cmd_ssh() {
   local key=$DIR/id_${user#sa_}
   [[ -f $key ]] || die "no key $key for user $user"
   # IdentitiesOnly: don't also offer agent/default keys -> exactly one publickey attempt in the log.
-  run_as "$(stat -c %U "$key")" ssh -i "$key" -p "$PORT" "${COMMON_OPTS[@]}" -o BatchMode=yes \
+  local wrap=()
+  if [[ ${SSHD_HARNESS_MPTCP:-0} == 1 ]]; then wrap=(mptcpize run); fi   # the client's socket MPTCP too
+  run_as "$(stat -c %U "$key")" "${wrap[@]}" ssh -i "$key" -p "$PORT" "${COMMON_OPTS[@]}" -o BatchMode=yes \
     -o IdentitiesOnly=yes "$user@$HOST" "$@"
 }
 

@@ -278,7 +278,10 @@ final class FileActivityTests: RecordedSSHDTestCase {
     /// mount_setattr, fspick, umount2). Each is a row at the mount point (mount, remount, umount);
     /// mount(2)'s source as given. Then
     /// it writes through a detached copy of a directory (open_tree's clone, never attached), marked
-    /// as such, and chroots and renames "../../../f": ".." stops at the new root, so does the row. And
+    /// as such, and chroots and renames "../../../f": ".." stops at the new root, so does the row. The
+    /// same process creates "../../../x" from one directory before and after the chroot: the same call,
+    /// name and working directory, two files, so two rows (counted as a repeat of the first, the second
+    /// would be hidden and the first invented). And
     /// dd writes a loop device: a block device opened for writing is a write row.
     func testMountsDetachedTreesAndChrootsAreRecorded() throws {
         server = try SSHDServer(name: "files-mount", port: 22667, extraOptions: ["-o", "PermitRootLogin=prohibit-password"])
@@ -314,8 +317,12 @@ final class FileActivityTests: RecordedSSHDTestCase {
             os.write(w, b"x")
             os.close(w)
             os.close(detached)
-            os.chdir("\(dir)/src")
+            os.makedirs("\(dir)/src/a/b")
+            os.chdir("\(dir)/src/a/b")
+            os.close(os.open("../../../x", os.O_WRONLY | os.O_CREAT | os.O_APPEND))
             os.chroot("\(dir)/src")
+            os.close(os.open("../../../x", os.O_WRONLY | os.O_CREAT | os.O_APPEND))
+            os.chdir("/")
             os.rename("../../../f", "../../../g")'
             """
         let r = try server.ssh("root", [script])
@@ -344,6 +351,8 @@ final class FileActivityTests: RecordedSSHDTestCase {
         XCTAssertTrue(everything.contains { $0.hasPrefix("write \(loop) ") }, "dd of=\(loop): \(everything)")
         XCTAssertTrue(everything.contains("write (detached mount)/f ×1"), "\(everything)")
         XCTAssertTrue(everything.contains("rename \(dir)/src/f → \(dir)/src/g ×1"), "\(everything)")
+        XCTAssertTrue(everything.contains("create \(dir)/x ×1"), "before the chroot: \(everything)")
+        XCTAssertTrue(everything.contains("create \(dir)/src/x ×1"), "after the chroot: \(everything)")
         // OCSF: File System Activity, Mount 12 and Unmount 13, valid against the schema.
         let exported = try runProcess(Paths.sshaudit, ["export", "--db", recorder.db, "--host", "test-host", "--format", "ocsf"])
         XCTAssertEqual(exported.status, 0, exported.stderr)

@@ -79,6 +79,29 @@ final class SessionRecordingTests: XCTestCase {
         XCTAssertTrue(found.isSuperset(of: commands.compactMap { $0.int("id") }), "bash -c's line holds it too: \(found)")
     }
 
+    /// An sshd made to accept MPTCP (`mptcpize run sshd`): the connection it accepts is an MPTCP
+    /// socket, which has no TCP byte counters and is never destroyed where the programs look for the
+    /// end of a TCP connection. The session is recorded in full, its byte counts are absent rather than
+    /// read from the wrong structure, and the connection is not kept waiting for an end that never comes.
+    func testMPTCPConnectionIsRecordedWithoutInventedByteCounts() throws {
+        server = try SSHDServer(name: "mptcp", port: 22304, mptcp: true)
+        recorder = try Recorder(name: "mptcp")
+        let result = try server.ssh("sa_alice", [#"echo "$SSH_CLIENT"; /bin/true"#])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let port = try XCTUnwrap(clientPort(fromSSHClientLine: result.stdout.split(separator: "\n").first.map(String.init) ?? ""), result.stdout)
+        try stopRecorder()
+        let all = try sessions()
+        XCTAssertEqual(all.count, 1, "\(all)")
+        let s = try XCTUnwrap(all.first)
+        XCTAssertEqual(s.string("user"), "sa_alice")
+        XCTAssertEqual(s.string("remote_addr"), "127.0.0.1")
+        XCTAssertEqual(s.int("remote_port"), port)
+        XCTAssertEqual(s.int("exit_code"), 0)
+        XCTAssertEqual(s.int("command_count"), 2, "bash -c and /bin/true")
+        XCTAssertTrue(s["bytes_in"] is NSNull && s["bytes_out"] is NSNull, "no TCP counters to read: \(s)")
+        XCTAssertEqual(s.int("drops"), 0, "\(s)")
+    }
+
     // (b) ssh -tt typing cd /tmp, id -u, exit: the login shell and the typed command, no motd scripts.
     func testInteractiveSession() throws {
         try start("tty", port: 22302)

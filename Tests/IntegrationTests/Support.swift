@@ -84,15 +84,19 @@ final class SSHDServer {
     /// Also listen on [::1].
     let ipv6: Bool
 
+    /// Accept MPTCP (sshd run under `mptcpize`).
+    let mptcp: Bool
+
     /// - Parameter startMode: `listener` (sshd -D), `daemon` (without -D: it goes into the background)
     ///   or `inetd` (sshd -i per connection under systemd-socket-activate); see sshd-harness.sh.
     init(name: String, port: Int, logMode: String = "file", startMode: String = "listener", extraOptions: [String] = [],
-         root: String? = nil, ipv6: Bool = false) throws {
+         root: String? = nil, ipv6: Bool = false, mptcp: Bool = false) throws {
         try requireRoot()
         dir = "/run/sshaudit-test/\(name)"
         self.port = port
         self.root = root
         self.ipv6 = ipv6
+        self.mptcp = mptcp
         // Users are shared by all tests: create them one test at a time.
         let setup = try harness(["setup", dir], lock: true)
         guard setup.status == 0 else { throw TestFailure("harness setup failed: \(setup.stderr)") }
@@ -115,6 +119,7 @@ final class SSHDServer {
     /// Runs Tests/Integration/sshd-harness.sh, inside `root` when there is one.
     func harness(_ args: [String], input: String? = nil, lock: Bool = false) throws -> ProcessResult {
         var command = ["/usr/bin/env"] + (root.map { ["SSHD_HARNESS_ROOT=\($0)"] } ?? []) + (ipv6 ? ["SSHD_HARNESS_IPV6=1"] : [])
+            + (mptcp ? ["SSHD_HARNESS_MPTCP=1"] : [])
         if lock { command += ["/usr/bin/flock", "/run/sshaudit-test.lock"] }
         command += ["/bin/bash", Paths.harness] + args
         return try runProcess(command[0], Array(command.dropFirst()), input: input)
