@@ -643,8 +643,8 @@ static __always_inline int on_accept_exit(struct syscall_exit_ctx *ctx)
 
 /* The TCP stack's own counters, when an accepted connection is gone: bytes that really crossed it,
  * payloads never read. This runs in any context (often softirq), so no process is involved. The socket's
- * destruction, not its state changes: it happens once per socket (a connection changes state five to
- * ten times), and before the counters are freed, so a connect on the machine runs one program, not six. */
+ * destruction, not its state changes: it happens once per socket, before the counters are freed, where
+ * a connection changes state five to ten times (a loopback connect and close: two runs, not six). */
 SEC("tp_btf/tcp_destroy_sock")
 int BPF_PROG(on_tcp_destroy, struct sock *sk)
 {
