@@ -84,7 +84,7 @@ final class SSHDServer {
     /// Also listen on [::1].
     let ipv6: Bool
 
-    /// Accept MPTCP (sshd run under `mptcpize`).
+    /// MPTCP: sshd and the harness's ssh client run under `mptcpize`, so their connections are MPTCP ones.
     let mptcp: Bool
 
     /// - Parameter startMode: `listener` (sshd -D), `daemon` (without -D: it goes into the background)
