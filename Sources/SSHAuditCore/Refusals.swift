@@ -96,9 +96,11 @@ extension Correlator {
         if pendingAccept[listener] != nil { refuse(listener, reason: .unknown, detail: nil) }
     }
 
-    /// A pending connection is gone (closed, then its socket destroyed). With bytes sent, the listener wrote on it — only its
-    /// refusal notice does ("Exceeded MaxStartups", "Not allowed at this time"): refused now. Without,
-    /// the client may have reset it before the fork that still comes: the next accept decides.
+    /// A pending connection is gone (its socket freed). With bytes sent, the listener wrote on it — only
+    /// its refusal notice does ("Exceeded MaxStartups", "Not allowed at this time"): refused now.
+    /// Without, it waits for the next accept, which refuses it, or a fork, which takes it with its
+    /// counts: a socket the listener still holds is not freed, so a fork can follow only in event logs
+    /// of recorders that reported the TCP close instead (a client's reset before the fork).
     /// Returns whether the socket was a pending one.
     func pendingClosed(socket: UInt64, bytesIn: Int64, bytesOut: Int64) -> Bool {
         guard let (listener, conn) = pendingAccept.first(where: { $0.value.socket == socket }) else { return false }
