@@ -28,7 +28,7 @@ run: build
 
 # Unit and integration tests (integration needs root: real BPF, a real sshd on 127.0.0.1).
 # Tests run in parallel (each integration test has its own sshd port and database). The abuse tests
-# (BoundsTests: a fork storm that overflows ring buffers, a 60 s connection flood; the io_uring test
+# (BoundsTests: a fork storm that overflows ring buffers, a 30 s connection flood; the io_uring test
 # that fills the kernel's ring table, the 32-bit call test that fills its process table; the 100,000
 # connects of the network flood test; the load test's
 # 200 sessions, which keep both CPUs busy) run alone after them: every recorder follows every sshd on the

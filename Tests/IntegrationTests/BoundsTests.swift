@@ -97,7 +97,7 @@ final class BoundsTests: XCTestCase {
         XCTAssertEqual(later.map { $0["exit_code"] as Int? }, [0], "a later login is recorded")
     }
 
-    // For 60 s, connections as fast as MaxStartups lets them in (64 clients against 10:30:30), that
+    // For 30 s, connections as fast as MaxStartups lets them in (64 clients against 10:30:30), that
     // never authenticate: closed at once, after sending a banner, or after reading sshd's. Every
     // connection sshd served is a session (or counted as lost); the recorder stays under its bound.
     func testConnectionFlood() throws {
@@ -108,7 +108,7 @@ final class BoundsTests: XCTestCase {
         self.recorder = recorder
         let memory = MemoryWatch(pid: recorder.pid)
         let portsFile = server.dir + "/banner-ports"
-        let run = try runProcess(flood, [String(server.port), "60", "64", portsFile], timeout: 120)
+        let run = try runProcess(flood, [String(server.port), "30", "64", portsFile], timeout: 90)
         XCTAssertEqual(run.status, 0, run.stderr)
         let bannerPorts = Set(try String(contentsOfFile: portsFile, encoding: .utf8).split(separator: "\n").compactMap { Int($0) })
         XCTAssertTrue(memory.alive, "the recorder is alive")
