@@ -5,7 +5,7 @@
 #   bash bench/tpfloor.sh [path/to/sshaudit] > fragment.md
 #
 # Empty programs (return 0) are attached to exactly the tracepoints the recorder attaches (the sections
-# of the recorder's own BPF object and the calls by name its on_file_named serves; the
+# of the recorder's own BPF object and the further calls its shared programs serve; the
 # terminal-recording ones for --tty output only): "always", those attached with no session open, and
 # "all", with the session hooks (BPFTracer.sessionHookPrograms) that are attached while one is open.
 # Storms outside any session, as the test user, alternating: the file-operation storm
@@ -45,14 +45,22 @@ OBJ=$(find -L "$ROOT/.build-bench" "$ROOT/.build" -name sshaudit.bpf.o -newer "$
 [[ -n $OBJ ]] || { log "no BPF object built from the current bpf/ (build the release binary first)"; exit 1; }
 id "$USER_" >/dev/null 2>&1 || bash "$ROOT/Tests/Integration/sshd-harness.sh" setup /run/sshaudit-test/tpfloor >/dev/null
 
-# One empty program per tracepoint the recorder attaches: its object's sections, and the calls by name
-# that its one program on_file_named serves (a `case SA_NR_…` each in bpf/files.bpf.h); as the
-# recorder does, only those this kernel has.
+# One empty program per tracepoint the recorder attaches: its object's sections, and the further calls
+# that its shared programs serve (BPFTracer.sharedPrograms: on_file_named's calls by name, a `case
+# SA_NR_…` each in bpf/files.bpf.h, and the others' lists); as the recorder does, only those this
+# kernel has.
+TRACER=$ROOT/Sources/SSHAuditBPF/BPFTracer.swift
+shared_calls() {   # PROGRAM: the calls of its list, as sections (umount2's tracepoint is sys_exit_umount)
+  local list
+  list=$(grep -oE "\"$1\": [a-zA-Z]+Calls" "$TRACER" | awk '{print $2}')
+  [[ -n $list ]] || return 0
+  sed -n "/static let $list = \[\$/,/]/p" "$TRACER" | sed 's|//.*||' \
+    | grep -oE '"[a-z0-9_]+"' | tr -d '"' | sed 's|^|tracepoint/syscalls/sys_exit_|'
+}
+shared_programs() { grep -oE '"on_[a-z0-9_]+": [a-zA-Z]+Calls' "$TRACER" | cut -d'"' -f2; }
 sections() {
   { readelf -SW "$OBJ" | grep -oE '(tp_btf|tracepoint)/[a-z0-9_/]+'
-    # on_file_named's calls (BPFTracer.namedFileCalls: tracepoint names; umount2's is sys_exit_umount).
-  sed -n '/static let namedFileCalls/,/]/p' "$ROOT/Sources/SSHAuditBPF/BPFTracer.swift" | sed 's|//.*||' \
-    | grep -oE '"[a-z0-9_]+"' | tr -d '"' | sed 's|^|tracepoint/syscalls/sys_exit_|'
+    for p in $(shared_programs); do shared_calls "$p"; done
   } | sort -u | while read -r s; do
     if [[ $s == tp_btf/* ]]; then compgen -G "/sys/kernel/tracing/events/*/${s#tp_btf/}" >/dev/null && echo "$s"
     else [[ -d /sys/kernel/tracing/events/${s#tracepoint/} ]] && echo "$s"; fi
@@ -72,13 +80,11 @@ session_sections() {
   local name
   for name in $(sed -n '/static let sessionHookPrograms/,/]/p' "$ROOT/Sources/SSHAuditBPF/BPFTracer.swift" | grep -oE '"[a-z0-9_]+"' | tr -d '"'); do
     grep -h -B1 -E "^int (BPF_PROG\()?$name[(,]" "$ROOT"/bpf/*.h "$ROOT"/bpf/*.c | grep -oE '(tp_btf|tracepoint)/[a-z0-9_/]+'
+    shared_calls "$name"
   done
-  # on_file_named's calls (BPFTracer.namedFileCalls: tracepoint names; umount2's is sys_exit_umount).
-  sed -n '/static let namedFileCalls/,/]/p' "$ROOT/Sources/SSHAuditBPF/BPFTracer.swift" | sed 's|//.*||' \
-    | grep -oE '"[a-z0-9_]+"' | tr -d '"' | sed 's|^|tracepoint/syscalls/sys_exit_|'
 }
 SESSION=$(session_sections | sort -u | sed 's/$/$/' | paste -sd '|')
-[[ $SESSION == *sys_exit_rename* && $SESSION == *tp_btf/sys_enter* && $SESSION == *tp_btf/io_uring_submit_req* ]] || { log "cannot tell the session hooks apart: $SESSION"; exit 1; }
+[[ $SESSION == *sys_exit_rename* && $SESSION == *sys_exit_fchmod* && $SESSION == *sys_exit_creat* && $SESSION == *tp_btf/sys_enter* && $SESSION == *tp_btf/io_uring_submit_req* ]] || { log "cannot tell the session hooks apart: $SESSION"; exit 1; }
 TTY='tty_|sys_exit_read$|sys_enter_ioctl$|sys_exit_write$'
 object always "$TTY|$SESSION"                 # record --tty off, no session open
 object all "$TTY"                             # record --tty off, a session open somewhere

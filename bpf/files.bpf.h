@@ -876,14 +876,21 @@ int on_file_named(struct syscall_exit_ctx *ctx)
     return file_named_call(task, p, op, dirfd, name, dirfd2, name2, literal2, flags);
 }
 
+/* ftruncate, fchmod and fchown: one program too (BPFTracer.descriptorFileCalls), for the same reason:
+ * each copy took the verifier about 0.2 s of the recorder's start. */
+#define SA_NR_FTRUNCATE 77
+#define SA_NR_FCHMOD 91
+#define SA_NR_FCHOWN 93
 SEC("tracepoint/syscalls/sys_exit_ftruncate")
-int on_file_ftruncate(struct syscall_exit_ctx *ctx) { return file_fd_call(ctx, SA_FOP_TRUNCATE); }
-
-SEC("tracepoint/syscalls/sys_exit_fchmod")
-int on_file_fchmod(struct syscall_exit_ctx *ctx) { return file_fd_call(ctx, SA_FOP_CHMOD); }
-
-SEC("tracepoint/syscalls/sys_exit_fchown")
-int on_file_fchown(struct syscall_exit_ctx *ctx) { return file_fd_call(ctx, SA_FOP_CHOWN); }
+int on_file_descriptor(struct syscall_exit_ctx *ctx)
+{
+    switch (ctx->syscall_nr) {
+    case SA_NR_FTRUNCATE: return file_fd_call(ctx, SA_FOP_TRUNCATE);
+    case SA_NR_FCHMOD: return file_fd_call(ctx, SA_FOP_CHMOD);
+    case SA_NR_FCHOWN: return file_fd_call(ctx, SA_FOP_CHOWN);
+    default: return 0;
+    }
+}
 
 /* chattr: ioctl(fd, FS_IOC_SETFLAGS, &flags) or ioctl(fd, FS_IOC_FSSETXATTR, &fsxattr) that
  * succeeded sets the inode's flags (immutable, append-only …) of a file the process holds, which it
@@ -952,31 +959,32 @@ int on_file_ioctl(struct syscall_exit_ctx *ctx)
     return 0;
 }
 
-/* open(path, flags, mode), creat(path, mode), openat2(dfd, path, how, size): the descriptor returned.
- * openat is handled by on_openat_exit (sshaudit.bpf.c), which calls file_opened. */
+/* open(path, flags, mode), creat(path, mode), openat2(dfd, path, how, size) and
+ * open_by_handle_at(mount_fd, handle, flags): the descriptor returned, in one program
+ * (BPFTracer.openFileCalls). open_by_handle_at opens a file by a handle from name_to_handle_at,
+ * bypassing the path (it needs CAP_DAC_READ_SEARCH): a write or truncation is file activity like any
+ * open's, the file named by the descriptor returned. openat is handled by on_openat_exit
+ * (sshaudit.bpf.c), which calls file_opened. */
+#define SA_NR_OPEN 2
+#define SA_NR_CREAT 85
+#define SA_NR_OPEN_BY_HANDLE_AT 304
+#define SA_NR_OPENAT2 437
 SEC("tracepoint/syscalls/sys_exit_open")
-int on_file_open(struct syscall_exit_ctx *ctx)
+int on_file_opened(struct syscall_exit_ctx *ctx)
 {
     FILE_CALL_PROLOGUE
-    file_opened(task, p, ctx->ret, a1);
-    return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_creat")
-int on_file_creat(struct syscall_exit_ctx *ctx)
-{
-    FILE_CALL_PROLOGUE
-    file_opened(task, p, ctx->ret, O_TRUNC);
-    return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_openat2")
-int on_file_openat2(struct syscall_exit_ctx *ctx)
-{
-    FILE_CALL_PROLOGUE
-    u64 how_flags = 0;  /* struct open_how starts with its u64 flags */
-    bpf_probe_read_user(&how_flags, sizeof(how_flags), (void *)a2);
-    file_opened(task, p, ctx->ret, how_flags);
+    u64 flags;
+    switch (ctx->syscall_nr) {
+    case SA_NR_OPEN: flags = a1; break;
+    case SA_NR_CREAT: flags = O_TRUNC; break;
+    case SA_NR_OPENAT2:
+        flags = 0;  /* struct open_how starts with its u64 flags */
+        bpf_probe_read_user(&flags, sizeof(flags), (void *)a2);
+        break;
+    case SA_NR_OPEN_BY_HANDLE_AT: flags = a2; break;
+    default: return 0;
+    }
+    file_opened(task, p, ctx->ret, flags);
     return 0;
 }
 

@@ -666,11 +666,9 @@ int BPF_PROG(on_tcp_destroy, struct sock *sk)
     return 0;
 }
 
+/* accept4 too: one program (BPFTracer.acceptCalls), verified once. */
 SEC("tracepoint/syscalls/sys_exit_accept")
 int on_accept(struct syscall_exit_ctx *ctx) { return on_accept_exit(ctx); }
-
-SEC("tracepoint/syscalls/sys_exit_accept4")
-int on_accept4(struct syscall_exit_ctx *ctx) { return on_accept_exit(ctx); }
 
 /* uid changes are judged at exit: sshd deliberately tries calls that must fail after dropping
  * privileges, and only a successful call changes who the process is. */
@@ -825,7 +823,7 @@ int on_sendto(struct syscall_enter_ctx *ctx)
 }
 
 #include "files.bpf.h"
-#include "uring.bpf.h"  /* io_uring, open_by_handle_at: after the file helpers they use */
+#include "uring.bpf.h"  /* io_uring: after the file helpers it uses */
 #include "compat.bpf.h"  /* the 32-bit system call interface */
 
 /* File transfers: what sftp-server, scp and rsync open, and how far they read or wrote it; also sshd's

@@ -1,5 +1,5 @@
-/* io_uring: what a session's processes submit through a ring (bpf/events.h, SA_EV_URING); and
- * open_by_handle_at, an open the file activity hooks did not see.
+/* io_uring: what a session's processes submit through a ring (bpf/events.h, SA_EV_URING).
+ * (open_by_handle_at, another way around the file hooks by name, is one of files.bpf.h's opens.)
  *
  * Requests on a ring never pass the syscall tracepoints the file and network records come from, so
  * they are counted here, per ring and opcode, and reported once, at the exit of the process that owns
@@ -190,15 +190,4 @@ static __always_inline void uring_exit(struct task_struct *task, u32 tgid, struc
         return;
     struct uring_exit_ctx c = { .task = task, .start = process_start(task), .tgid = tgid };
     bpf_for_each_map_elem(&uring_rings, uring_flush_one, &c, 0);
-}
-
-/* open_by_handle_at(mount_fd, handle, flags) opens a file by its handle, no path given (it needs
- * CAP_DAC_READ_SEARCH): a write or truncation is file activity like any open's, the file named by
- * the descriptor returned (file_opened). */
-SEC("tracepoint/syscalls/sys_exit_open_by_handle_at")
-int on_file_open_by_handle(struct syscall_exit_ctx *ctx)
-{
-    FILE_CALL_PROLOGUE
-    file_opened(task, p, ctx->ret, a2);
-    return 0;
 }

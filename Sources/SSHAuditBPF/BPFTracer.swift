@@ -350,7 +350,7 @@ public final class BPFTracer {
                 prog = bpf_object__next_program(obj, p)
                 continue
             }
-            let targets: [String?] = name == "on_file_named" ? Self.namedFileCallsPresent().map { "sys_exit_" + $0 } : [nil]
+            let targets: [String?] = Self.callsPresent(of: name)?.map { "sys_exit_" + $0 } ?? [nil]
             for target in targets {
                 let link = target.map { bpf_program__attach_tracepoint(p, "syscalls", $0) } ?? bpf_program__attach(p)
                 guard let link, libbpf_get_error(UnsafeRawPointer(link)) == 0 else {
@@ -441,8 +441,16 @@ public final class BPFTracer {
         }
     }
 
-    /// The calls by name whose exits one program, on_file_named (bpf/files.bpf.h), serves: it is attached
-    /// to each and tells them apart by the syscall number. Each must have its case there.
+    /// Programs attached to the exit tracepoints of several calls (their section names the first one),
+    /// by program name: the calls of each. One program is verified once; as a copy per call, each copy
+    /// took the verifier about 0.2 s of the recorder's start (and of every test's).
+    static let sharedPrograms: [String: [String]] = [
+        "on_file_named": namedFileCalls, "on_file_descriptor": descriptorFileCalls, "on_file_opened": openFileCalls,
+        "on_accept": acceptCalls,
+    ]
+
+    /// The calls by name whose exits one program, on_file_named (bpf/files.bpf.h), serves: it tells
+    /// them apart by the syscall number. Each must have its case there.
     static let namedFileCalls = [
         "mkdir", "mkdirat", "rmdir", "unlink", "unlinkat", "rename", "renameat", "renameat2", "link", "linkat",
         "symlink", "symlinkat", "chmod", "fchmodat", "fchmodat2", "chown", "lchown", "fchownat", "mknod", "mknodat",
@@ -451,10 +459,26 @@ public final class BPFTracer {
         "mount", "umount", "move_mount", "mount_setattr", "pivot_root", "fspick",  // umount: umount2's tracepoint
     ]
 
-    /// Those this kernel has: fchmodat2 is 6.6's, setxattrat and removexattrat 6.13's, file_setattr
-    /// 6.17's (move_mount and fspick 5.2's, mount_setattr 5.12's); a call the kernel lacks cannot be made either.
-    static func namedFileCallsPresent() -> [String] {
-        namedFileCalls.filter { tracepointExists("syscalls/sys_exit_" + $0) }
+    /// The calls on a descriptor that on_file_descriptor serves, by the syscall number as well.
+    static let descriptorFileCalls = [
+        "ftruncate", "fchmod", "fchown",
+    ]
+
+    /// The opens other than openat that on_file_opened serves, by the syscall number as well.
+    static let openFileCalls = [
+        "open", "creat", "openat2", "open_by_handle_at",
+    ]
+
+    /// on_accept serves both accepts alike.
+    static let acceptCalls = [
+        "accept", "accept4",
+    ]
+
+    /// The calls of a shared program that this kernel has (nil: not a shared program). fchmodat2 is
+    /// 6.6's, setxattrat and removexattrat 6.13's, file_setattr 6.17's (move_mount and fspick 5.2's,
+    /// mount_setattr 5.12's, openat2 5.6's); a call the kernel lacks cannot be made either.
+    static func callsPresent(of program: String) -> [String]? {
+        sharedPrograms[program].map { $0.filter { tracepointExists("syscalls/sys_exit_" + $0) } }
     }
 
     /// Where tracefs lists the kernel's tracepoints ("group/name/…"), today's place first.
@@ -555,8 +579,7 @@ public final class BPFTracer {
     /// tracepoint: a program not loaded is not a hook).
     public static let sessionHookPrograms: Set<String> = [
         "on_compat_enter",
-        "on_file_named", "on_file_ftruncate", "on_file_fchmod", "on_file_fchown", "on_file_open", "on_file_creat",
-        "on_file_openat2", "on_file_open_by_handle", "on_file_ioctl",
+        "on_file_named", "on_file_descriptor", "on_file_opened", "on_file_ioctl",
         "on_openat_exit", "on_close",  // a session's files and transfers: no one else's opens and closes
         "on_connect_exit", "on_bind_exit", "on_listen_exit", "on_sendmsg", "on_sendmmsg",
         "uring_create", "uring_submit_req", "uring_submit_sqe",
@@ -566,7 +589,7 @@ public final class BPFTracer {
     /// ("tp_sys_exit_rename": syscalls/sys_exit_rename; "raw_sys_enter": the BTF tracepoint its
     /// section names). The name is also its pins' suffix (hookprog_, hooklink_).
     static func hooks(program: String, section: String) -> [String] {
-        if program == "on_file_named" { return namedFileCallsPresent().map { "tp_sys_exit_" + $0 } }
+        if let calls = callsPresent(of: program) { return calls.map { "tp_sys_exit_" + $0 } }
         if section.hasPrefix("tp_btf/") { return ["raw_" + section.dropFirst("tp_btf/".count)] }
         return ["tp_" + (section.split(separator: "/").last ?? "")]
     }
