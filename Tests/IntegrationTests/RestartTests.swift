@@ -18,8 +18,15 @@ final class RestartTests: XCTestCase {
         func logins(_ step: String) throws {
             let before = Set(try StartModes.sessionIDs(recorder, port: server.port))
             try StartModes.logins(server, invalidUser: false)
-            Thread.sleep(forTimeInterval: 1)  // the last rows reach the database
-            steps.append((step, Set(try StartModes.sessionIDs(recorder, port: server.port)).subtracting(before)))
+            // The step's three sessions (a login with a command, a password login, a failed one) reach
+            // the database: polled, up to 10 s.
+            var new = Set<Int>()
+            for _ in 0..<100 {
+                new = Set(try StartModes.sessionIDs(recorder, port: server.port)).subtracting(before)
+                if new.count >= 3 { break }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            steps.append((step, new))
         }
         // Each sshd started writes a new -E file (the old one is kept, as rotation would: its inode
         // stays taken, so the new file's cannot be one registered before).

@@ -134,12 +134,18 @@ final class ShipTests: XCTestCase {
         try waitUntil("the first session shipped") { try pg.number("SELECT count(*) FROM commands WHERE host = 'outage'") > 0 }
 
         try pg.stop()
-        let outageEnds = Date().addingTimeInterval(30)
+        // Sessions go on through the outage until ship has said it is retrying and has tried at least
+        // five times more (one try a second while it fails): the check of one line per outage, not one
+        // per try, at the end needs them.
+        let giveUp = Date().addingTimeInterval(45)
         var during = 0
-        while Date() < outageEnds {
+        var retryingSince: Date?
+        while during < 3 || retryingSince.map({ Date().timeIntervalSince($0) < 6 }) ?? true {
+            guard Date() < giveUp else { return XCTFail("ship never said it was retrying: \(errText.text)") }
             XCTAssertEqual(try server.ssh("sa_alice", ["/bin/echo during-outage-\(during)"]).status, 0)
             during += 1
-            Thread.sleep(forTimeInterval: 2)
+            if retryingSince == nil, errText.text.contains("retrying") { retryingSince = Date() }
+            Thread.sleep(forTimeInterval: 1)
         }
         XCTAssertTrue(shipper.isRunning, "ship waits for PostgreSQL")
         try pg.start()
