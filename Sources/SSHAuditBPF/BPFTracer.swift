@@ -898,6 +898,12 @@ public final class BPFTracer {
 
     /// Stops reading. `detach`: remove the pins too, so the programs detach (a clean stop); without,
     /// pinned programs go on tracing for the next run.
+    ///
+    /// With the session hooks attached this takes some 5 s: each syscall tracepoint's detach waits for
+    /// RCU grace periods under the kernel's event mutex (about 90 ms here). Leaving the last reference
+    /// to the pins, whose release the kernel defers, would end the process at once, but the detaches
+    /// would then hold that mutex while the next recorder attaches: a session opened just after a
+    /// restart had its hooks attached seconds late, and its first file operations went unseen.
     public func close(detach: Bool) {
         if detach, let pinDirectory { Self.removePins(pinDirectory) }
         for link in links {
