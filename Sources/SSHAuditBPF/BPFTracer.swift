@@ -333,6 +333,11 @@ public final class BPFTracer {
         while let p = prog {
             // Terminal recording: read() is among the most frequent calls; unhooked unless asked.
             let name = String(cString: bpf_program__name(p))
+            // A shared program with none of its calls on this kernel would be attached nowhere, silently.
+            if bpf_program__autoload(p), let calls = Self.callsPresent(of: name), calls.isEmpty {
+                close(detach: true)
+                throw TracerError.attach(String(cString: bpf_program__section_name(p)) + " (none of its calls)", ENOENT)
+            }
             if bpf_program__autoload(p), Self.sessionHookPrograms.contains(name) {
                 // Attached only while sessions are open (watchSessionHooks).
                 for hook in Self.hooks(program: name, section: String(cString: bpf_program__section_name(p))) {
