@@ -331,16 +331,18 @@ public final class BPFTracer {
         }
         var prog = bpf_object__next_program(obj, nil)
         while let p = prog {
-            // Terminal recording: read() is among the most frequent calls; unhooked unless asked.
             let name = String(cString: bpf_program__name(p))
-            // A shared program with none of its calls on this kernel would be attached nowhere, silently.
-            if bpf_program__autoload(p), let calls = Self.callsPresent(of: name), calls.isEmpty {
+            let section = String(cString: bpf_program__section_name(p))
+            // A shared program's calls on this kernel (nil: not one). With none, it would be attached
+            // nowhere, silently.
+            let calls = Self.callsPresent(of: name)
+            if bpf_program__autoload(p), calls?.isEmpty == true {
                 close(detach: true)
-                throw TracerError.attach(String(cString: bpf_program__section_name(p)) + " (none of its calls)", ENOENT)
+                throw TracerError.attach(section + " (none of its calls)", ENOENT)
             }
             if bpf_program__autoload(p), Self.sessionHookPrograms.contains(name) {
                 // Attached only while sessions are open (watchSessionHooks).
-                for hook in Self.hooks(program: name, section: String(cString: bpf_program__section_name(p))) {
+                for hook in Self.hooks(section: section, calls: calls) {
                     // One program per hook: a second one on the same tracepoint would never be attached.
                     guard hookPrograms.updateValue(bpf_program__fd(p), forKey: hook) == nil else {
                         close(detach: true)
@@ -350,16 +352,17 @@ public final class BPFTracer {
                 prog = bpf_object__next_program(obj, p)
                 continue
             }
+            // Terminal recording: read() is among the most frequent calls; unhooked unless asked.
             if !bpf_program__autoload(p)
                 || name.hasPrefix("tty_") && (ttyMode == 0 || (name.hasPrefix("tty_input") && ttyMode != SA_TTY_MODE_ALL)) {
                 prog = bpf_object__next_program(obj, p)
                 continue
             }
-            let targets: [String?] = Self.callsPresent(of: name)?.map { "sys_exit_" + $0 } ?? [nil]
+            let targets: [String?] = calls?.map { "sys_exit_" + $0 } ?? [nil]
             for target in targets {
                 let link = target.map { bpf_program__attach_tracepoint(p, "syscalls", $0) } ?? bpf_program__attach(p)
                 guard let link, libbpf_get_error(UnsafeRawPointer(link)) == 0 else {
-                    let what = target.map { "tracepoint/syscalls/" + $0 } ?? String(cString: bpf_program__section_name(p))
+                    let what = target.map { "tracepoint/syscalls/" + $0 } ?? section
                     let e = errno
                     close(detach: true)
                     throw TracerError.attach(what, e)
@@ -592,9 +595,10 @@ public final class BPFTracer {
 
     /// The hooks of a session hook program: one per tracepoint it is attached to, named for it
     /// ("tp_sys_exit_rename": syscalls/sys_exit_rename; "raw_sys_enter": the BTF tracepoint its
-    /// section names). The name is also its pins' suffix (hookprog_, hooklink_).
-    static func hooks(program: String, section: String) -> [String] {
-        if let calls = callsPresent(of: program) { return calls.map { "tp_sys_exit_" + $0 } }
+    /// section names; a shared program's `calls`, callsPresent, each). The name is also its pins'
+    /// suffix (hookprog_, hooklink_).
+    static func hooks(section: String, calls: [String]?) -> [String] {
+        if let calls { return calls.map { "tp_sys_exit_" + $0 } }
         if section.hasPrefix("tp_btf/") { return ["raw_" + section.dropFirst("tp_btf/".count)] }
         return ["tp_" + (section.split(separator: "/").last ?? "")]
     }
