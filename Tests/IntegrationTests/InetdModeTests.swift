@@ -27,15 +27,24 @@ final class InetdModeTests: XCTestCase {
         return recorder
     }
 
-    /// The same logins against a listener and an inetd-mode sshd (started while recording): the same
-    /// rows, and the inetd session's addresses are its connection's.
+    /// The same logins against a listener and an inetd-mode sshd (started while recording), at the
+    /// same time: the same rows, and the inetd session's addresses are its connection's.
     func compareWithListener(_ name: String, ports: (Int, Int), root: String? = nil) throws {
         let recorder = try recorder(name)
         // One harness directory: the same host and user keys for both.
         let listener = try server(name, port: ports.0, root: root)
         let inetd = try server(name, port: ports.1, startMode: "inetd", root: root)
-        try StartModes.logins(listener)
+        // Both servers' logins at once: each one's failed passwords wait out sshd's delay meanwhile,
+        // and the recorder must keep two servers' interleaved logins apart.
+        let done = DispatchSemaphore(value: 0)
+        let listenerError = DataBox()
+        Thread.detachNewThread {
+            do { try StartModes.logins(listener) } catch { listenerError.data = Data("\(error)".utf8) }
+            done.signal()
+        }
         let clientPort = try XCTUnwrap(try StartModes.logins(inetd))
+        XCTAssertEqual(done.wait(timeout: .now() + 120), .success, "the listener's logins ended")
+        XCTAssertTrue(listenerError.data.isEmpty, String(decoding: listenerError.data, as: UTF8.self))
         XCTAssertEqual(try recorder.stop(), 0, recorder.stderr)
 
         let expected = try StartModes.rows(recorder, port: listener.port)
