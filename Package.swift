@@ -69,7 +69,7 @@ let package = Package(
         .testTarget(name: "SSHAuditCoreTests", dependencies: ["SSHAuditCore", "CSSHAuditABI"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SSHAuditStoreTests", dependencies: ["SSHAuditStore", "SSHAuditCore"]),
         .testTarget(name: "SSHAuditRecorderTests",
-                    dependencies: ["SSHAuditRecorder", "SSHAuditStore", "SSHAuditCore", .product(name: "GRDB", package: "GRDB.swift")]),
+                    dependencies: ["SSHAuditRecorder", "SSHAuditBPF", "SSHAuditStore", "SSHAuditCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "IntegrationTests", dependencies: ["CLibBPF", "CSSHAuditABI", "SSHAuditCore", "SSHAuditStore", .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v5]

@@ -654,18 +654,37 @@ public final class BPFTracer {
     /// from a syscall tracepoint waits for an RCU grace period (tasks-trace) outside any lock, about
     /// 40 ms here: detaches made together share one, where one after the other each waits its own.
     /// The rest of a syscall tracepoint's unregistration waits for another under the kernel's event
-    /// mutex, which serialises that part whatever the threads.
+    /// mutex, which serialises that part whatever the threads. A job no thread can be made for (no
+    /// memory left, say) runs here, after the others have started: a stop never waits on a thread
+    /// that was never made.
     static func concurrently(_ jobs: [() -> Void]) {
         guard jobs.count > 1 else { jobs.first?(); return }
-        let group = DispatchGroup()
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        defer { pthread_attr_destroy(&attributes) }
+        pthread_attr_setstacksize(&attributes, 256 * 1024)  // a close or a link's destroy: little stack
+        var threads: [pthread_t] = [], here: [() -> Void] = []
         for job in jobs {
-            group.enter()
-            Thread {
-                job()
-                group.leave()
-            }.start()
+            let box = Unmanaged.passRetained(Job(job))
+            var thread = pthread_t()
+            let made = pthread_create(&thread, &attributes, { argument in
+                Unmanaged<Job>.fromOpaque(argument!).takeRetainedValue().run()
+                return nil
+            }, box.toOpaque())
+            if made == 0 {
+                threads.append(thread)
+            } else {
+                box.release()
+                here.append(job)
+            }
         }
-        group.wait()
+        for job in here { job() }
+        for thread in threads { pthread_join(thread, nil) }
+    }
+
+    private final class Job {
+        let run: () -> Void
+        init(_ run: @escaping () -> Void) { self.run = run }
     }
 
     /// Whether the kernel follows any process other than a listener: a connection's sshd or a
