@@ -3,10 +3,11 @@ SWIFT   ?= swift
 DB      ?= /var/lib/sshaudit/sshaudit.db
 # Build: libbpf and friends, pkg-config to find them. Tests: a real sshd, ssh and sshpass clients;
 # chromium renders the HTML report for the screenshot test; libpq to ship to PostgreSQL, whose
-# server the fleet tests start on their own; mptcpize runs an sshd that accepts MPTCP.
+# server the fleet tests start on their own; mptcpize runs an sshd that accepts MPTCP; gcc and the C
+# headers build the tests' small C programs (and the benchmarks').
 APT_PACKAGES := pkg-config libbpf-dev libelf-dev zlib1g-dev libsqlite3-dev libpq-dev \
                 openssh-server openssh-client sshpass procps chromium rsync sqlite3 postgresql openssl \
-                mptcpize
+                mptcpize gcc libc6-dev
 
 PREFIX  ?= /usr/local
 
