@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -37,6 +38,9 @@ int main(void)
         files.rlim_cur = files.rlim_max;
         setrlimit(RLIMIT_NOFILE, &files);
     }
+    /* A machine that has not mounted tracefs yet (the recorder would mount it too). */
+    if (access(roots[0], F_OK) != 0 && access(roots[1], F_OK) != 0)
+        mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL);
     int held = 0;
     for (unsigned r = 0; r < sizeof roots / sizeof roots[0] && held == 0; r++) {
         DIR *dir = opendir(roots[r]);
