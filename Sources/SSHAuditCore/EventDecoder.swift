@@ -227,12 +227,17 @@ public enum EventDecoder {
             guard at + At.seenKeySize <= bytes.count else { throw DecodeError.truncated(type: type, size: bytes.count) }
             seenKey = Array(bytes[at..<at + At.seenKeySize])
         }
-        let dirTruncated = flags & SA_FILE_TRUNCATED != 0, nameTruncated = flags & SA_FILE_NAME_TRUNCATED != 0
+        // One flag of each kind serves both names of a record (a rename's, a link's): a name from
+        // user memory was cut only if it filled its room, and a walk only if it gave something (the
+        // root's gives nothing). Otherwise "…" would go on the other name too.
+        let dirFlag = flags & SA_FILE_TRUNCATED != 0, nameFlag = flags & SA_FILE_NAME_TRUNCATED != 0
+        func dirTruncated(_ dir: UnsafeRawBufferPointer) -> Bool { dirFlag && dir.contains { $0 != UInt8(ascii: "/") } }
+        func nameTruncated(_ name: UnsafeRawBufferPointer) -> Bool { nameFlag && name.count >= Int(SA_FILE_NAME_MAX) - 1 }
         // A call by name's walks note where the process's root was on them (bpf/events.h: SA_FILE_ROOT_AT).
         let rootAt = transferOpen ? 0 : r.u32(At.actOpenFlags)
         func path(_ dir: UnsafeRawBufferPointer, _ name: UnsafeRawBufferPointer, second: Bool = false) -> String {
-            FilePath.join(dirLeafFirst: dir, name: RecordedText.string(name), dirTruncated: dirTruncated,
-                          nameTruncated: nameTruncated, rootAt: Int((rootAt >> (second ? 16 : 0)) & 0xffff) - 1,
+            FilePath.join(dirLeafFirst: dir, name: RecordedText.string(name), dirTruncated: dirTruncated(dir),
+                          nameTruncated: nameTruncated(name), rootAt: Int((rootAt >> (second ? 16 : 0)) & 0xffff) - 1,
                           detached: flags & (second ? SA_FILE_DETACHED2 : SA_FILE_DETACHED) != 0)
         }
         let newPath: String?
@@ -240,7 +245,7 @@ public enum EventDecoder {
             newPath = name2.isEmpty ? nil : InodeFlags.describe(String(decoding: name2, as: UTF8.self))
         } else if op.newPathIsLiteral {
             // None given (mount_setattr; move_mount's usual "" from-path): no new path.
-            newPath = name2.isEmpty ? nil : RecordedText.string(name2) + (nameTruncated ? "…" : "")
+            newPath = name2.isEmpty ? nil : RecordedText.string(name2) + (nameTruncated(name2) ? "…" : "")
         } else {
             newPath = lengths[2] + lengths[3] > 0 ? path(dir2, name2, second: true) : nil
         }

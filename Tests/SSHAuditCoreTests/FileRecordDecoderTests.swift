@@ -55,6 +55,28 @@ final class FileRecordDecoderTests: XCTestCase {
                        "(detached mount)/passwd")
     }
 
+    /// The kernel has one flag for a cut name and one for a cut walk, for both names of a record: the
+    /// "…" goes on the name that filled its room (511 bytes) and on a walk that gave something, never
+    /// on the other name (a long target must not make `~/.bash_profile` read `~/.bash_profile…`).
+    func testTruncationMarksGoOnTheNameThatWasCut() throws {
+        let long = String(repeating: "./", count: 255) + "e"  // 511 bytes: its room, NUL included, full
+        let nameCut = UInt32(SA_FILE_NAME_TRUNCATED), walkCut = UInt32(SA_FILE_TRUNCATED)
+        let link = try change(fileRecord(op: 11, flags: nameCut, ["u/home/", ".bash_profile", "", long]))
+        XCTAssertEqual(link?.path, "/home/u/.bash_profile")
+        XCTAssertEqual(link?.newPath, long + "…")
+        let moved = try change(fileRecord(op: 4, flags: nameCut, ["", "/tmp/" + String(repeating: "./", count: 252) + "xy",
+                                                                   "", "/home/u/.bashrc"]))
+        XCTAssertEqual(moved?.path, "/tmp/xy…")
+        XCTAssertEqual(moved?.newPath, "/home/u/.bashrc")
+        // A deep working directory, then an absolute name (its walk, the root's, gives nothing).
+        let deep = String(repeating: "d/", count: 32)
+        let fromDeep = try change(fileRecord(op: 4, flags: walkCut, [deep, "evil", "", "/etc/cron.d/job"]))
+        XCTAssertEqual(fromDeep?.path, "…/" + String(repeating: "d/", count: 32) + "evil")
+        XCTAssertEqual(fromDeep?.newPath, "/etc/cron.d/job")
+        // Both walks gave something: both are marked, as the kernel cannot say which one was cut.
+        XCTAssertEqual(try change(fileRecord(op: 4, flags: walkCut, [deep, "a", "tmp/", "b"]))?.newPath, "…/tmp/b")
+    }
+
     func testPathsFromTheKernelsDirectoryAndTheCallersName() throws {
         // A descriptor's file: the kernel's walk alone.
         XCTAssertEqual(try change(fileRecord(op: 1, ["keys_authorized/.ssh/alice/home/"])),
@@ -102,7 +124,8 @@ final class FileRecordDecoderTests: XCTestCase {
                                           FileChange(op: .rename, path: "/tmp/b", newPath: "/tmp/a")])
         // Beyond the bounds: "…" where the part is missing.
         XCTAssertEqual(try change(fileRecord(op: 2, flags: 1, ["c/b/"]))?.path, "…/b/c")
-        XCTAssertEqual(try change(fileRecord(op: 5, flags: 2, ["tmp/", "abc"]))?.path, "/tmp/abc…")
+        let full = String(repeating: "a", count: 511)  // a name that filled its room
+        XCTAssertEqual(try change(fileRecord(op: 5, flags: 2, ["tmp/", full]))?.path, "/tmp/" + full + "…")
     }
 
     func testTransferOpenAndBadRecords() throws {
