@@ -62,8 +62,8 @@ public final class CentralReader {
     }
 
     /// `query files`: with --path and --sensitive matched as the local store matches them (fnmatch):
-    /// PostgreSQL narrows by regular expressions made from the globs (every symlink row passes
-    /// --sensitive's), and where one is wider than its glob (bracket expressions, escapes) or it is
+    /// PostgreSQL narrows by regular expressions made from the globs (every symlink or mount row, and
+    /// every path SensitivePaths.closerLook catches, passes --sensitive's), and where one is wider than its glob (bracket expressions, escapes) or it is
     /// --sensitive, the globs decide here (SensitivePaths.Matcher), before --limit.
     public func files(_ filter: QueryFilter, _ files: FileActivityFilter) throws -> [Hosted<FileActivityRow>] {
         // --sensitive is decided here always: a symlink's relative target is read from its directory.
@@ -175,8 +175,9 @@ public final class CentralReader {
                 q.conditions.append("(fa.path ~ ANY(\(regexes)::text[]) OR fa.row->>'new_path' ~ ANY(\(regexes)::text[]))")
             }
             if let sensitive = files.sensitive {
-                let regexes = q.bind(PGArray.literal(SensitivePaths.expanded(sensitive).map { Self.regex(glob: $0).pattern }))
-                q.conditions.append("(fa.path ~ ANY(\(regexes)::text[]) OR fa.row->>'new_path' ~ ANY(\(regexes)::text[]) OR fa.op = 'symlink')")
+                let regexes = q.bind(PGArray.literal(SensitivePaths.expanded(sensitive).map { Self.regex(glob: $0).pattern }
+                                                     + [SensitivePaths.closerLook]))
+                q.conditions.append("(fa.path ~ ANY(\(regexes)::text[]) OR fa.row->>'new_path' ~ ANY(\(regexes)::text[]) OR fa.op IN ('symlink', 'mount', 'remount'))")
             }
         }
         if let pattern = filter.grep {

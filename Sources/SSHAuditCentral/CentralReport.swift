@@ -123,9 +123,9 @@ extension CentralReader {
         }
 
         // Changes to sensitive paths: PostgreSQL narrows by regular expressions made from the globs
-        // (every symlink passes: its relative target is read here), SensitivePaths.Matcher (the
-        // local test, fnmatch) decides.
-        let regexes = PGArray.literal(SensitivePaths.expanded(sensitive).map { Self.regex(glob: $0).pattern })
+        // (every symlink or mount passes: its target or source is read here, as does every path
+        // SensitivePaths.closerLook catches), SensitivePaths.Matcher (the local test, fnmatch) decides.
+        let regexes = PGArray.literal(SensitivePaths.expanded(sensitive).map { Self.regex(glob: $0).pattern } + [SensitivePaths.closerLook])
         let matcher = SensitivePaths.Matcher(sensitive)
         var sensitiveRows: [FileActivityRow] = []
         var after: (at: String, host: String, id: String)? = nil
@@ -138,7 +138,7 @@ extension CentralReader {
             }
             let found = try db.query("""
                 SELECT f.host, f.row::text, f.at::text, f.id FROM file_activity AS f
-                WHERE \(inPeriod("f")) AND (f.path ~ ANY($4::text[]) OR f.row->>'new_path' ~ ANY($4::text[]) OR f.op = 'symlink')\(page)
+                WHERE \(inPeriod("f")) AND (f.path ~ ANY($4::text[]) OR f.row->>'new_path' ~ ANY($4::text[]) OR f.op IN ('symlink', 'mount', 'remount'))\(page)
                 ORDER BY f.at, f.host, f.id LIMIT 500
                 """, parameters)
             for r in found {

@@ -189,7 +189,7 @@ public final class AuditReader {
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA mmap_size = 4294967296")
             db.add(function: ArgvSearch.function)
-            db.add(function: SensitivePaths.linkTargetFunction)
+            db.add(function: SensitivePaths.sensitiveFunction)
             if ProcessInfo.processInfo.environment["SSHAUDIT_TRACE_SQL"] != nil { AuditReader.trace(db) }
         }
         return config

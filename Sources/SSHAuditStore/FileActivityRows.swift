@@ -7,7 +7,7 @@ import Glibc
 #endif
 
 /// Paths whose change says most about an intruder (README, "Sensitive paths"): shell-style globs in
-/// which `*` also matches `/` (SQLite's GLOB, fnmatch(3) without flags), matched against a row's path
+/// which `*` also matches `/` (fnmatch(3) without flags), matched against a row's path
 /// and new path. The list is configurable: a file of patterns, one a line (`#` starts a comment).
 public enum SensitivePaths {
     public static let defaults: [String] = [
@@ -18,8 +18,13 @@ public enum SensitivePaths {
         "/etc/systemd/system/*", "/etc/systemd/user/*", "/usr/lib/systemd/system/*", "/lib/systemd/system/*",
         "/run/systemd/system/*", "*/.config/systemd/user/*",
         "/etc/ld.so.preload",
-        "*/.bashrc", "*/.bash_profile", "*/.bash_login", "*/.bash_logout", "*/.profile", "*/.zshrc", "*/.zshenv",
-        "*/.zprofile", "*/.zlogin", "/etc/profile", "/etc/profile.d/*", "/etc/bash.bashrc", "/etc/zsh/*",
+        "*/.bashrc", "*/.bash_profile", "*/.bash_login", "*/.bash_logout", "*/.bash_aliases", "*/.profile", "*/.zshrc",
+        "*/.zshenv", "*/.zprofile", "*/.zlogin", "/etc/profile", "/etc/profile.d/*", "/etc/bash.bashrc", "/etc/zsh/*",
+        "/etc/environment",
+        // What sshd itself runs or reads at a login: a user's rc and environment, the host's.
+        "*/.ssh/rc", "*/.ssh/environment", "/etc/ssh/sshrc", "/etc/ssh/sshd_config", "/etc/ssh/sshd_config.d/*",
+        "/etc/pam.d/*", "/etc/ld.so.conf", "/etc/ld.so.conf.d/*",
+        "/usr/lib/systemd/user/*", "/var/run/systemd/system/*",  // /var/run: /run by another name
         "/root", "/root/*",
     ]
 
@@ -38,11 +43,13 @@ public enum SensitivePaths {
             .map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty && !$0.hasPrefix("#") }
         if patterns.isEmpty { throw QueryError.unreadable(path, "no patterns in it") }
+        // Stored paths are absolute, never end in "/" and hold no comment: such a line would match
+        // nothing, silently.
+        if let bad = patterns.first(where: { !($0.hasPrefix("/") || $0.hasPrefix("*")) || ($0.count > 1 && $0.hasSuffix("/")) || $0.contains(" #") }) {
+            throw QueryError.unreadable(path, "\"\(VisibleText.render(bad))\" can never match a stored path: a pattern starts with / or *, "
+                                        + "does not end with /, and a comment takes a line of its own")
+        }
         return patterns
-    }
-
-    public static func matches(_ path: String, _ patterns: [String]) -> Bool {
-        patterns.contains { fnmatch($0, path, 0) == 0 }
     }
 
     /// Whether a row is sensitive (a Matcher made for one row; make one for many).
@@ -71,12 +78,58 @@ public enum SensitivePaths {
         public let globs: [String]
         public init(_ patterns: [String]) { globs = SensitivePaths.expanded(patterns) }
 
+        /// A path of the row (`paths(of:)`) matches a pattern or a directory on the way to one, or
+        /// its place is unknown (`unknownPlace`), or it is a symlink or mount to the root itself.
         public func matches(_ row: FileActivityRow) -> Bool {
-            SensitivePaths.matches(row.path, globs) || (row.newPath.map { SensitivePaths.matches($0, globs) } ?? false)
-                || (row.op == "symlink"
-                    ? row.newPath.flatMap { SensitivePaths.linkTarget(path: row.path, target: $0) }.map { SensitivePaths.matches($0, globs) } ?? false
-                    : false)
+            let linksOrMounts = row.op == "symlink" || row.op == "mount" || row.op == "remount"
+            return SensitivePaths.paths(of: row).contains {
+                SensitivePaths.unknownPlace($0) || ($0 == "/" && linksOrMounts) || SensitivePaths.matches($0, globs)
+            }
         }
+    }
+
+    /// The paths a row names, as they are matched: its path, and its new path where that is a place
+    /// (a rename's or link's destination, a symlink's target, a mount's source; not an attribute's
+    /// name). A relative symlink target is read from the link's directory (`linkTarget`); every
+    /// absolute one is resolved lexically, as the kernel reads `/etc//cron.d` or `/tmp/../etc`
+    /// (the kernel resolved the rest already, or user space did for a call by name).
+    public static func paths(of row: FileActivityRow) -> [String] {
+        var paths = [row.path]
+        if let new = row.newPath, !["setxattr", "removexattr", "setflags"].contains(row.op) {
+            paths.append(new)
+            if row.op == "symlink", let target = linkTarget(path: row.path, target: new) { paths.append(target) }
+        }
+        return paths.map { $0.hasPrefix("/") ? FilePath.lexical([], $0) : $0 }
+    }
+
+    /// Whether a path's real place is unknown: cut short by the kernel's bounds (a "…" mark: a name
+    /// longer than 511 bytes, a directory deeper than 32 levels, `FilePath.join`), or named through one
+    /// of the kernel's own links, which resolve to another directory or file whatever the text says
+    /// (`/proc/self/root/etc/cron.d/job`, `/proc/PID/cwd/…`, `/dev/fd/3/authorized_keys` for a
+    /// directory open on descriptor 3). Such a path could be any file: it is shown as sensitive.
+    public static func unknownPlace(_ path: String) -> Bool {
+        if path.contains("…") { return true }
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
+        guard path.hasPrefix("/"), let first = parts.first else { return false }
+        if first == "dev" {
+            return parts.count > 1 && ["fd", "stdin", "stdout", "stderr"].contains(parts[1])
+        }
+        guard first == "proc", parts.count > 2, parts[1] == "self" || parts[1] == "thread-self" || parts[1].allSatisfy(\.isNumber) else {
+            return false
+        }
+        let links: Set<Substring> = ["root", "cwd", "fd", "exe", "map_files"]
+        if links.contains(parts[2]) { return true }
+        // /proc/PID/task/TID/root …
+        return parts[2] == "task" && parts.count > 4 && links.contains(parts[4])
+    }
+
+    /// For a store that narrows by regular expressions first (the central one): a path Matcher may
+    /// flag whatever the patterns, or read differently from its text (unknownPlace; a `//`, `.` or
+    /// `..` component).
+    public static let closerLook = "…|//|/\\.\\.?(/|$)|^/proc/|^/dev/"
+
+    public static func matches(_ path: String, _ patterns: [String]) -> Bool {
+        patterns.contains { fnmatch($0, path, 0) == 0 }
     }
 
     /// A `--path` glob: the path or the new path, as the SQL filter has it.
@@ -93,17 +146,36 @@ public enum SensitivePaths {
         return FilePath.lexical(path[..<slash].split(separator: "/", omittingEmptySubsequences: true), target)
     }
 
-    /// linkTarget for SQL: `sshaudit_link_target(path, new_path)`, NULL for an absolute target.
-    static let linkTargetFunction = DatabaseFunction("sshaudit_link_target", argumentCount: 2, pure: true) { values in
-        guard let path = String.fromDatabaseValue(values[0]), let target = String.fromDatabaseValue(values[1]) else { return nil }
-        return linkTarget(path: path, target: target)
+    /// The same test in SQL: `sshaudit_sensitive(op, path, new_path, PATTERNS)`, PATTERNS a JSON array
+    /// of patterns, is Matcher's own answer, so that `--sensitive` and the report select exactly the
+    /// rows `show` marks (SQLite's GLOB differs from fnmatch(3) on bracket expressions and escapes).
+    static let sensitiveFunction = DatabaseFunction("sshaudit_sensitive", argumentCount: 4, pure: true) { values in
+        guard let op = String.fromDatabaseValue(values[0]), let path = String.fromDatabaseValue(values[1]),
+              let patterns = String.fromDatabaseValue(values[3]) else { return false }
+        let row = FileActivityRow(id: 0, sessionID: 0, commandID: nil, pid: 0, uid: 0, op: op, path: path,
+                                  newPath: String.fromDatabaseValue(values[2]), firstAt: "", lastAt: "", count: 0, host: nil)
+        return matchers.matcher(for: patterns).matches(row)
+    }
+
+    /// The Matcher of each pattern list the SQL function was given (one or two per process).
+    private static let matchers = MatcherCache()
+    private final class MatcherCache: @unchecked Sendable {
+        private let lock = NSLock()
+        private var byJSON: [String: Matcher] = [:]
+        func matcher(for json: String) -> Matcher {
+            lock.lock()
+            defer { lock.unlock() }
+            if let known = byJSON[json] { return known }
+            let patterns = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String] ?? []
+            let made = Matcher(patterns)
+            byJSON[json] = made
+            return made
+        }
     }
 
     /// The same test in SQL, on a query's alias.
     static func clause(_ alias: String, _ patterns: [String]) -> Clause {
-        let one = "\(alias).path GLOB p.value OR \(alias).new_path GLOB p.value"
-            + " OR (\(alias).op = 'symlink' AND sshaudit_link_target(\(alias).path, \(alias).new_path) GLOB p.value)"
-        return Clause("EXISTS (SELECT 1 FROM json_each(?) AS p WHERE \(one))", [jsonArray(expanded(patterns))])
+        Clause("sshaudit_sensitive(\(alias).op, \(alias).path, \(alias).new_path, ?)", [jsonArray(patterns)])
     }
 }
 

@@ -52,4 +52,75 @@ final class SensitivePathsTests: XCTestCase {
         XCTAssertEqual(inSwift.sorted(), [1, 4, 6, 7])
         XCTAssertEqual(inSQL.sorted(), [1, 4, 6, 7], "the query's clause says what show and the fleet report say")
     }
+
+    /// Ways to name a sensitive place that its text hides: an absolute target or source spelled with
+    /// `//` or `..`, a link to the root itself, a path through the kernel's own links (/proc/self/root,
+    /// /proc/PID/cwd, /dev/fd/N), and a path cut short by the kernel's bounds ("…": its real place is
+    /// unknown). Swift and SQL agree on each, also for a bracket expression SQLite's GLOB reads
+    /// otherwise than fnmatch(3).
+    func testSpellingsThatHideASensitivePlaceAreCaught() throws {
+        let dir = FileManager.default.temporaryDirectory.appending(path: "sensitive-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let t0: Int64 = 1_795_917_299_123_000_000
+        let store = try AuditStore.openForRecording(path: dir + "/audit.db")
+        func row(_ id: Int64, _ op: FileOperation, _ path: String, _ newPath: String?) -> CorrelatorOutput {
+            .fileActivity(FileActivityRecord(id: id, sessionID: 1, commandID: nil, pid: 4242, uid: 1000, op: op, path: path,
+                                             newPath: newPath, firstAtNs: t0 + id, lastAtNs: t0 + id, count: 1))
+        }
+        let long = "/tmp/" + String(repeating: "x", count: 506) + "…"
+        try store.write([
+            .session(SessionRecord(id: 1, sshdPid: 4001, sshdStartNs: 78, startedAtNs: t0)),
+            row(1, .symlink, "/tmp/c", "/etc//cron.d"),
+            row(2, .symlink, "/tmp/s", "/tmp/../etc/./shadow"),
+            row(3, .symlink, "/tmp/r", "/"),
+            row(4, .symlink, "/tmp/r2", ".."),
+            row(5, .mount, "/mnt/x", "/etc//cron.d"),
+            row(6, .rename, "/tmp/job", "/proc/self/root/etc/cron.d/job"),
+            row(7, .rename, "/tmp/k", "/dev/fd/3/authorized_keys"),
+            row(8, .chmod, "/proc/4242/cwd/shadow", nil),
+            row(9, .rename, "/tmp/j", "/proc/1/task/1/root/etc/passwd"),
+            row(10, .symlink, "/tmp/l", long),
+            row(11, .rename, "…/d/d/evil", "/tmp/evil"),
+            row(12, .rename, "/tmp/a", "/var/run/systemd/system/x.service"),
+            row(13, .create, "/home/u/.ssh/rc", nil),
+            // Not sensitive: ordinary files, /proc's other files, an attribute's name, a mount of a device.
+            row(20, .rename, "/tmp/a", "/tmp/b"),
+            row(21, .write, "/proc/sys/kernel/core_pattern2", nil),
+            row(22, .setxattr, "/tmp/f", "/"),
+            row(23, .mount, "/mnt/usb", "/dev/sdb1"),
+            row(24, .symlink, "/tmp/n", "notes/../todo"),
+            row(25, .write, "/home/u/devfd/3", nil),
+        ])
+        let reader = try AuditReader(path: dir + "/audit.db")
+        let all = try reader.fileActivity(QueryFilter())
+        XCTAssertEqual(all.count, 19)
+        let sensitive: [Int64] = Array(1...13)
+        XCTAssertEqual(all.filter { SensitivePaths.matches($0, SensitivePaths.defaults) }.map(\.id).sorted(), sensitive)
+        XCTAssertEqual(try reader.fileActivity(QueryFilter(), FileActivityFilter(sensitive: SensitivePaths.defaults)).map(\.id).sorted(),
+                       sensitive, "the query's clause is the Matcher's own answer")
+
+        // fnmatch's "[!x]" is a negation; SQLite's GLOB would read "!" as a character of the set.
+        let custom = ["/etc/cron.[!x]*"]
+        let inSwift = all.filter { SensitivePaths.matches($0, custom) }.map(\.id).sorted()
+        XCTAssertEqual(try reader.fileActivity(QueryFilter(), FileActivityFilter(sensitive: custom)).map(\.id).sorted(), inSwift)
+        XCTAssertTrue(inSwift.contains(1) && inSwift.contains(5), "\(inSwift)")
+    }
+
+    /// A pattern no stored path can match is refused with one line, not kept in silence.
+    func testPatternsThatCanNeverMatchAreRefused() throws {
+        let file = FileManager.default.temporaryDirectory.appending(path: "patterns-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        for (text, ok) in [("/etc/x\n# a comment\n*/.ssh/rc\n", true), ("~/.ssh/rc\n", false), ("etc/shadow\n", false),
+                           ("/etc/sudoers.d/\n", false), ("/etc/shadow # the hashes\n", false), ("/\n", true)] {
+            try text.write(toFile: file, atomically: true, encoding: .utf8)
+            if ok {
+                XCTAssertNoThrow(try SensitivePaths.load(file), text)
+            } else {
+                XCTAssertThrowsError(try SensitivePaths.load(file), text) { error in
+                    XCTAssertTrue("\(error)".contains("can never match a stored path"), "\(error)")
+                    XCTAssertFalse("\(error)".contains("\n"), "one line")
+                }
+            }
+        }
+    }
 }
