@@ -127,9 +127,11 @@ extension CentralReader {
         // SensitivePaths.closerLook catches), SensitivePaths.Matcher (the local test, fnmatch) decides.
         let regexes = PGArray.literal(SensitivePaths.expanded(sensitive).map { Self.regex(glob: $0).pattern } + [SensitivePaths.closerLook])
         let matcher = SensitivePaths.Matcher(sensitive)
+        // Every candidate of the period is read, to count them all (the report's "N of M").
         var sensitiveRows: [FileActivityRow] = []
+        var sensitiveTotal = 0
         var after: (at: String, host: String, id: String)? = nil
-        while sensitiveRows.count < top {
+        while true {
             var parameters = period + [regexes]
             var page = ""
             if let after {
@@ -144,13 +146,16 @@ extension CentralReader {
             for r in found {
                 var row = try decode(FileActivityRow.self, r[1])
                 guard matcher.matches(row) else { continue }
+                sensitiveTotal += 1
+                guard sensitiveRows.count < top else { continue }
                 row.host = r[0]
                 sensitiveRows.append(row)
             }
             guard found.count == 500, let last = found.last else { break }
             after = (last[2] ?? "", last[0] ?? "", last[3] ?? "")
         }
-        report.sensitiveFiles = Array(sensitiveRows.prefix(top))
+        report.sensitiveFiles = sensitiveRows
+        report.sensitiveFilesTotal = sensitiveTotal
 
         // Network activity by endpoint over the hosts, listeners first (NetworkRows.swift's order).
         report.network = try db.query("""

@@ -197,13 +197,21 @@ extension AuditReader {
     /// File activity of sessions (empty on a database without the table).
     public func fileActivity(_ filter: QueryFilter, _ files: FileActivityFilter = FileActivityFilter()) throws -> [FileActivityRow] {
         guard schema.contains("file_activity") else { return [] }
-        return try read { db in
-            var planner = planner(.files, filter, db)
-            if let glob = files.path { planner.extra.append(Clause("(fa.path GLOB ? OR fa.new_path GLOB ?)", [glob, glob])) }
-            if let op = files.op { planner.extra.append(Clause("fa.op = ?", [op])) }
-            if let patterns = files.sensitive { planner.extra.append(SensitivePaths.clause("fa", patterns)) }
-            return try planner.rows().map(FileActivityRow.init(row:))
-        }
+        return try read { db in try filesPlanner(filter, files, db).rows().map(FileActivityRow.init(row:)) }
+    }
+
+    private func filesPlanner(_ filter: QueryFilter, _ files: FileActivityFilter, _ db: Database) -> QueryPlanner {
+        var planner = planner(.files, filter, db)
+        if let glob = files.path { planner.extra.append(Clause("(fa.path GLOB ? OR fa.new_path GLOB ?)", [glob, glob])) }
+        if let op = files.op { planner.extra.append(Clause("fa.op = ?", [op])) }
+        if let patterns = files.sensitive { planner.extra.append(SensitivePaths.clause("fa", patterns)) }
+        return planner
+    }
+
+    /// How many rows fileActivity(filter, files) gives without its limit (the report's "N of M").
+    public func fileActivityCount(_ filter: QueryFilter, _ files: FileActivityFilter) throws -> Int {
+        guard schema.contains("file_activity") else { return 0 }
+        return try read { db in try filesPlanner(filter, files, db).count() }
     }
 
     /// A session's file activity, oldest first (for `show` and `report`).

@@ -37,11 +37,13 @@ struct QueryPlanner {
 
     let db: Database
     let kind: Kind
-    let filter: QueryFilter
+    var filter: QueryFilter
     let schema: Set<String>
     var limits = PlanLimits()
     /// Conditions of one kind's own options (query files: --path, --op, --sensitive), on its alias.
     var extra: [Clause] = []
+    /// rows() gives counts instead (one row, or one a chunk of candidates): see count().
+    var countOnly = false
 
     // MARK: - Per-kind shape
 
@@ -197,7 +199,7 @@ struct QueryPlanner {
         }
 
         func select(_ access: Access, limit: Int?) throws -> [Row] {
-            var sql = "SELECT \(alias).* FROM \(table) \(alias)"
+            var sql = countOnly ? "SELECT COUNT(*) FROM \(table) \(alias)" : "SELECT \(alias).* FROM \(table) \(alias)"
             var all = predicates
             switch access {
             case let .ids(ids, _, _):
@@ -208,8 +210,10 @@ struct QueryPlanner {
             }
             if needsSessionJoin { sql += " CROSS JOIN sessions s ON s.id = \(alias).session_id" }
             if !all.isEmpty { sql += " WHERE " + all.map(\.sql).joined(separator: " AND ") }
-            sql += " ORDER BY \(alias).\(timeColumn), \(alias).id"
-            if let limit { sql += " LIMIT \(limit)" }
+            if !countOnly {
+                sql += " ORDER BY \(alias).\(timeColumn), \(alias).id"
+                if let limit { sql += " LIMIT \(limit)" }
+            }
             return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(all.flatMap(\.arguments)))
         }
         guard case let .ids(ids, fromSearch, true) = access else { return try select(access, limit: filter.limit) }
@@ -225,6 +229,14 @@ struct QueryPlanner {
             size *= 4
         }
         return rows
+    }
+
+    /// How many rows rows() gives without --limit.
+    func count() throws -> Int {
+        var counting = self
+        counting.countOnly = true
+        counting.filter.limit = nil
+        return try counting.rows().reduce(0) { $0 + (Int.fromDatabaseValue($1[0]) ?? 0) }
     }
 
     enum Access {

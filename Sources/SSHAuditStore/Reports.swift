@@ -210,6 +210,8 @@ public struct AuditReport: Encodable, Sendable {
     public var hosts: [String]?
     /// Changes to sensitive paths (`SensitivePaths`) in the period, oldest first (at most `top`).
     public var sensitiveFiles: [FileActivityRow] = []
+    /// How many there are in the period: more than `sensitiveFiles` holds when the list was cut.
+    public var sensitiveFilesTotal = 0
     /// Sessions' io_uring use in the period (session events of kind `io_uring`), oldest first (at
     /// most `top`); nil in a fleet report.
     public var ioUring: [SessionEventRow]?
@@ -222,7 +224,7 @@ public struct AuditReport: Encodable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case since, until, totals, days, privileged, coverage, certificates, hosts, network
-        case sensitiveFiles = "sensitive_files", ioUring = "io_uring", compatCalls = "compat_calls"
+        case sensitiveFiles = "sensitive_files", sensitiveFilesTotal = "sensitive_files_total", ioUring = "io_uring", compatCalls = "compat_calls"
         case generatedAt = "generated_at", loginsPerUser = "logins_per_user", failedBySource = "failed_by_source"
         case topPrograms = "top_programs", privilegedByUser = "privileged_by_user", openSessions = "open_sessions"
     }

@@ -62,8 +62,9 @@ struct Report: ParsableCommand, UsesDatabase, UsesFormat {
         } else {
             let reader = try AuditReader(path: db)
             report = try reader.report(since: start, until: end, top: top, generatedAt: generated)
-            report.sensitiveFiles = try reader.fileActivity(QueryFilter(limit: top, since: start, until: end),
-                                                            FileActivityFilter(sensitive: try sensitivePaths.patterns()))
+            let sensitive = FileActivityFilter(sensitive: try sensitivePaths.patterns())
+            report.sensitiveFiles = try reader.fileActivity(QueryFilter(limit: top, since: start, until: end), sensitive)
+            report.sensitiveFilesTotal = try reader.fileActivityCount(QueryFilter(since: start, until: end), sensitive)
             report.ioUring = try reader.sessionEvents(of: "io_uring", since: start, until: end, limit: top)
             report.compatCalls = try reader.sessionEvents(of: "compat_calls", since: start, until: end, limit: top)
         }
@@ -173,6 +174,9 @@ enum ReportMarkdown {
 
         md += "\n## Sensitive files changed\n\n"
         if r.sensitiveFiles.isEmpty { md += "No change to a sensitive path in this period.\n" } else {
+            if r.sensitiveFilesTotal > r.sensitiveFiles.count {
+                md += "First \(r.sensitiveFiles.count) of \(grouped(r.sensitiveFilesTotal)) (all of them: `sshaudit query files --sensitive` with this period):\n\n"
+            }
             md += "| First | Session | PID | UID | Op | Count | Path |\n|---|--:|--:|--:|---|--:|---|\n"
             for f in r.sensitiveFiles {
                 md += "| \(cell(f.firstAt)) | \(cell(sessionReference(f.sessionID, host: f.host))) | \(f.pid) | \(f.uid) | \(f.op) | \(grouped(Int(f.count))) | \(code(fileActivityPath(f), columns: 120)) |\n"

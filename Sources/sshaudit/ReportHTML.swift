@@ -82,6 +82,9 @@ enum ReportHTML {
         if r.sensitiveFiles.isEmpty {
             body += "<p class=\"empty\">No change to a sensitive path in this period.</p>\n"
         } else {
+            if r.sensitiveFilesTotal > r.sensitiveFiles.count {
+                body += "<p>First \(r.sensitiveFiles.count) of \(grouped(r.sensitiveFilesTotal)) (all of them: <code>sshaudit query files --sensitive</code> with this period):</p>\n"
+            }
             body += table(["First", "Session", "PID", "UID", "Op", "Count", "Path"], numeric: [1, 2, 3, 5],
                           r.sensitiveFiles.map { [$0.firstAt, sessionReference($0.sessionID, host: $0.host), String($0.pid), String($0.uid), $0.op,
                                                   grouped(Int($0.count)), fileActivityPath($0)] }, codeColumn: 6)

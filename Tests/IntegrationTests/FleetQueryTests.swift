@@ -157,6 +157,8 @@ final class FleetQueryTests: XCTestCase {
             let centralSensitive = ((central["sensitive_files"] as? [[String: Any]]) ?? []).map { $0 as NSDictionary }
             let ownSensitive = try ((own["sensitive_files"] as? [Any]) ?? []).map { try withHost($0, host) }
             XCTAssertEqual(centralSensitive, ownSensitive, host)
+            XCTAssertEqual(central["sensitive_files_total"] as? Int, own["sensitive_files_total"] as? Int, host)
+            XCTAssertEqual(own["sensitive_files_total"] as? Int, ownSensitive.count, "\(host): fewer than --top, all listed")
             XCTAssertNil(central["coverage"], "coverage is each host's own")
             XCTAssertEqual(central["hosts"] as? [String], [host])
             sum.merge(totals(own), uniquingKeysWith: +)

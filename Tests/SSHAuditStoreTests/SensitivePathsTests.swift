@@ -104,6 +104,12 @@ final class SensitivePathsTests: XCTestCase {
         let inSwift = all.filter { SensitivePaths.matches($0, custom) }.map(\.id).sorted()
         XCTAssertEqual(try reader.fileActivity(QueryFilter(), FileActivityFilter(sensitive: custom)).map(\.id).sorted(), inSwift)
         XCTAssertTrue(inSwift.contains(1) && inSwift.contains(5), "\(inSwift)")
+
+        // The report lists the first --top and says how many there are: 13, not the 5 it shows.
+        let sensitiveFilter = FileActivityFilter(sensitive: SensitivePaths.defaults)
+        XCTAssertEqual(try reader.fileActivity(QueryFilter(limit: 5), sensitiveFilter).map(\.id), [1, 2, 3, 4, 5])
+        XCTAssertEqual(try reader.fileActivityCount(QueryFilter(limit: 5), sensitiveFilter), 13)
+        XCTAssertEqual(try reader.fileActivityCount(QueryFilter(), FileActivityFilter(op: "symlink")), 6)
     }
 
     /// A pattern no stored path can match is refused with one line, not kept in silence.
