@@ -7,6 +7,25 @@ import XCTest
 /// it is relative: `ln -s ../../etc/shadow /tmp/a/l` before `chmod 644 /tmp/a/l` (the chmod names the
 /// link, as the call does).
 final class SensitivePathsTests: XCTestCase {
+    var directories: [String] = []
+    override func tearDown() {
+        for dir in directories { try? FileManager.default.removeItem(atPath: dir) }
+        super.tearDown()
+    }
+
+    /// A database of one session's file rows (id, op, path, new path), read back.
+    func storeOfFileRows(_ rows: [(Int64, FileOperation, String, String?)]) throws -> AuditReader {
+        let dir = FileManager.default.temporaryDirectory.appending(path: "sensitive-\(UUID().uuidString)").path
+        directories.append(dir)
+        let t0: Int64 = 1_795_917_299_123_000_000
+        let store = try AuditStore.openForRecording(path: dir + "/audit.db")
+        try store.write([.session(SessionRecord(id: 1, sshdPid: 4001, sshdStartNs: 78, startedAtNs: t0))] + rows.map { id, op, path, newPath in
+            .fileActivity(FileActivityRecord(id: id, sessionID: 1, commandID: nil, pid: 4242, uid: 1000, op: op, path: path,
+                                             newPath: newPath, firstAtNs: t0 + id, lastAtNs: t0 + id, count: 1))
+        })
+        return try AuditReader(path: dir + "/audit.db")
+    }
+
     func testRelativeTargetsAreReadFromTheLinksDirectory() {
         XCTAssertEqual(SensitivePaths.linkTarget(path: "/tmp/a/l", target: "../../etc/shadow"), "/etc/shadow")
         XCTAssertEqual(SensitivePaths.linkTarget(path: "/tmp/a/l", target: "./b/../c"), "/tmp/a/c")
@@ -25,26 +44,16 @@ final class SensitivePathsTests: XCTestCase {
     }
 
     func testALinkToASensitiveFileIsSensitiveInSwiftAndInSQL() throws {
-        let dir = FileManager.default.temporaryDirectory.appending(path: "sensitive-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let t0: Int64 = 1_795_917_299_123_000_000
-        let store = try AuditStore.openForRecording(path: dir + "/audit.db")
-        func row(_ id: Int64, _ op: FileOperation, _ path: String, _ newPath: String?) -> CorrelatorOutput {
-            .fileActivity(FileActivityRecord(id: id, sessionID: 1, commandID: nil, pid: 4242, uid: 1000, op: op, path: path,
-                                             newPath: newPath, firstAtNs: t0 + id, lastAtNs: t0 + id, count: 1))
-        }
-        try store.write([
-            .session(SessionRecord(id: 1, sshdPid: 4001, sshdStartNs: 78, startedAtNs: t0)),
-            row(1, .symlink, "/tmp/a/l", "../../etc/shadow"),
-            row(2, .symlink, "/tmp/a/m", "../notes.txt"),
-            row(3, .chmod, "/tmp/a/l", nil),
-            row(4, .symlink, "/tmp/k", "/root/.ssh/authorized_keys"),
-            row(5, .rename, "/tmp/a/x", "../../etc/shadow"),  // not a link: a new path is a path already
-            row(6, .rename, "/tmp/s", "/home/alice/.ssh"),
-            row(7, .mount, "/etc", "/tmp/fakeetc"),
-            row(8, .mkdir, "/home/alice/notes", nil),
+        let reader = try storeOfFileRows([
+            (1, .symlink, "/tmp/a/l", "../../etc/shadow"),
+            (2, .symlink, "/tmp/a/m", "../notes.txt"),
+            (3, .chmod, "/tmp/a/l", nil),
+            (4, .symlink, "/tmp/k", "/root/.ssh/authorized_keys"),
+            (5, .rename, "/tmp/a/x", "../../etc/shadow"),  // not a link: a new path is a path already
+            (6, .rename, "/tmp/s", "/home/alice/.ssh"),
+            (7, .mount, "/etc", "/tmp/fakeetc"),
+            (8, .mkdir, "/home/alice/notes", nil),
         ])
-        let reader = try AuditReader(path: dir + "/audit.db")
         let all = try reader.fileActivity(QueryFilter())
         XCTAssertEqual(all.count, 8)
         let inSwift = all.filter { SensitivePaths.matches($0, SensitivePaths.defaults) }.map(\.id)
@@ -59,39 +68,29 @@ final class SensitivePathsTests: XCTestCase {
     /// unknown). Swift and SQL agree on each, also for a bracket expression SQLite's GLOB reads
     /// otherwise than fnmatch(3).
     func testSpellingsThatHideASensitivePlaceAreCaught() throws {
-        let dir = FileManager.default.temporaryDirectory.appending(path: "sensitive-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let t0: Int64 = 1_795_917_299_123_000_000
-        let store = try AuditStore.openForRecording(path: dir + "/audit.db")
-        func row(_ id: Int64, _ op: FileOperation, _ path: String, _ newPath: String?) -> CorrelatorOutput {
-            .fileActivity(FileActivityRecord(id: id, sessionID: 1, commandID: nil, pid: 4242, uid: 1000, op: op, path: path,
-                                             newPath: newPath, firstAtNs: t0 + id, lastAtNs: t0 + id, count: 1))
-        }
         let long = "/tmp/" + String(repeating: "x", count: 506) + "…"
-        try store.write([
-            .session(SessionRecord(id: 1, sshdPid: 4001, sshdStartNs: 78, startedAtNs: t0)),
-            row(1, .symlink, "/tmp/c", "/etc//cron.d"),
-            row(2, .symlink, "/tmp/s", "/tmp/../etc/./shadow"),
-            row(3, .symlink, "/tmp/r", "/"),
-            row(4, .symlink, "/tmp/r2", ".."),
-            row(5, .mount, "/mnt/x", "/etc//cron.d"),
-            row(6, .rename, "/tmp/job", "/proc/self/root/etc/cron.d/job"),
-            row(7, .rename, "/tmp/k", "/dev/fd/3/authorized_keys"),
-            row(8, .chmod, "/proc/4242/cwd/shadow", nil),
-            row(9, .rename, "/tmp/j", "/proc/1/task/1/root/etc/passwd"),
-            row(10, .symlink, "/tmp/l", long),
-            row(11, .rename, "…/d/d/evil", "/tmp/evil"),
-            row(12, .rename, "/tmp/a", "/var/run/systemd/system/x.service"),
-            row(13, .create, "/home/u/.ssh/rc", nil),
+        let reader = try storeOfFileRows([
+            (1, .symlink, "/tmp/c", "/etc//cron.d"),
+            (2, .symlink, "/tmp/s", "/tmp/../etc/./shadow"),
+            (3, .symlink, "/tmp/r", "/"),
+            (4, .symlink, "/tmp/r2", ".."),
+            (5, .mount, "/mnt/x", "/etc//cron.d"),
+            (6, .rename, "/tmp/job", "/proc/self/root/etc/cron.d/job"),
+            (7, .rename, "/tmp/k", "/dev/fd/3/authorized_keys"),
+            (8, .chmod, "/proc/4242/cwd/shadow", nil),
+            (9, .rename, "/tmp/j", "/proc/1/task/1/root/etc/passwd"),
+            (10, .symlink, "/tmp/l", long),
+            (11, .rename, "…/d/d/evil", "/tmp/evil"),
+            (12, .rename, "/tmp/a", "/var/run/systemd/system/x.service"),
+            (13, .create, "/home/u/.ssh/rc", nil),
             // Not sensitive: ordinary files, /proc's other files, an attribute's name, a mount of a device.
-            row(20, .rename, "/tmp/a", "/tmp/b"),
-            row(21, .write, "/proc/sys/kernel/core_pattern2", nil),
-            row(22, .setxattr, "/tmp/f", "/"),
-            row(23, .mount, "/mnt/usb", "/dev/sdb1"),
-            row(24, .symlink, "/tmp/n", "notes/../todo"),
-            row(25, .write, "/home/u/devfd/3", nil),
+            (20, .rename, "/tmp/a", "/tmp/b"),
+            (21, .write, "/proc/sys/kernel/core_pattern2", nil),
+            (22, .setxattr, "/tmp/f", "/"),
+            (23, .mount, "/mnt/usb", "/dev/sdb1"),
+            (24, .symlink, "/tmp/n", "notes/../todo"),
+            (25, .write, "/home/u/devfd/3", nil),
         ])
-        let reader = try AuditReader(path: dir + "/audit.db")
         let all = try reader.fileActivity(QueryFilter())
         XCTAssertEqual(all.count, 19)
         let sensitive: [Int64] = Array(1...13)
