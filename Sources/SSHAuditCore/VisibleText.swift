@@ -86,6 +86,40 @@ public enum VisibleText {
         }
     }
 
+    /// `text` rendered and cut into lines of at most `limit` columns, nothing left out: joined, the
+    /// lines are `render(text)`. A break never splits an escape or leaves a combining mark without its
+    /// base, and never leaves a line ending in spaces (they begin the next one, where they show as a
+    /// shifted start), so an attacker's padding can push text onto a later line but not out of sight.
+    public static func lines(_ text: String, columns limit: Int) -> [String] {
+        let rendered = render(text)
+        if width(rendered) <= limit { return [rendered] }
+        var lines: [String] = [], line: [Unicode.Scalar] = [], used = 0
+        func flush() {
+            // Trailing spaces move to the next line, unless the line is nothing but spaces.
+            var keep = line.count
+            while keep > 0 && line[keep - 1] == " " { keep -= 1 }
+            if keep == 0 { keep = line.count }
+            var done = ""
+            done.unicodeScalars.append(contentsOf: line[..<keep])
+            lines.append(done)
+            line = Array(line[keep...])
+            used = line.count
+        }
+        for (scalar, escaped) in pieces(text) {
+            let piece = escaped.map { Array($0.unicodeScalars) } ?? [scalar]
+            let w = escaped?.utf8.count ?? columns(scalar)  // an escape is ASCII
+            while used + w > limit && used > 0 { flush() }  // twice when the spaces carried over leave no room
+            line += piece
+            used += w
+        }
+        if !line.isEmpty {
+            var last = ""
+            last.unicodeScalars.append(contentsOf: line)
+            lines.append(last)
+        }
+        return lines
+    }
+
     private static func hex<N: BinaryInteger>(_ prefix: String, _ value: N, digits: Int) -> String {
         let text = String(value, radix: 16)
         return prefix + String(repeating: "0", count: max(0, digits - text.count)) + text

@@ -373,27 +373,38 @@ func printJSONLines<T: Encodable>(_ rows: [T]) throws {
 }
 
 /// Aligned columns within `width` terminal columns. Every cell is shown through VisibleText (controls
-/// as escapes, so a cell is always one line); while the line is too long, the widest column is cut
-/// (cells end in "…"). Widths count the rendered form.
+/// as escapes, so no cell can break a line itself); while the line is too long, the widest column is
+/// cut (cells end in "…"). Widths count the rendered form. With `wrapLast` (`show`), the last column
+/// is never cut: a cell wider than its room goes on over continuation lines that start under it, so
+/// padding cannot push the end of a command or the destination of a rename out of sight.
 func printTable(header: [String], rows: [[String]], width: Int = 100) {
     writeOut(formatTable(header: header, rows: rows, width: width))
 }
 
-func formatTable(header: [String], rows: [[String]], width: Int = 100) -> String {
+func formatTable(header: [String], rows: [[String]], width: Int = 100, wrapLast: Bool = false) -> String {
     let raw = [header] + rows
     let all = raw.map { $0.map(VisibleText.render) }
     let lengths = all.map { $0.map(VisibleText.width) }
     var widths = header.indices.map { i in lengths.map { $0[i] }.max() ?? 0 }
     let gaps = 2 * (widths.count - 1)
+    let last = widths.count - 1
+    // A wrapped last column needs only room for some of its text: the others are cut to leave it 24.
+    if wrapLast { widths[last] = min(widths[last], max(24, width - gaps - widths[..<last].reduce(0, +))) }
     while widths.reduce(0, +) + gaps > width {
-        guard let widest = widths.indices.max(by: { widths[$0] < widths[$1] }), widths[widest] > 8 else { break }
+        let cuttable = wrapLast ? Array(widths.indices.dropLast()) : Array(widths.indices)
+        guard let widest = cuttable.max(by: { widths[$0] < widths[$1] }), widths[widest] > 8 else { break }
         widths[widest] -= min(widths[widest] - 8, widths.reduce(0, +) + gaps - width)
     }
+    let indent = String(repeating: " ", count: widths[..<last].reduce(0, +) + gaps)
     var out = ""
     out.reserveCapacity(all.count * (width + 1))
     for (r, row) in all.enumerated() {
         for (i, cell) in row.enumerated() {
             var text = cell, n = lengths[r][i]
+            if wrapLast && i == last && n > widths[i] {
+                out += VisibleText.lines(raw[r][i], columns: widths[i]).joined(separator: "\n" + indent)
+                break
+            }
             if n > widths[i] {
                 text = VisibleText.fit(raw[r][i], columns: widths[i])
                 n = VisibleText.width(text)

@@ -168,7 +168,7 @@ enum ReportMarkdown {
             md += "\nLatest \(r.privileged.count) of \(grouped(t.privilegedCommands)):\n\n"
             md += "| Time | Session | User | Exit | Command |\n|---|--:|---|--:|---|\n"
             for p in r.privileged {
-                md += "| \(cell(p.at)) | \(cell(sessionReference(p.sessionID, host: p.host))) | \(cell(p.user ?? "-")) | \(exitText(p.exitCode, p.signal)) | \(code(p.argv.joined(separator: " "), columns: 120)) |\n"
+                md += "| \(cell(p.at)) | \(cell(sessionReference(p.sessionID, host: p.host))) | \(cell(p.user ?? "-")) | \(exitText(p.exitCode, p.signal)) | \(code(p.argv.joined(separator: " "))) |\n"
             }
         }
 
@@ -179,7 +179,7 @@ enum ReportMarkdown {
             }
             md += "| First | Session | PID | UID | Op | Count | Path |\n|---|--:|--:|--:|---|--:|---|\n"
             for f in r.sensitiveFiles {
-                md += "| \(cell(f.firstAt)) | \(cell(sessionReference(f.sessionID, host: f.host))) | \(f.pid) | \(f.uid) | \(f.op) | \(grouped(Int(f.count))) | \(code(fileActivityPath(f), columns: 120)) |\n"
+                md += "| \(cell(f.firstAt)) | \(cell(sessionReference(f.sessionID, host: f.host))) | \(f.pid) | \(f.uid) | \(f.op) | \(grouped(Int(f.count))) | \(code(fileActivityPath(f))) |\n"
             }
         }
 
@@ -195,7 +195,7 @@ enum ReportMarkdown {
         if r.network.isEmpty { md += "No network activity recorded in this period.\n" } else {
             md += "| Op | Proto | Endpoint | Sessions | Users | Count | First | Last |\n|---|---|---|--:|---|--:|---|---|\n"
             for n in r.network {
-                md += "| \(n.op) | \(n.family)/\(n.proto) | \(code(reportEndpoint(n), columns: 80)) | \(grouped(n.sessions)) | \(cell(n.users.joined(separator: ", "))) | \(grouped(Int(n.count))) | \(cell(n.first)) | \(cell(n.last)) |\n"
+                md += "| \(n.op) | \(n.family)/\(n.proto) | \(code(reportEndpoint(n))) | \(grouped(n.sessions)) | \(cell(n.users.joined(separator: ", "))) | \(grouped(Int(n.count))) | \(cell(n.first)) | \(cell(n.last)) |\n"
             }
         }
 
@@ -239,11 +239,12 @@ enum ReportMarkdown {
         return out
     }
 
-    /// Recorded text as a code span, cut to `columns`: its content is literal in Markdown (no HTML, no
+    /// Recorded text as a code span, whole (a cut would let padding hide a command's end or a rename's
+    /// destination; the HTML report cuts none either): its content is literal in Markdown (no HTML, no
     /// escapes), so it shows the VisibleText form as is. The fence is one backtick longer than any run
     /// of backticks inside; only `|` is escaped, which GFM reads before the span, in a table cell.
-    static func code(_ text: String, columns: Int = .max) -> String {
-        let shown = VisibleText.fit(text, columns: columns).replacingOccurrences(of: "|", with: "\\|")
+    static func code(_ text: String) -> String {
+        let shown = VisibleText.render(text).replacingOccurrences(of: "|", with: "\\|")
         var longest = 0, run = 0
         for ch in shown.unicodeScalars { run = ch == "`" ? run + 1 : 0; longest = max(longest, run) }
         let fence = String(repeating: "`", count: longest + 1)

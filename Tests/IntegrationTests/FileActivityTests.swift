@@ -110,13 +110,15 @@ final class FileActivityTests: RecordedSSHDTestCase {
         // show lists sensitive changes first, marked; report names them.
         let show = try runProcess(Paths.sshaudit, ["show", String(id), "--db", recorder.db])
         XCTAssertEqual(show.status, 0, show.stderr)
-        let marked = show.stdout.split(separator: "\n").first { $0.contains("authorized_keys") } ?? ""
+        // (The commands above it hold the script, wrapped whole: read the file activity section.)
+        let fileSection = show.stdout.components(separatedBy: "\nFile activity (").last ?? ""
+        let marked = fileSection.split(separator: "\n").first { $0.contains("authorized_keys") } ?? ""
         XCTAssertTrue(marked.contains(" ! "), "show marks the sensitive row: \(show.stdout)")
         // authorized_keys, the link to /etc/shadow, and ~/.ssh if this session made it (the directory
         // above authorized_keys).
         let sensitiveCount = dirExisted ? 2 : 3
         XCTAssertTrue(show.stdout.contains("\(sensitiveCount) sensitive"), "\(show.stdout)")
-        XCTAssertTrue(show.stdout.split(separator: "\n").contains { $0.contains("shadowlink") && $0.contains(" ! ") }, show.stdout)
+        XCTAssertTrue(fileSection.split(separator: "\n").contains { $0.contains("shadowlink") && $0.contains(" ! ") }, show.stdout)
         // A hostile name reaches the terminal escaped, and JSON exactly.
         XCTAssertFalse(show.stdout.contains("\u{1b}"), "no raw escape sequence from a file name")
         XCTAssertNotNil(find(all, "create", dir + "/evil\u{1b}[2J\nname"), "\(seen)")

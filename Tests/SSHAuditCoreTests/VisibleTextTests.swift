@@ -68,4 +68,27 @@ final class VisibleTextTests: XCTestCase {
             XCTAssertFalse(cut.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x202e }, cut)
         }
     }
+    func testLinesWrapTheRenderedFormLeavingNothingOut() {
+        XCTAssertEqual(VisibleText.lines("short", columns: 10), ["short"])
+        XCTAssertEqual(VisibleText.lines("abcdefghij", columns: 4), ["abcd", "efgh", "ij"])
+        XCTAssertEqual(VisibleText.lines("ab\u{1b}[2Kxyz", columns: 5), ["ab", #"\x1b["#, "2Kxyz"], "an escape is never split")
+        XCTAssertEqual(VisibleText.lines("日本語", columns: 3), ["日", "本", "語"], "a wide character is never split")
+        XCTAssertEqual(VisibleText.lines("e\u{301}e\u{301}e\u{301}", columns: 2), ["e\u{301}e\u{301}", "e\u{301}"])
+        // Padding: a line never ends in spaces, so the end of the text cannot hide after blanks.
+        XCTAssertEqual(VisibleText.lines("true" + String(repeating: " ", count: 10) + "; curl x", columns: 8),
+                       ["true", "        ", "  ; curl", " x"])
+        XCTAssertEqual(VisibleText.lines(String(repeating: " ", count: 20), columns: 8).joined(), String(repeating: " ", count: 20))
+        let hostile = "x\u{1b}]0;\u{7}y\u{202e}z    " + String(repeating: "日 ", count: 9) + "e\u{301}\\ \u{9b}end"
+        for limit in 1...24 {
+            let lines = VisibleText.lines(hostile, columns: limit)
+            XCTAssertEqual(lines.joined(), VisibleText.render(hostile), "nothing left out at \(limit)")
+            for line in lines {
+                XCTAssertLessThanOrEqual(VisibleText.width(line), max(limit, 6), "\(limit): \(lines)")  // a piece is never split: \u202e is 6 wide
+                XCTAssertFalse(line.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x202e || $0.value == 0x9b }, line)
+            }
+            for line in lines.dropLast() where line.contains(where: { $0 != " " }) {
+                XCTAssertFalse(line.hasSuffix(" "), "\(limit): \(lines)")
+            }
+        }
+    }
 }
