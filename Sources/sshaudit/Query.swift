@@ -372,15 +372,29 @@ func printJSONLines<T: Encodable>(_ rows: [T]) throws {
     Stdout.write(out)
 }
 
-/// Aligned columns within `width` terminal columns. Every cell is shown through VisibleText (controls
-/// as escapes, so no cell can break a line itself); while the line is too long, the widest column is
-/// cut (cells end in "…"). Widths count the rendered form. With `wrapLast` (`show`), the last column
-/// is never cut: a cell wider than its room goes on over continuation lines that start under it, so
-/// padding cannot push the end of a command or the destination of a rename out of sight.
-func printTable(header: [String], rows: [[String]], width: Int = 100) {
-    writeOut(formatTable(header: header, rows: rows, width: width))
+/// A `table` on stdout: in a terminal, within its width, the last column (command, path, endpoint,
+/// key) wrapped under itself rather than cut; into a pipe or a file, every cell whole, one line a row
+/// (a cut would let padding hide the end of a command from `grep`). Nothing recorded is ever cut off
+/// unseen: only the other columns are cut, with "…", and only to fit a terminal.
+func printTable(header: [String], rows: [[String]]) {
+    let columns = terminalColumns()
+    writeOut(formatTable(header: header, rows: rows, width: columns ?? .max, wrapLast: columns != nil))
 }
 
+/// The width of the terminal stdout is, or nil if it is not one.
+func terminalColumns() -> Int? {
+    guard isatty(STDOUT_FILENO) == 1 else { return nil }
+    var size = winsize()
+    if ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 { return Int(size.ws_col) }
+    return 100
+}
+
+/// Aligned columns within `width` terminal columns. Every cell is shown through VisibleText (controls
+/// as escapes, so no cell can break a line itself); while the line is too long, the widest column is
+/// cut down to the next widest, then those by turns (cells end in "…"). Widths count the rendered form. With `wrapLast` (`show`,
+/// and tables in a terminal), the last column is never cut: a cell wider than its room goes on over
+/// continuation lines that start under it, so padding cannot push the end of a command or the
+/// destination of a rename out of sight.
 func formatTable(header: [String], rows: [[String]], width: Int = 100, wrapLast: Bool = false) -> String {
     let raw = [header] + rows
     let all = raw.map { $0.map(VisibleText.render) }
@@ -390,14 +404,19 @@ func formatTable(header: [String], rows: [[String]], width: Int = 100, wrapLast:
     let last = widths.count - 1
     // A wrapped last column needs only room for some of its text: the others are cut to leave it 24.
     if wrapLast { widths[last] = min(widths[last], max(24, width - gaps - widths[..<last].reduce(0, +))) }
-    while widths.reduce(0, +) + gaps > width {
-        let cuttable = wrapLast ? Array(widths.indices.dropLast()) : Array(widths.indices)
+    let cuttable = wrapLast ? Array(widths.indices.dropLast()) : Array(widths.indices)
+    var excess = widths.reduce(0, +) + gaps - width
+    while excess > 0 {  // a column at a time from the widest, so that no one column loses it all
         guard let widest = cuttable.max(by: { widths[$0] < widths[$1] }), widths[widest] > 8 else { break }
-        widths[widest] -= min(widths[widest] - 8, widths.reduce(0, +) + gaps - width)
+        let tied = cuttable.filter { widths[$0] == widths[widest] }.count > 1
+        let next = cuttable.map { widths[$0] }.filter { $0 < widths[widest] }.max() ?? 8
+        let cut = tied ? 1 : min(excess, widths[widest] - max(next, 8))  // down to the next widest, then by turns
+        widths[widest] -= cut
+        excess -= cut
     }
     let indent = String(repeating: " ", count: widths[..<last].reduce(0, +) + gaps)
     var out = ""
-    out.reserveCapacity(all.count * (width + 1))
+    out.reserveCapacity(all.count * (min(width, 200) + 1))
     for (r, row) in all.enumerated() {
         for (i, cell) in row.enumerated() {
             var text = cell, n = lengths[r][i]

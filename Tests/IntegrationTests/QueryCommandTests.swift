@@ -114,14 +114,15 @@ final class QueryCommandTests: XCTestCase {
 
     // MARK: - Formats
 
-    func testTableIsAlignedAndFitsIn100Columns() throws {
+    /// Into a pipe, a table is aligned, one line a row, every cell whole (a long command line too).
+    func testTableIsAlignedAndWholeInAPipe() throws {
         for kind in ["sessions", "commands", "auth", "transfers"] {
             let r = try run(["query", kind, "--db", Self.db])
             XCTAssertEqual(r.status, 0, r.stderr)
             let lines = r.stdout.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
-            XCTAssertGreaterThan(lines.count, 1, kind)
-            XCTAssertTrue(lines.allSatisfy { $0.count <= 100 }, "\(kind):\n\(r.stdout)")
+            XCTAssertEqual(lines.count, try ids(kind).count + 1, "a header and one line a row:\n\(r.stdout)")
             XCTAssertTrue(lines[0].hasPrefix("ID  "), kind)
+            XCTAssertFalse(r.stdout.contains("…"), "nothing cut:\n\(r.stdout)")
             // Aligned: the second column starts at the same place on every line.
             let header = String(lines[0])
             let second = header.range(of: "  ")!.upperBound
@@ -132,8 +133,39 @@ final class QueryCommandTests: XCTestCase {
             }
         }
         let commands = try run(["query", "commands", "--db", Self.db, "--session", "6"]).stdout
-        XCTAssertTrue(commands.contains("…"), "a long command line is cut:\n\(commands)")
+        let long = try XCTUnwrap(try commandLine(13))
+        XCTAssertGreaterThan(long.count, 100)
+        XCTAssertTrue(commands.contains(long), "the long command line whole:\n\(commands)")
         XCTAssertTrue(commands.contains("echo hello, \"world\""))
+    }
+
+    /// In a terminal (a pseudo-terminal 80 columns wide), a table fits its width: the last column
+    /// wraps under itself, so the long command line is all there, in pieces; the others are cut.
+    func testTableInATerminalFitsItsWidthAndCutsNoCommand() throws {
+        let shell = "stty cols 80 rows 50; exec '\(Paths.sshaudit)' query commands --db '\(Self.db!)' --session 6"
+        let r = try runProcess("/usr/bin/script", ["-qec", shell, "/dev/null"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = r.stdout.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines.allSatisfy { $0.count <= 80 }, r.stdout)
+        let header = try XCTUnwrap(lines.first { $0.hasPrefix("ID  ") }, r.stdout)
+        let at = try XCTUnwrap(header.range(of: "COMMAND")).lowerBound.utf16Offset(in: header)
+        // The command column read back: each row's piece, then its continuation lines (blank before it).
+        var cells: [String] = []
+        for line in lines.drop(while: { $0 != header }).dropFirst() where line.count > at {
+            if line.prefix(at).allSatisfy({ $0 == " " }), !cells.isEmpty { cells[cells.count - 1] += line.dropFirst(at) } else {
+                cells.append(String(line.dropFirst(at)))
+            }
+        }
+        let long = try XCTUnwrap(try commandLine(13))
+        XCTAssertTrue(cells.contains(long), "the long command line, wrapped whole:\n\(r.stdout)")
+        XCTAssertTrue(cells.contains("echo hello, \"world\""), "\(cells)")
+    }
+
+    /// Command `id`'s argv joined by spaces, as a table shows it.
+    func commandLine(_ id: Int) throws -> String? {
+        let r = try run(["query", "commands", "--db", Self.db, "--format", "json", "--session", "6"])
+        let rows = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
+        return (rows.first { $0["id"] as? Int == id }?["argv"] as? [String])?.joined(separator: " ")
     }
 
     func testJSONHasTheContractKeysAndNulls() throws {
