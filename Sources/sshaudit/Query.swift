@@ -378,7 +378,7 @@ func printJSONLines<T: Encodable>(_ rows: [T]) throws {
 /// unseen: only the other columns are cut, with "…", and only to fit a terminal.
 func printTable(header: [String], rows: [[String]]) {
     let columns = terminalColumns()
-    writeOut(formatTable(header: header, rows: rows, width: columns ?? .max, wrapLast: columns != nil))
+    writeOut(formatTable(header: header, rows: rows, width: columns ?? .max))
 }
 
 /// The width of the terminal stdout is, or nil if it is not one.
@@ -390,21 +390,22 @@ func terminalColumns() -> Int? {
 }
 
 /// Aligned columns within `width` terminal columns. Every cell is shown through VisibleText (controls
-/// as escapes, so no cell can break a line itself); while the line is too long, the widest column is
-/// cut down to the next widest, then those by turns (cells end in "…"). Widths count the rendered form. With `wrapLast` (`show`,
-/// and tables in a terminal), the last column is never cut: a cell wider than its room goes on over
-/// continuation lines that start under it, so padding cannot push the end of a command or the
-/// destination of a rename out of sight.
-func formatTable(header: [String], rows: [[String]], width: Int = 100, wrapLast: Bool = false) -> String {
+/// as escapes, so no cell can break a line itself). The last column (command, path, endpoint, key,
+/// event) is never cut: a cell wider than its room (at least 24 columns) goes on over continuation
+/// lines that start under it, so padding cannot push the end of a command or the destination of a
+/// rename out of sight. While the line is still too long, the widest of the other columns is cut down
+/// to the next widest, then those by turns (cells end in "…"). Widths count the rendered form.
+func formatTable(header: [String], rows: [[String]], width: Int = 100) -> String {
+    guard !header.isEmpty else { return String(repeating: "\n", count: rows.count + 1) }  // a statement with no columns
     let raw = [header] + rows
     let all = raw.map { $0.map(VisibleText.render) }
     let lengths = all.map { $0.map(VisibleText.width) }
     var widths = header.indices.map { i in lengths.map { $0[i] }.max() ?? 0 }
     let gaps = 2 * (widths.count - 1)
     let last = widths.count - 1
-    // A wrapped last column needs only room for some of its text: the others are cut to leave it 24.
-    if wrapLast { widths[last] = min(widths[last], max(24, width - gaps - widths[..<last].reduce(0, +))) }
-    let cuttable = wrapLast ? Array(widths.indices.dropLast()) : Array(widths.indices)
+    // The last column wraps: it needs only room for some of its text, the others are cut to leave it 24.
+    widths[last] = min(widths[last], max(24, width - gaps - widths[..<last].reduce(0, +)))
+    let cuttable = Array(widths.indices.dropLast())
     var excess = widths.reduce(0, +) + gaps - width
     while excess > 0 {  // a column at a time from the widest, so that no one column loses it all
         guard let widest = cuttable.max(by: { widths[$0] < widths[$1] }), widths[widest] > 8 else { break }
@@ -420,7 +421,7 @@ func formatTable(header: [String], rows: [[String]], width: Int = 100, wrapLast:
     for (r, row) in all.enumerated() {
         for (i, cell) in row.enumerated() {
             var text = cell, n = lengths[r][i]
-            if wrapLast && i == last && n > widths[i] {
+            if i == last && n > widths[i] {
                 out += VisibleText.lines(raw[r][i], columns: widths[i]).joined(separator: "\n" + indent)
                 break
             }

@@ -125,7 +125,7 @@ struct Show: ParsableCommand, UsesDatabase, UsesFormat {
             events.append((end, 3, text))
         }
         events.sort { ($0.0, $0.1) < ($1.0, $1.1) }
-        out += "\n" + formatTable(header: ["TIME", "EVENT"], rows: events.map { [$0.0, $0.2] }, wrapLast: true)
+        out += "\n" + formatTable(header: ["TIME", "EVENT"], rows: events.map { [$0.0, $0.2] })
         if s.endedAt == nil { out += "(still open)\n" }
 
         out += renderCommands(t)
@@ -133,7 +133,7 @@ struct Show: ParsableCommand, UsesDatabase, UsesFormat {
             out += "\nFile transfers (\(t.transfers.count))\n"
             out += formatTable(header: ["OPENED", "PROTO", "MODE", "BYTES", "PATH"], rows: t.transfers.map { f in [
                 f.openedAt, f.transferProtocol, f.mode, String(f.bytesRead + f.bytesWritten), f.path,
-            ] }, wrapLast: true)
+            ] })
         }
         if !t.files.isEmpty {
             // Sensitive paths first, marked "!": what an intruder changes to stay is what to read first.
@@ -144,19 +144,19 @@ struct Show: ParsableCommand, UsesDatabase, UsesFormat {
             out += formatTable(header: ["FIRST", "COUNT", "OP", "S", "PATH"],
                                rows: (marked.filter(\.0) + marked.filter { !$0.0 }).map { sensitive, f in [
                 f.firstAt, String(f.count), f.op, sensitive ? "!" : "", fileActivityPath(f),
-            ] }, wrapLast: true)
+            ] })
         }
         if !t.events.isEmpty {
             out += "\nSession events (\(t.events.count))\n"
             out += formatTable(header: ["AT", "KIND", "TARGET", "DETAIL"], rows: t.events.map { e in [
                 e.at, e.kind, e.targetHost.map { host in e.targetPort.map { "\(host):\($0)" } ?? host } ?? "-", e.detail ?? "-",
-            ] }, wrapLast: true)
+            ] })
         }
         if !t.network.isEmpty {
             out += "\nNetwork (\(t.network.count))\n"
             out += formatTable(header: ["FIRST", "COUNT", "PID", "OP", "PROTO", "ENDPOINT"], rows: t.network.map { n in [
                 n.firstAt, String(n.count), String(n.pid), n.op, "\(n.family)/\(n.proto)", networkEndpoint(n),
-            ] }, wrapLast: true)
+            ] })
         }
         return out
     }

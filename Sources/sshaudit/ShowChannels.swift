@@ -42,7 +42,7 @@ extension Show {
             c.startedAt, c.durationMs.map(durationText(ms:)) ?? (c.endedAt == nil ? "running" : "-"),
             exitText(c.exitCode, c.signal),
             String(repeating: "  ", count: min(depth, 20)) + (c.argv.isEmpty ? c.filename : c.argv.joined(separator: " ")),
-        ] }, width: 96, wrapLast: true)
+        ] }, width: 96)
     }
 
     private static func indent(_ table: String) -> String {
