@@ -11,6 +11,18 @@ final class WhoLoggedInTests: RecordedSSHDTestCase {
         try String(contentsOfFile: "\(server.dir)/sshd_\(server.port).log", encoding: .utf8)
     }
 
+    /// The log once it holds `text` (or after 15 s): sshd may write a failure's line after the client
+    /// that caused it has given up and exited.
+    func sshdLog(containing text: String) throws -> String {
+        let deadline = Date().addingTimeInterval(15)
+        var log = try sshdLog()
+        while !log.contains(text) && Date() < deadline {
+            usleep(100_000)
+            log = try sshdLog()
+        }
+        return log
+    }
+
     /// The log's lines (sshd ends them "\r\n", one Character in Swift).
     func sshdLogLines() throws -> [String] {
         try sshdLog().split(whereSeparator: \.isNewline).map(String.init)
@@ -223,7 +235,7 @@ final class WhoLoggedInTests: RecordedSSHDTestCase {
         }
         XCTAssertEqual(try login("sa_alice", "Alice-Pw-7q").status, 0)
         XCTAssertNotEqual(try login("sa_bob", "Wrong-Pw-1").status, 0)
-        let log = try sshdLog()
+        let log = try sshdLog(containing: "Failed keyboard-interactive/pam for sa_bob")
         XCTAssertTrue(log.contains("Accepted keyboard-interactive/pam for sa_alice"), log)
 
         let conns = try connections()
@@ -260,6 +272,10 @@ final class WhoLoggedInTests: RecordedSSHDTestCase {
         group.wait()
         XCTAssertEqual(statuses.values.count, 30)
         XCTAssertTrue(statuses.values.allSatisfy { $0 != 0 }, "\(statuses.values)")
+        // (sshd may write a failure's line after its client exited: wait for the thirtieth.)
+        let deadline = Date().addingTimeInterval(15)
+        while try sshdLogLines().filter({ $0.contains("Failed ") && $0.contains(" from \(source) port ") }).count < 30
+                && Date() < deadline { usleep(100_000) }
         let log = try sshdLog(), lines = try sshdLogLines()
         let failedLines = lines.filter { $0.contains("Failed ") && $0.contains(" from \(source) port ") }.count
         let invalidLines = lines.filter { $0.contains("Invalid user ") && $0.contains(" from \(source) port ") }.count
