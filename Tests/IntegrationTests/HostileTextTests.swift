@@ -181,26 +181,6 @@ final class HostileTextTests: XCTestCase {
         XCTAssertEqual(try sshaudit(["query", "sql", "--db", db, "--format", "csv", "SELECT -1 AS n, '-1' AS t, '=1+1' AS f"]),
                        "n,t,f\r\n-1,'-1,'=1+1\r\n")
     }
-    /// Every cell of `show`'s tables under `column`, each with its continuation lines (blank up to
-    /// the column) joined back: what a reader sees, as one text per row.
-    static func shownCells(_ show: String, column: String) -> [String] {
-        var cells: [String] = [], offset: Int?
-        for line in show.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
-            if let range = line.range(of: "  " + column), line.hasSuffix(column) {
-                offset = line.distance(from: line.startIndex, to: range.lowerBound) + 2
-            } else if let at = offset, line.count > at {
-                if line.prefix(at).allSatisfy({ $0 == " " }), !cells.isEmpty {
-                    cells[cells.count - 1] += line.dropFirst(at)
-                } else {
-                    cells.append(String(line.dropFirst(at)))
-                }
-            } else {
-                offset = nil  // the table ended
-            }
-        }
-        return cells
-    }
-
     /// Padding pushes what matters past a table's cut: a command's end behind blanks, a rename's
     /// destination behind a long source. `show` wraps its last column instead of cutting it, and the
     /// Markdown report prints the whole text, so both are there to read.
@@ -232,8 +212,8 @@ final class HostileTextTests: XCTestCase {
                                  "\(files.map { "\($0.string("op") ?? "") \($0.string("path") ?? "")" })")
         let session = try XCTUnwrap(move.int("session_id"))
         let show = try sshaudit(["show", String(session), "--db", recorder.db])
-        XCTAssertTrue(Self.shownCells(show, column: "PATH").contains(source + "/k → " + unit), show)
-        let command = try XCTUnwrap(Self.shownCells(show, column: "COMMAND").first { $0.contains("bash -c true") }, show)
+        XCTAssertTrue(tableCells(show, column: "PATH").contains(source + "/k → " + unit), show)
+        let command = try XCTUnwrap(tableCells(show, column: "COMMAND").first { $0.contains("bash -c true") }, show)
         XCTAssertTrue(command.hasSuffix("; echo pad-end-\(token)"), "the command's end, after its padding:\n\(show)")
         XCTAssertTrue(command.contains("true" + padding + "; mkdir"), "the padding kept (it starts a line):\n\(show)")
         for line in show.split(separator: "\n") {

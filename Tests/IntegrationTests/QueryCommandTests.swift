@@ -147,15 +147,7 @@ final class QueryCommandTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         let lines = r.stdout.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n").map(String.init)
         XCTAssertTrue(lines.allSatisfy { $0.count <= 80 }, r.stdout)
-        let header = try XCTUnwrap(lines.first { $0.hasPrefix("ID  ") }, r.stdout)
-        let at = try XCTUnwrap(header.range(of: "COMMAND")).lowerBound.utf16Offset(in: header)
-        // The command column read back: each row's piece, then its continuation lines (blank before it).
-        var cells: [String] = []
-        for line in lines.drop(while: { $0 != header }).dropFirst() where line.count > at {
-            if line.prefix(at).allSatisfy({ $0 == " " }), !cells.isEmpty { cells[cells.count - 1] += line.dropFirst(at) } else {
-                cells.append(String(line.dropFirst(at)))
-            }
-        }
+        let cells = tableCells(lines.joined(separator: "\n"), column: "COMMAND")
         let long = try XCTUnwrap(try commandLine(13))
         XCTAssertTrue(cells.contains(long), "the long command line, wrapped whole:\n\(r.stdout)")
         XCTAssertTrue(cells.contains("echo hello, \"world\""), "\(cells)")

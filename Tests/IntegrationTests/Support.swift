@@ -502,3 +502,23 @@ extension SSHDServer {
                        input: batch)
     }
 }
+
+/// Every cell of a printed table's (or `show`'s tables') column `column`, each with its continuation
+/// lines (blank up to the column) joined back: what a reader sees, as one text per row.
+func tableCells(_ text: String, column: String) -> [String] {
+    var cells: [String] = [], offset: Int?
+    for line in text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
+        if let range = line.range(of: "  " + column), line.hasSuffix(column) {
+            offset = line.distance(from: line.startIndex, to: range.lowerBound) + 2
+        } else if let at = offset, line.count > at {
+            if line.prefix(at).allSatisfy({ $0 == " " }), !cells.isEmpty {
+                cells[cells.count - 1] += line.dropFirst(at)
+            } else {
+                cells.append(String(line.dropFirst(at)))
+            }
+        } else {
+            offset = nil  // the table ended
+        }
+    }
+    return cells
+}
