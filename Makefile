@@ -35,16 +35,21 @@ run: build
 # 200 sessions, which keep both CPUs busy) run alone after them: every recorder follows every sshd on the
 # machine, so run alongside they would flood the other tests' recorders too, and a recorder started
 # beside the load test waits about 30 s for the CPU before it records. SessionHooksTests runs alone too: another
-# test's session would keep its recorder's session hooks attached. The last line is the count from both xUnit reports: "N passed, N failed".
-# tracepoint-hold keeps the syscall tracepoints registered meanwhile, so that each test's recorder
-# stop does not wait for the kernel to unregister them one by one (2 s a test; see its source).
-SERIAL_TESTS := SessionHooksTests|LoadTests.testTwoHundredConcurrentSessions|BoundsTests|IOUringTests.testMoreRingsThanTheKernelFollows|CompatCallsTests.testMoreProcessesThanTheKernelCounts|NetworkActivityTests.testSendsToAddresses|NetworkActivityTests.testConnectFloodIsBounded
+# test's session would keep its recorder's session hooks attached; it runs first, before
+# tracepoint-hold starts, so that attaching and detaching the hooks is tested as on a server. The last
+# line is the count from the xUnit reports: "N passed, N failed".
+# tracepoint-hold keeps the syscall tracepoints registered for the other tests, so that each test's
+# recorder stop does not wait for the kernel to unregister them one by one (2 s a test; see its source).
+ALONE_TESTS := SessionHooksTests
+SERIAL_TESTS := LoadTests.testTwoHundredConcurrentSessions|BoundsTests|IOUringTests.testMoreRingsThanTheKernelFollows|CompatCallsTests.testMoreProcessesThanTheKernelCounts|NetworkActivityTests.testSendsToAddresses|NetworkActivityTests.testConnectFloodIsBounded
 test: deps
 	$(SWIFT) build --build-tests
 	cc -O2 -o .build/tracepoint-hold Tests/Integration/tracepoint-hold.c
 	@rm -f .build/xunit*.xml; status=0; \
+	$(SWIFT) test --skip-build --parallel --num-workers 1 --disable-swift-testing --filter '$(ALONE_TESTS)' \
+		--xunit-output .build/xunit-alone.xml || status=$$?; \
 	.build/tracepoint-hold & hold=$$!; \
-	$(SWIFT) test --skip-build --parallel --num-workers 2 --disable-swift-testing --skip '$(SERIAL_TESTS)' \
+	$(SWIFT) test --skip-build --parallel --num-workers 2 --disable-swift-testing --skip '$(ALONE_TESTS)|$(SERIAL_TESTS)' \
 		--xunit-output .build/xunit-parallel.xml || status=$$?; \
 	$(SWIFT) test --skip-build --parallel --num-workers 1 --disable-swift-testing --filter '$(SERIAL_TESTS)' \
 		--xunit-output .build/xunit-serial.xml || status=$$?; \

@@ -1,5 +1,6 @@
 /* Holds a disabled perf event on every syscall tracepoint while the integration tests run (the
- * Makefile's `test` starts it first and ends it last).
+ * Makefile's `test` starts it after SessionHooksTests, which attach and detach the session hooks as
+ * on a server, and ends it last). It skips and disables no test: every test runs, on real BPF.
  *
  * Why: when the last perf event of a syscall tracepoint goes, the kernel unregisters the tracepoint
  * and waits for RCU grace periods under its event mutex, about 40 ms a tracepoint here. A recorder's
