@@ -68,7 +68,6 @@ extension Correlator {
                           result: AuthLine.Result, line: AuthLine? = nil) {
         let id = nextIDs.auth
         nextIDs.auth += 1
-        sessions[sessionID]?.authRows += 1
         sink(.auth(AuthRecord(id: id, sessionID: sessionID, atNs: atNs, user: user, remote: remote, method: method,
                               result: result, keyType: line?.keyType, keyFingerprint: line?.keyFingerprint,
                               addrMismatch: line?.addrMismatch ?? false, submethod: line?.submethod,

@@ -187,8 +187,7 @@ public final class Correlator {
         var shell: ProcessKey?
         var liveProcesses = 0
         var monitorExited = false
-        /// Authentication rows so far, and whether sshd logged the accepted one.
-        var authRows = 0
+        /// Whether sshd logged the accepted authentication.
         var acceptLogged = false
         /// How the unauthenticated connection ended was logged (closed, timed out, too many failures).
         var disconnectLogged = false

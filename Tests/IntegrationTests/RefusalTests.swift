@@ -56,6 +56,28 @@ final class RefusalTests: RecordedSSHDTestCase {
         }
     }
 
+    /// Why failed attempts sshd logged have no row: for each such port, whether the kernel's record of
+    /// the line is in the events log and what became of its session; and what the run lost.
+    func explainMissing(_ loggedPorts: [Int], rows: [Int]) throws -> String {
+        var unmatched = rows
+        let missing = loggedPorts.filter { port in
+            guard let i = unmatched.firstIndex(of: port) else { return true }
+            unmatched.remove(at: i)
+            return false
+        }
+        let events = try runProcess(Paths.sshaudit, ["events", recorder.eventsFile]).stdout.split(separator: "\n")
+        let sessions = try recorder.query("sessions", [])
+        var text = "logged failures without a row: \(missing), rows without a logged failure: \(unmatched)"
+        for port in missing {
+            let line = events.first { $0.contains(" port \(port) ssh2") }
+            let session = sessions.first { $0.int("remote_port") == port }
+            text += "\nport \(port): events log \(line.map { "has it: \($0)" } ?? "lacks its line"); session "
+                + (session.map { "\($0.int("id") ?? -1) \($0.string("kind") ?? "-") ended \($0.string("ended_at") ?? "-")" } ?? "none")
+        }
+        let status = try runProcess(Paths.sshaudit, ["status", "--db", recorder.db]).stdout
+        return text + "\n" + status.split(separator: "\n").filter { $0.hasPrefix("lost") || $0.hasPrefix("events no") }.joined(separator: "\n")
+    }
+
     /// 300 connections with one wrong password each, 180 for invalid users, 24 at a time against
     /// MaxStartups 6:30:16 at LogLevel VERBOSE: the report's failed attempts equal sshd's `Failed `
     /// lines, its refusals equal the connections the clients saw refused and sshd's `drop connection`
@@ -81,11 +103,16 @@ final class RefusalTests: RecordedSSHDTestCase {
         XCTAssertEqual(failedLines + clientRefused, 300, "each connection either failed its password or was refused")
         XCTAssertEqual(try recorder.stop(), 0, recorder.stderr)
 
+        let failedRows = try recorder.query("auth", ["--from", source, "--failed"])
+        if failedRows.count != failedLines {
+            XCTFail(try explainMissing(Self.ports(lines, containing: "Failed ", source: source),
+                                       rows: failedRows.compactMap { $0.int("remote_port") }))
+        }
         let report = try XCTUnwrap(try json(["report", "--db", recorder.db, "--format", "json", "--since", "1h"]) as? [String: Any])
         let bySource = try XCTUnwrap((report["failed_by_source"] as? [[String: Any]])?.first { $0.string("address") == source })
         XCTAssertEqual(bySource.int("failed_attempts"), failedLines)
         XCTAssertEqual(bySource.int("refused"), clientRefused)
-        XCTAssertEqual(try recorder.query("auth", ["--from", source, "--failed"]).count, failedLines)
+        XCTAssertEqual(failedRows.count, failedLines)
         let sources = try XCTUnwrap(try json(["query", "sources", "--db", recorder.db, "--format", "json"]) as? [[String: Any]])
         let mine = try XCTUnwrap(sources.first { $0.string("remote_addr") == source })
         XCTAssertEqual(mine.int("failed"), failedLines)
