@@ -238,11 +238,13 @@ final class IOUringTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         let deadline = Date().addingTimeInterval(20)
         while (try? String(contentsOfFile: output, encoding: .utf8))?.contains("held") != true {
-            guard Date() < deadline else { throw TestFailure("the ring's owner never said 'held'") }
+            guard Date() < deadline else {
+                throw TestFailure("the ring's owner never said 'held': \((try? String(contentsOfFile: output, encoding: .utf8)) ?? "no output")")
+            }
             Thread.sleep(forTimeInterval: 0.05)
         }
         XCTAssertEqual(try recorder.stop(), 0)
-        FileManager.default.createFile(atPath: release, contents: nil)
+        _ = FileManager.default.createFile(atPath: release, contents: nil)
 
         let mine = try recorder.query("sessions").filter { $0.int("local_port") == server.port }
         let sessionID = try XCTUnwrap(mine.first?.int("id"))

@@ -441,13 +441,19 @@ func awaitExit(_ process: Process, timeout: TimeInterval, what: @autoclosure () 
     }
 }
 
-/// A local user's own program: a fresh /run/sshaudit-test/NAME owned by nobody, with `source`
-/// compiled there by nobody as NAME/sshd. Returns the directory.
-/// A test's helper program compiled by root into /run/sshaudit-test/NAME, a directory every user may
-/// read (the session's user runs it; it is no one's secret). Returns the program's path.
+/// A test's helper program compiled by root into /run/sshaudit-test/NAME-PID, a directory every user
+/// may read (the session's user runs it; it is no one's secret). Returns the program's path. The
+/// directory is this test process's own: tests of one class run at once (`make test` runs them in
+/// parallel, a process each), and one test's build must not remove a binary another is running.
 func compileTestProgram(_ source: String, name: String, program: String) throws -> String {
-    let dir = "/run/sshaudit-test/\(name)"
+    let root = "/run/sshaudit-test", dir = "\(root)/\(name)-\(getpid())"
     try? FileManager.default.removeItem(atPath: dir)
+    // Those of test processes that are gone.
+    for entry in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] where entry.hasPrefix(name + "-") {
+        if let pid = Int32(entry.dropFirst(name.count + 1)), kill(pid, 0) != 0, errno == ESRCH {
+            try? FileManager.default.removeItem(atPath: "\(root)/\(entry)")
+        }
+    }
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     chmod(dir, 0o755)
     try source.write(toFile: dir + "/\(program).c", atomically: true, encoding: .utf8)
@@ -457,6 +463,8 @@ func compileTestProgram(_ source: String, name: String, program: String) throws 
     return dir + "/" + program
 }
 
+/// A local user's own program: a fresh /run/sshaudit-test/NAME owned by nobody, with `source`
+/// compiled there by nobody as NAME/sshd. Returns the directory.
 func compileAsNobody(_ source: String, name: String) throws -> String {
     try requireRoot()
     let dir = "/run/sshaudit-test/\(name)"
