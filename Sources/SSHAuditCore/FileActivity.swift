@@ -165,7 +165,7 @@ public enum FilePath {
     static func join(dirLeafFirst: UnsafeRawBufferPointer, name: String, dirTruncated: Bool, nameTruncated: Bool,
                      rootAt: Int = -1, detached: Bool = false) -> String {
         let dir = EventDecoder.cwd(leafFirst: dirLeafFirst)
-        var parts = dir.split(separator: "/", omittingEmptySubsequences: true)
+        let parts = dir.split(separator: "/", omittingEmptySubsequences: true)
         var floor = 0
         if name.hasPrefix("/") {
             floor = parts.count

@@ -104,7 +104,7 @@ final class CompatCallsTests: XCTestCase {
         }
         XCTAssertTrue(FileManager.default.fileExists(atPath: inside) && FileManager.default.fileExists(atPath: held))
         XCTAssertEqual(try recorder.stop(), 0)
-        FileManager.default.createFile(atPath: release, contents: nil)
+        _ = FileManager.default.createFile(atPath: release, contents: nil)
 
         let mine = try recorder.query("sessions").filter { $0.int("local_port") == server.port }
         XCTAssertEqual(mine.count, 1)

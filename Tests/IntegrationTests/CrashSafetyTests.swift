@@ -44,9 +44,7 @@ final class CrashSafetyTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: go) }
         // 20 sessions, 100 ms apart: each polls for the go file (a burst of sleeps), then runs 5 commands.
         let group = DispatchGroup()
-        let lock = NSLock()
-        var ports: [Int] = []
-        var failures: [String] = []
+        let ports = Locked<[Int]>([]), failures = Locked<[String]>([])
         for n in 0..<20 {
             group.enter()
             Thread.detachNewThread { [server] in
@@ -56,9 +54,9 @@ final class CrashSafetyTests: XCTestCase {
                 do {
                     let r = try server!.ssh("sa_bob", [script])
                     let port = clientPort(fromSSHClientLine: String(r.stdout.split(separator: "\n").first ?? ""))
-                    lock.lock(); port.map { ports.append($0) }; if port == nil { failures.append("\(r)") }; lock.unlock()
+                    if let port { ports.mutate { $0.append(port) } } else { failures.mutate { $0.append("\(r)") } }
                 } catch {
-                    lock.lock(); failures.append("\(error)"); lock.unlock()
+                    failures.mutate { $0.append("\(error)") }
                 }
                 group.leave()
             }
@@ -71,12 +69,12 @@ final class CrashSafetyTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: go))
         XCTAssertEqual(group.wait(timeout: .now() + 60), .success)
         XCTAssertEqual(try second.stop(signal: SIGTERM), 0, "SIGTERM flushes and exits 0: \(second.stderr)")
-        XCTAssertEqual(ports.count, 20, "all 20 clients succeeded: \(failures.prefix(2))")
+        XCTAssertEqual(ports.value.count, 20, "all 20 clients succeeded: \(failures.value.prefix(2))")
 
         XCTAssertEqual(try rows(second.db, "PRAGMA integrity_check").first?[0] as String?, "ok")
         let sessions = try rows(second.db, "SELECT * FROM sessions WHERE local_port = \(server.port)")
         XCTAssertEqual(sessions.count, 20, "no duplicated session")
-        for port in ports {
+        for port in ports.value {
             let row = sessions.first { $0["remote_port"] == port }
             XCTAssertNotNil(row, "a row for the connection from port \(port)")
             XCTAssertNotNil(row?["ended_at"] as String?, "seen to end by the second recorder")
@@ -146,15 +144,14 @@ final class CrashSafetyTests: XCTestCase {
         var current = try Recorder(name: "kills")
         recorders.append(current)
         let group = DispatchGroup()
-        let lock = NSLock()
-        var statuses: [Int32] = []
+        let statuses = Locked<[Int32]>([])
         for n in 0..<10 {
             group.enter()
             Thread.detachNewThread { [server] in
                 Thread.sleep(forTimeInterval: 0.2 * Double(n))
                 let script = "for i in $(seq 1 40); do /bin/echo k\(n)-$i; /bin/sleep 0.05; done"
                 let status = (try? server!.ssh("sa_bob", [script]).status) ?? -1
-                lock.lock(); statuses.append(status); lock.unlock()
+                statuses.mutate { $0.append(status) }
                 group.leave()
             }
         }
@@ -166,7 +163,7 @@ final class CrashSafetyTests: XCTestCase {
         }
         XCTAssertEqual(group.wait(timeout: .now() + 120), .success)
         XCTAssertEqual(try current.stop(signal: SIGTERM), 0, current.stderr)
-        XCTAssertEqual(statuses.sorted(), Array(repeating: 0, count: 10))
+        XCTAssertEqual(statuses.value.sorted(), Array(repeating: 0, count: 10))
 
         let echoes = try rows(current.db, """
             SELECT c.argv, c.exit_code FROM commands c JOIN sessions s ON s.id = c.session_id

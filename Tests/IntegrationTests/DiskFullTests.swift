@@ -93,15 +93,14 @@ final class DiskFullTests: XCTestCase {
 
         let sessions = 12, commands = 40
         let group = DispatchGroup()
-        let lock = NSLock()
-        var statuses: [Int32] = []
+        let statuses = Locked<[Int32]>([])
         for n in 0..<sessions {
             group.enter()
             Thread.detachNewThread {
                 Thread.sleep(forTimeInterval: 0.2 * Double(n))
                 let script = "for i in $(seq 1 \(commands)); do /bin/echo disk-marker-\(n)-$i; /bin/sleep 0.1; done"
                 let status = (try? server.ssh("sa_bob", [script]).status) ?? -1
-                lock.lock(); statuses.append(status); lock.unlock()
+                statuses.mutate { $0.append(status) }
                 group.leave()
             }
         }
@@ -126,7 +125,7 @@ final class DiskFullTests: XCTestCase {
         XCTAssertTrue(second.stderr.contains("resumed the kernel state of run 1"), second.stderr)
         XCTAssertEqual(group.wait(timeout: .now() + 60), .success)
         XCTAssertEqual(try second.stop(signal: SIGTERM), 0, second.stderr)
-        XCTAssertEqual(statuses, Array(repeating: 0, count: sessions), "every client ran all its commands")
+        XCTAssertEqual(statuses.value, Array(repeating: 0, count: sessions), "every client ran all its commands")
 
         let echoes = try rows(second.db, """
             SELECT c.argv, c.session_id FROM commands c JOIN sessions s ON s.id = c.session_id

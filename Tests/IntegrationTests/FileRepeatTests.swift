@@ -105,7 +105,7 @@ final class FileRepeatTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: ready))
         // Outside any session: the directory the session works in gets another name.
         XCTAssertEqual(rename(dir! + "/two", dir! + "/three"), 0)
-        FileManager.default.createFile(atPath: go, contents: nil)
+        _ = FileManager.default.createFile(atPath: go, contents: nil)
         while !FileManager.default.fileExists(atPath: dir! + "/three/x/f") || (try? String(contentsOfFile: dir! + "/three/x/f", encoding: .utf8))?.count ?? 0 < 800 {
             guard Date() < deadline else { break }
             usleep(50_000)
@@ -132,10 +132,10 @@ final class FileRepeatTests: XCTestCase {
             for i in $(seq 200); do echo x >> f; done
             wc -l < f
             """
-        var lines = 0
+        let written = Locked(0)
         let done = DispatchSemaphore(value: 0)
         Thread.detachNewThread { [server] in
-            if let r = try? server!.ssh("sa_alice", [script]) { lines = Int(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1 }
+            if let r = try? server!.ssh("sa_alice", [script]) { written.mutate { $0 = Int(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1 } }
             done.signal()
         }
         let deadline = Date().addingTimeInterval(30)
@@ -144,9 +144,10 @@ final class FileRepeatTests: XCTestCase {
         recorder.kill()  // while the loop writes
         usleep(300_000)  // it goes on writing with no recorder running
         recorder = try Recorder(name: "repeats-kill", fresh: false)
-        FileManager.default.createFile(atPath: go, contents: nil)
+        _ = FileManager.default.createFile(atPath: go, contents: nil)
         XCTAssertEqual(done.wait(timeout: .now() + 60), .success)
         XCTAssertEqual(try recorder.stop(), 0)
+        let lines = written.value
         XCTAssertGreaterThan(lines, 400)
         let t = totals(try sessionRows())
         XCTAssertEqual((t["create \(dir!)/f"] ?? 0) + (t["write \(dir!)/f"] ?? 0), lines, "\(t)")

@@ -80,18 +80,17 @@ final class InetdModeTests: XCTestCase {
         let recorder = try recorder("inetd-parallel")
         let server = try server("inetd-parallel", port: 22504, startMode: "inetd")
         let group = DispatchGroup()
-        let lock = NSLock()
-        var statuses: [Int32] = []
+        let statuses = Locked<[Int32]>([])
         for i in 0..<20 {
             group.enter()
             Thread.detachNewThread {
                 let status = (try? server.ssh("sa_bob", ["/bin/echo inetd-par-\(i)"]))?.status ?? -1
-                lock.lock(); statuses.append(status); lock.unlock()
+                statuses.mutate { $0.append(status) }
                 group.leave()
             }
         }
         XCTAssertEqual(group.wait(timeout: .now() + 120), .success)
-        XCTAssertEqual(statuses, Array(repeating: 0, count: 20))
+        XCTAssertEqual(statuses.value, Array(repeating: 0, count: 20))
         XCTAssertEqual(try recorder.stop(), 0, recorder.stderr)
         let sessions = try recorder.query("sessions").filter { $0.int("local_port") == server.port }
         XCTAssertEqual(sessions.count, 20)

@@ -340,7 +340,7 @@ final class QueryCommandTests: XCTestCase {
         }
         if FileManager.default.isExecutableFile(atPath: "/bin/bash") {
             let script = Self.dir + "/completion.bash"
-            try try run(["completions", "bash"]).stdout.write(toFile: script, atomically: true, encoding: .utf8)
+            try run(["completions", "bash"]).stdout.write(toFile: script, atomically: true, encoding: .utf8)
             let check = try runProcess("/bin/bash", ["-c", "source '\(script)' && complete -p sshaudit"])
             XCTAssertEqual(check.status, 0, check.stderr)
         }
@@ -376,7 +376,7 @@ final class QueryCommandTests: XCTestCase {
         let junk = Self.dir + "/junk.db"
         try Data("not sqlite at all, but long enough to look like a header".utf8).write(to: URL(fileURLWithPath: junk))
         let empty = Self.dir + "/empty.db"
-        FileManager.default.createFile(atPath: empty, contents: Data())
+        _ = FileManager.default.createFile(atPath: empty, contents: Data())
         let cases: [(String, String)] = [
             ("/nonexistent/dir/x.db", "no database at /nonexistent/dir/x.db"),
             (Self.dir!, "cannot read \(Self.dir!): is a directory"),

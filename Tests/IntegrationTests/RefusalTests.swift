@@ -22,20 +22,20 @@ final class RefusalTests: RecordedSSHDTestCase {
     /// Returns how many connections the clients saw refused before authentication (sshd closed them
     /// at once: no password prompt, no "Permission denied").
     func flood(_ users: [String], lanes: Int, source: String) -> (refused: Int, results: [ProcessResult]) {
-        let box = ResultList()
+        let box = Locked<[ProcessResult]>([])
         let group = DispatchGroup()
         let sshd = server!
         for lane in 0..<lanes {
             group.enter()
             Thread {
                 for i in stride(from: lane, to: users.count, by: lanes) {
-                    if let r = try? sshd.sshWithPasswords(users[i], ["Wrong-Pw-\(i)"], source: source) { box.append(r) }
+                    if let r = try? sshd.sshWithPasswords(users[i], ["Wrong-Pw-\(i)"], source: source) { box.mutate { $0.append(r) } }
                 }
                 group.leave()
             }.start()
         }
         group.wait()
-        let results = box.values
+        let results = box.value
         let refused = results.filter {
             $0.status == 255 && !$0.stderr.contains("Permission denied")
                 && ($0.stderr.contains("kex_exchange_identification") || $0.stderr.contains("Connection closed")
@@ -166,13 +166,6 @@ final class RefusalTests: RecordedSSHDTestCase {
 }
 
 /// Results collected from concurrent clients.
-final class ResultList: @unchecked Sendable {
-    private let lock = NSLock()
-    private var items: [ProcessResult] = []
-    func append(_ value: ProcessResult) { lock.lock(); items.append(value); lock.unlock() }
-    var values: [ProcessResult] { lock.lock(); defer { lock.unlock() }; return items }
-}
-
 /// OpenSSH 10.0 (Debian 13's tree, sshd in a chroot): PerSourcePenalties. A failed login earns its
 /// source a penalty; the listener then drops that source's connections before forking, and logs
 /// "drop connection … penalty: failed authentication": each is a refusal of that source.

@@ -479,6 +479,26 @@ func compileAsNobody(_ source: String, name: String) throws -> String {
     return dir
 }
 
+/// A value a test's worker threads share (each client's result), behind a lock.
+final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Value
+
+    init(_ value: Value) { stored = value }
+
+    func mutate(_ change: (inout Value) -> Void) {
+        lock.lock()
+        defer { lock.unlock() }
+        change(&stored)
+    }
+
+    var value: Value {
+        lock.lock()
+        defer { lock.unlock() }
+        return stored
+    }
+}
+
 /// A test with its own sshd and recorder, both stopped after it.
 class RecordedSSHDTestCase: XCTestCase {
     var server: SSHDServer!

@@ -464,7 +464,7 @@ final class CorrelatorTests: XCTestCase {
         let listener = ProcessKey(tgid: 10, startNs: 1), monitor = ProcessKey(tgid: 20, startNs: 2)
         let child = ProcessKey(tgid: 21, startNs: 3), shell = ProcessKey(tgid: 22, startNs: 4)
         let ev = Self.sshdEvent
-        let client = Self.connect(c, listener: listener, monitor: monitor)
+        _ = Self.connect(c, listener: listener, monitor: monitor)
         c.handle(ev(monitor, .log(source: .file, text: "Accepted password for root from 127.0.0.1 port 5555 ssh2 [preauth]\r\n")))
         XCTAssertTrue(Fixture.auth(outputs).isEmpty)
         c.handle(ev(monitor, .fork(child: child)))

@@ -161,7 +161,7 @@ final class LogTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         func run(streamOfSelf: Bool) throws -> String {
             let out = dir.appendingPathComponent("stderr-\(streamOfSelf)")
-            FileManager.default.createFile(atPath: out.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: out.path, contents: nil)
             let handle = try FileHandle(forWritingTo: out)
             var st = stat()
             XCTAssertEqual(fstat(handle.fileDescriptor, &st), 0)
