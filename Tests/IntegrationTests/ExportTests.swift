@@ -221,8 +221,8 @@ final class ExportTests: RecordedSSHDTestCase {
         follow.arguments = ["export", "--db", recorder.db, "--follow", "--interval", "0.2"]
         let out = Pipe()
         follow.standardOutput = out
-        let seen = LockedText()
-        out.fileHandleForReading.readabilityHandler = { seen.append($0.availableData) }
+        let seen = Locked(Data())
+        out.fileHandleForReading.readabilityHandler = { let more = $0.availableData; seen.mutate { $0.append(more) } }
         try follow.run()
         defer { follow.terminate(); follow.waitUntilExit(); out.fileHandleForReading.readabilityHandler = nil }
         XCTAssertEqual(try server.ssh("sa_alice", ["/bin/echo export-follow-marker"]).status, 0)
@@ -246,13 +246,6 @@ final class ExportTests: RecordedSSHDTestCase {
     }
 }
 
-/// Text that a pipe's handler appends on its own thread.
-final class LockedText: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data = Data()
-    func append(_ more: Data) { lock.lock(); data.append(more); lock.unlock() }
-    var text: String { lock.lock(); defer { lock.unlock() }; return String(decoding: data, as: UTF8.self) }
-}
 
 /// What OCSF 1.8.0 asks of an event (Tests/Integration/ocsf/ocsf-1.8.0.json).
 struct OCSFSchema {

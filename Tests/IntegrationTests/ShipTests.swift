@@ -71,16 +71,17 @@ final class ShipTests: XCTestCase {
         self.recorder = recorder
         // The failed password alongside the sessions: it waits out sshd's failure delay meanwhile.
         let failed = DispatchGroup()
-        let failedStatus = ResultsBox()
+        let failedStatus = Locked<[Int32]>([])
         failed.enter()
         Thread.detachNewThread {
-            failedStatus.append((try? server.sshWithPasswords("sa_bob", ["wrong"]).status) ?? -1)
+            let status = (try? server.sshWithPasswords("sa_bob", ["wrong"]).status) ?? -1
+            failedStatus.mutate { $0.append(status) }
             failed.leave()
         }
         for _ in 0..<count { XCTAssertEqual(try server.ssh("sa_alice", [command]).status, 0) }
         XCTAssertEqual(failed.wait(timeout: .now() + 60), .success)
-        XCTAssertEqual(failedStatus.values.count, 1)
-        XCTAssertFalse(failedStatus.values.contains(0), "the wrong password failed")
+        XCTAssertEqual(failedStatus.value.count, 1)
+        XCTAssertFalse(failedStatus.value.contains(0), "the wrong password failed")
         XCTAssertEqual(try recorder.stop(), 0)
         return recorder.db
     }
@@ -96,17 +97,18 @@ final class ShipTests: XCTestCase {
             return copy
         }
         let group = DispatchGroup()
-        let results = ShipResults()
+        let results = Locked<[Int: Result<ProcessResult, Error>]>([:])
         for (i, copy) in dbs.enumerated() {
             group.enter()
             DispatchQueue.global().async {
-                results.set(i, Result { try self.ship(copy, host: "host-\(i + 1)", ["--once", "--batch", "7"]) })
+                let result = Result { try self.ship(copy, host: "host-\(i + 1)", ["--once", "--batch", "7"]) }
+                results.mutate { $0[i] = result }
                 group.leave()
             }
         }
         XCTAssertEqual(group.wait(timeout: .now() + 120), .success)
         for i in 0..<3 {
-            let r = try results.get(i).get()
+            let r = try XCTUnwrap(results.value[i], "no result \(i)").get()
             XCTAssertEqual(r.status, 0, r.stderr)
             XCTAssertEqual(r.stderr, "", "no notice or warning")
             try assertShippedExactly(dbs[i], host: "host-\(i + 1)")
@@ -138,8 +140,8 @@ final class ShipTests: XCTestCase {
         let recorder = try Recorder(name: "ship-outage")
         self.recorder = recorder
         let (shipper, err) = try startShipping(recorder.db, host: "outage", ["--interval", "0.2"])
-        let errText = LockedText()
-        err.fileHandleForReading.readabilityHandler = { errText.append($0.availableData) }
+        let errText = Locked(Data())
+        err.fileHandleForReading.readabilityHandler = { let more = $0.availableData; errText.mutate { $0.append(more) } }
         XCTAssertEqual(try server.ssh("sa_alice", ["/bin/echo before-outage"]).status, 0)
         try waitUntil("the first session shipped") { try pg.number("SELECT count(*) FROM commands WHERE host = 'outage'") > 0 }
 
@@ -400,13 +402,3 @@ final class ShipTests: XCTestCase {
     }
 }
 
-private final class ShipResults: @unchecked Sendable {
-    private let lock = NSLock()
-    private var results: [Int: Result<ProcessResult, Error>] = [:]
-    func set(_ i: Int, _ r: Result<ProcessResult, Error>) { lock.lock(); results[i] = r; lock.unlock() }
-    func get(_ i: Int) throws -> Result<ProcessResult, Error> {
-        lock.lock(); defer { lock.unlock() }
-        guard let r = results[i] else { throw TestFailure("no result \(i)") }
-        return r
-    }
-}

@@ -479,7 +479,7 @@ func compileAsNobody(_ source: String, name: String) throws -> String {
     return dir
 }
 
-/// A value a test's worker threads share (each client's result), behind a lock.
+/// A value a test's worker threads share (each client's result, a pipe's output), behind a lock.
 final class Locked<Value>: @unchecked Sendable {
     private let lock = NSLock()
     private var stored: Value
@@ -497,6 +497,11 @@ final class Locked<Value>: @unchecked Sendable {
         defer { lock.unlock() }
         return stored
     }
+}
+
+extension Locked where Value == Data {
+    /// What a pipe's handler has appended so far, as text.
+    var text: String { String(decoding: value, as: UTF8.self) }
 }
 
 /// A test with its own sshd and recorder, both stopped after it.

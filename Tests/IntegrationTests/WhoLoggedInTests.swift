@@ -256,7 +256,7 @@ final class WhoLoggedInTests: RecordedSSHDTestCase {
         recorder = try Recorder(name: "authid-flood")
         let source = "127.0.54.1"
         let users = (0..<30).map { $0 % 5 < 3 ? "authid-nobody-\($0)" : "sa_bob" }  // 18 invalid, 12 valid
-        let statuses = ResultsBox()
+        let statuses = Locked<[Int32]>([])
         // Threads of their own: each waits on its client, so 15 at a time whatever the cores.
         let group = DispatchGroup()
         let sshd = server!
@@ -264,14 +264,15 @@ final class WhoLoggedInTests: RecordedSSHDTestCase {
             group.enter()
             Thread {
                 for i in stride(from: lane, to: users.count, by: 15) {
-                    statuses.append((try? sshd.sshWithPasswords(users[i], ["Wrong-Pw-\(i)"], source: source).status) ?? -1)
+                    let status = (try? sshd.sshWithPasswords(users[i], ["Wrong-Pw-\(i)"], source: source).status) ?? -1
+                    statuses.mutate { $0.append(status) }
                 }
                 group.leave()
             }.start()
         }
         group.wait()
-        XCTAssertEqual(statuses.values.count, 30)
-        XCTAssertTrue(statuses.values.allSatisfy { $0 != 0 }, "\(statuses.values)")
+        XCTAssertEqual(statuses.value.count, 30)
+        XCTAssertTrue(statuses.value.allSatisfy { $0 != 0 }, "\(statuses.value)")
         // (sshd may write a failure's line after its client exited: wait for the thirtieth.)
         let deadline = Date().addingTimeInterval(15)
         while try sshdLogLines().filter({ $0.contains("Failed ") && $0.contains(" from \(source) port ") }).count < 30
@@ -310,10 +311,3 @@ final class WhoLoggedInTests: RecordedSSHDTestCase {
     }
 }
 
-/// Statuses collected from concurrent clients.
-final class ResultsBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var items: [Int32] = []
-    func append(_ value: Int32) { lock.lock(); items.append(value); lock.unlock() }
-    var values: [Int32] { lock.lock(); defer { lock.unlock() }; return items }
-}
