@@ -111,6 +111,10 @@ public final class BPFTracer {
     /// while attached. Empty in pins of a build without them.
     private var hookPrograms: [String: Int32] = [:]
     private var hookLinks: [String: Int32] = [:]
+    /// The log-write hook (see logWriteProgram): its program, and its link once attached. Empty in
+    /// pins of a build that attached it always (among `links`).
+    private var logPrograms: [String: Int32] = [:]
+    private var logLinks: [String: Int32] = [:]
     private var ring: RingReader?
     private let eventsFD: Int32
     private let trackedFD: Int32
@@ -220,7 +224,7 @@ public final class BPFTracer {
             if uringRingsFD >= 0 { fds.append(uringRingsFD) }
             compatCallsFD = bpf_obj_get(directory + "/compat_calls")
             if compatCallsFD >= 0 { fds.append(compatCallsFD) }
-            // The session hooks, and the links of those the killed run had attached.
+            // The session hooks and the log-write hook, and the links of those the killed run had attached.
             for name in names {
                 if name.hasPrefix("hookprog_") {
                     let fd = try open(name)
@@ -228,16 +232,22 @@ public final class BPFTracer {
                     hookPrograms[String(name.dropFirst("hookprog_".count))] = fd
                 } else if name.hasPrefix("hooklink_") {
                     hookLinks[String(name.dropFirst("hooklink_".count))] = try open(name)
+                } else if name.hasPrefix("logprog_") {
+                    let fd = try open(name)
+                    fds.append(fd)
+                    logPrograms[String(name.dropFirst("logprog_".count))] = fd
+                } else if name.hasPrefix("loglink_") {
+                    logLinks[String(name.dropFirst("loglink_".count))] = try open(name)
                 }
             }
         } catch {
-            for fd in linkFDs + fds + hookLinks.values { Glibc.close(fd) }
+            for fd in linkFDs + fds + hookLinks.values + logLinks.values { Glibc.close(fd) }
             linkFDs = []
             throw error
         }
         guard let ring = Self.ringInfo(eventsFD) else {
             let e = errno
-            for fd in linkFDs + fds + hookLinks.values { Glibc.close(fd) }
+            for fd in linkFDs + fds + hookLinks.values + logLinks.values { Glibc.close(fd) }
             throw TracerError.pinned(directory, e)
         }
         mapFDs = fds
@@ -352,6 +362,12 @@ public final class BPFTracer {
                 prog = bpf_object__next_program(obj, p)
                 continue
             }
+            if bpf_program__autoload(p), name == Self.logWriteProgram {
+                // Attached once a followed sshd logs to a file or its standard error (watchLogWrites).
+                for hook in Self.hooks(section: section, calls: calls) { logPrograms[hook] = bpf_program__fd(p) }
+                prog = bpf_object__next_program(obj, p)
+                continue
+            }
             // Terminal recording: read() is among the most frequent calls; unhooked unless asked.
             if !bpf_program__autoload(p)
                 || name.hasPrefix("tty_") && (ttyMode == 0 || (name.hasPrefix("tty_input") && ttyMode != SA_TTY_MODE_ALL)) {
@@ -377,7 +393,7 @@ public final class BPFTracer {
         // detach waits for an RCU grace period under the kernel's event mutex, some 70 ms each, which
         // made two of a recorder's seven seconds of start-up; the always-attached programs already
         // prove this kernel attaches programs to them.
-        for (hook, program) in hookPrograms.sorted(by: { $0.key < $1.key }) {
+        for (hook, program) in (hookPrograms.merging(logPrograms) { a, _ in a }).sorted(by: { $0.key < $1.key }) {
             var missing: Int32 = 0
             if hook.hasPrefix("raw_") {
                 let fd = Self.attach(hook: hook, program: program)
@@ -420,6 +436,9 @@ public final class BPFTracer {
             }
             for (hook, fd) in hookPrograms {
                 guard bpf_obj_pin(fd, directory + "/hookprog_" + hook) == 0 else { throw TracerError.pinned(directory, errno) }
+            }
+            for (hook, fd) in logPrograms {
+                guard bpf_obj_pin(fd, directory + "/logprog_" + hook) == 0 else { throw TracerError.pinned(directory, errno) }
             }
             for name in Self.pinnedMaps {
                 guard let map = bpf_object__find_map_by_name(object, name),
@@ -818,6 +837,7 @@ public final class BPFTracer {
 
     /// Reads sshd's writes to this file (the one it opened for -E) as its log.
     public func watchLogFile(_ file: KernelFileID) throws {
+        try watchLogWrites()
         var key = file.kernelKey
         var one: UInt8 = 1
         guard bpf_map_update_elem(logFilesFD, &key, &one, UInt64(BPF_ANY)) == 0 else {
@@ -830,12 +850,42 @@ public final class BPFTracer {
         bpf_map_delete_elem(logFilesFD, &key)
     }
 
+    /// The program that reads sshd's log lines from write() (bpf/sshaudit.bpf.c): needed only for an
+    /// sshd that logs to a file (-E) or to its standard error (-e). Every process on the machine pays
+    /// the dispatch of a write() hook on each write() (about 200 ns here, bench/run.sh's `syscalls`
+    /// diagnostic), and an sshd that logs through syslog, as packaged ones do, sends its lines with
+    /// sendto(), which is hooked anyway. So it is attached before the first such channel is
+    /// registered (watchLogFile, logToStderr), and then stays for the run: the registrations stay
+    /// too, and a monitor forked by an sshd -e goes on writing to its standard error after its
+    /// listener is gone.
+    static let logWriteProgram = "on_write"
+
+    /// Whether the log-write hook is attached (in pins of a build that attached it always, it is
+    /// among the other links: then true as well).
+    public var watchesLogWrites: Bool { logPrograms.isEmpty || Set(logLinks.keys) == Set(logPrograms.keys) }
+
+    /// Attaches the log-write hook, pinned like the session hooks, so that a killed recorder's kernel
+    /// state keeps it; nothing if it is attached.
+    func watchLogWrites() throws {
+        for (hook, program) in logPrograms.sorted(by: { $0.key < $1.key }) where logLinks[hook] == nil {
+            let fd = Self.attach(hook: hook, program: program)
+            guard fd >= 0 else { throw TracerError.attach("log hook " + hook, errno) }
+            if let pinDirectory, bpf_obj_pin(fd, pinDirectory + "/loglink_" + hook) != 0 {
+                let e = errno
+                Glibc.close(fd)
+                throw TracerError.pinned(pinDirectory + "/loglink_" + hook, e)
+            }
+            logLinks[hook] = fd
+        }
+    }
+
     /// The log files the kernel programs read (also those a killed recorder registered).
     public func watchedLogFiles() -> [KernelFileID] { keys(of: logFilesFD) }
 
     /// This listener (sshd -e) logs to its standard error: its fd 2, and that of the monitors it
     /// forks from now on, is read. `startNs` 0 matches any start time (a listener found by the scan).
     public func logToStderr(pid: UInt32, startNs: UInt64) throws {
+        try watchLogWrites()
         var key = pid
         var value = startNs
         guard bpf_map_update_elem(stderrListenersFD, &key, &value, UInt64(BPF_ANY)) == 0 else {
@@ -958,10 +1008,11 @@ public final class BPFTracer {
         Self.concurrently(links.map { link in {
             if !detach { bpf_link__disconnect(link) }
             bpf_link__destroy(link)
-        } } + (linkFDs + Array(hookLinks.values)).map { fd in { _ = Glibc.close(fd) } })
+        } } + (linkFDs + Array(hookLinks.values) + Array(logLinks.values)).map { fd in { _ = Glibc.close(fd) } })
         links.removeAll()
         for fd in mapFDs { Glibc.close(fd) }
         hookLinks.removeAll()
+        logLinks.removeAll()
         linkFDs.removeAll()
         mapFDs.removeAll()
         if epollFD >= 0 { Glibc.close(epollFD) }

@@ -114,4 +114,49 @@ final class SessionHooksTests: RecordedSSHDTestCase {
         let transfers = try recorder.query("transfers", ["--session", String(try XCTUnwrap(sessions.first?.int("id")))])
         XCTAssertEqual(transfers.compactMap { $0.string("path") }, [live])
     }
+
+    /// write() is hooked only for sshd's log lines: the hook is attached once a followed sshd logs to a
+    /// file (-E) or its standard error (-e), never for one that logs through syslog (sendto, hooked
+    /// anyway), as packaged ones do, so that no process on such a server pays it on every write().
+    /// Attached, it is pinned: a killed recorder's state keeps it, and the resumed one reads on.
+    func testLogWriteHookOnlyOnceAnSshdLogsToAFile() throws {
+        func pins(_ prefix: String) -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: recorder.pinDirectory)) ?? []).filter { $0.hasPrefix(prefix) }
+        }
+        let sink = try SyslogSink()
+        defer { sink.close() }
+        server = try SSHDServer(name: "hooks-syslog", port: 22664, logMode: "syslog")
+        recorder = try Recorder(name: "hooks-log")
+        XCTAssertEqual(pins("logprog_"), ["logprog_tp_sys_enter_write"], "loaded and pinned")
+        XCTAssertEqual(pins("loglink_"), [], "not attached for an sshd that logs through syslog")
+        XCTAssertNotEqual(try server.sshWithPasswords("sa_bob", ["Wrong-1"]).status, 0)
+        XCTAssertEqual(try server.ssh("sa_alice", ["true"]).status, 0)
+        Thread.sleep(forTimeInterval: 0.5)
+        XCTAssertEqual(pins("loglink_"), [], "its logins did not attach it")
+
+        // An sshd that logs to a file, started now: the hook is attached for it.
+        let fileServer = try SSHDServer(name: "hooks-logfile", port: 22665)
+        defer { fileServer.stop() }
+        try waitUntil("the log-write hook is attached") { pins("loglink_") == ["loglink_tp_sys_enter_write"] }
+        XCTAssertNotEqual(try fileServer.sshWithPasswords("sa_bob", ["Wrong-2"]).status, 0)
+        recorder.kill()
+        XCTAssertEqual(pins("loglink_"), ["loglink_tp_sys_enter_write"], "a killed recorder's state keeps it")
+        XCTAssertNotEqual(try fileServer.sshWithPasswords("sa_bob", ["Wrong-3"]).status, 0)
+        recorder = try Recorder(name: "hooks-log", fresh: false)
+        try recorder.waitForStderr("resumed the kernel state")
+        XCTAssertEqual(try fileServer.ssh("sa_alice", ["true"]).status, 0)
+        XCTAssertEqual(try recorder.stop(), 0, recorder.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: recorder.pinDirectory), "a clean stop detaches it")
+
+        // Every line read, through either route: the kernel had the hook wherever it was needed.
+        let sessions = try recorder.query("sessions")
+        let auth = try recorder.query("auth")
+        func attempts(_ port: Int) -> [String] {
+            sessions.filter { $0.int("local_port") == port }.flatMap { s in
+                auth.filter { $0.int("session_id") == s.int("id") }.map { "\($0.string("result") ?? "nil") \($0.string("method") ?? "nil")" }
+            }
+        }
+        XCTAssertEqual(attempts(server.port), ["failed password", "accepted publickey"])
+        XCTAssertEqual(attempts(fileServer.port), ["failed password", "failed password", "accepted publickey"])
+    }
 }
