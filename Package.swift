@@ -21,6 +21,8 @@ let package = Package(
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         // Acquire/release access to the ring buffer's shared positions.
         .target(name: "CRingBuffer"),
+        // The recorder's signal handler (stop, reopen): in place at once, safe in a handler.
+        .target(name: "CSignals"),
         // Compiles bpf/*.bpf.c with clang -target bpf and embeds the object in the loader.
         .plugin(name: "BPFObjectPlugin", capability: .buildTool()),
         // Embeds schema/*.sql in the store, so the binary carries its own migrations.
@@ -56,7 +58,7 @@ let package = Package(
         ),
         // The recorder's pipeline: ring buffer or event log → decoder → correlator → batch writer, with
         // checkpoints, resume, seeding from /proc, signals and its log point. `record` and `replay` use it.
-        .target(name: "SSHAuditRecorder", dependencies: ["SSHAuditCore", "SSHAuditBPF", "SSHAuditStore"]),
+        .target(name: "SSHAuditRecorder", dependencies: ["CSignals", "SSHAuditCore", "SSHAuditBPF", "SSHAuditStore"]),
         // The fleet: shipping to PostgreSQL and checking what was shipped.
         .target(name: "SSHAuditCentral", dependencies: ["CLibPQ", "SSHAuditStore", "SSHAuditCore"]),
         .executableTarget(

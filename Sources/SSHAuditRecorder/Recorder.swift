@@ -45,6 +45,8 @@ public struct Recorder {
     public init(_ options: RecorderOptions) { self.options = options }
 
     public func run() throws {
+        // Before anything is attached: a stop asked for at any moment from here on is a clean stop.
+        if !StopSignal.install() { warn("cannot install the signal handler: SIGINT and SIGTERM end the recorder as a kill would") }
         let (db, retain, events) = (options.db, options.retain, options.events)
         let (trust, kernelBinaries) = (options.trust, options.kernelBinaries)
         let tty = (mode: options.ttyMode, max: options.ttyMax)

@@ -1,44 +1,38 @@
+import CSignals
 import Foundation
 
 /// SIGINT/SIGTERM ask the recorder to flush and stop, SIGHUP to reopen the database and the events
 /// log (log rotation); the flags are read between ring-buffer polls. `onStop` runs at the first stop
-/// request, on another thread (the recording thread may be waiting on the disk).
+/// request, on a thread of its own (the recording thread may be waiting on the disk).
+///
+/// The handler is C's (CSignals), installed by `install()` at the recorder's start, before anything
+/// is attached: from then on no request is lost. (A dispatch signal source, used before, set the
+/// signals to "ignore" at once and registered its own handler later from another thread: under load
+/// a SIGINT in between was dropped and the recorder went on recording.)
 final class StopSignal: @unchecked Sendable {
-    private let lock = NSLock()
-    private var flag = false
-    private var reopen = false
-    private var sources: [DispatchSourceSignal] = []
+    /// Installs the handler; false if it could not be (then the signals keep their default action:
+    /// a SIGINT or SIGTERM ends the recorder as a kill would, and a resume continues its work).
+    @discardableResult
+    static func install() -> Bool { sa_signals_install() >= 0 }
 
     init(onStop: @escaping () -> Void) {
-        for sig in [SIGINT, SIGTERM, SIGHUP] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { [weak self] in
-                guard let self else { return }
-                self.lock.lock()
-                let first = sig != SIGHUP && !self.flag
-                if sig == SIGHUP { self.reopen = true } else { self.flag = true }
-                self.lock.unlock()
-                if first { onStop() }
+        let wakeups = sa_signals_install()
+        guard wakeups >= 0 else { return }
+        let thread = Thread {
+            var byte: UInt8 = 0
+            // A request made before this thread started is in the flag (and in the pipe).
+            while sa_signals_stop_requested() == 0 {
+                if read(wakeups, &byte, 1) < 0, errno != EINTR { return }
             }
-            source.resume()
-            sources.append(source)
+            onStop()
         }
+        thread.name = "sshaudit-stop"
+        thread.start()
     }
 
-    func takeReopen() -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        let value = reopen
-        reopen = false
-        return value
-    }
+    func takeReopen() -> Bool { sa_signals_take_reopen() != 0 }
 
-    var requested: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return flag
-    }
+    var requested: Bool { sa_signals_stop_requested() != 0 }
 }
 
 /// Tells systemd (Type=notify) that recording has started, when run under it.
