@@ -186,8 +186,11 @@ final class CrashSafetyTests: XCTestCase {
     /// When the kernel state is gone too (a reboot, or removed by hand), what happened meanwhile is
     /// unknown: the open session is closed as ended while unobserved, its end not invented.
     func testSessionThatEndedWhileTheKernelStateWasLost() throws {
-        let (first, client) = try recordingWithClient("lost", port: 22344, command: "/bin/sleep 2")
-        Thread.sleep(forTimeInterval: 1)
+        let (first, client) = try recordingWithClient("lost", port: 22344, command: "/bin/sleep 4")
+        // Killed once the session's user is stored (a fixed second was too short beside other tests).
+        try waitUntil("the session is stored with its user") {
+            try !rows(first.db, "SELECT id FROM sessions WHERE local_port = \(server.port) AND user IS NOT NULL").isEmpty
+        }
         first.kill()
         first.removeKernelState()
         XCTAssertEqual(client.wait(timeout: .now() + 30), .success)

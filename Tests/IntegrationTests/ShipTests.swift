@@ -143,7 +143,7 @@ final class ShipTests: XCTestCase {
         let errText = Locked(Data())
         err.fileHandleForReading.readabilityHandler = { let more = $0.availableData; errText.mutate { $0.append(more) } }
         XCTAssertEqual(try server.ssh("sa_alice", ["/bin/echo before-outage"]).status, 0)
-        try waitUntil("the first session shipped") { try pg.number("SELECT count(*) FROM commands WHERE host = 'outage'") > 0 }
+        try waitUntil("the first session shipped", timeout: 30) { try pg.number("SELECT count(*) FROM commands WHERE host = 'outage'") > 0 }
 
         try pg.stop()
         // Sessions go on through the outage until ship has said it is retrying and has tried at least
@@ -207,7 +207,7 @@ final class ShipTests: XCTestCase {
         XCTAssertGreaterThan(try localCount(db, "SELECT count(*) FROM commands"), 1_500)
         let (shipper, _) = try startShipping(db, host: "killed", ["--once", "--batch", "5"])
         let pg = try XCTUnwrap(postgres)
-        try waitUntil("part shipped") { (try? pg.number("SELECT shipped_seq FROM hosts WHERE host = 'killed'")) ?? 0 > 200 }
+        try waitUntil("part shipped", timeout: 30) { (try? pg.number("SELECT shipped_seq FROM hosts WHERE host = 'killed'")) ?? 0 > 200 }
         kill(shipper.processIdentifier, SIGKILL)
         shipper.waitUntilExit()
         let part = try pg.number("SELECT shipped_seq FROM hosts WHERE host = 'killed'")
@@ -390,15 +390,6 @@ final class ShipTests: XCTestCase {
         let refused = try runProcess(Paths.sshaudit, ["ship", "--to", "postgresql://shipper@127.0.0.1:1/fleet", "--password-file", loose, "--once"])
         XCTAssertEqual(refused.status, 1)
         XCTAssertTrue(refused.stderr.contains("others may read it"), refused.stderr)
-    }
-
-    private func waitUntil(_ what: String, timeout: TimeInterval = 30, _ condition: () throws -> Bool) throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if (try? condition()) == true { return }
-            Thread.sleep(forTimeInterval: 0.1)
-        }
-        throw TestFailure("timed out waiting for: \(what)")
     }
 }
 

@@ -555,3 +555,13 @@ func tableCells(_ text: String, column: String) -> [String] {
     }
     return cells
 }
+
+/// Polls `condition` (a throw counts as not yet) every 0.05 s until it holds, or fails after `timeout`
+/// seconds naming `what`.
+func waitUntil(_ what: String, timeout: TimeInterval = 10, _ condition: () throws -> Bool) throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while (try? condition()) != true {
+        guard Date() < deadline else { throw TestFailure("timed out waiting until \(what)") }
+        Thread.sleep(forTimeInterval: 0.05)
+    }
+}
