@@ -492,9 +492,19 @@ run_diagnostics() {
       sysctl -q -w kernel.bpf_stats_enabled="$ORIG_BPF_STATS" >/dev/null
     fi
     rec_stop
+    # The same sshd logging through syslog (as packaged ones do, no -E or -e): the recorder then does
+    # not hook write() (BPFTracer.logWriteProgram).
+    bash "$HARNESS" stop "$DIR" "$PORT" >/dev/null
+    bash "$HARNESS" start "$DIR" "$PORT" syslog >/dev/null
+    rec_start "$WORK/diag.db"
+    wait_quiet_cpu
+    out=$(storm_host_cmd "$DIR/sysloop"); printf 'sshaudit, sshd logging through syslog\t%s\t%s\n' "$(field getppid_ns "$out")" "$(field write_ns "$out")" >> "$WORK/sysloop.tsv"
+    rec_stop
+    bash "$HARNESS" stop "$DIR" "$PORT" >/dev/null
+    bash "$HARNESS" start "$DIR" "$PORT" >/dev/null
   done
   local t g w
-  for t in none sshaudit "sshaudit, a session open"; do
+  for t in none sshaudit "sshaudit, a session open" "sshaudit, sshd logging through syslog"; do
     g=$(awk -F'\t' -v t="$t" '$1 == t { print $2 }' "$WORK/sysloop.tsv" | median)
     w=$(awk -F'\t' -v t="$t" '$1 == t { print $3 }' "$WORK/sysloop.tsv" | median)
     DIAG+=("syscalls outside sessions, $t: getppid ${g} ns, write(/dev/null) ${w} ns (median of 3)")
@@ -941,8 +951,9 @@ write_report() {
     echo "\`iwi_per_exec\`: IRQ-work interrupts per exec on the whole machine (/proc/interrupts IWI; the ring"
     echo "buffer wakes its reader through IRQ work, a self-IPI). \`recorder_cpu_us_per_exec\`: recorder CPU per exec."
     echo "\`idle\`: how often the write()/sendto() hooks run machine-wide with no benchmark running. \`syscalls\`:"
-    echo "\`bench/sysloop.c\` outside any session, without and with the recorder, and with the recorder while another"
-    echo "session is open (the 32-bit call hook attached; 3 alternating runs each)."
+    echo "\`bench/sysloop.c\` outside any session, without and with the recorder, with the recorder while another"
+    echo "session is open (the 32-bit call hook attached), and with the recorder while the benchmark's sshd logs through"
+    echo "syslog instead of its -E file (then write() is not hooked); 3 alternating runs each."
     echo
     echo '```'
     printf '%s\n' "${DIAG[@]}"
