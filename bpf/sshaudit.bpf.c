@@ -817,6 +817,11 @@ int sa_report_send(u32 fd, u64 uaddr, u32 addrlen, u32 msg_flags);  /* net.bpf.h
 SEC("tracepoint/syscalls/sys_enter_sendto")
 int on_sendto(struct syscall_enter_ctx *ctx)
 {
+    /* Every sendto() on the machine runs this, and both uses below are a followed process's: one
+     * lookup first, where each would miss again on its own (a datagram sent to an address: twice). */
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    if (!bpf_map_lookup_elem(&tracked, &tgid))
+        return 0;
     if (ctx->args[4])  /* an address given: a session's datagram (net.bpf.h) */
         sa_report_send(ctx->args[0], ctx->args[4], ctx->args[5], ctx->args[3]);
     return capture_log(ctx->args[0], (const char *)ctx->args[1], ctx->args[2], false);
