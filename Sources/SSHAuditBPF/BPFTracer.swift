@@ -860,10 +860,6 @@ public final class BPFTracer {
     /// listener is gone.
     static let logWriteProgram = "on_write"
 
-    /// Whether the log-write hook is attached (in pins of a build that attached it always, it is
-    /// among the other links: then true as well).
-    public var watchesLogWrites: Bool { logPrograms.isEmpty || Set(logLinks.keys) == Set(logPrograms.keys) }
-
     /// Attaches the log-write hook, pinned like the session hooks, so that a killed recorder's kernel
     /// state keeps it; nothing if it is attached.
     func watchLogWrites() throws {

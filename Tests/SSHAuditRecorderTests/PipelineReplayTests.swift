@@ -17,6 +17,15 @@ final class PipelineReplayTests: XCTestCase {
 
     var work: URL!
 
+    /// A reader of a database the pipeline just wrote: it waits for a lock, as every reader of a
+    /// recorder's database does (the replay's store may still be closing on the writer's thread, and
+    /// its last close checkpoints the WAL; without a wait, the open failed with "database is locked").
+    static func reader(_ path: String) throws -> DatabaseQueue {
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        return try DatabaseQueue(path: path, configuration: config)
+    }
+
     override func setUpWithError() throws {
         work = FileManager.default.temporaryDirectory.appendingPathComponent("pipeline-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
@@ -72,7 +81,7 @@ final class PipelineReplayTests: XCTestCase {
             XCTAssertEqual(summary.events, UInt64(expected.records), "\(name): records through the pipeline")
             XCTAssertEqual(summary.undecodable, 0, name)
 
-            let queue = try DatabaseQueue(path: db)
+            let queue = try Self.reader(db)
             try queue.read { conn in
                 for (table, ids) in expected.ids {
                     let stored = try Int64.fetchAll(conn, sql: "SELECT id FROM \(table)")
@@ -119,7 +128,7 @@ final class PipelineReplayTests: XCTestCase {
 
     /// Every replayed table's rows, in rowid order, as text.
     static func dump(_ path: String) throws -> [String: [String]] {
-        try DatabaseQueue(path: path).read { conn in
+        try Self.reader(path).read { conn in
             var tables: [String: [String]] = [:]
             for table in try String.fetchAll(conn, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
             where table.range(of: skipped, options: .regularExpression) == nil {
