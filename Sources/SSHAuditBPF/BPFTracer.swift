@@ -638,15 +638,9 @@ public final class BPFTracer {
         if on {
             if watchesSessionHooks { return setConfigFlag(SA_CONFIG_SESSION_HOOKS, on: true) }
             for (hook, program) in hookPrograms.sorted(by: { $0.key < $1.key }) where hookLinks[hook] == nil {
-                let fd = Self.attach(hook: hook, program: program)
-                guard fd >= 0 else { continue }
-                // Pinned, or not kept: a link that would die with a killed recorder must not be
-                // counted as attached in the state it leaves.
-                if let pinDirectory, bpf_obj_pin(fd, pinDirectory + "/hooklink_" + hook) != 0 {
-                    Glibc.close(fd)
-                    continue
+                if case .success(let fd) = attachPinned(hook: hook, program: program, pin: "hooklink_") {
+                    hookLinks[hook] = fd
                 }
-                hookLinks[hook] = fd
             }
             guard watchesSessionHooks else { return false }
             return setConfigFlag(SA_CONFIG_SESSION_HOOKS, on: true)  // after the attach: never said before it is so
@@ -864,15 +858,22 @@ public final class BPFTracer {
     /// state keeps it; nothing if it is attached.
     func watchLogWrites() throws {
         for (hook, program) in logPrograms.sorted(by: { $0.key < $1.key }) where logLinks[hook] == nil {
-            let fd = Self.attach(hook: hook, program: program)
-            guard fd >= 0 else { throw TracerError.attach("log hook " + hook, errno) }
-            if let pinDirectory, bpf_obj_pin(fd, pinDirectory + "/loglink_" + hook) != 0 {
-                let e = errno
-                Glibc.close(fd)
-                throw TracerError.pinned(pinDirectory + "/loglink_" + hook, e)
-            }
-            logLinks[hook] = fd
+            logLinks[hook] = try attachPinned(hook: hook, program: program, pin: "loglink_").get()
         }
+    }
+
+    /// Attaches a program to its hook and pins the link as `pin` + hook: the link's descriptor, or
+    /// what failed. Pinned, or not kept: a link that would die with a killed recorder must not be
+    /// counted as attached in the state it leaves.
+    private func attachPinned(hook: String, program: Int32, pin: String) -> Result<Int32, TracerError> {
+        let fd = Self.attach(hook: hook, program: program)
+        guard fd >= 0 else { return .failure(.attach(hook, errno)) }
+        if let pinDirectory, bpf_obj_pin(fd, pinDirectory + "/" + pin + hook) != 0 {
+            let e = errno
+            Glibc.close(fd)
+            return .failure(.pinned(pinDirectory + "/" + pin + hook, e))
+        }
+        return .success(fd)
     }
 
     /// The log files the kernel programs read (also those a killed recorder registered).
