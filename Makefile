@@ -29,7 +29,7 @@ run: build
 
 # Unit and integration tests (integration needs root: real BPF, a real sshd on 127.0.0.1).
 # Tests run in parallel (each integration test has its own sshd port and database). The abuse tests
-# (BoundsTests: a fork storm that overflows ring buffers, a 30 s connection flood; the io_uring test
+# (BoundsTests' fork storm that overflows ring buffers and 30 s connection flood; the io_uring test
 # that fills the kernel's ring table, the 32-bit call test that fills its process table; the 100,000
 # connects of the network flood test; the load test's
 # 200 sessions, which keep both CPUs busy) run alone after them: every recorder follows every sshd on the
@@ -41,7 +41,7 @@ run: build
 # tracepoint-hold keeps the syscall tracepoints registered for the other tests, so that each test's
 # recorder stop does not wait for the kernel to unregister them one by one (2 s a test; see its source).
 ALONE_TESTS := SessionHooksTests
-SERIAL_TESTS := LoadTests.testTwoHundredConcurrentSessions|BoundsTests|IOUringTests.testMoreRingsThanTheKernelFollows|CompatCallsTests.testMoreProcessesThanTheKernelCounts|NetworkActivityTests.testSendsToAddresses|NetworkActivityTests.testConnectFloodIsBounded
+SERIAL_TESTS := LoadTests.testTwoHundredConcurrentSessions|BoundsTests.testForkStorm|BoundsTests.testConnectionFlood|IOUringTests.testMoreRingsThanTheKernelFollows|CompatCallsTests.testMoreProcessesThanTheKernelCounts|NetworkActivityTests.testSendsToAddresses|NetworkActivityTests.testConnectFloodIsBounded
 test: deps
 	$(SWIFT) build --build-tests
 	cc -O2 -o .build/tracepoint-hold Tests/Integration/tracepoint-hold.c
