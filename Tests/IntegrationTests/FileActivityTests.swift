@@ -406,6 +406,71 @@ final class FileActivityTests: RecordedSSHDTestCase {
         XCTAssertTrue(seen.contains("rename \(jail)/upload/x.part → \(jail)/upload/x ×1"), "\(seen)")
     }
 
+    /// A file written while it has no name, then given one: open(O_TMPFILE) in the target's directory,
+    /// write, and linkat, so that the content appears under its final name without any open, create,
+    /// write or rename of that name. Both ways any user may name it: linkat(fd, "", …, AT_EMPTY_PATH)
+    /// (its own file, 6.10 on) and linkat of /proc/self/fd/N with AT_SYMLINK_FOLLOW. Each is a link
+    /// row whose new path is the final name, a sensitive one, after a write of the nameless file
+    /// (named "#INODE" by the kernel).
+    func testAFileWrittenNamelessThenLinkedIntoPlace() throws {
+        server = try SSHDServer(name: "files-tmpfile", port: 22554)
+        recorder = try Recorder(name: "files-tmpfile")
+        let program = try compileTestProgram(Self.namelessSource, name: "files-tmpfile", program: "nameless")
+        let home = String(cString: try XCTUnwrap(getpwnam("sa_alice")).pointee.pw_dir)
+        let units = home + "/.config/systemd/user"
+        let token = UUID().uuidString.prefix(8).lowercased()
+        let viaEmpty = units + "/sa-\(token)-empty.service", viaProc = units + "/sa-\(token)-proc.service"
+        defer { unlink(viaEmpty); unlink(viaProc) }
+        let r = try server.ssh("sa_alice", ["mkdir -p \(units) && \(program) \(units) \(viaEmpty) empty && \(program) \(units) \(viaProc) proc"])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        for path in [viaEmpty, viaProc] {
+            XCTAssertEqual(try? String(contentsOfFile: path, encoding: .utf8), "[Service]\nExecStart=/bin/true\n", "the attack worked: \(path)")
+        }
+        XCTAssertEqual(try recorder.stop(), 0)
+
+        let id = try sessionID()
+        let all = try rows(session: id)
+        let seen = describe(all)
+        let links = all.filter { $0.string("op") == "link" }
+        XCTAssertTrue(links.contains { $0.string("new_path") == viaEmpty && ($0.string("path") ?? "").hasPrefix(units + "/#") },
+                      "AT_EMPTY_PATH: the nameless file linked to its final name: \(seen)")
+        XCTAssertTrue(links.contains { $0.string("new_path") == viaProc && ($0.string("path") ?? "").hasPrefix("/proc/self/fd/") },
+                      "/proc/self/fd linked to its final name: \(seen)")
+        XCTAssertEqual(all.filter { $0.string("op") == "write" && ($0.string("path") ?? "").hasPrefix(units + "/#") }.count, 2,
+                       "each nameless file's write: \(seen)")
+        let sensitive = try rows(session: id, ["--sensitive"])
+        for path in [viaEmpty, viaProc] {
+            XCTAssertTrue(sensitive.contains { $0.string("op") == "link" && $0.string("new_path") == path },
+                          "a link to \(path) is sensitive: \(describe(sensitive))")
+        }
+    }
+
+    /// nameless DIR FINAL empty|proc: open(DIR, O_TMPFILE|O_WRONLY), write a unit, link it as FINAL.
+    static let namelessSource = #"""
+        #define _GNU_SOURCE
+        #include <fcntl.h>
+        #include <stdio.h>
+        #include <string.h>
+        #include <unistd.h>
+        int main(int argc, char **argv) {
+            if (argc != 4) return 2;
+            int fd = open(argv[1], O_TMPFILE | O_WRONLY, 0600);
+            if (fd < 0) { perror("open O_TMPFILE"); return 1; }
+            const char *unit = "[Service]\nExecStart=/bin/true\n";
+            if (write(fd, unit, strlen(unit)) != (ssize_t)strlen(unit)) { perror("write"); return 1; }
+            int linked;
+            if (strcmp(argv[3], "empty") == 0) {
+                linked = linkat(fd, "", AT_FDCWD, argv[2], AT_EMPTY_PATH);
+            } else {
+                char self[64];
+                snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+                linked = linkat(AT_FDCWD, self, AT_FDCWD, argv[2], AT_SYMLINK_FOLLOW);
+            }
+            if (linked != 0) { perror("linkat"); return 1; }
+            return 0;
+        }
+        """#
+
     /// rsync (a temporary file renamed at the end) and internal-sftp (served inside sshd's user child,
     /// no exec): one transfer row each, under the final name, with the exact size, and nothing else.
     func testRsyncAndInternalSftpUploads() throws {
