@@ -638,7 +638,7 @@ public final class BPFTracer {
         if on {
             if watchesSessionHooks { return setConfigFlag(SA_CONFIG_SESSION_HOOKS, on: true) }
             for (hook, program) in hookPrograms.sorted(by: { $0.key < $1.key }) where hookLinks[hook] == nil {
-                if case .success(let fd) = attachPinned(hook: hook, program: program, pin: "hooklink_") {
+                if case .success(let fd) = attachPinned(hook: hook, program: program, pin: "hooklink_", named: "session hook " + hook) {
                     hookLinks[hook] = fd
                 }
             }
@@ -858,16 +858,16 @@ public final class BPFTracer {
     /// state keeps it; nothing if it is attached.
     func watchLogWrites() throws {
         for (hook, program) in logPrograms.sorted(by: { $0.key < $1.key }) where logLinks[hook] == nil {
-            logLinks[hook] = try attachPinned(hook: hook, program: program, pin: "loglink_").get()
+            logLinks[hook] = try attachPinned(hook: hook, program: program, pin: "loglink_", named: "log hook " + hook).get()
         }
     }
 
     /// Attaches a program to its hook and pins the link as `pin` + hook: the link's descriptor, or
-    /// what failed. Pinned, or not kept: a link that would die with a killed recorder must not be
+    /// what failed (the hook `named` so in the error). Pinned, or not kept: a link that would die with a killed recorder must not be
     /// counted as attached in the state it leaves.
-    private func attachPinned(hook: String, program: Int32, pin: String) -> Result<Int32, TracerError> {
+    private func attachPinned(hook: String, program: Int32, pin: String, named: String) -> Result<Int32, TracerError> {
         let fd = Self.attach(hook: hook, program: program)
-        guard fd >= 0 else { return .failure(.attach(hook, errno)) }
+        guard fd >= 0 else { return .failure(.attach(named, errno)) }
         if let pinDirectory, bpf_obj_pin(fd, pinDirectory + "/" + pin + hook) != 0 {
             let e = errno
             Glibc.close(fd)
