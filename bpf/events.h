@@ -284,7 +284,8 @@ _Static_assert(__builtin_offsetof(struct sa_log, data) == 56, "log data offset")
  * (replacing SA_EV_FILE_OPEN, which named a file by the string the caller passed). */
 #define SA_EV_FILE_ACT 13
 #define SA_EV_TRANSFER_OPEN 14  /* struct sa_file_act: the file (dir only), fd and open_flags */
-#define SA_FOP_CREATE 1     /* open created the file (FMODE_CREATED), or mknod made a node */
+#define SA_FOP_CREATE 1     /* open created the file (FMODE_CREATED, or O_TMPFILE: a file with no name yet,
+                             * DIR/#INODE), or mknod made a node */
 #define SA_FOP_WRITE 2      /* an existing regular file opened for writing */
 #define SA_FOP_TRUNCATE 3   /* opened with O_TRUNC, truncate, ftruncate */
 #define SA_FOP_RENAME 4     /* path, new path */

@@ -25,6 +25,7 @@
 #define FMODE_WRITE 0x2
 #define FMODE_CREATED 0x100000
 #define O_TRUNC 01000
+#define __O_TMPFILE 020000000
 #define RENAME_EXCHANGE 2
 
 /* The fields read here that kernel_types.h does not declare (CO-RE drops the ___sa suffix). */
@@ -614,7 +615,10 @@ static __always_inline void file_held_op(struct task_struct *task, struct sa_tra
 }
 
 /* A file a session's process opened (fd), with the flags it asked for: a write, a creation or a
- * truncation of a regular file or a block device is reported; a read is not. */
+ * truncation of a regular file or a block device is reported; a read is not. A file made without a
+ * name (O_TMPFILE, named "#INODE" by the kernel until a link names it) is a creation too, though the
+ * kernel does not mark it FMODE_CREATED: the flag asked for only says to look, the file's own flags
+ * decide (the kernel keeps __O_TMPFILE in f_flags), so what a caller's memory says cannot forge one. */
 static __always_inline void file_opened(struct task_struct *task, struct sa_tracked_proc *p, int fd, u64 open_flags)
 {
     struct file *file = file_of(task, fd);
@@ -623,6 +627,8 @@ static __always_inline void file_opened(struct task_struct *task, struct sa_trac
     struct held_file a = held_file_of(file);
     u32 op;
     if (a.f_mode & FMODE_CREATED)
+        op = SA_FOP_CREATE;
+    else if ((open_flags & __O_TMPFILE) && (BPF_CORE_READ(file, f_flags) & __O_TMPFILE))
         op = SA_FOP_CREATE;
     else if (open_flags & O_TRUNC)
         op = SA_FOP_TRUNCATE;
@@ -978,8 +984,11 @@ int on_file_opened(struct syscall_exit_ctx *ctx)
     case SA_NR_OPEN: flags = a1; break;
     case SA_NR_CREAT: flags = O_TRUNC; break;
     case SA_NR_OPENAT2:
-        flags = 0;  /* struct open_how starts with its u64 flags */
+        /* struct open_how starts with its u64 flags; the caller's memory, which another thread may
+         * have changed since the kernel read it: O_TMPFILE is always looked for in the file itself. */
+        flags = 0;
         bpf_probe_read_user(&flags, sizeof(flags), (void *)a2);
+        flags |= __O_TMPFILE;
         break;
     case SA_NR_OPEN_BY_HANDLE_AT: flags = a2; break;
     default: return 0;

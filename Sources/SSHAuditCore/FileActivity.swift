@@ -4,6 +4,8 @@ import Foundation
 /// the correlator aggregates from it, one per (process, command, operation, path, new path).
 
 public enum FileOperation: String, Sendable, Codable, CaseIterable {
+    /// create: also a file made without a name (O_TMPFILE), whose path is DIR/#INODE, the kernel's name
+    /// for it until a link names it.
     case create, write, truncate, rename, unlink, rmdir, mkdir, chmod, chown, link, symlink
     /// An extended attribute set or removed (ACLs, file capabilities, security labels, user.*): the
     /// attribute's name is the new path, as given.

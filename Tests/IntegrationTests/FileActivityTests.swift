@@ -409,9 +409,9 @@ final class FileActivityTests: RecordedSSHDTestCase {
     /// A file written while it has no name, then given one: open(O_TMPFILE) in the target's directory,
     /// write, and linkat, so that the content appears under its final name without any open, create,
     /// write or rename of that name. Both ways any user may name it: linkat(fd, "", …, AT_EMPTY_PATH)
-    /// (its own file, 6.10 on) and linkat of /proc/self/fd/N with AT_SYMLINK_FOLLOW. Each is a link
-    /// row whose new path is the final name, a sensitive one, after a write of the nameless file
-    /// (named "#INODE" by the kernel).
+    /// (its own file, 6.10 on) and linkat of /proc/self/fd/N with AT_SYMLINK_FOLLOW; and the file made
+    /// by openat2 as well as by open. Each is a link row whose new path is the final name, a sensitive
+    /// one, after a create of the nameless file (named "#INODE" by the kernel).
     func testAFileWrittenNamelessThenLinkedIntoPlace() throws {
         server = try SSHDServer(name: "files-tmpfile", port: 22554)
         recorder = try Recorder(name: "files-tmpfile")
@@ -420,10 +420,12 @@ final class FileActivityTests: RecordedSSHDTestCase {
         let units = home + "/.config/systemd/user"
         let token = UUID().uuidString.prefix(8).lowercased()
         let viaEmpty = units + "/sa-\(token)-empty.service", viaProc = units + "/sa-\(token)-proc.service"
-        defer { unlink(viaEmpty); unlink(viaProc) }
-        let r = try server.ssh("sa_alice", ["mkdir -p \(units) && \(program) \(units) \(viaEmpty) empty && \(program) \(units) \(viaProc) proc"])
+        let viaOpenat2 = units + "/sa-\(token)-openat2.service"
+        defer { unlink(viaEmpty); unlink(viaProc); unlink(viaOpenat2) }
+        let r = try server.ssh("sa_alice", ["mkdir -p \(units) && \(program) \(units) \(viaEmpty) empty && \(program) \(units) \(viaProc) proc"
+                                            + " && \(program) \(units) \(viaOpenat2) openat2"])
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
-        for path in [viaEmpty, viaProc] {
+        for path in [viaEmpty, viaProc, viaOpenat2] {
             XCTAssertEqual(try? String(contentsOfFile: path, encoding: .utf8), "[Service]\nExecStart=/bin/true\n", "the attack worked: \(path)")
         }
         XCTAssertEqual(try recorder.stop(), 0)
@@ -436,30 +438,42 @@ final class FileActivityTests: RecordedSSHDTestCase {
                       "AT_EMPTY_PATH: the nameless file linked to its final name: \(seen)")
         XCTAssertTrue(links.contains { $0.string("new_path") == viaProc && ($0.string("path") ?? "").hasPrefix("/proc/self/fd/") },
                       "/proc/self/fd linked to its final name: \(seen)")
-        XCTAssertEqual(all.filter { $0.string("op") == "write" && ($0.string("path") ?? "").hasPrefix(units + "/#") }.count, 2,
-                       "each nameless file's write: \(seen)")
+        XCTAssertTrue(links.contains { $0.string("new_path") == viaOpenat2 && ($0.string("path") ?? "").hasPrefix(units + "/#") },
+                      "openat2's nameless file linked to its final name: \(seen)")
+        let nameless = all.filter { ($0.string("path") ?? "").hasPrefix(units + "/#") && $0.string("op") != "link" }
+        XCTAssertEqual(nameless.map { $0.string("op") ?? "?" }, ["create", "create", "create"],
+                       "each nameless file is a creation, by open and by openat2: \(seen)")
         let sensitive = try rows(session: id, ["--sensitive"])
-        for path in [viaEmpty, viaProc] {
+        for path in [viaEmpty, viaProc, viaOpenat2] {
             XCTAssertTrue(sensitive.contains { $0.string("op") == "link" && $0.string("new_path") == path },
                           "a link to \(path) is sensitive: \(describe(sensitive))")
         }
     }
 
-    /// nameless DIR FINAL empty|proc: open(DIR, O_TMPFILE|O_WRONLY), write a unit, link it as FINAL.
+    /// nameless DIR FINAL empty|proc|openat2: open(DIR, O_TMPFILE|O_WRONLY) (openat2: by openat2),
+    /// write a unit, link it as FINAL (proc: through /proc/self/fd, else by AT_EMPTY_PATH).
     static let namelessSource = #"""
         #define _GNU_SOURCE
         #include <fcntl.h>
+        #include <linux/openat2.h>
         #include <stdio.h>
         #include <string.h>
+        #include <sys/syscall.h>
         #include <unistd.h>
         int main(int argc, char **argv) {
             if (argc != 4) return 2;
-            int fd = open(argv[1], O_TMPFILE | O_WRONLY, 0600);
+            int fd;
+            if (strcmp(argv[3], "openat2") == 0) {
+                struct open_how how = { .flags = O_TMPFILE | O_WRONLY, .mode = 0600 };
+                fd = syscall(SYS_openat2, AT_FDCWD, argv[1], &how, sizeof how);
+            } else {
+                fd = open(argv[1], O_TMPFILE | O_WRONLY, 0600);
+            }
             if (fd < 0) { perror("open O_TMPFILE"); return 1; }
             const char *unit = "[Service]\nExecStart=/bin/true\n";
             if (write(fd, unit, strlen(unit)) != (ssize_t)strlen(unit)) { perror("write"); return 1; }
             int linked;
-            if (strcmp(argv[3], "empty") == 0) {
+            if (strcmp(argv[3], "proc") != 0) {
                 linked = linkat(fd, "", AT_FDCWD, argv[2], AT_EMPTY_PATH);
             } else {
                 char self[64];
