@@ -622,8 +622,11 @@ public final class BPFTracer {
         return ["tp_" + (section.split(separator: "/").last ?? "")]
     }
 
-    /// Whether all session hooks are attached.
-    public var watchesSessionHooks: Bool { !hookPrograms.isEmpty && Set(hookLinks.keys) == Set(hookPrograms.keys) }
+    /// Whether all session hooks are attached. The recorder asks after every read of the ring: a
+    /// lookup per link, no sets of names built each time.
+    public var watchesSessionHooks: Bool {
+        !hookPrograms.isEmpty && hookLinks.count == hookPrograms.count && hookLinks.keys.allSatisfy { hookPrograms[$0] != nil }
+    }
 
     /// Attaches or detaches the session hooks (sessionHookPrograms). The recorder attaches them while a
     /// session is open: from the fork of its per-connection sshd, before authentication. Each link is
@@ -953,17 +956,25 @@ public final class BPFTracer {
     /// timer (a new connection while the session hooks are detached) and each MiB of backlog.
     private var epollFD: Int32 = -1
 
+    /// How long poll sleeps while read records are not yet released (see poll): the latency of a
+    /// record written meanwhile.
+    static let unreleasedWaitMs: Int32 = 5
+
     /// Delivers the records waiting, or waits up to `timeoutMs` first if there are none; returns how
     /// many were handled. (Mostly time-based: the kernel side does not wake the reader for each record.)
     @discardableResult
     public func poll(timeoutMs: Int32) -> Int {
         guard let ring, let handler else { return 0 }
         if !ring.hasRecords {
-            if epollFD >= 0 {
+            if epollFD >= 0, ring.releasedPosition >= ring.readPosition {
                 var event = epoll_event()
                 _ = epoll_wait(epollFD, &event, 1, timeoutMs)
             } else {
-                usleep(useconds_t(timeoutMs) * 1000)
+                // Records read but not yet released (each is kept until a checkpoint after it is
+                // stored) keep the ring readable to epoll, which then returns at once, and the kernel
+                // wakes no one for a new record until the reader has released all before it: waiting
+                // in epoll meanwhile made the recorder spin, a whole CPU while a session was busy.
+                usleep(useconds_t(min(timeoutMs, Self.unreleasedWaitMs)) * 1000)
             }
         }
         return ring.read(handler)
