@@ -372,13 +372,47 @@ func printJSONLines<T: Encodable>(_ rows: [T]) throws {
     Stdout.write(out)
 }
 
-/// A `table` on stdout: in a terminal, within its width, the last column (command, path, endpoint,
-/// key) wrapped under itself rather than cut; into a pipe or a file, every cell whole, one line a row
-/// (a cut would let padding hide the end of a command from `grep`). Nothing recorded is ever cut off
-/// unseen: only the other columns are cut, with "…", and only to fit a terminal.
+/// A `table` on stdout, every cell whole. Into a pipe or a file: one line a row (a cut would let
+/// padding hide the end of a command from `grep`). In a terminal: within its width, the last column
+/// (command, path, endpoint, key) wrapped under itself; a terminal too narrow for the other columns
+/// whole gets one field a line instead (formatRecords), never a cut cell: a time cut to "2026-12…"
+/// is no answer to "when".
 func printTable(header: [String], rows: [[String]]) {
-    let columns = terminalColumns()
-    writeOut(formatTable(header: header, rows: rows, width: columns ?? .max))
+    guard let columns = terminalColumns() else { return writeOut(formatTable(header: header, rows: rows, width: .max)) }
+    let widths = naturalWidths(header: header, rows: rows)
+    let needed = widths.dropLast().reduce(0, +) + 2 * (widths.count - 1) + min(widths.last ?? 0, 24)
+    writeOut(needed <= columns || rows.isEmpty
+             ? formatTable(header: header, rows: rows, width: columns)
+             : formatRecords(header: header, rows: rows, width: columns))
+}
+
+/// Each column's width, its widest cell or header as rendered.
+func naturalWidths(header: [String], rows: [[String]]) -> [Int] {
+    header.indices.map { i in ([header] + rows).map { VisibleText.width(VisibleText.render($0[i])) }.max() ?? 0 }
+}
+
+/// One field a line, "LABEL  value", each row under a line "-[ N ]---" (psql's expanded display), for
+/// a terminal too narrow for the table. Every value whole, through VisibleText: one wider than its
+/// room goes on over continuation lines that start under it, never at column 0 where a label or a
+/// row's line begins, and never end in blanks (VisibleText.lines), so recorded text can neither
+/// forge a field nor hide its end in padding.
+func formatRecords(header: [String], rows: [[String]], width: Int) -> String {
+    let labels = header.map(VisibleText.render)
+    let labelWidth = labels.map(VisibleText.width).max() ?? 0
+    let indent = String(repeating: " ", count: labelWidth + 2)
+    let room = max(16, width - indent.count)
+    var out = ""
+    for (r, row) in rows.enumerated() {
+        let title = "-[ \(r + 1) ]"
+        out += title + String(repeating: "-", count: max(0, min(width, indent.count + 24) - title.count)) + "\n"
+        for (i, cell) in row.enumerated() where i < labels.count {
+            let value = VisibleText.lines(cell, columns: room).joined(separator: "\n" + indent)
+            out += labels[i]
+            if !value.isEmpty { out += String(repeating: " ", count: indent.count - VisibleText.width(labels[i])) + value }
+            out += "\n"
+        }
+    }
+    return out
 }
 
 /// The width of the terminal stdout is, or nil if it is not one.

@@ -139,18 +139,35 @@ final class QueryCommandTests: XCTestCase {
         XCTAssertTrue(commands.contains("echo hello, \"world\""))
     }
 
-    /// In a terminal (a pseudo-terminal 80 columns wide), a table fits its width: the last column
-    /// wraps under itself, so the long command line is all there, in pieces; the others are cut.
-    func testTableInATerminalFitsItsWidthAndCutsNoCommand() throws {
-        let shell = "stty cols 80 rows 50; exec '\(Paths.sshaudit)' query commands --db '\(Self.db!)' --session 6"
-        let r = try runProcess("/usr/bin/script", ["-qec", shell, "/dev/null"])
-        XCTAssertEqual(r.status, 0, r.stderr)
-        let lines = r.stdout.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n").map(String.init)
-        XCTAssertTrue(lines.allSatisfy { $0.count <= 80 }, r.stdout)
-        let cells = tableCells(lines.joined(separator: "\n"), column: "COMMAND")
+    /// In a terminal too narrow for the table's cells whole (a pseudo-terminal 80 columns wide), each
+    /// row is shown one field a line, every value whole: the times (before, cut to "2026-12…") and
+    /// the long command line (wrapped under itself). In a wide one, the table, the last column wrapped.
+    func testTableInATerminalFitsItsWidthAndCutsNoCell() throws {
+        func inTerminal(columns: Int) throws -> String {
+            let shell = "stty cols \(columns) rows 50; exec '\(Paths.sshaudit)' query commands --db '\(Self.db!)' --session 6"
+            let r = try runProcess("/usr/bin/script", ["-qec", shell, "/dev/null"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let text = r.stdout.replacingOccurrences(of: "\r\n", with: "\n")
+            XCTAssertTrue(text.split(separator: "\n").allSatisfy { $0.count <= columns }, text)
+            XCTAssertFalse(text.contains("…"), "nothing cut:\n\(text)")
+            return text
+        }
+        let json = try run(["query", "commands", "--db", Self.db, "--format", "json", "--session", "6"]).stdout
+        let rows = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]])
         let long = try XCTUnwrap(try commandLine(13))
-        XCTAssertTrue(cells.contains(long), "the long command line, wrapped whole:\n\(r.stdout)")
-        XCTAssertTrue(cells.contains("echo hello, \"world\""), "\(cells)")
+
+        let narrow = try inTerminal(columns: 80)
+        let records = recordFields(narrow)
+        XCTAssertEqual(records.map { $0["ID"] }, rows.map { ($0["id"] as? Int).map(String.init) }, narrow)
+        XCTAssertEqual(records.map { $0["STARTED"] }, rows.map { $0["started_at"] as? String }, "every time whole:\n\(narrow)")
+        XCTAssertTrue(records.contains { $0["COMMAND"] == long }, "the long command line, wrapped whole:\n\(narrow)")
+        XCTAssertTrue(records.contains { $0["COMMAND"] == "echo hello, \"world\"" }, narrow)
+        // No value, however padded, starts a line of its own: every row has the same fields.
+        XCTAssertTrue(records.allSatisfy { Set($0.keys) == Set(records[0].keys) }, narrow)
+
+        let wide = try inTerminal(columns: 200)
+        XCTAssertTrue(wide.hasPrefix("ID  "), wide)
+        XCTAssertTrue(tableCells(wide, column: "COMMAND").contains(long), wide)
     }
 
     /// Command `id`'s argv joined by spaces, as a table shows it.

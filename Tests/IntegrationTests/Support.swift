@@ -536,6 +536,26 @@ extension SSHDServer {
     }
 }
 
+/// The rows of a table printed one field a line (formatRecords): per "-[ N ]" line, each field's
+/// label and value, its continuation lines (blank up to the value) joined back.
+func recordFields(_ text: String) -> [[String: String]] {
+    var records: [[String: String]] = [], label: String?, column = 0
+    for line in text.split(separator: "\n").map(String.init) {
+        if line.hasPrefix("-[ ") {
+            records.append([:])
+            label = nil
+        } else if line.first == " ", let label, !records.isEmpty {
+            records[records.count - 1][label, default: ""] += line.dropFirst(column)
+        } else if !records.isEmpty {
+            let name = String(line.prefix { $0 != " " })
+            let value = String(line.dropFirst(name.count).drop { $0 == " " })
+            records[records.count - 1][name] = value
+            (label, column) = (name, line.count - value.count)
+        }
+    }
+    return records
+}
+
 /// Every cell of a printed table's (or `show`'s tables') column `column`, each with its continuation
 /// lines (blank up to the column) joined back: what a reader sees, as one text per row.
 func tableCells(_ text: String, column: String) -> [String] {
