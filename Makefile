@@ -49,7 +49,7 @@ test: deps
 	$(SWIFT) test --skip-build --parallel --num-workers 1 --disable-swift-testing --filter '$(ALONE_TESTS)' \
 		--xunit-output .build/xunit-alone.xml || status=$$?; \
 	.build/tracepoint-hold & hold=$$!; \
-	$(SWIFT) test --skip-build --parallel --num-workers 2 --disable-swift-testing --skip '$(ALONE_TESTS)|$(SERIAL_TESTS)' \
+	$(SWIFT) test --skip-build --parallel --num-workers 3 --disable-swift-testing --skip '$(ALONE_TESTS)|$(SERIAL_TESTS)' \
 		--xunit-output .build/xunit-parallel.xml || status=$$?; \
 	$(SWIFT) test --skip-build --parallel --num-workers 1 --disable-swift-testing --filter '$(SERIAL_TESTS)' \
 		--xunit-output .build/xunit-serial.xml || status=$$?; \
