@@ -222,5 +222,20 @@ final class HostileTextTests: XCTestCase {
 
         let markdown = try sshaudit(["report", "--db", recorder.db, "--format", "markdown", "--top", "1000"])
         XCTAssertTrue(markdown.contains("`" + source + "/k → " + unit + "`"), "the report's sensitive files:\n\(markdown)")
+
+        // `query` in a 60-column terminal, one field a line: the padded command whole, and no piece of
+        // it at column 0, where only a row's line or a field's label may start.
+        let shell = "stty cols 60 rows 50; exec '\(Paths.sshaudit)' query commands --db '\(recorder.db)' --session \(session)"
+        let tty = try runProcess("/usr/bin/script", ["-qec", shell, "/dev/null"])
+        XCTAssertEqual(tty.status, 0, tty.stderr)
+        let narrow = tty.stdout.replacingOccurrences(of: "\r\n", with: "\n")
+        let records = recordFields(narrow)
+        let padded = try XCTUnwrap(records.compactMap { $0["COMMAND"] }.first { $0.contains("bash -c true") }, narrow)
+        XCTAssertTrue(padded.hasSuffix("; echo pad-end-\(token)") && padded.contains("true" + padding + "; mkdir"), narrow)
+        let labels: Set = ["ID", "SESSION", "PID", "STARTED", "MS", "EXIT", "COMMAND"]
+        for line in narrow.split(separator: "\n") where !line.hasPrefix(" ") && !line.hasPrefix("-[ ") {
+            XCTAssertTrue(labels.contains(String(line.prefix { $0 != " " })), "a line that is no field:\n\(line)")
+        }
+        XCTAssertTrue(records.allSatisfy { Set($0.keys) == labels }, narrow)
     }
 }
