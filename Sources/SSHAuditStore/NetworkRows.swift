@@ -68,20 +68,25 @@ public struct NetworkEndpoint: Encodable, Equatable, Sendable {
 extension AuditReader {
     /// The period's network activity by (op, endpoint): listeners first (a listening port opened from a
     /// session is what a backdoor looks like), then accepts, binds, refused and other connects, each
-    /// by how often. At most `top`.
+    /// by how often, then by endpoint (so that the cut at `top` is the same here and on the fleet). At
+    /// most `top`. A row counts for the period when it overlaps it (QueryPlanner.spans):
+    /// those begun in it through the time index, those begun before it and still going through the
+    /// span index (schema/0030; read whole on a database without it).
     static func networkPart(_ db: Database, schema: Set<String>, since: String, until: String, top: Int) throws -> [NetworkEndpoint] {
         guard schema.contains("network_activity") else { return [] }
+        let spans = schema.contains("network_activity_spans") ? " INDEXED BY network_activity_spans" : ""
         return try Row.fetchAll(db, sql: """
             SELECT n.op, n.family, n.proto, n.addr, n.port, n.path, COUNT(DISTINCT n.session_id) AS sessions,
                    json_group_array(DISTINCT s.user) AS users, SUM(n.count) AS total, MIN(n.first_at) AS first,
                    MAX(n.last_at) AS last
-            FROM network_activity n INDEXED BY network_activity_first_at
-            JOIN sessions s ON s.id = n.session_id
-            WHERE n.first_at >= ? AND n.first_at < ?
+            FROM network_activity n JOIN sessions s ON s.id = n.session_id
+            WHERE n.id IN (SELECT id FROM network_activity INDEXED BY network_activity_first_at WHERE first_at >= ?1 AND first_at < ?2
+                           UNION ALL
+                           SELECT id FROM network_activity\(spans) WHERE last_at > first_at AND last_at >= ?1 AND first_at < ?1 AND first_at < ?2)
             GROUP BY n.op, n.family, n.proto, n.addr, n.port, n.path
             ORDER BY CASE n.op WHEN 'listen' THEN 0 WHEN 'accept' THEN 1 WHEN 'bind' THEN 2 WHEN 'connect_failed' THEN 3 ELSE 4 END,
-                     total DESC, first
-            LIMIT ?
+                     total DESC, first, n.op, n.family, n.proto, COALESCE(n.addr, ''), COALESCE(n.port, -1), COALESCE(n.path, '')
+            LIMIT ?3
             """, arguments: [since, until, top]).map { row in
             let usersJSON: String = row["users"] ?? "[]"
             let users = (try? JSONDecoder().decode([String?].self, from: Data(usersJSON.utf8)))?.compactMap { $0 } ?? []

@@ -31,7 +31,8 @@ public enum QueryError: Error, CustomStringConvertible {
 ///    index in time order (the user's, the address's, or the time index itself) is walked from
 ///    --since and stops at --limit.
 ///
-/// Rows come oldest first (time, then id).
+/// Rows come oldest first (time, then id). A file or network row stands for repeats from `first_at` to
+/// `last_at`: a period matches the rows that overlap it (see `spans`).
 struct QueryPlanner {
     enum Kind { case sessions, commands, auth, transfers, files, network }
 
@@ -89,6 +90,14 @@ struct QueryPlanner {
         case .network: return "network_activity_first_at"
         }
     }
+
+    /// Rows that stand for a span of repeats (first_at … last_at): --since and --until match every row
+    /// that overlaps the period, not only those begun in it, so that a loop begun before the period
+    /// an administrator reviews still shows for what it did in it.
+    var spans: Bool { kind == .files || kind == .network }
+
+    /// The partial index (schema/0030) of the rows whose span goes on past their start, by last_at.
+    var spanIndex: String { kind == .files ? "file_activity_spans" : "network_activity_spans" }
 
     /// Index on (session_id, …) of the kind's table.
     var sessionIndex: String? {
@@ -161,7 +170,7 @@ struct QueryPlanner {
                 predicates.append(Clause("sshaudit_from(\(addressColumn))", []))
             }
         }
-        predicates += timeClauses(column: "\(alias).\(timeColumn)")
+        predicates += timeClauses(alias: alias)
         predicates += extra
         if filter.incompleteOnly, kind == .sessions {
             predicates.append(Clause("(s.recovered = 1 OR s.drops = 1 OR s.truncated_argv = 1 OR s.ended_unobserved = 1 OR s.unattributed_events = 1)", []))
@@ -198,9 +207,9 @@ struct QueryPlanner {
             }
         }
 
-        func select(_ access: Access, limit: Int?) throws -> [Row] {
+        func select(_ access: Access, limit: Int?, adding more: [Clause] = []) throws -> [Row] {
             var sql = countOnly ? "SELECT COUNT(*) FROM \(table) \(alias)" : "SELECT \(alias).* FROM \(table) \(alias)"
-            var all = predicates
+            var all = predicates + more
             switch access {
             case let .ids(ids, _, _):
                 sql += " NOT INDEXED"
@@ -215,6 +224,18 @@ struct QueryPlanner {
                 if let limit { sql += " LIMIT \(limit)" }
             }
             return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(all.flatMap(\.arguments)))
+        }
+        if spans, let since = filter.since, case let .index(name) = access, name == timeIndex {
+            // The time index alone would be walked from the oldest row (a span's end has no bound
+            // there). Rows begun before --since that went on into it come first in output order: all of
+            // them, from the span index (a full read of a database without it), then the rows begun in
+            // the period, walked from --since.
+            let carried = try select(.index(has(spanIndex) ? spanIndex : nil), limit: filter.limit, adding: [
+                Clause("\(alias).last_at > \(alias).first_at", []), Clause("\(alias).first_at < ?", [since]),
+            ])
+            let remaining = filter.limit.map { max(0, $0 - carried.count) }
+            if remaining == 0, !countOnly { return carried }
+            return carried + (try select(access, limit: remaining, adding: [Clause("\(alias).first_at >= ?", [since])]))
         }
         guard case let .ids(ids, fromSearch, true) = access else { return try select(access, limit: filter.limit) }
         // Candidates already in output order: check them chunk by chunk, the first chunks first, and
@@ -317,7 +338,7 @@ struct QueryPlanner {
     func candidates(where clause: Clause, index: String) throws -> (ids: [Int64], sorted: Bool)? {
         let cap = limits.candidateCap
         if ownsUserAndAddress {
-            let time = timeClauses(column: timeColumn)
+            let time = timeClauses(alias: nil)
             let all = [clause] + time
             let sql = "SELECT id FROM \(table)\(hint(index)) WHERE " + all.map(\.sql).joined(separator: " AND ")
                 + " LIMIT \(cap + 1)"
@@ -333,7 +354,7 @@ struct QueryPlanner {
         if sessions.count > cap { return nil }
         if sessions.isEmpty { return ([], false) }
         let rows = [Clause("session_id IN (SELECT value FROM json_each(?))", [jsonArray(sessions)])]
-            + timeClauses(column: timeColumn)
+            + timeClauses(alias: nil)
         let sortedCap = limits.sortedCap
         let sql = "SELECT \(timeColumn), id FROM \(table)\(hint(sessionIndex)) WHERE " + rows.map(\.sql).joined(separator: " AND ")
             + " LIMIT \(sortedCap + 1)"
@@ -377,10 +398,13 @@ struct QueryPlanner {
                                   arguments: [jsonArray(commandIDs)])
     }
 
-    func timeClauses(column: String) -> [Clause] {
+    /// --since and --until on the kind's time (columns qualified with `alias` when given); for rows
+    /// of a span, every row that overlaps [since, until).
+    func timeClauses(alias: String?) -> [Clause] {
+        let prefix = alias.map { $0 + "." } ?? ""
         var clauses: [Clause] = []
-        if let since = filter.since { clauses.append(Clause("\(column) >= ?", [since])) }
-        if let until = filter.until { clauses.append(Clause("\(column) < ?", [until])) }
+        if let since = filter.since { clauses.append(Clause("\(prefix)\(spans ? "last_at" : timeColumn) >= ?", [since])) }
+        if let until = filter.until { clauses.append(Clause("\(prefix)\(timeColumn) < ?", [until])) }
         return clauses
     }
 }
