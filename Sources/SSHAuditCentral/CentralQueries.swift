@@ -153,7 +153,10 @@ public final class CentralReader {
             q.conditions.append("\(CentralSchema.inet("\(who).remote_addr")) <<= \(q.bind(Self.mappedNetwork(network)))::inet")
             joinSession = true
         }
-        if let since = filter.since { q.conditions.append("\(t).at >= \(q.bind(since))::timestamptz") }
+        // A file or network row overlaps the period (QueryPlanner.spans): its last time is in or after it.
+        if let since = filter.since {
+            q.conditions.append("\(t).\(CentralSchema.spanTables.contains(kind.table) ? "last_at" : "at") >= \(q.bind(since))::timestamptz")
+        }
         if let until = filter.until { q.conditions.append("\(t).at < \(q.bind(until))::timestamptz") }
         if filter.incompleteOnly, kind.isSessions {
             q.conditions.append(Self.incomplete("s"))

@@ -18,6 +18,10 @@ extension CentralReader {
         func inPeriod(_ t: String) -> String {
             "\(t).latest AND \(t).at >= $1::timestamptz AND \(t).at < $2::timestamptz AND ($3::text[] IS NULL OR \(t).host = ANY($3::text[]))"
         }
+        /// File and network rows that overlap the period (QueryPlanner.spans).
+        func overlapsPeriod(_ t: String) -> String {
+            "\(t).latest AND \(t).last_at >= $1::timestamptz AND \(t).at < $2::timestamptz AND ($3::text[] IS NULL OR \(t).host = ANY($3::text[]))"
+        }
         func number(_ text: String?) -> Int { text.flatMap { Int($0) } ?? 0 }
         let day = "to_char(%@.at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
         let authenticated = "s.row->>'authenticated_at' IS NOT NULL"
@@ -140,7 +144,7 @@ extension CentralReader {
             }
             let found = try db.query("""
                 SELECT f.host, f.row::text, f.at::text, f.id FROM file_activity AS f
-                WHERE \(inPeriod("f")) AND (f.path ~ ANY($4::text[]) OR f.row->>'new_path' ~ ANY($4::text[]) OR f.op IN ('symlink', 'mount', 'remount'))\(page)
+                WHERE \(overlapsPeriod("f")) AND (f.path ~ ANY($4::text[]) OR f.row->>'new_path' ~ ANY($4::text[]) OR f.op IN ('symlink', 'mount', 'remount'))\(page)
                 ORDER BY f.at, f.host, f.id LIMIT 500
                 """, parameters)
             for r in found {
@@ -163,10 +167,11 @@ extension CentralReader {
                    count(DISTINCT (n.host, n.session_id)), jsonb_agg(DISTINCT s."user")::text, sum((n.row->>'count')::bigint),
                    min(n.row->>'first_at'), max(n.row->>'last_at')
             FROM network_activity AS n JOIN sessions AS s ON s.latest AND s.host = n.host AND s.id = n.session_id
-            WHERE \(inPeriod("n"))
+            WHERE \(overlapsPeriod("n"))
             GROUP BY 1, 2, 3, 4, 5, 6
             ORDER BY CASE n.row->>'op' WHEN 'listen' THEN 0 WHEN 'accept' THEN 1 WHEN 'bind' THEN 2 WHEN 'connect_failed' THEN 3 ELSE 4 END,
-                     9 DESC, 10
+                     9 DESC, 10, (n.row->>'op') COLLATE "C", (n.row->>'family') COLLATE "C", (n.row->>'proto') COLLATE "C",
+                     coalesce(n.row->>'addr', '') COLLATE "C", coalesce(n.row->'port', '-1'::jsonb), coalesce(n.row->>'path', '') COLLATE "C"
             LIMIT \(top)
             """, period).map {
             NetworkEndpoint(op: $0[0] ?? "?", family: $0[1] ?? "?", proto: $0[2] ?? "?", addr: $0[3],

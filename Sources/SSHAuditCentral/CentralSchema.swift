@@ -17,7 +17,9 @@ import Foundation
 /// get a trigram index when the pg_trgm extension can be created, so that `--grep` is an index scan.
 public enum CentralSchema {
     /// 3: channels and refusals (their ledger entries were shipped before, their rows from 3 on).
-    static let version = 3
+    /// 4: `last_at` of file and network rows, typed and indexed, so that a period matches the rows
+    /// that overlap it (filled from `row` on upgrade).
+    static let version = 4
 
     /// Row tables: local name, the typed columns besides host, id, seq, at, latest and row, and
     /// their indexes by name. The primary key (host, id, seq, at) serves a row's versions and a
@@ -35,10 +37,12 @@ public enum CentralSchema {
          [("file_transfers_by_session", "(host, session_id) WHERE latest"), ("file_transfers_by_time", "(at, host, id) WHERE latest")]),
         ("session_events", "session_id bigint NOT NULL, kind text",
          [("session_events_by_session", "(host, session_id) WHERE latest"), ("session_events_by_time", "(at) WHERE latest")]),
-        ("file_activity", "session_id bigint NOT NULL, op text, path text",
-         [("file_activity_by_session", "(host, session_id) WHERE latest"), ("file_activity_by_time", "(at, host, id) WHERE latest")]),
-        ("network_activity", "session_id bigint NOT NULL, op text, addr text",
-         [("network_activity_by_session", "(host, session_id) WHERE latest"), ("network_activity_by_time", "(at, host, id) WHERE latest")]),
+        ("file_activity", "session_id bigint NOT NULL, op text, path text, last_at timestamptz",
+         [("file_activity_by_session", "(host, session_id) WHERE latest"), ("file_activity_by_time", "(at, host, id) WHERE latest"),
+          ("file_activity_by_end", "(last_at) WHERE latest AND last_at > at")]),
+        ("network_activity", "session_id bigint NOT NULL, op text, addr text, last_at timestamptz",
+         [("network_activity_by_session", "(host, session_id) WHERE latest"), ("network_activity_by_time", "(at, host, id) WHERE latest"),
+          ("network_activity_by_end", "(last_at) WHERE latest AND last_at > at")]),
         ("channels", "session_id bigint NOT NULL, kind text",
          [("channels_by_session", "(host, session_id) WHERE latest"), ("channels_by_time", "(at, host, id) WHERE latest")]),
         ("refusals", "remote_addr text NOT NULL, reason text NOT NULL",
@@ -48,6 +52,9 @@ public enum CentralSchema {
     /// Tables added after a host may have shipped their ledger entries (layout: the first to hold
     /// their rows): `ship` copies the rows of those entries once (`hosts.layout` says it is done).
     static let addedTables: [(name: String, layout: Int)] = [("channels", 3), ("refusals", 3)]
+
+    /// Rows of a span of repeats (`at` is their first time), whose `last_at` came with layout 4.
+    public static let spanTables = ["file_activity", "network_activity"]
 
     /// Layout 1's indexes (named TABLE_N), replaced by the ones above.
     static let layout1Indexes = ["sessions": 4, "commands": 3, "auth_attempts": 4, "file_transfers": 2, "session_events": 2]
@@ -101,6 +108,9 @@ public enum CentralSchema {
                 ALTER TABLE \(table.name) ADD COLUMN IF NOT EXISTS latest boolean NOT NULL DEFAULT true;
 
                 """
+            if spanTables.contains(table.name) {
+                sql += "ALTER TABLE \(table.name) ADD COLUMN IF NOT EXISTS last_at timestamptz;\n"
+            }
             for (name, index) in table.indexes {
                 sql += "CREATE INDEX IF NOT EXISTS \(name) ON \(table.name) \(index);\n"
             }
@@ -132,6 +142,12 @@ public enum CentralSchema {
                 try db.execute("RELEASE SAVEPOINT trgm")
             } catch {
                 try db.execute("ROLLBACK TO SAVEPOINT trgm")
+            }
+            if let found, found < 4 {
+                // Rows shipped before layout 4 have their last time in `row` only.
+                for table in spanTables {
+                    try db.execute("UPDATE \(table) SET last_at = (row->>'last_at')::timestamptz WHERE last_at IS NULL")
+                }
             }
             if let found, found < 2 {
                 // Layout 1 had no `latest`: every version got true; keep it on the newest only.

@@ -176,10 +176,12 @@ public final class Shipper {
             typed = [("session_id", "bigint", String(e.sessionID)), ("kind", "text", e.kind)]
         case let .file(f):
             at = f.firstAt
-            typed = [("session_id", "bigint", String(f.sessionID)), ("op", "text", f.op), ("path", "text", f.path)]
+            typed = [("session_id", "bigint", String(f.sessionID)), ("op", "text", f.op), ("path", "text", f.path),
+                     ("last_at", "timestamptz", f.lastAt)]
         case let .network(n):
             at = n.firstAt
-            typed = [("session_id", "bigint", String(n.sessionID)), ("op", "text", n.op), ("addr", "text", n.addr)]
+            typed = [("session_id", "bigint", String(n.sessionID)), ("op", "text", n.op), ("addr", "text", n.addr),
+                     ("last_at", "timestamptz", n.lastAt)]
         case let .channel(c):
             at = c.startedAt
             typed = [("session_id", "bigint", String(c.sessionID)), ("kind", "text", c.kind)]
