@@ -264,7 +264,7 @@ extension Query {
     struct Network: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Network activity of sessions' processes: connect, bind, listen, accept (one row per process, operation and endpoint).",
-            discussion: "--since and --until apply to each row's first time.")
+            discussion: "Each row stands for its repeats from first_at to last_at: --since and --until keep the rows that overlap the period.")
         @OptionGroup var options: QueryOptions
 
         @Flag(help: "Only connects the kernel refused (connect_failed).")

@@ -20,7 +20,7 @@ extension Query {
     struct Files: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "What sessions changed in the file system (creates, writes, renames, removals, chmod/chown, links), shell builtins included.",
-            discussion: "One row per process, command, operation and path, with first and last time and count. S: ! for a sensitive path.")
+            discussion: "One row per process, command, operation and path, with first and last time and count: --since and --until keep the rows that overlap the period. S: ! for a sensitive path.")
         @OptionGroup var options: QueryOptions
 
         @Option(help: ArgumentHelp("Only rows whose path or new path matches this glob (* also matches /).", valueName: "GLOB"))
