@@ -1070,6 +1070,9 @@ NET_BIN=$BIN bash "$ROOT/bench/net.sh" > "$WORK/net.md" || { log "bench/net.sh f
 TTY_BENCH_BIN=$BIN bash "$ROOT/bench/tty.sh" > "$WORK/tty.md" || log "bench/tty.sh failed: its section is left out"
 write_report
 bash "$ROOT/bench/files.sh" "$BIN" >> "$OUT" || log "bench/files.sh failed"   # its section, appended
+if [[ -n $BASE_REV ]]; then   # the span indexes' write cost, against the base build (which must predate them)
+  SPANS_BASE_LABEL=$BASE_REV bash "$ROOT/bench/spans.sh" "$BIN" "$BIN_BASE" >> "$OUT" || log "bench/spans.sh failed"
+fi
 { echo; REFUSE_BIN=$BIN bash "$ROOT/bench/refusals.sh"; } >> "$OUT" || log "bench/refusals.sh failed"   # its section, appended
 bash "$ROOT/bench/channels.sh" "$BIN" >> "$OUT" || log "bench/channels.sh failed"   # its section, appended
 bash "$ROOT/bench/namespace.sh" "$BIN" >> "$OUT" || log "bench/namespace.sh failed"   # its section, appended
