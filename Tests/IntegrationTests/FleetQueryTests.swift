@@ -209,4 +209,102 @@ final class FleetQueryTests: XCTestCase {
         XCTAssertNotEqual(loose.status, 0)
         XCTAssertTrue(loose.stderr.contains("--host and --password-file go with --central"), loose.stderr)
     }
+
+    /// An ISO time of ours (2026-12-03T22:41:31.514Z) as milliseconds since the epoch, and back.
+    private func milliseconds(_ iso: String?) throws -> Int64 {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return Int64((try XCTUnwrap(f.date(from: try XCTUnwrap(iso)), iso ?? "").timeIntervalSince1970 * 1000).rounded())
+    }
+
+    private func iso(_ ms: Int64) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
+    }
+
+    /// The attack on a period's filters: a loop begun before the period an administrator reviews
+    /// rewrites a sensitive file and reconnects to one endpoint into it. Its rows (one per file and
+    /// endpoint, counted) began before `--since`, so a filter on their first time alone hid what the
+    /// loop did in the period. Locally and on the fleet, `query files|network --since` and `report`
+    /// list every row that overlaps the period; a central database of the layout before is upgraded by
+    /// the next ship.
+    func testALoopBegunBeforeThePeriodShowsInItLocallyAndOnTheFleet() throws {
+        let pg = try PostgresServer(name: "span-fleet")
+        postgres = pg
+        let port = 22668
+        let server = try SSHDServer(name: "span-fleet", port: port)
+        self.server = server
+        let recorder = try Recorder(name: "span-fleet")
+        let target = "/tmp/span-keys-\(UUID().uuidString.prefix(8).lowercased())"
+        let sensitiveList = "/run/sshaudit-test/span-fleet-sensitive"
+        try "/tmp/span-keys-*\n".write(toFile: sensitiveList, atomically: true, encoding: .utf8)
+        // A builtin append and a /dev/tcp connect, 30 times over about 3 s, all from one bash.
+        let script = """
+            for i in $(seq 30); do
+                echo "ssh-ed25519 AAAA$i" >> \(target)
+                exec 3<>/dev/tcp/127.0.0.1/\(port); exec 3>&-
+                sleep 0.1
+            done
+            """
+        let r = try server.ssh("sa_alice", [script])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try recorder.stop(), 0)
+        defer { try? FileManager.default.removeItem(atPath: target) }
+        func rows(_ args: [String], central: Bool = false) throws -> [[String: Any]] {
+            central ? try fleet(args) : try XCTUnwrap(try local(args, db: recorder.db) as? [[String: Any]])
+        }
+
+        let written = try rows(["query", "files", "--path", target])
+        XCTAssertEqual(written.map { "\($0.string("op") ?? "?") \($0.int("count") ?? 0)" }, ["create 1", "write 29"])
+        let (first, last) = (try milliseconds(written.last?.string("first_at")), try milliseconds(written.last?.string("last_at")))
+        XCTAssertGreaterThan(last - first, 1_000, "the loop's writes span seconds")
+        let connects = try rows(["query", "network"]).filter { $0.int("port") == port && $0.string("op") == "connect" }
+        XCTAssertEqual(connects.map { $0.int("count") }, [30])
+        XCTAssertLessThan(try milliseconds(connects.first?.string("first_at")), first + (last - first) / 2)
+
+        // The reviewed period begins halfway through the loop.
+        let since = iso(first + (last - first) / 2), until = iso(last + 60_000), after = iso(last + 1)
+        func reported(central: Bool) throws -> (files: [String], connects: [Int]) {
+            let args = ["report", "--since", since, "--until", until, "--sensitive-paths", sensitiveList]
+            let report = try XCTUnwrap(central ? try fleet(args).first : try local(args, db: recorder.db) as? [String: Any])
+            let files = (report["sensitive_files"] as? [[String: Any]] ?? []).compactMap { $0.string("path") }
+            let network = (report["network"] as? [[String: Any]] ?? []).filter { $0.int("port") == port && $0.string("op") == "connect" }
+            return (files, network.compactMap { $0.int("count") })
+        }
+        func answers(central: Bool, _ label: String) throws {
+            XCTAssertEqual(try rows(["query", "files", "--path", target, "--since", since], central: central).map { $0.string("op") }, ["write"],
+                           "\(label): the loop's write row, begun before the period; not the create, which ended before it")
+            XCTAssertEqual(try rows(["query", "files", "--path", target, "--until", since], central: central).map { $0.string("op") },
+                           ["create", "write"], label)
+            XCTAssertEqual(try rows(["query", "files", "--path", target, "--since", after], central: central).count, 0, label)
+            XCTAssertEqual(try rows(["query", "files", "--sensitive", "--sensitive-paths", sensitiveList, "--since", since], central: central)
+                            .map { $0.string("path") }, [target], label)
+            XCTAssertEqual(try rows(["query", "network", "--since", since], central: central).filter { $0.int("port") == port }
+                            .map { $0.int("count") }, [30], label)
+            let report = try reported(central: central)
+            XCTAssertEqual(report.files, [target], "\(label): the report's sensitive changes of the period")
+            XCTAssertEqual(report.connects, [30], "\(label): the report's network part")
+        }
+        try answers(central: false, "local")
+
+        // The fleet answers the same.
+        func ship() throws -> ProcessResult {
+            try sshaudit(["ship", "--db", recorder.db, "--to", pg.url, "--password-file", pg.passwordFile, "--host", "spans", "--once"])
+        }
+        XCTAssertEqual(try ship().status, 0)
+        try answers(central: true, "layout 4")
+
+        // A central database as the layout before left it (no last_at): refused until the next ship
+        // upgrades it, then the same answers.
+        try pg.query("ALTER TABLE file_activity DROP COLUMN last_at")
+        try pg.query("ALTER TABLE network_activity DROP COLUMN last_at")
+        try pg.query("UPDATE sshaudit_central SET version = 3")
+        let stale = try sshaudit(["query", "files", "--central", pg.url, "--password-file", pg.passwordFile])
+        XCTAssertEqual(stale.status, 1)
+        XCTAssertTrue(stale.stderr.contains("run this version's sshaudit ship once"), stale.stderr)
+        XCTAssertEqual(try ship().status, 0)
+        XCTAssertEqual(try pg.number("SELECT count(*) FROM file_activity WHERE last_at IS NULL"), 0)
+        try answers(central: true, "upgraded from layout 3")
+    }
 }
