@@ -73,18 +73,51 @@ public enum SensitivePaths {
         return out
     }
 
-    /// The sensitive test for many rows: the expanded patterns made once.
+    /// The sensitive test for many rows: the expanded patterns made once. A report or `--sensitive`
+    /// runs it on every file row of a period (tens of thousands), so each glob keeps the literal text
+    /// a path must start and end with to match it: most paths are turned down by comparing bytes,
+    /// and fnmatch(3) runs only on the rest.
     public struct Matcher: Sendable {
         public let globs: [String]
-        public init(_ patterns: [String]) { globs = SensitivePaths.expanded(patterns) }
+        private let compiled: [Glob]
+        public init(_ patterns: [String]) {
+            globs = SensitivePaths.expanded(patterns)
+            compiled = globs.map(Glob.init)
+        }
+
+        struct Glob: Sendable {
+            /// NUL-terminated, for fnmatch.
+            let pattern: [CChar]
+            /// The bytes before the first and after the last of `* ? [ ] \`: fnmatch without flags
+            /// matches them literally at the path's start and end.
+            let prefix: [UInt8], suffix: [UInt8]
+            init(_ glob: String) {
+                let bytes = Array(glob.utf8)
+                let special: Set<UInt8> = [UInt8(ascii: "*"), UInt8(ascii: "?"), UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: "\\")]
+                prefix = Array(bytes.prefix { !special.contains($0) })
+                suffix = Array(bytes.reversed().prefix { !special.contains($0) }.reversed())
+                pattern = bytes.map { CChar(bitPattern: $0) } + [0]
+            }
+        }
 
         /// A path of the row (`paths(of:)`) matches a pattern or a directory on the way to one, or
         /// its place is unknown (`unknownPlace`), or it is a symlink or mount to the root itself.
         public func matches(_ row: FileActivityRow) -> Bool {
             let linksOrMounts = row.op == "symlink" || row.op == "mount" || row.op == "remount"
             return SensitivePaths.paths(of: row).contains {
-                SensitivePaths.unknownPlace($0) || ($0 == "/" && linksOrMounts) || SensitivePaths.matches($0, globs)
+                SensitivePaths.unknownPlace($0) || ($0 == "/" && linksOrMounts) || matchesGlob($0)
             }
+        }
+
+        /// What `SensitivePaths.matches(path, globs)` answers.
+        func matchesGlob(_ path: String) -> Bool {
+            let bytes = Array(path.utf8)
+            var cPath: [CChar]?
+            for glob in compiled where bytes.starts(with: glob.prefix) && bytes.reversed().starts(with: glob.suffix.reversed()) {
+                if cPath == nil { cPath = bytes.map { CChar(bitPattern: $0) } + [0] }
+                if fnmatch(glob.pattern, cPath!, 0) == 0 { return true }
+            }
+            return false
         }
     }
 
@@ -99,7 +132,25 @@ public enum SensitivePaths {
             paths.append(new)
             if row.op == "symlink", let target = linkTarget(path: row.path, target: new) { paths.append(target) }
         }
-        return paths.map { $0.hasPrefix("/") ? FilePath.lexical([], $0) : $0 }
+        return paths.map { $0.hasPrefix("/") && !isLexical($0) ? FilePath.lexical([], $0) : $0 }
+    }
+
+    /// Whether an absolute path is already as `FilePath.lexical` gives it: no empty, `.` or `..`
+    /// component and no `/` at the end (most stored paths: the kernel resolved them).
+    static func isLexical(_ path: String) -> Bool {
+        let slash = UInt8(ascii: "/"), dot = UInt8(ascii: ".")
+        var component = 0, dots = 0, first = true
+        for byte in path.utf8 {
+            if byte == slash {
+                if !first && (component == 0 || component == dots && dots <= 2) { return false }
+                first = false
+                (component, dots) = (0, 0)
+            } else {
+                component += 1
+                if byte == dot { dots += 1 }
+            }
+        }
+        return path == "/" || !(component == 0 || component == dots && dots <= 2)
     }
 
     /// Whether a path's real place is unknown: cut short by the kernel's bounds (a "…" mark: a name
@@ -108,7 +159,10 @@ public enum SensitivePaths {
     /// (`/proc/self/root/etc/cron.d/job`, `/proc/PID/cwd/…`, `/dev/fd/3/authorized_keys` for a
     /// directory open on descriptor 3). Such a path could be any file: it is shown as sensitive.
     public static func unknownPlace(_ path: String) -> Bool {
-        if path.contains("…") { return true }
+        let bytes = Array(path.utf8)
+        if contains(bytes, Array("…".utf8)) { return true }
+        // Only /proc and /dev paths (in any spelling) need their components read.
+        guard contains(bytes, Array("proc".utf8)) || contains(bytes, Array("dev".utf8)) else { return false }
         let parts = path.split(separator: "/", omittingEmptySubsequences: true)
         guard path.hasPrefix("/"), let first = parts.first else { return false }
         if first == "dev" {
@@ -121,6 +175,11 @@ public enum SensitivePaths {
         if links.contains(parts[2]) { return true }
         // /proc/PID/task/TID/root …
         return parts[2] == "task" && parts.count > 4 && links.contains(parts[4])
+    }
+
+    private static func contains(_ bytes: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard bytes.count >= needle.count else { return false }
+        return (0...(bytes.count - needle.count)).contains { bytes[$0..<($0 + needle.count)].elementsEqual(needle) }
     }
 
     /// For a store that narrows by regular expressions first (the central one): a path Matcher may

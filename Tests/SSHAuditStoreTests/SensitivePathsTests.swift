@@ -128,4 +128,25 @@ final class SensitivePathsTests: XCTestCase {
             }
         }
     }
+
+    /// The Matcher turns most paths down by the literal start and end of each glob before fnmatch, and
+    /// skips the lexical reading of paths already read so: neither may change an answer. Every
+    /// pattern (the defaults expanded, and globs with ?, brackets, escapes and literal ends) against
+    /// paths that nearly match, each answer compared with fnmatch over every glob.
+    func testTheMatchersShortcutsGiveFnmatchsAnswers() {
+        let patterns = SensitivePaths.defaults + ["/srv/[ab]?/key", "*/x\\*y", "/opt/*/conf[!.]d", "*[", "/a]b/*", "/etc/cron.?/*", "/exact"]
+        let matcher = SensitivePaths.Matcher(patterns)
+        var paths = ["/", "/etc", "/etc/", "/root", "/rootx", "/x/root", "/srv/a1/key", "/srv/c1/key", "/srv/a/key", "/u/x*y",
+                     "/u/x\\zy", "/opt/app/confxd", "/opt/app/conf.d", "/q[", "/a]b/c", "/etc/cron.d/job", "/etc/cron.dd/job",
+                     "/exact", "/exactly", "/home/u/.ssh/authorized_keys2", "/home/u/.ssh/authorized", "/.bashrc", "/home/u/.bashrc.bak",
+                     "/etc/ld.so.preload", "/etc/ld.so.preloadx", "/etc/sudoers.d", "/etc/sudoers.dx", "/usr/lib/systemd/user/a.service"]
+        paths += paths.flatMap { [$0 + "/", $0 + "/x", "/x" + $0] }
+        for path in paths {
+            XCTAssertEqual(matcher.matchesGlob(path), SensitivePaths.matches(path, matcher.globs), path)
+        }
+        for path in ["/", "/a", "/a/", "//a", "/a//b", "/a/./b", "/a/../b", "/a/.", "/a/..", "/.", "/..", "/...", "/a/...", "/.a",
+                     "/a/.b/", "/a/b..", "/a/.../b", "/a/b/c"] {
+            XCTAssertEqual(SensitivePaths.isLexical(path), FilePath.lexical([], path) == path, path)
+        }
+    }
 }
