@@ -216,18 +216,25 @@ public enum SensitivePaths {
         return matchers.matcher(for: patterns).matches(row)
     }
 
-    /// The Matcher of each pattern list the SQL function was given (one or two per process).
+    /// The Matcher of each pattern list the SQL function was given (one or two per process). A query
+    /// passes the same list for every row: it is compared with the last one (bytes) before any hashing.
     private static let matchers = MatcherCache()
     private final class MatcherCache: @unchecked Sendable {
         private let lock = NSLock()
         private var byJSON: [String: Matcher] = [:]
+        private var last: (json: String, matcher: Matcher)?
         func matcher(for json: String) -> Matcher {
             lock.lock()
             defer { lock.unlock() }
-            if let known = byJSON[json] { return known }
+            if let last, last.json == json { return last.matcher }
+            if let known = byJSON[json] {
+                last = (json, known)
+                return known
+            }
             let patterns = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String] ?? []
             let made = Matcher(patterns)
             byJSON[json] = made
+            last = (json, made)
             return made
         }
     }
