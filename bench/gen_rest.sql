@@ -1,5 +1,6 @@
--- After the commands: the sessions' command counts, authentication attempts, file transfers and
--- session events (a transfer every fifth session's worth, an event every tenth).
+-- After the commands: the sessions' command counts, authentication attempts, file transfers,
+-- session events (a transfer every fifth session's worth, an event every tenth), file and network
+-- activity.
 UPDATE sessions SET command_count =
     ((k + 1) * (SELECT m FROM gen_params) + (SELECT a FROM gen_logins) - 1) / (SELECT a FROM gen_logins)
     - (k * (SELECT m FROM gen_params) + (SELECT a FROM gen_logins) - 1) / (SELECT a FROM gen_logins)
@@ -63,6 +64,49 @@ FROM (SELECT value AS e, (k / 3) * 10 + (k % 3) * 3 + 1 AS sid
             FROM gen_params, gen_logins, generate_series(1, (SELECT n / 10 FROM gen_params))))
 JOIN sessions s ON s.id = sid
 ORDER BY e;
+
+-- File and network activity: per login's worth, seven file changes (2 million on the default shape)
+-- and two network rows, each kind with its own hash. Two thirds are seen once, a third is a span of
+-- repeats (a loop, an editor saving) of up to two minutes, and one in 150 rows a loop left running for
+-- up to two days.
+CREATE TEMP TABLE gen_activity AS
+SELECT a.tbl, v, hv, sid, uid, user,
+       (julianday(s.started_at) - 2440587.5) * 86400.0 + 5 + v % 600 + (hv % 1000) / 1000.0 AS first,
+       CASE WHEN hv % 3 <> 2 THEN 0 WHEN hv % 150 = 2 THEN 3600 + hv % 169200 ELSE 1 + hv % 120 END AS span
+FROM (SELECT tbl, value AS v, ((value * mul + seed) % 4294967296) >> 11 AS hv, (k / 3) * 10 + (k % 3) * 3 + 1 AS sid
+      FROM (SELECT tbl, mul, seed, value, ((value - 1) * a) / (a * per) AS k
+            FROM gen_logins,
+                 (SELECT 'file' AS tbl, 7 AS per, 2654435761 AS mul, 12345 AS seed
+                  UNION ALL SELECT 'network', 2, 2246822519, 54321) AS p,
+                 generate_series(1, (SELECT a FROM gen_logins) * p.per))) AS a
+JOIN sessions s ON s.id = sid;
+
+-- File changes: a few are sensitive (authorized_keys, cron.d).
+INSERT INTO file_activity (session_id, command_id, pid, uid, op, path, new_path, first_at, last_at, count)
+SELECT sid, NULL, 10000 + v % 50000, COALESCE(uid, 0),
+    CASE v % 10 WHEN 0 THEN 'create' WHEN 1 THEN 'chmod' WHEN 2 THEN 'rename' WHEN 3 THEN 'unlink' ELSE 'write' END,
+    CASE WHEN hv % 97 = 0 THEN printf('/home/%s/.ssh/authorized_keys', user)
+         WHEN hv % 89 = 0 THEN printf('/etc/cron.d/job-%d', v % 100)
+         ELSE printf('/home/%s/work/file-%d.txt', user, v % 10000) END,
+    CASE WHEN v % 10 = 2 THEN printf('/home/%s/work/file-%d.bak', user, v % 10000) END,
+    strftime('%Y-%m-%dT%H:%M:%fZ', first, 'unixepoch'),
+    strftime('%Y-%m-%dT%H:%M:%fZ', first + span, 'unixepoch'),
+    CASE WHEN span = 0 THEN 1 ELSE 2 + hv % 1000 END
+FROM gen_activity WHERE tbl = 'file'
+ORDER BY v;
+
+-- Network activity: connects (some refused), listeners, binds and accepts.
+INSERT INTO network_activity (session_id, command_id, pid, uid, op, family, proto, addr, port, path, first_at, last_at, count)
+SELECT sid, NULL, 10000 + v % 50000, COALESCE(uid, 0),
+    CASE WHEN hv % 20 < 14 THEN 'connect' WHEN hv % 20 < 17 THEN 'connect_failed' WHEN hv % 20 = 17 THEN 'listen'
+         WHEN hv % 20 = 18 THEN 'bind' ELSE 'accept' END,
+    'inet', 'tcp', printf('198.18.%d.%d', (hv >> 8) % 256, hv % 256),
+    CASE hv % 5 WHEN 0 THEN 22 WHEN 1 THEN 80 WHEN 2 THEN 443 WHEN 3 THEN 5432 ELSE 1024 + hv % 60000 END, NULL,
+    strftime('%Y-%m-%dT%H:%M:%fZ', first, 'unixepoch'),
+    strftime('%Y-%m-%dT%H:%M:%fZ', first + span, 'unixepoch'),
+    CASE WHEN span = 0 THEN 1 ELSE 2 + hv % 1000 END
+FROM gen_activity WHERE tbl = 'network'
+ORDER BY v;
 
 -- The command-line index, as the recorder fills it after storing rows (schema/0012).
 INSERT INTO commands_argv (rowid, argv)

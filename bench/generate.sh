@@ -11,7 +11,7 @@ rm -f "$db" "$db-wal" "$db-shm"
 {
     echo "PRAGMA synchronous = OFF; PRAGMA cache_size = -1000000; PRAGMA temp_store = MEMORY;"
     echo "DELETE FROM commands; DELETE FROM auth_attempts; DELETE FROM file_transfers;"
-    echo "DELETE FROM session_events; DELETE FROM sessions; UPDATE commands_argv_progress SET indexed_upto = 0;"
+    echo "DELETE FROM session_events; DELETE FROM file_activity; DELETE FROM network_activity; DELETE FROM sessions; UPDATE commands_argv_progress SET indexed_upto = 0;"
     echo ".parameter set @sessions $sessions"
     echo ".parameter set @commands $commands"
     echo ".parameter set @end $(date +%s)"
