@@ -32,7 +32,8 @@ public enum QueryError: Error, CustomStringConvertible {
 ///    --since and stops at --limit.
 ///
 /// Rows come oldest first (time, then id). A file or network row stands for repeats from `first_at` to
-/// `last_at`: a period matches the rows that overlap it (see `spans`).
+/// `last_at`, a session lasts from `started_at` to `ended_at`: a period matches the rows that overlap
+/// it (see `spans` and `sessionsOpenSince`).
 struct QueryPlanner {
     enum Kind { case sessions, commands, auth, transfers, files, network }
 
@@ -237,6 +238,9 @@ struct QueryPlanner {
             if remaining == 0, !countOnly { return carried }
             return carried + (try select(access, limit: remaining, adding: [Clause("\(alias).first_at >= ?", [since])]))
         }
+        if kind == .sessions, let since = filter.since, case .index = access {
+            return try sessionsOpenSince(since, access: access, select: select)
+        }
         guard case let .ids(ids, fromSearch, true) = access else { return try select(access, limit: filter.limit) }
         // Candidates already in output order: check them chunk by chunk, the first chunks first, and
         // stop as soon as --limit rows passed.
@@ -251,6 +255,38 @@ struct QueryPlanner {
         }
         return rows
     }
+
+    /// Sessions with --since, walked through an index: those begun in the period come from `access` as
+    /// any row does, after the sessions begun before --since that were still open at it, which come
+    /// first in output order. Those are found in three disjoint parts, each through an index of its
+    /// own, so that a period months back costs about what a recent one does: sessions still without an
+    /// end (`sessions_open`), sessions that ended in or after the period and began less than an hour
+    /// before it (through `access`, from an hour before --since), and the longer ones (`sessions_long`,
+    /// schema/0031, by end). The overlap itself is `timeClauses`', already among the predicates.
+    private func sessionsOpenSince(_ since: String, access: Access, select: (Access, Int?, [Clause]) throws -> [Row]) throws -> [Row] {
+        func index(_ name: String) -> Access { .index(has(name) ? name : nil) }
+        let hourBefore = "strftime('%Y-%m-%dT%H:%M:%fZ', ?, '-1 hour')"
+        var carried = try select(index("sessions_open"), filter.limit, [Clause("s.ended_at IS NULL", []), Clause("s.started_at < ?", [since])])
+        carried += try select(index("sessions_long"), filter.limit, [
+            Clause(Self.longSession, []), Clause("s.ended_at >= ?", [since]), Clause("s.started_at < \(hourBefore)", [since]),
+        ])
+        carried += try select(access, filter.limit, [
+            Clause("s.ended_at >= ?", [since]), Clause("s.started_at >= \(hourBefore)", [since]), Clause("s.started_at < ?", [since]),
+        ])
+        if countOnly { return carried + (try select(access, nil, [Clause("s.started_at >= ?", [since])])) }
+        // Read without conversion: a value of another type (changed outside sshaudit) must not trap.
+        carried = carried.map { row -> (start: String, id: Int64, row: Row) in
+            (String.fromDatabaseValue(row["started_at"] as DatabaseValue) ?? "", Int64.fromDatabaseValue(row["id"] as DatabaseValue) ?? 0, row)
+        }
+            .sorted { ($0.start, $0.id) < ($1.start, $1.id) }.map(\.row)
+        if let limit = filter.limit, carried.count >= limit { return Array(carried.prefix(limit)) }
+        let remaining = filter.limit.map { $0 - carried.count }
+        return carried + (try select(access, remaining, [Clause("s.started_at >= ?", [since])]))
+    }
+
+    /// The WHERE clause of schema/0031's `sessions_long`, word for word (SQLite uses a partial index
+    /// only for a query whose WHERE clause contains the index's).
+    static let longSession = "s.ended_at >= coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', s.started_at, '+1 hour'), '')"
 
     /// How many rows rows() gives without --limit.
     func count() throws -> Int {
@@ -399,13 +435,33 @@ struct QueryPlanner {
     }
 
     /// --since and --until on the kind's time (columns qualified with `alias` when given); for rows
-    /// of a span, every row that overlaps [since, until).
+    /// of a span and for sessions, every row that overlaps [since, until).
     func timeClauses(alias: String?) -> [Clause] {
         let prefix = alias.map { $0 + "." } ?? ""
         var clauses: [Clause] = []
-        if let since = filter.since { clauses.append(Clause("\(prefix)\(spans ? "last_at" : timeColumn) >= ?", [since])) }
+        if let since = filter.since {
+            if kind == .sessions {
+                clauses.append(Clause(Self.sessionOpenSince(alias ?? table), [since, since, since, since, since]))
+            } else {
+                clauses.append(Clause("\(prefix)\(spans ? "last_at" : timeColumn) >= ?", [since]))
+            }
+        }
         if let until = filter.until { clauses.append(Clause("\(prefix)\(timeColumn) < ?", [until])) }
         return clauses
+    }
+}
+
+extension QueryPlanner {
+    /// A session (as `alias`) open at or after --since (five parameters, each --since): ended then or
+    /// later, or still open. A session whose end was not seen (its monitor was found gone when the
+    /// recorder came back, `ended_unobserved`) counts as open up to its last known activity, its own
+    /// times and its commands' (as retention counts it).
+    static func sessionOpenSince(_ alias: String) -> String {
+        """
+        (\(alias).ended_at >= ? OR (\(alias).ended_at IS NULL AND (\(alias).ended_unobserved = 0 OR \(alias).started_at >= ?
+            OR \(alias).authenticated_at >= ? OR EXISTS (SELECT 1 FROM commands k WHERE k.session_id = \(alias).id
+                AND (k.started_at >= ? OR k.ended_at >= ?)))))
+        """
     }
 }
 

@@ -55,9 +55,11 @@ final class QueryFilterTests: XCTestCase {
             return true
         }
         func cut(_ ids: [Int64]) -> [Int64] { f.limit.map { Array(ids.prefix($0)) } ?? ids }
+        let commandsBySession = Dictionary(grouping: all.commands, by: \.sessionID)
         let grepSessions = Set(all.commands.filter { c in f.grep.map { line(c).contains($0) } ?? true }.map(\.sessionID))
         let sessions = all.sessions.filter { s in
-            (f.sessionID.map { s.id == $0 } ?? true) && sessionMatches(s.id) && inTime(s.startedAt, f)
+            (f.sessionID.map { s.id == $0 } ?? true) && sessionMatches(s.id)
+                && SessionSpanTests.overlaps(s, since: f.since, until: f.until, commands: commandsBySession[s.id] ?? [])
                 && (!f.failedOnly || s.authenticatedAt == nil) && (f.grep == nil || grepSessions.contains(s.id))
         }.map(\.id)
         let commands = all.commands.filter { c in
