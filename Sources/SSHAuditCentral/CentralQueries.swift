@@ -154,8 +154,20 @@ public final class CentralReader {
             joinSession = true
         }
         // A file or network row overlaps the period (QueryPlanner.spans): its last time is in or after it.
+        // A session was open in it (QueryPlanner.sessionOpenSince): ended in or after it, still open, or
+        // its end not seen and its last known activity (its own times, its commands') in or after it.
         if let since = filter.since {
-            q.conditions.append("\(t).\(CentralSchema.spanTables.contains(kind.table) ? "last_at" : "at") >= \(q.bind(since))::timestamptz")
+            let since = q.bind(since) + "::timestamptz"
+            if kind.isSessions {
+                q.conditions.append("""
+                    (s.ended_at >= \(since) OR (s.ended_at IS NULL AND (s.row->'ended_unobserved' IS DISTINCT FROM 'true'::jsonb
+                        OR s.at >= \(since) OR (s.row->>'authenticated_at')::timestamptz >= \(since)
+                        OR EXISTS (SELECT 1 FROM commands AS k WHERE k.latest AND k.host = s.host AND k.session_id = s.id
+                                   AND (k.at >= \(since) OR (k.row->>'ended_at')::timestamptz >= \(since))))))
+                    """)
+            } else {
+                q.conditions.append("\(t).\(CentralSchema.spanTables.contains(kind.table) ? "last_at" : "at") >= \(since)")
+            }
         }
         if let until = filter.until { q.conditions.append("\(t).at < \(q.bind(until))::timestamptz") }
         if filter.incompleteOnly, kind.isSessions {

@@ -27,7 +27,9 @@ public enum CentralSchema {
     static let rowTables: [(name: String, columns: String, indexes: [(String, String)])] = [
         ("sessions", #""user" text, remote_addr text, ended_at timestamptz, key_fingerprint text"#,
          [("sessions_by_user", #"("user", at) WHERE latest"#), ("sessions_by_time", "(at, host, id) WHERE latest"),
-          ("sessions_by_addr", "((\(inet("remote_addr")))) WHERE latest"), ("sessions_by_key", "(key_fingerprint) WHERE latest")]),
+          ("sessions_by_addr", "((\(inet("remote_addr")))) WHERE latest"), ("sessions_by_key", "(key_fingerprint) WHERE latest"),
+          // A period's sessions begun before it: those ended in or after it, and those still open (NULL).
+          ("sessions_by_end", "(ended_at) WHERE latest")]),
         ("commands", "session_id bigint NOT NULL, filename text, command_line text",
          [("commands_by_session", "(host, session_id) WHERE latest"), ("commands_by_time", "(at, host, id) WHERE latest")]),
         ("auth_attempts", #"session_id bigint, "user" text, remote_addr text, result text, key_fingerprint text"#,

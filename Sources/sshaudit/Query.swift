@@ -164,7 +164,13 @@ struct GrepOption: ParsableArguments {
 
 extension Query {
     struct Sessions: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Sessions: who, from where, when.")
+        static let configuration = CommandConfiguration(
+            abstract: "Sessions: who, from where, when.",
+            discussion: """
+                A session lasts from its start to its end: --since and --until keep every session open in the \
+                period, also one begun before it (ended in or after it, or still open). A session whose end was \
+                not seen counts as open up to its last known activity.
+                """)
         @OptionGroup var options: QueryOptions
         @OptionGroup var search: GrepOption
         @Flag(help: "Only connections that never authenticated.")

@@ -1,4 +1,6 @@
 import Foundation
+@testable import SSHAuditCore
+@testable import SSHAuditStore
 import XCTest
 
 /// `query … --central`, `show --central`, `query keys|sources --central`: three hosts' real
@@ -227,8 +229,9 @@ final class FleetQueryTests: XCTestCase {
     /// rewrites a sensitive file and reconnects to one endpoint into it. Its rows (one per file and
     /// endpoint, counted) began before `--since`, so a filter on their first time alone hid what the
     /// loop did in the period. Locally and on the fleet, `query files|network --since` and `report`
-    /// list every row that overlaps the period; a central database of the layout before is upgraded by
-    /// the next ship.
+    /// list every row that overlaps the period, and `query sessions --since` the session the loop ran
+    /// in, begun before the period too; a central database of the layout before is upgraded by the
+    /// next ship.
     func testALoopBegunBeforeThePeriodShowsInItLocallyAndOnTheFleet() throws {
         let pg = try PostgresServer(name: "span-fleet")
         postgres = pg
@@ -263,6 +266,11 @@ final class FleetQueryTests: XCTestCase {
         XCTAssertEqual(connects.map { $0.int("count") }, [30])
         XCTAssertLessThan(try milliseconds(connects.first?.string("first_at")), first + (last - first) / 2)
 
+        let session = try XCTUnwrap(written.last?.int("session_id"))
+        let sessionRow = try XCTUnwrap(try rows(["query", "sessions", "--user", "sa_alice"]).first { $0.int("id") == session })
+        let ended = try milliseconds(sessionRow.string("ended_at"))
+        XCTAssertLessThan(try milliseconds(sessionRow.string("started_at")), first)
+
         // The reviewed period begins halfway through the loop.
         let since = iso(first + (last - first) / 2), until = iso(last + 60_000), after = iso(last + 1)
         func reported(central: Bool) throws -> (files: [String], connects: [Int]) {
@@ -282,6 +290,13 @@ final class FleetQueryTests: XCTestCase {
                             .map { $0.string("path") }, [target], label)
             XCTAssertEqual(try rows(["query", "network", "--since", since], central: central).filter { $0.int("port") == port }
                             .map { $0.int("count") }, [30], label)
+            func sessions(_ args: [String]) throws -> [Int] {
+                try rows(["query", "sessions", "--user", "sa_alice"] + args, central: central).compactMap { $0.int("id") }
+            }
+            XCTAssertEqual(try sessions(["--since", since]), [session], "\(label): the session open in the period, begun before it")
+            XCTAssertEqual(try sessions(["--since", iso(ended), "--limit", "1"]), [session], "\(label): up to its end")
+            XCTAssertEqual(try sessions(["--since", iso(ended + 1)]), [], "\(label): not after it")
+            XCTAssertEqual(try sessions(["--until", since]), [session], label)
             let report = try reported(central: central)
             XCTAssertEqual(report.files, [target], "\(label): the report's sensitive changes of the period")
             XCTAssertEqual(report.connects, [30], "\(label): the report's network part")
@@ -306,5 +321,71 @@ final class FleetQueryTests: XCTestCase {
         XCTAssertEqual(try ship().status, 0)
         XCTAssertEqual(try pg.number("SELECT count(*) FROM file_activity WHERE last_at IS NULL"), 0)
         try answers(central: true, "upgraded from layout 3")
+    }
+
+    /// Which sessions a period lists, on the fleet as locally: one of each kind a period must weigh
+    /// (ended before it, begun a minute or hours before it and ended in it, still open, end not seen
+    /// with and without activity in it, begun in it, begun after it), written by the store and shipped.
+    func testSessionsOpenInAPeriodAreTheSameOnTheFleet() throws {
+        let pg = try PostgresServer(name: "session-spans")
+        postgres = pg
+        let dir = "/run/sshaudit-test/session-spans-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let db = dir + "/audit.db"
+        let t0: Int64 = 1_795_917_299_000_000_000, minute: Int64 = 60_000_000_000
+        func at(_ minutes: Int64) -> String { Timestamp.iso(ns: t0 + minutes * minute) }
+        // The period under review: minutes 600 to 660.
+        let (since, until) = (at(600), at(660))
+        var outputs: [CorrelatorOutput] = []
+        var expected: [Int64] = []
+        // (id, start, end or nil, end unseen, a command at, in the period)
+        let sessions: [(Int64, Int64, Int64?, Bool, Int64?, Bool)] = [
+            (1, 10, 20, false, nil, false),     // ended long before
+            (2, 590, 599, false, nil, false),   // ended just before
+            (3, 599, 601, false, nil, true),    // begun a minute before, ended in it
+            (4, 100, 610, false, nil, true),    // begun hours before (sessions_long), ended in it
+            (5, 50, 700, false, nil, true),     // begun hours before, ended after it
+            (6, 30, nil, false, nil, true),     // still open
+            (7, 40, nil, true, 620, true),      // end not seen, a command in the period
+            (8, 45, nil, true, 300, false),     // end not seen, last seen before it
+            (9, 630, 640, false, nil, true),    // begun in it
+            (10, 660, 670, false, nil, false),  // begun at its end
+        ]
+        var commandID: Int64 = 1
+        for (id, start, end, unseen, command, inPeriod) in sessions {
+            var s = SessionRecord(id: id, sshdPid: 5000 + UInt32(id), sshdStartNs: UInt64(id), startedAtNs: t0 + start * minute)
+            s.user = "sa_span"
+            s.endedAtNs = end.map { t0 + $0 * minute }
+            s.endedUnobserved = unseen
+            if let command {
+                var c = CommandRecord(id: commandID, sessionID: id, parentID: nil, pid: UInt32(7000 + id), ppid: 1, uid: 1000,
+                                      filename: "/usr/bin/true", argv: ["true"], argvTruncated: false, startedAtNs: t0 + command * minute)
+                c.endedAtNs = c.startedAtNs + 1_000_000
+                outputs.append(.command(c))
+                commandID += 1
+            }
+            outputs.append(.session(s))
+            if inPeriod { expected.append(id) }
+        }
+        let store = try AuditStore.openForRecording(path: db)
+        try store.write(outputs)
+        let shipped = try sshaudit(["ship", "--db", db, "--to", pg.url, "--password-file", pg.passwordFile, "--host", "spans", "--once"])
+        XCTAssertEqual(shipped.status, 0, shipped.stderr)
+
+        func ids(_ args: [String], central: Bool) throws -> [Int] {
+            let rows = central ? try fleet(["query", "sessions"] + args)
+                : try XCTUnwrap(try local(["query", "sessions"] + args, db: db) as? [[String: Any]])
+            return rows.compactMap { $0.int("id") }
+        }
+        for central in [false, true] {
+            let label = central ? "fleet" : "local"
+            // In start order: those begun before the period first.
+            XCTAssertEqual(try ids(["--since", since, "--until", until], central: central), [6, 7, 5, 4, 3, 9], label)
+            XCTAssertEqual(Set(try ids(["--since", since, "--until", until], central: central)), Set(expected.map(Int.init)), label)
+            XCTAssertEqual(try ids(["--since", since, "--until", until, "--limit", "2"], central: central), [6, 7], label)
+            XCTAssertEqual(try ids(["--since", at(650)], central: central), [6, 5, 10], "\(label): after the unseen end's last command")
+            XCTAssertEqual(try ids(["--since", at(15), "--until", at(35)], central: central), [1, 6], label)
+        }
     }
 }
