@@ -58,6 +58,8 @@ queries=(
     "sessions from 10.0.0.0/8 in 30 days|query sessions --from 10.0.0.0/8 --since $d30 --limit 100"
     "failed connections, last 7 days|query sessions --failed --since $d7 --limit 100"
     "sessions of the last hour, all|query sessions --since $h1"
+    "sessions open in one day a month ago, first 100|query sessions --since $d30 --until $d29 --limit 100"
+    "sessions of a user open in the last 7 days|query sessions --user user007 --since $d7 --limit 100"
     "sessions that ran a rare command|query sessions --grep 'nc -e /bin/sh'"
     "one session's commands|query commands --session $mid"
     "commands of a rare user|query commands --user user150 --limit 100"

@@ -179,6 +179,13 @@ extension CentralReader {
                             users: AuditReader.strings($0[7]), count: Int64($0[8] ?? "") ?? 0, first: $0[9] ?? "?", last: $0[10] ?? "?")
         }
 
+        // Sessions begun before the period and open in it (the fleet's `query sessions --since` adds them).
+        var fromBefore = QueryFilter(since: since, until: since)
+        let all = statement(.sessions, fromBefore)
+        report.totals.sessionsFromBefore = number(try db.query("SELECT count(*) FROM (\(all.sql)) AS b", all.parameters).first?.first ?? nil)
+        fromBefore.limit = top
+        report.sessionsFromBefore = try sessions(fromBefore).map { AuditReport.OpenSession(session: $0.row, host: $0.host) }
+
         // Sessions without an end, whenever they started.
         let open = "s.latest AND s.row->>'ended_at' IS NULL AND s.row->'ended_unobserved' = 'false'::jsonb AND ($1::text[] IS NULL OR s.host = ANY($1::text[]))"
         let hostsOnly: [String?] = [hosts.map { PGArray.literal($0) }]

@@ -17,6 +17,8 @@ public struct AuditReport: Encodable, Sendable {
         public var commands = 0
         public var privilegedCommands = 0
         public var openSessions = 0
+        /// Sessions begun before the period and open in it (ended in or after it, or still open).
+        public var sessionsFromBefore = 0
         /// Sessions of the period whose record may miss something (recovered, kernel drops, cut argv,
         /// end not seen, unattributed events); connections minus these are complete.
         public var incompleteSessions = 0
@@ -26,7 +28,7 @@ public struct AuditReport: Encodable, Sendable {
             case incompleteSessions = "incomplete_sessions"
             case sourceAddresses = "source_addresses", authAttempts = "auth_attempts"
             case failedAttempts = "failed_attempts", privilegedCommands = "privileged_commands"
-            case openSessions = "open_sessions"
+            case openSessions = "open_sessions", sessionsFromBefore = "sessions_from_before"
         }
     }
 
@@ -141,7 +143,8 @@ public struct AuditReport: Encodable, Sendable {
         public init(user: String, count: Int) { (self.user, self.count) = (user, count) }
     }
 
-    /// A session still open; in a fleet report with its host (JSON: the session's keys plus "host").
+    /// A session still open, or open in the period from before it; in a fleet report with its host
+    /// (JSON: the session's keys plus "host").
     public struct OpenSession: Encodable, Sendable {
         public var session: SessionRow
         public var host: String?
@@ -201,6 +204,10 @@ public struct AuditReport: Encodable, Sendable {
     public var privileged: [Privileged] = []
     /// Sessions without an end, whenever they started (not only in the period), oldest first.
     public var openSessions: [OpenSession] = []
+    /// Sessions begun before the period and open in it, as `query sessions --since` adds them (a
+    /// login made before the period and kept through it: its logins are not the period's), oldest
+    /// first (at most `top`).
+    public var sessionsFromBefore: [OpenSession] = []
     /// Sessions' network activity of the period by endpoint, listeners first (NetworkRows.swift).
     public var network: [NetworkEndpoint] = []
     /// From the hosts' recorder runs; nil in a fleet report (`--central`): recorder runs are not
@@ -227,6 +234,7 @@ public struct AuditReport: Encodable, Sendable {
         case sensitiveFiles = "sensitive_files", sensitiveFilesTotal = "sensitive_files_total", ioUring = "io_uring", compatCalls = "compat_calls"
         case generatedAt = "generated_at", loginsPerUser = "logins_per_user", failedBySource = "failed_by_source"
         case topPrograms = "top_programs", privilegedByUser = "privileged_by_user", openSessions = "open_sessions"
+        case sessionsFromBefore = "sessions_from_before"
     }
 }
 
@@ -277,6 +285,10 @@ extension AuditReader {
             report.totals.openSessions = try Int.fetchOne(db, sql: """
                 SELECT count(*) FROM sessions WHERE ended_at IS NULL AND ended_unobserved = 0
                 """) ?? 0
+            // Begun before the period (until = since), open in it: the sessions a period adds from before.
+            let fromBefore = planner(.sessions, QueryFilter(limit: top, since: since, until: since), db)
+            report.sessionsFromBefore = try fromBefore.rows().map { AuditReport.OpenSession(session: try SessionRow(row: $0)) }
+            report.totals.sessionsFromBefore = try fromBefore.count()
             report.totals.incompleteSessions = try Int.fetchOne(db, sql: """
                 SELECT count(*) FROM sessions WHERE started_at >= ? AND started_at < ?
                 AND (recovered = 1 OR drops = 1 OR truncated_argv = 1 OR ended_unobserved = 1 OR unattributed_events = 1)

@@ -206,7 +206,7 @@ extension Query {
             try options.list(header: ["ID", "USER", "FROM", "STARTED", "ENDED", "CMDS", "EXIT", "KIND"],
                              local: { try ttyFilter?($0) ?? $0.sessions(filter) }, central: { try $0.sessions(filter) }) { s in [
                 String(s.id), s.user ?? "-", endpoint(s.remoteAddr, s.remotePort),
-                s.startedAt, s.endedAt ?? (s.endedUnobserved ? "(unseen)" : "(open)"), String(s.commandCount),
+                s.startedAt, sessionEnd(s), String(s.commandCount),
                 s.exitCode.map(String.init) ?? "-", s.kind ?? "-",
             ] }
         }

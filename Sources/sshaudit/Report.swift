@@ -30,7 +30,7 @@ struct Report: ParsableCommand, UsesDatabase, UsesFormat {
 
     @OptionGroup var output: FormatOption<Format>
 
-    @Option(help: "Rows per list (users, source addresses, programs, privileged commands, sensitive files, open sessions).")
+    @Option(help: "Rows per list (users, source addresses, programs, privileged commands, sensitive files, sessions from before the period, open sessions).")
     var top: Int = 15
 
     @OptionGroup var sensitivePaths: SensitivePathsOption
@@ -97,6 +97,9 @@ func percent(_ part: Int, of whole: Int) -> String {
     whole == 0 ? "-" : String(format: "%.1f%%", Double(part) * 100 / Double(whole))
 }
 
+/// A session's end as the tables print it: its time, "(open)", or "(unseen)" when the recorder did not see it.
+func sessionEnd(_ s: SessionRow) -> String { s.endedAt ?? (s.endedUnobserved ? "(unseen)" : "(open)") }
+
 /// Time between two stored times, or "?".
 func age(from start: String, to end: String) -> String { duration(from: start, to: end) }
 
@@ -115,6 +118,7 @@ enum ReportMarkdown {
             ("Source addresses", grouped(t.sourceAddresses)),
             ("Authentication attempts", grouped(t.authAttempts)), ("Failed attempts", grouped(t.failedAttempts)),
             ("Commands", grouped(t.commands)), ("Privileged commands (sudo, su)", grouped(t.privilegedCommands)),
+            ("Sessions begun before the period, open in it", grouped(t.sessionsFromBefore)),
             ("Sessions still open (now)", grouped(t.openSessions)),
         ] { md += "| \(label) | \(value) |\n" }
 
@@ -197,6 +201,16 @@ enum ReportMarkdown {
             for n in r.network {
                 md += "| \(n.op) | \(n.family)/\(n.proto) | \(code(reportEndpoint(n))) | \(grouped(n.sessions)) | \(cell(n.users.joined(separator: ", "))) | \(grouped(Int(n.count))) | \(cell(n.first)) | \(cell(n.last)) |\n"
             }
+        }
+
+        md += "\n## Sessions begun before the period, open in it\n\n"
+        if r.sessionsFromBefore.isEmpty { md += "None.\n" } else {
+            md += "| Session | User | From | Started | Ended |\n|--:|---|---|---|---|\n"
+            for o in r.sessionsFromBefore {
+                let s = o.session
+                md += "| \(cell(sessionReference(s.id, host: o.host))) | \(cell(s.user ?? "-")) | \(cell(endpoint(s.remoteAddr, s.remotePort))) | \(cell(s.startedAt)) | \(cell(sessionEnd(s))) |\n"
+            }
+            if t.sessionsFromBefore > r.sessionsFromBefore.count { md += "\n… and \(t.sessionsFromBefore - r.sessionsFromBefore.count) more.\n" }
         }
 
         md += "\n## Sessions still open\n\n"

@@ -22,6 +22,7 @@ enum ReportHTML {
             ("Logins", t.logins), ("Never authenticated", t.unauthenticated),
             ("Users", t.users), ("Source addresses", t.sourceAddresses), ("Failed attempts", t.failedAttempts),
             ("Commands", t.commands), ("Privileged commands", t.privilegedCommands), ("Open sessions", t.openSessions),
+            ("Sessions from before the period", t.sessionsFromBefore),
         ] {
             body += "<div class=\"tile\"><span class=\"n\">\(grouped(value))</span><span class=\"l\">\(esc(label))</span></div>"
         }
@@ -110,6 +111,19 @@ enum ReportHTML {
                           r.network.map { [$0.op, "\($0.family)/\($0.proto)", reportEndpoint($0), grouped($0.sessions),
                                            $0.users.joined(separator: ", "), grouped(Int($0.count)), $0.first, $0.last] },
                           codeColumn: 2)
+        }
+        body += "</section>\n"
+
+        body += "<section><h2>Sessions begun before the period, open in it</h2>\n"
+        if r.sessionsFromBefore.isEmpty {
+            body += "<p class=\"empty\">None.</p>\n"
+        } else {
+            body += table(["Session", "User", "From", "Started", "Ended"], numeric: [0],
+                          r.sessionsFromBefore.map { o in let s = o.session; return [sessionReference(s.id, host: o.host), s.user ?? "-",
+                                                     endpoint(s.remoteAddr, s.remotePort), s.startedAt, sessionEnd(s)] })
+            if t.sessionsFromBefore > r.sessionsFromBefore.count {
+                body += "<p>… and \(t.sessionsFromBefore - r.sessionsFromBefore.count) more.</p>\n"
+            }
         }
         body += "</section>\n"
 

@@ -386,6 +386,20 @@ final class FleetQueryTests: XCTestCase {
             XCTAssertEqual(try ids(["--since", since, "--until", until, "--limit", "2"], central: central), [6, 7], label)
             XCTAssertEqual(try ids(["--since", at(650)], central: central), [6, 5, 10], "\(label): after the unseen end's last command")
             XCTAssertEqual(try ids(["--since", at(15), "--until", at(35)], central: central), [1, 6], label)
+
+            // The report lists those begun before the period, with their count past --top.
+            let period = ["report", "--since", since, "--until", until, "--top", "3"]
+            let report = try XCTUnwrap(central ? try fleet(period).first : try local(period, db: db) as? [String: Any])
+            XCTAssertEqual((report["sessions_from_before"] as? [[String: Any]])?.compactMap { $0.int("id") }, [6, 7, 5], label)
+            XCTAssertEqual((report["totals"] as? [String: Any])?.int("sessions_from_before"), 5, label)
+            var markdown = period
+            markdown += central ? ["--central", pg.url, "--password-file", pg.passwordFile] : ["--db", db]
+            let md = try sshaudit(markdown)
+            XCTAssertEqual(md.status, 0, md.stderr)
+            for text in ["| Sessions begun before the period, open in it | 5 |", "## Sessions begun before the period, open in it",
+                         "| \(at(40)) | (unseen) |", "| \(at(50)) | \(at(700)) |", "… and 2 more."] {
+                XCTAssertTrue(md.stdout.contains(text), "\(label): \(text)\n\(md.stdout)")
+            }
         }
     }
 }

@@ -140,6 +140,22 @@ final class SessionSpanTests: XCTestCase {
         try checkEveryPeriod(limits: PlanLimits(candidateCap: 2, distinctCap: 1, sortedCap: 3))
     }
 
+    /// The report's sessions from before its period: those begun before it and open in it, oldest
+    /// first, cut at --top, with their number.
+    func testTheReportListsTheSessionsBegunBeforeItsPeriod() throws {
+        try build()
+        let reader = try AuditReader(path: path)
+        let all = try reader.sessions(QueryFilter())
+        let commands = Dictionary(grouping: try reader.commands(QueryFilter()), by: \.sessionID)
+        for (since, until) in [(at(1_800), at(3_600)), (at(14_400), at(14_401)), (at(30_000), at(70_000)), (at(-10), at(10))] {
+            let want = all.filter { $0.startedAt < since && Self.overlaps($0, since: since, until: until, commands: commands[$0.id] ?? []) }
+            let report = try reader.report(since: since, until: until, top: 8, generatedAt: at(80_000))
+            XCTAssertEqual(report.sessionsFromBefore.map(\.session.id), Array(want.prefix(8).map(\.id)), since)
+            XCTAssertEqual(report.totals.sessionsFromBefore, want.count, since)
+            if since > at(0) { XCTAssertGreaterThan(want.count, 8, "the list is cut at --top") }
+        }
+    }
+
     /// A database not upgraded to 0031 (a read-only copy): the same answers, without the index.
     func testTheSameWithoutTheLongSessionsIndex() throws {
         try build()
