@@ -75,6 +75,8 @@ queries=(
 extra=(
     "sessions of a user, every host, all|query sessions --user user0042"
     "sessions from a /24, every host, first 100|query sessions --from 10.0.42.0/24 --limit 100"
+    "sessions open in one day a month ago, every host, first 100|query sessions --since 2026-10-30 --until 2026-10-31 --limit 100"
+    "sessions of a user open in the last 7 days, every host|query sessions --user user0042 --since 2026-11-24"
 )
 commands=(); rows=()
 for entry in "${queries[@]}" "${extra[@]}"; do

@@ -154,17 +154,12 @@ public final class CentralReader {
             joinSession = true
         }
         // A file or network row overlaps the period (QueryPlanner.spans): its last time is in or after it.
-        // A session was open in it (QueryPlanner.sessionOpenSince): ended in or after it, still open, or
-        // its end not seen and its last known activity (its own times, its commands') in or after it.
+        // A session was open in it (QueryPlanner.sessionOpenSince): see the end of this function.
+        var sessionsSince: String?
         if let since = filter.since {
             let since = q.bind(since) + "::timestamptz"
             if kind.isSessions {
-                q.conditions.append("""
-                    (s.ended_at >= \(since) OR (s.ended_at IS NULL AND (s.row->'ended_unobserved' IS DISTINCT FROM 'true'::jsonb
-                        OR s.at >= \(since) OR (s.row->>'authenticated_at')::timestamptz >= \(since)
-                        OR EXISTS (SELECT 1 FROM commands AS k WHERE k.latest AND k.host = s.host AND k.session_id = s.id
-                                   AND (k.at >= \(since) OR (k.row->>'ended_at')::timestamptz >= \(since))))))
-                    """)
+                sessionsSince = since
             } else {
                 q.conditions.append("\(t).\(CentralSchema.spanTables.contains(kind.table) ? "last_at" : "at") >= \(since)")
             }
@@ -208,6 +203,30 @@ public final class CentralReader {
                     """)
             case .auth, .transfers, .network, .files, .refusals: break
             }
+        }
+        if let since = sessionsSince {
+            // Sessions open in the period: those begun in it, walked by time from --since (the partitions
+            // before it pruned), and those begun before it that ended in or after it or have no end,
+            // found by `sessions_by_end` in the partitions before it. An end not seen counts up to the
+            // session's last known activity: its own times, its commands'.
+            let common = q.conditions.joined(separator: " AND ")
+            let before = """
+                s.at < \(since) AND (s.ended_at >= \(since) OR (s.ended_at IS NULL AND (s.row->'ended_unobserved' IS DISTINCT FROM 'true'::jsonb
+                    OR (s.row->>'authenticated_at')::timestamptz >= \(since)
+                    OR EXISTS (SELECT 1 FROM commands AS k WHERE k.latest AND k.host = s.host AND k.session_id = s.id
+                               AND (k.at >= \(since) OR (k.row->>'ended_at')::timestamptz >= \(since))))))
+                """
+            let limit = filter.limit.map { " LIMIT \($0)" } ?? ""
+            let sql = """
+                SELECT host, row FROM (
+                    (SELECT s.host, s.row::text AS row, s.at, s.id FROM sessions AS s WHERE \(common) AND s.at >= \(since)
+                     ORDER BY s.at, s.host, s.id\(limit))
+                    UNION ALL
+                    (SELECT s.host, s.row::text AS row, s.at, s.id FROM sessions AS s WHERE \(common) AND \(before)
+                     ORDER BY s.at, s.host, s.id\(limit))
+                ) AS s ORDER BY s.at, s.host, s.id\(limit)
+                """
+            return (sql, q.parameters)
         }
         var sql = "SELECT \(t).host, \(t).row::text FROM \(kind.table) AS \(t)"
         if joinSession, !kind.ownsIdentity {
