@@ -1,13 +1,14 @@
 /* Writes an sshaudit event log (the format of `sshaudit record --events`) in which N SSH sessions
  * are open at the same time, for measuring the recorder's memory with many sessions held.
  *
- *   open_sessions N FILE
+ *   open_sessions N FILE [HOURS]
  *
  * Each session is the process tree sshd 9.x produces (docs/ARCHITECTURE.md §3), with the kernel's own record
  * layouts (bpf/events.h): the listener accepts and forks the monitor; the monitor logs the accepted
  * key and forks the post-auth child, which sets the user's uids and forks the shell; the shell calls
  * setsid, execs bash on a pty and starts one long command. All N sessions open first; then each
- * command and session ends, so the log also replays a whole lifecycle. */
+ * command and session ends, so the log also replays a whole lifecycle; HOURS (0 unless given) pass
+ * between the last open and the first end, so that every session lasts at least that long. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,11 +81,16 @@ static void exit_ev(unsigned pid, unsigned long long start, unsigned ppid, unsig
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: open_sessions N FILE\n");
+    if (argc != 3 && argc != 4) {
+        fprintf(stderr, "usage: open_sessions N FILE [HOURS]\n");
         return 2;
     }
     long n = atol(argv[1]);
+    long hours = argc == 4 ? atol(argv[3]) : 0;
+    if (hours < 0 || hours > 24 * 365) {
+        fprintf(stderr, "open_sessions: bad HOURS %s\n", argv[3]);
+        return 1;
+    }
     if (n < 1 || n > 200000 || !(out = fopen(argv[2], "w"))) {
         fprintf(stderr, "open_sessions: bad N or cannot write %s\n", argv[2]);
         return 1;
@@ -141,6 +147,7 @@ int main(int argc, char **argv)
         const char *sleep_argv[] = {"sleep", "3600", NULL};
         exec_ev(cmd, t + 3, shell, uid, "sleep", "/usr/bin/sleep", sleep_argv, tty, "sa_bench/home/");
     }
+    now_ns += (unsigned long long)hours * 3600 * 1000000000ULL;
     /* Then every session ends: command, shell, child, monitor. */
     for (long i = 0; i < n; i++) {
         unsigned base = 1000 + (unsigned)i * 5;

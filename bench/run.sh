@@ -1070,8 +1070,13 @@ NET_BIN=$BIN bash "$ROOT/bench/net.sh" > "$WORK/net.md" || { log "bench/net.sh f
 TTY_BENCH_BIN=$BIN bash "$ROOT/bench/tty.sh" > "$WORK/tty.md" || log "bench/tty.sh failed: its section is left out"
 write_report
 bash "$ROOT/bench/files.sh" "$BIN" >> "$OUT" || log "bench/files.sh failed"   # its section, appended
-if [[ -n $BASE_REV ]]; then   # the span indexes' write cost, against the base build (which must predate them)
+# An index's write cost, against a base build that predates it (its schema file names the index).
+predates() { [[ -n $BASE_REV ]] && ! git -C "$ROOT" cat-file -e "$BASE_REV:schema/$1" 2>/dev/null; }
+if predates 0030_activity_spans.sql; then
   SPANS_BASE_LABEL=$BASE_REV bash "$ROOT/bench/spans.sh" "$BIN" "$BIN_BASE" >> "$OUT" || log "bench/spans.sh failed"
+fi
+if predates 0031_session_spans.sql; then
+  ENDS_BASE_LABEL=$BASE_REV bash "$ROOT/bench/session_ends.sh" "$BIN" "$BIN_BASE" >> "$OUT" || log "bench/session_ends.sh failed"
 fi
 { echo; REFUSE_BIN=$BIN bash "$ROOT/bench/refusals.sh"; } >> "$OUT" || log "bench/refusals.sh failed"   # its section, appended
 bash "$ROOT/bench/channels.sh" "$BIN" >> "$OUT" || log "bench/channels.sh failed"   # its section, appended

@@ -36,7 +36,7 @@ cleanup() {
 trap cleanup EXIT
 [[ $(id -u) == 0 ]] || { log "run as root"; exit 1; }
 [[ -x $BIN && -x $BASE_BIN ]] || { log "no binary $BIN or $BASE_BIN"; exit 1; }
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+. "$ROOT/bench/replay_ab.sh"
 
 bash "$HARNESS" setup "$DIR" >/dev/null
 bash "$HARNESS" start "$DIR" "$PORT" >/dev/null
@@ -57,34 +57,19 @@ sleep 2
 kill -INT "$REC_PID"; wait "$REC_PID" || true; REC_PID=
 events=$("$BIN" events "$WORK/spans.events" | wc -l)
 
-: > "$WORK/ab.tsv"
-for ((i = 1; i <= REPS; i++)); do
-  for which in $( ((i % 2)) && echo "base head" || echo "head base"); do
-    rm -f "$WORK/ab.db" "$WORK/ab.db-wal" "$WORK/ab.db-shm"
-    sync
-    bin=$BIN; [[ $which == base ]] && bin=$BASE_BIN
-    taskset -c "$CPU" "$bin" replay "$WORK/spans.events" --db "$WORK/ab.db" 2>"$WORK/ab.err" \
-      || { log "replay ($which) failed: $(tail -n 1 "$WORK/ab.err")"; exit 1; }
-    printf '%s\t%s\n' "$which" "$(sed -n 's/.* in \([0-9.]*\) s (.*/\1/p' "$WORK/ab.err")" >> "$WORK/ab.tsv"
-    if [[ $which == head ]]; then
-      read -r files network versions spanning < <(sqlite3 -separator ' ' "$WORK/ab.db" "SELECT
-        (SELECT count(*) FROM file_activity), (SELECT count(*) FROM network_activity),
-        (SELECT count(*) FROM ledger WHERE tbl IN ('file_activity', 'network_activity')),
-        (SELECT count(*) FROM file_activity INDEXED BY file_activity_spans WHERE last_at > first_at)
-          + (SELECT count(*) FROM network_activity INDEXED BY network_activity_spans WHERE last_at > first_at)")
-      ops=$(sqlite3 "$WORK/ab.db" "SELECT group_concat(op || ' ' || n || ' (' || spanning || ' spans)', ', ') FROM (SELECT op, count(*) AS n,
-        sum(last_at > first_at) AS spanning FROM file_activity GROUP BY op UNION ALL SELECT op, count(*), sum(last_at > first_at)
-        FROM network_activity GROUP BY op)")
-    fi
-  done
-  log "  replay $i: $(tail -n 2 "$WORK/ab.tsv" | tr '\t\n' ' ')"
-done
-base=$(awk '$1 == "base" { print $2 }' "$WORK/ab.tsv" | median)
-head=$(awk '$1 == "head" { print $2 }' "$WORK/ab.tsv" | median)
-ratio=$(awk -v h="$head" -v b="$base" 'BEGIN { printf "%.3f", h / b }')
-range() { awk -v w="$1" '$1 == w { if (n++ == 0 || $2 < lo) lo = $2; if ($2 > hi) hi = $2 } END { printf "%s–%s", lo, hi }' "$WORK/ab.tsv"; }
-# Each pair's own quotient too: the machine's drift between pairs does not enter it.
-pairs=$(awk '$1 == "base" { b[++nb] = $2 } $1 == "head" { h[++nh] = $2 } END { for (i = 1; i <= nb && i <= nh; i++) print h[i] / b[i] }' "$WORK/ab.tsv" | median)
+count_rows() {
+  read -r files network versions spanning < <(sqlite3 -separator ' ' "$1" "SELECT
+    (SELECT count(*) FROM file_activity), (SELECT count(*) FROM network_activity),
+    (SELECT count(*) FROM ledger WHERE tbl IN ('file_activity', 'network_activity')),
+    (SELECT count(*) FROM file_activity INDEXED BY file_activity_spans WHERE last_at > first_at)
+      + (SELECT count(*) FROM network_activity INDEXED BY network_activity_spans WHERE last_at > first_at)")
+  ops=$(sqlite3 "$1" "SELECT group_concat(op || ' ' || n || ' (' || spanning || ' spans)', ', ') FROM (SELECT op, count(*) AS n,
+    sum(last_at > first_at) AS spanning FROM file_activity GROUP BY op UNION ALL SELECT op, count(*), sum(last_at > first_at)
+    FROM network_activity GROUP BY op)")
+}
+replay_ab "$WORK/spans.events" "$BIN" "$BASE_BIN" "$REPS" "$CPU" "$WORK" count_rows || exit 1
+base=$AB_BASE head=$AB_HEAD ratio=$AB_RATIO pairs=$AB_PAIRS
+range() { ab_range "$1" "$WORK"; }
 
 cat <<EOF
 
@@ -105,5 +90,5 @@ $spanning rows in the span indexes; by operation: $ops).
 |---|--:|--:|
 | base | $base | $(range base) |
 | this (span indexes) | $head | $(range head) |
-| **ratio** | **$ratio** (median of the pairs' own ratios: $(printf '%.3f' "$pairs")) | |
+| **ratio** | **$ratio** (median of the pairs' own ratios: $pairs) | |
 EOF

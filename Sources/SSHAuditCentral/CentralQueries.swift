@@ -154,7 +154,7 @@ public final class CentralReader {
             joinSession = true
         }
         // A file or network row overlaps the period (QueryPlanner.spans): its last time is in or after it.
-        // A session was open in it (QueryPlanner.sessionOpenSince): see the end of this function.
+        // A session was open in it (QueryPlanner.openSinceClause): see the end of this function.
         var sessionsSince: String?
         if let since = filter.since {
             let since = q.bind(since) + "::timestamptz"

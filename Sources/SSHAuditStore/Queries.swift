@@ -33,7 +33,7 @@ public enum QueryError: Error, CustomStringConvertible {
 ///
 /// Rows come oldest first (time, then id). A file or network row stands for repeats from `first_at` to
 /// `last_at`, a session lasts from `started_at` to `ended_at`: a period matches the rows that overlap
-/// it (see `spans` and `sessionsOpenSince`).
+/// it (see `spans` and `sessionsOfPeriod`).
 struct QueryPlanner {
     enum Kind { case sessions, commands, auth, transfers, files, network }
 
@@ -239,7 +239,7 @@ struct QueryPlanner {
             return carried + (try select(access, limit: remaining, adding: [Clause("\(alias).first_at >= ?", [since])]))
         }
         if kind == .sessions, let since = filter.since, case .index = access {
-            return try sessionsOpenSince(since, access: access, select: select)
+            return try sessionsOfPeriod(since, access: access, select: select)
         }
         guard case let .ids(ids, fromSearch, true) = access else { return try select(access, limit: filter.limit) }
         // Candidates already in output order: check them chunk by chunk, the first chunks first, and
@@ -263,7 +263,7 @@ struct QueryPlanner {
     /// end (`sessions_open`), sessions that ended in or after the period and began less than an hour
     /// before it (through `access`, from an hour before --since), and the longer ones (`sessions_long`,
     /// schema/0031, by end). The overlap itself is `timeClauses`', already among the predicates.
-    private func sessionsOpenSince(_ since: String, access: Access, select: (Access, Int?, [Clause]) throws -> [Row]) throws -> [Row] {
+    private func sessionsOfPeriod(_ since: String, access: Access, select: (Access, Int?, [Clause]) throws -> [Row]) throws -> [Row] {
         func index(_ name: String) -> Access { .index(has(name) ? name : nil) }
         let hourBefore = "strftime('%Y-%m-%dT%H:%M:%fZ', ?, '-1 hour')"
         var carried = try select(index("sessions_open"), filter.limit, [Clause("s.ended_at IS NULL", []), Clause("s.started_at < ?", [since])])
@@ -275,10 +275,13 @@ struct QueryPlanner {
         ])
         if countOnly { return carried + (try select(access, nil, [Clause("s.started_at >= ?", [since])])) }
         // Read without conversion: a value of another type (changed outside sshaudit) must not trap.
-        carried = carried.map { row -> (start: String, id: Int64, row: Row) in
-            (String.fromDatabaseValue(row["started_at"] as DatabaseValue) ?? "", Int64.fromDatabaseValue(row["id"] as DatabaseValue) ?? 0, row)
-        }
-            .sorted { ($0.start, $0.id) < ($1.start, $1.id) }.map(\.row)
+        carried = carried
+            .map { row in
+                (start: String.fromDatabaseValue(row["started_at"] as DatabaseValue) ?? "",
+                 id: Int64.fromDatabaseValue(row["id"] as DatabaseValue) ?? 0, row: row)
+            }
+            .sorted { ($0.start, $0.id) < ($1.start, $1.id) }
+            .map(\.row)
         if let limit = filter.limit, carried.count >= limit { return Array(carried.prefix(limit)) }
         let remaining = filter.limit.map { $0 - carried.count }
         return carried + (try select(access, remaining, [Clause("s.started_at >= ?", [since])]))
@@ -441,7 +444,7 @@ struct QueryPlanner {
         var clauses: [Clause] = []
         if let since = filter.since {
             if kind == .sessions {
-                clauses.append(Clause(Self.sessionOpenSince(alias ?? table), [since, since, since, since, since]))
+                clauses.append(Clause(Self.openSinceClause(alias ?? table), [since, since, since, since, since]))
             } else {
                 clauses.append(Clause("\(prefix)\(spans ? "last_at" : timeColumn) >= ?", [since]))
             }
@@ -456,7 +459,7 @@ extension QueryPlanner {
     /// later, or still open. A session whose end was not seen (its monitor was found gone when the
     /// recorder came back, `ended_unobserved`) counts as open up to its last known activity, its own
     /// times and its commands' (as retention counts it).
-    static func sessionOpenSince(_ alias: String) -> String {
+    static func openSinceClause(_ alias: String) -> String {
         """
         (\(alias).ended_at >= ? OR (\(alias).ended_at IS NULL AND (\(alias).ended_unobserved = 0 OR \(alias).started_at >= ?
             OR \(alias).authenticated_at >= ? OR EXISTS (SELECT 1 FROM commands k WHERE k.session_id = \(alias).id
