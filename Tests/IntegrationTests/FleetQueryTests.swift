@@ -290,11 +290,14 @@ final class FleetQueryTests: XCTestCase {
                             .map { $0.string("path") }, [target], label)
             XCTAssertEqual(try rows(["query", "network", "--since", since], central: central).filter { $0.int("port") == port }
                             .map { $0.int("count") }, [30], label)
+            // This test's sshd only: the recorder follows every sshd of the machine, and tests beside
+            // this one log in as sa_alice too.
             func sessions(_ args: [String]) throws -> [Int] {
-                try rows(["query", "sessions", "--user", "sa_alice"] + args, central: central).compactMap { $0.int("id") }
+                try rows(["query", "sessions", "--user", "sa_alice"] + args, central: central)
+                    .filter { $0.int("local_port") == port }.compactMap { $0.int("id") }
             }
             XCTAssertEqual(try sessions(["--since", since]), [session], "\(label): the session open in the period, begun before it")
-            XCTAssertEqual(try sessions(["--since", iso(ended), "--limit", "1"]), [session], "\(label): up to its end")
+            XCTAssertEqual(try sessions(["--since", iso(ended)]), [session], "\(label): up to its end")
             XCTAssertEqual(try sessions(["--since", iso(ended + 1)]), [], "\(label): not after it")
             XCTAssertEqual(try sessions(["--until", since]), [session], label)
             let report = try reported(central: central)
