@@ -50,4 +50,8 @@ for storing the rows (median, min–max s).
 | Sessions | Base | This (long-session index) | Ratio | Median of the pairs' ratios |
 |---|--:|--:|--:|--:|
 $(printf '%s\n' "${rows[@]}")
+
+Replay stores each session in several versions (opened, authenticated, ended, byte counts), and
+each write evaluates the index's condition (\`strftime\` of the start); a session of hours adds its
+entry.
 EOT
