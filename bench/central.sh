@@ -35,7 +35,7 @@ if [ ! -s "$dir/generated" ]; then
   "$bin" replay Tests/SSHAuditCoreTests/Fixtures/exec_command.events --db "$work/seed.db" 2>/dev/null
   seed() {
     "$bin" ship --db "$work/seed.db" --to "$PG_URL" --password-file "$PG_PASSFILE" --host seed --once >/dev/null
-    for t in ledger hosts sessions commands auth_attempts file_transfers session_events; do pg_sql "DELETE FROM $t WHERE host = 'seed'" >/dev/null; done
+    for t in ledger hosts sessions commands auth_attempts file_transfers session_events file_activity network_activity channels refusals; do pg_sql "DELETE FROM $t WHERE host = 'seed'" >/dev/null; done
   }
   seed
   echo "generating $HOSTS hosts x $SESSIONS sessions in PostgreSQL …" >&2
@@ -54,7 +54,7 @@ else
   # A newer sshaudit may add tables or indexes to the layout: ship's layout check adds them.
   "$bin" replay Tests/SSHAuditCoreTests/Fixtures/exec_command.events --db "$work/seed.db" 2>/dev/null
   "$bin" ship --db "$work/seed.db" --to "$PG_URL" --password-file "$PG_PASSFILE" --host seed --once >/dev/null
-  for t in ledger hosts sessions commands auth_attempts file_transfers session_events; do pg_sql "DELETE FROM $t WHERE host = 'seed'" >/dev/null; done
+  for t in ledger hosts sessions commands auth_attempts file_transfers session_events file_activity network_activity channels refusals; do pg_sql "DELETE FROM $t WHERE host = 'seed'" >/dev/null; done
 fi
 
 central=(--central "$PG_URL" --password-file "$PG_PASSFILE")
