@@ -100,6 +100,14 @@ func percent(_ part: Int, of whole: Int) -> String {
 /// A session's end as the tables print it: its time, "(open)", or "(unseen)" when the recorder did not see it.
 func sessionEnd(_ s: SessionRow) -> String { s.endedAt ?? (s.endedUnobserved ? "(unseen)" : "(open)") }
 
+/// The cells of a report's list of sessions: session, user, from, start, then `last` of each.
+func sessionListRows(_ list: [AuditReport.OpenSession], _ last: (SessionRow) -> String) -> [[String]] {
+    list.map { o in
+        let s = o.session
+        return [sessionReference(s.id, host: o.host), s.user ?? "-", endpoint(s.remoteAddr, s.remotePort), s.startedAt, last(s)]
+    }
+}
+
 /// Time between two stored times, or "?".
 func age(from start: String, to end: String) -> String { duration(from: start, to: end) }
 
@@ -203,25 +211,22 @@ enum ReportMarkdown {
             }
         }
 
-        md += "\n## Sessions begun before the period, open in it\n\n"
-        if r.sessionsFromBefore.isEmpty { md += "None.\n" } else {
-            md += "| Session | User | From | Started | Ended |\n|--:|---|---|---|---|\n"
-            for o in r.sessionsFromBefore {
-                let s = o.session
-                md += "| \(cell(sessionReference(s.id, host: o.host))) | \(cell(s.user ?? "-")) | \(cell(endpoint(s.remoteAddr, s.remotePort))) | \(cell(s.startedAt)) | \(cell(sessionEnd(s))) |\n"
-            }
-            if t.sessionsFromBefore > r.sessionsFromBefore.count { md += "\n… and \(t.sessionsFromBefore - r.sessionsFromBefore.count) more.\n" }
+        md += sessionList("Sessions begun before the period, open in it", lastColumn: "Ended", r.sessionsFromBefore,
+                          total: t.sessionsFromBefore, sessionEnd)
+        md += sessionList("Sessions still open", lastColumn: "Open for", r.openSessions, total: t.openSessions) {
+            age(from: $0.startedAt, to: r.generatedAt)
         }
+        return md
+    }
 
-        md += "\n## Sessions still open\n\n"
-        if r.openSessions.isEmpty { md += "None.\n" } else {
-            md += "| Session | User | From | Started | Open for |\n|--:|---|---|---|---|\n"
-            for o in r.openSessions {
-                let s = o.session
-                md += "| \(cell(sessionReference(s.id, host: o.host))) | \(cell(s.user ?? "-")) | \(cell(endpoint(s.remoteAddr, s.remotePort))) | \(cell(s.startedAt)) | \(age(from: s.startedAt, to: r.generatedAt)) |\n"
-            }
-            if t.openSessions > r.openSessions.count { md += "\n… and \(t.openSessions - r.openSessions.count) more.\n" }
-        }
+    /// A list of sessions (session, user, from, start, and `lastColumn`), with how many more there are.
+    static func sessionList(_ title: String, lastColumn: String, _ list: [AuditReport.OpenSession], total: Int,
+                            _ last: (SessionRow) -> String) -> String {
+        var md = "\n## \(title)\n\n"
+        if list.isEmpty { return md + "None.\n" }
+        md += "| Session | User | From | Started | \(lastColumn) |\n|--:|---|---|---|---|\n"
+        for row in sessionListRows(list, last) { md += "| " + row.map(cell).joined(separator: " | ") + " |\n" }
+        if total > list.count { md += "\n… and \(total - list.count) more.\n" }
         return md
     }
 

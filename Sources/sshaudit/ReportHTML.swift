@@ -114,31 +114,11 @@ enum ReportHTML {
         }
         body += "</section>\n"
 
-        body += "<section><h2>Sessions begun before the period, open in it</h2>\n"
-        if r.sessionsFromBefore.isEmpty {
-            body += "<p class=\"empty\">None.</p>\n"
-        } else {
-            body += table(["Session", "User", "From", "Started", "Ended"], numeric: [0],
-                          r.sessionsFromBefore.map { o in let s = o.session; return [sessionReference(s.id, host: o.host), s.user ?? "-",
-                                                     endpoint(s.remoteAddr, s.remotePort), s.startedAt, sessionEnd(s)] })
-            if t.sessionsFromBefore > r.sessionsFromBefore.count {
-                body += "<p>… and \(t.sessionsFromBefore - r.sessionsFromBefore.count) more.</p>\n"
-            }
+        body += sessionList("Sessions begun before the period, open in it", lastColumn: "Ended", r.sessionsFromBefore,
+                            total: t.sessionsFromBefore, sessionEnd)
+        body += sessionList("Sessions still open", lastColumn: "Open for", r.openSessions, total: t.openSessions) {
+            age(from: $0.startedAt, to: r.generatedAt)
         }
-        body += "</section>\n"
-
-        body += "<section><h2>Sessions still open</h2>\n"
-        if r.openSessions.isEmpty {
-            body += "<p class=\"empty\">None.</p>\n"
-        } else {
-            body += table(["Session", "User", "From", "Started", "Open for"], numeric: [0],
-                          r.openSessions.map { o in let s = o.session; return [sessionReference(s.id, host: o.host), s.user ?? "-",
-                                                endpoint(s.remoteAddr, s.remotePort), s.startedAt, age(from: s.startedAt, to: r.generatedAt)] })
-            if t.openSessions > r.openSessions.count {
-                body += "<p>… and \(t.openSessions - r.openSessions.count) more.</p>\n"
-            }
-        }
-        body += "</section>\n"
 
         return """
             <!DOCTYPE html>
@@ -191,6 +171,19 @@ enum ReportHTML {
             }
         }
         return out
+    }
+
+    /// A section listing sessions (session, user, from, start, and `lastColumn`), with how many more there are.
+    static func sessionList(_ title: String, lastColumn: String, _ list: [AuditReport.OpenSession], total: Int,
+                            _ last: (SessionRow) -> String) -> String {
+        var body = "<section><h2>\(esc(title))</h2>\n"
+        if list.isEmpty {
+            body += "<p class=\"empty\">None.</p>\n"
+        } else {
+            body += table(["Session", "User", "From", "Started", lastColumn], numeric: [0], sessionListRows(list, last))
+            if total > list.count { body += "<p>… and \(total - list.count) more.</p>\n" }
+        }
+        return body + "</section>\n"
     }
 
     static func table(_ header: [String], numeric: Set<Int>, _ rows: [[String]], codeColumn: Int? = nil) -> String {

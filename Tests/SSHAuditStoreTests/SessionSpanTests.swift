@@ -36,21 +36,12 @@ final class SessionSpanTests: XCTestCase {
         return times.contains { $0 >= since }
     }
 
-    /// A fixed pseudo-random sequence (the same sessions every run).
-    struct Numbers {
-        var state: UInt64 = 0x2545_F491_4F6C_DD1D
-        mutating func next(_ bound: Int64) -> Int64 {
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return Int64((state >> 33) % UInt64(bound))
-        }
-    }
-
     /// 400 sessions over 10 hours from 3 addresses and 3 users (some never authenticated): seconds
     /// long, minutes, about an hour (either side of the index's hour), up to 9 hours, still open, and
     /// ended unseen with and without commands late in them.
     func build() throws {
         let store = try AuditStore.openForRecording(path: path)
-        var n = Numbers()
+        var n = ActivitySpanTests.Numbers(state: 0x2545_F491_4F6C_DD1D)  // the same sessions every run
         var outputs: [CorrelatorOutput] = []
         var commandID: Int64 = 1
         let addresses = ["203.0.113.9", "10.1.2.3", "2001:db8::7"]
